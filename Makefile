@@ -1,0 +1,54 @@
+# Bürgerservice backend. `make help` lists the targets.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(CURDIR)/.venv-tools/bin/uv")
+PY := $(UV) run --frozen
+TENANT ?= stadt-soest
+ROLE ?= agent
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+$(UV):
+	@python3 -m venv .venv-tools >&2 && .venv-tools/bin/pip install --quiet uv >&2
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	@$(UV) sync --frozen --quiet >&2
+	@touch $@
+
+install: .venv/.synced ## Create the virtual environment from the lock file
+
+run: install ## Start embedded PostgreSQL/Redis (unless DATABASE_URL/REDIS_URL are set), migrate, load demo data, serve on :8000
+	@$(PY) python -m backend.cli run
+
+test: install ## Run the whole test suite against real PostgreSQL and Redis
+	@$(PY) pytest $(PYTEST_ARGS)
+
+lint: install ## ruff, mypy --strict on backend/ and auth/, import-linter layering
+	@$(PY) ruff check .
+	@$(PY) ruff format --check .
+	@$(PY) mypy
+	@$(PY) lint-imports
+
+fmt: install ## Format and auto-fix
+	@$(PY) ruff format .
+	@$(PY) ruff check --fix .
+
+schema: install ## Re-export graphql/schema.graphql and openapi/openapi.json from the code
+	@$(PY) python -m backend.cli schema
+
+migrate: install ## Create roles/database if missing and apply migrations
+	@$(PY) python -m backend.cli migrate
+
+seed: install ## Load the demo data (idempotent)
+	@$(PY) python -m backend.cli seed
+
+token: install ## Print a bearer token for a demo person/system: make token TENANT=stadt-soest ROLE=agent
+	@$(PY) python -m backend.cli token --tenant "$(TENANT)" --role "$(ROLE)"
+
+bench: install ## Benchmarks with ratios against baselines measured in the same run
+	@$(PY) python -m tests.bench
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install run test lint fmt schema migrate seed token bench help

@@ -1,0 +1,89 @@
+"""The role × operation matrix, as data. One table, read top to bottom; a test walks it.
+
+Reach says which tenants a grant covers:
+- OWN: only the principal's home tenant (a town admin edits its own identity settings);
+- ACTING: every tenant the principal acts for (home + active clients for operator staff;
+  all tenants for platform admins).
+A principal without any grant for the operation gets 403; a grant whose reach does not cover
+the target tenant is answered like a missing object (404), so tenants cannot probe each other.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, StrEnum
+from uuid import UUID
+
+from auth.errors import Forbidden
+from auth.principal import Principal
+from auth.roles import Role, Scope
+
+
+class Reach(Enum):
+    OWN = "own"
+    ACTING = "acting"
+
+
+class Operation(StrEnum):
+    ME_READ = "me:read"
+    TENANT_READ = "tenant:read"
+    TENANT_CREATE = "tenant:create"
+    TENANT_UPDATE = "tenant:update"
+    IDENTITY_READ = "identity:read"
+    IDENTITY_WRITE = "identity:write"
+    DEPARTMENT_READ = "department:read"
+    DEPARTMENT_WRITE = "department:write"
+    AGREEMENT_READ = "agreement:read"
+    AGREEMENT_WRITE = "agreement:write"
+
+
+Grant = Role | Scope
+OWN, ACTING = Reach.OWN, Reach.ACTING
+_EVERY_ROLE: dict[Grant, Reach] = {role: ACTING for role in Role}
+
+PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
+    Operation.ME_READ: {**_EVERY_ROLE, **{scope: OWN for scope in Scope}},
+    Operation.TENANT_READ: {**_EVERY_ROLE, Scope.TENANTS_READ: ACTING},
+    Operation.TENANT_CREATE: {Role.PLATFORM_ADMIN: ACTING},
+    Operation.TENANT_UPDATE: {Role.PLATFORM_ADMIN: ACTING},
+    Operation.IDENTITY_READ: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.IDENTITY_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.DEPARTMENT_READ: {**_EVERY_ROLE, Scope.TENANTS_READ: ACTING},
+    Operation.DEPARTMENT_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.AGREEMENT_READ: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.FINANCE: ACTING,
+        Role.TOWN_ADMIN: OWN,
+    },
+    Operation.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+}
+
+
+def _grants(principal: Principal) -> set[Grant]:
+    return {*principal.roles, *principal.scopes}
+
+
+def may(principal: Principal, operation: Operation) -> bool:
+    """Whether any grant allows the operation at all (for some tenant)."""
+    return bool(_grants(principal) & PERMISSIONS[operation].keys())
+
+
+def reachable_tenants(principal: Principal, operation: Operation) -> frozenset[UUID]:
+    """The tenants the operation may touch for this principal (empty when none)."""
+    reaches = {PERMISSIONS[operation][g] for g in _grants(principal) if g in PERMISSIONS[operation]}
+    if ACTING in reaches:
+        return principal.acting_tenant_ids
+    if OWN in reaches:
+        return frozenset({principal.tenant_id})
+    return frozenset()
+
+
+def require(principal: Principal, operation: Operation) -> frozenset[UUID]:
+    """Raise Forbidden when no grant allows the operation; return the reachable tenants."""
+    if not may(principal, operation):
+        raise Forbidden()
+    return reachable_tenants(principal, operation)
+
+
+def can_reach(principal: Principal, operation: Operation, tenant_id: UUID) -> bool:
+    return tenant_id in reachable_tenants(principal, operation)

@@ -1,0 +1,35 @@
+"""Who is calling: built once per request from a verified token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from auth.roles import Role, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    issuer: str
+    subject: str
+    tenant_id: UUID
+    tenant_slug: str
+    roles: frozenset[Role] = frozenset()
+    scopes: frozenset[Scope] = frozenset()
+    # The home tenant plus, for operator staff and systems, every client tenant with an
+    # agreement active today. Row-level security is set to exactly this set.
+    acting_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
+    client_id: str | None = None
+
+    @property
+    def is_machine(self) -> bool:
+        """Client-credentials tokens carry no person: the subject is the client itself."""
+        return self.client_id is not None and self.client_id == self.subject and not self.roles
+
+    def acts_for(self, tenant_id: UUID) -> bool:
+        return tenant_id in self.acting_tenant_ids
+
+    @property
+    def log_id(self) -> str:
+        """Identifier safe for logs: issuer-local subject ids are pseudonymous, never names."""
+        return f"{self.tenant_slug}:{self.subject}"

@@ -1,0 +1,71 @@
+"""Roles of people and scopes of machine clients, in the domain's words."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a signed-in person may do; mapped from the issuer's role/group claim values."""
+
+    PLATFORM_ADMIN = "platform-admin"
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    EDITOR = "editor"
+    DEPARTMENT = "department"
+    TOWN_ADMIN = "town-admin"
+    FINANCE = "finance"
+
+
+class Scope(StrEnum):
+    """What a machine client (client-credentials token) may do."""
+
+    TENANTS_READ = "tenants:read"
+    ROUTING_READ = "routing:read"
+    CALLS_WRITE = "calls:write"
+    ARTICLES_READ = "articles:read"
+    TICKETS_READ = "tickets:read"
+    TICKETS_WRITE = "tickets:write"
+
+
+# Roles of the operator's staff that act for every client tenant with an active agreement.
+OPERATOR_WIDE_ROLES: frozenset[Role] = frozenset(
+    {Role.AGENT, Role.SUPERVISOR, Role.EDITOR, Role.FINANCE}
+)
+# Scopes that let an operator's machine client (its telephone system) act for client tenants.
+OPERATOR_WIDE_SCOPES: frozenset[Scope] = frozenset({Scope.ROUTING_READ, Scope.CALLS_WRITE})
+
+# Machine client kinds of the demo set-up and the scopes they get (used by the dev sign-in).
+MACHINE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
+    "partner": frozenset(
+        {Scope.TENANTS_READ, Scope.ARTICLES_READ, Scope.TICKETS_READ, Scope.TICKETS_WRITE}
+    ),
+    "telephony": frozenset({Scope.TENANTS_READ, Scope.ROUTING_READ, Scope.CALLS_WRITE}),
+}
+
+
+def parse_roles(values: object, mapping: dict[str, str]) -> frozenset[Role]:
+    """Map an issuer's claim value(s) to roles; unknown values are ignored, never guessed."""
+    if isinstance(values, str):
+        items: list[object] = [values]
+    elif isinstance(values, list):
+        items = list(values)
+    else:
+        return frozenset()
+    known = {role.value for role in Role}
+    roles: set[Role] = set()
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        mapped = mapping.get(item)
+        if mapped in known:
+            roles.add(Role(mapped))
+    return frozenset(roles)
+
+
+def parse_scopes(value: object) -> frozenset[Scope]:
+    """The OAuth `scope` claim is space separated; scopes we do not know are dropped."""
+    if not isinstance(value, str):
+        return frozenset()
+    known = {scope.value for scope in Scope}
+    return frozenset(Scope(item) for item in value.split() if item in known)

@@ -1,0 +1,66 @@
+"""The typed GraphQL context: who is calling (verified lazily), units of work, data loaders."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import structlog
+from strawberry.dataloader import DataLoader
+from strawberry.litestar import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from auth.errors import Unauthenticated
+from auth.principal import Principal
+from backend.state import AppState, UnitOfWork, unit_of_work
+
+
+def bearer_from(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class GraphQLContext(BaseContext, kw_only=True):
+    app: AppState
+    # Subscriptions: browsers cannot set headers on a WebSocket, so the token comes in the
+    # graphql-transport-ws `connection_init` payload ({"Authorization": "Bearer …"}).
+    connection_params: dict[str, Any] = msgspec.field(default_factory=dict)
+    principal_cache: Principal | None = None
+    loaders: dict[str, DataLoader[Any, Any]] = msgspec.field(default_factory=dict)
+
+    def bearer(self) -> str | None:
+        if self.request is not None:
+            return bearer_from(self.request.headers.get("authorization"))
+        params = {k.lower(): v for k, v in self.connection_params.items()}
+        return bearer_from(params.get("authorization"))
+
+    async def principal(self) -> Principal:
+        if self.principal_cache is None:
+            bearer = self.bearer()
+            if not bearer:
+                raise Unauthenticated()
+            self.principal_cache = await self.app.verifier.verify(bearer)
+            structlog.contextvars.bind_contextvars(
+                tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject
+            )
+        return self.principal_cache
+
+    @asynccontextmanager
+    async def uow(self, *, readonly: bool = True) -> AsyncIterator[UnitOfWork]:
+        """A transaction for one resolver or one loader batch (resolvers run concurrently)."""
+        principal = await self.principal()
+        async with unit_of_work(self.app, principal, readonly=readonly) as uow:
+            yield uow
+
+    def loader(self, name: str, factory: Any) -> DataLoader[Any, Any]:
+        """One loader per request and name, so batching spans the whole query."""
+        if name not in self.loaders:
+            self.loaders[name] = factory(self)
+        return self.loaders[name]
+
+
+Info = StrawberryInfo[GraphQLContext, None]

@@ -1,0 +1,69 @@
+"""GraphQL error handling: expected errors get `extensions.code`, unexpected ones are masked.
+
+Mutations report expected failures inside their payload (`errors: [UserError!]!`); this
+extension covers what remains: auth failures, query limits, and bugs (masked, logged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from auth.errors import AccessError, Forbidden, Unauthenticated
+from backend.errors import DomainError, ErrorCode
+
+log = structlog.get_logger("graphql")
+
+
+def error_code(error: GraphQLError) -> ErrorCode | str | None:
+    original = error.original_error
+    if isinstance(original, Unauthenticated):
+        return ErrorCode.UNAUTHENTICATED
+    if isinstance(original, Forbidden | AccessError):
+        return ErrorCode.FORBIDDEN
+    if isinstance(original, DomainError):
+        return original.code
+    if isinstance(original, GraphQLError):
+        return error_code(original)
+    code: Any = (error.extensions or {}).get("code")
+    if code:
+        return str(code)
+    if original is None:
+        # Parse and validation errors of the document itself: the client's mistake, say so.
+        return "GRAPHQL_VALIDATION_FAILED"
+    return None
+
+
+class ErrorCodes(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(error_message="Internal error; the request id identifies it in our logs.")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed: list[GraphQLError] = []
+        for error in errors:
+            code = error_code(error)
+            if code is None:
+                log.error("graphql_unexpected_error", error_type=type(error.original_error).__name__,
+                          path=error.path, exc_info=error.original_error)
+                masked = self.anonymise_error(error)
+                masked.extensions = {"code": ErrorCode.INTERNAL.value}
+                processed.append(masked)
+                continue
+            message = error.message
+            if isinstance(error.original_error, AccessError | DomainError):
+                message = getattr(error.original_error, "message", message)
+            processed.append(
+                GraphQLError(
+                    message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    original_error=None,
+                    extensions={**(error.extensions or {}), "code": str(code)},
+                )
+            )
+        return processed

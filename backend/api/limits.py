@@ -1,0 +1,95 @@
+"""GraphQL limits: depth, aliases, tokens, and a simple cost estimate.
+
+Cost: every field costs 1; a field taking `first` multiplies what is below it by `first`
+(default 50 when absent), so `tenants(first: 100) { departments { name } }` costs ~200.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from backend.errors import ErrorCode
+from backend.settings import Settings
+
+DEFAULT_PAGE = 50
+
+
+def _first(field: FieldNode, variables: dict[str, Any]) -> int | None:
+    for argument in field.arguments or ():
+        if argument.name.value != "first":
+            continue
+        if isinstance(argument.value, IntValueNode):
+            return int(argument.value.value)
+        if isinstance(argument.value, VariableNode):
+            value = variables.get(argument.value.name.value)
+            return int(value) if isinstance(value, int) else DEFAULT_PAGE
+    return None
+
+
+def cost_rule(max_cost: int) -> type[ValidationRule]:
+    class CostLimit(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            context: ValidationContext = self.context
+            cost = self._cost(node.selection_set, context, set())
+            if cost > max_cost:
+                context.report_error(
+                    GraphQLError(
+                        f"query cost {cost} exceeds the limit of {max_cost}; ask for fewer items",
+                        node,
+                        extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": cost},
+                    )
+                )
+
+        def _cost(self, selection_set: SelectionSetNode | None, context: ValidationContext, seen: set[str]) -> int:
+            if selection_set is None:
+                return 0
+            total = 0
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    below = self._cost(selection.selection_set, context, seen)
+                    first = _first(selection, {})
+                    total += 1 + below * (first if first is not None else 1)
+                elif isinstance(selection, InlineFragmentNode):
+                    total += self._cost(selection.selection_set, context, seen)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = context.get_fragment(name)
+                    if fragment is not None and name not in seen:
+                        total += self._cost(fragment.selection_set, context, seen | {name})
+            return total
+
+    return CostLimit
+
+
+def limit_extensions(settings: Settings) -> list[SchemaExtension]:
+    limits = settings.graphql
+    rules: list[type[ValidationRule]] = [cost_rule(limits.max_cost)]
+    if not settings.graphql_introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return [
+        QueryDepthLimiter(max_depth=limits.max_depth),
+        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        MaxTokensLimiter(max_token_count=limits.max_tokens),
+        AddValidationRules(rules),
+    ]

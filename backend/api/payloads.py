@@ -1,0 +1,45 @@
+"""Typed errors inside mutation payloads, and the helper that fills them from domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import strawberry
+
+from backend.errors import DomainError, ErrorCode, ValidationFailed
+
+ErrorCodeGQL = strawberry.enum(ErrorCode, name="ErrorCode", description="Stable machine-readable error codes")
+
+
+@strawberry.type(name="UserError", description="An expected failure of a mutation; nothing was changed.")
+class UserError:
+    code: ErrorCodeGQL  # type: ignore[valid-type]
+    message: str
+    field: str | None = None
+
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+def to_input(struct: type[S], values: Any) -> S:
+    """Validate a GraphQL input object with the same msgspec constraints the REST API uses."""
+    try:
+        return msgspec.convert(values, struct, from_attributes=True)
+    except msgspec.ValidationError as error:
+        path = str(error).rsplit("at `$.", 1)
+        field = path[1].rstrip("`").split(".")[0].split("[")[0] if len(path) == 2 else None
+        raise ValidationFailed(str(error).split(" - at ")[0], field=field) from None
+
+
+async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """Run a mutation; a domain error becomes a payload error (the transaction rolled back)."""
+    try:
+        return await action(), []
+    except DomainError as error:
+        if error.code in (ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.INTERNAL):
+            raise
+        return None, [UserError(code=error.code, message=error.message, field=getattr(error, "field", None)
+                                or error.data.get("field"))]

@@ -1,0 +1,54 @@
+"""The GraphQL schema: one Query and one Mutation assembled from each domain's mixins."""
+
+from __future__ import annotations
+
+import strawberry
+from litestar.datastructures import State
+from strawberry.litestar import make_graphql_controller
+from strawberry.schema.config import StrawberryConfig
+
+from backend.api.context import GraphQLContext
+from backend.api.errors import ErrorCodes
+from backend.api.limits import limit_extensions
+from backend.settings import Settings
+from backend.state import AppState
+from backend.tenants.gql import TenantMutation, TenantQuery
+from backend.web.ui import local_graphiql
+
+
+@strawberry.type
+class Query(TenantQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(TenantMutation):
+    pass
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[*limit_extensions(settings), ErrorCodes()],
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+async def _context(state: State) -> GraphQLContext:
+    # Litestar injects the app's `state` for HTTP and WebSocket alike; strawberry then sets
+    # `request` or `websocket` on the context, from which the bearer token is read lazily.
+    app_state: AppState = state.app_state
+    return GraphQLContext(app=app_state)
+
+
+def graphql_controller(settings: Settings) -> type:
+    controller = make_graphql_controller(
+        create_schema(settings),
+        path="/graphql",
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allow_queries_via_get=False,  # GET would put queries, and personal data, into access logs
+        context_getter=_context,
+    )
+    controller.include_in_schema = False
+    return local_graphiql(controller)

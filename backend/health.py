@@ -1,0 +1,41 @@
+"""Liveness and readiness for load balancers and Kubernetes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import MediaType, Request, Response, get
+
+from backend.state import AppState
+
+
+@get("/healthz", include_in_schema=True, tags=["operations"], summary="Process is alive", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["operations"], summary="PostgreSQL and Redis reachable (503 otherwise)")
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    state: AppState = request.app.state.app_state
+    checks: dict[str, str] = {}
+
+    async def database() -> None:
+        async with state.pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def redis() -> None:
+        await state.redis.ping()
+
+    for name, check in (("postgres", database), ("redis", redis)):
+        try:
+            await asyncio.wait_for(check(), timeout=2)
+            checks[name] = "ok"
+        except Exception:  # readiness reports, it never raises
+            checks[name] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return Response(
+        {"status": "ready" if ready else "not ready", **checks},
+        status_code=200 if ready else 503,
+        media_type=MediaType.JSON,
+    )

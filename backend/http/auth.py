@@ -1,0 +1,38 @@
+"""Turn the Authorization header into a Principal (REST dependency and GraphQL context)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request
+from litestar.connection import ASGIConnection
+
+from auth.errors import Unauthenticated
+from auth.principal import Principal
+from backend.state import AppState
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    return token.strip()
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    state: AppState = connection.app.state.app_state
+    principal = await state.verifier.verify(bearer_token(connection))
+    # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
+    structlog.contextvars.bind_contextvars(tenant=principal.tenant_slug, principal=principal.subject)
+    return principal
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return await authenticate(request)
+
+
+def provide_app_state(request: Request[Any, Any, Any]) -> AppState:
+    state: AppState = request.app.state.app_state
+    return state

@@ -1,0 +1,101 @@
+"""create_app(): REST controllers, the GraphQL controller, and the shared clients' lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio as redis_asyncio
+from litestar import Litestar, Router, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.config.cors import CORSConfig
+
+from auth.oidc import JWKSCache, TokenVerifier
+from backend import devidp
+from backend.api.schema import graphql_controller
+from backend.db.pool import create_pool
+from backend.health import healthz, readyz
+from backend.http.problems import EXCEPTION_HANDLERS
+from backend.observability import configure_logging, request_logging_middleware
+from backend.settings import Settings, load_settings
+from backend.state import AppState
+from backend.tenants.controller import TenantController
+from backend.tenants.signin import DatabaseIssuerRegistry
+from backend.web.ui import openapi_render_plugins, static_assets_router
+
+API_VERSION = "0.1.0"
+
+
+@get("/ping", include_in_schema=False, sync_to_thread=False)
+def ping() -> str:
+    """Baseline for benchmarks: the cheapest route the stack can serve."""
+    return "pong"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Bürgerservice API",
+        version=API_VERSION,
+        description=(
+            "REST for telephony systems, partner-town systems and administrators of the shared "
+            "telephone citizen service. Errors are RFC 9457 problem+json. Sign in with a bearer "
+            "token from your municipality's OpenID Connect provider."
+        ),
+        path="/docs",
+        render_plugins=openapi_render_plugins(),
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+        ),
+        tags=[Tag(name="tenants"), Tag(name="operations")],
+        use_handler_docstrings=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(settings.application_database_url, settings.db_pool_min, settings.db_pool_max)
+        redis = redis_asyncio.Redis.from_url(settings.redis_url or "", socket_timeout=2, socket_connect_timeout=2)
+        http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
+        source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None
+        from auth.oidc import HttpJWKSSource
+
+        jwks = JWKSCache(
+            redis, source or HttpJWKSSource(http), settings.jwks_cache_seconds, settings.jwks_refetch_interval_seconds
+        )
+        verifier = TokenVerifier(DatabaseIssuerRegistry(pool, redis), jwks, settings.jwt_leeway_seconds)
+        app.state.app_state = AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier)
+        try:
+            yield
+        finally:
+            await http.aclose()
+            await redis.aclose()
+            await pool.close()
+
+    handlers: list[object] = [
+        ping,
+        healthz,
+        readyz,
+        TenantController,
+        graphql_controller(settings),
+        static_assets_router(),
+    ]
+    if settings.dev_signin_enabled:
+        handlers.append(devidp.dev_idp_router())
+    return Litestar(
+        route_handlers=handlers,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_logging_middleware],
+        openapi_config=openapi_config(),
+        cors_config=None,
+        debug=False,
+    )
+
+
+__all__ = ["CORSConfig", "Router", "create_app"]

@@ -1,0 +1,67 @@
+"""What one request works with: the application's shared clients and a unit of work.
+
+A unit of work is one database transaction scoped to the principal's tenants. Services get it,
+do their reads and writes on `uow.conn`, and register cache invalidations with `after_commit`:
+they run only once the change is committed, so no replica re-caches the old state in between.
+Services never commit; the request boundary (REST controller or GraphQL resolver) does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from auth.oidc import TokenVerifier
+from auth.principal import Principal
+from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+
+
+@dataclass
+class UnitOfWork:
+    app: AppState
+    principal: Principal
+    conn: asyncpg.Connection
+    tenant_ids: frozenset[UUID]
+    _after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def redis(self) -> Redis:
+        return self.app.redis
+
+    def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._after_commit.append(hook)
+
+    async def include_tenant(self, tenant_id: UUID) -> None:
+        """Widen this transaction's row-level security to a tenant being created in it."""
+        self.tenant_ids = self.tenant_ids | {tenant_id}
+        await self.conn.execute(SET_TENANTS, tenant_array_literal(self.tenant_ids))
+
+
+@asynccontextmanager
+async def unit_of_work(
+    app: AppState, principal: Principal, *, readonly: bool = False
+) -> AsyncIterator[UnitOfWork]:
+    """One transaction for the principal's tenants; commit when the block succeeds, then run
+    the after-commit hooks."""
+    tenant_ids = principal.acting_tenant_ids
+    async with tenant_transaction(app.pool, tenant_ids, readonly=readonly) as conn:
+        uow = UnitOfWork(app, principal, conn, tenant_ids)
+        yield uow
+    for hook in uow._after_commit:
+        await hook()

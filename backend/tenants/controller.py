@@ -1,0 +1,171 @@
+"""REST for platform admins, town admins and machine clients: thin, parse → service → response."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from auth.principal import Principal
+from backend.http.auth import provide_app_state, provide_principal
+from backend.state import AppState, unit_of_work
+from backend.structs import Schema
+from backend.tenants import service
+from backend.tenants.schemas import (
+    AgreementCreate,
+    AgreementTermination,
+    AgreementView,
+    ClosingDay,
+    Department,
+    DepartmentInput,
+    IdentityIssuer,
+    IdentityIssuerInput,
+    Tenant,
+    TenantCreate,
+    TenantUpdate,
+)
+
+PageSize = Annotated[int, Parameter(ge=1, le=100, description="page size (at most 100)")]
+
+
+class TenantPage(Schema):
+    items: list[Tenant]
+    next_cursor: str | None
+
+
+class Me(Schema):
+    subject: str
+    issuer: str
+    tenant: Tenant
+    roles: list[str]
+    scopes: list[str]
+    acting_tenant_ids: list[UUID]
+
+
+class TenantController(Controller):
+    path = "/v1"
+    tags = ["tenants"]
+    dependencies = {"app_state": Provide(provide_app_state, sync_to_thread=False), "principal": Provide(provide_principal)}
+    security = [{"bearer": []}]
+
+    @get("/me", summary="Who am I: principal, home tenant, roles and the tenants I act for")
+    async def me(self, app_state: AppState, principal: Principal) -> Me:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await service.home_tenant(uow)
+        return Me(
+            subject=principal.subject,
+            issuer=principal.issuer,
+            tenant=tenant,
+            roles=sorted(principal.roles),
+            scopes=sorted(principal.scopes),
+            acting_tenant_ids=sorted(principal.acting_tenant_ids),
+        )
+
+    @get("/tenants", summary="Tenants I may see, by slug, cursor-paginated")
+    async def list_tenants(
+        self, app_state: AppState, principal: Principal, first: PageSize = 50, after: str | None = None
+    ) -> TenantPage:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            page = await service.list_tenants(uow, first, after)
+        return TenantPage(items=page.items, next_cursor=page.next_cursor)
+
+    @post("/tenants", summary="Onboard a tenant (platform admin)")
+    async def create_tenant(self, app_state: AppState, principal: Principal, data: TenantCreate) -> Tenant:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.create_tenant(uow, data)
+
+    @get("/tenants/{slug:str}", summary="One tenant")
+    async def get_tenant(self, app_state: AppState, principal: Principal, slug: str) -> Tenant:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.tenant_by_slug(uow, slug)
+
+    @patch("/tenants/{slug:str}", summary="Change a tenant (platform admin); send `version` to avoid lost updates")
+    async def update_tenant(self, app_state: AppState, principal: Principal, slug: str, data: TenantUpdate) -> Tenant:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.update_tenant(uow, tenant.id, data)
+
+    @get("/tenants/{slug:str}/departments", summary="Departments of a tenant")
+    async def list_departments(self, app_state: AppState, principal: Principal, slug: str) -> list[Department]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return (await service.departments(uow, [tenant.id]))[tenant.id]
+
+    @post("/tenants/{slug:str}/departments", summary="Add a department (platform admin, town admin)")
+    async def add_department(
+        self, app_state: AppState, principal: Principal, slug: str, data: DepartmentInput
+    ) -> Department:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.add_department(uow, tenant.id, data)
+
+    @put("/tenants/{slug:str}/departments/{department_id:uuid}", summary="Change a department")
+    async def update_department(
+        self, app_state: AppState, principal: Principal, slug: str, department_id: UUID, data: DepartmentInput
+    ) -> Department:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.update_department(uow, tenant.id, department_id, data)
+
+    @get("/tenants/{slug:str}/closing-days", summary="The tenant's own closing days")
+    async def list_closing_days(self, app_state: AppState, principal: Principal, slug: str) -> list[ClosingDay]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.closing_days(uow, tenant.id)
+
+    @put("/tenants/{slug:str}/closing-days/{day:date}", summary="Set a closing day (idempotent)")
+    async def set_closing_day(
+        self, app_state: AppState, principal: Principal, slug: str, day: date, name: str = "Schließtag"
+    ) -> list[ClosingDay]:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.set_closing_day(uow, tenant.id, ClosingDay(day=day, name=name))
+
+    @delete("/tenants/{slug:str}/closing-days/{day:date}", summary="Remove a closing day", status_code=200)
+    async def remove_closing_day(self, app_state: AppState, principal: Principal, slug: str, day: date) -> list[ClosingDay]:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.remove_closing_day(uow, tenant.id, day)
+
+    @get("/tenants/{slug:str}/identity-issuers", summary="Trusted OIDC issuers (platform admin, own town admin)")
+    async def list_identity_issuers(self, app_state: AppState, principal: Principal, slug: str) -> list[IdentityIssuer]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.identity_issuers(uow, tenant.id)
+
+    @post("/tenants/{slug:str}/identity-issuers", summary="Trust an OIDC issuer for this tenant")
+    async def add_identity_issuer(
+        self, app_state: AppState, principal: Principal, slug: str, data: IdentityIssuerInput
+    ) -> IdentityIssuer:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.add_identity_issuer(uow, tenant.id, data)
+
+    @delete("/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}", summary="Stop trusting an issuer")
+    async def remove_identity_issuer(self, app_state: AppState, principal: Principal, slug: str, issuer_id: UUID) -> None:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            await service.remove_identity_issuer(uow, tenant.id, issuer_id)
+
+    @get("/agreements", summary="Agreements I may see, with term end and notice deadline")
+    async def list_agreements(
+        self, app_state: AppState, principal: Principal, on: date | None = None
+    ) -> list[AgreementView]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.list_agreements(uow, on)
+
+    @post("/agreements", summary="Conclude an agreement with a client tenant (operator platform admin)")
+    async def create_agreement(self, app_state: AppState, principal: Principal, data: AgreementCreate) -> AgreementView:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.create_agreement(uow, data)
+
+    @post("/agreements/{agreement_id:uuid}/termination", summary="Give notice; ends at the first reachable term end")
+    async def terminate_agreement(
+        self, app_state: AppState, principal: Principal, agreement_id: UUID, data: AgreementTermination
+    ) -> AgreementView:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.terminate_agreement(uow, agreement_id, data)

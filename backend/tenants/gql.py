@@ -1,0 +1,396 @@
+"""GraphQL types, queries and mutations for tenants: thin, everything goes through the service."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.dataloader import DataLoader
+
+from auth.roles import Role, Scope
+from backend.api.context import GraphQLContext, Info
+from backend.api.payloads import UserError, run_mutation, to_input
+from backend.tenants import schemas, service
+
+TenantKindGQL = strawberry.enum(schemas.TenantKind, name="TenantKind")
+TenantStatusGQL = strawberry.enum(schemas.TenantStatus, name="TenantStatus")
+RoleGQL = strawberry.enum(Role, name="Role")
+ScopeGQL = strawberry.enum(Scope, name="Scope")
+
+
+@strawberry.type(name="ServiceInterval", description="Opening interval on an ISO weekday (1 = Monday), local time")
+class ServiceIntervalGQL:
+    weekday: int
+    opens: str
+    closes: str
+
+
+@strawberry.type(name="Department")
+class DepartmentGQL:
+    id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, d: schemas.Department) -> DepartmentGQL:
+        return cls(id=d.id, name=d.name, email=d.email, phone=d.phone, active=d.active)
+
+
+@strawberry.type(name="ClosingDay")
+class ClosingDayGQL:
+    day: date
+    name: str
+
+
+@strawberry.type(name="IdentityIssuer")
+class IdentityIssuerGQL:
+    id: UUID
+    issuer: str
+    audience: str
+    org_claim: str | None
+    org_value: str | None
+    role_claim: str
+    role_mapping: strawberry.scalars.JSON
+
+    @classmethod
+    def of(cls, i: schemas.IdentityIssuer) -> IdentityIssuerGQL:
+        return cls(id=i.id, issuer=i.issuer, audience=i.audience, org_claim=i.org_claim,
+                   org_value=i.org_value, role_claim=i.role_claim, role_mapping=i.role_mapping)
+
+
+def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[DepartmentGQL]]:
+    async def load(tenant_ids: list[UUID]) -> list[list[DepartmentGQL]]:
+        async with ctx.uow() as uow:
+            grouped = await service.departments(uow, tenant_ids)
+        return [[DepartmentGQL.of(d) for d in grouped.get(t, [])] for t in tenant_ids]
+
+    return DataLoader(load_fn=load)
+
+
+@strawberry.type(name="Tenant", description="A municipality or district (Kommune, Verwaltung)")
+class TenantGQL:
+    id: UUID
+    slug: str
+    name: str
+    kind: TenantKindGQL  # type: ignore[valid-type]
+    is_operator: bool
+    ags: str | None
+    federal_state: str
+    time_zone: str
+    service_hours: list[ServiceIntervalGQL]
+    leitweg_id: str | None
+    status: TenantStatusGQL  # type: ignore[valid-type]
+    version: int
+
+    @classmethod
+    def of(cls, t: schemas.Tenant) -> TenantGQL:
+        return cls(
+            id=t.id, slug=t.slug, name=t.name, kind=t.kind, is_operator=t.is_operator, ags=t.ags,
+            federal_state=t.federal_state, time_zone=t.time_zone,
+            service_hours=[ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes)
+                           for s in t.service_hours],
+            leitweg_id=t.leitweg_id, status=t.status, version=t.version,
+        )
+
+    @strawberry.field(description="Departments (Fachbereiche) that receive tickets")
+    async def departments(self, info: Info) -> list[DepartmentGQL]:
+        loader = info.context.loader("departments", _departments_loader)
+        result: list[DepartmentGQL] = await loader.load(self.id)
+        return result
+
+    @strawberry.field(description="The tenant's own closing days (e.g. 24 and 31 December)")
+    async def closing_days(self, info: Info) -> list[ClosingDayGQL]:
+        async with info.context.uow() as uow:
+            days = await service.closing_days(uow, self.id)
+        return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+
+    @strawberry.field(description="Trusted OIDC issuers (platform admins; a town admin for its own town)")
+    async def identity_issuers(self, info: Info) -> list[IdentityIssuerGQL]:
+        async with info.context.uow() as uow:
+            issuers = await service.identity_issuers(uow, self.id)
+        return [IdentityIssuerGQL.of(i) for i in issuers]
+
+
+@strawberry.type(name="PageInfo")
+class PageInfoGQL:
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@strawberry.type(name="TenantConnection")
+class TenantConnectionGQL:
+    nodes: list[TenantGQL]
+    page_info: PageInfoGQL
+
+
+@strawberry.type(name="Me", description="The signed-in principal")
+class MeGQL:
+    subject: str
+    issuer: str
+    tenant: TenantGQL
+    roles: list[RoleGQL]  # type: ignore[valid-type]
+    scopes: list[ScopeGQL]  # type: ignore[valid-type]
+    acting_tenant_ids: list[UUID]
+
+
+@strawberry.type(name="Agreement", description="Agreement (öffentlich-rechtliche Vereinbarung) operator ↔ client")
+class AgreementGQL:
+    id: UUID
+    client_tenant_id: UUID
+    operator_tenant_id: UUID
+    starts_on: date
+    initial_term_months: int
+    renewal_term_months: int
+    notice_period_months: int
+    ends_on: date | None
+    scope_notes: str
+    on: date
+    active: bool
+    current_term_end: date | None
+    notice_deadline: date | None
+
+    @classmethod
+    def of(cls, v: schemas.AgreementView) -> AgreementGQL:
+        a = v.agreement
+        return cls(
+            id=a.id, client_tenant_id=a.tenant_id, operator_tenant_id=a.operator_tenant_id,
+            starts_on=a.starts_on, initial_term_months=a.initial_term_months,
+            renewal_term_months=a.renewal_term_months, notice_period_months=a.notice_period_months,
+            ends_on=a.ends_on, scope_notes=a.scope_notes, on=v.on, active=v.active,
+            current_term_end=v.current_term_end, notice_deadline=v.notice_deadline,
+        )
+
+
+@strawberry.input(name="ServiceIntervalInput")
+class ServiceIntervalInput:
+    weekday: int
+    opens: str
+    closes: str
+
+
+@strawberry.input(name="CreateTenantInput")
+class CreateTenantInput:
+    slug: str
+    name: str
+    kind: TenantKindGQL  # type: ignore[valid-type]
+    federal_state: str = "NW"
+    ags: str | None = None
+    time_zone: str = "Europe/Berlin"
+    service_hours: list[ServiceIntervalInput] | None = None
+    leitweg_id: str | None = None
+    is_operator: bool = False
+    status: TenantStatusGQL = schemas.TenantStatus.ONBOARDING  # type: ignore[valid-type]
+
+
+@strawberry.input(name="UpdateTenantInput", description="Only the fields given change")
+class UpdateTenantInput:
+    name: str | None = None
+    ags: str | None = None
+    federal_state: str | None = None
+    time_zone: str | None = None
+    service_hours: list[ServiceIntervalInput] | None = None
+    leitweg_id: str | None = None
+    status: TenantStatusGQL | None = None  # type: ignore[valid-type]
+    version: int | None = None
+
+
+@strawberry.input(name="DepartmentInput")
+class DepartmentInputGQL:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    active: bool = True
+
+
+@strawberry.input(name="IdentityIssuerInput")
+class IdentityIssuerInputGQL:
+    issuer: str
+    audience: str
+    role_mapping: strawberry.scalars.JSON = strawberry.field(default_factory=dict)
+    role_claim: str = "roles"
+    org_claim: str | None = None
+    org_value: str | None = None
+
+
+@strawberry.input(name="CreateAgreementInput")
+class CreateAgreementInput:
+    client_tenant_id: UUID
+    starts_on: date
+    initial_term_months: int = 24
+    renewal_term_months: int = 12
+    notice_period_months: int = 6
+    scope_notes: str = ""
+
+
+@strawberry.type(name="TenantPayload")
+class TenantPayload:
+    tenant: TenantGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="DepartmentPayload")
+class DepartmentPayload:
+    department: DepartmentGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="ClosingDaysPayload")
+class ClosingDaysPayload:
+    closing_days: list[ClosingDayGQL] | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="IdentityIssuerPayload")
+class IdentityIssuerPayload:
+    identity_issuer: IdentityIssuerGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="AgreementPayload")
+class AgreementPayload:
+    agreement: AgreementGQL | None
+    errors: list[UserError]
+
+
+def _create_data(data: CreateTenantInput) -> schemas.TenantCreate:
+    values: dict[str, Any] = {k: getattr(data, k) for k in schemas.TenantCreate.__struct_fields__}
+    if values["service_hours"] is None:
+        values["service_hours"] = list(schemas.DEFAULT_SERVICE_HOURS)
+    return to_input(schemas.TenantCreate, _Namespace(values))
+
+
+class _Namespace:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+@strawberry.type
+class TenantQuery:
+    @strawberry.field(description="Who is signed in, for which tenant, acting for which tenants")
+    async def me(self, info: Info) -> MeGQL:
+        principal = await info.context.principal()
+        async with info.context.uow() as uow:
+            tenant = await service.home_tenant(uow)
+        return MeGQL(
+            subject=principal.subject, issuer=principal.issuer, tenant=TenantGQL.of(tenant),
+            roles=sorted(principal.roles), scopes=sorted(principal.scopes),
+            acting_tenant_ids=sorted(principal.acting_tenant_ids),
+        )
+
+    @strawberry.field(description="Tenants visible to me, ordered by slug (at most 100 per page)")
+    async def tenants(self, info: Info, first: int = 50, after: str | None = None) -> TenantConnectionGQL:
+        async with info.context.uow() as uow:
+            page = await service.list_tenants(uow, first, after)
+        return TenantConnectionGQL(
+            nodes=[TenantGQL.of(t) for t in page.items],
+            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+        )
+
+    @strawberry.field(description="One tenant by slug; null when it does not exist or is not visible")
+    async def tenant(self, info: Info, slug: str) -> TenantGQL | None:
+        async with info.context.uow() as uow:
+            reachable = await service.find_tenant_by_slug(uow, slug)
+        return TenantGQL.of(reachable) if reachable else None
+
+    @strawberry.field(description="Agreements I may see, with current term end and notice deadline")
+    async def agreements(self, info: Info, on: date | None = None) -> list[AgreementGQL]:
+        async with info.context.uow() as uow:
+            views = await service.list_agreements(uow, on)
+        return [AgreementGQL.of(v) for v in views]
+
+
+@strawberry.type
+class TenantMutation:
+    @strawberry.mutation(description="Onboard a tenant (platform admin)")
+    async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantPayload:
+        async def action() -> TenantGQL:
+            data = _create_data(input)
+            async with info.context.uow(readonly=False) as uow:
+                return TenantGQL.of(await service.create_tenant(uow, data))
+
+        tenant, errors = await run_mutation(action)
+        return TenantPayload(tenant=tenant, errors=errors)
+
+    @strawberry.mutation(description="Change a tenant (platform admin)")
+    async def update_tenant(self, info: Info, slug: str, input: UpdateTenantInput) -> TenantPayload:
+        async def action() -> TenantGQL:
+            data = to_input(schemas.TenantUpdate, input)
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, slug)
+                return TenantGQL.of(await service.update_tenant(uow, tenant.id, data))
+
+        tenant, errors = await run_mutation(action)
+        return TenantPayload(tenant=tenant, errors=errors)
+
+    @strawberry.mutation(description="Add a department (platform admin, own town admin)")
+    async def add_department(self, info: Info, tenant_slug: str, input: DepartmentInputGQL) -> DepartmentPayload:
+        async def action() -> DepartmentGQL:
+            data = to_input(schemas.DepartmentInput, input)
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                return DepartmentGQL.of(await service.add_department(uow, tenant.id, data))
+
+        department, errors = await run_mutation(action)
+        return DepartmentPayload(department=department, errors=errors)
+
+    @strawberry.mutation(description="Change a department (platform admin, own town admin)")
+    async def update_department(
+        self, info: Info, tenant_slug: str, id: UUID, input: DepartmentInputGQL
+    ) -> DepartmentPayload:
+        async def action() -> DepartmentGQL:
+            data = to_input(schemas.DepartmentInput, input)
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                return DepartmentGQL.of(await service.update_department(uow, tenant.id, id, data))
+
+        department, errors = await run_mutation(action)
+        return DepartmentPayload(department=department, errors=errors)
+
+    @strawberry.mutation(description="Set one of the tenant's own closing days (idempotent)")
+    async def set_closing_day(self, info: Info, tenant_slug: str, day: date, name: str) -> ClosingDaysPayload:
+        async def action() -> list[ClosingDayGQL]:
+            closing = to_input(schemas.ClosingDay, _Namespace({"day": day, "name": name}))
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                days = await service.set_closing_day(uow, tenant.id, closing)
+            return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+
+        days, errors = await run_mutation(action)
+        return ClosingDaysPayload(closing_days=days, errors=errors)
+
+    @strawberry.mutation(description="Trust an OIDC issuer for a tenant (platform admin, own town admin)")
+    async def add_identity_issuer(
+        self, info: Info, tenant_slug: str, input: IdentityIssuerInputGQL
+    ) -> IdentityIssuerPayload:
+        async def action() -> IdentityIssuerGQL:
+            data = to_input(schemas.IdentityIssuerInput, input)
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                return IdentityIssuerGQL.of(await service.add_identity_issuer(uow, tenant.id, data))
+
+        issuer, errors = await run_mutation(action)
+        return IdentityIssuerPayload(identity_issuer=issuer, errors=errors)
+
+    @strawberry.mutation(description="Conclude an agreement with a client tenant (operator platform admin)")
+    async def create_agreement(self, info: Info, input: CreateAgreementInput) -> AgreementPayload:
+        async def action() -> AgreementGQL:
+            data = to_input(schemas.AgreementCreate, input)
+            async with info.context.uow(readonly=False) as uow:
+                return AgreementGQL.of(await service.create_agreement(uow, data))
+
+        agreement, errors = await run_mutation(action)
+        return AgreementPayload(agreement=agreement, errors=errors)
+
+    @strawberry.mutation(description="Give notice; the agreement ends at the first term end still reachable")
+    async def terminate_agreement(self, info: Info, id: UUID, noticed_on: date) -> AgreementPayload:
+        async def action() -> AgreementGQL:
+            data = schemas.AgreementTermination(noticed_on=noticed_on)
+            async with info.context.uow(readonly=False) as uow:
+                return AgreementGQL.of(await service.terminate_agreement(uow, id, data))
+
+        agreement, errors = await run_mutation(action)
+        return AgreementPayload(agreement=agreement, errors=errors)

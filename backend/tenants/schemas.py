@@ -1,0 +1,207 @@
+"""Tenants, their departments, closing days, identity settings and agreements."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from dateutil.relativedelta import relativedelta
+
+from backend.structs import Input, Schema
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=2, max_length=63)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class TenantKind(StrEnum):
+    DISTRICT = "district"
+    TOWN = "town"
+    MUNICIPALITY = "municipality"
+    FEDERAL = "federal"
+    OTHER = "other"
+
+
+class TenantStatus(StrEnum):
+    ONBOARDING = "onboarding"
+    ACTIVE = "active"
+    OFFBOARDED = "offboarded"
+
+
+class ServiceInterval(Schema):
+    """Opening interval on an ISO weekday (1 = Monday … 7 = Sunday), local time of the tenant."""
+
+    weekday: Annotated[int, msgspec.Meta(ge=1, le=7)]
+    opens: ClockTime
+    closes: ClockTime
+
+
+# Service hours from the paper: Monday to Friday, 8 to 18.
+DEFAULT_SERVICE_HOURS: tuple[ServiceInterval, ...] = tuple(
+    ServiceInterval(weekday=d, opens="08:00", closes="18:00") for d in range(1, 6)
+)
+
+
+class Tenant(Schema):
+    id: UUID
+    slug: str
+    name: str
+    kind: TenantKind
+    is_operator: bool
+    ags: str | None
+    federal_state: str
+    time_zone: str
+    service_hours: list[ServiceInterval]
+    leitweg_id: str | None
+    status: TenantStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreate(Input):
+    slug: Slug
+    name: Name
+    kind: TenantKind
+    federal_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] = "NW"
+    ags: str | None = None
+    time_zone: str = "Europe/Berlin"
+    service_hours: list[ServiceInterval] = msgspec.field(default_factory=lambda: list(DEFAULT_SERVICE_HOURS))
+    leitweg_id: str | None = None
+    is_operator: bool = False
+    status: TenantStatus = TenantStatus.ONBOARDING
+
+
+class TenantUpdate(Input):
+    """Only the fields given change. `version` guards against lost updates when given."""
+
+    name: Name | None = None
+    ags: str | None = None
+    federal_state: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] | None = None
+    time_zone: str | None = None
+    service_hours: list[ServiceInterval] | None = None
+    leitweg_id: str | None = None
+    status: TenantStatus | None = None
+    version: int | None = None
+
+
+class Department(Schema):
+    tenant_id: UUID
+    id: UUID
+    name: str
+    email: str | None
+    phone: str | None
+    active: bool
+
+
+class DepartmentInput(Input):
+    name: Name
+    email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    active: bool = True
+
+
+class ClosingDay(Schema):
+    day: date
+    name: Name
+
+
+class IdentityIssuer(Schema):
+    tenant_id: UUID
+    id: UUID
+    issuer: str
+    audience: str
+    org_claim: str | None
+    org_value: str | None
+    role_claim: str
+    role_mapping: dict[str, str]
+
+
+class IdentityIssuerInput(Input):
+    issuer: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)]
+    audience: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    role_mapping: dict[str, str] = msgspec.field(default_factory=dict)
+    role_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "roles"
+    org_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    org_value: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class Agreement(Schema):
+    """Öffentlich-rechtliche Vereinbarung: an initial term, then renewals until it ends.
+
+    `ends_on` is the last day of service once the agreement was terminated (None: running).
+    """
+
+    tenant_id: UUID
+    id: UUID
+    operator_tenant_id: UUID
+    starts_on: date
+    initial_term_months: int
+    renewal_term_months: int
+    notice_period_months: int
+    ends_on: date | None
+    scope_notes: str
+    version: int
+
+    def is_active_on(self, day: date) -> bool:
+        # Same rule as the SQL function auth_client_tenant_ids (tested to agree).
+        return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
+
+    def term_end_on_or_after(self, day: date) -> date:
+        """Last day of the term running on `day` (or of the first term, before the start)."""
+        end = self.starts_on + relativedelta(months=self.initial_term_months) - relativedelta(days=1)
+        renewals = 0
+        while end < day:
+            renewals += 1
+            end = (
+                self.starts_on
+                + relativedelta(months=self.initial_term_months + renewals * self.renewal_term_months)
+                - relativedelta(days=1)
+            )
+        return end
+
+    def current_term_end(self, day: date) -> date | None:
+        """End of the term in force on `day`; None once the agreement has ended."""
+        if self.ends_on is not None and day > self.ends_on:
+            return None
+        end = self.term_end_on_or_after(day)
+        return min(end, self.ends_on) if self.ends_on is not None else end
+
+    def notice_deadline(self, term_end: date) -> date:
+        """Last day on which notice ends the agreement at `term_end`."""
+        return term_end - relativedelta(months=self.notice_period_months)
+
+    def earliest_end_if_noticed_on(self, day: date) -> date:
+        """The term end a notice given on `day` reaches: the first whose deadline is not past."""
+        end = self.term_end_on_or_after(day)
+        while self.notice_deadline(end) < day:
+            end = self.term_end_on_or_after(end + relativedelta(days=1))
+        return end
+
+
+class AgreementCreate(Input):
+    client_tenant_id: UUID
+    starts_on: date
+    initial_term_months: Annotated[int, msgspec.Meta(ge=1, le=240)] = 24
+    renewal_term_months: Annotated[int, msgspec.Meta(ge=1, le=120)] = 12
+    notice_period_months: Annotated[int, msgspec.Meta(ge=0, le=24)] = 6
+    scope_notes: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class AgreementTermination(Input):
+    """Notice given on `noticed_on`; the agreement ends at the first reachable term end."""
+
+    noticed_on: date
+
+
+class AgreementView(Schema):
+    """An agreement with what follows from it on a given day."""
+
+    agreement: Agreement
+    on: date
+    active: bool
+    current_term_end: date | None
+    notice_deadline: date | None

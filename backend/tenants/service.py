@@ -1,0 +1,293 @@
+"""The rules for tenants, departments, identity settings and agreements.
+
+Every function takes the unit of work (transaction scoped to the principal's tenants), checks
+the permission matrix, validates, and calls the repository. A tenant the principal may not
+reach is reported as not found, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import msgspec
+
+from auth.permissions import Operation, require
+from auth.roles import Role
+from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.state import UnitOfWork
+from backend.tenants import repository, signin
+from backend.tenants.schemas import (
+    Agreement,
+    AgreementCreate,
+    AgreementTermination,
+    AgreementView,
+    ClosingDay,
+    Department,
+    DepartmentInput,
+    IdentityIssuer,
+    IdentityIssuerInput,
+    Tenant,
+    TenantCreate,
+    TenantUpdate,
+)
+from backend.tenants.validation import (
+    check_ags,
+    check_federal_state,
+    check_leitweg_id,
+    check_service_hours,
+    check_time_zone,
+)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MAX_PAGE_SIZE = 100
+
+
+def today_in_berlin() -> date:
+    return datetime.now(BERLIN).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Tenant]
+    next_cursor: str | None
+
+
+async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> Tenant:
+    reachable = require(uow.principal, operation)
+    if tenant_id not in reachable:
+        raise NotFound("tenant not found")
+    return await repository.get_tenant(uow.conn, tenant_id)
+
+
+async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
+    reachable = require(uow.principal, operation)
+    tenant = await repository.find_tenant_by_slug(uow.conn, slug, list(reachable))
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return tenant
+
+
+async def find_tenant_by_slug(uow: UnitOfWork, slug: str) -> Tenant | None:
+    try:
+        return await tenant_by_slug(uow, slug)
+    except NotFound:
+        return None
+
+
+async def home_tenant(uow: UnitOfWork) -> Tenant:
+    require(uow.principal, Operation.ME_READ)
+    return await repository.get_tenant(uow.conn, uow.principal.tenant_id)
+
+
+async def list_tenants(uow: UnitOfWork, first: int = 50, after: str | None = None) -> Page:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+    reachable = require(uow.principal, Operation.TENANT_READ)
+    rows = await repository.list_tenants(uow.conn, list(reachable), after, first + 1)
+    items = rows[:first]
+    return Page(items=items, next_cursor=items[-1].slug if len(rows) > first else None)
+
+
+async def tenants_by_ids(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, Tenant]:
+    reachable = require(uow.principal, Operation.TENANT_READ)
+    wanted = [t for t in tenant_ids if t in reachable]
+    return {t.id: t for t in await repository.list_tenants_by_ids(uow.conn, wanted)}
+
+
+async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
+    require(uow.principal, Operation.TENANT_CREATE)
+    check_ags(data.ags)
+    check_federal_state(data.federal_state)
+    check_time_zone(data.time_zone)
+    check_service_hours(data.service_hours)
+    check_leitweg_id(data.leitweg_id)
+    tenant_id = uuid4()
+    await uow.include_tenant(tenant_id)
+    try:
+        async with uow.conn.transaction():  # savepoint: a duplicate slug leaves nothing behind
+            tenant = await repository.insert_tenant(uow.conn, tenant_id, data)
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"a tenant with slug {data.slug!r} already exists", field="slug") from None
+    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    return tenant
+
+
+async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) -> Tenant:
+    await _reachable_tenant(uow, Operation.TENANT_UPDATE, tenant_id)
+    check_ags(data.ags)
+    check_federal_state(data.federal_state)
+    check_time_zone(data.time_zone)
+    check_service_hours(data.service_hours)
+    check_leitweg_id(data.leitweg_id)
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in msgspec.structs.asdict(data).items()
+        if value is not None and key != "version"
+    }
+    if "service_hours" in changes:
+        changes["service_hours"] = msgspec.to_builtins(data.service_hours)
+    if "status" in changes:
+        changes["status"] = changes["status"].value
+    updated = await repository.update_tenant(uow.conn, tenant_id, changes, data.version)
+    if updated is None:
+        raise Conflict("the tenant was changed by someone else; reload and try again")
+    if "status" in changes:
+        uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    return updated
+
+
+async def departments(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, list[Department]]:
+    """Departments of several tenants at once (for GraphQL data loaders and REST)."""
+    reachable = require(uow.principal, Operation.DEPARTMENT_READ)
+    wanted = [t for t in tenant_ids if t in reachable]
+    grouped: dict[UUID, list[Department]] = {t: [] for t in tenant_ids}
+    for department in await repository.list_departments(uow.conn, wanted):
+        grouped[department.tenant_id].append(department)
+    return grouped
+
+
+async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput) -> Department:
+    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    try:
+        async with uow.conn.transaction():
+            return await repository.insert_department(
+                uow.conn, tenant_id, uuid4(), data.name, data.email, data.phone, data.active
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"a department named {data.name!r} already exists", field="name") from None
+
+
+async def update_department(
+    uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput
+) -> Department:
+    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    try:
+        async with uow.conn.transaction():
+            department = await repository.update_department(
+                uow.conn, tenant_id, department_id, data.name, data.email, data.phone, data.active
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"a department named {data.name!r} already exists", field="name") from None
+    if department is None:
+        raise NotFound("department not found")
+    return department
+
+
+async def closing_days(uow: UnitOfWork, tenant_id: UUID) -> list[ClosingDay]:
+    await _reachable_tenant(uow, Operation.TENANT_READ, tenant_id)
+    return await repository.list_closing_days(uow.conn, tenant_id)
+
+
+async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> list[ClosingDay]:
+    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    await repository.upsert_closing_day(uow.conn, tenant_id, day.day, day.name.strip())
+    return await repository.list_closing_days(uow.conn, tenant_id)
+
+
+async def remove_closing_day(uow: UnitOfWork, tenant_id: UUID, day: date) -> list[ClosingDay]:
+    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    if not await repository.delete_closing_day(uow.conn, tenant_id, day):
+        raise NotFound("closing day not found")
+    return await repository.list_closing_days(uow.conn, tenant_id)
+
+
+async def identity_issuers(uow: UnitOfWork, tenant_id: UUID) -> list[IdentityIssuer]:
+    await _reachable_tenant(uow, Operation.IDENTITY_READ, tenant_id)
+    return await repository.list_identity_issuers(uow.conn, tenant_id)
+
+
+async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIssuerInput) -> IdentityIssuer:
+    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+    if (data.org_claim is None) != (data.org_value is None):
+        raise ValidationFailed("give both the organisation claim and its value, or neither", field="orgClaim")
+    if uow.app.settings.is_production and not data.issuer.startswith("https://"):
+        raise ValidationFailed("issuers must use https in production", field="issuer")
+    unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
+    if unknown:
+        raise ValidationFailed(f"unknown roles in role mapping: {', '.join(unknown)}", field="roleMapping")
+    # An issuer shared by several tenants must tell them apart by organisation; the lookup runs
+    # across tenants (the one place sign-in needs to), so the rule sees other tenants' bindings.
+    others = await repository.issuer_bindings(uow.conn, data.issuer)
+    if others and (data.org_value is None or any(b["org_value"] is None for b in others)):
+        raise Conflict(
+            "this issuer is already registered; several tenants can share an issuer only when "
+            "each is told apart by an organisation claim",
+            field="issuer",
+        )
+    try:
+        async with uow.conn.transaction():
+            issuer = await repository.insert_identity_issuer(
+                uow.conn, tenant_id, uuid4(), data.issuer, data.audience, data.org_claim, data.org_value, data.role_claim, data.role_mapping,
+            )
+    except asyncpg.UniqueViolationError:
+        raise Conflict("this issuer and organisation are already registered", field="issuer") from None
+    uow.after_commit(lambda: signin.forget_issuer(uow.redis, issuer.issuer))
+    return issuer
+
+
+async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> None:
+    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+    issuer = await repository.delete_identity_issuer(uow.conn, tenant_id, issuer_id)
+    if issuer is None:
+        raise NotFound("identity issuer not found")
+    uow.after_commit(lambda: signin.forget_issuer(uow.redis, issuer))
+
+
+def view_agreement(agreement: Agreement, on: date) -> AgreementView:
+    term_end = agreement.current_term_end(on)
+    deadline = None
+    if term_end is not None and agreement.ends_on is None:
+        deadline = agreement.notice_deadline(agreement.earliest_end_if_noticed_on(on))
+    return AgreementView(
+        agreement=agreement, on=on, active=agreement.is_active_on(on),
+        current_term_end=term_end, notice_deadline=deadline,
+    )
+
+
+async def list_agreements(uow: UnitOfWork, on: date | None = None) -> list[AgreementView]:
+    reachable = require(uow.principal, Operation.AGREEMENT_READ)
+    day = on or today_in_berlin()
+    return [view_agreement(a, day) for a in await repository.list_agreements(uow.conn, list(reachable))]
+
+
+async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementView:
+    reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
+    operator = await repository.get_tenant(uow.conn, uow.principal.tenant_id)
+    if not operator.is_operator:
+        raise ValidationFailed("only an operator's platform admin can conclude agreements")
+    if data.client_tenant_id not in reachable or data.client_tenant_id == operator.id:
+        raise NotFound("client tenant not found")
+    await repository.get_tenant(uow.conn, data.client_tenant_id)
+    if await repository.overlapping_agreement_exists(uow.conn, data.client_tenant_id, operator.id, data.starts_on):
+        raise Conflict("this client already has an agreement with the operator in that period")
+    agreement = await repository.insert_agreement(
+        uow.conn, data.client_tenant_id, uuid4(), operator.id, data.starts_on, data.initial_term_months,
+        data.renewal_term_months, data.notice_period_months, data.scope_notes,
+    )
+    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    return view_agreement(agreement, today_in_berlin())
+
+
+async def terminate_agreement(
+    uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination
+) -> AgreementView:
+    """Notice given on a day ends the agreement at the first term end it still reaches."""
+    reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
+    agreement = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
+    if agreement is None:
+        raise NotFound("agreement not found")
+    if agreement.ends_on is not None:
+        raise Conflict(f"the agreement already ends on {agreement.ends_on.isoformat()}")
+    if data.noticed_on < agreement.starts_on:
+        raise ValidationFailed("notice cannot be given before the agreement starts", field="noticedOn")
+    ends_on = agreement.earliest_end_if_noticed_on(data.noticed_on)
+    updated = await repository.set_agreement_end(uow.conn, agreement.tenant_id, agreement.id, ends_on)
+    if updated is None:
+        raise Conflict("the agreement was changed by someone else; reload and try again")
+    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    return view_agreement(updated, today_in_berlin())
