@@ -6,6 +6,7 @@ Cost: every field costs 1; a field taking `first` multiplies what is below it by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from graphql import (
@@ -82,14 +83,15 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
     return CostLimit
 
 
-def limit_extensions(settings: Settings) -> list[SchemaExtension]:
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories: strawberry builds fresh extension instances for every operation."""
     limits = settings.graphql
     rules: list[type[ValidationRule]] = [cost_rule(limits.max_cost)]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
-        QueryDepthLimiter(max_depth=limits.max_depth),
-        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        MaxTokensLimiter(max_token_count=limits.max_tokens),
-        AddValidationRules(rules),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: AddValidationRules(rules),
     ]

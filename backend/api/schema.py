@@ -30,7 +30,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        extensions=[*limit_extensions(settings), ErrorCodes()],
+        extensions=[*limit_extensions(settings), ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
     )
 

@@ -1,0 +1,119 @@
+"""Real PostgreSQL, real Redis, a real OIDC provider, and the app in-process.
+
+PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when set, else embedded ones start
+under .data/test/. Each test session (and each xdist worker) gets its own database, created
+and migrated once with the same code `make migrate` runs. Tests build their own tenants with
+unique slugs, so they never depend on each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from litestar import Litestar
+
+from backend.db.roles import bootstrap, run_migrations, with_database
+from backend.main import create_app
+from backend.settings import PROJECT_ROOT, Settings
+from tests.support.asgi import serve
+from tests.support.oidc import OIDCProvider
+from tests.support.world import World, build_world, oidc_issuers
+
+TEST_DATA = PROJECT_ROOT / ".data" / "test"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[tuple[str, str]]:
+    """(admin PostgreSQL URL of the server, Redis URL)."""
+    from backend.devservices import start_postgres, start_redis
+
+    handles = []
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    if not database_url:
+        database_url, handle = start_postgres(TEST_DATA, "postgres")
+        handles.append(handle)
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if not redis_url:
+        redis_url, handle = start_redis(TEST_DATA / _worker())
+        handles.append(handle)
+    yield database_url, redis_url
+    del handles
+
+
+@pytest.fixture(scope="session")
+def admin_url(server_urls: tuple[str, str]) -> Iterator[str]:
+    """A fresh database for this session, migrated from zero as `make migrate` does."""
+    base_url, _ = server_urls
+    name = f"bs_test_{_worker()}_{uuid.uuid4().hex[:8]}"
+    url = with_database(base_url, name)
+    asyncio.run(bootstrap(url))
+    run_migrations(url)
+    yield url
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(with_database(base_url, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def oidc() -> Iterator[OIDCProvider]:
+    with OIDCProvider(oidc_issuers()) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def settings(admin_url: str, server_urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env="test",
+        database_url=admin_url,
+        redis_url=server_urls[1],
+        public_base_url="http://testserver.local",
+        data_dir=Path(tmp_path_factory.mktemp("data")),
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (lifespan, middleware, handlers) over httpx, in the test's event loop."""
+    async with serve(app, "http://testserver.local") as http_client:
+        yield http_client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def world(client: httpx.AsyncClient, app: Litestar, oidc: OIDCProvider) -> World:
+    """Kreis Soest (operator) with clients Stadt Soest and Stadt Geseke, trusting the test IdP."""
+    return await build_world(app, oidc)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db(admin_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of the application role (bs_app), for tests that inspect the database."""
+    from backend.db.pool import create_pool
+    from backend.db.roles import APP_ROLE, with_user
+
+    pool = await create_pool(with_user(admin_url, APP_ROLE), 1, 4)
+    yield pool
+    await pool.close()
