@@ -1,0 +1,160 @@
+"""A tenant's working calendar: service hours, public holidays of its federal state, and its own
+closing days — in its own time zone, correct across daylight-saving changes.
+
+Shared by routing windows (does the centre take a call now?) and the callback deadline (when
+is a ticket due?). Build one with `load_calendar(conn, tenant)` or `WorkingCalendar(...)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import holidays
+
+from backend.tenants import repository
+from backend.tenants.schemas import ClosingDay, ServiceInterval, Tenant
+
+
+class ClosedReason(StrEnum):
+    PUBLIC_HOLIDAY = "public_holiday"
+    CLOSING_DAY = "closing_day"
+    OUTSIDE_SERVICE_HOURS = "outside_service_hours"
+
+
+@dataclass(frozen=True, slots=True)
+class Openness:
+    open: bool
+    reason: ClosedReason | None = None
+    detail: str | None = None  # e.g. the holiday's name ("Karfreitag")
+
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    federal_state: str
+    time_zone: str
+    service_hours: tuple[ServiceInterval, ...]
+    closing_days: dict[date, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tenant: Tenant, closing_days: Iterable[ClosingDay] = ()) -> WorkingCalendar:
+        return cls(
+            federal_state=tenant.federal_state,
+            time_zone=tenant.time_zone,
+            service_hours=tuple(tenant.service_hours),
+            closing_days={c.day: c.name for c in closing_days},
+        )
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @cached_property
+    def _holidays(self) -> holidays.HolidayBase:
+        # Observed holidays of the state; the package computes movable feasts (Easter, Pentecost).
+        return holidays.country_holidays("DE", subdiv=self.federal_state, language="de")
+
+    @cached_property
+    def version(self) -> str:
+        """Fingerprint of everything a deadline depends on: stored with each deadline so a later
+        calendar edit is visible, and never silently changes deadlines computed before."""
+        parts = [
+            self.federal_state,
+            self.time_zone,
+            ";".join(f"{s.weekday}{s.opens}-{s.closes}" for s in sorted(self.service_hours, key=lambda s: (s.weekday, s.opens))),
+            ";".join(f"{d.isoformat()}" for d in sorted(self.closing_days)),
+            f"holidays-{holidays.__version__}",
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def local(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware datetime")
+        return moment.astimezone(self.zone)
+
+    def holiday_name(self, day: date) -> str | None:
+        name = self._holidays.get(day)
+        return str(name) if name else None
+
+    def day_closed_reason(self, day: date) -> Openness | None:
+        holiday = self.holiday_name(day)
+        if holiday:
+            return Openness(False, ClosedReason.PUBLIC_HOLIDAY, holiday)
+        if day in self.closing_days:
+            return Openness(False, ClosedReason.CLOSING_DAY, self.closing_days[day])
+        return None
+
+    def is_working_day(self, day: date) -> bool:
+        """Mon–Fri, not a public holiday of the state, not one of the tenant's closing days."""
+        return day.isoweekday() <= 5 and self.day_closed_reason(day) is None
+
+    def intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """Service intervals of a day as aware datetimes (empty on holidays and closing days)."""
+        if self.day_closed_reason(day) is not None:
+            return []
+        spans = sorted((s for s in self.service_hours if s.weekday == day.isoweekday()), key=lambda s: s.opens)
+        return [
+            (datetime.combine(day, _clock(s.opens), self.zone), datetime.combine(day, _clock(s.closes), self.zone))
+            for s in spans
+        ]
+
+    def openness(self, moment: datetime) -> Openness:
+        local = self.local(moment)
+        closed = self.day_closed_reason(local.date())
+        if closed is not None:
+            return closed
+        for start, end in self.intervals_on(local.date()):
+            if start <= local < end:
+                return Openness(True)
+        return Openness(False, ClosedReason.OUTSIDE_SERVICE_HOURS)
+
+    def next_service_start(self, moment: datetime, horizon_days: int = 400) -> datetime:
+        """The first service-hours instant at or after `moment`."""
+        local = self.local(moment)
+        for offset in range(horizon_days):
+            day = local.date() + timedelta(days=offset)
+            for start, end in self.intervals_on(day):
+                if local < end:
+                    return max(start, local)
+        raise ValueError("no service hours within the horizon")
+
+    def add_working_days(self, moment: datetime, days: int) -> datetime:
+        """Same local clock time `days` working days later (24 h on working days)."""
+        local = self.local(moment)
+        day = local.date()
+        added = 0
+        while added < days:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                added += 1
+        return datetime.combine(day, local.time(), self.zone)
+
+    def add_service_time(self, moment: datetime, duration: timedelta, horizon_days: int = 400) -> datetime:
+        """`moment` plus `duration` counted only inside service hours."""
+        remaining = duration
+        local = self.local(moment)
+        for offset in range(horizon_days):
+            day = local.date() + timedelta(days=offset)
+            for start, end in self.intervals_on(day):
+                if end <= local:
+                    continue
+                begin = max(start, local)
+                if begin + remaining <= end:
+                    return begin + remaining
+                remaining -= end - begin
+        raise ValueError("duration exceeds the horizon")
+
+
+async def load_calendar(conn: asyncpg.Connection, tenant: Tenant) -> WorkingCalendar:
+    return WorkingCalendar.of(tenant, await repository.list_closing_days(conn, tenant.id))
