@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -14,6 +15,18 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from backend.settings import Settings
 
 REQUEST_ID_HEADER = "x-request-id"
+# Filled during the request (e.g. by sign-in) and read when the access line is written. A dict
+# rather than bound contextvars: the handler may run in a copied context whose bindings would
+# not reach the middleware, but mutations of this shared dict do.
+_request_fields: ContextVar[dict[str, Any] | None] = ContextVar("request_fields", default=None)
+
+
+def note_request(**fields: Any) -> None:
+    """Add fields (tenant, principal …) to the current request's access log line."""
+    current = _request_fields.get()
+    if current is not None:
+        current.update(fields)
+    structlog.contextvars.bind_contextvars(**fields)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -22,11 +35,26 @@ def configure_logging(settings: Settings) -> None:
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    # Libraries that log through the standard library (uvicorn, httpx …) get the same format.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full URLs
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -54,6 +82,8 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
         request_id = _clean_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        fields: dict[str, Any] = {}
+        token = _request_fields.set(fields)
         started = time.perf_counter()
         status = 500
 
@@ -76,7 +106,9 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
                     path=path,  # never the query string: it may hold personal data
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    **fields,
                 )
+            _request_fields.reset(token)
             structlog.contextvars.clear_contextvars()
 
     return middleware

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-import structlog
+from backend.observability import note_request
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
@@ -44,7 +44,7 @@ class GraphQLContext(BaseContext, kw_only=True):
             if not bearer:
                 raise Unauthenticated()
             self.principal_cache = await self.app.verifier.verify(bearer)
-            structlog.contextvars.bind_contextvars(
+            note_request(
                 tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject
             )
         return self.principal_cache

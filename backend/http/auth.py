@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
+from backend.observability import note_request
 from litestar import Request
 from litestar.connection import ASGIConnection
 
@@ -25,7 +25,7 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     state: AppState = connection.app.state.app_state
     principal = await state.verifier.verify(bearer_token(connection))
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
-    structlog.contextvars.bind_contextvars(tenant=principal.tenant_slug, principal=principal.subject)
+    note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal
 
 

@@ -1,0 +1,77 @@
+"""OpenAPI documentation of the RFC 9457 problem+json errors (rendered by `backend.http.problems`).
+
+Handlers list the statuses they can answer with: `responses=problem_responses(401, 403, 404)`.
+The schema replaces litestar's default 400 body, which our handlers never send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+
+from backend.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    HttpError,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
+from backend.http.problems import PROBLEM_JSON
+
+
+class FieldProblem(msgspec.Struct, frozen=True):
+    """What is wrong with one input field (its name on the wire)."""
+
+    field: str | None
+    message: str | None
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details; `code` is the stable machine-readable error code.
+
+    Some problems add members, e.g. `field` on a conflict naming the field that clashes.
+    """
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: ErrorCode
+    instance: str
+    errors: list[FieldProblem] | msgspec.UnsetType = msgspec.UNSET
+
+
+def _spec(description: str, example: DomainError) -> ResponseSpec:
+    value: dict[str, Any] = example.problem(instance="/v1/tenants/stadt-soest")
+    return ResponseSpec(
+        data_container=Problem,
+        generate_examples=False,
+        description=description,
+        media_type=PROBLEM_JSON,
+        examples=[Example(summary=example.code.value, value=value)],
+    )
+
+
+PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
+    400: _spec("Malformed request (e.g. a body that is not JSON)",
+               HttpError("Bad Request", ErrorCode.VALIDATION_FAILED, 400)),
+    401: _spec("No valid bearer token", NotAuthenticated("a valid bearer token is required")),
+    403: _spec("Signed in, but the role or scope does not allow this", NotAllowed("not allowed for your role")),
+    404: _spec("Not found, or not visible to you (other tenants' objects look missing)",
+               NotFound("tenant not found")),
+    409: _spec("Conflicts with the current state (duplicate, or changed by someone else)",
+               Conflict("a tenant with slug 'stadt-soest' already exists", field="slug")),
+    422: _spec("Invalid input; `errors` names the fields",
+               ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags")),
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The documented problem responses for these status codes."""
+    return {status: PROBLEM_RESPONSES[status] for status in statuses}

@@ -1,0 +1,51 @@
+"""Settings are validated at start: every bad value named, with what would be right."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.settings import SettingsError, load_settings
+
+
+def test_defaults_are_development_friendly() -> None:
+    settings = load_settings({})
+    assert settings.env == "development"
+    assert settings.graphql_introspection and settings.graphiql_enabled and settings.dev_signin_enabled
+    assert settings.port == 8000 and settings.public_base_url == "http://127.0.0.1:8000"
+
+
+def test_production_turns_dev_features_off_by_default() -> None:
+    settings = load_settings({"APP_ENV": "production", "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r"})
+    assert not settings.graphql_introspection
+    assert not settings.graphiql_enabled
+    assert not settings.dev_signin_enabled
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({
+            "APP_ENV": "staging",
+            "PORT": "eighty",
+            "DB_POOL_MIN": "20",
+            "DB_POOL_MAX": "5",
+            "DATABASE_URL": "mysql://x",
+            "GRAPHIQL_ENABLED": "maybe",
+            "LOG_LEVEL": "LOUD",
+        })
+    message = str(error.value)
+    for name in ("APP_ENV", "PORT", "DB_POOL_MIN", "DATABASE_URL", "GRAPHIQL_ENABLED", "LOG_LEVEL"):
+        assert name in message
+
+
+def test_production_refuses_dev_sign_in_and_missing_services() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({"APP_ENV": "production", "DEV_SIGNIN_ENABLED": "true"})
+    message = str(error.value)
+    assert "DEV_SIGNIN_ENABLED" in message and "REDIS_URL" in message and "DATABASE_URL" in message
+
+
+def test_application_url_uses_the_app_role() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://postgres:secret@db:5432/bs", "DB_APP_PASSWORD": "pw"})
+    assert settings.application_database_url == "postgresql://bs_app:pw@db:5432/bs"
+    explicit = load_settings({"APP_DATABASE_URL": "postgresql://app@db/bs"})
+    assert explicit.application_database_url == "postgresql://app@db/bs"
