@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import kubernetes_validate
+
+from backend.db.roles import APP_ROLE, OWNER_ROLE
 import pytest
 import yaml
 from kubernetes_validate.utils import all_versions, major_minor
@@ -41,8 +43,6 @@ APP_RUNTIME_ENV = frozenset(
     {
         "APP_ENV",
         "APP_DATABASE_URL",
-        "DB_OWNER_ROLE",
-        "DB_APP_ROLE",
         "DB_POOL_MIN",
         "DB_POOL_MAX",
         "REDIS_URL",
@@ -59,7 +59,7 @@ APP_RUNTIME_ENV = frozenset(
 # Only the migration may hold the privileged connection and the role password.
 MIGRATION_ONLY_ENV = frozenset({"DATABASE_URL", "DB_APP_PASSWORD"})
 MIGRATION_ENV = frozenset(
-    {"DATABASE_URL", "DB_APP_PASSWORD", "DB_OWNER_ROLE", "DB_APP_ROLE"}
+    {"DATABASE_URL", "DB_APP_PASSWORD"}
 )
 
 
@@ -459,23 +459,17 @@ def test_production_configuration() -> None:
     assert config["LOG_FORMAT"] in {"json", "console"}
     assert config["LOG_FORMAT"] == "json"
     assert int(config["DB_POOL_MIN"]) <= int(config["DB_POOL_MAX"])
-    assert config["DB_APP_ROLE"] != config["DB_OWNER_ROLE"]
 
 
 def test_app_database_url_uses_the_application_role() -> None:
     deployment_env = _env_sources(_one("Deployment"), literals_allowed=False)
-    config = _data(
-        _named("ConfigMap", deployment_env["DB_APP_ROLE"].split("/", 1)[1]) or {}
-    )
     secret = _data(
         _named("Secret", deployment_env["APP_DATABASE_URL"].split("/", 1)[1]) or {}
     )
     url = urlsplit(secret["APP_DATABASE_URL"])
     assert url.scheme in {"postgres", "postgresql"}
-    assert url.username == config["DB_APP_ROLE"], (
-        "APP_DATABASE_URL must log in as DB_APP_ROLE"
-    )
-    assert url.username not in {config["DB_OWNER_ROLE"], "postgres"}
+    assert url.username == APP_ROLE, "APP_DATABASE_URL must log in as the application role"
+    assert url.username not in {OWNER_ROLE, "postgres"}
 
 
 def test_secrets_are_marked_placeholders() -> None:
@@ -708,7 +702,7 @@ def test_compose_api_replica(name: str) -> None:
         "API replicas must not get migration credentials"
     )
     url = urlsplit(env["APP_DATABASE_URL"])
-    assert url.hostname == "db" and url.username == env["DB_APP_ROLE"]
+    assert url.hostname == "db" and url.username == APP_ROLE
     assert urlsplit(env["REDIS_URL"]).hostname == "redis"
 
 
