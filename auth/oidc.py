@@ -148,7 +148,12 @@ def _has_kid(document: dict[str, Any], kid: str) -> bool:
 
 def _b64_json(segment: str) -> dict[str, Any]:
     padded = segment + "=" * (-len(segment) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    try:
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except RecursionError:
+        # Deeply nested JSON ("[[[[…") makes the parser recurse past Python's limit; without
+        # this, an unauthenticated garbage token turned into a 500 instead of a 401.
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

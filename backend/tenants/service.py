@@ -138,6 +138,16 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
         raise Conflict("the tenant was changed by someone else; reload and try again")
     if "status" in changes:
         uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+        # Sign-in drops offboarded tenants' issuers (auth_issuer_bindings), but the bindings
+        # are cached per issuer: without this an offboarded town's tokens kept working until
+        # the cache expired (and a re-activated one stayed locked out as long).
+        issuers = {i.issuer for i in await repository.list_identity_issuers(uow.conn, tenant_id)}
+
+        async def forget_issuers() -> None:
+            for issuer in issuers:
+                await signin.forget_issuer(uow.redis, issuer)
+
+        uow.after_commit(forget_issuers)
     return updated
 
 

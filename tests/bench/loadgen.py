@@ -1,7 +1,10 @@
 """A small closed-loop load generator: asyncio + httpx, HTTP/1.1 keep-alive, fixed concurrency.
 
-`concurrency` workers share one httpx client (one kept-alive connection each) and send
+`concurrency` workers, each with its own httpx client holding one kept-alive connection, send
 requests back to back until `requests` have completed or `time_limit` seconds have passed.
+(One client per worker rather than one shared pool of `concurrency` connections: httpx's pool
+bookkeeping grows with the number of connections and roughly doubled the client's CPU per
+request at 16, which matters when client and server share two cores.)
 A warm-up of the same shape runs first on the same connections and is not measured.
 Latency is measured around each `await client.request(...)`, so it includes the client's own
 cost, the same for every scenario. Besides wall-clock numbers it reads the CPU time the
@@ -15,6 +18,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -82,14 +86,14 @@ def _loopback_only(base_url: str) -> None:
 
 
 async def _phase(
-    client: httpx.AsyncClient, target: Target, concurrency: int, total: int, deadline: float
+    clients: list[httpx.AsyncClient], target: Target, total: int, deadline: float
 ) -> tuple[list[float], int, bool]:
     latencies: list[float] = []
     errors = 0
     issued = 0
     timed_out = False
 
-    async def worker() -> None:
+    async def worker(client: httpx.AsyncClient) -> None:
         nonlocal issued, errors, timed_out
         while issued < total:
             if time.perf_counter() >= deadline:
@@ -106,26 +110,30 @@ async def _phase(
             if not ok:
                 errors += 1
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(client) for client in clients))
     return latencies, errors, timed_out
 
 
 async def run(target: Target, *, concurrency: int, requests: int, warmup: int, time_limit: float) -> Result:
     """Warm up, then measure `requests` requests (at most `time_limit` seconds in total)."""
     _loopback_only(target.base_url)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=target.base_url, limits=limits, timeout=10.0, trust_env=False, http1=True, http2=False
-    ) as client:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=target.base_url, limits=limits, timeout=10.0, trust_env=False)
+            )
+            for _ in range(concurrency)
+        ]
         started = time.perf_counter()
         deadline = started + time_limit
-        _, warmup_errors, _ = await _phase(client, target, concurrency, warmup, deadline)
+        _, warmup_errors, _ = await _phase(clients, target, warmup, deadline)
         if warmup_errors:
             raise RuntimeError(f"{target.name}: {warmup_errors} of {warmup} warm-up requests failed")
         server_cpu_before = _process_cpu_seconds(target.server_pid)
         client_cpu_before = time.process_time()
         measured_from = time.perf_counter()
-        latencies, errors, timed_out = await _phase(client, target, concurrency, requests, deadline)
+        latencies, errors, timed_out = await _phase(clients, target, requests, deadline)
         seconds = time.perf_counter() - measured_from
         client_cpu = time.process_time() - client_cpu_before
         server_cpu_after = _process_cpu_seconds(target.server_pid)
