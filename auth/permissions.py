@@ -38,10 +38,10 @@ class Operation(StrEnum):
 
 Grant = Role | Scope
 OWN, ACTING = Reach.OWN, Reach.ACTING
-_EVERY_ROLE: dict[Grant, Reach] = {role: ACTING for role in Role}
+_EVERY_ROLE: dict[Grant, Reach] = dict.fromkeys(Role, ACTING)
 
 PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
-    Operation.ME_READ: {**_EVERY_ROLE, **{scope: OWN for scope in Scope}},
+    Operation.ME_READ: {**_EVERY_ROLE, **dict.fromkeys(Scope, OWN)},
     Operation.TENANT_READ: {**_EVERY_ROLE, Scope.TENANTS_READ: ACTING},
     Operation.TENANT_CREATE: {Role.PLATFORM_ADMIN: ACTING},
     Operation.TENANT_UPDATE: {Role.PLATFORM_ADMIN: ACTING},

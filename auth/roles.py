@@ -29,17 +29,13 @@ class Scope(StrEnum):
 
 
 # Roles of the operator's staff that act for every client tenant with an active agreement.
-OPERATOR_WIDE_ROLES: frozenset[Role] = frozenset(
-    {Role.AGENT, Role.SUPERVISOR, Role.EDITOR, Role.FINANCE}
-)
+OPERATOR_WIDE_ROLES: frozenset[Role] = frozenset({Role.AGENT, Role.SUPERVISOR, Role.EDITOR, Role.FINANCE})
 # Scopes that let an operator's machine client (its telephone system) act for client tenants.
 OPERATOR_WIDE_SCOPES: frozenset[Scope] = frozenset({Scope.ROUTING_READ, Scope.CALLS_WRITE})
 
 # Machine client kinds of the demo set-up and the scopes they get (used by the dev sign-in).
 MACHINE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
-    "partner": frozenset(
-        {Scope.TENANTS_READ, Scope.ARTICLES_READ, Scope.TICKETS_READ, Scope.TICKETS_WRITE}
-    ),
+    "partner": frozenset({Scope.TENANTS_READ, Scope.ARTICLES_READ, Scope.TICKETS_READ, Scope.TICKETS_WRITE}),
     "telephony": frozenset({Scope.TENANTS_READ, Scope.ROUTING_READ, Scope.CALLS_WRITE}),
 }
 

@@ -15,8 +15,8 @@ import asyncio
 import json
 import os
 import sys
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
@@ -79,7 +79,9 @@ def export_schema(settings: Settings) -> None:
     from backend.contracts import graphql_sdl, openapi_document
 
     (PROJECT_ROOT / "graphql" / "schema.graphql").write_text(graphql_sdl())
-    (PROJECT_ROOT / "openapi" / "openapi.json").write_text(json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n")
+    (PROJECT_ROOT / "openapi" / "openapi.json").write_text(
+        json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    )
     print("exported graphql/schema.graphql and openapi/openapi.json", file=sys.stderr)
 
 
@@ -104,8 +106,14 @@ Press Ctrl-C to stop (embedded PostgreSQL and Redis stop with it).
         file=sys.stderr,
     )
     try:
-        uvicorn.run("backend.main:create_app", factory=True, host=settings.host, port=settings.port,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            "backend.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
     finally:
         del services
 
@@ -127,8 +135,9 @@ def token(settings: Settings, tenant: str, role: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="backend.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="backend.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run")
     sub.add_parser("migrate")

@@ -17,6 +17,7 @@ from dateutil.relativedelta import relativedelta
 from auth.principal import Principal
 from auth.roles import Role
 from backend import devidp
+from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
 from backend.settings import Settings
 from backend.state import AppState, unit_of_work
@@ -35,13 +36,31 @@ from backend.tenants.validation import leitweg_id_with_check_digits
 log = structlog.get_logger("demo")
 
 TENANTS = (
-    TenantCreate(slug="kreis-soest", name="Kreis Soest", kind=TenantKind.DISTRICT, ags="05974",
-                 is_operator=True, status=TenantStatus.ACTIVE,
-                 leitweg_id=leitweg_id_with_check_digits("05974", "0001")),
-    TenantCreate(slug="stadt-soest", name="Stadt Soest", kind=TenantKind.TOWN, ags="05974040",
-                 status=TenantStatus.ACTIVE, leitweg_id=leitweg_id_with_check_digits("05974040", "0001")),
-    TenantCreate(slug="stadt-geseke", name="Stadt Geseke", kind=TenantKind.TOWN, ags="05974020",
-                 status=TenantStatus.ACTIVE, leitweg_id=leitweg_id_with_check_digits("05974020", "0001")),
+    TenantCreate(
+        slug="kreis-soest",
+        name="Kreis Soest",
+        kind=TenantKind.DISTRICT,
+        ags="05974",
+        is_operator=True,
+        status=TenantStatus.ACTIVE,
+        leitweg_id=leitweg_id_with_check_digits("05974", "0001"),
+    ),
+    TenantCreate(
+        slug="stadt-soest",
+        name="Stadt Soest",
+        kind=TenantKind.TOWN,
+        ags="05974040",
+        status=TenantStatus.ACTIVE,
+        leitweg_id=leitweg_id_with_check_digits("05974040", "0001"),
+    ),
+    TenantCreate(
+        slug="stadt-geseke",
+        name="Stadt Geseke",
+        kind=TenantKind.TOWN,
+        ags="05974020",
+        status=TenantStatus.ACTIVE,
+        leitweg_id=leitweg_id_with_check_digits("05974020", "0001"),
+    ),
 )
 DEPARTMENTS = {
     "kreis-soest": ("Straßenverkehrsamt", "Ausländerbehörde", "Gesundheitsamt", "Jobcenter"),
@@ -53,15 +72,17 @@ AGREEMENTS = {"stadt-soest": date(2016, 1, 1), "stadt-geseke": date(2018, 1, 1)}
 
 
 def closing_days(year: int, rosenmontag: bool) -> list[ClosingDay]:
-    days = [ClosingDay(day=date(year, 12, 24), name="Heiligabend"),
-            ClosingDay(day=date(year, 12, 31), name="Silvester")]
+    days = [
+        ClosingDay(day=date(year, 12, 24), name="Heiligabend"),
+        ClosingDay(day=date(year, 12, 31), name="Silvester"),
+    ]
     if rosenmontag:
         days.append(ClosingDay(day=easter(year) - relativedelta(days=48), name="Rosenmontag"))
     return days
 
 
 async def _ids_by_slug(pool: asyncpg.Pool) -> dict[str, UUID]:
-    async with pool.acquire() as conn:
+    async with acquire(pool) as conn:
         ids = await repository.all_tenant_ids(conn)
     async with tenant_transaction(pool, ids, readonly=True) as conn:
         rows = await conn.fetch("SELECT slug, id FROM tenants WHERE id = ANY($1::uuid[])", ids)
@@ -70,15 +91,26 @@ async def _ids_by_slug(pool: asyncpg.Pool) -> dict[str, UUID]:
 
 async def load_demo_data(app: AppState, settings: Settings) -> None:
     existing = await _ids_by_slug(app.pool)
-    bootstrap = Principal(issuer="system", subject="demo-loader", tenant_id=UUID(int=0), tenant_slug="system",
-                          roles=frozenset({Role.PLATFORM_ADMIN}), acting_tenant_ids=frozenset(existing.values()))
+    bootstrap = Principal(
+        issuer="system",
+        subject="demo-loader",
+        tenant_id=UUID(int=0),
+        tenant_slug="system",
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=frozenset(existing.values()),
+    )
     for data in TENANTS:
         if data.slug not in existing:
             async with unit_of_work(app, bootstrap) as uow:
                 existing[data.slug] = (await service.create_tenant(uow, data)).id
-    operator = Principal(issuer="system", subject="demo-loader", tenant_id=existing["kreis-soest"],
-                         tenant_slug="kreis-soest", roles=frozenset({Role.PLATFORM_ADMIN}),
-                         acting_tenant_ids=frozenset(existing.values()))
+    operator = Principal(
+        issuer="system",
+        subject="demo-loader",
+        tenant_id=existing["kreis-soest"],
+        tenant_slug="kreis-soest",
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=frozenset(existing.values()),
+    )
     this_year = date.today().year
     async with unit_of_work(app, operator) as uow:
         for slug, names in DEPARTMENTS.items():
@@ -92,11 +124,18 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
             issuers = {i.issuer for i in await service.identity_issuers(uow, existing[slug])}
             dev_issuer = devidp.issuer_url(settings, slug)
             if dev_issuer not in issuers:
-                await service.add_identity_issuer(uow, existing[slug], IdentityIssuerInput(
-                    issuer=dev_issuer, audience=devidp.AUDIENCE, role_mapping={r.value: r.value for r in Role}))
+                await service.add_identity_issuer(
+                    uow,
+                    existing[slug],
+                    IdentityIssuerInput(
+                        issuer=dev_issuer, audience=devidp.AUDIENCE, role_mapping={r.value: r.value for r in Role}
+                    ),
+                )
             devidp.signing_key(settings, slug)
         agreements = {a.agreement.tenant_id for a in await service.list_agreements(uow)}
         for slug, starts_on in AGREEMENTS.items():
             if existing[slug] not in agreements:
-                await service.create_agreement(uow, AgreementCreate(client_tenant_id=existing[slug], starts_on=starts_on))
+                await service.create_agreement(
+                    uow, AgreementCreate(client_tenant_id=existing[slug], starts_on=starts_on)
+                )
     log.info("demo_data_loaded", tenants=sorted(existing))

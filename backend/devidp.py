@@ -93,7 +93,7 @@ class DevJWKSSource:
 
     async def fetch(self, issuer: str) -> dict[str, Any]:
         if issuer.startswith(self.prefix):
-            slug = issuer[len(self.prefix):]
+            slug = issuer[len(self.prefix) :]
             if _key_path(self.settings, slug).exists():
                 return public_jwks(self.settings, slug)
             raise ValueError("unknown dev issuer")
@@ -133,7 +133,7 @@ def jwks(request: Request[Any, Any, Any], slug: str) -> dict[str, Any]:
 def token(
     request: Request[Any, Any, Any],
     slug: str,
-    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),  # noqa: B008
+    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),
 ) -> dict[str, Any]:
     _check_slug(slug)
     try:
@@ -159,9 +159,7 @@ def signin_page(request: Request[Any, Any, Any]) -> str:
         '<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Demo-Anmeldung</title></head>'
         "<body><main><h1>Demo-Anmeldung (nur Entwicklung)</h1>"
         "<p>Wählen Sie Kommune und Rolle. Das Token als <code>Authorization: Bearer …</code> "
-        "in GraphiQL oder der API-Dokumentation verwenden.</p>"
-        + "".join(forms)
-        + "</main></body></html>"
+        "in GraphiQL oder der API-Dokumentation verwenden.</p>" + "".join(forms) + "</main></body></html>"
     )
 
 

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 import redis.asyncio as redis_asyncio
 from litestar import Litestar, Router, get
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
-from litestar.config.cors import CORSConfig
 
 from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.settings import Settings
@@ -75,7 +76,7 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
     log = structlog.get_logger("http")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))

@@ -54,9 +54,7 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(
-    app: AppState, principal: Principal, *, readonly: bool = False
-) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(app: AppState, principal: Principal, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
     """One transaction for the principal's tenants; commit when the block succeeds, then run
     the after-commit hooks."""
     tenant_ids = principal.acting_tenant_ids

@@ -1,4 +1,4 @@
-"""Base for every API payload: camelCase on the wire (REST and GraphQL agree), immutable."""
+"""Base for every API payload: camelCase on the wire (REST and GraphQL agree)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import msgspec
 
 
 class Schema(msgspec.Struct, rename="camel", frozen=True):
-    pass
+    """Subclasses repeat `frozen=True`: msgspec inherits it, but mypy checks each class."""
 
 
 class Input(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=True):

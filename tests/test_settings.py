@@ -23,15 +23,17 @@ def test_production_turns_dev_features_off_by_default() -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(SettingsError) as error:
-        load_settings({
-            "APP_ENV": "staging",
-            "PORT": "eighty",
-            "DB_POOL_MIN": "20",
-            "DB_POOL_MAX": "5",
-            "DATABASE_URL": "mysql://x",
-            "GRAPHIQL_ENABLED": "maybe",
-            "LOG_LEVEL": "LOUD",
-        })
+        load_settings(
+            {
+                "APP_ENV": "staging",
+                "PORT": "eighty",
+                "DB_POOL_MIN": "20",
+                "DB_POOL_MAX": "5",
+                "DATABASE_URL": "mysql://x",
+                "GRAPHIQL_ENABLED": "maybe",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
     message = str(error.value)
     for name in ("APP_ENV", "PORT", "DB_POOL_MIN", "DATABASE_URL", "GRAPHIQL_ENABLED", "LOG_LEVEL"):
         assert name in message

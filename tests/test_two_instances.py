@@ -29,16 +29,22 @@ async def test_two_processes_share_state_only_through_postgres_and_redis(setting
             assert before.status_code == 401
             added = await http.post(
                 f"{first.url}/v1/tenants/{slug}/identity-issuers",
-                json={"issuer": issuer, "audience": AUDIENCE, "roleMapping": {"agent": "agent"}, "orgClaim": "org",
-                      "orgValue": "rogue"},
+                json={
+                    "issuer": issuer,
+                    "audience": AUDIENCE,
+                    "roleMapping": {"agent": "agent"},
+                    "orgClaim": "org",
+                    "orgValue": "rogue",
+                },
                 headers=admin,
             )
             assert added.status_code == 201, added.text
             after = await http.get(f"{second.url}/v1/me", headers={"Authorization": f"Bearer {rogue_token}"})
             assert after.status_code == 200, after.text
             assert after.json()["tenant"]["slug"] == slug
-            removed = await http.delete(f"{second.url}/v1/tenants/{slug}/identity-issuers/{added.json()['id']}",
-                                        headers=admin)
+            removed = await http.delete(
+                f"{second.url}/v1/tenants/{slug}/identity-issuers/{added.json()['id']}", headers=admin
+            )
             assert removed.status_code == 204
             gone = await http.get(f"{first.url}/v1/me", headers={"Authorization": f"Bearer {rogue_token}"})
             assert gone.status_code == 401

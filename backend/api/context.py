@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from backend.observability import note_request
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from backend.observability import note_request
 from backend.state import AppState, UnitOfWork, unit_of_work
 
 
@@ -44,9 +44,7 @@ class GraphQLContext(BaseContext, kw_only=True):
             if not bearer:
                 raise Unauthenticated()
             self.principal_cache = await self.app.verifier.verify(bearer)
-            note_request(
-                tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject
-            )
+            note_request(tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject)
         return self.principal_cache
 
     @asynccontextmanager

@@ -46,8 +46,12 @@ class ErrorCodes(MaskErrors):
         for error in errors:
             code = error_code(error)
             if code is None:
-                log.error("graphql_unexpected_error", error_type=type(error.original_error).__name__,
-                          path=error.path, exc_info=error.original_error)
+                log.error(
+                    "graphql_unexpected_error",
+                    error_type=type(error.original_error).__name__,
+                    path=error.path,
+                    exc_info=error.original_error,
+                )
                 masked = self.anonymise_error(error)
                 masked.extensions = {"code": ErrorCode.INTERNAL.value}
                 processed.append(masked)

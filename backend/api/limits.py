@@ -9,18 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql import (
-    FieldNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    IntValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
-    VariableNode,
-)
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -32,6 +20,19 @@ from strawberry.extensions import (
 
 from backend.errors import ErrorCode
 from backend.settings import Settings
+from graphql import (
+    ASTValidationRule,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+)
 
 DEFAULT_PAGE = 50
 
@@ -86,7 +87,7 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds fresh extension instances for every operation."""
     limits = settings.graphql
-    rules: list[type[ValidationRule]] = [cost_rule(limits.max_cost)]
+    rules: list[type[ASTValidationRule]] = [cost_rule(limits.max_cost)]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return [

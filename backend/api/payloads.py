@@ -41,5 +41,8 @@ async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, li
     except DomainError as error:
         if error.code in (ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.INTERNAL):
             raise
-        return None, [UserError(code=error.code, message=error.message, field=getattr(error, "field", None)
-                                or error.data.get("field"))]
+        return None, [
+            UserError(
+                code=error.code, message=error.message, field=getattr(error, "field", None) or error.data.get("field")
+            )
+        ]

@@ -103,8 +103,10 @@ def run_migrations(admin_url: str, command: str = "up") -> None:
     subprocess.run(
         [
             dbmate_binary(),
-            "--url", owner_url,
-            "--migrations-dir", str(MIGRATIONS_DIR),
+            "--url",
+            owner_url,
+            "--migrations-dir",
+            str(MIGRATIONS_DIR),
             "--no-dump-schema",
             "--wait",
             command,

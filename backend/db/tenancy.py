@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from backend.db.pool import acquire
+
 Connection = asyncpg.Connection  # type alias used by repositories
 SET_TENANTS = "SELECT set_config('app.tenant_ids', $1, true)"
 
@@ -26,6 +28,6 @@ async def tenant_transaction(
     pool: asyncpg.Pool, tenant_ids: Iterable[UUID], *, readonly: bool = False
 ) -> AsyncIterator[asyncpg.Connection]:
     """Acquire a connection, begin, scope it to `tenant_ids`; commit on success, else roll back."""
-    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
+    async with acquire(pool) as conn, conn.transaction(readonly=readonly):
         await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
         yield conn

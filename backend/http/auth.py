@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.observability import note_request
 from litestar import Request
 from litestar.connection import ASGIConnection
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from backend.observability import note_request
 from backend.state import AppState
 
 

@@ -59,16 +59,20 @@ def _spec(description: str, example: DomainError) -> ResponseSpec:
 
 
 PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
-    400: _spec("Malformed request (e.g. a body that is not JSON)",
-               HttpError("Bad Request", ErrorCode.VALIDATION_FAILED, 400)),
+    400: _spec(
+        "Malformed request (e.g. a body that is not JSON)", HttpError("Bad Request", ErrorCode.VALIDATION_FAILED, 400)
+    ),
     401: _spec("No valid bearer token", NotAuthenticated("a valid bearer token is required")),
     403: _spec("Signed in, but the role or scope does not allow this", NotAllowed("not allowed for your role")),
-    404: _spec("Not found, or not visible to you (other tenants' objects look missing)",
-               NotFound("tenant not found")),
-    409: _spec("Conflicts with the current state (duplicate, or changed by someone else)",
-               Conflict("a tenant with slug 'stadt-soest' already exists", field="slug")),
-    422: _spec("Invalid input; `errors` names the fields",
-               ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags")),
+    404: _spec("Not found, or not visible to you (other tenants' objects look missing)", NotFound("tenant not found")),
+    409: _spec(
+        "Conflicts with the current state (duplicate, or changed by someone else)",
+        Conflict("a tenant with slug 'stadt-soest' already exists", field="slug"),
+    ),
+    422: _spec(
+        "Invalid input; `errors` names the fields",
+        ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags"),
+    ),
 }
 
 

@@ -8,6 +8,7 @@ is a ticket due?). Build one with `load_calendar(conn, tenant)` or `WorkingCalen
 from __future__ import annotations
 
 import hashlib
+from importlib.metadata import version
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -72,9 +73,12 @@ class WorkingCalendar:
         parts = [
             self.federal_state,
             self.time_zone,
-            ";".join(f"{s.weekday}{s.opens}-{s.closes}" for s in sorted(self.service_hours, key=lambda s: (s.weekday, s.opens))),
+            ";".join(
+                f"{s.weekday}{s.opens}-{s.closes}"
+                for s in sorted(self.service_hours, key=lambda s: (s.weekday, s.opens))
+            ),
             ";".join(f"{d.isoformat()}" for d in sorted(self.closing_days)),
-            f"holidays-{holidays.__version__}",
+            f"holidays-{version('holidays')}",
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 

@@ -33,12 +33,12 @@ from backend.tenants.schemas import (
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="page size (at most 100)")]
 
 
-class TenantPage(Schema):
+class TenantPage(Schema, frozen=True):
     items: list[Tenant]
     next_cursor: str | None
 
 
-class Me(Schema):
+class Me(Schema, frozen=True):
     subject: str
     issuer: str
     tenant: Tenant
@@ -50,11 +50,17 @@ class Me(Schema):
 class TenantController(Controller):
     path = "/v1"
     tags = ["tenants"]
-    dependencies = {"app_state": Provide(provide_app_state, sync_to_thread=False), "principal": Provide(provide_principal)}
+    dependencies = {
+        "app_state": Provide(provide_app_state, sync_to_thread=False),
+        "principal": Provide(provide_principal),
+    }
     security = [{"bearer": []}]
 
-    @get("/me", summary="Who am I: principal, home tenant, roles and the tenants I act for",
-         responses=problem_responses(401))
+    @get(
+        "/me",
+        summary="Who am I: principal, home tenant, roles and the tenants I act for",
+        responses=problem_responses(401),
+    )
     async def me(self, app_state: AppState, principal: Principal) -> Me:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await service.home_tenant(uow)
@@ -67,8 +73,11 @@ class TenantController(Controller):
             acting_tenant_ids=sorted(principal.acting_tenant_ids),
         )
 
-    @get("/tenants", summary="Tenants I may see, by slug, cursor-paginated",
-         responses=problem_responses(400, 401, 403, 422))
+    @get(
+        "/tenants",
+        summary="Tenants I may see, by slug, cursor-paginated",
+        responses=problem_responses(400, 401, 403, 422),
+    )
     async def list_tenants(
         self, app_state: AppState, principal: Principal, first: PageSize = 50, after: str | None = None
     ) -> TenantPage:
@@ -76,8 +85,7 @@ class TenantController(Controller):
             page = await service.list_tenants(uow, first, after)
         return TenantPage(items=page.items, next_cursor=page.next_cursor)
 
-    @post("/tenants", summary="Onboard a tenant (platform admin)",
-          responses=problem_responses(400, 401, 403, 409, 422))
+    @post("/tenants", summary="Onboard a tenant (platform admin)", responses=problem_responses(400, 401, 403, 409, 422))
     async def create_tenant(self, app_state: AppState, principal: Principal, data: TenantCreate) -> Tenant:
         async with unit_of_work(app_state, principal) as uow:
             return await service.create_tenant(uow, data)
@@ -87,22 +95,31 @@ class TenantController(Controller):
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.tenant_by_slug(uow, slug)
 
-    @patch("/tenants/{slug:str}", summary="Change a tenant (platform admin); send `version` to avoid lost updates",
-           responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @patch(
+        "/tenants/{slug:str}",
+        summary="Change a tenant (platform admin); send `version` to avoid lost updates",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def update_tenant(self, app_state: AppState, principal: Principal, slug: str, data: TenantUpdate) -> Tenant:
         async with unit_of_work(app_state, principal) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.update_tenant(uow, tenant.id, data)
 
-    @get("/tenants/{slug:str}/departments", summary="Departments of a tenant",
-         responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/tenants/{slug:str}/departments",
+        summary="Departments of a tenant",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_departments(self, app_state: AppState, principal: Principal, slug: str) -> list[Department]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return (await service.departments(uow, [tenant.id]))[tenant.id]
 
-    @post("/tenants/{slug:str}/departments", summary="Add a department (platform admin, town admin)",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/tenants/{slug:str}/departments",
+        summary="Add a department (platform admin, town admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def add_department(
         self, app_state: AppState, principal: Principal, slug: str, data: DepartmentInput
     ) -> Department:
@@ -110,8 +127,11 @@ class TenantController(Controller):
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.add_department(uow, tenant.id, data)
 
-    @put("/tenants/{slug:str}/departments/{department_id:uuid}", summary="Change a department",
-         responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @put(
+        "/tenants/{slug:str}/departments/{department_id:uuid}",
+        summary="Change a department",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def update_department(
         self, app_state: AppState, principal: Principal, slug: str, department_id: UUID, data: DepartmentInput
     ) -> Department:
@@ -119,15 +139,21 @@ class TenantController(Controller):
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.update_department(uow, tenant.id, department_id, data)
 
-    @get("/tenants/{slug:str}/closing-days", summary="The tenant's own closing days",
-         responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/tenants/{slug:str}/closing-days",
+        summary="The tenant's own closing days",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_closing_days(self, app_state: AppState, principal: Principal, slug: str) -> list[ClosingDay]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.closing_days(uow, tenant.id)
 
-    @put("/tenants/{slug:str}/closing-days/{day:date}", summary="Set a closing day (idempotent)",
-         responses=problem_responses(400, 401, 403, 404, 422))
+    @put(
+        "/tenants/{slug:str}/closing-days/{day:date}",
+        summary="Set a closing day (idempotent)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def set_closing_day(
         self, app_state: AppState, principal: Principal, slug: str, day: date, name: str = "Schließtag"
     ) -> list[ClosingDay]:
@@ -135,22 +161,34 @@ class TenantController(Controller):
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.set_closing_day(uow, tenant.id, ClosingDay(day=day, name=name))
 
-    @delete("/tenants/{slug:str}/closing-days/{day:date}", summary="Remove a closing day", status_code=200,
-            responses=problem_responses(400, 401, 403, 404, 422))
-    async def remove_closing_day(self, app_state: AppState, principal: Principal, slug: str, day: date) -> list[ClosingDay]:
+    @delete(
+        "/tenants/{slug:str}/closing-days/{day:date}",
+        summary="Remove a closing day",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def remove_closing_day(
+        self, app_state: AppState, principal: Principal, slug: str, day: date
+    ) -> list[ClosingDay]:
         async with unit_of_work(app_state, principal) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.remove_closing_day(uow, tenant.id, day)
 
-    @get("/tenants/{slug:str}/identity-issuers", summary="Trusted OIDC issuers (platform admin, own town admin)",
-         responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/tenants/{slug:str}/identity-issuers",
+        summary="Trusted OIDC issuers (platform admin, own town admin)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_identity_issuers(self, app_state: AppState, principal: Principal, slug: str) -> list[IdentityIssuer]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.identity_issuers(uow, tenant.id)
 
-    @post("/tenants/{slug:str}/identity-issuers", summary="Trust an OIDC issuer for this tenant",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/tenants/{slug:str}/identity-issuers",
+        summary="Trust an OIDC issuer for this tenant",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def add_identity_issuer(
         self, app_state: AppState, principal: Principal, slug: str, data: IdentityIssuerInput
     ) -> IdentityIssuer:
@@ -158,29 +196,43 @@ class TenantController(Controller):
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.add_identity_issuer(uow, tenant.id, data)
 
-    @delete("/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}", summary="Stop trusting an issuer",
-            responses=problem_responses(400, 401, 403, 404, 422))
-    async def remove_identity_issuer(self, app_state: AppState, principal: Principal, slug: str, issuer_id: UUID) -> None:
+    @delete(
+        "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}",
+        summary="Stop trusting an issuer",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def remove_identity_issuer(
+        self, app_state: AppState, principal: Principal, slug: str, issuer_id: UUID
+    ) -> None:
         async with unit_of_work(app_state, principal) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             await service.remove_identity_issuer(uow, tenant.id, issuer_id)
 
-    @get("/agreements", summary="Agreements I may see, with term end and notice deadline",
-         responses=problem_responses(400, 401, 403, 422))
+    @get(
+        "/agreements",
+        summary="Agreements I may see, with term end and notice deadline",
+        responses=problem_responses(400, 401, 403, 422),
+    )
     async def list_agreements(
         self, app_state: AppState, principal: Principal, on: date | None = None
     ) -> list[AgreementView]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.list_agreements(uow, on)
 
-    @post("/agreements", summary="Conclude an agreement with a client tenant (operator platform admin)",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/agreements",
+        summary="Conclude an agreement with a client tenant (operator platform admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def create_agreement(self, app_state: AppState, principal: Principal, data: AgreementCreate) -> AgreementView:
         async with unit_of_work(app_state, principal) as uow:
             return await service.create_agreement(uow, data)
 
-    @post("/agreements/{agreement_id:uuid}/termination", summary="Give notice; ends at the first reachable term end",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/agreements/{agreement_id:uuid}/termination",
+        summary="Give notice; ends at the first reachable term end",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def terminate_agreement(
         self, app_state: AppState, principal: Principal, agreement_id: UUID, data: AgreementTermination
     ) -> AgreementView:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.dataloader import DataLoader
 
 from auth.roles import Role, Scope
@@ -58,8 +59,15 @@ class IdentityIssuerGQL:
 
     @classmethod
     def of(cls, i: schemas.IdentityIssuer) -> IdentityIssuerGQL:
-        return cls(id=i.id, issuer=i.issuer, audience=i.audience, org_claim=i.org_claim,
-                   org_value=i.org_value, role_claim=i.role_claim, role_mapping=i.role_mapping)
+        return cls(
+            id=i.id,
+            issuer=i.issuer,
+            audience=i.audience,
+            org_claim=i.org_claim,
+            org_value=i.org_value,
+            role_claim=i.role_claim,
+            role_mapping=cast(JSON, i.role_mapping),
+        )
 
 
 def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[DepartmentGQL]]:
@@ -89,11 +97,20 @@ class TenantGQL:
     @classmethod
     def of(cls, t: schemas.Tenant) -> TenantGQL:
         return cls(
-            id=t.id, slug=t.slug, name=t.name, kind=t.kind, is_operator=t.is_operator, ags=t.ags,
-            federal_state=t.federal_state, time_zone=t.time_zone,
-            service_hours=[ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes)
-                           for s in t.service_hours],
-            leitweg_id=t.leitweg_id, status=t.status, version=t.version,
+            id=t.id,
+            slug=t.slug,
+            name=t.name,
+            kind=t.kind,
+            is_operator=t.is_operator,
+            ags=t.ags,
+            federal_state=t.federal_state,
+            time_zone=t.time_zone,
+            service_hours=[
+                ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes) for s in t.service_hours
+            ],
+            leitweg_id=t.leitweg_id,
+            status=t.status,
+            version=t.version,
         )
 
     @strawberry.field(description="Departments (Fachbereiche) that receive tickets")
@@ -157,11 +174,19 @@ class AgreementGQL:
     def of(cls, v: schemas.AgreementView) -> AgreementGQL:
         a = v.agreement
         return cls(
-            id=a.id, client_tenant_id=a.tenant_id, operator_tenant_id=a.operator_tenant_id,
-            starts_on=a.starts_on, initial_term_months=a.initial_term_months,
-            renewal_term_months=a.renewal_term_months, notice_period_months=a.notice_period_months,
-            ends_on=a.ends_on, scope_notes=a.scope_notes, on=v.on, active=v.active,
-            current_term_end=v.current_term_end, notice_deadline=v.notice_deadline,
+            id=a.id,
+            client_tenant_id=a.tenant_id,
+            operator_tenant_id=a.operator_tenant_id,
+            starts_on=a.starts_on,
+            initial_term_months=a.initial_term_months,
+            renewal_term_months=a.renewal_term_months,
+            notice_period_months=a.notice_period_months,
+            ends_on=a.ends_on,
+            scope_notes=a.scope_notes,
+            on=v.on,
+            active=v.active,
+            current_term_end=v.current_term_end,
+            notice_deadline=v.notice_deadline,
         )
 
 
@@ -276,8 +301,11 @@ class TenantQuery:
         async with info.context.uow() as uow:
             tenant = await service.home_tenant(uow)
         return MeGQL(
-            subject=principal.subject, issuer=principal.issuer, tenant=TenantGQL.of(tenant),
-            roles=sorted(principal.roles), scopes=sorted(principal.scopes),
+            subject=principal.subject,
+            issuer=principal.issuer,
+            tenant=TenantGQL.of(tenant),
+            roles=sorted(principal.roles),
+            scopes=sorted(principal.scopes),
             acting_tenant_ids=sorted(principal.acting_tenant_ids),
         )
 

@@ -123,36 +123,54 @@ async def list_departments(conn: asyncpg.Connection, tenant_ids: Sequence[UUID])
 
 
 async def insert_department(
-    conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID, name: str, email: str | None,
-    phone: str | None, active: bool,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    department_id: UUID,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    active: bool,
 ) -> Department:
     row = await conn.fetchrow(
         """INSERT INTO departments (tenant_id, id, name, email, phone, active)
            VALUES ($1, $2, $3, $4, $5, $6)
            RETURNING tenant_id, id, name, email, phone, active""",
-        tenant_id, department_id, name, email, phone, active,
+        tenant_id,
+        department_id,
+        name,
+        email,
+        phone,
+        active,
     )
     assert row is not None
     return _department(row)
 
 
 async def update_department(
-    conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID, name: str, email: str | None,
-    phone: str | None, active: bool,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    department_id: UUID,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    active: bool,
 ) -> Department | None:
     row = await conn.fetchrow(
         """UPDATE departments SET name = $3, email = $4, phone = $5, active = $6
            WHERE tenant_id = $1 AND id = $2
            RETURNING tenant_id, id, name, email, phone, active""",
-        tenant_id, department_id, name, email, phone, active,
+        tenant_id,
+        department_id,
+        name,
+        email,
+        phone,
+        active,
     )
     return _department(row) if row else None
 
 
 async def list_closing_days(conn: asyncpg.Connection, tenant_id: UUID) -> list[ClosingDay]:
-    rows = await conn.fetch(
-        "SELECT day, name FROM closing_days WHERE tenant_id = $1 ORDER BY day", tenant_id
-    )
+    rows = await conn.fetch("SELECT day, name FROM closing_days WHERE tenant_id = $1 ORDER BY day", tenant_id)
     return [ClosingDay(day=r["day"], name=r["name"]) for r in rows]
 
 
@@ -160,7 +178,9 @@ async def upsert_closing_day(conn: asyncpg.Connection, tenant_id: UUID, day: dat
     await conn.execute(
         """INSERT INTO closing_days (tenant_id, day, name) VALUES ($1, $2, $3)
            ON CONFLICT (tenant_id, day) DO UPDATE SET name = EXCLUDED.name""",
-        tenant_id, day, name,
+        tenant_id,
+        day,
+        name,
     )
 
 
@@ -185,15 +205,29 @@ async def list_identity_issuers(conn: asyncpg.Connection, tenant_id: UUID) -> li
 
 
 async def insert_identity_issuer(
-    conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UUID, issuer: str, audience: str,
-    org_claim: str | None, org_value: str | None, role_claim: str, role_mapping: dict[str, str],
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    issuer_id: UUID,
+    issuer: str,
+    audience: str,
+    org_claim: str | None,
+    org_value: str | None,
+    role_claim: str,
+    role_mapping: dict[str, str],
 ) -> IdentityIssuer:
     row = await conn.fetchrow(
         f"""INSERT INTO identity_issuers
                 (tenant_id, id, issuer, audience, org_claim, org_value, role_claim, role_mapping)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             RETURNING {ISSUER_COLUMNS}""",
-        tenant_id, issuer_id, issuer, audience, org_claim, org_value, role_claim, role_mapping,
+        tenant_id,
+        issuer_id,
+        issuer,
+        audience,
+        org_claim,
+        org_value,
+        role_claim,
+        role_mapping,
     )
     assert row is not None
     return _issuer(row)
@@ -209,11 +243,13 @@ async def delete_identity_issuer(conn: asyncpg.Connection, tenant_id: UUID, issu
 
 async def issuer_bindings(conn: asyncpg.Connection, issuer: str) -> list[asyncpg.Record]:
     """All tenants that trust `issuer` (SECURITY DEFINER lookup: no tenant is known yet)."""
-    return list(await conn.fetch(
-        """SELECT tenant_id, tenant_slug, audience, org_claim, org_value, role_claim, role_mapping
+    return list(
+        await conn.fetch(
+            """SELECT tenant_id, tenant_slug, audience, org_claim, org_value, role_claim, role_mapping
            FROM auth_issuer_bindings($1)""",
-        issuer,
-    ))
+            issuer,
+        )
+    )
 
 
 async def client_tenant_ids(conn: asyncpg.Connection, operator_id: UUID, day: date) -> list[UUID]:
@@ -250,14 +286,21 @@ async def find_agreement_by_id(
 ) -> Agreement | None:
     row = await conn.fetchrow(
         f"SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE id = $1 AND tenant_id = ANY($2::uuid[])",
-        agreement_id, list(tenant_ids),
+        agreement_id,
+        list(tenant_ids),
     )
     return _agreement(row) if row else None
 
 
 async def insert_agreement(
-    conn: asyncpg.Connection, tenant_id: UUID, agreement_id: UUID, operator_tenant_id: UUID,
-    starts_on: date, initial_term_months: int, renewal_term_months: int, notice_period_months: int,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    agreement_id: UUID,
+    operator_tenant_id: UUID,
+    starts_on: date,
+    initial_term_months: int,
+    renewal_term_months: int,
+    notice_period_months: int,
     scope_notes: str,
 ) -> Agreement:
     row = await conn.fetchrow(
@@ -265,8 +308,14 @@ async def insert_agreement(
                                     renewal_term_months, notice_period_months, scope_notes)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             RETURNING {AGREEMENT_COLUMNS}""",
-        tenant_id, agreement_id, operator_tenant_id, starts_on, initial_term_months,
-        renewal_term_months, notice_period_months, scope_notes,
+        tenant_id,
+        agreement_id,
+        operator_tenant_id,
+        starts_on,
+        initial_term_months,
+        renewal_term_months,
+        notice_period_months,
+        scope_notes,
     )
     assert row is not None
     return _agreement(row)
@@ -279,7 +328,9 @@ async def set_agreement_end(
         f"""UPDATE agreements SET ends_on = $3, version = version + 1
             WHERE tenant_id = $1 AND id = $2 AND ends_on IS NULL
             RETURNING {AGREEMENT_COLUMNS}""",
-        tenant_id, agreement_id, ends_on,
+        tenant_id,
+        agreement_id,
+        ends_on,
     )
     return _agreement(row) if row else None
 
@@ -287,9 +338,13 @@ async def set_agreement_end(
 async def overlapping_agreement_exists(
     conn: asyncpg.Connection, tenant_id: UUID, operator_tenant_id: UUID, starts_on: date
 ) -> bool:
-    return bool(await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM agreements
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM agreements
                           WHERE tenant_id = $1 AND operator_tenant_id = $2
                             AND (ends_on IS NULL OR ends_on >= $3))""",
-        tenant_id, operator_tenant_id, starts_on,
-    ))
+            tenant_id,
+            operator_tenant_id,
+            starts_on,
+        )
+    )

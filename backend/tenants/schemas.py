@@ -31,7 +31,7 @@ class TenantStatus(StrEnum):
     OFFBOARDED = "offboarded"
 
 
-class ServiceInterval(Schema):
+class ServiceInterval(Schema, frozen=True):
     """Opening interval on an ISO weekday (1 = Monday … 7 = Sunday), local time of the tenant."""
 
     weekday: Annotated[int, msgspec.Meta(ge=1, le=7)]
@@ -45,7 +45,7 @@ DEFAULT_SERVICE_HOURS: tuple[ServiceInterval, ...] = tuple(
 )
 
 
-class Tenant(Schema):
+class Tenant(Schema, frozen=True):
     id: UUID
     slug: str
     name: str
@@ -62,7 +62,7 @@ class Tenant(Schema):
     updated_at: datetime
 
 
-class TenantCreate(Input):
+class TenantCreate(Input, frozen=True):
     slug: Slug
     name: Name
     kind: TenantKind
@@ -75,7 +75,7 @@ class TenantCreate(Input):
     status: TenantStatus = TenantStatus.ONBOARDING
 
 
-class TenantUpdate(Input):
+class TenantUpdate(Input, frozen=True):
     """Only the fields given change. `version` guards against lost updates when given."""
 
     name: Name | None = None
@@ -88,7 +88,7 @@ class TenantUpdate(Input):
     version: int | None = None
 
 
-class Department(Schema):
+class Department(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     name: str
@@ -97,19 +97,19 @@ class Department(Schema):
     active: bool
 
 
-class DepartmentInput(Input):
+class DepartmentInput(Input, frozen=True):
     name: Name
     email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
     active: bool = True
 
 
-class ClosingDay(Schema):
+class ClosingDay(Schema, frozen=True):
     day: date
     name: Name
 
 
-class IdentityIssuer(Schema):
+class IdentityIssuer(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     issuer: str
@@ -120,7 +120,7 @@ class IdentityIssuer(Schema):
     role_mapping: dict[str, str]
 
 
-class IdentityIssuerInput(Input):
+class IdentityIssuerInput(Input, frozen=True):
     issuer: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)]
     audience: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     role_mapping: dict[str, str] = msgspec.field(default_factory=dict)
@@ -129,7 +129,7 @@ class IdentityIssuerInput(Input):
     org_value: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
-class Agreement(Schema):
+class Agreement(Schema, frozen=True):
     """Öffentlich-rechtliche Vereinbarung: an initial term, then renewals until it ends.
 
     `ends_on` is the last day of service once the agreement was terminated (None: running).
@@ -182,7 +182,7 @@ class Agreement(Schema):
         return end
 
 
-class AgreementCreate(Input):
+class AgreementCreate(Input, frozen=True):
     client_tenant_id: UUID
     starts_on: date
     initial_term_months: Annotated[int, msgspec.Meta(ge=1, le=240)] = 24
@@ -191,13 +191,13 @@ class AgreementCreate(Input):
     scope_notes: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
-class AgreementTermination(Input):
+class AgreementTermination(Input, frozen=True):
     """Notice given on `noticed_on`; the agreement ends at the first reachable term end."""
 
     noticed_on: date
 
 
-class AgreementView(Schema):
+class AgreementView(Schema, frozen=True):
     """An agreement with what follows from it on a given day."""
 
     agreement: Agreement

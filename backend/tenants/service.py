@@ -125,9 +125,7 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
     check_service_hours(data.service_hours)
     check_leitweg_id(data.leitweg_id)
     changes: dict[str, Any] = {
-        key: value
-        for key, value in msgspec.structs.asdict(data).items()
-        if value is not None and key != "version"
+        key: value for key, value in msgspec.structs.asdict(data).items() if value is not None and key != "version"
     }
     if "service_hours" in changes:
         changes["service_hours"] = msgspec.to_builtins(data.service_hours)
@@ -172,9 +170,7 @@ async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput
         raise Conflict(f"a department named {data.name!r} already exists", field="name") from None
 
 
-async def update_department(
-    uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput
-) -> Department:
+async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput) -> Department:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
     try:
         async with uow.conn.transaction():
@@ -232,7 +228,15 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     try:
         async with uow.conn.transaction():
             issuer = await repository.insert_identity_issuer(
-                uow.conn, tenant_id, uuid4(), data.issuer, data.audience, data.org_claim, data.org_value, data.role_claim, data.role_mapping,
+                uow.conn,
+                tenant_id,
+                uuid4(),
+                data.issuer,
+                data.audience,
+                data.org_claim,
+                data.org_value,
+                data.role_claim,
+                data.role_mapping,
             )
     except asyncpg.UniqueViolationError:
         raise Conflict("this issuer and organisation are already registered", field="issuer") from None
@@ -254,8 +258,11 @@ def view_agreement(agreement: Agreement, on: date) -> AgreementView:
     if term_end is not None and agreement.ends_on is None:
         deadline = agreement.notice_deadline(agreement.earliest_end_if_noticed_on(on))
     return AgreementView(
-        agreement=agreement, on=on, active=agreement.is_active_on(on),
-        current_term_end=term_end, notice_deadline=deadline,
+        agreement=agreement,
+        on=on,
+        active=agreement.is_active_on(on),
+        current_term_end=term_end,
+        notice_deadline=deadline,
     )
 
 
@@ -276,16 +283,21 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     if await repository.overlapping_agreement_exists(uow.conn, data.client_tenant_id, operator.id, data.starts_on):
         raise Conflict("this client already has an agreement with the operator in that period")
     agreement = await repository.insert_agreement(
-        uow.conn, data.client_tenant_id, uuid4(), operator.id, data.starts_on, data.initial_term_months,
-        data.renewal_term_months, data.notice_period_months, data.scope_notes,
+        uow.conn,
+        data.client_tenant_id,
+        uuid4(),
+        operator.id,
+        data.starts_on,
+        data.initial_term_months,
+        data.renewal_term_months,
+        data.notice_period_months,
+        data.scope_notes,
     )
     uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
     return view_agreement(agreement, today_in_berlin())
 
 
-async def terminate_agreement(
-    uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination
-) -> AgreementView:
+async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination) -> AgreementView:
     """Notice given on a day ends the agreement at the first term end it still reaches."""
     reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
     agreement = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))

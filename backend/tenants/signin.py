@@ -4,6 +4,7 @@ replicas) and dropped after a committed change; without Redis they come from Pos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 
 from auth.oidc import IssuerBinding
 from auth.roles import OPERATOR_WIDE_ROLES, OPERATOR_WIDE_SCOPES, Role, Scope
+from backend.db.pool import acquire
 from backend.tenants import repository
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -64,13 +66,11 @@ class DatabaseIssuerRegistry:
         if cached is not None:
             rows = json.loads(cached)
         else:
-            async with self.pool.acquire() as conn:
+            async with acquire(self.pool) as conn:
                 records = await repository.issuer_bindings(conn, issuer)
             rows = [{**dict(r), "tenant_id": str(r["tenant_id"])} for r in records]
-            try:
+            with contextlib.suppress(RedisError):
                 await self.redis.set(key, json.dumps(rows), ex=CACHE_SECONDS)
-            except RedisError:
-                pass
         return [
             IssuerBinding(
                 tenant_id=UUID(r["tenant_id"]),
@@ -100,13 +100,11 @@ class DatabaseIssuerRegistry:
         cached = await self._cache_get("get", key)
         if cached is not None:
             return frozenset(UUID(i) for i in json.loads(cached)) | {binding.tenant_id}
-        async with self.pool.acquire() as conn:
+        async with acquire(self.pool) as conn:
             if reach == "all":
                 ids = await repository.all_tenant_ids(conn)
             else:
                 ids = await repository.client_tenant_ids(conn, binding.tenant_id, today)
-        try:
+        with contextlib.suppress(RedisError):
             await self.redis.set(key, json.dumps([str(i) for i in ids]), ex=CACHE_SECONDS)
-        except RedisError:
-            pass
         return frozenset(ids) | {binding.tenant_id}

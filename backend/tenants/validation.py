@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,7 +63,7 @@ def check_service_hours(intervals: list[ServiceInterval] | None) -> None:
         by_day.setdefault(interval.weekday, []).append((opens, closes))
     for spans in by_day.values():
         spans.sort()
-        for (_, first_close), (second_open, _) in zip(spans, spans[1:], strict=False):
+        for (_, first_close), (second_open, _) in itertools.pairwise(spans):
             if second_open < first_close:
                 raise ValidationFailed("service hours of one day overlap", field="serviceHours")
 

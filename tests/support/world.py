@@ -72,14 +72,24 @@ class World:
 
 
 def system_principal(tenant_id: UUID, acting: set[UUID]) -> Principal:
-    return Principal(issuer="test", subject="builder", tenant_id=tenant_id, tenant_slug="test",
-                     roles=frozenset({Role.PLATFORM_ADMIN}), acting_tenant_ids=frozenset(acting))
+    return Principal(
+        issuer="test",
+        subject="builder",
+        tenant_id=tenant_id,
+        tenant_slug="test",
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=frozenset(acting),
+    )
 
 
 async def make_tenant(state: AppState, slug: str, **fields: Any) -> UUID:
-    data = TenantCreate(slug=slug, name=fields.pop("name", slug.replace("-", " ").title()),
-                        kind=fields.pop("kind", TenantKind.TOWN), status=fields.pop("status", TenantStatus.ACTIVE),
-                        **fields)
+    data = TenantCreate(
+        slug=slug,
+        name=fields.pop("name", slug.replace("-", " ").title()),
+        kind=fields.pop("kind", TenantKind.TOWN),
+        status=fields.pop("status", TenantStatus.ACTIVE),
+        **fields,
+    )
     async with unit_of_work(state, system_principal(UUID(int=0), set())) as uow:
         return (await service.create_tenant(uow, data)).id
 
@@ -95,12 +105,19 @@ async def build_world(app: Litestar, oidc: OIDCProvider) -> World:
     operator = system_principal(world.tenant_ids["kreis-soest"], set(world.tenant_ids.values()))
     async with unit_of_work(state, operator) as uow:
         for town, tenant_id in world.tenant_ids.items():
-            await service.add_identity_issuer(uow, tenant_id, IdentityIssuerInput(
-                issuer=oidc.issuer_url(town), audience=AUDIENCE,
-                role_mapping={role: role for role in PEOPLE}, role_claim="roles",
-            ))
+            await service.add_identity_issuer(
+                uow,
+                tenant_id,
+                IdentityIssuerInput(
+                    issuer=oidc.issuer_url(town),
+                    audience=AUDIENCE,
+                    role_mapping={role: role for role in PEOPLE},
+                    role_claim="roles",
+                ),
+            )
             await service.add_department(uow, tenant_id, DepartmentInput(name="Bürgerbüro"))
         for town, starts_on in (("stadt-soest", date(2016, 1, 1)), ("stadt-geseke", date(2018, 1, 1))):
-            await service.create_agreement(uow, AgreementCreate(
-                client_tenant_id=world.tenant_ids[town], starts_on=starts_on))
+            await service.create_agreement(
+                uow, AgreementCreate(client_tenant_id=world.tenant_ids[town], starts_on=starts_on)
+            )
     return world

@@ -14,7 +14,7 @@ GLOBAL_TABLES = {"schema_migrations"}
 
 async def tenancy_problems(conn: asyncpg.Connection) -> list[str]:
     tables = await conn.fetch(
-            """SELECT c.oid, c.relname, c.relrowsecurity, c.relforcerowsecurity,
+        """SELECT c.oid, c.relname, c.relrowsecurity, c.relforcerowsecurity,
                       pg_get_userbyid(c.relowner) AS owner,
                       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
                               AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS has_tenant_id,
@@ -138,6 +138,8 @@ async def test_tenant_setting_is_transaction_local(db: asyncpg.Pool, world: Worl
     """A pooled connection never carries one request's tenants into the next."""
     async with db.acquire() as conn:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.tenant_ids', $1, true)", "{" + str(world.tenant_ids["stadt-soest"]) + "}")
+            await conn.execute(
+                "SELECT set_config('app.tenant_ids', $1, true)", "{" + str(world.tenant_ids["stadt-soest"]) + "}"
+            )
             assert await conn.fetchval("SELECT count(*) FROM tenants") == 1
         assert await conn.fetchval("SELECT count(*) FROM tenants") == 0

@@ -52,8 +52,12 @@ async def test_list_is_scoped_and_paginated(client: Client, world: World) -> Non
 
 
 async def test_create_tenant_needs_platform_admin(client: Client, world: World) -> None:
-    body: dict[str, Any] = {"slug": f"stadt-lippstadt-{world.suffix}", "name": "Stadt Lippstadt", "kind": "town",
-                            "ags": "05974028"}
+    body: dict[str, Any] = {
+        "slug": f"stadt-lippstadt-{world.suffix}",
+        "name": "Stadt Lippstadt",
+        "kind": "town",
+        "ags": "05974028",
+    }
     forbidden = await client.post("/v1/tenants", json=body, headers=world.headers("kreis-soest", "agent"))
     assert forbidden.status_code == 403
     created = await client.post("/v1/tenants", json=body, headers=world.headers("kreis-soest", "platform-admin"))
@@ -72,8 +76,12 @@ async def test_bad_input_is_rejected_with_a_problem_and_changes_nothing(client: 
         {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "leitwegId": "04011000-12345-04"},
         {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "timeZone": "Mars/Olympus"},
         {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "federalState": "XX"},
-        {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town",
-         "serviceHours": [{"weekday": 1, "opens": "18:00", "closes": "08:00"}]},
+        {
+            "slug": f"ok-{world.suffix}",
+            "name": "x",
+            "kind": "town",
+            "serviceHours": [{"weekday": 1, "opens": "18:00", "closes": "08:00"}],
+        },
         {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "unknownField": 1},
     ]
     for body in cases:
@@ -94,8 +102,9 @@ async def test_town_admin_edits_only_own_identity_settings(client: Client, world
         headers=soest_admin,
     )
     assert other.status_code == 404
-    agent = await client.get(f"/v1/tenants/{world.slug('stadt-soest')}/identity-issuers",
-                             headers=world.headers("stadt-soest", "agent"))
+    agent = await client.get(
+        f"/v1/tenants/{world.slug('stadt-soest')}/identity-issuers", headers=world.headers("stadt-soest", "agent")
+    )
     assert agent.status_code == 403
 
 
@@ -111,8 +120,9 @@ async def test_departments_add_and_conflict(client: Client, world: World) -> Non
 
 
 async def test_agreements_show_term_end_and_notice_deadline(client: Client, world: World) -> None:
-    response = await client.get("/v1/agreements", params={"on": "2019-03-01"},
-                                headers=world.headers("kreis-soest", "platform-admin"))
+    response = await client.get(
+        "/v1/agreements", params={"on": "2019-03-01"}, headers=world.headers("kreis-soest", "platform-admin")
+    )
     assert response.status_code == 200
     geseke = next(v for v in response.json() if v["agreement"]["tenantId"] == str(world.tenant_ids["stadt-geseke"]))
     assert geseke["currentTermEnd"] == "2019-12-31"  # paper: 2018-01-01 + two years

@@ -1,0 +1,314 @@
+"""The role × operation matrix (`auth.permissions.PERMISSIONS`) drives these tests.
+
+1. Unit level: for every Operation and every role and machine-client kind, `may()`,
+   `reachable_tenants()`, `require()` and `can_reach()` agree with the table (OWN → only the home
+   tenant, ACTING → the acting set).
+2. HTTP level: every REST route that needs a principal is mapped to the operations its handler
+   checks (in order). Each role and machine kind hits each route with a real token from the test
+   provider: 403 exactly when the matrix has no grant, otherwise an ordinary answer. Reads of a
+   client tenant answer 404 exactly when the grant's reach does not cover it.
+
+New operations and new routes are covered automatically: the test fails when an Operation has no
+route mapping and no explicit exemption, or when a route with a principal has no mapping entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from auth.errors import Forbidden
+from auth.permissions import PERMISSIONS, Grant, Operation, Reach, can_reach, may, reachable_tenants, require
+from auth.principal import Principal
+from auth.roles import MACHINE_CLIENT_SCOPES, Role, Scope
+from tests.support.world import World
+
+Client = httpx.AsyncClient
+
+# Every person role and every machine-client kind of the demo set-up.
+KINDS: tuple[str, ...] = (*(role.value for role in Role), *MACHINE_CLIENT_SCOPES)
+KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
+
+
+def grants_of(kind: str) -> frozenset[Grant]:
+    if kind in MACHINE_CLIENT_SCOPES:
+        return frozenset(MACHINE_CLIENT_SCOPES[kind])
+    return frozenset({Role(kind)})
+
+
+def table_reaches(operation: Operation, grants: frozenset[Grant]) -> set[Reach]:
+    """What the table says, read directly (not through the functions under test)."""
+    row = PERMISSIONS[operation]
+    return {row[grant] for grant in grants if grant in row}
+
+
+def expected_reach(operation: Operation, grants: frozenset[Grant], home: UUID, acting: frozenset[UUID]) -> set[UUID]:
+    reaches = table_reaches(operation, grants)
+    if Reach.ACTING in reaches:
+        return set(acting)
+    if Reach.OWN in reaches:
+        return {home}
+    return set()
+
+
+# --------------------------------------------------------------------------- unit level
+
+HOME, CLIENT, STRANGER = UUID(int=1), UUID(int=2), UUID(int=3)
+
+
+def principal_of(kind: str) -> Principal:
+    machine = kind in MACHINE_CLIENT_SCOPES
+    return Principal(
+        issuer="https://idp.test/home",
+        subject=kind,
+        tenant_id=HOME,
+        tenant_slug="home",
+        roles=frozenset() if machine else frozenset({Role(kind)}),
+        scopes=frozenset(MACHINE_CLIENT_SCOPES[kind]) if machine else frozenset(),
+        acting_tenant_ids=frozenset({HOME, CLIENT}),
+        client_id=kind if machine else None,
+    )
+
+
+def test_the_table_has_a_row_for_every_operation_and_only_known_grants() -> None:
+    assert set(PERMISSIONS) == set(Operation)
+    for operation, row in PERMISSIONS.items():
+        assert row, f"{operation} grants nothing to anyone"
+        for grant, reach in row.items():
+            assert isinstance(grant, Role | Scope), (operation, grant)
+            assert isinstance(reach, Reach), (operation, grant, reach)
+    # A platform admin may do everything everywhere it acts.
+    assert all(PERMISSIONS[op].get(Role.PLATFORM_ADMIN) is Reach.ACTING for op in Operation)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("operation", list(Operation), ids=[op.value for op in Operation])
+def test_functions_agree_with_the_table(operation: Operation, kind: str) -> None:
+    principal = principal_of(kind)
+    assert principal.is_machine is (kind in MACHINE_CLIENT_SCOPES)
+    expected = expected_reach(operation, grants_of(kind), HOME, principal.acting_tenant_ids)
+    assert may(principal, operation) is bool(table_reaches(operation, grants_of(kind)))
+    assert reachable_tenants(principal, operation) == expected
+    if expected:
+        assert require(principal, operation) == expected
+    else:
+        with pytest.raises(Forbidden):
+            require(principal, operation)
+    for tenant_id in (HOME, CLIENT, STRANGER):
+        assert can_reach(principal, operation, tenant_id) is (tenant_id in expected)
+
+
+@pytest.mark.parametrize("operation", list(Operation), ids=[op.value for op in Operation])
+def test_several_grants_take_the_widest_reach(operation: Operation) -> None:
+    """A town admin who is also an agent: ACTING from one grant beats OWN from the other."""
+    grants: frozenset[Grant] = frozenset({Role.TOWN_ADMIN, Role.AGENT, Scope.ARTICLES_READ})
+    principal = Principal(
+        issuer="i", subject="s", tenant_id=HOME, tenant_slug="home",
+        roles=frozenset({Role.TOWN_ADMIN, Role.AGENT}), scopes=frozenset({Scope.ARTICLES_READ}),
+        acting_tenant_ids=frozenset({HOME, CLIENT}),
+    )
+    assert reachable_tenants(principal, operation) == expected_reach(operation, grants, HOME, principal.acting_tenant_ids)
+
+
+def test_no_grant_at_all_is_forbidden_everywhere() -> None:
+    nobody = Principal(issuer="i", subject="s", tenant_id=HOME, tenant_slug="home",
+                       acting_tenant_ids=frozenset({HOME, CLIENT}))
+    for operation in Operation:
+        assert not may(nobody, operation)
+        assert reachable_tenants(nobody, operation) == frozenset()
+        with pytest.raises(Forbidden):
+            require(nobody, operation)
+
+
+# --------------------------------------------------------------------------- HTTP level
+
+
+@dataclass
+class Target:
+    """What the routes are pointed at: the caller's home tenant and objects made for the test."""
+
+    slug: str
+    department_id: UUID
+    issuer_id: UUID
+    agreement_id: UUID
+    free_client_id: UUID  # a tenant without agreement, for POST /v1/agreements
+    day: str = "2099-12-24"
+
+    def unique(self) -> str:
+        return uuid.uuid4().hex[:8]
+
+    def path_params(self) -> dict[str, str]:
+        return {"slug": self.slug, "department_id": str(self.department_id), "issuer_id": str(self.issuer_id),
+                "agreement_id": str(self.agreement_id), "day": self.day}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # litestar's path_format, e.g. /v1/tenants/{slug}
+    operations: tuple[Operation, ...]  # every operation the handler requires, in the order it checks
+    body: Callable[[Target], Any] | None = None
+    query: Callable[[Target], dict[str, str]] = field(default=lambda target: {})
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+    def url(self, target: Target) -> str:
+        return self.path.format(**target.path_params())
+
+
+R, T = Operation, Operation.TENANT_READ  # T: every `/tenants/{slug}` route first looks the tenant up
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/v1/me", (R.ME_READ,)),
+    Route("GET", "/v1/tenants", (T,)),
+    Route("POST", "/v1/tenants", (R.TENANT_CREATE,),
+          body=lambda t: {"slug": f"matrix-{t.unique()}", "name": "Matrix", "kind": "town"}),
+    Route("GET", "/v1/tenants/{slug}", (T,)),
+    Route("PATCH", "/v1/tenants/{slug}", (T, R.TENANT_UPDATE), body=lambda t: {"federalState": "NW"}),
+    Route("GET", "/v1/tenants/{slug}/departments", (T, R.DEPARTMENT_READ)),
+    Route("POST", "/v1/tenants/{slug}/departments", (T, R.DEPARTMENT_WRITE),
+          body=lambda t: {"name": f"Matrix {t.unique()}"}),
+    Route("PUT", "/v1/tenants/{slug}/departments/{department_id}", (T, R.DEPARTMENT_WRITE),
+          body=lambda t: {"name": f"Matrix {t.department_id}"}),
+    Route("GET", "/v1/tenants/{slug}/closing-days", (T, R.TENANT_READ)),
+    Route("PUT", "/v1/tenants/{slug}/closing-days/{day}", (T, R.DEPARTMENT_WRITE),
+          query=lambda t: {"name": "Matrixtag"}),
+    Route("DELETE", "/v1/tenants/{slug}/closing-days/{day}", (T, R.DEPARTMENT_WRITE)),
+    Route("GET", "/v1/tenants/{slug}/identity-issuers", (T, R.IDENTITY_READ)),
+    Route("POST", "/v1/tenants/{slug}/identity-issuers", (T, R.IDENTITY_WRITE),
+          body=lambda t: {"issuer": f"https://idp.invalid/matrix-{t.unique()}", "audience": "matrix"}),
+    Route("DELETE", "/v1/tenants/{slug}/identity-issuers/{issuer_id}", (T, R.IDENTITY_WRITE)),
+    Route("GET", "/v1/agreements", (R.AGREEMENT_READ,), query=lambda t: {"on": "2020-01-01"}),
+    Route("POST", "/v1/agreements", (R.AGREEMENT_WRITE,),
+          body=lambda t: {"clientTenantId": str(t.free_client_id), "startsOn": "2999-01-01"}),
+    Route("POST", "/v1/agreements/{agreement_id}/termination", (R.AGREEMENT_WRITE,),
+          body=lambda t: {"noticedOn": "2999-02-01"}),
+)
+# Operations no REST route checks, each with the reason. Add one here only with a reason.
+EXEMPT: dict[Operation, str] = {}
+ALLOWED_WHEN_GRANTED = {200, 201, 204, 404, 409, 422}
+
+
+def principal_routes(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path) of every HTTP handler that resolves a `principal` (or lives under /v1)."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if "principal" in handler.resolve_dependencies() or route.path_format.startswith("/v1/"):
+                found |= {(method, route.path_format) for method in handler.http_methods if method != "OPTIONS"}
+    return found
+
+
+def test_every_operation_and_every_route_is_mapped(app: Litestar) -> None:
+    keys = [route.key for route in ROUTES]
+    assert len(keys) == len(set(keys)), "a route is mapped twice"
+    mapped_operations = {op for route in ROUTES for op in route.operations}
+    unmapped = set(Operation) - mapped_operations - set(EXEMPT)
+    assert not unmapped, f"operations without a route mapping in ROUTES and without an EXEMPT reason: {unmapped}"
+    assert not (set(EXEMPT) & mapped_operations), "an exempt operation is mapped after all: drop the exemption"
+    live = principal_routes(app)
+    assert live - set(keys) == set(), f"routes with a principal but no entry in ROUTES: {sorted(live - set(keys))}"
+    assert set(keys) - live == set(), f"ROUTES entries for routes that no longer exist: {sorted(set(keys) - live)}"
+
+
+@pytest.fixture(scope="module")
+def tokens(world: World) -> dict[tuple[str, str], str]:
+    """One real provider token per (town, role or machine kind), fetched once."""
+    return {(town, kind): world.token(town, kind) for town in (KREIS, GESEKE) for kind in KINDS}
+
+
+async def _created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+async def target(client: Client, world: World) -> Target:
+    """Objects in the operator's own tenant (and two fresh clients) for the routes to act on."""
+    admin = world.headers(KREIS, "platform-admin")
+    home = f"/v1/tenants/{world.slug(KREIS)}"
+    department = await _created(await client.post(f"{home}/departments", json={"name": f"Matrix {world.suffix}"},
+                                                  headers=admin))
+    issuer = await _created(await client.post(
+        f"{home}/identity-issuers", json={"issuer": f"https://idp.invalid/matrix-{world.suffix}", "audience": "m"},
+        headers=admin))
+    clients = []
+    for _ in range(2):
+        clients.append(await _created(await client.post(
+            "/v1/tenants", json={"slug": f"matrix-client-{uuid.uuid4().hex[:8]}", "name": "Matrix", "kind": "town"},
+            headers=admin)))
+    # Starts far in the future: never active today, so no operator acts for it in other tests.
+    agreement = await _created(await client.post(
+        "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2999-01-01"}, headers=admin))
+    return Target(slug=world.slug(KREIS), department_id=UUID(department["id"]), issuer_id=UUID(issuer["id"]),
+                  agreement_id=UUID(agreement["agreement"]["id"]), free_client_id=UUID(clients[1]["id"]))
+
+
+async def call(client: Client, route: Route, target: Target, token: str) -> httpx.Response:
+    return await client.request(
+        route.method, route.url(target), params=route.query(target),
+        json=route.body(target) if route.body else None, headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def assert_forbidden(response: httpx.Response, context: object) -> None:
+    assert response.status_code == 403, (context, response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
+async def test_route_is_forbidden_exactly_without_a_grant(
+    client: Client, world: World, tokens: dict[tuple[str, str], str], target: Target, route: Route
+) -> None:
+    succeeded = []
+    for kind in KINDS:
+        response = await call(client, route, target, tokens[KREIS, kind])
+        granted = all(table_reaches(op, grants_of(kind)) for op in route.operations)
+        if not granted:
+            assert_forbidden(response, kind)
+            continue
+        assert response.status_code in ALLOWED_WHEN_GRANTED, (kind, response.status_code, response.text)
+        if response.is_success:
+            succeeded.append(kind)
+    # The table entry is not vacuous: some principal with a grant really got through.
+    assert succeeded, f"no principal succeeded on {route.method} {route.path}"
+
+
+READS = [r for r in ROUTES if r.method == "GET" and "{slug}" in r.path]
+
+
+@pytest.mark.parametrize("route", READS, ids=[r.path for r in READS])
+@pytest.mark.parametrize("town", [KREIS, GESEKE])
+async def test_reads_of_a_client_tenant_follow_the_reach(
+    client: Client, world: World, tokens: dict[tuple[str, str], str], target: Target, route: Route, town: str
+) -> None:
+    """Stadt Soest read by the operator's and by Geseke's principals: 403 without a grant, 404
+    when no grant reaches Soest (OWN, or ACTING without an agreement), 200 otherwise."""
+    soest_id = world.tenant_ids[SOEST]
+    soest = Target(**{**target.__dict__, "slug": world.slug(SOEST)})
+    for kind in KINDS:
+        me = await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens[town, kind]}"})
+        acting = frozenset(UUID(i) for i in me.json()["actingTenantIds"])
+        expected = 200
+        for operation in route.operations:  # the handler checks them in this order
+            if not table_reaches(operation, grants_of(kind)):
+                expected = 403
+                break
+            if soest_id not in expected_reach(operation, grants_of(kind), world.tenant_ids[town], acting):
+                expected = 404
+                break
+        response = await call(client, route, soest, tokens[town, kind])
+        assert response.status_code == expected, (town, kind, response.status_code, response.text)
