@@ -102,26 +102,40 @@ class JWKSCache:
         self.ttl = ttl_seconds
         self.refetch_interval = refetch_interval_seconds
         self.fetch_count = 0  # observed by tests: a flood of unknown kids must not fetch each time
+        # Parsed key sets by the exact JWKS text. A pure memo, not state: Redis stays the source
+        # of truth (a rotated JWKS is new text), it only spares re-importing RSA/EC keys per request.
+        self._parsed: dict[str, KeySet] = {}
 
     @staticmethod
     def _key(issuer: str, kind: str) -> str:
         return f"jwks:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
-    async def _fetch_and_store(self, issuer: str) -> dict[str, Any]:
+    async def _fetch_and_store(self, issuer: str) -> str:
         self.fetch_count += 1
-        document = await self.source.fetch(issuer)
+        document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
         try:
-            await self.redis.set(self._key(issuer, "doc"), json.dumps(document), ex=self.ttl)
+            await self.redis.set(self._key(issuer, "doc"), document, ex=self.ttl)
         except RedisError:
             log.warning("jwks_cache_unavailable", issuer=issuer)
         return document
 
-    async def _cached(self, issuer: str) -> dict[str, Any] | None:
+    async def _cached(self, issuer: str) -> str | None:
         try:
             raw = await self.redis.get(self._key(issuer, "doc"))
         except RedisError:
             return None
-        return json.loads(raw) if raw else None
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def _parse(self, document: str) -> KeySet:
+        key_set = self._parsed.get(document)
+        if key_set is None:
+            if len(self._parsed) >= 256:
+                self._parsed.clear()
+            key_set = KeySet.import_key_set(json.loads(document))
+            self._parsed[document] = key_set
+        return key_set
 
     async def _may_refetch(self, issuer: str) -> bool:
         try:
@@ -137,13 +151,13 @@ class JWKSCache:
         if document is None:
             document = await self._fetch_and_store(issuer)
             await self._may_refetch(issuer)  # a fresh fetch counts as this interval's refetch
-        elif kid is not None and not _has_kid(document, kid) and await self._may_refetch(issuer):
+        elif kid is not None and not _has_kid(self._parse(document), kid) and await self._may_refetch(issuer):
             document = await self._fetch_and_store(issuer)  # the issuer may have rotated keys
-        return KeySet.import_key_set(document)  # type: ignore[arg-type]
+        return self._parse(document)
 
 
-def _has_kid(document: dict[str, Any], kid: str) -> bool:
-    return any(isinstance(k, dict) and k.get("kid") == kid for k in document.get("keys", []))
+def _has_kid(key_set: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in key_set.keys)
 
 
 def _b64_json(segment: str) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from backend.errors import ErrorCode
@@ -91,6 +93,10 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
+        # Parsing and validating the same operation again is wasted work: front ends send a
+        # handful of documents over and over. Validation here does not depend on variables.
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),

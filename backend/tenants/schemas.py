@@ -12,8 +12,12 @@ from dateutil.relativedelta import relativedelta
 
 from backend.structs import Input, Schema
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=2, max_length=63)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, min_length=2, max_length=63)]
+# Not blank: the database checks `length(btrim(name)) BETWEEN 1 AND 200`.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+# PostgreSQL `integer`.
+Version = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
@@ -85,7 +89,7 @@ class TenantUpdate(Input, frozen=True):
     service_hours: list[ServiceInterval] | None = None
     leitweg_id: str | None = None
     status: TenantStatus | None = None
-    version: int | None = None
+    version: Version | None = None
 
 
 class Department(Schema, frozen=True):

@@ -1,0 +1,359 @@
+"""Tickets (Anliegen, Rückrufbitte): the workflow, the callback deadline, and the citizen's data.
+
+The workflow is data: `TRANSITIONS` lists every allowed (from, to) pair with its action name; the
+service refuses anything else before it writes a single row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from backend.structs import Input, Schema
+
+LeikaKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,14}$", description="LeiKa key or key prefix (digits)")]
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Concern = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+PhoneText = Annotated[str, msgspec.Meta(min_length=2, max_length=40)]
+CitizenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+CommentBody = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+Assignee = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    FORWARDED = "forwarded"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES: frozenset[TicketStatus] = frozenset({TicketStatus.NEW, TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS})
+
+# (from, to) → action. Anything not listed is refused and changes nothing.
+TRANSITIONS: dict[tuple[TicketStatus, TicketStatus], str] = {
+    (TicketStatus.NEW, TicketStatus.FORWARDED): "forward",
+    (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS): "start",
+    (TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED): "answer",
+    (TicketStatus.ANSWERED, TicketStatus.CLOSED): "close",
+    (TicketStatus.ANSWERED, TicketStatus.IN_PROGRESS): "reopen",
+    (TicketStatus.CLOSED, TicketStatus.IN_PROGRESS): "reopen",
+}
+
+
+def allowed_targets(status: TicketStatus) -> list[TicketStatus]:
+    return [to for (frm, to) in TRANSITIONS if frm == status]
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Channel(StrEnum):
+    """How the citizen wants the answer (`none`: no contact data, e.g. an anonymous notice)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    NONE = "none"
+
+
+class CallbackChannel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class Source(StrEnum):
+    AGENT = "agent"  # the service centre, usually from a call
+    PARTNER = "partner"  # a town's partner system (machine client)
+    STAFF = "staff"  # the town's own staff
+
+
+class DeadlineRule(StrEnum):
+    """`working_days_24h`: 24 hours counted on working days only (the paper's promise);
+    `service_hours_24h`: 24 hours counted only inside service hours."""
+
+    WORKING_DAYS_24H = "working_days_24h"
+    SERVICE_HOURS_24H = "service_hours_24h"
+
+
+class SlaState(StrEnum):
+    ON_TIME = "on_time"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+
+
+class ActorKind(StrEnum):
+    PERSON = "person"
+    MACHINE = "machine"
+    SYSTEM = "system"
+
+
+class EventKind(StrEnum):
+    CREATED = "ticket.created"
+    STATUS_CHANGED = "ticket.status_changed"
+    ASSIGNED = "ticket.assigned"
+    DEPARTMENT_CHANGED = "ticket.department_changed"
+    COMMENT_ADDED = "ticket.comment_added"
+    CALLBACK_RECORDED = "ticket.callback_recorded"
+    DUE_SOON = "ticket.due_soon"
+    OVERDUE = "ticket.overdue"
+    PERSONAL_DATA_ERASED = "ticket.personal_data_erased"
+
+
+class AuditWhat(StrEnum):
+    CONTACT = "contact"  # concern and citizen contact
+    COMMENTS = "comments"
+    CALLBACK_NOTES = "callback_notes"
+
+
+class TicketSettings(Schema):
+    tenant_id: UUID
+    deadline_rule: DeadlineRule
+    retention_days: int
+    due_soon_minutes: int
+    version: int
+
+
+class TicketSettingsInput(Input):
+    deadline_rule: DeadlineRule | None = None
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+    due_soon_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] | None = None
+    version: int | None = None
+
+
+class TicketRoute(Schema):
+    tenant_id: UUID
+    id: UUID
+    key_prefix: str | None  # None: the default department
+    department_id: UUID
+    department_name: str
+
+
+class TicketRouteInput(Input):
+    department_id: UUID
+    key_prefix: LeikaKey | None = None
+
+
+class Citizen(Input):
+    """The citizen's contact. Personal data: minimised, every read recorded, erased after retention."""
+
+    consent: bool
+    preferred_channel: Channel = Channel.PHONE
+    name: CitizenName | None = None
+    callback_number: PhoneText | None = None
+    email: Email | None = None
+
+
+class TicketCreate(Input):
+    tenant_slug: str
+    subject: Subject
+    concern: Concern
+    citizen: Citizen
+    department_id: UUID | None = None  # None: proposed by the responsibility table
+    leika_key: LeikaKey | None = None
+    article_id: UUID | None = None
+    call_id: UUID | None = None
+    priority: Priority = Priority.NORMAL
+    forward: bool = True  # hand it to the department right away (new → forwarded)
+
+
+class Ticket(Schema):
+    """A ticket without personal data (what lists, feeds and webhooks show)."""
+
+    tenant_id: UUID
+    id: UUID
+    number: int
+    department_id: UUID
+    department_name: str
+    status: TicketStatus
+    priority: Priority
+    subject: str
+    leika_key: str | None
+    article_id: UUID | None
+    call_id: UUID | None
+    source: Source
+    assignee: str | None
+    created_at: datetime
+    updated_at: datetime
+    deadline_started_at: datetime
+    due_at: datetime
+    deadline_rule: DeadlineRule
+    calendar_version: str
+    answered_at: datetime | None
+    closed_at: datetime | None
+    personal_data_erased_at: datetime | None
+    sla_state: SlaState
+    change_seq: int
+    version: int
+
+
+class PersonalData(Schema):
+    concern: str
+    name: str | None
+    callback_number: str | None
+    email: str | None
+    preferred_channel: Channel
+    consent: bool
+    consent_at: datetime | None
+
+
+class TicketDetail(Schema):
+    """A ticket with the citizen's data (reading it writes an audit row)."""
+
+    ticket: Ticket
+    personal_data: PersonalData | None  # None once erased
+
+
+class TicketEvent(Schema):
+    id: UUID
+    ticket_id: UUID
+    change_seq: int
+    kind: EventKind
+    from_status: TicketStatus | None
+    to_status: TicketStatus | None
+    actor_kind: ActorKind
+    actor_subject: str | None
+    actor_tenant_id: UUID | None
+    details: dict[str, Any]
+    at: datetime
+
+
+class Comment(Schema):
+    id: UUID
+    ticket_id: UUID
+    body: str | None  # None once erased
+    author_subject: str
+    author_tenant_id: UUID
+    created_at: datetime
+
+
+class CommentInput(Input):
+    body: CommentBody
+
+
+class CallbackAttempt(Schema):
+    id: UUID
+    ticket_id: UUID
+    channel: CallbackChannel
+    attempted_at: datetime
+    reached: bool
+    note: str | None
+    recorded_by: str
+    created_at: datetime
+
+
+class CallbackAttemptInput(Input):
+    channel: CallbackChannel
+    reached: bool
+    attempted_at: datetime | None = None  # default: now
+    note: Note | None = None
+    mark_answered: bool = False  # reached → also move the ticket to `answered`
+
+
+class StatusChange(Input):
+    status: TicketStatus
+    version: int | None = None
+
+
+class AssignmentInput(Input):
+    assignee: Assignee | None  # None: unassign
+    version: int | None = None
+
+
+class DepartmentChange(Input):
+    department_id: UUID
+    version: int | None = None
+
+
+class TicketFilter(msgspec.Struct, frozen=True):
+    tenant_ids: tuple[UUID, ...] = ()
+    status: TicketStatus | None = None
+    sla_state: SlaState | None = None
+    department_id: UUID | None = None
+    assignee: str | None = None
+
+
+class AuditEntry(Schema):
+    id: UUID
+    ticket_id: UUID
+    actor_subject: str
+    actor_issuer: str
+    actor_tenant_id: UUID
+    via: str
+    what: AuditWhat
+    at: datetime
+
+
+class WebhookEndpoint(Schema):
+    tenant_id: UUID
+    id: UUID
+    url: str
+    description: str
+    active: bool
+    created_at: datetime
+
+
+class WebhookEndpointInput(Input):
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)]
+    description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class WebhookSecret(Schema):
+    """Shown once, when created or rotated: the receiver verifies signatures with it."""
+
+    endpoint_id: UUID
+    secret: str
+    previous_secret_expires_at: datetime | None
+
+
+class WebhookEndpointCreated(Schema):
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+class WebhookDelivery(Schema):
+    id: UUID
+    event_id: UUID
+    endpoint_id: UUID
+    ticket_id: UUID
+    kind: str
+    change_seq: int
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookAttempt(Schema):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class TicketChange(Schema):
+    """What subscribers and webhook receivers learn about a change: ids, never personal data."""
+
+    tenant_id: UUID
+    ticket_id: UUID
+    number: int
+    kind: EventKind
+    status: TicketStatus
+    change_seq: int
+    at: datetime

@@ -1,0 +1,224 @@
+"""Sign-in lookups are cached in Redis and dropped after commit; without Redis, sign-in still works.
+
+`backend.tenants.signin` caches, per issuer, which tenants trust it (an empty list too, for 60 s)
+and, per operator and day, which tenants its staff act for. A committed change must be visible to
+the very next request; nothing may wait for a cache to expire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from backend.main import create_app
+from backend.settings import Settings
+from backend.state import AppState
+from backend.tenants import signin
+from tests.support.asgi import serve
+from tests.support.oidc import ClientSpec, IssuerSpec, OIDCProvider
+from tests.support.world import AUDIENCE, World
+
+Client = httpx.AsyncClient
+KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
+# Towns of this module's own provider: registered and unregistered by the tests below, so the
+# shared world's issuers never change.
+TOWNS = ("stadt-warstein", "stadt-ruethen", "stadt-anroechte")
+ME_QUERY = "{ me { subject tenant { slug } } }"
+
+
+@pytest.fixture(scope="module")
+def towns_idp() -> Iterator[OIDCProvider]:
+    specs = [
+        IssuerSpec(town, AUDIENCE, [ClientSpec(f"{town}-agent", "secret", extra_claims={"roles": ["Sachbearbeitung"]})])
+        for town in TOWNS
+    ]
+    with OIDCProvider(specs) as provider:
+        yield provider
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def new_tenant(client: Client, world: World, name: str) -> dict[str, Any]:
+    body = {"slug": f"{name}-{world.suffix}-{uuid.uuid4().hex[:4]}", "name": name, "kind": "town", "status": "active"}
+    response = await client.post("/v1/tenants", json=body, headers=world.headers(KREIS, "platform-admin"))
+    assert response.status_code == 201, response.text
+    tenant: dict[str, Any] = response.json()
+    return tenant
+
+
+def issuer_body(idp: OIDCProvider, town: str) -> dict[str, Any]:
+    # The town's IdP calls its agents "Sachbearbeitung"; the mapping makes them agents.
+    return {"issuer": idp.issuer_url(town), "audience": AUDIENCE, "roleMapping": {"Sachbearbeitung": "agent"}}
+
+
+async def signed_in_slug(client: Client, token: str) -> str | None:
+    """The home tenant's slug when the token is accepted (REST and GraphQL agree), else None."""
+    rest = await client.get("/v1/me", headers=bearer(token))
+    graphql = (await client.post("/graphql", json={"query": ME_QUERY}, headers=bearer(token))).json()
+    if rest.status_code == 401:
+        assert rest.json()["code"] == "UNAUTHENTICATED"
+        assert graphql["data"] is None and graphql["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        return None
+    assert rest.status_code == 200, rest.text
+    slug: str = rest.json()["tenant"]["slug"]
+    assert rest.json()["roles"] == ["agent"]
+    assert graphql["data"]["me"]["tenant"]["slug"] == slug
+    return slug
+
+
+def redis_of(world: World) -> Any:
+    state: AppState = world.state
+    return state.redis
+
+
+async def test_issuer_tried_before_registration_is_accepted_right_after(
+    client: Client, world: World, towns_idp: OIDCProvider
+) -> None:
+    town = TOWNS[0]
+    tenant = await new_tenant(client, world, town)
+    token = towns_idp.token(town, f"{town}-agent")
+    assert await signed_in_slug(client, token) is None  # nobody trusts this issuer yet …
+    cache_key = signin._issuer_key(towns_idp.issuer_url(town))
+    assert await redis_of(world).get(cache_key) == b"[]"  # … and that answer is now cached
+
+    added = await client.post(f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town),
+                              headers=world.headers(KREIS, "platform-admin"))
+    assert added.status_code == 201, added.text
+    assert await signed_in_slug(client, token) == tenant["slug"]  # the same token, at once
+
+    removed = await client.delete(f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}",
+                                  headers=world.headers(KREIS, "platform-admin"))
+    assert removed.status_code == 204, removed.text
+    assert await signed_in_slug(client, token) is None  # and rejected at once after removal
+    assert await signed_in_slug(client, towns_idp.token(town, f"{town}-agent")) is None
+
+
+async def test_issuer_added_over_graphql_is_accepted_right_away(
+    client: Client, world: World, towns_idp: OIDCProvider
+) -> None:
+    town = TOWNS[1]
+    tenant = await new_tenant(client, world, town)
+    token = towns_idp.token(town, f"{town}-agent")
+    assert await signed_in_slug(client, token) is None
+    mutation = """
+    mutation ($slug: String!, $input: IdentityIssuerInput!) {
+      addIdentityIssuer(tenantSlug: $slug, input: $input) { identityIssuer { id } errors { code message } }
+    }"""
+    response = await client.post(
+        "/graphql",
+        json={"query": mutation, "variables": {"slug": tenant["slug"], "input": issuer_body(towns_idp, town)}},
+        headers=world.headers(KREIS, "platform-admin"),
+    )
+    payload = response.json()["data"]["addIdentityIssuer"]
+    assert payload["errors"] == [] and payload["identityIssuer"]["id"], response.text
+    assert await signed_in_slug(client, token) == tenant["slug"]
+
+
+async def test_offboarding_and_reactivating_a_tenant_take_effect_at_once(
+    client: Client, world: World, towns_idp: OIDCProvider
+) -> None:
+    town = TOWNS[2]
+    admin = world.headers(KREIS, "platform-admin")
+    tenant = await new_tenant(client, world, town)
+    added = await client.post(f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town),
+                              headers=admin)
+    assert added.status_code == 201, added.text
+    token = towns_idp.token(town, f"{town}-agent")
+    assert await signed_in_slug(client, token) == tenant["slug"]  # bindings cached now
+
+    url = f"/v1/tenants/{tenant['slug']}"
+    assert (await client.patch(url, json={"status": "offboarded"}, headers=admin)).status_code == 200
+    assert await signed_in_slug(client, token) is None
+    assert (await client.patch(url, json={"status": "active"}, headers=admin)).status_code == 200
+    assert await signed_in_slug(client, token) == tenant["slug"]
+
+
+async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client, world: World) -> None:
+    admin = world.headers(KREIS, "platform-admin")
+    agent = world.headers(KREIS, "agent")
+    tenant = await new_tenant(client, world, "stadt-bad-sassendorf")
+    before = (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+    assert tenant["id"] not in before
+    redis = redis_of(world)
+    keys = [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
+    assert keys, "the operator's acting tenants are not cached"
+
+    created = await client.post("/v1/agreements", json={"clientTenantId": tenant["id"], "startsOn": "2020-01-01"},
+                                headers=admin)
+    assert created.status_code == 201, created.text
+    assert not [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
+    assert tenant["id"] in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+
+    # Offboarding the client ends the operator's access at once (and keeps the shared world
+    # as it was for other tests: an offboarded client is nobody's acting tenant).
+    offboarded = await client.patch(f"/v1/tenants/{tenant['slug']}", json={"status": "offboarded"}, headers=admin)
+    assert offboarded.status_code == 200, offboarded.text
+    assert tenant["id"] not in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+
+
+async def test_a_failed_change_does_not_drop_the_cache(client: Client, world: World) -> None:
+    """After-commit hooks run only after a commit: a rejected change leaves the cache alone."""
+    agent = world.headers(KREIS, "agent")
+    await client.get("/v1/me", headers=agent)
+    redis = redis_of(world)
+    pattern = f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*"
+    assert [key async for key in redis.scan_iter(match=pattern)]
+    duplicate = await client.post(
+        "/v1/tenants", json={"slug": world.slug(SOEST), "name": "Soest", "kind": "town"},
+        headers=world.headers(KREIS, "platform-admin"),
+    )
+    assert duplicate.status_code == 409
+    assert [key async for key in redis.scan_iter(match=pattern)]
+
+
+# --------------------------------------------------------------------------- without Redis
+
+
+@pytest.fixture(scope="module")
+async def redisless(settings: Settings) -> Any:
+    """A second instance of the app whose Redis is unreachable (nothing listens on port 1)."""
+    app: Litestar = create_app(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))
+    async with serve(app, "http://redisless.local") as http_client:
+        yield app, http_client
+
+
+async def test_sign_in_works_without_redis(client: Client, world: World, redisless: Any) -> None:
+    app, other = redisless
+    state: AppState = app.state.app_state
+    started = time.monotonic()
+    before = state.verifier.jwks.fetch_count
+    for town, role in ((SOEST, "agent"), (GESEKE, "town-admin"), (KREIS, "telephony")):
+        response = await other.get("/v1/me", headers=world.headers(town, role))
+        assert response.status_code == 200, response.text
+        assert response.json()["tenant"]["slug"] == world.slug(town)
+    # Nothing is cached: every sign-in read its issuer's JWKS straight from the issuer.
+    assert state.verifier.jwks.fetch_count - before == 3
+    operator = (await other.get("/v1/me", headers=world.headers(KREIS, "agent"))).json()
+    assert {str(world.tenant_ids[t]) for t in (KREIS, SOEST, GESEKE)} <= set(operator["actingTenantIds"])
+    graphql = await other.post("/graphql", json={"query": ME_QUERY}, headers=world.headers(SOEST, "agent"))
+    assert graphql.json()["data"]["me"]["tenant"]["slug"] == world.slug(SOEST)
+
+    # Rejections stay rejections.
+    rogue = await other.get("/v1/me", headers=bearer(world.oidc.token("rogue", "rogue-agent")))
+    assert rogue.status_code == 401
+    now = int(time.time())
+    claims = {"iss": world.oidc.issuer_url(SOEST), "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 60,
+              "roles": ["agent"]}
+    unknown_kid = world.oidc.sign(SOEST, claims, {"kid": "no-such-key"})
+    assert (await other.get("/v1/me", headers=bearer(unknown_kid))).status_code == 401
+
+    # A committed change still succeeds although its cache invalidation cannot reach Redis.
+    department = await other.post(f"/v1/tenants/{world.slug(GESEKE)}/departments",
+                                  json={"name": f"Ohne Redis {uuid.uuid4().hex[:6]}"},
+                                  headers=world.headers(GESEKE, "town-admin"))
+    assert department.status_code == 201, department.text
+    assert time.monotonic() - started < 60  # a dead Redis must not stall every request
