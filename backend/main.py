@@ -17,6 +17,7 @@ from backend import devidp
 from backend.api.schema import graphql_controller
 from backend.db.pool import create_pool
 from backend.health import healthz, readyz
+from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.observability import configure_logging, request_logging_middleware
 from backend.settings import Settings, load_settings
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=handlers,  # type: ignore[arg-type]
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_logging_middleware],
+        middleware=[request_logging_middleware, idempotency_middleware],
         openapi_config=openapi_config(),
         cors_config=None,
         debug=False,

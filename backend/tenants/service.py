@@ -7,6 +7,7 @@ reach is reported as not found, exactly like one that does not exist.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import UnitOfWork
 from backend.tenants import repository, signin
 from backend.tenants.schemas import (
+    SLUG_PATTERN,
     Agreement,
     AgreementCreate,
     AgreementTermination,
@@ -45,6 +47,11 @@ from backend.tenants.validation import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MAX_PAGE_SIZE = 100
+_SLUG = re.compile(SLUG_PATTERN)
+# Agreement dates: wide enough for any real agreement, narrow enough that term ends and
+# notice deadlines (up to 240 + renewal months away) stay inside Python's years 1 … 9999.
+EARLIEST_AGREEMENT_DAY = date(1900, 1, 1)
+LATEST_AGREEMENT_DAY = date(2199, 12, 31)
 
 
 def today_in_berlin() -> date:
@@ -66,6 +73,8 @@ async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UU
 
 async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
     reachable = require(uow.principal, operation)
+    if not _SLUG.match(slug):  # cannot exist; and text such as NUL never reaches SQL
+        raise NotFound("tenant not found")
     tenant = await repository.find_tenant_by_slug(uow.conn, slug, list(reachable))
     if tenant is None:
         raise NotFound("tenant not found")
@@ -87,6 +96,8 @@ async def home_tenant(uow: UnitOfWork) -> Tenant:
 async def list_tenants(uow: UnitOfWork, first: int = 50, after: str | None = None) -> Page:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+    if after is not None and not _SLUG.match(after):
+        raise ValidationFailed("not a cursor from a previous page", field="after")
     reachable = require(uow.principal, Operation.TENANT_READ)
     rows = await repository.list_tenants(uow.conn, list(reachable), after, first + 1)
     items = rows[:first]
@@ -191,7 +202,10 @@ async def closing_days(uow: UnitOfWork, tenant_id: UUID) -> list[ClosingDay]:
 
 async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> list[ClosingDay]:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
-    await repository.upsert_closing_day(uow.conn, tenant_id, day.day, day.name.strip())
+    name = day.name.strip()
+    if not 1 <= len(name) <= 200 or "\x00" in name:
+        raise ValidationFailed("a closing day needs a name of 1 to 200 characters", field="name")
+    await repository.upsert_closing_day(uow.conn, tenant_id, day.day, name)
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
@@ -252,6 +266,14 @@ async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UU
     uow.after_commit(lambda: signin.forget_issuer(uow.redis, issuer))
 
 
+def _check_agreement_day(day: date, field: str) -> None:
+    if not EARLIEST_AGREEMENT_DAY <= day <= LATEST_AGREEMENT_DAY:
+        raise ValidationFailed(
+            f"the date must lie between {EARLIEST_AGREEMENT_DAY.isoformat()} and {LATEST_AGREEMENT_DAY.isoformat()}",
+            field=field,
+        )
+
+
 def view_agreement(agreement: Agreement, on: date) -> AgreementView:
     term_end = agreement.current_term_end(on)
     deadline = None
@@ -268,12 +290,15 @@ def view_agreement(agreement: Agreement, on: date) -> AgreementView:
 
 async def list_agreements(uow: UnitOfWork, on: date | None = None) -> list[AgreementView]:
     reachable = require(uow.principal, Operation.AGREEMENT_READ)
+    if on is not None:
+        _check_agreement_day(on, "on")
     day = on or today_in_berlin()
     return [view_agreement(a, day) for a in await repository.list_agreements(uow.conn, list(reachable))]
 
 
 async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementView:
     reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
+    _check_agreement_day(data.starts_on, "startsOn")
     operator = await repository.get_tenant(uow.conn, uow.principal.tenant_id)
     if not operator.is_operator:
         raise ValidationFailed("only an operator's platform admin can conclude agreements")
@@ -300,6 +325,7 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
 async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination) -> AgreementView:
     """Notice given on a day ends the agreement at the first term end it still reaches."""
     reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
+    _check_agreement_day(data.noticed_on, "noticedOn")
     agreement = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
     if agreement is None:
         raise NotFound("agreement not found")

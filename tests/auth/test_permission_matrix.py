@@ -189,9 +189,9 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/tenants/{slug}/identity-issuers/{issuer_id}", (T, R.IDENTITY_WRITE)),
     Route("GET", "/v1/agreements", (R.AGREEMENT_READ,), query=lambda t: {"on": "2020-01-01"}),
     Route("POST", "/v1/agreements", (R.AGREEMENT_WRITE,),
-          body=lambda t: {"clientTenantId": str(t.free_client_id), "startsOn": "2999-01-01"}),
+          body=lambda t: {"clientTenantId": str(t.free_client_id), "startsOn": "2190-01-01"}),
     Route("POST", "/v1/agreements/{agreement_id}/termination", (R.AGREEMENT_WRITE,),
-          body=lambda t: {"noticedOn": "2999-02-01"}),
+          body=lambda t: {"noticedOn": "2190-02-01"}),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {}
@@ -251,7 +251,7 @@ async def target(client: Client, world: World) -> Target:
             headers=admin)))
     # Starts far in the future: never active today, so no operator acts for it in other tests.
     agreement = await _created(await client.post(
-        "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2999-01-01"}, headers=admin))
+        "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2190-01-01"}, headers=admin))
     return Target(slug=world.slug(KREIS), department_id=UUID(department["id"]), issuer_id=UUID(issuer["id"]),
                   agreement_id=UUID(agreement["agreement"]["id"]), free_client_id=UUID(clients[1]["id"]))
 

@@ -1,0 +1,151 @@
+"""`Idempotency-Key` for POST/PATCH/PUT/DELETE: a retried request gets the first answer again.
+
+A telephone system or partner system that lost the response to a timeout sends the same request
+with the same key; it gets the stored response (`Idempotent-Replayed: true`) and nothing is
+created twice. The same key with a different body is refused (422); while the first request
+is still running, a second one gets 409. Keys are scoped to the caller's credentials and kept in
+Redis for 24 hours. Server errors are not stored, so they can be retried. Without Redis the
+request simply runs (domain-level idempotency — e.g. call ids, slugs — still holds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import structlog
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
+
+from backend.errors import Conflict, DomainError, ValidationFailed
+
+HEADER = b"idempotency-key"
+METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+KEEP_SECONDS = 24 * 3600
+PENDING_SECONDS = 60
+log = structlog.get_logger("idempotency")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send_problem(send: Send, error: DomainError, path: str) -> None:
+    body = json.dumps(error.problem(instance=path)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [(b"content-type", b"application/problem+json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def idempotency_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in METHODS:
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        key = headers.get(HEADER, b"").decode("latin-1").strip()
+        if not key:
+            await app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if len(key) > 255:
+            await _send_problem(send, ValidationFailed("Idempotency-Key is longer than 255 characters"), path)
+            return
+        state: State = scope["app"].state
+        redis = state.app_state.redis
+        body = await _read_body(receive)
+        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()[:32]
+        record_key = f"idem:{caller}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        fingerprint = hashlib.sha256(
+            b"|".join([scope["method"].encode(), path.encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+
+        try:
+            first = await redis.set(record_key, json.dumps({"pending": fingerprint}), nx=True, ex=PENDING_SECONDS)
+            stored = None if first else await redis.get(record_key)
+        except RedisError:
+            log.warning("idempotency_store_unavailable")
+            first, stored = True, None
+            redis = None
+
+        if not first:
+            record: dict[str, Any] = json.loads(stored) if stored else {}
+            if record.get("pending", record.get("fingerprint")) != fingerprint:
+                await _send_problem(
+                    send, ValidationFailed("this Idempotency-Key was used for a different request"), path
+                )
+            elif "pending" in record:
+                await _send_problem(send, Conflict("a request with this Idempotency-Key is still in progress"), path)
+            else:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": record["status"],
+                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+                        + [(b"idempotent-replayed", b"true")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": record["body"].encode("latin-1")})
+            return
+
+        replayed = False
+
+        async def replay_receive() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status = 500
+        response_headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_headers = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                    if k.lower() in (b"content-type", b"location")
+                ]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await app(scope, replay_receive, capture)
+        finally:
+            if redis is not None:
+                try:
+                    if status < 500 and status not in (401, 429):
+                        record = {
+                            "fingerprint": fingerprint,
+                            "status": status,
+                            "headers": response_headers,
+                            "body": b"".join(chunks).decode("latin-1"),
+                        }
+                        await redis.set(record_key, json.dumps(record), ex=KEEP_SECONDS)
+                    else:
+                        await redis.delete(record_key)
+                except RedisError:
+                    log.warning("idempotency_store_unavailable")
+
+    return middleware
