@@ -17,7 +17,15 @@ from typing import Any
 import structlog
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 from redis.exceptions import RedisError
 
 from backend.errors import Conflict, DomainError, ValidationFailed
@@ -106,11 +114,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
         replayed = False
 
-        async def replay_receive() -> Message:
+        async def replay_receive() -> ReceiveMessage:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return HTTPRequestEvent(type="http.request", body=body, more_body=False)
             return await receive()
 
         status = 500

@@ -111,16 +111,22 @@ def test_several_grants_take_the_widest_reach(operation: Operation) -> None:
     """A town admin who is also an agent: ACTING from one grant beats OWN from the other."""
     grants: frozenset[Grant] = frozenset({Role.TOWN_ADMIN, Role.AGENT, Scope.ARTICLES_READ})
     principal = Principal(
-        issuer="i", subject="s", tenant_id=HOME, tenant_slug="home",
-        roles=frozenset({Role.TOWN_ADMIN, Role.AGENT}), scopes=frozenset({Scope.ARTICLES_READ}),
+        issuer="i",
+        subject="s",
+        tenant_id=HOME,
+        tenant_slug="home",
+        roles=frozenset({Role.TOWN_ADMIN, Role.AGENT}),
+        scopes=frozenset({Scope.ARTICLES_READ}),
         acting_tenant_ids=frozenset({HOME, CLIENT}),
     )
-    assert reachable_tenants(principal, operation) == expected_reach(operation, grants, HOME, principal.acting_tenant_ids)
+    expected = expected_reach(operation, grants, HOME, principal.acting_tenant_ids)
+    assert reachable_tenants(principal, operation) == expected
 
 
 def test_no_grant_at_all_is_forbidden_everywhere() -> None:
-    nobody = Principal(issuer="i", subject="s", tenant_id=HOME, tenant_slug="home",
-                       acting_tenant_ids=frozenset({HOME, CLIENT}))
+    nobody = Principal(
+        issuer="i", subject="s", tenant_id=HOME, tenant_slug="home", acting_tenant_ids=frozenset({HOME, CLIENT})
+    )
     for operation in Operation:
         assert not may(nobody, operation)
         assert reachable_tenants(nobody, operation) == frozenset()
@@ -146,8 +152,13 @@ class Target:
         return uuid.uuid4().hex[:8]
 
     def path_params(self) -> dict[str, str]:
-        return {"slug": self.slug, "department_id": str(self.department_id), "issuer_id": str(self.issuer_id),
-                "agreement_id": str(self.agreement_id), "day": self.day}
+        return {
+            "slug": self.slug,
+            "department_id": str(self.department_id),
+            "issuer_id": str(self.issuer_id),
+            "agreement_id": str(self.agreement_id),
+            "day": self.day,
+        }
 
 
 @dataclass(frozen=True)
@@ -170,28 +181,53 @@ R, T = Operation, Operation.TENANT_READ  # T: every `/tenants/{slug}` route firs
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/me", (R.ME_READ,)),
     Route("GET", "/v1/tenants", (T,)),
-    Route("POST", "/v1/tenants", (R.TENANT_CREATE,),
-          body=lambda t: {"slug": f"matrix-{t.unique()}", "name": "Matrix", "kind": "town"}),
+    Route(
+        "POST",
+        "/v1/tenants",
+        (R.TENANT_CREATE,),
+        body=lambda t: {"slug": f"matrix-{t.unique()}", "name": "Matrix", "kind": "town"},
+    ),
     Route("GET", "/v1/tenants/{slug}", (T,)),
     Route("PATCH", "/v1/tenants/{slug}", (T, R.TENANT_UPDATE), body=lambda t: {"federalState": "NW"}),
     Route("GET", "/v1/tenants/{slug}/departments", (T, R.DEPARTMENT_READ)),
-    Route("POST", "/v1/tenants/{slug}/departments", (T, R.DEPARTMENT_WRITE),
-          body=lambda t: {"name": f"Matrix {t.unique()}"}),
-    Route("PUT", "/v1/tenants/{slug}/departments/{department_id}", (T, R.DEPARTMENT_WRITE),
-          body=lambda t: {"name": f"Matrix {t.department_id}"}),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/departments",
+        (T, R.DEPARTMENT_WRITE),
+        body=lambda t: {"name": f"Matrix {t.unique()}"},
+    ),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/departments/{department_id}",
+        (T, R.DEPARTMENT_WRITE),
+        body=lambda t: {"name": f"Matrix {t.department_id}"},
+    ),
     Route("GET", "/v1/tenants/{slug}/closing-days", (T, R.TENANT_READ)),
-    Route("PUT", "/v1/tenants/{slug}/closing-days/{day}", (T, R.DEPARTMENT_WRITE),
-          query=lambda t: {"name": "Matrixtag"}),
+    Route(
+        "PUT", "/v1/tenants/{slug}/closing-days/{day}", (T, R.DEPARTMENT_WRITE), query=lambda t: {"name": "Matrixtag"}
+    ),
     Route("DELETE", "/v1/tenants/{slug}/closing-days/{day}", (T, R.DEPARTMENT_WRITE)),
     Route("GET", "/v1/tenants/{slug}/identity-issuers", (T, R.IDENTITY_READ)),
-    Route("POST", "/v1/tenants/{slug}/identity-issuers", (T, R.IDENTITY_WRITE),
-          body=lambda t: {"issuer": f"https://idp.invalid/matrix-{t.unique()}", "audience": "matrix"}),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/identity-issuers",
+        (T, R.IDENTITY_WRITE),
+        body=lambda t: {"issuer": f"https://idp.invalid/matrix-{t.unique()}", "audience": "matrix"},
+    ),
     Route("DELETE", "/v1/tenants/{slug}/identity-issuers/{issuer_id}", (T, R.IDENTITY_WRITE)),
     Route("GET", "/v1/agreements", (R.AGREEMENT_READ,), query=lambda t: {"on": "2020-01-01"}),
-    Route("POST", "/v1/agreements", (R.AGREEMENT_WRITE,),
-          body=lambda t: {"clientTenantId": str(t.free_client_id), "startsOn": "2190-01-01"}),
-    Route("POST", "/v1/agreements/{agreement_id}/termination", (R.AGREEMENT_WRITE,),
-          body=lambda t: {"noticedOn": "2190-02-01"}),
+    Route(
+        "POST",
+        "/v1/agreements",
+        (R.AGREEMENT_WRITE,),
+        body=lambda t: {"clientTenantId": str(t.free_client_id), "startsOn": "2190-01-01"},
+    ),
+    Route(
+        "POST",
+        "/v1/agreements/{agreement_id}/termination",
+        (R.AGREEMENT_WRITE,),
+        body=lambda t: {"noticedOn": "2190-02-01"},
+    ),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {}
@@ -239,27 +275,49 @@ async def target(client: Client, world: World) -> Target:
     """Objects in the operator's own tenant (and two fresh clients) for the routes to act on."""
     admin = world.headers(KREIS, "platform-admin")
     home = f"/v1/tenants/{world.slug(KREIS)}"
-    department = await _created(await client.post(f"{home}/departments", json={"name": f"Matrix {world.suffix}"},
-                                                  headers=admin))
-    issuer = await _created(await client.post(
-        f"{home}/identity-issuers", json={"issuer": f"https://idp.invalid/matrix-{world.suffix}", "audience": "m"},
-        headers=admin))
+    department = await _created(
+        await client.post(f"{home}/departments", json={"name": f"Matrix {world.suffix}"}, headers=admin)
+    )
+    issuer = await _created(
+        await client.post(
+            f"{home}/identity-issuers",
+            json={"issuer": f"https://idp.invalid/matrix-{world.suffix}", "audience": "m"},
+            headers=admin,
+        )
+    )
     clients = []
     for _ in range(2):
-        clients.append(await _created(await client.post(
-            "/v1/tenants", json={"slug": f"matrix-client-{uuid.uuid4().hex[:8]}", "name": "Matrix", "kind": "town"},
-            headers=admin)))
+        clients.append(
+            await _created(
+                await client.post(
+                    "/v1/tenants",
+                    json={"slug": f"matrix-client-{uuid.uuid4().hex[:8]}", "name": "Matrix", "kind": "town"},
+                    headers=admin,
+                )
+            )
+        )
     # Starts far in the future: never active today, so no operator acts for it in other tests.
-    agreement = await _created(await client.post(
-        "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2190-01-01"}, headers=admin))
-    return Target(slug=world.slug(KREIS), department_id=UUID(department["id"]), issuer_id=UUID(issuer["id"]),
-                  agreement_id=UUID(agreement["agreement"]["id"]), free_client_id=UUID(clients[1]["id"]))
+    agreement = await _created(
+        await client.post(
+            "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2190-01-01"}, headers=admin
+        )
+    )
+    return Target(
+        slug=world.slug(KREIS),
+        department_id=UUID(department["id"]),
+        issuer_id=UUID(issuer["id"]),
+        agreement_id=UUID(agreement["agreement"]["id"]),
+        free_client_id=UUID(clients[1]["id"]),
+    )
 
 
 async def call(client: Client, route: Route, target: Target, token: str) -> httpx.Response:
     return await client.request(
-        route.method, route.url(target), params=route.query(target),
-        json=route.body(target) if route.body else None, headers={"Authorization": f"Bearer {token}"},
+        route.method,
+        route.url(target),
+        params=route.query(target),
+        json=route.body(target) if route.body else None,
+        headers={"Authorization": f"Bearer {token}"},
     )
 
 

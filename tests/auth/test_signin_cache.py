@@ -90,13 +90,18 @@ async def test_issuer_tried_before_registration_is_accepted_right_after(
     cache_key = signin._issuer_key(towns_idp.issuer_url(town))
     assert await redis_of(world).get(cache_key) == b"[]"  # … and that answer is now cached
 
-    added = await client.post(f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town),
-                              headers=world.headers(KREIS, "platform-admin"))
+    added = await client.post(
+        f"/v1/tenants/{tenant['slug']}/identity-issuers",
+        json=issuer_body(towns_idp, town),
+        headers=world.headers(KREIS, "platform-admin"),
+    )
     assert added.status_code == 201, added.text
     assert await signed_in_slug(client, token) == tenant["slug"]  # the same token, at once
 
-    removed = await client.delete(f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}",
-                                  headers=world.headers(KREIS, "platform-admin"))
+    removed = await client.delete(
+        f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}",
+        headers=world.headers(KREIS, "platform-admin"),
+    )
     assert removed.status_code == 204, removed.text
     assert await signed_in_slug(client, token) is None  # and rejected at once after removal
     assert await signed_in_slug(client, towns_idp.token(town, f"{town}-agent")) is None
@@ -129,8 +134,9 @@ async def test_offboarding_and_reactivating_a_tenant_take_effect_at_once(
     town = TOWNS[2]
     admin = world.headers(KREIS, "platform-admin")
     tenant = await new_tenant(client, world, town)
-    added = await client.post(f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town),
-                              headers=admin)
+    added = await client.post(
+        f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town), headers=admin
+    )
     assert added.status_code == 201, added.text
     token = towns_idp.token(town, f"{town}-agent")
     assert await signed_in_slug(client, token) == tenant["slug"]  # bindings cached now
@@ -152,8 +158,9 @@ async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client
     keys = [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
     assert keys, "the operator's acting tenants are not cached"
 
-    created = await client.post("/v1/agreements", json={"clientTenantId": tenant["id"], "startsOn": "2020-01-01"},
-                                headers=admin)
+    created = await client.post(
+        "/v1/agreements", json={"clientTenantId": tenant["id"], "startsOn": "2020-01-01"}, headers=admin
+    )
     assert created.status_code == 201, created.text
     assert not [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
     assert tenant["id"] in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
@@ -173,7 +180,8 @@ async def test_a_failed_change_does_not_drop_the_cache(client: Client, world: Wo
     pattern = f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*"
     assert [key async for key in redis.scan_iter(match=pattern)]
     duplicate = await client.post(
-        "/v1/tenants", json={"slug": world.slug(SOEST), "name": "Soest", "kind": "town"},
+        "/v1/tenants",
+        json={"slug": world.slug(SOEST), "name": "Soest", "kind": "town"},
         headers=world.headers(KREIS, "platform-admin"),
     )
     assert duplicate.status_code == 409
@@ -211,14 +219,22 @@ async def test_sign_in_works_without_redis(client: Client, world: World, redisle
     rogue = await other.get("/v1/me", headers=bearer(world.oidc.token("rogue", "rogue-agent")))
     assert rogue.status_code == 401
     now = int(time.time())
-    claims = {"iss": world.oidc.issuer_url(SOEST), "aud": AUDIENCE, "sub": "x", "iat": now, "exp": now + 60,
-              "roles": ["agent"]}
+    claims = {
+        "iss": world.oidc.issuer_url(SOEST),
+        "aud": AUDIENCE,
+        "sub": "x",
+        "iat": now,
+        "exp": now + 60,
+        "roles": ["agent"],
+    }
     unknown_kid = world.oidc.sign(SOEST, claims, {"kid": "no-such-key"})
     assert (await other.get("/v1/me", headers=bearer(unknown_kid))).status_code == 401
 
     # A committed change still succeeds although its cache invalidation cannot reach Redis.
-    department = await other.post(f"/v1/tenants/{world.slug(GESEKE)}/departments",
-                                  json={"name": f"Ohne Redis {uuid.uuid4().hex[:6]}"},
-                                  headers=world.headers(GESEKE, "town-admin"))
+    department = await other.post(
+        f"/v1/tenants/{world.slug(GESEKE)}/departments",
+        json={"name": f"Ohne Redis {uuid.uuid4().hex[:6]}"},
+        headers=world.headers(GESEKE, "town-admin"),
+    )
     assert department.status_code == 201, department.text
     assert time.monotonic() - started < 60  # a dead Redis must not stall every request

@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from tests.support.oidc import ClientSpec, IssuerSpec, OIDCProvider
 from tests.support.world import AUDIENCE, World
 
 Client = httpx.AsyncClient
-Headers = dict[str, str | bytes]
+Headers = httpx.Headers | Mapping[str, str]
 
 SOEST, GESEKE, KREIS, ROGUE = "stadt-soest", "stadt-geseke", "kreis-soest", "rogue"
 GENERIC_DETAIL = Unauthenticated.message
@@ -219,7 +219,8 @@ def _no_mapped_role_provider_token(oidc: OIDCProvider) -> Headers:
 
 
 def _raw(value: str | bytes) -> Callable[[OIDCProvider], Headers]:
-    return lambda oidc: {"Authorization": value}
+    raw = value.encode("latin-1") if isinstance(value, str) else value
+    return lambda oidc: httpx.Headers([(b"Authorization", raw)])
 
 
 def _garbage(token: str) -> Callable[[OIDCProvider], Headers]:
@@ -291,8 +292,10 @@ CASES = [
     Case("garbage-header-not-json", _garbage(f"{b64(b'not json')}.{b64_json({})}.c2ln")),
     Case("garbage-header-json-array", _garbage(f"{b64_json([])}.{b64_json({})}.c2ln")),
     Case("garbage-header-json-null", _garbage(f"{b64(b'null')}.{b64_json({})}.c2ln")),
-    Case("garbage-payload-not-json", lambda oidc: bearer(
-        f"{b64_json({'alg': 'ES256', 'kid': oidc.private_key(SOEST).kid})}.{b64(b'{oops')}.c2ln")),
+    Case(
+        "garbage-payload-not-json",
+        lambda oidc: bearer(f"{b64_json({'alg': 'ES256', 'kid': oidc.private_key(SOEST).kid})}.{b64(b'{oops')}.c2ln"),
+    ),
     Case("garbage-deeply-nested-header", _garbage(f"{b64(b'[' * 100_000)}.{b64_json({})}.c2ln")),
     Case("garbage-issuer-not-a-string", _garbage(compact({"alg": "RS256"}, {"iss": ["a", "b"]}))),
     Case("bearer-scheme-missing", _scheme_missing),
@@ -428,7 +431,8 @@ async def test_geseke_cannot_read_soest_over_graphql(client: Client, world: Worl
         )
         assert own.json()["data"]["tenant"]["slug"] == world.slug(GESEKE)
     missing = await client.post(
-        "/graphql", json={"query": TENANT_QUERY, "variables": {"slug": "does-not-exist"}},
+        "/graphql",
+        json={"query": TENANT_QUERY, "variables": {"slug": "does-not-exist"}},
         headers=world.headers(GESEKE, "agent"),
     )
     assert missing.json()["data"]["tenant"] is None
@@ -456,8 +460,12 @@ def werl_idp() -> Iterator[OIDCProvider]:
 
 
 async def _new_tenant(client: Client, world: World, name: str) -> dict[str, Any]:
-    body = {"slug": f"{name}-{world.suffix}-{uuid.uuid4().hex[:4]}", "name": name.title(), "kind": "town",
-            "status": "active"}
+    body = {
+        "slug": f"{name}-{world.suffix}-{uuid.uuid4().hex[:4]}",
+        "name": name.title(),
+        "kind": "town",
+        "status": "active",
+    }
     created = await client.post("/v1/tenants", json=body, headers=world.headers(KREIS, "platform-admin"))
     assert created.status_code == 201, created.text
     tenant: dict[str, Any] = created.json()

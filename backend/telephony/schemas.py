@@ -1,0 +1,303 @@
+"""Service numbers, routing windows, absences, 115 area codes, routing decisions and calls."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from backend.structs import Input, Schema
+from backend.tenants.schemas import ServiceInterval
+
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+Note = Annotated[str, msgspec.Meta(max_length=200)]
+PhoneText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=86400 * 7)]
+
+
+class NumberKind(StrEnum):
+    NUMBER = "number"  # one full E.164 number
+    BLOCK = "block"  # a prefix: every extension behind it
+
+
+class Purpose(StrEnum):
+    CENTRAL = "central"
+    ONE_ONE_FIVE = "115"
+    DEPARTMENT = "department"
+
+
+class RoutingWindow(StrEnum):
+    """When the centre takes a number's calls. Holidays of the tenant's state and its own
+    closing days close every kind."""
+
+    ALWAYS = "always"
+    SERVICE_HOURS = "service_hours"
+    OPERATOR_ABSENT = "operator_absent"  # only while the town's own operator is absent
+
+
+class RoutingReason(StrEnum):
+    ALWAYS_OPEN = "always_open"
+    WITHIN_SERVICE_HOURS = "within_service_hours"
+    OPERATOR_ABSENT = "operator_absent"
+    PUBLIC_HOLIDAY = "public_holiday"
+    CLOSING_DAY = "closing_day"
+    OUTSIDE_SERVICE_HOURS = "outside_service_hours"
+    OPERATOR_PRESENT = "operator_present"
+    NOT_OURS = "not_ours"
+
+
+class ResolvedBy(StrEnum):
+    DIALLED_NUMBER = "dialled_number"
+    CALLER_AREA_CODE = "caller_area_code"  # 115, one town for the caller's area code
+    AMBIGUOUS_AREA_CODE = "ambiguous_area_code"  # 115, several towns: the agent picks
+    OPERATOR_FALLBACK = "operator_fallback"  # 115, hidden/foreign/unknown caller area
+    NOT_OURS = "not_ours"
+
+
+class Outcome(StrEnum):
+    SETTLED_FIRST_CONTACT = "settled_first_contact"
+    FORWARDED_AS_TICKET = "forwarded_as_ticket"
+    TRANSFERRED_TO_DEPARTMENT = "transferred_to_department"
+    ABANDONED = "abandoned"
+
+
+class CallEventType(StrEnum):
+    OFFERED = "offered"  # offered to the centre / queued
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+# --- service numbers -------------------------------------------------------------------
+
+
+class ServiceNumber(Schema):
+    tenant_id: UUID
+    id: UUID
+    number: str
+    kind: NumberKind
+    purpose: Purpose
+    department_id: UUID | None
+    greeting: str | None
+    routing_window: RoutingWindow
+    valid_from: date
+    valid_to: date | None  # last day (inclusive); None: open-ended
+    version: int
+
+
+class ServiceNumberCreate(Input):
+    tenant_id: UUID
+    number: PhoneText
+    valid_from: date
+    kind: NumberKind = NumberKind.NUMBER
+    purpose: Purpose = Purpose.CENTRAL
+    routing_window: RoutingWindow = RoutingWindow.SERVICE_HOURS
+    department_id: UUID | None = None
+    greeting: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    valid_to: date | None = None
+
+
+class ServiceNumberUpdate(Input):
+    """Only the fields given change; `validTo` ends the number (the last day it is ours)."""
+
+    routing_window: RoutingWindow | None = None
+    greeting: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    valid_to: date | None = None
+    version: int | None = None
+
+
+class ServiceNumberMove(Input):
+    """From `on` the number belongs to `toTenantId`; calls before that stay with the old owner."""
+
+    to_tenant_id: UUID
+    on: date
+    routing_window: RoutingWindow | None = None
+    department_id: UUID | None = None
+
+
+class ServiceNumberMoved(Schema):
+    previous: ServiceNumber
+    current: ServiceNumber
+
+
+# --- absences of the town's own operator ---------------------------------------------------
+
+
+class WeeklyAbsence(Schema):
+    tenant_id: UUID
+    id: UUID
+    weekday: int
+    starts: str
+    ends: str
+    note: str
+
+
+class WeeklyAbsenceInput(Input):
+    weekday: Annotated[int, msgspec.Meta(ge=1, le=7)]
+    starts: ClockTime
+    ends: ClockTime
+    note: Note = ""
+
+
+class DatedAbsence(Schema):
+    tenant_id: UUID
+    id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    note: str
+
+
+class DatedAbsenceInput(Input):
+    starts_at: datetime
+    ends_at: datetime
+    note: Note = ""
+
+
+class Absences(Schema):
+    weekly: list[WeeklyAbsence]
+    dated: list[DatedAbsence]
+
+
+# --- 115 area codes ------------------------------------------------------------------------
+
+
+class AreaCode(Schema):
+    operator_tenant_id: UUID
+    area_code: str
+    ags: str
+    municipality: str
+    client_tenant_id: UUID | None
+
+
+class AreaCodeInput(Input):
+    area_code: PhoneText
+    ags: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
+    municipality: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    client_tenant_id: UUID | None = None
+
+
+# --- the routing decision ------------------------------------------------------------------
+
+
+class TenantRef(Schema):
+    id: UUID
+    slug: str
+    name: str
+
+
+class DepartmentRef(Schema):
+    id: UUID
+    name: str
+    phone: str | None = None
+    email: str | None = None
+
+
+class Candidate(Schema):
+    tenant: TenantRef
+    municipality: str
+    ags: str
+
+
+class MatchedNumber(Schema):
+    id: UUID
+    number: str
+    kind: NumberKind
+    purpose: Purpose
+    routing_window: RoutingWindow
+    valid_from: date
+    valid_to: date | None
+
+
+class RoutingDecision(Schema):
+    dialled: str
+    at: datetime
+    ours: bool
+    resolved_by: ResolvedBy
+    takes_call: bool
+    reason: RoutingReason
+    reason_detail: str | None = None  # e.g. the holiday ("Karfreitag")
+    service_number: MatchedNumber | None = None
+    tenant: TenantRef | None = None  # None when not ours or when 115 leaves a choice
+    candidates: list[Candidate] = msgspec.field(default_factory=list)
+    greeting: str | None = None
+    department: DepartmentRef | None = None  # a department line's department
+    departments: list[DepartmentRef] = msgspec.field(default_factory=list)
+    service_hours: list[ServiceInterval] = msgspec.field(default_factory=list)
+
+
+# --- calls ---------------------------------------------------------------------------------
+
+
+class Call(Schema):
+    tenant_id: UUID
+    id: UUID
+    source_system: str
+    external_id: str
+    service_number_id: UUID
+    dialled: str
+    purpose: Purpose
+    resolved_by: ResolvedBy
+    caller: str | None
+    queue: str | None
+    offered_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    agent: str | None
+    wait_seconds: int | None
+    talk_seconds: int | None
+    outcome: Outcome | None
+    outcome_department_id: UUID | None
+    ticket_id: UUID | None
+    outcome_note: str | None
+
+
+class CallRecordInput(Input):
+    """A complete record (or the first part of one): the telephony system's own call id,
+    the dialled and caller numbers, queue wait, answer and end times, agent."""
+
+    external_id: ExternalId
+    dialled: PhoneText
+    offered_at: datetime
+    caller: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    queue: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    agent: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    wait_seconds: Seconds | None = None
+
+
+class CallEventInput(Input):
+    """One event of a call. `offered` carries the dialled and caller numbers; `answered` the
+    agent (and the queue wait, if the system measured it); `ended` only its time."""
+
+    external_id: ExternalId
+    type: CallEventType
+    at: datetime
+    dialled: PhoneText | None = None
+    caller: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    queue: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    agent: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    wait_seconds: Seconds | None = None
+
+
+class CallOutcomeInput(Input):
+    outcome: Outcome
+    department_id: UUID | None = None
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class ImportProblem(Schema):
+    line: int
+    message: str
+    external_id: str | None = None
+
+
+class ImportReport(Schema):
+    rows: int
+    inserted: int
+    duplicates: int
+    errors: list[ImportProblem]
+    error_count: int
