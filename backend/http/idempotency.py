@@ -20,6 +20,8 @@ from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
     Message,
     Receive,
     ReceiveMessage,
@@ -49,16 +51,14 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
+    await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
+
+
 async def _send_problem(send: Send, error: DomainError, path: str) -> None:
     body = json.dumps(error.problem(instance=path)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [(b"content-type", b"application/problem+json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _respond(send, error.status, [(b"content-type", b"application/problem+json")], body)
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
@@ -101,15 +101,9 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             elif "pending" in record:
                 await _send_problem(send, Conflict("a request with this Idempotency-Key is still in progress"), path)
             else:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": record["status"],
-                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
-                        + [(b"idempotent-replayed", b"true")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": record["body"].encode("latin-1")})
+                headers_out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+                headers_out.append((b"idempotent-replayed", b"true"))
+                await _respond(send, record["status"], headers_out, record["body"].encode("latin-1"))
             return
 
         replayed = False

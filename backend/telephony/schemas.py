@@ -12,7 +12,7 @@ import msgspec
 from backend.structs import Input, Schema
 from backend.tenants.schemas import ServiceInterval
 
-ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Note = Annotated[str, msgspec.Meta(max_length=200)]
 PhoneText = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
