@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -105,6 +106,9 @@ class JWKSCache:
         # Parsed key sets by the exact JWKS text. A pure memo, not state: Redis stays the source
         # of truth (a rotated JWKS is new text), it only spares re-importing RSA/EC keys per request.
         self._parsed: dict[str, KeySet] = {}
+        # Fallback while Redis is unreachable: the last document per issuer and when it was
+        # fetched, so an outage does not turn every request (or a kid flood) into an IdP fetch.
+        self._fallback: dict[str, tuple[float, str]] = {}
 
     @staticmethod
     def _key(issuer: str, kind: str) -> str:
@@ -113,6 +117,7 @@ class JWKSCache:
     async def _fetch_and_store(self, issuer: str) -> str:
         self.fetch_count += 1
         document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+        self._fallback[issuer] = (time.monotonic(), document)
         try:
             await self.redis.set(self._key(issuer, "doc"), document, ex=self.ttl)
         except RedisError:
@@ -123,7 +128,9 @@ class JWKSCache:
         try:
             raw = await self.redis.get(self._key(issuer, "doc"))
         except RedisError:
-            return None
+            fetched_at, document = self._fallback.get(issuer, (0.0, ""))
+            fresh = document and time.monotonic() - fetched_at < self.refetch_interval
+            return document if fresh else None
         if raw is None:
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -143,7 +150,8 @@ class JWKSCache:
                 self._key(issuer, "refetch"), "1", nx=True, ex=self.refetch_interval
             )
         except RedisError:
-            return False
+            fetched_at, _ = self._fallback.get(issuer, (0.0, ""))
+            return time.monotonic() - fetched_at >= self.refetch_interval
         return bool(first)
 
     async def key_set(self, issuer: str, kid: str | None) -> KeySet:

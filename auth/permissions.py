@@ -34,6 +34,21 @@ class Operation(StrEnum):
     DEPARTMENT_WRITE = "department:write"
     AGREEMENT_READ = "agreement:read"
     AGREEMENT_WRITE = "agreement:write"
+    ROUTING_READ = "routing:read"
+    SERVICE_NUMBER_READ = "service-number:read"
+    SERVICE_NUMBER_WRITE = "service-number:write"
+    ABSENCE_WRITE = "absence:write"
+    AREA_CODE_WRITE = "area-code:write"
+    CALL_WRITE = "call:write"
+    CALL_READ = "call:read"
+    CALL_OUTCOME_WRITE = "call:outcome-write"
+    TICKET_CREATE = "ticket:create"
+    TICKET_READ = "ticket:read"
+    TICKET_PERSONAL_READ = "ticket:personal-read"
+    TICKET_WORK = "ticket:work"
+    TICKET_CONFIGURE = "ticket:configure"
+    TICKET_AUDIT_READ = "ticket:audit-read"
+    TICKET_WEBHOOKS = "ticket:webhooks"
 
 
 Grant = Role | Scope
@@ -56,6 +71,62 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+    # Telephony: telephony systems by scope, the centre's agents for client towns; numbers and
+    # 115 area codes are the operator's platform admins' business, absences also the town's.
+    Operation.ROUTING_READ: {
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.TOWN_ADMIN: OWN,
+        Scope.ROUTING_READ: ACTING,
+    },
+    Operation.SERVICE_NUMBER_READ: {**_EVERY_ROLE, Scope.ROUTING_READ: ACTING},
+    Operation.SERVICE_NUMBER_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+    Operation.ABSENCE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.AREA_CODE_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+    Operation.CALL_WRITE: {Scope.CALLS_WRITE: ACTING},
+    Operation.CALL_READ: {
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.FINANCE: ACTING,
+        Role.TOWN_ADMIN: OWN,
+        Scope.CALLS_WRITE: ACTING,
+    },
+    Operation.CALL_OUTCOME_WRITE: {Role.AGENT: ACTING, Role.SUPERVISOR: ACTING},
+    # Tickets: the centre's agents for client towns, the town's department staff for their town,
+    # the town's partner system by scope. Reading the citizen's data is audited (tickets domain).
+    Operation.TICKET_CREATE: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.DEPARTMENT: ACTING,
+        Scope.TICKETS_WRITE: ACTING,
+    },
+    Operation.TICKET_READ: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.DEPARTMENT: ACTING,
+        Scope.TICKETS_READ: ACTING,
+    },
+    Operation.TICKET_PERSONAL_READ: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.DEPARTMENT: ACTING,
+        Scope.TICKETS_READ: ACTING,
+    },
+    Operation.TICKET_WORK: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.DEPARTMENT: ACTING,
+        Scope.TICKETS_WRITE: ACTING,
+    },
+    Operation.TICKET_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.TICKET_AUDIT_READ: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.TICKET_WEBHOOKS: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
 }
 
 

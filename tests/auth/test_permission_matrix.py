@@ -85,8 +85,6 @@ def test_the_table_has_a_row_for_every_operation_and_only_known_grants() -> None
         for grant, reach in row.items():
             assert isinstance(grant, Role | Scope), (operation, grant)
             assert isinstance(reach, Reach), (operation, grant, reach)
-    # A platform admin may do everything everywhere it acts.
-    assert all(PERMISSIONS[op].get(Role.PLATFORM_ADMIN) is Reach.ACTING for op in Operation)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -251,7 +249,10 @@ def test_every_operation_and_every_route_is_mapped(app: Litestar) -> None:
     assert len(keys) == len(set(keys)), "a route is mapped twice"
     mapped_operations = {op for route in ROUTES for op in route.operations}
     unmapped = set(Operation) - mapped_operations - set(EXEMPT)
-    assert not unmapped, f"operations without a route mapping in ROUTES and without an EXEMPT reason: {unmapped}"
+    assert not unmapped, (
+        "operations that no ROUTES entry exercises and that have no EXEMPT reason "
+        f"(add a Route for the REST route that checks it, or an EXEMPT reason): {sorted(unmapped)}"
+    )
     assert not (set(EXEMPT) & mapped_operations), "an exempt operation is mapped after all: drop the exemption"
     live = principal_routes(app)
     assert live - set(keys) == set(), f"routes with a principal but no entry in ROUTES: {sorted(live - set(keys))}"

@@ -19,11 +19,12 @@ from litestar import Litestar
 
 from backend.main import create_app
 from backend.settings import Settings
-from backend.state import AppState
-from backend.tenants import signin
+from backend.state import AppState, unit_of_work
+from backend.tenants import service, signin
+from backend.tenants.schemas import DepartmentInput
 from tests.support.asgi import serve
 from tests.support.oidc import ClientSpec, IssuerSpec, OIDCProvider
-from tests.support.world import AUDIENCE, World
+from tests.support.world import AUDIENCE, World, system_principal
 
 Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
@@ -152,17 +153,21 @@ async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client
     admin = world.headers(KREIS, "platform-admin")
     agent = world.headers(KREIS, "agent")
     tenant = await new_tenant(client, world, "stadt-bad-sassendorf")
-    before = (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
-    assert tenant["id"] not in before
     redis = redis_of(world)
-    keys = [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
-    assert keys, "the operator's acting tenants are not cached"
+    pattern = f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*"
+    for _ in range(3):  # other test sessions sharing this Redis may flush acting keys any time
+        before = (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+        if [key async for key in redis.scan_iter(match=pattern)]:
+            break
+    else:
+        pytest.fail("the operator's acting tenants are not cached")
+    assert tenant["id"] not in before
 
     created = await client.post(
         "/v1/agreements", json={"clientTenantId": tenant["id"], "startsOn": "2020-01-01"}, headers=admin
     )
     assert created.status_code == 201, created.text
-    assert not [key async for key in redis.scan_iter(match=f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*")]
+    assert not [key async for key in redis.scan_iter(match=pattern)]  # dropped by the commit
     assert tenant["id"] in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
 
     # Offboarding the client ends the operator's access at once (and keeps the shared world
@@ -172,20 +177,39 @@ async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client
     assert tenant["id"] not in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
 
 
-async def test_a_failed_change_does_not_drop_the_cache(client: Client, world: World) -> None:
-    """After-commit hooks run only after a commit: a rejected change leaves the cache alone."""
-    agent = world.headers(KREIS, "agent")
-    await client.get("/v1/me", headers=agent)
-    redis = redis_of(world)
-    pattern = f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*"
-    assert [key async for key in redis.scan_iter(match=pattern)]
-    duplicate = await client.post(
-        "/v1/tenants",
-        json={"slug": world.slug(SOEST), "name": "Soest", "kind": "town"},
-        headers=world.headers(KREIS, "platform-admin"),
-    )
-    assert duplicate.status_code == 409
-    assert [key async for key in redis.scan_iter(match=pattern)]
+async def test_after_commit_hooks_run_after_the_commit_and_never_after_a_rollback(world: World) -> None:
+    """Invalidation must not run before the commit (another request could re-cache the old
+    state in between) and must not run for a change that was rolled back."""
+    geseke = world.tenant_ids[GESEKE]
+    admin = system_principal(world.tenant_ids[KREIS], set(world.tenant_ids.values()))
+    seen: list[list[str]] = []
+
+    async def names_visible_elsewhere() -> list[str]:
+        async with unit_of_work(world.state, admin, readonly=True) as other:
+            return [d.name for d in (await service.departments(other, [geseke]))[geseke]]
+
+    async def hook() -> None:
+        seen.append(await names_visible_elsewhere())  # another transaction, after the commit
+
+    committed = f"Nach Commit {uuid.uuid4().hex[:6]}"
+    async with unit_of_work(world.state, admin) as uow:
+        await service.add_department(uow, geseke, DepartmentInput(name=committed))
+        uow.after_commit(hook)
+        assert seen == []
+    assert len(seen) == 1 and committed in seen[0]
+
+    rolled_back = f"Zurückgerollt {uuid.uuid4().hex[:6]}"
+
+    async def failing_request() -> None:
+        async with unit_of_work(world.state, admin) as uow:
+            await service.add_department(uow, geseke, DepartmentInput(name=rolled_back))
+            uow.after_commit(hook)
+            raise RuntimeError("the request failed after the write")
+
+    with pytest.raises(RuntimeError):
+        await failing_request()
+    assert len(seen) == 1  # the hook did not run
+    assert rolled_back not in await names_visible_elsewhere()
 
 
 # --------------------------------------------------------------------------- without Redis
@@ -208,7 +232,12 @@ async def test_sign_in_works_without_redis(client: Client, world: World, redisle
         response = await other.get("/v1/me", headers=world.headers(town, role))
         assert response.status_code == 200, response.text
         assert response.json()["tenant"]["slug"] == world.slug(town)
-    # Nothing is cached: every sign-in read its issuer's JWKS straight from the issuer.
+    # Nothing is in Redis: each issuer's JWKS came straight from the issuer, once; the
+    # in-process fallback keeps an outage from turning every request into an IdP fetch.
+    assert state.verifier.jwks.fetch_count - before == 3
+    for _ in range(5):
+        again = await other.get("/v1/me", headers=world.headers(SOEST, "agent"))
+        assert again.status_code == 200
     assert state.verifier.jwks.fetch_count - before == 3
     operator = (await other.get("/v1/me", headers=world.headers(KREIS, "agent"))).json()
     assert {str(world.tenant_ids[t]) for t in (KREIS, SOEST, GESEKE)} <= set(operator["actingTenantIds"])
