@@ -49,6 +49,13 @@ class Operation(StrEnum):
     TICKET_CONFIGURE = "ticket:configure"
     TICKET_AUDIT_READ = "ticket:audit-read"
     TICKET_WEBHOOKS = "ticket:webhooks"
+    ARTICLE_READ = "article:read"
+    ARTICLE_DRAFT_READ = "article:draft-read"
+    ARTICLE_WRITE = "article:write"
+    ARTICLE_PUBLISH = "article:publish"
+    ARTICLE_IMPORT = "article:import"
+    SYNONYM_WRITE = "synonym:write"
+    CATALOGUE_IMPORT = "catalogue:import"
 
 
 Grant = Role | Scope
@@ -127,6 +134,24 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     Operation.TICKET_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     Operation.TICKET_AUDIT_READ: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     Operation.TICKET_WEBHOOKS: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    # Knowledge: everyone who talks to citizens reads published articles, partner systems by
+    # scope; editors write, review and publish their own tenant's articles (an operator's
+    # editors: the shared ones); the LeiKa catalogue is the operator's platform admins' business.
+    Operation.ARTICLE_READ: {
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.EDITOR: ACTING,
+        Role.DEPARTMENT: ACTING,
+        Role.TOWN_ADMIN: OWN,
+        Scope.ARTICLES_READ: ACTING,
+    },
+    Operation.ARTICLE_DRAFT_READ: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
+    Operation.ARTICLE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
+    Operation.ARTICLE_PUBLISH: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
+    Operation.ARTICLE_IMPORT: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
+    Operation.SYNONYM_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
+    Operation.CATALOGUE_IMPORT: {Role.PLATFORM_ADMIN: ACTING},
 }
 
 

@@ -21,6 +21,8 @@ from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
 from backend.settings import Settings
 from backend.state import AppState, unit_of_work
+from backend.telephony.demo import load_demo_telephony
+from backend.knowledge.demo import load_knowledge_demo
 from backend.tenants import repository, service
 from backend.tenants.schemas import (
     AgreementCreate,
@@ -138,4 +140,6 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
                 await service.create_agreement(
                     uow, AgreementCreate(client_tenant_id=existing[slug], starts_on=starts_on)
                 )
+    await load_demo_telephony(app, operator, existing)
+    await load_knowledge_demo(app, existing)
     log.info("demo_data_loaded", tenants=sorted(existing))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from backend.state import AppState
 
@@ -15,7 +17,20 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["operations"], summary="PostgreSQL and Redis reachable (503 otherwise)")
+class Readiness(msgspec.Struct, frozen=True):
+    status: str
+    postgres: str
+    redis: str
+
+
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="PostgreSQL and Redis reachable (503 otherwise)",
+    responses={
+        503: ResponseSpec(data_container=Readiness, description="A dependency is unreachable", generate_examples=False)
+    },
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     state: AppState = request.app.state.app_state
     checks: dict[str, str] = {}

@@ -12,18 +12,23 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
-from auth.oidc import JWKSCache, TokenVerifier
+from auth.oidc import HttpJWKSSource, JWKSCache, TokenVerifier
 from backend import devidp
 from backend.api.schema import graphql_controller
 from backend.db.pool import create_pool
 from backend.health import healthz, readyz
 from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
+from backend.knowledge.controller import KnowledgeController
 from backend.observability import configure_logging, request_logging_middleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
+from backend.telephony.cache import routing_changed
+from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.signin import DatabaseIssuerRegistry
+from backend.tickets import worker as ticket_worker
+from backend.tickets.controller import TicketController
 from backend.web.ui import openapi_render_plugins, static_assets_router
 
 API_VERSION = "0.1.0"
@@ -49,7 +54,13 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
         ),
-        tags=[Tag(name="tenants"), Tag(name="operations")],
+        tags=[
+            Tag(name="tenants"),
+            Tag(name="telephony"),
+            Tag(name="tickets"),
+            Tag(name="knowledge"),
+            Tag(name="operations"),
+        ],
         use_handler_docstrings=True,
     )
 
@@ -64,13 +75,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = redis_asyncio.Redis.from_url(settings.redis_url or "", socket_timeout=2, socket_connect_timeout=2)
         http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
         source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None
-        from auth.oidc import HttpJWKSSource
-
         jwks = JWKSCache(
             redis, source or HttpJWKSSource(http), settings.jwks_cache_seconds, settings.jwks_refetch_interval_seconds
         )
         verifier = TokenVerifier(DatabaseIssuerRegistry(pool, redis), jwks, settings.jwt_leeway_seconds)
-        app.state.app_state = AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier)
+        app.state.app_state = AppState(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            http=http,
+            verifier=verifier,
+            tenant_change_listeners=[routing_changed],
+        )
         try:
             yield
         finally:
@@ -83,6 +99,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         healthz,
         readyz,
         TenantController,
+        TelephonyController,
+        TicketController,
+        KnowledgeController,
         graphql_controller(settings),
         static_assets_router(),
     ]
@@ -90,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handlers.append(devidp.dev_idp_router())
     return Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        lifespan=[lifespan],
+        lifespan=[lifespan, ticket_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_logging_middleware, idempotency_middleware],
         openapi_config=openapi_config(),

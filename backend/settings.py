@@ -48,6 +48,9 @@ class Settings:
     graphql_introspection: bool = True
     graphiql_enabled: bool = True
     dev_signin_enabled: bool = True
+    # Background work in each app instance (ticket deadlines, webhook delivery, retention purge).
+    # Off unless load_settings() turns it on: tests drive the worker themselves.
+    background_worker: bool = False
     data_dir: Path = PROJECT_ROOT / ".data"
     jwt_leeway_seconds: int = 60
     jwks_cache_seconds: int = 3600
@@ -170,6 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graphql_introspection=read.boolean("GRAPHQL_INTROSPECTION", dev_default),
         graphiql_enabled=read.boolean("GRAPHIQL_ENABLED", dev_default),
         dev_signin_enabled=read.boolean("DEV_SIGNIN_ENABLED", dev_default),
+        background_worker=read.boolean("BACKGROUND_WORKER", env != "test"),
         data_dir=Path(read.text("DATA_DIR", str(PROJECT_ROOT / ".data")) or ".data").resolve(),
         jwt_leeway_seconds=read.integer("JWT_LEEWAY_SECONDS", 60, 0, 300),
         jwks_cache_seconds=read.integer("JWKS_CACHE_SECONDS", 3600, 60, 86400),

@@ -30,6 +30,14 @@ class AppState:
     redis: Redis
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    # Called after a committed change of a tenant's settings (name, hours, closing days,
+    # departments), so domains that cache derived data (telephony routing) can drop it without
+    # the tenants domain knowing them. Registered in create_app().
+    tenant_change_listeners: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
+
+    async def tenant_changed(self) -> None:
+        for listener in self.tenant_change_listeners:
+            await listener(self)
 
 
 @dataclass

@@ -6,7 +6,8 @@ Cost: every field costs 1; a field taking `first` multiplies what is below it by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -37,6 +38,21 @@ from graphql import (
 )
 
 DEFAULT_PAGE = 50
+
+
+class ErrorReportingParserCache(ParserCache):
+    """ParserCache, but a document that does not parse is left to strawberry's own parse.
+
+    ParserCache parses before its hook yields, outside strawberry's error handling, so a syntax
+    error (the token limit's, too) skipped the ErrorCodes extension and lost `extensions.code`.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        # On failure strawberry parses again, where errors are reported (and coded) as usual.
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
 
 
 def _first(field: FieldNode, variables: dict[str, Any]) -> int | None:
@@ -95,7 +111,7 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     return [
         # Parsing and validating the same operation again is wasted work: front ends send a
         # handful of documents over and over. Validation here does not depend on variables.
-        lambda: ParserCache(maxsize=512),
+        lambda: ErrorReportingParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),

@@ -10,19 +10,27 @@ from strawberry.schema.config import StrawberryConfig
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
 from backend.api.limits import limit_extensions
+from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.settings import Settings
 from backend.state import AppState
+from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySubscription
 from backend.tenants.gql import TenantMutation, TenantQuery
+from backend.tickets.gql import TicketMutation, TicketQuery, TicketSubscription
 from backend.web.ui import local_graphiql
 
 
 @strawberry.type
-class Query(TenantQuery):
+class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenantMutation):
+class Mutation(TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(TelephonySubscription, TicketSubscription, KnowledgeSubscription):
     pass
 
 
@@ -30,6 +38,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[*limit_extensions(settings), ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
     )

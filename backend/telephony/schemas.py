@@ -74,7 +74,7 @@ class CallEventType(StrEnum):
 # --- service numbers -------------------------------------------------------------------
 
 
-class ServiceNumber(Schema):
+class ServiceNumber(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     number: str
@@ -88,7 +88,7 @@ class ServiceNumber(Schema):
     version: int
 
 
-class ServiceNumberCreate(Input):
+class ServiceNumberCreate(Input, frozen=True):
     tenant_id: UUID
     number: PhoneText
     valid_from: date
@@ -100,7 +100,7 @@ class ServiceNumberCreate(Input):
     valid_to: date | None = None
 
 
-class ServiceNumberUpdate(Input):
+class ServiceNumberUpdate(Input, frozen=True):
     """Only the fields given change; `validTo` ends the number (the last day it is ours)."""
 
     routing_window: RoutingWindow | None = None
@@ -109,7 +109,7 @@ class ServiceNumberUpdate(Input):
     version: int | None = None
 
 
-class ServiceNumberMove(Input):
+class ServiceNumberMove(Input, frozen=True):
     """From `on` the number belongs to `toTenantId`; calls before that stay with the old owner."""
 
     to_tenant_id: UUID
@@ -118,7 +118,7 @@ class ServiceNumberMove(Input):
     department_id: UUID | None = None
 
 
-class ServiceNumberMoved(Schema):
+class ServiceNumberMoved(Schema, frozen=True):
     previous: ServiceNumber
     current: ServiceNumber
 
@@ -126,7 +126,7 @@ class ServiceNumberMoved(Schema):
 # --- absences of the town's own operator ---------------------------------------------------
 
 
-class WeeklyAbsence(Schema):
+class WeeklyAbsence(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     weekday: int
@@ -135,14 +135,14 @@ class WeeklyAbsence(Schema):
     note: str
 
 
-class WeeklyAbsenceInput(Input):
+class WeeklyAbsenceInput(Input, frozen=True):
     weekday: Annotated[int, msgspec.Meta(ge=1, le=7)]
     starts: ClockTime
     ends: ClockTime
     note: Note = ""
 
 
-class DatedAbsence(Schema):
+class DatedAbsence(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     starts_at: datetime
@@ -150,13 +150,13 @@ class DatedAbsence(Schema):
     note: str
 
 
-class DatedAbsenceInput(Input):
+class DatedAbsenceInput(Input, frozen=True):
     starts_at: datetime
     ends_at: datetime
     note: Note = ""
 
 
-class Absences(Schema):
+class Absences(Schema, frozen=True):
     weekly: list[WeeklyAbsence]
     dated: list[DatedAbsence]
 
@@ -164,7 +164,7 @@ class Absences(Schema):
 # --- 115 area codes ------------------------------------------------------------------------
 
 
-class AreaCode(Schema):
+class AreaCode(Schema, frozen=True):
     operator_tenant_id: UUID
     area_code: str
     ags: str
@@ -172,7 +172,7 @@ class AreaCode(Schema):
     client_tenant_id: UUID | None
 
 
-class AreaCodeInput(Input):
+class AreaCodeInput(Input, frozen=True):
     area_code: PhoneText
     ags: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{8}$")]
     municipality: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -182,26 +182,26 @@ class AreaCodeInput(Input):
 # --- the routing decision ------------------------------------------------------------------
 
 
-class TenantRef(Schema):
+class TenantRef(Schema, frozen=True):
     id: UUID
     slug: str
     name: str
 
 
-class DepartmentRef(Schema):
+class DepartmentRef(Schema, frozen=True):
     id: UUID
     name: str
     phone: str | None = None
     email: str | None = None
 
 
-class Candidate(Schema):
+class Candidate(Schema, frozen=True):
     tenant: TenantRef
     municipality: str
     ags: str
 
 
-class MatchedNumber(Schema):
+class MatchedNumber(Schema, frozen=True):
     id: UUID
     number: str
     kind: NumberKind
@@ -211,7 +211,7 @@ class MatchedNumber(Schema):
     valid_to: date | None
 
 
-class RoutingDecision(Schema):
+class RoutingDecision(Schema, frozen=True):
     dialled: str
     at: datetime
     ours: bool
@@ -231,7 +231,7 @@ class RoutingDecision(Schema):
 # --- calls ---------------------------------------------------------------------------------
 
 
-class Call(Schema):
+class Call(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     source_system: str
@@ -254,7 +254,7 @@ class Call(Schema):
     outcome_note: str | None
 
 
-class CallRecordInput(Input):
+class CallRecordInput(Input, frozen=True):
     """A complete record (or the first part of one): the telephony system's own call id,
     the dialled and caller numbers, queue wait, answer and end times, agent."""
 
@@ -269,7 +269,7 @@ class CallRecordInput(Input):
     wait_seconds: Seconds | None = None
 
 
-class CallEventInput(Input):
+class CallEventInput(Input, frozen=True):
     """One event of a call. `offered` carries the dialled and caller numbers; `answered` the
     agent (and the queue wait, if the system measured it); `ended` only its time."""
 
@@ -283,19 +283,19 @@ class CallEventInput(Input):
     wait_seconds: Seconds | None = None
 
 
-class CallOutcomeInput(Input):
+class CallOutcomeInput(Input, frozen=True):
     outcome: Outcome
     department_id: UUID | None = None
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
-class ImportProblem(Schema):
+class ImportProblem(Schema, frozen=True):
     line: int
     message: str
     external_id: str | None = None
 
 
-class ImportReport(Schema):
+class ImportReport(Schema, frozen=True):
     rows: int
     inserted: int
     duplicates: int

@@ -130,6 +130,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
 
 async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) -> Tenant:
     await _reachable_tenant(uow, Operation.TENANT_UPDATE, tenant_id)
+    uow.after_commit(uow.app.tenant_changed)
     check_ags(data.ags)
     check_federal_state(data.federal_state)
     check_time_zone(data.time_zone)
@@ -172,6 +173,7 @@ async def departments(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, lis
 
 async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput) -> Department:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
             return await repository.insert_department(
@@ -183,6 +185,7 @@ async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput
 
 async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput) -> Department:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
             department = await repository.update_department(
@@ -202,6 +205,7 @@ async def closing_days(uow: UnitOfWork, tenant_id: UUID) -> list[ClosingDay]:
 
 async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> list[ClosingDay]:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    uow.after_commit(uow.app.tenant_changed)
     name = day.name.strip()
     if not 1 <= len(name) <= 200 or "\x00" in name:
         raise ValidationFailed("a closing day needs a name of 1 to 200 characters", field="name")
@@ -211,6 +215,7 @@ async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> 
 
 async def remove_closing_day(uow: UnitOfWork, tenant_id: UUID, day: date) -> list[ClosingDay]:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+    uow.after_commit(uow.app.tenant_changed)
     if not await repository.delete_closing_day(uow.conn, tenant_id, day):
         raise NotFound("closing day not found")
     return await repository.list_closing_days(uow.conn, tenant_id)

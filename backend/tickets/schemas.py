@@ -117,7 +117,7 @@ class AuditWhat(StrEnum):
     CALLBACK_NOTES = "callback_notes"
 
 
-class TicketSettings(Schema):
+class TicketSettings(Schema, frozen=True):
     tenant_id: UUID
     deadline_rule: DeadlineRule
     retention_days: int
@@ -125,14 +125,14 @@ class TicketSettings(Schema):
     version: int
 
 
-class TicketSettingsInput(Input):
+class TicketSettingsInput(Input, frozen=True):
     deadline_rule: DeadlineRule | None = None
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
     due_soon_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] | None = None
     version: int | None = None
 
 
-class TicketRoute(Schema):
+class TicketRoute(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     key_prefix: str | None  # None: the default department
@@ -140,12 +140,12 @@ class TicketRoute(Schema):
     department_name: str
 
 
-class TicketRouteInput(Input):
+class TicketRouteInput(Input, frozen=True):
     department_id: UUID
     key_prefix: LeikaKey | None = None
 
 
-class Citizen(Input):
+class Citizen(Input, frozen=True):
     """The citizen's contact. Personal data: minimised, every read recorded, erased after retention."""
 
     consent: bool
@@ -155,7 +155,7 @@ class Citizen(Input):
     email: Email | None = None
 
 
-class TicketCreate(Input):
+class TicketCreate(Input, frozen=True):
     tenant_slug: str
     subject: Subject
     concern: Concern
@@ -168,7 +168,7 @@ class TicketCreate(Input):
     forward: bool = True  # hand it to the department right away (new → forwarded)
 
 
-class Ticket(Schema):
+class Ticket(Schema, frozen=True):
     """A ticket without personal data (what lists, feeds and webhooks show)."""
 
     tenant_id: UUID
@@ -198,7 +198,7 @@ class Ticket(Schema):
     version: int
 
 
-class PersonalData(Schema):
+class PersonalData(Schema, frozen=True):
     concern: str
     name: str | None
     callback_number: str | None
@@ -208,14 +208,14 @@ class PersonalData(Schema):
     consent_at: datetime | None
 
 
-class TicketDetail(Schema):
+class TicketDetail(Schema, frozen=True):
     """A ticket with the citizen's data (reading it writes an audit row)."""
 
     ticket: Ticket
     personal_data: PersonalData | None  # None once erased
 
 
-class TicketEvent(Schema):
+class TicketEvent(Schema, frozen=True):
     id: UUID
     ticket_id: UUID
     change_seq: int
@@ -229,7 +229,7 @@ class TicketEvent(Schema):
     at: datetime
 
 
-class Comment(Schema):
+class Comment(Schema, frozen=True):
     id: UUID
     ticket_id: UUID
     body: str | None  # None once erased
@@ -238,11 +238,11 @@ class Comment(Schema):
     created_at: datetime
 
 
-class CommentInput(Input):
+class CommentInput(Input, frozen=True):
     body: CommentBody
 
 
-class CallbackAttempt(Schema):
+class CallbackAttempt(Schema, frozen=True):
     id: UUID
     ticket_id: UUID
     channel: CallbackChannel
@@ -253,7 +253,7 @@ class CallbackAttempt(Schema):
     created_at: datetime
 
 
-class CallbackAttemptInput(Input):
+class CallbackAttemptInput(Input, frozen=True):
     channel: CallbackChannel
     reached: bool
     attempted_at: datetime | None = None  # default: now
@@ -261,17 +261,17 @@ class CallbackAttemptInput(Input):
     mark_answered: bool = False  # reached → also move the ticket to `answered`
 
 
-class StatusChange(Input):
+class StatusChange(Input, frozen=True):
     status: TicketStatus
     version: int | None = None
 
 
-class AssignmentInput(Input):
+class AssignmentInput(Input, frozen=True):
     assignee: Assignee | None  # None: unassign
     version: int | None = None
 
 
-class DepartmentChange(Input):
+class DepartmentChange(Input, frozen=True):
     department_id: UUID
     version: int | None = None
 
@@ -284,7 +284,7 @@ class TicketFilter(msgspec.Struct, frozen=True):
     assignee: str | None = None
 
 
-class AuditEntry(Schema):
+class AuditEntry(Schema, frozen=True):
     id: UUID
     ticket_id: UUID
     actor_subject: str
@@ -295,7 +295,7 @@ class AuditEntry(Schema):
     at: datetime
 
 
-class WebhookEndpoint(Schema):
+class WebhookEndpoint(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
     url: str
@@ -304,12 +304,12 @@ class WebhookEndpoint(Schema):
     created_at: datetime
 
 
-class WebhookEndpointInput(Input):
+class WebhookEndpointInput(Input, frozen=True):
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)]
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class WebhookSecret(Schema):
+class WebhookSecret(Schema, frozen=True):
     """Shown once, when created or rotated: the receiver verifies signatures with it."""
 
     endpoint_id: UUID
@@ -317,12 +317,12 @@ class WebhookSecret(Schema):
     previous_secret_expires_at: datetime | None
 
 
-class WebhookEndpointCreated(Schema):
+class WebhookEndpointCreated(Schema, frozen=True):
     endpoint: WebhookEndpoint
     secret: str
 
 
-class WebhookDelivery(Schema):
+class WebhookDelivery(Schema, frozen=True):
     id: UUID
     event_id: UUID
     endpoint_id: UUID
@@ -339,7 +339,7 @@ class WebhookDelivery(Schema):
     created_at: datetime
 
 
-class WebhookAttempt(Schema):
+class WebhookAttempt(Schema, frozen=True):
     attempt: int
     attempted_at: datetime
     status_code: int | None
@@ -347,7 +347,7 @@ class WebhookAttempt(Schema):
     duration_ms: int
 
 
-class TicketChange(Schema):
+class TicketChange(Schema, frozen=True):
     """What subscribers and webhook receivers learn about a change: ids, never personal data."""
 
     tenant_id: UUID
@@ -357,3 +357,20 @@ class TicketChange(Schema):
     status: TicketStatus
     change_seq: int
     at: datetime
+
+
+class RouteEntry(Input, frozen=True):
+    key_prefix: LeikaKey
+    department_id: UUID
+
+
+class TicketRoutesInput(Input, frozen=True):
+    """The whole responsibility table: replaced at once."""
+
+    routes: list[RouteEntry] = msgspec.field(default_factory=list)
+    default_department_id: UUID | None = None
+
+
+class DeliveryLogEntry(Schema, frozen=True):
+    delivery: WebhookDelivery
+    attempts: list[WebhookAttempt]

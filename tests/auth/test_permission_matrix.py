@@ -145,6 +145,8 @@ class Target:
     agreement_id: UUID
     free_client_id: UUID  # a tenant without agreement, for POST /v1/agreements
     day: str = "2099-12-24"
+    ticket_id: UUID | None = None  # a ticket of the operator's own tenant
+    endpoint_id: UUID | None = None  # a webhook endpoint of the operator's own tenant
 
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
@@ -156,6 +158,8 @@ class Target:
             "issuer_id": str(self.issuer_id),
             "agreement_id": str(self.agreement_id),
             "day": self.day,
+            "ticket_id": str(self.ticket_id),
+            "endpoint_id": str(self.endpoint_id),
         }
 
 
@@ -226,6 +230,58 @@ ROUTES: tuple[Route, ...] = (
         (R.AGREEMENT_WRITE,),
         body=lambda t: {"noticedOn": "2190-02-01"},
     ),
+    # Tickets (backend/tickets/controller.py): tenant slugs are looked up with the ticket operation.
+    Route(
+        "POST",
+        "/v1/tickets",
+        (R.TICKET_CREATE,),
+        body=lambda t: {
+            "tenantSlug": t.slug,
+            "subject": "Matrix",
+            "concern": "Matrix",
+            "citizen": {"consent": False, "preferredChannel": "none"},
+            "departmentId": str(t.department_id),
+        },
+    ),
+    Route("GET", "/v1/tickets", (R.TICKET_READ,)),
+    Route("GET", "/v1/tickets/changes", (R.TICKET_READ,)),
+    Route("GET", "/v1/tickets/{ticket_id}", (R.TICKET_PERSONAL_READ,)),
+    Route("GET", "/v1/tickets/{ticket_id}/events", (R.TICKET_READ,)),
+    Route("POST", "/v1/tickets/{ticket_id}/status", (R.TICKET_WORK,), body=lambda t: {"status": "in_progress"}),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/callback-attempts",
+        (R.TICKET_WORK,),
+        body=lambda t: {"channel": "phone", "reached": False},
+    ),
+    Route("POST", "/v1/tickets/{ticket_id}/comments", (R.TICKET_WORK,), body=lambda t: {"body": "Matrix"}),
+    Route("PUT", "/v1/tickets/{ticket_id}/assignment", (R.TICKET_WORK,), body=lambda t: {"assignee": "matrix"}),
+    Route(
+        "PUT",
+        "/v1/tickets/{ticket_id}/department",
+        (R.TICKET_WORK,),
+        body=lambda t: {"departmentId": str(t.department_id)},
+    ),
+    Route("GET", "/v1/tenants/{slug}/ticket-settings", (R.TICKET_CONFIGURE,)),
+    Route("PATCH", "/v1/tenants/{slug}/ticket-settings", (R.TICKET_CONFIGURE,), body=lambda t: {"dueSoonMinutes": 120}),
+    Route("GET", "/v1/tenants/{slug}/ticket-routes", (R.TICKET_READ,)),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/ticket-routes",
+        (R.TICKET_CONFIGURE,),
+        body=lambda t: {"defaultDepartmentId": str(t.department_id)},
+    ),
+    Route("GET", "/v1/tenants/{slug}/ticket-audit", (R.TICKET_AUDIT_READ,)),
+    Route("GET", "/v1/tenants/{slug}/webhooks", (R.TICKET_WEBHOOKS,)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/webhooks",
+        (R.TICKET_WEBHOOKS,),
+        body=lambda t: {"url": "http://127.0.0.1:9/matrix"},  # the discard port: refused at once
+    ),
+    Route("DELETE", "/v1/tenants/{slug}/webhooks/{endpoint_id}", (R.TICKET_WEBHOOKS,)),
+    Route("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/secret-rotation", (R.TICKET_WEBHOOKS,)),
+    Route("GET", "/v1/tenants/{slug}/webhook-deliveries", (R.TICKET_WEBHOOKS,)),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {}
@@ -303,12 +359,30 @@ async def target(client: Client, world: World) -> Target:
             "/v1/agreements", json={"clientTenantId": clients[0]["id"], "startsOn": "2190-01-01"}, headers=admin
         )
     )
+    ticket = await _created(
+        await client.post(
+            "/v1/tickets",
+            json={
+                "tenantSlug": world.slug(KREIS),
+                "subject": "Matrix",
+                "concern": "Matrix",
+                "citizen": {"consent": False, "preferredChannel": "none"},
+                "departmentId": department["id"],
+            },
+            headers=world.headers(KREIS, "agent"),
+        )
+    )
+    endpoint = await _created(
+        await client.post(f"{home}/webhooks", json={"url": "http://127.0.0.1:9/matrix"}, headers=admin)
+    )
     return Target(
         slug=world.slug(KREIS),
         department_id=UUID(department["id"]),
         issuer_id=UUID(issuer["id"]),
         agreement_id=UUID(agreement["agreement"]["id"]),
         free_client_id=UUID(clients[1]["id"]),
+        ticket_id=UUID(ticket["id"]),
+        endpoint_id=UUID(endpoint["endpoint"]["id"]),
     )
 
 

@@ -64,6 +64,7 @@ CREATE TABLE tickets (
     deadline_seq            integer NOT NULL DEFAULT 1,   -- bumped when a reopen sets a new deadline
     answered_at             timestamptz,
     closed_at               timestamptz,
+    reopened_at             timestamptz,
     personal_data_erased_at timestamptz,
     change_seq              bigint NOT NULL,
     version                 integer NOT NULL DEFAULT 1,

@@ -1,0 +1,452 @@
+"""What a caller's question means for the search: pure functions, no database.
+
+The search runs in PostgreSQL with a `german` configuration that removes accents before
+stemming (`kb_german`: unaccent + german_stem), so `Straße`, `Strasse` and `strasse` meet.
+This module prepares the question for it:
+
+- folding: lower case, umlauts and ß as PostgreSQL's unaccent writes them (ä → a, ß → ss);
+  `ae`/`oe`/`ue` spellings get an umlaut variant (`Kuendigung` also searches `Kündigung`);
+- words that say nothing about the service are dropped (stop words); words about what the
+  caller wants to know (fees, opening hours …) become aspects;
+- synonyms and colloquial terms (Knöllchen → Verwarnungsgeld) add alternatives;
+- compound words are split into their parts (Hundesteuerbescheid → hund + steuer + bescheid),
+  in the question and in the indexed titles, so either spelling finds the other.
+
+Typo tolerance needs the index's vocabulary and happens in the service (trigram similarity).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from backend.knowledge.leika import find_leika_key, leika_key_prefix
+
+DATA = Path(__file__).resolve().parent / "data"
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+# Linking elements between compound parts (Fugenelemente) and inflection endings of the head.
+LINKERS = ("s", "es", "n", "en", "e", "er", "ns")
+ENDINGS = ("e", "en", "n", "s", "es", "er", "ern", "nen")
+MIN_PART = 4
+SHORT_PARTS = frozenset({"amt", "bau", "tag", "see", "rad", "weg", "bus", "gas", "eis", "ehe", "tod", "bio", "kfz"})
+MAX_COMPOUND_PARTS = 4
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, ß as ss: what PostgreSQL's unaccent makes of German text."""
+    text = text.lower().replace("ß", "ss").replace("ẞ", "ss")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Folded words (letters only; numbers and punctuation separate words)."""
+    return _WORD.findall(fold(text))
+
+
+def tokens(text: str) -> list[str]:
+    """Folded words and numbers, in order."""
+    return _TOKEN.findall(fold(text))
+
+
+def umlaut_variants(word: str) -> list[str]:
+    """`kuendigung` → [`kundigung`]: ae/oe/ue as a typewriter writes ä/ö/ü (folded: a/o/u)."""
+    if not any(pair in word for pair in ("ae", "oe", "ue")):
+        return []
+    variants = {
+        re.sub(r"(?<=[^aeiou])(a|o|u)e", r"\1", word),
+        word.replace("ae", "a").replace("oe", "o").replace("ue", "u"),
+    }
+    variants.discard(word)
+    return sorted(variants)
+
+
+# ---------------------------------------------------------------------------------- data files
+
+
+def _entries(line: str) -> list[str]:
+    return [part.strip() for part in line.split(",") if part.strip()]
+
+
+def _lines(name: str) -> Iterable[str]:
+    for raw in (DATA / name).read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            yield line
+
+
+@dataclass(frozen=True, slots=True)
+class SynonymRule:
+    """`key` (folded words; the last may be a prefix) finds each of `expansions`."""
+
+    key: tuple[str, ...]
+    prefix: bool
+    expansions: tuple[tuple[str, ...], ...]
+    generic: bool = False  # about what the caller wants done, not which service
+
+    def matches(self, sequence: Sequence[str], at: int) -> bool:
+        if at + len(self.key) > len(sequence):
+            return False
+        for offset, expected in enumerate(self.key):
+            actual = sequence[at + offset]
+            last = offset == len(self.key) - 1
+            if last and self.prefix:
+                if not actual.startswith(expected):
+                    return False
+            elif actual != expected and not any(actual == expected + e or expected == actual + e for e in ENDINGS):
+                return False
+        return True
+
+
+def parse_synonym_line(left: Iterable[str], right: Iterable[str], generic: bool = False) -> list[SynonymRule]:
+    expansions = tuple(tuple(words(term)) for term in right if words(term))
+    rules = []
+    for term in left:
+        prefix = term.endswith("*")
+        key = tuple(words(term.rstrip("*")))
+        if key and expansions:
+            rules.append(SynonymRule(key=key, prefix=prefix, expansions=expansions, generic=generic))
+    return rules
+
+
+def rules_from(pairs: Iterable[tuple[str, Sequence[str]]]) -> list[SynonymRule]:
+    """Rules from (term, synonyms) pairs, e.g. a tenant's own additions."""
+    rules: list[SynonymRule] = []
+    for term, synonyms in pairs:
+        rules.extend(parse_synonym_line([term], synonyms))
+    return rules
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    stopwords: frozenset[str]
+    aspects: dict[str, str]
+    synonyms: tuple[SynonymRule, ...]
+    vocabulary: frozenset[str]
+
+    def with_rules(self, extra: Sequence[SynonymRule]) -> Lexicon:
+        if not extra:
+            return self
+        added = {w for rule in extra for expansion in rule.expansions for w in expansion}
+        return Lexicon(self.stopwords, self.aspects, tuple(extra) + self.synonyms, self.vocabulary | added)
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    stopwords: set[str] = set()
+    aspects: dict[str, str] = {}
+    for line in _lines("stopwords_de.txt"):
+        if line.startswith("aspect "):
+            name, _, rest = line[len("aspect ") :].partition(":")
+            for term in _entries(rest):
+                for word in words(term):
+                    aspects[word] = name.strip()
+        else:
+            stopwords.update(w for term in _entries(line) for w in words(term))
+    rules: list[SynonymRule] = []
+    for line in _lines("synonyms_de.txt"):
+        generic = line.startswith("~")
+        left, arrow, right = line.lstrip("~").partition("=>")
+        if arrow:
+            rules.extend(parse_synonym_line(_entries(left), _entries(right), generic))
+    # Longest keys first: "auto anmelden" wins over "auto".
+    rules.sort(key=lambda r: -len(r.key))
+    vocabulary: set[str] = set()
+    for name in ("base_words_de.txt", "vocabulary_de.txt"):
+        if (DATA / name).exists():
+            for line in _lines(name):
+                vocabulary.update(w for term in _entries(line) for w in words(term) if len(w) >= 3)
+    for rule in rules:
+        for expansion in rule.expansions:
+            vocabulary.update(w for w in expansion if len(w) >= MIN_PART)
+    return Lexicon(frozenset(stopwords), aspects, tuple(rules), frozenset(vocabulary - stopwords))
+
+
+# ---------------------------------------------------------------------------------- compounds
+
+
+def _part_ok(part: str, vocabulary: frozenset[str]) -> bool:
+    return (len(part) >= MIN_PART or part in SHORT_PARTS) and part in vocabulary
+
+
+def _base_of_modifier(segment: str, vocabulary: frozenset[str]) -> str | None:
+    if _part_ok(segment, vocabulary):
+        return segment
+    for linker in LINKERS:
+        if segment.endswith(linker) and _part_ok(segment[: -len(linker)], vocabulary):
+            return segment[: -len(linker)]
+    return None
+
+
+def _base_of_head(segment: str, vocabulary: frozenset[str]) -> str | None:
+    if _part_ok(segment, vocabulary):
+        return segment
+    for ending in ENDINGS:
+        if segment.endswith(ending) and _part_ok(segment[: -len(ending)], vocabulary):
+            return segment[: -len(ending)]
+    return None
+
+
+def split_compound(word: str, vocabulary: frozenset[str]) -> list[str] | None:
+    """The parts of a compound word (fewest parts wins), or None when it does not split.
+
+    >>> split_compound("hundesteuer", frozenset({"hund", "steuer"}))
+    ['hund', 'steuer']
+    """
+    n = len(word)
+    if n < 2 * MIN_PART - 1 or n > 60:
+        return None
+    # best[i]: the fewest parts covering word[i:], as a list; computed from the end.
+    best: list[list[str] | None] = [None] * (n + 1)
+    for i in range(n - 3, -1, -1):
+        head = _base_of_head(word[i:], vocabulary)
+        candidates: list[list[str]] = [[head]] if head and i > 0 else []
+        for j in range(i + 3, n - 2):
+            rest = best[j]
+            if rest is None or len(rest) >= MAX_COMPOUND_PARTS:
+                continue
+            modifier = _base_of_modifier(word[i:j], vocabulary)
+            if modifier:
+                candidates.append([modifier, *rest])
+        if candidates:
+            best[i] = min(candidates, key=lambda parts: (len(parts), -len(parts[-1])))
+    result = best[0]
+    return result if result and len(result) >= 2 else None
+
+
+def decompose(word: str, vocabulary: frozenset[str], depth: int = 0) -> list[str]:
+    """All parts of a compound at every level: hundesteuerbescheid → hundesteuer, hunde, steuer, bescheid."""
+    split = split_compound(word, vocabulary) if depth < 3 else None
+    if not split:
+        return []
+    parts: list[str] = []
+    for part in split:
+        parts.append(part)
+        parts.extend(decompose(part, vocabulary, depth + 1))
+    return parts
+
+
+def compound_parts(text: str, vocabulary: frozenset[str] | None = None) -> list[str]:
+    """Every compound part of every word of `text` (for indexing titles and search terms)."""
+    vocab = default_lexicon().vocabulary if vocabulary is None else vocabulary
+    parts: list[str] = []
+    for word in words(text):
+        parts.extend(decompose(word, vocab))
+    return list(dict.fromkeys(parts))
+
+
+# ---------------------------------------------------------------------------------- questions
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Words that must all match (AND) for the alternative to count."""
+
+    words: tuple[str, ...]
+    origin: str  # query | variant | synonym | compound | prefix | typo
+
+
+@dataclass(slots=True)
+class Concept:
+    """One thing the caller said; any of its alternatives finds it."""
+
+    label: str
+    strong: list[Alternative] = field(default_factory=list)
+    weak: list[Alternative] = field(default_factory=list)  # prefix matches and typo corrections
+    from_synonym: bool = False
+    topic: bool = True  # names a service (not only what to do with it: apply, renew …)
+    parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
+
+    def add(self, alternative: Alternative, weak: bool = False) -> None:
+        target = self.weak if weak else self.strong
+        if all(a.words != alternative.words for a in (*self.strong, *self.weak)):
+            target.append(alternative)
+
+    def all_words(self) -> set[str]:
+        return {w for alt in (*self.strong, *self.weak) for w in alt.words}
+
+
+@dataclass(slots=True)
+class QueryPlan:
+    text: str
+    concepts: list[Concept]
+    aspects: list[str]
+    leika_key: str | None = None
+    leika_prefix: str | None = None
+
+
+# Particles of separable verbs: "Wie melde ich mein Auto ab?" means abmelden.
+PARTICLES = frozenset({"ab", "an", "um", "aus", "ein", "zu", "auf", "nach", "vor", "zuruck", "weg", "fest", "mit"})
+
+
+def derived_forms(word: str) -> list[str]:
+    """The noun of a verb (anmelden, melde → anmeldung, meldung; einbürgern → einbürgerung):
+    the catalogue names services with nouns, callers use verbs."""
+    if len(word) < 7:
+        return []
+    for ending in ("ern", "eln", "en", "e"):
+        if word.endswith(ending):
+            stem = word[:-1] if ending in ("ern", "eln") else word[: -len(ending)]
+            return [stem + "ung"] if not stem.endswith("ung") else []
+    return []
+
+
+def _single_word_rule(word: str, lex: Lexicon) -> SynonymRule | None:
+    return next((r for r in lex.synonyms if len(r.key) == 1 and r.matches([word], 0)), None)
+
+
+def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concept:
+    """The concept of one word: itself, its umlaut spellings, synonyms, compound parts, its noun,
+    a prefix; with the particle of a separable verb in front when one was split off."""
+    concept = Concept(label=word if particle is None else f"{particle}{word}")
+    spellings = [word, *umlaut_variants(word)]
+    if particle is not None:
+        spellings = [particle + w for w in spellings] + spellings
+    for spelling in spellings:
+        if particle is not None and not spelling.startswith(particle):
+            concept.add(Alternative((spelling,), "unparticled"))  # in case the particle was no particle
+        else:
+            concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
+    for spelling in spellings:
+        rule = _single_word_rule(spelling, lex)
+        if rule is not None:
+            concept.from_synonym = True
+            concept.topic = not rule.generic
+            for expansion in rule.expansions:
+                concept.add(Alternative(expansion, "synonym"))
+            break
+    for spelling in spellings:
+        for derived in derived_forms(spelling):
+            concept.add(Alternative((derived,), "derived"))
+    for spelling in spellings:
+        parts = split_compound(spelling, lex.vocabulary)
+        if parts:
+            concept.parts = parts
+            concept.add(Alternative(tuple(parts), "compound"))
+            break
+    if len(word) >= 6:
+        concept.add(Alternative((spellings[0],), "prefix"), weak=True)
+    return concept
+
+
+def _clauses(text: str) -> list[list[str]]:
+    return [words(part) for part in re.split(r"[,.;:!?()\n]+", text) if words(part)]
+
+
+def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
+    """Concepts of a question: words without stop words, each with its alternatives."""
+    lex = lexicon or default_lexicon()
+    plan = QueryPlan(
+        text=text, concepts=[], aspects=[], leika_key=find_leika_key(text), leika_prefix=leika_key_prefix(text)
+    )
+    seen: set[str] = set()
+    for clause in _clauses(text):
+        # A separable verb's particle closes the clause; the verb is among its first words.
+        particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
+        verb_at = next((n for n, w in enumerate(clause[:3]) if w not in lex.stopwords and w not in lex.aspects), None)
+        i = 0
+        while i < len(clause):
+            rule = next((r for r in lex.synonyms if len(r.key) > 1 and r.matches(clause, i)), None)
+            if rule is not None:
+                matched = clause[i : i + len(rule.key)]
+                i += len(rule.key)
+                label = " ".join(matched)
+                concept = Concept(label=label, from_synonym=True, topic=not rule.generic)
+                content = tuple(w for w in matched if w not in lex.stopwords and w not in lex.aspects)
+                if content:
+                    concept.add(Alternative(content, "query"))
+                for expansion in rule.expansions:
+                    concept.add(Alternative(expansion, "synonym"))
+                if label not in seen:
+                    seen.add(label)
+                    plan.concepts.append(concept)
+                continue
+            word = clause[i]
+            position = i
+            i += 1
+            if word in lex.aspects:
+                if lex.aspects[word] not in plan.aspects:
+                    plan.aspects.append(lex.aspects[word])
+                continue
+            if word in lex.stopwords or len(word) < 2 or word in seen:
+                continue
+            seen.add(word)
+            plan.concepts.append(word_concept(word, lex, particle if position == verb_at else None))
+    return plan
+
+
+def tsquery_term(lexeme: str, prefix: bool = False) -> str:
+    """A lexeme quoted for to_tsquery/::tsquery text."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")
+
+
+def any_of(groups: Sequence[Sequence[str]]) -> str | None:
+    """tsquery text: any group, each group's terms all (AND)."""
+    parts = []
+    for group in groups:
+        if not group:
+            continue
+        parts.append(group[0] if len(group) == 1 else "(" + " & ".join(group) + ")")
+    unique = list(dict.fromkeys(parts))
+    return " | ".join(unique) if unique else None
+
+
+def vocabulary_from_names(names: Iterable[str], min_count: int = 2) -> set[str]:
+    """Words and frequent compound modifiers of the catalogue's names (to build vocabulary_de.txt).
+
+    A modifier (`hunde` in `hundehaltung`, `hundesteuer`) counts when it begins at least
+    `min_count` words whose rest is a word of its own.
+    """
+    vocabulary = {w for name in names for w in words(name) if len(w) >= MIN_PART}
+    modifiers: dict[str, int] = {}
+    for word in vocabulary:
+        for cut in range(3, len(word) - MIN_PART + 1):
+            if word[cut:] in vocabulary:
+                modifiers[word[:cut]] = modifiers.get(word[:cut], 0) + 1
+    stop = default_lexicon().stopwords
+    not_words = {
+        "ver",
+        "ent",
+        "ein",
+        "aus",
+        "auf",
+        "bei",
+        "mit",
+        "vor",
+        "uber",
+        "unter",
+        "durch",
+        "gegen",
+        "nicht",
+        "ruck",
+        "wieder",
+        "voll",
+        "zwischen",
+        "fort",
+        "weiter",
+        "selbst",
+        "voran",
+        "erst",
+        "teil",
+        "gen",
+        "gew",
+        "unt",
+        "betr",
+        "allgem",
+        "berufsaus",
+        "zweig",
+        "eigen",
+        "dritt",
+        "fern",
+        "forder",
+        "harte",
+    }
+    for modifier, count in modifiers.items():
+        if count >= min_count and len(modifier) >= MIN_PART and modifier not in not_words and modifier not in stop:
+            vocabulary.add(modifier)
+    return vocabulary

@@ -1,0 +1,134 @@
+"""The routing table on the hot path: compiled once, shared through Redis, held in process.
+
+Every request reads one small Redis key, the generation. Each committed change to numbers,
+windows, absences or area codes increments it (`routing_changed`, run by `uow.after_commit`),
+so the next request on any instance sees a new generation and loads that generation's table
+from Redis, or compiles it from PostgreSQL and shares it. A table compiled before the change
+can only be stored under the old generation, which nobody asks for any more.
+
+Changes made by the tenants domain (closing days, departments, service hours, names) bump it
+too: `create_app` registers `routing_changed` as a tenant-change listener. As a safety net a
+table is never used longer than `MAX_AGE_SECONDS` after it was compiled. When Redis is unavailable, nothing cached is trusted: the answer is computed
+from PostgreSQL for the one dialled number and the caller's tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from backend.db.pool import acquire
+from backend.db.roles import database_name
+from backend.state import AppState
+from backend.telephony import repository
+from backend.telephony.routing import CompiledRouting, RoutingTable, compile_table, decode_table, encode_table
+
+MAX_AGE_SECONDS = 60
+log = structlog.get_logger("telephony.cache")
+
+
+@dataclass
+class _Local:
+    generation: int = -1
+    compiled: CompiledRouting | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+# One in-process copy per app instance (keyed by its Redis client, which lives as long as it).
+_LOCAL: weakref.WeakKeyDictionary[Redis, _Local] = weakref.WeakKeyDictionary()
+
+
+def _local(app: AppState) -> _Local:
+    local = _LOCAL.get(app.redis)
+    if local is None:
+        local = _LOCAL[app.redis] = _Local()
+    return local
+
+
+def _prefix(app: AppState) -> str:
+    # One Redis may serve several databases (test sessions, staging): keys name theirs.
+    try:
+        name = database_name(app.settings.application_database_url)
+    except ValueError:
+        name = "default"
+    return f"telephony:{name}:routing:"
+
+
+def generation_key(app: AppState) -> str:
+    return _prefix(app) + "generation"
+
+
+def _table_key(app: AppState, generation: int) -> str:
+    return f"{_prefix(app)}table:{generation}"
+
+
+async def routing_changed(app: AppState) -> None:
+    """After a committed change: every instance compiles or loads a new table next time."""
+    local = _local(app)
+    local.compiled = None
+    try:
+        await app.redis.incr(generation_key(app))
+    except RedisError:
+        log.warning("routing_cache_unavailable")
+
+
+async def compile_from_database(
+    pool: asyncpg.Pool, tenant_ids: Sequence[UUID] | None = None, dialled: str | None = None
+) -> RoutingTable:
+    compiled_at = time.time()
+    async with acquire(pool) as conn:
+        numbers = await repository.routing_numbers(conn, tenant_ids, dialled)
+        tenants = await repository.routing_tenants(conn, tenant_ids)
+        area_codes = await repository.routing_area_codes(conn, tenant_ids)
+    return compile_table(numbers, tenants, area_codes, compiled_at)
+
+
+def _fresh(compiled: CompiledRouting | None) -> bool:
+    return compiled is not None and time.time() - compiled.table.compiled_at < MAX_AGE_SECONDS
+
+
+async def cached_routing(app: AppState) -> CompiledRouting | None:
+    """The shared table of the current generation; None when Redis is unavailable."""
+    local = _local(app)
+    try:
+        raw = await app.redis.get(generation_key(app))
+    except RedisError:
+        local.compiled = None  # cannot tell whether it is current: drop it
+        return None
+    generation = int(raw or 0)
+    if local.generation == generation and _fresh(local.compiled):
+        return local.compiled
+    async with local.lock:
+        if local.generation == generation and _fresh(local.compiled):
+            return local.compiled
+        key = _table_key(app, generation)
+        try:
+            blob = await app.redis.get(key)
+        except RedisError:
+            return None
+        compiled = CompiledRouting(decode_table(blob)) if isinstance(blob, bytes) else None
+        if not _fresh(compiled):
+            compiled = CompiledRouting(await compile_from_database(app.pool))
+            try:
+                await app.redis.set(key, encode_table(compiled.table), ex=MAX_AGE_SECONDS)
+            except RedisError:
+                return None
+        local.generation, local.compiled = generation, compiled
+        return compiled
+
+
+async def routing_for(app: AppState, tenant_ids: frozenset[UUID], dialled: str) -> tuple[CompiledRouting, str]:
+    """The table to decide with, and where it came from ("cache" or "database")."""
+    compiled = await cached_routing(app)
+    if compiled is not None:
+        return compiled, "cache"
+    return CompiledRouting(await compile_from_database(app.pool, sorted(tenant_ids), dialled)), "database"

@@ -1,0 +1,327 @@
+"""GraphQL for agents: the routing decision, service numbers, calls and their outcome, and the
+screen pop subscription. Thin: everything goes through the service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import date, datetime
+from uuid import UUID
+
+import strawberry
+
+from auth.permissions import Operation, require
+from backend.api.context import Info
+from backend.api.payloads import UserError, run_mutation, to_input
+from backend.errors import NotFound
+from backend.telephony import events, schemas, service
+from backend.telephony.numbers import spoken
+from backend.tenants import service as tenants
+from backend.tenants.gql import ServiceIntervalGQL
+
+NumberKindGQL = strawberry.enum(schemas.NumberKind, name="NumberKind")
+PurposeGQL = strawberry.enum(schemas.Purpose, name="ServiceNumberPurpose")
+RoutingWindowGQL = strawberry.enum(schemas.RoutingWindow, name="RoutingWindow")
+RoutingReasonGQL = strawberry.enum(schemas.RoutingReason, name="RoutingReason")
+ResolvedByGQL = strawberry.enum(schemas.ResolvedBy, name="ResolvedBy")
+OutcomeGQL = strawberry.enum(schemas.Outcome, name="CallOutcome")
+
+
+@strawberry.type(name="RoutingTenant")
+class RoutingTenantGQL:
+    id: UUID
+    slug: str
+    name: str
+
+
+@strawberry.type(name="RoutingDepartment")
+class RoutingDepartmentGQL:
+    id: UUID
+    name: str
+    phone: str | None
+    email: str | None
+
+    @classmethod
+    def of(cls, d: schemas.DepartmentRef) -> RoutingDepartmentGQL:
+        return cls(id=d.id, name=d.name, phone=d.phone, email=d.email)
+
+
+@strawberry.type(name="RoutingCandidate", description="115: a town the caller's area code may stand for")
+class RoutingCandidateGQL:
+    tenant: RoutingTenantGQL
+    municipality: str
+    ags: str
+
+
+@strawberry.type(name="ServiceNumber", description="A dialled number or number block mapped to a tenant")
+class ServiceNumberGQL:
+    id: UUID
+    tenant_id: UUID
+    number: str
+    kind: NumberKindGQL  # type: ignore[valid-type]
+    purpose: PurposeGQL  # type: ignore[valid-type]
+    department_id: UUID | None
+    greeting: str | None
+    routing_window: RoutingWindowGQL  # type: ignore[valid-type]
+    valid_from: date
+    valid_to: date | None
+
+    @classmethod
+    def of(cls, n: schemas.ServiceNumber) -> ServiceNumberGQL:
+        return cls(id=n.id, tenant_id=n.tenant_id, number=n.number, kind=n.kind, purpose=n.purpose,
+                   department_id=n.department_id, greeting=n.greeting, routing_window=n.routing_window,
+                   valid_from=n.valid_from, valid_to=n.valid_to)
+
+
+@strawberry.type(name="MatchedServiceNumber")
+class MatchedNumberGQL:
+    id: UUID
+    number: str
+    kind: NumberKindGQL  # type: ignore[valid-type]
+    purpose: PurposeGQL  # type: ignore[valid-type]
+    routing_window: RoutingWindowGQL  # type: ignore[valid-type]
+    valid_from: date
+    valid_to: date | None
+
+
+def _tenant(t: schemas.TenantRef) -> RoutingTenantGQL:
+    return RoutingTenantGQL(id=t.id, slug=t.slug, name=t.name)
+
+
+@strawberry.type(name="RoutingDecision", description="For whom a call is, and whether the centre takes it now")
+class RoutingDecisionGQL:
+    dialled: str
+    at: datetime
+    ours: bool
+    resolved_by: ResolvedByGQL  # type: ignore[valid-type]
+    takes_call: bool
+    reason: RoutingReasonGQL  # type: ignore[valid-type]
+    reason_detail: str | None
+    service_number: MatchedNumberGQL | None
+    tenant: RoutingTenantGQL | None
+    candidates: list[RoutingCandidateGQL]
+    greeting: str | None
+    department: RoutingDepartmentGQL | None
+    departments: list[RoutingDepartmentGQL]
+    service_hours: list[ServiceIntervalGQL]
+
+    @classmethod
+    def of(cls, d: schemas.RoutingDecision) -> RoutingDecisionGQL:
+        number = d.service_number
+        return cls(
+            dialled=d.dialled, at=d.at, ours=d.ours, resolved_by=d.resolved_by, takes_call=d.takes_call,
+            reason=d.reason, reason_detail=d.reason_detail,
+            service_number=MatchedNumberGQL(
+                id=number.id, number=number.number, kind=number.kind, purpose=number.purpose,
+                routing_window=number.routing_window, valid_from=number.valid_from, valid_to=number.valid_to,
+            ) if number else None,
+            tenant=_tenant(d.tenant) if d.tenant else None,
+            candidates=[RoutingCandidateGQL(tenant=_tenant(c.tenant), municipality=c.municipality, ags=c.ags)
+                        for c in d.candidates],
+            greeting=d.greeting,
+            department=RoutingDepartmentGQL.of(d.department) if d.department else None,
+            departments=[RoutingDepartmentGQL.of(x) for x in d.departments],
+            service_hours=[ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes)
+                           for s in d.service_hours],
+        )
+
+
+@strawberry.type(name="Call", description="One call as the telephony system reported it, with its outcome")
+class CallGQL:
+    id: UUID
+    tenant_id: UUID
+    external_id: str
+    dialled: str
+    purpose: PurposeGQL  # type: ignore[valid-type]
+    resolved_by: ResolvedByGQL  # type: ignore[valid-type]
+    caller: str | None
+    queue: str | None
+    offered_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    agent: str | None
+    wait_seconds: int | None
+    talk_seconds: int | None
+    outcome: OutcomeGQL | None  # type: ignore[valid-type]
+    outcome_department_id: UUID | None
+    ticket_id: UUID | None
+    outcome_note: str | None
+
+    @strawberry.field(description="The caller's number written to be read aloud (screen readers, braille)")
+    def caller_spoken(self) -> str | None:
+        return spoken(self.caller)
+
+    @classmethod
+    def of(cls, c: schemas.Call) -> CallGQL:
+        return cls(
+            id=c.id, tenant_id=c.tenant_id, external_id=c.external_id, dialled=c.dialled, purpose=c.purpose,
+            resolved_by=c.resolved_by, caller=c.caller, queue=c.queue, offered_at=c.offered_at,
+            answered_at=c.answered_at, ended_at=c.ended_at, agent=c.agent, wait_seconds=c.wait_seconds,
+            talk_seconds=c.talk_seconds, outcome=c.outcome, outcome_department_id=c.outcome_department_id,
+            ticket_id=c.ticket_id, outcome_note=c.outcome_note,
+        )
+
+
+@strawberry.type(name="CallPageInfo")
+class CallPageInfoGQL:
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@strawberry.type(name="CallConnection")
+class CallConnectionGQL:
+    nodes: list[CallGQL]
+    page_info: CallPageInfoGQL
+
+
+@strawberry.type(name="ScreenPop", description="A call event for the agent's screen")
+class ScreenPopGQL:
+    kind: str
+    call: CallGQL
+    tenant: RoutingTenantGQL | None
+    dialled_spoken: str | None
+    caller_spoken: str | None
+    greeting: str | None
+    reason: RoutingReasonGQL | None  # type: ignore[valid-type]
+
+
+@strawberry.input(name="CallOutcomeInput")
+class CallOutcomeInputGQL:
+    outcome: OutcomeGQL  # type: ignore[valid-type]
+    department_id: UUID | None = None
+    note: str | None = None
+
+
+@strawberry.input(name="CreateServiceNumberInput")
+class CreateServiceNumberInput:
+    tenant_id: UUID
+    number: str
+    valid_from: date
+    kind: NumberKindGQL = schemas.NumberKind.NUMBER  # type: ignore[valid-type]
+    purpose: PurposeGQL = schemas.Purpose.CENTRAL  # type: ignore[valid-type]
+    routing_window: RoutingWindowGQL = schemas.RoutingWindow.SERVICE_HOURS  # type: ignore[valid-type]
+    department_id: UUID | None = None
+    greeting: str | None = None
+    valid_to: date | None = None
+
+
+@strawberry.input(name="MoveServiceNumberInput")
+class MoveServiceNumberInput:
+    to_tenant_id: UUID
+    on: date
+    routing_window: RoutingWindowGQL | None = None  # type: ignore[valid-type]
+    department_id: UUID | None = None
+
+
+@strawberry.type(name="CallPayload")
+class CallPayload:
+    call: CallGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="ServiceNumberPayload")
+class ServiceNumberPayload:
+    service_number: ServiceNumberGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="MoveServiceNumberPayload")
+class MoveServiceNumberPayload:
+    previous: ServiceNumberGQL | None
+    current: ServiceNumberGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class TelephonyQuery:
+    @strawberry.field(description="For whom is a call to `dialled` (from `caller`), and does the centre take it now?")
+    async def routing_decision(
+        self, info: Info, dialled: str, caller: str | None = None, at: datetime | None = None
+    ) -> RoutingDecisionGQL:
+        principal = await info.context.principal()
+        decision = await service.routing_decision(info.context.app, principal, dialled, caller, at)
+        return RoutingDecisionGQL.of(decision)
+
+    @strawberry.field(description="Service numbers I may see (of one tenant, valid on a day)")
+    async def service_numbers(
+        self, info: Info, tenant_slug: str | None = None, on: date | None = None
+    ) -> list[ServiceNumberGQL]:
+        async with info.context.uow() as uow:
+            tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug)).id if tenant_slug else None
+            numbers = await service.list_service_numbers(uow, tenant_id, on)
+        return [ServiceNumberGQL.of(n) for n in numbers]
+
+    @strawberry.field(description="Calls I may see, oldest first (at most 100 per page)")
+    async def calls(
+        self, info: Info, tenant_slug: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, first: int = 50, after: str | None = None,
+    ) -> CallConnectionGQL:
+        async with info.context.uow() as uow:
+            tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug)).id if tenant_slug else None
+            page = await service.list_calls(uow, tenant_id, since, until, first, after)
+        return CallConnectionGQL(
+            nodes=[CallGQL.of(c) for c in page.items],
+            page_info=CallPageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+        )
+
+    @strawberry.field(description="One call; null when it does not exist or is not visible")
+    async def call(self, info: Info, id: UUID) -> CallGQL | None:
+        async with info.context.uow() as uow:
+            try:
+                return CallGQL.of(await service.call(uow, id))
+            except NotFound:
+                return None
+
+
+@strawberry.type
+class TelephonyMutation:
+    @strawberry.mutation(description="Record the outcome of a call (agent)")
+    async def record_call_outcome(self, info: Info, id: UUID, input: CallOutcomeInputGQL) -> CallPayload:
+        async def action() -> CallGQL:
+            data = to_input(schemas.CallOutcomeInput, input)
+            async with info.context.uow(readonly=False) as uow:
+                return CallGQL.of(await service.record_outcome(uow, id, data))
+
+        call, errors = await run_mutation(action)
+        return CallPayload(call=call, errors=errors)
+
+    @strawberry.mutation(description="Add a service number or number block (platform admin)")
+    async def create_service_number(self, info: Info, input: CreateServiceNumberInput) -> ServiceNumberPayload:
+        async def action() -> ServiceNumberGQL:
+            data = to_input(schemas.ServiceNumberCreate, input)
+            async with info.context.uow(readonly=False) as uow:
+                return ServiceNumberGQL.of(await service.create_service_number(uow, data))
+
+        number, errors = await run_mutation(action)
+        return ServiceNumberPayload(service_number=number, errors=errors)
+
+    @strawberry.mutation(description="Move a service number to another tenant from a day on (platform admin)")
+    async def move_service_number(
+        self, info: Info, id: UUID, input: MoveServiceNumberInput
+    ) -> MoveServiceNumberPayload:
+        async def action() -> schemas.ServiceNumberMoved:
+            data = to_input(schemas.ServiceNumberMove, input)
+            async with info.context.uow(readonly=False) as uow:
+                return await service.move_service_number(uow, id, data)
+
+        moved, errors = await run_mutation(action)
+        return MoveServiceNumberPayload(
+            previous=ServiceNumberGQL.of(moved.previous) if moved else None,
+            current=ServiceNumberGQL.of(moved.current) if moved else None, errors=errors,
+        )
+
+
+@strawberry.type
+class TelephonySubscription:
+    @strawberry.subscription(description="Screen pop: calls of my tenants as they are offered, answered and end")
+    async def call_events(self, info: Info) -> AsyncGenerator[ScreenPopGQL, None]:
+        principal = await info.context.principal()
+        reachable = require(principal, Operation.CALL_READ)
+        app = info.context.app
+        async for event in events.call_events(app, reachable):
+            decision = await service.screen_pop_decision(app, principal, event.call)
+            yield ScreenPopGQL(
+                kind=event.kind, call=CallGQL.of(event.call),
+                tenant=_tenant(decision.tenant) if decision.tenant else None,
+                dialled_spoken=spoken(event.call.dialled), caller_spoken=spoken(event.call.caller),
+                greeting=decision.greeting, reason=decision.reason,
+            )

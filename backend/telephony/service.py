@@ -1,0 +1,542 @@
+"""The rules of telephony: service numbers, routing windows, 115, routing decisions, calls.
+
+Every write registers `cache.routing_changed` with `uow.after_commit`, so the shared routing
+table is replaced on every instance once (and only once) the change is committed. The routing
+decision is the hot path: it reads the cached table and opens no transaction unless Redis is
+down. A tenant the principal may not reach looks exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+
+from auth.permissions import Operation, require
+from auth.principal import Principal
+from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.state import AppState, UnitOfWork
+from backend.telephony import cache, events, imports, repository
+from backend.telephony.numbers import (
+    normalise_area_code,
+    normalise_block,
+    normalise_caller,
+    normalise_dialled,
+    normalise_number,
+)
+from backend.telephony.routing import CompiledRouting
+from backend.telephony.schemas import (
+    Absences,
+    AreaCode,
+    AreaCodeInput,
+    Call,
+    CallEventInput,
+    CallEventType,
+    CallOutcomeInput,
+    CallRecordInput,
+    DatedAbsence,
+    DatedAbsenceInput,
+    ImportProblem,
+    ImportReport,
+    NumberKind,
+    Outcome,
+    Purpose,
+    RoutingDecision,
+    ServiceNumber,
+    ServiceNumberCreate,
+    ServiceNumberMove,
+    ServiceNumberMoved,
+    ServiceNumberUpdate,
+    WeeklyAbsence,
+    WeeklyAbsenceInput,
+)
+
+MAX_PAGE_SIZE = 100
+MAX_REPORTED_PROBLEMS = 1000
+CALLER_RETENTION_DAYS = 90  # caller numbers are personal data: erased from calls after this
+
+
+def _reachable(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> None:
+    if tenant_id not in require(uow.principal, operation):
+        raise NotFound("tenant not found")
+
+
+# --- the routing decision ------------------------------------------------------------------
+
+
+async def routing_decision(
+    app: AppState, principal: Principal, dialled: str, caller: str | None, at: datetime | None = None
+) -> RoutingDecision:
+    """For whom is a call to `dialled` (from `caller`) at `at`, and does the centre take it now?"""
+    acting = require(principal, Operation.ROUTING_READ)
+    moment = at or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValidationFailed("give `at` with a time zone offset", field="at")
+    number = normalise_dialled(dialled)
+    compiled, _ = await cache.routing_for(app, acting, number)
+    return compiled.decide(number, normalise_caller(caller), moment, acting)
+
+
+async def screen_pop_decision(app: AppState, principal: Principal, call: Call) -> RoutingDecision:
+    """The routing decision of a recorded call as it was at its start, for the agent's screen."""
+    reachable = require(principal, Operation.CALL_READ)
+    compiled, _ = await cache.routing_for(app, reachable, call.dialled)
+    return compiled.decide(call.dialled, call.caller, call.offered_at, reachable)
+
+
+# --- service numbers -------------------------------------------------------------------------
+
+
+def _normalise_for(kind: NumberKind, raw: str) -> str:
+    return normalise_block(raw) if kind is NumberKind.BLOCK else normalise_number(raw)
+
+
+async def _insert_number(uow: UnitOfWork, tenant_id: UUID, **values: Any) -> ServiceNumber:
+    try:
+        async with uow.conn.transaction():
+            return await repository.insert_service_number(uow.conn, tenant_id, uuid4(), **values)
+    except asyncpg.ExclusionViolationError as error:
+        # Never name the other owner: the message must not leak another tenant's numbers.
+        if "one_owner" in (error.constraint_name or ""):
+            raise Conflict("this number overlaps a number another tenant owns in that period", field="number") from None
+        raise Conflict("the tenant already has this number or block in that period", field="number") from None
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("department not found", field="departmentId") from None
+
+
+async def list_service_numbers(uow: UnitOfWork, tenant_id: UUID | None, on: date | None) -> list[ServiceNumber]:
+    reachable = require(uow.principal, Operation.SERVICE_NUMBER_READ)
+    if tenant_id is not None and tenant_id not in reachable:
+        raise NotFound("tenant not found")
+    return await repository.list_service_numbers(uow.conn, [tenant_id] if tenant_id else list(reachable), on)
+
+
+async def service_number(uow: UnitOfWork, number_id: UUID) -> ServiceNumber:
+    reachable = require(uow.principal, Operation.SERVICE_NUMBER_READ)
+    number = await repository.find_service_number(uow.conn, number_id, list(reachable))
+    if number is None:
+        raise NotFound("service number not found")
+    return number
+
+
+async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> ServiceNumber:
+    _reachable(uow, Operation.SERVICE_NUMBER_WRITE, data.tenant_id)
+    number = _normalise_for(data.kind, data.number)
+    if data.valid_to is not None and data.valid_to < data.valid_from:
+        raise ValidationFailed("validTo is before validFrom", field="validTo")
+    if data.purpose is Purpose.DEPARTMENT and data.department_id is None:
+        raise ValidationFailed("a department line names its department", field="departmentId")
+    if data.purpose is Purpose.ONE_ONE_FIVE and number != normalise_number("115"):
+        raise ValidationFailed("purpose 115 is for the number 115", field="purpose")
+    created = await _insert_number(
+        uow, data.tenant_id, number=number, kind=data.kind.value, purpose=data.purpose.value,
+        department_id=data.department_id, greeting=data.greeting, routing_window=data.routing_window.value,
+        valid_from=data.valid_from, valid_to=data.valid_to,
+    )
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return created
+
+
+async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNumberUpdate) -> ServiceNumber:
+    reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
+    current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
+    if current is None:
+        raise NotFound("service number not found")
+    fields = data.__struct_fields__
+    given = {f for f in fields if getattr(data, f) is not None}
+    valid_to = data.valid_to if "valid_to" in given else current.valid_to
+    if valid_to is not None and valid_to < current.valid_from:
+        raise ValidationFailed("validTo is before validFrom", field="validTo")
+    try:
+        async with uow.conn.transaction():
+            updated = await repository.update_service_number(
+                uow.conn, current.tenant_id, current.id,
+                (data.routing_window or current.routing_window).value,
+                data.greeting if "greeting" in given else current.greeting, valid_to, data.version,
+            )
+    except asyncpg.ExclusionViolationError:
+        raise Conflict("this number overlaps a number another tenant owns in that period", field="validTo") from None
+    if updated is None:
+        raise Conflict("the service number was changed by someone else; reload and try again")
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return updated
+
+
+async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNumberMove) -> ServiceNumberMoved:
+    """From `on`, the number belongs to another tenant; before it, to the old one (old calls
+    still resolve to their owner at the time)."""
+    reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
+    if data.to_tenant_id not in reachable:
+        raise NotFound("tenant not found", field="toTenantId")
+    current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
+    if current is None:
+        raise NotFound("service number not found")
+    if current.tenant_id == data.to_tenant_id:
+        raise ValidationFailed("the number already belongs to that tenant", field="toTenantId")
+    if not (current.valid_from < data.on and (current.valid_to is None or data.on <= current.valid_to)):
+        raise ValidationFailed("the move day must lie after the number's first day and within its validity",
+                               field="on")
+    if current.purpose is Purpose.DEPARTMENT and data.department_id is None:
+        raise ValidationFailed("a department line names its department at the new owner", field="departmentId")
+    ended = await repository.update_service_number(
+        uow.conn, current.tenant_id, current.id, current.routing_window.value, current.greeting,
+        data.on - timedelta(days=1), None,
+    )
+    assert ended is not None
+    started = await _insert_number(
+        uow, data.to_tenant_id, number=current.number, kind=current.kind.value, purpose=current.purpose.value,
+        department_id=data.department_id if current.purpose is Purpose.DEPARTMENT else None, greeting=None,
+        routing_window=(data.routing_window or current.routing_window).value, valid_from=data.on,
+        valid_to=current.valid_to,
+    )
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return ServiceNumberMoved(previous=ended, current=started)
+
+
+# --- absences of the town's own operator ----------------------------------------------------
+
+
+async def absences(uow: UnitOfWork, tenant_id: UUID) -> Absences:
+    _reachable(uow, Operation.SERVICE_NUMBER_READ, tenant_id)
+    return Absences(weekly=await repository.list_weekly_absences(uow.conn, tenant_id),
+                    dated=await repository.list_dated_absences(uow.conn, tenant_id))
+
+
+async def add_weekly_absence(uow: UnitOfWork, tenant_id: UUID, data: WeeklyAbsenceInput) -> WeeklyAbsence:
+    _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
+    starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
+    if starts >= ends:
+        raise ValidationFailed("an absence starts before it ends", field="ends")
+    absence = await repository.insert_weekly_absence(uow.conn, tenant_id, uuid4(), data.weekday, starts, ends,
+                                                     data.note.strip())
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return absence
+
+
+async def add_dated_absence(uow: UnitOfWork, tenant_id: UUID, data: DatedAbsenceInput) -> DatedAbsence:
+    _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
+    if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
+        raise ValidationFailed("give times with a time zone offset", field="startsAt")
+    if data.starts_at >= data.ends_at:
+        raise ValidationFailed("an absence starts before it ends", field="endsAt")
+    for name, moment in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
+        if moment.second or moment.microsecond:
+            raise ValidationFailed("absences start and end on a whole minute", field=name)
+    absence = await repository.insert_dated_absence(uow.conn, tenant_id, uuid4(), data.starts_at, data.ends_at,
+                                                    data.note.strip())
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return absence
+
+
+async def remove_absence(uow: UnitOfWork, tenant_id: UUID, absence_id: UUID) -> None:
+    _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
+    if not await repository.delete_absence(uow.conn, tenant_id, absence_id):
+        raise NotFound("absence not found")
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+
+
+# --- 115 area codes --------------------------------------------------------------------------------
+
+
+async def area_codes(uow: UnitOfWork, operator_id: UUID) -> list[AreaCode]:
+    _reachable(uow, Operation.SERVICE_NUMBER_READ, operator_id)
+    return await repository.list_area_codes(uow.conn, operator_id)
+
+
+async def set_area_code(uow: UnitOfWork, operator_id: UUID, data: AreaCodeInput) -> AreaCode:
+    reachable = require(uow.principal, Operation.AREA_CODE_WRITE)
+    if operator_id not in reachable:
+        raise NotFound("tenant not found")
+    if data.client_tenant_id is not None and data.client_tenant_id not in reachable:
+        raise NotFound("tenant not found", field="clientTenantId")
+    entry = await repository.upsert_area_code(
+        uow.conn, operator_id, normalise_area_code(data.area_code), data.ags, data.municipality.strip(),
+        data.client_tenant_id,
+    )
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+    return entry
+
+
+async def remove_area_code(uow: UnitOfWork, operator_id: UUID, area_code: str, ags: str) -> None:
+    _reachable(uow, Operation.AREA_CODE_WRITE, operator_id)
+    if not await repository.delete_area_code(uow.conn, operator_id, normalise_area_code(area_code), ags):
+        raise NotFound("area code not found")
+    uow.after_commit(lambda: cache.routing_changed(uow.app))
+
+
+# --- calls -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    tenant_id: UUID
+    system: str
+
+
+def _source(principal: Principal) -> _Source:
+    # The telephony system is the OAuth client; its ids are unique only within its tenant's issuer.
+    return _Source(principal.tenant_id, principal.client_id or principal.subject)
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValidationFailed("give times with a time zone offset", field=field)
+    return value
+
+
+def _check_times(offered: datetime, answered: datetime | None, ended: datetime | None) -> None:
+    if answered is not None and answered < offered:
+        raise ValidationFailed("a call is answered after it was offered", field="answeredAt")
+    if ended is not None and ended < (answered or offered):
+        raise ValidationFailed("a call ends after it was offered and answered", field="endedAt")
+
+
+def _derived(values: dict[str, Any]) -> dict[str, Any]:
+    """Wait and talk seconds from the times (raw: billing rounds them), and `abandoned` for a
+    call that ended unanswered."""
+    offered, answered, ended = values.get("offered_at"), values.get("answered_at"), values.get("ended_at")
+    derived: dict[str, Any] = {}
+    if values.get("wait_seconds") is None and offered is not None and (answered or ended) is not None:
+        derived["wait_seconds"] = int(((answered or ended) - offered).total_seconds())
+    if values.get("talk_seconds") is None and answered is not None and ended is not None:
+        derived["talk_seconds"] = int((ended - answered).total_seconds())
+    if values.get("outcome") is None and ended is not None and answered is None:
+        derived["outcome"] = Outcome.ABANDONED.value
+    return derived
+
+
+async def _resolve_call(
+    uow: UnitOfWork, acting: frozenset[UUID], dialled: str, caller: str | None, offered_at: datetime
+) -> dict[str, Any]:
+    compiled, _ = await cache.routing_for(uow.app, acting, dialled)
+    found = compiled.tenant_of_call(dialled, caller, offered_at, acting)
+    if found is None:
+        raise ValidationFailed("the dialled number was not ours when the call started", field="dialled")
+    entry, tenant_id, resolved_by = found
+    return {"tenant_id": tenant_id, "service_number_id": entry.id, "purpose": entry.purpose.value,
+            "resolved_by": resolved_by.value}
+
+
+async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Call:
+    """Create the call or add what is new; a fact that differs from the stored one is a
+    conflict (409) and nothing changes. The same facts again change nothing."""
+    acting = require(uow.principal, Operation.CALL_WRITE)
+    source = _source(uow.principal)
+    facts = {k: v for k, v in facts.items() if v is not None}
+    found = await repository.find_call_by_source(uow.conn, source.tenant_id, source.system, external_id,
+                                                 list(acting), for_update=True)
+    if found is None:
+        if "offered_at" not in facts or "dialled" not in facts:
+            raise NotFound("call not found; post its `offered` event (or the complete record) first")
+        _check_times(facts["offered_at"], facts.get("answered_at"), facts.get("ended_at"))
+        values = {**facts, **await _resolve_call(uow, acting, facts["dialled"], facts.get("caller"),
+                                                 facts["offered_at"])}
+        values.update(_derived(values), id=uuid4(), source_system=source.system, external_id=external_id)
+        created = await repository.insert_call(uow.conn, source.tenant_id, values)
+        if created is not None:
+            uow.after_commit(lambda: events.publish_call(uow.app, "offered", created))
+            return created
+        # Someone else inserted it meanwhile (committed by now): compare with theirs.
+        found = await repository.find_call_by_source(uow.conn, source.tenant_id, source.system, external_id,
+                                                     list(acting), for_update=True)
+        if found is None:
+            raise Conflict("the call was recorded for a tenant you no longer act for")
+    call, caller_erased_at = found
+    changes: dict[str, Any] = {}
+    conflicts: list[str] = []
+    for key, value in facts.items():
+        if key == "caller" and caller_erased_at is not None:
+            continue
+        stored = getattr(call, key)
+        if stored is None:
+            changes[key] = value
+        elif stored != value:
+            conflicts.append(key)
+    if conflicts:
+        names = ", ".join(sorted(_camel(k) for k in conflicts))
+        raise Conflict(f"call {external_id!r} was already recorded with other values ({names})")
+    if not changes:
+        return call
+    merged = {**msgspec.structs.asdict(call), **changes}
+    _check_times(merged["offered_at"], merged["answered_at"], merged["ended_at"])
+    changes.update(_derived(merged))
+    updated = await repository.update_call(uow.conn, call.tenant_id, call.id, changes)
+    kind = "ended" if "ended_at" in changes else "answered" if "answered_at" in changes else "updated"
+    uow.after_commit(lambda: events.publish_call(uow.app, kind, updated))
+    return updated
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def record_call(uow: UnitOfWork, data: CallRecordInput) -> Call:
+    """A complete record (or its first part), idempotent on (source system, external id)."""
+    return await _apply(uow, data.external_id, {
+        "dialled": normalise_dialled(data.dialled),
+        "caller": normalise_caller(data.caller),
+        "queue": data.queue,
+        "offered_at": _aware(data.offered_at, "offeredAt"),
+        "answered_at": _aware(data.answered_at, "answeredAt"),
+        "ended_at": _aware(data.ended_at, "endedAt"),
+        "agent": data.agent,
+        "wait_seconds": data.wait_seconds,
+    })
+
+
+async def record_call_event(uow: UnitOfWork, data: CallEventInput) -> Call:
+    at = _aware(data.at, "at")
+    facts: dict[str, Any]
+    if data.type is CallEventType.OFFERED:
+        if data.dialled is None:
+            raise ValidationFailed("an offered event names the dialled number", field="dialled")
+        facts = {"dialled": normalise_dialled(data.dialled), "caller": normalise_caller(data.caller),
+                 "queue": data.queue, "offered_at": at}
+    elif data.type is CallEventType.ANSWERED:
+        facts = {"answered_at": at, "agent": data.agent, "wait_seconds": data.wait_seconds}
+    else:
+        facts = {"ended_at": at}
+    return await _apply(uow, data.external_id, facts)
+
+
+async def call(uow: UnitOfWork, call_id: UUID) -> Call:
+    reachable = require(uow.principal, Operation.CALL_READ)
+    found = await repository.find_call(uow.conn, call_id, list(reachable))
+    if found is None:
+        raise NotFound("call not found")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    items: list[Call]
+    next_cursor: str | None
+
+
+def _cursor(call: Call) -> str:
+    return f"{call.offered_at.isoformat()}|{call.id}"
+
+
+def _parse_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
+    if cursor is None:
+        return None
+    try:
+        moment, _, ident = cursor.partition("|")
+        return datetime.fromisoformat(moment), UUID(ident)
+    except ValueError:
+        raise ValidationFailed("not a cursor from this list", field="after") from None
+
+
+async def list_calls(
+    uow: UnitOfWork, tenant_id: UUID | None, since: datetime | None, until: datetime | None,
+    first: int = 50, after: str | None = None,
+) -> CallPage:
+    reachable = require(uow.principal, Operation.CALL_READ)
+    if tenant_id is not None and tenant_id not in reachable:
+        raise NotFound("tenant not found")
+    first = max(1, min(first, MAX_PAGE_SIZE))
+    rows = await repository.list_calls(uow.conn, [tenant_id] if tenant_id else list(reachable), since, until,
+                                       _parse_cursor(after), first + 1)
+    items = rows[:first]
+    return CallPage(items=items, next_cursor=_cursor(items[-1]) if len(rows) > first else None)
+
+
+async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput) -> Call:
+    reachable = require(uow.principal, Operation.CALL_OUTCOME_WRITE)
+    current = await repository.find_call(uow.conn, call_id, list(reachable))
+    if current is None:
+        raise NotFound("call not found")
+    if data.outcome is Outcome.TRANSFERRED_TO_DEPARTMENT:
+        if data.department_id is None:
+            raise ValidationFailed("name the department the call was transferred to", field="departmentId")
+        if not await repository.department_exists(uow.conn, current.tenant_id, data.department_id):
+            raise NotFound("department not found", field="departmentId")
+    elif data.department_id is not None:
+        raise ValidationFailed("a department is given only for transferred calls", field="departmentId")
+    if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
+        raise ValidationFailed("the call was never answered", field="outcome")
+    updated = await repository.set_call_outcome(
+        uow.conn, current.tenant_id, current.id, data.outcome.value, data.department_id,
+        data.note.strip() if data.note else None, uow.principal.log_id,
+    )
+    assert updated is not None
+    return updated
+
+
+async def erase_expired_callers(uow: UnitOfWork, retention_days: int = CALLER_RETENTION_DAYS) -> int:
+    """Caller numbers are kept only as long as needed: erase those of older calls."""
+    reachable = require(uow.principal, Operation.CALL_WRITE)
+    before = datetime.now(UTC) - timedelta(days=retention_days)
+    return await repository.erase_caller_numbers(uow.conn, list(reachable), before)
+
+
+# --- bulk import ---------------------------------------------------------------------------------------
+
+
+def _staging_rows(
+    compiled: CompiledRouting, acting: frozenset[UUID], source: _Source, lines: Iterator[imports.ParsedLine],
+    problems: list[ImportProblem],
+) -> Iterator[tuple[Any, ...]]:
+    for parsed in lines:
+        record = parsed.record
+        if record is None:
+            problems.append(ImportProblem(line=parsed.line, message=parsed.error or "invalid",
+                                          external_id=parsed.external_id))
+            continue
+        try:
+            offered = _aware(record.offered_at, "offeredAt")
+            answered = _aware(record.answered_at, "answeredAt")
+            ended = _aware(record.ended_at, "endedAt")
+            assert offered is not None
+            _check_times(offered, answered, ended)
+            dialled = normalise_dialled(record.dialled)
+        except ValidationFailed as error:
+            problems.append(ImportProblem(line=parsed.line, message=error.message, external_id=record.external_id))
+            continue
+        caller = normalise_caller(record.caller)
+        found = compiled.tenant_of_call(dialled, caller, offered, acting)
+        if found is None:
+            problems.append(ImportProblem(line=parsed.line, external_id=record.external_id,
+                                          message="the dialled number was not ours when the call started"))
+            continue
+        entry, tenant_id, resolved_by = found
+        values: dict[str, Any] = {"offered_at": offered, "answered_at": answered, "ended_at": ended,
+                                  "wait_seconds": record.wait_seconds}
+        derived = _derived(values)
+        yield (
+            parsed.line, tenant_id, uuid4(), source.system, record.external_id, entry.id, dialled,
+            entry.purpose.value, resolved_by.value, caller, record.queue, offered, answered, ended, record.agent,
+            record.wait_seconds if record.wait_seconds is not None else derived.get("wait_seconds"),
+            derived.get("talk_seconds"), derived.get("outcome"),
+        )
+
+
+async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> ImportReport:
+    """A day's call detail records: parsed and resolved line by line, COPYed into a staging
+    table, inserted idempotently. Bad lines are reported by number; the good ones go in."""
+    acting = require(uow.principal, Operation.CALL_WRITE)
+    source = _source(uow.principal)
+    compiled = await cache.cached_routing(uow.app)
+    if compiled is None:  # Redis is down: the whole table from PostgreSQL, for my tenants
+        compiled = CompiledRouting(await cache.compile_from_database(uow.app.pool, sorted(acting)))
+    problems: list[ImportProblem] = []
+    rows = list(_staging_rows(compiled, acting, source, imports.parse(body, content_type), problems))
+    await repository.create_import_staging(uow.conn)
+    await repository.copy_into_staging(uow.conn, rows)
+    inserted = await repository.insert_from_staging(uow.conn, source.tenant_id)
+    for conflict in await repository.staging_conflicts(uow.conn, source.tenant_id):
+        problems.append(ImportProblem(line=conflict["line"], external_id=conflict["external_id"],
+                                      message="this call was already recorded with other values"))
+    problems.sort(key=lambda p: p.line)
+    conflicts = sum(1 for p in problems if p.message.startswith("this call was already"))
+    return ImportReport(
+        rows=len(rows) + len(problems) - conflicts, inserted=inserted,
+        duplicates=len(rows) - inserted - conflicts, errors=problems[:MAX_REPORTED_PROBLEMS],
+        error_count=len(problems),
+    )

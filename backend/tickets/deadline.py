@@ -1,0 +1,63 @@
+"""The callback deadline, on the town's WorkingCalendar (backend.tenants.calendar).
+
+- `working_days_24h` (the paper's promise, the default): 24 hours that count only on working
+  days of the town calling back (Mon–Fri minus public holidays of its state minus its closing
+  days). Created on a working day → due at the same local time on the next working day; created
+  on a weekend, holiday or closing day → the clock starts at the next working day's service start.
+- `service_hours_24h` (selectable per tenant): 24 hours counted only inside service hours.
+
+The result carries the rule and the calendar's version so a later calendar edit stays visible
+and never silently moves a deadline computed before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from backend.tenants.calendar import WorkingCalendar
+from backend.tickets.schemas import DeadlineRule, SlaState, TicketStatus
+
+CALLBACK_PROMISE = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    started_at: datetime
+    due_at: datetime
+    rule: DeadlineRule
+    calendar_version: str
+
+
+def callback_deadline(calendar: WorkingCalendar, created_at: datetime, rule: DeadlineRule) -> Deadline:
+    if rule is DeadlineRule.WORKING_DAYS_24H:
+        local = calendar.local(created_at)
+        start = created_at if calendar.is_working_day(local.date()) else calendar.next_service_start(created_at)
+        due = calendar.add_working_days(start, 1)
+    else:
+        start = calendar.next_service_start(created_at)
+        due = calendar.add_service_time(start, CALLBACK_PROMISE)
+    return Deadline(
+        started_at=start.astimezone(UTC),
+        due_at=due.astimezone(UTC),
+        rule=rule,
+        calendar_version=calendar.version,
+    )
+
+
+def sla_state(
+    status: TicketStatus,
+    due_at: datetime,
+    answered_at: datetime | None,
+    now: datetime,
+    due_soon: timedelta,
+) -> SlaState:
+    """Open tickets: against now; answered or closed ones: was the callback in time?
+    (The SQL in repository.SLA_STATE_SQL is the same rule, for filtering.)"""
+    if status in (TicketStatus.ANSWERED, TicketStatus.CLOSED):
+        return SlaState.ON_TIME if answered_at is not None and answered_at <= due_at else SlaState.OVERDUE
+    if now >= due_at:
+        return SlaState.OVERDUE
+    if now >= due_at - due_soon:
+        return SlaState.DUE_SOON
+    return SlaState.ON_TIME

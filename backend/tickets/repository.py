@@ -1,0 +1,914 @@
+"""SQL for tickets and what hangs off them. Explicit columns, $n parameters, tenants always given.
+
+Lock order inside one transaction, everywhere: first the ticket row(s), then the tenant's
+`ticket_counters` row (taken by `next_change_seq`, held until commit). The counter lock is what
+makes change numbers follow commit order; taking it last keeps its hold short and deadlock-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from backend.db.rows import row_to
+from backend.errors import NotFound
+from backend.tickets.schemas import (
+    AuditEntry,
+    AuditWhat,
+    CallbackAttempt,
+    Comment,
+    DeadlineRule,
+    EventKind,
+    PersonalData,
+    SlaState,
+    Ticket,
+    TicketEvent,
+    TicketFilter,
+    TicketRoute,
+    TicketSettings,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+DEFAULT_DEADLINE_RULE = DeadlineRule.WORKING_DAYS_24H
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_DUE_SOON_MINUTES = 120
+
+# The SLA state as SQL ($1 is "now"); the same rule as service.sla_state (a test checks both agree).
+SLA_STATE_SQL = """CASE
+    WHEN t.status IN ('answered', 'closed') THEN
+        CASE WHEN t.answered_at IS NOT NULL AND t.answered_at <= t.due_at THEN 'on_time' ELSE 'overdue' END
+    WHEN $1::timestamptz >= t.due_at THEN 'overdue'
+    WHEN $1::timestamptz >= t.due_at - make_interval(mins => coalesce(s.due_soon_minutes, 120)) THEN 'due_soon'
+    ELSE 'on_time' END"""
+
+TICKET_SELECT = f"""SELECT t.tenant_id, t.id, t.number, t.department_id, d.name AS department_name, t.status,
+           t.priority, t.subject, t.leika_key, t.article_id, t.call_id, t.source, t.assignee, t.created_at,
+           t.updated_at, t.deadline_started_at, t.due_at, t.deadline_rule, t.calendar_version, t.answered_at,
+           t.closed_at, t.personal_data_erased_at, {SLA_STATE_SQL} AS sla_state, t.change_seq, t.version
+    FROM tickets t
+    JOIN departments d ON d.tenant_id = t.tenant_id AND d.id = t.department_id
+    LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id"""
+
+
+def _ticket(row: asyncpg.Record) -> Ticket:
+    return row_to(Ticket, row)
+
+
+# --- settings and routes -------------------------------------------------------------------
+
+
+async def get_settings(conn: asyncpg.Connection, tenant_id: UUID) -> TicketSettings:
+    row = await conn.fetchrow(
+        """SELECT tenant_id, deadline_rule, retention_days, due_soon_minutes, version
+           FROM ticket_settings WHERE tenant_id = $1""",
+        tenant_id,
+    )
+    if row is None:
+        return TicketSettings(
+            tenant_id=tenant_id,
+            deadline_rule=DEFAULT_DEADLINE_RULE,
+            retention_days=DEFAULT_RETENTION_DAYS,
+            due_soon_minutes=DEFAULT_DUE_SOON_MINUTES,
+            version=0,
+        )
+    return row_to(TicketSettings, row)
+
+
+async def save_settings(
+    conn: asyncpg.Connection, tenant_id: UUID, values: TicketSettings, expected_version: int | None
+) -> TicketSettings | None:
+    """Insert or update; None when `expected_version` no longer matches."""
+    row = await conn.fetchrow(
+        """INSERT INTO ticket_settings (tenant_id, deadline_rule, retention_days, due_soon_minutes)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id) DO UPDATE
+               SET deadline_rule = EXCLUDED.deadline_rule, retention_days = EXCLUDED.retention_days,
+                   due_soon_minutes = EXCLUDED.due_soon_minutes, version = ticket_settings.version + 1,
+                   updated_at = now()
+               WHERE $5::int IS NULL OR ticket_settings.version = $5
+           RETURNING tenant_id, deadline_rule, retention_days, due_soon_minutes, version""",
+        tenant_id,
+        values.deadline_rule.value,
+        values.retention_days,
+        values.due_soon_minutes,
+        expected_version,
+    )
+    return row_to(TicketSettings, row) if row else None
+
+
+async def list_routes(conn: asyncpg.Connection, tenant_id: UUID) -> list[TicketRoute]:
+    rows = await conn.fetch(
+        """SELECT r.tenant_id, r.id, r.key_prefix, r.department_id, d.name AS department_name
+           FROM ticket_routes r JOIN departments d ON d.tenant_id = r.tenant_id AND d.id = r.department_id
+           WHERE r.tenant_id = $1 ORDER BY r.key_prefix NULLS FIRST""",
+        tenant_id,
+    )
+    return [row_to(TicketRoute, r) for r in rows]
+
+
+async def upsert_route(conn: asyncpg.Connection, tenant_id: UUID, key_prefix: str | None, department_id: UUID) -> None:
+    await conn.execute(
+        """INSERT INTO ticket_routes (tenant_id, id, key_prefix, department_id) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (tenant_id, coalesce(key_prefix, '')) DO UPDATE SET department_id = EXCLUDED.department_id""",
+        tenant_id,
+        uuid4(),
+        key_prefix,
+        department_id,
+    )
+
+
+async def delete_route(conn: asyncpg.Connection, tenant_id: UUID, key_prefix: str | None) -> bool:
+    status = await conn.execute(
+        "DELETE FROM ticket_routes WHERE tenant_id = $1 AND coalesce(key_prefix, '') = coalesce($2, '')",
+        tenant_id,
+        key_prefix,
+    )
+    return bool(status != "DELETE 0")
+
+
+async def propose_department(conn: asyncpg.Connection, tenant_id: UUID, leika_key: str | None) -> UUID | None:
+    """The longest key prefix that matches wins; the default route (no prefix) matches anything."""
+    department_id: UUID | None = await conn.fetchval(
+        """SELECT r.department_id
+           FROM ticket_routes r JOIN departments d ON d.tenant_id = r.tenant_id AND d.id = r.department_id
+           WHERE r.tenant_id = $1 AND d.active
+             AND (r.key_prefix IS NULL
+                  OR ($2::text IS NOT NULL AND left($2::text, length(r.key_prefix)) = r.key_prefix))
+           ORDER BY length(coalesce(r.key_prefix, '')) DESC
+           LIMIT 1""",
+        tenant_id,
+        leika_key,
+    )
+    return department_id
+
+
+async def active_department_exists(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM departments WHERE tenant_id = $1 AND id = $2 AND active)",
+            tenant_id,
+            department_id,
+        )
+    )
+
+
+# --- counters ------------------------------------------------------------------------------
+
+
+async def next_number_and_change_seq(conn: asyncpg.Connection, tenant_id: UUID) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        """INSERT INTO ticket_counters (tenant_id, last_number, last_change_seq) VALUES ($1, 1, 1)
+           ON CONFLICT (tenant_id) DO UPDATE
+               SET last_number = ticket_counters.last_number + 1,
+                   last_change_seq = ticket_counters.last_change_seq + 1
+           RETURNING last_number, last_change_seq""",
+        tenant_id,
+    )
+    assert row is not None
+    return int(row["last_number"]), int(row["last_change_seq"])
+
+
+async def next_change_seq(conn: asyncpg.Connection, tenant_id: UUID) -> int:
+    """Takes the tenant's counter lock until commit: change numbers follow commit order."""
+    seq = await conn.fetchval(
+        """INSERT INTO ticket_counters (tenant_id, last_change_seq) VALUES ($1, 1)
+           ON CONFLICT (tenant_id) DO UPDATE SET last_change_seq = ticket_counters.last_change_seq + 1
+           RETURNING last_change_seq""",
+        tenant_id,
+    )
+    return int(seq)
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+
+async def insert_ticket(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    number: int,
+    department_id: UUID,
+    priority: str,
+    subject: str,
+    leika_key: str | None,
+    article_id: UUID | None,
+    call_id: UUID | None,
+    source: str,
+    created_by: str,
+    created_by_tenant_id: UUID,
+    created_at: datetime,
+    deadline_started_at: datetime,
+    due_at: datetime,
+    deadline_rule: str,
+    calendar_version: str,
+    change_seq: int,
+) -> None:
+    await conn.execute(
+        """INSERT INTO tickets (tenant_id, id, number, department_id, priority, subject, leika_key, article_id,
+                                call_id, source, created_by, created_by_tenant_id, created_at, updated_at,
+                                deadline_started_at, due_at, deadline_rule, calendar_version, change_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18)""",
+        tenant_id,
+        ticket_id,
+        number,
+        department_id,
+        priority,
+        subject,
+        leika_key,
+        article_id,
+        call_id,
+        source,
+        created_by,
+        created_by_tenant_id,
+        created_at,
+        deadline_started_at,
+        due_at,
+        deadline_rule,
+        calendar_version,
+        change_seq,
+    )
+
+
+async def insert_personal_data(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    *,
+    concern: str,
+    name: str | None,
+    callback_number: str | None,
+    email: str | None,
+    preferred_channel: str,
+    consent: bool,
+    consent_at: datetime | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO ticket_personal_data (tenant_id, ticket_id, concern, citizen_name, callback_number, email,
+                                             preferred_channel, consent, consent_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        tenant_id,
+        ticket_id,
+        concern,
+        name,
+        callback_number,
+        email,
+        preferred_channel,
+        consent,
+        consent_at,
+    )
+
+
+async def find_ticket(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_id: UUID, now: datetime, *, lock: bool = False
+) -> Ticket | None:
+    row = await conn.fetchrow(
+        f"""{TICKET_SELECT} WHERE t.tenant_id = ANY($2::uuid[]) AND t.id = $3
+            {"FOR UPDATE OF t" if lock else ""}""",
+        now,
+        list(tenant_ids),
+        ticket_id,
+    )
+    return _ticket(row) if row else None
+
+
+async def get_ticket(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_id: UUID, now: datetime, *, lock: bool = False
+) -> Ticket:
+    ticket = await find_ticket(conn, tenant_ids, ticket_id, now, lock=lock)
+    if ticket is None:
+        raise NotFound("ticket not found")
+    return ticket
+
+
+async def tickets_by_ids(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_ids: Sequence[UUID], now: datetime
+) -> list[Ticket]:
+    rows = await conn.fetch(
+        f"{TICKET_SELECT} WHERE t.tenant_id = ANY($2::uuid[]) AND t.id = ANY($3::uuid[])",
+        now,
+        list(tenant_ids),
+        list(ticket_ids),
+    )
+    return [_ticket(r) for r in rows]
+
+
+async def update_ticket(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    changes: dict[str, Any],
+    change_seq: int,
+    at: datetime,
+    *,
+    bump_version: bool = True,
+) -> None:
+    """Apply `changes` (column → value, columns chosen by the service, never by input)."""
+    columns = sorted(changes)
+    assignments = "".join(f"{column} = ${i + 5}, " for i, column in enumerate(columns))
+    version = "version = version + 1, " if bump_version else ""
+    await conn.execute(
+        f"""UPDATE tickets SET {assignments}{version}change_seq = $3, updated_at = $4
+            WHERE tenant_id = $1 AND id = $2""",
+        tenant_id,
+        ticket_id,
+        change_seq,
+        at,
+        *(changes[c] for c in columns),
+    )
+
+
+async def list_tickets(
+    conn: asyncpg.Connection,
+    where: TicketFilter,
+    now: datetime,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Ticket]:
+    """Ordered by due time (the most urgent first), keyset-paginated on (due_at, id)."""
+    rows = await conn.fetch(
+        f"""SELECT * FROM ({TICKET_SELECT}
+               WHERE t.tenant_id = ANY($2::uuid[])
+                 AND ($3::text IS NULL OR t.status = $3)
+                 AND ($4::uuid IS NULL OR t.department_id = $4)
+                 AND ($5::text IS NULL OR t.assignee = $5)
+                 AND ($6::timestamptz IS NULL OR (t.due_at, t.id) > ($6, $7::uuid))) x
+            WHERE ($8::text IS NULL OR x.sla_state = $8)
+            ORDER BY x.due_at, x.id
+            LIMIT $9""",
+        now,
+        list(where.tenant_ids),
+        where.status.value if where.status else None,
+        where.department_id,
+        where.assignee,
+        after[0] if after else None,
+        after[1] if after else None,
+        where.sla_state.value if where.sla_state else None,
+        limit,
+    )
+    return [_ticket(r) for r in rows]
+
+
+async def changed_since(
+    conn: asyncpg.Connection, tenant_id: UUID, after_seq: int, limit: int, now: datetime
+) -> list[Ticket]:
+    rows = await conn.fetch(
+        f"""{TICKET_SELECT} WHERE t.tenant_id = $2 AND t.change_seq > $3 ORDER BY t.change_seq LIMIT $4""",
+        now,
+        tenant_id,
+        after_seq,
+        limit,
+    )
+    return [_ticket(r) for r in rows]
+
+
+async def personal_data(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_ids: Sequence[UUID]
+) -> dict[UUID, PersonalData]:
+    rows = await conn.fetch(
+        """SELECT ticket_id, concern, citizen_name AS name, callback_number, email, preferred_channel, consent,
+                  consent_at
+           FROM ticket_personal_data WHERE tenant_id = ANY($1::uuid[]) AND ticket_id = ANY($2::uuid[])""",
+        list(tenant_ids),
+        list(ticket_ids),
+    )
+    return {r["ticket_id"]: row_to(PersonalData, {k: v for k, v in r.items() if k != "ticket_id"}) for r in rows}
+
+
+async def preferred_channel(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> str | None:
+    channel: str | None = await conn.fetchval(
+        "SELECT preferred_channel FROM ticket_personal_data WHERE tenant_id = $1 AND ticket_id = $2",
+        tenant_id,
+        ticket_id,
+    )
+    return channel
+
+
+# --- events, outbox, deliveries ------------------------------------------------------------
+
+
+async def insert_event(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    change_seq: int,
+    kind: EventKind,
+    from_status: str | None,
+    to_status: str | None,
+    actor_kind: str,
+    actor_subject: str | None,
+    actor_tenant_id: UUID | None,
+    details: dict[str, Any],
+    at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO ticket_events (tenant_id, id, ticket_id, change_seq, kind, from_status, to_status, actor_kind,
+                                      actor_subject, actor_tenant_id, details, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+        tenant_id,
+        uuid4(),
+        ticket_id,
+        change_seq,
+        kind.value,
+        from_status,
+        to_status,
+        actor_kind,
+        actor_subject,
+        actor_tenant_id,
+        details,
+        at,
+    )
+
+
+async def list_events(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> list[TicketEvent]:
+    rows = await conn.fetch(
+        """SELECT id, ticket_id, change_seq, kind, from_status, to_status, actor_kind, actor_subject,
+                  actor_tenant_id, details, at
+           FROM ticket_events WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY change_seq, at""",
+        tenant_id,
+        ticket_id,
+    )
+    return [row_to(TicketEvent, r) for r in rows]
+
+
+async def insert_outbox(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    change_seq: int,
+    kind: EventKind,
+    payload: dict[str, Any],
+    dedupe_key: str | None,
+    at: datetime,
+) -> UUID | None:
+    """The event id, or None when an event with the same dedupe key exists already."""
+    event_id: UUID | None = await conn.fetchval(
+        """INSERT INTO ticket_outbox (tenant_id, id, ticket_id, change_seq, kind, payload, dedupe_key, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (tenant_id, ticket_id, dedupe_key) DO NOTHING
+           RETURNING id""",
+        tenant_id,
+        uuid4(),
+        ticket_id,
+        change_seq,
+        kind.value,
+        payload,
+        dedupe_key,
+        at,
+    )
+    return event_id
+
+
+async def fan_out_deliveries(
+    conn: asyncpg.Connection, tenant_id: UUID, event_id: UUID, ticket_id: UUID, change_seq: int, at: datetime
+) -> int:
+    """One pending delivery per active endpoint of the tenant, in the change's transaction."""
+    status = await conn.execute(
+        """INSERT INTO ticket_webhook_deliveries (tenant_id, id, event_id, endpoint_id, ticket_id, change_seq,
+                                                  next_attempt_at, created_at)
+           SELECT e.tenant_id, gen_random_uuid(), $2, e.id, $3, $4, $5, $5
+           FROM ticket_webhook_endpoints e WHERE e.tenant_id = $1 AND e.active""",
+        tenant_id,
+        event_id,
+        ticket_id,
+        change_seq,
+        at,
+    )
+    return int(status.split()[-1])
+
+
+async def outbox_events(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            """SELECT id, change_seq, kind, payload, dedupe_key, created_at FROM ticket_outbox
+               WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY change_seq""",
+            tenant_id,
+            ticket_id,
+        )
+    )
+
+
+# --- comments, callback attempts, audit ----------------------------------------------------
+
+
+async def insert_comment(
+    conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID, body: str, author: str, author_tenant_id: UUID
+) -> Comment:
+    row = await conn.fetchrow(
+        """INSERT INTO ticket_comments (tenant_id, id, ticket_id, body, author_subject, author_tenant_id)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id, ticket_id, body, author_subject, author_tenant_id, created_at""",
+        tenant_id,
+        uuid4(),
+        ticket_id,
+        body,
+        author,
+        author_tenant_id,
+    )
+    return row_to(Comment, row)
+
+
+async def list_comments(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_ids: Sequence[UUID]
+) -> list[Comment]:
+    rows = await conn.fetch(
+        """SELECT id, ticket_id, CASE WHEN erased THEN NULL ELSE body END AS body, author_subject,
+                  author_tenant_id, created_at
+           FROM ticket_comments WHERE tenant_id = ANY($1::uuid[]) AND ticket_id = ANY($2::uuid[])
+           ORDER BY created_at, id""",
+        list(tenant_ids),
+        list(ticket_ids),
+    )
+    return [row_to(Comment, r) for r in rows]
+
+
+async def insert_callback_attempt(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    ticket_id: UUID,
+    *,
+    channel: str,
+    attempted_at: datetime,
+    reached: bool,
+    note: str | None,
+    recorded_by: str,
+    recorded_by_tenant_id: UUID,
+    created_at: datetime,
+) -> CallbackAttempt:
+    row = await conn.fetchrow(
+        """INSERT INTO ticket_callback_attempts (tenant_id, id, ticket_id, channel, attempted_at, reached, note,
+                                                 recorded_by, recorded_by_tenant_id, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING id, ticket_id, channel, attempted_at, reached, note, recorded_by, created_at""",
+        tenant_id,
+        uuid4(),
+        ticket_id,
+        channel,
+        attempted_at,
+        reached,
+        note,
+        recorded_by,
+        recorded_by_tenant_id,
+        created_at,
+    )
+    return row_to(CallbackAttempt, row)
+
+
+async def list_callback_attempts(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_ids: Sequence[UUID]
+) -> list[CallbackAttempt]:
+    rows = await conn.fetch(
+        """SELECT id, ticket_id, channel, attempted_at, reached, note, recorded_by, created_at
+           FROM ticket_callback_attempts WHERE tenant_id = ANY($1::uuid[]) AND ticket_id = ANY($2::uuid[])
+           ORDER BY attempted_at, id""",
+        list(tenant_ids),
+        list(ticket_ids),
+    )
+    return [row_to(CallbackAttempt, r) for r in rows]
+
+
+async def has_reached_callback(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> bool:
+    """A callback attempt that reached the citizen, recorded since the ticket was last reopened."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (
+                   SELECT 1 FROM ticket_callback_attempts a
+                   JOIN tickets t ON t.tenant_id = a.tenant_id AND t.id = a.ticket_id
+                   WHERE a.tenant_id = $1 AND a.ticket_id = $2 AND a.reached
+                     AND a.created_at >= coalesce(t.reopened_at, '-infinity'))""",
+            tenant_id,
+            ticket_id,
+        )
+    )
+
+
+async def insert_audit(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[UUID, UUID]],
+    *,
+    actor_subject: str,
+    actor_issuer: str,
+    actor_tenant_id: UUID,
+    via: str,
+    what: AuditWhat,
+) -> None:
+    """One audit row per (tenant, ticket) read."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO ticket_audit (tenant_id, id, ticket_id, actor_subject, actor_issuer, actor_tenant_id, via, what)
+           SELECT r.tenant_id, gen_random_uuid(), r.ticket_id, $3, $4, $5, $6, $7
+           FROM unnest($1::uuid[], $2::uuid[]) AS r (tenant_id, ticket_id)""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        actor_subject,
+        actor_issuer,
+        actor_tenant_id,
+        via,
+        what.value,
+    )
+
+
+async def list_audit(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    ticket_id: UUID | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[AuditEntry]:
+    rows = await conn.fetch(
+        """SELECT id, ticket_id, actor_subject, actor_issuer, actor_tenant_id, via, what, at FROM ticket_audit
+           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR ticket_id = $2)
+             AND ($3::timestamptz IS NULL OR (at, id) > ($3, $4::uuid))
+           ORDER BY at, id LIMIT $5""",
+        tenant_id,
+        ticket_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [row_to(AuditEntry, r) for r in rows]
+
+
+# --- background work: deadlines and retention (across all tenants of the transaction) ------
+
+
+async def lock_deadline_candidates(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Open tickets that reached "due soon" or "overdue" without that event yet, locked and
+    ordered by tenant (counter locks are then always taken in the same order); tickets another
+    instance or a request holds right now are skipped until the next round."""
+    return list(
+        await conn.fetch(
+            """SELECT t.tenant_id, t.id, t.due_at, t.deadline_seq,
+                      t.due_at <= $1 AS overdue,
+                      EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
+                                AND o.dedupe_key = 'due_soon:' || t.deadline_seq) AS due_soon_sent,
+                      EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
+                                AND o.dedupe_key = 'overdue:' || t.deadline_seq) AS overdue_sent
+               FROM tickets t LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id
+               WHERE t.status IN ('new', 'forwarded', 'in_progress')
+                 AND t.due_at <= $1::timestamptz + interval '1 day'  -- the widest window: uses the index
+                 AND t.due_at - make_interval(mins => coalesce(s.due_soon_minutes, 120)) <= $1
+                 AND (NOT EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
+                                    AND o.dedupe_key = 'due_soon:' || t.deadline_seq)
+                      OR (t.due_at <= $1 AND NOT EXISTS (
+                              SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
+                                AND o.dedupe_key = 'overdue:' || t.deadline_seq)))
+               ORDER BY t.tenant_id, t.due_at
+               LIMIT $2
+               FOR UPDATE OF t SKIP LOCKED""",
+            now,
+            limit,
+        )
+    )
+
+
+async def deadline_seq(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> int:
+    return int(
+        await conn.fetchval("SELECT deadline_seq FROM tickets WHERE tenant_id = $1 AND id = $2", tenant_id, ticket_id)
+    )
+
+
+async def lock_purgeable(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+    """Closed tickets past their tenant's retention period whose personal data is still there."""
+    rows = await conn.fetch(
+        """SELECT t.tenant_id, t.id FROM tickets t LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id
+           WHERE t.status = 'closed' AND t.personal_data_erased_at IS NULL
+             AND t.closed_at <= $1::timestamptz - make_interval(days => coalesce(s.retention_days, 90))
+           ORDER BY t.tenant_id, t.closed_at
+           LIMIT $2
+           FOR UPDATE OF t SKIP LOCKED""",
+        now,
+        limit,
+    )
+    return [(r["tenant_id"], r["id"]) for r in rows]
+
+
+async def erase_personal_data(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> None:
+    """Delete the citizen's data and every free text that may hold it; keep the ticket's facts."""
+    await conn.execute("DELETE FROM ticket_personal_data WHERE tenant_id = $1 AND ticket_id = $2", tenant_id, ticket_id)
+    await conn.execute(
+        "UPDATE ticket_comments SET body = '', erased = true WHERE tenant_id = $1 AND ticket_id = $2",
+        tenant_id,
+        ticket_id,
+    )
+    await conn.execute(
+        "UPDATE ticket_callback_attempts SET note = NULL WHERE tenant_id = $1 AND ticket_id = $2",
+        tenant_id,
+        ticket_id,
+    )
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+ENDPOINT_COLUMNS = "tenant_id, id, url, description, active, created_at"
+DELIVERY_COLUMNS = """d.id, d.event_id, d.endpoint_id, d.ticket_id, o.kind, d.change_seq, d.status, d.attempts,
+    d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at"""
+
+
+async def insert_endpoint(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, url: str, description: str
+) -> WebhookEndpoint:
+    row = await conn.fetchrow(
+        f"""INSERT INTO ticket_webhook_endpoints (tenant_id, id, url, description) VALUES ($1, $2, $3, $4)
+            RETURNING {ENDPOINT_COLUMNS}""",
+        tenant_id,
+        endpoint_id,
+        url,
+        description,
+    )
+    return row_to(WebhookEndpoint, row)
+
+
+async def list_endpoints(conn: asyncpg.Connection, tenant_id: UUID) -> list[WebhookEndpoint]:
+    rows = await conn.fetch(
+        f"SELECT {ENDPOINT_COLUMNS} FROM ticket_webhook_endpoints WHERE tenant_id = $1 ORDER BY created_at",
+        tenant_id,
+    )
+    return [row_to(WebhookEndpoint, r) for r in rows]
+
+
+async def get_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint:
+    row = await conn.fetchrow(
+        f"SELECT {ENDPOINT_COLUMNS} FROM ticket_webhook_endpoints WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        endpoint_id,
+    )
+    if row is None:
+        raise NotFound("webhook endpoint not found")
+    return row_to(WebhookEndpoint, row)
+
+
+async def deactivate_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE ticket_webhook_endpoints SET active = false WHERE tenant_id = $1 AND id = $2", tenant_id, endpoint_id
+    )
+    await conn.execute(
+        """UPDATE ticket_webhook_deliveries SET status = 'cancelled'
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending'""",
+        tenant_id,
+        endpoint_id,
+    )
+
+
+async def insert_secret(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, secret: str, at: datetime
+) -> None:
+    await conn.execute(
+        """INSERT INTO ticket_webhook_secrets (tenant_id, id, endpoint_id, secret, created_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        tenant_id,
+        uuid4(),
+        endpoint_id,
+        secret,
+        at,
+    )
+
+
+async def retire_secrets(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, now: datetime, grace: timedelta
+) -> datetime:
+    """Let the current secrets expire after `grace` and drop those already expired."""
+    expires = now + grace
+    await conn.execute(
+        """DELETE FROM ticket_webhook_secrets
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND expires_at IS NOT NULL AND expires_at <= $3""",
+        tenant_id,
+        endpoint_id,
+        now,
+    )
+    await conn.execute(
+        """UPDATE ticket_webhook_secrets SET expires_at = $3
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND (expires_at IS NULL OR expires_at > $3)""",
+        tenant_id,
+        endpoint_id,
+        expires,
+    )
+    return expires
+
+
+async def signing_secrets(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, now: datetime) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT secret FROM ticket_webhook_secrets
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND (expires_at IS NULL OR expires_at > $3)
+           ORDER BY created_at DESC""",
+        tenant_id,
+        endpoint_id,
+        now,
+    )
+    return [r["secret"] for r in rows]
+
+
+async def claim_deliveries(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Pending deliveries that are due, at most one per (endpoint, ticket): the earliest change.
+    Locked until the transaction ends; another instance skips them, and a delivery waits while
+    an earlier change of the same ticket to the same endpoint is still pending."""
+    return list(
+        await conn.fetch(
+            """SELECT d.tenant_id, d.id, d.event_id, d.endpoint_id, d.ticket_id, d.change_seq, d.attempts,
+                      e.url, o.kind, o.payload, o.created_at AS event_at
+               FROM ticket_webhook_deliveries d
+               JOIN ticket_webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+               JOIN ticket_outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.active
+                 AND NOT EXISTS (
+                     SELECT 1 FROM ticket_webhook_deliveries p
+                     WHERE p.tenant_id = d.tenant_id AND p.endpoint_id = d.endpoint_id
+                       AND p.ticket_id = d.ticket_id AND p.status = 'pending' AND p.change_seq < d.change_seq)
+               ORDER BY d.next_attempt_at, d.change_seq
+               LIMIT $2
+               FOR UPDATE OF d SKIP LOCKED""",
+            now,
+            limit,
+        )
+    )
+
+
+async def record_attempt(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    delivery_id: UUID,
+    *,
+    attempt: int,
+    attempted_at: datetime,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    delivered: bool,
+    next_attempt_at: datetime | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO ticket_webhook_attempts (tenant_id, id, delivery_id, attempt, attempted_at, status_code, error,
+                                                duration_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        tenant_id,
+        uuid4(),
+        delivery_id,
+        attempt,
+        attempted_at,
+        status_code,
+        error,
+        duration_ms,
+    )
+    await conn.execute(
+        """UPDATE ticket_webhook_deliveries
+           SET attempts = $3, last_attempt_at = $4, last_status_code = $5, last_error = $6,
+               status = CASE WHEN $7::boolean THEN 'delivered' ELSE status END,
+               delivered_at = CASE WHEN $7::boolean THEN $4 ELSE delivered_at END,
+               next_attempt_at = coalesce($8::timestamptz, next_attempt_at)
+           WHERE tenant_id = $1 AND id = $2""",
+        tenant_id,
+        delivery_id,
+        attempt,
+        attempted_at,
+        status_code,
+        error,
+        delivered,
+        next_attempt_at,
+    )
+
+
+async def list_deliveries(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, status: str | None, limit: int
+) -> list[WebhookDelivery]:
+    rows = await conn.fetch(
+        f"""SELECT {DELIVERY_COLUMNS}
+            FROM ticket_webhook_deliveries d
+            JOIN ticket_outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
+            WHERE d.tenant_id = $1 AND d.endpoint_id = $2 AND ($3::text IS NULL OR d.status = $3)
+            ORDER BY d.created_at DESC, d.change_seq DESC LIMIT $4""",
+        tenant_id,
+        endpoint_id,
+        status,
+        limit,
+    )
+    return [row_to(WebhookDelivery, r) for r in rows]
+
+
+async def list_attempts(conn: asyncpg.Connection, tenant_id: UUID, delivery_id: UUID) -> list[WebhookAttempt]:
+    rows = await conn.fetch(
+        """SELECT attempt, attempted_at, status_code, error, duration_ms FROM ticket_webhook_attempts
+           WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY attempt""",
+        tenant_id,
+        delivery_id,
+    )
+    return [row_to(WebhookAttempt, r) for r in rows]
+
+
+async def sla_state_of(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID, now: datetime) -> SlaState:
+    value = await conn.fetchval(
+        f"SELECT {SLA_STATE_SQL} FROM tickets t LEFT JOIN ticket_settings s "
+        "ON s.tenant_id = t.tenant_id WHERE t.tenant_id = $2 AND t.id = $3",
+        now,
+        tenant_id,
+        ticket_id,
+    )
+    return SlaState(value)

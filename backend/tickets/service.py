@@ -1,0 +1,712 @@
+"""The rules for tickets: creation with routing and deadline, the workflow, comments, callback
+attempts, assignment, the citizen's data (every read audited), settings, routes and webhooks.
+
+Every function takes the unit of work, checks the permission matrix, validates, and only then
+writes. A ticket or tenant the principal may not reach is reported as not found. Messages name
+statuses and fields, never a value the citizen gave.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import phonenumbers
+
+from auth.permissions import Operation, require
+from auth.principal import Principal
+from auth.roles import Role
+from backend.errors import Conflict, ValidationFailed
+from backend.state import UnitOfWork
+from backend.tenants import repository as tenant_repository
+from backend.tenants import service as tenant_service
+from backend.tenants.calendar import load_calendar
+from backend.tenants.schemas import Tenant
+from backend.tickets import pubsub, repository, webhooks
+from backend.tickets.changes import Actor, record_change
+from backend.tickets.deadline import callback_deadline
+from backend.tickets.schemas import (
+    OPEN_STATUSES,
+    TRANSITIONS,
+    AssignmentInput,
+    AuditEntry,
+    AuditWhat,
+    CallbackAttempt,
+    CallbackAttemptInput,
+    Channel,
+    Comment,
+    CommentInput,
+    DepartmentChange,
+    EventKind,
+    PersonalData,
+    SlaState,
+    Source,
+    StatusChange,
+    Ticket,
+    TicketChange,
+    TicketCreate,
+    TicketDetail,
+    TicketEvent,
+    TicketFilter,
+    TicketRoute,
+    TicketSettings,
+    TicketSettingsInput,
+    TicketStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEndpointInput,
+    WebhookSecret,
+    allowed_targets,
+)
+
+MAX_PAGE_SIZE = 100
+_PHONE_CHARACTERS = re.compile(r"[0-9+()/. -]{2,40}")
+SECRET_GRACE = timedelta(hours=24)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    items: list[Ticket]
+    cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    items: list[AuditEntry]
+    next_cursor: str | None
+
+
+def _check_page(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+
+
+def _publish_after_commit(uow: UnitOfWork, changes: list[TicketChange | None]) -> None:
+    published = [c for c in changes if c is not None]
+    if published:
+        uow.after_commit(lambda: pubsub.publish(uow.redis, published))
+
+
+def _source(principal: Principal) -> Source:
+    if principal.is_machine:
+        return Source.PARTNER
+    if principal.roles & {Role.AGENT, Role.SUPERVISOR, Role.PLATFORM_ADMIN}:
+        return Source.AGENT
+    return Source.STAFF
+
+
+def _keyset(cursor: str | None, field: str) -> tuple[datetime, UUID] | None:
+    if cursor is None:
+        return None
+    try:
+        moment, _, ident = cursor.partition("|")
+        return datetime.fromisoformat(moment), UUID(ident)
+    except ValueError:
+        raise ValidationFailed("not a cursor this API handed out", field=field) from None
+
+
+def _cursor_of(moment: datetime, ident: UUID) -> str:
+    return f"{moment.isoformat()}|{ident}"
+
+
+# --- settings, routes ----------------------------------------------------------------------
+
+
+async def settings(uow: UnitOfWork, tenant_slug: str) -> TicketSettings:
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    return await repository.get_settings(uow.conn, tenant.id)
+
+
+async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSettingsInput) -> TicketSettings:
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    current = await repository.get_settings(uow.conn, tenant.id)
+    wanted = TicketSettings(
+        tenant_id=tenant.id,
+        deadline_rule=data.deadline_rule or current.deadline_rule,
+        retention_days=data.retention_days or current.retention_days,
+        due_soon_minutes=data.due_soon_minutes or current.due_soon_minutes,
+        version=current.version,
+    )
+    saved = await repository.save_settings(uow.conn, tenant.id, wanted, data.version)
+    if saved is None:
+        raise Conflict("the ticket settings were changed by someone else; reload and try again")
+    return saved
+
+
+async def routes(uow: UnitOfWork, tenant_slug: str) -> list[TicketRoute]:
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)
+    return await repository.list_routes(uow.conn, tenant.id)
+
+
+async def replace_routes(
+    uow: UnitOfWork, tenant_slug: str, default_department_id: UUID | None, entries: list[tuple[str, UUID]]
+) -> list[TicketRoute]:
+    """Replace the responsibility table: LeiKa key (or prefix) → department, plus a default."""
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    prefixes = [prefix for prefix, _ in entries]
+    if len(prefixes) != len(set(prefixes)):
+        raise ValidationFailed("each key prefix may appear only once", field="routes")
+    wanted: list[tuple[str | None, UUID]] = [(p, d) for p, d in entries]
+    if default_department_id is not None:
+        wanted.append((None, default_department_id))
+    for index, (_, department_id) in enumerate(wanted):
+        if not await repository.active_department_exists(uow.conn, tenant.id, department_id):
+            field = "defaultDepartmentId" if index == len(entries) else "routes"
+            raise ValidationFailed("no active department with this id in the town", field=field)
+    for route in await repository.list_routes(uow.conn, tenant.id):
+        await repository.delete_route(uow.conn, tenant.id, route.key_prefix)
+    for prefix, department_id in wanted:
+        await repository.upsert_route(uow.conn, tenant.id, prefix, department_id)
+    return await repository.list_routes(uow.conn, tenant.id)
+
+
+async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str | None) -> UUID | None:
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)
+    return await repository.propose_department(uow.conn, tenant.id, leika_key)
+
+
+# --- creating and reading ------------------------------------------------------------------
+
+
+def _normalise_phone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    number = None
+    if _PHONE_CHARACTERS.fullmatch(value):
+        try:
+            number = phonenumbers.parse(value, "DE")
+        except phonenumbers.NumberParseException:
+            number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        # Never echo the number: it is personal data.
+        raise ValidationFailed("the callback number is not a valid phone number", field="citizen.callbackNumber")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _check_citizen(data: TicketCreate) -> str | None:
+    citizen = data.citizen
+    gives_contact = any(v is not None for v in (citizen.name, citizen.callback_number, citizen.email))
+    if gives_contact and not citizen.consent:
+        raise ValidationFailed("contact data may only be stored with the citizen's consent", field="citizen.consent")
+    if citizen.preferred_channel is Channel.PHONE and citizen.callback_number is None:
+        raise ValidationFailed("a callback by phone needs a callback number", field="citizen.callbackNumber")
+    if citizen.preferred_channel is Channel.EMAIL and citizen.email is None:
+        raise ValidationFailed("an answer by e-mail needs an e-mail address", field="citizen.email")
+    if citizen.preferred_channel is Channel.LETTER and citizen.name is None:
+        raise ValidationFailed("an answer by letter needs the citizen's name", field="citizen.name")
+    return _normalise_phone(citizen.callback_number)
+
+
+async def _deadline_for(uow: UnitOfWork, tenant: Tenant, start: datetime) -> tuple[datetime, datetime, str, str]:
+    ticket_settings = await repository.get_settings(uow.conn, tenant.id)
+    calendar = await load_calendar(uow.conn, tenant)
+    deadline = callback_deadline(calendar, start, ticket_settings.deadline_rule)
+    return deadline.started_at, deadline.due_at, deadline.rule.value, deadline.calendar_version
+
+
+async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | None = None) -> Ticket:
+    now = now or utcnow()
+    tenant = await tenant_service.tenant_by_slug(uow, data.tenant_slug, Operation.TICKET_CREATE)
+    if not data.subject.strip():
+        raise ValidationFailed("the subject must not be blank", field="subject")
+    callback_number = _check_citizen(data)
+    department_id = data.department_id
+    if department_id is None:
+        department_id = await repository.propose_department(uow.conn, tenant.id, data.leika_key)
+        if department_id is None:
+            raise ValidationFailed(
+                "no department given and the town's responsibility table has no default", field="departmentId"
+            )
+    elif not await repository.active_department_exists(uow.conn, tenant.id, department_id):
+        raise ValidationFailed("no active department with this id in the town", field="departmentId")
+    started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
+    number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
+    ticket_id = uuid4()
+    principal = uow.principal
+    await repository.insert_ticket(
+        uow.conn,
+        tenant_id=tenant.id,
+        ticket_id=ticket_id,
+        number=number,
+        department_id=department_id,
+        priority=data.priority.value,
+        subject=data.subject.strip(),
+        leika_key=data.leika_key,
+        article_id=data.article_id,
+        call_id=data.call_id,
+        source=_source(principal).value,
+        created_by=principal.subject,
+        created_by_tenant_id=principal.tenant_id,
+        created_at=now,
+        deadline_started_at=started_at,
+        due_at=due_at,
+        deadline_rule=rule,
+        calendar_version=calendar_version,
+        change_seq=seq,
+    )
+    citizen = data.citizen
+    await repository.insert_personal_data(
+        uow.conn,
+        tenant.id,
+        ticket_id,
+        concern=data.concern,
+        name=citizen.name,
+        callback_number=callback_number,
+        email=citizen.email,
+        preferred_channel=citizen.preferred_channel.value,
+        consent=citizen.consent,
+        consent_at=now if citizen.consent else None,
+    )
+    actor = Actor.of(principal)
+    tenants = [tenant.id]
+    published = [
+        await record_change(
+            uow.conn,
+            tenants,
+            ticket_id,
+            EventKind.CREATED,
+            actor,
+            now,
+            to_status=TicketStatus.NEW,
+            details={"departmentId": str(department_id), "source": _source(principal).value},
+            change_seq=seq,
+        )
+    ]
+    if data.forward:
+        published.append(await _transition(uow, tenants, ticket_id, TicketStatus.FORWARDED, None, now))
+    _publish_after_commit(uow, published)
+    return await repository.get_ticket(uow.conn, tenants, ticket_id, now)
+
+
+async def list_tickets(
+    uow: UnitOfWork,
+    *,
+    tenant_slug: str | None = None,
+    status: TicketStatus | None = None,
+    sla_state: SlaState | None = None,
+    department_id: UUID | None = None,
+    assignee: str | None = None,
+    first: int = 50,
+    after: str | None = None,
+    now: datetime | None = None,
+) -> Page:
+    """Tickets without personal data, the most urgent first."""
+    _check_page(first)
+    reachable = require(uow.principal, Operation.TICKET_READ)
+    if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
+        raise ValidationFailed("not a valid assignee", field="assignee")
+    tenant_ids = sorted(reachable)
+    if tenant_slug is not None:
+        tenant_ids = [(await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)).id]
+    where = TicketFilter(
+        tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
+    )
+    rows = await repository.list_tickets(uow.conn, where, now or utcnow(), _keyset(after, "after"), first + 1)
+    items = rows[:first]
+    more = len(rows) > first
+    return Page(items=items, next_cursor=_cursor_of(items[-1].due_at, items[-1].id) if more else None)
+
+
+async def get_ticket(uow: UnitOfWork, ticket_id: UUID, now: datetime | None = None) -> Ticket:
+    reachable = require(uow.principal, Operation.TICKET_READ)
+    return await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or utcnow())
+
+
+async def tickets_by_ids(uow: UnitOfWork, ticket_ids: list[UUID], now: datetime | None = None) -> dict[UUID, Ticket]:
+    reachable = require(uow.principal, Operation.TICKET_READ)
+    found = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, now or utcnow())
+    return {t.id: t for t in found}
+
+
+async def _audit(uow: UnitOfWork, tickets: list[Ticket], via: str, what: AuditWhat) -> None:
+    principal = uow.principal
+    await repository.insert_audit(
+        uow.conn,
+        [(t.tenant_id, t.id) for t in tickets],
+        actor_subject=principal.subject,
+        actor_issuer=principal.issuer,
+        actor_tenant_id=principal.tenant_id,
+        via=via,
+        what=what,
+    )
+
+
+async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, PersonalData | None]:
+    """The citizen's data of several tickets; one audit row per ticket read (same transaction:
+    no read without its record). Needs a writable unit of work."""
+    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    found = await repository.personal_data(uow.conn, list(reachable), [t.id for t in tickets])
+    await _audit(uow, [t for t in tickets if t.id in found], via, AuditWhat.CONTACT)
+    return {ticket_id: found.get(ticket_id) for ticket_id in ticket_ids}
+
+
+async def ticket_detail(uow: UnitOfWork, ticket_id: UUID, via: str, now: datetime | None = None) -> TicketDetail:
+    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or utcnow())
+    found = await repository.personal_data(uow.conn, [ticket.tenant_id], [ticket.id])
+    if ticket.id in found:
+        await _audit(uow, [ticket], via, AuditWhat.CONTACT)
+    return TicketDetail(ticket=ticket, personal_data=found.get(ticket.id))
+
+
+async def events(uow: UnitOfWork, ticket_id: UUID) -> list[TicketEvent]:
+    ticket = await get_ticket(uow, ticket_id)
+    return await repository.list_events(uow.conn, ticket.tenant_id, ticket.id)
+
+
+async def comments(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, list[Comment]]:
+    """Internal comments may hold personal data: reading them is audited too."""
+    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    found = await repository.list_comments(uow.conn, list(reachable), [t.id for t in tickets])
+    grouped: dict[UUID, list[Comment]] = {t: [] for t in ticket_ids}
+    for comment in found:
+        grouped[comment.ticket_id].append(comment)
+    await _audit(uow, [t for t in tickets if grouped.get(t.id)], via, AuditWhat.COMMENTS)
+    return grouped
+
+
+async def callback_attempts(
+    uow: UnitOfWork, ticket_ids: list[UUID], via: str, *, with_notes: bool
+) -> dict[UUID, list[CallbackAttempt]]:
+    """Channel, time and outcome are facts; the free-text notes are personal data (audited)."""
+    operation = Operation.TICKET_PERSONAL_READ if with_notes else Operation.TICKET_READ
+    reachable = require(uow.principal, operation)
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    found = await repository.list_callback_attempts(uow.conn, list(reachable), [t.id for t in tickets])
+    grouped: dict[UUID, list[CallbackAttempt]] = {t: [] for t in ticket_ids}
+    for attempt in found:
+        if not with_notes:
+            attempt = CallbackAttempt(**{**_fields(attempt), "note": None})
+        grouped[attempt.ticket_id].append(attempt)
+    if with_notes:
+        noted = {a.ticket_id for a in found if a.note}
+        await _audit(uow, [t for t in tickets if t.id in noted], via, AuditWhat.CALLBACK_NOTES)
+    return grouped
+
+
+def _fields(struct: Any) -> dict[str, Any]:
+    return {name: getattr(struct, name) for name in struct.__struct_fields__}
+
+
+async def changes_since(
+    uow: UnitOfWork, tenant_slug: str | None, cursor: str | None, first: int = 50, now: datetime | None = None
+) -> Changes:
+    """Tickets changed after `cursor` in change order (partner systems poll this). Change
+    numbers follow commit order per tenant, so nothing committed later can slip behind a cursor."""
+    _check_page(first)
+    require(uow.principal, Operation.TICKET_READ)
+    slug = tenant_slug or uow.principal.tenant_slug
+    tenant = await tenant_service.tenant_by_slug(uow, slug, Operation.TICKET_READ)
+    try:
+        after = int(cursor) if cursor else 0
+    except ValueError:
+        after = -1
+    if not 0 <= after < 2**63:
+        raise ValidationFailed("not a cursor this API handed out", field="cursor")
+    rows = await repository.changed_since(uow.conn, tenant.id, after, first + 1, now or utcnow())
+    items = rows[:first]
+    return Changes(items=items, cursor=str(items[-1].change_seq if items else after), has_more=len(rows) > first)
+
+
+# --- the workflow --------------------------------------------------------------------------
+
+
+async def _locked(uow: UnitOfWork, ticket_id: UUID, now: datetime, version: int | None = None) -> Ticket:
+    reachable = require(uow.principal, Operation.TICKET_WORK)
+    ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now, lock=True)
+    if version is not None and version != ticket.version:
+        raise Conflict("the ticket was changed by someone else; reload and try again", field="version")
+    return ticket
+
+
+async def _transition(
+    uow: UnitOfWork, tenant_ids: list[UUID], ticket_id: UUID, target: TicketStatus, version: int | None, now: datetime
+) -> TicketChange | None:
+    ticket = await _locked(uow, ticket_id, now, version)
+    action = TRANSITIONS.get((ticket.status, target))
+    if action is None:
+        allowed = ", ".join(s.value for s in allowed_targets(ticket.status)) or "none"
+        raise Conflict(
+            f"a ticket in status '{ticket.status.value}' cannot move to '{target.value}'; allowed next: {allowed}",
+            field="status",
+        )
+    changes: dict[str, Any] = {"status": target.value}
+    if action == "answer":
+        channel = await repository.preferred_channel(uow.conn, ticket.tenant_id, ticket.id)
+        needs_callback = channel not in (None, Channel.NONE.value)
+        if needs_callback and not await repository.has_reached_callback(uow.conn, ticket.tenant_id, ticket.id):
+            raise Conflict(
+                "record a callback attempt that reached the citizen before marking the ticket answered",
+                field="status",
+            )
+        changes["answered_at"] = now
+    elif action == "close":
+        changes["closed_at"] = now
+    elif action == "reopen":
+        if ticket.personal_data_erased_at is not None:
+            raise Conflict("the citizen's data of this ticket was erased after retention; create a new ticket")
+        # The citizen gets a new callback promise, computed as of now with today's calendar.
+        tenant = await tenant_repository.get_tenant(uow.conn, ticket.tenant_id)
+        started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
+        changes |= {
+            "answered_at": None,
+            "closed_at": None,
+            "reopened_at": now,
+            "deadline_started_at": started_at,
+            "due_at": due_at,
+            "deadline_rule": rule,
+            "calendar_version": calendar_version,
+            "deadline_seq": await repository.deadline_seq(uow.conn, ticket.tenant_id, ticket.id) + 1,
+        }
+    return await record_change(
+        uow.conn,
+        tenant_ids,
+        ticket.id,
+        EventKind.STATUS_CHANGED,
+        Actor.of(uow.principal),
+        now,
+        changes=changes,
+        from_status=ticket.status,
+        to_status=target,
+        details={"action": action, "fromStatus": ticket.status.value},
+    )
+
+
+async def change_status(uow: UnitOfWork, ticket_id: UUID, data: StatusChange, now: datetime | None = None) -> Ticket:
+    now = now or utcnow()
+    reachable = sorted(require(uow.principal, Operation.TICKET_WORK))
+    change = await _transition(uow, reachable, ticket_id, data.status, data.version, now)
+    _publish_after_commit(uow, [change])
+    return await repository.get_ticket(uow.conn, reachable, ticket_id, now)
+
+
+async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: datetime | None = None) -> Ticket:
+    now = now or utcnow()
+    ticket = await _locked(uow, ticket_id, now, data.version)
+    if ticket.status is TicketStatus.CLOSED:
+        raise Conflict("a closed ticket cannot be assigned; reopen it first", field="assignee")
+    reachable = [ticket.tenant_id]
+    change = await record_change(
+        uow.conn,
+        reachable,
+        ticket.id,
+        EventKind.ASSIGNED,
+        Actor.of(uow.principal),
+        now,
+        changes={"assignee": data.assignee},
+        details={"assignee": data.assignee, "previousAssignee": ticket.assignee},
+    )
+    _publish_after_commit(uow, [change])
+    return await repository.get_ticket(uow.conn, reachable, ticket.id, now)
+
+
+async def change_department(
+    uow: UnitOfWork, ticket_id: UUID, data: DepartmentChange, now: datetime | None = None
+) -> Ticket:
+    now = now or utcnow()
+    ticket = await _locked(uow, ticket_id, now, data.version)
+    if ticket.status not in OPEN_STATUSES:
+        raise Conflict("only an open ticket can go to another department", field="departmentId")
+    if not await repository.active_department_exists(uow.conn, ticket.tenant_id, data.department_id):
+        raise ValidationFailed("no active department with this id in the town", field="departmentId")
+    reachable = [ticket.tenant_id]
+    change = await record_change(
+        uow.conn,
+        reachable,
+        ticket.id,
+        EventKind.DEPARTMENT_CHANGED,
+        Actor.of(uow.principal),
+        now,
+        changes={"department_id": data.department_id},
+        details={"departmentId": str(data.department_id), "previousDepartmentId": str(ticket.department_id)},
+    )
+    _publish_after_commit(uow, [change])
+    return await repository.get_ticket(uow.conn, reachable, ticket.id, now)
+
+
+async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now: datetime | None = None) -> Comment:
+    now = now or utcnow()
+    ticket = await _locked(uow, ticket_id, now)
+    if ticket.personal_data_erased_at is not None:
+        raise Conflict("this ticket's data was erased after retention; no comments can be added")
+    principal = uow.principal
+    comment = await repository.insert_comment(
+        uow.conn, ticket.tenant_id, ticket.id, data.body, principal.subject, principal.tenant_id
+    )
+    change = await record_change(
+        uow.conn,
+        [ticket.tenant_id],
+        ticket.id,
+        EventKind.COMMENT_ADDED,
+        Actor.of(principal),
+        now,
+        details={"commentId": str(comment.id)},
+        bump_version=False,
+    )
+    _publish_after_commit(uow, [change])
+    return comment
+
+
+async def record_callback(
+    uow: UnitOfWork, ticket_id: UUID, data: CallbackAttemptInput, now: datetime | None = None
+) -> CallbackAttempt:
+    """A callback attempt (channel, time, reached or not, note). `markAnswered` with a reached
+    attempt also moves the ticket on to `answered` — through `in_progress` when it was only
+    forwarded, each step checked and recorded."""
+    now = now or utcnow()
+    ticket = await _locked(uow, ticket_id, now)
+    if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED):
+        raise Conflict(
+            f"callback attempts are recorded on forwarded, in-progress or answered tickets, not on "
+            f"'{ticket.status.value}' ones",
+            field="status",
+        )
+    attempted_at = data.attempted_at or now
+    if attempted_at.tzinfo is None:
+        raise ValidationFailed("give the time with its offset", field="attemptedAt")
+    if attempted_at > now + timedelta(minutes=5) or attempted_at < ticket.created_at - timedelta(minutes=5):
+        raise ValidationFailed("the attempt must lie between the ticket's creation and now", field="attemptedAt")
+    if data.mark_answered and not data.reached:
+        raise ValidationFailed("only an attempt that reached the citizen answers the ticket", field="markAnswered")
+    principal = uow.principal
+    attempt = await repository.insert_callback_attempt(
+        uow.conn,
+        ticket.tenant_id,
+        ticket.id,
+        channel=data.channel.value,
+        attempted_at=attempted_at,
+        reached=data.reached,
+        note=data.note,
+        recorded_by=principal.subject,
+        recorded_by_tenant_id=principal.tenant_id,
+        created_at=now,
+    )
+    tenants = [ticket.tenant_id]
+    published = [
+        await record_change(
+            uow.conn,
+            tenants,
+            ticket.id,
+            EventKind.CALLBACK_RECORDED,
+            Actor.of(principal),
+            now,
+            details={"attemptId": str(attempt.id), "channel": data.channel.value, "reached": data.reached},
+            bump_version=False,
+        )
+    ]
+    if data.mark_answered:
+        if ticket.status is TicketStatus.FORWARDED:
+            published.append(await _transition(uow, tenants, ticket.id, TicketStatus.IN_PROGRESS, None, now))
+        if ticket.status is not TicketStatus.ANSWERED:
+            published.append(await _transition(uow, tenants, ticket.id, TicketStatus.ANSWERED, None, now))
+    _publish_after_commit(uow, published)
+    return attempt
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+async def audit_log(
+    uow: UnitOfWork, tenant_slug: str, ticket_id: UUID | None = None, first: int = 50, after: str | None = None
+) -> AuditPage:
+    _check_page(first)
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
+    rows = await repository.list_audit(uow.conn, tenant.id, ticket_id, _keyset(after, "after"), first + 1)
+    items = rows[:first]
+    more = len(rows) > first
+    return AuditPage(items=items, next_cursor=_cursor_of(items[-1].at, items[-1].id) if more else None)
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+def _check_webhook_url(uow: UnitOfWork, url: str) -> None:
+    if uow.app.settings.is_production and not url.startswith("https://"):
+        raise ValidationFailed("webhook endpoints must use https in production", field="url")
+    if "@" in url.split("/")[2]:
+        raise ValidationFailed("webhook URLs must not carry credentials; verify the signature instead", field="url")
+
+
+async def webhook_endpoints(uow: UnitOfWork, tenant_slug: str) -> list[WebhookEndpoint]:
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    return await repository.list_endpoints(uow.conn, tenant.id)
+
+
+async def add_webhook_endpoint(
+    uow: UnitOfWork, tenant_slug: str, data: WebhookEndpointInput, now: datetime | None = None
+) -> WebhookEndpointCreated:
+    now = now or utcnow()
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    _check_webhook_url(uow, data.url)
+    endpoint = await repository.insert_endpoint(uow.conn, tenant.id, uuid4(), data.url, data.description)
+    secret = webhooks.new_secret()
+    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, secret, now)
+    return WebhookEndpointCreated(endpoint=endpoint, secret=secret)
+
+
+async def rotate_webhook_secret(
+    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID, now: datetime | None = None, grace: timedelta = SECRET_GRACE
+) -> WebhookSecret:
+    """A new secret signs from now on; the previous ones keep signing too until `grace` ends,
+    so the receiver can switch without losing a delivery."""
+    now = now or utcnow()
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
+    expires = await repository.retire_secrets(uow.conn, tenant.id, endpoint.id, now, grace)
+    secret = webhooks.new_secret()
+    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, secret, now)
+    return WebhookSecret(endpoint_id=endpoint.id, secret=secret, previous_secret_expires_at=expires)
+
+
+async def remove_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID) -> None:
+    """Deactivate (the delivery log stays readable); pending deliveries to it are cancelled."""
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
+    await repository.deactivate_endpoint(uow.conn, tenant.id, endpoint.id)
+
+
+async def webhook_deliveries(
+    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID | None, status: str | None, first: int = 50
+) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    """The delivery log: each delivery with its attempts (status code or error class)."""
+    _check_page(first)
+    if status is not None and status not in ("pending", "delivered", "cancelled"):
+        raise ValidationFailed("status is one of pending, delivered, cancelled", field="status")
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    endpoints = [e.id for e in await repository.list_endpoints(uow.conn, tenant.id)]
+    if endpoint_id is not None:
+        endpoints = [e for e in endpoints if e == endpoint_id]
+    result: list[tuple[WebhookDelivery, list[WebhookAttempt]]] = []
+    for endpoint in endpoints:
+        for delivery in await repository.list_deliveries(uow.conn, tenant.id, endpoint, status, first):
+            result.append((delivery, await repository.list_attempts(uow.conn, tenant.id, delivery.id)))
+    result.sort(key=lambda pair: (pair[0].created_at, pair[0].change_seq), reverse=True)
+    return result[:first]
+
+
+# --- subscriptions -------------------------------------------------------------------------
+
+
+async def subscription_tenants(uow: UnitOfWork, tenant_slug: str | None) -> frozenset[UUID]:
+    reachable = require(uow.principal, Operation.TICKET_READ)
+    if tenant_slug is None:
+        return reachable
+    return frozenset({(await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)).id})

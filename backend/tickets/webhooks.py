@@ -1,0 +1,90 @@
+"""Standard Webhooks (https://www.standardwebhooks.com/): secrets, signatures, one HTTP attempt.
+
+A secret is `whsec_` + base64 of 32 random bytes; the HMAC key is the decoded bytes. The
+signature header lists one `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` per active
+secret, separated by spaces, so receivers keep verifying while a secret is being rotated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "buergerservice-webhooks/1"
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(secret: str) -> bytes:
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("not a webhook secret")
+    return base64.b64decode(secret[len(SECRET_PREFIX) :])
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    return " ".join(sign(s, message_id, timestamp, body) for s in secrets_)
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_seconds: int = 300) -> bool:
+    """What a receiver does (used by tests and offered to partner developers as reference)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    message_id, timestamp = lower.get("webhook-id", ""), lower.get("webhook-timestamp", "")
+    if not message_id or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_seconds:
+        return False
+    expected = sign(secret, message_id, int(timestamp), body)
+    return any(hmac.compare_digest(expected, given) for given in lower.get("webhook-signature", "").split())
+
+
+def body_of(kind: str, event_at: str, data: dict[str, Any]) -> bytes:
+    return json.dumps({"type": kind, "timestamp": event_at, "data": data}, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    status_code: int | None
+    error: str | None  # a class of failure, never a response body
+    duration_ms: int
+
+
+async def send(
+    http: httpx.AsyncClient, url: str, message_id: str, body: bytes, secrets_: list[str], timeout_seconds: float
+) -> Outcome:
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets_, message_id, timestamp, body),
+    }
+    started = time.perf_counter()
+    try:
+        response = await http.post(url, content=body, headers=headers, timeout=timeout_seconds)
+    except httpx.TimeoutException:
+        return Outcome(False, None, "timeout", _ms(started))
+    except httpx.HTTPError as error:
+        return Outcome(False, None, f"connection failed ({type(error).__name__})", _ms(started))
+    ok = 200 <= response.status_code < 300
+    return Outcome(ok, response.status_code, None if ok else f"HTTP {response.status_code}", _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

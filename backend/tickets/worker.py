@@ -1,0 +1,212 @@
+"""Background work of the tickets domain, in every app instance (docs/decisions: background work).
+
+- deadlines: "due soon" and "overdue" events, once per ticket and deadline however many
+  instances run (row locks with SKIP LOCKED, and the outbox's unique dedupe key as the backstop);
+- webhook delivery from the outbox: at least once, in change order per ticket and endpoint,
+  retried with exponential backoff; all state is in PostgreSQL, so nothing is lost when the
+  receiver is down or an instance restarts (a delivery claimed by an instance that dies is
+  unlocked by PostgreSQL and picked up again);
+- retention: the citizen's data of closed tickets is erased after the tenant's period.
+
+The worker acts for every tenant: its transactions set row-level security to all tenants
+(`auth_all_tenant_ids()`), the one place outside a request that does so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+from litestar import Litestar
+from redis.asyncio import Redis
+
+from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.state import AppState
+from backend.tickets import pubsub, repository, webhooks
+from backend.tickets.changes import SYSTEM, record_change
+from backend.tickets.schemas import EventKind, TicketChange
+
+log = structlog.get_logger("tickets.worker")
+
+
+@dataclass
+class Report:
+    signalled: int = 0
+    delivered: int = 0
+    failed: int = 0
+    purged: int = 0
+
+
+@dataclass
+class TicketWorker:
+    pool: asyncpg.Pool
+    redis: Redis
+    http: httpx.AsyncClient
+    batch_size: int = 20
+    backoff_base: timedelta = timedelta(seconds=5)
+    backoff_cap: timedelta = timedelta(hours=1)
+    request_timeout: float = 10.0
+    poll_seconds: float = 1.0
+    purge_every: timedelta = timedelta(minutes=10)
+    _last_purge: datetime | None = field(default=None, init=False)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with tenant_transaction(self.pool, []) as conn:
+            tenant_ids = await conn.fetchval("SELECT auth_all_tenant_ids()")
+            await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
+            yield conn
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Delay after the `attempts`-th failure: base, 2×base, 4×base … capped."""
+        delay: timedelta = self.backoff_base * (2 ** max(attempts - 1, 0))
+        return min(delay, self.backoff_cap)
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    async def signal_deadlines(self, now: datetime | None = None) -> int:
+        now = now or datetime.now(UTC)
+        published: list[TicketChange] = []
+        async with self._transaction() as conn:
+            for row in await repository.lock_deadline_candidates(conn, now, self.batch_size):
+                kinds = []
+                if not row["due_soon_sent"]:
+                    kinds.append(EventKind.DUE_SOON)  # also when it is overdue at once: both, in order
+                if row["overdue"] and not row["overdue_sent"]:
+                    kinds.append(EventKind.OVERDUE)
+                for kind in kinds:
+                    prefix = "due_soon" if kind is EventKind.DUE_SOON else "overdue"
+                    change = await record_change(
+                        conn,
+                        [row["tenant_id"]],
+                        row["id"],
+                        kind,
+                        SYSTEM,
+                        now,
+                        details={"dueAt": row["due_at"].isoformat()},
+                        dedupe_key=f"{prefix}:{row['deadline_seq']}",
+                    )
+                    if change is not None:
+                        published.append(change)
+        await pubsub.publish(self.redis, published)
+        return len(published)
+
+    # --- retention -------------------------------------------------------------------------
+
+    async def purge(self, now: datetime | None = None) -> int:
+        now = now or datetime.now(UTC)
+        published: list[TicketChange] = []
+        async with self._transaction() as conn:
+            for tenant_id, ticket_id in await repository.lock_purgeable(conn, now, self.batch_size):
+                await repository.erase_personal_data(conn, tenant_id, ticket_id)
+                change = await record_change(
+                    conn,
+                    [tenant_id],
+                    ticket_id,
+                    EventKind.PERSONAL_DATA_ERASED,
+                    SYSTEM,
+                    now,
+                    changes={"personal_data_erased_at": now, "subject": ""},
+                    bump_version=False,
+                )
+                if change is not None:
+                    published.append(change)
+        await pubsub.publish(self.redis, published)
+        return len(published)
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    async def deliver(self, now: datetime | None = None) -> tuple[int, int]:
+        """One round: (delivered, failed)."""
+        now = now or datetime.now(UTC)
+        async with self._transaction() as conn:
+            claimed = await repository.claim_deliveries(conn, now, self.batch_size)
+            if not claimed:
+                return 0, 0
+            secrets = {}
+            for row in claimed:
+                key = (row["tenant_id"], row["endpoint_id"])
+                if key not in secrets:
+                    secrets[key] = await repository.signing_secrets(conn, row["tenant_id"], row["endpoint_id"], now)
+            outcomes = await asyncio.gather(
+                *(self._send(row, secrets[row["tenant_id"], row["endpoint_id"]]) for row in claimed)
+            )
+            delivered = failed = 0
+            for row, outcome in zip(claimed, outcomes, strict=True):
+                attempt = row["attempts"] + 1
+                await repository.record_attempt(
+                    conn,
+                    row["tenant_id"],
+                    row["id"],
+                    attempt=attempt,
+                    attempted_at=now,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                    delivered=outcome.ok,
+                    next_attempt_at=None if outcome.ok else now + self.backoff(attempt),
+                )
+                if outcome.ok:
+                    delivered += 1
+                else:
+                    failed += 1
+                    # Ids and the failure class only: never the URL's query or a response body.
+                    log.warning("webhook_attempt_failed", delivery=str(row["id"]), attempt=attempt, error=outcome.error)
+        return delivered, failed
+
+    async def _send(self, row: Any, secrets: list[str]) -> webhooks.Outcome:
+        body = webhooks.body_of(row["kind"], row["event_at"].isoformat(), row["payload"])
+        if not secrets:
+            return webhooks.Outcome(False, None, "no signing secret", 0)
+        return await webhooks.send(self.http, row["url"], f"msg_{row['event_id']}", body, secrets, self.request_timeout)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run_once(self, now: datetime | None = None) -> Report:
+        now = now or datetime.now(UTC)
+        report = Report()
+        report.signalled = await self.signal_deadlines(now)
+        if self._last_purge is None or now - self._last_purge >= self.purge_every:
+            report.purged = await self.purge(now)
+            self._last_purge = now
+        report.delivered, report.failed = await self.deliver(now)
+        return report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            busy = False
+            try:
+                report = await self.run_once()
+                busy = report.delivered + report.failed >= self.batch_size
+            except Exception as error:  # keep running; the next round retries
+                log.error("ticket_worker_round_failed", error_type=type(error).__name__)
+            if busy:
+                continue
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Runs the worker next to the API when settings.background_worker is on."""
+    state: AppState = app.state.app_state
+    if not state.settings.background_worker:
+        yield
+        return
+    http = httpx.AsyncClient(follow_redirects=False)
+    worker = TicketWorker(state.pool, state.redis, http)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await http.aclose()

@@ -1,0 +1,1 @@
+"""`make eval`: search quality on caller questions (see __main__)."""

@@ -1,0 +1,243 @@
+"""Call records: idempotent posts (also concurrent), conflicts, events, outcomes, tenancy, the
+bulk import through COPY, and erasing caller numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from auth.principal import Principal
+from auth.roles import Scope
+from backend.db.tenancy import tenant_transaction
+from backend.state import unit_of_work
+from backend.telephony import service
+from tests.support.world import World
+from tests.telephony.helpers import gql
+
+Client = httpx.AsyncClient
+SOEST_CENTRAL = "02921 103-0"
+OUTCOME_GQL = """mutation($id: UUID!, $input: CallOutcomeInput!) {
+  recordCallOutcome(id: $id, input: $input) { call { outcome outcomeDepartmentId } errors { code field message } }
+}"""
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    return {"externalId": f"c-{uuid.uuid4()}", "dialled": SOEST_CENTRAL, "caller": "0171 2345678",
+            "queue": "zentrale", "offeredAt": "2026-03-02T10:00:00+01:00", "answeredAt": "2026-03-02T10:00:42+01:00",
+            "endedAt": "2026-03-02T10:03:13+01:00", "agent": "agent-7", **fields}
+
+
+async def post(client: Client, world: World, body: dict[str, Any], town: str = "kreis-soest",
+               path: str = "/v1/calls") -> httpx.Response:
+    return await client.post(path, json=body, headers=world.headers(town, "telephony"))
+
+
+async def test_a_complete_record_is_stored_with_its_tenant_and_raw_seconds(client: Client, telephony: World) -> None:
+    response = await post(client, telephony, record())
+    assert response.status_code == 200, response.text
+    call = response.json()
+    assert call["tenantId"] == str(telephony.tenant_ids["stadt-soest"])
+    assert (call["dialled"], call["caller"], call["purpose"]) == ("+4929211030", "+491712345678", "central")
+    assert (call["waitSeconds"], call["talkSeconds"], call["outcome"]) == (42, 151, None)
+    assert call["sourceSystem"] == "kreis-soest-telephony"
+
+
+async def test_same_payload_same_answer_other_payload_409_and_nothing_changed(client: Client, telephony: World) -> None:
+    body = record()
+    first = await post(client, telephony, body)
+    again = await post(client, telephony, body)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    also_same = await post(client, telephony, {**body, "offeredAt": "2026-03-02T09:00:00Z", "dialled": "+492921 1030"})
+    assert also_same.json() == first.json()  # the same instant and number, written differently
+    other = await post(client, telephony, {**body, "endedAt": "2026-03-02T10:09:00+01:00", "agent": "agent-8"})
+    assert other.status_code == 409, other.text
+    assert other.json()["detail"].endswith("(agent, endedAt)")
+    stored = await client.get(f"/v1/calls/{first.json()['id']}", headers=telephony.headers("kreis-soest", "agent"))
+    assert stored.json()["endedAt"] == first.json()["endedAt"] and stored.json()["agent"] == "agent-7"
+
+
+async def test_concurrent_duplicates_make_one_call_and_conflicts_lose(client: Client, telephony: World) -> None:
+    body = record()
+    answers = await asyncio.gather(*(post(client, telephony, body) for _ in range(8)))
+    assert {r.status_code for r in answers} == {200}
+    assert len({r.json()["id"] for r in answers}) == 1
+    racing = record()
+    variants = [racing, {**racing, "agent": "agent-9"}] * 4
+    results = await asyncio.gather(*(post(client, telephony, v) for v in variants))
+    winners = {json.dumps(r.json()["agent"]) for r in results if r.status_code == 200}
+    assert len(winners) == 1  # whichever came first; the other variant got 409 every time
+    assert sorted(r.status_code for r in results) == [200] * 4 + [409] * 4
+
+
+async def test_events_build_the_call_idempotently(client: Client, telephony: World) -> None:
+    external = f"ev-{uuid.uuid4()}"
+    offered = {"externalId": external, "type": "offered", "at": "2026-03-02T11:00:00+01:00",
+               "dialled": "115", "caller": "02942 98765"}
+    answered = {"externalId": external, "type": "answered", "at": "2026-03-02T11:00:30+01:00", "agent": "a-1"}
+    ended = {"externalId": external, "type": "ended", "at": "2026-03-02T11:05:30+01:00"}
+    early = await post(client, telephony, answered, path="/v1/calls/events")
+    assert early.status_code == 404
+    first = await post(client, telephony, offered, path="/v1/calls/events")
+    assert first.status_code == 200, first.text
+    assert first.json()["tenantId"] == str(telephony.tenant_ids["stadt-geseke"])  # 115 by the caller's area code
+    assert first.json()["resolvedBy"] == "caller_area_code" and first.json()["purpose"] == "115"
+    for event in (answered, answered, ended):
+        assert (await post(client, telephony, event, path="/v1/calls/events")).status_code == 200
+    conflicting = await post(client, telephony, {**answered, "agent": "a-2"}, path="/v1/calls/events")
+    assert conflicting.status_code == 409
+    final = await post(client, telephony, ended, path="/v1/calls/events")
+    assert (final.json()["waitSeconds"], final.json()["talkSeconds"], final.json()["agent"]) == (30, 300, "a-1")
+
+
+async def test_an_unanswered_call_is_abandoned(client: Client, telephony: World) -> None:
+    body = record(answeredAt=None, agent=None, endedAt="2026-03-02T10:01:10+01:00")
+    call = (await post(client, telephony, body)).json()
+    assert (call["outcome"], call["waitSeconds"], call["talkSeconds"]) == ("abandoned", 70, None)
+
+
+async def test_bad_records_are_refused(client: Client, telephony: World) -> None:
+    cases = [
+        record(dialled="not a number"),
+        record(dialled="+49 30 1234567"),  # not ours
+        record(offeredAt="2026-03-02T10:00:00"),  # no offset
+        record(answeredAt="2026-03-02T09:00:00+01:00"),  # answered before offered
+        record(unknown=1),
+    ]
+    for body in cases:
+        response = await post(client, telephony, body)
+        assert response.status_code in (400, 422), (body, response.text)
+        assert "0171" not in response.text and "491712345678" not in response.text  # no caller echoed
+
+
+async def test_geseke_system_cannot_post_or_read_soest_calls(client: Client, telephony: World) -> None:
+    soest_call = (await post(client, telephony, record())).json()
+    refused = await post(client, telephony, record(), town="stadt-geseke")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "dialled"
+    own = await post(client, telephony, record(dialled="02942 500-0"), town="stadt-geseke")
+    assert own.status_code == 200, own.text
+    geseke = telephony.headers("stadt-geseke", "telephony")
+    assert (await client.get(f"/v1/calls/{soest_call['id']}", headers=geseke)).status_code == 404
+    listed = await client.get("/v1/calls", headers=geseke, params={"first": 100})
+    assert listed.status_code == 200
+    assert {c["tenantId"] for c in listed.json()["items"]} == {str(telephony.tenant_ids["stadt-geseke"])}
+    assert (await client.get("/v1/calls", headers=geseke,
+                             params={"tenant": telephony.slug("stadt-soest")})).status_code == 404
+    # Same external id from another system is another call: ids are the system's own.
+    same_id = await post(client, telephony, record(externalId=soest_call["externalId"], dialled="02942 500-0"),
+                         town="stadt-geseke")
+    assert same_id.status_code == 200 and same_id.json()["id"] != soest_call["id"]
+    # Agents of Geseke cannot record an outcome of a Soest call either.
+    body = await gql(client, telephony.headers("stadt-geseke", "agent"), OUTCOME_GQL, id=soest_call["id"],
+                     input={"outcome": "SETTLED_FIRST_CONTACT"})
+    assert body["data"]["recordCallOutcome"]["errors"][0]["code"] == "NOT_FOUND"
+
+
+async def test_agents_record_the_outcome(client: Client, telephony: World) -> None:
+    call = (await post(client, telephony, record())).json()
+    agent = telephony.headers("kreis-soest", "agent")
+    missing = await gql(client, agent, OUTCOME_GQL, id=call["id"], input={"outcome": "TRANSFERRED_TO_DEPARTMENT"})
+    assert missing["data"]["recordCallOutcome"]["errors"][0]["field"] == "departmentId"
+    departments = await client.get(f"/v1/tenants/{telephony.slug('stadt-soest')}/departments", headers=agent)
+    department = departments.json()[0]["id"]
+    done = await gql(client, agent, OUTCOME_GQL, id=call["id"],
+                     input={"outcome": "TRANSFERRED_TO_DEPARTMENT", "departmentId": department})
+    assert done["data"]["recordCallOutcome"] == {
+        "call": {"outcome": "TRANSFERRED_TO_DEPARTMENT", "outcomeDepartmentId": department}, "errors": []}
+    listed = await gql(client, agent, "query($s: String) { calls(tenantSlug: $s, first: 100) { nodes { id outcome "
+                       "callerSpoken } pageInfo { hasNextPage } } }", s=telephony.slug("stadt-soest"))
+    mine = next(n for n in listed["data"]["calls"]["nodes"] if n["id"] == call["id"])
+    assert mine["callerSpoken"] == "0 1 7 1 – 2 3 4 5 6 7 8"
+    rest = await client.put(f"/v1/calls/{call['id']}/outcome", json={"outcome": "settled_first_contact"},
+                            headers=telephony.headers("kreis-soest", "telephony"))
+    assert rest.status_code == 403  # systems post calls; outcomes are the agents'
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    columns = ["external_id", "dialled", "caller", "queue", "offered_at", "answered_at", "ended_at", "agent",
+               "wait_seconds"]
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(str(row.get(c) or "") for c in columns))
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_bulk_import_of_ten_thousand_rows_reports_bad_lines_and_is_idempotent(
+    client: Client, db: asyncpg.Pool, telephony: World
+) -> None:
+    batch = uuid.uuid4().hex[:8]
+    start = datetime(2026, 3, 3, 7, 0, tzinfo=UTC)
+    numbers = ("02921 103-0", "+4929211030", "02921 30-0", "02942 500-12", "115")
+    rows = []
+    for i in range(10_000):
+        offered = start + timedelta(seconds=3 * i)
+        rows.append({"external_id": f"{batch}-{i}", "dialled": numbers[i % len(numbers)],
+                     "caller": f"02942 {100000 + i}" if i % 3 else "", "queue": "q1",
+                     "offered_at": offered.isoformat(), "answered_at": (offered + timedelta(seconds=20)).isoformat(),
+                     "ended_at": (offered + timedelta(seconds=200)).isoformat(), "agent": f"a{i % 7}"})
+    rows[10]["dialled"] = "kein anschluss"  # line 12
+    rows[20]["offered_at"] = "yesterday"  # line 22
+    rows[30]["dialled"] = "+49 30 1234567"  # not ours, line 32
+    rows[40]["ended_at"] = (start - timedelta(hours=1)).isoformat()  # ends before it starts, line 42
+    headers = {**telephony.headers("kreis-soest", "telephony"), "content-type": "text/csv"}
+    first = await client.post("/v1/calls/import", content=_csv(rows), headers=headers)
+    assert first.status_code == 200, first.text
+    report = first.json()
+    assert [e["line"] for e in report["errors"]] == [12, 22, 32, 42]
+    assert report["errors"][0]["externalId"] == f"{batch}-10"
+    assert (report["rows"], report["inserted"], report["duplicates"], report["errorCount"]) == (10_000, 9_996, 0, 4)
+    again = (await client.post("/v1/calls/import", content=_csv(rows), headers=headers)).json()
+    assert (again["inserted"], again["duplicates"], again["errorCount"]) == (0, 9_996, 4)
+    rows[100]["agent"] = "someone else"  # line 102: a recorded call with other facts
+    changed = (await client.post("/v1/calls/import", content=_csv(rows), headers=headers)).json()
+    assert (changed["inserted"], changed["duplicates"]) == (0, 9_995)
+    assert [e["line"] for e in changed["errors"]] == [12, 22, 32, 42, 102]
+    async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
+        counted = await conn.fetch("SELECT tenant_id, count(*) AS n FROM calls WHERE external_id LIKE $1 "
+                                   "GROUP BY tenant_id", f"{batch}-%")
+    by_tenant = {str(r["tenant_id"]): r["n"] for r in counted}
+    assert sum(by_tenant.values()) == 9_996
+    # 115 lines were resolved by the caller's area code (02942: Geseke; hidden: the operator).
+    assert set(by_tenant) == {str(t) for t in telephony.tenant_ids.values()}
+
+
+async def test_json_lines_import(client: Client, telephony: World) -> None:
+    lines = [json.dumps(record(externalId=f"jl-{uuid.uuid4()}")) for _ in range(3)]
+    body = "\n".join([lines[0], "{not json", lines[1], "[1, 2]", lines[2], json.dumps({"externalId": "x"})])
+    headers = {**telephony.headers("kreis-soest", "telephony"), "content-type": "application/x-ndjson"}
+    report = (await client.post("/v1/calls/import", content=body.encode(), headers=headers)).json()
+    assert (report["inserted"], report["errorCount"]) == (3, 3)
+    assert [e["line"] for e in report["errors"]] == [2, 4, 6]
+    partner = {**telephony.headers("kreis-soest", "partner"), "content-type": "application/x-ndjson"}
+    assert (await client.post("/v1/calls/import", content=body.encode(), headers=partner)).status_code == 403
+
+
+async def test_caller_numbers_are_erased_after_the_retention_period(
+    client: Client, db: asyncpg.Pool, telephony: World
+) -> None:
+    old = (await post(client, telephony, record(offeredAt="2020-01-06T10:00:00+01:00", answeredAt=None,
+                                                endedAt=None))).json()
+    fresh = (await post(client, telephony, record(offeredAt=datetime.now(UTC).isoformat(), answeredAt=None,
+                                                  endedAt=None))).json()
+    kreis = telephony.tenant_ids["kreis-soest"]
+    system = Principal(issuer="test", subject="kreis-soest-telephony", tenant_id=kreis, tenant_slug="kreis-soest",
+                       scopes=frozenset({Scope.CALLS_WRITE}), client_id="kreis-soest-telephony",
+                       acting_tenant_ids=frozenset(telephony.tenant_ids.values()))
+    async with unit_of_work(telephony.state, system) as uow:
+        assert await service.erase_expired_callers(uow) >= 1
+    async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
+        found = await conn.fetch("SELECT id, caller, caller_erased_at FROM calls WHERE id = ANY($1)",
+                                 [uuid.UUID(old["id"]), uuid.UUID(fresh["id"])])
+    rows = {r["id"]: r for r in found}
+    assert rows[uuid.UUID(old["id"])]["caller"] is None and rows[uuid.UUID(old["id"])]["caller_erased_at"]
+    assert rows[uuid.UUID(fresh["id"])]["caller"] == "+491712345678"
+    # Re-posting the old record after erasure is still the same call, not a conflict.
+    again = await post(client, telephony, record(externalId=old["externalId"], offeredAt="2020-01-06T10:00:00+01:00",
+                                                 answeredAt=None, endedAt=None))
+    assert again.status_code == 200 and again.json()["id"] == old["id"]

@@ -1,0 +1,82 @@
+"""Screen pop: a call recorded through one app instance reaches an agent's GraphQL subscription
+served by another (Redis pub/sub), with its tenant, the numbers written to be read aloud and
+the routing reason; agents of another town do not see it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from backend.api.context import GraphQLContext
+from backend.api.schema import create_schema
+from backend.main import create_app
+from backend.settings import Settings
+from backend.state import AppState
+from backend.telephony import events
+from tests.support.asgi import serve
+from tests.support.world import World
+
+SUBSCRIPTION = """subscription { callEvents {
+  kind tenant { slug } dialledSpoken callerSpoken greeting reason call { externalId outcome }
+} }"""
+
+
+async def _subscribe(settings: Settings, state: AppState, world: World, town: str) -> AsyncIterator[Any]:
+    context = GraphQLContext(app=state, connection_params={"Authorization": f"Bearer {world.token(town, 'agent')}"})
+    stream = await create_schema(settings).subscribe(SUBSCRIPTION, context_value=context)
+    assert not hasattr(stream, "errors"), stream
+    return stream  # type: ignore[return-value]
+
+
+async def _subscribers(state: AppState) -> int:
+    counts = await state.redis.pubsub_numsub(events.channel(state))
+    return int(counts[0][1]) if counts else 0
+
+
+async def test_call_events_reach_a_subscription_on_another_instance(
+    settings: Settings, client: httpx.AsyncClient, telephony: World
+) -> None:
+    other = create_app(settings)
+    async with serve(other, "http://screen.local"):
+        state: AppState = other.state.app_state
+        before = await _subscribers(state)
+        kreis = await _subscribe(settings, state, telephony, "kreis-soest")
+        geseke = await _subscribe(settings, state, telephony, "stadt-geseke")
+        kreis_next = asyncio.ensure_future(anext(kreis))
+        geseke_next = asyncio.ensure_future(anext(geseke))
+        for _ in range(100):
+            if await _subscribers(state) >= before + 2:
+                break
+            await asyncio.sleep(0.02)
+        system = telephony.headers("kreis-soest", "telephony")
+        soest_call = {"externalId": f"pop-{uuid.uuid4()}", "dialled": "02921 103-0", "caller": "0171 2345678",
+                      "offeredAt": "2026-03-02T10:00:00+01:00"}
+        assert (await client.post("/v1/calls", json=soest_call, headers=system)).status_code == 200
+        geseke_call = {"externalId": f"pop-{uuid.uuid4()}", "dialled": "02942 500-0",
+                       "offeredAt": "2026-03-02T12:45:00+01:00"}
+        assert (await client.post("/v1/calls", json=geseke_call, headers=system)).status_code == 200
+
+        offered = (await asyncio.wait_for(kreis_next, 10)).data["callEvents"]
+        assert offered == {
+            "kind": "offered", "tenant": {"slug": telephony.slug("stadt-soest")},
+            "dialledSpoken": "0 2 9 2 1 – 1 0 3 0", "callerSpoken": "0 1 7 1 – 2 3 4 5 6 7 8",
+            "greeting": "Stadt Soest " + telephony.suffix.title(), "reason": "WITHIN_SERVICE_HOURS",
+            "call": {"externalId": soest_call["externalId"], "outcome": None},
+        }
+        # Geseke's agent sees its own call first: the Soest call was never sent to it.
+        mine = (await asyncio.wait_for(geseke_next, 10)).data["callEvents"]
+        assert mine["call"]["externalId"] == geseke_call["externalId"]
+        assert (mine["reason"], mine["callerSpoken"]) == ("OPERATOR_ABSENT", None)
+
+        ended = {**soest_call, "endedAt": "2026-03-02T10:02:00+01:00"}
+        assert (await client.post("/v1/calls", json=ended, headers=system)).status_code == 200
+        events_seen = [(await asyncio.wait_for(anext(kreis), 10)).data["callEvents"] for _ in range(2)]
+        assert [(e["kind"], e["call"]["externalId"]) for e in events_seen] == [
+            ("offered", geseke_call["externalId"]), ("ended", soest_call["externalId"])]
+        assert events_seen[1]["call"]["outcome"] == "ABANDONED"
+        await kreis.aclose()
+        await geseke.aclose()
