@@ -82,6 +82,8 @@ async def send(
         return Outcome(False, None, "timeout", _ms(started))
     except httpx.HTTPError as error:
         return Outcome(False, None, f"connection failed ({type(error).__name__})", _ms(started))
+    except (httpx.InvalidURL, ValueError) as error:  # a URL the HTTP client cannot use: retried, visible in the log
+        return Outcome(False, None, f"unusable URL ({type(error).__name__})", _ms(started))
     ok = 200 <= response.status_code < 300
     return Outcome(ok, response.status_code, None if ok else f"HTTP {response.status_code}", _ms(started))
 

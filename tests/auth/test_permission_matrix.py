@@ -29,7 +29,10 @@ from auth.errors import Forbidden
 from auth.permissions import PERMISSIONS, Grant, Operation, Reach, can_reach, may, reachable_tenants, require
 from auth.principal import Principal
 from auth.roles import MACHINE_CLIENT_SCOPES, Role, Scope
-from tests.support.world import World
+from backend.knowledge import repository as knowledge_repository
+from backend.knowledge.demo import catalogue_path
+from backend.state import unit_of_work
+from tests.support.world import World, system_principal
 
 Client = httpx.AsyncClient
 
@@ -147,9 +150,24 @@ class Target:
     day: str = "2099-12-24"
     ticket_id: UUID | None = None  # a ticket of the operator's own tenant
     endpoint_id: UUID | None = None  # a webhook endpoint of the operator's own tenant
+    tenant_id: UUID | None = None  # the id of `slug` (bodies name tenants by id)
+    number: str = ""  # a service number of the operator's own tenant …
+    number_id: UUID | None = None  # … and its id
+    absence_id: UUID | None = None  # a dated absence of the operator's own tenant
+    call_id: UUID | None = None  # a call to `number`, offered and not yet ended
+    area_code: str = ""  # a 115 area-code entry of the operator's own tenant
+    ags: str = ""
+    article_id: UUID | None = None  # a published local article of the operator's own tenant
+    leika_key: str = ""  # a service of the operator's LeiKa catalogue …
+    client_slug: str = ""  # … read for a client town (an operator is not served by itself)
 
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
+
+    @staticmethod
+    def unique_number() -> str:
+        """A Düsseldorf number nobody else owns (telephony tests use Munich and Hamburg)."""
+        return f"+49211{uuid.uuid4().int % 10**7:07d}"
 
     def path_params(self) -> dict[str, str]:
         return {
@@ -160,6 +178,13 @@ class Target:
             "day": self.day,
             "ticket_id": str(self.ticket_id),
             "endpoint_id": str(self.endpoint_id),
+            "number_id": str(self.number_id),
+            "absence_id": str(self.absence_id),
+            "call_id": str(self.call_id),
+            "area_code": self.area_code,
+            "ags": self.ags,
+            "article_id": str(self.article_id),
+            "leika_key": self.leika_key,
         }
 
 
@@ -177,6 +202,19 @@ class Route:
 
     def url(self, target: Target) -> str:
         return self.path.format(**target.path_params())
+
+
+def matrix_call(target: Target) -> dict[str, str]:
+    """A call to the target's service number, offered and not yet ended (an outcome may follow)."""
+    return {
+        "externalId": f"matrix-{target.unique()}",
+        "dialled": target.number,
+        "offeredAt": "2026-03-02T10:00:00+01:00",
+    }
+
+
+def matrix_article(suffix: str) -> dict[str, str]:
+    return {"externalId": f"matrix-{suffix}", "title": f"Matrix {suffix}", "summary": "Matrix"}
 
 
 R, T = Operation, Operation.TENANT_READ  # T: every `/tenants/{slug}` route first looks the tenant up
@@ -282,9 +320,93 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/tenants/{slug}/webhooks/{endpoint_id}", (R.TICKET_WEBHOOKS,)),
     Route("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/secret-rotation", (R.TICKET_WEBHOOKS,)),
     Route("GET", "/v1/tenants/{slug}/webhook-deliveries", (R.TICKET_WEBHOOKS,)),
+    # Telephony (backend/telephony/controller.py, service.py).
+    Route("GET", "/v1/routing", (R.ROUTING_READ,), query=lambda t: {"dialled": t.number}),
+    Route("GET", "/v1/service-numbers", (R.SERVICE_NUMBER_READ,)),
+    Route(
+        "POST",
+        "/v1/service-numbers",
+        (R.SERVICE_NUMBER_WRITE,),
+        body=lambda t: {"tenantId": str(t.tenant_id), "number": t.unique_number(), "validFrom": "2016-01-01"},
+    ),
+    Route("GET", "/v1/service-numbers/{number_id}", (R.SERVICE_NUMBER_READ,)),
+    Route(
+        "PATCH",
+        "/v1/service-numbers/{number_id}",
+        (R.SERVICE_NUMBER_WRITE,),
+        body=lambda t: {"greeting": f"Matrix {t.unique()}"},
+    ),
+    Route(
+        "POST",
+        "/v1/service-numbers/{number_id}/move",
+        (R.SERVICE_NUMBER_WRITE,),
+        # Far ahead: the number stays the operator's for every other route (and test) here.
+        body=lambda t: {"toTenantId": str(t.free_client_id), "on": "2099-01-01"},
+    ),
+    Route("GET", "/v1/tenants/{slug}/operator-absences", (T, R.SERVICE_NUMBER_READ)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/operator-absences/weekly",
+        (T, R.ABSENCE_WRITE),
+        body=lambda t: {"weekday": 7, "starts": "03:00", "ends": "03:01", "note": "Matrix"},
+    ),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/operator-absences/dated",
+        (T, R.ABSENCE_WRITE),
+        body=lambda t: {"startsAt": "2099-06-01T08:00:00+02:00", "endsAt": "2099-06-01T09:00:00+02:00"},
+    ),
+    Route("DELETE", "/v1/tenants/{slug}/operator-absences/{absence_id}", (T, R.ABSENCE_WRITE)),
+    Route("GET", "/v1/tenants/{slug}/area-codes", (T, R.SERVICE_NUMBER_READ)),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/area-codes",
+        (T, R.AREA_CODE_WRITE),
+        body=lambda t: {"areaCode": t.area_code, "ags": t.ags, "municipality": "Matrixdorf"},
+    ),
+    Route("DELETE", "/v1/tenants/{slug}/area-codes/{area_code}/{ags}", (T, R.AREA_CODE_WRITE)),
+    Route("POST", "/v1/calls", (R.CALL_WRITE,), body=lambda t: matrix_call(t)),
+    Route(
+        "POST",
+        "/v1/calls/events",
+        (R.CALL_WRITE,),
+        body=lambda t: {
+            "externalId": f"matrix-{t.unique()}",
+            "type": "offered",
+            "at": "2026-03-02T10:00:00+01:00",
+            "dialled": t.number,
+        },
+    ),
+    # One JSON line (application/json is read as JSON lines).
+    Route("POST", "/v1/calls/import", (R.CALL_WRITE,), body=lambda t: matrix_call(t)),
+    Route("GET", "/v1/calls", (R.CALL_READ,)),
+    Route("GET", "/v1/calls/{call_id}", (R.CALL_READ,)),
+    Route(
+        "PUT",
+        "/v1/calls/{call_id}/outcome",
+        (R.CALL_OUTCOME_WRITE,),
+        body=lambda t: {"outcome": "settled_first_contact"},
+    ),
+    # Knowledge (backend/knowledge/controller.py): without `tenant`, the principal's home tenant.
+    Route("GET", "/v1/articles/search", (R.ARTICLE_READ,), query=lambda t: {"q": "Abfallgebühr"}),
+    Route("GET", "/v1/articles/{article_id}", (R.ARTICLE_READ,)),
+    Route(
+        "POST",
+        "/v1/articles/import",
+        (R.ARTICLE_IMPORT, R.ARTICLE_WRITE, R.ARTICLE_PUBLISH),  # ARTICLE_PUBLISH: with publish=true
+        body=lambda t: [matrix_article(t.unique())],
+        query=lambda t: {"publish": "true"},
+    ),
+    # A catalogue without entries: answered with a report, and the operator's catalogue (which
+    # the knowledge tests load into the same tenant) stays as it is.
+    Route("POST", "/v1/leika-catalogue", (R.CATALOGUE_IMPORT,), body=lambda t: {"csv": "leika_key,name\n"}),
+    Route("GET", "/v1/leika-services/{leika_key}", (R.ARTICLE_READ,), query=lambda t: {"tenant": t.client_slug}),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
-EXEMPT: dict[Operation, str] = {}
+EXEMPT: dict[Operation, str] = {
+    Operation.ARTICLE_DRAFT_READ: "GraphQL only (articles list, preview, history, search by status)",
+    Operation.SYNONYM_WRITE: "GraphQL only (setSynonym, removeSynonym)",
+}
 ALLOWED_WHEN_GRANTED = {200, 201, 204, 404, 409, 422}
 
 
@@ -375,6 +497,49 @@ async def target(client: Client, world: World) -> Target:
     endpoint = await _created(
         await client.post(f"{home}/webhooks", json={"url": "http://127.0.0.1:9/matrix"}, headers=admin)
     )
+    number = Target.unique_number()
+    service_number = await _created(
+        await client.post(
+            "/v1/service-numbers",
+            json={"tenantId": str(world.tenant_ids[KREIS]), "number": number, "validFrom": "2016-01-01"},
+            headers=admin,
+        )
+    )
+    absence = await _created(
+        await client.post(
+            f"{home}/operator-absences/dated",
+            json={"startsAt": "2099-07-01T08:00:00+02:00", "endsAt": "2099-07-01T09:00:00+02:00", "note": "Matrix"},
+            headers=admin,
+        )
+    )
+    # A Saxon area code no telephony test calls from; its AGS is made up (no municipality has it).
+    put = await client.put(
+        f"{home}/area-codes",
+        json={"areaCode": "035722", "ags": f"99{uuid.uuid4().int % 10**6:06d}", "municipality": "Matrixdorf"},
+        headers=admin,
+    )
+    assert put.status_code == 200, put.text
+    area_code = put.json()
+    offered = await client.post(
+        "/v1/calls",
+        json={"externalId": f"matrix-{world.suffix}", "dialled": number, "offeredAt": "2026-03-02T10:00:00+01:00"},
+        headers=world.headers(KREIS, "telephony"),
+    )
+    assert offered.status_code == 200, offered.text
+    # The operator's LeiKa catalogue, as the knowledge tests load it (a re-import changes nothing).
+    catalogue = catalogue_path().read_text(encoding="utf-8")
+    loaded = await client.post(
+        "/v1/leika-catalogue", content=catalogue.encode(), headers={**admin, "Content-Type": "text/csv"}
+    )
+    assert loaded.status_code == 200, loaded.text
+    imported = await client.post(
+        "/v1/articles/import", params={"publish": "true"}, json=[matrix_article(world.suffix)], headers=admin
+    )
+    assert imported.status_code == 200 and imported.json()["created"] == 1, imported.text
+    kreis_id = world.tenant_ids[KREIS]
+    async with unit_of_work(world.state, system_principal(kreis_id, {kreis_id}), readonly=True) as uow:
+        article = await knowledge_repository.find_article_by_external_id(uow.conn, kreis_id, f"matrix-{world.suffix}")
+    assert article is not None
     return Target(
         slug=world.slug(KREIS),
         department_id=UUID(department["id"]),
@@ -383,6 +548,16 @@ async def target(client: Client, world: World) -> Target:
         free_client_id=UUID(clients[1]["id"]),
         ticket_id=UUID(ticket["id"]),
         endpoint_id=UUID(endpoint["endpoint"]["id"]),
+        tenant_id=world.tenant_ids[KREIS],
+        number=service_number["number"],
+        number_id=UUID(service_number["id"]),
+        absence_id=UUID(absence["id"]),
+        call_id=UUID(offered.json()["id"]),
+        area_code=area_code["areaCode"],
+        ags=area_code["ags"],
+        article_id=article.id,
+        leika_key=catalogue.splitlines()[1].split(",")[0],
+        client_slug=world.slug(SOEST),
     )
 
 
