@@ -5,6 +5,7 @@ PY := $(UV) run --frozen
 TENANT ?= stadt-soest
 ROLE ?= agent
 PYTEST_ARGS ?=
+FILE ?= tests/eval/questions.jsonl
 
 .DEFAULT_GOAL := help
 
@@ -48,7 +49,10 @@ token: install ## Print a bearer token for a demo person/system: make token TENA
 bench: install ## Benchmarks with ratios against baselines measured in the same run
 	@$(PY) python -m tests.bench
 
+eval: install ## Search quality on caller questions: make eval [FILE=questions.jsonl]
+	@$(PY) python -m tests.eval $(FILE)
+
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint fmt schema migrate seed token bench help
+.PHONY: install run test lint fmt schema migrate seed token bench eval help

@@ -35,6 +35,8 @@ ENDINGS = ("e", "en", "n", "s", "es", "er", "ern", "nen")
 MIN_PART = 4
 SHORT_PARTS = frozenset({"amt", "bau", "tag", "see", "rad", "weg", "bus", "gas", "eis", "ehe", "tod", "bio", "kfz"})
 MAX_COMPOUND_PARTS = 4
+MIN_LOOSE = 6  # both parts of a split whose second part is not a known word
+SUFFIXES = frozenset({"schaft", "schaften", "heit", "heiten", "keit", "keiten", "ungen", "lichkeit", "nisse"})
 
 
 def fold(text: str) -> str:
@@ -129,6 +131,12 @@ class Lexicon:
     synonyms: tuple[SynonymRule, ...]
     vocabulary: frozenset[str]
 
+    def with_stopwords(self, extra: Iterable[str]) -> Lexicon:
+        added = frozenset(extra) - self.stopwords
+        if not added:
+            return self
+        return Lexicon(self.stopwords | added, self.aspects, self.synonyms, self.vocabulary)
+
     def with_rules(self, extra: Sequence[SynonymRule]) -> Lexicon:
         if not extra:
             return self
@@ -192,7 +200,7 @@ def _base_of_head(segment: str, vocabulary: frozenset[str]) -> str | None:
     return None
 
 
-def split_compound(word: str, vocabulary: frozenset[str]) -> list[str] | None:
+def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) -> list[str] | None:
     """The parts of a compound word (fewest parts wins), or None when it does not split.
 
     >>> split_compound("hundesteuer", frozenset({"hund", "steuer"}))
@@ -216,7 +224,19 @@ def split_compound(word: str, vocabulary: frozenset[str]) -> list[str] | None:
         if candidates:
             best[i] = min(candidates, key=lambda parts: (len(parts), -len(parts[-1])))
     result = best[0]
-    return result if result and len(result) >= 2 else None
+    if result and len(result) >= 2:
+        return result
+    if not loose:
+        return None
+    # Last resort: a long known first part (or a compound of known words) and a long rest:
+    # parkplatzabsperrung → parkplatz + absperrung.
+    for cut in range(n - MIN_LOOSE, MIN_LOOSE - 1, -1):
+        modifier = _base_of_modifier(word[:cut], vocabulary)
+        if modifier is None and split_compound(word[:cut], vocabulary, loose=False):
+            modifier = word[:cut]
+        if modifier and len(modifier) >= MIN_LOOSE and word[cut:] not in SUFFIXES:
+            return [modifier, word[cut:]]
+    return None
 
 
 def decompose(word: str, vocabulary: frozenset[str], depth: int = 0) -> list[str]:
@@ -260,6 +280,7 @@ class Concept:
     weak: list[Alternative] = field(default_factory=list)  # prefix matches and typo corrections
     from_synonym: bool = False
     topic: bool = True  # names a service (not only what to do with it: apply, renew …)
+    noun: bool = True  # written with a capital in a question that capitalises nouns
     parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
 
     def add(self, alternative: Alternative, weak: bool = False) -> None:
@@ -285,19 +306,33 @@ PARTICLES = frozenset({"ab", "an", "um", "aus", "ein", "zu", "auf", "nach", "vor
 
 
 def derived_forms(word: str) -> list[str]:
-    """The noun of a verb (anmelden, melde → anmeldung, meldung; einbürgern → einbürgerung):
-    the catalogue names services with nouns, callers use verbs."""
-    if len(word) < 7:
-        return []
-    for ending in ("ern", "eln", "en", "e"):
-        if word.endswith(ending):
-            stem = word[:-1] if ending in ("ern", "eln") else word[: -len(ending)]
-            return [stem + "ung"] if not stem.endswith("ung") else []
-    return []
+    """Nouns and stems of a verb (anmelden → anmeldung, einbürgern → einbürgerung, verkauft →
+    verkauf): the catalogue names services with nouns, callers use verbs."""
+    forms: list[str] = []
+    if len(word) >= 7:
+        for ending in ("ern", "eln", "en", "e"):
+            if word.endswith(ending):
+                stem = word[:-1] if ending in ("ern", "eln") else word[: -len(ending)]
+                if not stem.endswith("ung"):
+                    forms.append(stem + "ung")
+                break
+    if len(word) >= 6 and word.endswith("t"):
+        # Participles: verkauft → verkauf, beantragt → beantrag, gemeldet → meld, gekauft → kauf.
+        stem = word[:-2] if word.endswith("et") else word[:-1]
+        if word.startswith("ge") and len(stem) >= 6:
+            stem = stem[2:]
+        if len(stem) >= 4:
+            forms.append(stem)
+    return forms
 
 
 def _single_word_rule(word: str, lex: Lexicon) -> SynonymRule | None:
     return next((r for r in lex.synonyms if len(r.key) == 1 and r.matches([word], 0)), None)
+
+
+def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
+    """A stop word that is a synonym key as such ("gefunden" → Fundsachen), not by a prefix."""
+    return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.synonyms)
 
 
 def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concept:
@@ -312,7 +347,9 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concep
             concept.add(Alternative((spelling,), "unparticled"))  # in case the particle was no particle
         else:
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
-    for spelling in spellings:
+    # A separated particle makes another verb: "melden … an" is anmelden, not melden.
+    synonym_spellings = [s for s in spellings if particle is None or s.startswith(particle)]
+    for spelling in synonym_spellings:
         rule = _single_word_rule(spelling, lex)
         if rule is not None:
             concept.from_synonym = True
@@ -334,8 +371,25 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concep
     return concept
 
 
+CLAUSE_BREAK = re.compile(r"[,.;:!?()\n]+|\b(?:und|oder|aber|weil|dass|damit|denn|sondern)\b", re.IGNORECASE)
+
+
 def _clauses(text: str) -> list[list[str]]:
-    return [words(part) for part in re.split(r"[,.;:!?()\n]+", text) if words(part)]
+    return [words(part) for part in CLAUSE_BREAK.split(text) if words(part)]
+
+
+def _capitalised(text: str) -> set[str]:
+    """Folded words written with a capital other than at the start of a clause — German nouns —
+    when the question capitalises some but not all words; empty when casing tells nothing."""
+    nouns: set[str] = set()
+    lower = 0
+    for part in CLAUSE_BREAK.split(text):
+        for position, raw in enumerate(_WORD.findall(part)):
+            if raw[:1].isupper() and position > 0:
+                nouns.add(fold(raw))
+            elif raw[:1].islower():
+                lower += 1
+    return nouns if nouns and lower else set()
 
 
 def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
@@ -345,6 +399,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
         text=text, concepts=[], aspects=[], leika_key=find_leika_key(text), leika_prefix=leika_key_prefix(text)
     )
     seen: set[str] = set()
+    nouns = _capitalised(text)
     for clause in _clauses(text):
         # A separable verb's particle closes the clause; the verb is among its first words.
         particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
@@ -356,7 +411,12 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 matched = clause[i : i + len(rule.key)]
                 i += len(rule.key)
                 label = " ".join(matched)
-                concept = Concept(label=label, from_synonym=True, topic=not rule.generic)
+                concept = Concept(
+                    label=label,
+                    from_synonym=True,
+                    topic=not rule.generic,
+                    noun=not nouns or any(w in nouns or w == clause[0] for w in matched),
+                )
                 content = tuple(w for w in matched if w not in lex.stopwords and w not in lex.aspects)
                 if content:
                     concept.add(Alternative(content, "query"))
@@ -373,10 +433,14 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 if lex.aspects[word] not in plan.aspects:
                     plan.aspects.append(lex.aspects[word])
                 continue
-            if word in lex.stopwords or len(word) < 2 or word in seen:
+            if len(word) < 2 or word in seen:
+                continue
+            if word in lex.stopwords and not _exact_single_word_rule(word, lex):
                 continue
             seen.add(word)
-            plan.concepts.append(word_concept(word, lex, particle if position == verb_at else None))
+            concept = word_concept(word, lex, particle if position == verb_at else None)
+            concept.noun = not nouns or word in nouns or position == 0
+            plan.concepts.append(concept)
     return plan
 
 

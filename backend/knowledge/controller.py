@@ -14,6 +14,7 @@ from litestar.params import Parameter
 from auth.principal import Principal
 from backend.errors import ValidationFailed
 from backend.http.auth import provide_app_state, provide_principal
+from backend.http.openapi import problem_responses
 from backend.knowledge import service
 from backend.knowledge.schemas import (
     ArticleView,
@@ -58,7 +59,11 @@ class KnowledgeController(Controller):
     }
     security = [{"bearer": []}]
 
-    @get("/articles/search", summary="Search articles and the LeiKa catalogue in the caller's words")
+    @get(
+        "/articles/search",
+        summary="Search articles and the LeiKa catalogue in the caller's words",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def search(
         self,
         app_state: AppState,
@@ -75,7 +80,11 @@ class KnowledgeController(Controller):
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.search(uow, q, tenant, first, after, leika_group, None, source)
 
-    @get("/articles/{article_id:uuid}", summary="An article as agents read it: structured, HTML and speakable")
+    @get(
+        "/articles/{article_id:uuid}",
+        summary="An article as agents read it: structured, HTML and speakable",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def get_article(
         self, app_state: AppState, principal: Principal, article_id: UUID, tenant: Tenant = None
     ) -> ArticleView:
@@ -86,6 +95,7 @@ class KnowledgeController(Controller):
         "/articles/import",
         summary="Import articles (JSON Lines or a JSON array); bad rows reported by line",
         status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 422),
     )
     async def import_articles(
         self,
@@ -102,7 +112,12 @@ class KnowledgeController(Controller):
         async with unit_of_work(app_state, principal) as uow:
             return await service.import_articles(uow, text, publish, tenant)
 
-    @post("/leika-catalogue", summary="Load or refresh the operator's LeiKa catalogue (CSV)", status_code=200)
+    @post(
+        "/leika-catalogue",
+        summary="Load or refresh the operator's LeiKa catalogue (CSV)",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 422),
+    )
     async def import_catalogue(
         self, app_state: AppState, principal: Principal, request: Request[Any, Any, Any]
     ) -> CatalogueReport:
@@ -112,7 +127,11 @@ class KnowledgeController(Controller):
         async with unit_of_work(app_state, principal) as uow:
             return await service.import_catalogue(uow, text)
 
-    @get("/leika-services/{leika_key:str}", summary="An entry of the LeiKa catalogue")
+    @get(
+        "/leika-services/{leika_key:str}",
+        summary="An entry of the LeiKa catalogue",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def get_leika_service(
         self, app_state: AppState, principal: Principal, leika_key: str, tenant: Tenant = None
     ) -> LeikaService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -14,10 +14,11 @@ from auth.errors import Forbidden
 from auth.permissions import Operation, may
 from backend.api.context import Info
 from backend.api.payloads import UserError, run_mutation, to_input
-from backend.errors import NotFound
-from backend.knowledge import events, schemas, service
+from backend.errors import NotFound, ValidationFailed
+from backend.knowledge import events, leika, schemas, service
 from backend.tenants.gql import PageInfoGQL
 
+T = TypeVar("T")
 ArticleStatusGQL = strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")
 ArticleKindGQL = strawberry.enum(schemas.ArticleKind, name="ArticleKind")
 HitSourceGQL = strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
@@ -483,11 +484,28 @@ class _Values:
         self.__dict__.update(values)
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _validated(struct: type[T], values: Any) -> T:
+    """`to_input`, with the field named as on the wire and a LeiKa key problem said plainly."""
+    try:
+        return to_input(struct, values)
+    except ValidationFailed as error:
+        field = error.field or ""
+        if field == "leika_key":
+            problem = leika.leika_key_problem(str(getattr(values, "leika_key", "") or ""))
+            raise ValidationFailed(problem or error.message, field="leikaKey") from None
+        raise ValidationFailed(error.message, field=_camel(field) if field else None) from None
+
+
 def _article_input(data: ArticleInputGQL) -> schemas.ArticleInput:
     values = {k: getattr(data, k) for k in schemas.ArticleInput.__struct_fields__}
     if values["sections"] is None:
         values["sections"] = schemas.Sections()
-    return to_input(schemas.ArticleInput, _Values(values))
+    return _validated(schemas.ArticleInput, _Values(values))
 
 
 # ---------------------------------------------------------------------------------- payloads
@@ -638,7 +656,7 @@ class KnowledgeMutation:
         return await _editor_mutation(
             info,
             lambda uow: service.create_local_version(
-                uow, shared_article_id, to_input(schemas.LocalVersionInput, input), tenant
+                uow, shared_article_id, _validated(schemas.LocalVersionInput, input), tenant
             ),
         )
 
@@ -649,7 +667,7 @@ class KnowledgeMutation:
         return await _editor_mutation(
             info,
             lambda uow: service.update_local_version(
-                uow, id, to_input(schemas.LocalVersionInput, input), expected_version
+                uow, id, _validated(schemas.LocalVersionInput, input), expected_version
             ),
         )
 
@@ -700,7 +718,7 @@ class KnowledgeMutation:
     @strawberry.mutation(description="Add or replace a synonym of the tenant (editors)")
     async def set_search_synonym(self, info: Info, input: SynonymInputGQL, tenant: str | None = None) -> SynonymPayload:
         async def run() -> SynonymGQL:
-            data = to_input(schemas.SynonymInput, input)
+            data = _validated(schemas.SynonymInput, input)
             async with info.context.uow(readonly=False) as uow:
                 return SynonymGQL.of(await service.set_synonym(uow, data, tenant))
 

@@ -47,6 +47,17 @@ async def shared_owner_ids(conn: asyncpg.Connection, tenant_ids: Sequence[UUID])
     return list(await conn.fetchval("SELECT knowledge_shared_owner_ids($1::uuid[])", list(tenant_ids)))
 
 
+async def town_context(conn: asyncpg.Connection, town_id: UUID) -> tuple[list[UUID], str]:
+    """The operators serving the town today, and the town's name."""
+    row = await conn.fetchrow(
+        """SELECT knowledge_shared_owner_ids(ARRAY[$1]::uuid[]) AS owners,
+                  (SELECT name FROM tenants WHERE id = $1) AS name""",
+        town_id,
+    )
+    assert row is not None
+    return list(row["owners"]), row["name"] or ""
+
+
 async def tenant_id_by_slug(conn: asyncpg.Connection, slug: str, tenant_ids: Sequence[UUID]) -> UUID | None:
     value: UUID | None = await conn.fetchval(
         "SELECT id FROM tenants WHERE slug = $1 AND id = ANY($2::uuid[])", slug, list(tenant_ids)
@@ -95,6 +106,7 @@ class CatalogueRecord:
     life_situation: str
     legal_basis: str
     parts: str  # compound parts of the name, for the index
+    context: str  # OZG service and life situation, with compound parts
     body: str  # legal basis without addresses
 
 
@@ -106,7 +118,7 @@ async def merge_catalogue(
     await conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS leika_import (
                leika_key text PRIMARY KEY, name text, typisierung text, ozg_service text, ozg_id text,
-               life_situation text, legal_basis text, parts text, body text) ON COMMIT DROP"""
+               life_situation text, legal_basis text, parts text, context text, body text) ON COMMIT DROP"""
     )
     await conn.execute("TRUNCATE leika_import")
     await conn.copy_records_to_table(
@@ -121,6 +133,7 @@ async def merge_catalogue(
                 r.life_situation,
                 r.legal_basis,
                 r.parts,
+                r.context,
                 r.body,
             )
             for r in records
@@ -134,6 +147,7 @@ async def merge_catalogue(
             "life_situation",
             "legal_basis",
             "parts",
+            "context",
             "body",
         ],
     )
@@ -179,7 +193,7 @@ async def merge_catalogue(
            FROM leika_services s JOIN leika_import i ON i.leika_key = s.leika_key
            CROSS JOIN LATERAL (SELECT to_tsvector('kb_german', s.name) AS a,
                                       to_tsvector('kb_german', i.parts) AS b,
-                                      to_tsvector('kb_german', s.ozg_service || ' ' || s.life_situation) AS c,
+                                      to_tsvector('kb_german', i.context) AS c,
                                       to_tsvector('kb_german', i.body) AS d) t
            WHERE s.tenant_id = $1
            ON CONFLICT (tenant_id, view, doc_id) DO UPDATE
@@ -629,15 +643,18 @@ class SearchParams:
 
 
 def _field_factor(query: str, a: float, b: float, c: float, d: float) -> str:
-    return (f"CASE WHEN {query} IS NULL THEN 0 WHEN c.tsv_a @@ {query} THEN {a} WHEN c.tsv_b @@ {query} THEN {b} "
-            f"WHEN c.tsv_c @@ {query} THEN {c} WHEN c.tsv_d @@ {query} THEN {d} ELSE 0 END::float8")
+    return (
+        f"CASE WHEN {query} IS NULL THEN 0 WHEN c.tsv_a @@ {query} THEN {a} WHEN c.tsv_b @@ {query} THEN {b} "
+        f"WHEN c.tsv_c @@ {query} THEN {c} WHEN c.tsv_d @@ {query} THEN {d} ELSE 0 END::float8"
+    )
 
 
 # Scoring: each concept counts its weight (IDF) times where it was found — title 1.0, search terms
 # and compound parts of the title 0.8, summary/context 0.45, body 0.25; a synonym, a compound's
-# parts or a verb's noun 0.9 of that, a prefix 0.6. A town's own article counts more, then a shared article with the town's local
-# version, then other articles, then catalogue entries; title words the question did not ask
-# about count against a hit. One hit per LeiKa key: the town's own version wins.
+# parts or a verb's noun 0.9 of that, a prefix 0.6. A town's own article counts more, then a shared
+# article with the town's local version, then other articles, then catalogue entries; title words
+# the question did not ask about count against a hit. One hit per LeiKa key: the town's own
+# version wins, and an article ranks as well as the best entry of its key. Ties: the shorter title.
 SEARCH_SQL = f"""
 WITH q AS (
     SELECT c.ord, c.exact_text::tsquery AS exact, c.synonym_text::tsquery AS synonym,
@@ -675,19 +692,26 @@ scored AS (
         ) f
     ) m
 ),
-ranked AS (
+weighed AS (
     SELECT s.*,
            s.score
              * CASE WHEN s.own_article THEN 1.15 WHEN s.has_local_version THEN 1.1
                     WHEN s.source = 'article' THEN 1.05 ELSE 1.0 END
              / (1.0 + 0.08 * greatest(s.title_words - s.title_found, 0))
-             AS final,
-           row_number() OVER (
-               PARTITION BY coalesce(s.leika_key, s.doc_id::text)
-               ORDER BY s.own_article DESC, s.has_local_version DESC, (s.source = 'article') DESC, s.score DESC,
-                        s.doc_id) AS rank_in_key
+             * (1.0 - 0.0001 * least(length(s.title), 300))  -- ties: the shorter title
+             AS own_final
     FROM scored s
     WHERE s.score > 0
+),
+ranked AS (
+    -- An article stands for its service: it ranks as well as the best document of its key.
+    SELECT w.*,
+           max(w.own_final) OVER (PARTITION BY coalesce(w.leika_key, w.doc_id::text)) AS final,
+           row_number() OVER (
+               PARTITION BY coalesce(w.leika_key, w.doc_id::text)
+               ORDER BY w.own_article DESC, w.has_local_version DESC, (w.source = 'article') DESC, w.own_final DESC,
+                        w.doc_id) AS rank_in_key
+    FROM weighed w
 )
 SELECT r.tenant_id, r.doc_id, r.source, r.article_kind, r.leika_key, r.status, r.title, r.summary, r.final,
        r.strong_factors, r.weak_factors, r.title_words, r.title_found, r.has_local_version,
@@ -706,8 +730,23 @@ LIMIT $15
 async def search(conn: asyncpg.Connection, p: SearchParams) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            SEARCH_SQL, p.town_id, p.owner_ids, p.exact, p.synonym, p.weak, p.weights, p.any_query, p.today,
-            p.leika_group, p.view, p.status, p.sources, p.after_score, p.after_id, p.limit, p.lexemes,
+            SEARCH_SQL,
+            p.town_id,
+            p.owner_ids,
+            p.exact,
+            p.synonym,
+            p.weak,
+            p.weights,
+            p.any_query,
+            p.today,
+            p.leika_group,
+            p.view,
+            p.status,
+            p.sources,
+            p.after_score,
+            p.after_id,
+            p.limit,
+            p.lexemes,
         )
     )
 
@@ -803,4 +842,3 @@ async def upsert_synonym(
 async def delete_synonym(conn: asyncpg.Connection, tenant_id: UUID, synonym_id: UUID) -> bool:
     status = await conn.execute("DELETE FROM search_synonyms WHERE tenant_id = $1 AND id = $2", tenant_id, synonym_id)
     return bool(status != "DELETE 0")
-

@@ -58,7 +58,7 @@ from backend.state import UnitOfWork
 BERLIN = ZoneInfo("Europe/Berlin")
 MAX_PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 500
-# Search tuning (see docs/decisions/knowledge-search.md): a typo correction must look this much
+# Search tuning (see docs/decisions/007-knowledge-base.md): a typo correction must look this much
 # like a known word; a hit is a confident answer when this share of the question's weight is
 # found in its title or search terms.
 TYPO_SIMILARITY = 0.5
@@ -66,6 +66,7 @@ CONFIDENT_RELEVANCE = 0.5
 MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about something else
 CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
+NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
 
 # Who may move an article from one status to the next.
 TRANSITIONS: dict[tuple[ArticleStatus, ArticleStatus], Operation] = {
@@ -87,6 +88,7 @@ class Context:
 
     town_id: UUID
     owner_ids: list[UUID]
+    town_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ async def _context(uow: UnitOfWork, operation: Operation, tenant_slug: str | Non
         if found is None:
             raise NotFound("tenant not found")
         town_id = found
-    return Context(town_id, await repository.shared_owner_ids(uow.conn, [town_id]))
+    owners, name = await repository.town_context(uow.conn, town_id)
+    return Context(town_id, owners, name)
 
 
 async def _writable_tenant(uow: UnitOfWork, operation: Operation, tenant_slug: str | None) -> UUID:
@@ -154,6 +157,7 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
             life_situation=e.life_situation,
             legal_basis=e.legal_basis,
             parts=" ".join(analysis.compound_parts(e.name, vocabulary)),
+            context=" ".join([e.ozg_service, e.life_situation, *analysis.compound_parts(e.ozg_service, vocabulary)]),
             body=" ".join(_without_addresses(e.legal_basis).split()),
         )
         for e in entries
@@ -859,7 +863,7 @@ def _idf(documents: int, frequency: int) -> float:
 
 
 PRIMARY_ORIGINS = frozenset({"query", "variant", "synonym"})
-RELATED_ORIGINS = frozenset({"synonym", "compound", "derived"})  # count 0.9 of what was said
+RELATED_ORIGINS = frozenset({"synonym", "compound", "derived", "unparticled"})  # count 0.9 of what was said
 
 
 @dataclass(slots=True)
@@ -902,8 +906,11 @@ def _alternative_lexemes(
 
 
 def _resolve(
-    concept: analysis.Concept, found: dict[str, list[tuple[str, int]]], documents: int,
-    lexicon: analysis.Lexicon, depth: int = 0,
+    concept: analysis.Concept,
+    found: dict[str, list[tuple[str, int]]],
+    documents: int,
+    lexicon: analysis.Lexicon,
+    depth: int = 0,
 ) -> list[_Resolved]:
     exact: list[list[str]] = []
     synonym: list[list[str]] = []
@@ -921,8 +928,11 @@ def _resolve(
             shown.append(" ".join(alternative.words))
     if not primary and concept.parts and depth < 2:
         # An unknown compound: its parts, each a concept of its own sharing the compound's weight.
-        parts = [r for part in concept.parts
-                 for r in _resolve(analysis.word_concept(part, lexicon), found, documents, lexicon, depth + 1)]
+        parts = [
+            r
+            for part in concept.parts
+            for r in _resolve(analysis.word_concept(part, lexicon), found, documents, lexicon, depth + 1)
+        ]
         if any(r.strong for r in parts):
             for r in parts:
                 r.weight /= len(concept.parts)
@@ -932,15 +942,20 @@ def _resolve(
         if alternative.origin == "prefix":
             stems = [lexeme for lexeme, _ in found.get(alternative.words[0], [])]
             weak.extend([[stem + ":*"] for stem in stems if len(stem) >= 6])
+    # How telling the concept is: as common as its broadest alternative.
     frequencies = primary or secondary
     weight = _idf(documents, max(frequencies)) if frequencies else 0.0
+    if not concept.noun:
+        weight *= NON_NOUN_WEIGHT
     return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown)]
 
 
 def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
     return analysis.any_of(
-        [[analysis.tsquery_term(t[:-2], True) if t.endswith(":*") else analysis.tsquery_term(t) for t in group]
-         for group in groups]
+        [
+            [analysis.tsquery_term(t[:-2], True) if t.endswith(":*") else analysis.tsquery_term(t) for t in group]
+            for group in groups
+        ]
     )
 
 
@@ -956,8 +971,15 @@ class Judgement:
     confident: bool
 
 
-def judge(concepts: Sequence[_Resolved], unknown: float, strong: Sequence[float], weak: Sequence[float],
-          title_words: int, title_found: int, is_article: bool) -> Judgement:
+def judge(
+    concepts: Sequence[_Resolved],
+    unknown: float,
+    strong: Sequence[float],
+    weak: Sequence[float],
+    title_words: int,
+    title_found: int,
+    is_article: bool,
+) -> Judgement:
     """How well one hit answers the question.
 
     relevance: the weight of the question's words found in the hit's title or search terms, over
@@ -984,17 +1006,31 @@ def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
     snippet, snippet_text = _snippet(row["snippet"])
     kind = row["article_kind"]
     return SearchHit(
-        source=HitSource(row["source"]), id=row["doc_id"], tenant_id=row["tenant_id"],
-        kind=ArticleKind(kind) if kind else None, leika_key=row["leika_key"], title=row["title"],
-        summary=row["summary"], status=ArticleStatus(row["status"]), snippet=snippet, snippet_text=snippet_text,
-        score=round(float(row.get("final") or 0.0), 4), relevance=round(judgement.relevance, 3),
-        confident=judgement.confident, has_local_version=bool(row["has_local_version"]),
+        source=HitSource(row["source"]),
+        id=row["doc_id"],
+        tenant_id=row["tenant_id"],
+        kind=ArticleKind(kind) if kind else None,
+        leika_key=row["leika_key"],
+        title=row["title"],
+        summary=row["summary"],
+        status=ArticleStatus(row["status"]),
+        snippet=snippet,
+        snippet_text=snippet_text,
+        score=round(float(row.get("final") or 0.0), 4),
+        relevance=round(judgement.relevance, 3),
+        confident=judgement.confident,
+        has_local_version=bool(row["has_local_version"]),
     )
 
 
 async def search(
-    uow: UnitOfWork, query: str, tenant_slug: str | None = None, first: int = 10, after: str | None = None,
-    leika_group: str | None = None, status: ArticleStatus | None = None,
+    uow: UnitOfWork,
+    query: str,
+    tenant_slug: str | None = None,
+    first: int = 10,
+    after: str | None = None,
+    leika_group: str | None = None,
+    status: ArticleStatus | None = None,
     sources: Sequence[HitSource] | None = None,
 ) -> SearchPage:
     """The search agents use while the caller is on the line, for the town the call is for.
@@ -1017,18 +1053,33 @@ async def search(
     cursor = _decode_cursor(after)
     today = today_in_berlin()
     own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
-    lexicon = analysis.default_lexicon().with_rules(analysis.rules_from((s.term, s.synonyms) for s in own))
+    lexicon = (
+        analysis.default_lexicon()
+        .with_rules(analysis.rules_from((s.term, s.synonyms) for s in own))
+        .with_stopwords(analysis.words(ctx.town_name))
+    )  # "in Soest" says nothing on a Soest call
     plan = analysis.analyse(query, lexicon)
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
     if key:
         offset = int(cursor.get("o", 0)) if cursor else 0
-        rows = await repository.search_by_key(uow.conn, ctx.town_id, ctx.owner_ids, view, key, today,
-                                              status.value if status else None, wanted, offset, first + 1)
+        rows = await repository.search_by_key(
+            uow.conn,
+            ctx.town_id,
+            ctx.owner_ids,
+            view,
+            key,
+            today,
+            status.value if status else None,
+            wanted,
+            offset,
+            first + 1,
+        )
         items = [_hit(r, Judgement(1.0, True)) for r in rows[:first]]
         more = _encode_cursor({"o": offset + first}) if len(rows) > first else None
-        return SearchPage(items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"],
-                          aspects=plan.aspects)
+        return SearchPage(
+            items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
+        )
 
     words: set[str] = set()
     for concept in plan.concepts:
@@ -1045,28 +1096,48 @@ async def search(
             r.weight = 0.5 * max_weight  # a prefix only: counts, but less than a known word
     searchable = [r for r in resolved if r.strong or r.weak]
     unknown = sum(UNKNOWN_WORD_WEIGHT * max_weight for r in resolved if not (r.strong or r.weak))
-    interpreted = [f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label
-                   for r in searchable]
+    interpreted = [
+        f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label for r in searchable
+    ]
     if not searchable:
-        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted,
-                          aspects=plan.aspects)
+        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
     weak_texts = [_query_text(r.weak) for r in searchable]
     any_query = " | ".join(f"({t})" for t in [*exact_texts, *synonym_texts, *weak_texts] if t)
     lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
     params = repository.SearchParams(
-        town_id=ctx.town_id, owner_ids=ctx.owner_ids, view=view, exact=exact_texts, synonym=synonym_texts,
-        weak=weak_texts, weights=[r.weight for r in searchable], any_query=any_query, lexemes=lexemes, today=today,
+        town_id=ctx.town_id,
+        owner_ids=ctx.owner_ids,
+        view=view,
+        exact=exact_texts,
+        synonym=synonym_texts,
+        weak=weak_texts,
+        weights=[r.weight for r in searchable],
+        any_query=any_query,
+        lexemes=lexemes,
+        today=today,
         leika_group=leika_group,
-        status=status.value if status else None, sources=wanted,
+        status=status.value if status else None,
+        sources=wanted,
         after_score=float(cursor["s"]) if cursor and "s" in cursor else None,
-        after_id=UUID(cursor["i"]) if cursor and "i" in cursor else None, limit=first + 1,
+        after_id=UUID(cursor["i"]) if cursor and "i" in cursor else None,
+        limit=first + 1,
     )
     rows = await repository.search(uow.conn, params)
     items = [
-        _hit(r, judge(searchable, unknown, r["strong_factors"], r["weak_factors"], int(r["title_words"]),
-                      int(r["title_found"]), r["source"] == HitSource.ARTICLE.value))
+        _hit(
+            r,
+            judge(
+                searchable,
+                unknown,
+                r["strong_factors"],
+                r["weak_factors"],
+                int(r["title_words"]),
+                int(r["title_found"]),
+                r["source"] == HitSource.ARTICLE.value,
+            ),
+        )
         for r in rows[:first]
     ]
     next_cursor = None
@@ -1074,26 +1145,36 @@ async def search(
         last = rows[first - 1]
         next_cursor = _encode_cursor({"s": float(last["final"]), "i": str(last["doc_id"])})
     confident = bool(items) and items[0].confident if cursor is None else any(i.confident for i in items)
-    return SearchPage(items=items, next_cursor=next_cursor, confident=confident, interpreted_as=interpreted,
-                      aspects=plan.aspects)
+    return SearchPage(
+        items=items, next_cursor=next_cursor, confident=confident, interpreted_as=interpreted, aspects=plan.aspects
+    )
 
 
-async def _correct_typos(uow: UnitOfWork, ctx: Context, resolved: list[_Resolved],
-                         found: dict[str, list[tuple[str, int]]], documents: int) -> None:
+async def _correct_typos(
+    uow: UnitOfWork, ctx: Context, resolved: list[_Resolved], found: dict[str, list[tuple[str, int]]], documents: int
+) -> None:
     """A word nothing knows is compared with the known words (trigram similarity); a close one
     with the same first letter is searched instead, weighted by how close it is."""
-    unknown = {r.label: lexeme for r in resolved if not r.strong and len(r.label) >= 5
-               for lexeme, _ in found.get(r.label, [])[:1]}
+    unknown = {
+        r.label: lexeme
+        for r in resolved
+        if not r.strong and len(r.label) >= 5
+        for lexeme, _ in found.get(r.label, [])[:1]
+    }
     if not unknown:
         return
-    similar = await repository.similar_lexemes(uow.conn, ctx.town_id, ctx.owner_ids, sorted(set(unknown.values())),
-                                               TYPO_SIMILARITY)
+    similar = await repository.similar_lexemes(
+        uow.conn, ctx.town_id, ctx.owner_ids, sorted(set(unknown.values())), TYPO_SIMILARITY
+    )
     for r in resolved:
         stem = unknown.get(r.label)
         if stem is None:
             continue
-        candidates = [(lexeme, similarity, ndoc) for lexeme, similarity, ndoc in similar.get(stem, [])
-                      if lexeme[:1] == stem[:1] and abs(len(lexeme) - len(stem)) <= 3]
+        candidates = [
+            (lexeme, similarity, ndoc)
+            for lexeme, similarity, ndoc in similar.get(stem, [])
+            if lexeme[:1] == stem[:1] and abs(len(lexeme) - len(stem)) <= 3
+        ]
         if not candidates:
             continue
         lexeme, similarity, ndoc = candidates[0]

@@ -112,8 +112,15 @@ async def run(questions: list[Question], server_url: str, redis_url: str) -> lis
     await bootstrap(url)
     await asyncio.to_thread(run_migrations, url)
     try:
-        settings = Settings(env="development", database_url=url, redis_url=redis_url, data_dir=EVAL_DATA,
-                            public_base_url="http://eval.local", log_level="WARNING", dev_signin_enabled=True)
+        settings = Settings(
+            env="development",
+            database_url=url,
+            redis_url=redis_url,
+            data_dir=EVAL_DATA,
+            public_base_url="http://eval.local",
+            log_level="WARNING",
+            dev_signin_enabled=True,
+        )
         app = create_app(settings)
         outcomes = []
         async with serve(app, settings.public_base_url) as client:
@@ -122,20 +129,25 @@ async def run(questions: list[Question], server_url: str, redis_url: str) -> lis
             print(f"demo data loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)
             headers = {"Authorization": "Bearer " + devidp.mint_token(settings, "kreis-soest", "agent")}
             for question in questions:
-                response = await client.post("/graphql", headers=headers, json={
-                    "query": QUERY, "variables": {"query": question.query, "tenant": TOWN}})
+                response = await client.post(
+                    "/graphql",
+                    headers=headers,
+                    json={"query": QUERY, "variables": {"query": question.query, "tenant": TOWN}},
+                )
                 body: dict[str, Any] = response.json()
                 if body.get("errors"):
                     raise SystemExit(f"line {question.line}: {body['errors']}")
                 result = body["data"]["knowledgeSearch"]
-                outcomes.append(Outcome(
-                    question=question,
-                    keys=[n["leikaKey"] for n in result["nodes"]],
-                    titles=[n["title"] for n in result["nodes"]],
-                    relevance=[n["relevance"] for n in result["nodes"]],
-                    confident=bool(result["confident"]),
-                    interpreted=result["interpretedAs"],
-                ))
+                outcomes.append(
+                    Outcome(
+                        question=question,
+                        keys=[n["leikaKey"] for n in result["nodes"]],
+                        titles=[n["title"] for n in result["nodes"]],
+                        relevance=[n["relevance"] for n in result["nodes"]],
+                        confident=bool(result["confident"]),
+                        interpreted=result["interpretedAs"],
+                    )
+                )
         return outcomes
     finally:
         await _drop(server_url, name)
@@ -151,24 +163,33 @@ def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
         "top1": sum(o.top1 for o in in_scope) / len(in_scope) if in_scope else None,
         "top3": sum(o.top3 for o in in_scope) / len(in_scope) if in_scope else None,
         "out_of_scope_rejected": sum(not o.confident for o in out_of_scope) / len(out_of_scope)
-        if out_of_scope else None,
+        if out_of_scope
+        else None,
         "in_scope_wrongly_rejected": sum(not o.confident for o in in_scope) / len(in_scope) if in_scope else None,
     }
     for o in outcomes:
         if verbose or (o.question.expected and not o.top1) or (not o.question.expected and o.confident):
-            mark = ("top1" if o.top1 else "top3" if o.top3 else "MISS") if o.question.expected else (
-                "REJECTED" if not o.confident else "ANSWERED")
+            mark = (
+                ("top1" if o.top1 else "top3" if o.top3 else "MISS")
+                if o.question.expected
+                else ("REJECTED" if not o.confident else "ANSWERED")
+            )
             print(f"{mark:8} line {o.question.line}: {o.question.query}")
-            print(f"         expected {o.question.expected}; confident={o.confident}; "
-                  f"searched: {'; '.join(o.interpreted)}")
+            print(
+                f"         expected {o.question.expected}; confident={o.confident}; "
+                f"searched: {'; '.join(o.interpreted)}"
+            )
             for key, title, relevance in zip(o.keys, o.titles, o.relevance, strict=True):
                 print(f"           {key}  {relevance:.2f}  {title}")
+
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:5.1f} %"
 
     print()
-    print(f"questions                      {figures['questions']} ({figures['in_scope']} in scope, "
-          f"{figures['out_of_scope']} out of scope)")
+    print(
+        f"questions                      {figures['questions']} ({figures['in_scope']} in scope, "
+        f"{figures['out_of_scope']} out of scope)"
+    )
     print(f"top-1 accuracy                 {pct(figures['top1'])}")
     print(f"top-3 accuracy                 {pct(figures['top3'])}")
     print(f"out-of-scope rejected          {pct(figures['out_of_scope_rejected'])}")
@@ -177,8 +198,9 @@ def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="tests.eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tests.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
     parser.add_argument("-v", "--verbose", action="store_true", help="show every question, not only the misses")
     parser.add_argument("--json", help="also write the figures to this file")

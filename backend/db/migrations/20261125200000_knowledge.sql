@@ -178,7 +178,7 @@ END $$;
 CREATE POLICY shared_read ON leika_services FOR SELECT
     USING (tenant_id = ANY ((SELECT app_shared_owner_ids())::uuid[]));
 CREATE POLICY shared_read ON articles FOR SELECT
-    USING (shared AND tenant_id = ANY ((SELECT app_shared_owner_ids())::uuid[]));
+    USING (shared AND published_version IS NOT NULL AND tenant_id = ANY ((SELECT app_shared_owner_ids())::uuid[]));
 CREATE POLICY shared_read ON article_versions FOR SELECT
     USING (status IN ('published', 'archived')
            AND tenant_id = ANY ((SELECT app_shared_owner_ids())::uuid[])

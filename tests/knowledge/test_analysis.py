@@ -1,0 +1,126 @@
+"""The question analysis, LeiKa keys and the import parsers (pure functions, no database)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.knowledge import analysis, leika
+from backend.knowledge.service import parse_import
+
+
+def _alternatives(query: str) -> dict[str, set[tuple[str, ...]]]:
+    plan = analysis.analyse(query)
+    return {c.label: {a.words for a in c.strong} for c in plan.concepts}
+
+
+def test_folding_matches_what_postgres_unaccent_does() -> None:
+    assert analysis.fold("Straßenreinigung") == "strassenreinigung"
+    assert analysis.fold("Kündigung ÄÖÜ ẞ é") == "kundigung aou ss e"
+    assert analysis.umlaut_variants("kuendigung") == ["kundigung"]
+    assert analysis.umlaut_variants("fuehrerschein") == ["fuhrerschein"]
+    assert analysis.umlaut_variants("personalausweis") == []
+
+
+def test_compounds_split_into_known_parts() -> None:
+    vocabulary = analysis.default_lexicon().vocabulary
+    assert analysis.split_compound("hundesteuer", vocabulary) == ["hunde", "steuer"]
+    assert analysis.split_compound("strassenreinigungsgebuhr", vocabulary) == ["strassenreinigung", "gebuhr"]
+    assert analysis.split_compound("parkplatzabsperrung", vocabulary) == ["parkplatz", "absperrung"]
+    assert analysis.split_compound("erteilung", vocabulary) is None
+    assert set(analysis.decompose("hundesteuerbescheid", vocabulary)) >= {"hundesteuer", "hunde", "steuer", "bescheid"}
+
+
+def test_stop_words_and_aspects_are_not_searched() -> None:
+    plan = analysis.analyse("Hallo, was kostet denn eigentlich ein Reisepass und wann haben Sie geöffnet?")
+    assert [c.label for c in plan.concepts] == ["reisepass"]
+    assert plan.aspects == ["fees", "opening_hours"]
+
+
+def test_colloquial_words_get_the_official_terms() -> None:
+    alternatives = _alternatives("Ich hab ein Knöllchen bekommen, und mein Sohn braucht Bafög")
+    assert ("verwarnungsgeld",) in alternatives["knollchen"]
+    assert ("ausbildungsforderung",) in alternatives["bafog"]
+    # Typewriter umlauts find the same synonym.
+    assert ("verwarnungsgeld",) in _alternatives("Knoellchen")["knoellchen"]
+
+
+def test_phrases_and_prefix_keys() -> None:
+    alternatives = _alternatives("Ich möchte mein Auto anmelden")
+    assert ("kraftfahrzeug", "zulassung") in alternatives["auto anmelden"]
+    assert ("ausstellung",) in _alternatives("Wie beantrage ich das")["beantrage"]
+
+
+def test_separable_verbs_are_put_back_together() -> None:
+    alternatives = _alternatives("Wie melde ich meinen alten Wagen ab, der ist Schrott")
+    assert ("abmelde",) in alternatives["abmelde"] and ("abmeldung",) in alternatives["abmelde"]
+
+
+def test_verbs_find_the_catalogue_nouns() -> None:
+    assert analysis.derived_forms("einburgern") == ["einburgerung"]
+    assert analysis.derived_forms("verkauft") == ["verkauf"]
+    assert analysis.derived_forms("gemeldet") == ["meld"]
+
+
+def test_generic_words_are_not_topics() -> None:
+    plan = analysis.analyse("neu beantragen")
+    assert plan.concepts and not any(c.topic for c in plan.concepts)
+    assert all(c.topic for c in analysis.analyse("Personalausweis verloren").concepts[:1])
+
+
+def test_leika_keys_are_validated_and_found_in_text() -> None:
+    assert leika.is_leika_key("99008001012000")
+    assert leika.leika_key_problem("99008001012000") is None
+    assert "14 digits" in (leika.leika_key_problem("9900800101200") or "")
+    assert "starts with 99" in (leika.leika_key_problem("12008001012000") or "")
+    assert "without separators" in (leika.leika_key_problem("99 008 001 012 000") or "")
+    assert leika.find_leika_key("Schlüssel 99 008 001 012 000 bitte") == "99008001012000"
+    assert leika.leika_key_prefix("99008001") == "99008001"
+    assert leika.leika_key_prefix("Personalausweis") is None
+    plan = analysis.analyse("99008001012000")
+    assert plan.leika_key == "99008001012000" and plan.concepts == []
+
+
+def test_catalogue_rows_are_checked_and_reported_by_line() -> None:
+    text = (
+        "leika_key,name,typisierung,ozg_leistung\n"
+        "99008001000000,Personalausweis,1,Personalausweis\n"
+        "9900800100000,Zu kurz,1,x\n"
+        '99008001012000,"Personalausweis\nAusstellung",1,Personalausweis\n'
+        "99008001000000,Doppelt,1,x\n"
+        "99008001011000,,1,x\n"
+    )
+    entries, problems = leika.parse_catalogue(text)
+    assert [e.leika_key for e in entries] == ["99008001000000", "99008001012000"]
+    assert entries[1].name == "Personalausweis Ausstellung"  # line breaks inside names are folded
+    assert [(p.line, p.field) for p in problems] == [(3, "leika_key"), (6, "leika_key"), (7, "name")]
+    _, missing = leika.parse_catalogue("key,title\n1,x\n")
+    assert missing[0].line == 1 and "missing columns" in missing[0].message
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_json_imports_report_bad_rows_by_line(as_array: bool) -> None:
+    good = {"externalId": "a-1", "title": "Sperrmüll", "summary": "Abholung", "leikaKey": "99001009004002"}
+    rows = [
+        good,
+        {"externalId": "a-2", "title": "Hund", "summary": "x", "leikaKey": "12345"},
+        {"externalId": "a-3", "title": "Pass", "summary": "x", "colour": "red"},
+        {**good, "externalId": "a-4"},
+    ]
+    if as_array:
+        text = "[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]"
+        expected_lines = [2, 3, 4, 5]
+    else:
+        text = "\n".join(json.dumps(r) for r in rows[:2]) + "\n{not json\n" + "\n".join(json.dumps(r) for r in rows[2:])
+        expected_lines = [1, 2, 3, 4, 5]
+    parsed = parse_import(text)
+    assert [line for line, _, _ in parsed] == expected_lines
+    problems = {line: problem for line, row, problem in parsed if problem}
+    ok = [row.external_id for _, row, _ in parsed if row]
+    assert ok == ["a-1", "a-4"]
+    key_line, unknown_line = (3, 4) if as_array else (2, 4)
+    assert problems[key_line].field == "leikaKey"
+    assert "colour" in problems[unknown_line].message
+    if not as_array:
+        assert problems[3].message.startswith("not JSON")
