@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request
+from litestar import Controller, Request
 from litestar.connection import ASGIConnection
+from litestar.di import Provide
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
@@ -36,3 +37,14 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 def provide_app_state(request: Request[Any, Any, Any]) -> AppState:
     state: AppState = request.app.state.app_state
     return state
+
+
+class AuthenticatedController(Controller):
+    """Base of every REST controller: the app state and the verified principal as dependencies,
+    and the bearer scheme in the OpenAPI document."""
+
+    dependencies = {
+        "app_state": Provide(provide_app_state, sync_to_thread=False),
+        "principal": Provide(provide_principal),
+    }
+    security = [{"bearer": []}]

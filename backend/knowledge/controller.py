@@ -7,13 +7,12 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
-from litestar.di import Provide
+from litestar import Request, get, post
 from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend.errors import ValidationFailed
-from backend.http.auth import provide_app_state, provide_principal
+from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.knowledge import service
 from backend.knowledge.schemas import (
@@ -50,14 +49,9 @@ async def _text_body(request: Request[Any, Any, Any], key: str) -> str:
     return text
 
 
-class KnowledgeController(Controller):
+class KnowledgeController(AuthenticatedController):
     path = "/v1"
     tags = ["knowledge"]
-    dependencies = {
-        "app_state": Provide(provide_app_state, sync_to_thread=False),
-        "principal": Provide(provide_principal),
-    }
-    security = [{"bearer": []}]
 
     @get(
         "/articles/search",

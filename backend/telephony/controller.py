@@ -7,12 +7,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import Provide
+from litestar import Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.http.auth import provide_app_state, provide_principal
+from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
@@ -48,14 +47,9 @@ class CallPage(Schema, frozen=True):
     next_cursor: str | None
 
 
-class TelephonyController(Controller):
+class TelephonyController(AuthenticatedController):
     path = "/v1"
     tags = ["telephony"]
-    dependencies = {
-        "app_state": Provide(provide_app_state, sync_to_thread=False),
-        "principal": Provide(provide_principal),
-    }
-    security = [{"bearer": []}]
 
     @get("/routing", summary="Routing decision: for whom is this call, and does the centre take it now?",
           responses=problem_responses(400, 401, 403, 422))

@@ -6,12 +6,11 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, delete, get, patch, post, put
-from litestar.di import Provide
+from litestar import delete, get, patch, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.http.auth import provide_app_state, provide_principal
+from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
@@ -47,14 +46,9 @@ class Me(Schema, frozen=True):
     acting_tenant_ids: list[UUID]
 
 
-class TenantController(Controller):
+class TenantController(AuthenticatedController):
     path = "/v1"
     tags = ["tenants"]
-    dependencies = {
-        "app_state": Provide(provide_app_state, sync_to_thread=False),
-        "principal": Provide(provide_principal),
-    }
-    security = [{"bearer": []}]
 
     @get(
         "/me",

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, delete, get, patch, post, put
-from litestar.di import Provide
+from litestar import delete, get, patch, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.http.auth import provide_app_state, provide_principal
+from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
@@ -72,14 +71,9 @@ class TicketRoutes(Schema, frozen=True):
     routes: list[TicketRoute]
 
 
-class TicketController(Controller):
+class TicketController(AuthenticatedController):
     path = "/v1"
     tags = ["tickets"]
-    dependencies = {
-        "app_state": Provide(provide_app_state, sync_to_thread=False),
-        "principal": Provide(provide_principal),
-    }
-    security = [{"bearer": []}]
 
     @post(
         "/tickets",
