@@ -56,6 +56,16 @@ class Operation(StrEnum):
     ARTICLE_IMPORT = "article:import"
     SYNONYM_WRITE = "synonym:write"
     CATALOGUE_IMPORT = "catalogue:import"
+    TARIFF_READ = "tariff:read"
+    TARIFF_WRITE = "tariff:write"
+    INVOICE_READ = "invoice:read"
+    INVOICE_WRITE = "invoice:write"
+    BILLING_PROFILE_READ = "billing-profile:read"
+    BILLING_PROFILE_WRITE = "billing-profile:write"
+    COST_BASE_READ = "cost-base:read"
+    COST_BASE_WRITE = "cost-base:write"
+    FIGURES_READ = "figures:read"
+    FIGURES_CONFIGURE = "figures:configure"
 
 
 Grant = Role | Scope
@@ -152,6 +162,25 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     Operation.ARTICLE_IMPORT: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
     Operation.SYNONYM_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
     Operation.CATALOGUE_IMPORT: {Role.PLATFORM_ADMIN: ACTING},
+    # Billing: finance sees its tenants' tariffs and invoices (a town: its own; the operator's: its
+    # clients'); only the operator's finance runs, issues and cancels invoices and records costs
+    # (the service checks the principal's home tenant is the agreement's operator). Platform
+    # admins set tariffs up with agreements. Figures: supervisors and finance, a town admin its own.
+    Operation.TARIFF_READ: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING},
+    Operation.TARIFF_WRITE: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING},
+    Operation.INVOICE_READ: {Role.FINANCE: ACTING},
+    Operation.INVOICE_WRITE: {Role.FINANCE: ACTING},
+    Operation.BILLING_PROFILE_READ: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    Operation.BILLING_PROFILE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.FINANCE: OWN},
+    Operation.COST_BASE_READ: {Role.FINANCE: OWN},
+    Operation.COST_BASE_WRITE: {Role.FINANCE: OWN},
+    Operation.FIGURES_READ: {
+        Role.SUPERVISOR: ACTING,
+        Role.FINANCE: ACTING,
+        Role.PLATFORM_ADMIN: ACTING,
+        Role.TOWN_ADMIN: OWN,
+    },
+    Operation.FIGURES_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
 }
 
 

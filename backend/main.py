@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from auth.oidc import HttpJWKSSource, JWKSCache, TokenVerifier
 from backend import devidp
 from backend.api.schema import graphql_controller
+from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
 from backend.health import healthz, readyz
 from backend.http.idempotency import idempotency_middleware
@@ -59,6 +60,7 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="telephony"),
             Tag(name="tickets"),
             Tag(name="knowledge"),
+            Tag(name="billing"),
             Tag(name="operations"),
         ],
         use_handler_docstrings=True,
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         TelephonyController,
         TicketController,
         KnowledgeController,
+        BillingController,
         graphql_controller(settings),
         static_assets_router(),
     ]

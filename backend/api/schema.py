@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
 from backend.api.limits import limit_extensions
+from backend.billing.gql import BillingMutation, BillingQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.settings import Settings
 from backend.state import AppState
@@ -20,12 +21,12 @@ from backend.web.ui import local_graphiql
 
 
 @strawberry.type
-class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery):
+class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation):
+class Mutation(TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation, BillingMutation):
     pass
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,7 @@ from auth.roles import MACHINE_CLIENT_SCOPES, Role, Scope
 from backend.knowledge import repository as knowledge_repository
 from backend.knowledge.demo import catalogue_path
 from backend.state import unit_of_work
+from tests.billing.support import PROFILE_BODY, prepare_world_billing
 from tests.support.world import World, system_principal
 
 Client = httpx.AsyncClient
@@ -160,6 +162,7 @@ class Target:
     article_id: UUID | None = None  # a published local article of the operator's own tenant
     leika_key: str = ""  # a service of the operator's LeiKa catalogue …
     client_slug: str = ""  # … read for a client town (an operator is not served by itself)
+    billing: dict[str, Any] = field(default_factory=dict)  # tests.billing.support.prepare_world_billing
 
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
@@ -185,6 +188,8 @@ class Target:
             "ags": self.ags,
             "article_id": str(self.article_id),
             "leika_key": self.leika_key,
+            "tariff_id": str(self.billing.get("tariff_id")),
+            "invoice_id": str(self.billing.get("issued_invoice_id")),
         }
 
 
@@ -195,13 +200,19 @@ class Route:
     operations: tuple[Operation, ...]  # every operation the handler requires, in the order it checks
     body: Callable[[Target], Any] | None = None
     query: Callable[[Target], dict[str, str]] = field(default=lambda target: {})
+    params: Callable[[Target], dict[str, str]] = field(default=lambda target: {})  # path parameters overridden
 
     @property
     def key(self) -> tuple[str, str]:
         return self.method, self.path
 
     def url(self, target: Target) -> str:
-        return self.path.format(**target.path_params())
+        return self.path.format(**{**target.path_params(), **self.params(target)})
+
+
+def matrix_tariff(target: Target) -> dict[str, str]:
+    day = (date(2190, 1, 1) + timedelta(days=uuid.uuid4().int % 730)).isoformat()
+    return {"agreementId": str(target.agreement_id), "validFrom": day, "validTo": day, "pricePerMinute": "0.95"}
 
 
 def matrix_call(target: Target) -> dict[str, str]:
@@ -401,6 +412,60 @@ ROUTES: tuple[Route, ...] = (
     # the knowledge tests load into the same tenant) stays as it is.
     Route("POST", "/v1/leika-catalogue", (R.CATALOGUE_IMPORT,), body=lambda t: {"csv": "leika_key,name\n"}),
     Route("GET", "/v1/leika-services/{leika_key}", (R.ARTICLE_READ,), query=lambda t: {"tenant": t.client_slug}),
+    # Billing (backend/billing/controller.py): Soest's 2150 tariff, invoices and cost base from
+    # tests.billing.support.prepare_world_billing; only the operator's own finance bills.
+    Route("GET", "/v1/tariffs", (R.TARIFF_READ,)),
+    Route(
+        "POST",
+        "/v1/tariffs",
+        (R.TARIFF_WRITE,),
+        # The matrix client's agreement (2190 until notice ends it; only platform admins reach
+        # it): a tariff for one random day of its first term.
+        body=lambda t: matrix_tariff(t),
+    ),
+    Route(
+        "PUT",
+        "/v1/tariffs/{tariff_id}",
+        (R.TARIFF_WRITE,),
+        body=lambda t: {"validFrom": "2150-01-01", "validTo": "2150-12-31", "pricePerMinute": "0.95", "note": "x"},
+    ),
+    Route("GET", "/v1/invoices", (R.INVOICE_READ,)),
+    Route(
+        "POST",
+        "/v1/invoice-runs",
+        (R.INVOICE_WRITE,),
+        body=lambda t: {"tenantId": str(t.billing["client_id"]), "period": "2150-03"},
+    ),
+    Route("GET", "/v1/invoices/{invoice_id}", (R.INVOICE_READ,)),
+    Route(
+        "POST",
+        "/v1/invoices/{invoice_id}/issue",
+        (R.INVOICE_WRITE,),
+        params=lambda t: {"invoice_id": str(t.billing["draft_invoice_id"])},
+    ),
+    Route("POST", "/v1/invoices/{invoice_id}/cancellation", (R.INVOICE_WRITE,), body=lambda t: {"reason": "Matrix"}),
+    Route("GET", "/v1/invoices/{invoice_id}/xrechnung", (R.INVOICE_READ,)),
+    Route(
+        "POST",
+        "/v1/true-ups",
+        (R.INVOICE_WRITE,),
+        body=lambda t: {"tenantId": str(t.billing["true_up_client_id"]), "year": 2149},
+    ),
+    Route("GET", "/v1/tenants/{slug}/billing-profile", (R.BILLING_PROFILE_READ,)),
+    Route("PUT", "/v1/tenants/{slug}/billing-profile", (R.BILLING_PROFILE_WRITE,), body=lambda t: PROFILE_BODY),
+    Route("PUT", "/v1/tenants/{slug}/figure-targets", (R.FIGURES_CONFIGURE,), body=lambda t: {}),
+    Route("GET", "/v1/cost-bases", (R.COST_BASE_READ,)),
+    Route(
+        "PUT",
+        "/v1/cost-bases",
+        (R.COST_BASE_WRITE,),
+        body=lambda t: {"year": 2100 + uuid.uuid4().int % 40, "staff": "1.00", "it": "0", "overheads": "0"},
+    ),
+    Route("GET", "/v1/rate-proposal", (R.COST_BASE_READ,), query=lambda t: {"year": "2150"}),
+    Route("POST", "/v1/rate-adoptions", (R.COST_BASE_WRITE,), body=lambda t: {"year": 2150}),
+    Route("GET", "/v1/agreement-terms", (R.AGREEMENT_READ,), query=lambda t: {"withinDays": "400"}),
+    Route("GET", "/v1/figures", (R.FIGURES_READ,), query=lambda t: {"from": "2150-01-01", "to": "2150-01-31"}),
+    Route("GET", "/v1/figures.csv", (R.FIGURES_READ,), query=lambda t: {"from": "2150-01-01", "to": "2150-01-31"}),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {
@@ -558,6 +623,7 @@ async def target(client: Client, world: World) -> Target:
         article_id=article.id,
         leika_key=catalogue.splitlines()[1].split(",")[0],
         client_slug=world.slug(SOEST),
+        billing=await prepare_world_billing(client, world),
     )
 
 

@@ -1,0 +1,1 @@
+"""Billing and 115 figures: tariffs, invoices (XRechnung), cost-based rates, KPIs."""

@@ -1,0 +1,285 @@
+"""REST for finance: tariffs, invoice runs, invoices and their XRechnung, cost bases and rates,
+agreement terms, 115 figures (JSON and CSV). Thin: parse → service → response."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Response, get, post, put
+from litestar.params import Parameter
+
+from auth.permissions import Operation
+from auth.principal import Principal
+from backend.billing import reports, service
+from backend.billing.schemas import (
+    AgreementTerm,
+    BillingProfile,
+    BillingProfileInput,
+    CancellationInput,
+    CostBase,
+    CostBaseInput,
+    FiguresReport,
+    FigureTargets,
+    FigureTargetsInput,
+    Invoice,
+    InvoiceRunInput,
+    RateAdoption,
+    RateAdoptionInput,
+    RateProposal,
+    Tariff,
+    TariffCreate,
+    TariffInput,
+    TrueUpInput,
+)
+from backend.http.auth import AuthenticatedController
+from backend.http.openapi import problem_responses
+from backend.state import AppState, UnitOfWork, unit_of_work
+from backend.tenants import service as tenants
+
+TenantSlug = Annotated[str | None, Parameter(query="tenant", description="slug of one tenant (default: all I may see)")]
+From = Annotated[date, Parameter(query="from", description="first day (local)")]
+To = Annotated[date, Parameter(query="to", description="last day (local, inclusive)")]
+
+
+async def _tenant_id(uow: UnitOfWork, slug: str | None, operation: Operation) -> UUID | None:
+    return None if slug is None else (await tenants.tenant_by_slug(uow, slug, operation)).id
+
+
+class BillingController(AuthenticatedController):
+    path = "/v1"
+    tags = ["billing"]
+
+    # --- tariffs ---
+
+    @get(
+        "/tariffs",
+        summary="Tariffs (price per minute, increment, minimum) I may see",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def list_tariffs(self, app_state: AppState, principal: Principal, tenant: TenantSlug = None) -> list[Tariff]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.list_tariffs(uow, await _tenant_id(uow, tenant, Operation.TARIFF_READ))
+
+    @post(
+        "/tariffs",
+        summary="Add a tariff period to an agreement (operator's finance, platform admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def create_tariff(self, app_state: AppState, principal: Principal, data: TariffCreate) -> Tariff:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.create_tariff(uow, data)
+
+    @put(
+        "/tariffs/{tariff_id:uuid}",
+        summary="Change a tariff; refused for days already invoiced",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def change_tariff(
+        self, app_state: AppState, principal: Principal, tariff_id: UUID, data: TariffInput
+    ) -> Tariff:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.change_tariff(uow, tariff_id, data)
+
+    # --- invoices ---
+
+    @get(
+        "/invoices",
+        summary="Invoices and credit notes I may see (a town's finance: its own)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def list_invoices(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        tenant: TenantSlug = None,
+        year: Annotated[int | None, Parameter(ge=2000, le=2999)] = None,
+        include_discarded: Annotated[bool, Parameter(query="includeDiscarded")] = False,
+    ) -> list[Invoice]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant_id = await _tenant_id(uow, tenant, Operation.INVOICE_READ)
+            return await service.list_invoices(uow, tenant_id, year, include_discarded)
+
+    @post(
+        "/invoice-runs",
+        summary="Draft a client's invoice for a month or a year (operator's finance)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def run_invoice(self, app_state: AppState, principal: Principal, data: InvoiceRunInput) -> Invoice:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.run_invoice(uow, data)
+
+    @get(
+        "/invoices/{invoice_id:uuid}",
+        summary="One invoice or credit note with its lines",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def get_invoice(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Invoice:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.invoice(uow, invoice_id)
+
+    @post(
+        "/invoices/{invoice_id:uuid}/issue",
+        status_code=200,
+        summary="Issue a draft: numbered without gaps per operator and year, then never changed",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def issue_invoice(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Invoice:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.issue_invoice(uow, invoice_id)
+
+    @post(
+        "/invoices/{invoice_id:uuid}/cancellation",
+        summary="Cancel an issued invoice by a credit note (numbered itself); returns the credit note",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def cancel_invoice(
+        self, app_state: AppState, principal: Principal, invoice_id: UUID, data: CancellationInput
+    ) -> Invoice:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.cancel_invoice(uow, invoice_id, data)
+
+    @get(
+        "/invoices/{invoice_id:uuid}/xrechnung",
+        media_type="application/xml",
+        summary="XRechnung 3.0 (UBL 2.1) of an issued invoice or credit note",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def xrechnung(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Response[bytes]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            filename, xml = await service.xrechnung(uow, invoice_id)
+        return Response(
+            content=xml,
+            media_type="application/xml",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @post(
+        "/true-ups",
+        summary="Draft a client's true-up of a fully invoiced year to the cost-covering rate",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def true_up(self, app_state: AppState, principal: Principal, data: TrueUpInput) -> Invoice:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.true_up(uow, data)
+
+    # --- party data and targets ---
+
+    @get(
+        "/tenants/{slug:str}/billing-profile",
+        summary="A tenant's invoice address and contact (null: none yet)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def get_billing_profile(self, app_state: AppState, principal: Principal, slug: str) -> BillingProfile | None:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await tenants.tenant_by_slug(uow, slug, Operation.BILLING_PROFILE_READ)
+            return await service.billing_profile(uow, tenant.id)
+
+    @put(
+        "/tenants/{slug:str}/billing-profile",
+        summary="Set a tenant's invoice address, contact and bank account",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_billing_profile(
+        self, app_state: AppState, principal: Principal, slug: str, data: BillingProfileInput
+    ) -> BillingProfile:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await tenants.tenant_by_slug(uow, slug, Operation.BILLING_PROFILE_WRITE)
+            return await service.set_billing_profile(uow, tenant.id, data)
+
+    @put(
+        "/tenants/{slug:str}/figure-targets",
+        summary="First-contact targets (default 60 %, 115 calls 65 %)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_figure_targets(
+        self, app_state: AppState, principal: Principal, slug: str, data: FigureTargetsInput
+    ) -> FigureTargets:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await tenants.tenant_by_slug(uow, slug, Operation.FIGURES_CONFIGURE)
+            return await service.set_figure_targets(uow, tenant.id, data)
+
+    # --- yearly rate from costs ---
+
+    @get("/cost-bases", summary="The operator's yearly cost bases", responses=problem_responses(400, 401, 403, 422))
+    async def list_cost_bases(self, app_state: AppState, principal: Principal) -> list[CostBase]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.cost_bases(uow)
+
+    @put(
+        "/cost-bases",
+        summary="Record a year's cost base (operator's finance); fixed once adopted",
+        responses=problem_responses(400, 401, 403, 409, 422),
+    )
+    async def record_cost_base(self, app_state: AppState, principal: Principal, data: CostBaseInput) -> CostBase:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.record_cost_base(uow, data)
+
+    @get(
+        "/rate-proposal",
+        summary="Next year's cost-covering rate per minute, with the calculation",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def rate_proposal(
+        self, app_state: AppState, principal: Principal, year: Annotated[int, Parameter(ge=2000, le=2998)]
+    ) -> RateProposal:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.rate_proposal(uow, year)
+
+    @post(
+        "/rate-adoptions",
+        summary="Adopt the proposed rate as every client's tariff from 1 January",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def adopt_rate(self, app_state: AppState, principal: Principal, data: RateAdoptionInput) -> RateAdoption:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.adopt_rate(uow, data)
+
+    # --- agreement terms and figures ---
+
+    @get(
+        "/agreement-terms",
+        summary="Term ends and notice deadlines; `withinDays`: deadlines in the next N days",
+        responses=problem_responses(400, 401, 403, 422),
+    )
+    async def agreement_terms(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        on: date | None = None,
+        within_days: Annotated[int | None, Parameter(query="withinDays", ge=0, le=3660)] = None,
+    ) -> list[AgreementTerm]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.agreement_terms(uow, on, within_days)
+
+    @get(
+        "/figures",
+        summary="115 figures per tenant and period, and the total",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def figures(
+        self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
+    ) -> FiguresReport:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant_id = await _tenant_id(uow, tenant, Operation.FIGURES_READ)
+            return await service.figures(uow, period_from, period_to, tenant_id)
+
+    @get(
+        "/figures.csv",
+        media_type="text/csv",
+        summary="The same figures as CSV",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def figures_csv(
+        self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
+    ) -> Response[str]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant_id = await _tenant_id(uow, tenant, Operation.FIGURES_READ)
+            report = await service.figures(uow, period_from, period_to, tenant_id)
+        name = f"kennzahlen-{period_from.isoformat()}-{period_to.isoformat()}.csv"
+        return Response(
+            content=reports.figures_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )

@@ -1,0 +1,761 @@
+"""SQL for tariffs, rollups, invoices, cost bases, party data and figures. Explicit columns, $n
+parameters, tenants always given (row-level security is the second line)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from backend.billing.rating import Billed, LineDraft, Usage, minutes
+from backend.billing.schemas import (
+    BillingProfile,
+    BillingProfileInput,
+    CostBase,
+    CostBaseInput,
+    FigureTargets,
+    Invoice,
+    InvoiceLine,
+    Tariff,
+)
+from backend.db.rows import row_to
+from backend.errors import NotFound
+
+TARIFF_COLUMNS = """tenant_id, id, agreement_id, operator_tenant_id, lower(valid) AS valid_from,
+    upper(valid) - 1 AS valid_to, price_per_minute, increment_seconds, minimum_charge, note, cost_base_year, version"""
+INVOICE_COLUMNS = """tenant_id, id, operator_tenant_id, agreement_id, kind, purpose, status,
+    lower(period) AS period_from, upper(period) - 1 AS period_to, period_label, number, issued_on, due_on,
+    cancels_id, cancelled_by_id, reason, net_amount, tax_amount, gross_amount, currency, unrated_calls,
+    buyer_reference, created_at"""
+LINE_COLUMNS = """invoice_id, line_no, kind, correction, corrects_invoice_id, tariff_id,
+    lower(covers) AS covers_from, upper(covers) - 1 AS covers_to, description, calls, billable_seconds,
+    quantity, unit_code, unit_price, base_quantity, amount"""
+PROFILE_COLUMNS = """tenant_id, legal_name, street, postal_code, city, country_code, email, phone, contact_name,
+    iban, bic, payment_days, tax_exemption_reason, version"""
+COST_BASE_COLUMNS = """tenant_id, year, staff, it, overheads, other, total, note, adopted_rate, adopted_at,
+    recorded_by, version"""
+
+
+# --- party data and targets -----------------------------------------------------------------------
+
+
+async def find_profile(conn: asyncpg.Connection, tenant_id: UUID) -> BillingProfile | None:
+    row = await conn.fetchrow(f"SELECT {PROFILE_COLUMNS} FROM billing_profiles WHERE tenant_id = $1", tenant_id)
+    return row_to(BillingProfile, row) if row else None
+
+
+async def upsert_profile(conn: asyncpg.Connection, tenant_id: UUID, data: BillingProfileInput) -> BillingProfile:
+    row = await conn.fetchrow(
+        f"""INSERT INTO billing_profiles (tenant_id, legal_name, street, postal_code, city, country_code, email,
+                                          phone, contact_name, iban, bic, payment_days, tax_exemption_reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (tenant_id) DO UPDATE SET
+                legal_name = EXCLUDED.legal_name, street = EXCLUDED.street, postal_code = EXCLUDED.postal_code,
+                city = EXCLUDED.city, country_code = EXCLUDED.country_code, email = EXCLUDED.email,
+                phone = EXCLUDED.phone, contact_name = EXCLUDED.contact_name, iban = EXCLUDED.iban,
+                bic = EXCLUDED.bic, payment_days = EXCLUDED.payment_days,
+                tax_exemption_reason = EXCLUDED.tax_exemption_reason,
+                version = billing_profiles.version + 1, updated_at = now()
+            RETURNING {PROFILE_COLUMNS}""",
+        tenant_id,
+        data.legal_name.strip(),
+        data.street.strip(),
+        data.postal_code.strip(),
+        data.city.strip(),
+        data.country_code,
+        data.email.strip(),
+        data.phone.strip(),
+        data.contact_name.strip(),
+        data.iban,
+        data.bic,
+        data.payment_days,
+        data.tax_exemption_reason.strip(),
+    )
+    assert row is not None
+    return row_to(BillingProfile, row)
+
+
+async def list_targets(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> dict[UUID, FigureTargets]:
+    rows = await conn.fetch(
+        """SELECT tenant_id, first_contact_target, first_contact_target_115 FROM figure_targets
+           WHERE tenant_id = ANY($1::uuid[])""",
+        list(tenant_ids),
+    )
+    return {r["tenant_id"]: row_to(FigureTargets, r) for r in rows}
+
+
+async def upsert_targets(
+    conn: asyncpg.Connection, tenant_id: UUID, first_contact: Decimal, first_contact_115: Decimal
+) -> FigureTargets:
+    row = await conn.fetchrow(
+        """INSERT INTO figure_targets (tenant_id, first_contact_target, first_contact_target_115)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id) DO UPDATE SET first_contact_target = EXCLUDED.first_contact_target,
+               first_contact_target_115 = EXCLUDED.first_contact_target_115, updated_at = now()
+           RETURNING tenant_id, first_contact_target, first_contact_target_115""",
+        tenant_id,
+        first_contact,
+        first_contact_115,
+    )
+    assert row is not None
+    return row_to(FigureTargets, row)
+
+
+# --- agreements (read) ----------------------------------------------------------------------------
+
+
+async def agreement_for_period(
+    conn: asyncpg.Connection, client_id: UUID, operator_id: UUID, start: date, end: date
+) -> asyncpg.Record | None:
+    """The operator's agreement with the client that runs during [start, end)."""
+    return await conn.fetchrow(
+        """SELECT tenant_id, id, operator_tenant_id, starts_on, ends_on FROM agreements
+           WHERE tenant_id = $1 AND operator_tenant_id = $2 AND starts_on < $4
+             AND (ends_on IS NULL OR ends_on >= $3)
+           ORDER BY starts_on DESC LIMIT 1""",
+        client_id,
+        operator_id,
+        start,
+        end,
+    )
+
+
+async def agreements_of_operator(
+    conn: asyncpg.Connection, operator_id: UUID, tenant_ids: Sequence[UUID], start: date, end: date
+) -> list[asyncpg.Record]:
+    """The operator's agreements with (reachable) clients that run during [start, end)."""
+    return list(
+        await conn.fetch(
+            """SELECT a.tenant_id, a.id, a.starts_on, a.ends_on, t.name FROM agreements a
+               JOIN tenants t ON t.id = a.tenant_id
+               WHERE a.operator_tenant_id = $1 AND a.tenant_id = ANY($2::uuid[]) AND a.starts_on < $4
+                 AND (a.ends_on IS NULL OR a.ends_on >= $3)
+               ORDER BY t.name, a.starts_on""",
+            operator_id,
+            list(tenant_ids),
+            start,
+            end,
+        )
+    )
+
+
+# --- tariffs --------------------------------------------------------------------------------------
+
+
+def _tariff(row: asyncpg.Record) -> Tariff:
+    return row_to(Tariff, row)
+
+
+async def list_tariffs(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> list[Tariff]:
+    rows = await conn.fetch(
+        f"""SELECT {TARIFF_COLUMNS} FROM tariffs WHERE tenant_id = ANY($1::uuid[])
+            ORDER BY tenant_id, lower(valid)""",
+        list(tenant_ids),
+    )
+    return [_tariff(r) for r in rows]
+
+
+async def find_tariff(
+    conn: asyncpg.Connection, tariff_id: UUID, tenant_ids: Sequence[UUID], *, for_update: bool = False
+) -> Tariff | None:
+    row = await conn.fetchrow(
+        f"""SELECT {TARIFF_COLUMNS} FROM tariffs WHERE id = $1 AND tenant_id = ANY($2::uuid[])
+            {"FOR UPDATE" if for_update else ""}""",
+        tariff_id,
+        list(tenant_ids),
+    )
+    return _tariff(row) if row else None
+
+
+async def tariff_in_force(conn: asyncpg.Connection, tenant_id: UUID, day: date) -> Tariff | None:
+    row = await conn.fetchrow(
+        f"SELECT {TARIFF_COLUMNS} FROM tariffs WHERE tenant_id = $1 AND valid @> $2::date", tenant_id, day
+    )
+    return _tariff(row) if row else None
+
+
+async def insert_tariff(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    tariff_id: UUID,
+    agreement_id: UUID,
+    operator_id: UUID,
+    valid_from: date,
+    valid_to: date | None,
+    price: Decimal,
+    increment: int,
+    minimum: Decimal | None,
+    note: str,
+    created_by: str,
+    cost_base_year: int | None = None,
+) -> Tariff:
+    row = await conn.fetchrow(
+        f"""INSERT INTO tariffs (tenant_id, id, agreement_id, operator_tenant_id, valid, price_per_minute,
+                                 increment_seconds, minimum_charge, note, created_by, cost_base_year)
+            VALUES ($1, $2, $3, $4, daterange($5::date, $6::date + 1, '[)'), $7, $8, $9, $10, $11, $12)
+            RETURNING {TARIFF_COLUMNS}""",
+        tenant_id,
+        tariff_id,
+        agreement_id,
+        operator_id,
+        valid_from,
+        valid_to,
+        price,
+        increment,
+        minimum,
+        note,
+        created_by,
+        cost_base_year,
+    )
+    assert row is not None
+    return _tariff(row)
+
+
+async def update_tariff(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    tariff_id: UUID,
+    valid_from: date,
+    valid_to: date | None,
+    price: Decimal,
+    increment: int,
+    minimum: Decimal | None,
+    note: str,
+    expected_version: int | None,
+) -> Tariff | None:
+    row = await conn.fetchrow(
+        f"""UPDATE tariffs SET valid = daterange($3::date, $4::date + 1, '[)'), price_per_minute = $5,
+                   increment_seconds = $6, minimum_charge = $7, note = $8, version = version + 1, updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND ($9::int IS NULL OR version = $9)
+            RETURNING {TARIFF_COLUMNS}""",
+        tenant_id,
+        tariff_id,
+        valid_from,
+        valid_to,
+        price,
+        increment,
+        minimum,
+        note,
+        expected_version,
+    )
+    return _tariff(row) if row else None
+
+
+async def invoiced_days_overlap(
+    conn: asyncpg.Connection, tenant_id: UUID, ranges: Sequence[tuple[date, date | None]], tariff_id: UUID | None
+) -> str | None:
+    """The number of an issued invoice covering any of the half-open day `ranges` (directly or by
+    correction lines of `tariff_id`); None when those days are not invoiced."""
+    lowers = [r[0] for r in ranges]
+    uppers = [r[1] for r in ranges]
+    number: str | None = await conn.fetchval(
+        """WITH changed AS (SELECT daterange(l, u, '[)') AS days FROM unnest($2::date[], $3::date[]) AS x(l, u))
+           SELECT i.number FROM invoices i
+           WHERE i.tenant_id = $1 AND i.kind = 'invoice' AND i.status = 'issued'
+             AND (
+                  (i.purpose = 'usage' AND EXISTS (SELECT 1 FROM changed c WHERE c.days && i.period))
+               OR ($4::uuid IS NOT NULL AND EXISTS (
+                      SELECT 1 FROM invoice_lines l, changed c
+                      WHERE l.tenant_id = i.tenant_id AND l.invoice_id = i.id AND l.tariff_id = $4
+                        AND l.covers && c.days)))
+           ORDER BY i.number LIMIT 1""",
+        tenant_id,
+        lowers,
+        uppers,
+        tariff_id,
+    )
+    return number
+
+
+async def rebuild(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date | None) -> int:
+    """Re-rate the tenant's calls on days [start, end) (end None: open-ended)."""
+    rebuilt: int = await conn.fetchval("SELECT billing_rebuild($1, $2, $3)", tenant_id, start, end)
+    return rebuilt
+
+
+# --- rollups --------------------------------------------------------------------------------------
+
+USAGE_SUMS = """sum(billed_calls)::bigint AS calls, sum(billable_seconds)::bigint AS billable_seconds,
+    sum(minimum_calls)::bigint AS minimum_calls, sum(minimum_billable_seconds)::bigint AS minimum_billable_seconds,
+    sum(unrated_calls)::bigint AS unrated_calls"""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    tariff_id: UUID | None
+    usage: Usage
+    unrated_calls: int
+
+
+def _usage_row(row: asyncpg.Record) -> UsageRow:
+    return UsageRow(
+        tariff_id=row["tariff_id"],
+        usage=Usage(row["calls"], row["billable_seconds"], row["minimum_calls"], row["minimum_billable_seconds"]),
+        unrated_calls=row["unrated_calls"],
+    )
+
+
+async def usage_by_tariff(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> list[UsageRow]:
+    """Billed usage of a client's days [start, end) per tariff, from the daily rollups."""
+    rows = await conn.fetch(
+        f"""SELECT tariff_id, {USAGE_SUMS} FROM call_rollups
+            WHERE tenant_id = $1 AND day >= $2 AND day < $3
+            GROUP BY tariff_id""",
+        tenant_id,
+        start,
+        end,
+    )
+    return [_usage_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicedUsage:
+    invoice_id: UUID
+    number: str
+    period: tuple[date, date]
+    rows: list[UsageRow]
+
+
+async def usage_of_issued_periods(conn: asyncpg.Connection, tenant_id: UUID, before: date) -> list[InvoicedUsage]:
+    """Current usage per tariff within each issued usage invoice's period ending by `before`."""
+    rows = await conn.fetch(
+        f"""SELECT i.id AS invoice_id, i.number, lower(i.period) AS lo, upper(i.period) AS hi, r.tariff_id,
+                   {USAGE_SUMS.replace("sum(", "sum(r.")}
+            FROM invoices i
+            JOIN call_rollups r ON r.tenant_id = i.tenant_id AND r.day >= lower(i.period) AND r.day < upper(i.period)
+            WHERE i.tenant_id = $1 AND i.kind = 'invoice' AND i.purpose = 'usage' AND i.status = 'issued'
+              AND upper(i.period) <= $2
+            GROUP BY i.id, i.number, i.period, r.tariff_id
+            ORDER BY lower(i.period), r.tariff_id""",
+        tenant_id,
+        before,
+    )
+    found: dict[UUID, InvoicedUsage] = {}
+    for r in rows:
+        entry = found.setdefault(r["invoice_id"], InvoicedUsage(r["invoice_id"], r["number"], (r["lo"], r["hi"]), []))
+        entry.rows.append(_usage_row(r))
+    return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    tariff_id: UUID
+    covers: tuple[date, date]
+    kind: str
+    billed: Billed
+
+
+async def billed_ledger(conn: asyncpg.Connection, tenant_id: UUID) -> list[LedgerEntry]:
+    """Everything issued (not cancelled) invoices charged the client, per tariff, days and kind."""
+    rows = await conn.fetch(
+        """SELECT l.tariff_id, lower(l.covers) AS lo, upper(l.covers) AS hi, l.kind,
+                  sum(l.calls)::bigint AS calls, sum(l.billable_seconds)::bigint AS seconds, sum(l.amount) AS amount
+           FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
+           WHERE l.tenant_id = $1 AND i.kind = 'invoice' AND i.status = 'issued' AND l.tariff_id IS NOT NULL
+             AND l.kind IN ('usage', 'minimum_charge')
+           GROUP BY l.tariff_id, l.covers, l.kind""",
+        tenant_id,
+    )
+    return [
+        LedgerEntry(r["tariff_id"], (r["lo"], r["hi"]), r["kind"], Billed(r["calls"], r["seconds"], r["amount"]))
+        for r in rows
+    ]
+
+
+# --- invoices -------------------------------------------------------------------------------------
+
+
+async def issued_usage_overlapping(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> str | None:
+    number: str | None = await conn.fetchval(
+        """SELECT number FROM invoices WHERE tenant_id = $1 AND kind = 'invoice' AND purpose = 'usage'
+             AND status = 'issued' AND period && daterange($2, $3, '[)') ORDER BY number LIMIT 1""",
+        tenant_id,
+        start,
+        end,
+    )
+    return number
+
+
+async def issued_true_up(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> str | None:
+    number: str | None = await conn.fetchval(
+        """SELECT number FROM invoices WHERE tenant_id = $1 AND purpose = 'true_up' AND status = 'issued'
+             AND period = daterange($2, $3, '[)') ORDER BY number LIMIT 1""",
+        tenant_id,
+        start,
+        end,
+    )
+    return number
+
+
+async def discard_true_up_drafts(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> None:
+    await conn.execute(
+        """UPDATE invoices SET status = 'discarded' WHERE tenant_id = $1 AND purpose = 'true_up' AND status = 'draft'
+             AND period = daterange($2, $3, '[)')""",
+        tenant_id,
+        start,
+        end,
+    )
+
+
+async def discard_drafts(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date | None) -> int:
+    """Drafts of usage invoices overlapping [start, end) (end None: open-ended) are discarded."""
+    status = await conn.execute(
+        """UPDATE invoices SET status = 'discarded' WHERE tenant_id = $1 AND kind = 'invoice' AND purpose = 'usage'
+             AND status = 'draft' AND period && daterange($2, $3, '[)')""",
+        tenant_id,
+        start,
+        end,
+    )
+    return int(status.split()[-1])
+
+
+async def insert_invoice(
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: UUID,
+    invoice_id: UUID,
+    operator_id: UUID,
+    agreement_id: UUID,
+    kind: str,
+    purpose: str,
+    start: date,
+    end: date,
+    label: str,
+    net: Decimal,
+    unrated_calls: int,
+    created_by: str,
+    cancels_id: UUID | None = None,
+    reason: str = "",
+) -> None:
+    await conn.execute(
+        """INSERT INTO invoices (tenant_id, id, operator_tenant_id, agreement_id, kind, purpose, status, period,
+                                 period_label, net_amount, tax_amount, gross_amount, unrated_calls, created_by,
+                                 cancels_id, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, 'draft', daterange($7, $8, '[)'), $9, $10, 0, $10, $11, $12, $13, $14)""",
+        tenant_id,
+        invoice_id,
+        operator_id,
+        agreement_id,
+        kind,
+        purpose,
+        start,
+        end,
+        label,
+        net,
+        unrated_calls,
+        created_by,
+        cancels_id,
+        reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    draft: LineDraft
+    correction: bool
+    corrects_invoice_id: UUID | None
+    tariff_id: UUID | None
+    covers: tuple[date, date]
+    description: str
+
+
+async def insert_lines(conn: asyncpg.Connection, tenant_id: UUID, invoice_id: UUID, lines: Sequence[NewLine]) -> None:
+    await conn.executemany(
+        """INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, correction, corrects_invoice_id,
+                                      tariff_id, covers, description, calls, billable_seconds, quantity, unit_code,
+                                      unit_price, base_quantity, amount)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, daterange($8, $9, '[)'), $10, $11, $12, $13, $14, $15, $16, $17)""",
+        [
+            (
+                tenant_id,
+                invoice_id,
+                number,
+                line.draft.kind.value,
+                line.correction,
+                line.corrects_invoice_id,
+                line.tariff_id,
+                line.covers[0],
+                line.covers[1],
+                line.description,
+                line.draft.calls,
+                line.draft.billable_seconds,
+                line.draft.quantity,
+                line.draft.unit_code,
+                line.draft.unit_price,
+                line.draft.base_quantity,
+                line.draft.amount,
+            )
+            for number, line in enumerate(lines, start=1)
+        ],
+    )
+
+
+async def copy_lines(conn: asyncpg.Connection, tenant_id: UUID, source_id: UUID, target_id: UUID) -> None:
+    await conn.execute(
+        """INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, correction, corrects_invoice_id,
+                                      tariff_id, covers, description, calls, billable_seconds, quantity, unit_code,
+                                      unit_price, base_quantity, amount)
+           SELECT tenant_id, $3, line_no, kind, correction, corrects_invoice_id, tariff_id, covers, description,
+                  calls, billable_seconds, quantity, unit_code, unit_price, base_quantity, amount
+           FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no""",
+        tenant_id,
+        source_id,
+        target_id,
+    )
+
+
+def _line(row: asyncpg.Record) -> InvoiceLine:
+    values = dict(row)
+    values.pop("invoice_id")
+    values["minutes"] = minutes(values["billable_seconds"])
+    return row_to(InvoiceLine, values)
+
+
+async def _with_lines(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[Invoice]:
+    if not rows:
+        return []
+    line_rows = await conn.fetch(
+        f"""SELECT {LINE_COLUMNS} FROM invoice_lines
+            WHERE tenant_id = ANY($1::uuid[]) AND invoice_id = ANY($2::uuid[]) ORDER BY invoice_id, line_no""",
+        list({r["tenant_id"] for r in rows}),
+        [r["id"] for r in rows],
+    )
+    lines: dict[UUID, list[InvoiceLine]] = {}
+    for line in line_rows:
+        lines.setdefault(line["invoice_id"], []).append(_line(line))
+    return [row_to(Invoice, {**dict(r), "lines": lines.get(r["id"], [])}) for r in rows]
+
+
+async def find_invoice(
+    conn: asyncpg.Connection, invoice_id: UUID, tenant_ids: Sequence[UUID], *, for_update: bool = False
+) -> Invoice | None:
+    row = await conn.fetchrow(
+        f"""SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1 AND tenant_id = ANY($2::uuid[])
+            {"FOR UPDATE" if for_update else ""}""",
+        invoice_id,
+        list(tenant_ids),
+    )
+    if row is None:
+        return None
+    return (await _with_lines(conn, [row]))[0]
+
+
+async def get_invoice(conn: asyncpg.Connection, invoice_id: UUID, tenant_ids: Sequence[UUID]) -> Invoice:
+    invoice = await find_invoice(conn, invoice_id, tenant_ids)
+    if invoice is None:
+        raise NotFound("invoice not found")
+    return invoice
+
+
+async def list_invoices(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int | None, include_discarded: bool
+) -> list[Invoice]:
+    rows = await conn.fetch(
+        f"""SELECT {INVOICE_COLUMNS} FROM invoices
+            WHERE tenant_id = ANY($1::uuid[])
+              AND ($2::int IS NULL OR period && daterange(make_date($2, 1, 1), make_date($2 + 1, 1, 1), '[)'))
+              AND ($3 OR status <> 'discarded')
+            ORDER BY lower(period), created_at""",
+        list(tenant_ids),
+        year,
+        include_discarded,
+    )
+    return await _with_lines(conn, rows)
+
+
+async def invoice_parties(
+    conn: asyncpg.Connection, tenant_id: UUID, invoice_id: UUID
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    row = await conn.fetchrow(
+        "SELECT seller, buyer FROM invoices WHERE tenant_id = $1 AND id = $2", tenant_id, invoice_id
+    )
+    assert row is not None
+    return row["seller"], row["buyer"]
+
+
+async def next_invoice_number(conn: asyncpg.Connection, operator_id: UUID, year: int) -> int:
+    """The next number of the operator's year. The counter row stays locked (as by SELECT … FOR
+    UPDATE) until the transaction ends: concurrent issues queue, a rollback returns the number."""
+    number: int = await conn.fetchval(
+        """INSERT INTO invoice_counters AS c (tenant_id, year, last_number) VALUES ($1, $2, 1)
+           ON CONFLICT (tenant_id, year) DO UPDATE SET last_number = c.last_number + 1
+           RETURNING last_number""",
+        operator_id,
+        year,
+    )
+    return number
+
+
+async def mark_issued(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    invoice_id: UUID,
+    *,
+    number: str,
+    year: int,
+    seq: int,
+    issued_on: date,
+    due_on: date,
+    issued_by: str,
+    seller: dict[str, Any],
+    buyer: dict[str, Any],
+    buyer_reference: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE invoices SET status = 'issued', number = $3, number_year = $4, number_seq = $5, issued_on = $6,
+                  due_on = $7, issued_at = now(), issued_by = $8, seller = $9, buyer = $10, buyer_reference = $11
+           WHERE tenant_id = $1 AND id = $2 AND status = 'draft'""",
+        tenant_id,
+        invoice_id,
+        number,
+        year,
+        seq,
+        issued_on,
+        due_on,
+        issued_by,
+        seller,
+        buyer,
+        buyer_reference,
+    )
+
+
+async def mark_cancelled(conn: asyncpg.Connection, tenant_id: UUID, invoice_id: UUID, credit_note_id: UUID) -> None:
+    await conn.execute(
+        """UPDATE invoices SET status = 'cancelled', cancelled_by_id = $3, cancelled_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status = 'issued'""",
+        tenant_id,
+        invoice_id,
+        credit_note_id,
+    )
+
+
+async def issued_numbers(conn: asyncpg.Connection, operator_id: UUID, year: int) -> list[int]:
+    return [
+        r["number_seq"]
+        for r in await conn.fetch(
+            """SELECT number_seq FROM invoices WHERE operator_tenant_id = $1 AND number_year = $2
+               ORDER BY number_seq""",
+            operator_id,
+            year,
+        )
+    ]
+
+
+# --- cost bases -----------------------------------------------------------------------------------
+
+
+async def upsert_cost_base(
+    conn: asyncpg.Connection, operator_id: UUID, data: CostBaseInput, recorded_by: str
+) -> CostBase | None:
+    """Insert or replace a year's cost base; None when it was adopted already (then fixed)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO cost_bases (tenant_id, year, staff, it, overheads, other, note, recorded_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (tenant_id, year) DO UPDATE SET staff = EXCLUDED.staff, it = EXCLUDED.it,
+                overheads = EXCLUDED.overheads, other = EXCLUDED.other, note = EXCLUDED.note,
+                recorded_by = EXCLUDED.recorded_by, recorded_at = now(), version = cost_bases.version + 1
+            WHERE cost_bases.adopted_rate IS NULL
+            RETURNING {COST_BASE_COLUMNS}""",
+        operator_id,
+        data.year,
+        data.staff,
+        data.it,
+        data.overheads,
+        data.other,
+        data.note,
+        recorded_by,
+    )
+    return row_to(CostBase, row) if row else None
+
+
+async def find_cost_base(
+    conn: asyncpg.Connection, operator_id: UUID, year: int, *, for_update: bool = False
+) -> CostBase | None:
+    row = await conn.fetchrow(
+        f"""SELECT {COST_BASE_COLUMNS} FROM cost_bases WHERE tenant_id = $1 AND year = $2
+            {"FOR UPDATE" if for_update else ""}""",
+        operator_id,
+        year,
+    )
+    return row_to(CostBase, row) if row else None
+
+
+async def list_cost_bases(conn: asyncpg.Connection, operator_id: UUID) -> list[CostBase]:
+    rows = await conn.fetch(
+        f"SELECT {COST_BASE_COLUMNS} FROM cost_bases WHERE tenant_id = $1 ORDER BY year", operator_id
+    )
+    return [row_to(CostBase, r) for r in rows]
+
+
+async def mark_adopted(conn: asyncpg.Connection, operator_id: UUID, year: int, rate: Decimal, by: str) -> None:
+    await conn.execute(
+        """UPDATE cost_bases SET adopted_rate = $3, adopted_at = now(), adopted_by = $4
+           WHERE tenant_id = $1 AND year = $2""",
+        operator_id,
+        year,
+        rate,
+        by,
+    )
+
+
+async def billable_seconds_by_client(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], start: date, end: date
+) -> dict[UUID, int]:
+    rows = await conn.fetch(
+        """SELECT tenant_id, sum(billable_seconds)::bigint AS seconds FROM call_rollups
+           WHERE tenant_id = ANY($1::uuid[]) AND day >= $2 AND day < $3 GROUP BY tenant_id""",
+        list(tenant_ids),
+        start,
+        end,
+    )
+    return {r["tenant_id"]: r["seconds"] for r in rows}
+
+
+async def billed_by_client(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], start: date, end: date
+) -> dict[UUID, Decimal]:
+    """Net amounts of issued (not cancelled) usage lines covering days in [start, end)."""
+    rows = await conn.fetch(
+        """SELECT l.tenant_id, sum(l.amount) AS amount
+           FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id
+           WHERE l.tenant_id = ANY($1::uuid[]) AND i.kind = 'invoice' AND i.status = 'issued'
+             AND l.kind IN ('usage', 'minimum_charge') AND l.covers && daterange($2, $3, '[)')
+           GROUP BY l.tenant_id""",
+        list(tenant_ids),
+        start,
+        end,
+    )
+    return {r["tenant_id"]: r["amount"] for r in rows}
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+async def figure_sums(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], start: date, end: date
+) -> list[asyncpg.Record]:
+    """Per tenant: every call ('all') and 115 calls ('115'), from the daily rollups."""
+    return list(
+        await conn.fetch(
+            """SELECT tenant_id, scope,
+                      sum(offered)::bigint AS offered, sum(answered)::bigint AS answered,
+                      sum(abandoned)::bigint AS abandoned, sum(answered_within_30s)::bigint AS answered_within_30s,
+                      sum(wait_reported)::bigint AS wait_reported,
+                      sum(settled_first_contact)::bigint AS settled_first_contact,
+                      sum(forwarded_as_ticket)::bigint AS forwarded_as_ticket,
+                      sum(transferred)::bigint AS transferred, sum(talk_seconds)::bigint AS talk_seconds,
+                      sum(billable_seconds)::bigint AS billable_seconds, sum(unrated_calls)::bigint AS unrated_calls
+               FROM call_rollups r
+               CROSS JOIN LATERAL (VALUES ('all'), (CASE WHEN r.purpose = '115' THEN '115' END)) AS s(scope)
+               WHERE r.tenant_id = ANY($1::uuid[]) AND r.day >= $2 AND r.day < $3 AND s.scope IS NOT NULL
+               GROUP BY tenant_id, scope""",
+            list(tenant_ids),
+            start,
+            end,
+        )
+    )

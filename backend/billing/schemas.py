@@ -1,0 +1,351 @@
+"""Tariffs, invoices, cost bases, agreement terms and 115 figures.
+
+Money is `decimal.Decimal` everywhere (PostgreSQL `numeric`); on the wire msgspec writes it as a
+string ("0.95"), GraphQL as the `Decimal` scalar. No float ever touches an amount.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from backend.structs import Input, Schema
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
+Year = Annotated[int, msgspec.Meta(ge=2000, le=2999)]
+# A month (2026-03) or a year (2026).
+PeriodText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")]
+Increment = Literal[1, 60]
+
+
+class InvoiceKind(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class InvoicePurpose(StrEnum):
+    USAGE = "usage"  # call minutes of a month or year (with corrections for late calls)
+    CANCELLATION = "cancellation"  # a credit note cancelling an invoice
+    TRUE_UP = "true_up"  # difference to the cost-covering rate of a year
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    DISCARDED = "discarded"  # replaced by a later run of the same period; never numbered
+    ISSUED = "issued"
+    CANCELLED = "cancelled"  # by a credit note
+
+
+class LineKind(StrEnum):
+    USAGE = "usage"
+    MINIMUM_CHARGE = "minimum_charge"
+    TRUE_UP = "true_up"
+
+
+# --- tariffs ------------------------------------------------------------------------------------
+
+
+class Tariff(Schema, frozen=True):
+    """Price per call minute for an agreement over local days `validFrom` … `validTo` (inclusive;
+    None: open-ended). The tariff of a call's start day applies."""
+
+    tenant_id: UUID
+    id: UUID
+    agreement_id: UUID
+    operator_tenant_id: UUID
+    valid_from: date
+    valid_to: date | None
+    price_per_minute: Decimal
+    increment_seconds: int
+    minimum_charge: Decimal | None
+    note: str
+    cost_base_year: int | None
+    version: int
+
+
+class TariffInput(Input, frozen=True):
+    """A new tariff, or the full new state of one (PUT). `incrementSeconds` 60 bills per started
+    minute, 1 to the second; `minimumCharge` is the least a billed call costs."""
+
+    valid_from: date
+    price_per_minute: Decimal
+    valid_to: date | None = None
+    increment_seconds: Increment = 60
+    minimum_charge: Decimal | None = None
+    note: Note = ""
+    version: int | None = None
+
+
+class TariffCreate(Input, frozen=True):
+    agreement_id: UUID
+    valid_from: date
+    price_per_minute: Decimal
+    valid_to: date | None = None
+    increment_seconds: Increment = 60
+    minimum_charge: Decimal | None = None
+    note: Note = ""
+
+
+# --- invoices -----------------------------------------------------------------------------------
+
+
+class InvoiceLine(Schema, frozen=True):
+    line_no: int
+    kind: LineKind
+    correction: bool  # late calls of an already invoiced period
+    corrects_invoice_id: UUID | None
+    tariff_id: UUID | None
+    covers_from: date
+    covers_to: date  # inclusive
+    description: str
+    calls: int
+    billable_seconds: int
+    minutes: Decimal
+    quantity: Decimal
+    unit_code: str  # UN/ECE Rec. 20: MIN, SEC, C62
+    unit_price: Decimal
+    base_quantity: int
+    amount: Decimal
+
+
+class Invoice(Schema, frozen=True):
+    tenant_id: UUID
+    id: UUID
+    operator_tenant_id: UUID
+    agreement_id: UUID
+    kind: InvoiceKind
+    purpose: InvoicePurpose
+    status: InvoiceStatus
+    period_from: date
+    period_to: date  # inclusive
+    period_label: str
+    number: str | None
+    issued_on: date | None
+    due_on: date | None
+    cancels_id: UUID | None
+    cancelled_by_id: UUID | None
+    reason: str
+    net_amount: Decimal
+    tax_amount: Decimal
+    gross_amount: Decimal
+    currency: str
+    unrated_calls: int  # calls talked on days without a tariff: not billed
+    buyer_reference: str | None
+    created_at: datetime
+    lines: list[InvoiceLine]
+
+
+class InvoiceRunInput(Input, frozen=True):
+    """Draft the invoice of a client for a month (`2026-03`) or a year (`2026`). A draft of the
+    same period is replaced; an issued one must be cancelled first."""
+
+    tenant_id: UUID
+    period: PeriodText
+
+
+class CancellationInput(Input, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+
+
+# --- party data ---------------------------------------------------------------------------------
+
+
+class BillingProfile(Schema, frozen=True):
+    tenant_id: UUID
+    legal_name: str
+    street: str
+    postal_code: str
+    city: str
+    country_code: str
+    email: str
+    phone: str
+    contact_name: str
+    iban: str | None
+    bic: str | None
+    payment_days: int
+    tax_exemption_reason: str
+    version: int
+
+
+class BillingProfileInput(Input, frozen=True):
+    legal_name: Text
+    street: Text
+    postal_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Za-z -]{3,10}$")]
+    city: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
+    email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    phone: Annotated[str, msgspec.Meta(min_length=3, max_length=40, pattern=r"\S")]
+    contact_name: Text
+    country_code: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")] = "DE"
+    iban: str | None = None
+    bic: Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{8}([A-Z0-9]{3})?$")] | None = None
+    payment_days: Annotated[int, msgspec.Meta(ge=0, le=120)] = 30
+    tax_exemption_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")] = (
+        "Nicht steuerbar (§ 2b UStG, öffentlich-rechtliche Vereinbarung)"
+    )
+
+
+class Party(Schema, frozen=True):
+    """Seller or buyer as frozen into an issued invoice."""
+
+    tenant_id: UUID
+    name: str
+    legal_name: str
+    street: str
+    postal_code: str
+    city: str
+    country_code: str
+    email: str
+    phone: str
+    contact_name: str
+    iban: str | None
+    bic: str | None
+    ags: str | None
+    leitweg_id: str | None
+    payment_days: int
+    tax_exemption_reason: str
+
+
+# --- yearly rate from costs ---------------------------------------------------------------------
+
+
+class CostBase(Schema, frozen=True):
+    tenant_id: UUID
+    year: int
+    staff: Decimal
+    it: Decimal
+    overheads: Decimal
+    other: Decimal
+    total: Decimal
+    note: str
+    adopted_rate: Decimal | None
+    adopted_at: datetime | None
+    recorded_by: str
+    version: int
+
+
+class CostBaseInput(Input, frozen=True):
+    """The operator's costs of a year (EUR): staff, IT, overheads and other; total is their sum."""
+
+    year: Year
+    staff: Decimal
+    it: Decimal
+    overheads: Decimal
+    other: Decimal = msgspec.field(default_factory=lambda: Decimal(0))
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class ClientMinutes(Schema, frozen=True):
+    tenant_id: UUID
+    name: str
+    billable_seconds: int
+    billable_minutes: Decimal
+    billed_amount: Decimal  # net of the year's issued usage invoices (credit notes deducted)
+
+
+class RateProposal(Schema, frozen=True):
+    """Next year's cost-covering rate: cost base ÷ billable minutes of all clients, rounded up
+    to the cent."""
+
+    year: int
+    applies_from: date
+    cost_base: CostBase
+    clients: list[ClientMinutes]
+    billable_seconds: int
+    billable_minutes: Decimal
+    exact_rate: Decimal | None
+    proposed_rate: Decimal | None
+    calculation: list[str]
+    adopted: bool
+
+
+class RateAdoptionInput(Input, frozen=True):
+    year: Year
+
+
+class TrueUpInput(Input, frozen=True):
+    """Draft the true-up of a client's year: its billable minutes at the year's cost-covering rate
+    minus what its usage invoices charged (an invoice when positive, a credit note when not)."""
+
+    tenant_id: UUID
+    year: Year
+
+
+class RateAdoption(Schema, frozen=True):
+    proposal: RateProposal
+    tariffs: list[Tariff]
+
+
+# --- agreement terms ----------------------------------------------------------------------------
+
+
+class AgreementTerm(Schema, frozen=True):
+    agreement_id: UUID
+    client_tenant_id: UUID
+    client_name: str
+    operator_tenant_id: UUID
+    starts_on: date
+    ends_on: date | None
+    on: date
+    active: bool
+    current_term_end: date | None
+    notice_deadline: date | None  # last day to give notice for the earliest reachable end
+    days_to_notice_deadline: int | None
+
+
+# --- 115 figures --------------------------------------------------------------------------------
+
+
+class FigureScope(StrEnum):
+    ALL = "all"
+    ONE_ONE_FIVE = "115"
+
+
+class Figures(Schema, frozen=True):
+    tenant_id: UUID | None  # None: the operator's total over all tenants in the report
+    tenant_name: str
+    scope: FigureScope
+    period_from: date
+    period_to: date  # inclusive
+    offered: int
+    answered: int
+    abandoned: int
+    answered_within_30s: int
+    wait_reported: int
+    share_answered_within_30s: Decimal | None  # of answered calls with a reported wait time
+    settled_first_contact: int
+    forwarded_as_ticket: int
+    transferred_to_department: int
+    first_contact_rate: Decimal | None  # settled ÷ (settled + forwarded + transferred)
+    first_contact_target: Decimal
+    meets_first_contact_target: bool | None
+    talk_seconds: int
+    talk_minutes: Decimal
+    billable_seconds: int
+    billed_minutes: Decimal
+    unrated_calls: int
+
+
+class FiguresReport(Schema, frozen=True):
+    period_from: date
+    period_to: date
+    rows: list[Figures]
+    total: list[Figures]
+
+
+class FigureTargets(Schema, frozen=True):
+    tenant_id: UUID
+    first_contact_target: Decimal
+    first_contact_target_115: Decimal
+
+
+class FigureTargetsInput(Input, frozen=True):
+    """Shares between 0 and 1 (default 0.60; 115 calls 0.65)."""
+
+    first_contact_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.60"))
+    first_contact_target_115: Decimal = msgspec.field(default_factory=lambda: Decimal("0.65"))

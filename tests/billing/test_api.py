@@ -1,0 +1,178 @@
+"""Billing over REST and GraphQL with real tokens: cross-tenant isolation (Geseke's finance never
+sees Soest's invoices, tariffs or figures), the operator's finance issues, Decimal on the wire
+(strings in JSON, the Decimal scalar in GraphQL), XRechnung and CSV downloads."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from lxml import etree
+
+from backend.settings import PROJECT_ROOT
+from tests.billing.support import WORLD_YEAR, prepare_world_billing
+from tests.billing.xrechnung_check import Validator
+from tests.support.world import World
+
+Client = httpx.AsyncClient
+SOEST, GESEKE, KREIS = "stadt-soest", "stadt-geseke", "kreis-soest"
+
+
+async def gql(client: Client, world: World, town: str, role: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=world.headers(town, role)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+async def ids(client: Client, world: World) -> dict[str, Any]:
+    return await prepare_world_billing(client, world)
+
+
+async def test_rest_isolation_of_invoices(client: Client, world: World, ids: dict[str, Any]) -> None:
+    soest_id = str(world.tenant_ids[SOEST])
+    issued = ids["issued_invoice_id"]
+    operator = await client.get("/v1/invoices", params={"year": WORLD_YEAR}, headers=world.headers(KREIS, "finance"))
+    assert operator.status_code == 200
+    assert str(issued) in {i["id"] for i in operator.json()}
+    own = await client.get("/v1/invoices", params={"year": WORLD_YEAR}, headers=world.headers(SOEST, "finance"))
+    assert own.status_code == 200 and own.json() and {i["tenantId"] for i in own.json()} == {soest_id}
+    assert (await client.get(f"/v1/invoices/{issued}", headers=world.headers(SOEST, "finance"))).status_code == 200
+
+    geseke = world.headers(GESEKE, "finance")
+    listed = await client.get("/v1/invoices", params={"year": WORLD_YEAR}, headers=geseke)
+    assert listed.status_code == 200 and all(i["tenantId"] != soest_id for i in listed.json())
+    for path in (f"/v1/invoices/{issued}", f"/v1/invoices/{issued}/xrechnung"):
+        response = await client.get(path, headers=geseke)
+        assert response.status_code == 404, path
+        assert response.json()["code"] == "NOT_FOUND"
+    assert (await client.get("/v1/invoices", params={"tenant": world.slug(SOEST)}, headers=geseke)).status_code == 404
+    assert (await client.get("/v1/tariffs", params={"tenant": world.slug(SOEST)}, headers=geseke)).status_code == 404
+    tariffs = await client.get("/v1/tariffs", headers=geseke)
+    assert tariffs.status_code == 200 and all(t["tenantId"] != soest_id for t in tariffs.json())
+    runs = await client.post(
+        "/v1/invoice-runs", json={"tenantId": soest_id, "period": f"{WORLD_YEAR}-05"}, headers=geseke
+    )
+    assert runs.status_code == 403  # a town's finance never runs invoices, not even its own
+    assert (await client.post(f"/v1/invoices/{ids['draft_invoice_id']}/issue", headers=geseke)).status_code == 404
+    # Only finance reads invoices: the operator's agents and supervisors do not.
+    for role in ("agent", "supervisor", "platform-admin"):
+        assert (await client.get("/v1/invoices", headers=world.headers(KREIS, role))).status_code == 403
+
+
+async def test_graphql_isolation_of_invoices_and_figures(client: Client, world: World, ids: dict[str, Any]) -> None:
+    issued = str(ids["issued_invoice_id"])
+    query = """query($id: UUID!, $year: Int) {
+        invoice(id: $id) { id number netAmount lines { amount unitPrice quantity minutes } }
+        invoices(year: $year) { id tenantId }
+    }"""
+    operator = await gql(client, world, KREIS, "finance", query, id=issued, year=WORLD_YEAR)
+    assert not operator.get("errors"), operator
+    invoice = operator["data"]["invoice"]
+    assert invoice["netAmount"] == "2.85"  # the Decimal scalar: a string, exactly
+    assert invoice["lines"][0] == {"amount": "2.85", "unitPrice": "0.9500", "quantity": "3.0000", "minutes": "3.0000"}
+    geseke = await gql(client, world, GESEKE, "finance", query, id=issued, year=WORLD_YEAR)
+    assert not geseke.get("errors"), geseke
+    assert geseke["data"]["invoice"] is None
+    assert all(i["tenantId"] != str(world.tenant_ids[SOEST]) for i in geseke["data"]["invoices"])
+
+    figures = """query($from: Date!, $to: Date!, $tenant: String) {
+        figures(from: $from, to: $to, tenantSlug: $tenant) {
+            rows { tenantId scope offered billedMinutes firstContactTarget } total { offered }
+        }
+    }"""
+    window = {"from": f"{WORLD_YEAR}-01-01", "to": f"{WORLD_YEAR}-01-31"}
+    seen = await gql(client, world, KREIS, "supervisor", figures, **window)
+    soest_rows = [r for r in seen["data"]["figures"]["rows"] if r["tenantId"] == str(world.tenant_ids[SOEST])]
+    assert soest_rows and soest_rows[0]["offered"] == 2 and soest_rows[0]["billedMinutes"] == "3.0000"
+    own = await gql(client, world, GESEKE, "supervisor", figures, **window)
+    assert {r["tenantId"] for r in own["data"]["figures"]["rows"]} == {str(world.tenant_ids[GESEKE])}
+    hidden = await gql(client, world, GESEKE, "supervisor", figures, tenant=world.slug(SOEST), **window)
+    assert hidden["data"] is None and hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    denied = await gql(client, world, GESEKE, "agent", figures, **window)
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_rest_isolation_of_figures_and_csv(client: Client, world: World, ids: dict[str, Any]) -> None:
+    window = {"from": f"{WORLD_YEAR}-01-01", "to": f"{WORLD_YEAR}-01-31"}
+    geseke = world.headers(GESEKE, "finance")
+    report = await client.get("/v1/figures", params=window, headers=geseke)
+    assert report.status_code == 200
+    assert {r["tenantId"] for r in report.json()["rows"]} == {str(world.tenant_ids[GESEKE])}
+    assert (
+        await client.get("/v1/figures", params={**window, "tenant": world.slug(SOEST)}, headers=geseke)
+    ).status_code == 404
+    download = await client.get("/v1/figures.csv", params=window, headers=world.headers(KREIS, "finance"))
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    soest = next(r for r in rows if r["tenant"].startswith("Stadt Soest") and r["scope"] == "all")
+    assert (soest["offered"], soest["billed_minutes"], soest["from"]) == ("2", "3.0000", f"{WORLD_YEAR}-01-01")
+
+
+async def test_operator_finance_downloads_valid_xrechnung(
+    client: Client, world: World, ids: dict[str, Any], validator: Validator
+) -> None:
+    issued = ids["issued_invoice_id"]
+    for town in (KREIS, SOEST):
+        response = await client.get(f"/v1/invoices/{issued}/xrechnung", headers=world.headers(town, "finance"))
+        assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
+        assert response.headers["content-disposition"].endswith('.xml"')
+        report = validator.validate(response.content)
+        assert report.accepted, report.errors
+    buyer_reference = etree.fromstring(response.content).findtext(
+        "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}BuyerReference"
+    )
+    assert buyer_reference is not None and buyer_reference.startswith("05974040-")
+
+
+async def test_money_is_decimal_on_the_wire_and_in_the_database(
+    client: Client, world: World, ids: dict[str, Any], admin_url: str
+) -> None:
+    response = await client.get(f"/v1/invoices/{ids['issued_invoice_id']}", headers=world.headers(KREIS, "finance"))
+    body = response.json()
+    assert body["netAmount"] == "2.85" and body["grossAmount"] == "2.85" and body["taxAmount"] == "0.00"
+    assert body["lines"][0]["unitPrice"] == "0.9500" and body["lines"][0]["amount"] == "2.85"
+    tariffs = (
+        await client.get("/v1/tariffs", params={"tenant": world.slug(SOEST)}, headers=world.headers(KREIS, "finance"))
+    ).json()
+    assert {t["pricePerMinute"] for t in tariffs} >= {"0.9500"}
+    conn = await asyncpg.connect(admin_url)
+    try:
+        floats = await conn.fetch(
+            """SELECT table_name, column_name, data_type FROM information_schema.columns
+               WHERE table_schema = 'public' AND data_type IN ('real', 'double precision', 'money')
+                 AND table_name IN ('tariffs', 'invoices', 'invoice_lines', 'cost_bases', 'call_rollups',
+                                    'call_charges', 'figure_targets', 'billing_profiles', 'invoice_counters')"""
+        )
+        money = await conn.fetch(
+            """SELECT table_name, column_name FROM information_schema.columns
+               WHERE table_schema = 'public' AND data_type = 'numeric'
+                 AND table_name IN ('tariffs', 'invoices', 'invoice_lines', 'cost_bases')"""
+        )
+    finally:
+        await conn.close()
+    assert floats == []
+    assert {
+        ("tariffs", "price_per_minute"),
+        ("invoices", "net_amount"),
+        ("invoice_lines", "amount"),
+        ("cost_bases", "total"),
+    } <= {(r["table_name"], r["column_name"]) for r in money}
+
+
+def test_no_float_in_the_billing_code() -> None:
+    """Money paths never touch binary floating point: no float literal, no float() in backend/billing."""
+    for path in sorted(Path(PROJECT_ROOT, "backend", "billing").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            assert not (isinstance(node, ast.Constant) and isinstance(node.value, float)), (path.name, node.lineno)
+            assert not (isinstance(node, ast.Name) and node.id == "float"), (path.name, node.lineno)
