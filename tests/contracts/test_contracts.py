@@ -16,7 +16,7 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,13 @@ from backend.state import unit_of_work
 from backend.tenants import service
 from backend.tenants.schemas import AgreementCreate, DepartmentInput, IdentityIssuerInput
 from graphql import build_schema, parse, validate
+from tests.billing.support import WORLD_YEAR, prepare_world_billing
+from tests.knowledge.conftest import create_article, nonsense_word, published_article, transition
 from tests.support.world import World, make_tenant, system_principal
+from tests.telephony.helpers import add_number, unique_number
+from tests.telephony.test_calls import post as post_call
+from tests.telephony.test_calls import record as call_record
+from tests.tickets.conftest import CITIZEN_NAME, CITIZEN_PHONE, create_ticket, ticket_at
 
 SDL_FILE = PROJECT_ROOT / "graphql" / "schema.graphql"
 OPENAPI_FILE = PROJECT_ROOT / "openapi" / "openapi.json"
@@ -83,6 +89,18 @@ def test_there_are_example_operations() -> None:
         "CreateAgreement",
         "TerminateAgreement",
         "Agreements",
+        "RoutingDecision",
+        "RecordCallOutcome",
+        "KnowledgeSearch",
+        "Article",
+        "UpdateArticle",
+        "PublishArticle",
+        "CreateTicket",
+        "Tickets",
+        "ChangeTicketStatus",
+        "RecordCallbackAttempt",
+        "Invoices",
+        "Figures",
     }
 
 
@@ -302,6 +320,348 @@ async def scenario_agreements(client: Client, world: World) -> None:
     assert geseke["active"] is True and geseke["on"] == "2019-03-01"
 
 
+# --------------------------------------------------------------------------- telephony
+
+MONDAY_10 = "2026-03-02T10:00:00+01:00"  # within the default service hours (Mon 08:00–18:00)
+
+
+async def buergerbuero(client: Client, world: World, town: str) -> str:
+    """The id of a world town's Bürgerbüro (created by build_world)."""
+    response = await client.get(
+        f"/v1/tenants/{world.slug(town)}/departments", headers=world.headers("kreis-soest", "platform-admin")
+    )
+    assert response.status_code == 200, response.text
+    return str(next(d["id"] for d in response.json() if d["name"] == "Bürgerbüro"))
+
+
+async def soest_call(client: Client, world: World) -> dict[str, Any]:
+    """An answered call to a new Soest number, as the operator's telephony system posts it."""
+    number = unique_number()
+    await add_number(client, world, "stadt-soest", number)
+    response = await post_call(client, world, call_record(dialled=number))
+    assert response.status_code == 200, response.text
+    call: dict[str, Any] = response.json()
+    return call
+
+
+async def scenario_routing_decision(client: Client, world: World) -> None:
+    number = unique_number()
+    await add_number(client, world, "stadt-soest", number, greeting="Stadt Soest, Bürgerservice, guten Tag")
+    data = await run(client, world, "RoutingDecision", {"dialled": number, "at": MONDAY_10}, "kreis-soest", "agent")
+    decision = data["routingDecision"]
+    assert decision["ours"] is True and decision["resolvedBy"] == "DIALLED_NUMBER"
+    assert decision["takesCall"] is True and decision["reason"] == "WITHIN_SERVICE_HOURS"
+    assert decision["tenant"]["slug"] == world.slug("stadt-soest")
+    assert decision["tenant"]["id"] == str(world.tenant_ids["stadt-soest"])
+    assert decision["greeting"] == "Stadt Soest, Bürgerservice, guten Tag"
+    assert decision["serviceNumber"]["number"] == number and decision["serviceNumber"]["purpose"] == "CENTRAL"
+    assert "Bürgerbüro" in [d["name"] for d in decision["departments"]]
+    assert decision["serviceHours"][0] == {"weekday": 1, "opens": "08:00", "closes": "18:00"}
+    evening = await run(
+        client, world, "RoutingDecision", {"dialled": number, "at": "2026-03-02T19:00:00+01:00"}, "kreis-soest", "agent"
+    )
+    assert evening["routingDecision"]["takesCall"] is False
+    assert evening["routingDecision"]["reason"] == "OUTSIDE_SERVICE_HOURS"
+
+
+async def scenario_record_call_outcome(client: Client, world: World) -> None:
+    call = await soest_call(client, world)
+    department_id = await buergerbuero(client, world, "stadt-soest")
+    data = await run(
+        client,
+        world,
+        "RecordCallOutcome",
+        {
+            "id": call["id"],
+            "input": {"outcome": "TRANSFERRED_TO_DEPARTMENT", "departmentId": department_id, "note": "Bauamt-Frage"},
+        },
+        "kreis-soest",
+        "agent",
+    )
+    recorded = data["recordCallOutcome"]["call"]
+    assert recorded["id"] == call["id"] and recorded["tenantId"] == str(world.tenant_ids["stadt-soest"])
+    assert recorded["outcome"] == "TRANSFERRED_TO_DEPARTMENT" and recorded["outcomeDepartmentId"] == department_id
+    assert recorded["outcomeNote"] == "Bauamt-Frage" and recorded["talkSeconds"] == 151
+
+
+# --------------------------------------------------------------------------- knowledge
+
+
+async def scenario_knowledge_search(client: Client, world: World) -> None:
+    word = nonsense_word()
+    ids = set()
+    for title in ("Sperrmüll anmelden", "Sperrmüll Termine", "Sperrmüll Gebühren"):
+        article = await published_article(
+            client, world, "stadt-soest", f"{title} {word}", sections={"description": f"Das {word}-Verfahren & mehr."}
+        )
+        ids.add(article["id"])
+    variables = {"query": word, "tenant": world.slug("stadt-soest"), "first": 2, "sources": ["ARTICLE"]}
+    first = (await run(client, world, "KnowledgeSearch", variables, "kreis-soest", "agent"))["knowledgeSearch"]
+    assert len(first["nodes"]) == 2 and first["pageInfo"]["hasNextPage"] is True
+    rest = await run(
+        client, world, "KnowledgeSearch", {**variables, "after": first["pageInfo"]["endCursor"]}, "kreis-soest", "agent"
+    )
+    second = rest["knowledgeSearch"]
+    assert len(second["nodes"]) == 1 and second["pageInfo"]["hasNextPage"] is False
+    hits = first["nodes"] + second["nodes"]
+    assert {hit["id"] for hit in hits} == ids
+    for hit in hits:
+        assert hit["source"] == "ARTICLE" and hit["status"] == "PUBLISHED" and hit["kind"] == "LOCAL"
+        assert hit["tenantId"] == str(world.tenant_ids["stadt-soest"])
+        assert "<mark>" in hit["snippet"] and "<mark>" not in hit["snippetText"] and word in hit["snippetText"]
+
+
+async def scenario_article(client: Client, world: World) -> None:
+    title = f"Hundesteuer {nonsense_word()}"
+    published = await published_article(
+        client,
+        world,
+        "stadt-soest",
+        title,
+        leikaKey="99102013000000",
+        sections={
+            "description": "Wer einen Hund hält, zahlt Hundesteuer.",
+            "fees": "108 € im Jahr",
+            "contacts": [{"label": "Steueramt", "phone": "02921 103-1234"}],
+        },
+    )
+    data = await run(
+        client, world, "Article", {"id": published["id"], "tenant": world.slug("stadt-soest")}, "kreis-soest", "agent"
+    )
+    article = data["article"]
+    assert article["id"] == published["id"] and article["status"] == "PUBLISHED" and article["kind"] == "LOCAL"
+    assert article["contextTenantId"] == str(world.tenant_ids["stadt-soest"])
+    assert article["title"] == title and article["leikaKey"] == "99102013000000"
+    assert article["version"] == published["publishedVersion"]
+    assert article["sections"]["fees"] == "108 € im Jahr"
+    assert article["sections"]["contacts"] == [
+        {"label": "Steueramt", "phone": "02921 103-1234", "email": None, "url": None}
+    ]
+    assert f"<h1>{title}</h1>" in article["html"] and "<h2" in article["html"], article["html"]
+    assert "<" not in article["speakable"] and title in article["speakable"], article["speakable"]
+    # Read aloud: the euro sign as a word, the phone number digit by digit.
+    assert "108 Euro im Jahr" in article["speakable"] and "0 2 9 2 1, 1 0 3, 1 2 3 4" in article["speakable"]
+
+
+async def scenario_update_article(client: Client, world: World) -> None:
+    published = await published_article(client, world, "stadt-soest", f"Bewohnerparken {nonsense_word()}")
+    title = published["latest"]["title"]
+    data = await run(
+        client,
+        world,
+        "UpdateArticle",
+        {
+            "id": published["id"],
+            "expectedVersion": published["latestVersion"],
+            "input": {
+                "title": title,
+                "summary": "Parkausweis für Anwohnerinnen und Anwohner.",
+                "sections": {"description": "Neu: online beantragen.", "fees": "30,70 € im Jahr"},
+                "changeNote": "Gebühr 2026",
+            },
+        },
+        "stadt-soest",
+        "editor",
+    )
+    article = data["updateArticle"]["article"]
+    assert article["status"] == "DRAFT" and article["latestVersion"] == published["latestVersion"] + 1
+    assert article["publishedVersion"] == published["publishedVersion"], "agents keep the published version"
+    assert (
+        article["latest"]["changeNote"] == "Gebühr 2026" and article["latest"]["sections"]["fees"] == "30,70 € im Jahr"
+    )
+    seen = await run(
+        client, world, "Article", {"id": published["id"], "tenant": world.slug("stadt-soest")}, "kreis-soest", "agent"
+    )
+    assert seen["article"]["sections"]["fees"] == "12,00 €"
+
+
+async def scenario_publish_article(client: Client, world: World) -> None:
+    draft = await create_article(client, world, "stadt-soest", f"Fundbüro {nonsense_word()}")
+    submitted = await transition(client, world, "stadt-soest", draft["id"], "submit")
+    assert submitted["errors"] == [] and submitted["article"]["status"] == "IN_REVIEW"
+    version = submitted["article"]["latestVersion"]
+    data = await run(
+        client,
+        world,
+        "PublishArticle",
+        {"id": draft["id"], "expectedVersion": version, "note": "geprüft"},
+        "stadt-soest",
+        "editor",
+    )
+    article = data["publishArticle"]["article"]
+    assert article["status"] == "PUBLISHED" and article["publishedVersion"] == article["latestVersion"] == version + 1
+    assert article["latest"]["changeNote"] == "geprüft"
+    seen = await run(
+        client, world, "Article", {"id": draft["id"], "tenant": world.slug("stadt-soest")}, "kreis-soest", "agent"
+    )
+    assert seen["article"]["version"] == version + 1 and seen["article"]["title"] == draft["latest"]["title"]
+
+
+# --------------------------------------------------------------------------- tickets
+
+
+async def scenario_create_ticket(client: Client, world: World) -> None:
+    call = await soest_call(client, world)
+    department_id = await buergerbuero(client, world, "stadt-soest")
+    data = await run(
+        client,
+        world,
+        "CreateTicket",
+        {
+            "input": {
+                "tenantSlug": world.slug("stadt-soest"),
+                "subject": "Sperrmüll nicht abgeholt",
+                "concern": "Der Sperrmüll in der Lindenallee wurde nicht abgeholt.",
+                "citizen": {"consent": True, "name": CITIZEN_NAME, "callbackNumber": CITIZEN_PHONE},
+                "departmentId": department_id,
+                "leikaKey": "99050012104000",
+                "callId": call["id"],
+                "priority": "HIGH",
+            }
+        },
+        "kreis-soest",
+        "agent",
+    )
+    ticket = data["createTicket"]["ticket"]
+    assert ticket["tenantId"] == str(world.tenant_ids["stadt-soest"]) and ticket["number"] >= 1
+    assert ticket["status"] == "FORWARDED" and ticket["slaState"] == "ON_TIME" and ticket["source"] == "AGENT"
+    assert ticket["departmentId"] == department_id and ticket["departmentName"] == "Bürgerbüro"
+    assert ticket["callId"] == call["id"] and ticket["priority"] == "HIGH" and ticket["leikaKey"] == "99050012104000"
+
+
+async def scenario_tickets(client: Client, world: World) -> None:
+    # A department of its own, so the filtered list holds only this scenario's tickets.
+    geseke = world.tenant_ids["stadt-geseke"]
+    operator = system_principal(world.tenant_ids["kreis-soest"], {world.tenant_ids["kreis-soest"], geseke})
+    async with unit_of_work(world.state, operator) as uow:
+        department = await service.add_department(uow, geseke, DepartmentInput(name=unique("Ordnungsamt")))
+    departments = {"stadt-geseke": department.id}
+    now = datetime.now(UTC)
+    overdue = {
+        str((await ticket_at(world, departments, "stadt-geseke", now - timedelta(days=days))).id) for days in (10, 12)
+    }
+    on_time = await ticket_at(world, departments, "stadt-geseke", now)
+    variables = {
+        "tenantSlug": world.slug("stadt-geseke"),
+        "slaState": "OVERDUE",
+        "departmentId": str(department.id),
+        "first": 1,
+    }
+    first = (await run(client, world, "Tickets", variables, "stadt-geseke", "department"))["tickets"]
+    assert len(first["nodes"]) == 1 and first["pageInfo"]["hasNextPage"] is True
+    rest = await run(
+        client, world, "Tickets", {**variables, "after": first["pageInfo"]["endCursor"]}, "stadt-geseke", "department"
+    )
+    second = rest["tickets"]
+    assert len(second["nodes"]) == 1 and second["pageInfo"]["hasNextPage"] is False
+    nodes = first["nodes"] + second["nodes"]
+    assert {n["id"] for n in nodes} == overdue and str(on_time.id) not in overdue
+    assert all(n["slaState"] == "OVERDUE" and n["status"] == "FORWARDED" for n in nodes)
+    assert all(n["departmentId"] == str(department.id) for n in nodes)
+    assert nodes[0]["dueAt"] <= nodes[1]["dueAt"], "the most urgent first"
+    on_time_page = await run(
+        client, world, "Tickets", {**variables, "slaState": "ON_TIME", "first": 10}, "stadt-geseke", "department"
+    )
+    assert [n["id"] for n in on_time_page["tickets"]["nodes"]] == [str(on_time.id)]
+
+
+async def scenario_change_ticket_status(client: Client, world: World) -> None:
+    department_id = await buergerbuero(client, world, "stadt-geseke")
+    ticket = await create_ticket(client, world, {"stadt-geseke": uuid.UUID(department_id)}, "stadt-geseke")
+    data = await run(
+        client,
+        world,
+        "ChangeTicketStatus",
+        {"id": ticket["id"], "status": "IN_PROGRESS", "version": ticket["version"]},
+        "stadt-geseke",
+        "department",
+    )
+    changed = data["changeTicketStatus"]["ticket"]
+    assert changed["id"] == ticket["id"] and changed["status"] == "IN_PROGRESS"
+    assert changed["version"] == ticket["version"] + 1 and changed["answeredAt"] is None
+
+
+async def scenario_record_callback_attempt(client: Client, world: World) -> None:
+    department_id = await buergerbuero(client, world, "stadt-geseke")
+    ticket = await create_ticket(client, world, {"stadt-geseke": uuid.UUID(department_id)}, "stadt-geseke")
+    await run(
+        client, world, "ChangeTicketStatus", {"id": ticket["id"], "status": "IN_PROGRESS"}, "stadt-geseke", "department"
+    )
+    missed = await run(
+        client,
+        world,
+        "RecordCallbackAttempt",
+        {"id": ticket["id"], "input": {"channel": "PHONE", "reached": False, "note": "Mailbox"}},
+        "stadt-geseke",
+        "department",
+    )
+    attempt = missed["recordCallbackAttempt"]["callbackAttempt"]
+    assert attempt["channel"] == "PHONE" and attempt["reached"] is False and attempt["note"] == "Mailbox"
+    assert attempt["recordedBy"] and attempt["attemptedAt"]
+    reached = await run(
+        client,
+        world,
+        "RecordCallbackAttempt",
+        {"id": ticket["id"], "input": {"channel": "PHONE", "reached": True, "markAnswered": True}},
+        "stadt-geseke",
+        "department",
+    )
+    assert reached["recordCallbackAttempt"]["callbackAttempt"]["reached"] is True
+    answered = await run(
+        client,
+        world,
+        "Tickets",
+        {"tenantSlug": world.slug("stadt-geseke"), "status": "ANSWERED", "departmentId": department_id, "first": 100},
+        "stadt-geseke",
+        "department",
+    )
+    mine = next(n for n in answered["tickets"]["nodes"] if n["id"] == ticket["id"])
+    assert mine["status"] == "ANSWERED" and mine["answeredAt"]
+
+
+# --------------------------------------------------------------------------- billing
+
+
+async def scenario_invoices(client: Client, world: World) -> None:
+    # Soest, billable: 2 calls in January (61 s + 59 s → 3 started minutes at 0.95 €), issued; February drafted.
+    prepared = await prepare_world_billing(client, world)
+    variables = {"tenantSlug": world.slug("stadt-soest"), "year": WORLD_YEAR}
+    data = await run(client, world, "Invoices", variables, "kreis-soest", "finance")
+    invoices = {i["id"]: i for i in data["invoices"]}
+    issued = invoices[str(prepared["issued_invoice_id"])]
+    assert issued["tenantId"] == str(world.tenant_ids["stadt-soest"]) and issued["kind"] == "INVOICE"
+    # The permission-matrix test cancels this shared invoice when it runs first; a cancelled
+    # invoice keeps its number and dates (it is never changed otherwise).
+    assert issued["status"] in ("ISSUED", "CANCELLED") and issued["number"] and issued["issuedOn"] and issued["dueOn"]
+    assert (issued["periodFrom"], issued["periodTo"]) == (f"{WORLD_YEAR}-01-01", f"{WORLD_YEAR}-01-31")
+    assert (issued["netAmount"], issued["grossAmount"], issued["currency"]) == ("2.85", "2.85", "EUR")
+    assert issued["lines"][0]["calls"] == 2 and issued["lines"][0]["unitPrice"] == "0.9500"
+    assert issued["lines"][0]["quantity"] == "3.0000" and issued["lines"][0]["amount"] == "2.85"
+    draft = invoices[str(prepared["draft_invoice_id"])]
+    assert draft["status"] == "DRAFT" and draft["number"] is None and draft["periodFrom"] == f"{WORLD_YEAR}-02-01"
+    own = await run(client, world, "Invoices", {"year": WORLD_YEAR}, "stadt-soest", "finance")
+    assert str(prepared["issued_invoice_id"]) in {i["id"] for i in own["invoices"]}
+    assert {i["tenantId"] for i in own["invoices"]} == {str(world.tenant_ids["stadt-soest"])}
+
+
+async def scenario_figures(client: Client, world: World) -> None:
+    await prepare_world_billing(client, world)
+    window = {"from": f"{WORLD_YEAR}-01-01", "to": f"{WORLD_YEAR}-01-31"}
+    data = await run(
+        client, world, "Figures", {**window, "tenantSlug": world.slug("stadt-soest")}, "kreis-soest", "supervisor"
+    )
+    report = data["figures"]
+    assert (report["periodFrom"], report["periodTo"]) == (window["from"], window["to"])
+    rows = {r["scope"]: r for r in report["rows"]}
+    assert {r["tenantId"] for r in report["rows"]} == {str(world.tenant_ids["stadt-soest"])}
+    every = rows["ALL"]
+    assert (every["offered"], every["answered"], every["abandoned"]) == (2, 2, 0)
+    assert (every["talkSeconds"], every["billableSeconds"], every["billedMinutes"]) == (120, 180, "3.0000")
+    assert every["firstContactTarget"] == "0.60" and every["unratedCalls"] == 0
+    assert rows["ONE_ONE_FIVE"]["offered"] == 0 and rows["ONE_ONE_FIVE"]["firstContactRate"] is None
+    assert {t["scope"] for t in report["total"]} == {"ALL", "ONE_ONE_FIVE"}
+
+
 SCENARIOS: dict[str, Callable[[Client, World], Awaitable[None]]] = {
     "Me": scenario_me,
     "Tenants": scenario_tenants,
@@ -313,6 +673,18 @@ SCENARIOS: dict[str, Callable[[Client, World], Awaitable[None]]] = {
     "CreateAgreement": scenario_create_agreement,
     "TerminateAgreement": scenario_terminate_agreement,
     "Agreements": scenario_agreements,
+    "RoutingDecision": scenario_routing_decision,
+    "RecordCallOutcome": scenario_record_call_outcome,
+    "KnowledgeSearch": scenario_knowledge_search,
+    "Article": scenario_article,
+    "UpdateArticle": scenario_update_article,
+    "PublishArticle": scenario_publish_article,
+    "CreateTicket": scenario_create_ticket,
+    "Tickets": scenario_tickets,
+    "ChangeTicketStatus": scenario_change_ticket_status,
+    "RecordCallbackAttempt": scenario_record_callback_attempt,
+    "Invoices": scenario_invoices,
+    "Figures": scenario_figures,
 }
 
 
