@@ -95,9 +95,7 @@ class HttpJWKSSource:
 class JWKSCache:
     """Per-issuer JWKS in Redis, shared by all replicas."""
 
-    def __init__(
-        self, redis: Redis, source: JWKSSource, ttl_seconds: int, refetch_interval_seconds: int
-    ) -> None:
+    def __init__(self, redis: Redis, source: JWKSSource, ttl_seconds: int, refetch_interval_seconds: int) -> None:
         self.redis = redis
         self.source = source
         self.ttl = ttl_seconds
@@ -146,9 +144,7 @@ class JWKSCache:
 
     async def _may_refetch(self, issuer: str) -> bool:
         try:
-            first = await self.redis.set(
-                self._key(issuer, "refetch"), "1", nx=True, ex=self.refetch_interval
-            )
+            first = await self.redis.set(self._key(issuer, "refetch"), "1", nx=True, ex=self.refetch_interval)
         except RedisError:
             fetched_at, _ = self._fallback.get(issuer, (0.0, ""))
             return time.monotonic() - fetched_at >= self.refetch_interval
@@ -250,9 +246,7 @@ class TokenVerifier:
             client_id=client_id if isinstance(client_id, str) else None,
         )
 
-    def _choose_binding(
-        self, bindings: Sequence[IssuerBinding], claims: dict[str, Any]
-    ) -> IssuerBinding:
+    def _choose_binding(self, bindings: Sequence[IssuerBinding], claims: dict[str, Any]) -> IssuerBinding:
         # Several towns may share one issuer (e.g. Keycloak organisations): the
         # organisation claim decides; without a match the token belongs to no tenant.
         matching = [b for b in bindings if b.matches_organisation(claims)]

@@ -19,10 +19,10 @@ from auth.roles import Role
 from backend import devidp
 from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
+from backend.knowledge.demo import load_knowledge_demo
 from backend.settings import Settings
 from backend.state import AppState, unit_of_work
 from backend.telephony.demo import load_demo_telephony
-from backend.knowledge.demo import load_knowledge_demo
 from backend.tenants import repository, service
 from backend.tenants.schemas import (
     AgreementCreate,

@@ -8,8 +8,9 @@ can only be stored under the old generation, which nobody asks for any more.
 
 Changes made by the tenants domain (closing days, departments, service hours, names) bump it
 too: `create_app` registers `routing_changed` as a tenant-change listener. As a safety net a
-table is never used longer than `MAX_AGE_SECONDS` after it was compiled. When Redis is unavailable, nothing cached is trusted: the answer is computed
-from PostgreSQL for the one dialled number and the caller's tenants.
+table is never used longer than `MAX_AGE_SECONDS` after it was compiled. When Redis is
+unavailable, nothing cached is trusted: the answer is computed from PostgreSQL for the one
+dialled number and the caller's tenants.
 """
 
 from __future__ import annotations

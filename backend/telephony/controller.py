@@ -51,21 +51,30 @@ class TelephonyController(AuthenticatedController):
     path = "/v1"
     tags = ["telephony"]
 
-    @get("/routing", summary="Routing decision: for whom is this call, and does the centre take it now?",
-          responses=problem_responses(400, 401, 403, 422))
+    @get(
+        "/routing",
+        summary="Routing decision: for whom is this call, and does the centre take it now?",
+        responses=problem_responses(400, 401, 403, 422),
+    )
     async def routing(
-        self, app_state: AppState, principal: Principal,
+        self,
+        app_state: AppState,
+        principal: Principal,
         dialled: Annotated[str, Parameter(description="the dialled number, any common format", max_length=40)],
-        caller: Annotated[str | None, Parameter(description="the caller's number (115: picks the town)",
-                                                max_length=40)] = None,
+        caller: Annotated[
+            str | None, Parameter(description="the caller's number (115: picks the town)", max_length=40)
+        ] = None,
         at: Annotated[datetime | None, Parameter(description="when (default: now), with offset")] = None,
     ) -> RoutingDecision:
         """Scope `routing:read` (telephony systems) or an agent. Unknown numbers and numbers of
         tenants the caller does not act for are answered `ours: false`, never an error."""
         return await service.routing_decision(app_state, principal, dialled, caller, at)
 
-    @get("/service-numbers", summary="Service numbers I may see (optionally of one tenant, valid on a day)",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @get(
+        "/service-numbers",
+        summary="Service numbers I may see (optionally of one tenant, valid on a day)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def list_service_numbers(
         self, app_state: AppState, principal: Principal, tenant: str | None = None, on: date | None = None
     ) -> list[ServiceNumber]:
@@ -73,46 +82,64 @@ class TelephonyController(AuthenticatedController):
             tenant_id = (await tenants.tenant_by_slug(uow, tenant)).id if tenant else None
             return await service.list_service_numbers(uow, tenant_id, on)
 
-    @post("/service-numbers", summary="Add a service number or number block (platform admin)",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/service-numbers",
+        summary="Add a service number or number block (platform admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def create_service_number(
         self, app_state: AppState, principal: Principal, data: ServiceNumberCreate
     ) -> ServiceNumber:
         async with unit_of_work(app_state, principal) as uow:
             return await service.create_service_number(uow, data)
 
-    @get("/service-numbers/{number_id:uuid}", summary="One service number",
-          responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/service-numbers/{number_id:uuid}",
+        summary="One service number",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def get_service_number(self, app_state: AppState, principal: Principal, number_id: UUID) -> ServiceNumber:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.service_number(uow, number_id)
 
-    @patch("/service-numbers/{number_id:uuid}", summary="Change routing window, greeting or last day",
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @patch(
+        "/service-numbers/{number_id:uuid}",
+        summary="Change routing window, greeting or last day",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def update_service_number(
         self, app_state: AppState, principal: Principal, number_id: UUID, data: ServiceNumberUpdate
     ) -> ServiceNumber:
         async with unit_of_work(app_state, principal) as uow:
             return await service.update_service_number(uow, number_id, data)
 
-    @post("/service-numbers/{number_id:uuid}/move", summary="Move a number to another tenant from a day on",
-          status_code=200,
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/service-numbers/{number_id:uuid}/move",
+        summary="Move a number to another tenant from a day on",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def move_service_number(
         self, app_state: AppState, principal: Principal, number_id: UUID, data: ServiceNumberMove
     ) -> ServiceNumberMoved:
         async with unit_of_work(app_state, principal) as uow:
             return await service.move_service_number(uow, number_id, data)
 
-    @get("/tenants/{slug:str}/operator-absences", summary="When the town's own operator is absent",
-          responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/tenants/{slug:str}/operator-absences",
+        summary="When the town's own operator is absent",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_absences(self, app_state: AppState, principal: Principal, slug: str) -> Absences:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await tenants.tenant_by_slug(uow, slug)
             return await service.absences(uow, tenant.id)
 
-    @post("/tenants/{slug:str}/operator-absences/weekly", summary="Add a recurring weekly absence (lunch break)",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @post(
+        "/tenants/{slug:str}/operator-absences/weekly",
+        summary="Add a recurring weekly absence (lunch break)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def add_weekly_absence(
         self, app_state: AppState, principal: Principal, slug: str, data: WeeklyAbsenceInput
     ) -> WeeklyAbsence:
@@ -120,8 +147,11 @@ class TelephonyController(AuthenticatedController):
             tenant = await tenants.tenant_by_slug(uow, slug)
             return await service.add_weekly_absence(uow, tenant.id, data)
 
-    @post("/tenants/{slug:str}/operator-absences/dated", summary="Add a dated absence (leave, training)",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @post(
+        "/tenants/{slug:str}/operator-absences/dated",
+        summary="Add a dated absence (leave, training)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def add_dated_absence(
         self, app_state: AppState, principal: Principal, slug: str, data: DatedAbsenceInput
     ) -> DatedAbsence:
@@ -129,22 +159,31 @@ class TelephonyController(AuthenticatedController):
             tenant = await tenants.tenant_by_slug(uow, slug)
             return await service.add_dated_absence(uow, tenant.id, data)
 
-    @delete("/tenants/{slug:str}/operator-absences/{absence_id:uuid}", summary="Remove an absence",
-          responses=problem_responses(400, 401, 403, 404))
+    @delete(
+        "/tenants/{slug:str}/operator-absences/{absence_id:uuid}",
+        summary="Remove an absence",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def remove_absence(self, app_state: AppState, principal: Principal, slug: str, absence_id: UUID) -> None:
         async with unit_of_work(app_state, principal) as uow:
             tenant = await tenants.tenant_by_slug(uow, slug)
             await service.remove_absence(uow, tenant.id, absence_id)
 
-    @get("/tenants/{slug:str}/area-codes", summary="115: the operator's area code → municipality table",
-          responses=problem_responses(400, 401, 403, 404))
+    @get(
+        "/tenants/{slug:str}/area-codes",
+        summary="115: the operator's area code → municipality table",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_area_codes(self, app_state: AppState, principal: Principal, slug: str) -> list[AreaCode]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             tenant = await tenants.tenant_by_slug(uow, slug)
             return await service.area_codes(uow, tenant.id)
 
-    @put("/tenants/{slug:str}/area-codes", summary="115: set the municipality (and client tenant) of an area code",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @put(
+        "/tenants/{slug:str}/area-codes",
+        summary="115: set the municipality (and client tenant) of an area code",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def set_area_code(
         self, app_state: AppState, principal: Principal, slug: str, data: AreaCodeInput
     ) -> AreaCode:
@@ -152,8 +191,11 @@ class TelephonyController(AuthenticatedController):
             tenant = await tenants.tenant_by_slug(uow, slug)
             return await service.set_area_code(uow, tenant.id, data)
 
-    @delete("/tenants/{slug:str}/area-codes/{area_code:str}/{ags:str}", summary="115: remove an area code entry",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @delete(
+        "/tenants/{slug:str}/area-codes/{area_code:str}/{ags:str}",
+        summary="115: remove an area code entry",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def remove_area_code(
         self, app_state: AppState, principal: Principal, slug: str, area_code: str, ags: str
     ) -> None:
@@ -161,23 +203,35 @@ class TelephonyController(AuthenticatedController):
             tenant = await tenants.tenant_by_slug(uow, slug)
             await service.remove_area_code(uow, tenant.id, area_code, ags)
 
-    @post("/calls", summary="Record a call (complete record); idempotent on the system's call id", status_code=200,
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/calls",
+        summary="Record a call (complete record); idempotent on the system's call id",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def record_call(self, app_state: AppState, principal: Principal, data: CallRecordInput) -> Call:
         """Scope `calls:write`. The same record again gets the same answer and changes nothing;
         other values for a recorded call id get 409 and change nothing. Answered after commit."""
         async with unit_of_work(app_state, principal) as uow:
             return await service.record_call(uow, data)
 
-    @post("/calls/events", summary="Record one call event (offered, answered, ended); idempotent", status_code=200,
-          responses=problem_responses(400, 401, 403, 404, 409, 422))
+    @post(
+        "/calls/events",
+        summary="Record one call event (offered, answered, ended); idempotent",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
     async def record_call_event(self, app_state: AppState, principal: Principal, data: CallEventInput) -> Call:
         async with unit_of_work(app_state, principal) as uow:
             return await service.record_call_event(uow, data)
 
-    @post("/calls/import", summary="Import call detail records (text/csv or application/x-ndjson)",
-          status_code=200, request_max_body_size=IMPORT_MAX_BYTES,
-          responses=problem_responses(400, 401, 403, 422))
+    @post(
+        "/calls/import",
+        summary="Import call detail records (text/csv or application/x-ndjson)",
+        status_code=200,
+        request_max_body_size=IMPORT_MAX_BYTES,
+        responses=problem_responses(400, 401, 403, 422),
+    )
     async def import_calls(
         self, app_state: AppState, principal: Principal, request: Request[Any, Any, Any]
     ) -> ImportReport:
@@ -187,11 +241,19 @@ class TelephonyController(AuthenticatedController):
         async with unit_of_work(app_state, principal) as uow:
             return await service.import_calls(uow, body, request.headers.get("content-type", ""))
 
-    @get("/calls", summary="Calls I may see, oldest first, cursor-paginated",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @get(
+        "/calls",
+        summary="Calls I may see, oldest first, cursor-paginated",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def list_calls(
-        self, app_state: AppState, principal: Principal, tenant: str | None = None,
-        since: datetime | None = None, until: datetime | None = None, first: PageSize = 50,
+        self,
+        app_state: AppState,
+        principal: Principal,
+        tenant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: PageSize = 50,
         after: str | None = None,
     ) -> CallPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
@@ -199,14 +261,16 @@ class TelephonyController(AuthenticatedController):
             page = await service.list_calls(uow, tenant_id, since, until, first, after)
         return CallPage(items=page.items, next_cursor=page.next_cursor)
 
-    @get("/calls/{call_id:uuid}", summary="One call",
-          responses=problem_responses(400, 401, 403, 404))
+    @get("/calls/{call_id:uuid}", summary="One call", responses=problem_responses(400, 401, 403, 404))
     async def get_call(self, app_state: AppState, principal: Principal, call_id: UUID) -> Call:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.call(uow, call_id)
 
-    @put("/calls/{call_id:uuid}/outcome", summary="Record the outcome of a call (agent)",
-          responses=problem_responses(400, 401, 403, 404, 422))
+    @put(
+        "/calls/{call_id:uuid}/outcome",
+        summary="Record the outcome of a call (agent)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def record_outcome(
         self, app_state: AppState, principal: Principal, call_id: UUID, data: CallOutcomeInput
     ) -> Call:

@@ -26,20 +26,62 @@ MUNICIPALITIES = Path(__file__).resolve().parent / "data" / "kreis_soest_gemeind
 OPERATOR = "kreis-soest"
 # (tenant slug, number, kind, purpose, routing window, valid from, greeting)
 NUMBERS = (
-    ("kreis-soest", "02921 30-0", NumberKind.NUMBER, Purpose.CENTRAL, RoutingWindow.SERVICE_HOURS,
-     date(2015, 1, 1), None),
+    (
+        "kreis-soest",
+        "02921 30-0",
+        NumberKind.NUMBER,
+        Purpose.CENTRAL,
+        RoutingWindow.SERVICE_HOURS,
+        date(2015, 1, 1),
+        None,
+    ),
     ("kreis-soest", "02921 30", NumberKind.BLOCK, Purpose.CENTRAL, RoutingWindow.SERVICE_HOURS, date(2015, 1, 1), None),
-    ("kreis-soest", "115", NumberKind.NUMBER, Purpose.ONE_ONE_FIVE, RoutingWindow.SERVICE_HOURS, date(2019, 1, 1),
-     None),
-    ("stadt-soest", "02921 103-0", NumberKind.NUMBER, Purpose.CENTRAL, RoutingWindow.SERVICE_HOURS,
-     date(2016, 1, 1), None),
-    ("stadt-soest", "02921 103", NumberKind.BLOCK, Purpose.CENTRAL, RoutingWindow.SERVICE_HOURS,
-     date(2016, 1, 1), None),
+    (
+        "kreis-soest",
+        "115",
+        NumberKind.NUMBER,
+        Purpose.ONE_ONE_FIVE,
+        RoutingWindow.SERVICE_HOURS,
+        date(2019, 1, 1),
+        None,
+    ),
+    (
+        "stadt-soest",
+        "02921 103-0",
+        NumberKind.NUMBER,
+        Purpose.CENTRAL,
+        RoutingWindow.SERVICE_HOURS,
+        date(2016, 1, 1),
+        None,
+    ),
+    (
+        "stadt-soest",
+        "02921 103",
+        NumberKind.BLOCK,
+        Purpose.CENTRAL,
+        RoutingWindow.SERVICE_HOURS,
+        date(2016, 1, 1),
+        None,
+    ),
     # Geseke (paper): the centre switches calls only while the town hall's operator is absent.
-    ("stadt-geseke", "02942 500-0", NumberKind.NUMBER, Purpose.CENTRAL, RoutingWindow.OPERATOR_ABSENT,
-     date(2018, 1, 1), None),
-    ("stadt-geseke", "02942 500", NumberKind.BLOCK, Purpose.CENTRAL, RoutingWindow.OPERATOR_ABSENT,
-     date(2018, 1, 1), None),
+    (
+        "stadt-geseke",
+        "02942 500-0",
+        NumberKind.NUMBER,
+        Purpose.CENTRAL,
+        RoutingWindow.OPERATOR_ABSENT,
+        date(2018, 1, 1),
+        None,
+    ),
+    (
+        "stadt-geseke",
+        "02942 500",
+        NumberKind.BLOCK,
+        Purpose.CENTRAL,
+        RoutingWindow.OPERATOR_ABSENT,
+        date(2018, 1, 1),
+        None,
+    ),
 )
 # The town hall operator's lunch break, and Friday afternoons.
 GESEKE_ABSENCES = (
@@ -55,8 +97,14 @@ def area_code_entries(clients: dict[str, UUID]) -> list[AreaCodeInput]:
     with MUNICIPALITIES.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for code in row["ortsnetz_vorwahlen"].split("|"):
-                entries.append(AreaCodeInput(area_code=code, ags=row["ags"], municipality=row["gemeinde"],
-                                             client_tenant_id=by_ags.get(row["ags"])))
+                entries.append(
+                    AreaCodeInput(
+                        area_code=code,
+                        ags=row["ags"],
+                        municipality=row["gemeinde"],
+                        client_tenant_id=by_ags.get(row["ags"]),
+                    )
+                )
     return entries
 
 
@@ -68,10 +116,18 @@ async def load_demo_telephony(app: AppState, operator: Principal, tenant_ids: di
             number = normalise_block(raw) if kind is NumberKind.BLOCK else normalise_number(raw)
             if (tenant_ids[slug], number, kind) in have:
                 continue
-            await service.create_service_number(uow, ServiceNumberCreate(
-                tenant_id=tenant_ids[slug], number=raw, kind=kind, purpose=purpose, routing_window=window,
-                valid_from=valid_from, greeting=greeting,
-            ))
+            await service.create_service_number(
+                uow,
+                ServiceNumberCreate(
+                    tenant_id=tenant_ids[slug],
+                    number=raw,
+                    kind=kind,
+                    purpose=purpose,
+                    routing_window=window,
+                    valid_from=valid_from,
+                    greeting=greeting,
+                ),
+            )
         geseke = tenant_ids["stadt-geseke"]
         if not (await service.absences(uow, geseke)).weekly:
             for absence in GESEKE_ABSENCES:

@@ -67,9 +67,18 @@ class ServiceNumberGQL:
 
     @classmethod
     def of(cls, n: schemas.ServiceNumber) -> ServiceNumberGQL:
-        return cls(id=n.id, tenant_id=n.tenant_id, number=n.number, kind=n.kind, purpose=n.purpose,
-                   department_id=n.department_id, greeting=n.greeting, routing_window=n.routing_window,
-                   valid_from=n.valid_from, valid_to=n.valid_to)
+        return cls(
+            id=n.id,
+            tenant_id=n.tenant_id,
+            number=n.number,
+            kind=n.kind,
+            purpose=n.purpose,
+            department_id=n.department_id,
+            greeting=n.greeting,
+            routing_window=n.routing_window,
+            valid_from=n.valid_from,
+            valid_to=n.valid_to,
+        )
 
 
 @strawberry.type(name="MatchedServiceNumber")
@@ -108,20 +117,35 @@ class RoutingDecisionGQL:
     def of(cls, d: schemas.RoutingDecision) -> RoutingDecisionGQL:
         number = d.service_number
         return cls(
-            dialled=d.dialled, at=d.at, ours=d.ours, resolved_by=d.resolved_by, takes_call=d.takes_call,
-            reason=d.reason, reason_detail=d.reason_detail,
+            dialled=d.dialled,
+            at=d.at,
+            ours=d.ours,
+            resolved_by=d.resolved_by,
+            takes_call=d.takes_call,
+            reason=d.reason,
+            reason_detail=d.reason_detail,
             service_number=MatchedNumberGQL(
-                id=number.id, number=number.number, kind=number.kind, purpose=number.purpose,
-                routing_window=number.routing_window, valid_from=number.valid_from, valid_to=number.valid_to,
-            ) if number else None,
+                id=number.id,
+                number=number.number,
+                kind=number.kind,
+                purpose=number.purpose,
+                routing_window=number.routing_window,
+                valid_from=number.valid_from,
+                valid_to=number.valid_to,
+            )
+            if number
+            else None,
             tenant=_tenant(d.tenant) if d.tenant else None,
-            candidates=[RoutingCandidateGQL(tenant=_tenant(c.tenant), municipality=c.municipality, ags=c.ags)
-                        for c in d.candidates],
+            candidates=[
+                RoutingCandidateGQL(tenant=_tenant(c.tenant), municipality=c.municipality, ags=c.ags)
+                for c in d.candidates
+            ],
             greeting=d.greeting,
             department=RoutingDepartmentGQL.of(d.department) if d.department else None,
             departments=[RoutingDepartmentGQL.of(x) for x in d.departments],
-            service_hours=[ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes)
-                           for s in d.service_hours],
+            service_hours=[
+                ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes) for s in d.service_hours
+            ],
         )
 
 
@@ -153,11 +177,24 @@ class CallGQL:
     @classmethod
     def of(cls, c: schemas.Call) -> CallGQL:
         return cls(
-            id=c.id, tenant_id=c.tenant_id, external_id=c.external_id, dialled=c.dialled, purpose=c.purpose,
-            resolved_by=c.resolved_by, caller=c.caller, queue=c.queue, offered_at=c.offered_at,
-            answered_at=c.answered_at, ended_at=c.ended_at, agent=c.agent, wait_seconds=c.wait_seconds,
-            talk_seconds=c.talk_seconds, outcome=c.outcome, outcome_department_id=c.outcome_department_id,
-            ticket_id=c.ticket_id, outcome_note=c.outcome_note,
+            id=c.id,
+            tenant_id=c.tenant_id,
+            external_id=c.external_id,
+            dialled=c.dialled,
+            purpose=c.purpose,
+            resolved_by=c.resolved_by,
+            caller=c.caller,
+            queue=c.queue,
+            offered_at=c.offered_at,
+            answered_at=c.answered_at,
+            ended_at=c.ended_at,
+            agent=c.agent,
+            wait_seconds=c.wait_seconds,
+            talk_seconds=c.talk_seconds,
+            outcome=c.outcome,
+            outcome_department_id=c.outcome_department_id,
+            ticket_id=c.ticket_id,
+            outcome_note=c.outcome_note,
         )
 
 
@@ -252,8 +289,13 @@ class TelephonyQuery:
 
     @strawberry.field(description="Calls I may see, oldest first (at most 100 per page)")
     async def calls(
-        self, info: Info, tenant_slug: str | None = None, since: datetime | None = None,
-        until: datetime | None = None, first: int = 50, after: str | None = None,
+        self,
+        info: Info,
+        tenant_slug: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        first: int = 50,
+        after: str | None = None,
     ) -> CallConnectionGQL:
         async with info.context.uow() as uow:
             tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug)).id if tenant_slug else None
@@ -306,7 +348,8 @@ class TelephonyMutation:
         moved, errors = await run_mutation(action)
         return MoveServiceNumberPayload(
             previous=ServiceNumberGQL.of(moved.previous) if moved else None,
-            current=ServiceNumberGQL.of(moved.current) if moved else None, errors=errors,
+            current=ServiceNumberGQL.of(moved.current) if moved else None,
+            errors=errors,
         )
 
 
@@ -320,8 +363,11 @@ class TelephonySubscription:
         async for event in events.call_events(app, reachable):
             decision = await service.screen_pop_decision(app, principal, event.call)
             yield ScreenPopGQL(
-                kind=event.kind, call=CallGQL.of(event.call),
+                kind=event.kind,
+                call=CallGQL.of(event.call),
                 tenant=_tenant(decision.tenant) if decision.tenant else None,
-                dialled_spoken=spoken(event.call.dialled), caller_spoken=spoken(event.call.caller),
-                greeting=decision.greeting, reason=decision.reason,
+                dialled_spoken=spoken(event.call.dialled),
+                caller_spoken=spoken(event.call.caller),
+                greeting=decision.greeting,
+                reason=decision.reason,
             )

@@ -16,8 +16,17 @@ import msgspec
 
 from backend.telephony.schemas import CallRecordInput
 
-CSV_FIELDS = ("external_id", "dialled", "caller", "queue", "offered_at", "answered_at", "ended_at", "agent",
-              "wait_seconds")
+CSV_FIELDS = (
+    "external_id",
+    "dialled",
+    "caller",
+    "queue",
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "agent",
+    "wait_seconds",
+)
 _CAMEL = {name: name.split("_")[0] + "".join(part.title() for part in name.split("_")[1:]) for name in CSV_FIELDS}
 _BY_HEADER = {**{name: _CAMEL[name] for name in CSV_FIELDS}, **{camel: camel for camel in _CAMEL.values()}}
 

@@ -45,9 +45,7 @@ def _e164(parsed: phonenumbers.PhoneNumber) -> str:
 def normalise_number(raw: str, field: str = "number") -> str:
     """A full number (central number, department line, 115) in E.164; raises NotANumber."""
     parsed = _parse(raw)
-    if parsed is None or not (
-        phonenumbers.is_possible_number(parsed) or phonenumbers.is_valid_short_number(parsed)
-    ):
+    if parsed is None or not (phonenumbers.is_possible_number(parsed) or phonenumbers.is_valid_short_number(parsed)):
         raise NotANumber(f"{field}", field)
     number = _e164(parsed)
     if not _E164.match(number):
@@ -61,8 +59,12 @@ def normalise_block(raw: str, field: str = "number") -> str:
     if parsed is None:
         raise NotANumber(field, field)
     reason = phonenumbers.is_possible_number_with_reason(parsed)
-    if reason not in (ValidationResult.IS_POSSIBLE, ValidationResult.TOO_SHORT,
-                      ValidationResult.IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH):
+    if reason not in (
+        ValidationResult.IS_POSSIBLE,
+        ValidationResult.TOO_SHORT,
+        ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+        ValidationResult.INVALID_LENGTH,
+    ):
         raise NotANumber(field, field)
     number = _e164(parsed)
     if not _E164.match(number) or len(number) < 5:

@@ -34,28 +34,35 @@ async def routing_numbers(
 ) -> list[asyncpg.Record]:
     """Service numbers of `tenant_ids` (None: all tenants, for the shared routing table)
     whose span covers `dialled` (None: all)."""
-    return list(await conn.fetch(
-        """SELECT tenant_id, id, number, kind, purpose, department_id, greeting, routing_window,
+    return list(
+        await conn.fetch(
+            """SELECT tenant_id, id, number, kind, purpose, department_id, greeting, routing_window,
                   valid_from, valid_until
            FROM routing_numbers($1::uuid[], $2::text)""",
-        list(tenant_ids) if tenant_ids is not None else None, dialled,
-    ))
+            list(tenant_ids) if tenant_ids is not None else None,
+            dialled,
+        )
+    )
 
 
 async def routing_tenants(conn: asyncpg.Connection, tenant_ids: Sequence[UUID] | None) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
-        """SELECT id, slug, name, is_operator, federal_state, time_zone, service_hours, closing_days,
+    return list(
+        await conn.fetch(
+            """SELECT id, slug, name, is_operator, federal_state, time_zone, service_hours, closing_days,
                   departments, absence_weekly, absence_dated
            FROM routing_tenants($1::uuid[])""",
-        list(tenant_ids) if tenant_ids is not None else None,
-    ))
+            list(tenant_ids) if tenant_ids is not None else None,
+        )
+    )
 
 
 async def routing_area_codes(conn: asyncpg.Connection, tenant_ids: Sequence[UUID] | None) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
-        "SELECT tenant_id, area_code, ags, municipality, client_tenant_id FROM routing_area_codes($1::uuid[])",
-        list(tenant_ids) if tenant_ids is not None else None,
-    ))
+    return list(
+        await conn.fetch(
+            "SELECT tenant_id, area_code, ags, municipality, client_tenant_id FROM routing_area_codes($1::uuid[])",
+            list(tenant_ids) if tenant_ids is not None else None,
+        )
+    )
 
 
 # --- service numbers -------------------------------------------------------------------------
@@ -72,7 +79,8 @@ async def list_service_numbers(
         f"""SELECT {NUMBER_COLUMNS} FROM service_numbers
             WHERE tenant_id = ANY($1::uuid[]) AND ($2::date IS NULL OR valid @> $2::date)
             ORDER BY number, lower(valid)""",
-        list(tenant_ids), on,
+        list(tenant_ids),
+        on,
     )
     return [_number(r) for r in rows]
 
@@ -83,29 +91,53 @@ async def find_service_number(
     row = await conn.fetchrow(
         f"""SELECT {NUMBER_COLUMNS} FROM service_numbers WHERE id = $1 AND tenant_id = ANY($2::uuid[])
             {"FOR UPDATE" if for_update else ""}""",
-        number_id, list(tenant_ids),
+        number_id,
+        list(tenant_ids),
     )
     return _number(row) if row else None
 
 
 async def insert_service_number(
-    conn: asyncpg.Connection, tenant_id: UUID, number_id: UUID, number: str, kind: str, purpose: str,
-    department_id: UUID | None, greeting: str | None, routing_window: str, valid_from: date, valid_to: date | None,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    number_id: UUID,
+    number: str,
+    kind: str,
+    purpose: str,
+    department_id: UUID | None,
+    greeting: str | None,
+    routing_window: str,
+    valid_from: date,
+    valid_to: date | None,
 ) -> ServiceNumber:
     row = await conn.fetchrow(
         f"""INSERT INTO service_numbers (tenant_id, id, number, kind, purpose, department_id, greeting,
                                          routing_window, valid)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, daterange($9::date, $10::date + 1, '[)'))
             RETURNING {NUMBER_COLUMNS}""",
-        tenant_id, number_id, number, kind, purpose, department_id, greeting, routing_window, valid_from, valid_to,
+        tenant_id,
+        number_id,
+        number,
+        kind,
+        purpose,
+        department_id,
+        greeting,
+        routing_window,
+        valid_from,
+        valid_to,
     )
     assert row is not None
     return _number(row)
 
 
 async def update_service_number(
-    conn: asyncpg.Connection, tenant_id: UUID, number_id: UUID, routing_window: str, greeting: str | None,
-    valid_to: date | None, expected_version: int | None,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    number_id: UUID,
+    routing_window: str,
+    greeting: str | None,
+    valid_to: date | None,
+    expected_version: int | None,
 ) -> ServiceNumber | None:
     row = await conn.fetchrow(
         f"""UPDATE service_numbers
@@ -113,28 +145,42 @@ async def update_service_number(
                    version = version + 1, updated_at = now()
             WHERE tenant_id = $1 AND id = $2 AND ($6::int IS NULL OR version = $6)
             RETURNING {NUMBER_COLUMNS}""",
-        tenant_id, number_id, routing_window, greeting, valid_to, expected_version,
+        tenant_id,
+        number_id,
+        routing_window,
+        greeting,
+        valid_to,
+        expected_version,
     )
     return _number(row) if row else None
 
 
 async def department_exists(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM departments WHERE tenant_id = $1 AND id = $2)", tenant_id, department_id
-    ))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM departments WHERE tenant_id = $1 AND id = $2)", tenant_id, department_id
+        )
+    )
 
 
 # --- absences of the town's operator ---------------------------------------------------------
 
 
 def _weekly(row: asyncpg.Record) -> WeeklyAbsence:
-    return WeeklyAbsence(tenant_id=row["tenant_id"], id=row["id"], weekday=row["weekday"],
-                         starts=row["starts"].strftime("%H:%M"), ends=row["ends"].strftime("%H:%M"), note=row["note"])
+    return WeeklyAbsence(
+        tenant_id=row["tenant_id"],
+        id=row["id"],
+        weekday=row["weekday"],
+        starts=row["starts"].strftime("%H:%M"),
+        ends=row["ends"].strftime("%H:%M"),
+        note=row["note"],
+    )
 
 
 def _dated(row: asyncpg.Record) -> DatedAbsence:
-    return DatedAbsence(tenant_id=row["tenant_id"], id=row["id"], starts_at=row["starts_at"],
-                        ends_at=row["ends_at"], note=row["note"])
+    return DatedAbsence(
+        tenant_id=row["tenant_id"], id=row["id"], starts_at=row["starts_at"], ends_at=row["ends_at"], note=row["note"]
+    )
 
 
 async def list_weekly_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list[WeeklyAbsence]:
@@ -161,7 +207,12 @@ async def insert_weekly_absence(
     row = await conn.fetchrow(
         """INSERT INTO absence_weekly (tenant_id, id, weekday, starts, ends, note) VALUES ($1, $2, $3, $4, $5, $6)
            RETURNING tenant_id, id, weekday, starts, ends, note""",
-        tenant_id, absence_id, weekday, starts, ends, note,
+        tenant_id,
+        absence_id,
+        weekday,
+        starts,
+        ends,
+        note,
     )
     assert row is not None
     return _weekly(row)
@@ -173,7 +224,11 @@ async def insert_dated_absence(
     row = await conn.fetchrow(
         """INSERT INTO absence_dated (tenant_id, id, during, note) VALUES ($1, $2, tstzrange($3, $4, '[)'), $5)
            RETURNING tenant_id, id, lower(during) AS starts_at, upper(during) AS ends_at, note""",
-        tenant_id, absence_id, starts_at, ends_at, note,
+        tenant_id,
+        absence_id,
+        starts_at,
+        ends_at,
+        note,
     )
     assert row is not None
     return _dated(row)
@@ -189,8 +244,13 @@ async def delete_absence(conn: asyncpg.Connection, tenant_id: UUID, absence_id: 
 
 
 def _area(row: asyncpg.Record) -> AreaCode:
-    return AreaCode(operator_tenant_id=row["tenant_id"], area_code=row["area_code"], ags=row["ags"],
-                    municipality=row["municipality"], client_tenant_id=row["client_tenant_id"])
+    return AreaCode(
+        operator_tenant_id=row["tenant_id"],
+        area_code=row["area_code"],
+        ags=row["ags"],
+        municipality=row["municipality"],
+        client_tenant_id=row["client_tenant_id"],
+    )
 
 
 async def list_area_codes(conn: asyncpg.Connection, operator_id: UUID) -> list[AreaCode]:
@@ -203,7 +263,11 @@ async def list_area_codes(conn: asyncpg.Connection, operator_id: UUID) -> list[A
 
 
 async def upsert_area_code(
-    conn: asyncpg.Connection, operator_id: UUID, area_code: str, ags: str, municipality: str,
+    conn: asyncpg.Connection,
+    operator_id: UUID,
+    area_code: str,
+    ags: str,
+    municipality: str,
     client_tenant_id: UUID | None,
 ) -> AreaCode:
     row = await conn.fetchrow(
@@ -212,7 +276,11 @@ async def upsert_area_code(
            ON CONFLICT (tenant_id, area_code, ags)
            DO UPDATE SET municipality = EXCLUDED.municipality, client_tenant_id = EXCLUDED.client_tenant_id
            RETURNING tenant_id, area_code, ags, municipality, client_tenant_id""",
-        operator_id, area_code, ags, municipality, client_tenant_id,
+        operator_id,
+        area_code,
+        ags,
+        municipality,
+        client_tenant_id,
     )
     assert row is not None
     return _area(row)
@@ -233,8 +301,13 @@ def _call(row: asyncpg.Record) -> Call:
 
 
 async def find_call_by_source(
-    conn: asyncpg.Connection, source_tenant_id: UUID, source_system: str, external_id: str,
-    tenant_ids: Sequence[UUID], *, for_update: bool = False,
+    conn: asyncpg.Connection,
+    source_tenant_id: UUID,
+    source_system: str,
+    external_id: str,
+    tenant_ids: Sequence[UUID],
+    *,
+    for_update: bool = False,
 ) -> tuple[Call, datetime | None] | None:
     """The call and when its caller number was erased (None: still stored)."""
     row = await conn.fetchrow(
@@ -242,7 +315,10 @@ async def find_call_by_source(
             WHERE source_tenant_id = $1 AND source_system = $2 AND external_id = $3
               AND tenant_id = ANY($4::uuid[])
             {"FOR UPDATE" if for_update else ""}""",
-        source_tenant_id, source_system, external_id, list(tenant_ids),
+        source_tenant_id,
+        source_system,
+        external_id,
+        list(tenant_ids),
     )
     return (_call(row), row["caller_erased_at"]) if row else None
 
@@ -255,7 +331,8 @@ async def insert_call(conn: asyncpg.Connection, source_tenant_id: UUID, values: 
         f"""INSERT INTO calls (source_tenant_id, {", ".join(columns)}) VALUES ($1, {placeholders})
             ON CONFLICT (source_tenant_id, source_system, external_id) DO NOTHING
             RETURNING {CALL_COLUMNS}""",
-        source_tenant_id, *(values[c] for c in columns),
+        source_tenant_id,
+        *(values[c] for c in columns),
     )
     return _call(row) if row else None
 
@@ -266,7 +343,9 @@ async def update_call(conn: asyncpg.Connection, tenant_id: UUID, call_id: UUID, 
     row = await conn.fetchrow(
         f"""UPDATE calls SET {assignments}, updated_at = now()
             WHERE tenant_id = $1 AND id = $2 RETURNING {CALL_COLUMNS}""",
-        tenant_id, call_id, *(changes[c] for c in columns),
+        tenant_id,
+        call_id,
+        *(changes[c] for c in columns),
     )
     assert row is not None
     return _call(row)
@@ -280,8 +359,12 @@ async def find_call(conn: asyncpg.Connection, call_id: UUID, tenant_ids: Sequenc
 
 
 async def list_calls(
-    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], since: datetime | None, until: datetime | None,
-    after: tuple[datetime, UUID] | None, limit: int,
+    conn: asyncpg.Connection,
+    tenant_ids: Sequence[UUID],
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
 ) -> list[Call]:
     rows = await conn.fetch(
         f"""SELECT {CALL_COLUMNS} FROM calls
@@ -290,20 +373,35 @@ async def list_calls(
               AND ($3::timestamptz IS NULL OR offered_at < $3)
               AND ($4::timestamptz IS NULL OR (offered_at, id) > ($4, $5::uuid))
             ORDER BY offered_at, id LIMIT $6""",
-        list(tenant_ids), since, until, after[0] if after else None, after[1] if after else None, limit,
+        list(tenant_ids),
+        since,
+        until,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     )
     return [_call(r) for r in rows]
 
 
 async def set_call_outcome(
-    conn: asyncpg.Connection, tenant_id: UUID, call_id: UUID, outcome: str, department_id: UUID | None,
-    note: str | None, recorded_by: str,
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    call_id: UUID,
+    outcome: str,
+    department_id: UUID | None,
+    note: str | None,
+    recorded_by: str,
 ) -> Call | None:
     row = await conn.fetchrow(
         f"""UPDATE calls SET outcome = $3, outcome_department_id = $4, outcome_note = $5, outcome_by = $6,
                    outcome_at = now(), updated_at = now()
             WHERE tenant_id = $1 AND id = $2 RETURNING {CALL_COLUMNS}""",
-        tenant_id, call_id, outcome, department_id, note, recorded_by,
+        tenant_id,
+        call_id,
+        outcome,
+        department_id,
+        note,
+        recorded_by,
     )
     return _call(row) if row else None
 
@@ -312,7 +410,8 @@ async def erase_caller_numbers(conn: asyncpg.Connection, tenant_ids: Sequence[UU
     status = await conn.execute(
         """UPDATE calls SET caller = NULL, caller_erased_at = now()
            WHERE tenant_id = ANY($1::uuid[]) AND caller IS NOT NULL AND offered_at < $2""",
-        list(tenant_ids), before,
+        list(tenant_ids),
+        before,
     )
     return int(status.split()[-1])
 
@@ -320,9 +419,24 @@ async def erase_caller_numbers(conn: asyncpg.Connection, tenant_ids: Sequence[UU
 # --- bulk import through COPY ----------------------------------------------------------------------
 
 STAGING_COLUMNS = (
-    "line", "tenant_id", "id", "source_system", "external_id", "service_number_id", "dialled", "purpose",
-    "resolved_by", "caller", "queue", "offered_at", "answered_at", "ended_at", "agent", "wait_seconds",
-    "talk_seconds", "outcome",
+    "line",
+    "tenant_id",
+    "id",
+    "source_system",
+    "external_id",
+    "service_number_id",
+    "dialled",
+    "purpose",
+    "resolved_by",
+    "caller",
+    "queue",
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "agent",
+    "wait_seconds",
+    "talk_seconds",
+    "outcome",
 )
 # What the telephony system reported: equal on re-import, else the row conflicts.
 _REPORTED = ("dialled", "queue", "offered_at", "answered_at", "ended_at", "agent", "wait_seconds")
@@ -359,12 +473,14 @@ async def insert_from_staging(conn: asyncpg.Connection, source_tenant_id: UUID) 
 async def staging_conflicts(conn: asyncpg.Connection, source_tenant_id: UUID) -> list[asyncpg.Record]:
     """Lines whose call exists with other reported facts (or another tenant): not imported."""
     differs = " OR ".join(f"c.{c} IS DISTINCT FROM s.{c}" for c in _REPORTED)
-    return list(await conn.fetch(
-        f"""SELECT s.line, s.external_id FROM call_import_staging s
+    return list(
+        await conn.fetch(
+            f"""SELECT s.line, s.external_id FROM call_import_staging s
             JOIN calls c ON c.source_tenant_id = $1 AND c.source_system = s.source_system
                         AND c.external_id = s.external_id
             WHERE c.id <> s.id AND (c.tenant_id <> s.tenant_id OR {differs}
                                     OR (c.caller_erased_at IS NULL AND c.caller IS DISTINCT FROM s.caller))
             ORDER BY s.line""",
-        source_tenant_id,
-    ))
+            source_tenant_id,
+        )
+    )

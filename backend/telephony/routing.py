@@ -135,16 +135,26 @@ def compile_table(
     table = RoutingTable(compiled_at=compiled_at)
     for row in numbers:
         entry = NumberEntry(
-            tenant_id=row["tenant_id"], id=row["id"], number=row["number"],
-            kind=NumberKind(row["kind"]), purpose=Purpose(row["purpose"]), department_id=row["department_id"],
-            greeting=row["greeting"], window=RoutingWindow(row["routing_window"]),
-            valid_from=row["valid_from"], valid_until=row["valid_until"],
+            tenant_id=row["tenant_id"],
+            id=row["id"],
+            number=row["number"],
+            kind=NumberKind(row["kind"]),
+            purpose=Purpose(row["purpose"]),
+            department_id=row["department_id"],
+            greeting=row["greeting"],
+            window=RoutingWindow(row["routing_window"]),
+            valid_from=row["valid_from"],
+            valid_until=row["valid_until"],
         )
         table.numbers.setdefault(entry.number, []).append(entry)
     for row in tenants:
         table.tenants[row["id"]] = TenantEntry(
-            id=row["id"], slug=row["slug"], name=row["name"], is_operator=row["is_operator"],
-            federal_state=row["federal_state"], time_zone=row["time_zone"],
+            id=row["id"],
+            slug=row["slug"],
+            name=row["name"],
+            is_operator=row["is_operator"],
+            federal_state=row["federal_state"],
+            time_zone=row["time_zone"],
             service_hours=msgspec.convert(row["service_hours"], list[ServiceInterval]),
             closing_days={date.fromisoformat(c["day"]): c["name"] for c in row["closing_days"]},
             departments=[
@@ -161,10 +171,13 @@ def compile_table(
         )
     for row in area_codes:
         by_code = table.area_codes.setdefault(row["tenant_id"], {})
-        by_code.setdefault(row["area_code"], []).append(AreaEntry(
-            ags=row["ags"], municipality=row["municipality"],
-            client_tenant_id=row["client_tenant_id"],
-        ))
+        by_code.setdefault(row["area_code"], []).append(
+            AreaEntry(
+                ags=row["ags"],
+                municipality=row["municipality"],
+                client_tenant_id=row["client_tenant_id"],
+            )
+        )
     return table
 
 
@@ -182,8 +195,10 @@ class CompiledRouting:
         calendar = self._calendars.get(tenant.id)
         if calendar is None:
             calendar = WorkingCalendar(
-                federal_state=tenant.federal_state, time_zone=tenant.time_zone,
-                service_hours=tuple(tenant.service_hours), closing_days=dict(tenant.closing_days),
+                federal_state=tenant.federal_state,
+                time_zone=tenant.time_zone,
+                service_hours=tuple(tenant.service_hours),
+                closing_days=dict(tenant.closing_days),
             )
             self._calendars[tenant.id] = calendar
         return calendar
@@ -212,7 +227,9 @@ class CompiledRouting:
     ) -> tuple[ResolvedBy, list[tuple[TenantEntry, AreaEntry | None]]]:
         """Which town a 115 call is for, by the caller's area code; the operator otherwise."""
         fallback: tuple[ResolvedBy, list[tuple[TenantEntry, AreaEntry | None]]] = (
-            ResolvedBy.OPERATOR_FALLBACK, [(operator, None)])
+            ResolvedBy.OPERATOR_FALLBACK,
+            [(operator, None)],
+        )
         if caller is None or not is_domestic(caller):
             return fallback
         codes = self.table.area_codes.get(operator.id, {})
@@ -263,21 +280,39 @@ class CompiledRouting:
     def _decide(self, dialled: str, caller: str | None, at: datetime, acting: frozenset[UUID]) -> RoutingDecision:
         owned = self.owner_of(dialled, at, acting)
         if owned is None:
-            return RoutingDecision(dialled=dialled, at=at, ours=False, resolved_by=ResolvedBy.NOT_OURS,
-                                   takes_call=False, reason=RoutingReason.NOT_OURS)
+            return RoutingDecision(
+                dialled=dialled,
+                at=at,
+                ours=False,
+                resolved_by=ResolvedBy.NOT_OURS,
+                takes_call=False,
+                reason=RoutingReason.NOT_OURS,
+            )
         entry, owner = owned
         takes, reason, detail = self.window(owner, entry.window, at)
         matched = MatchedNumber(
-            id=entry.id, number=entry.number, kind=entry.kind, purpose=entry.purpose,
-            routing_window=entry.window, valid_from=entry.valid_from,
+            id=entry.id,
+            number=entry.number,
+            kind=entry.kind,
+            purpose=entry.purpose,
+            routing_window=entry.window,
+            valid_from=entry.valid_from,
             valid_to=date.fromordinal(entry.valid_until.toordinal() - 1) if entry.valid_until else None,
         )
         resolved_by = ResolvedBy.DIALLED_NUMBER
         resolved: list[tuple[TenantEntry, AreaEntry | None]] = [(owner, None)]
         if entry.purpose is Purpose.ONE_ONE_FIVE:
             resolved_by, resolved = self.resolve_115(owner, caller, acting)
-        decision = RoutingDecision(dialled=dialled, at=at, ours=True, resolved_by=resolved_by, takes_call=takes,
-                                   reason=reason, reason_detail=detail, service_number=matched)
+        decision = RoutingDecision(
+            dialled=dialled,
+            at=at,
+            ours=True,
+            resolved_by=resolved_by,
+            takes_call=takes,
+            reason=reason,
+            reason_detail=detail,
+            service_number=matched,
+        )
         if resolved_by is ResolvedBy.AMBIGUOUS_AREA_CODE:
             candidates = [Candidate(tenant=t.ref(), municipality=a.municipality, ags=a.ags) for t, a in resolved if a]
             return msgspec.structs.replace(decision, candidates=candidates, greeting=entry.greeting or owner.name)
@@ -287,8 +322,12 @@ class CompiledRouting:
             department = next((d for d in tenant.departments if d.id == entry.department_id), None)
         greeting = entry.greeting or (f"{tenant.name}, {department.name}" if department else tenant.name)
         return msgspec.structs.replace(
-            decision, tenant=tenant.ref(), greeting=greeting, department=department,
-            departments=list(tenant.departments), service_hours=list(tenant.service_hours),
+            decision,
+            tenant=tenant.ref(),
+            greeting=greeting,
+            department=department,
+            departments=list(tenant.departments),
+            service_hours=list(tenant.service_hours),
         )
 
     def tenant_of_call(

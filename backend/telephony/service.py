@@ -134,9 +134,16 @@ async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> S
     if data.purpose is Purpose.ONE_ONE_FIVE and number != normalise_number("115"):
         raise ValidationFailed("purpose 115 is for the number 115", field="purpose")
     created = await _insert_number(
-        uow, data.tenant_id, number=number, kind=data.kind.value, purpose=data.purpose.value,
-        department_id=data.department_id, greeting=data.greeting, routing_window=data.routing_window.value,
-        valid_from=data.valid_from, valid_to=data.valid_to,
+        uow,
+        data.tenant_id,
+        number=number,
+        kind=data.kind.value,
+        purpose=data.purpose.value,
+        department_id=data.department_id,
+        greeting=data.greeting,
+        routing_window=data.routing_window.value,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
     )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return created
@@ -155,9 +162,13 @@ async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceN
     try:
         async with uow.conn.transaction():
             updated = await repository.update_service_number(
-                uow.conn, current.tenant_id, current.id,
+                uow.conn,
+                current.tenant_id,
+                current.id,
                 (data.routing_window or current.routing_window).value,
-                data.greeting if "greeting" in given else current.greeting, valid_to, data.version,
+                data.greeting if "greeting" in given else current.greeting,
+                valid_to,
+                data.version,
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict("this number overlaps a number another tenant owns in that period", field="validTo") from None
@@ -179,19 +190,29 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
     if current.tenant_id == data.to_tenant_id:
         raise ValidationFailed("the number already belongs to that tenant", field="toTenantId")
     if not (current.valid_from < data.on and (current.valid_to is None or data.on <= current.valid_to)):
-        raise ValidationFailed("the move day must lie after the number's first day and within its validity",
-                               field="on")
+        raise ValidationFailed("the move day must lie after the number's first day and within its validity", field="on")
     if current.purpose is Purpose.DEPARTMENT and data.department_id is None:
         raise ValidationFailed("a department line names its department at the new owner", field="departmentId")
     ended = await repository.update_service_number(
-        uow.conn, current.tenant_id, current.id, current.routing_window.value, current.greeting,
-        data.on - timedelta(days=1), None,
+        uow.conn,
+        current.tenant_id,
+        current.id,
+        current.routing_window.value,
+        current.greeting,
+        data.on - timedelta(days=1),
+        None,
     )
     assert ended is not None
     started = await _insert_number(
-        uow, data.to_tenant_id, number=current.number, kind=current.kind.value, purpose=current.purpose.value,
-        department_id=data.department_id if current.purpose is Purpose.DEPARTMENT else None, greeting=None,
-        routing_window=(data.routing_window or current.routing_window).value, valid_from=data.on,
+        uow,
+        data.to_tenant_id,
+        number=current.number,
+        kind=current.kind.value,
+        purpose=current.purpose.value,
+        department_id=data.department_id if current.purpose is Purpose.DEPARTMENT else None,
+        greeting=None,
+        routing_window=(data.routing_window or current.routing_window).value,
+        valid_from=data.on,
         valid_to=current.valid_to,
     )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
@@ -203,8 +224,10 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
 
 async def absences(uow: UnitOfWork, tenant_id: UUID) -> Absences:
     _reachable(uow, Operation.SERVICE_NUMBER_READ, tenant_id)
-    return Absences(weekly=await repository.list_weekly_absences(uow.conn, tenant_id),
-                    dated=await repository.list_dated_absences(uow.conn, tenant_id))
+    return Absences(
+        weekly=await repository.list_weekly_absences(uow.conn, tenant_id),
+        dated=await repository.list_dated_absences(uow.conn, tenant_id),
+    )
 
 
 async def add_weekly_absence(uow: UnitOfWork, tenant_id: UUID, data: WeeklyAbsenceInput) -> WeeklyAbsence:
@@ -212,8 +235,9 @@ async def add_weekly_absence(uow: UnitOfWork, tenant_id: UUID, data: WeeklyAbsen
     starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
     if starts >= ends:
         raise ValidationFailed("an absence starts before it ends", field="ends")
-    absence = await repository.insert_weekly_absence(uow.conn, tenant_id, uuid4(), data.weekday, starts, ends,
-                                                     data.note.strip())
+    absence = await repository.insert_weekly_absence(
+        uow.conn, tenant_id, uuid4(), data.weekday, starts, ends, data.note.strip()
+    )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return absence
 
@@ -227,8 +251,9 @@ async def add_dated_absence(uow: UnitOfWork, tenant_id: UUID, data: DatedAbsence
     for name, moment in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if moment.second or moment.microsecond:
             raise ValidationFailed("absences start and end on a whole minute", field=name)
-    absence = await repository.insert_dated_absence(uow.conn, tenant_id, uuid4(), data.starts_at, data.ends_at,
-                                                    data.note.strip())
+    absence = await repository.insert_dated_absence(
+        uow.conn, tenant_id, uuid4(), data.starts_at, data.ends_at, data.note.strip()
+    )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return absence
 
@@ -255,7 +280,11 @@ async def set_area_code(uow: UnitOfWork, operator_id: UUID, data: AreaCodeInput)
     if data.client_tenant_id is not None and data.client_tenant_id not in reachable:
         raise NotFound("tenant not found", field="clientTenantId")
     entry = await repository.upsert_area_code(
-        uow.conn, operator_id, normalise_area_code(data.area_code), data.ags, data.municipality.strip(),
+        uow.conn,
+        operator_id,
+        normalise_area_code(data.area_code),
+        data.ags,
+        data.municipality.strip(),
         data.client_tenant_id,
     )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
@@ -318,8 +347,12 @@ async def _resolve_call(
     if found is None:
         raise ValidationFailed("the dialled number was not ours when the call started", field="dialled")
     entry, tenant_id, resolved_by = found
-    return {"tenant_id": tenant_id, "service_number_id": entry.id, "purpose": entry.purpose.value,
-            "resolved_by": resolved_by.value}
+    return {
+        "tenant_id": tenant_id,
+        "service_number_id": entry.id,
+        "purpose": entry.purpose.value,
+        "resolved_by": resolved_by.value,
+    }
 
 
 async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Call:
@@ -328,22 +361,26 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
     acting = require(uow.principal, Operation.CALL_WRITE)
     source = _source(uow.principal)
     facts = {k: v for k, v in facts.items() if v is not None}
-    found = await repository.find_call_by_source(uow.conn, source.tenant_id, source.system, external_id,
-                                                 list(acting), for_update=True)
+    found = await repository.find_call_by_source(
+        uow.conn, source.tenant_id, source.system, external_id, list(acting), for_update=True
+    )
     if found is None:
         if "offered_at" not in facts or "dialled" not in facts:
             raise NotFound("call not found; post its `offered` event (or the complete record) first")
         _check_times(facts["offered_at"], facts.get("answered_at"), facts.get("ended_at"))
-        values = {**facts, **await _resolve_call(uow, acting, facts["dialled"], facts.get("caller"),
-                                                 facts["offered_at"])}
+        values = {
+            **facts,
+            **await _resolve_call(uow, acting, facts["dialled"], facts.get("caller"), facts["offered_at"]),
+        }
         values.update(_derived(values), id=uuid4(), source_system=source.system, external_id=external_id)
         created = await repository.insert_call(uow.conn, source.tenant_id, values)
         if created is not None:
             uow.after_commit(lambda: events.publish_call(uow.app, "offered", created))
             return created
         # Someone else inserted it meanwhile (committed by now): compare with theirs.
-        found = await repository.find_call_by_source(uow.conn, source.tenant_id, source.system, external_id,
-                                                     list(acting), for_update=True)
+        found = await repository.find_call_by_source(
+            uow.conn, source.tenant_id, source.system, external_id, list(acting), for_update=True
+        )
         if found is None:
             raise Conflict("the call was recorded for a tenant you no longer act for")
     call, caller_erased_at = found
@@ -378,16 +415,20 @@ def _camel(name: str) -> str:
 
 async def record_call(uow: UnitOfWork, data: CallRecordInput) -> Call:
     """A complete record (or its first part), idempotent on (source system, external id)."""
-    return await _apply(uow, data.external_id, {
-        "dialled": normalise_dialled(data.dialled),
-        "caller": normalise_caller(data.caller),
-        "queue": data.queue,
-        "offered_at": _aware(data.offered_at, "offeredAt"),
-        "answered_at": _aware(data.answered_at, "answeredAt"),
-        "ended_at": _aware(data.ended_at, "endedAt"),
-        "agent": data.agent,
-        "wait_seconds": data.wait_seconds,
-    })
+    return await _apply(
+        uow,
+        data.external_id,
+        {
+            "dialled": normalise_dialled(data.dialled),
+            "caller": normalise_caller(data.caller),
+            "queue": data.queue,
+            "offered_at": _aware(data.offered_at, "offeredAt"),
+            "answered_at": _aware(data.answered_at, "answeredAt"),
+            "ended_at": _aware(data.ended_at, "endedAt"),
+            "agent": data.agent,
+            "wait_seconds": data.wait_seconds,
+        },
+    )
 
 
 async def record_call_event(uow: UnitOfWork, data: CallEventInput) -> Call:
@@ -396,8 +437,12 @@ async def record_call_event(uow: UnitOfWork, data: CallEventInput) -> Call:
     if data.type is CallEventType.OFFERED:
         if data.dialled is None:
             raise ValidationFailed("an offered event names the dialled number", field="dialled")
-        facts = {"dialled": normalise_dialled(data.dialled), "caller": normalise_caller(data.caller),
-                 "queue": data.queue, "offered_at": at}
+        facts = {
+            "dialled": normalise_dialled(data.dialled),
+            "caller": normalise_caller(data.caller),
+            "queue": data.queue,
+            "offered_at": at,
+        }
     elif data.type is CallEventType.ANSWERED:
         facts = {"answered_at": at, "agent": data.agent, "wait_seconds": data.wait_seconds}
     else:
@@ -434,15 +479,20 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
 
 
 async def list_calls(
-    uow: UnitOfWork, tenant_id: UUID | None, since: datetime | None, until: datetime | None,
-    first: int = 50, after: str | None = None,
+    uow: UnitOfWork,
+    tenant_id: UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    first: int = 50,
+    after: str | None = None,
 ) -> CallPage:
     reachable = require(uow.principal, Operation.CALL_READ)
     if tenant_id is not None and tenant_id not in reachable:
         raise NotFound("tenant not found")
     first = max(1, min(first, MAX_PAGE_SIZE))
-    rows = await repository.list_calls(uow.conn, [tenant_id] if tenant_id else list(reachable), since, until,
-                                       _parse_cursor(after), first + 1)
+    rows = await repository.list_calls(
+        uow.conn, [tenant_id] if tenant_id else list(reachable), since, until, _parse_cursor(after), first + 1
+    )
     items = rows[:first]
     return CallPage(items=items, next_cursor=_cursor(items[-1]) if len(rows) > first else None)
 
@@ -462,8 +512,13 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
         raise ValidationFailed("the call was never answered", field="outcome")
     updated = await repository.set_call_outcome(
-        uow.conn, current.tenant_id, current.id, data.outcome.value, data.department_id,
-        data.note.strip() if data.note else None, uow.principal.log_id,
+        uow.conn,
+        current.tenant_id,
+        current.id,
+        data.outcome.value,
+        data.department_id,
+        data.note.strip() if data.note else None,
+        uow.principal.log_id,
     )
     assert updated is not None
     return updated
@@ -480,14 +535,18 @@ async def erase_expired_callers(uow: UnitOfWork, retention_days: int = CALLER_RE
 
 
 def _staging_rows(
-    compiled: CompiledRouting, acting: frozenset[UUID], source: _Source, lines: Iterator[imports.ParsedLine],
+    compiled: CompiledRouting,
+    acting: frozenset[UUID],
+    source: _Source,
+    lines: Iterator[imports.ParsedLine],
     problems: list[ImportProblem],
 ) -> Iterator[tuple[Any, ...]]:
     for parsed in lines:
         record = parsed.record
         if record is None:
-            problems.append(ImportProblem(line=parsed.line, message=parsed.error or "invalid",
-                                          external_id=parsed.external_id))
+            problems.append(
+                ImportProblem(line=parsed.line, message=parsed.error or "invalid", external_id=parsed.external_id)
+            )
             continue
         try:
             offered = _aware(record.offered_at, "offeredAt")
@@ -502,18 +561,41 @@ def _staging_rows(
         caller = normalise_caller(record.caller)
         found = compiled.tenant_of_call(dialled, caller, offered, acting)
         if found is None:
-            problems.append(ImportProblem(line=parsed.line, external_id=record.external_id,
-                                          message="the dialled number was not ours when the call started"))
+            problems.append(
+                ImportProblem(
+                    line=parsed.line,
+                    external_id=record.external_id,
+                    message="the dialled number was not ours when the call started",
+                )
+            )
             continue
         entry, tenant_id, resolved_by = found
-        values: dict[str, Any] = {"offered_at": offered, "answered_at": answered, "ended_at": ended,
-                                  "wait_seconds": record.wait_seconds}
+        values: dict[str, Any] = {
+            "offered_at": offered,
+            "answered_at": answered,
+            "ended_at": ended,
+            "wait_seconds": record.wait_seconds,
+        }
         derived = _derived(values)
         yield (
-            parsed.line, tenant_id, uuid4(), source.system, record.external_id, entry.id, dialled,
-            entry.purpose.value, resolved_by.value, caller, record.queue, offered, answered, ended, record.agent,
+            parsed.line,
+            tenant_id,
+            uuid4(),
+            source.system,
+            record.external_id,
+            entry.id,
+            dialled,
+            entry.purpose.value,
+            resolved_by.value,
+            caller,
+            record.queue,
+            offered,
+            answered,
+            ended,
+            record.agent,
             record.wait_seconds if record.wait_seconds is not None else derived.get("wait_seconds"),
-            derived.get("talk_seconds"), derived.get("outcome"),
+            derived.get("talk_seconds"),
+            derived.get("outcome"),
         )
 
 
@@ -531,12 +613,19 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     await repository.copy_into_staging(uow.conn, rows)
     inserted = await repository.insert_from_staging(uow.conn, source.tenant_id)
     for conflict in await repository.staging_conflicts(uow.conn, source.tenant_id):
-        problems.append(ImportProblem(line=conflict["line"], external_id=conflict["external_id"],
-                                      message="this call was already recorded with other values"))
+        problems.append(
+            ImportProblem(
+                line=conflict["line"],
+                external_id=conflict["external_id"],
+                message="this call was already recorded with other values",
+            )
+        )
     problems.sort(key=lambda p: p.line)
     conflicts = sum(1 for p in problems if p.message.startswith("this call was already"))
     return ImportReport(
-        rows=len(rows) + len(problems) - conflicts, inserted=inserted,
-        duplicates=len(rows) - inserted - conflicts, errors=problems[:MAX_REPORTED_PROBLEMS],
+        rows=len(rows) + len(problems) - conflicts,
+        inserted=inserted,
+        duplicates=len(rows) - inserted - conflicts,
+        errors=problems[:MAX_REPORTED_PROBLEMS],
         error_count=len(problems),
     )

@@ -8,12 +8,12 @@ is a ticket due?). Build one with `load_calendar(conn, tenant)` or `WorkingCalen
 from __future__ import annotations
 
 import hashlib
-from importlib.metadata import version
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
+from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
 import asyncpg

@@ -7,8 +7,8 @@ from typing import Any, cast
 from uuid import UUID
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.dataloader import DataLoader
+from strawberry.scalars import JSON
 
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info

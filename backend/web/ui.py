@@ -88,9 +88,7 @@ REACT_VERSION = "18.3.1"
 SWAGGER_UI_VERSION = "5.35.0"
 
 #: Assets may be cached forever: a new version lives under a new URL.
-_ASSET_CACHE_CONTROL = CacheControlHeader(
-    public=True, max_age=31_536_000, immutable=True
-)
+_ASSET_CACHE_CONTROL = CacheControlHeader(public=True, max_age=31_536_000, immutable=True)
 
 #: ``data:,`` is an empty icon. The browser then requests neither
 #: ``/favicon.ico`` nor litestar's default favicon from jsDelivr.
@@ -312,10 +310,7 @@ def graphiql_html(
         "csrfHeader": _CSRF_HEADER,
         "defaultQuery": _DEFAULT_QUERY,
     }
-    urls = {
-        key: html.escape(url, quote=True)
-        for key, url in _asset_urls(static_path).items()
-    }
+    urls = {key: html.escape(url, quote=True) for key, url in _asset_urls(static_path).items()}
     return _GRAPHIQL_TEMPLATE.substitute(
         title=html.escape(title, quote=True),
         config=_json_for_html(config),
@@ -365,10 +360,7 @@ def local_graphiql(
         GraphQLController = local_graphiql(make_graphql_controller(schema, path="/graphql"))
         app = Litestar(route_handlers=[GraphQLController, static_assets_router()])
     """
-    if not (
-        isinstance(controller_cls, type)
-        and issubclass(controller_cls, GraphQLController)
-    ):
+    if not (isinstance(controller_cls, type) and issubclass(controller_cls, GraphQLController)):
         msg = f"expected a strawberry litestar GraphQLController subclass, got {controller_cls!r}"
         raise TypeError(msg)
     namespace: dict[str, Any] = {
@@ -389,9 +381,7 @@ def local_graphiql(
 class OfflineSwaggerRenderPlugin(SwaggerRenderPlugin):
     """litestar's Swagger UI plugin with local assets, no favicon and ``lang="de"``."""
 
-    def render(
-        self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]
-    ) -> bytes:
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         page = super().render(request, openapi_schema)
         return page.replace(b"<html>", b'<html lang="de">', 1)
 

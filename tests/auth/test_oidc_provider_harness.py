@@ -19,9 +19,7 @@ UNNA = "kreis-unna"
 
 
 def _fetch_jwks(issuer: str) -> KeySet:
-    discovery = httpx.get(
-        f"{issuer}/.well-known/openid-configuration", timeout=10
-    ).json()
+    discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
     assert discovery["issuer"] == issuer
     jwks: dict[str, Any] = httpx.get(discovery["jwks_uri"], timeout=10).json()
     for key in jwks["keys"]:
@@ -77,9 +75,7 @@ def test_provider_issues_verifiable_access_tokens_per_issuer() -> None:
         assert op.public_jwks(SOEST)["keys"][0]["kid"] == soest_jwks.keys[0].kid
 
         # RS256 issuer, client with extra claims and client_secret_basic.
-        token = jwt.decode(
-            op.token(SOEST, "soest-agent"), soest_jwks, algorithms=["RS256"]
-        )
+        token = jwt.decode(op.token(SOEST, "soest-agent"), soest_jwks, algorithms=["RS256"])
         _registry(soest_iss).validate(token.claims)
         assert token.header["typ"] == "at+jwt"
         assert token.header["alg"] == "RS256"
@@ -95,9 +91,7 @@ def test_provider_issues_verifiable_access_tokens_per_issuer() -> None:
 
         # Narrower scope request, client_secret_post.
         narrow = jwt.decode(
-            op.token(
-                SOEST, "soest-agent", "calls:read", auth_method="client_secret_post"
-            ),
+            op.token(SOEST, "soest-agent", "calls:read", auth_method="client_secret_post"),
             soest_jwks,
             algorithms=["RS256"],
         )
@@ -145,10 +139,7 @@ def test_provider_issues_verifiable_access_tokens_per_issuer() -> None:
         assert jwt.decode(forged, soest_jwks, algorithms=["RS256"]).claims["sub"] == "x"
 
         # Errors are reported, not swallowed.
-        assert (
-            op.token_response(SOEST, "soest-agent", client_secret="wrong").status_code
-            == 401
-        )
+        assert op.token_response(SOEST, "soest-agent", client_secret="wrong").status_code == 401
         wrong_resource = op.token_response(SOEST, "soest-agent", resource="urn:other")
         assert wrong_resource.status_code == 400
         assert wrong_resource.json()["error"] == "invalid_target"

@@ -78,13 +78,16 @@ async def _add_numbers(admin_url: str, tenants: dict[str, UUID]) -> list[str]:
     try:
         async with conn.transaction():
             await conn.execute(SET_TENANTS, tenant_array_literal(owners))
-            await conn.execute("CREATE TEMP TABLE bench_numbers (tenant_id uuid, id uuid, number text, kind text, "
-                               "purpose text, routing_window text) ON COMMIT DROP")
+            await conn.execute(
+                "CREATE TEMP TABLE bench_numbers (tenant_id uuid, id uuid, number text, kind text, "
+                "purpose text, routing_window text) ON COMMIT DROP"
+            )
             await conn.copy_records_to_table("bench_numbers", records=rows)
             await conn.execute(
                 """INSERT INTO service_numbers (tenant_id, id, number, kind, purpose, routing_window, valid)
                    SELECT tenant_id, id, number, kind, purpose, routing_window, daterange('2016-01-01', NULL)
-                   FROM bench_numbers""")
+                   FROM bench_numbers"""
+            )
     finally:
         await conn.close()
     return dialled
@@ -101,8 +104,11 @@ async def _timed(repeat: int, action: Any) -> list[float]:
 
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_us": statistics.median(ordered) * 1e6, "p99_us": ordered[int(len(ordered) * 0.99) - 1] * 1e6,
-            "mean_us": statistics.fmean(ordered) * 1e6}
+    return {
+        "p50_us": statistics.median(ordered) * 1e6,
+        "p99_us": ordered[int(len(ordered) * 0.99) - 1] * 1e6,
+        "mean_us": statistics.fmean(ordered) * 1e6,
+    }
 
 
 async def resolve_vs_redis_get(
@@ -145,15 +151,28 @@ async def http_routing_vs_ping(server: stack.Server, token: str, args: argparse.
     auth = {"authorization": f"Bearer {token}"}
     targets = [
         Target("ping", server.base_url, "GET", "/ping", server_pid=server.pid),
-        Target("routing", server.base_url, "GET", "/v1/routing?dialled=%2B4929425000&caller=%2B492942123456", auth,
-               server_pid=server.pid, check=lambda r: r.status_code == 200 and r.json()["ours"] is True),
+        Target(
+            "routing",
+            server.base_url,
+            "GET",
+            "/v1/routing?dialled=%2B4929425000&caller=%2B492942123456",
+            auth,
+            server_pid=server.pid,
+            check=lambda r: r.status_code == 200 and r.json()["ours"] is True,
+        ),
     ]
     results = {}
     for target in targets:
-        result = await run(target, concurrency=args.concurrency, requests=args.requests, warmup=args.warmup,
-                           time_limit=args.time_limit)
-        results[target.name] = {"rps": result.rps, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
-                                "errors": result.errors, "server_cpu_us_per_request": result.server_cpu_us_per_request}
+        result = await run(
+            target, concurrency=args.concurrency, requests=args.requests, warmup=args.warmup, time_limit=args.time_limit
+        )
+        results[target.name] = {
+            "rps": result.rps,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "errors": result.errors,
+            "server_cpu_us_per_request": result.server_cpu_us_per_request,
+        }
     results["ratio_p99"] = results["routing"]["p99_ms"] / results["ping"]["p99_ms"]
     results["ratio_p50"] = results["routing"]["p50_ms"] / results["ping"]["p50_ms"]
     return results
@@ -167,8 +186,10 @@ def _csv(rows: int) -> bytes:
     for i in range(rows):
         offered = start + timedelta(milliseconds=300 * i)
         answered, ended = offered + timedelta(seconds=20), offered + timedelta(seconds=200)
-        lines.append(f"{batch}-{i},{dialled[i % 4]},+492942{100000 + i},q,{offered.isoformat()},"
-                     f"{answered.isoformat()},{ended.isoformat()},a{i % 9},")
+        lines.append(
+            f"{batch}-{i},{dialled[i % 4]},+492942{100000 + i},q,{offered.isoformat()},"
+            f"{answered.isoformat()},{ended.isoformat()},a{i % 9},"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -176,9 +197,15 @@ async def ingest(settings: Any, tenants: dict[str, UUID], rows: int) -> dict[str
     pool = await create_pool(settings.application_database_url, 1, 2)
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
     state = AppState(settings=settings, pool=pool, redis=redis, http=httpx.AsyncClient(), verifier=None)  # type: ignore[arg-type]
-    system = Principal(issuer="bench", subject="bench-telephony", tenant_id=tenants["kreis-soest"],
-                       tenant_slug="kreis-soest", scopes=frozenset({Scope.CALLS_WRITE}), client_id="bench-telephony",
-                       acting_tenant_ids=frozenset(tenants.values()))
+    system = Principal(
+        issuer="bench",
+        subject="bench-telephony",
+        tenant_id=tenants["kreis-soest"],
+        tenant_slug="kreis-soest",
+        scopes=frozenset({Scope.CALLS_WRITE}),
+        client_id="bench-telephony",
+        acting_tenant_ids=frozenset(tenants.values()),
+    )
     body = _csv(rows)
     try:
         await cache.cached_routing(state)  # warm, as a running instance is
@@ -193,16 +220,23 @@ async def ingest(settings: Any, tenants: dict[str, UUID], rows: int) -> dict[str
         async with unit_of_work(state, system) as uow:
             compiled = await cache.cached_routing(state)
             assert compiled is not None
-            records = list(service._staging_rows(compiled, system.acting_tenant_ids, service._source(system),
-                                                 imports.parse(body, "text/csv"), []))
+            records = list(
+                service._staging_rows(
+                    compiled, system.acting_tenant_ids, service._source(system), imports.parse(body, "text/csv"), []
+                )
+            )
             await repository.create_import_staging(uow.conn)
             started = time.perf_counter()
             await repository.copy_into_staging(uow.conn, records)
             timings["bare_copy"] = time.perf_counter() - started  # the staging table drops at commit
         rates = {name: rows / seconds for name, seconds in timings.items()}
-        return {"rows": rows, "seconds": timings, "rows_per_second": rates,
-                "ratio_fresh_vs_copy": rates["fresh"] / rates["bare_copy"],
-                "ratio_duplicates_vs_fresh": rates["all_duplicates"] / rates["fresh"]}
+        return {
+            "rows": rows,
+            "seconds": timings,
+            "rows_per_second": rates,
+            "ratio_fresh_vs_copy": rates["fresh"] / rates["bare_copy"],
+            "ratio_duplicates_vs_fresh": rates["all_duplicates"] / rates["fresh"],
+        }
     finally:
         await state.http.aclose()
         await redis.aclose()
@@ -217,13 +251,23 @@ def main() -> None:
     args.requests, args.warmup, args.time_limit = (300, 50, 60.0) if args.quick else (3000, 300, 120.0)
     rows = 10_000 if args.quick else 100_000
     results: dict[str, Any] = {"numbers": NUMBERS, "cpus": os.cpu_count(), "quick": args.quick}
-    with stack.services() as (server_url, redis_url), \
-            stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url:
-        env = stack.child_environment({"APP_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                                       "LOG_LEVEL": "WARNING", "DEV_SIGNIN_ENABLED": "true",
-                                       "DATA_DIR": str(stack.BENCH_DATA)})
-        os.environ.update({k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED",
-                                               "DATA_DIR")})
+    with (
+        stack.services() as (server_url, redis_url),
+        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
+    ):
+        env = stack.child_environment(
+            {
+                "APP_ENV": "test",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "LOG_LEVEL": "WARNING",
+                "DEV_SIGNIN_ENABLED": "true",
+                "DATA_DIR": str(stack.BENCH_DATA),
+            }
+        )
+        os.environ.update(
+            {k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")}
+        )
         settings = load_settings()
         stack.load_demo_data(settings)
         tenants = asyncio.run(_tenant_ids(database_url))
@@ -244,14 +288,20 @@ def main() -> None:
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2))
     r, h, i = results["resolve"], results["http"], results["ingest"]
-    print(f"(1) resolve p50 {r['resolve']['p50_us']:.0f} µs vs Redis GET {r['bare_redis_get']['p50_us']:.0f} µs "
-          f"→ {r['ratio_p50']:.2f}x (goal ≤ 1.2)")
-    print(f"(2) /v1/routing p99 {h['routing']['p99_ms']:.2f} ms vs /ping {h['ping']['p99_ms']:.2f} ms "
-          f"→ {h['ratio_p99']:.2f}x (goal ≤ 1.5); p50 {h['ratio_p50']:.2f}x; "
-          f"{h['routing']['rps']:.0f} vs {h['ping']['rps']:.0f} req/s")
-    print(f"(3) import {i['rows_per_second']['fresh']:.0f} rows/s vs bare COPY {i['rows_per_second']['bare_copy']:.0f}"
-          f" → {i['ratio_fresh_vs_copy']:.2f}x (goal ≥ 0.3); all-duplicate re-import "
-          f"{i['rows_per_second']['all_duplicates']:.0f} rows/s ({i['ratio_duplicates_vs_fresh']:.2f}x fresh)")
+    print(
+        f"(1) resolve p50 {r['resolve']['p50_us']:.0f} µs vs Redis GET {r['bare_redis_get']['p50_us']:.0f} µs "
+        f"→ {r['ratio_p50']:.2f}x (goal ≤ 1.2)"
+    )
+    print(
+        f"(2) /v1/routing p99 {h['routing']['p99_ms']:.2f} ms vs /ping {h['ping']['p99_ms']:.2f} ms "
+        f"→ {h['ratio_p99']:.2f}x (goal ≤ 1.5); p50 {h['ratio_p50']:.2f}x; "
+        f"{h['routing']['rps']:.0f} vs {h['ping']['rps']:.0f} req/s"
+    )
+    print(
+        f"(3) import {i['rows_per_second']['fresh']:.0f} rows/s vs bare COPY {i['rows_per_second']['bare_copy']:.0f}"
+        f" → {i['ratio_fresh_vs_copy']:.2f}x (goal ≥ 0.3); all-duplicate re-import "
+        f"{i['rows_per_second']['all_duplicates']:.0f} rows/s ({i['ratio_duplicates_vs_fresh']:.2f}x fresh)"
+    )
 
 
 if __name__ == "__main__":

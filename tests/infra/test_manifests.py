@@ -20,11 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import kubernetes_validate
-
-from backend.db.roles import APP_ROLE, OWNER_ROLE
 import pytest
 import yaml
 from kubernetes_validate.utils import all_versions, major_minor
+
+from backend.db.roles import APP_ROLE, OWNER_ROLE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA = REPO_ROOT / "infra"
@@ -58,9 +58,7 @@ APP_RUNTIME_ENV = frozenset(
 )
 # Only the migration may hold the privileged connection and the role password.
 MIGRATION_ONLY_ENV = frozenset({"DATABASE_URL", "DB_APP_PASSWORD"})
-MIGRATION_ENV = frozenset(
-    {"DATABASE_URL", "DB_APP_PASSWORD"}
-)
+MIGRATION_ENV = frozenset({"DATABASE_URL", "DB_APP_PASSWORD"})
 
 
 # --------------------------------------------------------------------------
@@ -222,9 +220,7 @@ def _dockerfile_uid() -> int:
     users = [v for k, v in _final_stage() if k == "USER"]
     assert users, "final stage sets no USER"
     uid = users[-1].split(":")[0]
-    assert uid.isdigit(), (
-        "USER must be numeric so that runAsNonRoot can be verified by the kubelet"
-    )
+    assert uid.isdigit(), "USER must be numeric so that runAsNonRoot can be verified by the kubelet"
     return int(uid)
 
 
@@ -235,15 +231,11 @@ def _dockerfile_uid() -> int:
 
 def test_kustomization_lists_every_manifest() -> None:
     listed = _kustomization()["resources"]
-    assert len(listed) == len(set(listed)), (
-        "duplicate entries in kustomization resources"
-    )
+    assert len(listed) == len(set(listed)), "duplicate entries in kustomization resources"
     assert sorted(listed) == [p.name for p in _manifest_files()]
     assert "namespace" not in _kustomization(), "manifests are namespace-less by design"
     for _, doc in _k8s_resources():
-        assert "namespace" not in doc["metadata"], (
-            f"{doc['kind']} hard-codes a namespace"
-        )
+        assert "namespace" not in doc["metadata"], f"{doc['kind']} hard-codes a namespace"
 
 
 def test_k8s_versions_are_bundled() -> None:
@@ -266,9 +258,7 @@ def test_manifest_is_valid(path: Path, version: str) -> None:
 def test_validation_rejects_broken_manifest() -> None:
     """Guard against a validator that silently accepts everything."""
     deployment = copy.deepcopy(_one("Deployment"))
-    _container(deployment)["readinesProbe"] = {
-        "httpGet": {"path": "/readyz", "port": 8000}
-    }
+    _container(deployment)["readinesProbe"] = {"httpGet": {"path": "/readyz", "port": 8000}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
 
@@ -334,9 +324,7 @@ def test_deployment_replicas_and_rollout() -> None:
     assert deployment["spec"]["replicas"] == 2
     selector = deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert selector.items() <= labels.items(), (
-        "selector must match the pod template labels"
-    )
+    assert selector.items() <= labels.items(), "selector must match the pod template labels"
     rolling = deployment["spec"]["strategy"]["rollingUpdate"]
     assert rolling["maxUnavailable"] == 0
 
@@ -375,9 +363,7 @@ def test_workload_resources(kind: str) -> None:
     resources = _container(_one(kind))["resources"]
     for section in ("requests", "limits"):
         for resource in ("cpu", "memory"):
-            assert resources.get(section, {}).get(resource), (
-                f"{kind}: {section}.{resource} missing"
-            )
+            assert resources.get(section, {}).get(resource), f"{kind}: {section}.{resource} missing"
 
 
 def _env_sources(workload: dict[str, Any], *, literals_allowed: bool) -> dict[str, str]:
@@ -397,17 +383,13 @@ def _env_sources(workload: dict[str, Any], *, literals_allowed: bool) -> dict[st
         else:  # pragma: no cover - schema allows nothing else
             raise AssertionError(f"unexpected envFrom {source}")
         doc = _named(kind, name)
-        assert doc is not None, (
-            f"envFrom references {kind}/{name}, which is not in the kustomization"
-        )
+        assert doc is not None, f"envFrom references {kind}/{name}, which is not in the kustomization"
         for key in _data_keys(doc):
             provided[key] = f"{kind}/{name}"
     for var in container.get("env", []):
         value_from = var.get("valueFrom")
         if value_from is None:
-            assert literals_allowed, (
-                f"{var['name']} is a literal; use the ConfigMap/Secret"
-            )
+            assert literals_allowed, f"{var['name']} is a literal; use the ConfigMap/Secret"
             provided[var["name"]] = "literal"
             continue
         if "configMapKeyRef" in value_from:
@@ -415,16 +397,10 @@ def _env_sources(workload: dict[str, Any], *, literals_allowed: bool) -> dict[st
         elif "secretKeyRef" in value_from:
             kind, ref = "Secret", value_from["secretKeyRef"]
         else:
-            raise AssertionError(
-                f"{var['name']} must come from a ConfigMap or Secret, not {value_from}"
-            )
+            raise AssertionError(f"{var['name']} must come from a ConfigMap or Secret, not {value_from}")
         doc = _named(kind, ref["name"])
-        assert doc is not None, (
-            f"{var['name']} references {kind}/{ref['name']}, not in the kustomization"
-        )
-        assert ref["key"] in _data_keys(doc), (
-            f"{kind}/{ref['name']} has no key {ref['key']}"
-        )
+        assert doc is not None, f"{var['name']} references {kind}/{ref['name']}, not in the kustomization"
+        assert ref["key"] in _data_keys(doc), f"{kind}/{ref['name']} has no key {ref['key']}"
         provided[var["name"]] = f"{kind}/{ref['name']}"
     return provided
 
@@ -434,19 +410,14 @@ def test_deployment_env_comes_from_configmap_and_secret() -> None:
     missing = APP_RUNTIME_ENV - provided.keys()
     assert not missing, f"Deployment does not provide {sorted(missing)}"
     leaked = MIGRATION_ONLY_ENV & provided.keys()
-    assert not leaked, (
-        f"API pods must not receive {sorted(leaked)} (migration-only credentials)"
-    )
+    assert not leaked, f"API pods must not receive {sorted(leaked)} (migration-only credentials)"
     for secret_var in ("APP_DATABASE_URL", "REDIS_URL"):
-        assert provided[secret_var].startswith("Secret/"), (
-            f"{secret_var} must come from a Secret"
-        )
+        assert provided[secret_var].startswith("Secret/"), f"{secret_var} must come from a Secret"
     for var, origin in provided.items():
         if origin.startswith("ConfigMap/"):
-            assert (
-                not re.search(r"PASSWORD|SECRET|TOKEN|_URL$", var)
-                or var == "PUBLIC_BASE_URL"
-            ), f"{var} looks like a credential but comes from a ConfigMap"
+            assert not re.search(r"PASSWORD|SECRET|TOKEN|_URL$", var) or var == "PUBLIC_BASE_URL", (
+                f"{var} looks like a credential but comes from a ConfigMap"
+            )
 
 
 def test_production_configuration() -> None:
@@ -463,9 +434,7 @@ def test_production_configuration() -> None:
 
 def test_app_database_url_uses_the_application_role() -> None:
     deployment_env = _env_sources(_one("Deployment"), literals_allowed=False)
-    secret = _data(
-        _named("Secret", deployment_env["APP_DATABASE_URL"].split("/", 1)[1]) or {}
-    )
+    secret = _data(_named("Secret", deployment_env["APP_DATABASE_URL"].split("/", 1)[1]) or {})
     url = urlsplit(secret["APP_DATABASE_URL"])
     assert url.scheme in {"postgres", "postgresql"}
     assert url.username == APP_ROLE, "APP_DATABASE_URL must log in as the application role"
@@ -477,14 +446,12 @@ def test_secrets_are_marked_placeholders() -> None:
     assert secrets
     for secret in secrets:
         annotations = secret["metadata"].get("annotations") or {}
-        assert any(
-            k.endswith("/placeholder") and v == "true" for k, v in annotations.items()
-        ), f"Secret {secret['metadata']['name']} is not annotated as placeholder"
+        assert any(k.endswith("/placeholder") and v == "true" for k, v in annotations.items()), (
+            f"Secret {secret['metadata']['name']} is not annotated as placeholder"
+        )
         assert "stringData" in secret
         for key, value in secret["stringData"].items():
-            assert "CHANGE-ME" in value, (
-                f"{secret['metadata']['name']}.{key} is not an obvious placeholder"
-            )
+            assert "CHANGE-ME" in value, f"{secret['metadata']['name']}.{key} is not an obvious placeholder"
     assert "PLACEHOLDER" in (K8S / "secret.yaml").read_text(encoding="utf-8")
 
 
@@ -532,9 +499,7 @@ def test_pdb() -> None:
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     min_available = pdb["spec"].get("minAvailable")
     assert isinstance(min_available, int), "use an absolute minAvailable"
-    assert 1 <= min_available < deployment["spec"]["replicas"], (
-        "PDB would block every node drain"
-    )
+    assert 1 <= min_available < deployment["spec"]["replicas"], "PDB would block every node drain"
 
 
 def test_migration_job() -> None:
@@ -559,15 +524,11 @@ def test_migration_stage_is_self_contained() -> None:
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] in stage
     for source in _container(job).get("envFrom", []):
         kind, ref = (
-            ("ConfigMap", source["configMapRef"])
-            if "configMapRef" in source
-            else ("Secret", source["secretRef"])
+            ("ConfigMap", source["configMapRef"]) if "configMapRef" in source else ("Secret", source["secretRef"])
         )
         doc = _named(kind, ref["name"])
         assert doc is not None
-        assert doc["metadata"]["labels"]["app.kubernetes.io/component"] in stage, (
-            f"{kind}/{ref['name']}"
-        )
+        assert doc["metadata"]["labels"]["app.kubernetes.io/component"] in stage, f"{kind}/{ref['name']}"
     deployment = _one("Deployment")
     assert deployment["metadata"]["labels"]["app.kubernetes.io/component"] not in stage
 
@@ -587,20 +548,14 @@ def test_kustomization_image_override_matches_workloads() -> None:
 def test_dockerfile_is_multi_stage() -> None:
     froms = [v for k, v in _dockerfile() if k == "FROM"]
     assert len(froms) >= 2
-    assert (
-        _from_image(froms[-1].split(" AS ")[0].split(" as ")[0]) == "python:3.11-slim"
-    )
-    builder = [
-        s for s in _stages() if re.search(r"\bAS builder\b", s[0][1], re.IGNORECASE)
-    ]
+    assert _from_image(froms[-1].split(" AS ")[0].split(" as ")[0]) == "python:3.11-slim"
+    builder = [s for s in _stages() if re.search(r"\bAS builder\b", s[0][1], re.IGNORECASE)]
     assert builder, "no stage named builder"
     runs = " ".join(v for k, v in builder[0] if k == "RUN")
     assert "uv sync --frozen --no-dev" in runs
     assert "/app/.venv" in " ".join(v for k, v in builder[0] if k == "ENV")
     copies = [v for k, v in _final_stage() if k == "COPY"]
-    assert any("--from=builder" in c and "/app" in c for c in copies), (
-        "runtime does not copy /app from builder"
-    )
+    assert any("--from=builder" in c and "/app" in c for c in copies), "runtime does not copy /app from builder"
     # the runtime stage must not install build tooling
     assert not any(k == "RUN" and "build-essential" in v for k, v in _final_stage())
 
@@ -611,9 +566,7 @@ def test_dockerfile_copy_sources_exist() -> None:
         if keyword in {"COPY", "ADD"} and "--from=" not in value:
             words = [w for w in value.split() if not w.startswith("--")]
             for src in words[:-1]:
-                assert (REPO_ROOT / src).exists(), (
-                    f"{keyword} source {src} missing from the build context"
-                )
+                assert (REPO_ROOT / src).exists(), f"{keyword} source {src} missing from the build context"
         if keyword == "RUN":
             for src in re.findall(r"type=bind,source=([^,\s]+)", value):
                 assert (REPO_ROOT / src).exists(), f"bind-mount source {src} missing"
@@ -685,9 +638,7 @@ def test_compose_api_replica(name: str) -> None:
     service = _service(name)
     build = service["build"]
     assert build["context"] == ".."
-    assert (
-        INFRA / build["context"] / build["dockerfile"]
-    ).resolve() == DOCKERFILE.resolve()
+    assert (INFRA / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE.resolve()
     deps = service["depends_on"]
     assert deps["migrate"]["condition"] == "service_completed_successfully"
     assert deps["db"]["condition"] == "service_healthy"
@@ -698,9 +649,7 @@ def test_compose_api_replica(name: str) -> None:
     env = _env_map(service)
     missing = APP_RUNTIME_ENV - env.keys()
     assert not missing, f"{name} lacks {sorted(missing)}"
-    assert not (MIGRATION_ONLY_ENV & env.keys()), (
-        "API replicas must not get migration credentials"
-    )
+    assert not (MIGRATION_ONLY_ENV & env.keys()), "API replicas must not get migration credentials"
     url = urlsplit(env["APP_DATABASE_URL"])
     assert url.hostname == "db" and url.username == APP_ROLE
     assert urlsplit(env["REDIS_URL"]).hostname == "redis"
@@ -709,9 +658,7 @@ def test_compose_api_replica(name: str) -> None:
 def test_compose_replicas_share_one_image_and_config() -> None:
     first, second = (_service(n) for n in API_REPLICAS)
     assert first["image"] == second["image"] == _service("migrate")["image"]
-    assert _env_map(first) == _env_map(second), (
-        "stateless replicas must be configured identically"
-    )
+    assert _env_map(first) == _env_map(second), "stateless replicas must be configured identically"
 
 
 def test_compose_migrate_one_shot() -> None:
@@ -719,24 +666,19 @@ def test_compose_migrate_one_shot() -> None:
     assert migrate["command"] == ["python", "-m", "backend.cli", "migrate"]
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     env = _env_map(migrate)
-    assert MIGRATION_ENV <= env.keys()
+    assert env.keys() >= MIGRATION_ENV
     assert urlsplit(env["DATABASE_URL"]).hostname == "db"
     assert str(migrate.get("restart", "no")) == "no"
     # the role password the migration sets is the one the replicas log in with
     for name in API_REPLICAS:
-        assert (
-            urlsplit(_env_map(_service(name))["APP_DATABASE_URL"]).password
-            == env["DB_APP_PASSWORD"]
-        )
+        assert urlsplit(_env_map(_service(name))["APP_DATABASE_URL"]).password == env["DB_APP_PASSWORD"]
 
 
 def test_compose_keycloak_imports_realm() -> None:
     keycloak = _service("keycloak")
     assert "--import-realm" in keycloak["command"]
     mounts = [v.split(":") for v in keycloak["volumes"]]
-    imports = [
-        (src, dst) for src, dst, *_ in mounts if dst == "/opt/keycloak/data/import"
-    ]
+    imports = [(src, dst) for src, dst, *_ in mounts if dst == "/opt/keycloak/data/import"]
     assert imports, "realm import directory not mounted"
     assert (INFRA / imports[0][0] / REALM.name).resolve() == REALM.resolve()
 
@@ -745,22 +687,14 @@ def test_realm_has_partner_client() -> None:
     realm = json.loads(REALM.read_text(encoding="utf-8"))
     assert realm["realm"] == "kreis-soest"
     assert realm["enabled"] is True
-    partners = [
-        c
-        for c in realm["clients"]
-        if c.get("serviceAccountsEnabled") and c.get("publicClient") is False
-    ]
+    partners = [c for c in realm["clients"] if c.get("serviceAccountsEnabled") and c.get("publicClient") is False]
     assert partners, "no confidential client with client-credentials (service account)"
     client = partners[0]
     assert client["clientAuthenticatorType"] == "client-secret"
     assert client.get("secret")
     claims = {m["config"].get("claim.name") for m in client.get("protocolMappers", [])}
     assert "organization" in claims
-    service_users = [
-        u
-        for u in realm.get("users", [])
-        if u.get("serviceAccountClientId") == client["clientId"]
-    ]
+    service_users = [u for u in realm.get("users", []) if u.get("serviceAccountClientId") == client["clientId"]]
     assert service_users
     group_names = {"/" + g["name"] for g in realm.get("groups", [])}
     for user in service_users:

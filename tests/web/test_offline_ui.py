@@ -31,12 +31,8 @@ HTML_ACCEPT = {"Accept": "text/html"}
 
 # Anything that would make the browser leave the server: absolute URLs with a
 # scheme and protocol-relative URLs ("//cdn.example").
-_EXTERNAL_URL = re.compile(
-    r"\b(?:https?|wss?|ftp)://|(?:src|href)\s*=\s*[\"']?//", re.IGNORECASE
-)
-_CSS_EXTERNAL = re.compile(
-    r"""url\(\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//|@import""", re.IGNORECASE
-)
+_EXTERNAL_URL = re.compile(r"\b(?:https?|wss?|ftp)://|(?:src|href)\s*=\s*[\"']?//", re.IGNORECASE)
+_CSS_EXTERNAL = re.compile(r"""url\(\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//|@import""", re.IGNORECASE)
 
 
 @strawberry.type
@@ -62,9 +58,7 @@ def ping() -> dict[str, str]:
 def build_app(*, graphql_ide: bool = True) -> Litestar:
     schema = strawberry.Schema(query=Query, subscription=Subscription)
     controller = local_graphiql(
-        make_graphql_controller(
-            schema, path="/graphql", graphql_ide="graphiql" if graphql_ide else None
-        )
+        make_graphql_controller(schema, path="/graphql", graphql_ide="graphiql" if graphql_ide else None)
     )
     return Litestar(
         route_handlers=[controller, static_assets_router(), ping],
@@ -161,9 +155,7 @@ def test_docs_page_is_served_locally(client: TestClient[Litestar]) -> None:
 
 
 @pytest.mark.parametrize("page_path", ["/graphql", "/docs"])
-def test_referenced_assets_are_served(
-    client: TestClient[Litestar], page_path: str
-) -> None:
+def test_referenced_assets_are_served(client: TestClient[Litestar], page_path: str) -> None:
     assets = _assert_offline(_fetch_page(client, page_path))
     assert assets
 
@@ -203,13 +195,9 @@ def test_graphql_query_still_works(client: TestClient[Litestar]) -> None:
 
 
 def test_graphql_subscription_still_works(client: TestClient[Litestar]) -> None:
-    with client.websocket_connect(
-        "/graphql", subprotocols=["graphql-transport-ws"]
-    ) as ws:
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         # The page sends the header editor content as connection_init payload.
-        ws.send_json(
-            {"type": "connection_init", "payload": {"Authorization": "Bearer test"}}
-        )
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": "Bearer test"}})
         assert ws.receive_json()["type"] == "connection_ack"
         ws.send_json(
             {
