@@ -21,11 +21,12 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend.knowledge import service
 from backend.knowledge.schemas import ArticleStatus, Contact, LocalVersionInput, OpeningHours, SectionOverrides
-from backend.settings import PROJECT_ROOT
 from backend.state import AppState, UnitOfWork, unit_of_work
 
 log = structlog.get_logger("demo.knowledge")
-CATALOGUE = PROJECT_ROOT.parent / "shared" / "data" / "leika" / "leika_kdn_ozgdb_nrw.csv"
+# The LeiKa catalogue snapshot (4,813 services; MIT, kdn-nrw/OZG-Datenbank-NRW), shipped with the
+# product so a fresh machine needs nothing beside the repository. LEIKA_CATALOGUE_CSV overrides it.
+CATALOGUE = Path(__file__).resolve().parent / "data" / "leika_kdn_ozgdb_nrw.csv"
 OPERATOR, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
 DEMO_NOTE = "\n\n*Demodaten: vor dem Einsatz mit der Fachabteilung abgleichen.*"
 

@@ -20,6 +20,5 @@ async def billing(world: World) -> Billing:
 
 @pytest.fixture(scope="session")
 def validator() -> Iterator[Validator]:
-    if not RULES.exists():
-        pytest.skip("the KoSIT rules are not in ../shared/data/xrechnung")
+    assert RULES.exists(), f"the KoSIT rules are missing: {RULES}"
     return Validator()

@@ -14,7 +14,9 @@ from saxonche import PySaxonProcessor
 
 from backend.settings import PROJECT_ROOT
 
-XRECHNUNG = PROJECT_ROOT.parent / "shared" / "data" / "xrechnung"
+# A copy of ../shared/data/xrechnung (UBL 2.1 schemas, KoSIT rules 2026-01-31, the official
+# sample), unmodified, with its licences: tests must not depend on a folder outside the repo.
+XRECHNUNG = PROJECT_ROOT / "tests" / "billing" / "xrechnung"
 RULES = XRECHNUNG / "rules" / "kosit-2026-01-31"
 SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
 SCENARIOS = {"s": "http://www.xoev.de/de/validator/framework/1/scenarios"}
