@@ -39,8 +39,9 @@ from backend.settings import PROJECT_ROOT, Settings
 from backend.state import unit_of_work
 from backend.tenants import service
 from backend.tenants.schemas import AgreementCreate, DepartmentInput, IdentityIssuerInput
+from backend.tenants.validation import leitweg_id_with_check_digits
 from graphql import build_schema, parse, validate
-from tests.billing.support import WORLD_YEAR, prepare_world_billing
+from tests.billing.support import PROFILE_BODY, WORLD_YEAR, add_calls, prepare_world_billing, talks
 from tests.knowledge.conftest import create_article, nonsense_word, published_article, transition
 from tests.support.world import World, make_tenant, system_principal
 from tests.telephony.helpers import add_number, unique_number
@@ -623,24 +624,68 @@ async def scenario_record_callback_attempt(client: Client, world: World) -> None
 
 
 async def scenario_invoices(client: Client, world: World) -> None:
-    # Soest, billable: 2 calls in January (61 s + 59 s → 3 started minutes at 0.95 €), issued; February drafted.
-    prepared = await prepare_world_billing(client, world)
-    variables = {"tenantSlug": world.slug("stadt-soest"), "year": WORLD_YEAR}
+    # Its own year, so no other test's issue or cancel of the shared billing data matters:
+    # Soest, 2 calls in January (61 s + 59 s → 3 started minutes at 0.95 €), issued; February drafted.
+    await prepare_world_billing(client, world)  # the operator's billing profile; Soest's own invoices
+    # A client town of its own (other tests adopt yearly rates for the world's towns).
+    year = WORLD_YEAR
+    finance = world.headers("kreis-soest", "finance")
+    admin = world.headers("kreis-soest", "platform-admin")
+    slug = unique("contract-invoices")
+    soest_id = await make_tenant(
+        world.state, slug, ags="05974040", leitweg_id=leitweg_id_with_check_digits("05974040", "CONTRACT")
+    )
+    created = await client.post(
+        "/v1/agreements", json={"clientTenantId": str(soest_id), "startsOn": "2018-01-01"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    agreement = created.json()["agreement"]["id"]
+    profile = await client.put(
+        f"/v1/tenants/{slug}/billing-profile", json={**PROFILE_BODY, "legalName": "Stadt Vertrag"}, headers=admin
+    )
+    assert profile.status_code in (200, 201), profile.text
+    tariff = await client.post(
+        "/v1/tariffs",
+        json={
+            "agreementId": agreement,
+            "validFrom": f"{year}-01-01",
+            "validTo": f"{year}-12-31",
+            "pricePerMinute": "0.95",
+        },
+        headers=finance,
+    )
+    assert tariff.status_code == 201, tariff.text
+    await add_calls(
+        world.state.pool,
+        soest_id,
+        world.tenant_ids["kreis-soest"],
+        [*talks(date(year, 1, 5), 61, 59), *talks(date(year, 2, 5), 120)],
+    )
+    january = await client.post(
+        "/v1/invoice-runs", json={"tenantId": str(soest_id), "period": f"{year}-01"}, headers=finance
+    )
+    assert january.status_code == 201, january.text
+    assert (await client.post(f"/v1/invoices/{january.json()['id']}/issue", headers=finance)).status_code in (200, 201)
+    february = await client.post(
+        "/v1/invoice-runs", json={"tenantId": str(soest_id), "period": f"{year}-02"}, headers=finance
+    )
+    assert february.status_code == 201, february.text
+
+    variables = {"tenantSlug": slug, "year": year}
     data = await run(client, world, "Invoices", variables, "kreis-soest", "finance")
     invoices = {i["id"]: i for i in data["invoices"]}
-    issued = invoices[str(prepared["issued_invoice_id"])]
-    assert issued["tenantId"] == str(world.tenant_ids["stadt-soest"]) and issued["kind"] == "INVOICE"
-    # The permission-matrix test cancels this shared invoice when it runs first; a cancelled
-    # invoice keeps its number and dates (it is never changed otherwise).
-    assert issued["status"] in ("ISSUED", "CANCELLED") and issued["number"] and issued["issuedOn"] and issued["dueOn"]
-    assert (issued["periodFrom"], issued["periodTo"]) == (f"{WORLD_YEAR}-01-01", f"{WORLD_YEAR}-01-31")
+    issued = invoices[january.json()["id"]]
+    assert issued["tenantId"] == str(soest_id) and issued["kind"] == "INVOICE"
+    assert issued["status"] == "ISSUED" and issued["number"] and issued["issuedOn"] and issued["dueOn"]
+    assert (issued["periodFrom"], issued["periodTo"]) == (f"{year}-01-01", f"{year}-01-31")
     assert (issued["netAmount"], issued["grossAmount"], issued["currency"]) == ("2.85", "2.85", "EUR")
     assert issued["lines"][0]["calls"] == 2 and issued["lines"][0]["unitPrice"] == "0.9500"
     assert issued["lines"][0]["quantity"] == "3.0000" and issued["lines"][0]["amount"] == "2.85"
-    draft = invoices[str(prepared["draft_invoice_id"])]
-    assert draft["status"] == "DRAFT" and draft["number"] is None and draft["periodFrom"] == f"{WORLD_YEAR}-02-01"
-    own = await run(client, world, "Invoices", {"year": WORLD_YEAR}, "stadt-soest", "finance")
-    assert str(prepared["issued_invoice_id"]) in {i["id"] for i in own["invoices"]}
+    draft = invoices[february.json()["id"]]
+    assert draft["status"] == "DRAFT" and draft["number"] is None and draft["periodFrom"] == f"{year}-02-01"
+    # A town's finance sees its own invoices only, never this town's.
+    own = await run(client, world, "Invoices", {"year": year}, "stadt-soest", "finance")
+    assert own["invoices"]
     assert {i["tenantId"] for i in own["invoices"]} == {str(world.tenant_ids["stadt-soest"])}
 
 
