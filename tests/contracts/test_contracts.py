@@ -687,6 +687,13 @@ async def scenario_invoices(client: Client, world: World) -> None:
     own = await run(client, world, "Invoices", {"year": year}, "stadt-soest", "finance")
     assert own["invoices"]
     assert {i["tenantId"] for i in own["invoices"]} == {str(world.tenant_ids["stadt-soest"])}
+    # End the agreement again (notice in its first term: it ended 2019-12-31), so the operator's
+    # staff act for exactly the world's towns in the tests that follow.
+    ended = await client.post(
+        f"/v1/agreements/{agreement}/termination", json={"noticedOn": "2018-02-01"}, headers=admin
+    )
+    assert ended.status_code == 201, ended.text
+    assert ended.json()["active"] is False
 
 
 async def scenario_figures(client: Client, world: World) -> None:
