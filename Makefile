@@ -5,6 +5,8 @@ PY := $(UV) run --frozen
 TENANT ?= stadt-soest
 ROLE ?= agent
 PYTEST_ARGS ?=
+BENCH ?=
+BENCH_ARGS ?=
 FILE ?= tests/eval/questions.jsonl
 
 .DEFAULT_GOAL := help
@@ -46,8 +48,13 @@ seed: install ## Load the demo data (idempotent)
 token: install ## Print a bearer token for a demo person/system: make token TENANT=stadt-soest ROLE=agent
 	@$(PY) python -m backend.cli token --tenant "$(TENANT)" --role "$(ROLE)"
 
-bench: install ## Benchmarks with ratios against baselines measured in the same run
-	@$(PY) python -m tests.bench
+bench: install ## All benchmarks (ratios vs baselines in the same run); one: make bench BENCH=telephony; smaller: BENCH_ARGS=--quick
+	@for b in $(or $(BENCH),backbone telephony knowledge billing); do \
+	  echo "== benchmark: $$b" >&2; \
+	  if [ "$$b" = backbone ]; then $(PY) python -m tests.bench $(BENCH_ARGS) || exit 1; \
+	  elif [ "$$b" = billing ] && [ "$(BENCH_ARGS)" = "--quick" ]; then $(PY) python -m tests.bench.billing --calls 200000 || exit 1; \
+	  else $(PY) python -m tests.bench.$$b $(BENCH_ARGS) || exit 1; fi; \
+	done
 
 eval: install ## Search quality on caller questions: make eval [FILE=questions.jsonl]
 	@$(PY) python -m tests.eval $(FILE)
