@@ -13,13 +13,13 @@ from typing import Any
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
 from backend.errors import ErrorCode
 from backend.settings import Settings
@@ -103,18 +103,23 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Factories: strawberry builds fresh extension instances for every operation."""
+    """Factories: strawberry builds fresh extension instances for every operation.
+
+    The validation rules are built once, here: the validation cache keys on the rule classes,
+    and strawberry's limiter extensions would make new classes for every request (no hits)."""
     limits = settings.graphql
-    rules: list[type[ASTValidationRule]] = [cost_rule(limits.max_cost)]
+    rules: list[type[ASTValidationRule]] = [
+        depth_validator(limits.max_depth, None),
+        alias_validator(limits.max_aliases),
+        cost_rule(limits.max_cost),
+    ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     return [
         # Parsing and validating the same operation again is wasted work: front ends send a
         # handful of documents over and over. Validation here does not depend on variables.
         lambda: ErrorReportingParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=512),
     ]
