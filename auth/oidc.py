@@ -62,6 +62,13 @@ class IssuerRegistry(Protocol):
 
     async def bindings_for(self, issuer: str) -> Sequence[IssuerBinding]: ...
 
+    async def bindings_with(
+        self, issuer: str, keys: Sequence[str]
+    ) -> tuple[Sequence[IssuerBinding], list[str | None] | None]:
+        """The bindings, and the cached values of `keys` read in the same round trip (one
+        MGET); None instead of the values when they could not be read."""
+        ...
+
     async def acting_tenants(
         self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope]
     ) -> frozenset[UUID]: ...
@@ -112,6 +119,10 @@ class JWKSCache:
     def _key(issuer: str, kind: str) -> str:
         return f"jwks:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
+    def document_key(self, issuer: str) -> str:
+        """Where the issuer's JWKS document is cached, for a caller that batches its reads."""
+        return self._key(issuer, "doc")
+
     async def _fetch_and_store(self, issuer: str) -> str:
         self.fetch_count += 1
         document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
@@ -150,8 +161,10 @@ class JWKSCache:
             return time.monotonic() - fetched_at >= self.refetch_interval
         return bool(first)
 
-    async def key_set(self, issuer: str, kid: str | None) -> KeySet:
-        document = await self._cached(issuer)
+    async def key_set(self, issuer: str, kid: str | None, read: tuple[str | None] | None = None) -> KeySet:
+        """`read`: the cached document as just read from Redis by the caller (see
+        `document_key`); None: read it here."""
+        document = read[0] if read is not None else await self._cached(issuer)
         if document is None:
             document = await self._fetch_and_store(issuer)
             await self._may_refetch(issuer)  # a fresh fetch counts as this interval's refetch
@@ -208,13 +221,14 @@ class TokenVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
             raise self._reject("missing_issuer")
-        bindings = await self.registry.bindings_for(issuer)
+        # One Redis round trip for the issuer's bindings and its JWKS document.
+        bindings, read = await self.registry.bindings_with(issuer, [self.jwks.document_key(issuer)])
         if not bindings:
             raise self._reject("unknown_issuer")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise self._reject("bad_kid")
-        key_set = await self.jwks.key_set(issuer, kid)
+        key_set = await self.jwks.key_set(issuer, kid, (read[0],) if read is not None else None)
         if kid is not None:
             key_set.get_by_kid(kid)  # raises InvalidKeyIdError for a kid the issuer does not have
         # Signature check with the issuer's own keys only; the algorithm list pins `alg`.

@@ -42,6 +42,8 @@ class Operation(StrEnum):
     CALL_WRITE = "call:write"
     CALL_READ = "call:read"
     CALL_OUTCOME_WRITE = "call:outcome-write"
+    CALL_TENANT_ASSIGN = "call:tenant-assign"
+    TELEPHONY_SETTINGS = "telephony:settings"
     TICKET_CREATE = "ticket:create"
     TICKET_READ = "ticket:read"
     TICKET_PERSONAL_READ = "ticket:personal-read"
@@ -111,6 +113,10 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Scope.CALLS_WRITE: ACTING,
     },
     Operation.CALL_OUTCOME_WRITE: {Role.AGENT: ACTING, Role.SUPERVISOR: ACTING},
+    # 115 with an ambiguous caller area: the agent picks the town (one the agent acts for).
+    Operation.CALL_TENANT_ASSIGN: {Role.AGENT: ACTING, Role.SUPERVISOR: ACTING},
+    # How long caller numbers are kept (read and set): the town's admin, the platform admins.
+    Operation.TELEPHONY_SETTINGS: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     # Tickets: the centre's agents for client towns, the town's department staff for their town,
     # the town's partner system by scope. Reading the citizen's data is audited (tickets domain).
     Operation.TICKET_CREATE: {

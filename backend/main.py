@@ -24,6 +24,7 @@ from backend.knowledge.controller import KnowledgeController
 from backend.observability import configure_logging, request_logging_middleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
+from backend.telephony import worker as telephony_worker
 from backend.telephony.cache import routing_changed
 from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handlers.append(devidp.dev_idp_router())
     return Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        lifespan=[lifespan, ticket_worker.lifespan],
+        lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_logging_middleware, idempotency_middleware],
         openapi_config=openapi_config(),

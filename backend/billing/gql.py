@@ -220,6 +220,9 @@ class FiguresGQL:
     billable_seconds: int
     billed_minutes: Decimal
     unrated_calls: int
+    tickets_forwarded: int | None = strawberry.field(description=schemas.TICKETS_FORWARDED)
+    callbacks_on_time: int | None = strawberry.field(description=schemas.CALLBACKS_ON_TIME)
+    callbacks_late: int | None = strawberry.field(description=schemas.CALLBACKS_LATE)
 
 
 @strawberry.type(name="FiguresReport")

@@ -27,6 +27,9 @@ COLUMNS = (
     "talk_minutes",
     "billed_minutes",
     "unrated_calls",
+    "tickets_forwarded",
+    "callbacks_on_time",
+    "callbacks_late",
 )
 
 
@@ -64,6 +67,9 @@ def _row(f: Figures) -> list[str]:
             f.talk_minutes,
             f.billed_minutes,
             f.unrated_calls,
+            f.tickets_forwarded,
+            f.callbacks_on_time,
+            f.callbacks_late,
         )
     ]
 

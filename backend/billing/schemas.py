@@ -306,6 +306,22 @@ class FigureScope(StrEnum):
     ONE_ONE_FIVE = "115"
 
 
+# From the tickets domain (backend.tickets.service.callback_figures).
+TICKET_FIGURES_NOTE = "Tickets are not split by the number dialled: null on the 115 rows."
+TICKETS_FORWARDED = "Tickets handed to a town department (new → forwarded) in the period. " + TICKET_FIGURES_NOTE
+CALLBACKS_ON_TIME = (
+    "Tickets due in the period whose first callback that reached the citizen came at or before the due time. "
+    + TICKET_FIGURES_NOTE
+)
+CALLBACKS_LATE = (
+    "Tickets due in the period whose first callback that reached the citizen came after the due time, or that are "
+    "still open and overdue without one (open tickets not yet due count in neither). " + TICKET_FIGURES_NOTE
+)
+TicketsForwarded = Annotated[int | None, msgspec.Meta(description=TICKETS_FORWARDED)]
+CallbacksOnTime = Annotated[int | None, msgspec.Meta(description=CALLBACKS_ON_TIME)]
+CallbacksLate = Annotated[int | None, msgspec.Meta(description=CALLBACKS_LATE)]
+
+
 class Figures(Schema, frozen=True):
     tenant_id: UUID | None  # None: the operator's total over all tenants in the report
     tenant_name: str
@@ -329,6 +345,9 @@ class Figures(Schema, frozen=True):
     billable_seconds: int
     billed_minutes: Decimal
     unrated_calls: int
+    tickets_forwarded: TicketsForwarded
+    callbacks_on_time: CallbacksOnTime
+    callbacks_late: CallbacksLate
 
 
 class FiguresReport(Schema, frozen=True):

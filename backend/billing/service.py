@@ -9,7 +9,7 @@ own tariffs and invoices only. Money is Decimal throughout.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from uuid import UUID, uuid4
 
@@ -56,6 +56,7 @@ from backend.tenants import repository as tenants_repository
 from backend.tenants import service as tenants_service
 from backend.tenants.schemas import Agreement, Tenant
 from backend.tenants.validation import leitweg_id_is_valid
+from backend.tickets import service as tickets_service
 
 DEFAULT_FIRST_CONTACT_TARGET = Decimal("0.60")
 DEFAULT_FIRST_CONTACT_TARGET_115 = Decimal("0.65")
@@ -850,6 +851,7 @@ def _figures(
     last: date,
     sums: dict[str, int],
     target: Decimal,
+    tickets: dict[str, int] | None,
 ) -> Figures:
     settled, forwarded, transferred = (sums["settled_first_contact"], sums["forwarded_as_ticket"], sums["transferred"])
     rate = _share(settled, settled + forwarded + transferred)
@@ -876,6 +878,9 @@ def _figures(
         billable_seconds=sums["billable_seconds"],
         billed_minutes=rating.minutes(sums["billable_seconds"]),
         unrated_calls=sums["unrated_calls"],
+        tickets_forwarded=tickets["tickets_forwarded"] if tickets is not None else None,
+        callbacks_on_time=tickets["callbacks_on_time"] if tickets is not None else None,
+        callbacks_late=tickets["callbacks_late"] if tickets is not None else None,
     )
 
 
@@ -892,11 +897,18 @@ FIGURE_KEYS = (
     "billable_seconds",
     "unrated_calls",
 )
+# From the tickets domain, on the all-calls rows only.
+TICKET_KEYS = ("tickets_forwarded", "callbacks_on_time", "callbacks_late")
 
 
-async def figures(uow: UnitOfWork, start: date, last: date, tenant_id: UUID | None = None) -> FiguresReport:
+async def figures(
+    uow: UnitOfWork, start: date, last: date, tenant_id: UUID | None = None, now: datetime | None = None
+) -> FiguresReport:
     """115 figures per tenant for the days `start` … `last` (inclusive), for all calls and for 115
-    calls (with their own first-contact target), and the total over the tenants in the report."""
+    calls (with their own first-contact target), and the total over the tenants in the report.
+    Tickets forwarded and callbacks on time vs late come from the tickets domain (all-calls rows
+    only: tickets are not split by the number dialled); `now` decides which open tickets are
+    overdue."""
     reachable = require(uow.principal, Operation.FIGURES_READ)
     if tenant_id is not None and tenant_id not in reachable:
         raise NotFound("tenant not found")
@@ -915,8 +927,14 @@ async def figures(uow: UnitOfWork, start: date, last: date, tenant_id: UUID | No
         (r["tenant_id"], r["scope"]): {k: r[k] for k in FIGURE_KEYS}
         for r in await repository.figure_sums(uow.conn, ids, start, last + timedelta(days=1))
     }
+    tickets: dict[UUID, dict[str, int]] = {
+        t: {k: getattr(f, k) for k in TICKET_KEYS}
+        for t, f in (await tickets_service.callback_figures(uow, list(names), start, last, now)).items()
+    }
     zero = dict.fromkeys(FIGURE_KEYS, 0)
+    no_tickets = dict.fromkeys(TICKET_KEYS, 0)
     rows: list[Figures] = []
+    ticket_total = dict(no_tickets)
     totals = {FigureScope.ALL: dict(zero), FigureScope.ONE_ONE_FIVE: dict(zero)}
     for tid in sorted(ids, key=lambda t: names[t].name if t in names else str(t)):
         if tid not in names:
@@ -929,11 +947,23 @@ async def figures(uow: UnitOfWork, start: date, last: date, tenant_id: UUID | No
                 if scope is FigureScope.ALL
                 else (target.first_contact_target_115 if target else DEFAULT_FIRST_CONTACT_TARGET_115)
             )
-            rows.append(_figures(tid, names[tid].name, scope, start, last, values, goal))
+            ticket_values = tickets.get(tid, no_tickets) if scope is FigureScope.ALL else None
+            rows.append(_figures(tid, names[tid].name, scope, start, last, values, goal, ticket_values))
             for key in FIGURE_KEYS:
                 totals[scope][key] += values[key]
+        for key in TICKET_KEYS:
+            ticket_total[key] += tickets.get(tid, no_tickets)[key]
     total = [
-        _figures(None, "total", FigureScope.ALL, start, last, totals[FigureScope.ALL], DEFAULT_FIRST_CONTACT_TARGET),
+        _figures(
+            None,
+            "total",
+            FigureScope.ALL,
+            start,
+            last,
+            totals[FigureScope.ALL],
+            DEFAULT_FIRST_CONTACT_TARGET,
+            ticket_total,
+        ),
         _figures(
             None,
             "total",
@@ -942,6 +972,7 @@ async def figures(uow: UnitOfWork, start: date, last: date, tenant_id: UUID | No
             last,
             totals[FigureScope.ONE_ONE_FIVE],
             DEFAULT_FIRST_CONTACT_TARGET_115,
+            None,
         ),
     ]
     return FiguresReport(period_from=start, period_to=last, rows=rows, total=total)

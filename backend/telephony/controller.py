@@ -10,6 +10,7 @@ from uuid import UUID
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
+from auth.permissions import Operation
 from auth.principal import Principal
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
@@ -24,6 +25,7 @@ from backend.telephony.schemas import (
     CallEventInput,
     CallOutcomeInput,
     CallRecordInput,
+    CallTenantInput,
     DatedAbsence,
     DatedAbsenceInput,
     ImportReport,
@@ -33,6 +35,8 @@ from backend.telephony.schemas import (
     ServiceNumberMove,
     ServiceNumberMoved,
     ServiceNumberUpdate,
+    TelephonySettings,
+    TelephonySettingsInput,
     WeeklyAbsence,
     WeeklyAbsenceInput,
 )
@@ -276,3 +280,38 @@ class TelephonyController(AuthenticatedController):
     ) -> Call:
         async with unit_of_work(app_state, principal) as uow:
             return await service.record_outcome(uow, call_id, data)
+
+    @put(
+        "/calls/{call_id:uuid}/tenant",
+        summary="115 with an ambiguous caller area: assign the call to one of its candidate towns (agent)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def assign_call_tenant(
+        self, app_state: AppState, principal: Principal, call_id: UUID, data: CallTenantInput
+    ) -> Call:
+        """Only a town the routing decision offered for this call, only while the call is still
+        stored under the operator, and only a town the agent acts for. Recorded on the call."""
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.assign_call_tenant(uow, call_id, data)
+
+    @get(
+        "/tenants/{slug:str}/telephony-settings",
+        summary="A tenant's telephony settings (how long caller numbers are kept)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def get_telephony_settings(self, app_state: AppState, principal: Principal, slug: str) -> TelephonySettings:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await tenants.tenant_by_slug(uow, slug, Operation.TELEPHONY_SETTINGS)
+            return await service.telephony_settings(uow, tenant.id)
+
+    @put(
+        "/tenants/{slug:str}/telephony-settings",
+        summary="Set how many days caller numbers are kept (1 to 3650; default 90)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_telephony_settings(
+        self, app_state: AppState, principal: Principal, slug: str, data: TelephonySettingsInput
+    ) -> TelephonySettings:
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await tenants.tenant_by_slug(uow, slug, Operation.TELEPHONY_SETTINGS)
+            return await service.set_telephony_settings(uow, tenant.id, data)

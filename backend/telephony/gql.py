@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
+from types import SimpleNamespace
 from uuid import UUID
 
 import strawberry
@@ -268,6 +269,22 @@ class MoveServiceNumberPayload:
     errors: list[UserError]
 
 
+@strawberry.type(name="TelephonySettings", description="A tenant's telephony settings")
+class TelephonySettingsGQL:
+    tenant_id: UUID
+    caller_retention_days: int = strawberry.field(description="Caller numbers are erased from older calls")
+
+    @classmethod
+    def of(cls, s: schemas.TelephonySettings) -> TelephonySettingsGQL:
+        return cls(tenant_id=s.tenant_id, caller_retention_days=s.caller_retention_days)
+
+
+@strawberry.type(name="TelephonySettingsPayload")
+class TelephonySettingsPayload:
+    telephony_settings: TelephonySettingsGQL | None
+    errors: list[UserError]
+
+
 @strawberry.type
 class TelephonyQuery:
     @strawberry.field(description="For whom is a call to `dialled` (from `caller`), and does the centre take it now?")
@@ -305,6 +322,12 @@ class TelephonyQuery:
             page_info=CallPageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
         )
 
+    @strawberry.field(description="A tenant's telephony settings (town admin, platform admin)")
+    async def telephony_settings(self, info: Info, tenant_slug: str) -> TelephonySettingsGQL:
+        async with info.context.uow() as uow:
+            tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.TELEPHONY_SETTINGS)
+            return TelephonySettingsGQL.of(await service.telephony_settings(uow, tenant.id))
+
     @strawberry.field(description="One call; null when it does not exist or is not visible")
     async def call(self, info: Info, id: UUID) -> CallGQL | None:
         async with info.context.uow() as uow:
@@ -325,6 +348,33 @@ class TelephonyMutation:
 
         call, errors = await run_mutation(action)
         return CallPayload(call=call, errors=errors)
+
+    @strawberry.mutation(
+        description="115 with an ambiguous caller area: assign the call to one of its candidate towns (agent)"
+    )
+    async def assign_call_tenant(self, info: Info, call_id: UUID, tenant_id: UUID) -> CallPayload:
+        async def action() -> CallGQL:
+            data = to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id))
+            async with info.context.uow(readonly=False) as uow:
+                return CallGQL.of(await service.assign_call_tenant(uow, call_id, data))
+
+        call, errors = await run_mutation(action)
+        return CallPayload(call=call, errors=errors)
+
+    @strawberry.mutation(description="Set how many days a tenant's caller numbers are kept (1 to 3650)")
+    async def set_telephony_settings(
+        self, info: Info, tenant_slug: str, caller_retention_days: int
+    ) -> TelephonySettingsPayload:
+        async def action() -> TelephonySettingsGQL:
+            data = to_input(
+                schemas.TelephonySettingsInput, SimpleNamespace(caller_retention_days=caller_retention_days)
+            )
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.TELEPHONY_SETTINGS)
+                return TelephonySettingsGQL.of(await service.set_telephony_settings(uow, tenant.id, data))
+
+        settings, errors = await run_mutation(action)
+        return TelephonySettingsPayload(telephony_settings=settings, errors=errors)
 
     @strawberry.mutation(description="Add a service number or number block (platform admin)")
     async def create_service_number(self, info: Info, input: CreateServiceNumberInput) -> ServiceNumberPayload:

@@ -16,6 +16,7 @@ from backend.telephony.schemas import (
     Call,
     DatedAbsence,
     ServiceNumber,
+    TelephonySettings,
     WeeklyAbsence,
 )
 
@@ -351,9 +352,14 @@ async def update_call(conn: asyncpg.Connection, tenant_id: UUID, call_id: UUID, 
     return _call(row)
 
 
-async def find_call(conn: asyncpg.Connection, call_id: UUID, tenant_ids: Sequence[UUID]) -> Call | None:
+async def find_call(
+    conn: asyncpg.Connection, call_id: UUID, tenant_ids: Sequence[UUID], *, for_update: bool = False
+) -> Call | None:
     row = await conn.fetchrow(
-        f"SELECT {CALL_COLUMNS} FROM calls WHERE id = $1 AND tenant_id = ANY($2::uuid[])", call_id, list(tenant_ids)
+        f"""SELECT {CALL_COLUMNS} FROM calls WHERE id = $1 AND tenant_id = ANY($2::uuid[])
+            {"FOR UPDATE" if for_update else ""}""",
+        call_id,
+        list(tenant_ids),
     )
     return _call(row) if row else None
 
@@ -406,22 +412,77 @@ async def set_call_outcome(
     return _call(row) if row else None
 
 
-async def erase_caller_numbers(conn: asyncpg.Connection, tenant_ids: Sequence[UUID], before: datetime) -> int:
+async def erase_caller_numbers(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], now: datetime, default_days: int
+) -> int:
+    """Erase the caller numbers of `tenant_ids`' calls offered longer ago than each tenant's
+    retention (`default_days` for a tenant without settings). Nothing else of a call changes."""
     status = await conn.execute(
-        """UPDATE calls SET caller = NULL, caller_erased_at = now()
-           WHERE tenant_id = ANY($1::uuid[]) AND caller IS NOT NULL AND offered_at < $2""",
+        """WITH retention AS (
+               SELECT t.id AS tenant_id,
+                      $2::timestamptz - make_interval(days => coalesce(s.caller_retention_days, $3)) AS before
+               FROM unnest($1::uuid[]) AS t (id)
+               LEFT JOIN telephony_settings s ON s.tenant_id = t.id
+           )
+           UPDATE calls c SET caller = NULL, caller_erased_at = now()
+           FROM retention r
+           WHERE c.tenant_id = r.tenant_id AND c.caller IS NOT NULL AND c.offered_at < r.before""",
         list(tenant_ids),
-        before,
+        now,
+        default_days,
     )
     return int(status.split()[-1])
 
 
+async def assign_call_tenant(
+    conn: asyncpg.Connection, from_tenant_id: UUID, call_id: UUID, to_tenant_id: UUID, assigned_by: str
+) -> Call | None:
+    """Move a call (not moved before) to another tenant, recording from whom, by whom and when.
+    An UPDATE of the key: the billing triggers take the old row off and put the new one on."""
+    row = await conn.fetchrow(
+        f"""UPDATE calls SET tenant_id = $3, tenant_assigned_from = $1, tenant_assigned_by = $4,
+                   tenant_assigned_at = now(), updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 AND tenant_assigned_from IS NULL
+            RETURNING {CALL_COLUMNS}""",
+        from_tenant_id,
+        call_id,
+        to_tenant_id,
+        assigned_by,
+    )
+    return _call(row) if row else None
+
+
+# --- per-tenant settings -------------------------------------------------------------------------
+
+
+async def find_telephony_settings(conn: asyncpg.Connection, tenant_id: UUID) -> TelephonySettings | None:
+    row = await conn.fetchrow(
+        "SELECT tenant_id, caller_retention_days FROM telephony_settings WHERE tenant_id = $1", tenant_id
+    )
+    return row_to(TelephonySettings, row) if row else None
+
+
+async def upsert_telephony_settings(
+    conn: asyncpg.Connection, tenant_id: UUID, caller_retention_days: int, updated_by: str
+) -> TelephonySettings:
+    row = await conn.fetchrow(
+        """INSERT INTO telephony_settings (tenant_id, caller_retention_days, updated_by) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id) DO UPDATE SET caller_retention_days = EXCLUDED.caller_retention_days,
+               updated_by = EXCLUDED.updated_by, updated_at = now()
+           RETURNING tenant_id, caller_retention_days""",
+        tenant_id,
+        caller_retention_days,
+        updated_by,
+    )
+    assert row is not None
+    return row_to(TelephonySettings, row)
+
+
 # --- bulk import through COPY ----------------------------------------------------------------------
 
-STAGING_COLUMNS = (
+STAGING_COLUMNS = (  # what the import COPYs; the staging table draws each row's call id itself
     "line",
     "tenant_id",
-    "id",
     "source_system",
     "external_id",
     "service_number_id",
@@ -445,7 +506,8 @@ _REPORTED = ("dialled", "queue", "offered_at", "answered_at", "ended_at", "agent
 async def create_import_staging(conn: asyncpg.Connection) -> None:
     await conn.execute(
         """CREATE TEMP TABLE call_import_staging (
-               line integer NOT NULL, tenant_id uuid NOT NULL, id uuid NOT NULL, source_system text NOT NULL,
+               line integer NOT NULL, tenant_id uuid NOT NULL, id uuid NOT NULL DEFAULT gen_random_uuid(),
+               source_system text NOT NULL,
                external_id text NOT NULL, service_number_id uuid NOT NULL, dialled text NOT NULL,
                purpose text NOT NULL, resolved_by text NOT NULL, caller text, queue text,
                offered_at timestamptz NOT NULL, answered_at timestamptz, ended_at timestamptz, agent text,
@@ -460,7 +522,7 @@ async def copy_into_staging(conn: asyncpg.Connection, records: Iterable[tuple[An
 
 async def insert_from_staging(conn: asyncpg.Connection, source_tenant_id: UUID) -> int:
     """Idempotent: a row whose (source, external id) exists is skipped; the first line wins."""
-    columns = ", ".join(c for c in STAGING_COLUMNS if c != "line")
+    columns = ", ".join(["id", *(c for c in STAGING_COLUMNS if c != "line")])
     status = await conn.execute(
         f"""INSERT INTO calls (source_tenant_id, {columns})
             SELECT $1, {columns} FROM call_import_staging ORDER BY line
@@ -471,14 +533,16 @@ async def insert_from_staging(conn: asyncpg.Connection, source_tenant_id: UUID) 
 
 
 async def staging_conflicts(conn: asyncpg.Connection, source_tenant_id: UUID) -> list[asyncpg.Record]:
-    """Lines whose call exists with other reported facts (or another tenant): not imported."""
+    """Lines whose call exists with other reported facts (or another tenant, unless an agent
+    moved it there from this one): not imported."""
     differs = " OR ".join(f"c.{c} IS DISTINCT FROM s.{c}" for c in _REPORTED)
     return list(
         await conn.fetch(
             f"""SELECT s.line, s.external_id FROM call_import_staging s
             JOIN calls c ON c.source_tenant_id = $1 AND c.source_system = s.source_system
                         AND c.external_id = s.external_id
-            WHERE c.id <> s.id AND (c.tenant_id <> s.tenant_id OR {differs}
+            WHERE c.id <> s.id AND ((c.tenant_id <> s.tenant_id AND c.tenant_assigned_from IS DISTINCT FROM s.tenant_id)
+                                    OR {differs}
                                     OR (c.caller_erased_at IS NULL AND c.caller IS DISTINCT FROM s.caller))
             ORDER BY s.line""",
             source_tenant_id,

@@ -301,3 +301,24 @@ class ImportReport(Schema, frozen=True):
     duplicates: int
     errors: list[ImportProblem]
     error_count: int
+
+
+class CallTenantInput(Input, frozen=True):
+    """115 with an ambiguous caller area: the town (one of the routing's candidates) the call is for."""
+
+    tenant_id: UUID
+
+
+# --- per-tenant settings -------------------------------------------------------------------
+
+DEFAULT_CALLER_RETENTION_DAYS = 90
+RetentionDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+
+
+class TelephonySettings(Schema, frozen=True):
+    tenant_id: UUID
+    caller_retention_days: int  # caller numbers are erased from calls older than this
+
+
+class TelephonySettingsInput(Input, frozen=True):
+    caller_retention_days: RetentionDays

@@ -29,8 +29,9 @@ from backend.telephony.numbers import (
     normalise_dialled,
     normalise_number,
 )
-from backend.telephony.routing import CompiledRouting
+from backend.telephony.routing import BERLIN, CompiledRouting
 from backend.telephony.schemas import (
+    DEFAULT_CALLER_RETENTION_DAYS,
     Absences,
     AreaCode,
     AreaCodeInput,
@@ -39,6 +40,7 @@ from backend.telephony.schemas import (
     CallEventType,
     CallOutcomeInput,
     CallRecordInput,
+    CallTenantInput,
     DatedAbsence,
     DatedAbsenceInput,
     ImportProblem,
@@ -46,19 +48,23 @@ from backend.telephony.schemas import (
     NumberKind,
     Outcome,
     Purpose,
+    ResolvedBy,
     RoutingDecision,
     ServiceNumber,
     ServiceNumberCreate,
     ServiceNumberMove,
     ServiceNumberMoved,
     ServiceNumberUpdate,
+    TelephonySettings,
+    TelephonySettingsInput,
     WeeklyAbsence,
     WeeklyAbsenceInput,
 )
 
+_UNRESOLVED: Any = object()
 MAX_PAGE_SIZE = 100
 MAX_REPORTED_PROBLEMS = 1000
-CALLER_RETENTION_DAYS = 90  # caller numbers are personal data: erased from calls after this
+CALLER_RETENTION_DAYS = DEFAULT_CALLER_RETENTION_DAYS  # without tenant settings: caller numbers erased after this
 
 
 def _reachable(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> None:
@@ -524,11 +530,61 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     return updated
 
 
-async def erase_expired_callers(uow: UnitOfWork, retention_days: int = CALLER_RETENTION_DAYS) -> int:
-    """Caller numbers are kept only as long as needed: erase those of older calls."""
+async def erase_expired_callers(uow: UnitOfWork, now: datetime | None = None) -> int:
+    """Caller numbers are kept only as long as needed: erase those of calls older than their
+    tenant's retention (the background worker does this for every tenant, see `worker`)."""
     reachable = require(uow.principal, Operation.CALL_WRITE)
-    before = datetime.now(UTC) - timedelta(days=retention_days)
-    return await repository.erase_caller_numbers(uow.conn, list(reachable), before)
+    return await repository.erase_caller_numbers(
+        uow.conn, list(reachable), now or datetime.now(UTC), CALLER_RETENTION_DAYS
+    )
+
+
+async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInput) -> Call:
+    """115 with an ambiguous caller area: the call was stored under the operator, and the agent
+    picks the town. Only a town the routing offered as a candidate for this call (as it was at
+    its start), only once, and only a town the agent acts for; recorded on the call."""
+    reachable = require(uow.principal, Operation.CALL_TENANT_ASSIGN)
+    current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
+    if current is None:
+        raise NotFound("call not found")
+    if data.tenant_id not in reachable:
+        raise NotFound("tenant not found", field="tenantId")
+    if current.purpose is not Purpose.ONE_ONE_FIVE or current.resolved_by is not ResolvedBy.AMBIGUOUS_AREA_CODE:
+        raise ValidationFailed("only a 115 call whose caller area names several towns is assigned", field="tenantId")
+    compiled, _ = await cache.routing_for(uow.app, reachable, current.dialled)
+    decision = compiled.decide(current.dialled, current.caller, current.offered_at, reachable)
+    owner = compiled.owner_of(current.dialled, current.offered_at, reachable)
+    if owner is None or owner[1].id != current.tenant_id:
+        raise Conflict("the call was already assigned to a town")
+    if data.tenant_id not in {c.tenant.id for c in decision.candidates}:
+        raise ValidationFailed("the town is not one of the call's candidates", field="tenantId")
+    if data.tenant_id == current.tenant_id:
+        raise ValidationFailed("the call is already stored for that tenant", field="tenantId")
+    if current.ticket_id is not None or current.outcome_department_id is not None:
+        raise Conflict("the call already names a ticket or department of its tenant; it can no longer move")
+    moved = await repository.assign_call_tenant(
+        uow.conn, current.tenant_id, current.id, data.tenant_id, uow.principal.log_id
+    )
+    if moved is None:
+        raise Conflict("the call was already assigned to a town")
+    uow.after_commit(lambda: events.publish_call(uow.app, "updated", moved))
+    return moved
+
+
+# --- per-tenant settings ---------------------------------------------------------------------------
+
+
+async def telephony_settings(uow: UnitOfWork, tenant_id: UUID) -> TelephonySettings:
+    _reachable(uow, Operation.TELEPHONY_SETTINGS, tenant_id)
+    found = await repository.find_telephony_settings(uow.conn, tenant_id)
+    return found or TelephonySettings(tenant_id=tenant_id, caller_retention_days=CALLER_RETENTION_DAYS)
+
+
+async def set_telephony_settings(uow: UnitOfWork, tenant_id: UUID, data: TelephonySettingsInput) -> TelephonySettings:
+    _reachable(uow, Operation.TELEPHONY_SETTINGS, tenant_id)
+    return await repository.upsert_telephony_settings(
+        uow.conn, tenant_id, data.caller_retention_days, uow.principal.log_id
+    )
 
 
 # --- bulk import ---------------------------------------------------------------------------------------
@@ -541,6 +597,7 @@ def _staging_rows(
     lines: Iterator[imports.ParsedLine],
     problems: list[ImportProblem],
 ) -> Iterator[tuple[Any, ...]]:
+    owners: dict[tuple[str, date], Any] = {}
     for parsed in lines:
         record = parsed.record
         if record is None:
@@ -559,7 +616,13 @@ def _staging_rows(
             problems.append(ImportProblem(line=parsed.line, message=error.message, external_id=record.external_id))
             continue
         caller = normalise_caller(record.caller)
-        found = compiled.tenant_of_call(dialled, caller, offered, acting)
+        # Resolved once per (dialled number, Berlin day): only 115 depends on the caller too.
+        key = (dialled, offered.astimezone(BERLIN).date())
+        found = owners.get(key, _UNRESOLVED)
+        if found is _UNRESOLVED:
+            found = owners[key] = compiled.tenant_of_call(dialled, None, offered, acting)
+        if found is not None and found[0].purpose is Purpose.ONE_ONE_FIVE:
+            found = compiled.tenant_of_call(dialled, caller, offered, acting)
         if found is None:
             problems.append(
                 ImportProblem(
@@ -570,17 +633,14 @@ def _staging_rows(
             )
             continue
         entry, tenant_id, resolved_by = found
-        values: dict[str, Any] = {
-            "offered_at": offered,
-            "answered_at": answered,
-            "ended_at": ended,
-            "wait_seconds": record.wait_seconds,
-        }
-        derived = _derived(values)
+        wait_seconds = record.wait_seconds  # as `_derived`, inline: this loop is per line
+        until = answered or ended
+        if wait_seconds is None and until is not None:
+            wait_seconds = int((until - offered).total_seconds())
+        talk_seconds = int((ended - answered).total_seconds()) if answered and ended else None
         yield (
             parsed.line,
             tenant_id,
-            uuid4(),
             source.system,
             record.external_id,
             entry.id,
@@ -593,9 +653,9 @@ def _staging_rows(
             answered,
             ended,
             record.agent,
-            record.wait_seconds if record.wait_seconds is not None else derived.get("wait_seconds"),
-            derived.get("talk_seconds"),
-            derived.get("outcome"),
+            wait_seconds,
+            talk_seconds,
+            Outcome.ABANDONED.value if ended is not None and answered is None else None,
         )
 
 
@@ -612,7 +672,9 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     await repository.create_import_staging(uow.conn)
     await repository.copy_into_staging(uow.conn, rows)
     inserted = await repository.insert_from_staging(uow.conn, source.tenant_id)
-    for conflict in await repository.staging_conflicts(uow.conn, source.tenant_id):
+    # Every row went in: none can conflict (this skips the join on a fresh file).
+    conflicting = [] if inserted == len(rows) else await repository.staging_conflicts(uow.conn, source.tenant_id)
+    for conflict in conflicting:
         problems.append(
             ImportProblem(
                 line=conflict["line"],

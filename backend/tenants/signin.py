@@ -61,8 +61,21 @@ class DatabaseIssuerRegistry:
         return value.decode() if isinstance(value, bytes) else value
 
     async def bindings_for(self, issuer: str) -> Sequence[IssuerBinding]:
+        bindings, _ = await self.bindings_with(issuer, ())
+        return bindings
+
+    async def bindings_with(
+        self, issuer: str, keys: Sequence[str]
+    ) -> tuple[Sequence[IssuerBinding], list[str | None] | None]:
+        """The issuer's bindings and the cached values of `keys`, in one Redis round trip."""
         key = _issuer_key(issuer)
-        cached = await self._cache_get("get", key)
+        others: list[str | None] | None
+        try:
+            values = await self.redis.mget([key, *keys])
+        except RedisError:
+            cached, others = None, None
+        else:
+            cached, *others = (v.decode() if isinstance(v, bytes) else v for v in values)
         if cached is not None:
             rows = json.loads(cached)
         else:
@@ -83,7 +96,7 @@ class DatabaseIssuerRegistry:
                 role_mapping=r["role_mapping"],
             )
             for r in rows
-        ]
+        ], others
 
     async def acting_tenants(
         self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope]

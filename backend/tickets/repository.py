@@ -8,7 +8,7 @@ makes change numbers follow commit order; taking it last keeps its hold short an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -20,6 +20,7 @@ from backend.tickets.schemas import (
     AuditEntry,
     AuditWhat,
     CallbackAttempt,
+    CallbackFigures,
     Comment,
     DeadlineRule,
     EventKind,
@@ -636,6 +637,52 @@ async def list_audit(
         limit,
     )
     return [row_to(AuditEntry, r) for r in rows]
+
+
+# --- figures (read by the 115 figures) ------------------------------------------------------
+
+
+async def callback_figures(
+    conn: asyncpg.Connection,
+    tenant_ids: Sequence[UUID],
+    start: date,
+    last: date,
+    now: datetime,
+    open_statuses: Sequence[str],
+) -> dict[UUID, CallbackFigures]:
+    """Per tenant, for its local days `start` … `last` (inclusive, in the tenant's time zone, as
+    the call rollups count them): tickets forwarded then, and tickets due then by callback
+    outcome. One statement, aggregated per tenant: index ranges on `ticket_events_forwarded` and
+    `tickets_due`, then per due ticket `ticket_callback_attempts_ticket`. The reached attempts
+    that count are those recorded since the last reopen (as for answering, `has_reached_callback`)."""
+    rows = await conn.fetch(
+        """SELECT p.tenant_id, f.tickets_forwarded, d.callbacks_on_time, d.callbacks_late
+           FROM (SELECT tn.id AS tenant_id,
+                        $2::date::timestamp AT TIME ZONE tn.time_zone AS lo,
+                        ($3::date + 1)::timestamp AT TIME ZONE tn.time_zone AS hi
+                 FROM tenants tn WHERE tn.id = ANY($1::uuid[])) p
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS tickets_forwarded FROM ticket_events e
+               WHERE e.tenant_id = p.tenant_id AND e.to_status = 'forwarded' AND e.kind = 'ticket.status_changed'
+                 AND e.at >= p.lo AND e.at < p.hi) f
+           CROSS JOIN LATERAL (
+               SELECT count(*) FILTER (WHERE c.first_reached_at <= t.due_at) AS callbacks_on_time,
+                      count(*) FILTER (WHERE c.first_reached_at > t.due_at
+                                          OR (c.first_reached_at IS NULL AND t.status = ANY($5::text[])
+                                              AND t.due_at <= $4)) AS callbacks_late
+               FROM tickets t
+               CROSS JOIN LATERAL (
+                   SELECT min(a.attempted_at) AS first_reached_at FROM ticket_callback_attempts a
+                   WHERE a.tenant_id = t.tenant_id AND a.ticket_id = t.id AND a.reached
+                     AND a.created_at >= coalesce(t.reopened_at, '-infinity')) c
+               WHERE t.tenant_id = p.tenant_id AND t.due_at >= p.lo AND t.due_at < p.hi) d""",
+        list(tenant_ids),
+        start,
+        last,
+        now,
+        list(open_statuses),
+    )
+    return {r["tenant_id"]: row_to(CallbackFigures, r) for r in rows}
 
 
 # --- background work: deadlines and retention (across all tenants of the transaction) ------

@@ -261,6 +261,19 @@ class CallbackAttemptInput(Input, frozen=True):
     mark_answered: bool = False  # reached → also move the ticket to `answered`
 
 
+class CallbackFigures(Schema, frozen=True):
+    """A tenant's ticket figures for a period of local days (the 115 figures read these).
+
+    `callbacks_on_time`: tickets due in the period whose first reached callback (since the last
+    reopen) came at or before the due time; `callbacks_late`: after it, or none yet while the
+    ticket is still open and overdue. Open tickets not yet due count in neither."""
+
+    tenant_id: UUID
+    tickets_forwarded: int  # handed to a department (new → forwarded) in the period
+    callbacks_on_time: int
+    callbacks_late: int
+
+
 class StatusChange(Input, frozen=True):
     status: TicketStatus
     version: int | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -36,6 +36,7 @@ from backend.tickets.schemas import (
     AuditWhat,
     CallbackAttempt,
     CallbackAttemptInput,
+    CallbackFigures,
     Channel,
     Comment,
     CommentInput,
@@ -633,6 +634,23 @@ async def audit_log(
     items = rows[:first]
     more = len(rows) > first
     return AuditPage(items=items, next_cursor=_cursor_of(items[-1].at, items[-1].id) if more else None)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+async def callback_figures(
+    uow: UnitOfWork, tenant_ids: list[UUID], start: date, last: date, now: datetime | None = None
+) -> dict[UUID, CallbackFigures]:
+    """Tickets forwarded and callbacks on time vs late per tenant for the local days `start` …
+    `last` (inclusive), for the 115 figures. Tenants out of the principal's reach are left out;
+    every reachable tenant asked for gets a row (zeros when nothing happened)."""
+    reachable = require(uow.principal, Operation.FIGURES_READ)
+    wanted = sorted(t for t in set(tenant_ids) if t in reachable)
+    if not wanted:
+        return {}
+    open_statuses = sorted(s.value for s in OPEN_STATUSES)
+    return await repository.callback_figures(uow.conn, wanted, start, last, now or utcnow(), open_statuses)
 
 
 # --- webhooks ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from auth.roles import MACHINE_CLIENT_SCOPES, Role, Scope
 from backend.knowledge import repository as knowledge_repository
 from backend.knowledge.demo import catalogue_path
 from backend.state import unit_of_work
+from backend.telephony.demo import load_demo_telephony
 from tests.billing.support import PROFILE_BODY, prepare_world_billing
 from tests.support.world import World, system_principal
 
@@ -157,6 +158,8 @@ class Target:
     number_id: UUID | None = None  # … and its id
     absence_id: UUID | None = None  # a dated absence of the operator's own tenant
     call_id: UUID | None = None  # a call to `number`, offered and not yet ended
+    call_115_id: UUID | None = None  # a 115 call from an area of several towns, stored under the operator …
+    soest_id: UUID | None = None  # … that Stadt Soest is a candidate for
     area_code: str = ""  # a 115 area-code entry of the operator's own tenant
     ags: str = ""
     article_id: UUID | None = None  # a published local article of the operator's own tenant
@@ -398,6 +401,21 @@ ROUTES: tuple[Route, ...] = (
         (R.CALL_OUTCOME_WRITE,),
         body=lambda t: {"outcome": "settled_first_contact"},
     ),
+    # The first principal with the grant moves the call to Stadt Soest; later ones get 409.
+    Route(
+        "PUT",
+        "/v1/calls/{call_id}/tenant",
+        (R.CALL_TENANT_ASSIGN,),
+        body=lambda t: {"tenantId": str(t.soest_id)},
+        params=lambda t: {"call_id": str(t.call_115_id)},
+    ),
+    Route("GET", "/v1/tenants/{slug}/telephony-settings", (R.TELEPHONY_SETTINGS,)),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/telephony-settings",
+        (R.TELEPHONY_SETTINGS,),
+        body=lambda t: {"callerRetentionDays": 90},
+    ),
     # Knowledge (backend/knowledge/controller.py): without `tenant`, the principal's home tenant.
     Route("GET", "/v1/articles/search", (R.ARTICLE_READ,), query=lambda t: {"q": "Abfallgebühr"}),
     Route("GET", "/v1/articles/{article_id}", (R.ARTICLE_READ,)),
@@ -591,6 +609,22 @@ async def target(client: Client, world: World) -> Target:
         headers=world.headers(KREIS, "telephony"),
     )
     assert offered.status_code == 200, offered.text
+    # 115 from Soest's area code (02921: Soest and Bad Sassendorf): stored under the operator.
+    await load_demo_telephony(
+        world.state, system_principal(world.tenant_ids[KREIS], set(world.tenant_ids.values())), world.tenant_ids
+    )
+    offered_115 = await client.post(
+        "/v1/calls",
+        json={
+            "externalId": f"matrix-115-{world.suffix}",
+            "dialled": "115",
+            "caller": "02921 4711",
+            "offeredAt": "2026-03-02T10:00:00+01:00",
+        },
+        headers=world.headers(KREIS, "telephony"),
+    )
+    assert offered_115.status_code == 200, offered_115.text
+    assert offered_115.json()["resolvedBy"] == "ambiguous_area_code", offered_115.text
     # The operator's LeiKa catalogue, as the knowledge tests load it (a re-import changes nothing).
     catalogue = catalogue_path().read_text(encoding="utf-8")
     loaded = await client.post(
@@ -618,6 +652,8 @@ async def target(client: Client, world: World) -> Target:
         number_id=UUID(service_number["id"]),
         absence_id=UUID(absence["id"]),
         call_id=UUID(offered.json()["id"]),
+        call_115_id=UUID(offered_115.json()["id"]),
+        soest_id=world.tenant_ids[SOEST],
         area_code=area_code["areaCode"],
         ags=area_code["ags"],
         article_id=article.id,

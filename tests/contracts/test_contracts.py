@@ -711,6 +711,9 @@ async def scenario_figures(client: Client, world: World) -> None:
     assert (every["talkSeconds"], every["billableSeconds"], every["billedMinutes"]) == (120, 180, "3.0000")
     assert every["firstContactTarget"] == "0.60" and every["unratedCalls"] == 0
     assert rows["ONE_ONE_FIVE"]["offered"] == 0 and rows["ONE_ONE_FIVE"]["firstContactRate"] is None
+    # No tickets in 2150: zeros on the all-calls row; tickets are not split by number (null on 115).
+    assert (every["ticketsForwarded"], every["callbacksOnTime"], every["callbacksLate"]) == (0, 0, 0)
+    assert rows["ONE_ONE_FIVE"]["callbacksLate"] is None
     assert {t["scope"] for t in report["total"]} == {"ALL", "ONE_ONE_FIVE"}
 
 

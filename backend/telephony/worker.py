@@ -1,0 +1,79 @@
+"""Background work of the telephony domain, in every app instance (docs/decisions: background work).
+
+- retention: caller numbers are personal data; once per interval the caller numbers of calls
+  older than their tenant's retention (`telephony_settings`, default 90 days) are erased, and
+  nothing else of the call changes.
+
+Several instances: each round takes a transaction-scoped advisory lock with `pg_try_…`; an
+instance that does not get it skips the round (another is purging right now). The purge is
+idempotent, so a round more or less changes nothing. Like the tickets worker, its transaction
+sets row-level security to all tenants (`auth_all_tenant_ids()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+from litestar import Litestar
+
+from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.state import AppState
+from backend.telephony import repository
+from backend.telephony.schemas import DEFAULT_CALLER_RETENTION_DAYS
+
+log = structlog.get_logger("telephony.worker")
+
+# pg_advisory_xact_lock(classid, objid): 'tel' and the job number (1: caller retention).
+LOCK_CLASS = 0x74656C
+CALLER_PURGE_LOCK = 1
+
+
+@dataclass
+class TelephonyWorker:
+    pool: asyncpg.Pool
+    purge_every: timedelta = timedelta(minutes=10)
+
+    async def purge_callers(self, now: datetime | None = None) -> int | None:
+        """One round: the number of calls whose caller number was erased; None when another
+        instance holds the lock (its round does the work)."""
+        now = now or datetime.now(UTC)
+        async with tenant_transaction(self.pool, []) as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", LOCK_CLASS, CALLER_PURGE_LOCK):
+                return None
+            tenant_ids = await conn.fetchval("SELECT auth_all_tenant_ids()")
+            await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
+            return await repository.erase_caller_numbers(conn, tenant_ids, now, DEFAULT_CALLER_RETENTION_DAYS)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                erased = await self.purge_callers()
+                if erased:
+                    log.info("caller_numbers_erased", calls=erased)  # counts only, never numbers
+            except Exception as error:  # keep running; the next round retries
+                log.error("telephony_worker_round_failed", error_type=type(error).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.purge_every.total_seconds())
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Runs the worker next to the API when settings.background_worker is on."""
+    state: AppState = app.state.app_state
+    if not state.settings.background_worker:
+        yield
+        return
+    worker = TelephonyWorker(state.pool)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
