@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
-from auth.errors import Forbidden
-from auth.permissions import Operation, may
-from backend.api.context import Info
+from backend.api.context import GraphQLContext, Info
 from backend.api.payloads import UserError, run_mutation, to_input
 from backend.errors import NotFound, ValidationFailed
 from backend.knowledge import events, leika, schemas, service
@@ -220,6 +219,18 @@ class ArticleVersionGQL:
         )
 
 
+def _versions_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ArticleVersionGQL]]:
+    async def load(article_ids: list[UUID]) -> list[list[ArticleVersionGQL] | BaseException]:
+        async with ctx.uow() as uow:
+            grouped = await service.version_histories(uow, article_ids)
+        return [
+            [ArticleVersionGQL.of(v) for v in grouped[a]] if a in grouped else NotFound("article not found")
+            for a in article_ids
+        ]
+
+    return DataLoader(load_fn=load)
+
+
 @strawberry.type(name="EditorArticle", description="An article of my tenant with its workflow position (editors)")
 class EditorArticleGQL:
     id: UUID
@@ -255,9 +266,8 @@ class EditorArticleGQL:
 
     @strawberry.field(description="Every version, newest first")
     async def versions(self, info: Info) -> list[ArticleVersionGQL]:
-        async with info.context.uow() as uow:
-            _, versions = await service.article_history(uow, self.id)
-        return [ArticleVersionGQL.of(v) for v in versions]
+        result: list[ArticleVersionGQL] = await info.context.loader("article_versions", _versions_loader).load(self.id)
+        return result
 
     @strawberry.field(description="A version (default: the latest) rendered as agents will read it")
     async def preview(self, info: Info, version: int | None = None) -> ArticleGQL:
@@ -745,11 +755,8 @@ class KnowledgeSubscription:
     async def article_changed(
         self, info: Info, id: UUID, tenant: str | None = None, include_drafts: bool = False
     ) -> AsyncGenerator[ArticleChangeGQL, None]:
-        principal = await info.context.principal()
-        if include_drafts and not may(principal, Operation.ARTICLE_DRAFT_READ):
-            raise Forbidden()
         async with info.context.uow() as uow:
-            channels = await service.subscription_channels(uow, id, tenant)
+            channels = await service.subscription_channels(uow, id, tenant, include_drafts)
         visible = {schemas.ArticleStatus.PUBLISHED, schemas.ArticleStatus.ARCHIVED}
         async for change in events.listen(info.context.app.redis, channels):
             if include_drafts or change.status in visible:

@@ -441,12 +441,16 @@ async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUI
     return _version(row)
 
 
-async def list_versions(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID) -> list[ArticleVersion]:
+async def list_versions(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], article_ids: Sequence[UUID]
+) -> list[ArticleVersion]:
+    """Versions of several articles, each article's newest first."""
     rows = await conn.fetch(
-        f"""SELECT {VERSION_COLUMNS} FROM article_versions WHERE tenant_id = $1 AND article_id = $2
-            ORDER BY version DESC""",
-        tenant_id,
-        article_id,
+        f"""SELECT {VERSION_COLUMNS} FROM article_versions
+            WHERE tenant_id = ANY($1::uuid[]) AND article_id = ANY($2::uuid[])
+            ORDER BY article_id, version DESC""",
+        list(tenant_ids),
+        list(article_ids),
     )
     return [_version(r) for r in rows]
 

@@ -273,7 +273,17 @@ async def _own_article(uow: UnitOfWork, operation: Operation, article_id: UUID) 
 async def article_history(uow: UnitOfWork, article_id: UUID) -> tuple[Article, list[ArticleVersion]]:
     """Editors: the article and every version, newest first."""
     article = await _own_article(uow, Operation.ARTICLE_DRAFT_READ, article_id)
-    return article, await repository.list_versions(uow.conn, article.tenant_id, article.id)
+    return article, await repository.list_versions(uow.conn, [article.tenant_id], [article.id])
+
+
+async def version_histories(uow: UnitOfWork, article_ids: list[UUID]) -> dict[UUID, list[ArticleVersion]]:
+    """Editors: every version of several own articles, newest first (GraphQL batches); articles
+    not visible are left out (every article has at least one version)."""
+    reachable = require(uow.principal, Operation.ARTICLE_DRAFT_READ)
+    grouped: dict[UUID, list[ArticleVersion]] = {}
+    for version in await repository.list_versions(uow.conn, list(reachable), article_ids):
+        grouped.setdefault(version.article_id, []).append(version)
+    return grouped
 
 
 async def preview(uow: UnitOfWork, article_id: UUID, version: int | None = None) -> ArticleView:
@@ -1187,8 +1197,13 @@ async def _correct_typos(
 # ---------------------------------------------------------------------------------- live updates
 
 
-async def subscription_channels(uow: UnitOfWork, article_id: UUID, tenant_slug: str | None = None) -> list[str]:
-    """The channels an agent with the article open (for a town) listens on; 404 when not visible."""
+async def subscription_channels(
+    uow: UnitOfWork, article_id: UUID, tenant_slug: str | None = None, include_drafts: bool = False
+) -> list[str]:
+    """The channels an agent with the article open (for a town) listens on; 404 when not visible.
+    Changes of drafts only for those who may read drafts (403 otherwise)."""
+    if include_drafts and not may(uow.principal, Operation.ARTICLE_DRAFT_READ):
+        raise Forbidden()
     ctx = await _context(uow, Operation.ARTICLE_READ, tenant_slug)
     article = await repository.find_article(uow.conn, article_id, ctx.town_id, ctx.owner_ids)
     if article is None:

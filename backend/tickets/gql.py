@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
 from backend.api.payloads import UserError, run_mutation, to_input
+from backend.errors import NotFound
 from backend.tenants.gql import PageInfoGQL
 from backend.tickets import pubsub, schemas, service
 
@@ -151,6 +152,18 @@ def _attempts_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CallbackAttem
     return DataLoader(load_fn=load)
 
 
+def _events_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[TicketEventGQL]]:
+    async def load(ticket_ids: list[UUID]) -> list[list[TicketEventGQL] | BaseException]:
+        async with ctx.uow() as uow:
+            grouped = await service.events_by_ticket(uow, ticket_ids)
+        return [
+            [TicketEventGQL.of(e) for e in grouped[t]] if t in grouped else NotFound("ticket not found")
+            for t in ticket_ids
+        ]
+
+    return DataLoader(load_fn=load)
+
+
 @strawberry.type(name="Ticket", description="Anliegen / Rückrufbitte forwarded to a town's department")
 class TicketGQL:
     id: UUID
@@ -200,9 +213,8 @@ class TicketGQL:
 
     @strawberry.field(description="History: every transition and change with who and when")
     async def events(self, info: Info) -> list[TicketEventGQL]:
-        async with info.context.uow() as uow:
-            found = await service.events(uow, self.id)
-        return [TicketEventGQL.of(e) for e in found]
+        result: list[TicketEventGQL] = await info.context.loader("ticket_events", _events_loader).load(self.id)
+        return result
 
 
 @strawberry.type(name="TicketConnection")

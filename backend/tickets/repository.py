@@ -428,13 +428,17 @@ async def insert_event(
     )
 
 
-async def list_events(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> list[TicketEvent]:
+async def list_events(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], ticket_ids: Sequence[UUID]
+) -> list[TicketEvent]:
+    """Events of several tickets, each ticket's in change order."""
     rows = await conn.fetch(
         """SELECT id, ticket_id, change_seq, kind, from_status, to_status, actor_kind, actor_subject,
                   actor_tenant_id, details, at
-           FROM ticket_events WHERE tenant_id = $1 AND ticket_id = $2 ORDER BY change_seq, at""",
-        tenant_id,
-        ticket_id,
+           FROM ticket_events WHERE tenant_id = ANY($1::uuid[]) AND ticket_id = ANY($2::uuid[])
+           ORDER BY ticket_id, change_seq, at""",
+        list(tenant_ids),
+        list(ticket_ids),
     )
     return [row_to(TicketEvent, r) for r in rows]
 

@@ -369,7 +369,18 @@ async def ticket_detail(uow: UnitOfWork, ticket_id: UUID, via: str, now: datetim
 
 async def events(uow: UnitOfWork, ticket_id: UUID) -> list[TicketEvent]:
     ticket = await get_ticket(uow, ticket_id)
-    return await repository.list_events(uow.conn, ticket.tenant_id, ticket.id)
+    return await repository.list_events(uow.conn, [ticket.tenant_id], [ticket.id])
+
+
+async def events_by_ticket(uow: UnitOfWork, ticket_ids: list[UUID]) -> dict[UUID, list[TicketEvent]]:
+    """The history of several tickets (GraphQL batches); tickets not visible are left out."""
+    tickets = await tickets_by_ids(uow, ticket_ids)
+    grouped: dict[UUID, list[TicketEvent]] = {t: [] for t in tickets}
+    if tickets:
+        tenant_ids = list({t.tenant_id for t in tickets.values()})
+        for event in await repository.list_events(uow.conn, tenant_ids, list(tickets)):
+            grouped[event.ticket_id].append(event)
+    return grouped
 
 
 async def comments(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, list[Comment]]:
