@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
 from backend.api.payloads import UserError, run_mutation, to_input
+from backend.errors import NotFound
 from backend.tenants import schemas, service
 
 TenantKindGQL = strawberry.enum(schemas.TenantKind, name="TenantKind")
@@ -79,6 +80,30 @@ def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Department
     return DataLoader(load_fn=load)
 
 
+def _closing_days_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ClosingDayGQL]]:
+    async def load(tenant_ids: list[UUID]) -> list[list[ClosingDayGQL] | NotFound]:
+        async with ctx.uow() as uow:
+            grouped = await service.closing_days_by_tenant(uow, tenant_ids)
+        return [
+            days if isinstance(days, NotFound) else [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+            for days in (grouped[t] for t in tenant_ids)
+        ]
+
+    return DataLoader(load_fn=load)
+
+
+def _identity_issuers_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[IdentityIssuerGQL]]:
+    async def load(tenant_ids: list[UUID]) -> list[list[IdentityIssuerGQL] | NotFound]:
+        async with ctx.uow() as uow:
+            grouped = await service.identity_issuers_by_tenant(uow, tenant_ids)
+        return [
+            issuers if isinstance(issuers, NotFound) else [IdentityIssuerGQL.of(i) for i in issuers]
+            for issuers in (grouped[t] for t in tenant_ids)
+        ]
+
+    return DataLoader(load_fn=load)
+
+
 @strawberry.type(name="Tenant", description="A municipality or district (Kommune, Verwaltung)")
 class TenantGQL:
     id: UUID
@@ -121,15 +146,14 @@ class TenantGQL:
 
     @strawberry.field(description="The tenant's own closing days (e.g. 24 and 31 December)")
     async def closing_days(self, info: Info) -> list[ClosingDayGQL]:
-        async with info.context.uow() as uow:
-            days = await service.closing_days(uow, self.id)
-        return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+        result: list[ClosingDayGQL] = await info.context.loader("closing_days", _closing_days_loader).load(self.id)
+        return result
 
     @strawberry.field(description="Trusted OIDC issuers (platform admins; a town admin for its own town)")
     async def identity_issuers(self, info: Info) -> list[IdentityIssuerGQL]:
-        async with info.context.uow() as uow:
-            issuers = await service.identity_issuers(uow, self.id)
-        return [IdentityIssuerGQL.of(i) for i in issuers]
+        loader = info.context.loader("identity_issuers", _identity_issuers_loader)
+        result: list[IdentityIssuerGQL] = await loader.load(self.id)
+        return result
 
 
 @strawberry.type(name="PageInfo")

@@ -174,6 +174,15 @@ async def list_closing_days(conn: asyncpg.Connection, tenant_id: UUID) -> list[C
     return [ClosingDay(day=r["day"], name=r["name"]) for r in rows]
 
 
+async def list_closing_days_of(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> list[tuple[UUID, ClosingDay]]:
+    """Closing days of several tenants in one query (GraphQL lists)."""
+    rows = await conn.fetch(
+        "SELECT tenant_id, day, name FROM closing_days WHERE tenant_id = ANY($1::uuid[]) ORDER BY tenant_id, day",
+        list(tenant_ids),
+    )
+    return [(r["tenant_id"], ClosingDay(day=r["day"], name=r["name"])) for r in rows]
+
+
 async def upsert_closing_day(conn: asyncpg.Connection, tenant_id: UUID, day: date, name: str) -> None:
     await conn.execute(
         """INSERT INTO closing_days (tenant_id, day, name) VALUES ($1, $2, $3)
@@ -200,6 +209,15 @@ async def list_identity_issuers(conn: asyncpg.Connection, tenant_id: UUID) -> li
     rows = await conn.fetch(
         f"SELECT {ISSUER_COLUMNS} FROM identity_issuers WHERE tenant_id = $1 ORDER BY issuer, org_value",
         tenant_id,
+    )
+    return [_issuer(r) for r in rows]
+
+
+async def list_identity_issuers_of(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> list[IdentityIssuer]:
+    rows = await conn.fetch(
+        f"""SELECT {ISSUER_COLUMNS} FROM identity_issuers WHERE tenant_id = ANY($1::uuid[])
+            ORDER BY tenant_id, issuer, org_value""",
+        list(tenant_ids),
     )
     return [_issuer(r) for r in rows]
 

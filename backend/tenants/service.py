@@ -203,6 +203,19 @@ async def closing_days(uow: UnitOfWork, tenant_id: UUID) -> list[ClosingDay]:
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
+async def closing_days_by_tenant(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, list[ClosingDay] | NotFound]:
+    """Closing days of several tenants in one query; a tenant out of reach is not found."""
+    reachable = require(uow.principal, Operation.TENANT_READ)
+    grouped: dict[UUID, list[ClosingDay] | NotFound] = {
+        t: [] if t in reachable else NotFound("tenant not found") for t in tenant_ids
+    }
+    for tenant_id, day in await repository.list_closing_days_of(uow.conn, [t for t in tenant_ids if t in reachable]):
+        days = grouped[tenant_id]
+        assert isinstance(days, list)
+        days.append(day)
+    return grouped
+
+
 async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> list[ClosingDay]:
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
     uow.after_commit(uow.app.tenant_changed)
@@ -224,6 +237,21 @@ async def remove_closing_day(uow: UnitOfWork, tenant_id: UUID, day: date) -> lis
 async def identity_issuers(uow: UnitOfWork, tenant_id: UUID) -> list[IdentityIssuer]:
     await _reachable_tenant(uow, Operation.IDENTITY_READ, tenant_id)
     return await repository.list_identity_issuers(uow.conn, tenant_id)
+
+
+async def identity_issuers_by_tenant(
+    uow: UnitOfWork, tenant_ids: list[UUID]
+) -> dict[UUID, list[IdentityIssuer] | NotFound]:
+    """Identity issuers of several tenants in one query; a tenant out of reach is not found."""
+    reachable = require(uow.principal, Operation.IDENTITY_READ)
+    grouped: dict[UUID, list[IdentityIssuer] | NotFound] = {
+        t: [] if t in reachable else NotFound("tenant not found") for t in tenant_ids
+    }
+    for issuer in await repository.list_identity_issuers_of(uow.conn, [t for t in tenant_ids if t in reachable]):
+        issuers = grouped[issuer.tenant_id]
+        assert isinstance(issuers, list)
+        issuers.append(issuer)
+    return grouped
 
 
 async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIssuerInput) -> IdentityIssuer:
