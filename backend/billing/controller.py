@@ -35,16 +35,12 @@ from backend.billing.schemas import (
 )
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
-from backend.state import AppState, UnitOfWork, unit_of_work
+from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
 
 TenantSlug = Annotated[str | None, Parameter(query="tenant", description="slug of one tenant (default: all I may see)")]
 From = Annotated[date, Parameter(query="from", description="first day (local)")]
 To = Annotated[date, Parameter(query="to", description="last day (local, inclusive)")]
-
-
-async def _tenant_id(uow: UnitOfWork, slug: str | None, operation: Operation) -> UUID | None:
-    return None if slug is None else (await tenants.tenant_by_slug(uow, slug, operation)).id
 
 
 class BillingController(AuthenticatedController):
@@ -60,7 +56,7 @@ class BillingController(AuthenticatedController):
     )
     async def list_tariffs(self, app_state: AppState, principal: Principal, tenant: TenantSlug = None) -> list[Tariff]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.list_tariffs(uow, await _tenant_id(uow, tenant, Operation.TARIFF_READ))
+            return await service.list_tariffs(uow, await tenants.tenant_id_by_slug(uow, tenant, Operation.TARIFF_READ))
 
     @post(
         "/tariffs",
@@ -98,7 +94,7 @@ class BillingController(AuthenticatedController):
         include_discarded: Annotated[bool, Parameter(query="includeDiscarded")] = False,
     ) -> list[Invoice]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await _tenant_id(uow, tenant, Operation.INVOICE_READ)
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.INVOICE_READ)
             return await service.list_invoices(uow, tenant_id, year, include_discarded)
 
     @post(
@@ -262,7 +258,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
     ) -> FiguresReport:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await _tenant_id(uow, tenant, Operation.FIGURES_READ)
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.FIGURES_READ)
             return await service.figures(uow, period_from, period_to, tenant_id)
 
     @get(
@@ -275,7 +271,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
     ) -> Response[str]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await _tenant_id(uow, tenant, Operation.FIGURES_READ)
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.FIGURES_READ)
             report = await service.figures(uow, period_from, period_to, tenant_id)
         name = f"kennzahlen-{period_from.isoformat()}-{period_to.isoformat()}.csv"
         return Response(

@@ -337,9 +337,7 @@ class BillingQuery:
     @strawberry.field(description="Tariffs I may see (finance, platform admins), optionally of one tenant")
     async def tariffs(self, info: Info, tenant_slug: str | None = None) -> list[TariffGQL]:
         async with info.context.uow() as uow:
-            tenant_id = None
-            if tenant_slug is not None:
-                tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug, Operation.TARIFF_READ)).id
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.TARIFF_READ)
             return [TariffGQL.of(t) for t in await service.list_tariffs(uow, tenant_id)]
 
     @strawberry.field(description="Invoices and credit notes I may see (a town's finance: its own)")
@@ -347,9 +345,7 @@ class BillingQuery:
         self, info: Info, tenant_slug: str | None = None, year: int | None = None, include_discarded: bool = False
     ) -> list[InvoiceGQL]:
         async with info.context.uow() as uow:
-            tenant_id = None
-            if tenant_slug is not None:
-                tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug, Operation.INVOICE_READ)).id
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.INVOICE_READ)
             return [InvoiceGQL.of(i) for i in await service.list_invoices(uow, tenant_id, year, include_discarded)]
 
     @strawberry.field(description="One invoice or credit note; null when missing or not visible")
@@ -395,9 +391,7 @@ class BillingQuery:
     ) -> FiguresReportGQL:
         start, last = from_, to
         async with info.context.uow() as uow:
-            tenant_id = None
-            if tenant_slug is not None:
-                tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug, Operation.FIGURES_READ)).id
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.FIGURES_READ)
             return FiguresReportGQL.of(await service.figures(uow, start, last, tenant_id))
 
 

@@ -83,7 +83,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, tenant: str | None = None, on: date | None = None
     ) -> list[ServiceNumber]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = (await tenants.tenant_by_slug(uow, tenant)).id if tenant else None
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant)
             return await service.list_service_numbers(uow, tenant_id, on)
 
     @post(
@@ -261,7 +261,7 @@ class TelephonyController(AuthenticatedController):
         after: str | None = None,
     ) -> CallPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = (await tenants.tenant_by_slug(uow, tenant)).id if tenant else None
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant)
             page = await service.list_calls(uow, tenant_id, since, until, first, after)
         return CallPage(items=page.items, next_cursor=page.next_cursor)
 

@@ -300,7 +300,7 @@ class TelephonyQuery:
         self, info: Info, tenant_slug: str | None = None, on: date | None = None
     ) -> list[ServiceNumberGQL]:
         async with info.context.uow() as uow:
-            tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug)).id if tenant_slug else None
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug)
             numbers = await service.list_service_numbers(uow, tenant_id, on)
         return [ServiceNumberGQL.of(n) for n in numbers]
 
@@ -315,7 +315,7 @@ class TelephonyQuery:
         after: str | None = None,
     ) -> CallConnectionGQL:
         async with info.context.uow() as uow:
-            tenant_id = (await tenants.tenant_by_slug(uow, tenant_slug)).id if tenant_slug else None
+            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug)
             page = await service.list_calls(uow, tenant_id, since, until, first, after)
         return CallConnectionGQL(
             nodes=[CallGQL.of(c) for c in page.items],

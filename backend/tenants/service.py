@@ -81,6 +81,13 @@ async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Oper
     return tenant
 
 
+async def tenant_id_by_slug(
+    uow: UnitOfWork, slug: str | None, operation: Operation = Operation.TENANT_READ
+) -> UUID | None:
+    """An optional `tenant` filter given by slug: None stays None, else the reachable tenant's id."""
+    return None if slug is None else (await tenant_by_slug(uow, slug, operation)).id
+
+
 async def find_tenant_by_slug(uow: UnitOfWork, slug: str) -> Tenant | None:
     try:
         return await tenant_by_slug(uow, slug)
