@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -46,3 +47,10 @@ async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, li
                 code=error.code, message=error.message, field=getattr(error, "field", None) or error.data.get("field")
             )
         ]
+
+
+def from_struct(gql_type: type[T], source: object) -> T:
+    """A strawberry type filled from the domain struct's fields of the same names (the GraphQL
+    types mirror the schemas; this spares a hand-written copy per type)."""
+    names = [f.name for f in dataclasses.fields(gql_type) if f.init]  # type: ignore[arg-type]
+    return gql_type(**{name: getattr(source, name) for name in names})

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
-from backend.api.payloads import UserError, run_mutation, to_input
+from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound, ValidationFailed
 from backend.knowledge import events, leika, schemas, service
 from backend.tenants.gql import PageInfoGQL
@@ -300,22 +300,7 @@ class KnowledgeHitGQL:
 
     @classmethod
     def of(cls, h: schemas.SearchHit) -> KnowledgeHitGQL:
-        return cls(
-            source=h.source,
-            id=h.id,
-            tenant_id=h.tenant_id,
-            kind=h.kind,
-            leika_key=h.leika_key,
-            title=h.title,
-            summary=h.summary,
-            status=h.status,
-            snippet=h.snippet,
-            snippet_text=h.snippet_text,
-            score=h.score,
-            relevance=h.relevance,
-            confident=h.confident,
-            has_local_version=h.has_local_version,
-        )
+        return from_struct(cls, h)
 
 
 @strawberry.type(name="KnowledgeSearchResult")
@@ -340,16 +325,7 @@ class LeikaServiceGQL:
 
     @classmethod
     def of(cls, s: schemas.LeikaService) -> LeikaServiceGQL:
-        return cls(
-            leika_key=s.leika_key,
-            name=s.name,
-            typisierung=s.typisierung,
-            ozg_service=s.ozg_service,
-            ozg_id=s.ozg_id,
-            life_situation=s.life_situation,
-            legal_basis=s.legal_basis,
-            active=s.active,
-        )
+        return from_struct(cls, s)
 
 
 @strawberry.type(name="SearchSynonym")
@@ -363,14 +339,7 @@ class SynonymGQL:
 
     @classmethod
     def of(cls, s: schemas.Synonym) -> SynonymGQL:
-        return cls(
-            id=s.id,
-            tenant_id=s.tenant_id,
-            term=s.term,
-            synonyms=s.synonyms,
-            created_by=s.created_by,
-            created_at=s.created_at,
-        )
+        return from_struct(cls, s)
 
 
 @strawberry.type(name="ImportProblem")
@@ -399,14 +368,7 @@ class ArticleChangeGQL:
 
     @classmethod
     def of(cls, c: schemas.ArticleChange) -> ArticleChangeGQL:
-        return cls(
-            article_id=c.article_id,
-            tenant_id=c.tenant_id,
-            version=c.version,
-            status=c.status,
-            changed_at=c.changed_at,
-            local=c.local,
-        )
+        return from_struct(cls, c)
 
 
 # ---------------------------------------------------------------------------------- inputs

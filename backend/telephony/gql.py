@@ -12,7 +12,7 @@ import strawberry
 
 from auth.permissions import Operation, require
 from backend.api.context import Info
-from backend.api.payloads import UserError, run_mutation, to_input
+from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.telephony import events, schemas, service
 from backend.telephony.numbers import spoken
@@ -68,18 +68,7 @@ class ServiceNumberGQL:
 
     @classmethod
     def of(cls, n: schemas.ServiceNumber) -> ServiceNumberGQL:
-        return cls(
-            id=n.id,
-            tenant_id=n.tenant_id,
-            number=n.number,
-            kind=n.kind,
-            purpose=n.purpose,
-            department_id=n.department_id,
-            greeting=n.greeting,
-            routing_window=n.routing_window,
-            valid_from=n.valid_from,
-            valid_to=n.valid_to,
-        )
+        return from_struct(cls, n)
 
 
 @strawberry.type(name="MatchedServiceNumber")
@@ -177,26 +166,7 @@ class CallGQL:
 
     @classmethod
     def of(cls, c: schemas.Call) -> CallGQL:
-        return cls(
-            id=c.id,
-            tenant_id=c.tenant_id,
-            external_id=c.external_id,
-            dialled=c.dialled,
-            purpose=c.purpose,
-            resolved_by=c.resolved_by,
-            caller=c.caller,
-            queue=c.queue,
-            offered_at=c.offered_at,
-            answered_at=c.answered_at,
-            ended_at=c.ended_at,
-            agent=c.agent,
-            wait_seconds=c.wait_seconds,
-            talk_seconds=c.talk_seconds,
-            outcome=c.outcome,
-            outcome_department_id=c.outcome_department_id,
-            ticket_id=c.ticket_id,
-            outcome_note=c.outcome_note,
-        )
+        return from_struct(cls, c)
 
 
 @strawberry.type(name="CallPageInfo")

@@ -15,7 +15,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
-from backend.api.payloads import UserError, run_mutation, to_input
+from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.tenants.gql import PageInfoGQL
 from backend.tickets import pubsub, schemas, service
@@ -45,15 +45,7 @@ class PersonalDataGQL:
 
     @classmethod
     def of(cls, p: schemas.PersonalData) -> PersonalDataGQL:
-        return cls(
-            concern=p.concern,
-            name=p.name,
-            callback_number=p.callback_number,
-            email=p.email,
-            preferred_channel=p.preferred_channel,
-            consent=p.consent,
-            consent_at=p.consent_at,
-        )
+        return from_struct(cls, p)
 
 
 @strawberry.type(name="TicketComment", description="Internal comment (may hold personal data)")
@@ -66,13 +58,7 @@ class CommentGQL:
 
     @classmethod
     def of(cls, c: schemas.Comment) -> CommentGQL:
-        return cls(
-            id=c.id,
-            body=c.body,
-            author_subject=c.author_subject,
-            author_tenant_id=c.author_tenant_id,
-            created_at=c.created_at,
-        )
+        return from_struct(cls, c)
 
 
 @strawberry.type(name="CallbackAttempt")
@@ -86,14 +72,7 @@ class CallbackAttemptGQL:
 
     @classmethod
     def of(cls, a: schemas.CallbackAttempt) -> CallbackAttemptGQL:
-        return cls(
-            id=a.id,
-            channel=a.channel,
-            attempted_at=a.attempted_at,
-            reached=a.reached,
-            note=a.note,
-            recorded_by=a.recorded_by,
-        )
+        return from_struct(cls, a)
 
 
 @strawberry.type(name="TicketEvent", description="What happened to a ticket: who (pseudonymous id) and when")
