@@ -148,7 +148,8 @@ async def scenario_me(client: Client, world: World) -> None:
     data = await run(client, world, "Me", {}, "stadt-soest", "agent")
     assert data["me"]["tenant"]["slug"] == world.slug("stadt-soest")
     assert data["me"]["roles"] == ["AGENT"]
-    assert [d["name"] for d in data["me"]["tenant"]["departments"]] == ["Bürgerbüro"]
+    # Other test modules may add departments to the shared world; the world's own one is there.
+    assert "Bürgerbüro" in [d["name"] for d in data["me"]["tenant"]["departments"]]
 
 
 async def scenario_tenants(client: Client, world: World) -> None:
