@@ -58,19 +58,13 @@ class IssuerBinding:
 
 
 class IssuerRegistry(Protocol):
-    """Where trusted issuers and acting tenants come from (the backend implements it)."""
+    """Where trusted issuers and acting tenants come from (the backend implements it). `tag`
+    is the caller's cache tag (see `TokenVerifier.verify`): answers may be remembered under it."""
 
-    async def bindings_for(self, issuer: str) -> Sequence[IssuerBinding]: ...
-
-    async def bindings_with(
-        self, issuer: str, keys: Sequence[str]
-    ) -> tuple[Sequence[IssuerBinding], list[str | None] | None]:
-        """The bindings, and the cached values of `keys` read in the same round trip (one
-        MGET); None instead of the values when they could not be read."""
-        ...
+    async def bindings_for(self, issuer: str, tag: str | None) -> Sequence[IssuerBinding]: ...
 
     async def acting_tenants(
-        self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope]
+        self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope], tag: str | None
     ) -> frozenset[UUID]: ...
 
 
@@ -119,10 +113,6 @@ class JWKSCache:
     def _key(issuer: str, kind: str) -> str:
         return f"jwks:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
-    def document_key(self, issuer: str) -> str:
-        """Where the issuer's JWKS document is cached, for a caller that batches its reads."""
-        return self._key(issuer, "doc")
-
     async def _fetch_and_store(self, issuer: str) -> str:
         self.fetch_count += 1
         document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
@@ -161,10 +151,8 @@ class JWKSCache:
             return time.monotonic() - fetched_at >= self.refetch_interval
         return bool(first)
 
-    async def key_set(self, issuer: str, kid: str | None, read: tuple[str | None] | None = None) -> KeySet:
-        """`read`: the cached document as just read from Redis by the caller (see
-        `document_key`); None: read it here."""
-        document = read[0] if read is not None else await self._cached(issuer)
+    async def key_set(self, issuer: str, kid: str | None) -> KeySet:
+        document = await self._cached(issuer)
         if document is None:
             document = await self._fetch_and_store(issuer)
             await self._may_refetch(issuer)  # a fresh fetch counts as this interval's refetch
@@ -190,26 +178,59 @@ def _b64_json(segment: str) -> dict[str, Any]:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    tag: str
+    until: float  # wall-clock seconds: the token's expiry with leeway, or the memo's own limit
+    principal: Principal
+
+
 class TokenVerifier:
+    """Verifies bearer tokens. A telephony system or an agent's client sends the same token for
+    many requests, so a verified token's principal is remembered in process — keyed by the
+    exact token text, only under the same cache tag, never past the token's expiry and at most
+    `MEMO_SECONDS` (a key the issuer withdraws from its JWKS stops working within that time).
+    A rejected token is never remembered."""
+
+    MEMO_SECONDS = 60
+    MEMO_SIZE = 10_000
+
     def __init__(self, registry: IssuerRegistry, jwks: JWKSCache, leeway_seconds: int = 60) -> None:
         self.registry = registry
         self.jwks = jwks
         self.leeway = leeway_seconds
+        self._verified: dict[str, _Verified] = {}
+        self.verifications = 0  # full checks, observed by tests: a remembered token needs none
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str, tag: str | None = None) -> Principal:
+        """`tag` names the state of issuers, tenants and agreements as the caller just read it:
+        while it is unchanged the same token yields the same principal. It must change with
+        every committed change (and whenever acting tenants may, e.g. at midnight for dated
+        agreements). None: remember nothing."""
         try:
-            return await self._verify(token)
+            if tag is not None:
+                known = self._verified.get(token)
+                if known is not None and known.tag == tag and time.time() < known.until:
+                    return known.principal
+            principal, expires_at = await self._verify(token, tag)
         except Unauthenticated:
             raise
         except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
             log.info("token_rejected", reason=type(error).__name__)
             raise Unauthenticated() from None
+        if tag is not None:
+            if len(self._verified) >= self.MEMO_SIZE:
+                self._verified.clear()  # a flood of distinct tokens: start over rather than grow
+            until = min(expires_at + self.leeway, time.time() + self.MEMO_SECONDS)
+            self._verified[token] = _Verified(tag, until, principal)
+        return principal
 
     def _reject(self, reason: str) -> Unauthenticated:
         log.info("token_rejected", reason=reason)
         return Unauthenticated()
 
-    async def _verify(self, token: str) -> Principal:
+    async def _verify(self, token: str, tag: str | None) -> tuple[Principal, float]:
+        self.verifications += 1
         parts = token.split(".")
         if len(parts) != 3:
             raise self._reject("not_a_compact_jws")
@@ -221,14 +242,13 @@ class TokenVerifier:
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
             raise self._reject("missing_issuer")
-        # One Redis round trip for the issuer's bindings and its JWKS document.
-        bindings, read = await self.registry.bindings_with(issuer, [self.jwks.document_key(issuer)])
+        bindings = await self.registry.bindings_for(issuer, tag)
         if not bindings:
             raise self._reject("unknown_issuer")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise self._reject("bad_kid")
-        key_set = await self.jwks.key_set(issuer, kid, (read[0],) if read is not None else None)
+        key_set = await self.jwks.key_set(issuer, kid)
         if kid is not None:
             key_set.get_by_kid(kid)  # raises InvalidKeyIdError for a kid the issuer does not have
         # Signature check with the issuer's own keys only; the algorithm list pins `alg`.
@@ -248,8 +268,8 @@ class TokenVerifier:
         client_id = claims.get("client_id") or claims.get("azp")
         if not roles and not scopes:
             raise self._reject("no_role_or_scope")
-        acting = await self.registry.acting_tenants(binding, roles, scopes)
-        return Principal(
+        acting = await self.registry.acting_tenants(binding, roles, scopes, tag)
+        principal = Principal(
             issuer=issuer,
             subject=str(claims["sub"]),
             tenant_id=binding.tenant_id,
@@ -259,6 +279,7 @@ class TokenVerifier:
             acting_tenant_ids=acting | {binding.tenant_id},
             client_id=client_id if isinstance(client_id, str) else None,
         )
+        return principal, float(claims["exp"])
 
     def _choose_binding(self, bindings: Sequence[IssuerBinding], claims: dict[str, Any]) -> IssuerBinding:
         # Several towns may share one issuer (e.g. Keycloak organisations): the

@@ -56,7 +56,7 @@ async def _app_state(settings: Settings) -> AsyncIterator[object]:
     pool = await create_pool(settings.application_database_url, 1, 2)
     redis = redis_asyncio.Redis.from_url(settings.redis_url or "")
     http = httpx.AsyncClient()
-    verifier = TokenVerifier(DatabaseIssuerRegistry(pool, redis), JWKSCache(redis, HttpJWKSSource(http), 60, 60))
+    verifier = TokenVerifier(DatabaseIssuerRegistry(pool), JWKSCache(redis, HttpJWKSSource(http), 60, 60))
     try:
         yield AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier)
     finally:

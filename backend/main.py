@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jwks = JWKSCache(
             redis, source or HttpJWKSSource(http), settings.jwks_cache_seconds, settings.jwks_refetch_interval_seconds
         )
-        verifier = TokenVerifier(DatabaseIssuerRegistry(pool, redis), jwks, settings.jwt_leeway_seconds)
+        registry = DatabaseIssuerRegistry(pool)
+        verifier = TokenVerifier(registry, jwks, settings.jwt_leeway_seconds)
         app.state.app_state = AppState(
             settings=settings,
             pool=pool,

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from auth.oidc import TokenVerifier
 from auth.principal import Principal
+from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.settings import Settings
 
@@ -34,6 +35,15 @@ class AppState:
     # departments), so domains that cache derived data (telephony routing) can drop it without
     # the tenants domain knowing them. Registered in create_app().
     tenant_change_listeners: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
+    # What this deployment's Redis keys name: one Redis may serve several databases (test
+    # sessions, staging), and the cached state of one must never answer for another.
+    namespace: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        try:
+            self.namespace = database_name(self.settings.application_database_url)
+        except ValueError:
+            self.namespace = "default"
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:

@@ -13,8 +13,10 @@ from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from backend import generations
 from backend.observability import note_request
 from backend.state import AppState, UnitOfWork, unit_of_work
+from backend.tenants import signin
 
 
 def bearer_from(value: object) -> str | None:
@@ -43,7 +45,9 @@ class GraphQLContext(BaseContext, kw_only=True):
             bearer = self.bearer()
             if not bearer:
                 raise Unauthenticated()
-            self.principal_cache = await self.app.verifier.verify(bearer)
+            self.principal_cache, read = await signin.sign_in(self.app, bearer)
+            if self.request is not None:
+                generations.keep_on_request(self.request, read)
             note_request(tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject)
         return self.principal_cache
 

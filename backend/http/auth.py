@@ -10,8 +10,10 @@ from litestar.di import Provide
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from backend import generations
 from backend.observability import note_request
 from backend.state import AppState
+from backend.tenants import signin
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -24,13 +26,17 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     state: AppState = connection.app.state.app_state
-    principal = await state.verifier.verify(bearer_token(connection))
+    principal, read = await signin.sign_in(state, bearer_token(connection))
+    generations.keep_on_request(connection, read)
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
     note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal
 
 
-async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], app_state: AppState) -> Principal:
+    # Depends on `app_state` only so litestar resolves the two one after the other: two
+    # independent dependencies are resolved in a task group, which cost ~70 µs per request.
+    del app_state
     return await authenticate(request)
 
 

@@ -1,8 +1,10 @@
 """The routing table on the hot path: compiled once, shared through Redis, held in process.
 
-Every request reads one small Redis key, the generation. Each committed change to numbers,
-windows, absences or area codes increments it (`routing_changed`, run by `uow.after_commit`),
-so the next request on any instance sees a new generation and loads that generation's table
+Every request reads one small Redis key, the routing generation (`backend.generations`; a
+request that signed in has read it already, with the sign-in generation, in one round trip).
+Each committed change to numbers, windows, absences or area codes increments it
+(`routing_changed`, run by `uow.after_commit`), so the next request on any instance sees a
+new generation and loads that generation's table
 from Redis, or compiles it from PostgreSQL and shares it. A table compiled before the change
 can only be stored under the old generation, which nobody asks for any more.
 
@@ -23,18 +25,17 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from backend import generations
 from backend.db.pool import acquire
-from backend.db.roles import database_name
+from backend.generations import Generations
 from backend.state import AppState
 from backend.telephony import repository
 from backend.telephony.routing import CompiledRouting, RoutingTable, compile_table, decode_table, encode_table
 
 MAX_AGE_SECONDS = 60
-log = structlog.get_logger("telephony.cache")
 
 
 @dataclass
@@ -56,16 +57,11 @@ def _local(app: AppState) -> _Local:
 
 
 def _prefix(app: AppState) -> str:
-    # One Redis may serve several databases (test sessions, staging): keys name theirs.
-    try:
-        name = database_name(app.settings.application_database_url)
-    except ValueError:
-        name = "default"
-    return f"telephony:{name}:routing:"
+    return f"telephony:{app.namespace}:routing:"
 
 
 def generation_key(app: AppState) -> str:
-    return _prefix(app) + "generation"
+    return generations.key(app, "routing")
 
 
 def _table_key(app: AppState, generation: int) -> str:
@@ -74,12 +70,8 @@ def _table_key(app: AppState, generation: int) -> str:
 
 async def routing_changed(app: AppState) -> None:
     """After a committed change: every instance compiles or loads a new table next time."""
-    local = _local(app)
-    local.compiled = None
-    try:
-        await app.redis.incr(generation_key(app))
-    except RedisError:
-        log.warning("routing_cache_unavailable")
+    _local(app).compiled = None
+    await generations.bump(app, "routing")
 
 
 async def compile_from_database(
@@ -97,15 +89,19 @@ def _fresh(compiled: CompiledRouting | None) -> bool:
     return compiled is not None and time.time() - compiled.table.compiled_at < MAX_AGE_SECONDS
 
 
-async def cached_routing(app: AppState) -> CompiledRouting | None:
-    """The shared table of the current generation; None when Redis is unavailable."""
+async def cached_routing(app: AppState, read: Generations | None = None) -> CompiledRouting | None:
+    """The shared table of the current generation; None when Redis is unavailable. `read`:
+    the generations this request read at sign-in (None: read the routing generation here)."""
     local = _local(app)
-    try:
-        raw = await app.redis.get(generation_key(app))
-    except RedisError:
-        local.compiled = None  # cannot tell whether it is current: drop it
-        return None
-    generation = int(raw or 0)
+    if read is not None:
+        generation = read.routing
+    else:
+        try:
+            raw = await app.redis.get(generation_key(app))
+        except RedisError:
+            local.compiled = None  # cannot tell whether it is current: drop it
+            return None
+        generation = int(raw or 0)
     if local.generation == generation and _fresh(local.compiled):
         return local.compiled
     async with local.lock:
@@ -127,9 +123,11 @@ async def cached_routing(app: AppState) -> CompiledRouting | None:
         return compiled
 
 
-async def routing_for(app: AppState, tenant_ids: frozenset[UUID], dialled: str) -> tuple[CompiledRouting, str]:
+async def routing_for(
+    app: AppState, tenant_ids: frozenset[UUID], dialled: str, read: Generations | None = None
+) -> tuple[CompiledRouting, str]:
     """The table to decide with, and where it came from ("cache" or "database")."""
-    compiled = await cached_routing(app)
+    compiled = await cached_routing(app, read)
     if compiled is not None:
         return compiled, "cache"
     return CompiledRouting(await compile_from_database(app.pool, sorted(tenant_ids), dialled)), "database"

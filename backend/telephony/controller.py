@@ -12,6 +12,7 @@ from litestar.params import Parameter
 
 from auth.permissions import Operation
 from auth.principal import Principal
+from backend import generations
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
@@ -62,6 +63,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def routing(
         self,
+        request: Request[Any, Any, Any],
         app_state: AppState,
         principal: Principal,
         dialled: Annotated[str, Parameter(description="the dialled number, any common format", max_length=40)],
@@ -72,7 +74,8 @@ class TelephonyController(AuthenticatedController):
     ) -> RoutingDecision:
         """Scope `routing:read` (telephony systems) or an agent. Unknown numbers and numbers of
         tenants the caller does not act for are answered `ours: false`, never an error."""
-        return await service.routing_decision(app_state, principal, dialled, caller, at)
+        read = generations.of_request(request)
+        return await service.routing_decision(app_state, principal, dialled, caller, at, read)
 
     @get(
         "/service-numbers",

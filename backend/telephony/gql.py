@@ -11,6 +11,7 @@ from uuid import UUID
 import strawberry
 
 from auth.permissions import Operation, require
+from backend import generations
 from backend.api.context import Info
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
@@ -262,7 +263,8 @@ class TelephonyQuery:
         self, info: Info, dialled: str, caller: str | None = None, at: datetime | None = None
     ) -> RoutingDecisionGQL:
         principal = await info.context.principal()
-        decision = await service.routing_decision(info.context.app, principal, dialled, caller, at)
+        read = generations.of_request(info.context.request)
+        decision = await service.routing_decision(info.context.app, principal, dialled, caller, at, read)
         return RoutingDecisionGQL.of(decision)
 
     @strawberry.field(description="Service numbers I may see (of one tenant, valid on a day)")

@@ -131,7 +131,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
             tenant = await repository.insert_tenant(uow.conn, tenant_id, data)
     except asyncpg.UniqueViolationError:
         raise Conflict(f"a tenant with slug {data.slug!r} already exists", field="slug") from None
-    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
     return tenant
 
 
@@ -154,17 +154,9 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
     if updated is None:
         raise Conflict("the tenant was changed by someone else; reload and try again")
     if "status" in changes:
-        uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
-        # Sign-in drops offboarded tenants' issuers (auth_issuer_bindings), but the bindings
-        # are cached per issuer: without this an offboarded town's tokens kept working until
-        # the cache expired (and a re-activated one stayed locked out as long).
-        issuers = {i.issuer for i in await repository.list_identity_issuers(uow.conn, tenant_id)}
-
-        async def forget_issuers() -> None:
-            for issuer in issuers:
-                await signin.forget_issuer(uow.redis, issuer)
-
-        uow.after_commit(forget_issuers)
+        # Sign-in drops offboarded tenants' issuers (auth_issuer_bindings) and ends the
+        # operator's access to them; both are remembered by sign-in, so they are dropped now.
+        uow.after_commit(lambda: signin.signin_changed(uow.app))
     return updated
 
 
@@ -294,7 +286,7 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             )
     except asyncpg.UniqueViolationError:
         raise Conflict("this issuer and organisation are already registered", field="issuer") from None
-    uow.after_commit(lambda: signin.forget_issuer(uow.redis, issuer.issuer))
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
     return issuer
 
 
@@ -303,7 +295,7 @@ async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UU
     issuer = await repository.delete_identity_issuer(uow.conn, tenant_id, issuer_id)
     if issuer is None:
         raise NotFound("identity issuer not found")
-    uow.after_commit(lambda: signin.forget_issuer(uow.redis, issuer))
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
 
 
 def _check_agreement_day(day: date, field: str) -> None:
@@ -358,7 +350,7 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
         data.notice_period_months,
         data.scope_notes,
     )
-    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(agreement, today_in_berlin())
 
 
@@ -377,5 +369,5 @@ async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: Agreeme
     updated = await repository.set_agreement_end(uow.conn, agreement.tenant_id, agreement.id, ends_on)
     if updated is None:
         raise Conflict("the agreement was changed by someone else; reload and try again")
-    uow.after_commit(lambda: signin.forget_acting_tenants(uow.redis))
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(updated, today_in_berlin())

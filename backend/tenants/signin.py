@@ -1,92 +1,87 @@
-"""Sign-in lookups for auth.TokenVerifier: which tenants trust an issuer, and for whom a
-principal acts. Both are read on every request, so both are cached in Redis (shared by all
-replicas) and dropped after a committed change; without Redis they come from PostgreSQL."""
+"""Sign-in: the bearer token to a principal, with the lookups auth.TokenVerifier needs —
+which tenants trust an issuer, and for whom a principal acts. All of it is needed on every
+request and changes rarely, so verified tokens, bindings and acting tenants are remembered in
+process under the sign-in generation (`backend.generations`), which every committed change to
+issuers, tenants or agreements increments (`signin_changed`, run after commit). Without Redis
+nothing is remembered and everything comes from PostgreSQL.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
+import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Generic, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from auth.oidc import IssuerBinding
+from auth.principal import Principal
 from auth.roles import OPERATOR_WIDE_ROLES, OPERATOR_WIDE_SCOPES, Role, Scope
+from backend import generations
 from backend.db.pool import acquire
+from backend.generations import Generations
+from backend.state import AppState
 from backend.tenants import repository
 
 BERLIN = ZoneInfo("Europe/Berlin")
-ACTING_PREFIX = "signin:acting:"  # + "<tenant>:<day>:<reach>" → JSON list of tenant ids
-CACHE_SECONDS = 60
-log = structlog.get_logger("signin")
+# Safety net: nothing remembered is used longer than this, whatever the generation says.
+MAX_AGE_SECONDS = 60
+MEMO_SIZE = 4096
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def _issuer_key(issuer: str) -> str:
-    return "signin:issuer:" + hashlib.sha256(issuer.encode()).hexdigest()[:32]
+async def signin_changed(app: AppState) -> None:
+    """After a committed change: every instance looks tokens, issuers and acting tenants up again."""
+    await generations.bump(app, "signin")
 
 
-async def forget_issuer(redis: Redis, issuer: str) -> None:
-    try:
-        await redis.delete(_issuer_key(issuer))
-    except RedisError:
-        log.warning("signin_cache_unavailable")
+async def sign_in(app: AppState, token: str) -> tuple[Principal, Generations | None]:
+    """The verified principal, and the generations read for it (for the request to keep)."""
+    read = await generations.read(app)
+    # Agreements are dated in Europe/Berlin: access ends with the agreement's last day there.
+    tag = f"{read.signin}:{datetime.now(BERLIN).date().isoformat()}" if read is not None else None
+    return await app.verifier.verify(token, tag), read
 
 
-async def forget_acting_tenants(redis: Redis) -> None:
-    try:
-        keys = [key async for key in redis.scan_iter(match=ACTING_PREFIX + "*", count=500)]
-        if keys:
-            await redis.delete(*keys)
-    except RedisError:
-        log.warning("signin_cache_unavailable")
+class _Memo(Generic[K, V]):
+    """Values remembered under the cache tag they were computed for, for a limited time."""
+
+    def __init__(self) -> None:
+        self._entries: dict[K, tuple[str, float, V]] = {}
+
+    def get(self, key: K, tag: str | None) -> V | None:
+        entry = self._entries.get(key)
+        if tag is None or entry is None or entry[0] != tag or time.monotonic() - entry[1] > MAX_AGE_SECONDS:
+            return None
+        return entry[2]
+
+    def put(self, key: K, tag: str | None, value: V) -> V:
+        if tag is not None:
+            if len(self._entries) >= MEMO_SIZE:
+                self._entries.clear()  # e.g. a flood of made-up issuers: start over rather than grow
+            self._entries[key] = (tag, time.monotonic(), value)
+        return value
 
 
 class DatabaseIssuerRegistry:
-    def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.redis = redis
+        self._bindings: _Memo[str, list[IssuerBinding]] = _Memo()
+        self._acting: _Memo[tuple[UUID, str], frozenset[UUID]] = _Memo()
 
-    async def _cache_get(self, get: str, *args: str) -> str | None:
-        try:
-            value = await getattr(self.redis, get)(*args)
-        except RedisError:
-            return None
-        return value.decode() if isinstance(value, bytes) else value
-
-    async def bindings_for(self, issuer: str) -> Sequence[IssuerBinding]:
-        bindings, _ = await self.bindings_with(issuer, ())
-        return bindings
-
-    async def bindings_with(
-        self, issuer: str, keys: Sequence[str]
-    ) -> tuple[Sequence[IssuerBinding], list[str | None] | None]:
-        """The issuer's bindings and the cached values of `keys`, in one Redis round trip."""
-        key = _issuer_key(issuer)
-        others: list[str | None] | None
-        try:
-            values = await self.redis.mget([key, *keys])
-        except RedisError:
-            cached, others = None, None
-        else:
-            cached, *others = (v.decode() if isinstance(v, bytes) else v for v in values)
-        if cached is not None:
-            rows = json.loads(cached)
-        else:
-            async with acquire(self.pool) as conn:
-                records = await repository.issuer_bindings(conn, issuer)
-            rows = [{**dict(r), "tenant_id": str(r["tenant_id"])} for r in records]
-            with contextlib.suppress(RedisError):
-                await self.redis.set(key, json.dumps(rows), ex=CACHE_SECONDS)
-        return [
+    async def bindings_for(self, issuer: str, tag: str | None) -> Sequence[IssuerBinding]:
+        known = self._bindings.get(issuer, tag)
+        if known is not None:
+            return known
+        async with acquire(self.pool) as conn:
+            records = await repository.issuer_bindings(conn, issuer)
+        bindings = [
             IssuerBinding(
-                tenant_id=UUID(r["tenant_id"]),
+                tenant_id=r["tenant_id"],
                 tenant_slug=r["tenant_slug"],
                 issuer=issuer,
                 audience=r["audience"],
@@ -95,11 +90,12 @@ class DatabaseIssuerRegistry:
                 role_claim=r["role_claim"],
                 role_mapping=r["role_mapping"],
             )
-            for r in rows
-        ], others
+            for r in records
+        ]
+        return self._bindings.put(issuer, tag, bindings)  # an unknown issuer's [] too
 
     async def acting_tenants(
-        self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope]
+        self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope], tag: str | None
     ) -> frozenset[UUID]:
         if Role.PLATFORM_ADMIN in roles:
             reach = "all"
@@ -107,17 +103,13 @@ class DatabaseIssuerRegistry:
             reach = "clients"
         else:
             return frozenset({binding.tenant_id})
-        # Agreements are dated in Europe/Berlin: access ends with the agreement's last day there.
+        known = self._acting.get((binding.tenant_id, reach), tag)
+        if known is not None:
+            return known
         today = datetime.now(BERLIN).date()
-        key = f"{ACTING_PREFIX}{binding.tenant_id}:{today.isoformat()}:{reach}"
-        cached = await self._cache_get("get", key)
-        if cached is not None:
-            return frozenset(UUID(i) for i in json.loads(cached)) | {binding.tenant_id}
         async with acquire(self.pool) as conn:
             if reach == "all":
                 ids = await repository.all_tenant_ids(conn)
             else:
                 ids = await repository.client_tenant_ids(conn, binding.tenant_id, today)
-        with contextlib.suppress(RedisError):
-            await self.redis.set(key, json.dumps([str(i) for i in ids]), ex=CACHE_SECONDS)
-        return frozenset(ids) | {binding.tenant_id}
+        return self._acting.put((binding.tenant_id, reach), tag, frozenset(ids) | {binding.tenant_id})

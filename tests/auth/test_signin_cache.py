@@ -1,12 +1,14 @@
-"""Sign-in lookups are cached in Redis and dropped after commit; without Redis, sign-in still works.
+"""Sign-in remembers and forgets after commit; without Redis, sign-in still works.
 
-`backend.tenants.signin` caches, per issuer, which tenants trust it (an empty list too, for 60 s)
-and, per operator and day, which tenants its staff act for. A committed change must be visible to
-the very next request; nothing may wait for a cache to expire.
+`backend.tenants.signin` remembers in process, under the sign-in generation, verified tokens,
+which tenants trust an issuer (an empty list too) and for whom an operator's staff act. A
+committed change must be visible to the very next request on every instance; nothing may wait
+for a memo to expire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from backend import generations
 from backend.main import create_app
 from backend.settings import Settings
 from backend.state import AppState, unit_of_work
@@ -30,7 +33,7 @@ Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
 # Towns of this module's own provider: registered and unregistered by the tests below, so the
 # shared world's issuers never change.
-TOWNS = ("stadt-warstein", "stadt-ruethen", "stadt-anroechte")
+TOWNS = ("stadt-warstein", "stadt-ruethen", "stadt-anroechte", "gemeinde-wickede")
 ME_QUERY = "{ me { subject tenant { slug } } }"
 
 
@@ -76,9 +79,10 @@ async def signed_in_slug(client: Client, token: str) -> str | None:
     return slug
 
 
-def redis_of(world: World) -> Any:
-    state: AppState = world.state
-    return state.redis
+async def signin_generation(world: World) -> int:
+    read = await generations.read(world.state)
+    assert read is not None
+    return read.signin
 
 
 async def test_issuer_tried_before_registration_is_accepted_right_after(
@@ -87,9 +91,8 @@ async def test_issuer_tried_before_registration_is_accepted_right_after(
     town = TOWNS[0]
     tenant = await new_tenant(client, world, town)
     token = towns_idp.token(town, f"{town}-agent")
-    assert await signed_in_slug(client, token) is None  # nobody trusts this issuer yet …
-    cache_key = signin._issuer_key(towns_idp.issuer_url(town))
-    assert await redis_of(world).get(cache_key) == b"[]"  # … and that answer is now cached
+    assert await signed_in_slug(client, token) is None  # nobody trusts this issuer yet (remembered)
+    before = await signin_generation(world)
 
     added = await client.post(
         f"/v1/tenants/{tenant['slug']}/identity-issuers",
@@ -97,6 +100,7 @@ async def test_issuer_tried_before_registration_is_accepted_right_after(
         headers=world.headers(KREIS, "platform-admin"),
     )
     assert added.status_code == 201, added.text
+    assert await signin_generation(world) > before
     assert await signed_in_slug(client, token) == tenant["slug"]  # the same token, at once
 
     removed = await client.delete(
@@ -149,25 +153,19 @@ async def test_offboarding_and_reactivating_a_tenant_take_effect_at_once(
     assert await signed_in_slug(client, token) == tenant["slug"]
 
 
-async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client, world: World) -> None:
+async def test_acting_tenants_are_remembered_and_dropped_after_commit(client: Client, world: World) -> None:
     admin = world.headers(KREIS, "platform-admin")
     agent = world.headers(KREIS, "agent")
     tenant = await new_tenant(client, world, "stadt-bad-sassendorf")
-    redis = redis_of(world)
-    pattern = f"{signin.ACTING_PREFIX}{world.tenant_ids[KREIS]}:*"
-    for _ in range(3):  # other test sessions sharing this Redis may flush acting keys any time
-        before = (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
-        if [key async for key in redis.scan_iter(match=pattern)]:
-            break
-    else:
-        pytest.fail("the operator's acting tenants are not cached")
-    assert tenant["id"] not in before
+    before = (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+    assert tenant["id"] not in before  # a tenant without an agreement is nobody's client
+    generation = await signin_generation(world)
 
     created = await client.post(
         "/v1/agreements", json={"clientTenantId": tenant["id"], "startsOn": "2020-01-01"}, headers=admin
     )
     assert created.status_code == 201, created.text
-    assert not [key async for key in redis.scan_iter(match=pattern)]  # dropped by the commit
+    assert await signin_generation(world) > generation
     assert tenant["id"] in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
 
     # Offboarding the client ends the operator's access at once (and keeps the shared world
@@ -175,6 +173,60 @@ async def test_acting_tenants_are_cached_and_dropped_after_commit(client: Client
     offboarded = await client.patch(f"/v1/tenants/{tenant['slug']}", json={"status": "offboarded"}, headers=admin)
     assert offboarded.status_code == 200, offboarded.text
     assert tenant["id"] not in (await client.get("/v1/me", headers=agent)).json()["actingTenantIds"]
+
+
+async def test_a_verified_token_is_remembered_until_sign_in_changes(client: Client, world: World) -> None:
+    verifier = world.state.verifier
+    headers = world.headers(SOEST, "agent")
+    assert (await client.get("/v1/me", headers=headers)).status_code == 200
+    verified = verifier.verifications
+    for _ in range(3):
+        assert (await client.get("/v1/me", headers=headers)).status_code == 200
+    assert verifier.verifications == verified  # remembered: no signature check, no lookups
+
+    await signin.signin_changed(world.state)  # what every committed sign-in change runs
+    assert (await client.get("/v1/me", headers=headers)).status_code == 200
+    assert verifier.verifications == verified + 1
+
+
+async def test_a_remembered_token_still_expires(client: Client, world: World) -> None:
+    leeway = world.state.settings.jwt_leeway_seconds
+    now = int(time.time())
+    claims = {"iss": world.oidc.issuer_url(SOEST), "aud": AUDIENCE, "sub": "about-to-expire", "roles": ["agent"]}
+    token = world.oidc.sign(SOEST, {**claims, "iat": now - leeway, "exp": now - leeway + 2})
+    assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200  # within the leeway
+    assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200  # remembered
+    await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
+    expired = await client.get("/v1/me", headers=bearer(token))
+    assert expired.status_code == 401 and expired.json()["code"] == "UNAUTHENTICATED"
+
+
+@pytest.fixture(scope="module")
+async def second_instance(settings: Settings) -> Any:
+    """Another app instance on the same PostgreSQL and Redis, with its own memory."""
+    async with serve(create_app(settings), "http://second.local") as http_client:
+        yield http_client
+
+
+async def test_a_removed_issuer_is_rejected_at_once_by_another_instance(
+    client: Client, world: World, towns_idp: OIDCProvider, second_instance: Client
+) -> None:
+    town = TOWNS[3]
+    admin = world.headers(KREIS, "platform-admin")
+    tenant = await new_tenant(client, world, town)
+    added = await client.post(
+        f"/v1/tenants/{tenant['slug']}/identity-issuers", json=issuer_body(towns_idp, town), headers=admin
+    )
+    assert added.status_code == 201, added.text
+    token = towns_idp.token(town, f"{town}-agent")
+    for _ in range(2):  # verified once, then remembered by the second instance
+        assert (await second_instance.get("/v1/me", headers=bearer(token))).status_code == 200
+
+    removed = await client.delete(
+        f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}", headers=admin
+    )
+    assert removed.status_code == 204, removed.text
+    assert (await second_instance.get("/v1/me", headers=bearer(token))).status_code == 401
 
 
 async def test_after_commit_hooks_run_after_the_commit_and_never_after_a_rollback(world: World) -> None:

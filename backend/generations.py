@@ -1,0 +1,65 @@
+"""Generation counters in Redis for what every request reads and administrators rarely change.
+
+Sign-in (issuers, tenants, agreements) and telephony routing (numbers, windows, absences, area
+codes, tenant settings) are remembered in process under the generation they were read at. A
+committed change increments its counter (`bump`, run after commit), so the next request on any
+instance reads a new generation and looks again: no instance answers from a state older than
+the last commit. A request reads all counters once, in one round trip, at sign-in; what it
+read is kept on the request (`of_request`) for the handlers that need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from litestar.connection import ASGIConnection
+from redis.exceptions import RedisError
+
+from backend.state import AppState
+
+Counter = Literal["signin", "routing"]
+_COUNTERS: tuple[Counter, ...] = ("signin", "routing")
+_STATE_KEY = "generations"
+log = structlog.get_logger("generations")
+
+
+@dataclass(frozen=True, slots=True)
+class Generations:
+    signin: int
+    routing: int
+
+
+def key(app: AppState, counter: Counter) -> str:
+    # One Redis may serve several databases (test sessions, staging): keys name theirs.
+    return f"{counter}:{app.namespace}:generation"
+
+
+async def read(app: AppState) -> Generations | None:
+    """All counters in one round trip; None when Redis cannot be reached (trust nothing)."""
+    try:
+        values = await app.redis.mget([key(app, counter) for counter in _COUNTERS])
+    except RedisError:
+        return None
+    signin, routing = (int(value or 0) for value in values)
+    return Generations(signin=signin, routing=routing)
+
+
+async def bump(app: AppState, counter: Counter) -> None:
+    try:
+        await app.redis.incr(key(app, counter))
+    except RedisError:
+        log.warning("generation_unavailable", counter=counter)
+
+
+def keep_on_request(connection: ASGIConnection[Any, Any, Any, Any], generations: Generations | None) -> None:
+    connection.scope.setdefault("state", {})[_STATE_KEY] = generations
+
+
+def of_request(connection: ASGIConnection[Any, Any, Any, Any] | None) -> Generations | None:
+    """What this request read at sign-in; None if it read nothing (then read again)."""
+    if connection is None:
+        return None
+    value = connection.scope.get("state", {}).get(_STATE_KEY)
+    return value if isinstance(value, Generations) else None
