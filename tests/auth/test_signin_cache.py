@@ -222,9 +222,7 @@ async def test_a_removed_issuer_is_rejected_at_once_by_another_instance(
     for _ in range(2):  # verified once, then remembered by the second instance
         assert (await second_instance.get("/v1/me", headers=bearer(token))).status_code == 200
 
-    removed = await client.delete(
-        f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}", headers=admin
-    )
+    removed = await client.delete(f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}", headers=admin)
     assert removed.status_code == 204, removed.text
     assert (await second_instance.get("/v1/me", headers=bearer(token))).status_code == 401
 
