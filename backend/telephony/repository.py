@@ -516,13 +516,18 @@ async def create_import_staging(conn: asyncpg.Connection) -> None:
     )
 
 
-async def copy_into_staging(conn: asyncpg.Connection, records: Iterable[tuple[Any, ...]]) -> None:
-    await conn.copy_records_to_table("call_import_staging", records=records, columns=STAGING_COLUMNS)
+async def copy_into_staging(conn: asyncpg.Connection, records: Iterable[tuple[Any, ...]]) -> int:
+    """How many rows went in. `records` may be a generator: asyncpg sends as it goes, so
+    PostgreSQL takes in rows while the rest are still being parsed."""
+    status = await conn.copy_records_to_table("call_import_staging", records=records, columns=STAGING_COLUMNS)
+    return int(status.split()[-1])
 
 
 async def insert_from_staging(conn: asyncpg.Connection, source_tenant_id: UUID) -> int:
     """Idempotent: a row whose (source, external id) exists is skipped; the first line wins."""
     columns = ", ".join(["id", *(c for c in STAGING_COLUMNS if c != "line")])
+    # Room to sort a day's file by line in memory (the default spills 10^5 rows to disk).
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     status = await conn.execute(
         f"""INSERT INTO calls (source_tenant_id, {columns})
             SELECT $1, {columns} FROM call_import_staging ORDER BY line

@@ -675,12 +675,14 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     if compiled is None:  # Redis is down: the whole table from PostgreSQL, for my tenants
         compiled = CompiledRouting(await cache.compile_from_database(uow.app.pool, sorted(acting)))
     problems: list[ImportProblem] = []
-    rows = list(_staging_rows(compiled, acting, source, imports.parse(body, content_type), problems))
     await repository.create_import_staging(uow.conn)
-    await repository.copy_into_staging(uow.conn, rows)
+    # Parsed while COPY sends: PostgreSQL stores the first rows while later ones are parsed.
+    staged = await repository.copy_into_staging(
+        uow.conn, _staging_rows(compiled, acting, source, imports.parse(body, content_type), problems)
+    )
     inserted = await repository.insert_from_staging(uow.conn, source.tenant_id)
     # Every row went in: none can conflict (this skips the join on a fresh file).
-    conflicting = [] if inserted == len(rows) else await repository.staging_conflicts(uow.conn, source.tenant_id)
+    conflicting = [] if inserted == staged else await repository.staging_conflicts(uow.conn, source.tenant_id)
     for conflict in conflicting:
         problems.append(
             ImportProblem(
@@ -692,9 +694,9 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     problems.sort(key=lambda p: p.line)
     conflicts = sum(1 for p in problems if p.message.startswith("this call was already"))
     return ImportReport(
-        rows=len(rows) + len(problems) - conflicts,
+        rows=staged + len(problems) - conflicts,
         inserted=inserted,
-        duplicates=len(rows) - inserted - conflicts,
+        duplicates=staged - inserted - conflicts,
         errors=problems[:MAX_REPORTED_PROBLEMS],
         error_count=len(problems),
     )

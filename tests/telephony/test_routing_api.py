@@ -223,6 +223,27 @@ async def test_a_change_on_one_instance_is_seen_by_the_other_at_once(settings: S
         assert (await two.get("/v1/routing", params=behind, headers=system)).json()["ours"] is True
 
 
+async def test_an_old_table_answers_while_it_is_replaced_in_the_background(telephony: World) -> None:
+    """The age limit is a safety net: reaching it must not make requests wait for a compile
+    (a p99 spike once a minute), unless the table is far too old to be trusted."""
+    state: AppState = telephony.state
+    await cache.routing_changed(state)
+    current = await cache.cached_routing(state)
+    assert current is not None and await cache.cached_routing(state) is current
+    local = cache._local(state)
+
+    current.table.compiled_at -= cache.MAX_AGE_SECONDS + 1  # old, within twice the limit
+    assert await cache.cached_routing(state) is current  # answers at once …
+    assert local.refreshing is not None
+    await local.refreshing  # … while a new table is loaded
+    replaced = await cache.cached_routing(state)
+    assert replaced is not None and replaced is not current and cache._fresh(replaced)
+
+    replaced.table.compiled_at -= 2 * cache.MAX_AGE_SECONDS + 1  # too old: waited for
+    waited = await cache.cached_routing(state)
+    assert waited is not None and waited is not replaced and cache._fresh(waited)
+
+
 @pytest.fixture
 def settings_without_redis(settings: Settings) -> Settings:
     return dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0")
