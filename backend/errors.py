@@ -97,6 +97,10 @@ class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
     status = 429
 
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retryAfter=retry_after)
+        self.retry_after = retry_after
+
 
 class ServiceUnavailable(DomainError):
     code = ErrorCode.SERVICE_UNAVAILABLE

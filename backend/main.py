@@ -22,8 +22,9 @@ from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.knowledge.controller import KnowledgeController
 from backend.observability import configure_logging, request_logging_middleware
+from backend.ratelimit import RateLimiter
 from backend.settings import Settings, load_settings
-from backend.state import AppState
+from backend.state import AppState, redis_namespace
 from backend.telephony import worker as telephony_worker
 from backend.telephony.cache import routing_changed
 from backend.telephony.controller import TelephonyController
@@ -81,8 +82,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         jwks = JWKSCache(
             redis, source or HttpJWKSSource(http), settings.jwks_cache_seconds, settings.jwks_refetch_interval_seconds
         )
-        registry = DatabaseIssuerRegistry(pool)
-        verifier = TokenVerifier(registry, jwks, settings.jwt_leeway_seconds)
+        verifier = TokenVerifier(DatabaseIssuerRegistry(pool), jwks, settings.jwt_leeway_seconds)
+        limiter = RateLimiter(
+            redis, redis_namespace(settings), settings.rate_limit_per_minute, settings.rate_limit_machine_per_minute
+        )
         app.state.app_state = AppState(
             settings=settings,
             pool=pool,
@@ -90,10 +93,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             http=http,
             verifier=verifier,
             tenant_change_listeners=[routing_changed],
+            rate_limiter=limiter,
         )
         try:
             yield
         finally:
+            await limiter.aclose()
             await http.aclose()
             await redis.aclose()
             await pool.close()

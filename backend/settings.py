@@ -56,6 +56,9 @@ class Settings:
     jwks_cache_seconds: int = 3600
     jwks_refetch_interval_seconds: int = 60
     oidc_http_timeout_seconds: float = 5.0
+    # Requests per minute and principal, across all instances (backend/ratelimit.py).
+    rate_limit_per_minute: int = 600
+    rate_limit_machine_per_minute: int = 6000
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -178,6 +181,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_leeway_seconds=read.integer("JWT_LEEWAY_SECONDS", 60, 0, 300),
         jwks_cache_seconds=read.integer("JWKS_CACHE_SECONDS", 3600, 60, 86400),
         jwks_refetch_interval_seconds=read.integer("JWKS_REFETCH_INTERVAL_SECONDS", 60, 1, 3600),
+        rate_limit_per_minute=read.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
+        rate_limit_machine_per_minute=read.integer("RATE_LIMIT_MACHINE_PER_MINUTE", 6000, 1, 1_000_000),
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),

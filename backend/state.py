@@ -21,7 +21,17 @@ from auth.oidc import TokenVerifier
 from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.ratelimit import RateLimiter
 from backend.settings import Settings
+
+
+def redis_namespace(settings: Settings) -> str:
+    """One Redis may serve several databases (test sessions, staging): keys name theirs, so
+    the cached state of one never answers for another."""
+    try:
+        return database_name(settings.application_database_url)
+    except ValueError:
+        return "default"
 
 
 @dataclass
@@ -35,15 +45,12 @@ class AppState:
     # departments), so domains that cache derived data (telephony routing) can drop it without
     # the tenants domain knowing them. Registered in create_app().
     tenant_change_listeners: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
-    # What this deployment's Redis keys name: one Redis may serve several databases (test
-    # sessions, staging), and the cached state of one must never answer for another.
-    namespace: str = field(init=False)
+    # Requests per principal and minute; None (scripts, benchmarks in process): no limit.
+    rate_limiter: RateLimiter | None = None
+    namespace: str = field(init=False)  # what this deployment's Redis keys name
 
     def __post_init__(self) -> None:
-        try:
-            self.namespace = database_name(self.settings.application_database_url)
-        except ValueError:
-            self.namespace = "default"
+        self.namespace = redis_namespace(self.settings)
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:

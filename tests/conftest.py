@@ -87,6 +87,10 @@ def settings(admin_url: str, server_urls: tuple[str, str], tmp_path_factory: pyt
         public_base_url="http://testserver.local",
         data_dir=Path(tmp_path_factory.mktemp("data")),
         log_level="WARNING",
+        # The suite's shared principals make far more requests a minute than any person;
+        # tests/test_rate_limits.py sets its own small limits.
+        rate_limit_per_minute=1_000_000,
+        rate_limit_machine_per_minute=1_000_000,
     )
 
 

@@ -12,6 +12,8 @@ def test_defaults_are_development_friendly() -> None:
     assert settings.env == "development"
     assert settings.graphql_introspection and settings.graphiql_enabled and settings.dev_signin_enabled
     assert settings.port == 8000 and settings.public_base_url == "http://127.0.0.1:8000"
+    assert (settings.rate_limit_per_minute, settings.rate_limit_machine_per_minute) == (600, 6000)
+    assert load_settings({"RATE_LIMIT_MACHINE_PER_MINUTE": "12000"}).rate_limit_machine_per_minute == 12000
 
 
 def test_production_turns_dev_features_off_by_default() -> None:
@@ -32,10 +34,12 @@ def test_every_problem_is_reported_at_once() -> None:
                 "DATABASE_URL": "mysql://x",
                 "GRAPHIQL_ENABLED": "maybe",
                 "LOG_LEVEL": "LOUD",
+                "RATE_LIMIT_PER_MINUTE": "0",
             }
         )
     message = str(error.value)
-    for name in ("APP_ENV", "PORT", "DB_POOL_MIN", "DATABASE_URL", "GRAPHIQL_ENABLED", "LOG_LEVEL"):
+    names = ("APP_ENV", "PORT", "DB_POOL_MIN", "DATABASE_URL", "GRAPHIQL_ENABLED", "LOG_LEVEL", "RATE_LIMIT_PER_MINUTE")
+    for name in names:
         assert name in message
 
 

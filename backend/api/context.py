@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +33,8 @@ class GraphQLContext(BaseContext, kw_only=True):
     # graphql-transport-ws `connection_init` payload ({"Authorization": "Bearer …"}).
     connection_params: dict[str, Any] = msgspec.field(default_factory=dict)
     principal_cache: Principal | None = None
+    # Resolvers run concurrently: one sign-in (and one counted request) per GraphQL request.
+    principal_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
     loaders: dict[str, DataLoader[Any, Any]] = msgspec.field(default_factory=dict)
 
     def bearer(self) -> str | None:
@@ -41,15 +44,21 @@ class GraphQLContext(BaseContext, kw_only=True):
         return bearer_from(params.get("authorization"))
 
     async def principal(self) -> Principal:
-        if self.principal_cache is None:
-            bearer = self.bearer()
-            if not bearer:
-                raise Unauthenticated()
-            self.principal_cache, read = await signin.sign_in(self.app, bearer)
-            if self.request is not None:
-                generations.keep_on_request(self.request, read)
-            note_request(tenant=self.principal_cache.tenant_slug, principal=self.principal_cache.subject)
-        return self.principal_cache
+        if self.principal_cache is not None:
+            return self.principal_cache
+        async with self.principal_lock:
+            if self.principal_cache is None:
+                bearer = self.bearer()
+                if not bearer:
+                    raise Unauthenticated()
+                principal, read = await signin.sign_in(self.app, bearer)
+                if self.request is not None:
+                    generations.keep_on_request(self.request, read)
+                if self.app.rate_limiter is not None:
+                    self.app.rate_limiter.take(principal)
+                self.principal_cache = principal
+                note_request(tenant=principal.tenant_slug, principal=principal.subject)
+            return self.principal_cache
 
     @asynccontextmanager
     async def uow(self, *, readonly: bool = True) -> AsyncIterator[UnitOfWork]:

@@ -28,6 +28,8 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     state: AppState = connection.app.state.app_state
     principal, read = await signin.sign_in(state, bearer_token(connection))
     generations.keep_on_request(connection, read)
+    if state.rate_limiter is not None:
+        state.rate_limiter.take(principal)
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
     note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal

@@ -16,6 +16,7 @@ from backend.errors import (
     HttpError,
     NotAllowed,
     NotAuthenticated,
+    RateLimited,
     ValidationFailed,
 )
 
@@ -40,6 +41,8 @@ def problem_response(error: DomainError, request: Request[Any, Any, Any]) -> Res
     headers = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="buergerservice"'
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
     return Response(
         content=error.problem(instance=request.url.path),
         status_code=error.status,
