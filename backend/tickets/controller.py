@@ -292,6 +292,18 @@ class TicketController(AuthenticatedController):
             await service.remove_webhook_endpoint(uow, slug, endpoint_id)
 
     @post(
+        "/tenants/{slug:str}/webhooks/{endpoint_id:uuid}/resume",
+        summary="Resume a paused webhook endpoint: its waiting deliveries go out at once, in order",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 409),
+    )
+    async def resume_webhook(
+        self, app_state: AppState, principal: Principal, slug: str, endpoint_id: UUID
+    ) -> WebhookEndpoint:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.resume_webhook_endpoint(uow, slug, endpoint_id)
+
+    @post(
         "/tenants/{slug:str}/webhooks/{endpoint_id:uuid}/secret-rotation",
         summary="New signing secret; the old one keeps signing for 24 hours",
         status_code=200,

@@ -760,7 +760,7 @@ async def erase_personal_data(conn: asyncpg.Connection, tenant_id: UUID, ticket_
 
 # --- webhooks ------------------------------------------------------------------------------
 
-ENDPOINT_COLUMNS = "tenant_id, id, url, description, active, created_at"
+ENDPOINT_COLUMNS = "tenant_id, id, url, description, active, created_at, failing_since, paused_at, paused_reason"
 DELIVERY_COLUMNS = """d.id, d.event_id, d.endpoint_id, d.ticket_id, o.kind, d.change_seq, d.status, d.attempts,
     d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error, d.delivered_at, d.created_at"""
 
@@ -808,6 +808,57 @@ async def deactivate_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoin
         tenant_id,
         endpoint_id,
     )
+
+
+async def endpoint_answered(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID) -> None:
+    await conn.execute(
+        """UPDATE ticket_webhook_endpoints SET failing_since = NULL
+           WHERE tenant_id = $1 AND id = $2 AND failing_since IS NOT NULL""",
+        tenant_id,
+        endpoint_id,
+    )
+
+
+async def endpoint_failed(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, now: datetime, give_up_after: timedelta
+) -> bool:
+    """Note the failure; pause the endpoint once it has failed for `give_up_after`. True when
+    this call paused it."""
+    paused = await conn.fetchval(
+        """UPDATE ticket_webhook_endpoints
+           SET failing_since = coalesce(failing_since, $3),
+               paused_at = CASE WHEN coalesce(failing_since, $3) <= $3 - $4::interval THEN $3 END,
+               paused_reason = CASE WHEN coalesce(failing_since, $3) <= $3 - $4::interval
+                                    THEN 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC',
+                                         'YYYY-MM-DD"T"HH24:MI"Z"') END
+           WHERE tenant_id = $1 AND id = $2 AND paused_at IS NULL
+           RETURNING paused_at IS NOT NULL""",
+        tenant_id,
+        endpoint_id,
+        now,
+        give_up_after,
+    )
+    return bool(paused)
+
+
+async def resume_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint | None:
+    """Deliveries are attempted again, the waiting ones at once (in order, as ever)."""
+    row = await conn.fetchrow(
+        f"""UPDATE ticket_webhook_endpoints SET paused_at = NULL, paused_reason = NULL, failing_since = NULL
+            WHERE tenant_id = $1 AND id = $2 AND active
+            RETURNING {ENDPOINT_COLUMNS}""",
+        tenant_id,
+        endpoint_id,
+    )
+    if row is None:
+        return None
+    await conn.execute(
+        """UPDATE ticket_webhook_deliveries SET next_attempt_at = now()
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending' AND next_attempt_at > now()""",
+        tenant_id,
+        endpoint_id,
+    )
+    return row_to(WebhookEndpoint, row)
 
 
 async def insert_secret(
@@ -869,7 +920,7 @@ async def claim_deliveries(conn: asyncpg.Connection, now: datetime, limit: int) 
                FROM ticket_webhook_deliveries d
                JOIN ticket_webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
                JOIN ticket_outbox o ON o.tenant_id = d.tenant_id AND o.id = d.event_id
-               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.active
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.active AND e.paused_at IS NULL
                  AND NOT EXISTS (
                      SELECT 1 FROM ticket_webhook_deliveries p
                      WHERE p.tenant_id = d.tenant_id AND p.endpoint_id = d.endpoint_id

@@ -315,6 +315,11 @@ class WebhookEndpoint(Schema, frozen=True):
     description: str
     active: bool
     created_at: datetime
+    # Since when every attempt failed (None while it answers), and when deliveries were paused
+    # because of it: paused deliveries wait, recorded, until the town admin resumes the endpoint.
+    failing_since: datetime | None = None
+    paused_at: datetime | None = None
+    paused_reason: str | None = None
 
 
 class WebhookEndpointInput(Input, frozen=True):

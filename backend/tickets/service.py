@@ -712,6 +712,20 @@ async def remove_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id
     await repository.deactivate_endpoint(uow.conn, tenant.id, endpoint.id)
 
 
+async def resume_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID) -> WebhookEndpoint:
+    """After the receiver is fixed: the waiting deliveries go out at once, in order. Resuming
+    an endpoint that is not paused changes nothing (and is not an error: a retry is harmless)."""
+    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
+    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
+    if not endpoint.active:
+        raise Conflict("this endpoint was removed; add it again instead")
+    if endpoint.paused_at is None:
+        return endpoint
+    resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id)
+    assert resumed is not None  # active and visible in this very transaction
+    return resumed
+
+
 async def webhook_deliveries(
     uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID | None, status: str | None, first: int = 50
 ) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:

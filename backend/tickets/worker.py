@@ -6,6 +6,8 @@
   retried with exponential backoff; all state is in PostgreSQL, so nothing is lost when the
   receiver is down or an instance restarts (a delivery claimed by an instance that dies is
   unlocked by PostgreSQL and picked up again);
+- an endpoint whose every attempt failed for `give_up_after` (3 days) is paused: its
+  deliveries wait, recorded, until the town admin resumes it;
 - retention: the citizen's data of closed tickets is erased after the tenant's period.
 
 The worker acts for every tenant: its transactions set row-level security to all tenants
@@ -52,6 +54,8 @@ class TicketWorker:
     batch_size: int = 20
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(hours=1)
+    # An endpoint failing every attempt for this long is paused until the town admin resumes it.
+    give_up_after: timedelta = timedelta(days=3)
     request_timeout: float = 10.0
     poll_seconds: float = 1.0
     purge_every: timedelta = timedelta(minutes=10)
@@ -159,7 +163,23 @@ class TicketWorker:
                     failed += 1
                     # Ids and the failure class only: never the URL's query or a response body.
                     log.warning("webhook_attempt_failed", delivery=str(row["id"]), attempt=attempt, error=outcome.error)
+            await self._note_endpoints(conn, claimed, outcomes, now)
         return delivered, failed
+
+    async def _note_endpoints(
+        self, conn: asyncpg.Connection, claimed: list[Any], outcomes: list[webhooks.Outcome], now: datetime
+    ) -> None:
+        """An endpoint that answered once this round is healthy; one that only failed may have
+        failed long enough to be paused."""
+        answered: dict[tuple[Any, Any], bool] = {}
+        for row, outcome in zip(claimed, outcomes, strict=True):
+            key = (row["tenant_id"], row["endpoint_id"])
+            answered[key] = answered.get(key, False) or outcome.ok
+        for (tenant_id, endpoint_id), ok in sorted(answered.items()):  # one lock order for all instances
+            if ok:
+                await repository.endpoint_answered(conn, tenant_id, endpoint_id)
+            elif await repository.endpoint_failed(conn, tenant_id, endpoint_id, now, self.give_up_after):
+                log.warning("webhook_endpoint_paused", tenant=str(tenant_id), endpoint=str(endpoint_id))
 
     async def _send(self, row: Any, secrets: list[str]) -> webhooks.Outcome:
         body = webhooks.body_of(row["kind"], row["event_at"].isoformat(), row["payload"])

@@ -331,6 +331,8 @@ ROUTES: tuple[Route, ...] = (
         (R.TICKET_WEBHOOKS,),
         body=lambda t: {"url": "http://127.0.0.1:9/matrix"},  # the discard port: refused at once
     ),
+    # Before the DELETE: a removed endpoint cannot be resumed (409).
+    Route("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/resume", (R.TICKET_WEBHOOKS,)),
     Route("DELETE", "/v1/tenants/{slug}/webhooks/{endpoint_id}", (R.TICKET_WEBHOOKS,)),
     Route("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/secret-rotation", (R.TICKET_WEBHOOKS,)),
     Route("GET", "/v1/tenants/{slug}/webhook-deliveries", (R.TICKET_WEBHOOKS,)),

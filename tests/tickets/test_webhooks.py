@@ -330,3 +330,65 @@ async def test_a_removed_endpoint_gets_nothing_more(
             f"/v1/tenants/{slug}/webhooks", json={"url": receiver.url}, headers=world.headers(KREIS, "agent")
         )
     ).status_code == 403
+
+
+async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resumes_it(
+    client: Client,
+    world: World,
+    departments: dict[str, UUID],
+    receiver: Receiver,
+    endpoint: dict[str, Any],
+    worker: TicketWorker,
+) -> None:
+    admin = world.headers(SOEST, "town-admin")
+    slug, endpoint_id = world.slug(SOEST), endpoint["endpoint"]["id"]
+
+    async def state() -> dict[str, Any]:
+        listed = await client.get(f"/v1/tenants/{slug}/webhooks", headers=admin)
+        found: dict[str, Any] = next(e for e in listed.json() if e["id"] == endpoint_id)
+        return found
+
+    async def attempts_at(now: datetime) -> int:
+        """Rounds at `now` until this endpoint's due delivery was tried (other tests' endpoints
+        share the outbox, so a round's totals say nothing): how many tries the receiver saw."""
+        before = tries()
+        for _ in range(20):
+            if await worker.deliver(now) == (0, 0) or tries() > before:
+                break
+        return tries() - before
+
+    def tries() -> int:  # answered or not
+        return sum(1 for r in receiver.received if r.json["data"]["ticketId"] == first["id"])
+
+    receiver.answers.extend([503, 503, 503])
+    first = await create_ticket(client, world, departments, SOEST)
+    start = datetime.now(UTC)
+    assert await attempts_at(start) == 1
+    failing = await state()
+    assert failing["failingSince"] is not None and failing["pausedAt"] is None
+    assert await attempts_at(start + timedelta(days=1)) == 1  # still retried …
+    assert (await state())["pausedAt"] is None
+    assert await attempts_at(start + timedelta(days=3, seconds=1)) == 1  # … until three days of failures
+    paused = await state()
+    assert paused["pausedAt"] is not None and paused["pausedReason"].startswith("every attempt failed since")
+    assert await attempts_at(start + timedelta(days=4)) == 0  # paused: nothing is attempted
+
+    second = await create_ticket(client, world, departments, SOEST)  # still recorded while paused
+    log = await client.get(
+        f"/v1/tenants/{slug}/webhook-deliveries", params={"endpointId": endpoint_id, "status": "pending"}, headers=admin
+    )
+    assert {e["delivery"]["ticketId"] for e in log.json()} == {first["id"], second["id"]}
+
+    resume = f"/v1/tenants/{slug}/webhooks/{endpoint_id}/resume"
+    for town, role, status in ((GESEKE, "town-admin", 404), (SOEST, "agent", 403)):
+        assert (await client.post(resume, headers=world.headers(town, role))).status_code == status
+    assert (await state())["pausedAt"] is not None  # refused attempts changed nothing
+    resumed = await client.post(resume, headers=admin)
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["pausedAt"] is None and resumed.json()["failingSince"] is None
+    assert (await client.post(resume, headers=admin)).status_code == 200  # resuming again: harmless
+
+    await drain(worker)  # the receiver answers again: everything, in order
+    for ticket in (first, second):
+        kinds = [r.json["type"] for r in receiver.of_ticket(ticket["id"])]
+        assert kinds == ["ticket.created", "ticket.status_changed"]
