@@ -59,6 +59,9 @@ class Settings:
     # Requests per minute and principal, across all instances (backend/ratelimit.py).
     rate_limit_per_minute: int = 600
     rate_limit_machine_per_minute: int = 6000
+    # Seals stored secrets (backend/sealing.py); unset outside production: a key file in data_dir.
+    secrets_key: str | None = None
+    secrets_key_previous: str | None = None
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @property
@@ -117,6 +120,19 @@ class _Reader:
             self.problems.append(f"{name}={value}: must be between {minimum} and {maximum}")
             return default
         return value
+
+    def sealing_key(self, name: str) -> str | None:
+        from backend.sealing import parse_key
+
+        raw = self.text(name, None)
+        if raw is None:
+            return None
+        try:
+            parse_key(raw)
+        except ValueError as error:
+            self.problems.append(f"{name}: {error}")
+            return None
+        return raw
 
     def url(self, name: str, schemes: set[str]) -> str | None:
         raw = self.text(name, None)
@@ -183,6 +199,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwks_refetch_interval_seconds=read.integer("JWKS_REFETCH_INTERVAL_SECONDS", 60, 1, 3600),
         rate_limit_per_minute=read.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
         rate_limit_machine_per_minute=read.integer("RATE_LIMIT_MACHINE_PER_MINUTE", 6000, 1, 1_000_000),
+        secrets_key=read.sealing_key("SECRETS_KEY"),
+        secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),
@@ -194,6 +212,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         read.problems.append("DEV_SIGNIN_ENABLED=true is not allowed with APP_ENV=production")
     if settings.is_production and (settings.database_url is None and settings.app_database_url is None):
         read.problems.append("APP_DATABASE_URL or DATABASE_URL is required with APP_ENV=production")
+    if settings.is_production and settings.secrets_key is None:
+        read.problems.append("SECRETS_KEY is required with APP_ENV=production (base64 of 32 random bytes)")
     if settings.is_production and settings.redis_url is None:
         read.problems.append("REDIS_URL is required with APP_ENV=production")
     if read.problems:

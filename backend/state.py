@@ -22,7 +22,15 @@ from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.ratelimit import RateLimiter
+from backend.sealing import Sealer, development_key, parse_key
 from backend.settings import Settings
+
+
+def sealer_for(settings: Settings) -> Sealer:
+    if settings.secrets_key is None:
+        return Sealer(development_key(settings.data_dir))
+    previous = [parse_key(settings.secrets_key_previous)] if settings.secrets_key_previous else []
+    return Sealer(parse_key(settings.secrets_key), previous)
 
 
 def redis_namespace(settings: Settings) -> str:
@@ -48,9 +56,11 @@ class AppState:
     # Requests per principal and minute; None (scripts, benchmarks in process): no limit.
     rate_limiter: RateLimiter | None = None
     namespace: str = field(init=False)  # what this deployment's Redis keys name
+    sealer: Sealer = field(init=False)  # seals and opens stored secrets
 
     def __post_init__(self) -> None:
         self.namespace = redis_namespace(self.settings)
+        self.sealer = sealer_for(self.settings)
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:

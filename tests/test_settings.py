@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from backend.settings import SettingsError, load_settings
@@ -17,7 +19,14 @@ def test_defaults_are_development_friendly() -> None:
 
 
 def test_production_turns_dev_features_off_by_default() -> None:
-    settings = load_settings({"APP_ENV": "production", "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r"})
+    settings = load_settings(
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": "postgresql://db/x",
+            "REDIS_URL": "redis://r",
+            "SECRETS_KEY": base64.b64encode(bytes(32)).decode(),
+        }
+    )
     assert not settings.graphql_introspection
     assert not settings.graphiql_enabled
     assert not settings.dev_signin_enabled
@@ -35,10 +44,12 @@ def test_every_problem_is_reported_at_once() -> None:
                 "GRAPHIQL_ENABLED": "maybe",
                 "LOG_LEVEL": "LOUD",
                 "RATE_LIMIT_PER_MINUTE": "0",
+                "SECRETS_KEY": "CHANGE-ME",
             }
         )
     message = str(error.value)
     names = ("APP_ENV", "PORT", "DB_POOL_MIN", "DATABASE_URL", "GRAPHIQL_ENABLED", "LOG_LEVEL", "RATE_LIMIT_PER_MINUTE")
+    assert "SECRETS_KEY" in message and "CHANGE-ME" not in message  # named, never echoed
     for name in names:
         assert name in message
 
@@ -48,6 +59,7 @@ def test_production_refuses_dev_sign_in_and_missing_services() -> None:
         load_settings({"APP_ENV": "production", "DEV_SIGNIN_ENABLED": "true"})
     message = str(error.value)
     assert "DEV_SIGNIN_ENABLED" in message and "REDIS_URL" in message and "DATABASE_URL" in message
+    assert "SECRETS_KEY" in message
 
 
 def test_application_url_uses_the_app_role() -> None:

@@ -897,6 +897,21 @@ async def retire_secrets(
     return expires
 
 
+async def all_secrets(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every stored secret of the acting tenants (a few per endpoint), for re-sealing."""
+    return list(await conn.fetch("SELECT tenant_id, id, endpoint_id, secret FROM ticket_webhook_secrets"))
+
+
+async def replace_secret(conn: asyncpg.Connection, tenant_id: UUID, secret_id: UUID, old: str, new: str) -> None:
+    await conn.execute(
+        "UPDATE ticket_webhook_secrets SET secret = $4 WHERE tenant_id = $1 AND id = $2 AND secret = $3",
+        tenant_id,
+        secret_id,
+        old,
+        new,
+    )
+
+
 async def signing_secrets(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, now: datetime) -> list[str]:
     rows = await conn.fetch(
         """SELECT secret FROM ticket_webhook_secrets

@@ -687,7 +687,8 @@ async def add_webhook_endpoint(
     _check_webhook_url(uow, data.url)
     endpoint = await repository.insert_endpoint(uow.conn, tenant.id, uuid4(), data.url, data.description)
     secret = webhooks.new_secret()
-    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, secret, now)
+    sealed = webhooks.seal_secret(uow.app.sealer, secret, tenant.id, endpoint.id)
+    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, sealed, now)
     return WebhookEndpointCreated(endpoint=endpoint, secret=secret)
 
 
@@ -701,7 +702,8 @@ async def rotate_webhook_secret(
     endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
     expires = await repository.retire_secrets(uow.conn, tenant.id, endpoint.id, now, grace)
     secret = webhooks.new_secret()
-    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, secret, now)
+    sealed = webhooks.seal_secret(uow.app.sealer, secret, tenant.id, endpoint.id)
+    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, sealed, now)
     return WebhookSecret(endpoint_id=endpoint.id, secret=secret, previous_secret_expires_at=expires)
 
 

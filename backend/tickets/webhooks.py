@@ -3,6 +3,7 @@
 A secret is `whsec_` + base64 of 32 random bytes; the HMAC key is the decoded bytes. The
 signature header lists one `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` per active
 secret, separated by spaces, so receivers keep verifying while a secret is being rotated.
+Secrets are stored sealed (backend/sealing.py), bound to their tenant and endpoint.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
+
+from backend.sealing import Sealer
 
 SECRET_PREFIX = "whsec_"
 USER_AGENT = "buergerservice-webhooks/1"
@@ -24,6 +28,21 @@ USER_AGENT = "buergerservice-webhooks/1"
 
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _context(tenant_id: UUID, endpoint_id: UUID) -> str:
+    return f"ticket_webhook_secrets:{tenant_id}:{endpoint_id}"
+
+
+def seal_secret(sealer: Sealer, secret: str, tenant_id: UUID, endpoint_id: UUID) -> str:
+    return sealer.seal(secret, _context(tenant_id, endpoint_id))
+
+
+def open_secret(sealer: Sealer, stored: str, tenant_id: UUID, endpoint_id: UUID) -> str:
+    """The secret as stored: sealed, or plain text written before secrets were sealed."""
+    if stored.startswith(SECRET_PREFIX):
+        return stored
+    return sealer.open(stored, _context(tenant_id, endpoint_id))
 
 
 def _key(secret: str) -> bytes:

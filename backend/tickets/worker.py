@@ -30,6 +30,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.sealing import Sealer, SealError
 from backend.state import AppState
 from backend.tickets import pubsub, repository, webhooks
 from backend.tickets.changes import SYSTEM, record_change
@@ -51,6 +52,7 @@ class TicketWorker:
     pool: asyncpg.Pool
     redis: Redis
     http: httpx.AsyncClient
+    sealer: Sealer
     batch_size: int = 20
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(hours=1)
@@ -138,7 +140,8 @@ class TicketWorker:
             for row in claimed:
                 key = (row["tenant_id"], row["endpoint_id"])
                 if key not in secrets:
-                    secrets[key] = await repository.signing_secrets(conn, row["tenant_id"], row["endpoint_id"], now)
+                    stored = await repository.signing_secrets(conn, row["tenant_id"], row["endpoint_id"], now)
+                    secrets[key] = self._opened(stored, *key)
             outcomes = await asyncio.gather(
                 *(self._send(row, secrets[row["tenant_id"], row["endpoint_id"]]) for row in claimed)
             )
@@ -181,6 +184,32 @@ class TicketWorker:
             elif await repository.endpoint_failed(conn, tenant_id, endpoint_id, now, self.give_up_after):
                 log.warning("webhook_endpoint_paused", tenant=str(tenant_id), endpoint=str(endpoint_id))
 
+    def _opened(self, stored: list[str], tenant_id: Any, endpoint_id: Any) -> list[str]:
+        opened = []
+        for value in stored:
+            try:
+                opened.append(webhooks.open_secret(self.sealer, value, tenant_id, endpoint_id))
+            except SealError:  # e.g. sealed with a key no longer configured: sign with the others
+                log.error("webhook_secret_unusable", tenant=str(tenant_id), endpoint=str(endpoint_id))
+        return opened
+
+    async def reseal_secrets(self) -> int:
+        """Plain-text secrets from before sealing, and those of a retired key, sealed with the
+        current key. Returns how many."""
+        resealed = 0
+        async with self._transaction() as conn:
+            for row in await repository.all_secrets(conn):
+                if self.sealer.is_current(row["secret"]):
+                    continue
+                try:
+                    plain = webhooks.open_secret(self.sealer, row["secret"], row["tenant_id"], row["endpoint_id"])
+                except SealError:
+                    continue  # reported when it is used; nothing to seal it from
+                sealed = webhooks.seal_secret(self.sealer, plain, row["tenant_id"], row["endpoint_id"])
+                await repository.replace_secret(conn, row["tenant_id"], row["id"], row["secret"], sealed)
+                resealed += 1
+        return resealed
+
     async def _send(self, row: Any, secrets: list[str]) -> webhooks.Outcome:
         body = webhooks.body_of(row["kind"], row["event_at"].isoformat(), row["payload"])
         if not secrets:
@@ -195,6 +224,7 @@ class TicketWorker:
         report.signalled = await self.signal_deadlines(now)
         if self._last_purge is None or now - self._last_purge >= self.purge_every:
             report.purged = await self.purge(now)
+            await self.reseal_secrets()
             self._last_purge = now
         report.delivered, report.failed = await self.deliver(now)
         return report
@@ -221,7 +251,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         yield
         return
     http = httpx.AsyncClient(follow_redirects=False)
-    worker = TicketWorker(state.pool, state.redis, http)
+    worker = TicketWorker(state.pool, state.redis, http, state.sealer)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -46,6 +46,7 @@ APP_RUNTIME_ENV = frozenset(
         "DB_POOL_MIN",
         "DB_POOL_MAX",
         "REDIS_URL",
+        "SECRETS_KEY",
         "LOG_LEVEL",
         "LOG_FORMAT",
         "PUBLIC_BASE_URL",
@@ -411,7 +412,7 @@ def test_deployment_env_comes_from_configmap_and_secret() -> None:
     assert not missing, f"Deployment does not provide {sorted(missing)}"
     leaked = MIGRATION_ONLY_ENV & provided.keys()
     assert not leaked, f"API pods must not receive {sorted(leaked)} (migration-only credentials)"
-    for secret_var in ("APP_DATABASE_URL", "REDIS_URL"):
+    for secret_var in ("APP_DATABASE_URL", "REDIS_URL", "SECRETS_KEY"):
         assert provided[secret_var].startswith("Secret/"), f"{secret_var} must come from a Secret"
     for var, origin in provided.items():
         if origin.startswith("ConfigMap/"):

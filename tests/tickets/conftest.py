@@ -128,7 +128,7 @@ async def app_pool(admin_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest_asyncio.fixture
 async def worker(world: World) -> AsyncIterator[TicketWorker]:
     async with httpx.AsyncClient() as http:
-        yield TicketWorker(world.state.pool, world.state.redis, http, request_timeout=5.0)
+        yield TicketWorker(world.state.pool, world.state.redis, http, world.state.sealer, request_timeout=5.0)
 
 
 @pytest.fixture

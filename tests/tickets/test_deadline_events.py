@@ -47,8 +47,8 @@ async def test_due_soon_and_overdue_once_with_two_instances(
     created = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 → due Tuesday 10:00 local
     ticket = await ticket_at(world, departments, SOEST, created)
     async with httpx.AsyncClient() as http_one, httpx.AsyncClient() as http_two:
-        one = TicketWorker(world.state.pool, world.state.redis, http_one)
-        two = TicketWorker(app_pool, world.state.redis, http_two)
+        one = TicketWorker(world.state.pool, world.state.redis, http_one, world.state.sealer)
+        two = TicketWorker(app_pool, world.state.redis, http_two, world.state.sealer)
         early = ticket.due_at - timedelta(hours=3)
         await asyncio.gather(one.signal_deadlines(early), two.signal_deadlines(early))
         assert await _signals(db, world, ticket.id) == []

@@ -200,7 +200,7 @@ async def test_receiver_down_then_up_across_an_app_restart(
     # The app restarts (a new worker with its own pool and HTTP client), the receiver comes back.
     receiver.start()
     async with httpx.AsyncClient() as http:
-        restarted = TicketWorker(app_pool, world.state.redis, http)
+        restarted = TicketWorker(app_pool, world.state.redis, http, world.state.sealer)
         await drain(restarted, now + timedelta(hours=2))
     events = await outbox(db, world, ticket["id"])
     assert [r.message_id for r in receiver.of_ticket(ticket["id"])] == [f"msg_{e['id']}" for e in events]
@@ -218,10 +218,20 @@ async def test_two_running_instances_deliver_each_event_once(
     receiver.answers.extend([503, 503, 503])
     async with httpx.AsyncClient() as http_one, httpx.AsyncClient() as http_two:
         one = TicketWorker(
-            world.state.pool, world.state.redis, http_one, poll_seconds=0.05, backoff_base=timedelta(milliseconds=50)
+            world.state.pool,
+            world.state.redis,
+            http_one,
+            world.state.sealer,
+            poll_seconds=0.05,
+            backoff_base=timedelta(milliseconds=50),
         )
         two = TicketWorker(
-            app_pool, world.state.redis, http_two, poll_seconds=0.05, backoff_base=timedelta(milliseconds=50)
+            app_pool,
+            world.state.redis,
+            http_two,
+            world.state.sealer,
+            poll_seconds=0.05,
+            backoff_base=timedelta(milliseconds=50),
         )
         stop = asyncio.Event()
         loops = [asyncio.create_task(w.run(stop)) for w in (one, two)]
@@ -392,3 +402,47 @@ async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resum
     for ticket in (first, second):
         kinds = [r.json["type"] for r in receiver.of_ticket(ticket["id"])]
         assert kinds == ["ticket.created", "ticket.status_changed"]
+
+
+async def test_signing_secrets_are_sealed_at_rest_and_old_plain_ones_get_sealed(
+    client: Client,
+    world: World,
+    departments: dict[str, UUID],
+    receiver: Receiver,
+    endpoint: dict[str, Any],
+    worker: TicketWorker,
+    db: asyncpg.Pool,
+) -> None:
+    soest, endpoint_id = world.tenant_ids[SOEST], UUID(endpoint["endpoint"]["id"])
+    secret = endpoint["secret"]
+
+    async def stored() -> str:
+        async with tenant_transaction(db, [soest], readonly=True) as conn:
+            value: str = await conn.fetchval(
+                "SELECT secret FROM ticket_webhook_secrets WHERE tenant_id = $1 AND endpoint_id = $2",
+                soest,
+                endpoint_id,
+            )
+            return value
+
+    sealed = await stored()
+    assert sealed.startswith("sealed:v1:") and secret not in sealed and secret.removeprefix("whsec_") not in sealed
+
+    # A row from before sealing (plain text) still signs, and the worker seals it.
+    async with tenant_transaction(db, [soest]) as conn:
+        await conn.execute(
+            "UPDATE ticket_webhook_secrets SET secret = $3 WHERE tenant_id = $1 AND endpoint_id = $2",
+            soest,
+            endpoint_id,
+            secret,
+        )
+    ticket = await create_ticket(client, world, departments, SOEST)
+    await drain(worker)
+    assert all(signed_by(secret, r) for r in receiver.of_ticket(ticket["id"]))
+    assert await worker.reseal_secrets() >= 1
+    resealed = await stored()
+    assert resealed.startswith("sealed:v1:") and resealed != sealed
+    assert await worker.reseal_secrets() == 0  # nothing left to seal
+    again = await create_ticket(client, world, departments, SOEST)
+    await drain(worker)
+    assert [signed_by(secret, r) for r in receiver.of_ticket(again["id"])] == [True, True]
