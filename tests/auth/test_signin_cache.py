@@ -189,6 +189,17 @@ async def test_a_verified_token_is_remembered_until_sign_in_changes(client: Clie
     assert verifier.verifications == verified + 1
 
 
+async def test_a_rejected_token_is_never_remembered(client: Client, world: World) -> None:
+    verifier = world.state.verifier
+    now = int(time.time())
+    claims = {"iss": world.oidc.issuer_url(SOEST), "aud": "someone-else", "sub": "x", "iat": now, "exp": now + 60}
+    wrong_audience = world.oidc.sign(SOEST, {**claims, "roles": ["agent"]})
+    before = verifier.verifications
+    for _ in range(3):
+        assert (await client.get("/v1/me", headers=bearer(wrong_audience))).status_code == 401
+    assert verifier.verifications == before + 3  # checked in full every time
+
+
 async def test_a_remembered_token_still_expires(client: Client, world: World) -> None:
     leeway = world.state.settings.jwt_leeway_seconds
     now = int(time.time())
