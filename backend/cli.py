@@ -21,18 +21,18 @@ from contextlib import asynccontextmanager
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
-def _settings() -> Settings:
+def _settings(*, serving: bool = True) -> Settings:
     try:
-        return load_settings()
+        return load_settings(serving=serving)
     except SettingsError as error:
         print(error, file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def _services(settings: Settings) -> object:
+def _services(settings: Settings, *, redis: bool = True) -> object:
     from backend.devservices import ensure_services
 
-    return ensure_services(settings.data_dir)
+    return ensure_services(settings.data_dir, redis=redis)
 
 
 def migrate(settings: Settings) -> None:
@@ -147,12 +147,14 @@ def main(argv: list[str] | None = None) -> None:
     token_parser.add_argument("--tenant", required=True)
     token_parser.add_argument("--role", required=True)
     args = parser.parse_args(argv)
-    settings = _settings()
+    # Migrations need the database only: the migration Job gets no Redis URL and no sealing key.
+    serving = args.command != "migrate"
+    settings = _settings(serving=serving)
     if args.command == "run":
         run(settings)
     elif args.command == "migrate":
-        _services(settings)
-        migrate(_settings())
+        _services(settings, redis=False)
+        migrate(_settings(serving=False))
     elif args.command == "seed":
         _services(settings)
         seed(_settings())

@@ -43,8 +43,9 @@ def start_redis(data_dir: Path) -> tuple[str, Any]:
     return f"unix://{server.socket_file}", server
 
 
-def ensure_services(data_dir: Path) -> DevServices:
-    """Start what the environment does not name, and export its URL for child processes."""
+def ensure_services(data_dir: Path, *, redis: bool = True) -> DevServices:
+    """Start what the environment does not name, and export its URL for child processes.
+    `redis=False`: the database only (migrations need nothing else)."""
     handles: list[Any] = []
     database_url = os.environ.get("DATABASE_URL", "").strip()
     if not database_url:
@@ -52,7 +53,7 @@ def ensure_services(data_dir: Path) -> DevServices:
         handles.append(handle)
         os.environ["DATABASE_URL"] = database_url
     redis_url = os.environ.get("REDIS_URL", "").strip()
-    if not redis_url:
+    if not redis_url and redis:
         redis_url, handle = start_redis(data_dir)
         handles.append(handle)
         os.environ["REDIS_URL"] = redis_url

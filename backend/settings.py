@@ -145,8 +145,10 @@ class _Reader:
         return raw
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate all settings; raise SettingsError listing every problem."""
+def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+    """Read and validate all settings; raise SettingsError listing every problem. `serving`:
+    False for one-off commands such as migrations, which need neither Redis nor the sealing
+    key (the migration Job is given the database credentials only)."""
     env_map = os.environ if environ is None else environ
     read = _Reader(env_map)
 
@@ -212,9 +214,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         read.problems.append("DEV_SIGNIN_ENABLED=true is not allowed with APP_ENV=production")
     if settings.is_production and (settings.database_url is None and settings.app_database_url is None):
         read.problems.append("APP_DATABASE_URL or DATABASE_URL is required with APP_ENV=production")
-    if settings.is_production and settings.secrets_key is None:
+    if serving and settings.is_production and settings.secrets_key is None:
         read.problems.append("SECRETS_KEY is required with APP_ENV=production (base64 of 32 random bytes)")
-    if settings.is_production and settings.redis_url is None:
+    if serving and settings.is_production and settings.redis_url is None:
         read.problems.append("REDIS_URL is required with APP_ENV=production")
     if read.problems:
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(read.problems))

@@ -11,6 +11,7 @@ replicas in compose, least privilege for the database credentials.
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -25,6 +26,7 @@ import yaml
 from kubernetes_validate.utils import all_versions, major_minor
 
 from backend.db.roles import APP_ROLE, OWNER_ROLE
+from backend.settings import SettingsError, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFRA = REPO_ROOT / "infra"
@@ -710,3 +712,35 @@ def test_load_balancer_balances_all_replicas() -> None:
     assert upstream == set(API_REPLICAS)
     for name in API_REPLICAS:
         assert lb["depends_on"][name]["condition"] == "service_healthy"
+
+
+def _rendered_env(workload: dict[str, Any]) -> dict[str, str]:
+    """The environment the container starts with (envFrom data, then literal env entries)."""
+    container = _container(workload)
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        kind, ref = (
+            ("ConfigMap", source["configMapRef"]) if "configMapRef" in source else ("Secret", source["secretRef"])
+        )
+        env.update(_data(_named(kind, ref["name"]) or {}))
+    env.update({v["name"]: v["value"] for v in container.get("env", []) if "value" in v})
+    return env
+
+
+def test_the_migration_job_environment_passes_the_settings_check() -> None:
+    """The Job has the database credentials only (no Redis, no sealing key): enough to migrate."""
+    env = _rendered_env(_one("Job"))
+    assert "REDIS_URL" not in env and "SECRETS_KEY" not in env
+    settings = load_settings(env, serving=False)
+    assert settings.is_production and settings.database_url
+    with pytest.raises(SettingsError):
+        load_settings(env)  # serving needs more: the API Deployment gets it
+
+
+def test_the_api_environment_passes_once_the_placeholders_are_replaced() -> None:
+    env = _rendered_env(_one("Deployment"))
+    with pytest.raises(SettingsError) as placeholder:
+        load_settings(env)
+    assert "SECRETS_KEY" in str(placeholder.value)  # CHANGE-ME is refused, not used
+    real = {**env, "SECRETS_KEY": base64.b64encode(bytes(range(32))).decode()}
+    assert load_settings(real).is_production
