@@ -14,10 +14,8 @@ from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from backend import generations
-from backend.observability import note_request
+from backend.http.auth import admit
 from backend.state import AppState, UnitOfWork, unit_of_work
-from backend.tenants import signin
 
 
 def bearer_from(value: object) -> str | None:
@@ -51,13 +49,7 @@ class GraphQLContext(BaseContext, kw_only=True):
                 bearer = self.bearer()
                 if not bearer:
                     raise Unauthenticated()
-                principal, read = await signin.sign_in(self.app, bearer)
-                if self.request is not None:
-                    generations.keep_on_request(self.request, read)
-                if self.app.rate_limiter is not None:
-                    self.app.rate_limiter.take(principal)
-                self.principal_cache = principal
-                note_request(tenant=principal.tenant_slug, principal=principal.subject)
+                self.principal_cache = await admit(self.app, bearer, self.request)
             return self.principal_cache
 
     @asynccontextmanager

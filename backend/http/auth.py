@@ -24,15 +24,22 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token.strip()
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    state: AppState = connection.app.state.app_state
-    principal, read = await signin.sign_in(state, bearer_token(connection))
-    generations.keep_on_request(connection, read)
+async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Principal:
+    """Sign in and count the request against the principal's rate limit (REST and GraphQL).
+    The generations read at sign-in stay on the request for its handlers."""
+    principal, read = await signin.sign_in(state, token)
+    if connection is not None:
+        generations.keep_on_request(connection, read)
     if state.rate_limiter is not None:
         state.rate_limiter.take(principal)
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
     note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    state: AppState = connection.app.state.app_state
+    return await admit(state, bearer_token(connection), connection)
 
 
 async def provide_principal(request: Request[Any, Any, Any], app_state: AppState) -> Principal:
