@@ -827,8 +827,9 @@ async def endpoint_failed(
     paused = await conn.fetchval(
         """UPDATE ticket_webhook_endpoints
            SET failing_since = coalesce(failing_since, $3),
-               paused_at = CASE WHEN coalesce(failing_since, $3) <= $3 - $4::interval THEN $3 END,
-               paused_reason = CASE WHEN coalesce(failing_since, $3) <= $3 - $4::interval
+               -- (the old failing_since: NULL on a first failure, which never pauses)
+               paused_at = CASE WHEN failing_since <= $3 - $4::interval THEN $3 END,
+               paused_reason = CASE WHEN failing_since <= $3 - $4::interval
                                     THEN 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC',
                                          'YYYY-MM-DD"T"HH24:MI"Z"') END
            WHERE tenant_id = $1 AND id = $2 AND paused_at IS NULL
