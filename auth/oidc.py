@@ -201,6 +201,7 @@ class TokenVerifier:
         self.leeway = leeway_seconds
         self._verified: dict[str, _Verified] = {}
         self.verifications = 0  # full checks, observed by tests: a remembered token needs none
+        self.rejections: dict[str, int] = {}  # by reason, for the metrics endpoint
 
     async def verify(self, token: str, tag: str | None = None) -> Principal:
         """`tag` names the state of issuers, tenants and agreements as the caller just read it:
@@ -216,8 +217,7 @@ class TokenVerifier:
         except Unauthenticated:
             raise
         except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
-            log.info("token_rejected", reason=type(error).__name__)
-            raise Unauthenticated() from None
+            raise self._reject(type(error).__name__) from None
         if tag is not None:
             if len(self._verified) >= self.MEMO_SIZE:
                 self._verified.clear()  # a flood of distinct tokens: start over rather than grow
@@ -227,6 +227,7 @@ class TokenVerifier:
 
     def _reject(self, reason: str) -> Unauthenticated:
         log.info("token_rejected", reason=reason)
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
         return Unauthenticated()
 
     async def _verify(self, token: str, tag: str | None) -> tuple[Principal, float]:

@@ -1,4 +1,4 @@
-"""Liveness and readiness for load balancers and Kubernetes."""
+"""Liveness and readiness for load balancers and Kubernetes; metrics for Prometheus."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from backend.metrics import CONTENT_TYPE, Metrics
 from backend.state import AppState
 
 
@@ -54,3 +55,17 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         status_code=200 if ready else 503,
         media_type=MediaType.JSON,
     )
+
+
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics of this instance (keep off the public ingress)",
+    media_type=CONTENT_TYPE,
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Counters, histograms and gauges in the Prometheus text format: requests by route
+    template, routing cache use, sign-in rejections, the database pool, worker heartbeats, and
+    per town webhook backlog and overdue callbacks. No personal data; scrape every instance."""
+    registry: Metrics = request.app.state.metrics
+    return Response(await registry.exposition(), media_type=CONTENT_TYPE)

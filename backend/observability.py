@@ -1,4 +1,5 @@
-"""JSON logs with request id, tenant and principal; no tokens, no query strings, no bodies."""
+"""JSON logs with request id, tenant and principal; no tokens, no query strings, no bodies.
+The same middleware times each request for the metrics (by route template, never by path)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.metrics import Metrics
 from backend.settings import Settings
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -72,7 +74,7 @@ def _clean_request_id(raw: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def request_logging_middleware(app: ASGIApp) -> ASGIApp:
+def request_logging_middleware(app: ASGIApp, metrics: Metrics | None = None) -> ASGIApp:
     log = structlog.get_logger("http")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,14 +101,20 @@ def request_logging_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                # Route middleware runs after routing: the template is known ("/v1/calls/{call_id:uuid}").
+                metrics.observe_request(
+                    scope.get("method", ""), scope.get("path_template") or "unrouted", status, seconds
+                )
             path = scope.get("path", "")
-            if path not in ("/healthz", "/readyz"):
+            if path not in ("/healthz", "/readyz", "/metrics"):  # probes and scrapes
                 log.info(
                     "request",
                     method=scope.get("method"),
                     path=path,  # never the query string: it may hold personal data
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(seconds * 1000, 2),
                     **fields,
                 )
             _request_fields.reset(token)

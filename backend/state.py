@@ -21,6 +21,7 @@ from auth.oidc import TokenVerifier
 from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
 from backend.settings import Settings
@@ -55,6 +56,7 @@ class AppState:
     tenant_change_listeners: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
     # Requests per principal and minute; None (scripts, benchmarks in process): no limit.
     rate_limiter: RateLimiter | None = None
+    metrics: Metrics = field(default_factory=Metrics)  # create_app passes the app's, served at /metrics
     namespace: str = field(init=False)  # what this deployment's Redis keys name
     sealer: Sealer = field(init=False)  # seals and opens stored secrets
 

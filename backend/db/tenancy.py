@@ -31,3 +31,13 @@ async def tenant_transaction(
     async with acquire(pool) as conn, conn.transaction(readonly=readonly):
         await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
         yield conn
+
+
+@asynccontextmanager
+async def all_tenants_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """For background work that acts for every tenant (workers, the metrics figures): the one
+    kind of transaction outside a request whose row-level security admits all tenants."""
+    async with tenant_transaction(pool, []) as conn:
+        tenant_ids = await conn.fetchval("SELECT auth_all_tenant_ids()")
+        await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
+        yield conn

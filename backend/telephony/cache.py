@@ -94,6 +94,12 @@ async def compile_from_database(
     return await asyncio.to_thread(compile_table, numbers, tenants, area_codes, compiled_at)
 
 
+def table_age(app: AppState) -> float | None:
+    """Seconds since the routing table this instance decides with was compiled (None: none yet)."""
+    compiled = _local(app).compiled
+    return None if compiled is None else time.time() - compiled.table.compiled_at
+
+
 def _fresh(compiled: CompiledRouting | None, max_age: float = MAX_AGE_SECONDS) -> bool:
     return compiled is not None and time.time() - compiled.table.compiled_at < max_age
 
@@ -165,5 +171,7 @@ async def routing_for(
     """The table to decide with, and where it came from ("cache" or "database")."""
     compiled = await cached_routing(app, read)
     if compiled is not None:
+        app.metrics.routing_lookups.labels("cache").inc()
         return compiled, "cache"
+    app.metrics.routing_lookups.labels("database").inc()
     return CompiledRouting(await compile_from_database(app.pool, sorted(tenant_ids), dialled)), "database"

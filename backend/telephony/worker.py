@@ -13,6 +13,7 @@ sets row-level security to all tenants (`auth_all_tenant_ids()`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ import asyncpg
 import structlog
 from litestar import Litestar
 
-from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.db.tenancy import all_tenants_transaction
+from backend.metrics import Metrics
 from backend.state import AppState
 from backend.telephony import repository
 from backend.telephony.schemas import DEFAULT_CALLER_RETENTION_DAYS
@@ -38,16 +40,16 @@ CALLER_PURGE_LOCK = 1
 class TelephonyWorker:
     pool: asyncpg.Pool
     purge_every: timedelta = timedelta(minutes=10)
+    metrics: Metrics | None = None
 
     async def purge_callers(self, now: datetime | None = None) -> int | None:
         """One round: the number of calls whose caller number was erased; None when another
         instance holds the lock (its round does the work)."""
         now = now or datetime.now(UTC)
-        async with tenant_transaction(self.pool, []) as conn:
+        async with all_tenants_transaction(self.pool) as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", LOCK_CLASS, CALLER_PURGE_LOCK):
                 return None
             tenant_ids = await conn.fetchval("SELECT auth_all_tenant_ids()")
-            await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
             return await repository.erase_caller_numbers(conn, tenant_ids, now, DEFAULT_CALLER_RETENTION_DAYS)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -56,8 +58,13 @@ class TelephonyWorker:
                 erased = await self.purge_callers()
                 if erased:
                     log.info("caller_numbers_erased", calls=erased)  # counts only, never numbers
+                if self.metrics is not None:
+                    self.metrics.worker_rounds.labels("telephony", "ok").inc()
+                    self.metrics.worker_last_success.labels("telephony").set(time.time())
             except Exception as error:  # keep running; the next round retries
                 log.error("telephony_worker_round_failed", error_type=type(error).__name__)
+                if self.metrics is not None:
+                    self.metrics.worker_rounds.labels("telephony", "failed").inc()
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.purge_every.total_seconds())
 
@@ -69,7 +76,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     if not state.settings.background_worker:
         yield
         return
-    worker = TelephonyWorker(state.pool)
+    worker = TelephonyWorker(state.pool, metrics=state.metrics)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -1030,3 +1030,25 @@ async def sla_state_of(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUI
         ticket_id,
     )
     return SlaState(value)
+
+
+async def operations_figures(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Per town, for the metrics: webhook deliveries waiting and the oldest one's age, paused
+    endpoints, open tickets past their callback deadline."""
+    return list(
+        await conn.fetch(
+            """SELECT t.slug,
+                      coalesce(d.waiting, 0) AS deliveries_waiting,
+                      coalesce(d.oldest_seconds, 0) AS oldest_waiting_seconds,
+                      (SELECT count(*) FROM ticket_webhook_endpoints e
+                        WHERE e.tenant_id = t.id AND e.active AND e.paused_at IS NOT NULL) AS endpoints_paused,
+                      (SELECT count(*) FROM tickets k
+                        WHERE k.tenant_id = t.id AND k.status IN ('new', 'forwarded', 'in_progress')
+                          AND k.due_at <= now()) AS tickets_overdue
+               FROM tenants t
+               LEFT JOIN LATERAL (
+                   SELECT count(*) AS waiting, extract(epoch FROM now() - min(w.created_at))::float8 AS oldest_seconds
+                   FROM ticket_webhook_deliveries w WHERE w.tenant_id = t.id AND w.status = 'pending') d ON true
+               ORDER BY t.slug"""
+        )
+    )

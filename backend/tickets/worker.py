@@ -17,8 +17,9 @@ The worker acts for every tenant: its transactions set row-level security to all
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +30,8 @@ import structlog
 from litestar import Litestar
 from redis.asyncio import Redis
 
-from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.db.tenancy import all_tenants_transaction
+from backend.metrics import Metrics
 from backend.sealing import Sealer, SealError
 from backend.state import AppState
 from backend.tickets import pubsub, repository, webhooks
@@ -63,12 +65,10 @@ class TicketWorker:
     purge_every: timedelta = timedelta(minutes=10)
     _last_purge: datetime | None = field(default=None, init=False)
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with tenant_transaction(self.pool, []) as conn:
-            tenant_ids = await conn.fetchval("SELECT auth_all_tenant_ids()")
-            await conn.execute(SET_TENANTS, tenant_array_literal(tenant_ids))
-            yield conn
+    metrics: Metrics | None = None
+
+    def _transaction(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return all_tenants_transaction(self.pool)
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay after the `attempts`-th failure: base, 2×base, 4×base … capped."""
@@ -229,14 +229,25 @@ class TicketWorker:
         report.delivered, report.failed = await self.deliver(now)
         return report
 
+    def _counted(self, report: Report) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.worker_rounds.labels("tickets", "ok").inc()
+        self.metrics.worker_last_success.labels("tickets").set(time.time())
+        self.metrics.webhook_attempts.labels("delivered").inc(report.delivered)
+        self.metrics.webhook_attempts.labels("failed").inc(report.failed)
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             busy = False
             try:
                 report = await self.run_once()
                 busy = report.delivered + report.failed >= self.batch_size
+                self._counted(report)
             except Exception as error:  # keep running; the next round retries
                 log.error("ticket_worker_round_failed", error_type=type(error).__name__)
+                if self.metrics is not None:
+                    self.metrics.worker_rounds.labels("tickets", "failed").inc()
             if busy:
                 continue
             with suppress(TimeoutError):
@@ -251,7 +262,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         yield
         return
     http = httpx.AsyncClient(follow_redirects=False)
-    worker = TicketWorker(state.pool, state.redis, http, state.sealer)
+    worker = TicketWorker(state.pool, state.redis, http, state.sealer, metrics=state.metrics)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -260,3 +271,17 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop.set()
         await task
         await http.aclose()
+
+
+async def read_figures(pool: asyncpg.Pool, metrics: Metrics) -> None:
+    """Per town: webhook backlog and paused endpoints, overdue callbacks (for a metrics scrape)."""
+    async with all_tenants_transaction(pool) as conn:
+        rows = await repository.operations_figures(conn)
+    gauges = (metrics.webhook_waiting, metrics.webhook_oldest_waiting, metrics.webhook_paused, metrics.tickets_overdue)
+    for gauge in gauges:
+        gauge.clear()  # a town that is gone disappears
+    for row in rows:
+        metrics.webhook_waiting.labels(row["slug"]).set(row["deliveries_waiting"])
+        metrics.webhook_oldest_waiting.labels(row["slug"]).set(row["oldest_waiting_seconds"])
+        metrics.webhook_paused.labels(row["slug"]).set(row["endpoints_paused"])
+        metrics.tickets_overdue.labels(row["slug"]).set(row["tickets_overdue"])

@@ -14,6 +14,7 @@ from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony import cache
 from tests.support.asgi import serve
+from tests.support.metrics import scrape, value
 from tests.support.world import World
 from tests.telephony.helpers import add_number, gql, unique_number
 
@@ -271,3 +272,6 @@ async def test_redis_down_answers_from_postgresql(
         geseke_system = telephony.headers("stadt-geseke", "telephony")
         soest = await degraded.get("/v1/routing", params={"dialled": "02921 103-0"}, headers=geseke_system)
         assert soest.json()["ours"] is False
+        figures = await scrape(degraded)  # what tells the engineer on call why routing got slower
+    assert value(figures, "bs_routing_lookups_total", source="database") == 7
+    assert value(figures, "bs_routing_lookups_total", source="cache") == 0

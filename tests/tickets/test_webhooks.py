@@ -22,6 +22,7 @@ from backend.state import unit_of_work
 from backend.tickets import service
 from backend.tickets.schemas import StatusChange, TicketStatus
 from backend.tickets.worker import TicketWorker
+from tests.support.metrics import scrape, value
 from tests.support.world import World
 from tests.tickets.conftest import (
     CITIZEN_EMAIL,
@@ -349,9 +350,16 @@ async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resum
     receiver: Receiver,
     endpoint: dict[str, Any],
     worker: TicketWorker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     admin = world.headers(SOEST, "town-admin")
     slug, endpoint_id = world.slug(SOEST), endpoint["endpoint"]["id"]
+    monkeypatch.setattr(world.state.metrics, "figures_seconds", 0.0)
+
+    async def paused_on_metrics() -> float:
+        return value(await scrape(client), "bs_webhook_endpoints_paused", tenant=slug)
+
+    paused_before = await paused_on_metrics()
 
     async def state() -> dict[str, Any]:
         listed = await client.get(f"/v1/tenants/{slug}/webhooks", headers=admin)
@@ -382,6 +390,7 @@ async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resum
     paused = await state()
     assert paused["pausedAt"] is not None and paused["pausedReason"].startswith("every attempt failed since")
     assert await attempts_at(start + timedelta(days=4)) == 0  # paused: nothing is attempted
+    assert await paused_on_metrics() == paused_before + 1  # what ops alert on
 
     second = await create_ticket(client, world, departments, SOEST)  # still recorded while paused
     log = await client.get(
@@ -396,6 +405,7 @@ async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resum
     resumed = await client.post(resume, headers=admin)
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["pausedAt"] is None and resumed.json()["failingSince"] is None
+    assert await paused_on_metrics() == paused_before
     assert (await client.post(resume, headers=admin)).status_code == 200  # resuming again: harmless
 
     await drain(worker)  # the receiver answers again: everything, in order
