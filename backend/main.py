@@ -21,6 +21,7 @@ from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
 from backend.health import healthz, metrics, readyz
+from backend.http.auth import quota_headers
 from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.knowledge.controller import KnowledgeController
@@ -54,7 +55,10 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "REST for telephony systems, partner-town systems and administrators of the shared "
             "telephone citizen service. Errors are RFC 9457 problem+json. Sign in with a bearer "
-            "token from your municipality's OpenID Connect provider."
+            "token from your municipality's OpenID Connect provider. Requests are limited per "
+            "person or machine client and minute: every response to a signed-in request carries "
+            "RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds); over the limit, "
+            "429 with Retry-After."
         ),
         path="/docs",
         render_plugins=openapi_render_plugins(),
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(request_logging_middleware, metrics=figures), idempotency_middleware],
+        before_send=[quota_headers],
         state=State({"metrics": figures}),
         openapi_config=openapi_config(),
         cors_config=None,

@@ -31,6 +31,23 @@ FLUSH_SECONDS = 0.25
 log = structlog.get_logger("ratelimit")
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What a client may still do in the current window, sent back as RateLimit-* headers so
+    a partner system can pace itself instead of running into 429s."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the next window
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+
+
 @dataclass(slots=True)
 class _Count:
     known: int = 0  # the shared total as Redis last reported it (our own flushed counts included)
@@ -57,8 +74,9 @@ class RateLimiter:
     def limit_for(self, principal: Principal) -> int:
         return self.machine_limit if principal.is_machine else self.person_limit
 
-    def take(self, principal: Principal) -> None:
-        """Count one request, or raise RateLimited (with the seconds until the next window)."""
+    def take(self, principal: Principal) -> Quota:
+        """Count one request and say what is left, or raise RateLimited (with the seconds until
+        the next window). Across instances `remaining` is as of the last shared count."""
         now = time.time()
         window = int(now // self.window_seconds)
         who = principal.issuer + "\x00" + principal.subject  # the same person, whichever tenant
@@ -66,14 +84,13 @@ class RateLimiter:
         if count is None:
             count = self._counts[(who, window)] = _Count()
         limit = self.limit_for(principal)
+        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
         if count.known + count.pending >= limit:
-            retry_after = max(1, math.ceil((window + 1) * self.window_seconds - now))
-            raise RateLimited(
-                f"more than {limit} requests in {self.window_seconds} s; try again in {retry_after} s", retry_after
-            )
+            raise RateLimited(f"more than {limit} requests in {self.window_seconds} s; try again in {reset} s", reset)
         count.pending += 1
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())
+        return Quota(limit, max(0, limit - count.known - count.pending), reset)
 
     def _key(self, who: str, window: int) -> str:
         digest = hashlib.sha256(who.encode()).hexdigest()[:32]  # no subject ids in Redis keys

@@ -7,11 +7,14 @@ from typing import Any
 from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.types import Message, Scope
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
 from backend import generations
+from backend.errors import RateLimited
 from backend.observability import note_request
+from backend.ratelimit import Quota
 from backend.state import AppState
 from backend.tenants import signin
 
@@ -24,17 +27,37 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token.strip()
 
 
+_QUOTA = "rate_limit_quota"
+
+
 async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Principal:
     """Sign in and count the request against the principal's rate limit (REST and GraphQL).
-    The generations read at sign-in stay on the request for its handlers."""
+    The generations read at sign-in stay on the request for its handlers; what is left of the
+    rate limit goes back in the response headers (`quota_headers`)."""
     principal, read = await signin.sign_in(state, token)
     if connection is not None:
         generations.keep_on_request(connection, read)
     if state.rate_limiter is not None:
-        state.rate_limiter.take(principal)
+        try:
+            quota = state.rate_limiter.take(principal)
+        except RateLimited as refused:
+            quota = Quota(state.rate_limiter.limit_for(principal), 0, refused.retry_after)
+            raise
+        finally:
+            if connection is not None:
+                connection.scope.setdefault("state", {})[_QUOTA] = quota
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
     note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal
+
+
+def quota_headers(message: Message, scope: Scope) -> None:
+    """`before_send` hook: RateLimit-Limit, -Remaining and -Reset on every response to a
+    signed-in request (429s included), so partner and telephony systems can pace themselves."""
+    if message["type"] == "http.response.start":
+        quota = scope.get("state", {}).get(_QUOTA)
+        if isinstance(quota, Quota):
+            message["headers"] = [*message.get("headers", ()), *quota.headers()]
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -1,7 +1,8 @@
 """Requests per principal and minute are limited across instances (backend/ratelimit.py).
 
 A runaway telephony system or partner script gets 429 problem+json with `Retry-After` (over
-GraphQL: `extensions.code = RATE_LIMITED`) and leaves everyone else's requests alone.
+GraphQL: `extensions.code = RATE_LIMITED`) and leaves everyone else's requests alone. Every
+response to a signed-in request says what is left (`RateLimit-Limit/-Remaining/-Reset`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,29 @@ async def test_a_person_over_the_limit_gets_429_and_others_carry_on(limited: htt
 
     graphql = (await limited.post("/graphql", json={"query": "{ me { subject } }"}, headers=busy)).json()
     assert graphql["data"] is None and graphql["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_responses_say_what_is_left_of_the_limit(limited: httpx.AsyncClient, world: World) -> None:
+    await _not_near_a_window_end()
+    client_id = f"partner-{uuid.uuid4().hex[:8]}"
+    system = _token(world, client_id, client_id=client_id, scope="routing:read")
+    params = {"dialled": "+4929211030"}
+    seen = []
+    for _ in range(MACHINE_LIMIT + 1):
+        response = await limited.get("/v1/routing", params=params, headers=system)
+        seen.append((response.status_code, int(response.headers["ratelimit-remaining"])))
+        assert int(response.headers["ratelimit-limit"]) == MACHINE_LIMIT
+        assert 1 <= int(response.headers["ratelimit-reset"]) <= 60
+    assert seen == [(200, MACHINE_LIMIT - n) for n in range(1, MACHINE_LIMIT + 1)] + [(429, 0)]
+    assert response.headers["retry-after"] == response.headers["ratelimit-reset"]  # the 429 says it twice
+
+    person = _token(world, f"agent-{uuid.uuid4().hex[:8]}", roles=["agent"])
+    graphql = await limited.post("/graphql", json={"query": "{ me { subject } }"}, headers=person)
+    assert graphql.headers["ratelimit-remaining"] == str(PERSON_LIMIT - 1)  # GraphQL counts the same
+    anonymous = await limited.get("/healthz")
+    assert "ratelimit-limit" not in anonymous.headers  # nothing counted, nothing to say
+    rejected = await limited.get("/v1/me", headers={"Authorization": "Bearer abc"})
+    assert rejected.status_code == 401 and "ratelimit-limit" not in rejected.headers
 
 
 async def test_machine_clients_have_their_own_higher_limit(limited: httpx.AsyncClient, world: World) -> None:
