@@ -78,6 +78,15 @@ def request_logging_middleware(app: ASGIApp, metrics: Metrics | None = None) -> 
     log = structlog.get_logger("http")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.WEBSOCKET and metrics is not None:
+            # Open GraphQL subscriptions (an agent's screen pop) while they last.
+            connected = metrics.websockets.labels(scope.get("path_template") or "unrouted")
+            connected.inc()
+            try:
+                await app(scope, receive, send)
+            finally:
+                connected.dec()
+            return
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return

@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from backend.settings import Settings
 from backend.tickets.pubsub import channel
+from tests.support.metrics import scrape, value
 from tests.support.servers import app_process
 from tests.support.world import World
 from tests.tickets.conftest import GESEKE, KREIS, SOEST, create_ticket
@@ -52,6 +53,11 @@ async def wait_for_subscribers(redis: Redis, tenant_id: UUID, count: int) -> Non
     raise AssertionError("the subscription never reached Redis")
 
 
+async def connected(url: str) -> float:
+    async with httpx.AsyncClient(base_url=url) as http:
+        return value(await scrape(http), "bs_websocket_connections", route="/graphql")
+
+
 async def test_subscribers_get_only_their_towns_changes(
     client: httpx.AsyncClient, settings: Settings, world: World, departments: dict[str, UUID]
 ) -> None:
@@ -64,6 +70,7 @@ async def test_subscribers_get_only_their_towns_changes(
         ):
             await wait_for_subscribers(redis, world.tenant_ids[GESEKE], 2)
             await wait_for_subscribers(redis, world.tenant_ids[SOEST], 2)
+            assert await connected(app.url) == 3  # what the engineer on call sees on /metrics
             soest = await create_ticket(client, world, departments, SOEST, forward=False)
             geseke_ticket = await create_ticket(client, world, departments, GESEKE, forward=False)
             # Geseke's staff: the Soest change published first never arrives; Geseke's does.
@@ -84,6 +91,11 @@ async def test_subscribers_get_only_their_towns_changes(
             change = await next_change(geseke)
             assert (change["kind"], change["status"]) == ("STATUS_CHANGED", "FORWARDED")
             assert change["changeSeq"] == moved.json()["changeSeq"]
+        for _ in range(100):  # closed by the clients: gone from the gauge too
+            if await connected(app.url) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await connected(app.url) == 0
         # A town outside the subscriber's reach is refused like a missing one.
         async with subscribed(app.url, world.token(GESEKE, "department"), {"s": world.slug(SOEST)}) as refused:
             message = json.loads(await asyncio.wait_for(refused.recv(), 10))
