@@ -127,6 +127,9 @@ class Metrics:
             ["source"],
             registry=registry,
         )
+        # The hot path counts on these children directly (no label lookup per decision).
+        self.routing_from_cache = self.routing_lookups.labels("cache")
+        self.routing_from_database = self.routing_lookups.labels("database")
         self.worker_rounds = Counter(
             "bs_worker_rounds",
             "Background worker rounds by outcome (ok, failed)",

@@ -171,7 +171,7 @@ async def routing_for(
     """The table to decide with, and where it came from ("cache" or "database")."""
     compiled = await cached_routing(app, read)
     if compiled is not None:
-        app.metrics.routing_lookups.labels("cache").inc()
+        app.metrics.routing_from_cache.inc()
         return compiled, "cache"
-    app.metrics.routing_lookups.labels("database").inc()
+    app.metrics.routing_from_database.inc()
     return CompiledRouting(await compile_from_database(app.pool, sorted(tenant_ids), dialled)), "database"

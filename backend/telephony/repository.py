@@ -516,9 +516,12 @@ async def create_import_staging(conn: asyncpg.Connection) -> None:
     )
 
 
+async def clear_import_staging(conn: asyncpg.Connection) -> None:
+    await conn.execute("TRUNCATE call_import_staging")
+
+
 async def copy_into_staging(conn: asyncpg.Connection, records: Iterable[tuple[Any, ...]]) -> int:
-    """How many rows went in. `records` may be a generator: asyncpg sends as it goes, so
-    PostgreSQL takes in rows while the rest are still being parsed."""
+    """How many rows went in."""
     status = await conn.copy_records_to_table("call_import_staging", records=records, columns=STAGING_COLUMNS)
     return int(status.split()[-1])
 

@@ -8,6 +8,9 @@ down. A tenant the principal may not reach looks exactly like one that does not 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -666,6 +669,40 @@ def _staging_rows(
         )
 
 
+IMPORT_CHUNK_ROWS = 10_000
+_PARSE_SLICE = 250  # rows parsed between chances for the chunk being written to make progress
+
+
+async def _parse_chunk(rows: Iterator[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The next chunk of parsed rows; hands the event loop back every few hundred rows, so a
+    chunk being written (its COPY, INSERT and conflict check) moves on meanwhile."""
+    chunk: list[tuple[Any, ...]] = []
+    while len(chunk) < IMPORT_CHUNK_ROWS:
+        piece = list(itertools.islice(rows, min(_PARSE_SLICE, IMPORT_CHUNK_ROWS - len(chunk))))
+        chunk += piece
+        if len(piece) < _PARSE_SLICE:
+            break
+        await asyncio.sleep(0)
+    return chunk
+
+
+async def _write_chunk(
+    conn: asyncpg.Connection, chunk: list[tuple[Any, ...]], source_tenant_id: UUID
+) -> tuple[int, int, list[Any]]:
+    await repository.clear_import_staging(conn)
+    staged = await repository.copy_into_staging(conn, chunk)
+    inserted = await repository.insert_from_staging(conn, source_tenant_id)
+    # Every row went in: none can conflict (this skips the join on a fresh file).
+    conflicting = [] if inserted == staged else await repository.staging_conflicts(conn, source_tenant_id)
+    return staged, inserted, conflicting
+
+
+def _add(
+    written: tuple[int, int, list[Any]], staged: int, inserted: int, conflicting: list[Any]
+) -> tuple[int, int, list[Any]]:
+    return staged + written[0], inserted + written[1], conflicting + written[2]
+
+
 async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> ImportReport:
     """A day's call detail records: parsed and resolved line by line, COPYed into a staging
     table, inserted idempotently. Bad lines are reported by number; the good ones go in."""
@@ -675,14 +712,26 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     if compiled is None:  # Redis is down: the whole table from PostgreSQL, for my tenants
         compiled = CompiledRouting(await cache.compile_from_database(uow.app.pool, sorted(acting)))
     problems: list[ImportProblem] = []
+    rows = _staging_rows(compiled, acting, source, imports.parse(body, content_type), problems)
     await repository.create_import_staging(uow.conn)
-    # Parsed while COPY sends: PostgreSQL stores the first rows while later ones are parsed.
-    staged = await repository.copy_into_staging(
-        uow.conn, _staging_rows(compiled, acting, source, imports.parse(body, content_type), problems)
-    )
-    inserted = await repository.insert_from_staging(uow.conn, source.tenant_id)
-    # Every row went in: none can conflict (this skips the join on a fresh file).
-    conflicting = [] if inserted == staged else await repository.staging_conflicts(uow.conn, source.tenant_id)
+    # In chunks, so that PostgreSQL inserts one chunk while Python parses the next: the two
+    # halves of the work (about a third and two thirds of it) overlap instead of adding up.
+    staged = inserted = 0
+    conflicting: list[Any] = []
+    writing: asyncio.Task[tuple[int, int, list[Any]]] | None = None
+    try:
+        while chunk := await _parse_chunk(rows):
+            if writing is not None:
+                staged, inserted, conflicting = _add(await writing, staged, inserted, conflicting)
+            writing = asyncio.create_task(_write_chunk(uow.conn, chunk, source.tenant_id))
+        if writing is not None:
+            staged, inserted, conflicting = _add(await writing, staged, inserted, conflicting)
+    except BaseException:
+        if writing is not None:  # nothing may still use the connection when the transaction ends
+            writing.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await writing
+        raise
     for conflict in conflicting:
         problems.append(
             ImportProblem(

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from auth.principal import Principal
 from auth.roles import Scope
@@ -259,6 +260,45 @@ async def test_bulk_import_of_ten_thousand_rows_reports_bad_lines_and_is_idempot
     assert sum(by_tenant.values()) == 9_996
     # 115 lines were resolved by the caller's area code (02942: Geseke; hidden: the operator).
     assert set(by_tenant) == {str(t) for t in telephony.tenant_ids.values()}
+
+
+async def test_an_import_written_in_chunks_reports_as_one(
+    client: Client, db: asyncpg.Pool, telephony: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of three rows (parsed while the previous chunk is written): duplicates and
+    conflicts across chunks, bad lines in several chunks, all reported by line, in order."""
+    monkeypatch.setattr(service, "IMPORT_CHUNK_ROWS", 3)
+    monkeypatch.setattr(service, "_PARSE_SLICE", 2)
+    batch = uuid.uuid4().hex[:8]
+    start = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+    rows = [
+        {
+            "external_id": f"{batch}-{i}",
+            "dialled": "02921 103-0",
+            "queue": "q1",
+            "offered_at": (start + timedelta(minutes=i)).isoformat(),
+            "agent": "a1",
+        }
+        for i in range(10)
+    ]
+    rows.insert(4, {**rows[0]})  # line 6: line 2 again, same facts: a duplicate
+    rows.insert(8, {**rows[1], "agent": "a2"})  # line 10: line 3 again, other facts: a conflict
+    rows[2]["dialled"] = "kein anschluss"  # line 4
+    rows[11]["offered_at"] = "soon"  # line 13
+    headers = {**telephony.headers("kreis-soest", "telephony"), "content-type": "text/csv"}
+    report = (await client.post("/v1/calls/import", content=_csv(rows), headers=headers)).json()
+    assert [(e["line"], e["message"].startswith("this call was already")) for e in report["errors"]] == [
+        (4, False),
+        (10, True),
+        (13, False),
+    ]
+    assert (report["rows"], report["inserted"], report["duplicates"], report["errorCount"]) == (12, 8, 1, 3)
+    again = (await client.post("/v1/calls/import", content=_csv(rows), headers=headers)).json()
+    assert (again["inserted"], again["duplicates"], [e["line"] for e in again["errors"]]) == (0, 9, [4, 10, 13])
+    async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
+        stored = await conn.fetch("SELECT external_id, agent FROM calls WHERE external_id LIKE $1", f"{batch}-%")
+    assert len(stored) == 8
+    assert {r["agent"] for r in stored if r["external_id"] == f"{batch}-1"} == {"a1"}  # the first line won
 
 
 async def test_json_lines_import(client: Client, telephony: World) -> None:
