@@ -93,6 +93,10 @@ class HttpJWKSSource:
         return document
 
 
+class KeysUnavailable(Exception):
+    """An issuer's keys could not be fetched or used (the reason names only the error class)."""
+
+
 class JWKSCache:
     """Per-issuer JWKS in Redis, shared by all replicas."""
 
@@ -116,12 +120,29 @@ class JWKSCache:
     async def _fetch_and_store(self, issuer: str) -> str:
         self.fetch_count += 1
         document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+        await self._store(issuer, document)
+        return document
+
+    async def _store(self, issuer: str, document: str) -> None:
         self._fallback[issuer] = (time.monotonic(), document)
         try:
             await self.redis.set(self._key(issuer, "doc"), document, ex=self.ttl)
         except RedisError:
             log.warning("jwks_cache_unavailable", issuer=issuer)
-        return document
+
+    async def refresh(self, issuer: str) -> KeySet:
+        """The issuer's keys fetched now, whatever is cached: after an identity provider withdrew
+        a key, tokens it signed stop working at once instead of when the cache expires. Stored
+        only when the answer is a usable key set, so a broken answer cannot replace good keys."""
+        try:
+            self.fetch_count += 1
+            document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+            key_set = self._parse(document)
+        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
+            log.warning("jwks_refresh_failed", issuer=issuer, error_type=type(error).__name__)
+            raise KeysUnavailable(type(error).__name__) from None
+        await self._store(issuer, document)
+        return key_set
 
     async def _cached(self, issuer: str) -> str | None:
         try:

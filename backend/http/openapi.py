@@ -20,6 +20,7 @@ from backend.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from backend.http.problems import PROBLEM_JSON
@@ -72,6 +73,10 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     422: _spec(
         "Invalid input; `errors` names the fields",
         ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags"),
+    ),
+    503: _spec(
+        "A service this depends on (e.g. an identity provider) did not answer; nothing changed",
+        ServiceUnavailable("the issuer's keys could not be fetched (ConnectError); the keys in use stay as they were"),
     ),
 }
 

@@ -24,6 +24,7 @@ from backend.tenants.schemas import (
     DepartmentInput,
     IdentityIssuer,
     IdentityIssuerInput,
+    IssuerKeys,
     Tenant,
     TenantCreate,
     TenantUpdate,
@@ -201,6 +202,22 @@ class TenantController(AuthenticatedController):
         async with unit_of_work(app_state, principal) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             await service.remove_identity_issuer(uow, tenant.id, issuer_id)
+
+    @post(
+        "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}/key-refresh",
+        summary="Fetch the issuer's signing keys now (after its identity provider withdrew a key)",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 503),
+    )
+    async def refresh_issuer_keys(
+        self, app_state: AppState, principal: Principal, slug: str, issuer_id: UUID
+    ) -> IssuerKeys:
+        """Tokens signed with a key the issuer no longer publishes are refused from now on, on
+        every instance; otherwise the cached keys are replaced when they expire
+        (`JWKS_CACHE_SECONDS`). 503 when the keys cannot be fetched: nothing changes then."""
+        async with unit_of_work(app_state, principal) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.refresh_issuer_keys(uow, tenant.id, issuer_id)
 
     @get(
         "/agreements",

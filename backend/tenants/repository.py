@@ -213,6 +213,15 @@ async def list_identity_issuers(conn: asyncpg.Connection, tenant_id: UUID) -> li
     return [_issuer(r) for r in rows]
 
 
+async def get_identity_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_id: UUID) -> IdentityIssuer:
+    row = await conn.fetchrow(
+        f"SELECT {ISSUER_COLUMNS} FROM identity_issuers WHERE tenant_id = $1 AND id = $2", tenant_id, issuer_id
+    )
+    if row is None:
+        raise NotFound("identity issuer not found")
+    return _issuer(row)
+
+
 async def list_identity_issuers_of(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> list[IdentityIssuer]:
     rows = await conn.fetch(
         f"""SELECT {ISSUER_COLUMNS} FROM identity_issuers WHERE tenant_id = ANY($1::uuid[])

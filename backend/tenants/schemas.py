@@ -124,6 +124,15 @@ class IdentityIssuer(Schema, frozen=True):
     role_mapping: dict[str, str]
 
 
+class IssuerKeys(Schema, frozen=True):
+    """The signing keys an issuer publishes now, as just fetched."""
+
+    issuer_id: UUID
+    issuer: str
+    key_ids: list[str]
+    fetched_at: datetime
+
+
 class IdentityIssuerInput(Input, frozen=True):
     issuer: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)]
     audience: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]

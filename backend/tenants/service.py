@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
+from auth.oidc import KeysUnavailable
 from auth.permissions import Operation, require
 from auth.roles import Role
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.state import UnitOfWork
 from backend.tenants import repository, signin
 from backend.tenants.schemas import (
@@ -33,6 +34,7 @@ from backend.tenants.schemas import (
     DepartmentInput,
     IdentityIssuer,
     IdentityIssuerInput,
+    IssuerKeys,
     Tenant,
     TenantCreate,
     TenantUpdate,
@@ -296,6 +298,28 @@ async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UU
     if issuer is None:
         raise NotFound("identity issuer not found")
     uow.after_commit(lambda: signin.signin_changed(uow.app))
+
+
+async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> IssuerKeys:
+    """Fetch the issuer's signing keys now (its identity provider withdrew a key, say after a
+    leak): tokens signed with a withdrawn key are refused at once on every instance, not when
+    the cached keys expire. Nothing changes when the keys cannot be fetched."""
+    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+    issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
+    try:
+        key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
+    except KeysUnavailable as error:
+        raise ServiceUnavailable(
+            f"the issuer's keys could not be fetched ({error}); the keys in use stay as they were"
+        ) from None
+    # Tokens verified before are remembered under the sign-in generation: a new one drops them.
+    uow.after_commit(lambda: signin.signin_changed(uow.app))
+    return IssuerKeys(
+        issuer_id=issuer.id,
+        issuer=issuer.issuer,
+        key_ids=sorted(key.kid for key in key_set.keys if key.kid),
+        fetched_at=datetime.now(UTC),
+    )
 
 
 def _check_agreement_day(day: date, field: str) -> None:

@@ -149,6 +149,7 @@ class Target:
     department_id: UUID
     issuer_id: UUID
     agreement_id: UUID
+    trusted_issuer_id: UUID  # the home tenant's real identity provider (its keys can be fetched)
     free_client_id: UUID  # a tenant without agreement, for POST /v1/agreements
     day: str = "2099-12-24"
     ticket_id: UUID | None = None  # a ticket of the operator's own tenant
@@ -269,6 +270,12 @@ ROUTES: tuple[Route, ...] = (
         body=lambda t: {"issuer": f"https://idp.invalid/matrix-{t.unique()}", "audience": "matrix"},
     ),
     Route("DELETE", "/v1/tenants/{slug}/identity-issuers/{issuer_id}", (T, R.IDENTITY_WRITE)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/identity-issuers/{issuer_id}/key-refresh",
+        (T, R.IDENTITY_WRITE),
+        params=lambda t: {"issuer_id": str(t.trusted_issuer_id)},
+    ),
     Route("GET", "/v1/agreements", (R.AGREEMENT_READ,), query=lambda t: {"on": "2020-01-01"}),
     Route(
         "POST",
@@ -646,6 +653,11 @@ async def target(client: Client, world: World) -> Target:
         department_id=UUID(department["id"]),
         issuer_id=UUID(issuer["id"]),
         agreement_id=UUID(agreement["agreement"]["id"]),
+        trusted_issuer_id=next(
+            UUID(i["id"])
+            for i in (await client.get(f"{home}/identity-issuers", headers=admin)).json()
+            if i["issuer"] == world.oidc.issuer_url(KREIS)
+        ),
         free_client_id=UUID(clients[1]["id"]),
         ticket_id=UUID(ticket["id"]),
         endpoint_id=UUID(endpoint["endpoint"]["id"]),

@@ -43,6 +43,7 @@ from backend.tenants.validation import leitweg_id_with_check_digits
 from graphql import build_schema, parse, validate
 from tests.billing.support import PROFILE_BODY, WORLD_YEAR, add_calls, prepare_world_billing, talks
 from tests.knowledge.conftest import create_article, nonsense_word, published_article, transition
+from tests.support.keyserver import KeyServer, key_server
 from tests.support.world import World, make_tenant, system_principal
 from tests.telephony.helpers import add_number, unique_number
 from tests.telephony.test_calls import post as post_call
@@ -789,15 +790,23 @@ class FuzzTarget:
     ids: dict[str, str]  # path parameter name → id of a real object of the fuzz tenant
 
 
+@pytest.fixture(scope="module")
+def fuzz_issuer() -> Iterator[KeyServer]:
+    """The fuzz tenant's identity provider: local, so that fetching its keys needs no internet."""
+    with key_server() as server:
+        server.keys = [server.new_key("fuzz")]
+        yield server
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def fuzz_target(world: World) -> FuzzTarget:
+async def fuzz_target(world: World, fuzz_issuer: KeyServer) -> FuzzTarget:
     slug = unique("fuzz")
     tenant_id = await make_tenant(world.state, slug)
     operator = system_principal(world.tenant_ids["kreis-soest"], {world.tenant_ids["kreis-soest"], tenant_id})
     async with unit_of_work(world.state, operator) as uow:
         department = await service.add_department(uow, tenant_id, DepartmentInput(name="Ordnungsamt"))
         issuer = await service.add_identity_issuer(
-            uow, tenant_id, IdentityIssuerInput(issuer=f"https://{slug}.example.org", audience="buergerservice")
+            uow, tenant_id, IdentityIssuerInput(issuer=fuzz_issuer.issuer, audience="buergerservice")
         )
         # Starts in the future: the operator's staff do not act for the fuzz tenant.
         agreement = await service.create_agreement(

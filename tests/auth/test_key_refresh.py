@@ -1,0 +1,68 @@
+"""An identity provider withdraws a signing key (say after a leak): the town's admin has the
+keys fetched at once, and tokens signed with the withdrawn key are refused from then on,
+instead of for as long as the keys stay cached (`JWKS_CACHE_SECONDS`, an hour by default).
+
+The world's OIDC provider cannot change its keys while running, so the issuer here is
+`tests/support/keyserver.py`, publishing discovery and JWKS documents that the test changes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.keyserver import KeyServer
+from tests.support.keyserver import key_server as running_key_server
+from tests.support.world import World
+
+KREIS, GESEKE = "kreis-soest", "stadt-geseke"
+AUDIENCE = "key-refresh-test"
+
+
+@pytest.fixture
+def key_server() -> Iterator[KeyServer]:
+    with running_key_server() as server:
+        yield server
+
+
+async def test_a_withdrawn_key_stops_working_when_the_admin_refreshes(
+    client: httpx.AsyncClient, world: World, key_server: KeyServer
+) -> None:
+    admin = world.headers(KREIS, "platform-admin")
+    home = f"/v1/tenants/{world.slug(KREIS)}/identity-issuers"
+    leaked, fresh = key_server.new_key("leaked"), key_server.new_key("fresh")
+    key_server.keys = [leaked]
+    added = await client.post(
+        home, json={"issuer": key_server.issuer, "audience": AUDIENCE, "roleMapping": {"agent": "agent"}}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+    issuer_id = added.json()["id"]
+    refresh = f"{home}/{issuer_id}/key-refresh"
+    try:
+        assert (await client.get("/v1/me", headers=key_server.token(leaked, AUDIENCE))).status_code == 200
+
+        key_server.keys = [fresh]  # the provider withdraws the leaked key
+        still = await client.get("/v1/me", headers=key_server.token(leaked, AUDIENCE))
+        assert still.status_code == 200  # the cached keys still have it: this is what the refresh is for
+
+        # Only the tenant's own admins may refresh; another town sees no such tenant.
+        assert (await client.post(refresh, headers=world.headers(KREIS, "agent"))).status_code == 403
+        assert (await client.post(refresh, headers=world.headers(GESEKE, "town-admin"))).status_code in (403, 404)
+        missing = f"{home}/{uuid.uuid4()}/key-refresh"
+        assert (await client.post(missing, headers=admin)).status_code == 404
+
+        refreshed = await client.post(refresh, headers=admin)
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["keyIds"] == ["fresh"] and refreshed.json()["issuer"] == key_server.issuer
+        assert (await client.get("/v1/me", headers=key_server.token(leaked, AUDIENCE))).status_code == 401
+        assert (await client.get("/v1/me", headers=key_server.token(fresh, AUDIENCE))).status_code == 200
+
+        key_server.broken = True  # a broken answer changes nothing
+        failed = await client.post(refresh, headers=admin)
+        assert failed.status_code == 503 and failed.headers["content-type"].startswith("application/problem+json")
+        assert "stay as they were" in failed.json()["detail"]
+        assert (await client.get("/v1/me", headers=key_server.token(fresh, AUDIENCE))).status_code == 200
+    finally:
+        await client.delete(f"{home}/{issuer_id}", headers=admin)
