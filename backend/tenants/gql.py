@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
-from backend.api.payloads import UserError, run_mutation, to_input
+from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.tenants import schemas, service
 
@@ -299,6 +299,20 @@ class IdentityIssuerPayload:
     errors: list[UserError]
 
 
+@strawberry.type(name="IssuerKeys", description="The signing keys an issuer publishes now, as just fetched")
+class IssuerKeysGQL:
+    issuer_id: UUID
+    issuer: str
+    key_ids: list[str]
+    fetched_at: datetime
+
+
+@strawberry.type(name="IssuerKeysPayload")
+class IssuerKeysPayload:
+    issuer_keys: IssuerKeysGQL | None
+    errors: list[UserError]
+
+
 @strawberry.type(name="AgreementPayload")
 class AgreementPayload:
     agreement: AgreementGQL | None
@@ -426,6 +440,20 @@ class TenantMutation:
 
         issuer, errors = await run_mutation(action)
         return IdentityIssuerPayload(identity_issuer=issuer, errors=errors)
+
+    @strawberry.mutation(
+        description="Fetch an issuer's signing keys now, after its identity provider withdrew one: tokens "
+        "signed with that key are refused from then on, on every instance. SERVICE_UNAVAILABLE when the keys "
+        "cannot be fetched (nothing changes then)."
+    )
+    async def refresh_identity_issuer_keys(self, info: Info, tenant_slug: str, id: UUID) -> IssuerKeysPayload:
+        async def action() -> IssuerKeysGQL:
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                return from_struct(IssuerKeysGQL, await service.refresh_issuer_keys(uow, tenant.id, id))
+
+        keys, errors = await run_mutation(action)
+        return IssuerKeysPayload(issuer_keys=keys, errors=errors)
 
     @strawberry.mutation(description="Conclude an agreement with a client tenant (operator platform admin)")
     async def create_agreement(self, info: Info, input: CreateAgreementInput) -> AgreementPayload:

@@ -64,5 +64,15 @@ async def test_a_withdrawn_key_stops_working_when_the_admin_refreshes(
         assert failed.status_code == 503 and failed.headers["content-type"].startswith("application/problem+json")
         assert "stay as they were" in failed.json()["detail"]
         assert (await client.get("/v1/me", headers=key_server.token(fresh, AUDIENCE))).status_code == 200
+        mutation = """mutation($t: String!, $id: UUID!) { refreshIdentityIssuerKeys(tenantSlug: $t, id: $id) {
+            issuerKeys { keyIds } errors { code message } } }"""
+        variables = {"t": world.slug(KREIS), "id": issuer_id}
+        answer = await client.post("/graphql", json={"query": mutation, "variables": variables}, headers=admin)
+        payload = answer.json()["data"]["refreshIdentityIssuerKeys"]
+        assert payload["issuerKeys"] is None and [e["code"] for e in payload["errors"]] == ["SERVICE_UNAVAILABLE"]
+
+        key_server.broken = False  # the admin front end (GraphQL) refreshes the same way
+        answer = await client.post("/graphql", json={"query": mutation, "variables": variables}, headers=admin)
+        assert answer.json()["data"]["refreshIdentityIssuerKeys"] == {"issuerKeys": {"keyIds": ["fresh"]}, "errors": []}
     finally:
         await client.delete(f"{home}/{issuer_id}", headers=admin)

@@ -262,6 +262,24 @@ async def scenario_add_identity_issuer(client: Client, world: World) -> None:
     assert added["roleClaim"] == "roles"
 
 
+async def scenario_refresh_identity_issuer_keys(client: Client, world: World) -> None:
+    home = world.slug("kreis-soest")
+    issuers = await client.get(
+        f"/v1/tenants/{home}/identity-issuers", headers=world.headers("kreis-soest", "platform-admin")
+    )
+    trusted = next(i for i in issuers.json() if i["issuer"] == world.oidc.issuer_url("kreis-soest"))
+    data = await run(
+        client,
+        world,
+        "RefreshIdentityIssuerKeys",
+        {"tenantSlug": home, "id": trusted["id"]},
+        "kreis-soest",
+        "platform-admin",
+    )
+    keys = data["refreshIdentityIssuerKeys"]["issuerKeys"]
+    assert keys["issuerId"] == trusted["id"] and world.oidc.private_key("kreis-soest").kid in keys["keyIds"]
+
+
 async def scenario_create_agreement(client: Client, world: World) -> None:
     _, tenant_id = await fresh_tenant(world)
     # Starts in the future: the operator does not act for the new client yet, so tests that
@@ -727,6 +745,7 @@ SCENARIOS: dict[str, Callable[[Client, World], Awaitable[None]]] = {
     "UpdateTenant": scenario_update_tenant,
     "AddDepartment": scenario_add_department,
     "AddIdentityIssuer": scenario_add_identity_issuer,
+    "RefreshIdentityIssuerKeys": scenario_refresh_identity_issuer_keys,
     "CreateAgreement": scenario_create_agreement,
     "TerminateAgreement": scenario_terminate_agreement,
     "Agreements": scenario_agreements,
