@@ -299,6 +299,12 @@ class IdentityIssuerPayload:
     errors: list[UserError]
 
 
+@strawberry.type(name="RemoveIdentityIssuerPayload")
+class RemoveIdentityIssuerPayload:
+    removed: bool
+    errors: list[UserError]
+
+
 @strawberry.type(name="IssuerKeys", description="The signing keys an issuer publishes now, as just fetched")
 class IssuerKeysGQL:
     issuer_id: UUID
@@ -440,6 +446,20 @@ class TenantMutation:
 
         issuer, errors = await run_mutation(action)
         return IdentityIssuerPayload(identity_issuer=issuer, errors=errors)
+
+    @strawberry.mutation(
+        description="Stop trusting an issuer: its tokens are refused at once on every instance "
+        "(platform admin, own town admin)"
+    )
+    async def remove_identity_issuer(self, info: Info, tenant_slug: str, id: UUID) -> RemoveIdentityIssuerPayload:
+        async def action() -> bool:
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                await service.remove_identity_issuer(uow, tenant.id, id)
+            return True
+
+        removed, errors = await run_mutation(action)
+        return RemoveIdentityIssuerPayload(removed=bool(removed), errors=errors)
 
     @strawberry.mutation(
         description="Fetch an issuer's signing keys now, after its identity provider withdrew one: tokens "

@@ -112,7 +112,7 @@ async def test_issuer_tried_before_registration_is_accepted_right_after(
     assert await signed_in_slug(client, towns_idp.token(town, f"{town}-agent")) is None
 
 
-async def test_issuer_added_over_graphql_is_accepted_right_away(
+async def test_issuer_added_over_graphql_is_accepted_right_away_and_removed_refused_at_once(
     client: Client, world: World, towns_idp: OIDCProvider
 ) -> None:
     town = TOWNS[1]
@@ -131,6 +131,25 @@ async def test_issuer_added_over_graphql_is_accepted_right_away(
     payload = response.json()["data"]["addIdentityIssuer"]
     assert payload["errors"] == [] and payload["identityIssuer"]["id"], response.text
     assert await signed_in_slug(client, token) == tenant["slug"]
+
+    remove = """mutation ($slug: String!, $id: UUID!) {
+      removeIdentityIssuer(tenantSlug: $slug, id: $id) { removed errors { code } } }"""
+    variables = {"slug": tenant["slug"], "id": payload["identityIssuer"]["id"]}
+    agent = await client.post(
+        "/graphql", json={"query": remove, "variables": variables}, headers=world.headers(KREIS, "agent")
+    )
+    # The operator's agent does not reach the new town at all: it looks missing, as over REST.
+    assert agent.json()["data"]["removeIdentityIssuer"] == {"removed": False, "errors": [{"code": "NOT_FOUND"}]}
+    assert await signed_in_slug(client, token) == tenant["slug"]  # the refused attempt changed nothing
+    removed = await client.post(
+        "/graphql", json={"query": remove, "variables": variables}, headers=world.headers(KREIS, "platform-admin")
+    )
+    assert removed.json()["data"]["removeIdentityIssuer"] == {"removed": True, "errors": []}
+    assert await signed_in_slug(client, token) is None  # refused at once
+    again = await client.post(
+        "/graphql", json={"query": remove, "variables": variables}, headers=world.headers(KREIS, "platform-admin")
+    )
+    assert again.json()["data"]["removeIdentityIssuer"] == {"removed": False, "errors": [{"code": "NOT_FOUND"}]}
 
 
 async def test_offboarding_and_reactivating_a_tenant_take_effect_at_once(
