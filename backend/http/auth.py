@@ -41,14 +41,17 @@ async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any
         try:
             quota = state.rate_limiter.take(principal)
         except RateLimited as refused:
-            quota = Quota(state.rate_limiter.limit_for(principal), 0, refused.retry_after)
+            _keep_quota(connection, Quota(state.rate_limiter.limit_for(principal), 0, refused.retry_after))
             raise
-        finally:
-            if connection is not None:
-                connection.scope.setdefault("state", {})[_QUOTA] = quota
+        _keep_quota(connection, quota)
     # Logs carry the tenant and the pseudonymous subject id, never the token or a name.
     note_request(tenant=principal.tenant_slug, principal=principal.subject)
     return principal
+
+
+def _keep_quota(connection: ASGIConnection[Any, Any, Any, Any] | None, quota: Quota) -> None:
+    if connection is not None:
+        connection.scope.setdefault("state", {})[_QUOTA] = quota
 
 
 async def quota_headers(message: Message, scope: Scope) -> None:
