@@ -117,9 +117,12 @@ class JWKSCache:
     def _key(issuer: str, kind: str) -> str:
         return f"jwks:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
-    async def _fetch_and_store(self, issuer: str) -> str:
+    async def _fetch(self, issuer: str) -> str:
         self.fetch_count += 1
-        document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+        return json.dumps(await self.source.fetch(issuer), sort_keys=True)
+
+    async def _fetch_and_store(self, issuer: str) -> str:
+        document = await self._fetch(issuer)
         await self._store(issuer, document)
         return document
 
@@ -135,8 +138,7 @@ class JWKSCache:
         a key, tokens it signed stop working at once instead of when the cache expires. Stored
         only when the answer is a usable key set, so a broken answer cannot replace good keys."""
         try:
-            self.fetch_count += 1
-            document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+            document = await self._fetch(issuer)
             key_set = self._parse(document)
         except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
             log.warning("jwks_refresh_failed", issuer=issuer, error_type=type(error).__name__)
@@ -210,7 +212,8 @@ class TokenVerifier:
     """Verifies bearer tokens. A telephony system or an agent's client sends the same token for
     many requests, so a verified token's principal is remembered in process — keyed by the
     exact token text, only under the same cache tag, never past the token's expiry and at most
-    `MEMO_SECONDS` (a key the issuer withdraws from its JWKS stops working within that time).
+    `MEMO_SECONDS`. (A key the issuer withdraws verifies until the cached JWKS expires, unless
+    an admin refreshes the keys: `JWKSCache.refresh`, which also moves the cache tag.)
     A rejected token is never remembered."""
 
     MEMO_SECONDS = 60

@@ -9,7 +9,7 @@ import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from backend.metrics import CONTENT_TYPE, Metrics
+from backend.metrics import CONTENT_TYPE
 from backend.state import AppState
 
 
@@ -67,5 +67,5 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Counters, histograms and gauges in the Prometheus text format: requests by route
     template, routing cache use, sign-in rejections, the database pool, worker heartbeats, and
     per town webhook backlog and overdue callbacks. No personal data; scrape every instance."""
-    registry: Metrics = request.app.state.metrics
-    return Response(await registry.exposition(), media_type=CONTENT_TYPE)
+    state: AppState = request.app.state.app_state
+    return Response(await state.metrics.exposition(), media_type=CONTENT_TYPE)

@@ -10,7 +10,6 @@ import httpx
 import redis.asyncio as redis_asyncio
 from litestar import Litestar, Router, get
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -144,7 +143,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(request_logging_middleware, metrics=figures), idempotency_middleware],
         before_send=[quota_headers],
-        state=State({"metrics": figures}),
         openapi_config=openapi_config(),
         cors_config=None,
         debug=False,

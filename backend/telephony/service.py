@@ -697,12 +697,6 @@ async def _write_chunk(
     return staged, inserted, conflicting
 
 
-def _add(
-    written: tuple[int, int, list[Any]], staged: int, inserted: int, conflicting: list[Any]
-) -> tuple[int, int, list[Any]]:
-    return staged + written[0], inserted + written[1], conflicting + written[2]
-
-
 async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> ImportReport:
     """A day's call detail records: parsed and resolved line by line, COPYed into a staging
     table, inserted idempotently. Bad lines are reported by number; the good ones go in."""
@@ -716,23 +710,23 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     await repository.create_import_staging(uow.conn)
     # In chunks, so that PostgreSQL inserts one chunk while Python parses the next: the two
     # halves of the work (about a third and two thirds of it) overlap instead of adding up.
-    staged = inserted = 0
-    conflicting: list[Any] = []
+    written: list[tuple[int, int, list[Any]]] = []
     writing: asyncio.Task[tuple[int, int, list[Any]]] | None = None
     try:
         while chunk := await _parse_chunk(rows):
             if writing is not None:
-                staged, inserted, conflicting = _add(await writing, staged, inserted, conflicting)
+                written.append(await writing)
             writing = asyncio.create_task(_write_chunk(uow.conn, chunk, source.tenant_id))
         if writing is not None:
-            staged, inserted, conflicting = _add(await writing, staged, inserted, conflicting)
+            written.append(await writing)
     except BaseException:
         if writing is not None:  # nothing may still use the connection when the transaction ends
             writing.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writing
         raise
-    for conflict in conflicting:
+    staged, inserted = sum(w[0] for w in written), sum(w[1] for w in written)
+    for conflict in (c for w in written for c in w[2]):
         problems.append(
             ImportProblem(
                 line=conflict["line"],
