@@ -142,6 +142,24 @@ class IdentityIssuerInput(Input, frozen=True):
     org_value: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
+def period_end(starts_on: date, months: int) -> date:
+    """Last day of a period of `months` months that begins with the day `starts_on` (BGB § 188
+    (2), (3)): the day before the day of the same number, or the last day of the final month
+    when that month has no such day. A term from 31 January ends on 29 February (not the 28th),
+    one from 29 February 2016 ends on 28 February every year, one from 1 March on 29 February
+    in a leap year."""
+    if starts_on.day == 1:  # the day before is a month's last day: keep it the last day
+        return starts_on + relativedelta(months=months) - relativedelta(days=1)
+    return starts_on - relativedelta(days=1) + relativedelta(months=months)
+
+
+def notice_deadline_before(term_end: date, months: int) -> date:
+    """Last day a notice of `months` months can be received to end a term on `term_end`: the
+    period counted back from the day after the end, so a term ending 30 June takes notice until
+    31 December (not 30 December)."""
+    return term_end + relativedelta(days=1) - relativedelta(months=months) - relativedelta(days=1)
+
+
 class Agreement(Schema, frozen=True):
     """Öffentlich-rechtliche Vereinbarung: an initial term, then renewals until it ends.
 
@@ -165,15 +183,11 @@ class Agreement(Schema, frozen=True):
 
     def term_end_on_or_after(self, day: date) -> date:
         """Last day of the term running on `day` (or of the first term, before the start)."""
-        end = self.starts_on + relativedelta(months=self.initial_term_months) - relativedelta(days=1)
+        end = period_end(self.starts_on, self.initial_term_months)
         renewals = 0
         while end < day:
             renewals += 1
-            end = (
-                self.starts_on
-                + relativedelta(months=self.initial_term_months + renewals * self.renewal_term_months)
-                - relativedelta(days=1)
-            )
+            end = period_end(self.starts_on, self.initial_term_months + renewals * self.renewal_term_months)
         return end
 
     def current_term_end(self, day: date) -> date | None:
@@ -185,7 +199,7 @@ class Agreement(Schema, frozen=True):
 
     def notice_deadline(self, term_end: date) -> date:
         """Last day on which notice ends the agreement at `term_end`."""
-        return term_end - relativedelta(months=self.notice_period_months)
+        return notice_deadline_before(term_end, self.notice_period_months)
 
     def earliest_end_if_noticed_on(self, day: date) -> date:
         """The term end a notice given on `day` reaches: the first whose deadline is not past."""
