@@ -370,6 +370,15 @@ async def billed_ledger(conn: asyncpg.Connection, tenant_id: UUID) -> list[Ledge
 # --- invoices -------------------------------------------------------------------------------------
 
 
+# pg_advisory_xact_lock(classid, objid): 'invc' and the client. Issuing and cancelling a client's
+# invoices take it, so a draft's corrections are checked against a ledger nobody changes meanwhile.
+INVOICING_LOCK_CLASS = 0x696E7663
+
+
+async def lock_client_invoicing(conn: asyncpg.Connection, tenant_id: UUID) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1, billing_lock_key($2))", INVOICING_LOCK_CLASS, tenant_id)
+
+
 async def issued_usage_overlapping(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> str | None:
     number: str | None = await conn.fetchval(
         """SELECT number FROM invoices WHERE tenant_id = $1 AND kind = 'invoice' AND purpose = 'usage'

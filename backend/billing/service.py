@@ -334,6 +334,47 @@ def _lines_for(
     ]
 
 
+async def _correction_lines(
+    uow: UnitOfWork, client: UUID, before: date, tariffs: dict[UUID, Tariff], ledger: list[LedgerEntry]
+) -> list[NewLine]:
+    """Lines for calls that reached issued periods ending by `before` after those were issued:
+    what they cost now minus what issued invoices (corrections included) already charged."""
+    lines: list[NewLine] = []
+    for earlier in await repository.usage_of_issued_periods(uow.conn, client, before):
+        for row in sorted(earlier.rows, key=lambda r: tariffs[r.tariff_id].valid_from if r.tariff_id else date.min):
+            if row.tariff_id is None:
+                continue
+            tariff = tariffs[row.tariff_id]
+            covers = intersect(earlier.period, (tariff.valid_from, _exclusive(tariff.valid_to)))
+            assert covers is not None
+            lines += _lines_for(tariff, covers, row.usage, ledger, (earlier.invoice_id, earlier.number))
+    return lines
+
+
+async def _corrections_still_due(uow: UnitOfWork, draft: Invoice) -> bool:
+    """Whether the draft's correction lines are what is due now. Two drafts made before either
+    was issued both carry the same late calls, and a period cancelled and invoiced again
+    already holds them: issuing such a draft would charge the calls twice."""
+    tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [draft.tenant_id])}
+    ledger = await repository.billed_ledger(uow.conn, draft.tenant_id)
+    due = await _correction_lines(uow, draft.tenant_id, draft.period_from, tariffs, ledger)
+    drafted = [line for line in draft.lines if line.correction]
+    return sorted(
+        (str(n.corrects_invoice_id), str(n.tariff_id), n.covers, n.draft.kind.value, n.draft.calls, n.draft.amount)
+        for n in due
+    ) == sorted(
+        (
+            str(line.corrects_invoice_id),
+            str(line.tariff_id),
+            (line.covers_from, line.covers_to + timedelta(days=1)),
+            line.kind.value,
+            line.calls,
+            line.amount,
+        )
+        for line in drafted
+    )
+
+
 async def run_invoice(uow: UnitOfWork, data: InvoiceRunInput) -> Invoice:
     """Draft a client's invoice for a month or year: one line per tariff period (and one for
     calls charged the minimum), plus correction lines for calls that reached already invoiced
@@ -365,14 +406,7 @@ async def run_invoice(uow: UnitOfWork, data: InvoiceRunInput) -> Invoice:
         covers = intersect((start, end), (tariff.valid_from, _exclusive(tariff.valid_to)))
         assert covers is not None
         lines += _lines_for(tariff, covers, row.usage, ledger, None)
-    for earlier in await repository.usage_of_issued_periods(uow.conn, client, start):
-        for row in sorted(earlier.rows, key=lambda r: tariffs[r.tariff_id].valid_from if r.tariff_id else date.min):
-            if row.tariff_id is None:
-                continue
-            tariff = tariffs[row.tariff_id]
-            covers = intersect(earlier.period, (tariff.valid_from, _exclusive(tariff.valid_to)))
-            assert covers is not None
-            lines += _lines_for(tariff, covers, row.usage, ledger, (earlier.invoice_id, earlier.number))
+    lines += await _correction_lines(uow, client, start, tariffs, ledger)
 
     invoice_id = uuid4()
     net = sum((line.draft.amount for line in lines), Decimal(0))
@@ -476,12 +510,18 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
         raise ValidationFailed("nothing to invoice: the draft has no lines")
     if invoice.gross_amount < 0:
         raise ValidationFailed("the total is negative; a credit note is needed instead")
+    await repository.lock_client_invoicing(uow.conn, invoice.tenant_id)
     if invoice.purpose is InvoicePurpose.USAGE:
         issued = await repository.issued_usage_overlapping(
             uow.conn, invoice.tenant_id, invoice.period_from, invoice.period_to + timedelta(days=1)
         )
         if issued is not None:
             raise Conflict(f"the period was invoiced meanwhile (invoice {issued})")
+        if not await _corrections_still_due(uow, invoice):
+            raise Conflict(
+                "the draft's corrections of earlier invoices are out of date (another invoice or a "
+                "cancellation changed what is due); run the period again"
+            )
     seller = await _party(uow, invoice.operator_tenant_id, "operator")
     buyer = await _party(uow, invoice.tenant_id, "client")
     if buyer.leitweg_id is None:
@@ -505,6 +545,7 @@ async def cancel_invoice(uow: UnitOfWork, invoice_id: UUID, data: CancellationIn
     _require_operator(uow, original.operator_tenant_id)
     if original.kind is not InvoiceKind.INVOICE or original.status is not InvoiceStatus.ISSUED:
         raise Conflict(f"only issued invoices are cancelled; this {original.kind.value} is {original.status.value}")
+    await repository.lock_client_invoicing(uow.conn, original.tenant_id)
     credit_id = uuid4()
     await repository.insert_invoice(
         uow.conn,

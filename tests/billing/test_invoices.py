@@ -175,6 +175,53 @@ async def test_corrections_after_a_cancelled_invoice_are_not_billed_twice(world:
     assert [(line.correction, line.calls, line.amount) for line in again.lines] == [(False, 1, Decimal("0.95"))]
 
 
+async def test_two_drafts_with_the_same_late_calls_are_not_both_issued(world: World, billing: Billing) -> None:
+    soest = billing.clients["soest"]
+    await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 1, 5), 60))
+    await issue(billing, await run(billing, "soest", "2026-01"))
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 1, 6), 600))  # late: 9.50
+    february, march = await run(billing, "soest", "2026-02"), await run(billing, "soest", "2026-03")
+    assert [(line.correction, line.amount) for line in february.lines] == [(True, Decimal("9.50"))]
+    assert [(line.correction, line.amount) for line in march.lines] == [(True, Decimal("9.50"))]
+    # Issued one after the other, and (below) concurrently: the second is refused, unchanged.
+    assert (await issue(billing, february)).net_amount == Decimal("9.50")
+    with pytest.raises(Conflict, match="out of date"):
+        await issue(billing, march)
+    async with unit_of_work(billing.state, billing.finance()) as uow:
+        assert (await service.invoice(uow, march.id)).status is InvoiceStatus.DRAFT
+    # Running March again leaves nothing to correct.
+    assert (await run(billing, "soest", "2026-03")).lines == []
+
+
+async def test_concurrent_issues_with_the_same_corrections_charge_once(world: World, billing: Billing) -> None:
+    soest = billing.clients["soest"]
+    await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 1, 5), 60))
+    await issue(billing, await run(billing, "soest", "2026-01"))
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 1, 6), 120))  # late
+    drafts = [await run(billing, "soest", period) for period in ("2026-02", "2026-03", "2026-04")]
+    outcomes = await asyncio.gather(*(issue(billing, d) for d in drafts), return_exceptions=True)
+    issued = [o for o in outcomes if isinstance(o, Invoice)]
+    assert len(issued) == 1 and issued[0].net_amount == Decimal("1.90")
+    assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, Invoice))
+
+
+async def test_a_draft_correcting_a_cancelled_and_reissued_period_is_refused(world: World, billing: Billing) -> None:
+    soest = billing.clients["soest"]
+    await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 6, 1), 60))
+    june = await issue(billing, await run(billing, "soest", "2026-06"))
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 6, 2), 600))  # late
+    july = await run(billing, "soest", "2026-07")  # carries the late call as a correction
+    async with unit_of_work(billing.state, billing.finance()) as uow:
+        await service.cancel_invoice(uow, june.id, CancellationInput(reason="Neuberechnung"))
+    june_again = await issue(billing, await run(billing, "soest", "2026-06"))
+    assert june_again.net_amount == Decimal("10.45")  # both calls
+    with pytest.raises(Conflict, match="out of date"):
+        await issue(billing, july)
+
+
 async def test_invoice_numbers_have_no_gaps_under_concurrency(world: World) -> None:
     """Twelve invoices issued concurrently, each in its own transaction on its own connection,
     two of them rolled back after taking a number: the committed numbers are 1 … 10."""
