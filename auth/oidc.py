@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from auth.roles import Role, Scope, parse_roles, parse_scopes
+from auth.roles import OPERATOR_ONLY_ROLES, Role, Scope, parse_roles, parse_scopes
 
 ALLOWED_ALGORITHMS = ("RS256", "PS256", "ES256")
 log = structlog.get_logger("auth")
@@ -47,6 +47,7 @@ class IssuerBinding:
     org_value: str | None = None
     role_claim: str = "roles"
     role_mapping: dict[str, str] = field(default_factory=dict)
+    operator: bool = False  # the tenant runs the service centre: its issuers may grant OPERATOR_ONLY_ROLES
 
     def matches_organisation(self, claims: dict[str, Any]) -> bool:
         if not self.org_claim:
@@ -289,6 +290,8 @@ class TokenVerifier:
             iat={"essential": True},
         ).validate(claims)
         roles = parse_roles(claims.get(binding.role_claim), binding.role_mapping)
+        if not binding.operator:
+            roles -= OPERATOR_ONLY_ROLES  # whatever a town's mapping says (it may predate the check)
         scopes = parse_scopes(claims.get("scope"))
         client_id = claims.get("client_id") or claims.get("azp")
         if not roles and not scopes:

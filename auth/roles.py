@@ -30,6 +30,9 @@ class Scope(StrEnum):
 
 # Roles of the operator's staff that act for every client tenant with an active agreement.
 OPERATOR_WIDE_ROLES: frozenset[Role] = frozenset({Role.AGENT, Role.SUPERVISOR, Role.EDITOR, Role.FINANCE})
+# Roles only an operator's issuers grant. A town's admin maps its own issuer's claims; a mapping
+# to one of these must not make a town's sign-in an administrator of every tenant.
+OPERATOR_ONLY_ROLES: frozenset[Role] = frozenset({Role.PLATFORM_ADMIN})
 # Scopes that let an operator's machine client (its telephone system) act for client tenants.
 OPERATOR_WIDE_SCOPES: frozenset[Scope] = frozenset({Scope.ROUTING_READ, Scope.CALLS_WRITE})
 

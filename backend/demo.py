@@ -15,7 +15,7 @@ from dateutil.easter import easter
 from dateutil.relativedelta import relativedelta
 
 from auth.principal import Principal
-from auth.roles import Role
+from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend import devidp
 from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
@@ -91,6 +91,12 @@ async def _ids_by_slug(pool: asyncpg.Pool) -> dict[str, UUID]:
     return {r["slug"]: r["id"] for r in rows}
 
 
+def _dev_role_mapping(slug: str) -> dict[str, str]:
+    """Every role by its own name, except what only an operator's issuer may grant."""
+    operator = any(t.slug == slug and t.is_operator for t in TENANTS)
+    return {r.value: r.value for r in Role if operator or r not in OPERATOR_ONLY_ROLES}
+
+
 async def load_demo_data(app: AppState, settings: Settings) -> None:
     existing = await _ids_by_slug(app.pool)
     bootstrap = Principal(
@@ -130,7 +136,7 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
                     uow,
                     existing[slug],
                     IdentityIssuerInput(
-                        issuer=dev_issuer, audience=devidp.AUDIENCE, role_mapping={r.value: r.value for r in Role}
+                        issuer=dev_issuer, audience=devidp.AUDIENCE, role_mapping=_dev_role_mapping(slug)
                     ),
                 )
             devidp.signing_key(settings, slug)

@@ -19,7 +19,7 @@ import msgspec
 
 from auth.oidc import KeysUnavailable
 from auth.permissions import Operation, require
-from auth.roles import Role
+from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.state import UnitOfWork
 from backend.tenants import repository, signin
@@ -256,7 +256,7 @@ async def identity_issuers_by_tenant(
 
 
 async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIssuerInput) -> IdentityIssuer:
-    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+    tenant = await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
     if (data.org_claim is None) != (data.org_value is None):
         raise ValidationFailed("give both the organisation claim and its value, or neither", field="orgClaim")
     if uow.app.settings.is_production and not data.issuer.startswith("https://"):
@@ -264,6 +264,12 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
     if unknown:
         raise ValidationFailed(f"unknown roles in role mapping: {', '.join(unknown)}", field="roleMapping")
+    operator_only = sorted({role.value for role in OPERATOR_ONLY_ROLES} & set(data.role_mapping.values()))
+    if operator_only and not tenant.is_operator:
+        raise ValidationFailed(
+            f"only the operator's issuers grant {', '.join(operator_only)}; a town's sign-in cannot",
+            field="roleMapping",
+        )
     # An issuer shared by several tenants must tell them apart by organisation; the lookup runs
     # across tenants (the one place sign-in needs to), so the rule sees other tenants' bindings.
     others = await repository.issuer_bindings(uow.conn, data.issuer)

@@ -89,6 +89,7 @@ class DatabaseIssuerRegistry:
                 org_value=r["org_value"],
                 role_claim=r["role_claim"],
                 role_mapping=r["role_mapping"],
+                operator=r["is_operator"],
             )
             for r in records
         ]

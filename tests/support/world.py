@@ -14,7 +14,7 @@ from uuid import UUID
 from litestar import Litestar
 
 from auth.principal import Principal
-from auth.roles import MACHINE_CLIENT_SCOPES, Role
+from auth.roles import MACHINE_CLIENT_SCOPES, OPERATOR_ONLY_ROLES, Role
 from backend.state import AppState, unit_of_work
 from backend.tenants import service
 from backend.tenants.schemas import (
@@ -111,7 +111,9 @@ async def build_world(app: Litestar, oidc: OIDCProvider) -> World:
                 IdentityIssuerInput(
                     issuer=oidc.issuer_url(town),
                     audience=AUDIENCE,
-                    role_mapping={role: role for role in PEOPLE},
+                    role_mapping={
+                        role: role for role in PEOPLE if town == "kreis-soest" or role not in OPERATOR_ONLY_ROLES
+                    },
                     role_claim="roles",
                 ),
             )
