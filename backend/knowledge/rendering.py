@@ -237,44 +237,60 @@ def article_html(title: str, summary: str, sections: Sections) -> Rendered:
     return Rendered(clean, list(dict.fromkeys(warnings)))
 
 
+# Elements that start and end a block of speakable text. Containers (lists, quotes, sections)
+# are here too, so that text loose inside them never runs into the items next to it.
+_BLOCK_TAGS = frozenset(
+    {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "pre", "blockquote", "ul", "ol", "dl"}
+    | {"article", "section", "div"}
+)
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+
+def _spoken_link(link: lxml.html.HtmlElement) -> str:
+    """A web link's text, with its address when the text does not already show it (the
+    listener cannot follow the link, but may need to read the address out to the caller)."""
+    label = " ".join(link.text_content().split())
+    address = re.sub(r"^https?://", "", link.get("href", "")).rstrip("/")
+    return label if address in label else f"{label} (Adresse: {address})"
+
+
 def html_text_blocks(fragment: str) -> list[str]:
-    """The text of a clean HTML fragment, one entry per block (paragraph, list item, heading …)."""
+    """The text of a clean HTML fragment, one entry per block (paragraph, list item, heading …).
+
+    One walk in document order collects inline text into the current block and closes it at
+    the start and end of every block element, so each piece of text is read exactly once: a
+    paragraph inside a list item or quote is that item's text, a nested list item is a block of
+    its own, and text after a nested list continues as a block of its own. Headings end in ":".
+    """
     if not fragment.strip():
         return []
     root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     blocks: list[str] = []
-    block_tags = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "pre", "blockquote"}
+    pending: list[str] = []
 
-    def text_of(element: lxml.html.HtmlElement) -> str:
-        out = []
-        for node in element.iter():
-            if node is not element and node.tag in block_tags:
-                continue
-            if node.tag == "a" and node.get("href", "").startswith(("http://", "https://")):
-                label = " ".join(node.text_content().split())
-                address = re.sub(r"^https?://", "", node.get("href", "")).rstrip("/")
-                out.append(label if address in label else f"{label} (Adresse: {address})")
-                out.append(node.tail or "")
-                continue
-            if any(a.tag == "a" for a in node.iterancestors()) and node is not element:
-                continue
-            out.append(node.text or "")
-            if node is not element:
-                out.append(node.tail or "")
-        return " ".join("".join(out).split())
+    def flush(heading: bool = False) -> None:
+        text = " ".join("".join(pending).split())
+        pending.clear()
+        if text:
+            blocks.append(text + (":" if heading and not text.endswith(":") else ""))
 
-    for element in root.iter():
-        if element.tag in block_tags and not any(a.tag in block_tags for a in element.iterancestors()):
-            heading = element.tag.startswith("h") and len(element.tag) == 2
-            text = text_of(element)
-            # Nested lists: their items are blocks of their own.
-            if text:
-                blocks.append(text + (":" if heading and not text.endswith(":") else ""))
-            for nested in element.iter("li"):
-                if nested is not element:
-                    nested_text = text_of(nested)
-                    if nested_text:
-                        blocks.append(nested_text)
-    if not blocks and (root.text or "").strip():
-        blocks.append(" ".join((root.text or "").split()))
+    def walk(element: lxml.html.HtmlElement) -> None:
+        tag = element.tag if isinstance(element.tag, str) else None  # comments have no text to read
+        block = tag in _BLOCK_TAGS
+        if block:
+            flush()
+        if tag == "a" and element.get("href", "").startswith(("http://", "https://")):
+            pending.append(_spoken_link(element))
+        else:
+            if tag == "br":
+                pending.append(" ")  # a line break separates words; it does not end the block
+            if tag is not None:
+                pending.append(element.text or "")
+            for child in element:
+                walk(child)
+        if block:
+            flush(heading=tag in _HEADING_TAGS)
+        pending.append(element.tail or "")
+
+    walk(root)
     return blocks
