@@ -72,7 +72,9 @@ class TicketWorker:
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay after the `attempts`-th failure: base, 2×base, 4×base … capped."""
-        delay: timedelta = self.backoff_base * (2 ** max(attempts - 1, 0))
+        # The exponent is bounded before multiplying: 2**44 × 5 s overflows timedelta, and an
+        # endpoint reaches 44 failures in about 35 h, before it is paused (3 days).
+        delay: timedelta = self.backoff_base * (2 ** min(max(attempts - 1, 0), 30))
         return min(delay, self.backoff_cap)
 
     # --- deadlines -------------------------------------------------------------------------

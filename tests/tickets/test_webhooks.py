@@ -139,6 +139,33 @@ async def test_retries_with_backoff_and_the_delivery_log(
         assert other.status_code == status, (town, role)
 
 
+async def test_a_delivery_failing_for_a_day_and_a_half_waits_the_capped_delay(
+    client: Client,
+    world: World,
+    departments: dict[str, UUID],
+    receiver: Receiver,
+    endpoint: dict[str, Any],
+    worker: TicketWorker,
+) -> None:
+    """The 45th failure (≈ 35 h in) used to overflow the delay: the worker's round failed as a
+    whole, rolled back every other town's deliveries and never paused the endpoint."""
+    assert worker.backoff(45) == worker.backoff(10**6) == worker.backoff_cap
+    receiver.answers.extend([503])
+    ticket = await create_ticket(client, world, departments, SOEST)
+    mine = "ticket_id = $1 AND endpoint_id = $2"
+    keys = (UUID(ticket["id"]), UUID(endpoint["endpoint"]["id"]))
+    async with tenant_transaction(world.state.pool, [world.tenant_ids[SOEST]]) as conn:
+        await conn.execute(f"UPDATE ticket_webhook_deliveries SET attempts = 44 WHERE {mine}", *keys)
+    now = datetime.now(UTC)
+    assert await worker.deliver(now) == (0, 1)
+    async with tenant_transaction(world.state.pool, [world.tenant_ids[SOEST]]) as conn:
+        attempts, next_at = await conn.fetchrow(
+            f"SELECT attempts, next_attempt_at FROM ticket_webhook_deliveries WHERE {mine} ORDER BY change_seq LIMIT 1",
+            *keys,
+        )
+    assert attempts == 45 and next_at == now + worker.backoff_cap
+
+
 async def test_order_per_ticket_holds_through_failures(
     client: Client,
     world: World,
