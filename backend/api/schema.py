@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from graphql.error import GraphQLError
 from litestar.datastructures import State
 from strawberry.litestar import make_graphql_controller
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
@@ -35,8 +37,15 @@ class Subscription(TelephonySubscription, TicketSubscription, KnowledgeSubscript
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log nothing here. Strawberry's default logs each error with the line of the query it
+        points at, and a wrongly typed variable with its value: caller numbers and citizens'
+        details would reach the logs. ErrorCodes logs unexpected errors, without values."""
+
+
 def create_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
