@@ -334,11 +334,19 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
+# Longest a call may last, offer to end (as the `Seconds` fields allow): a garbled timestamp is one
+# bad record, not seconds that overflow the table's integer columns.
+LONGEST_CALL = timedelta(days=7)
+
+
 def _check_times(offered: datetime, answered: datetime | None, ended: datetime | None) -> None:
     if answered is not None and answered < offered:
         raise ValidationFailed("a call is answered after it was offered", field="answeredAt")
     if ended is not None and ended < (answered or offered):
         raise ValidationFailed("a call ends after it was offered and answered", field="endedAt")
+    for field, at in (("answeredAt", answered), ("endedAt", ended)):
+        if at is not None and at - offered > LONGEST_CALL:
+            raise ValidationFailed(f"a call lasts at most {LONGEST_CALL.days} days from its offer", field=field)
 
 
 def _derived(values: dict[str, Any]) -> dict[str, Any]:

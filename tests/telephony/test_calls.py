@@ -123,6 +123,8 @@ async def test_bad_records_are_refused(client: Client, telephony: World) -> None
         record(dialled="+49 30 1234567"),  # not ours
         record(offeredAt="2026-03-02T10:00:00"),  # no offset
         record(answeredAt="2026-03-02T09:00:00+01:00"),  # answered before offered
+        record(endedAt="2126-03-02T10:03:13+01:00"),  # a century: the seconds would not fit
+        record(answeredAt=None, endedAt="2026-03-10T10:00:00+01:00"),  # over a week
         record(unknown=1),
     ]
     for body in cases:
@@ -303,11 +305,12 @@ async def test_an_import_written_in_chunks_reports_as_one(
 
 async def test_json_lines_import(client: Client, telephony: World) -> None:
     lines = [json.dumps(record(externalId=f"jl-{uuid.uuid4()}")) for _ in range(3)]
-    body = "\n".join([lines[0], "{not json", lines[1], "[1, 2]", lines[2], json.dumps({"externalId": "x"})])
+    garbled = json.dumps(record(externalId=f"jl-{uuid.uuid4()}", endedAt="2126-03-02T10:03:13+01:00"))
+    body = "\n".join([lines[0], "{not json", lines[1], "[1, 2]", lines[2], json.dumps({"externalId": "x"}), garbled])
     headers = {**telephony.headers("kreis-soest", "telephony"), "content-type": "application/x-ndjson"}
     report = (await client.post("/v1/calls/import", content=body.encode(), headers=headers)).json()
-    assert (report["inserted"], report["errorCount"]) == (3, 3)
-    assert [e["line"] for e in report["errors"]] == [2, 4, 6]
+    assert (report["inserted"], report["errorCount"]) == (3, 4)
+    assert [e["line"] for e in report["errors"]] == [2, 4, 6, 7]  # a garbled time is one bad line
     partner = {**telephony.headers("kreis-soest", "partner"), "content-type": "application/x-ndjson"}
     assert (await client.post("/v1/calls/import", content=body.encode(), headers=partner)).status_code == 403
 
