@@ -1,7 +1,10 @@
 """GraphQL limits: depth, aliases, tokens, and a simple cost estimate.
 
 Cost: every field costs 1; a field taking `first` multiplies what is below it by `first`
-(default 50 when absent), so `tenants(first: 100) { departments { name } }` costs ~200.
+(default 50 when absent), so `tenants(first: 100) { departments { name } }` costs ~200. The
+multiplier is clamped to [1, max page size]: what a client asks for cannot make the estimate
+smaller than one item per field (a negative `first` once switched the limit off), and no page
+is larger than the cap.
 """
 
 from __future__ import annotations
@@ -55,19 +58,23 @@ class ErrorReportingParserCache(ParserCache):
         yield
 
 
-def _first(field: FieldNode, variables: dict[str, Any]) -> int | None:
+def _first(field: FieldNode, variables: dict[str, Any], max_page: int) -> int | None:
+    """The field's `first` as a cost multiplier, within [1, max_page] whatever the client sent."""
     for argument in field.arguments or ():
         if argument.name.value != "first":
             continue
+        requested = DEFAULT_PAGE
         if isinstance(argument.value, IntValueNode):
-            return int(argument.value.value)
-        if isinstance(argument.value, VariableNode):
+            requested = int(argument.value.value)
+        elif isinstance(argument.value, VariableNode):
             value = variables.get(argument.value.name.value)
-            return int(value) if isinstance(value, int) else DEFAULT_PAGE
+            if isinstance(value, int) and not isinstance(value, bool):
+                requested = value
+        return max(1, min(requested, max_page))
     return None
 
 
-def cost_rule(max_cost: int) -> type[ValidationRule]:
+def cost_rule(max_cost: int, max_page: int) -> type[ValidationRule]:
     class CostLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             context: ValidationContext = self.context
@@ -88,7 +95,7 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
             for selection in selection_set.selections:
                 if isinstance(selection, FieldNode):
                     below = self._cost(selection.selection_set, context, seen)
-                    first = _first(selection, {})
+                    first = _first(selection, {}, max_page)
                     total += 1 + below * (first if first is not None else 1)
                 elif isinstance(selection, InlineFragmentNode):
                     total += self._cost(selection.selection_set, context, seen)
@@ -111,7 +118,7 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     rules: list[type[ASTValidationRule]] = [
         depth_validator(limits.max_depth, None),
         alias_validator(limits.max_aliases),
-        cost_rule(limits.max_cost),
+        cost_rule(limits.max_cost, limits.max_page_size),
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)

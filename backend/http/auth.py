@@ -28,12 +28,21 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 _QUOTA = "rate_limit_quota"
+_ADMISSION = "admission"
 
 
 async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Principal:
     """Sign in and count the request against the principal's rate limit (REST and GraphQL).
     The generations read at sign-in stay on the request for its handlers; what is left of the
-    rate limit goes back in the response headers (`quota_headers`)."""
+    rate limit goes back in the response headers (`quota_headers`). A request already admitted
+    by `admit_early` gets that outcome again: one verification and one count per request."""
+    if connection is not None:
+        earlier = connection.scope.get("state", {}).get(_ADMISSION)
+        if earlier is not None and earlier[0] == token:
+            if isinstance(earlier[1], Exception):
+                raise earlier[1]
+            admitted: Principal = earlier[1]
+            return admitted
     principal, read = await signin.sign_in(state, token)
     if connection is not None:
         generations.keep_on_request(connection, read)
@@ -63,6 +72,26 @@ async def quota_headers(message: Message, scope: Scope) -> None:
         quota = scope.get("state", {}).get(_QUOTA)
         if isinstance(quota, Quota):
             message["headers"] = [*message.get("headers", ()), *quota.headers()]
+
+
+async def admit_early(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """For a layer that must know the caller before the handler runs (idempotency): the verified
+    principal, or None without a bearer token or when sign-in fails. The outcome stays on the
+    request, so the handler's own sign-in returns the same principal, or raises the same error
+    and renders it as it always does (problem+json, GraphQL `extensions.code`)."""
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    state: AppState = connection.app.state.app_state
+    try:
+        principal = await admit(state, token, connection)
+    except Exception as refused:  # kept for the handler to raise, and render as it always does
+        connection.scope.setdefault("state", {})[_ADMISSION] = (token, refused)
+        return None
+    connection.scope.setdefault("state", {})[_ADMISSION] = (token, principal)
+    return principal
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

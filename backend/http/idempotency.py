@@ -3,9 +3,14 @@
 A telephone system or partner system that lost the response to a timeout sends the same request
 with the same key; it gets the stored response (`Idempotent-Replayed: true`) and nothing is
 created twice. The same key with a different body is refused (422); while the first request
-is still running, a second one gets 409. Keys are scoped to the caller's credentials and kept in
-Redis for 24 hours. Server errors are not stored, so they can be retried. Without Redis the
-request simply runs (domain-level idempotency — e.g. call ids, slugs — still holds).
+is still running, a second one gets 409. Keys are scoped to the verified caller (issuer, subject
+and tenant), not to the token's bytes: a machine client that fetched a new access token before
+retrying still gets its first answer. So the caller is signed in here, before the handler (which
+reuses that sign-in); a request without a valid token runs as if it had no key, and never reads
+or writes a record. Bodies are read up to the route's `request_max_body_size`, no further
+(413 beyond). Records are kept in Redis for 24 hours. Server errors are not stored, so they can
+be retried. Without Redis the request simply runs (domain-level idempotency — e.g. call ids,
+slugs — still holds).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import json
 from typing import Any
 
 import structlog
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import ScopeType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
@@ -30,7 +37,9 @@ from litestar.types import (
 )
 from redis.exceptions import RedisError
 
-from backend.errors import Conflict, DomainError, ValidationFailed
+from auth.principal import Principal
+from backend.errors import Conflict, DomainError, ErrorCode, HttpError, ValidationFailed
+from backend.http.auth import admit_early
 
 HEADER = b"idempotency-key"
 METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -39,16 +48,54 @@ PENDING_SECONDS = 60
 log = structlog.get_logger("idempotency")
 
 
-async def _read_body(receive: Receive) -> bytes:
+class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _body_limit(scope: Scope) -> int | None:
+    """The route's `request_max_body_size` (litestar's default unless a layer sets its own)."""
+    handler = scope.get("route_handler")
+    resolve = getattr(handler, "resolve_request_max_body_size", None)
+    limit = resolve() if resolve is not None else None
+    return limit if isinstance(limit, int) else None
+
+
+def _announced_length(headers: dict[bytes, bytes]) -> int | None:
+    try:
+        return int(headers[b"content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _read_body(receive: Receive, limit: int | None) -> bytes:
+    """The whole body, counted as it comes: past `limit` bytes, stop reading (`_TooLarge`)."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
+
+
+def _too_large() -> DomainError:
+    # As litestar itself answers (HttpError via the problem handler), for the same body without a key.
+    return HttpError(RequestEntityTooLarge.detail, ErrorCode.VALIDATION_FAILED, RequestEntityTooLarge.status_code)
+
+
+def _caller(principal: Principal) -> str:
+    who = "\x00".join([principal.issuer, principal.subject, str(principal.tenant_id)])
+    return hashlib.sha256(who.encode()).hexdigest()[:32]  # no subject ids in Redis keys
 
 
 async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -75,11 +122,28 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         if len(key) > 255:
             await _send_problem(send, ValidationFailed("Idempotency-Key is longer than 255 characters"), path)
             return
+        limit = _body_limit(scope)
+        announced = _announced_length(headers)
+        if limit is not None and announced is not None and announced > limit:
+            # Nothing read, nobody signed in: the same answer litestar gives without a key.
+            await _send_problem(send, _too_large(), path)
+            return
+        principal = await admit_early(ASGIConnection(scope))
+        if principal is None:
+            # No or no valid token: no record is read or written; the handler answers (401, 429 …).
+            await app(scope, receive, send)
+            return
+        try:
+            body = await _read_body(receive, limit)
+        except _TooLarge:
+            await _send_problem(send, _too_large(), path)
+            return
+        except _Disconnected:
+            return  # the client is gone: nothing to run, nothing to store
         state: State = scope["app"].state
-        redis = state.app_state.redis
-        body = await _read_body(receive)
-        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()[:32]
-        record_key = f"idem:{caller}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        app_state = state.app_state
+        redis = app_state.redis
+        record_key = f"idem:{app_state.namespace}:{_caller(principal)}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
         fingerprint = hashlib.sha256(
             b"|".join([scope["method"].encode(), path.encode(), scope.get("query_string", b""), body])
         ).hexdigest()

@@ -107,6 +107,24 @@ async def test_cost_limit_rejects_before_any_resolver_runs(strict: Client, clien
     assert codes(await post(client, wide, headers)) == ["QUERY_TOO_COMPLEX"]
 
 
+async def test_a_negative_or_huge_first_cannot_switch_the_cost_limit_off(strict: Client) -> None:
+    # `first` multiplies within [1, 100]: a negative page once made the cost negative, and
+    # with it any sibling of any cost passed. 401 (as above) + 1 + 1 × 4 = 406.
+    page = "{ nodes { slug name kind } }"
+    for first in ("-1000000", "0"):
+        query = f"{{ a: tenants(first: 100) {page} b: tenants(first: {first}) {page} }}"
+        error = (await post(strict, query))["errors"][0]
+        assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert error["extensions"]["cost"] == 406
+    huge = (await post(strict, f"{{ tenants(first: 1000000) {page} }}"))["errors"][0]
+    assert huge["extensions"]["cost"] == 401  # no page is larger than 100
+    # Variables are not known when the (cached) validation runs: counted as the default page.
+    query = f"query($n: Int!) {{ a: tenants(first: 100) {page} b: tenants(first: $n) {page} }}"
+    error = (await post(strict, query, n=-1000000))["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["cost"] == 401 + 1 + 50 * 4
+
+
 async def test_page_size_above_100_is_a_validation_error(client: Client, world: World) -> None:
     body = await post(client, "{ tenants(first: 101) { nodes { slug } } }", world.headers("kreis-soest", "agent"))
     assert body["data"] is None
