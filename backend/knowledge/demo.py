@@ -426,5 +426,5 @@ async def _ensure_local_version(
     if base_id is None or await service.has_local_version(uow, base_id):
         return
     state = await service.create_local_version(uow, base_id, LocalVersionInput(overrides=overrides))
-    await service.change_status(uow, state.article.id, ArticleStatus.IN_REVIEW)
-    await service.change_status(uow, state.article.id, ArticleStatus.PUBLISHED)
+    state = await service.change_status(uow, state.article.id, ArticleStatus.IN_REVIEW, state.article.latest_version)
+    await service.change_status(uow, state.article.id, ArticleStatus.PUBLISHED, state.article.latest_version)

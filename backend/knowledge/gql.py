@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -18,6 +18,12 @@ from backend.knowledge import events, leika, schemas, service
 from backend.tenants.gql import PageInfoGQL
 
 T = TypeVar("T")
+ExpectedVersion = Annotated[
+    int,
+    strawberry.argument(
+        description="The `latestVersion` the change is based on; another one is refused (CONFLICT): reload and retry"
+    ),
+]
 ArticleStatusGQL = strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")
 ArticleKindGQL = strawberry.enum(schemas.ArticleKind, name="ArticleKind")
 HitSourceGQL = strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
@@ -517,7 +523,7 @@ async def _editor_mutation(info: Info, action: Any) -> EditorArticlePayload:
 
 
 async def _status_change(
-    info: Info, id: UUID, to: schemas.ArticleStatus, expected_version: int | None, note: str
+    info: Info, id: UUID, to: schemas.ArticleStatus, expected_version: int, note: str
 ) -> EditorArticlePayload:
     return await _editor_mutation(info, lambda uow: service.change_status(uow, id, to, expected_version, note))
 
@@ -615,7 +621,7 @@ class KnowledgeMutation:
 
     @strawberry.mutation(description="Change an article: a new draft version; agents keep seeing the published one")
     async def update_article(
-        self, info: Info, id: UUID, input: ArticleInputGQL, expected_version: int | None = None
+        self, info: Info, id: UUID, input: ArticleInputGQL, expected_version: ExpectedVersion
     ) -> EditorArticlePayload:
         return await _editor_mutation(
             info, lambda uow: service.update_article(uow, id, _article_input(input), expected_version)
@@ -634,7 +640,7 @@ class KnowledgeMutation:
 
     @strawberry.mutation(description="Change a local version: a new draft version")
     async def update_local_version(
-        self, info: Info, id: UUID, input: LocalVersionInputGQL, expected_version: int | None = None
+        self, info: Info, id: UUID, input: LocalVersionInputGQL, expected_version: ExpectedVersion
     ) -> EditorArticlePayload:
         return await _editor_mutation(
             info,
@@ -645,25 +651,25 @@ class KnowledgeMutation:
 
     @strawberry.mutation(description="draft → in review")
     async def submit_article_for_review(
-        self, info: Info, id: UUID, expected_version: int | None = None, note: str = ""
+        self, info: Info, id: UUID, expected_version: ExpectedVersion, note: str = ""
     ) -> EditorArticlePayload:
         return await _status_change(info, id, schemas.ArticleStatus.IN_REVIEW, expected_version, note)
 
     @strawberry.mutation(description="in review → draft (the reviewer sends it back)")
     async def return_article_to_draft(
-        self, info: Info, id: UUID, expected_version: int | None = None, note: str = ""
+        self, info: Info, id: UUID, expected_version: ExpectedVersion, note: str = ""
     ) -> EditorArticlePayload:
         return await _status_change(info, id, schemas.ArticleStatus.DRAFT, expected_version, note)
 
     @strawberry.mutation(description="in review → published: agents see this version from now on")
     async def publish_article(
-        self, info: Info, id: UUID, expected_version: int | None = None, note: str = ""
+        self, info: Info, id: UUID, expected_version: ExpectedVersion, note: str = ""
     ) -> EditorArticlePayload:
         return await _status_change(info, id, schemas.ArticleStatus.PUBLISHED, expected_version, note)
 
     @strawberry.mutation(description="published → archived: agents no longer see it")
     async def archive_article(
-        self, info: Info, id: UUID, expected_version: int | None = None, note: str = ""
+        self, info: Info, id: UUID, expected_version: ExpectedVersion, note: str = ""
     ) -> EditorArticlePayload:
         return await _status_change(info, id, schemas.ArticleStatus.ARCHIVED, expected_version, note)
 
@@ -718,8 +724,7 @@ class KnowledgeSubscription:
         self, info: Info, id: UUID, tenant: str | None = None, include_drafts: bool = False
     ) -> AsyncGenerator[ArticleChangeGQL, None]:
         async with info.context.uow() as uow:
-            channels = await service.subscription_channels(uow, id, tenant, include_drafts)
-        visible = {schemas.ArticleStatus.PUBLISHED, schemas.ArticleStatus.ARCHIVED}
-        async for change in events.listen(info.context.app.redis, channels):
-            if include_drafts or change.status in visible:
+            feed = await service.article_feed(uow, id, tenant, include_drafts)
+        async for change in events.listen(info.context.app.redis, feed.channels):
+            if feed.shows(change):
                 yield ArticleChangeGQL.of(change)

@@ -16,8 +16,8 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
@@ -58,6 +58,7 @@ from backend.state import UnitOfWork
 BERLIN = ZoneInfo("Europe/Berlin")
 MAX_PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 500
+MAX_CURSOR_OFFSET = 1_000_000  # far beyond any list of hits; keeps a crafted offset in range
 # Search tuning (see docs/decisions/007-knowledge-base.md): a typo correction must look this much
 # like a known word; a hit is a confident answer when this share of the question's weight is
 # found in its title or search terms.
@@ -308,8 +309,8 @@ async def list_articles(
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
     reachable = require(uow.principal, Operation.ARTICLE_DRAFT_READ)
-    cursor = _decode_cursor(after)
-    position = (datetime.fromisoformat(cursor["t"]), UUID(cursor["i"])) if cursor else None
+    cursor = _decode_cursor(after, _TimeCursor)
+    position = (cursor.t, cursor.i) if cursor else None
     rows = await repository.list_articles(
         uow.conn, list(reachable), status.value if status else None, position, first + 1
     )
@@ -317,7 +318,7 @@ async def list_articles(
     next_cursor = None
     if len(rows) > first:
         last = items[-1].article
-        next_cursor = _encode_cursor({"t": last.updated_at.isoformat(), "i": str(last.id)})
+        next_cursor = _encode_cursor(_TimeCursor(t=last.updated_at, i=last.id))
     return items, next_cursor
 
 
@@ -551,19 +552,22 @@ async def create_article(
     return ArticleState(article, version)
 
 
-async def _editable(uow: UnitOfWork, article_id: UUID, expected_version: int | None) -> tuple[Article, ArticleVersion]:
-    article = await _own_article(uow, Operation.ARTICLE_WRITE, article_id)
-    if expected_version is not None and expected_version != article.latest_version:
+def _check_version(article: Article, expected_version: int) -> None:
+    """Optimistic concurrency: every change names the version it was based on (decision 007)."""
+    if expected_version != article.latest_version:
         raise Conflict(f"the article is at version {article.latest_version}, not {expected_version}; reload it")
+
+
+async def _editable(uow: UnitOfWork, article_id: UUID, expected_version: int) -> tuple[Article, ArticleVersion]:
+    article = await _own_article(uow, Operation.ARTICLE_WRITE, article_id)
+    _check_version(article, expected_version)
     if article.status not in EDITABLE:
         raise Conflict("the article is in review; return it to draft before changing it")
     latest = await repository.get_version(uow.conn, article.tenant_id, article.id, article.latest_version)
     return article, latest
 
 
-async def update_article(
-    uow: UnitOfWork, article_id: UUID, data: ArticleInput, expected_version: int | None = None
-) -> ArticleState:
+async def update_article(uow: UnitOfWork, article_id: UUID, data: ArticleInput, expected_version: int) -> ArticleState:
     """A new draft version. The published version stays what agents see until the draft is published."""
     _check_input(data)
     article, latest = await _editable(uow, article_id, expected_version)
@@ -628,7 +632,7 @@ async def has_local_version(uow: UnitOfWork, shared_article_id: UUID) -> bool:
 
 
 async def update_local_version(
-    uow: UnitOfWork, article_id: UUID, data: LocalVersionInput, expected_version: int | None = None
+    uow: UnitOfWork, article_id: UUID, data: LocalVersionInput, expected_version: int
 ) -> ArticleState:
     _check_sections(data.overrides)
     article, latest = await _editable(uow, article_id, expected_version)
@@ -646,7 +650,7 @@ async def update_local_version(
 
 
 async def change_status(
-    uow: UnitOfWork, article_id: UUID, to: ArticleStatus, expected_version: int | None = None, note: str = ""
+    uow: UnitOfWork, article_id: UUID, to: ArticleStatus, expected_version: int, note: str = ""
 ) -> ArticleState:
     """Move an article along draft → in review → published → archived (or back from review)."""
     if not (may(uow.principal, Operation.ARTICLE_WRITE) or may(uow.principal, Operation.ARTICLE_PUBLISH)):
@@ -662,8 +666,7 @@ async def change_status(
         raise Conflict(f"an article cannot go from {article.status.value} to {to.value}")
     if article.tenant_id not in require(uow.principal, operation):
         raise NotFound("article not found")
-    if expected_version is not None and expected_version != article.latest_version:
-        raise Conflict(f"the article is at version {article.latest_version}, not {expected_version}; reload it")
+    _check_version(article, expected_version)
     latest = await repository.get_version(uow.conn, article.tenant_id, article.id, article.latest_version)
     if to is ArticleStatus.PUBLISHED and article.kind is ArticleKind.LOCAL_VERSION:
         owners = await repository.shared_owner_ids(uow.conn, [article.tenant_id])
@@ -747,8 +750,10 @@ def _same_content(version: ArticleVersion, row: ImportRow) -> bool:
 
 async def _publish_now(uow: UnitOfWork, state: ArticleState) -> ArticleState:
     if state.article.status is ArticleStatus.DRAFT:
-        state = await change_status(uow, state.article.id, ArticleStatus.IN_REVIEW, note="import")
-    return await change_status(uow, state.article.id, ArticleStatus.PUBLISHED, note="import")
+        state = await change_status(
+            uow, state.article.id, ArticleStatus.IN_REVIEW, state.article.latest_version, note="import"
+        )
+    return await change_status(uow, state.article.id, ArticleStatus.PUBLISHED, state.article.latest_version, "import")
 
 
 async def import_articles(
@@ -816,8 +821,8 @@ async def _import_one(uow: UnitOfWork, row: ImportRow, publish: bool, slug: str,
     state = ArticleState(existing, latest)
     if not content_same or existing.status is ArticleStatus.ARCHIVED:
         if existing.status is ArticleStatus.IN_REVIEW:
-            state = await change_status(uow, existing.id, ArticleStatus.DRAFT, note="import")
-        state = await update_article(uow, existing.id, data)
+            state = await change_status(uow, existing.id, ArticleStatus.DRAFT, existing.latest_version, note="import")
+        state = await update_article(uow, existing.id, data, state.article.latest_version)
     if publish:
         await _publish_now(uow, state)
     return "updated"
@@ -852,20 +857,58 @@ async def remove_synonym(uow: UnitOfWork, synonym_id: UUID, tenant_slug: str | N
 # ---------------------------------------------------------------------------------- search
 
 
-def _encode_cursor(value: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+class _Cursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A position in a list as handed out in `nextCursor` (JSON, base64url): each list reads
+    back only its own kind, with typed fields, so a crafted cursor is a validation error."""
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+CursorT = TypeVar("CursorT", bound=_Cursor)
+
+
+class _TimeCursor(_Cursor, frozen=True):
+    """Editors' article list: after this (updated at, id)."""
+
+    t: Annotated[datetime, msgspec.Meta(tz=True)]
+    i: UUID
+
+    def __post_init__(self) -> None:
+        try:
+            self.t.astimezone(UTC)  # what the driver does; out of range near year 1 or 9999
+        except (OverflowError, ValueError):
+            raise ValueError("time out of range") from None
+
+
+class _OffsetCursor(_Cursor, frozen=True):
+    """Search by LeiKa key: after this many hits."""
+
+    o: Annotated[int, msgspec.Meta(ge=0, le=MAX_CURSOR_OFFSET)]
+
+
+class _ScoreCursor(_Cursor, frozen=True):
+    """Search in words: after this (score, document id)."""
+
+    s: float
+    i: UUID
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.s):
+            raise ValueError("score out of range")
+
+
+def _encode_cursor(value: _Cursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(value)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, kind: type[CursorT]) -> CursorT | None:
+    """The cursor of this list, or None for the first page; ValidationFailed (field `after`)
+    for anything this list did not hand out."""
     if not cursor:
         return None
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=kind)
+    except (binascii.Error, ValueError, msgspec.DecodeError):  # ValidationError is a DecodeError
         raise ValidationFailed("not a cursor of this list", field="after") from None
-    if not isinstance(value, dict):
-        raise ValidationFailed("not a cursor of this list", field="after")
-    return value
 
 
 def _idf(documents: int, frequency: int) -> float:
@@ -1060,7 +1103,6 @@ async def search(
     wanted = [s.value for s in (sources or list(HitSource))]
     if status is not None:
         wanted = [HitSource.ARTICLE.value]
-    cursor = _decode_cursor(after)
     today = today_in_berlin()
     own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
     lexicon = (
@@ -1071,8 +1113,11 @@ async def search(
     plan = analysis.analyse(query, lexicon)
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
+    # A LeiKa key pages by offset, words by (score, id): each reads back only its own cursor.
+    by_offset = _decode_cursor(after, _OffsetCursor) if key else None
+    cursor = None if key else _decode_cursor(after, _ScoreCursor)
     if key:
-        offset = int(cursor.get("o", 0)) if cursor else 0
+        offset = by_offset.o if by_offset else 0
         rows = await repository.search_by_key(
             uow.conn,
             ctx.town_id,
@@ -1086,7 +1131,7 @@ async def search(
             first + 1,
         )
         items = [_hit(r, Judgement(1.0, True)) for r in rows[:first]]
-        more = _encode_cursor({"o": offset + first}) if len(rows) > first else None
+        more = _encode_cursor(_OffsetCursor(o=offset + first)) if len(rows) > first else None
         return SearchPage(
             items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
         )
@@ -1130,8 +1175,8 @@ async def search(
         leika_group=leika_group,
         status=status.value if status else None,
         sources=wanted,
-        after_score=float(cursor["s"]) if cursor and "s" in cursor else None,
-        after_id=UUID(cursor["i"]) if cursor and "i" in cursor else None,
+        after_score=cursor.s if cursor else None,
+        after_id=cursor.i if cursor else None,
         limit=first + 1,
     )
     rows = await repository.search(uow.conn, params)
@@ -1153,7 +1198,7 @@ async def search(
     next_cursor = None
     if len(rows) > first:
         last = rows[first - 1]
-        next_cursor = _encode_cursor({"s": float(last["final"]), "i": str(last["doc_id"])})
+        next_cursor = _encode_cursor(_ScoreCursor(s=float(last["final"]), i=last["doc_id"]))
     confident = bool(items) and items[0].confident if cursor is None else any(i.confident for i in items)
     return SearchPage(
         items=items, next_cursor=next_cursor, confident=confident, interpreted_as=interpreted, aspects=plan.aspects
@@ -1197,18 +1242,36 @@ async def _correct_typos(
 # ---------------------------------------------------------------------------------- live updates
 
 
-async def subscription_channels(
+AGENT_VISIBLE = frozenset({ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED})
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFeed:
+    """What one subscriber of an article hears: its channels, and whose drafts it may hear of."""
+
+    channels: list[str]
+    draft_tenants: frozenset[UUID]
+
+    def shows(self, change: ArticleChange) -> bool:
+        """Changes agents see (published, archived) for everyone; any other step only of a
+        tenant whose drafts the subscriber may read (a town's local version on the shared
+        article's local channel is that town's, not the operator's)."""
+        return change.status in AGENT_VISIBLE or change.tenant_id in self.draft_tenants
+
+
+async def article_feed(
     uow: UnitOfWork, article_id: UUID, tenant_slug: str | None = None, include_drafts: bool = False
-) -> list[str]:
+) -> ArticleFeed:
     """The channels an agent with the article open (for a town) listens on; 404 when not visible.
-    Changes of drafts only for those who may read drafts (403 otherwise)."""
-    if include_drafts and not may(uow.principal, Operation.ARTICLE_DRAFT_READ):
-        raise Forbidden()
+    Changes of drafts only for those who may read the article's drafts: 403 without any right
+    to read drafts, 404 when the article is another tenant's (a town never hears of the
+    operator's drafts of a shared article, as `editorArticle` does not show them)."""
+    draft_tenants = require(uow.principal, Operation.ARTICLE_DRAFT_READ) if include_drafts else frozenset()
     ctx = await _context(uow, Operation.ARTICLE_READ, tenant_slug)
     article = await repository.find_article(uow.conn, article_id, ctx.town_id, ctx.owner_ids)
-    if article is None:
+    if article is None or (include_drafts and article.tenant_id not in draft_tenants):
         raise NotFound("article not found")
     channels = [events.article_channel(article.id)]
     if article.kind is ArticleKind.SHARED:
         channels.append(events.local_channel(article.id, ctx.town_id))
-    return channels
+    return ArticleFeed(channels, draft_tenants)

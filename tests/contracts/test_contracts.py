@@ -498,7 +498,7 @@ async def scenario_update_article(client: Client, world: World) -> None:
 
 async def scenario_publish_article(client: Client, world: World) -> None:
     draft = await create_article(client, world, "stadt-soest", f"Fundbüro {nonsense_word()}")
-    submitted = await transition(client, world, "stadt-soest", draft["id"], "submit")
+    submitted = await transition(client, world, "stadt-soest", draft["id"], "submit", expected=draft["latestVersion"])
     assert submitted["errors"] == [] and submitted["article"]["status"] == "IN_REVIEW"
     version = submitted["article"]["latestVersion"]
     data = await run(

@@ -28,7 +28,7 @@ mutation($input: ArticleInput!, $shared: Boolean!, $tenant: String) {{
     article {{ {ARTICLE_FIELDS} }} errors {{ code message field }} }}
 }}"""
 UPDATE = f"""
-mutation($id: UUID!, $input: ArticleInput!, $expected: Int) {{
+mutation($id: UUID!, $input: ArticleInput!, $expected: Int!) {{
   updateArticle(id: $id, input: $input, expectedVersion: $expected) {{
     article {{ {ARTICLE_FIELDS} }} errors {{ code message field }} }}
 }}"""
@@ -119,19 +119,38 @@ async def transition(
     town: str,
     article_id: str,
     step: str,
+    *,
+    expected: int,
     role: str = "editor",
-    expected: int | None = None,
 ) -> dict[str, Any]:
+    """A workflow step, based on version `expected` (the `latestVersion` the editor has loaded)."""
     name = TRANSITIONS[step]
-    query = f"""mutation($id: UUID!, $expected: Int) {{ {name}(id: $id, expectedVersion: $expected) {{
+    query = f"""mutation($id: UUID!, $expected: Int!) {{ {name}(id: $id, expectedVersion: $expected) {{
         article {{ {ARTICLE_FIELDS} }} errors {{ code message field }} }} }}"""
     return payload(await gql(client, world.headers(town, role), query, id=article_id, expected=expected), name)
 
 
+async def latest_version(client: Client, world: World, town: str, article_id: str) -> int:
+    """What the town's editor front end loads before a change: the article's latest version."""
+    body = await gql(
+        client,
+        world.headers(town, "editor"),
+        "query($id: UUID!) { editorArticle(id: $id) { latestVersion } }",
+        id=article_id,
+    )
+    loaded = payload(body, "editorArticle")
+    assert loaded is not None, article_id
+    version: int = loaded["latestVersion"]
+    return version
+
+
 async def publish(client: Client, world: World, town: str, article_id: str) -> dict[str, Any]:
-    submitted = await transition(client, world, town, article_id, "submit")
+    version = await latest_version(client, world, town, article_id)
+    submitted = await transition(client, world, town, article_id, "submit", expected=version)
     assert submitted["errors"] == [], submitted
-    published = await transition(client, world, town, article_id, "publish")
+    published = await transition(
+        client, world, town, article_id, "publish", expected=submitted["article"]["latestVersion"]
+    )
     assert published["errors"] == [], published
     article: dict[str, Any] = published["article"]
     return article

@@ -88,6 +88,7 @@ async def test_agents_hear_of_published_changes_and_towns_of_their_own_local_ver
                 world.headers(KREIS, "editor"),
                 UPDATE,
                 id=shared["id"],
+                expected=3,
                 input=article_input("Live geteilt, überarbeitet"),
             )
             assert payload(edit, "updateArticle")["errors"] == []
@@ -120,7 +121,7 @@ async def test_agents_hear_of_published_changes_and_towns_of_their_own_local_ver
                 assert change["articleId"] == shared["id"] and not change["local"]
                 assert (change["version"], change["status"]) == (6, "PUBLISHED")
             # Geseke's first message was the shared publication, not Soest's local version.
-            await transition(client, world, KREIS, shared["id"], "archive")
+            await transition(client, world, KREIS, shared["id"], "archive", expected=6)
             change = (await next_message(geseke))["payload"]["data"]["articleChanged"]
             assert change["status"] == "ARCHIVED"
 
@@ -136,3 +137,65 @@ async def test_nobody_subscribes_to_an_article_they_may_not_read(
         async with subscribed(app.url, world.token(SOEST, "agent"), {"id": soest_only["id"], "drafts": True}) as agent:
             message = await next_message(agent)
             assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_towns_never_hear_of_the_operators_drafts(
+    client: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    redis = world.state.redis
+    shared = await published_article(client, world, KREIS, unique("Live Entwurf des Kreises"), shared=True)
+    soest_slug = world.slug(SOEST)
+    with app_process(settings) as app:
+        # A town's editor may read drafts, but not the operator's: asking for them is refused
+        # as `editorArticle` would answer (not found), before anything is heard.
+        variables = {"id": shared["id"], "drafts": True}
+        async with subscribed(app.url, world.token(SOEST, "editor"), variables) as refused:
+            message = await next_message(refused)
+            assert message["type"] == "next", message
+            assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND", message
+        async with (
+            subscribed(app.url, world.token(SOEST, "editor"), {"id": shared["id"]}) as town_editor,
+            # The operator's editor with the article open for Soest: its own drafts, not Soest's.
+            subscribed(
+                app.url, world.token(KREIS, "editor"), {"id": shared["id"], "tenant": soest_slug, "drafts": True}
+            ) as operator_editor,
+        ):
+            await wait_for_subscribers(redis, article_channel(shared["id"]), 2)
+            await wait_for_subscribers(redis, local_channel(shared["id"], world.tenant_ids[SOEST]), 2)
+            # Soest drafts a local version: a draft of Soest's, heard by neither.
+            local = payload(
+                await gql(
+                    client,
+                    world.headers(SOEST, "editor"),
+                    LOCAL_VERSION,
+                    id=shared["id"],
+                    input={"overrides": {"fees": "3 €"}},
+                ),
+                "createLocalVersion",
+            )
+            assert local["errors"] == [], local
+            # The operator drafts the shared text: only its own editor hears of it.
+            edit = await gql(
+                client,
+                world.headers(KREIS, "editor"),
+                UPDATE,
+                id=shared["id"],
+                expected=3,
+                input=article_input("Live Entwurf des Kreises, überarbeitet"),
+            )
+            assert payload(edit, "updateArticle")["errors"] == []
+            change = (await next_message(operator_editor))["payload"]["data"]["articleChanged"]
+            assert (change["tenantId"], change["version"], change["status"], change["local"]) == (
+                str(world.tenant_ids[KREIS]),
+                4,
+                "DRAFT",
+                False,
+            )
+            # Published, every subscriber hears of it; the town's editor first of all of this.
+            await publish(client, world, KREIS, shared["id"])
+            change = (await next_message(town_editor))["payload"]["data"]["articleChanged"]
+            assert (change["tenantId"], change["version"], change["status"]) == (
+                str(world.tenant_ids[KREIS]),
+                6,
+                "PUBLISHED",
+            )

@@ -221,12 +221,14 @@ async def test_a_shared_draft_is_not_visible_to_the_towns(client: Client, world:
     article = await published_article(
         client, world, KREIS, unique("Geteilt und geändert"), shared=True, sections={"fees": "5 €"}
     )
-    await transition(client, world, KREIS, article["id"], "archive")
+    await transition(client, world, KREIS, article["id"], "archive", expected=article["latestVersion"])
     body = await gql(
         client,
         world.headers(KREIS, "editor"),
-        'mutation($id: UUID!) { updateArticle(id: $id, input: {title: "Neu", summary: "x"}) { errors { code } } }',
+        'mutation($id: UUID!, $v: Int!) { updateArticle(id: $id, input: {title: "Neu", summary: "x"}, '
+        "expectedVersion: $v) { errors { code } } }",
         id=article["id"],
+        v=article["latestVersion"] + 1,
     )
     assert payload(body, "updateArticle")["errors"] == []
     assert await view(client, world, (SOEST, "agent"), article["id"]) is None

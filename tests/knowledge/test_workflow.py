@@ -44,12 +44,12 @@ async def test_full_workflow_keeps_every_version_with_author_and_time(client: Cl
 
     submitted = await transition(client, world, SOEST, article["id"], "submit", expected=1)
     assert submitted["errors"] == [] and submitted["article"]["status"] == "IN_REVIEW"
-    returned = await transition(client, world, SOEST, article["id"], "return")
+    returned = await transition(client, world, SOEST, article["id"], "return", expected=2)
     assert returned["article"]["status"] == "DRAFT"
-    await transition(client, world, SOEST, article["id"], "submit")
-    published = await transition(client, world, SOEST, article["id"], "publish")
+    await transition(client, world, SOEST, article["id"], "submit", expected=3)
+    published = await transition(client, world, SOEST, article["id"], "publish", expected=4)
     assert published["article"]["status"] == "PUBLISHED" and published["article"]["publishedVersion"] == 5
-    archived = await transition(client, world, SOEST, article["id"], "archive")
+    archived = await transition(client, world, SOEST, article["id"], "archive", expected=5)
     assert archived["article"]["status"] == "ARCHIVED" and archived["article"]["publishedVersion"] is None
 
     history = await gql(
@@ -75,7 +75,7 @@ async def test_transitions_outside_the_workflow_are_refused(
     client: Client, world: World, step: str, from_status: str
 ) -> None:
     article = await create_article(client, world, SOEST, unique("Unerlaubter Schritt"))
-    result = await transition(client, world, SOEST, article["id"], step)
+    result = await transition(client, world, SOEST, article["id"], step, expected=1)
     assert result["article"] is None and result["errors"][0]["code"] == "CONFLICT"
 
 
@@ -87,10 +87,15 @@ async def test_only_the_tenants_editors_may_write_and_publish(client: Client, wo
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", (role, body)
     # Geseke's editor, and the operator's editor acting for Soest, see no such article.
     for town in (GESEKE, KREIS):
-        result = await transition(client, world, town, article["id"], "submit")
+        result = await transition(client, world, town, article["id"], "submit", expected=1)
         assert result["errors"][0]["code"] == "NOT_FOUND", town
         body = await gql(
-            client, world.headers(town, "editor"), UPDATE, id=article["id"], input=article_input("Übernommen")
+            client,
+            world.headers(town, "editor"),
+            UPDATE,
+            id=article["id"],
+            expected=1,
+            input=article_input("Übernommen"),
         )
         assert payload(body, "updateArticle")["errors"][0]["code"] == "NOT_FOUND"
     # Town editors cannot write shared articles; the operator's editors can.
@@ -99,7 +104,7 @@ async def test_only_the_tenants_editors_may_write_and_publish(client: Client, wo
     shared = await create_article(client, world, KREIS, unique("Für alle Kommunen"), shared=True)
     assert shared["kind"] == "SHARED" and shared["tenantId"] == str(world.tenant_ids[KREIS])
     # ...and a town editor cannot publish the operator's shared article.
-    result = await transition(client, world, SOEST, shared["id"], "submit")
+    result = await transition(client, world, SOEST, shared["id"], "submit", expected=1)
     assert result["errors"][0]["code"] == "NOT_FOUND"
 
 
@@ -143,7 +148,7 @@ async def test_agents_see_only_published_versions_valid_today(client: Client, wo
     await publish(client, world, SOEST, expired["id"])
     assert await agent_view(client, world, agent, expired["id"], SOEST) is None
 
-    await transition(client, world, SOEST, article["id"], "archive")
+    await transition(client, world, SOEST, article["id"], "archive", expected=6)
     assert await agent_view(client, world, agent, article["id"], SOEST) is None
 
 
@@ -167,11 +172,60 @@ async def test_lost_updates_are_refused(client: Client, world: World) -> None:
         input=article_input("Zweite Änderung"),
     )
     assert payload(second, "updateArticle")["errors"][0]["code"] == "CONFLICT"
-    in_review = await transition(client, world, SOEST, article["id"], "submit")
+    in_review = await transition(client, world, SOEST, article["id"], "submit", expected=2)
     edit = await gql(
-        client, world.headers(SOEST, "editor"), UPDATE, id=article["id"], input=article_input("Während der Prüfung")
+        client,
+        world.headers(SOEST, "editor"),
+        UPDATE,
+        id=article["id"],
+        expected=3,
+        input=article_input("Während der Prüfung"),
     )
     assert in_review["errors"] == [] and payload(edit, "updateArticle")["errors"][0]["code"] == "CONFLICT"
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        'updateArticle(id: $id, input: {title: "Ohne Version", summary: "x"})',
+        'updateLocalVersion(id: $id, input: {overrides: {fees: "1 €"}})',
+        "submitArticleForReview(id: $id)",
+        "returnArticleToDraft(id: $id)",
+        "publishArticle(id: $id)",
+        "archiveArticle(id: $id)",
+    ],
+)
+async def test_a_change_without_the_version_it_is_based_on_is_refused(
+    client: Client, world: World, mutation: str
+) -> None:
+    article = await create_article(client, world, SOEST, unique("Ohne Version"))
+    body = await gql(
+        client,
+        world.headers(SOEST, "editor"),
+        f"mutation($id: UUID!) {{ {mutation} {{ errors {{ code }} }} }}",
+        id=article["id"],
+    )
+    assert body.get("data") is None and body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", body
+    assert "expectedVersion" in body["errors"][0]["message"], body
+
+
+async def test_a_stale_editor_cannot_revert_or_publish_over_a_newer_version(client: Client, world: World) -> None:
+    # A and B both load version 1; B saves first.
+    article = await create_article(client, world, SOEST, unique("Zwei Redaktionen"))
+    headers = world.headers(SOEST, "editor")
+    saved_by_b = await gql(client, headers, UPDATE, id=article["id"], expected=1, input=article_input("Fassung B"))
+    assert payload(saved_by_b, "updateArticle")["article"]["latestVersion"] == 2
+    # A's stale save is refused, not silently written over B's version.
+    saved_by_a = await gql(client, headers, UPDATE, id=article["id"], expected=1, input=article_input("Fassung A"))
+    assert payload(saved_by_a, "updateArticle")["errors"][0]["code"] == "CONFLICT"
+    # B submits version 2; A, still on version 1, can neither send it back nor publish it.
+    assert (await transition(client, world, SOEST, article["id"], "submit", expected=2))["errors"] == []
+    for step in ("return", "publish"):
+        stale = await transition(client, world, SOEST, article["id"], step, expected=1)
+        assert stale["article"] is None and stale["errors"][0]["code"] == "CONFLICT", step
+    published = await transition(client, world, SOEST, article["id"], "publish", expected=3)
+    assert published["errors"] == [] and published["article"]["publishedVersion"] == 4
+    assert published["article"]["latest"]["title"] == "Fassung B"
 
 
 async def test_bad_input_is_reported_per_field(client: Client, world: World) -> None:
