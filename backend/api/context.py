@@ -14,7 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from backend.http.auth import admit
+from backend.http.auth import admit, verify_again
 from backend.state import AppState, UnitOfWork, unit_of_work
 
 
@@ -51,6 +51,16 @@ class GraphQLContext(BaseContext, kw_only=True):
                     raise Unauthenticated()
                 self.principal_cache = await admit(self.app, bearer, self.request)
             return self.principal_cache
+
+    async def still_signed_in(self) -> None:
+        """Before a subscription hands out its next event. A subscription lives as long as its
+        WebSocket, far beyond the token's lifetime: an expired token, a removed issuer or a
+        withdrawn key, a changed role or an ended agreement must stop the events (caller
+        numbers among them) rather than only the next sign-in. Ends it as UNAUTHENTICATED."""
+        started = await self.principal()
+        bearer = self.bearer()
+        if bearer is None or await verify_again(self.app, bearer) != started:
+            raise Unauthenticated("your sign-in changed; sign in and subscribe again")
 
     @asynccontextmanager
     async def uow(self, *, readonly: bool = True) -> AsyncIterator[UnitOfWork]:

@@ -94,6 +94,13 @@ async def admit_early(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     return principal
 
 
+async def verify_again(state: AppState, token: str) -> Principal:
+    """The token's sign-in as it is now, without counting a request: a subscription checks it
+    before each event it hands out (remembered per token under the sign-in generation)."""
+    principal, _ = await signin.sign_in(state, token)
+    return principal
+
+
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     state: AppState = connection.app.state.app_state
     return await admit(state, bearer_token(connection), connection)

@@ -727,4 +727,5 @@ class KnowledgeSubscription:
             feed = await service.article_feed(uow, id, tenant, include_drafts)
         async for change in events.listen(info.context.app.redis, feed.channels):
             if feed.shows(change):
+                await info.context.still_signed_in()
                 yield ArticleChangeGQL.of(change)

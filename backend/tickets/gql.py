@@ -491,6 +491,7 @@ class TicketSubscription:
         async with info.context.uow() as uow:
             tenant_ids = await service.subscription_tenants(uow, tenant_slug)
         async for change in pubsub.listen(info.context.app.redis, tenant_ids):
+            await info.context.still_signed_in()
             yield TicketChangeGQL(
                 tenant_id=change.tenant_id,
                 ticket_id=change.ticket_id,

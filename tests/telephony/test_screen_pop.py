@@ -18,7 +18,7 @@ from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony import events
 from tests.support.asgi import serve
-from tests.support.world import World
+from tests.support.world import AUDIENCE, World
 
 SUBSCRIPTION = """subscription { callEvents {
   kind tenant { slug } dialledSpoken callerSpoken greeting reason call { externalId outcome }
@@ -92,3 +92,58 @@ async def test_call_events_reach_a_subscription_on_another_instance(
         assert events_seen[1]["call"]["outcome"] == "ABANDONED"
         await kreis.aclose()
         await geseke.aclose()
+
+
+async def test_the_screen_pop_stops_when_the_sign_in_is_withdrawn(
+    settings: Settings, client: httpx.AsyncClient, telephony: World
+) -> None:
+    """A subscription outlives its token's sign-in: once the town stops trusting the issuer, the
+    next call is not sent (it carries a caller number); the subscription ends UNAUTHENTICATED."""
+    town_admin = telephony.headers("stadt-geseke", "town-admin")
+    slug = telephony.slug("stadt-geseke")
+    added = await client.post(
+        f"/v1/tenants/{slug}/identity-issuers",
+        json={
+            "issuer": telephony.oidc.issuer_url("rogue"),
+            "audience": AUDIENCE,
+            "roleMapping": {"agent": "agent"},
+            "orgClaim": "org",
+            "orgValue": "rogue",
+        },
+        headers=town_admin,
+    )
+    assert added.status_code == 201, added.text
+    removed = False
+    try:
+        token = telephony.oidc.token("rogue", "rogue-agent")
+        state: AppState = telephony.state
+        context = GraphQLContext(app=state, connection_params={"Authorization": f"Bearer {token}"})
+        before = await _subscribers(state)
+        stream: Any = await create_schema(settings).subscribe(SUBSCRIPTION, context_value=context)
+        upcoming = asyncio.ensure_future(anext(stream))
+        for _ in range(100):
+            if await _subscribers(state) > before:
+                break
+            await asyncio.sleep(0.02)
+        system = telephony.headers("kreis-soest", "telephony")
+
+        async def geseke_call() -> str:
+            body = {"externalId": f"pop-{uuid.uuid4()}", "dialled": "02942 500-0", "caller": "02942 123456",
+                    "offeredAt": "2026-03-02T12:45:00+01:00"}  # fmt: skip
+            assert (await client.post("/v1/calls", json=body, headers=system)).status_code == 200
+            return str(body["externalId"])
+
+        first = await geseke_call()
+        seen = (await asyncio.wait_for(upcoming, 10)).data["callEvents"]
+        assert seen["call"]["externalId"] == first and seen["callerSpoken"]
+        gone = await client.delete(f"/v1/tenants/{slug}/identity-issuers/{added.json()['id']}", headers=town_admin)
+        assert gone.status_code == 204
+        removed = True
+        await geseke_call()
+        ended = await asyncio.wait_for(anext(stream), 10)
+        assert ended.data is None or ended.data.get("callEvents") is None
+        assert [e.extensions["code"] for e in ended.errors] == ["UNAUTHENTICATED"]
+        await stream.aclose()
+    finally:
+        if not removed:
+            await client.delete(f"/v1/tenants/{slug}/identity-issuers/{added.json()['id']}", headers=town_admin)
