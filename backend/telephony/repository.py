@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -301,6 +301,13 @@ def _call(row: asyncpg.Record) -> Call:
     return row_to(Call, row)
 
 
+class StoredCall(NamedTuple):
+    call: Call
+    caller_erased_at: datetime | None  # None: the caller number is still stored
+    wait_derived: bool  # the wait was computed from the times (or is not known), not reported
+    outcome_recorded: bool  # an agent recorded the outcome (else it is None or the computed 'abandoned')
+
+
 async def find_call_by_source(
     conn: asyncpg.Connection,
     source_tenant_id: UUID,
@@ -309,10 +316,10 @@ async def find_call_by_source(
     tenant_ids: Sequence[UUID],
     *,
     for_update: bool = False,
-) -> tuple[Call, datetime | None] | None:
-    """The call and when its caller number was erased (None: still stored)."""
+) -> StoredCall | None:
     row = await conn.fetchrow(
-        f"""SELECT {CALL_COLUMNS}, caller_erased_at FROM calls
+        f"""SELECT {CALL_COLUMNS}, caller_erased_at, wait_derived, outcome_at IS NOT NULL AS outcome_recorded
+            FROM calls
             WHERE source_tenant_id = $1 AND source_system = $2 AND external_id = $3
               AND tenant_id = ANY($4::uuid[])
             {"FOR UPDATE" if for_update else ""}""",
@@ -321,7 +328,9 @@ async def find_call_by_source(
         external_id,
         list(tenant_ids),
     )
-    return (_call(row), row["caller_erased_at"]) if row else None
+    if row is None:
+        return None
+    return StoredCall(_call(row), row["caller_erased_at"], row["wait_derived"], row["outcome_recorded"])
 
 
 async def insert_call(conn: asyncpg.Connection, source_tenant_id: UUID, values: dict[str, Any]) -> Call | None:
@@ -498,9 +507,11 @@ STAGING_COLUMNS = (  # what the import COPYs; the staging table draws each row's
     "wait_seconds",
     "talk_seconds",
     "outcome",
+    "wait_derived",
 )
-# What the telephony system reported: equal on re-import, else the row conflicts.
-_REPORTED = ("dialled", "queue", "offered_at", "answered_at", "ended_at", "agent", "wait_seconds")
+# What the telephony system reported: equal on re-import, else the row conflicts. The wait only
+# when both sides reported one (`wait_derived` false); talk seconds and outcome are computed.
+_REPORTED = ("dialled", "queue", "offered_at", "answered_at", "ended_at", "agent")
 
 
 async def create_import_staging(conn: asyncpg.Connection) -> None:
@@ -511,7 +522,7 @@ async def create_import_staging(conn: asyncpg.Connection) -> None:
                external_id text NOT NULL, service_number_id uuid NOT NULL, dialled text NOT NULL,
                purpose text NOT NULL, resolved_by text NOT NULL, caller text, queue text,
                offered_at timestamptz NOT NULL, answered_at timestamptz, ended_at timestamptz, agent text,
-               wait_seconds integer, talk_seconds integer, outcome text
+               wait_seconds integer, talk_seconds integer, outcome text, wait_derived boolean NOT NULL
            ) ON COMMIT DROP"""
     )
 
@@ -540,19 +551,39 @@ async def insert_from_staging(conn: asyncpg.Connection, source_tenant_id: UUID) 
     return int(status.split()[-1])
 
 
-async def staging_conflicts(conn: asyncpg.Connection, source_tenant_id: UUID) -> list[asyncpg.Record]:
+async def reconcile_staging(conn: asyncpg.Connection, source_tenant_id: UUID) -> list[asyncpg.Record]:
     """Lines whose call exists with other reported facts (or another tenant, unless an agent
-    moved it there from this one): not imported."""
+    moved it there from this one): not imported. A reported wait on a line that matches a call
+    whose wait was computed replaces it (the first such line; a later one with another wait
+    conflicts), as a single post would. One statement: one join of the chunk with `calls`."""
     differs = " OR ".join(f"c.{c} IS DISTINCT FROM s.{c}" for c in _REPORTED)
     return list(
         await conn.fetch(
-            f"""SELECT s.line, s.external_id FROM call_import_staging s
-            JOIN calls c ON c.source_tenant_id = $1 AND c.source_system = s.source_system
-                        AND c.external_id = s.external_id
-            WHERE c.id <> s.id AND ((c.tenant_id <> s.tenant_id AND c.tenant_assigned_from IS DISTINCT FROM s.tenant_id)
-                                    OR {differs}
-                                    OR (c.caller_erased_at IS NULL AND c.caller IS DISTINCT FROM s.caller))
-            ORDER BY s.line""",
+            f"""WITH matched AS (
+                SELECT s.line, s.external_id, c.tenant_id, c.id,
+                       (c.wait_derived OR c.wait_seconds IS NULL) AS stored_derived,
+                       NOT s.wait_derived AS reports_wait, s.wait_seconds,
+                       ((c.tenant_id <> s.tenant_id AND c.tenant_assigned_from IS DISTINCT FROM s.tenant_id)
+                        OR {differs}
+                        OR (c.caller_erased_at IS NULL AND c.caller IS DISTINCT FROM s.caller)
+                        OR (NOT c.wait_derived AND NOT s.wait_derived AND c.wait_seconds <> s.wait_seconds))
+                       AS conflicting
+                FROM call_import_staging s
+                JOIN calls c ON c.source_tenant_id = $1 AND c.source_system = s.source_system
+                            AND c.external_id = s.external_id
+                WHERE c.id <> s.id
+            ), replacing AS (
+                SELECT DISTINCT ON (tenant_id, id) tenant_id, id, wait_seconds
+                FROM matched WHERE stored_derived AND reports_wait AND NOT conflicting
+                ORDER BY tenant_id, id, line
+            ), replaced AS (
+                UPDATE calls c SET wait_seconds = r.wait_seconds, wait_derived = false, updated_at = now()
+                FROM replacing r WHERE c.tenant_id = r.tenant_id AND c.id = r.id
+            )
+            SELECT m.line, m.external_id FROM matched m
+            LEFT JOIN replacing r ON r.tenant_id = m.tenant_id AND r.id = m.id
+            WHERE m.conflicting OR (m.reports_wait AND r.wait_seconds <> m.wait_seconds)
+            ORDER BY m.line""",
             source_tenant_id,
         )
     )

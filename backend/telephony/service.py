@@ -349,17 +349,19 @@ def _check_times(offered: datetime, answered: datetime | None, ended: datetime |
             raise ValidationFailed(f"a call lasts at most {LONGEST_CALL.days} days from its offer", field=field)
 
 
-def _derived(values: dict[str, Any]) -> dict[str, Any]:
-    """Wait and talk seconds from the times (raw: billing rounds them), and `abandoned` for a
-    call that ended unanswered."""
-    offered, answered, ended = values.get("offered_at"), values.get("answered_at"), values.get("ended_at")
-    derived: dict[str, Any] = {}
-    if values.get("wait_seconds") is None and offered is not None and (answered or ended) is not None:
-        derived["wait_seconds"] = int(((answered or ended) - offered).total_seconds())
-    if values.get("talk_seconds") is None and answered is not None and ended is not None:
-        derived["talk_seconds"] = int((ended - answered).total_seconds())
-    if values.get("outcome") is None and ended is not None and answered is None:
-        derived["outcome"] = Outcome.ABANDONED.value
+def _derived(
+    offered: datetime, answered: datetime | None, ended: datetime | None, wait_derived: bool, outcome_recorded: bool
+) -> dict[str, Any]:
+    """The computed figures of a call, from its times as they stand now: talk seconds always,
+    the wait unless the system reported one, `abandoned` (or no outcome) unless an agent
+    recorded one. Raw seconds (billing rounds them). Recomputed whenever a time arrives, so the
+    order in which events arrive does not matter; never compared as facts (decision 006)."""
+    derived: dict[str, Any] = {"talk_seconds": int((ended - answered).total_seconds()) if answered and ended else None}
+    if wait_derived:
+        until = answered or ended
+        derived["wait_seconds"] = int((until - offered).total_seconds()) if until else None
+    if not outcome_recorded:
+        derived["outcome"] = Outcome.ABANDONED.value if ended and not answered else None
     return derived
 
 
@@ -380,8 +382,9 @@ async def _resolve_call(
 
 
 async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Call:
-    """Create the call or add what is new; a fact that differs from the stored one is a
-    conflict (409) and nothing changes. The same facts again change nothing."""
+    """Create the call or add what is new; a reported fact that differs from the stored one is
+    a conflict (409) and nothing changes. The same facts again change nothing. A reported wait
+    replaces a computed one; computed figures follow the times (`_derived`)."""
     acting = require(uow.principal, Operation.CALL_WRITE)
     source = _source(uow.principal)
     facts = {k: v for k, v in facts.items() if v is not None}
@@ -392,11 +395,13 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
         if "offered_at" not in facts or "dialled" not in facts:
             raise NotFound("call not found; post its `offered` event (or the complete record) first")
         _check_times(facts["offered_at"], facts.get("answered_at"), facts.get("ended_at"))
+        wait_derived = "wait_seconds" not in facts
         values = {
             **facts,
             **await _resolve_call(uow, acting, facts["dialled"], facts.get("caller"), facts["offered_at"]),
+            **_derived(facts["offered_at"], facts.get("answered_at"), facts.get("ended_at"), wait_derived, False),
         }
-        values.update(_derived(values), id=uuid4(), source_system=source.system, external_id=external_id)
+        values.update(id=uuid4(), source_system=source.system, external_id=external_id, wait_derived=wait_derived)
         created = await repository.insert_call(uow.conn, source.tenant_id, values)
         if created is not None:
             uow.after_commit(lambda: events.publish_call(uow.app, "offered", created))
@@ -407,14 +412,17 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
         )
         if found is None:
             raise Conflict("the call was recorded for a tenant you no longer act for")
-    call, caller_erased_at = found
+    call = found.call
+    wait_derived = found.wait_derived or call.wait_seconds is None  # no wait is no reported wait
     changes: dict[str, Any] = {}
     conflicts: list[str] = []
     for key, value in facts.items():
-        if key == "caller" and caller_erased_at is not None:
+        if key == "caller" and found.caller_erased_at is not None:
             continue
         stored = getattr(call, key)
-        if stored is None:
+        if key == "wait_seconds" and wait_derived:
+            changes.update(wait_seconds=value, wait_derived=False)  # reported replaces computed
+        elif stored is None:
             changes[key] = value
         elif stored != value:
             conflicts.append(key)
@@ -425,7 +433,12 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
         return call
     merged = {**msgspec.structs.asdict(call), **changes}
     _check_times(merged["offered_at"], merged["answered_at"], merged["ended_at"])
-    changes.update(_derived(merged))
+    wait_derived = changes.get("wait_derived", wait_derived)
+    derived = _derived(
+        merged["offered_at"], merged["answered_at"], merged["ended_at"], wait_derived, found.outcome_recorded
+    )
+    stored_outcome = call.outcome.value if call.outcome is not None else None
+    changes.update({k: v for k, v in derived.items() if v != (stored_outcome if k == "outcome" else getattr(call, k))})
     updated = await repository.update_call(uow.conn, call.tenant_id, call.id, changes)
     kind = "ended" if "ended_at" in changes else "answered" if "answered_at" in changes else "updated"
     uow.after_commit(lambda: events.publish_call(uow.app, kind, updated))
@@ -652,8 +665,9 @@ def _staging_rows(
             continue
         entry, tenant_id, resolved_by = found
         wait_seconds = record.wait_seconds  # as `_derived`, inline: this loop is per line
+        wait_derived = wait_seconds is None
         until = answered or ended
-        if wait_seconds is None and until is not None:
+        if wait_derived and until is not None:
             wait_seconds = int((until - offered).total_seconds())
         talk_seconds = int((ended - answered).total_seconds()) if answered and ended else None
         yield (
@@ -674,6 +688,7 @@ def _staging_rows(
             wait_seconds,
             talk_seconds,
             Outcome.ABANDONED.value if ended is not None and answered is None else None,
+            wait_derived,
         )
 
 
@@ -701,7 +716,7 @@ async def _write_chunk(
     staged = await repository.copy_into_staging(conn, chunk)
     inserted = await repository.insert_from_staging(conn, source_tenant_id)
     # Every row went in: none can conflict (this skips the join on a fresh file).
-    conflicting = [] if inserted == staged else await repository.staging_conflicts(conn, source_tenant_id)
+    conflicting = [] if inserted == staged else await repository.reconcile_staging(conn, source_tenant_id)
     return staged, inserted, conflicting
 
 

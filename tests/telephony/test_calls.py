@@ -351,3 +351,163 @@ async def test_caller_numbers_are_erased_after_the_retention_period(
         record(externalId=old["externalId"], offeredAt="2020-01-06T10:00:00+01:00", answeredAt=None, endedAt=None),
     )
     assert again.status_code == 200 and again.json()["id"] == old["id"]
+
+
+# --- computed figures follow the facts (decision 006) ----------------------------------------------
+
+
+async def event(client: Client, world: World, external: str, kind: str, at: str, **fields: Any) -> httpx.Response:
+    body = {"externalId": external, "type": kind, "at": at, **fields}
+    return await post(client, world, body, path="/v1/calls/events")
+
+
+async def stored_call(client: Client, world: World, call_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/calls/{call_id}", headers=world.headers("kreis-soest", "agent"))
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def figures(call: dict[str, Any]) -> tuple[Any, ...]:
+    return call["waitSeconds"], call["talkSeconds"], call["outcome"]
+
+
+async def test_an_answer_arriving_after_the_end_recomputes_the_figures(client: Client, telephony: World) -> None:
+    """Sequence A (a retried `answered` after `ended`): the call was answered, not abandoned."""
+    external = f"late-{uuid.uuid4()}"
+    offered = await event(client, telephony, external, "offered", "2026-03-02T10:00:00+01:00", dialled=SOEST_CENTRAL)
+    assert offered.status_code == 200, offered.text
+    ended = await event(client, telephony, external, "ended", "2026-03-02T10:03:00+01:00")
+    assert figures(ended.json()) == (180, None, "abandoned")  # as it stands: ended unanswered
+    answered = await event(client, telephony, external, "answered", "2026-03-02T10:00:42+01:00", agent="a-3")
+    assert answered.status_code == 200, answered.text
+    assert figures(answered.json()) == (42, 138, None)
+    assert figures(await stored_call(client, telephony, answered.json()["id"])) == (42, 138, None)
+    again = await event(client, telephony, external, "answered", "2026-03-02T10:00:42+01:00", agent="a-3")
+    assert again.json() == answered.json()
+
+
+async def test_a_reported_wait_replaces_a_computed_one_once(client: Client, telephony: World) -> None:
+    """Sequence B: the events give a computed wait (42 s); the complete record then brings the
+    PBX's own (30 s): not a conflict. A different reported wait after that still is."""
+    body = record()
+    external = body["externalId"]
+    await event(client, telephony, external, "offered", body["offeredAt"], dialled=SOEST_CENTRAL, caller=body["caller"])
+    await event(client, telephony, external, "answered", body["answeredAt"], agent="agent-7")
+    ended = await event(client, telephony, external, "ended", body["endedAt"])
+    assert figures(ended.json()) == (42, 151, None)
+    reported = await post(client, telephony, {**body, "waitSeconds": 30})
+    assert reported.status_code == 200, reported.text
+    assert figures(reported.json()) == (30, 151, None)
+    same = await post(client, telephony, {**body, "waitSeconds": 30})
+    assert same.status_code == 200 and same.json() == reported.json()
+    for kind, at in (("answered", body["answeredAt"]), ("ended", body["endedAt"])):  # no recomputing it
+        repeated = await event(
+            client, telephony, external, kind, at, **({"agent": "agent-7"} if kind == "answered" else {})
+        )
+        assert repeated.json() == reported.json()
+    other = await post(client, telephony, {**body, "waitSeconds": 31})
+    assert other.status_code == 409 and other.json()["detail"].endswith("(waitSeconds)")
+    assert await stored_call(client, telephony, reported.json()["id"]) == reported.json()
+
+
+async def test_an_agents_outcome_is_never_replaced_by_a_computed_one(client: Client, telephony: World) -> None:
+    agent = telephony.headers("kreis-soest", "agent")
+    # Recorded while the call rang; the call then ends unanswered: the agent's outcome stays.
+    external = f"agent-{uuid.uuid4()}"
+    call = (
+        await event(client, telephony, external, "offered", "2026-03-02T10:00:00+01:00", dialled=SOEST_CENTRAL)
+    ).json()
+    done = await gql(client, agent, OUTCOME_GQL, id=call["id"], input={"outcome": "SETTLED_FIRST_CONTACT"})
+    assert done["data"]["recordCallOutcome"]["errors"] == []
+    ended = await event(client, telephony, external, "ended", "2026-03-02T10:01:00+01:00")
+    assert figures(ended.json()) == (60, None, "settled_first_contact")
+    # An agent's own 'abandoned' is not the computed one: a late answer does not clear it.
+    external = f"agent-{uuid.uuid4()}"
+    await event(client, telephony, external, "offered", "2026-03-02T10:00:00+01:00", dialled=SOEST_CENTRAL)
+    call = (await event(client, telephony, external, "ended", "2026-03-02T10:02:00+01:00")).json()
+    done = await gql(client, agent, OUTCOME_GQL, id=call["id"], input={"outcome": "ABANDONED", "note": "hung up"})
+    assert done["data"]["recordCallOutcome"]["errors"] == []
+    answered = await event(client, telephony, external, "answered", "2026-03-02T10:01:30+01:00", agent="a-1")
+    assert figures(answered.json()) == (90, 30, "abandoned")
+
+
+def _import_headers(world: World) -> dict[str, str]:
+    return {**world.headers("kreis-soest", "telephony"), "content-type": "text/csv"}
+
+
+async def _import(client: Client, world: World, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    response = await client.post("/v1/calls/import", content=_csv(rows), headers=_import_headers(world))
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+def _line(external: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "external_id": external,
+        "dialled": SOEST_CENTRAL,
+        "queue": "q1",
+        "offered_at": "2026-03-02T10:00:00+01:00",
+        "answered_at": "2026-03-02T10:00:42+01:00",
+        "ended_at": "2026-03-02T10:03:00+01:00",
+        "agent": "a-1",
+        **fields,
+    }
+
+
+async def _by_external(client: Client, world: World, external: str) -> dict[str, Any]:
+    # Posting the offered event again is a no-op that answers with the stored call.
+    response = await event(client, world, external, "offered", "2026-03-02T10:00:00+01:00", dialled=SOEST_CENTRAL)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def test_import_then_events_compute_as_a_single_post_would(client: Client, telephony: World) -> None:
+    unanswered, measured = f"imp-{uuid.uuid4()}", f"imp-{uuid.uuid4()}"
+    rows = [_line(unanswered, answered_at=None, agent=None), _line(measured)]
+    report = await _import(client, telephony, rows)
+    assert (report["inserted"], report["errorCount"]) == (2, 0)
+    # The answer arrives after the import had the call ended unanswered.
+    answered = await event(client, telephony, unanswered, "answered", "2026-03-02T10:00:42+01:00", agent="a-1")
+    assert answered.status_code == 200, answered.text
+    assert figures(answered.json()) == (42, 138, None)
+    # The PBX's measured wait replaces the one the import computed.
+    reported = await event(
+        client, telephony, measured, "answered", "2026-03-02T10:00:42+01:00", agent="a-1", waitSeconds=30
+    )
+    assert reported.status_code == 200, reported.text
+    assert figures(reported.json()) == (30, 138, None)
+    # The same file again: all duplicates, the reported wait kept.
+    again = await _import(client, telephony, [rows[1]])
+    assert (again["inserted"], again["duplicates"], again["errorCount"]) == (0, 1, 0)
+    assert figures(await _by_external(client, telephony, measured)) == (30, 138, None)
+
+
+async def test_events_then_import_compare_only_reported_figures(client: Client, telephony: World) -> None:
+    external = f"imp-{uuid.uuid4()}"
+    await event(client, telephony, external, "offered", "2026-03-02T10:00:00+01:00", dialled=SOEST_CENTRAL, queue="q1")
+    await event(client, telephony, external, "answered", "2026-03-02T10:00:42+01:00", agent="a-1")
+    ended = await event(client, telephony, external, "ended", "2026-03-02T10:03:00+01:00")
+    assert figures(ended.json()) == (42, 138, None)
+    without_wait = await _import(client, telephony, [_line(external)])
+    assert (without_wait["inserted"], without_wait["duplicates"], without_wait["errorCount"]) == (0, 1, 0)
+    with_wait = await _import(client, telephony, [_line(external, wait_seconds=30)])
+    assert (with_wait["inserted"], with_wait["duplicates"], with_wait["errorCount"]) == (0, 1, 0)
+    assert figures(await _by_external(client, telephony, external)) == (30, 138, None)
+    again = await _import(client, telephony, [_line(external, wait_seconds=30)])
+    assert (again["duplicates"], again["errorCount"]) == (1, 0)
+    other = await _import(client, telephony, [_line(external, wait_seconds=31)])
+    assert [e["line"] for e in other["errors"]] == [2] and other["duplicates"] == 0
+    assert figures(await _by_external(client, telephony, external)) == (30, 138, None)
+
+
+async def test_within_one_file_the_first_reported_wait_wins(client: Client, telephony: World) -> None:
+    external = f"imp-{uuid.uuid4()}"
+    rows = [_line(external), _line(external, wait_seconds=30), _line(external, wait_seconds=31)]
+    report = await _import(client, telephony, rows)
+    assert (report["inserted"], report["duplicates"], [e["line"] for e in report["errors"]]) == (1, 1, [4])
+    assert figures(await _by_external(client, telephony, external)) == (30, 138, None)
+    again = await _import(client, telephony, rows)
+    assert (again["inserted"], again["duplicates"], [e["line"] for e in again["errors"]]) == (0, 2, [4])
