@@ -133,6 +133,28 @@ class WorkingCalendar:
                     return max(start, local)
         raise ValueError("no service hours within the horizon")
 
+    def next_working_day(self, day: date) -> date:
+        """The first working day after `day` (Mon–Fri, no public holiday, no closing day)."""
+        day += timedelta(days=1)
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def working_day_start(self, day: date) -> datetime:
+        """When a working day's service begins: its first service interval, or its local
+        midnight when the tenant has no service hours that weekday (or none at all)."""
+        spans = self.intervals_on(day)
+        return spans[0][0] if spans else datetime.combine(day, time(0, 0), self.zone)
+
+    def working_clock_start(self, moment: datetime) -> datetime:
+        """Where "24 hours on working days" starts counting for something arriving at `moment`:
+        at once on a working day; otherwise at the next working day's service start. Service
+        hours on Saturdays or Sundays do not make those days working days."""
+        local = self.local(moment)
+        if self.is_working_day(local.date()):
+            return local
+        return self.working_day_start(self.next_working_day(local.date()))
+
     def add_working_days(self, moment: datetime, days: int) -> datetime:
         """Same local clock time `days` working days later (24 h on working days)."""
         local = self.local(moment)

@@ -3,8 +3,12 @@
 - `working_days_24h` (the paper's promise, the default): 24 hours that count only on working
   days of the town calling back (Mon–Fri minus public holidays of its state minus its closing
   days). Created on a working day → due at the same local time on the next working day; created
-  on a weekend, holiday or closing day → the clock starts at the next working day's service start.
-- `service_hours_24h` (selectable per tenant): 24 hours counted only inside service hours.
+  on a weekend, holiday or closing day → the clock starts at the next working day's service start
+  (its midnight when that day has no service hours). Service hours a town keeps on Saturday or
+  Sunday do not make those days working days.
+- `service_hours_24h` (selectable per tenant): 24 hours counted only inside service hours. A
+  tenant without any service hours cannot have such a deadline: its tickets get the working-days
+  rule instead, and the ticket records that rule (never an error that stops the agent).
 
 The result carries the rule and the calendar's version so a later calendar edit stays visible
 and never silently moves a deadline computed before it.
@@ -30,13 +34,13 @@ class Deadline:
 
 
 def callback_deadline(calendar: WorkingCalendar, created_at: datetime, rule: DeadlineRule) -> Deadline:
-    if rule is DeadlineRule.WORKING_DAYS_24H:
-        local = calendar.local(created_at)
-        start = created_at if calendar.is_working_day(local.date()) else calendar.next_service_start(created_at)
-        due = calendar.add_working_days(start, 1)
-    else:
+    if rule is DeadlineRule.SERVICE_HOURS_24H and calendar.service_hours:
         start = calendar.next_service_start(created_at)
         due = calendar.add_service_time(start, CALLBACK_PROMISE)
+    else:
+        rule = DeadlineRule.WORKING_DAYS_24H
+        start = calendar.working_clock_start(created_at)
+        due = calendar.add_working_days(start, 1)
     return Deadline(
         started_at=start.astimezone(UTC),
         due_at=due.astimezone(UTC),

@@ -48,6 +48,13 @@ SLA_STATE_SQL = """CASE
     WHEN $1::timestamptz >= t.due_at - make_interval(mins => coalesce(s.due_soon_minutes, 120)) THEN 'due_soon'
     ELSE 'on_time' END"""
 
+# A ticket's callback time (`t`): when an attempt first reached the citizen, counting only the
+# attempts recorded since the last reopen. The ticket's answered_at is set from it (service) and
+# the 115 figures count by it, so the SLA state and the figures agree.
+FIRST_REACHED_SQL = """(SELECT min(a.attempted_at) FROM ticket_callback_attempts a
+    WHERE a.tenant_id = t.tenant_id AND a.ticket_id = t.id AND a.reached
+      AND a.created_at >= coalesce(t.reopened_at, '-infinity'))"""
+
 TICKET_SELECT = f"""SELECT t.tenant_id, t.id, t.number, t.department_id, d.name AS department_name, t.status,
            t.priority, t.subject, t.leika_key, t.article_id, t.call_id, t.source, t.assignee, t.created_at,
            t.updated_at, t.deadline_started_at, t.due_at, t.deadline_rule, t.calendar_version, t.answered_at,
@@ -580,19 +587,20 @@ async def list_callback_attempts(
     return [row_to(CallbackAttempt, r) for r in rows]
 
 
-async def has_reached_callback(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> bool:
-    """A callback attempt that reached the citizen, recorded since the ticket was last reopened."""
-    return bool(
-        await conn.fetchval(
-            """SELECT EXISTS (
-                   SELECT 1 FROM ticket_callback_attempts a
-                   JOIN tickets t ON t.tenant_id = a.tenant_id AND t.id = a.ticket_id
-                   WHERE a.tenant_id = $1 AND a.ticket_id = $2 AND a.reached
-                     AND a.created_at >= coalesce(t.reopened_at, '-infinity'))""",
-            tenant_id,
-            ticket_id,
-        )
+async def callback_window(
+    conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID
+) -> tuple[datetime, datetime | None]:
+    """Since when callback attempts count (the ticket's creation, or its last reopen), and the
+    ticket's callback time: the first attempt that reached the citizen since then (or None)."""
+    row = await conn.fetchrow(
+        f"""SELECT coalesce(t.reopened_at, t.created_at) AS since, {FIRST_REACHED_SQL} AS first_reached_at
+            FROM tickets t WHERE t.tenant_id = $1 AND t.id = $2""",
+        tenant_id,
+        ticket_id,
     )
+    if row is None:
+        raise NotFound("ticket not found")
+    return row["since"], row["first_reached_at"]
 
 
 async def insert_audit(
@@ -658,9 +666,10 @@ async def callback_figures(
     the call rollups count them): tickets forwarded then, and tickets due then by callback
     outcome. One statement, aggregated per tenant: index ranges on `ticket_events_forwarded` and
     `tickets_due`, then per due ticket `ticket_callback_attempts_ticket`. The reached attempts
-    that count are those recorded since the last reopen (as for answering, `has_reached_callback`)."""
+    that count are those recorded since the last reopen: FIRST_REACHED_SQL, the same callback time
+    the ticket's answered_at is set from, so an answered ticket's SLA state agrees with these."""
     rows = await conn.fetch(
-        """SELECT p.tenant_id, f.tickets_forwarded, d.callbacks_on_time, d.callbacks_late
+        f"""SELECT p.tenant_id, f.tickets_forwarded, d.callbacks_on_time, d.callbacks_late
            FROM (SELECT tn.id AS tenant_id,
                         $2::date::timestamp AT TIME ZONE tn.time_zone AS lo,
                         ($3::date + 1)::timestamp AT TIME ZONE tn.time_zone AS hi
@@ -675,10 +684,7 @@ async def callback_figures(
                                           OR (c.first_reached_at IS NULL AND t.status = ANY($5::text[])
                                               AND t.due_at <= $4)) AS callbacks_late
                FROM tickets t
-               CROSS JOIN LATERAL (
-                   SELECT min(a.attempted_at) AS first_reached_at FROM ticket_callback_attempts a
-                   WHERE a.tenant_id = t.tenant_id AND a.ticket_id = t.id AND a.reached
-                     AND a.created_at >= coalesce(t.reopened_at, '-infinity')) c
+               CROSS JOIN LATERAL (SELECT {FIRST_REACHED_SQL} AS first_reached_at) c
                WHERE t.tenant_id = p.tenant_id AND t.due_at >= p.lo AND t.due_at < p.hi) d""",
         list(tenant_ids),
         start,

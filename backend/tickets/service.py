@@ -68,6 +68,7 @@ from backend.tickets.schemas import (
 MAX_PAGE_SIZE = 100
 _PHONE_CHARACTERS = re.compile(r"[0-9+()/. -]{2,40}")
 SECRET_GRACE = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=5)  # how far a given time may lie outside its allowed range
 
 
 def utcnow() -> datetime:
@@ -113,12 +114,17 @@ def _source(principal: Principal) -> Source:
 
 
 def _keyset(cursor: str | None, field: str) -> tuple[datetime, UUID] | None:
+    """A `moment|id` cursor as handed out by `_cursor_of`: an aware moment that PostgreSQL can
+    compare (a year-1 moment east of UTC is out of range once in UTC) and a UUID."""
     if cursor is None:
         return None
     try:
-        moment, _, ident = cursor.partition("|")
-        return datetime.fromisoformat(moment), UUID(ident)
-    except ValueError:
+        text, _, ident = cursor.partition("|")
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError("naive cursor")
+        return moment.astimezone(UTC), UUID(ident)
+    except (ValueError, OverflowError):
         raise ValidationFailed("not a cursor this API handed out", field=field) from None
 
 
@@ -464,12 +470,16 @@ async def _transition(
     if action == "answer":
         channel = await repository.preferred_channel(uow.conn, ticket.tenant_id, ticket.id)
         needs_callback = channel not in (None, Channel.NONE.value)
-        if needs_callback and not await repository.has_reached_callback(uow.conn, ticket.tenant_id, ticket.id):
+        _, reached_at = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
+        if needs_callback and reached_at is None:
             raise Conflict(
                 "record a callback attempt that reached the citizen before marking the ticket answered",
                 field="status",
             )
-        changes["answered_at"] = now
+        # Answered when the citizen was first reached (an attempt may be recorded later than it
+        # happened), as the 115 figures count it; without any reached attempt (no callback
+        # wanted), when it is marked answered. Who marked it and when stays in the event.
+        changes["answered_at"] = reached_at or now
     elif action == "close":
         changes["closed_at"] = now
     elif action == "reopen":
@@ -582,7 +592,12 @@ async def record_callback(
 ) -> CallbackAttempt:
     """A callback attempt (channel, time, reached or not, note). `markAnswered` with a reached
     attempt also moves the ticket on to `answered` — through `in_progress` when it was only
-    forwarded, each step checked and recorded."""
+    forwarded, each step checked and recorded.
+
+    `attemptedAt` may lie in the past (staff record a call they made earlier): it must lie
+    between the ticket's creation (or last reopen) and now, a few minutes of clock skew allowed
+    and cut off. The ticket's answered_at is the first reached attempt's time (see `_transition`);
+    who recorded it and when stay on the attempt and in the events."""
     now = now or utcnow()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED):
@@ -594,8 +609,12 @@ async def record_callback(
     attempted_at = data.attempted_at or now
     if attempted_at.tzinfo is None:
         raise ValidationFailed("give the time with its offset", field="attemptedAt")
-    if attempted_at > now + timedelta(minutes=5) or attempted_at < ticket.created_at - timedelta(minutes=5):
-        raise ValidationFailed("the attempt must lie between the ticket's creation and now", field="attemptedAt")
+    since, _ = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
+    if attempted_at > now + CLOCK_SKEW or attempted_at < since - CLOCK_SKEW:
+        raise ValidationFailed(
+            "the attempt must lie between the ticket's creation (or last reopen) and now", field="attemptedAt"
+        )
+    attempted_at = min(max(attempted_at, since), now)
     if data.mark_answered and not data.reached:
         raise ValidationFailed("only an attempt that reached the citizen answers the ticket", field="markAnswered")
     principal = uow.principal
@@ -612,6 +631,13 @@ async def record_callback(
         created_at=now,
     )
     tenants = [ticket.tenant_id]
+    changes: dict[str, Any] = {}
+    if ticket.status is TicketStatus.ANSWERED and data.reached:
+        # A reach recorded after answering keeps answered_at the first reach (an earlier call
+        # noted only now moves it back), so the ticket and the 115 figures still agree.
+        _, reached_at = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
+        if reached_at is not None and ticket.answered_at is not None and reached_at < ticket.answered_at:
+            changes["answered_at"] = reached_at
     published = [
         await record_change(
             uow.conn,
@@ -620,8 +646,9 @@ async def record_callback(
             EventKind.CALLBACK_RECORDED,
             Actor.of(principal),
             now,
+            changes=changes,
             details={"attemptId": str(attempt.id), "channel": data.channel.value, "reached": data.reached},
-            bump_version=False,
+            bump_version=bool(changes),
         )
     ]
     if data.mark_answered:

@@ -82,6 +82,7 @@ async def test_bad_input_is_rejected_with_a_problem_and_changes_nothing(client: 
             "kind": "town",
             "serviceHours": [{"weekday": 1, "opens": "18:00", "closes": "08:00"}],
         },
+        {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "serviceHours": []},
         {"slug": f"ok-{world.suffix}", "name": "x", "kind": "town", "unknownField": 1},
     ]
     for body in cases:

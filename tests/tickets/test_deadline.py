@@ -8,15 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 
 from backend.tenants.calendar import WorkingCalendar
-from backend.tenants.schemas import DEFAULT_SERVICE_HOURS
+from backend.tenants.schemas import DEFAULT_SERVICE_HOURS, ServiceInterval
 from backend.tickets.deadline import callback_deadline, sla_state
 from backend.tickets.schemas import DeadlineRule, SlaState, TicketStatus
 from tests.support.world import World
-from tests.tickets.conftest import GESEKE, SOEST, ticket_at
+from tests.tickets.conftest import GESEKE, KREIS, SOEST, ticket_at, ticket_json
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WORKING = DeadlineRule.WORKING_DAYS_24H
@@ -91,6 +92,46 @@ def test_daylight_saving_changes_keep_the_local_clock_time() -> None:
     night = callback_deadline(calendar(), datetime(2026, 3, 29, 0, 30, tzinfo=UTC), WORKING)
     assert night.started_at == datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
     assert night.due_at.astimezone(BERLIN) == at("2026-03-31T08:00")
+
+
+SATURDAY_MORNINGS = (*DEFAULT_SERVICE_HOURS, ServiceInterval(weekday=6, opens="09:00", closes="13:00"))
+WEEKENDS_TOO = (*SATURDAY_MORNINGS, ServiceInterval(weekday=7, opens="10:00", closes="12:00"))
+
+
+@pytest.mark.parametrize(
+    ("created", "started", "expected", "why"),
+    [
+        ("2026-04-11T08:00", "2026-04-13T08:00", "2026-04-14T08:00", "Saturday before its service hours"),
+        ("2026-04-11T10:30", "2026-04-13T08:00", "2026-04-14T08:00", "Saturday within its service hours"),
+        ("2026-04-12T11:00", "2026-04-13T08:00", "2026-04-14T08:00", "Sunday within its service hours"),
+        ("2026-04-04T10:00", "2026-04-07T08:00", "2026-04-08T08:00", "Easter Saturday: Easter Monday is a holiday"),
+        ("2026-04-10T17:00", "2026-04-10T17:00", "2026-04-13T17:00", "Friday: the weekend does not count"),
+    ],
+)
+def test_weekend_service_hours_do_not_make_working_days(created: str, started: str, expected: str, why: str) -> None:
+    cal = WorkingCalendar(federal_state="NW", time_zone="Europe/Berlin", service_hours=WEEKENDS_TOO)
+    deadline = callback_deadline(cal, at(created), WORKING)
+    assert deadline.started_at.astimezone(BERLIN) == at(started), why
+    assert deadline.due_at.astimezone(BERLIN) == at(expected), why
+
+
+def test_a_working_day_without_service_hours_starts_at_its_midnight() -> None:
+    tuesday_to_saturday = tuple(ServiceInterval(weekday=d, opens="08:00", closes="18:00") for d in range(2, 7))
+    cal = WorkingCalendar(federal_state="NW", time_zone="Europe/Berlin", service_hours=tuesday_to_saturday)
+    deadline = callback_deadline(cal, at("2026-04-11T10:00"), WORKING)  # Saturday, open; Monday closed
+    assert deadline.started_at.astimezone(BERLIN) == at("2026-04-13T00:00")
+    assert deadline.due_at.astimezone(BERLIN) == at("2026-04-14T00:00")
+
+
+@pytest.mark.parametrize("rule", [WORKING, SERVICE])
+def test_a_tenant_without_service_hours_still_gets_a_working_day_deadline(rule: DeadlineRule) -> None:
+    cal = WorkingCalendar(federal_state="NW", time_zone="Europe/Berlin", service_hours=())
+    weekday = callback_deadline(cal, at("2026-03-02T10:00"), rule)
+    assert weekday.rule is WORKING  # the rule the deadline was computed by, as stored on the ticket
+    assert weekday.due_at.astimezone(BERLIN) == at("2026-03-03T10:00")
+    weekend = callback_deadline(cal, at("2026-03-07T11:00"), rule)
+    assert weekend.started_at.astimezone(BERLIN) == at("2026-03-09T00:00")
+    assert weekend.due_at.astimezone(BERLIN) == at("2026-03-10T00:00")
 
 
 @pytest.mark.parametrize(
@@ -175,3 +216,37 @@ async def test_service_hours_rule_is_a_tenant_setting(
         assert foreign.status_code == 404
     finally:
         await client.patch(url, json={"deadlineRule": "working_days_24h"}, headers=admin)
+
+
+async def test_a_town_without_service_hours_still_gets_its_tickets(
+    client: httpx.AsyncClient, world: World, departments: dict[str, UUID], admin_url: str
+) -> None:
+    slug, tenant_id = world.slug(GESEKE), world.tenant_ids[GESEKE]
+    admin = world.headers(GESEKE, "town-admin")
+    settings = f"/v1/tenants/{slug}/ticket-settings"
+    owner = await asyncpg.connect(admin_url)
+    kept = await owner.fetchval("SELECT service_hours::text FROM tenants WHERE id = $1", tenant_id)
+    try:
+        refused = await client.patch(
+            f"/v1/tenants/{slug}", json={"serviceHours": []}, headers=world.headers(KREIS, "platform-admin")
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "serviceHours"
+        # A tenant stored without service hours before that rule:
+        await owner.execute("UPDATE tenants SET service_hours = '[]' WHERE id = $1", tenant_id)
+        for rule in ("working_days_24h", "service_hours_24h"):
+            changed = await client.patch(settings, json={"deadlineRule": rule}, headers=admin)
+            assert changed.status_code == 200, changed.text
+            created = await client.post(
+                "/v1/tickets",
+                json=ticket_json(world, GESEKE, departments[GESEKE]),
+                headers=world.headers(KREIS, "agent"),
+            )
+            assert created.status_code == 201, created.text
+            assert created.json()["status"] == "forwarded" and created.json()["deadlineRule"] == "working_days_24h"
+            weekend = await ticket_at(world, departments, GESEKE, at("2026-03-07T11:00"))  # a Saturday
+            assert weekend.due_at == at("2026-03-10T00:00")  # from Monday's start: no service hours
+    finally:
+        await owner.execute("UPDATE tenants SET service_hours = $2::jsonb WHERE id = $1", tenant_id, kept)
+        await owner.close()
+        await client.patch(settings, json={"deadlineRule": "working_days_24h"}, headers=admin)

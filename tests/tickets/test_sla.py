@@ -107,3 +107,33 @@ async def test_answered_tickets_keep_whether_the_callback_was_in_time(
     assert answered.status_code == 201, answered.text
     ticket = (await client.get(f"/v1/tickets/{late.id}", headers=staff)).json()["ticket"]
     assert ticket["status"] == "answered" and ticket["slaState"] == "overdue"
+
+
+async def test_cursors_out_of_range_or_not_handed_out_are_refused_as_such(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    nil = "00000000-0000-0000-0000-000000000000"
+    cursors = [
+        f"0001-01-01T00:00:00+01:00|{nil}",  # before year 1 in UTC: PostgreSQL cannot take it
+        f"9999-12-31T23:30:00-01:00|{nil}",  # after year 9999 in UTC
+        f"2026-03-02T10:00:00|{nil}",  # without an offset: never handed out
+        "2026-03-02T10:00:00+00:00|not-a-uuid",
+        "nonsense",
+    ]
+    staff = world.headers(SOEST, "department")
+    audit = f"/v1/tenants/{world.slug(SOEST)}/ticket-audit"
+    for cursor in cursors:
+        for url, headers in (("/v1/tickets", staff), (audit, world.headers(SOEST, "town-admin"))):
+            response = await client.get(url, params={"after": cursor}, headers=headers)
+            assert response.status_code == 422, (url, cursor, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.json()["code"] == "VALIDATION_FAILED"
+            assert response.json()["errors"][0]["field"] == "after"
+        result = await graphql(
+            client, staff, "query($a: String) { tickets(first: 5, after: $a) { nodes { id } } }", a=cursor
+        )
+        assert result["data"] is None, result
+        assert [e["extensions"]["code"] for e in result["errors"]] == ["VALIDATION_FAILED"]
+    # A cursor this API handed out still works, whatever its offset.
+    fine = await client.get("/v1/tickets", params={"after": f"0001-01-01T00:00:00+00:00|{nil}"}, headers=staff)
+    assert fine.status_code == 200, fine.text
