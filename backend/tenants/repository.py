@@ -283,6 +283,10 @@ async def client_tenant_ids(conn: asyncpg.Connection, operator_id: UUID, day: da
     return list(await conn.fetchval("SELECT auth_client_tenant_ids($1, $2)", operator_id, day))
 
 
+async def settled_client_tenant_ids(conn: asyncpg.Connection, operator_id: UUID, day: date) -> list[UUID]:
+    return list(await conn.fetchval("SELECT auth_settled_client_tenant_ids($1, $2)", operator_id, day))
+
+
 async def all_tenant_ids(conn: asyncpg.Connection) -> list[UUID]:
     return list(await conn.fetchval("SELECT auth_all_tenant_ids()"))
 

@@ -100,6 +100,10 @@ class DatabaseIssuerRegistry:
     ) -> frozenset[UUID]:
         if Role.PLATFORM_ADMIN in roles:
             reach = "all"
+        elif Role.FINANCE in roles:
+            # Finance settles with former clients too: the last month's invoice, credit notes
+            # and the yearly rate come after an agreement has ended.
+            reach = "settled"
         elif roles & OPERATOR_WIDE_ROLES or scopes & OPERATOR_WIDE_SCOPES:
             reach = "clients"
         else:
@@ -111,6 +115,8 @@ class DatabaseIssuerRegistry:
         async with acquire(self.pool) as conn:
             if reach == "all":
                 ids = await repository.all_tenant_ids(conn)
+            elif reach == "settled":
+                ids = await repository.settled_client_tenant_ids(conn, binding.tenant_id, today)
             else:
                 ids = await repository.client_tenant_ids(conn, binding.tenant_id, today)
         return self._acting.put((binding.tenant_id, reach), tag, frozenset(ids) | {binding.tenant_id})

@@ -243,7 +243,12 @@ async def test_unexpected_exceptions_are_masked() -> None:
 
 # Sign-in looks up issuers and acting tenants when Redis has forgotten them (any test that adds
 # a tenant or an agreement, in any session sharing Redis, makes it forget): not the query's cost.
-SIGN_IN_LOOKUPS = ("auth_issuer_bindings(", "auth_client_tenant_ids(", "auth_all_tenant_ids(")
+SIGN_IN_LOOKUPS = (
+    "auth_issuer_bindings(",
+    "auth_client_tenant_ids(",
+    "auth_settled_client_tenant_ids(",
+    "auth_all_tenant_ids(",
+)
 POOL_RESET = "SELECT pg_advisory_unlock_all()"
 
 
