@@ -76,33 +76,21 @@ def assert_refused_over_graphql(body: dict[str, Any]) -> None:
     assert [e["extensions"]["code"] for e in body["errors"]] == ["VALIDATION_FAILED"], body
 
 
-@pytest.mark.parametrize("after", SCORE_CURSORS)
-async def test_crafted_cursors_of_the_word_search_are_refused(client: Client, world: World, after: str) -> None:
+SEARCH_CURSORS = [(WORDS, after) for after in SCORE_CURSORS] + [(KEY_PREFIX, after) for after in OFFSET_CURSORS]
+
+
+@pytest.mark.parametrize(("question", "after"), SEARCH_CURSORS)
+async def test_crafted_search_cursors_are_refused(client: Client, world: World, question: str, after: str) -> None:
+    """Words page by (score, id), a LeiKa key by offset: each refuses anything else."""
     response = await client.get(
-        "/v1/articles/search", params={"q": WORDS, "after": after}, headers=world.headers(GESEKE, "partner")
+        "/v1/articles/search", params={"q": question, "after": after}, headers=world.headers(GESEKE, "partner")
     )
     assert_refused_over_rest(response)
     body = await gql(
         client,
         world.headers(*AGENT),
         "query($q: String!, $after: String) { knowledgeSearch(query: $q, after: $after) { confident } }",
-        q=WORDS,
-        after=after,
-    )
-    assert_refused_over_graphql(body)
-
-
-@pytest.mark.parametrize("after", OFFSET_CURSORS)
-async def test_crafted_cursors_of_the_key_search_are_refused(client: Client, world: World, after: str) -> None:
-    response = await client.get(
-        "/v1/articles/search", params={"q": KEY_PREFIX, "after": after}, headers=world.headers(GESEKE, "partner")
-    )
-    assert_refused_over_rest(response)
-    body = await gql(
-        client,
-        world.headers(*AGENT),
-        "query($q: String!, $after: String) { knowledgeSearch(query: $q, after: $after) { confident } }",
-        q=KEY_PREFIX,
+        q=question,
         after=after,
     )
     assert_refused_over_graphql(body)
