@@ -434,6 +434,17 @@ class TenantMutation:
         days, errors = await run_mutation(action)
         return ClosingDaysPayload(closing_days=days, errors=errors)
 
+    @strawberry.mutation(description="Remove one of the tenant's own closing days (a day set by mistake)")
+    async def remove_closing_day(self, info: Info, tenant_slug: str, day: date) -> ClosingDaysPayload:
+        async def action() -> list[ClosingDayGQL]:
+            async with info.context.uow(readonly=False) as uow:
+                tenant = await service.tenant_by_slug(uow, tenant_slug)
+                days = await service.remove_closing_day(uow, tenant.id, day)
+            return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+
+        days, errors = await run_mutation(action)
+        return ClosingDaysPayload(closing_days=days, errors=errors)
+
     @strawberry.mutation(description="Trust an OIDC issuer for a tenant (platform admin, own town admin)")
     async def add_identity_issuer(
         self, info: Info, tenant_slug: str, input: IdentityIssuerInputGQL

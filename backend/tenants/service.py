@@ -288,6 +288,13 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             "each is told apart by an organisation claim",
             field="issuer",
         )
+    # Told apart by the same claim: another claim could make the others' tokens ambiguous, and
+    # sign-in refuses those (one town locking the others out). The database holds this too.
+    if any(b["org_claim"] != data.org_claim for b in others):
+        raise Conflict(
+            "tenants sharing this issuer are told apart by another organisation claim; use the same claim",
+            field="orgClaim",
+        )
     try:
         async with uow.conn.transaction():
             issuer = await repository.insert_identity_issuer(
@@ -303,6 +310,8 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             )
     except asyncpg.UniqueViolationError:
         raise Conflict("this issuer and organisation are already registered", field="issuer") from None
+    except asyncpg.ExclusionViolationError:  # registered concurrently with another claim
+        raise Conflict("tenants sharing this issuer use another organisation claim", field="orgClaim") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return issuer
 
@@ -378,17 +387,21 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     await repository.get_tenant(uow.conn, data.client_tenant_id)
     if await repository.overlapping_agreement_exists(uow.conn, data.client_tenant_id, operator.id, data.starts_on):
         raise Conflict("this client already has an agreement with the operator in that period")
-    agreement = await repository.insert_agreement(
-        uow.conn,
-        data.client_tenant_id,
-        uuid4(),
-        operator.id,
-        data.starts_on,
-        data.initial_term_months,
-        data.renewal_term_months,
-        data.notice_period_months,
-        data.scope_notes,
-    )
+    try:
+        async with uow.conn.transaction():
+            agreement = await repository.insert_agreement(
+                uow.conn,
+                data.client_tenant_id,
+                uuid4(),
+                operator.id,
+                data.starts_on,
+                data.initial_term_months,
+                data.renewal_term_months,
+                data.notice_period_months,
+                data.scope_notes,
+            )
+    except asyncpg.ExclusionViolationError:  # concluded concurrently
+        raise Conflict("this client already has an agreement with the operator in that period") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(agreement, today_in_berlin())
 
