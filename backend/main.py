@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import redis.asyncio as redis_asyncio
 from litestar import Litestar, Router, get
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
@@ -15,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from auth.oidc import HttpJWKSSource, JWKSCache, TokenVerifier
-from backend import devidp
+from backend import devidp, redisclient
 from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings.application_database_url, settings.db_pool_min, settings.db_pool_max)
-        redis = redis_asyncio.Redis.from_url(settings.redis_url or "", socket_timeout=2, socket_connect_timeout=2)
+        redis = redisclient.connect(settings.redis_url or "")
         http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
         source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None
         jwks = JWKSCache(

@@ -3,6 +3,7 @@ across two app instances; answers from PostgreSQL while Redis is down."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import httpx
@@ -275,3 +276,49 @@ async def test_redis_down_answers_from_postgresql(
         figures = await scrape(degraded)  # what tells the engineer on call why routing got slower
     assert value(figures, "bs_routing_lookups_total", source="database") == 7
     assert value(figures, "bs_routing_lookups_total", source="cache") == 0
+
+
+class HungRedis:
+    """A Redis that accepts connections and never answers (a hung server, not a refused port)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._clients: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            self._clients.append(writer)
+            while await reader.read(4096):  # read the commands, answer nothing
+                pass
+
+        self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._clients:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+
+
+async def test_a_hung_redis_is_waited_for_once_then_skipped(
+    client: Client, settings: Settings, telephony: World
+) -> None:
+    """Every Redis command would wait the socket timeout, several per routing request. After the
+    first one timed out, Redis is skipped for a few seconds: the requests after it answer from
+    PostgreSQL without opening another connection to the hung server."""
+    system = telephony.headers("kreis-soest", "telephony")
+    params = {"dialled": "02921 103-0", "at": MONDAY_10}
+    expected = (await client.get("/v1/routing", params=params, headers=system)).json()
+    hung = HungRedis()
+    async with hung as url:
+        app = create_app(dataclasses.replace(settings, redis_url=url))
+        async with serve(app, "http://hung.local") as degraded:
+            answers = [(await degraded.get("/v1/routing", params=params, headers=system)) for _ in range(5)]
+            assert [a.status_code for a in answers] == [200] * 5
+            assert all(a.json() == expected for a in answers)
+            assert app.state.app_state.redis.paused
+    assert hung.connections == 1  # the first command's; every later one was skipped
