@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     VALIDATION_FAILED = "VALIDATION_FAILED"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
@@ -28,6 +29,7 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHENTICATED: "Not signed in",
     ErrorCode.FORBIDDEN: "Not allowed",
     ErrorCode.NOT_FOUND: "Not found",
+    ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed",
     ErrorCode.VALIDATION_FAILED: "Invalid input",
     ErrorCode.CONFLICT: "Conflict",
     ErrorCode.RATE_LIMITED: "Too many requests",

@@ -1,7 +1,9 @@
 """GraphQL error handling: expected errors get `extensions.code`, unexpected ones are masked.
 
 Mutations report expected failures inside their payload (`errors: [UserError!]!`); this
-extension covers what remains: auth failures, query limits, and bugs (masked, logged).
+extension covers what remains: auth failures, rate and query limits, and bugs (masked, logged).
+A refused request (RATE_LIMITED) is reported once, however many fields it asked for, with
+`extensions.retryAfter` (seconds to the next window, as REST's `Retry-After`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from auth.errors import AccessError, Forbidden, Unauthenticated
-from backend.errors import DomainError, ErrorCode
+from backend.errors import DomainError, ErrorCode, RateLimited
 
 log = structlog.get_logger("graphql")
 
@@ -43,8 +45,13 @@ class ErrorCodes(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed: list[GraphQLError] = []
+        refused = False
         for error in errors:
             code = error_code(error)
+            if code == ErrorCode.RATE_LIMITED:
+                if refused:  # every field that signs in is refused alike: once per request
+                    continue
+                refused = True
             if code is None:
                 log.error(
                     "graphql_unexpected_error",
@@ -57,8 +64,11 @@ class ErrorCodes(MaskErrors):
                 processed.append(masked)
                 continue
             message = error.message
+            extensions = {**(error.extensions or {}), "code": str(code)}
             if isinstance(error.original_error, AccessError | DomainError):
                 message = getattr(error.original_error, "message", message)
+            if isinstance(error.original_error, RateLimited):
+                extensions["retryAfter"] = error.original_error.retry_after
             processed.append(
                 GraphQLError(
                     message,
@@ -67,7 +77,7 @@ class ErrorCodes(MaskErrors):
                     positions=error.positions,
                     path=error.path,
                     original_error=None,
-                    extensions={**(error.extensions or {}), "code": str(code)},
+                    extensions=extensions,
                 )
             )
         return processed

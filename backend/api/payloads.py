@@ -35,12 +35,18 @@ def to_input(struct: type[S], values: Any) -> S:
         raise ValidationFailed(str(error).split(" - at ")[0], field=field) from None
 
 
+# Not about this mutation's input but about the request: GraphQL errors with `extensions.code`,
+# as queries get them (decisions 004, 011). SERVICE_UNAVAILABLE is not among them: only the
+# issuer-key refresh raises it, and reports it in its payload (nothing changed).
+REQUEST_ERRORS = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
+
+
 async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
     """Run a mutation; a domain error becomes a payload error (the transaction rolled back)."""
     try:
         return await action(), []
     except DomainError as error:
-        if error.code in (ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.INTERNAL):
+        if error.code in REQUEST_ERRORS:
             raise
         return None, [
             UserError(

@@ -7,12 +7,14 @@ from typing import Any
 from litestar import Controller, Request
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.types import Message, Scope
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
 from backend import generations
 from backend.errors import RateLimited
+from backend.http.openapi import with_path_parameter_problem
 from backend.observability import note_request
 from backend.ratelimit import Quota
 from backend.state import AppState
@@ -120,10 +122,18 @@ def provide_app_state(request: Request[Any, Any, Any]) -> AppState:
 
 class AuthenticatedController(Controller):
     """Base of every REST controller: the app state and the verified principal as dependencies,
-    and the bearer scheme in the OpenAPI document."""
+    the bearer scheme in the OpenAPI document, and there the 422 of a typed path parameter
+    that does not parse."""
 
     dependencies = {
         "app_state": Provide(provide_app_state, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }
     security = [{"bearer": []}]
+
+    def get_route_handlers(self) -> list[BaseRouteHandler]:
+        handlers = super().get_route_handlers()  # copies, owned by this controller
+        for handler in handlers:
+            if isinstance(handler, HTTPRouteHandler):
+                with_path_parameter_problem(handler)
+        return handlers

@@ -1,14 +1,18 @@
 """OpenAPI documentation of the RFC 9457 problem+json errors (rendered by `backend.http.problems`).
 
 Handlers list the statuses they can answer with: `responses=problem_responses(401, 403, 404)`.
-The schema replaces litestar's default 400 body, which our handlers never send.
+The schema replaces litestar's default 400 body, which our handlers never send. A route with a
+typed path parameter (uuid, date) also answers 422 when it does not parse; the controllers'
+base class documents that for every such route (`with_path_parameter_problem`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
@@ -84,3 +88,18 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """The documented problem responses for these status codes."""
     return {status: PROBLEM_RESPONSES[status] for status in statuses}
+
+
+INVALID_PATH_PARAMETER = _spec(
+    "A path parameter is not a valid value of its type; `errors` names it",
+    ValidationFailed("`department_id` is not a valid uuid", field="department_id"),
+)
+_PATH_PARAMETER_TYPE = re.compile(r"{\s*\w+\s*:\s*(\w+)\s*}")
+
+
+def with_path_parameter_problem(handler: HTTPRouteHandler) -> None:
+    """Document the 422 a route answers when a typed path parameter does not parse (rendered by
+    `backend.http.problems`), unless the route documents 422 already."""
+    typed = {kind for path in handler.paths for kind in _PATH_PARAMETER_TYPE.findall(path)} - {"str", "path"}
+    if typed and 422 not in (handler.responses or {}):
+        handler.responses = {**(handler.responses or {}), 422: INVALID_PATH_PARAMETER}

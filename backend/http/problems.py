@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from auth.errors import AccessError, Forbidden, Unauthenticated
@@ -28,7 +30,7 @@ _STATUS_CODES = {
     401: ErrorCode.UNAUTHENTICATED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.VALIDATION_FAILED,
     415: ErrorCode.VALIDATION_FAILED,
@@ -37,12 +39,15 @@ _STATUS_CODES = {
 }
 
 
-def problem_response(error: DomainError, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    headers = {}
+def problem_response(
+    error: DomainError, request: Request[Any, Any, Any], headers: Mapping[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    """The problem+json response; `headers` are the exception's own (e.g. `Allow` on a 405)."""
+    headers = {name.lower(): value for name, value in (headers or {}).items()}
     if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="buergerservice"'
+        headers["www-authenticate"] = 'Bearer realm="buergerservice"'
     if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(error.retry_after)
+        headers["retry-after"] = str(error.retry_after)
     return Response(
         content=error.problem(instance=request.url.path),
         status_code=error.status,
@@ -72,15 +77,50 @@ def _validation_handler(request: Request[Any, Any, Any], exc: ValidationExceptio
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             errors.append({"field": item.get("key"), "message": item.get("message")})
-    return problem_response(ValidationFailed(exc.detail or "invalid request", errors=errors), request)
+    return problem_response(ValidationFailed(exc.detail or "invalid request", errors=errors), request, exc.headers)
+
+
+def unparsable_path_parameter(request: Request[Any, Any, Any]) -> ValidationFailed | None:
+    """The path parameter that did not parse, when a route of this method matches the path by
+    its shape (`/closing-days/2026-02-30` on `/closing-days/{day:date}`). Litestar's router
+    reports such a path as not found; the client sent a bad value, as in a query parameter."""
+    path = request.scope["path"]
+    if root_path := request.scope.get("root_path", ""):
+        path = path.split(root_path, maxsplit=1)[-1]
+    parts = [part for part in path.split("/") if part]
+    for route in request.app.routes:
+        if not isinstance(route, HTTPRoute) or request.method not in route.methods:
+            continue
+        if len(route.path_components) != len(parts):
+            continue
+        failed = None
+        for component, value in zip(route.path_components, parts, strict=True):
+            if isinstance(component, str):
+                if component != value:
+                    break
+            elif component.parser is not None and failed is None:
+                try:
+                    component.parser(value)
+                except ValueError:  # msgspec.ValidationError is one
+                    failed = component
+        else:
+            if failed is not None:
+                kind = failed.type.__name__.lower()
+                return ValidationFailed(f"`{failed.name}` is not a valid {kind}", field=failed.name)
+    return None
 
 
 def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, NotFoundException) and isinstance(exc.__cause__, ValueError):
+        # The router raises NotFound from the ValueError of a path parameter that did not parse.
+        invalid = unparsable_path_parameter(request)
+        if invalid is not None:
+            return problem_response(invalid, request, exc.headers)
     code = _STATUS_CODES.get(exc.status_code, ErrorCode.INTERNAL)
     detail = exc.detail if exc.status_code < 500 else "internal error"
     if isinstance(exc, NotAuthorizedException):
         detail = "a valid bearer token is required"
-    return problem_response(HttpError(detail, code, exc.status_code), request)
+    return problem_response(HttpError(detail, code, exc.status_code), request, exc.headers)
 
 
 def _unexpected_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -68,6 +68,47 @@ async def test_a_person_over_the_limit_gets_429_and_others_carry_on(limited: htt
     assert graphql["data"] is None and graphql["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
+async def test_a_mutation_over_the_limit_is_refused_once_at_the_top_as_a_query_is(
+    limited: httpx.AsyncClient, world: World
+) -> None:
+    """Not a payload error per mutation field (which looked like a rule of setClosingDay, and
+    said neither once nor when to try again): the refusal of the request, as queries get it."""
+    await _not_near_a_window_end()
+    busy = _token(world, f"busy-{uuid.uuid4().hex[:8]}", roles=["town-admin"])
+    for _ in range(PERSON_LIMIT):
+        assert (await limited.get("/v1/me", headers=busy)).status_code == 200
+    query = """query($s: String!) {
+      a: billingProfile(tenantSlug: $s) { __typename }
+      b: billingProfile(tenantSlug: $s) { __typename }
+    }"""
+    mutation = """mutation($s: String!) {
+      a: setClosingDay(tenantSlug: $s, day: "2031-03-17", name: "Eins") { errors { code message field } }
+      b: setClosingDay(tenantSlug: $s, day: "2031-03-18", name: "Zwei") { errors { code message field } }
+    }"""
+    variables = {"s": world.slug("stadt-soest")}
+    answers = {
+        kind: await limited.post("/graphql", json={"query": document, "variables": variables}, headers=busy)
+        for kind, document in (("query", query), ("mutation", mutation))
+    }
+    for kind, answer in answers.items():
+        body = answer.json()
+        assert [e["extensions"]["code"] for e in body.get("errors", [])] == ["RATE_LIMITED"], (kind, body)
+        assert not any(field and field.get("errors") for field in (body["data"] or {}).values()), (kind, body)
+        retry_after = body["errors"][0]["extensions"]["retryAfter"]
+        assert retry_after == int(answer.headers["ratelimit-reset"]) and 1 <= retry_after <= 60, kind
+        assert (answer.status_code, answer.headers["ratelimit-limit"], answer.headers["ratelimit-remaining"]) == (
+            answers["query"].status_code,
+            str(PERSON_LIMIT),
+            "0",
+        ), kind
+        assert ("retry-after" in answer.headers) == ("retry-after" in answers["query"].headers), kind
+
+    admin = _token(world, f"admin-{uuid.uuid4().hex[:8]}", roles=["town-admin"])
+    days = await limited.get(f"/v1/tenants/{variables['s']}/closing-days", headers=admin)
+    assert days.status_code == 200, days.text
+    assert not {"2031-03-17", "2031-03-18"} & {d["day"] for d in days.json()}, "nothing was changed"
+
+
 async def test_responses_say_what_is_left_of_the_limit(limited: httpx.AsyncClient, world: World) -> None:
     await _not_near_a_window_end()
     client_id = f"partner-{uuid.uuid4().hex[:8]}"
