@@ -36,11 +36,15 @@ def _services(settings: Settings, *, redis: bool = True) -> object:
 
 
 def migrate(settings: Settings) -> None:
-    from backend.db.roles import bootstrap, run_migrations
+    from backend.db.roles import MigrationError, bootstrap, run_migrations
 
     admin_url = os.environ["DATABASE_URL"]
-    asyncio.run(bootstrap(admin_url, settings.db_app_password))
-    run_migrations(admin_url)
+    asyncio.run(bootstrap(admin_url, settings.db_app_password, settings.db_owner_password))
+    try:
+        run_migrations(admin_url, owner_password=settings.db_owner_password)
+    except MigrationError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 @asynccontextmanager

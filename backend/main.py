@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from litestar import Litestar, Router, get
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
@@ -18,6 +19,7 @@ from backend import devidp, redisclient
 from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
+from backend.db.roles import application_role_problem
 from backend.health import healthz, metrics, readyz
 from backend.http.auth import quota_headers
 from backend.http.idempotency import idempotency_middleware
@@ -26,7 +28,7 @@ from backend.knowledge.controller import KnowledgeController
 from backend.metrics import Metrics
 from backend.observability import configure_logging, request_logging_middleware
 from backend.ratelimit import RateLimiter
-from backend.settings import Settings, load_settings
+from backend.settings import Settings, SettingsError, load_settings
 from backend.state import AppState, redis_namespace
 from backend.telephony import worker as telephony_worker
 from backend.telephony.cache import routing_changed, table_age
@@ -83,6 +85,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings.application_database_url, settings.db_pool_min, settings.db_pool_max)
+        # Refuse a role that row-level security does not hold for (superuser, BYPASSRLS, owner).
+        if problem := await application_role_problem(pool):
+            await pool.close()
+            structlog.get_logger("startup").error(problem)  # one line above the server's traceback
+            raise SettingsError(problem)
         redis = redisclient.connect(settings.redis_url or "")
         http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
         source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None

@@ -36,7 +36,8 @@ class Settings:
     env: Environment = "development"
     database_url: str | None = None
     app_database_url: str | None = None
-    db_app_password: str | None = None
+    db_app_password: str | None = field(default=None, repr=False)
+    db_owner_password: str | None = field(default=None, repr=False)
     db_pool_min: int = 2
     db_pool_max: int = 10
     redis_url: str | None = None
@@ -183,6 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         database_url=read.url("DATABASE_URL", pg_schemes),
         app_database_url=read.url("APP_DATABASE_URL", pg_schemes),
         db_app_password=read.text("DB_APP_PASSWORD", None),
+        db_owner_password=read.text("DB_OWNER_PASSWORD", None),
         db_pool_min=pool_min,
         db_pool_max=pool_max,
         redis_url=read.url("REDIS_URL", {"redis", "rediss", "unix"}),

@@ -10,12 +10,17 @@ roles and databases); `bootstrap()` creates what is missing and is safe to run a
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import shutil
+import stringprep
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -57,8 +62,58 @@ def dbmate_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-async def bootstrap(admin_url: str, app_password: str | None = None) -> None:
-    """Create roles and the database if missing; make `bs_owner` own the database."""
+_SASLPREP_PROHIBITED = (
+    stringprep.in_table_a1,  # unassigned code points: PostgreSQL refuses them too
+    stringprep.in_table_c12,
+    stringprep.in_table_c21_c22,
+    stringprep.in_table_c3,
+    stringprep.in_table_c4,
+    stringprep.in_table_c5,
+    stringprep.in_table_c6,
+    stringprep.in_table_c7,
+    stringprep.in_table_c8,
+    stringprep.in_table_c9,
+)
+
+
+def _saslprep(password: str) -> str:
+    """RFC 4013 as PostgreSQL (and asyncpg) apply it; a password it rejects is used as given."""
+    if password.isascii():
+        return password
+    mapped = "".join(" " if stringprep.in_table_c12(c) else c for c in password if not stringprep.in_table_b1(c))
+    prepared = unicodedata.normalize("NFKC", mapped)
+    if not prepared or any(prohibited(c) for c in prepared for prohibited in _SASLPREP_PROHIBITED):
+        return password
+    if any(stringprep.in_table_d1(c) for c in prepared) and (
+        not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1]))
+        or any(stringprep.in_table_d2(c) for c in prepared)
+    ):
+        return password
+    return prepared
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 secret PostgreSQL stores for `password`. Sent instead of the password
+    (as psql's \\password does), the clear text never reaches the server's logs or views."""
+    salt = os.urandom(16) if salt is None else salt
+    salted = hashlib.pbkdf2_hmac("sha256", _saslprep(password).encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = [base64.b64encode(part).decode() for part in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${iterations}:{b64[0]}${b64[1]}:{b64[2]}"
+
+
+async def _set_password(conn: asyncpg.Connection, role: str, password: str) -> None:
+    # ALTER ROLE takes no bind parameters: the literal is a salted hash, quoted by the server.
+    statement = await conn.fetchval(
+        "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", role, scram_verifier(password)
+    )
+    await conn.execute(statement)
+
+
+async def bootstrap(admin_url: str, app_password: str | None = None, owner_password: str | None = None) -> None:
+    """Create roles and the database if missing; make `bs_owner` own the database. The passwords,
+    when given, are set on `bs_app` and `bs_owner` (as SCRAM secrets, on every run)."""
     target = database_name(admin_url)
     conn = await asyncpg.connect(with_database(admin_url, "postgres"))
     try:
@@ -69,8 +124,9 @@ async def bootstrap(admin_url: str, app_password: str | None = None) -> None:
             exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
             if not exists:
                 await conn.execute(f'CREATE ROLE "{role}" {attributes}')
-        if app_password:
-            await conn.execute(f"ALTER ROLE \"{APP_ROLE}\" PASSWORD '{app_password.replace(chr(39), chr(39) * 2)}'")
+        for role, password in ((OWNER_ROLE, owner_password), (APP_ROLE, app_password)):
+            if password:
+                await _set_password(conn, role, password)
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target):
             await conn.execute(f'CREATE DATABASE "{target}" OWNER "{OWNER_ROLE}"')
         else:
@@ -97,20 +153,71 @@ def dbmate_binary() -> str:
     return found
 
 
-def run_migrations(admin_url: str, command: str = "up") -> None:
-    """Apply migrations as the owner role with dbmate (plain SQL files in migrations/)."""
-    owner_url = dbmate_url(with_user(admin_url, OWNER_ROLE, os.environ.get("DB_OWNER_PASSWORD")))
-    subprocess.run(
-        [
-            dbmate_binary(),
-            "--url",
-            owner_url,
-            "--migrations-dir",
-            str(MIGRATIONS_DIR),
-            "--no-dump-schema",
-            "--wait",
-            command,
-        ],
-        check=True,
+class MigrationError(RuntimeError):
+    """dbmate failed: its exit code and its own error output, never the connection URL."""
+
+
+def owner_url(admin_url: str, owner_password: str | None = None) -> str:
+    """The owner's connection for dbmate; an administrative URL that already logs in as the owner
+    keeps its password unless another is given."""
+    parts = urlsplit(admin_url)
+    if not owner_password and parts.username == OWNER_ROLE and parts.password:
+        owner_password = unquote(parts.password)
+    return dbmate_url(with_user(admin_url, OWNER_ROLE, owner_password))
+
+
+def run_migrations(admin_url: str, command: str = "up", owner_password: str | None = None) -> None:
+    """Apply migrations as the owner role with dbmate (plain SQL files in migrations/). The
+    password is `owner_password`, else DB_OWNER_PASSWORD; dbmate gets the URL in its environment
+    (DATABASE_URL), not on its command line, where `ps` and error messages would show it."""
+    owner_password = owner_password or os.environ.get("DB_OWNER_PASSWORD") or None
+    url = owner_url(admin_url, owner_password)
+    result = subprocess.run(
+        [dbmate_binary(), "--migrations-dir", str(MIGRATIONS_DIR), "--no-dump-schema", "--wait", command],
+        env={**os.environ, "DATABASE_URL": url},
         stdout=sys.stderr,  # keep stdout clean for commands like `make token`
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        errors="replace",
+        check=False,
+    )
+    errors = result.stderr
+    for secret in sorted(
+        {url, owner_password or "", quote(owner_password or "", safe="")} - {""}, key=len, reverse=True
+    ):
+        errors = errors.replace(secret, "***")
+    if result.returncode != 0:
+        raise MigrationError(f"dbmate {command} failed (exit code {result.returncode}): {errors.strip()}")
+    if errors:
+        sys.stderr.write(errors)
+
+
+async def application_role_problem(conn: asyncpg.Connection | asyncpg.Pool) -> str | None:
+    """Why the role `conn` logs in as must not serve the application, or None. Row-level security
+    does not hold for superusers, BYPASSRLS roles, and the owner of a table and its members
+    (who can take the owner's privileges), so none of them may be the application's role."""
+    row = await conn.fetchrow(
+        """
+        SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+               ARRAY(SELECT o.rolname FROM pg_roles o
+                      WHERE (o.rolname = $1 OR o.oid IN (SELECT relowner FROM pg_class WHERE relrowsecurity))
+                        AND pg_has_role(r.oid, o.oid, 'MEMBER')
+                      ORDER BY o.rolname) AS owners
+          FROM pg_roles r
+         WHERE r.rolname = current_user
+        """,
+        OWNER_ROLE,
+    )
+    assert row is not None
+    if row["rolsuper"]:
+        reason = "is a superuser"
+    elif row["rolbypassrls"]:
+        reason = "has BYPASSRLS"
+    elif row["owners"]:
+        reason = f"is or is a member of the table owner {', '.join(row['owners'])}"
+    else:
+        return None
+    return (
+        f"APP_DATABASE_URL: role {row['rolname']} {reason}, so row-level security would not apply; "
+        f"connect as {APP_ROLE} (NOSUPERUSER, NOBYPASSRLS, owns nothing)"
     )
