@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+import asyncpg
 import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from redis.asyncio import Redis
 
 from backend.metrics import CONTENT_TYPE
 from backend.state import AppState
@@ -18,40 +20,79 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# Probes wait 3 s (infra/k8s/deployment.yaml) or 2 s (the compose healthcheck): both checks run
+# side by side, PostgreSQL's within POOL_WAIT_SECONDS + QUERY_SECONDS, Redis' within REDIS_SECONDS.
+POOL_WAIT_SECONDS = 1.0
+QUERY_SECONDS = 0.5
+REDIS_SECONDS = 0.5
+
+
 class Readiness(msgspec.Struct, frozen=True):
-    status: str
-    postgres: str
-    redis: str
+    status: Literal["ready", "not ready"]
+    # ok; busy: every pooled connection is in use (requests queue, the instance still serves);
+    # unavailable: no connection could be opened or used.
+    postgres: Literal["ok", "busy", "unavailable"]
+    # Reported only: without Redis requests are answered from PostgreSQL (decision 009).
+    redis: Literal["ok", "unavailable"]
+
+
+async def postgres_state(pool: asyncpg.Pool) -> Literal["ok", "busy", "unavailable"]:
+    """Through the request pool, where a busy pool is *ready*. A probe cannot tell "busy" from
+    "broken" by failing: when every connection is held by slow queries, every replica is busy
+    at once, and a 503 then empties the Service - the outage the probe was meant to avoid.
+    A dedicated connection per probe was the other candidate; it costs a new PostgreSQL backend
+    every 5 s per pod and fails on every pod together when PostgreSQL is at max_connections.
+    So: a full pool that yields no connection within POOL_WAIT_SECONDS is "busy" (ready; the
+    DatabasePoolExhausted alert watches it); a connection that cannot be opened (refused,
+    broken, or not opened in time while the pool has room) or does not answer SELECT 1 within
+    QUERY_SECONDS is "unavailable" (not ready)."""
+    stage = "acquire"
+    try:
+        async with pool.acquire(timeout=POOL_WAIT_SECONDS) as conn:
+            stage = "query"
+            await conn.fetchval("SELECT 1", timeout=QUERY_SECONDS)
+    except TimeoutError:
+        full = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
+        return "busy" if stage == "acquire" and full else "unavailable"
+    except Exception:  # readiness reports, it never raises
+        return "unavailable"
+    return "ok"
+
+
+async def redis_state(redis: Redis) -> Literal["ok", "unavailable"]:
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=REDIS_SECONDS)
+    except Exception:  # refused, hung (timeout) or erring: reported, never raised
+        return "unavailable"
+    return "ok"
 
 
 @get(
     "/readyz",
     tags=["operations"],
-    summary="PostgreSQL and Redis reachable (503 otherwise)",
+    summary="Ready while PostgreSQL answers (503 otherwise); Redis is reported, not required",
     responses={
-        503: ResponseSpec(data_container=Readiness, description="A dependency is unreachable", generate_examples=False)
+        503: ResponseSpec(
+            data_container=Readiness,
+            description="PostgreSQL cannot be reached from this instance",
+            generate_examples=False,
+        )
     },
 )
-async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
+    """For load balancers and the Kubernetes readiness probe: 503 only when this instance
+    cannot open or use a PostgreSQL connection. A pool whose connections are all in use is
+    `busy`, still ready (requests queue for it). Redis is reported but never makes the instance
+    unready: without it sign-in and routing are answered from PostgreSQL, and a Redis outage
+    would otherwise take every replica out at once. Both are also on /metrics as
+    `bs_dependency_up`."""
     state: AppState = request.app.state.app_state
-    checks: dict[str, str] = {}
-
-    async def database() -> None:
-        async with state.pool.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def redis() -> None:
-        await state.redis.ping()
-
-    for name, check in (("postgres", database), ("redis", redis)):
-        try:
-            await asyncio.wait_for(check(), timeout=2)
-            checks[name] = "ok"
-        except Exception:  # readiness reports, it never raises
-            checks[name] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
+    postgres, redis = await asyncio.gather(postgres_state(state.pool), redis_state(state.redis))
+    state.metrics.dependency_up.labels("postgres").set(postgres != "unavailable")
+    state.metrics.dependency_up.labels("redis").set(redis == "ok")
+    ready = postgres != "unavailable"
     return Response(
-        {"status": "ready" if ready else "not ready", **checks},
+        Readiness(status="ready" if ready else "not ready", postgres=postgres, redis=redis),
         status_code=200 if ready else 503,
         media_type=MediaType.JSON,
     )

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.process_collector import ProcessCollector
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "FIGURES_ACQUIRE_SECONDS", "Metrics"]
 
 # The classic text format: read by every Prometheus version (and by most other scrapers).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -33,6 +33,11 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` seri
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Figures read from PostgreSQL are read again at most this often, however often anyone scrapes.
 FIGURES_SECONDS = 10.0
+# A scrape never waits for the database longer than this per source (Prometheus gives up after
+# its scrape timeout, 10 s by default, and the pool gauges would vanish with the rest) …
+SOURCE_SECONDS = 3.0
+# … nor queues for a pooled connection longer than this: an exhausted pool is what it must show.
+FIGURES_ACQUIRE_SECONDS = 1.0
 
 
 class _Pool(Protocol):
@@ -168,12 +173,27 @@ class Metrics:
             "bs_tickets_overdue", "Open tickets past their callback deadline", ["tenant"], registry=registry
         )
         self.scrape_failures = Counter(
-            "bs_metrics_source_failures", "Figures that could not be read for a scrape", registry=registry
+            "bs_metrics_source_failures",
+            "Figures that could not be read for a scrape (failed or timed out; the last ones are served)",
+            registry=registry,
+        )
+        self.figures_age = Gauge(
+            "bs_metrics_figures_age_seconds",
+            "Age of the per-town figures served (grows while PostgreSQL cannot be read for them)",
+            registry=registry,
+        )
+        self.dependency_up = Gauge(
+            "bs_dependency_up",
+            "Whether PostgreSQL and Redis answered this instance's last readiness check (/readyz)",
+            ["dependency"],
+            registry=registry,
         )
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._sources: list[Callable[[], Awaitable[None]]] = []
         self.figures_seconds = FIGURES_SECONDS
-        self._read_at: float | None = None
+        self.source_seconds = SOURCE_SECONDS
+        self._read_at: float | None = None  # last attempt (monotonic)
+        self._figures_at: float | None = None  # last read in which every source succeeded
         self._reading = asyncio.Lock()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -190,14 +210,28 @@ class Metrics:
         self._sources.append(source)
 
     async def exposition(self) -> bytes:
-        """The text format, with the sources' figures at most `figures_seconds` old."""
-        async with self._reading:
-            if self._read_at is None or time.monotonic() - self._read_at >= self.figures_seconds:
-                for source in self._sources:
-                    try:
-                        await source()
-                    except Exception as error:  # a scrape still shows everything else
-                        self.scrape_failures.inc()
-                        log.warning("metrics_source_failed", error_type=type(error).__name__)
-                self._read_at = time.monotonic()
+        """The text format, with the sources' figures at most `figures_seconds` old when they can
+        be read. A scrape never waits long on the database: each source gets `source_seconds`; a
+        scrape that finds a read under way serves the figures from before instead of queueing
+        behind it; a source that fails or times out keeps its last figures, is counted in
+        `bs_metrics_source_failures_total`, and `bs_metrics_figures_age_seconds` grows."""
+        due = self._read_at is None or time.monotonic() - self._read_at >= self.figures_seconds
+        if due and not self._reading.locked():
+            async with self._reading:
+                await self._read_sources()
+        if self._figures_at is not None:
+            self.figures_age.set(time.monotonic() - self._figures_at)
         return generate_latest(self.registry)
+
+    async def _read_sources(self) -> None:
+        complete = True
+        for source in self._sources:
+            try:
+                await asyncio.wait_for(source(), timeout=self.source_seconds)
+            except Exception as error:  # a scrape still shows everything else
+                complete = False
+                self.scrape_failures.inc()
+                log.warning("metrics_source_failed", error_type=type(error).__name__)
+        self._read_at = time.monotonic()
+        if complete:
+            self._figures_at = self._read_at

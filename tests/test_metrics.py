@@ -4,12 +4,17 @@ by reason, the database pool, and the workers' heartbeats, as Prometheus reads t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import httpx
 
+from backend.main import create_app
+from backend.settings import Settings
+from backend.state import AppState
 from backend.telephony.worker import TelephonyWorker
 from backend.tickets.worker import TicketWorker
+from tests.support.asgi import serve
 from tests.support.metrics import label_values, scrape, value
 from tests.support.world import World
 
@@ -98,3 +103,38 @@ async def test_worker_rounds_leave_a_heartbeat(client: httpx.AsyncClient, world:
         - value(before, "bs_worker_rounds_total", worker="tickets", outcome="ok")
         >= 2
     )
+
+
+async def test_an_exhausted_pool_is_shown_with_the_last_figures(settings: Settings, world: World) -> None:
+    """The scrape that must show the exhausted pool (DatabasePoolExhausted) may not wait for a
+    connection: it answers at once with the figures read before, and counts the failed read."""
+    app = create_app(dataclasses.replace(settings, db_pool_min=2, db_pool_max=2))
+    town = {"tenant": world.slug("stadt-soest")}
+    async with serve(app, "http://metrics.local") as client:
+        state: AppState = app.state.app_state
+        before = await scrape(client)
+        assert ("bs_tickets_overdue", frozenset(town.items())) in before  # figures were read
+        state.metrics.figures_seconds = 0  # read them on every scrape
+        held = [await state.pool.acquire() for _ in range(2)]
+        try:
+            # Prometheus scrapes again after its timeout; no scrape may queue behind another
+            # (the old code hung here: the guard turns that into a failure).
+            scrapes = await asyncio.wait_for(asyncio.gather(*(scrape(client) for _ in range(3))), timeout=8)
+        finally:
+            for conn in held:
+                await state.pool.release(conn)
+        recovered = await scrape(client)
+    for during in scrapes:
+        assert value(during, "bs_db_pool_connections", state="busy") == 2
+        assert value(during, "bs_db_pool_max_connections") == 2
+        assert value(during, "bs_tickets_overdue", **town) == value(before, "bs_tickets_overdue", **town)
+        assert ("bs_webhook_deliveries_waiting", frozenset(town.items())) in during
+    failed = [
+        value(during, "bs_metrics_source_failures_total") - value(before, "bs_metrics_source_failures_total")
+        for during in scrapes
+    ]
+    assert sorted(failed) == [0, 0, 1]  # one scrape tried to read, and counted it; two did not wait
+    reader = scrapes[failed.index(1)]
+    assert value(reader, "bs_metrics_figures_age_seconds") >= 1  # what it served is from before
+    assert value(recovered, "bs_metrics_source_failures_total") == value(reader, "bs_metrics_source_failures_total")
+    assert value(recovered, "bs_metrics_figures_age_seconds") < 1

@@ -30,8 +30,9 @@ import structlog
 from litestar import Litestar
 from redis.asyncio import Redis
 
+from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
-from backend.metrics import Metrics
+from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
 from backend.sealing import Sealer, SealError
 from backend.state import AppState
 from backend.tickets import pubsub, repository, webhooks
@@ -276,9 +277,13 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 async def read_figures(pool: asyncpg.Pool, metrics: Metrics) -> None:
-    """Per town: webhook backlog and paused endpoints, overdue callbacks (for a metrics scrape)."""
-    async with all_tenants_transaction(pool) as conn:
-        rows = await repository.operations_figures(conn)
+    """Per town: webhook backlog and paused endpoints, overdue callbacks (for a metrics scrape).
+    A scrape must not queue for the pool (it would outlast Prometheus' scrape timeout exactly
+    when the pool is exhausted): the connection is waited for `FIGURES_ACQUIRE_SECONDS` at
+    most; the gauges keep their last figures when this fails."""
+    with acquire_timeout(FIGURES_ACQUIRE_SECONDS):
+        async with all_tenants_transaction(pool) as conn:
+            rows = await repository.operations_figures(conn)
     gauges = (metrics.webhook_waiting, metrics.webhook_oldest_waiting, metrics.webhook_paused, metrics.tickets_overdue)
     for gauge in gauges:
         gauge.clear()  # a town that is gone disappears
