@@ -101,8 +101,13 @@ class KeysUnavailable(Exception):
 class JWKSCache:
     """Per-issuer JWKS in Redis, shared by all replicas."""
 
-    def __init__(self, redis: Redis, source: JWKSSource, ttl_seconds: int, refetch_interval_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis, source: JWKSSource, ttl_seconds: int, refetch_interval_seconds: int, namespace: str = ""
+    ) -> None:
         self.redis = redis
+        # Keys name the deployment they serve: one Redis may serve several (test sessions, a
+        # second checkout), and development issuers share a URL while their keys differ.
+        self.namespace = namespace
         self.source = source
         self.ttl = ttl_seconds
         self.refetch_interval = refetch_interval_seconds
@@ -114,9 +119,8 @@ class JWKSCache:
         # fetched, so an outage does not turn every request (or a kid flood) into an IdP fetch.
         self._fallback: dict[str, tuple[float, str]] = {}
 
-    @staticmethod
-    def _key(issuer: str, kind: str) -> str:
-        return f"jwks:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
+    def _key(self, issuer: str, kind: str) -> str:
+        return f"jwks:{self.namespace}:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
     async def _fetch(self, issuer: str) -> str:
         self.fetch_count += 1

@@ -94,7 +94,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
         source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None
         jwks = JWKSCache(
-            redis, source or HttpJWKSSource(http), settings.jwks_cache_seconds, settings.jwks_refetch_interval_seconds
+            redis,
+            source or HttpJWKSSource(http),
+            settings.jwks_cache_seconds,
+            settings.jwks_refetch_interval_seconds,
+            namespace=redis_namespace(settings),
         )
         verifier = TokenVerifier(DatabaseIssuerRegistry(pool), jwks, settings.jwt_leeway_seconds)
         limiter = RateLimiter(
