@@ -421,6 +421,22 @@ async def set_call_outcome(
     return _call(row) if row else None
 
 
+async def link_ticket(
+    conn: asyncpg.Connection, tenant_id: UUID, call_id: UUID, ticket_id: UUID, recorded_by: str
+) -> Call | None:
+    """The call was forwarded as this ticket: its outcome says so and points at the ticket."""
+    row = await conn.fetchrow(
+        f"""UPDATE calls SET ticket_id = $3, outcome = 'forwarded_as_ticket', outcome_department_id = NULL,
+                   outcome_by = $4, outcome_at = now(), updated_at = now()
+            WHERE tenant_id = $1 AND id = $2 RETURNING {CALL_COLUMNS}""",
+        tenant_id,
+        call_id,
+        ticket_id,
+        recorded_by,
+    )
+    return _call(row) if row else None
+
+
 async def erase_caller_numbers(
     conn: asyncpg.Connection, tenant_ids: Sequence[UUID], now: datetime, default_days: int
 ) -> int:

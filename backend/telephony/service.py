@@ -548,6 +548,8 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
         raise ValidationFailed("a department is given only for transferred calls", field="departmentId")
     if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
         raise ValidationFailed("the call was never answered", field="outcome")
+    if current.ticket_id is not None and data.outcome is not Outcome.FORWARDED_AS_TICKET:
+        raise Conflict("a ticket was created from this call; it stays forwarded as ticket", field="outcome")
     updated = await repository.set_call_outcome(
         uow.conn,
         current.tenant_id,
@@ -559,6 +561,26 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     )
     assert updated is not None
     return updated
+
+
+async def link_ticket(uow: UnitOfWork, tenant_id: UUID, call_id: UUID, ticket_id: UUID) -> Call:
+    """A ticket was created from this call (same transaction): the call's outcome becomes
+    "forwarded as ticket" with the link, so the agent needs no second step and the
+    first-contact figures count it. One ticket per call; the call must be the ticket's town's
+    (a 115 call still under the operator is assigned to the town first) and one the agent sees."""
+    reachable = require(uow.principal, Operation.CALL_READ)
+    current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
+    if current is None:
+        raise NotFound("call not found", field="callId")
+    if current.tenant_id != tenant_id:
+        raise ValidationFailed("the call is another tenant's; assign a 115 call to the town first", field="callId")
+    if current.ticket_id is not None:
+        raise Conflict("a ticket was already created from this call", field="callId")
+    if current.answered_at is None and current.ended_at is not None:
+        raise ValidationFailed("the call was never answered", field="callId")
+    linked = await repository.link_ticket(uow.conn, tenant_id, call_id, ticket_id, uow.principal.log_id)
+    assert linked is not None
+    return linked
 
 
 async def erase_expired_callers(uow: UnitOfWork, now: datetime | None = None) -> int:

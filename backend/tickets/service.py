@@ -21,6 +21,7 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend.errors import Conflict, ValidationFailed
 from backend.state import UnitOfWork
+from backend.telephony import service as telephony_service
 from backend.tenants import repository as tenant_repository
 from backend.tenants import service as tenant_service
 from backend.tenants.calendar import load_calendar
@@ -246,6 +247,8 @@ async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | Non
     number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
     ticket_id = uuid4()
     principal = uow.principal
+    if data.call_id is not None:  # forwarded from a call: the call records it, in this transaction
+        await telephony_service.link_ticket(uow, tenant.id, data.call_id, ticket_id)
     await repository.insert_ticket(
         uow.conn,
         tenant_id=tenant.id,
