@@ -17,6 +17,7 @@ import structlog
 from litestar.connection import ASGIConnection
 from redis.exceptions import RedisError
 
+from backend.redisclient import always_try
 from backend.state import AppState
 
 Counter = Literal["signin", "routing"]
@@ -48,7 +49,8 @@ async def read(app: AppState) -> Generations | None:
 
 async def bump(app: AppState, counter: Counter) -> None:
     try:
-        await app.redis.incr(key(app, counter))
+        with always_try():  # even right after Redis failed: other instances rely on the bump
+            await app.redis.incr(key(app, counter))
     except RedisError:
         log.warning("generation_unavailable", counter=counter)
 

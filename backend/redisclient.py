@@ -7,13 +7,18 @@ several: seconds while a citizen's call rings. So after one command timed out or
 connect, the next ones fail at once for `PAUSE_SECONDS` and take their fallback, and one
 command after that tries Redis again.
 
-Generation bumps (INCR) and events (PUBLISH) are always tried: skipping a bump while Redis is
-back would leave other instances trusting a cache that a committed change made stale.
+Writes other instances rely on are always tried: generation bumps (redis-py sends INCRBY for
+`incr`), events (PUBLISH), and whatever runs inside `always_try()` (an idempotency record).
+Skipping a bump while Redis is back would leave other instances trusting a cache that a
+committed change made stale.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,7 +26,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 PAUSE_SECONDS = 5.0
-ALWAYS_TRIED = frozenset({"INCR", "PUBLISH"})
+ALWAYS_TRIED = frozenset({"INCR", "INCRBY", "PUBLISH"})
+_always_try: ContextVar[bool] = ContextVar("redis_always_try", default=False)
+
+
+@contextmanager
+def always_try() -> Iterator[None]:
+    """Commands in this block are sent even while Redis is paused (writes others rely on)."""
+    token = _always_try.set(True)
+    try:
+        yield
+    finally:
+        _always_try.reset(token)
 
 
 class RedisUnavailable(RedisConnectionError):
@@ -33,13 +49,16 @@ class GuardedRedis(Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         command = str(args[0]).upper() if args else ""
-        if command not in ALWAYS_TRIED and time.monotonic() < self._paused_until:
+        if command not in ALWAYS_TRIED and not _always_try.get() and time.monotonic() < self._paused_until:
             raise RedisUnavailable("Redis failed moments ago; skipped")
         try:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except (RedisConnectionError, RedisTimeoutError):
-            self._paused_until = time.monotonic() + PAUSE_SECONDS
+            self.pause()
             raise
+
+    def pause(self) -> None:
+        self._paused_until = time.monotonic() + PAUSE_SECONDS
 
     @property
     def paused(self) -> bool:

@@ -25,6 +25,19 @@ def bearer_from(value: object) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def still_grants(started: Principal, now: Principal) -> bool:
+    """The same person or client with the same roles and scopes, still acting for every tenant
+    the subscription started with. Gaining a tenant (a new agreement) does not end it."""
+    same = (now.issuer, now.subject, now.tenant_id, now.roles, now.scopes) == (
+        started.issuer,
+        started.subject,
+        started.tenant_id,
+        started.roles,
+        started.scopes,
+    )
+    return same and started.acting_tenant_ids <= now.acting_tenant_ids
+
+
 class GraphQLContext(BaseContext, kw_only=True):
     app: AppState
     # Subscriptions: browsers cannot set headers on a WebSocket, so the token comes in the
@@ -59,7 +72,7 @@ class GraphQLContext(BaseContext, kw_only=True):
         numbers among them) rather than only the next sign-in. Ends it as UNAUTHENTICATED."""
         started = await self.principal()
         bearer = self.bearer()
-        if bearer is None or await verify_again(self.app, bearer) != started:
+        if bearer is None or not still_grants(started, await verify_again(self.app, bearer)):
             raise Unauthenticated("your sign-in changed; sign in and subscribe again")
 
     @asynccontextmanager

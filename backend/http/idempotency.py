@@ -35,11 +35,13 @@ from litestar.types import (
     Scope,
     Send,
 )
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth.principal import Principal
 from backend.errors import Conflict, DomainError, ErrorCode, HttpError, ValidationFailed
 from backend.http.auth import admit_early
+from backend.redisclient import always_try
 
 HEADER = b"idempotency-key"
 METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -201,17 +203,27 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             if redis is not None:
                 try:
-                    if status < 500 and status not in (401, 429):
-                        record = {
-                            "fingerprint": fingerprint,
-                            "status": status,
-                            "headers": response_headers,
-                            "body": b"".join(chunks).decode("latin-1"),
-                        }
-                        await redis.set(record_key, json.dumps(record), ex=KEEP_SECONDS)
-                    else:
-                        await redis.delete(record_key)
+                    # The pending marker is in Redis: the answer must be too, even if Redis was
+                    # paused meanwhile, or a retry after the marker expires would run again.
+                    with always_try():
+                        await _finish(redis, record_key, status, fingerprint, response_headers, chunks)
                 except RedisError:
                     log.warning("idempotency_store_unavailable")
 
     return middleware
+
+
+async def _finish(
+    redis: Redis, record_key: str, status: int, fingerprint: str, headers: list[tuple[str, str]], chunks: list[bytes]
+) -> None:
+    """Keep the answer for retries; forget the key of one that may be retried (5xx, 401, 429)."""
+    if status < 500 and status not in (401, 429):
+        record = {
+            "fingerprint": fingerprint,
+            "status": status,
+            "headers": headers,
+            "body": b"".join(chunks).decode("latin-1"),
+        }
+        await redis.set(record_key, json.dumps(record), ex=KEEP_SECONDS)
+    else:
+        await redis.delete(record_key)

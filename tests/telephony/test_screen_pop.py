@@ -5,13 +5,16 @@ the routing reason; agents of another town do not see it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from backend.api.context import GraphQLContext
+from auth.principal import Principal
+from auth.roles import Role
+from backend.api.context import GraphQLContext, still_grants
 from backend.api.schema import create_schema
 from backend.main import create_app
 from backend.settings import Settings
@@ -147,3 +150,17 @@ async def test_the_screen_pop_stops_when_the_sign_in_is_withdrawn(
     finally:
         if not removed:
             await client.delete(f"/v1/tenants/{slug}/identity-issuers/{added.json()['id']}", headers=town_admin)
+
+
+def test_a_subscription_survives_gaining_a_tenant_but_not_losing_one() -> None:
+    """A new agreement (the operator's agents now act for one town more) must not end every
+    agent's screen pop; an ended agreement, another role or another person does."""
+    a, b, c = (uuid.uuid4() for _ in range(3))
+    started = Principal(
+        issuer="i", subject="s", tenant_id=a, tenant_slug="k", roles=frozenset({Role.AGENT}),
+        acting_tenant_ids=frozenset({a, b}),
+    )  # fmt: skip
+    assert still_grants(started, dataclasses.replace(started, acting_tenant_ids=frozenset({a, b, c})))
+    assert not still_grants(started, dataclasses.replace(started, acting_tenant_ids=frozenset({a})))
+    assert not still_grants(started, dataclasses.replace(started, roles=frozenset({Role.EDITOR})))
+    assert not still_grants(started, dataclasses.replace(started, subject="other"))
