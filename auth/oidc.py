@@ -68,6 +68,10 @@ class IssuerRegistry(Protocol):
         self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope], tag: str | None
     ) -> frozenset[UUID]: ...
 
+    async def settled_tenants(
+        self, binding: IssuerBinding, roles: frozenset[Role], tag: str | None
+    ) -> frozenset[UUID]: ...
+
 
 class JWKSSource(Protocol):
     async def fetch(self, issuer: str) -> dict[str, Any]: ...
@@ -301,6 +305,7 @@ class TokenVerifier:
         if not roles and not scopes:
             raise self._reject("no_role_or_scope")
         acting = await self.registry.acting_tenants(binding, roles, scopes, tag)
+        settled = await self.registry.settled_tenants(binding, roles, tag)
         principal = Principal(
             issuer=issuer,
             subject=str(claims["sub"]),
@@ -310,6 +315,7 @@ class TokenVerifier:
             scopes=scopes,
             acting_tenant_ids=acting | {binding.tenant_id},
             client_id=client_id if isinstance(client_id, str) else None,
+            settled_tenant_ids=settled,
         )
         return principal, float(claims["exp"])
 

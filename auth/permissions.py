@@ -3,7 +3,9 @@
 Reach says which tenants a grant covers:
 - OWN: only the principal's home tenant (a town admin edits its own identity settings);
 - ACTING: every tenant the principal acts for (home + active clients for operator staff;
-  all tenants for platform admins).
+  all tenants for platform admins);
+- SETTLED: ACTING plus the former clients the operator's finance still settles with (the last
+  month's invoice, credit notes, the yearly rate come after an agreement ended).
 A principal without any grant for the operation gets 403; a grant whose reach does not cover
 the target tenant is answered like a missing object (404), so tenants cannot probe each other.
 """
@@ -21,6 +23,7 @@ from auth.roles import Role, Scope
 class Reach(Enum):
     OWN = "own"
     ACTING = "acting"
+    SETTLED = "settled"
 
 
 class Operation(StrEnum):
@@ -71,7 +74,7 @@ class Operation(StrEnum):
 
 
 Grant = Role | Scope
-OWN, ACTING = Reach.OWN, Reach.ACTING
+OWN, ACTING, SETTLED = Reach.OWN, Reach.ACTING, Reach.SETTLED
 _EVERY_ROLE: dict[Grant, Reach] = dict.fromkeys(Role, ACTING)
 
 PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
@@ -172,10 +175,10 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     # clients'); only the operator's finance runs, issues and cancels invoices and records costs
     # (the service checks the principal's home tenant is the agreement's operator). Platform
     # admins set tariffs up with agreements. Figures: supervisors and finance, a town admin its own.
-    Operation.TARIFF_READ: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING},
-    Operation.TARIFF_WRITE: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING},
-    Operation.INVOICE_READ: {Role.FINANCE: ACTING},
-    Operation.INVOICE_WRITE: {Role.FINANCE: ACTING},
+    Operation.TARIFF_READ: {Role.FINANCE: SETTLED, Role.PLATFORM_ADMIN: ACTING},
+    Operation.TARIFF_WRITE: {Role.FINANCE: SETTLED, Role.PLATFORM_ADMIN: ACTING},
+    Operation.INVOICE_READ: {Role.FINANCE: SETTLED},
+    Operation.INVOICE_WRITE: {Role.FINANCE: SETTLED},
     Operation.BILLING_PROFILE_READ: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     Operation.BILLING_PROFILE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.FINANCE: OWN},
     Operation.COST_BASE_READ: {Role.FINANCE: OWN},
@@ -202,6 +205,8 @@ def may(principal: Principal, operation: Operation) -> bool:
 def reachable_tenants(principal: Principal, operation: Operation) -> frozenset[UUID]:
     """The tenants the operation may touch for this principal (empty when none)."""
     reaches = {PERMISSIONS[operation][g] for g in _grants(principal) if g in PERMISSIONS[operation]}
+    if SETTLED in reaches:
+        return principal.acting_tenant_ids | principal.settled_tenant_ids
     if ACTING in reaches:
         return principal.acting_tenant_ids
     if OWN in reaches:

@@ -20,6 +20,14 @@ class Principal:
     # agreement active today. Row-level security is set to exactly this set.
     acting_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
     client_id: str | None = None
+    # For the operator's finance: former clients too (ended agreements). Only grants with
+    # Reach.SETTLED (invoices, tariffs) reach them; row-level security admits both sets.
+    settled_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
+
+    @property
+    def row_tenant_ids(self) -> frozenset[UUID]:
+        """Every tenant whose rows some operation of this principal may touch (for RLS)."""
+        return self.acting_tenant_ids | self.settled_tenant_ids
 
     @property
     def is_machine(self) -> bool:

@@ -94,7 +94,7 @@ class UnitOfWork:
 async def unit_of_work(app: AppState, principal: Principal, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
     """One transaction for the principal's tenants; commit when the block succeeds, then run
     the after-commit hooks."""
-    tenant_ids = principal.acting_tenant_ids
+    tenant_ids = principal.row_tenant_ids
     async with tenant_transaction(app.pool, tenant_ids, readonly=readonly) as conn:
         uow = UnitOfWork(app, principal, conn, tenant_ids)
         yield uow

@@ -655,7 +655,11 @@ async def cost_bases(uow: UnitOfWork) -> list[CostBase]:
 async def _proposal(uow: UnitOfWork, operator_id: UUID, base: CostBase) -> RateProposal:
     start, end = date(base.year, 1, 1), date(base.year + 1, 1, 1)
     agreements = await repository.agreements_of_operator(
-        uow.conn, operator_id, sorted(uow.principal.acting_tenant_ids), start, end
+        uow.conn,
+        operator_id,
+        sorted(uow.principal.row_tenant_ids),
+        start,
+        end,  # former clients count too
     )
     names = {a["tenant_id"]: a["name"] for a in agreements}
     seconds = await repository.billable_seconds_by_client(uow.conn, list(names), start, end)

@@ -100,10 +100,6 @@ class DatabaseIssuerRegistry:
     ) -> frozenset[UUID]:
         if Role.PLATFORM_ADMIN in roles:
             reach = "all"
-        elif Role.FINANCE in roles:
-            # Finance settles with former clients too: the last month's invoice, credit notes
-            # and the yearly rate come after an agreement has ended.
-            reach = "settled"
         elif roles & OPERATOR_WIDE_ROLES or scopes & OPERATOR_WIDE_SCOPES:
             reach = "clients"
         else:
@@ -115,8 +111,20 @@ class DatabaseIssuerRegistry:
         async with acquire(self.pool) as conn:
             if reach == "all":
                 ids = await repository.all_tenant_ids(conn)
-            elif reach == "settled":
-                ids = await repository.settled_client_tenant_ids(conn, binding.tenant_id, today)
             else:
                 ids = await repository.client_tenant_ids(conn, binding.tenant_id, today)
         return self._acting.put((binding.tenant_id, reach), tag, frozenset(ids) | {binding.tenant_id})
+
+    async def settled_tenants(self, binding: IssuerBinding, roles: frozenset[Role], tag: str | None) -> frozenset[UUID]:
+        """The operator's finance settles with former clients too: the last month's invoice,
+        credit notes and the yearly rate come after an agreement has ended. Only invoice and
+        tariff grants reach them (`Reach.SETTLED`); everything else stays with `acting`."""
+        if Role.FINANCE not in roles:
+            return frozenset()
+        known = self._acting.get((binding.tenant_id, "settled"), tag)
+        if known is not None:
+            return known
+        today = datetime.now(BERLIN).date()
+        async with acquire(self.pool) as conn:
+            ids = await repository.settled_client_tenant_ids(conn, binding.tenant_id, today)
+        return self._acting.put((binding.tenant_id, "settled"), tag, frozenset(ids))

@@ -56,8 +56,16 @@ def table_reaches(operation: Operation, grants: frozenset[Grant]) -> set[Reach]:
     return {row[grant] for grant in grants if grant in row}
 
 
-def expected_reach(operation: Operation, grants: frozenset[Grant], home: UUID, acting: frozenset[UUID]) -> set[UUID]:
+def expected_reach(
+    operation: Operation,
+    grants: frozenset[Grant],
+    home: UUID,
+    acting: frozenset[UUID],
+    settled: frozenset[UUID] = frozenset(),
+) -> set[UUID]:
     reaches = table_reaches(operation, grants)
+    if Reach.SETTLED in reaches:
+        return set(acting | settled)
     if Reach.ACTING in reaches:
         return set(acting)
     if Reach.OWN in reaches:
@@ -67,7 +75,7 @@ def expected_reach(operation: Operation, grants: frozenset[Grant], home: UUID, a
 
 # --------------------------------------------------------------------------- unit level
 
-HOME, CLIENT, STRANGER = UUID(int=1), UUID(int=2), UUID(int=3)
+HOME, CLIENT, STRANGER, FORMER = UUID(int=1), UUID(int=2), UUID(int=3), UUID(int=4)
 
 
 def principal_of(kind: str) -> Principal:
@@ -81,6 +89,7 @@ def principal_of(kind: str) -> Principal:
         scopes=frozenset(MACHINE_CLIENT_SCOPES[kind]) if machine else frozenset(),
         acting_tenant_ids=frozenset({HOME, CLIENT}),
         client_id=kind if machine else None,
+        settled_tenant_ids=frozenset({FORMER}),  # a former client: only SETTLED grants reach it
     )
 
 
@@ -98,7 +107,9 @@ def test_the_table_has_a_row_for_every_operation_and_only_known_grants() -> None
 def test_functions_agree_with_the_table(operation: Operation, kind: str) -> None:
     principal = principal_of(kind)
     assert principal.is_machine is (kind in MACHINE_CLIENT_SCOPES)
-    expected = expected_reach(operation, grants_of(kind), HOME, principal.acting_tenant_ids)
+    expected = expected_reach(
+        operation, grants_of(kind), HOME, principal.acting_tenant_ids, principal.settled_tenant_ids
+    )
     assert may(principal, operation) is bool(table_reaches(operation, grants_of(kind)))
     assert reachable_tenants(principal, operation) == expected
     if expected:
@@ -106,7 +117,7 @@ def test_functions_agree_with_the_table(operation: Operation, kind: str) -> None
     else:
         with pytest.raises(Forbidden):
             require(principal, operation)
-    for tenant_id in (HOME, CLIENT, STRANGER):
+    for tenant_id in (HOME, CLIENT, STRANGER, FORMER):
         assert can_reach(principal, operation, tenant_id) is (tenant_id in expected)
 
 

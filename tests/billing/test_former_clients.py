@@ -1,8 +1,9 @@
 """Settling with a town after its agreement ended.
 
 The operator's finance still invoices the last month, cancels old invoices by credit notes and
-divides the year's costs by every client's minutes, also after a client left; its agents no
-longer act for that town. The acting tenants come from the sign-in registry itself."""
+divides the year's costs by every client's minutes, also after a client left; nothing else
+reaches that town any more (not its calls, tickets or figures, not for finance either). The
+tenants come from the sign-in registry itself."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from auth.oidc import IssuerBinding
+from auth.permissions import Operation, reachable_tenants
 from auth.principal import Principal
 from auth.roles import Role
 from backend.billing import service
@@ -38,19 +40,26 @@ async def test_finance_settles_with_a_town_whose_agreement_ended(world: World) -
 
     registry = DatabaseIssuerRegistry(world.state.pool)
     binding = IssuerBinding(tenant_id=billing.operator, tenant_slug="op", issuer="i", audience="a", operator=True)
-    finance_reach = await registry.acting_tenants(binding, frozenset({Role.FINANCE}), frozenset(), None)
-    agent_reach = await registry.acting_tenants(binding, frozenset({Role.AGENT}), frozenset(), None)
-    assert finance_reach == {billing.operator, soest, welver}
-    assert agent_reach == {billing.operator, soest}  # the agents' work for Welver ended with it
+    finance_roles = frozenset({Role.FINANCE, Role.SUPERVISOR})
+    acting = await registry.acting_tenants(binding, finance_roles, frozenset(), None)
+    settled = await registry.settled_tenants(binding, finance_roles, None)
+    assert acting == {billing.operator, soest}  # the service centre's work for Welver ended with it
+    assert settled == {soest, welver}
+    assert await registry.settled_tenants(binding, frozenset({Role.SUPERVISOR}), None) == set()
 
     finance = Principal(
         issuer="i",
         subject="finance",
         tenant_id=billing.operator,
         tenant_slug="op",
-        roles=frozenset({Role.FINANCE}),
-        acting_tenant_ids=finance_reach,
+        roles=finance_roles,
+        acting_tenant_ids=acting,
+        settled_tenant_ids=settled,
     )
+    # Invoices and tariffs reach Welver; calls, tickets and figures (personal data) do not.
+    assert welver in reachable_tenants(finance, Operation.INVOICE_WRITE)
+    for operation in (Operation.CALL_READ, Operation.TICKET_PERSONAL_READ, Operation.FIGURES_READ):
+        assert welver not in reachable_tenants(finance, operation), operation
     async with unit_of_work(world.state, finance) as uow:
         last_month = await service.run_invoice(uow, InvoiceRunInput(tenant_id=welver, period="2024-12"))
         assert [(line.calls, line.amount) for line in last_month.lines] == [(1, Decimal("19.00"))]
