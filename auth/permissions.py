@@ -206,7 +206,7 @@ def reachable_tenants(principal: Principal, operation: Operation) -> frozenset[U
     """The tenants the operation may touch for this principal (empty when none)."""
     reaches = {PERMISSIONS[operation][g] for g in _grants(principal) if g in PERMISSIONS[operation]}
     if SETTLED in reaches:
-        return principal.acting_tenant_ids | principal.settled_tenant_ids
+        return principal.row_tenant_ids
     if ACTING in reaches:
         return principal.acting_tenant_ids
     if OWN in reaches:

@@ -17,7 +17,7 @@ class Principal:
     roles: frozenset[Role] = frozenset()
     scopes: frozenset[Scope] = frozenset()
     # The home tenant plus, for operator staff and systems, every client tenant with an
-    # agreement active today. Row-level security is set to exactly this set.
+    # agreement active today (all tenants for platform admins).
     acting_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
     client_id: str | None = None
     # For the operator's finance: former clients too (ended agreements). Only grants with

@@ -7,8 +7,8 @@ several: seconds while a citizen's call rings. So after one command timed out or
 connect, the next ones fail at once for `PAUSE_SECONDS` and take their fallback, and one
 command after that tries Redis again.
 
-Writes other instances rely on are always tried: generation bumps (redis-py sends INCRBY for
-`incr`), events (PUBLISH), and whatever runs inside `always_try()` (an idempotency record).
+Writes other instances rely on are always tried: events (PUBLISH) and whatever runs inside
+`always_try()` (generation bumps, an idempotency record).
 Skipping a bump while Redis is back would leave other instances trusting a cache that a
 committed change made stale.
 """
@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 PAUSE_SECONDS = 5.0
-ALWAYS_TRIED = frozenset({"INCR", "INCRBY", "PUBLISH"})
+ALWAYS_TRIED = frozenset({"PUBLISH"})
 _always_try: ContextVar[bool] = ContextVar("redis_always_try", default=False)
 
 

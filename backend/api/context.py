@@ -14,15 +14,9 @@ from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from backend.http.auth import admit, verify_again
+from backend.generations import Generations
+from backend.http.auth import admit, bearer_from, verify_again
 from backend.state import AppState, UnitOfWork, unit_of_work
-
-
-def bearer_from(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def still_grants(started: Principal, now: Principal) -> bool:
@@ -65,15 +59,20 @@ class GraphQLContext(BaseContext, kw_only=True):
                 self.principal_cache = await admit(self.app, bearer, self.request)
             return self.principal_cache
 
-    async def still_signed_in(self) -> None:
+    async def still_signed_in(self) -> Generations | None:
         """Before a subscription hands out its next event. A subscription lives as long as its
         WebSocket, far beyond the token's lifetime: an expired token, a removed issuer or a
         withdrawn key, a changed role or an ended agreement must stop the events (caller
-        numbers among them) rather than only the next sign-in. Ends it as UNAUTHENTICATED."""
+        numbers among them) rather than only the next sign-in. Ends it as UNAUTHENTICATED.
+        Returns the generations read for the check, for deciding the event without another read."""
         started = await self.principal()
         bearer = self.bearer()
-        if bearer is None or not still_grants(started, await verify_again(self.app, bearer)):
+        if bearer is None:
             raise Unauthenticated("your sign-in changed; sign in and subscribe again")
+        now, read = await verify_again(self.app, bearer)
+        if not still_grants(started, now):
+            raise Unauthenticated("your sign-in changed; sign in and subscribe again")
+        return read
 
     @asynccontextmanager
     async def uow(self, *, readonly: bool = True) -> AsyncIterator[UnitOfWork]:

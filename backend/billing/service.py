@@ -17,7 +17,7 @@ import asyncpg
 import msgspec
 
 from auth.errors import Forbidden
-from auth.permissions import Operation, require
+from auth.permissions import Operation, reachable_tenants, require
 from backend.billing import rating, repository
 from backend.billing.rating import TariffTerms, Usage, german_amount, german_range, intersect
 from backend.billing.repository import LedgerEntry, NewLine
@@ -654,13 +654,9 @@ async def cost_bases(uow: UnitOfWork) -> list[CostBase]:
 
 async def _proposal(uow: UnitOfWork, operator_id: UUID, base: CostBase) -> RateProposal:
     start, end = date(base.year, 1, 1), date(base.year + 1, 1, 1)
-    agreements = await repository.agreements_of_operator(
-        uow.conn,
-        operator_id,
-        sorted(uow.principal.row_tenant_ids),
-        start,
-        end,  # former clients count too
-    )
+    # Every client of the year, former ones too (finance settles with them: Reach.SETTLED).
+    settled = reachable_tenants(uow.principal, Operation.INVOICE_READ)
+    agreements = await repository.agreements_of_operator(uow.conn, operator_id, sorted(settled), start, end)
     names = {a["tenant_id"]: a["name"] for a in agreements}
     seconds = await repository.billable_seconds_by_client(uow.conn, list(names), start, end)
     billed = await repository.billed_by_client(uow.conn, list(names), start, end)

@@ -21,12 +21,19 @@ from backend.state import AppState
 from backend.tenants import signin
 
 
+def bearer_from(value: object) -> str | None:
+    """The token of an `Authorization: Bearer …` value (header or WebSocket init payload)."""
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_from(connection.headers.get("authorization"))
+    if token is None:
         raise Unauthenticated()
-    return token.strip()
+    return token
 
 
 _QUOTA = "rate_limit_quota"
@@ -81,10 +88,8 @@ async def admit_early(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     principal, or None without a bearer token or when sign-in fails. The outcome stays on the
     request, so the handler's own sign-in returns the same principal, or raises the same error
     and renders it as it always does (problem+json, GraphQL `extensions.code`)."""
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_from(connection.headers.get("authorization"))
+    if token is None:
         return None
     state: AppState = connection.app.state.app_state
     try:
@@ -96,11 +101,11 @@ async def admit_early(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     return principal
 
 
-async def verify_again(state: AppState, token: str) -> Principal:
-    """The token's sign-in as it is now, without counting a request: a subscription checks it
-    before each event it hands out (remembered per token under the sign-in generation)."""
-    principal, _ = await signin.sign_in(state, token)
-    return principal
+async def verify_again(state: AppState, token: str) -> tuple[Principal, generations.Generations | None]:
+    """The token's sign-in as it is now, without counting a request, and the generations read
+    for it: a subscription checks it before each event it hands out (remembered per token under
+    the sign-in generation) and decides the event with the same read."""
+    return await signin.sign_in(state, token)
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

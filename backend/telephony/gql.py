@@ -383,8 +383,8 @@ class TelephonySubscription:
         reachable = require(principal, Operation.CALL_READ)
         app = info.context.app
         async for event in events.call_events(app, reachable):
-            await info.context.still_signed_in()
-            decision = await service.screen_pop_decision(app, principal, event.call)
+            read = await info.context.still_signed_in()
+            decision = await service.screen_pop_decision(app, principal, event.call, read)
             yield ScreenPopGQL(
                 kind=event.kind,
                 call=CallGQL.of(event.call),

@@ -22,6 +22,7 @@ import msgspec
 
 from auth.permissions import Operation, require
 from auth.principal import Principal
+from backend import cursors
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.generations import Generations
 from backend.state import AppState, UnitOfWork
@@ -98,10 +99,13 @@ async def routing_decision(
     return compiled.decide(number, normalise_caller(caller), moment, acting)
 
 
-async def screen_pop_decision(app: AppState, principal: Principal, call: Call) -> RoutingDecision:
-    """The routing decision of a recorded call as it was at its start, for the agent's screen."""
+async def screen_pop_decision(
+    app: AppState, principal: Principal, call: Call, read: Generations | None = None
+) -> RoutingDecision:
+    """The routing decision of a recorded call as it was at its start, for the agent's screen.
+    `read`: the generations the subscription's sign-in check just read (None: read them here)."""
     reachable = require(principal, Operation.CALL_READ)
-    compiled, _ = await cache.routing_for(app, reachable, call.dialled)
+    compiled, _ = await cache.routing_for(app, reachable, call.dialled, read)
     return compiled.decide(call.dialled, call.caller, call.offered_at, reachable)
 
 
@@ -501,20 +505,6 @@ class CallPage:
     next_cursor: str | None
 
 
-def _cursor(call: Call) -> str:
-    return f"{call.offered_at.isoformat()}|{call.id}"
-
-
-def _parse_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
-    if cursor is None:
-        return None
-    try:
-        moment, _, ident = cursor.partition("|")
-        return datetime.fromisoformat(moment), UUID(ident)
-    except ValueError:
-        raise ValidationFailed("not a cursor from this list", field="after") from None
-
-
 async def list_calls(
     uow: UnitOfWork,
     tenant_id: UUID | None,
@@ -528,10 +518,11 @@ async def list_calls(
         raise NotFound("tenant not found")
     first = max(1, min(first, MAX_PAGE_SIZE))
     rows = await repository.list_calls(
-        uow.conn, [tenant_id] if tenant_id else list(reachable), since, until, _parse_cursor(after), first + 1
+        uow.conn, [tenant_id] if tenant_id else list(reachable), since, until, cursors.decode(after), first + 1
     )
     items = rows[:first]
-    return CallPage(items=items, next_cursor=_cursor(items[-1]) if len(rows) > first else None)
+    last = items[-1] if len(rows) > first else None
+    return CallPage(items=items, next_cursor=cursors.encode(last.offered_at, last.id) if last else None)
 
 
 async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput) -> Call:

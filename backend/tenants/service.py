@@ -35,7 +35,6 @@ from backend.tenants.schemas import (
     IdentityIssuer,
     IdentityIssuerInput,
     IssuerKeys,
-    ServiceInterval,
     Tenant,
     TenantCreate,
     TenantUpdate,
@@ -65,14 +64,6 @@ def today_in_berlin() -> date:
 class Page:
     items: list[Tenant]
     next_cursor: str | None
-
-
-def _check_service_hours(intervals: list[ServiceInterval] | None) -> None:
-    """Well-formed intervals, and at least one: routing windows and callback deadlines are
-    computed from them (a tenant stored without any still gets working-day deadlines)."""
-    if intervals is not None and not intervals:
-        raise ValidationFailed("give at least one service interval", field="serviceHours")
-    check_service_hours(intervals)
 
 
 async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> Tenant:
@@ -133,7 +124,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
     check_ags(data.ags)
     check_federal_state(data.federal_state)
     check_time_zone(data.time_zone)
-    _check_service_hours(data.service_hours)
+    check_service_hours(data.service_hours)
     check_leitweg_id(data.leitweg_id)
     tenant_id = uuid4()
     await uow.include_tenant(tenant_id)
@@ -152,7 +143,7 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
     check_ags(data.ags)
     check_federal_state(data.federal_state)
     check_time_zone(data.time_zone)
-    _check_service_hours(data.service_hours)
+    check_service_hours(data.service_hours)
     check_leitweg_id(data.leitweg_id)
     changes: dict[str, Any] = {
         key: value for key, value in msgspec.structs.asdict(data).items() if value is not None and key != "version"

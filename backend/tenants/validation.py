@@ -52,8 +52,12 @@ def check_time_zone(value: str | None) -> None:
 
 
 def check_service_hours(intervals: list[ServiceInterval] | None) -> None:
+    """Well-formed intervals, and at least one: routing windows and callback deadlines are
+    computed from them (a tenant stored without any still gets working-day deadlines)."""
     if intervals is None:
         return
+    if not intervals:
+        raise ValidationFailed("give at least one service interval", field="serviceHours")
     by_day: dict[int, list[tuple[time, time]]] = {}
     for interval in intervals:
         opens = datetime.strptime(interval.opens, "%H:%M").time()

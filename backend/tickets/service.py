@@ -19,6 +19,7 @@ import phonenumbers
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from auth.roles import Role
+from backend import cursors
 from backend.errors import Conflict, ValidationFailed
 from backend.state import UnitOfWork
 from backend.telephony import service as telephony_service
@@ -112,25 +113,6 @@ def _source(principal: Principal) -> Source:
     if principal.roles & {Role.AGENT, Role.SUPERVISOR, Role.PLATFORM_ADMIN}:
         return Source.AGENT
     return Source.STAFF
-
-
-def _keyset(cursor: str | None, field: str) -> tuple[datetime, UUID] | None:
-    """A `moment|id` cursor as handed out by `_cursor_of`: an aware moment that PostgreSQL can
-    compare (a year-1 moment east of UTC is out of range once in UTC) and a UUID."""
-    if cursor is None:
-        return None
-    try:
-        text, _, ident = cursor.partition("|")
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            raise ValueError("naive cursor")
-        return moment.astimezone(UTC), UUID(ident)
-    except (ValueError, OverflowError):
-        raise ValidationFailed("not a cursor this API handed out", field=field) from None
-
-
-def _cursor_of(moment: datetime, ident: UUID) -> str:
-    return f"{moment.isoformat()}|{ident}"
 
 
 # --- settings, routes ----------------------------------------------------------------------
@@ -327,10 +309,10 @@ async def list_tickets(
     where = TicketFilter(
         tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
     )
-    rows = await repository.list_tickets(uow.conn, where, now or utcnow(), _keyset(after, "after"), first + 1)
+    rows = await repository.list_tickets(uow.conn, where, now or utcnow(), cursors.decode(after), first + 1)
     items = rows[:first]
     more = len(rows) > first
-    return Page(items=items, next_cursor=_cursor_of(items[-1].due_at, items[-1].id) if more else None)
+    return Page(items=items, next_cursor=cursors.encode(items[-1].due_at, items[-1].id) if more else None)
 
 
 async def get_ticket(uow: UnitOfWork, ticket_id: UUID, now: datetime | None = None) -> Ticket:
@@ -671,10 +653,10 @@ async def audit_log(
 ) -> AuditPage:
     _check_page(first)
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
-    rows = await repository.list_audit(uow.conn, tenant.id, ticket_id, _keyset(after, "after"), first + 1)
+    rows = await repository.list_audit(uow.conn, tenant.id, ticket_id, cursors.decode(after), first + 1)
     items = rows[:first]
     more = len(rows) > first
-    return AuditPage(items=items, next_cursor=_cursor_of(items[-1].at, items[-1].id) if more else None)
+    return AuditPage(items=items, next_cursor=cursors.encode(items[-1].at, items[-1].id) if more else None)
 
 
 # --- figures -------------------------------------------------------------------------------

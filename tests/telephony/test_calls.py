@@ -511,3 +511,14 @@ async def test_within_one_file_the_first_reported_wait_wins(client: Client, tele
     assert figures(await _by_external(client, telephony, external)) == (30, 138, None)
     again = await _import(client, telephony, rows)
     assert (again["inserted"], again["duplicates"], [e["line"] for e in again["errors"]]) == (0, 2, [4])
+
+
+async def test_a_crafted_list_cursor_is_a_validation_error(client: Client, telephony: World) -> None:
+    """The same `moment|id` cursors as the ticket lists, read back as strictly: a naive or
+    out-of-range moment is a 422 naming `after`, never a 500 from the database driver."""
+    headers = telephony.headers("kreis-soest", "agent")
+    zero = "00000000-0000-0000-0000-000000000000"
+    for after in (f"0001-01-01T00:00:00+01:00|{zero}", f"2026-03-02T10:00:00|{zero}", "garbage"):
+        response = await client.get("/v1/calls", params={"after": after}, headers=headers)
+        assert response.status_code == 422, (after, response.text)
+        assert response.json()["errors"][0]["field"] == "after"
