@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -98,22 +98,14 @@ class DatabaseIssuerRegistry:
     async def acting_tenants(
         self, binding: IssuerBinding, roles: frozenset[Role], scopes: frozenset[Scope], tag: str | None
     ) -> frozenset[UUID]:
+        reach: Literal["all", "clients"]
         if Role.PLATFORM_ADMIN in roles:
             reach = "all"
         elif roles & OPERATOR_WIDE_ROLES or scopes & OPERATOR_WIDE_SCOPES:
             reach = "clients"
         else:
             return frozenset({binding.tenant_id})
-        known = self._acting.get((binding.tenant_id, reach), tag)
-        if known is not None:
-            return known
-        today = datetime.now(BERLIN).date()
-        async with acquire(self.pool) as conn:
-            if reach == "all":
-                ids = await repository.all_tenant_ids(conn)
-            else:
-                ids = await repository.client_tenant_ids(conn, binding.tenant_id, today)
-        return self._acting.put((binding.tenant_id, reach), tag, frozenset(ids) | {binding.tenant_id})
+        return await self._reach(binding.tenant_id, reach, tag) | {binding.tenant_id}
 
     async def settled_tenants(self, binding: IssuerBinding, roles: frozenset[Role], tag: str | None) -> frozenset[UUID]:
         """The operator's finance settles with former clients too: the last month's invoice,
@@ -121,10 +113,20 @@ class DatabaseIssuerRegistry:
         tariff grants reach them (`Reach.SETTLED`); everything else stays with `acting`."""
         if Role.FINANCE not in roles:
             return frozenset()
-        known = self._acting.get((binding.tenant_id, "settled"), tag)
+        return await self._reach(binding.tenant_id, "settled", tag)
+
+    async def _reach(self, home: UUID, reach: Literal["all", "clients", "settled"], tag: str | None) -> frozenset[UUID]:
+        """All tenants, `home`'s clients today, or every client it settles with (ended ones
+        too), remembered under the sign-in tag."""
+        known = self._acting.get((home, reach), tag)
         if known is not None:
             return known
         today = datetime.now(BERLIN).date()
         async with acquire(self.pool) as conn:
-            ids = await repository.settled_client_tenant_ids(conn, binding.tenant_id, today)
-        return self._acting.put((binding.tenant_id, "settled"), tag, frozenset(ids))
+            if reach == "all":
+                ids = await repository.all_tenant_ids(conn)
+            elif reach == "clients":
+                ids = await repository.client_tenant_ids(conn, home, today)
+            else:
+                ids = await repository.settled_client_tenant_ids(conn, home, today)
+        return self._acting.put((home, reach), tag, frozenset(ids))

@@ -594,7 +594,7 @@ async def record_callback(
     attempted_at = data.attempted_at or now
     if attempted_at.tzinfo is None:
         raise ValidationFailed("give the time with its offset", field="attemptedAt")
-    since, _ = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
+    since, first_reached = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
     if attempted_at > now + CLOCK_SKEW or attempted_at < since - CLOCK_SKEW:
         raise ValidationFailed(
             "the attempt must lie between the ticket's creation (or last reopen) and now", field="attemptedAt"
@@ -620,8 +620,8 @@ async def record_callback(
     if ticket.status is TicketStatus.ANSWERED and data.reached:
         # A reach recorded after answering keeps answered_at the first reach (an earlier call
         # noted only now moves it back), so the ticket and the 115 figures still agree.
-        _, reached_at = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
-        if reached_at is not None and ticket.answered_at is not None and reached_at < ticket.answered_at:
+        reached_at = attempted_at if first_reached is None else min(first_reached, attempted_at)
+        if ticket.answered_at is not None and reached_at < ticket.answered_at:
             changes["answered_at"] = reached_at
     published = [
         await record_change(
