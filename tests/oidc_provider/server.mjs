@@ -21,7 +21,8 @@
 //
 // Each issuer supports the client_credentials grant (client_secret_basic or
 // client_secret_post) and issues RFC 9068 JWT access tokens ("typ": "at+jwt")
-// signed with the issuer's key. Once listening, exactly one line
+// signed with the issuer's key. A request header "X-Harness-Now: <epoch ms>" sets this
+// process's clock (for tests that move theirs). Once listening, exactly one line
 // "READY <port>" is written to stdout; everything else goes to stderr.
 
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,12 @@ console.info = console.error;
 console.log = console.error;
 
 const DEFAULT_TTL = 600;
+
+// The test process may move its clock (time-machine); it sends its "now" (epoch ms) with each
+// request as X-Harness-Now, and this process follows, so iat/exp agree with the tests' clock.
+const realNow = Date.now.bind(Date);
+let clockOffset = 0;
+Date.now = () => realNow() + clockOffset;
 
 function fail(message) {
   console.error(`oidc harness: ${message}`);
@@ -152,6 +159,8 @@ const host = config.host ?? '127.0.0.1';
 const handlers = new Map();
 
 const server = createServer((req, res) => {
+  const harnessNow = Number(req.headers['x-harness-now']);
+  if (Number.isFinite(harnessNow) && harnessNow > 0) clockOffset = harnessNow - realNow();
   const url = req.url ?? '/';
   const match = /^\/([^/?#]+)(.*)$/.exec(url);
   const handler = match && handlers.get(match[1]);

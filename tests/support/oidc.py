@@ -443,7 +443,8 @@ class OIDCProvider:
         }
         if scope:
             form["scope"] = scope
-        headers: dict[str, str] = {}
+        # The provider's clock follows ours (time-machine may have moved it): iat/exp agree.
+        headers: dict[str, str] = {"X-Harness-Now": str(int(time.time() * 1000))}
         if auth_method == "client_secret_basic":
             # RFC 6749 section 2.3.1: form-encode id and secret before base64.
             userpass = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"

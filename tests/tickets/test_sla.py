@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
+import time_machine
 
 from backend.state import unit_of_work
 from backend.tenants.calendar import WorkingCalendar
@@ -54,6 +56,13 @@ async def test_sla_state_in_sql_agrees_with_the_rule(world: World, departments: 
 async def test_filter_by_sla_state_over_rest_and_graphql(
     client: httpx.AsyncClient, world: World, departments: dict[str, UUID]
 ) -> None:
+    # "Due soon" (a deadline 20–100 minutes ahead) exists only on a working day: the server's clock
+    # is set to a Wednesday morning, whatever day the suite runs on.
+    with time_machine.travel(datetime(2026, 3, 4, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):
+        await _filter_by_sla_state(client, world, departments)
+
+
+async def _filter_by_sla_state(client: httpx.AsyncClient, world: World, departments: dict[str, UUID]) -> None:
     now = datetime.now(UTC)
     overdue = await ticket_at(world, departments, SOEST, now - timedelta(days=10))
     due_soon = await ticket_at(
