@@ -22,14 +22,24 @@ from uuid import UUID
 import httpx
 import structlog
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    DecodeError,
+    ExpiredTokenError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
 from joserfc.jwk import KeySet
+from joserfc.jwt import ClaimsOption
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from auth.claims import map_roles, read_claim
 from auth.errors import Unauthenticated
 from auth.principal import Principal
-from auth.roles import OPERATOR_ONLY_ROLES, Role, Scope, parse_roles, parse_scopes
+from auth.roles import OPERATOR_ONLY_ROLES, Role, Scope, parse_scopes
 
 ALLOWED_ALGORITHMS = ("RS256", "PS256", "ES256")
 log = structlog.get_logger("auth")
@@ -210,6 +220,134 @@ def _b64_json(segment: str) -> dict[str, Any]:
     return value
 
 
+# Why a token was refused: stable codes (a town admin reads them; decision 016), each with a
+# sentence safe to show that admin. None names a value from the token.
+REASONS: dict[str, str] = {
+    "not_a_compact_jws": "not a signed JWT (three dot-separated parts)",
+    "malformed_token": "the token's header or payload is not a JSON object",
+    "algorithm_not_allowed": "signed with an algorithm we do not accept (RS256, PS256, ES256 only)",
+    "missing_issuer": "the token has no 'iss' claim",
+    "unknown_issuer": "the issuer is not registered for any tenant",
+    "bad_kid": "the token's key id is not a string",
+    "keys_unavailable": "the issuer's keys could not be fetched",
+    "unknown_key_id": "the issuer does not publish the key this token names (rotated or withdrawn?)",
+    "bad_signature": "the signature does not verify with the issuer's keys",
+    "token_expired": "the token has expired",
+    "token_not_yet_valid": "the token is not valid yet ('iat' or 'nbf' in the future; clocks apart?)",
+    "audience_mismatch": "the token's 'aud' does not contain the audience registered for the issuer",
+    "missing_claim": "a required claim is missing",
+    "invalid_claim": "a claim has a value of the wrong kind",
+    "no_unique_tenant_for_issuer": "the organisation claim matches no single tenant sharing this issuer",
+    "role_claim_missing": "the role claim is not in the token (check the claim path and the IdP's mappers)",
+    "role_claim_overage": "the IdP left the groups out (too many; Entra ID 'groups overage'): send app roles",
+    "role_claim_not_a_list": "the role claim holds neither a list nor a string",
+    "role_claim_empty": "the role claim is in the token but empty",
+    "no_mapped_role": "none of the role claim's values is in the role mapping",
+    "operator_only_role": "only the operator's issuers may grant this role",
+    "no_role_or_scope": "the token carries no role and no scope we know",
+    "internal": "the token could not be checked",
+}
+
+
+class Refused(Exception):
+    """One reason a token is refused (`claim`: the claim name or path it is about, if any)."""
+
+    def __init__(self, reason: str, claim: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claim = claim
+
+    @property
+    def message(self) -> str:
+        text = REASONS.get(self.reason, self.reason)
+        return f"{text} ({self.claim})" if self.claim else text
+
+
+@dataclass(frozen=True, slots=True)
+class SignInRefusal:
+    """What the refusal log keeps of one refused token: reason, time and claim names only —
+    never the token, its subject or any claim's value."""
+
+    reason: str
+    at: float
+    claim: str | None
+    token_claims: tuple[str, ...]  # names of the token's top-level claims, at most 30
+
+
+class RefusalLog(Protocol):
+    """Where refusals of tokens from a registered issuer go (the backend keeps them per tenant
+    and issuer for that tenant's admin)."""
+
+    async def record(self, bindings: Sequence[IssuerBinding], refusal: SignInRefusal) -> None: ...
+
+
+def _claim_refusal(error: ClaimError) -> Refused:
+    if isinstance(error, ExpiredTokenError):
+        return Refused("token_expired", "exp")
+    if isinstance(error, MissingClaimError):
+        return Refused("missing_claim", error.claim)
+    if error.claim == "aud":
+        return Refused("audience_mismatch", "aud")
+    if error.claim in ("iat", "nbf") and ("future" in error.description or "not yet" in error.description):
+        return Refused("token_not_yet_valid", error.claim)
+    return Refused("invalid_claim", error.claim)
+
+
+def _error_refusal(error: Exception) -> Refused:
+    if isinstance(error, Refused):
+        return error
+    if isinstance(error, ClaimError):
+        return _claim_refusal(error)
+    if isinstance(error, InvalidKeyIdError):
+        return Refused("unknown_key_id")
+    if isinstance(error, BadSignatureError):
+        return Refused("bad_signature")
+    if isinstance(error, (KeysUnavailable, httpx.HTTPError)):
+        return Refused("keys_unavailable")
+    if isinstance(error, (DecodeError, ValueError, KeyError, TypeError)):
+        return Refused("malformed_token")
+    return Refused("bad_signature" if isinstance(error, JoseError) else "internal")
+
+
+def roles_from(binding: IssuerBinding, claims: dict[str, Any]) -> tuple[frozenset[Role], Refused | None]:
+    """The roles the binding's claim path and mapping give, and when none, why not."""
+    lookup = read_claim(claims, binding.role_claim)
+    roles = map_roles(lookup.values, binding.role_mapping)
+    if not binding.operator:
+        dropped = roles & OPERATOR_ONLY_ROLES
+        roles -= OPERATOR_ONLY_ROLES  # whatever a town's mapping says (it may predate the check)
+        if dropped and not roles:
+            return roles, Refused("operator_only_role", binding.role_claim)
+    if roles:
+        return roles, None
+    if not lookup.found:
+        # Entra ID leaves `groups` out past 200 and names it in `_claim_names` instead.
+        overage = claims.get("_claim_names")
+        if isinstance(overage, dict) and lookup.missing_at in overage:
+            return roles, Refused("role_claim_overage", binding.role_claim)
+        return roles, Refused("role_claim_missing", binding.role_claim)
+    if lookup.not_a_list:
+        return roles, Refused("role_claim_not_a_list", binding.role_claim)
+    if not lookup.values:
+        return roles, Refused("role_claim_empty", binding.role_claim)
+    return roles, Refused("no_mapped_role", binding.role_claim)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A token checked for a town admin, without signing anyone in."""
+
+    accepted: bool
+    reasons: tuple[Refused, ...]
+    issuer: str | None = None
+    tenant_id: UUID | None = None
+    roles: frozenset[Role] = frozenset()
+    scopes: frozenset[Scope] = frozenset()
+    role_claim: str | None = None
+    role_claim_values: tuple[str, ...] = ()  # the admin pasted the token: its own values, shown back
+    expires_at: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Verified:
     tag: str
@@ -223,15 +361,23 @@ class TokenVerifier:
     exact token text, only under the same cache tag, never past the token's expiry and at most
     `MEMO_SECONDS`. (A key the issuer withdraws verifies until the cached JWKS expires, unless
     an admin refreshes the keys: `JWKSCache.refresh`, which also moves the cache tag.)
-    A rejected token is never remembered."""
+    A rejected token is never remembered; when its issuer is registered, the reason goes to the
+    refusal log of the tenants that trust it (`RefusalLog`)."""
 
     MEMO_SECONDS = 60
     MEMO_SIZE = 10_000
 
-    def __init__(self, registry: IssuerRegistry, jwks: JWKSCache, leeway_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        registry: IssuerRegistry,
+        jwks: JWKSCache,
+        leeway_seconds: int = 60,
+        refusals: RefusalLog | None = None,
+    ) -> None:
         self.registry = registry
         self.jwks = jwks
         self.leeway = leeway_seconds
+        self.refusals = refusals
         self._verified: dict[str, _Verified] = {}
         self.verifications = 0  # full checks, observed by tests: a remembered token needs none
         self.rejections: dict[str, int] = {}  # by reason, for the metrics endpoint
@@ -241,16 +387,19 @@ class TokenVerifier:
         while it is unchanged the same token yields the same principal. It must change with
         every committed change (and whenever acting tenants may, e.g. at midnight for dated
         agreements). None: remember nothing."""
+        if tag is not None:
+            known = self._verified.get(token)
+            if known is not None and known.tag == tag and time.time() < known.until:
+                return known.principal
+        seen = _Seen()
         try:
-            if tag is not None:
-                known = self._verified.get(token)
-                if known is not None and known.tag == tag and time.time() < known.until:
-                    return known.principal
-            principal, expires_at = await self._verify(token, tag)
-        except Unauthenticated:
-            raise
-        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
-            raise self._reject(type(error).__name__) from None
+            principal, expires_at = await self._verify(token, tag, seen)
+        except (Refused, JoseError, ValueError, KeyError, TypeError, httpx.HTTPError, KeysUnavailable) as error:
+            refused = _error_refusal(error)
+            log.info("token_rejected", reason=refused.reason)
+            self.rejections[refused.reason] = self.rejections.get(refused.reason, 0) + 1
+            await self._record(seen, refused)
+            raise Unauthenticated() from None
         if tag is not None:
             if len(self._verified) >= self.MEMO_SIZE:
                 self._verified.clear()  # a flood of distinct tokens: start over rather than grow
@@ -258,52 +407,48 @@ class TokenVerifier:
             self._verified[token] = _Verified(tag, until, principal)
         return principal
 
-    def _reject(self, reason: str) -> Unauthenticated:
-        log.info("token_rejected", reason=reason)
-        self.rejections[reason] = self.rejections.get(reason, 0) + 1
-        return Unauthenticated()
+    async def _record(self, seen: _Seen, refused: Refused) -> None:
+        if self.refusals is None or not seen.bindings:
+            return  # no tenant trusts the claimed issuer: nobody's people
+        # The tenants this token claims to belong to (by the unverified organisation claim);
+        # when it names none of them, every tenant sharing the issuer may be looking for it.
+        targets = [b for b in seen.bindings if b.matches_organisation(seen.claims)] or list(seen.bindings)
+        names = tuple(sorted(str(name)[:100] for name in seen.claims)[:30])
+        await self.refusals.record(targets, SignInRefusal(refused.reason, time.time(), refused.claim, names))
 
-    async def _verify(self, token: str, tag: str | None) -> tuple[Principal, float]:
+    async def _verify(self, token: str, tag: str | None, seen: _Seen) -> tuple[Principal, float]:
         self.verifications += 1
         parts = token.split(".")
         if len(parts) != 3:
-            raise self._reject("not_a_compact_jws")
+            raise Refused("not_a_compact_jws")
         header = _b64_json(parts[0])
         unverified = _b64_json(parts[1])
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
-            raise self._reject("algorithm_not_allowed")
+            raise Refused("algorithm_not_allowed")
         issuer = unverified.get("iss")
         if not isinstance(issuer, str):
-            raise self._reject("missing_issuer")
+            raise Refused("missing_issuer")
         bindings = await self.registry.bindings_for(issuer, tag)
         if not bindings:
-            raise self._reject("unknown_issuer")
+            raise Refused("unknown_issuer")
+        seen.bindings, seen.claims = bindings, unverified
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise self._reject("bad_kid")
-        key_set = await self.jwks.key_set(issuer, kid)
+            raise Refused("bad_kid")
+        key_set = await self._keys(issuer, kid)
         if kid is not None:
             key_set.get_by_kid(kid)  # raises InvalidKeyIdError for a kid the issuer does not have
         # Signature check with the issuer's own keys only; the algorithm list pins `alg`.
         verified = jwt.decode(token, key_set, algorithms=[alg])
         claims = verified.claims
         binding = self._choose_binding(bindings, claims)
-        jwt.JWTClaimsRegistry(
-            leeway=self.leeway,
-            iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": binding.audience},
-            sub={"essential": True},
-            exp={"essential": True},
-            iat={"essential": True},
-        ).validate(claims)
-        roles = parse_roles(claims.get(binding.role_claim), binding.role_mapping)
-        if not binding.operator:
-            roles -= OPERATOR_ONLY_ROLES  # whatever a town's mapping says (it may predate the check)
+        jwt.JWTClaimsRegistry(None, self.leeway, **_claim_options(issuer, binding)).validate(claims)
+        roles, no_roles = roles_from(binding, claims)
         scopes = parse_scopes(claims.get("scope"))
         client_id = claims.get("client_id") or claims.get("azp")
         if not roles and not scopes:
-            raise self._reject("no_role_or_scope")
+            raise no_roles or Refused("no_role_or_scope")
         acting = await self.registry.acting_tenants(binding, roles, scopes, tag)
         settled = await self.registry.settled_tenants(binding, roles, tag)
         principal = Principal(
@@ -319,10 +464,105 @@ class TokenVerifier:
         )
         return principal, float(claims["exp"])
 
+    async def _keys(self, issuer: str, kid: str | None) -> KeySet:
+        try:
+            return await self.jwks.key_set(issuer, kid)
+        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
+            # Which error is the fetcher's business (the log has it); the token is not to blame.
+            log.warning("jwks_unavailable", issuer=issuer, error_type=type(error).__name__)
+            raise Refused("keys_unavailable") from None
+
     def _choose_binding(self, bindings: Sequence[IssuerBinding], claims: dict[str, Any]) -> IssuerBinding:
         # Several towns may share one issuer (e.g. Keycloak organisations): the
         # organisation claim decides; without a match the token belongs to no tenant.
         matching = [b for b in bindings if b.matches_organisation(claims)]
         if len(matching) != 1:
-            raise self._reject("no_unique_tenant_for_issuer")
+            raise Refused("no_unique_tenant_for_issuer", bindings[0].org_claim)
         return matching[0]
+
+    async def diagnose(self, token: str, tenants: frozenset[UUID]) -> Diagnosis:
+        """Every reason this token would be refused, for an admin of `tenants`: nobody is signed
+        in, nothing is remembered or counted or logged as a refusal. An issuer none of `tenants`
+        trusts is answered alike whether another tenant trusts it or none does. The verdict is
+        the real sign-in's (run without the memo), so the two cannot disagree."""
+        try:
+            parts = token.split(".")
+            if len(parts) != 3:
+                raise Refused("not_a_compact_jws")
+            header, claims = _b64_json(parts[0]), _b64_json(parts[1])
+            alg = header.get("alg")
+            if alg not in ALLOWED_ALGORITHMS:
+                raise Refused("algorithm_not_allowed")
+            issuer = claims.get("iss")
+            if not isinstance(issuer, str):
+                raise Refused("missing_issuer")
+        except (Refused, ValueError) as error:
+            return Diagnosis(False, (_error_refusal(error),))
+        bindings = [b for b in await self.registry.bindings_for(issuer, None) if b.tenant_id in tenants]
+        if not bindings:
+            return Diagnosis(False, (Refused("unknown_issuer"),), issuer)
+        reasons: list[Refused] = []
+        try:
+            kid = header.get("kid")
+            key_set = await self._keys(issuer, kid if isinstance(kid, str) else None)
+            jwt.decode(token, key_set, algorithms=[alg])
+        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError, KeysUnavailable) as error:
+            reasons.append(_error_refusal(error))  # and go on: the claims may tell more
+        matching = [b for b in bindings if b.matches_organisation(claims)]
+        if len(matching) != 1:
+            return Diagnosis(False, (*reasons, Refused("no_unique_tenant_for_issuer", bindings[0].org_claim)), issuer)
+        binding = matching[0]
+        options = _claim_options(issuer, binding)
+        registry = jwt.JWTClaimsRegistry(None, self.leeway, **options)
+        for name in ("iss", "aud", "sub", "exp", "iat", "nbf"):
+            try:
+                if claims.get(name) is None:
+                    if name in options:
+                        raise MissingClaimError(name)
+                    continue
+                getattr(registry, f"validate_{name}")(claims[name])
+            except ClaimError as error:
+                reasons.append(_claim_refusal(error))
+        roles, no_roles = roles_from(binding, claims)
+        scopes = parse_scopes(claims.get("scope"))
+        if not roles and not scopes:
+            reasons.append(no_roles or Refused("no_role_or_scope"))
+        try:
+            principal, _ = await self._verify(token, None, _Seen())
+            accepted = principal.tenant_id in tenants
+        except (Refused, JoseError, ValueError, KeyError, TypeError, httpx.HTTPError, KeysUnavailable) as error:
+            accepted = False
+            refused = _error_refusal(error)
+            if all(r.reason != refused.reason for r in reasons):
+                reasons.append(refused)
+        exp = claims.get("exp")
+        return Diagnosis(
+            accepted=accepted and not reasons,
+            reasons=tuple(reasons),
+            issuer=issuer,
+            tenant_id=binding.tenant_id,
+            roles=roles,
+            scopes=scopes,
+            role_claim=binding.role_claim,
+            role_claim_values=read_claim(claims, binding.role_claim).values[:50],
+            expires_at=float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None,
+        )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What a verification learnt before it failed: the registered bindings of the claimed
+    issuer and the unverified claims (for attributing a refusal, never for trusting it)."""
+
+    bindings: Sequence[IssuerBinding] = ()
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def _claim_options(issuer: str, binding: IssuerBinding) -> dict[str, ClaimsOption]:
+    return {
+        "iss": {"essential": True, "value": issuer},
+        "aud": {"essential": True, "value": binding.audience},
+        "sub": {"essential": True},
+        "exp": {"essential": True},
+        "iat": {"essential": True},
+    }

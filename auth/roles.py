@@ -43,25 +43,6 @@ MACHINE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
 }
 
 
-def parse_roles(values: object, mapping: dict[str, str]) -> frozenset[Role]:
-    """Map an issuer's claim value(s) to roles; unknown values are ignored, never guessed."""
-    if isinstance(values, str):
-        items: list[object] = [values]
-    elif isinstance(values, list):
-        items = list(values)
-    else:
-        return frozenset()
-    known = {role.value for role in Role}
-    roles: set[Role] = set()
-    for item in items:
-        if not isinstance(item, str):
-            continue
-        mapped = mapping.get(item)
-        if mapped in known:
-            roles.add(Role(mapped))
-    return frozenset(roles)
-
-
 def parse_scopes(value: object) -> frozenset[Scope]:
     """The OAuth `scope` claim is space separated; scopes we do not know are dropped."""
     if not isinstance(value, str):

@@ -5,6 +5,9 @@ run      start embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset, 
 migrate  create roles/database if missing and apply migrations (dbmate)
 seed     load the demo data
 token    print a dev sign-in bearer token (nothing else on stdout)
+bootstrap-operator
+         create the operator tenant and trust its identity provider, mapping one claim value
+         to platform-admin (idempotent; for production, without dev sign-in)
 schema   export graphql/schema.graphql and openapi/openapi.json
 """
 
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from backend.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
@@ -96,6 +101,7 @@ def run(settings: Settings) -> None:
     settings = _settings()  # again: DATABASE_URL / REDIS_URL may point at embedded services now
     migrate(settings)
     seed(settings)
+    record = record_server(settings)
     base = settings.public_base_url
     print(
         f"""
@@ -119,7 +125,32 @@ Press Ctrl-C to stop (embedded PostgreSQL and Redis stop with it).
             access_log=False,
         )
     finally:
+        record.unlink(missing_ok=True)
         del services
+
+
+SERVER_RECORD = "server.json"
+
+
+def record_server(settings: Settings) -> Path:
+    """`make run` notes where it serves (and its process id) under DATA_DIR, so `make token`
+    signs for that server: a token's issuer names the server's URL, and one for :8000 is
+    refused by a server on :8104."""
+    path = settings.data_dir / SERVER_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"public_base_url": settings.public_base_url, "pid": os.getpid()}))
+    return path
+
+
+def running_server(settings: Settings) -> str | None:
+    """The base URL of the `make run` server using this DATA_DIR, if it is still running."""
+    try:
+        record = json.loads((settings.data_dir / SERVER_RECORD).read_text())
+        os.kill(int(record["pid"]), 0)  # signal 0: only asks whether the process exists
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    url = record.get("public_base_url")
+    return url if isinstance(url, str) else None
 
 
 def token(settings: Settings, tenant: str, role: str) -> None:
@@ -131,14 +162,51 @@ def token(settings: Settings, tenant: str, role: str) -> None:
     if tenant not in devidp.DEMO_TENANTS:
         print(f"unknown demo tenant {tenant!r}; one of {', '.join(devidp.DEMO_TENANTS)}", file=sys.stderr)
         raise SystemExit(2)
+    grantable = devidp.grantable_roles(tenant)
+    if role not in grantable:
+        print(f"{tenant} cannot grant {role!r}; one of {', '.join(grantable)}", file=sys.stderr)
+        raise SystemExit(2)
+    # Given PORT or PUBLIC_BASE_URL: a token for that server. Otherwise for the running one.
+    if not (os.environ.get("PORT") or os.environ.get("PUBLIC_BASE_URL")):
+        running = running_server(settings)
+        if running is not None and running != settings.public_base_url:
+            settings = dataclasses.replace(settings, public_base_url=running)
+    print(f"token for {settings.public_base_url} ({tenant}, {role})", file=sys.stderr)
+    print(devidp.mint_token(settings, tenant, role))
+
+
+def bootstrap_operator(settings: Settings, args: argparse.Namespace) -> None:
+    from backend.errors import DomainError
+    from backend.tenants.bootstrap import BootstrapRefused, OperatorSpec
+    from backend.tenants.bootstrap import bootstrap_operator as make_it_so
+    from backend.tenants.schemas import TenantKind
+
+    spec = OperatorSpec(
+        slug=args.slug,
+        name=args.name,
+        issuer=args.issuer,
+        audience=args.audience,
+        role_claim=args.role_claim,
+        admin_value=args.admin_value,
+        kind=TenantKind(args.kind),
+        ags=args.ags,
+    )
+
+    async def main() -> list[str]:
+        async with _app_state(settings) as state:
+            return await make_it_so(state, spec)  # type: ignore[arg-type]
+
     try:
-        print(devidp.mint_token(settings, tenant, role))
-    except ValueError as error:
-        print(error, file=sys.stderr)
+        done = asyncio.run(main())
+    except (BootstrapRefused, DomainError) as error:
+        field = getattr(error, "field", None)
+        print(f"bootstrap-operator: {error}" + (f" ({field})" if field else ""), file=sys.stderr)
         raise SystemExit(2) from None
+    for line in done:
+        print(line, file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backend.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -150,7 +218,30 @@ def main(argv: list[str] | None = None) -> None:
     token_parser = sub.add_parser("token")
     token_parser.add_argument("--tenant", required=True)
     token_parser.add_argument("--role", required=True)
-    args = parser.parse_args(argv)
+    operator = sub.add_parser(
+        "bootstrap-operator",
+        help="create the operator tenant and its platform admins' sign-in (idempotent)",
+        description="Create the operator tenant, trust its OIDC issuer and map one claim value to "
+        "platform-admin. Safe to run again: what is already so stays.",
+    )
+    operator.add_argument("--slug", required=True, help="operator tenant slug, e.g. kreis-soest")
+    operator.add_argument("--name", required=True, help="its name, e.g. 'Kreis Soest'")
+    kinds = ["district", "town", "municipality", "federal", "other"]
+    operator.add_argument("--kind", default="district", choices=kinds)
+    operator.add_argument("--ags", default=None, help="Amtlicher Gemeindeschlüssel (5 digits for a district)")
+    operator.add_argument("--issuer", required=True, help="the issuer URL exactly as in its tokens' iss")
+    operator.add_argument("--audience", required=True, help="the aud its access tokens carry for this API")
+    operator.add_argument(
+        "--role-claim", default="roles", help="claim path of roles or groups, e.g. realm_access.roles"
+    )
+    operator.add_argument(
+        "--admin-value", required=True, help="the claim value that makes a platform admin, e.g. bs-platform-admin"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     # Migrations need the database only: the migration Job gets no Redis URL and no sealing key.
     serving = args.command != "migrate"
     settings = _settings(serving=serving)
@@ -166,6 +257,10 @@ def main(argv: list[str] | None = None) -> None:
         export_schema(settings)
     elif args.command == "token":
         token(settings, args.tenant, args.role)
+    elif args.command == "bootstrap-operator":
+        if not (os.environ.get("DATABASE_URL") or os.environ.get("APP_DATABASE_URL")):
+            _services(settings)  # a local try-out: the embedded PostgreSQL and Redis of `make run`
+        bootstrap_operator(_settings(), args)
 
 
 if __name__ == "__main__":

@@ -15,21 +15,23 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from litestar import MediaType, Request, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 
 from auth.oidc import HttpJWKSSource
-from auth.roles import MACHINE_CLIENT_SCOPES, Role
+from auth.roles import MACHINE_CLIENT_SCOPES, OPERATOR_ONLY_ROLES, Role
 from backend.settings import Settings
 
 AUDIENCE = "buergerservice"
 DEMO_TENANTS = ("kreis-soest", "stadt-soest", "stadt-geseke")
+DEMO_OPERATOR = "kreis-soest"
 DEMO_ROLES = tuple(r.value for r in Role) + tuple(MACHINE_CLIENT_SCOPES)
 TOKEN_SECONDS = 8 * 3600
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -143,25 +145,95 @@ def token(
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_SECONDS}
 
 
+def grantable_roles(slug: str) -> tuple[str, ...]:
+    """What the demo issuer of `slug` may grant, as the demo data maps it: only the operator's
+    grants platform-admin (a town's would be refused at sign-in); the telephone system is the
+    operator's, partner systems are the towns'. The most common role comes first."""
+    operator = slug == DEMO_OPERATOR
+    people = [Role.AGENT, *(r for r in Role if r is not Role.AGENT)]
+    roles = [r.value for r in people if operator or r not in OPERATOR_ONLY_ROLES]
+    return (*roles, "telephony" if operator else "partner")
+
+
+_PAGE_HEAD = (
+    '<!doctype html><html lang="de"><head><meta charset="utf-8"><title>{title}</title>'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>'
+)
+
+
 @get("/dev-signin", media_type=MediaType.HTML, sync_to_thread=False)
 def signin_page(request: Request[Any, Any, Any]) -> str:
-    """A plain, screen-reader friendly page: one form per demo tenant, the token shown as text."""
+    """A plain, screen-reader friendly page: one form per demo tenant with the roles its issuer
+    may grant; the token comes back on a page of its own (`signin_result`)."""
     forms = []
     for slug in DEMO_TENANTS:
-        options = "".join(f'<option value="{r}">{r}</option>' for r in DEMO_ROLES)
+        options = "".join(f'<option value="{r}">{r}</option>' for r in grantable_roles(slug))
         forms.append(
             f'<section aria-labelledby="h-{slug}"><h2 id="h-{slug}">{html.escape(slug)}</h2>'
-            f'<form method="post" action="/dev-idp/{slug}/token">'
+            f'<form method="post" action="/dev-signin"><input type="hidden" name="tenant" value="{slug}">'
             f'<label for="role-{slug}">Rolle</label> <select id="role-{slug}" name="role">{options}</select> '
             f'<button type="submit">Token holen</button></form></section>'
         )
     return (
-        '<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Demo-Anmeldung</title></head>'
-        "<body><main><h1>Demo-Anmeldung (nur Entwicklung)</h1>"
+        _PAGE_HEAD.format(title="Demo-Anmeldung") + "<h1>Demo-Anmeldung (nur Entwicklung)</h1>"
         "<p>Wählen Sie Kommune und Rolle. Das Token als <code>Authorization: Bearer …</code> "
         "in GraphiQL oder der API-Dokumentation verwenden.</p>" + "".join(forms) + "</main></body></html>"
     )
 
 
+# Copies the token; says so through the live region (screen readers announce it). Falls back
+# to selecting the text where the clipboard API is unavailable (plain http on another host).
+_COPY_SCRIPT = """<script>
+(function () {
+  var button = document.getElementById("copy"), field = document.getElementById("token");
+  var status = document.getElementById("copy-status");
+  button.addEventListener("click", function () {
+    function done(ok) { status.textContent = ok ? "Token kopiert." : "Kopieren nicht möglich; bitte markieren."; }
+    field.focus(); field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { done(true); }, function () { done(false); });
+    } else {
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      done(ok);
+    }
+  });
+})();
+</script>"""
+
+
+@post("/dev-signin", status_code=200, media_type=MediaType.HTML, sync_to_thread=False)
+def signin_result(
+    request: Request[Any, Any, Any],
+    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),
+) -> Response[str]:
+    """The token as text, a copy button and a link that opens GraphiQL with the header filled
+    in (in the URL fragment, which the browser never sends to a server)."""
+    slug, role = data.get("tenant", ""), data.get("role", "")
+    if slug not in DEMO_TENANTS or role not in grantable_roles(slug):
+        problem = f"Die Rolle {html.escape(role)!s} gibt es bei {html.escape(slug)!s} nicht."
+        page = (
+            _PAGE_HEAD.format(title="Demo-Anmeldung: Fehler") + f'<h1>Kein Token</h1><p role="alert">{problem}</p>'
+            '<p><a href="/dev-signin">Zurück zur Auswahl</a></p></main></body></html>'
+        )
+        return Response(page, status_code=422, media_type=MediaType.HTML)
+    access_token = mint_token(_settings(request), slug, role)
+    headers = json.dumps({"Authorization": f"Bearer {access_token}"})
+    graphiql = "/graphql#" + urlencode({"headers": headers}, quote_via=quote)
+    return Response(
+        _PAGE_HEAD.format(title=f"Token für {html.escape(slug)} ({html.escape(role)})")
+        + f"<h1>Token für {html.escape(slug)}, Rolle {html.escape(role)}</h1>"
+        f"<p>Gültig {TOKEN_SECONDS // 3600} Stunden.</p>"
+        '<p><label for="token">Bearer-Token</label></p>'
+        f'<textarea id="token" readonly rows="8" cols="80" spellcheck="false">{html.escape(access_token)}</textarea>'
+        '<p><button type="button" id="copy">Token kopieren</button> '
+        '<span id="copy-status" role="status" aria-live="polite"></span></p>'
+        f'<p><a id="graphiql" href="{html.escape(graphiql)}">GraphiQL mit diesem Token öffnen</a></p>'
+        '<p><a href="/dev-signin">Andere Rolle wählen</a></p>' + _COPY_SCRIPT + "</main></body></html>",
+        media_type=MediaType.HTML,
+    )
+
+
 def dev_idp_router() -> Router:
-    return Router(path="/", route_handlers=[discovery, jwks, token, signin_page], include_in_schema=False)
+    handlers = [discovery, jwks, token, signin_page, signin_result]
+    return Router(path="/", route_handlers=handlers, include_in_schema=False)

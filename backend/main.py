@@ -34,6 +34,7 @@ from backend.telephony import worker as telephony_worker
 from backend.telephony.cache import routing_changed, table_age
 from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
+from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.signin import DatabaseIssuerRegistry
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
@@ -77,6 +78,29 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """Browser front ends on other origins (CORS_ALLOWED_ORIGINS); none listed: no CORS headers,
+    so browsers refuse cross-origin calls. Tokens travel in the Authorization header, never in
+    cookies, so credentials stay off."""
+    if not settings.cors_allowed_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_allowed_origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept-Language"],
+        expose_headers=[
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "Location",
+        ],
+        allow_credentials=False,
+        max_age=600,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings)
@@ -100,7 +124,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings.jwks_refetch_interval_seconds,
             namespace=redis_namespace(settings),
         )
-        verifier = TokenVerifier(DatabaseIssuerRegistry(pool), jwks, settings.jwt_leeway_seconds)
+        verifier = TokenVerifier(
+            DatabaseIssuerRegistry(pool),
+            jwks,
+            settings.jwt_leeway_seconds,
+            refusals=RedisRefusalLog(redis, redis_namespace(settings)),
+        )
         limiter = RateLimiter(
             redis, redis_namespace(settings), settings.rate_limit_per_minute, settings.rate_limit_machine_per_minute
         )
@@ -154,7 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[DefineMiddleware(request_logging_middleware, metrics=figures), idempotency_middleware],
         before_send=[quota_headers],
         openapi_config=openapi_config(),
-        cors_config=None,
+        cors_config=cors_config(settings),
         debug=False,
     )
 

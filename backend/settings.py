@@ -64,6 +64,8 @@ class Settings:
     secrets_key: str | None = None
     secrets_key_previous: str | None = None
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    # Browser front ends on other origins that may call the API (CORS); none by default.
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -135,6 +137,30 @@ class _Reader:
             return None
         return raw
 
+    def origins(self, name: str, *, production: bool) -> tuple[str, ...]:
+        """A comma-separated list of exact origins (`https://agent.example.de`, no path)."""
+        raw = self.text(name, None)
+        if raw is None:
+            return ()
+        origins = []
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                continue
+            if item == "*":
+                if production:
+                    self.problems.append(f"{name}: '*' is not allowed with APP_ENV=production; list the origins")
+                origins.append(item)
+                continue
+            parts = urlsplit(item)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                self.problems.append(f"{name}: {item!r} is not an origin (scheme://host[:port], no path)")
+                continue
+            if parts.query or parts.fragment or parts.username:
+                self.problems.append(f"{name}: {item!r} is not an origin (scheme://host[:port], no path)")
+                continue
+            origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return tuple(origins)
+
     def url(self, name: str, schemes: set[str]) -> str | None:
         raw = self.text(name, None)
         if raw is None:
@@ -205,6 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         rate_limit_machine_per_minute=read.integer("RATE_LIMIT_MACHINE_PER_MINUTE", 6000, 1, 1_000_000),
         secrets_key=read.sealing_key("SECRETS_KEY"),
         secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
+        cors_allowed_origins=read.origins("CORS_ALLOWED_ORIGINS", production=env == "production"),
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),

@@ -25,9 +25,12 @@ from backend.tenants.schemas import (
     IdentityIssuer,
     IdentityIssuerInput,
     IssuerKeys,
+    SignInRefusalView,
     Tenant,
     TenantCreate,
     TenantUpdate,
+    TokenCheck,
+    TokenVerdict,
 )
 
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="page size (at most 100)")]
@@ -190,6 +193,41 @@ class TenantController(AuthenticatedController):
         async with unit_of_work(app_state, principal) as uow:
             tenant = await service.tenant_by_slug(uow, slug)
             return await service.add_identity_issuer(uow, tenant.id, data)
+
+    @get(
+        "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}/refusals",
+        summary="Why this issuer's tokens were refused lately (platform admin, own town admin)",
+        responses=problem_responses(400, 401, 403, 404, 503),
+    )
+    async def list_sign_in_refusals(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        issuer_id: UUID,
+        limit: Annotated[int, Parameter(ge=1, le=50, description="at most 50")] = 50,
+    ) -> list[SignInRefusalView]:
+        """The last refused tokens of the issuer, newest first, kept 30 days: reason code and
+        sentence, time, the claim concerned and the names of the token's claims. Never the
+        token, its subject or a claim's value."""
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            tenant = await service.tenant_by_slug(uow, slug)
+            return await service.sign_in_refusals(uow, tenant.id, issuer_id, limit)
+
+    @post(
+        "/identity-issuers/verify-token",
+        status_code=200,
+        summary="Check a token against the issuers of my tenants, without signing anyone in",
+        responses=problem_responses(400, 401, 403, 422),
+    )
+    async def verify_token(self, app_state: AppState, principal: Principal, data: TokenCheck) -> TokenVerdict:
+        """For a town admin whose people are refused: the verdict sign-in would reach now and
+        every reason it would refuse the token (expired, wrong audience, role claim missing,
+        no value mapped …), with the role claim's values and the roles they map to. The token
+        is not remembered, counted or logged. An issuer none of my tenants trusts is answered
+        as unknown, whether or not another tenant trusts it."""
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.check_token(uow, data.token)
 
     @delete(
         "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}",

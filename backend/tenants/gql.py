@@ -48,6 +48,15 @@ class ClosingDayGQL:
     name: str
 
 
+@strawberry.type(name="SignInRefusal", description="A refused token: why and when, the names of its claims only")
+class SignInRefusalGQL:
+    reason: str
+    message: str
+    at: datetime
+    claim: str | None
+    token_claims: list[str]
+
+
 @strawberry.type(name="IdentityIssuer")
 class IdentityIssuerGQL:
     id: UUID
@@ -55,8 +64,12 @@ class IdentityIssuerGQL:
     audience: str
     org_claim: str | None
     org_value: str | None
-    role_claim: str
+    role_claim: str = strawberry.field(
+        description="claim path of the roles or groups: dotted (realm_access.roles, a dot in a key escaped as \\.) "
+        "or a JSON Pointer (/resource_access/buergerservice.app/roles)"
+    )
     role_mapping: strawberry.scalars.JSON
+    record: strawberry.Private[schemas.IdentityIssuer]
 
     @classmethod
     def of(cls, i: schemas.IdentityIssuer) -> IdentityIssuerGQL:
@@ -68,7 +81,14 @@ class IdentityIssuerGQL:
             org_value=i.org_value,
             role_claim=i.role_claim,
             role_mapping=cast(JSON, i.role_mapping),
+            record=i,
         )
+
+    @strawberry.field(description="The last refused tokens of this issuer, newest first (kept 30 days, at most 50)")
+    async def recent_refusals(self, info: Info, first: int = 20) -> list[SignInRefusalGQL]:
+        async with info.context.uow() as uow:
+            kept = await service.issuer_refusals(uow, self.record, first)
+        return [from_struct(SignInRefusalGQL, r) for r in kept]
 
 
 def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[DepartmentGQL]]:
@@ -255,11 +275,40 @@ class DepartmentInputGQL:
     active: bool = True
 
 
+@strawberry.type(name="TokenReason")
+class TokenReasonGQL:
+    code: str
+    message: str
+    claim: str | None
+
+
+@strawberry.type(name="TokenVerdict", description="Whether a token would sign in now, and every reason it would not")
+class TokenVerdictGQL:
+    accepted: bool
+    reasons: list[TokenReasonGQL]
+    issuer: str | None
+    tenant_slug: str | None
+    roles: list[str]
+    scopes: list[str]
+    role_claim: str | None
+    role_claim_values: list[str]
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, v: schemas.TokenVerdict) -> TokenVerdictGQL:
+        values = {name: getattr(v, name) for name in schemas.TokenVerdict.__struct_fields__}
+        values["reasons"] = [from_struct(TokenReasonGQL, r) for r in v.reasons]
+        return cls(**values)
+
+
 @strawberry.input(name="IdentityIssuerInput")
 class IdentityIssuerInputGQL:
     issuer: str
     audience: str
-    role_mapping: strawberry.scalars.JSON = strawberry.field(default_factory=dict)
+    # Nullable without a default: a default object ({}) of the JSON scalar cannot be printed
+    # in introspection (graphql-core turns only plain values into literals), which made every
+    # GraphiQL load an INTERNAL error. Null means no mapping.
+    role_mapping: strawberry.scalars.JSON | None = None
     role_claim: str = "roles"
     org_claim: str | None = None
     org_value: str | None = None
@@ -368,6 +417,15 @@ class TenantQuery:
             reachable = await service.find_tenant_by_slug(uow, slug)
         return TenantGQL.of(reachable) if reachable else None
 
+    @strawberry.field(
+        description="Check a token against the issuers of my tenants without signing anyone in: the verdict "
+        "sign-in would reach now and every reason it would refuse it (platform admin, town admin)"
+    )
+    async def verify_token(self, info: Info, token: str) -> TokenVerdictGQL:
+        data = to_input(schemas.TokenCheck, _Namespace({"token": token}))
+        async with info.context.uow() as uow:
+            return TokenVerdictGQL.of(await service.check_token(uow, data.token))
+
     @strawberry.field(description="Agreements I may see, with current term end and notice deadline")
     async def agreements(self, info: Info, on: date | None = None) -> list[AgreementGQL]:
         async with info.context.uow() as uow:
@@ -450,7 +508,8 @@ class TenantMutation:
         self, info: Info, tenant_slug: str, input: IdentityIssuerInputGQL
     ) -> IdentityIssuerPayload:
         async def action() -> IdentityIssuerGQL:
-            data = to_input(schemas.IdentityIssuerInput, input)
+            mapping: object = input.role_mapping if input.role_mapping is not None else {}
+            data = to_input(schemas.IdentityIssuerInput, _Namespace({**vars(input), "role_mapping": mapping}))
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
                 return IdentityIssuerGQL.of(await service.add_identity_issuer(uow, tenant.id, data))

@@ -136,8 +136,22 @@ class IssuerKeys(Schema, frozen=True):
 class IdentityIssuerInput(Input, frozen=True):
     issuer: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=500)]
     audience: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-    role_mapping: dict[str, str] = msgspec.field(default_factory=dict)
-    role_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "roles"
+    role_mapping: Annotated[
+        dict[str, str],
+        msgspec.Meta(
+            description="claim value → our role; a key starting with / is a group path and matches its subgroups"
+        ),
+    ] = msgspec.field(default_factory=dict)
+    role_claim: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=200,
+            description="claim path of the roles or groups: dotted (realm_access.roles; escape a dot in a key "
+            "as \\., e.g. resource_access.buergerservice\\.app.roles) or a JSON Pointer "
+            "(/resource_access/buergerservice.app/roles)",
+        ),
+    ] = "roles"
     org_claim: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
     org_value: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
@@ -232,3 +246,37 @@ class AgreementView(Schema, frozen=True):
     active: bool
     current_term_end: date | None
     notice_deadline: date | None
+
+
+class SignInRefusalView(Schema, frozen=True):
+    """One refused token of an issuer: why and when, and which claims it had (names only)."""
+
+    reason: str
+    message: str
+    at: datetime
+    claim: str | None
+    token_claims: list[str]
+
+
+class TokenCheck(Input, frozen=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=16384, description="the bearer token to check")]
+
+
+class TokenReason(Schema, frozen=True):
+    code: str
+    message: str
+    claim: str | None
+
+
+class TokenVerdict(Schema, frozen=True):
+    """Whether the token would sign in now, and every reason it would not. Nobody is signed in."""
+
+    accepted: bool
+    reasons: list[TokenReason]
+    issuer: str | None
+    tenant_slug: str | None
+    roles: list[str]
+    scopes: list[str]
+    role_claim: str | None
+    role_claim_values: list[str]
+    expires_at: datetime | None

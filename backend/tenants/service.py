@@ -16,13 +16,16 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
+from redis.exceptions import RedisError
 
-from auth.oidc import KeysUnavailable
+from auth.claims import ClaimPathError, check_group_path, parse_claim_path
+from auth.oidc import REASONS, KeysUnavailable
 from auth.permissions import Operation, require
 from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.state import UnitOfWork
 from backend.tenants import repository, signin
+from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.schemas import (
     SLUG_PATTERN,
     Agreement,
@@ -35,9 +38,12 @@ from backend.tenants.schemas import (
     IdentityIssuer,
     IdentityIssuerInput,
     IssuerKeys,
+    SignInRefusalView,
     Tenant,
     TenantCreate,
     TenantUpdate,
+    TokenReason,
+    TokenVerdict,
 )
 from backend.tenants.validation import (
     check_ags,
@@ -264,6 +270,18 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
     if unknown:
         raise ValidationFailed(f"unknown roles in role mapping: {', '.join(unknown)}", field="roleMapping")
+    # Refused here rather than by every token later (decision 016): a path that cannot be read
+    # used to register and then lock the town out with nothing but 401s.
+    try:
+        parse_claim_path(data.role_claim)
+    except ClaimPathError as error:
+        message = f"role claim {data.role_claim!r} is not a claim path: {error}"
+        raise ValidationFailed(message, field="roleClaim") from None
+    for key in data.role_mapping:
+        try:
+            check_group_path(key)
+        except ClaimPathError as error:
+            raise ValidationFailed(str(error), field="roleMapping") from None
     operator_only = sorted({role.value for role in OPERATOR_ONLY_ROLES} & set(data.role_mapping.values()))
     if operator_only and not tenant.is_operator:
         raise ValidationFailed(
@@ -334,6 +352,57 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
         issuer=issuer.issuer,
         key_ids=sorted(key.kid for key in key_set.keys if key.kid),
         fetched_at=datetime.now(UTC),
+    )
+
+
+async def sign_in_refusals(
+    uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID, limit: int = 50
+) -> list[SignInRefusalView]:
+    """The last refused tokens of one of the tenant's issuers, newest first (decision 016)."""
+    await _reachable_tenant(uow, Operation.IDENTITY_READ, tenant_id)
+    issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
+    return await issuer_refusals(uow, issuer, limit)
+
+
+async def issuer_refusals(uow: UnitOfWork, issuer: IdentityIssuer, limit: int = 50) -> list[SignInRefusalView]:
+    """The same for an issuer already read (GraphQL `IdentityIssuer.recentRefusals`)."""
+    if issuer.tenant_id not in require(uow.principal, Operation.IDENTITY_READ):
+        raise NotFound("tenant not found")
+    try:
+        kept = await RedisRefusalLog(uow.app.redis, uow.app.namespace).recent(issuer.tenant_id, issuer.issuer, limit)
+    except RedisError:
+        raise ServiceUnavailable("the refusal log cannot be read right now (Redis is unreachable)") from None
+    return [
+        SignInRefusalView(
+            reason=r.reason,
+            message=REASONS.get(r.reason, r.reason),
+            at=datetime.fromtimestamp(r.at, UTC),
+            claim=r.claim,
+            token_claims=list(r.token_claims),
+        )
+        for r in kept
+    ]
+
+
+async def check_token(uow: UnitOfWork, token: str) -> TokenVerdict:
+    """Would this token sign in, and if not, every reason why — for an admin of the issuer's
+    tenant. Nobody is signed in; the token is neither remembered nor logged. Issuers of
+    tenants outside the caller's reach answer like unregistered ones."""
+    tenants = require(uow.principal, Operation.IDENTITY_READ)
+    diagnosis = await uow.app.verifier.diagnose(token, tenants)
+    slug = None
+    if diagnosis.tenant_id is not None:
+        slug = (await repository.get_tenant(uow.conn, diagnosis.tenant_id)).slug
+    return TokenVerdict(
+        accepted=diagnosis.accepted,
+        reasons=[TokenReason(code=r.reason, message=r.message, claim=r.claim) for r in diagnosis.reasons],
+        issuer=diagnosis.issuer,
+        tenant_slug=slug,
+        roles=sorted(diagnosis.roles),
+        scopes=sorted(diagnosis.scopes),
+        role_claim=diagnosis.role_claim,
+        role_claim_values=list(diagnosis.role_claim_values),
+        expires_at=datetime.fromtimestamp(diagnosis.expires_at, UTC) if diagnosis.expires_at is not None else None,
     )
 
 

@@ -230,6 +230,14 @@ _GRAPHIQL_TEMPLATE = Template(
 
         var initialQuery = params.get("q") || undefined;
         var initialVariables = params.get("variables") || undefined;
+        /* /dev-signin links here with the Authorization header in the fragment (#headers=…),
+           which browsers never send to a server: fill the header editor with it, then drop
+           it from the address bar and history. */
+        var fragment = new URLSearchParams(window.location.hash.slice(1));
+        var initialHeaders = fragment.get("headers") || undefined;
+        if (initialHeaders) {
+          window.history.replaceState(null, "", window.location.pathname + window.location.search);
+        }
 
         function updateUrl(key, value) {
           if (value) {
@@ -247,6 +255,7 @@ _GRAPHIQL_TEMPLATE = Template(
             defaultQuery: config.defaultQuery,
             query: initialQuery,
             variables: initialVariables,
+            headers: initialHeaders,
             onEditQuery: function (value) { updateUrl("q", value); },
             onEditVariables: function (value) { updateUrl("variables", value); },
             defaultEditorToolsVisibility: "headers",

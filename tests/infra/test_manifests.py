@@ -744,3 +744,43 @@ def test_the_api_environment_passes_once_the_placeholders_are_replaced() -> None
     assert "SECRETS_KEY" in str(placeholder.value)  # CHANGE-ME is refused, not used
     real = {**env, "SECRETS_KEY": base64.b64encode(bytes(range(32))).decode()}
     assert load_settings(real).is_production
+
+
+def test_compose_bootstraps_an_operator_the_realm_user_signs_in_to() -> None:
+    """`docker compose up` ends with Keycloak's `operator` able to sign in as platform admin:
+    the bootstrap service's arguments parse as the CLI parses them, name the issuer Keycloak
+    puts in its tokens, the audience its CLI client's mapper adds and a realm role the user
+    has; the API replicas wait for it. (Docker cannot run here: checked statically.)"""
+    from auth.claims import parse_claim_path
+    from backend.cli import build_parser
+
+    bootstrap = _service("bootstrap")
+    command = bootstrap["command"]
+    assert command[:4] == ["python", "-m", "backend.cli", "bootstrap-operator"]
+    parsed = vars(build_parser().parse_args(command[3:]))  # as the command line reads them
+    assert bootstrap["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    env = _env_map(bootstrap)
+    assert not (MIGRATION_ONLY_ENV & env.keys()), "bootstrap needs only the application role"
+    assert urlsplit(env["APP_DATABASE_URL"]).username == APP_ROLE
+    for name in API_REPLICAS:
+        assert _service(name)["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+
+    keycloak_env = _env_map(_service("keycloak"))
+    realm = json.loads(REALM.read_text(encoding="utf-8"))
+    assert parsed["issuer"] == f"{keycloak_env['KC_HOSTNAME']}/realms/{realm['realm']}"
+    assert urlsplit(parsed["issuer"]).hostname == "keycloak"  # what the replicas reach it as
+    assert parse_claim_path(parsed["role_claim"]) == ("realm_access", "roles")
+    realm_roles = {r["name"] for r in realm["roles"]["realm"]}
+    assert parsed["admin_value"] in realm_roles
+    people = [c for c in realm["clients"] if c.get("directAccessGrantsEnabled") and c.get("publicClient")]
+    assert people, "no client a person can get a token from"
+    audiences = {
+        m["config"]["included.custom.audience"]
+        for m in people[0]["protocolMappers"]
+        if m["protocolMapper"] == "oidc-audience-mapper"
+    }
+    assert parsed["audience"] in audiences
+    assert "roles" in people[0]["defaultClientScopes"] and people[0]["fullScopeAllowed"] is True
+    operator = next(u for u in realm["users"] if u["username"] == "operator")
+    assert parsed["admin_value"] in operator["realmRoles"] and operator["enabled"] is True
+    assert operator["credentials"][0]["type"] == "password" and operator["requiredActions"] == []
