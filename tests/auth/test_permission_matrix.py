@@ -178,6 +178,7 @@ class Target:
     leika_key: str = ""  # a service of the operator's LeiKa catalogue …
     client_slug: str = ""  # … read for a client town (an operator is not served by itself)
     billing: dict[str, Any] = field(default_factory=dict)  # tests.billing.support.prepare_world_billing
+    client_issuer_id: UUID | None = None  # the client town's real identity provider
 
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
@@ -287,6 +288,13 @@ ROUTES: tuple[Route, ...] = (
         (T, R.IDENTITY_WRITE),
         params=lambda t: {"issuer_id": str(t.trusted_issuer_id)},
     ),
+    Route(
+        "GET",
+        "/v1/tenants/{slug}/identity-issuers/{issuer_id}/refusals",
+        (T, R.IDENTITY_READ),
+        params=lambda t: {"issuer_id": str(t.client_issuer_id if t.slug == t.client_slug else t.trusted_issuer_id)},
+    ),
+    Route("POST", "/v1/identity-issuers/verify-token", (R.IDENTITY_READ,), body=lambda t: {"token": "not-a-token"}),
     Route("GET", "/v1/agreements", (R.AGREEMENT_READ,), query=lambda t: {"on": "2020-01-01"}),
     Route(
         "POST",
@@ -685,6 +693,11 @@ async def target(client: Client, world: World) -> Target:
         leika_key=catalogue.splitlines()[1].split(",")[0],
         client_slug=world.slug(SOEST),
         billing=await prepare_world_billing(client, world),
+        client_issuer_id=next(
+            UUID(i["id"])
+            for i in (await client.get(f"/v1/tenants/{world.slug(SOEST)}/identity-issuers", headers=admin)).json()
+            if i["issuer"] == world.oidc.issuer_url(SOEST)
+        ),
     )
 
 
