@@ -59,7 +59,19 @@ bench: install ## All benchmarks (ratios vs baselines in the same run); one: mak
 eval: install ## Search quality on caller questions: make eval [FILE=questions.jsonl]
 	@$(PY) python -m tests.eval $(FILE)
 
+LOCALE_DIR := backend/locale
+messages: install ## Extract marked messages (_l, N_) into backend/locale and update the de/en catalogues; then translate what is new in de
+	@mkdir -p $(LOCALE_DIR)
+	@$(PY) pybabel -q extract --no-default-keywords -k _l -k N_ --no-location --sort-output --omit-header \
+	  --msgid-bugs-address= --project=buergerservice -o $(LOCALE_DIR)/messages.pot backend auth
+	@for l in de en; do \
+	  if [ -f $(LOCALE_DIR)/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(PY) pybabel -q update --ignore-obsolete --omit-header -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; \
+	  else $(PY) pybabel -q init -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l $$l; fi; \
+	done
+	@$(PY) python -m backend.i18n
+
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint fmt schema migrate seed token bench eval help
+.PHONY: install run test lint fmt schema migrate seed token bench eval messages help

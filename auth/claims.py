@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from auth.errors import N_
 from auth.roles import Role
 
 MAX_SEGMENTS = 8
@@ -27,21 +28,27 @@ MAX_CLAIM_PATH_LENGTH = 200
 
 
 class ClaimPathError(ValueError):
-    """A claim path that cannot be read (the message says why, safe to show an admin)."""
+    """A claim path that cannot be read (the message says why, safe to show an admin). The
+    message is marked (`msgid` with `params`), so the backend can say it in the admin's language."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid.format_map(params))
+        self.msgid = msgid
+        self.params = params
 
 
 @lru_cache(maxsize=1024)
 def parse_claim_path(text: str) -> tuple[str, ...]:
     """The keys of a claim path, outermost first. Raises ClaimPathError when malformed."""
     if not text or len(text) > MAX_CLAIM_PATH_LENGTH:
-        raise ClaimPathError(f"a claim path has 1 to {MAX_CLAIM_PATH_LENGTH} characters")
+        raise ClaimPathError(N_("a claim path has 1 to {limit} characters"), limit=MAX_CLAIM_PATH_LENGTH)
     if any(ord(ch) < 0x20 or ch == "\x7f" for ch in text):
-        raise ClaimPathError("a claim path has no control characters")
+        raise ClaimPathError(N_("a claim path has no control characters"))
     keys = _pointer(text) if text.startswith("/") else _dotted(text)
     if len(keys) > MAX_SEGMENTS:
-        raise ClaimPathError(f"a claim path has at most {MAX_SEGMENTS} keys")
+        raise ClaimPathError(N_("a claim path has at most {limit} keys"), limit=MAX_SEGMENTS)
     if any(not key for key in keys):
-        raise ClaimPathError("a claim path has no empty keys (two dots in a row, or a dot at either end)")
+        raise ClaimPathError(N_("a claim path has no empty keys (two dots in a row, or a dot at either end)"))
     return tuple(keys)
 
 
@@ -53,7 +60,7 @@ def _dotted(text: str) -> list[str]:
         if escaped:
             if ch not in ".\\":
                 raise ClaimPathError(
-                    f"'\\{ch}' is no escape; write '\\.' for a dot and '\\\\' for a backslash in a key"
+                    N_("'\\{char}' is no escape; write '\\.' for a dot and '\\\\' for a backslash in a key"), char=ch
                 )
             current.append(ch)
             escaped = False
@@ -65,7 +72,7 @@ def _dotted(text: str) -> list[str]:
         else:
             current.append(ch)
     if escaped:
-        raise ClaimPathError("a claim path ends with a lone backslash")
+        raise ClaimPathError(N_("a claim path ends with a lone backslash"))
     keys.append("".join(current))
     return keys
 
@@ -75,7 +82,7 @@ def _pointer(text: str) -> list[str]:
     for raw in text[1:].split("/"):
         rest = raw.replace("~0", "").replace("~1", "")
         if "~" in rest:
-            raise ClaimPathError("in a JSON Pointer '~' is written '~0' and '/' inside a key '~1'")
+            raise ClaimPathError(N_("in a JSON Pointer '~' is written '~0' and '/' inside a key '~1'"))
         keys.append(raw.replace("~1", "/").replace("~0", "~"))
     return keys
 
@@ -119,7 +126,9 @@ def check_group_path(key: str) -> None:
     """A mapping key starting with `/` is a group path: `/a/b` (a trailing `/` is allowed), no
     empty segment."""
     if key.startswith("/") and (key == "/" or "" in key[1:].removesuffix("/").split("/")):
-        raise ClaimPathError(f"group path {key!r} has an empty segment; write it as Keycloak does: /parent/child")
+        raise ClaimPathError(
+            N_("group path {key!r} has an empty segment; write it as Keycloak does: /parent/child"), key=key
+        )
 
 
 def map_roles(values: tuple[str, ...], mapping: dict[str, str]) -> frozenset[Role]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from backend.errors import ValidationFailed
+from backend.i18n import _l
 
 
 def encode(moment: datetime, ident: UUID) -> str:
@@ -25,4 +26,4 @@ def decode(cursor: str | None, field: str = "after") -> tuple[datetime, UUID] | 
             raise ValueError("naive cursor")
         return moment.astimezone(UTC), UUID(ident)
     except (ValueError, OverflowError):
-        raise ValidationFailed("not a cursor this API handed out", field=field) from None
+        raise ValidationFailed(_l("not a cursor this API handed out"), field=field) from None

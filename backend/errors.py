@@ -3,12 +3,16 @@
 REST renders every error as RFC 9457 `application/problem+json` in one place (main.py);
 GraphQL turns expected errors into typed payload errors and auth errors into
 `extensions.code`. Messages are written for clients: no SQL, no stack traces, no personal data.
+They are marked English texts (`backend.i18n._l`), translated where they are rendered
+(decision 017): code and data stay the same in every language.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+
+from backend.i18n import N_, Message, render, render_text
 
 
 class ErrorCode(StrEnum):
@@ -25,17 +29,18 @@ class ErrorCode(StrEnum):
 
 
 PROBLEM_TYPE_BASE = "https://buergerservice.example/problems/"
+# Message ids of the problem titles (English; the catalogues hold the translations).
 TITLES: dict[ErrorCode, str] = {
-    ErrorCode.UNAUTHENTICATED: "Not signed in",
-    ErrorCode.FORBIDDEN: "Not allowed",
-    ErrorCode.NOT_FOUND: "Not found",
-    ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed",
-    ErrorCode.VALIDATION_FAILED: "Invalid input",
-    ErrorCode.CONFLICT: "Conflict",
-    ErrorCode.RATE_LIMITED: "Too many requests",
-    ErrorCode.QUERY_TOO_COMPLEX: "Query too complex",
-    ErrorCode.SERVICE_UNAVAILABLE: "Service unavailable",
-    ErrorCode.INTERNAL: "Internal error",
+    ErrorCode.UNAUTHENTICATED: N_("Not signed in"),
+    ErrorCode.FORBIDDEN: N_("Not allowed"),
+    ErrorCode.NOT_FOUND: N_("Not found"),
+    ErrorCode.METHOD_NOT_ALLOWED: N_("Method not allowed"),
+    ErrorCode.VALIDATION_FAILED: N_("Invalid input"),
+    ErrorCode.CONFLICT: N_("Conflict"),
+    ErrorCode.RATE_LIMITED: N_("Too many requests"),
+    ErrorCode.QUERY_TOO_COMPLEX: N_("Query too complex"),
+    ErrorCode.SERVICE_UNAVAILABLE: N_("Service unavailable"),
+    ErrorCode.INTERNAL: N_("Internal error"),
 }
 
 
@@ -43,22 +48,26 @@ class DomainError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
     status: int = 500
 
-    def __init__(self, message: str, **data: Any) -> None:
-        super().__init__(message)
+    def __init__(self, message: Message, **data: Any) -> None:
+        super().__init__(str(message))
         self.message = message
         self.data = data
 
-    def problem(self, instance: str | None = None) -> dict[str, Any]:
+    def text(self, locale: str) -> str:
+        return self.message.render(locale)
+
+    def problem(self, locale: str, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 body with title, detail and any message in `data` in `locale`."""
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.code.value.lower().replace("_", "-"),
-            "title": TITLES[self.code],
+            "title": render_text(TITLES[self.code], locale),
             "status": self.status,
-            "detail": self.message,
+            "detail": self.text(locale),
             "code": self.code.value,
         }
         if instance:
             body["instance"] = instance
-        body.update(self.data)
+        body.update(render(self.data, locale))
         return body
 
 
@@ -73,7 +82,7 @@ class ValidationFailed(DomainError):
     code = ErrorCode.VALIDATION_FAILED
     status = 422
 
-    def __init__(self, message: str, field: str | None = None, **data: Any) -> None:
+    def __init__(self, message: Message, field: str | None = None, **data: Any) -> None:
         if field is not None:
             data["errors"] = [{"field": field, "message": message}]
         super().__init__(message, **data)
@@ -99,9 +108,16 @@ class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
     status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: Message, retry_after: int) -> None:
         super().__init__(message, retryAfter=retry_after)
         self.retry_after = retry_after
+
+
+class QueryTooComplex(DomainError):
+    """A GraphQL document over the cost limit (found in validation, before any resolver)."""
+
+    code = ErrorCode.QUERY_TOO_COMPLEX
+    status = 400
 
 
 class ServiceUnavailable(DomainError):
@@ -112,7 +128,7 @@ class ServiceUnavailable(DomainError):
 class HttpError(DomainError):
     """A framework-level HTTP error (unknown route, bad method, internal) in the same shape."""
 
-    def __init__(self, message: str, code: ErrorCode, status: int) -> None:
+    def __init__(self, message: Message, code: ErrorCode, status: int) -> None:
         super().__init__(message)
         self.code = code
         self.status = status

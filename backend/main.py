@@ -10,6 +10,7 @@ import httpx
 import structlog
 from litestar import Litestar, Router, get
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -183,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[DefineMiddleware(request_logging_middleware, metrics=figures), idempotency_middleware],
         before_send=[quota_headers],
         openapi_config=openapi_config(),
+        # What problem+json falls back to when Accept-Language names nothing we have (017).
+        state=State({"default_locale": settings.default_locale}),
         cors_config=cors_config(settings),
         debug=False,
     )

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from auth.principal import Principal
 from backend.errors import RateLimited
+from backend.i18n import _l
 
 WINDOW_SECONDS = 60
 FLUSH_SECONDS = 0.25
@@ -86,7 +87,15 @@ class RateLimiter:
         limit = self.limit_for(principal)
         reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
         if count.known + count.pending >= limit:
-            raise RateLimited(f"more than {limit} requests in {self.window_seconds} s; try again in {reset} s", reset)
+            raise RateLimited(
+                _l(
+                    "more than {limit} requests in {window_seconds} s; try again in {reset} s",
+                    limit=limit,
+                    window_seconds=self.window_seconds,
+                    reset=reset,
+                ),
+                reset,
+            )
         count.pending += 1
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self._flush_soon())

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from backend.i18n import LOCALES
+
 Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +68,8 @@ class Settings:
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     # Browser front ends on other origins that may call the API (CORS); none by default.
     cors_allowed_origins: tuple[str, ...] = ()
+    # The language of error messages when a request's Accept-Language names none we have (017).
+    default_locale: str = "de"
 
     @property
     def is_production(self) -> bool:
@@ -201,6 +205,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
     if pool_min > pool_max:
         read.problems.append(f"DB_POOL_MIN={pool_min} is larger than DB_POOL_MAX={pool_max}")
 
+    default_locale = (read.text("DEFAULT_LOCALE", "de") or "de").lower()
+    if default_locale not in LOCALES:
+        read.problems.append(f"DEFAULT_LOCALE={default_locale!r}: expected one of {', '.join(LOCALES)}")
+        default_locale = "de"
+
     port = read.integer("PORT", 8000, 1, 65535)
     host = read.text("HOST", "127.0.0.1") or "127.0.0.1"
     public_base_url = read.url("PUBLIC_BASE_URL", {"http", "https"}) or f"http://{host}:{port}"
@@ -232,6 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         secrets_key=read.sealing_key("SECRETS_KEY"),
         secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
         cors_allowed_origins=read.origins("CORS_ALLOWED_ORIGINS", production=env == "production"),
+        default_locale=default_locale,
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),

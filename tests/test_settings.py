@@ -67,3 +67,10 @@ def test_application_url_uses_the_app_role() -> None:
     assert settings.application_database_url == "postgresql://bs_app:pw@db:5432/bs"
     explicit = load_settings({"APP_DATABASE_URL": "postgresql://app@db/bs"})
     assert explicit.application_database_url == "postgresql://app@db/bs"
+
+
+def test_default_locale_is_german_and_only_a_language_we_have() -> None:
+    assert load_settings({}).default_locale == "de"
+    assert load_settings({"DEFAULT_LOCALE": "EN"}).default_locale == "en"
+    with pytest.raises(SettingsError, match=r"DEFAULT_LOCALE='fr': expected one of de, en"):
+        load_settings({"DEFAULT_LOCALE": "fr"})

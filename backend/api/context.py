@@ -16,6 +16,7 @@ from auth.errors import Unauthenticated
 from auth.principal import Principal
 from backend.generations import Generations
 from backend.http.auth import admit, bearer_from, verify_again
+from backend.i18n import N_, negotiate
 from backend.state import AppState, UnitOfWork, unit_of_work
 
 
@@ -41,6 +42,14 @@ class GraphQLContext(BaseContext, kw_only=True):
     # Resolvers run concurrently: one sign-in (and one counted request) per GraphQL request.
     principal_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
     loaders: dict[str, DataLoader[Any, Any]] = msgspec.field(default_factory=dict)
+
+    @property
+    def locale(self) -> str:
+        """The language of messages for this request (decision 017): its `Accept-Language`,
+        for a subscription the WebSocket handshake's."""
+        connection = self.request if self.request is not None else self.websocket
+        header = connection.headers.get("accept-language") if connection is not None else None
+        return negotiate(header, self.app.settings.default_locale)
 
     def bearer(self) -> str | None:
         if self.request is not None:
@@ -68,10 +77,10 @@ class GraphQLContext(BaseContext, kw_only=True):
         started = await self.principal()
         bearer = self.bearer()
         if bearer is None:
-            raise Unauthenticated("your sign-in changed; sign in and subscribe again")
+            raise Unauthenticated(N_("your sign-in changed; sign in and subscribe again"))
         now, read = await verify_again(self.app, bearer)
         if not still_grants(started, now):
-            raise Unauthenticated("your sign-in changed; sign in and subscribe again")
+            raise Unauthenticated(N_("your sign-in changed; sign in and subscribe again"))
         return read
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from strawberry.extensions import MaskErrors
 
 from auth.errors import AccessError, Forbidden, Unauthenticated
 from backend.errors import DomainError, ErrorCode, RateLimited
+from backend.i18n import _l, render_text, request_locale
 
 log = structlog.get_logger("graphql")
 
@@ -39,13 +40,20 @@ def error_code(error: GraphQLError) -> ErrorCode | str | None:
     return None
 
 
+INTERNAL_ERROR = _l("Internal error; the request id identifies it in our logs.")
+
+
 class ErrorCodes(MaskErrors):
+    """Also where our messages get the request's language (decision 017): per request, after
+    validation, whose errors may come from a cache shared by every request."""
+
     def __init__(self) -> None:
-        super().__init__(error_message="Internal error; the request id identifies it in our logs.")
+        super().__init__(error_message=str(INTERNAL_ERROR))
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed: list[GraphQLError] = []
         refused = False
+        locale = request_locale(self.execution_context.context)
         for error in errors:
             code = error_code(error)
             if code == ErrorCode.RATE_LIMITED:
@@ -60,13 +68,19 @@ class ErrorCodes(MaskErrors):
                     exc_info=error.original_error,
                 )
                 masked = self.anonymise_error(error)
+                masked.message = INTERNAL_ERROR.render(locale)
                 masked.extensions = {"code": ErrorCode.INTERNAL.value}
                 processed.append(masked)
                 continue
             message = error.message
             extensions = {**(error.extensions or {}), "code": str(code)}
-            if isinstance(error.original_error, AccessError | DomainError):
-                message = getattr(error.original_error, "message", message)
+            original = error.original_error
+            if isinstance(original, GraphQLError) and isinstance(original.original_error, DomainError):
+                original = original.original_error  # a limit found in validation (QueryTooComplex)
+            if isinstance(original, AccessError):
+                message = render_text(original.message, locale)
+            elif isinstance(original, DomainError):
+                message = original.text(locale)
             if isinstance(error.original_error, RateLimited):
                 extensions["retryAfter"] = error.original_error.retry_after
             processed.append(

@@ -24,7 +24,8 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
-from backend.errors import ErrorCode
+from backend.errors import ErrorCode, QueryTooComplex
+from backend.i18n import _l
 from backend.settings import Settings
 from graphql import (
     ASTValidationRule,
@@ -80,10 +81,15 @@ def cost_rule(max_cost: int, max_page: int) -> type[ValidationRule]:
             context: ValidationContext = self.context
             cost = self._cost(node.selection_set, context, set())
             if cost > max_cost:
+                # The message is translated per request (ErrorCodes): validation results are cached.
+                too_complex = QueryTooComplex(
+                    _l("query cost {cost} exceeds the limit of {limit}; ask for fewer items", cost=cost, limit=max_cost)
+                )
                 context.report_error(
                     GraphQLError(
-                        f"query cost {cost} exceeds the limit of {max_cost}; ask for fewer items",
+                        str(too_complex.message),
                         node,
+                        original_error=too_complex,
                         extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": cost},
                     )
                 )

@@ -10,14 +10,21 @@ import msgspec
 import strawberry
 
 from backend.errors import DomainError, ErrorCode, ValidationFailed
+from backend.i18n import Message, request_locale, validation_message
 
 ErrorCodeGQL = strawberry.enum(ErrorCode, name="ErrorCode", description="Stable machine-readable error codes")
+
+
+def _message(root: UserError, info: strawberry.Info) -> str:
+    """In the request's language (Accept-Language, decision 017); clients switch on `code`."""
+    return root.text.render(request_locale(info.context))
 
 
 @strawberry.type(name="UserError", description="An expected failure of a mutation; nothing was changed.")
 class UserError:
     code: ErrorCodeGQL  # type: ignore[valid-type]
-    message: str
+    message: str = strawberry.field(resolver=_message)
+    text: strawberry.Private[Message]
     field: str | None = None
 
 
@@ -32,7 +39,7 @@ def to_input(struct: type[S], values: Any) -> S:
     except msgspec.ValidationError as error:
         path = str(error).rsplit("at `$.", 1)
         field = path[1].rstrip("`").split(".")[0].split("[")[0] if len(path) == 2 else None
-        raise ValidationFailed(str(error).split(" - at ")[0], field=field) from None
+        raise ValidationFailed(validation_message(str(error).split(" - at ")[0]), field=field) from None
 
 
 # Not about this mutation's input but about the request: GraphQL errors with `extensions.code`,
@@ -50,7 +57,7 @@ async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, li
             raise
         return None, [
             UserError(
-                code=error.code, message=error.message, field=getattr(error, "field", None) or error.data.get("field")
+                code=error.code, text=error.message, field=getattr(error, "field", None) or error.data.get("field")
             )
         ]
 

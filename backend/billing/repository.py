@@ -25,6 +25,7 @@ from backend.billing.schemas import (
 )
 from backend.db.rows import row_to
 from backend.errors import NotFound
+from backend.i18n import _l
 
 TARIFF_COLUMNS = """tenant_id, id, agreement_id, operator_tenant_id, lower(valid) AS valid_from,
     upper(valid) - 1 AS valid_to, price_per_minute, increment_seconds, minimum_charge, note, cost_base_year, version"""
@@ -557,7 +558,7 @@ async def find_invoice(
 async def get_invoice(conn: asyncpg.Connection, invoice_id: UUID, tenant_ids: Sequence[UUID]) -> Invoice:
     invoice = await find_invoice(conn, invoice_id, tenant_ids)
     if invoice is None:
-        raise NotFound("invoice not found")
+        raise NotFound(_l("invoice not found"))
     return invoice
 
 

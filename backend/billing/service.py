@@ -51,6 +51,7 @@ from backend.billing.schemas import (
 )
 from backend.billing.xrechnung import render
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.i18n import N_, _l
 from backend.state import UnitOfWork
 from backend.tenants import repository as tenants_repository
 from backend.tenants import service as tenants_service
@@ -74,20 +75,20 @@ def today() -> date:
 def _require_operator(uow: UnitOfWork, operator_id: UUID) -> None:
     """Only the operator's own staff act as the operator (a town's finance cannot bill itself)."""
     if uow.principal.tenant_id != operator_id:
-        raise Forbidden("only the operator's finance may do this")
+        raise Forbidden(N_("only the operator's finance may do this"))
 
 
 async def _home_operator(uow: UnitOfWork, operation: Operation) -> Tenant:
     require(uow.principal, operation)
     home = await tenants_repository.get_tenant(uow.conn, uow.principal.tenant_id)
     if not home.is_operator:
-        raise Forbidden("only an operator's finance may do this")
+        raise Forbidden(N_("only an operator's finance may do this"))
     return home
 
 
 def _reachable(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> None:
     if tenant_id not in require(uow.principal, operation):
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
 
 
 def _money(value: Decimal, field: str, places: int, *, positive: bool) -> Decimal:
@@ -96,10 +97,10 @@ def _money(value: Decimal, field: str, places: int, *, positive: bool) -> Decima
     except InvalidOperation:
         finite = False
     if not finite:
-        raise ValidationFailed(f"give an amount with at most {places} decimal places", field=field)
+        raise ValidationFailed(_l("give an amount with at most {places} decimal places", places=places), field=field)
     if (positive and value <= 0) or value < 0 or value >= MAX_MONEY:
         raise ValidationFailed(
-            "the amount must be positive" if positive else "the amount must not be negative", field=field
+            _l("the amount must be positive") if positive else _l("the amount must not be negative"), field=field
         )
     return value
 
@@ -114,7 +115,7 @@ def _exclusive(valid_to: date | None) -> date | None:
 async def list_tariffs(uow: UnitOfWork, tenant_id: UUID | None = None) -> list[Tariff]:
     reachable = require(uow.principal, Operation.TARIFF_READ)
     if tenant_id is not None and tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     return await repository.list_tariffs(uow.conn, [tenant_id] if tenant_id else sorted(reachable))
 
 
@@ -122,34 +123,35 @@ async def tariff(uow: UnitOfWork, tariff_id: UUID) -> Tariff:
     reachable = require(uow.principal, Operation.TARIFF_READ)
     found = await repository.find_tariff(uow.conn, tariff_id, list(reachable))
     if found is None:
-        raise NotFound("tariff not found")
+        raise NotFound(_l("tariff not found"))
     return found
 
 
 def _check_terms(agreement: Agreement, data: TariffInput | TariffCreate) -> None:
     _money(data.price_per_minute, "pricePerMinute", 4, positive=True)
     if data.price_per_minute >= 1000:
-        raise ValidationFailed("a price per minute below 1000 EUR, please", field="pricePerMinute")
+        raise ValidationFailed(_l("a price per minute below 1000 EUR, please"), field="pricePerMinute")
     if data.minimum_charge is not None:
         _money(data.minimum_charge, "minimumCharge", 2, positive=True)
     if data.valid_to is not None and data.valid_to < data.valid_from:
-        raise ValidationFailed("a tariff ends on or after the day it starts", field="validTo")
+        raise ValidationFailed(_l("a tariff ends on or after the day it starts"), field="validTo")
     if data.valid_from < agreement.starts_on:
-        raise ValidationFailed("a tariff starts within its agreement", field="validFrom")
+        raise ValidationFailed(_l("a tariff starts within its agreement"), field="validFrom")
     if agreement.ends_on is not None and (data.valid_to is None or data.valid_to > agreement.ends_on):
         raise ValidationFailed(
-            f"the agreement ends on {agreement.ends_on.isoformat()}; end the tariff by then", field="validTo"
+            _l("the agreement ends on {ends_on}; end the tariff by then", ends_on=agreement.ends_on.isoformat()),
+            field="validTo",
         )
     if not date(2000, 1, 1) <= data.valid_from <= date(2998, 12, 31) or (
         data.valid_to is not None and data.valid_to > date(2998, 12, 31)
     ):
-        raise ValidationFailed("tariff days lie between 2000 and 2998", field="validFrom")
+        raise ValidationFailed(_l("tariff days lie between 2000 and 2998"), field="validFrom")
 
 
 async def _agreement(uow: UnitOfWork, agreement_id: UUID, reachable: frozenset[UUID]) -> Agreement:
     agreement = await tenants_repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
     if agreement is None:
-        raise NotFound("agreement not found")
+        raise NotFound(_l("agreement not found"))
     return agreement
 
 
@@ -160,7 +162,9 @@ async def _insert_tariff(
         uow.conn, agreement.tenant_id, [(data.valid_from, _exclusive(data.valid_to))], None
     )
     if number is not None:
-        raise Conflict(f"those days are already invoiced (invoice {number}); a tariff cannot change them")
+        raise Conflict(
+            _l("those days are already invoiced (invoice {number}); a tariff cannot change them", number=number)
+        )
     try:
         async with uow.conn.transaction():
             created = await repository.insert_tariff(
@@ -179,9 +183,9 @@ async def _insert_tariff(
                 cost_base_year,
             )
     except asyncpg.ExclusionViolationError:
-        raise Conflict("the period overlaps another tariff of this client", field="validFrom") from None
+        raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None
     except asyncpg.IntegrityConstraintViolationError:
-        raise Conflict("those days are already invoiced; a tariff cannot change them") from None
+        raise Conflict(_l("those days are already invoiced; a tariff cannot change them")) from None
     await repository.rebuild(uow.conn, created.tenant_id, created.valid_from, _exclusive(created.valid_to))
     # Drafts of those days were computed without this tariff: they are discarded (run them again).
     await repository.discard_drafts(uow.conn, created.tenant_id, created.valid_from, _exclusive(created.valid_to))
@@ -228,7 +232,9 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
     if changed:
         number = await repository.invoiced_days_overlap(uow.conn, current.tenant_id, changed, current.id)
         if number is not None:
-            raise Conflict(f"the tariff's days are already invoiced (invoice {number}); it cannot change there")
+            raise Conflict(
+                _l("the tariff's days are already invoiced (invoice {number}); it cannot change there", number=number)
+            )
     try:
         async with uow.conn.transaction():
             updated = await repository.update_tariff(
@@ -244,11 +250,11 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
                 data.version,
             )
     except asyncpg.ExclusionViolationError:
-        raise Conflict("the period overlaps another tariff of this client", field="validFrom") from None
+        raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None
     except asyncpg.IntegrityConstraintViolationError:
-        raise Conflict("the tariff's days are already invoiced; it cannot change there") from None
+        raise Conflict(_l("the tariff's days are already invoiced; it cannot change there")) from None
     if updated is None:
-        raise Conflict("the tariff was changed by someone else; reload and try again")
+        raise Conflict(_l("the tariff was changed by someone else; reload and try again"))
     if changed:
         start = min(r[0] for r in changed)
         end = None if any(r[1] is None for r in changed) else max(r[1] for r in changed if r[1] is not None)
@@ -262,7 +268,7 @@ async def change_tariff(uow: UnitOfWork, tariff_id: UUID, data: TariffInput) -> 
     reachable = require(uow.principal, Operation.TARIFF_WRITE)
     current = await repository.find_tariff(uow.conn, tariff_id, list(reachable), for_update=True)
     if current is None:
-        raise NotFound("tariff not found")
+        raise NotFound(_l("tariff not found"))
     _require_operator(uow, current.operator_tenant_id)
     agreement = await _agreement(uow, current.agreement_id, reachable)
     _check_terms(agreement, data)
@@ -383,14 +389,16 @@ async def run_invoice(uow: UnitOfWork, data: InvoiceRunInput) -> Invoice:
     _reachable(uow, Operation.INVOICE_WRITE, data.tenant_id)
     client = data.tenant_id
     if not 2000 <= int(data.period[:4]) <= 2998:
-        raise ValidationFailed("a period between 2000 and 2998", field="period")
+        raise ValidationFailed(_l("a period between 2000 and 2998"), field="period")
     start, end = rating.period_of(data.period)
     agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
     if agreement is None:
-        raise NotFound("no agreement with this client in that period", field="tenantId")
+        raise NotFound(_l("no agreement with this client in that period"), field="tenantId")
     issued = await repository.issued_usage_overlapping(uow.conn, client, start, end)
     if issued is not None:
-        raise Conflict(f"the period is already invoiced (invoice {issued}); cancel that invoice first")
+        raise Conflict(
+            _l("the period is already invoiced (invoice {issued}); cancel that invoice first", issued=issued)
+        )
     await repository.discard_drafts(uow.conn, client, start, end)
 
     tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [client])}
@@ -429,7 +437,7 @@ async def run_invoice(uow: UnitOfWork, data: InvoiceRunInput) -> Invoice:
             )
             await repository.insert_lines(uow.conn, client, invoice_id, lines)
     except asyncpg.ExclusionViolationError:
-        raise Conflict("another run of this period is in progress or was just issued; try again") from None
+        raise Conflict(_l("another run of this period is in progress or was just issued; try again")) from None
     return await repository.get_invoice(uow.conn, invoice_id, [client])
 
 
@@ -438,9 +446,9 @@ async def list_invoices(
 ) -> list[Invoice]:
     reachable = require(uow.principal, Operation.INVOICE_READ)
     if tenant_id is not None and tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     if year is not None and not 2000 <= year <= 2999:
-        raise ValidationFailed("a year between 2000 and 2999", field="year")
+        raise ValidationFailed(_l("a year between 2000 and 2999"), field="year")
     return await repository.list_invoices(
         uow.conn, [tenant_id] if tenant_id else sorted(reachable), year, include_discarded
     )
@@ -455,7 +463,13 @@ async def _party(uow: UnitOfWork, tenant_id: UUID, role: str) -> Party:
     tenant = await tenants_repository.get_tenant(uow.conn, tenant_id)
     profile = await repository.find_profile(uow.conn, tenant_id)
     if profile is None:
-        raise ValidationFailed(f"record the {role}'s billing profile ({tenant.name}) first", field="billingProfile")
+        # One sentence per role, so each reads whole in every language.
+        message = (
+            _l("record the operator's billing profile ({name}) first", name=tenant.name)
+            if role == "operator"
+            else _l("record the client's billing profile ({name}) first", name=tenant.name)
+        )
+        raise ValidationFailed(message, field="billingProfile")
     return Party(
         tenant_id=tenant.id,
         name=tenant.name,
@@ -502,37 +516,43 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
     reachable = require(uow.principal, Operation.INVOICE_WRITE)
     invoice = await repository.find_invoice(uow.conn, invoice_id, list(reachable), for_update=True)
     if invoice is None:
-        raise NotFound("invoice not found")
+        raise NotFound(_l("invoice not found"))
     _require_operator(uow, invoice.operator_tenant_id)
     if invoice.status is not InvoiceStatus.DRAFT:
-        raise Conflict(f"only drafts are issued; this one is {invoice.status.value}")
+        raise Conflict(_l("only drafts are issued; this one is {status}", status=invoice.status.value))
     if not invoice.lines:
-        raise ValidationFailed("nothing to invoice: the draft has no lines")
+        raise ValidationFailed(_l("nothing to invoice: the draft has no lines"))
     if invoice.gross_amount < 0:
-        raise ValidationFailed("the total is negative; a credit note is needed instead")
+        raise ValidationFailed(_l("the total is negative; a credit note is needed instead"))
     await repository.lock_client_invoicing(uow.conn, invoice.tenant_id)
     if invoice.purpose is InvoicePurpose.USAGE:
         issued = await repository.issued_usage_overlapping(
             uow.conn, invoice.tenant_id, invoice.period_from, invoice.period_to + timedelta(days=1)
         )
         if issued is not None:
-            raise Conflict(f"the period was invoiced meanwhile (invoice {issued})")
+            raise Conflict(_l("the period was invoiced meanwhile (invoice {issued})", issued=issued))
         if not await _corrections_still_due(uow, invoice):
             raise Conflict(
-                "the draft's corrections of earlier invoices are out of date (another invoice or a "
-                "cancellation changed what is due); run the period again"
+                _l(
+                    "the draft's corrections of earlier invoices are out of date (another invoice or a "
+                    "cancellation changed what is due); run the period again"
+                )
             )
     seller = await _party(uow, invoice.operator_tenant_id, "operator")
     buyer = await _party(uow, invoice.tenant_id, "client")
     if buyer.leitweg_id is None:
-        raise ValidationFailed(f"{buyer.name} has no Leitweg-ID (BT-10); record it first", field="leitwegId")
+        raise ValidationFailed(
+            _l("{name} has no Leitweg-ID (BT-10); record it first", name=buyer.name), field="leitwegId"
+        )
     if not leitweg_id_is_valid(buyer.leitweg_id):
-        raise ValidationFailed(f"the Leitweg-ID of {buyer.name} is not valid (check digits)", field="leitwegId")
+        raise ValidationFailed(
+            _l("the Leitweg-ID of {name} is not valid (check digits)", name=buyer.name), field="leitwegId"
+        )
     try:
         async with uow.conn.transaction():
             await _number_and_issue(uow, invoice, seller, buyer, buyer.leitweg_id, seller.payment_days)
     except asyncpg.ExclusionViolationError:
-        raise Conflict("the period was invoiced meanwhile; run it again") from None
+        raise Conflict(_l("the period was invoiced meanwhile; run it again")) from None
     return await repository.get_invoice(uow.conn, invoice.id, [invoice.tenant_id])
 
 
@@ -541,10 +561,16 @@ async def cancel_invoice(uow: UnitOfWork, invoice_id: UUID, data: CancellationIn
     reachable = require(uow.principal, Operation.INVOICE_WRITE)
     original = await repository.find_invoice(uow.conn, invoice_id, list(reachable), for_update=True)
     if original is None:
-        raise NotFound("invoice not found")
+        raise NotFound(_l("invoice not found"))
     _require_operator(uow, original.operator_tenant_id)
     if original.kind is not InvoiceKind.INVOICE or original.status is not InvoiceStatus.ISSUED:
-        raise Conflict(f"only issued invoices are cancelled; this {original.kind.value} is {original.status.value}")
+        raise Conflict(
+            _l(
+                "only issued invoices are cancelled; this {kind} is {status}",
+                kind=original.kind.value,
+                status=original.status.value,
+            )
+        )
     await repository.lock_client_invoicing(uow.conn, original.tenant_id)
     credit_id = uuid4()
     await repository.insert_invoice(
@@ -580,7 +606,7 @@ async def xrechnung(uow: UnitOfWork, invoice_id: UUID) -> tuple[str, bytes]:
     reachable = require(uow.principal, Operation.INVOICE_READ)
     document = await repository.get_invoice(uow.conn, invoice_id, list(reachable))
     if document.status not in (InvoiceStatus.ISSUED, InvoiceStatus.CANCELLED) or document.number is None:
-        raise Conflict("only issued invoices and credit notes are exported; issue the draft first")
+        raise Conflict(_l("only issued invoices and credit notes are exported; issue the draft first"))
     seller_raw, buyer_raw = await repository.invoice_parties(uow.conn, document.tenant_id, document.id)
     preceding = None
     if document.cancels_id is not None:
@@ -610,12 +636,12 @@ async def billing_profile(uow: UnitOfWork, tenant_id: UUID) -> BillingProfile | 
 async def set_billing_profile(uow: UnitOfWork, tenant_id: UUID, data: BillingProfileInput) -> BillingProfile:
     _reachable(uow, Operation.BILLING_PROFILE_WRITE, tenant_id)
     if data.iban is not None and not iban_is_valid(data.iban):
-        raise ValidationFailed("not a valid IBAN (format or check digits)", field="iban")
+        raise ValidationFailed(_l("not a valid IBAN (format or check digits)"), field="iban")
     try:
         async with uow.conn.transaction():
             return await repository.upsert_profile(uow.conn, tenant_id, data)
     except asyncpg.CheckViolationError:
-        raise ValidationFailed("the billing profile has a field in an invalid form") from None
+        raise ValidationFailed(_l("the billing profile has a field in an invalid form")) from None
 
 
 async def set_figure_targets(uow: UnitOfWork, tenant_id: UUID, data: FigureTargetsInput) -> FigureTargets:
@@ -625,7 +651,7 @@ async def set_figure_targets(uow: UnitOfWork, tenant_id: UUID, data: FigureTarge
         (data.first_contact_target_115, "firstContactTarget115"),
     ):
         if not (value.is_finite() and 0 <= value <= 1 and value == value.quantize(SHARE)):
-            raise ValidationFailed("a share between 0 and 1 with at most 4 places", field=field)
+            raise ValidationFailed(_l("a share between 0 and 1 with at most 4 places"), field=field)
     return await repository.upsert_targets(
         uow.conn, tenant_id, data.first_contact_target, data.first_contact_target_115
     )
@@ -640,10 +666,10 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
     for value, field in ((data.staff, "staff"), (data.it, "it"), (data.overheads, "overheads"), (data.other, "other")):
         _money(value, field, 2, positive=False)
     if data.staff + data.it + data.overheads + data.other <= 0:
-        raise ValidationFailed("a cost base has costs", field="staff")
+        raise ValidationFailed(_l("a cost base has costs"), field="staff")
     recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
     if recorded is None:
-        raise Conflict(f"a rate was adopted from the {data.year} cost base; it no longer changes")
+        raise Conflict(_l("a rate was adopted from the {year} cost base; it no longer changes", year=data.year))
     return recorded
 
 
@@ -709,10 +735,10 @@ async def rate_proposal(uow: UnitOfWork, year: int) -> RateProposal:
     """Next year's cost-covering rate from a year's cost base and billable minutes, explained."""
     operator = await _home_operator(uow, Operation.COST_BASE_READ)
     if not 2000 <= year <= 2998:
-        raise ValidationFailed("a year between 2000 and 2998", field="year")
+        raise ValidationFailed(_l("a year between 2000 and 2998"), field="year")
     base = await repository.find_cost_base(uow.conn, operator.id, year)
     if base is None:
-        raise NotFound(f"no cost base for {year}")
+        raise NotFound(_l("no cost base for {year}", year=year))
     return await _proposal(uow, operator.id, base)
 
 
@@ -722,12 +748,20 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     operator = await _home_operator(uow, Operation.COST_BASE_WRITE)
     base = await repository.find_cost_base(uow.conn, operator.id, data.year, for_update=True)
     if base is None:
-        raise NotFound(f"no cost base for {data.year}")
+        raise NotFound(_l("no cost base for {year}", year=data.year))
     if base.adopted_rate is not None:
-        raise Conflict(f"the rate from the {data.year} cost base was adopted already ({base.adopted_rate} EUR/min)")
+        raise Conflict(
+            _l(
+                "the rate from the {year} cost base was adopted already ({adopted_rate} EUR/min)",
+                year=data.year,
+                adopted_rate=base.adopted_rate,
+            )
+        )
     proposal = await _proposal(uow, operator.id, base)
     if proposal.proposed_rate is None:
-        raise ValidationFailed(f"no billable minutes in {data.year}: no rate can be derived", field="year")
+        raise ValidationFailed(
+            _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
+        )
     applies_from = proposal.applies_from
     agreements = await repository.agreements_of_operator(
         uow.conn, operator.id, sorted(uow.principal.acting_tenant_ids), applies_from, applies_from + timedelta(days=1)
@@ -741,7 +775,13 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
         )
         if running is not None:
             if running.valid_from >= applies_from:
-                raise Conflict(f"{row['name']} already has a tariff from {applies_from.isoformat()}")
+                raise Conflict(
+                    _l(
+                        "{name} already has a tariff from {applies_from}",
+                        name=row["name"],
+                        applies_from=applies_from.isoformat(),
+                    )
+                )
             await _update_tariff(
                 uow,
                 running,
@@ -778,18 +818,20 @@ async def true_up(uow: UnitOfWork, data: TrueUpInput) -> Invoice:
     client = data.tenant_id
     base = await repository.find_cost_base(uow.conn, operator.id, data.year)
     if base is None:
-        raise NotFound(f"no cost base for {data.year}", field="year")
+        raise NotFound(_l("no cost base for {year}", year=data.year), field="year")
     proposal = await _proposal(uow, operator.id, base)
     rate = proposal.proposed_rate
     if rate is None:
-        raise ValidationFailed(f"no billable minutes in {data.year}: no rate can be derived", field="year")
+        raise ValidationFailed(
+            _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
+        )
     start, end = date(data.year, 1, 1), date(data.year + 1, 1, 1)
     agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
     if agreement is None:
-        raise NotFound("no agreement with this client in that year", field="tenantId")
+        raise NotFound(_l("no agreement with this client in that year"), field="tenantId")
     done = await repository.issued_true_up(uow.conn, client, start, end)
     if done is not None:
-        raise Conflict(f"{data.year} was trued up already (invoice {done})")
+        raise Conflict(_l("{year} was trued up already (invoice {done})", year=data.year, done=done))
     tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [client])}
     at_tariffs, seconds = Decimal("0.00"), 0
     for row in await repository.usage_by_tariff(uow.conn, client, start, end):
@@ -802,12 +844,17 @@ async def true_up(uow: UnitOfWork, data: TrueUpInput) -> Invoice:
     billed = (await repository.billed_by_client(uow.conn, [client], start, end)).get(client, Decimal("0.00"))
     if billed != at_tariffs:
         raise Conflict(
-            f"invoice all of {data.year} first: {at_tariffs} EUR are due at the tariffs, {billed} EUR are invoiced"
+            _l(
+                "invoice all of {year} first: {at_tariffs} EUR are due at the tariffs, {billed} EUR are invoiced",
+                year=data.year,
+                at_tariffs=at_tariffs,
+                billed=billed,
+            )
         )
     due = rating.cents(rating.minute_amount(rate, seconds))
     difference = due - billed
     if difference == 0:
-        raise ValidationFailed(f"nothing to true up: {data.year} was billed at cost")
+        raise ValidationFailed(_l("nothing to true up: {year} was billed at cost", year=data.year))
     await repository.discard_true_up_drafts(uow.conn, client, start, end)
     amount = abs(difference)
     line = rating.LineDraft(LineKind.TRUE_UP, 0, seconds, Decimal(1), "C62", amount, 1, amount)
@@ -848,7 +895,7 @@ async def agreement_terms(
     """Each agreement's current term end and last day to give notice (for the earliest end still
     reachable); with `within_days`, only those whose notice deadline falls in the next N days."""
     if within_days is not None and not 0 <= within_days <= 3660:
-        raise ValidationFailed("withinDays between 0 and 3660", field="withinDays")
+        raise ValidationFailed(_l("withinDays between 0 and 3660"), field="withinDays")
     views = await tenants_service.list_agreements(uow, on)
     day = on or today()
     names = await tenants_service.tenants_by_ids(uow, sorted({v.agreement.tenant_id for v in views}))
@@ -952,15 +999,20 @@ async def figures(
     overdue."""
     reachable = require(uow.principal, Operation.FIGURES_READ)
     if tenant_id is not None and tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     if not (EARLIEST_DAY <= start <= LATEST_DAY and EARLIEST_DAY <= last <= LATEST_DAY):
         raise ValidationFailed(
-            f"days between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}, please", field="from"
+            _l(
+                "days between {earliest_day} and {latest_day}, please",
+                earliest_day=EARLIEST_DAY.isoformat(),
+                latest_day=LATEST_DAY.isoformat(),
+            ),
+            field="from",
         )
     if last < start:
-        raise ValidationFailed("the period ends on or after its first day", field="to")
+        raise ValidationFailed(_l("the period ends on or after its first day"), field="to")
     if (last - start).days > MAX_FIGURE_DAYS:
-        raise ValidationFailed("at most three years at once", field="to")
+        raise ValidationFailed(_l("at most three years at once"), field="to")
     ids = [tenant_id] if tenant_id else sorted(reachable)
     names = await tenants_service.tenants_by_ids(uow, ids)
     targets = await repository.list_targets(uow.conn, ids)

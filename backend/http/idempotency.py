@@ -39,8 +39,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth.principal import Principal
-from backend.errors import Conflict, DomainError, ErrorCode, HttpError, ValidationFailed
+from backend.errors import Conflict, DomainError, ValidationFailed
 from backend.http.auth import admit_early
+from backend.http.problems import locale_of, status_error
+from backend.i18n import _l
 from backend.redisclient import always_try
 
 HEADER = b"idempotency-key"
@@ -92,7 +94,7 @@ async def _read_body(receive: Receive, limit: int | None) -> bytes:
 
 def _too_large() -> DomainError:
     # As litestar itself answers (HttpError via the problem handler), for the same body without a key.
-    return HttpError(RequestEntityTooLarge.detail, ErrorCode.VALIDATION_FAILED, RequestEntityTooLarge.status_code)
+    return status_error(RequestEntityTooLarge.status_code)
 
 
 def _caller(principal: Principal) -> str:
@@ -105,9 +107,15 @@ async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], 
     await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
 
 
-async def _send_problem(send: Send, error: DomainError, path: str) -> None:
-    body = json.dumps(error.problem(instance=path)).encode()
-    await _respond(send, error.status, [(b"content-type", b"application/problem+json")], body)
+async def _send_problem(send: Send, error: DomainError, scope: Scope) -> None:
+    locale = locale_of(ASGIConnection(scope))
+    body = json.dumps(error.problem(locale, instance=scope.get("path", ""))).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-language", locale.encode()),
+        (b"vary", b"Accept-Language"),
+    ]
+    await _respond(send, error.status, headers, body)
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
@@ -122,13 +130,13 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         path = scope.get("path", "")
         if len(key) > 255:
-            await _send_problem(send, ValidationFailed("Idempotency-Key is longer than 255 characters"), path)
+            await _send_problem(send, ValidationFailed(_l("Idempotency-Key is longer than 255 characters")), scope)
             return
         limit = _body_limit(scope)
         announced = _announced_length(headers)
         if limit is not None and announced is not None and announced > limit:
             # Nothing read, nobody signed in: the same answer litestar gives without a key.
-            await _send_problem(send, _too_large(), path)
+            await _send_problem(send, _too_large(), scope)
             return
         principal = await admit_early(ASGIConnection(scope))
         if principal is None:
@@ -138,7 +146,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         try:
             body = await _read_body(receive, limit)
         except _TooLarge:
-            await _send_problem(send, _too_large(), path)
+            await _send_problem(send, _too_large(), scope)
             return
         except _Disconnected:
             return  # the client is gone: nothing to run, nothing to store
@@ -162,10 +170,12 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             record: dict[str, Any] = json.loads(stored) if stored else {}
             if record.get("pending", record.get("fingerprint")) != fingerprint:
                 await _send_problem(
-                    send, ValidationFailed("this Idempotency-Key was used for a different request"), path
+                    send, ValidationFailed(_l("this Idempotency-Key was used for a different request")), scope
                 )
             elif "pending" in record:
-                await _send_problem(send, Conflict("a request with this Idempotency-Key is still in progress"), path)
+                await _send_problem(
+                    send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope
+                )
             else:
                 headers_out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
                 headers_out.append((b"idempotent-replayed", b"true"))

@@ -20,14 +20,14 @@ from backend.errors import (
     Conflict,
     DomainError,
     ErrorCode,
-    HttpError,
     NotAllowed,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
     ValidationFailed,
 )
-from backend.http.problems import PROBLEM_JSON
+from backend.http.problems import PROBLEM_JSON, status_error
+from backend.i18n import _l
 
 
 class FieldProblem(msgspec.Struct, frozen=True):
@@ -53,7 +53,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _spec(description: str, example: DomainError) -> ResponseSpec:
-    value: dict[str, Any] = example.problem(instance="/v1/tenants/stadt-soest")
+    value: dict[str, Any] = example.problem("en", instance="/v1/tenants/stadt-soest")  # the document is English
     return ResponseSpec(
         data_container=Problem,
         generate_examples=False,
@@ -64,23 +64,28 @@ def _spec(description: str, example: DomainError) -> ResponseSpec:
 
 
 PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
-    400: _spec(
-        "Malformed request (e.g. a body that is not JSON)", HttpError("Bad Request", ErrorCode.VALIDATION_FAILED, 400)
+    400: _spec("Malformed request (e.g. a body that is not JSON)", status_error(400)),
+    401: _spec("No valid bearer token", NotAuthenticated(_l("a valid bearer token is required"))),
+    403: _spec("Signed in, but the role or scope does not allow this", NotAllowed(_l("not allowed for your role"))),
+    404: _spec(
+        "Not found, or not visible to you (other tenants' objects look missing)", NotFound(_l("tenant not found"))
     ),
-    401: _spec("No valid bearer token", NotAuthenticated("a valid bearer token is required")),
-    403: _spec("Signed in, but the role or scope does not allow this", NotAllowed("not allowed for your role")),
-    404: _spec("Not found, or not visible to you (other tenants' objects look missing)", NotFound("tenant not found")),
     409: _spec(
         "Conflicts with the current state (duplicate, or changed by someone else)",
-        Conflict("a tenant with slug 'stadt-soest' already exists", field="slug"),
+        Conflict(_l("a tenant with slug {slug!r} already exists", slug="stadt-soest"), field="slug"),
     ),
     422: _spec(
         "Invalid input; `errors` names the fields",
-        ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags"),
+        ValidationFailed(_l("AGS must have 8 digits (municipality) or 5 (district)"), field="ags"),
     ),
     503: _spec(
         "A service this depends on (e.g. an identity provider) did not answer; nothing changed",
-        ServiceUnavailable("the issuer's keys could not be fetched (ConnectError); the keys in use stay as they were"),
+        ServiceUnavailable(
+            _l(
+                "the issuer's keys could not be fetched ({error}); the keys in use stay as they were",
+                error="ConnectError",
+            )
+        ),
     ),
 }
 
@@ -92,7 +97,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 INVALID_PATH_PARAMETER = _spec(
     "A path parameter is not a valid value of its type; `errors` names it",
-    ValidationFailed("`department_id` is not a valid uuid", field="department_id"),
+    ValidationFailed(_l("`{name}` is not a valid {kind}", name="department_id", kind="uuid"), field="department_id"),
 )
 _PATH_PARAMETER_TYPE = re.compile(r"{\s*\w+\s*:\s*(\w+)\s*}")
 

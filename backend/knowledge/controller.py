@@ -14,6 +14,7 @@ from auth.principal import Principal
 from backend.errors import ValidationFailed
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
+from backend.i18n import _l
 from backend.knowledge import service
 from backend.knowledge.schemas import (
     ArticleView,
@@ -33,11 +34,11 @@ MAX_BODY = 20 * 1024 * 1024
 async def _text_body(request: Request[Any, Any, Any], key: str) -> str:
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise ValidationFailed("the upload is larger than 20 MB")
+        raise ValidationFailed(_l("the upload is larger than 20 MB"))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationFailed("the upload is not UTF-8 text") from None
+        raise ValidationFailed(_l("the upload is not UTF-8 text")) from None
     if request.headers.get("content-type", "").startswith("application/json") and key:
         # Also accepted: {"<key>": "<text>"} (clients that can only send JSON objects).
         try:

@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from backend.api.context import GraphQLContext, Info
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound, ValidationFailed
+from backend.i18n import _l
 from backend.knowledge import events, leika, schemas, service
 from backend.tenants.gql import PageInfoGQL
 
@@ -230,7 +231,7 @@ def _versions_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ArticleVersio
         async with ctx.uow() as uow:
             grouped = await service.version_histories(uow, article_ids)
         return [
-            [ArticleVersionGQL.of(v) for v in grouped[a]] if a in grouped else NotFound("article not found")
+            [ArticleVersionGQL.of(v) for v in grouped[a]] if a in grouped else NotFound(_l("article not found"))
             for a in article_ids
         ]
 

@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass
 
+from backend.i18n import Message, _l
 from backend.knowledge.schemas import ImportProblem
 
 _KEY = re.compile(r"^99[0-9]{12}$")
@@ -24,18 +25,18 @@ def is_leika_key(value: str) -> bool:
     return bool(_KEY.match(value))
 
 
-def leika_key_problem(value: str) -> str | None:
+def leika_key_problem(value: str) -> Message | None:
     """Why `value` is not a LeiKa key (None when it is one)."""
     if is_leika_key(value):
         return None
     digits = re.sub(r"[ .\-]", "", value)
     if is_leika_key(digits):
-        return "write the LeiKa key without separators: " + digits
+        return _l("write the LeiKa key without separators: {key}", key=digits)
     if not digits.isdigit():
-        return "a LeiKa key has digits only: 99 and 12 more"
+        return _l("a LeiKa key has digits only: 99 and 12 more")
     if not digits.startswith("99"):
-        return "a LeiKa key starts with 99"
-    return f"a LeiKa key has 14 digits, this one has {len(digits)}"
+        return _l("a LeiKa key starts with 99")
+    return _l("a LeiKa key has 14 digits, this one has {count}", count=len(digits))
 
 
 def find_leika_key(text: str) -> str | None:
@@ -92,7 +93,8 @@ def parse_catalogue(text: str) -> tuple[list[CatalogueEntry], list[ImportProblem
             name = _clean(row.get("name"))
             problem = leika_key_problem(key) if key else "leika_key is empty"
             if problem:
-                problems.append(ImportProblem(line=line, message=problem, field="leika_key"))
+                # Import reports are English (decision 017: only error responses are translated).
+                problems.append(ImportProblem(line=line, message=str(problem), field="leika_key"))
             elif not name:
                 problems.append(ImportProblem(line=line, message="name is empty", field="name"))
             elif len(name) > 500:

@@ -18,6 +18,7 @@ import msgspec
 
 from backend.db.rows import row_to
 from backend.errors import NotFound
+from backend.i18n import _l
 from backend.knowledge.schemas import (
     Article,
     ArticleStatus,
@@ -437,7 +438,7 @@ async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUI
         version,
     )
     if row is None:
-        raise NotFound("article version not found")
+        raise NotFound(_l("article version not found"))
     return _version(row)
 
 

@@ -27,6 +27,7 @@ import msgspec
 from auth.errors import Forbidden
 from auth.permissions import Operation, may, reachable_tenants, require
 from backend.errors import Conflict, DomainError, NotFound, ValidationFailed
+from backend.i18n import _l
 from backend.knowledge import analysis, events, leika, repository
 from backend.knowledge.rendering import article_html, e164
 from backend.knowledge.schemas import (
@@ -105,11 +106,11 @@ async def _context(uow: UnitOfWork, operation: Operation, tenant_slug: str | Non
     if tenant_slug is None:
         town_id = uow.principal.tenant_id
         if town_id not in reachable:
-            raise NotFound("tenant not found")
+            raise NotFound(_l("tenant not found"))
     else:
         found = await repository.tenant_id_by_slug(uow.conn, tenant_slug, list(reachable))
         if found is None:
-            raise NotFound("tenant not found")
+            raise NotFound(_l("tenant not found"))
         town_id = found
     owners, name = await repository.town_context(uow.conn, town_id)
     return Context(town_id, owners, name)
@@ -136,7 +137,7 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
     reachable = require(uow.principal, Operation.CATALOGUE_IMPORT)
     owner = uow.principal.tenant_id
     if owner not in reachable or not await repository.is_operator(uow.conn, owner):
-        raise ValidationFailed("only an operator holds the LeiKa catalogue; sign in as its platform admin")
+        raise ValidationFailed(_l("only an operator holds the LeiKa catalogue; sign in as its platform admin"))
     entries, problems = leika.parse_catalogue(text)
     if not entries:
         return CatalogueReport(
@@ -183,7 +184,7 @@ async def leika_service(uow: UnitOfWork, leika_key: str, tenant_slug: str | None
     ctx = await _context(uow, Operation.ARTICLE_READ, tenant_slug)
     service = await repository.find_service(uow.conn, ctx.owner_ids, leika_key)
     if service is None:
-        raise NotFound("no such service in the LeiKa catalogue")
+        raise NotFound(_l("no such service in the LeiKa catalogue"))
     return service
 
 
@@ -256,10 +257,10 @@ async def article_for_agent(uow: UnitOfWork, article_id: UUID, tenant_slug: str 
     if article is not None and article.kind is ArticleKind.LOCAL_VERSION and article.base_article_id:
         article = await repository.find_article(uow.conn, article.base_article_id, ctx.town_id, ctx.owner_ids)
     if article is None or article.published_version is None:
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     version = await repository.get_version(uow.conn, article.tenant_id, article.id, article.published_version)
     if not _valid_on(version, today_in_berlin()):
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     return render(article, version, ctx.town_id, await _published_local(uow, ctx.town_id, article))
 
 
@@ -267,7 +268,7 @@ async def _own_article(uow: UnitOfWork, operation: Operation, article_id: UUID) 
     reachable = require(uow.principal, operation)
     article = await repository.find_own_article(uow.conn, list(reachable), article_id)
     if article is None:
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     return article
 
 
@@ -296,7 +297,7 @@ async def preview(uow: UnitOfWork, article_id: UUID, version: int | None = None)
         owners = await repository.shared_owner_ids(uow.conn, [article.tenant_id])
         base = await repository.find_article(uow.conn, article.base_article_id, article.tenant_id, owners)
         if base is None or base.published_version is None:
-            raise NotFound("the shared article is not published")
+            raise NotFound(_l("the shared article is not published"))
         base_version = await repository.get_version(uow.conn, base.tenant_id, base.id, base.published_version)
         return render(base, base_version, article.tenant_id, (article, chosen))
     return render(article, chosen, article.tenant_id)
@@ -307,7 +308,9 @@ async def list_articles(
 ) -> tuple[list[ArticleState], str | None]:
     """Editors: their tenants' articles, most recently changed first."""
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise ValidationFailed(
+            _l("first must be between 1 and {max_page_size}", max_page_size=MAX_PAGE_SIZE), field="first"
+        )
     reachable = require(uow.principal, Operation.ARTICLE_DRAFT_READ)
     cursor = _decode_cursor(after, _TimeCursor)
     position = (cursor.t, cursor.i) if cursor else None
@@ -327,16 +330,18 @@ async def list_articles(
 
 def _check_dates(valid_from: date | None, valid_until: date | None) -> None:
     if valid_from and valid_until and valid_until < valid_from:
-        raise ValidationFailed("valid until must not be before valid from", field="validUntil")
+        raise ValidationFailed(_l("valid until must not be before valid from"), field="validUntil")
 
 
 def _check_sections(sections: Sections | SectionOverrides) -> None:
     for contact in sections.contacts or []:
         if contact.phone and e164(contact.phone) is None:
-            raise ValidationFailed(f"not a valid German phone number: {contact.phone}", field="sections.contacts")
+            raise ValidationFailed(
+                _l("not a valid German phone number: {phone}", phone=contact.phone), field="sections.contacts"
+            )
     for hours in sections.opening_hours or []:
         if hours.closes <= hours.opens:
-            raise ValidationFailed("opening hours must close after they open", field="sections.openingHours")
+            raise ValidationFailed(_l("opening hours must close after they open"), field="sections.openingHours")
 
 
 def _check_input(data: ArticleInput | ImportRow) -> None:
@@ -345,7 +350,7 @@ def _check_input(data: ArticleInput | ImportRow) -> None:
         if problem:
             raise ValidationFailed(problem, field="leikaKey")
     if not data.title.strip():
-        raise ValidationFailed("the title must not be blank", field="title")
+        raise ValidationFailed(_l("the title must not be blank"), field="title")
     _check_dates(data.valid_from, data.valid_until)
     _check_sections(data.sections)
 
@@ -450,7 +455,7 @@ async def _add_version(
         uow.conn, article.tenant_id, article.id, article.latest_version, status, published
     )
     if moved is None:
-        raise Conflict("the article was changed by someone else; reload and try again")
+        raise Conflict(_l("the article was changed by someone else; reload and try again"))
     if content is not None:
         fields: dict[str, Any] = {
             "title": content.title.strip(),
@@ -519,7 +524,7 @@ async def create_article(
     tenant_id = await _writable_tenant(uow, Operation.ARTICLE_WRITE, tenant_slug)
     _check_input(data)
     if shared and not await repository.is_operator(uow.conn, tenant_id):
-        raise ValidationFailed("only an operator writes shared articles", field="shared")
+        raise ValidationFailed(_l("only an operator writes shared articles"), field="shared")
     kind = ArticleKind.SHARED if shared else ArticleKind.LOCAL
     try:
         async with uow.conn.transaction():
@@ -527,7 +532,7 @@ async def create_article(
                 uow.conn, tenant_id, uuid4(), kind.value, None, None, external_id, _author(uow)
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict("an article with this external id already exists", field="externalId") from None
+        raise Conflict(_l("an article with this external id already exists"), field="externalId") from None
     version = await repository.insert_version(
         uow.conn,
         tenant_id,
@@ -555,14 +560,20 @@ async def create_article(
 def _check_version(article: Article, expected_version: int) -> None:
     """Optimistic concurrency: every change names the version it was based on (decision 007)."""
     if expected_version != article.latest_version:
-        raise Conflict(f"the article is at version {article.latest_version}, not {expected_version}; reload it")
+        raise Conflict(
+            _l(
+                "the article is at version {latest_version}, not {expected_version}; reload it",
+                latest_version=article.latest_version,
+                expected_version=expected_version,
+            )
+        )
 
 
 async def _editable(uow: UnitOfWork, article_id: UUID, expected_version: int) -> tuple[Article, ArticleVersion]:
     article = await _own_article(uow, Operation.ARTICLE_WRITE, article_id)
     _check_version(article, expected_version)
     if article.status not in EDITABLE:
-        raise Conflict("the article is in review; return it to draft before changing it")
+        raise Conflict(_l("the article is in review; return it to draft before changing it"))
     latest = await repository.get_version(uow.conn, article.tenant_id, article.id, article.latest_version)
     return article, latest
 
@@ -572,7 +583,7 @@ async def update_article(uow: UnitOfWork, article_id: UUID, data: ArticleInput, 
     _check_input(data)
     article, latest = await _editable(uow, article_id, expected_version)
     if article.kind is ArticleKind.LOCAL_VERSION:
-        raise ValidationFailed("this is a local version; change its overrides instead")
+        raise ValidationFailed(_l("this is a local version; change its overrides instead"))
     return await _add_version(uow, article, ArticleStatus.DRAFT, latest, content=data, change_note=data.change_note)
 
 
@@ -585,9 +596,9 @@ async def create_local_version(
     owners = await repository.shared_owner_ids(uow.conn, [town_id])
     base = await repository.find_article(uow.conn, shared_article_id, town_id, owners)
     if base is None or base.kind is not ArticleKind.SHARED or base.tenant_id == town_id:
-        raise NotFound("shared article not found")
+        raise NotFound(_l("shared article not found"))
     if await repository.find_local_version(uow.conn, town_id, base.tenant_id, base.id) is not None:
-        raise Conflict("this town already has a local version of the article; change that one")
+        raise Conflict(_l("this town already has a local version of the article; change that one"))
     article = await repository.insert_article(
         uow.conn, town_id, uuid4(), ArticleKind.LOCAL_VERSION.value, base.tenant_id, base.id, None, _author(uow)
     )
@@ -637,7 +648,7 @@ async def update_local_version(
     _check_sections(data.overrides)
     article, latest = await _editable(uow, article_id, expected_version)
     if article.kind is not ArticleKind.LOCAL_VERSION:
-        raise ValidationFailed("this is not a local version")
+        raise ValidationFailed(_l("this is not a local version"))
     return await _add_version(
         uow,
         article,
@@ -660,12 +671,14 @@ async def change_status(
     )
     article = await repository.find_own_article(uow.conn, list(reachable), article_id)
     if article is None:
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     operation = TRANSITIONS.get((article.status, to))
     if operation is None:
-        raise Conflict(f"an article cannot go from {article.status.value} to {to.value}")
+        raise Conflict(
+            _l("an article cannot go from {status} to {target}", status=article.status.value, target=to.value)
+        )
     if article.tenant_id not in require(uow.principal, operation):
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     _check_version(article, expected_version)
     latest = await repository.get_version(uow.conn, article.tenant_id, article.id, article.latest_version)
     if to is ArticleStatus.PUBLISHED and article.kind is ArticleKind.LOCAL_VERSION:
@@ -674,7 +687,7 @@ async def change_status(
             article.base_article_id is None
             or await repository.find_article(uow.conn, article.base_article_id, article.tenant_id, owners) is None
         ):
-            raise NotFound("shared article not found")
+            raise NotFound(_l("shared article not found"))
     return await _add_version(uow, article, to, latest, change_note=note)
 
 
@@ -764,12 +777,12 @@ async def import_articles(
     bad rows are reported with their line and change nothing."""
     tenant_id = await _writable_tenant(uow, Operation.ARTICLE_IMPORT, tenant_slug)
     if tenant_id not in require(uow.principal, Operation.ARTICLE_WRITE):
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     if publish and tenant_id not in require(uow.principal, Operation.ARTICLE_PUBLISH):
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     rows = parse_import(text)
     if not rows:
-        raise ValidationFailed("the import is empty: send JSON Lines or a JSON array of articles")
+        raise ValidationFailed(_l("the import is empty: send JSON Lines or a JSON array of articles"))
     created = updated = unchanged = 0
     errors: list[ImportProblem] = []
     slug = await uow.conn.fetchval("SELECT slug FROM tenants WHERE id = $1", tenant_id)
@@ -784,7 +797,9 @@ async def import_articles(
         except DomainError as error:
             errors.append(
                 ImportProblem(
-                    line=line, message=error.message, field=getattr(error, "field", None) or error.data.get("field")
+                    line=line,
+                    message=str(error.message),
+                    field=getattr(error, "field", None) or error.data.get("field"),
                 )
             )
             continue
@@ -813,7 +828,7 @@ async def _import_one(uow: UnitOfWork, row: ImportRow, publish: bool, slug: str,
             await _publish_now(uow, state)
         return "created"
     if (existing.kind is ArticleKind.SHARED) != row.shared:
-        raise ValidationFailed("an imported article cannot change between local and shared", field="shared")
+        raise ValidationFailed(_l("an imported article cannot change between local and shared"), field="shared")
     latest = await repository.get_version(uow.conn, tenant_id, existing.id, existing.latest_version)
     content_same = _same_content(latest, row)
     if content_same and (not publish or existing.status is ArticleStatus.PUBLISHED):
@@ -842,16 +857,16 @@ async def set_synonym(uow: UnitOfWork, data: SynonymInput, tenant_slug: str | No
     term = " ".join(data.term.split())
     values = list(dict.fromkeys(" ".join(s.split()) for s in data.synonyms if s.strip()))
     if not analysis.words(term):
-        raise ValidationFailed("the term needs at least one word", field="term")
+        raise ValidationFailed(_l("the term needs at least one word"), field="term")
     if not values or not all(analysis.words(v) for v in values):
-        raise ValidationFailed("every synonym needs at least one word", field="synonyms")
+        raise ValidationFailed(_l("every synonym needs at least one word"), field="synonyms")
     return await repository.upsert_synonym(uow.conn, tenant_id, uuid4(), term, values, _author(uow))
 
 
 async def remove_synonym(uow: UnitOfWork, synonym_id: UUID, tenant_slug: str | None = None) -> None:
     tenant_id = await _writable_tenant(uow, Operation.SYNONYM_WRITE, tenant_slug)
     if not await repository.delete_synonym(uow.conn, tenant_id, synonym_id):
-        raise NotFound("synonym not found")
+        raise NotFound(_l("synonym not found"))
 
 
 # ---------------------------------------------------------------------------------- search
@@ -908,7 +923,7 @@ def _decode_cursor(cursor: str | None, kind: type[CursorT]) -> CursorT | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=kind)
     except (binascii.Error, ValueError, msgspec.DecodeError):  # ValidationError is a DecodeError
-        raise ValidationFailed("not a cursor of this list", field="after") from None
+        raise ValidationFailed(_l("not a cursor of this list"), field="after") from None
 
 
 def _idf(documents: int, frequency: int) -> float:
@@ -1092,11 +1107,16 @@ async def search(
     (editors only): the tenant's own articles at their latest version in that status.
     """
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise ValidationFailed(
+            _l("first must be between 1 and {max_page_size}", max_page_size=MAX_PAGE_SIZE), field="first"
+        )
     if len(query) > MAX_QUERY_LENGTH:
-        raise ValidationFailed(f"the question is longer than {MAX_QUERY_LENGTH} characters", field="query")
+        raise ValidationFailed(
+            _l("the question is longer than {max_query_length} characters", max_query_length=MAX_QUERY_LENGTH),
+            field="query",
+        )
     if leika_group is not None and not re.fullmatch(r"[0-9]{3}", leika_group):
-        raise ValidationFailed("a LeiKa group has three digits", field="leikaGroup")
+        raise ValidationFailed(_l("a LeiKa group has three digits"), field="leikaGroup")
     operation = Operation.ARTICLE_DRAFT_READ if status is not None else Operation.ARTICLE_READ
     ctx = await _context(uow, operation, tenant_slug)
     view = "working" if status is not None else "published"
@@ -1270,7 +1290,7 @@ async def article_feed(
     ctx = await _context(uow, Operation.ARTICLE_READ, tenant_slug)
     article = await repository.find_article(uow.conn, article_id, ctx.town_id, ctx.owner_ids)
     if article is None or (include_drafts and article.tenant_id not in draft_tenants):
-        raise NotFound("article not found")
+        raise NotFound(_l("article not found"))
     channels = [events.article_channel(article.id)]
     if article.kind is ArticleKind.SHARED:
         channels.append(events.local_channel(article.id, ctx.town_id))

@@ -13,6 +13,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
 from backend.errors import ValidationFailed
+from backend.i18n import _l
 
 DEFAULT_REGION = "DE"
 GERMANY = "+49"
@@ -24,7 +25,7 @@ HIDDEN_CALLERS = frozenset({"", "anonymous", "unknown", "restricted", "private",
 
 class NotANumber(ValidationFailed):
     def __init__(self, what: str, field: str) -> None:
-        super().__init__(f"{what} is not a telephone number", field=field)
+        super().__init__(_l("{what} is not a telephone number", what=what), field=field)
 
 
 def _parse(raw: str) -> phonenumbers.PhoneNumber | None:

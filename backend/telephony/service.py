@@ -25,6 +25,7 @@ from auth.principal import Principal
 from backend import cursors
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.generations import Generations
+from backend.i18n import _l
 from backend.state import AppState, UnitOfWork
 from backend.telephony import cache, events, imports, repository
 from backend.telephony.numbers import (
@@ -74,7 +75,7 @@ CALLER_RETENTION_DAYS = DEFAULT_CALLER_RETENTION_DAYS  # without tenant settings
 
 def _reachable(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> None:
     if tenant_id not in require(uow.principal, operation):
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
 
 
 # --- the routing decision ------------------------------------------------------------------
@@ -93,7 +94,7 @@ async def routing_decision(
     acting = require(principal, Operation.ROUTING_READ)
     moment = at or datetime.now(UTC)
     if moment.tzinfo is None:
-        raise ValidationFailed("give `at` with a time zone offset", field="at")
+        raise ValidationFailed(_l("give `at` with a time zone offset"), field="at")
     number = normalise_dialled(dialled)
     compiled, _ = await cache.routing_for(app, acting, number, read)
     return compiled.decide(number, normalise_caller(caller), moment, acting)
@@ -123,16 +124,18 @@ async def _insert_number(uow: UnitOfWork, tenant_id: UUID, **values: Any) -> Ser
     except asyncpg.ExclusionViolationError as error:
         # Never name the other owner: the message must not leak another tenant's numbers.
         if "one_owner" in (error.constraint_name or ""):
-            raise Conflict("this number overlaps a number another tenant owns in that period", field="number") from None
-        raise Conflict("the tenant already has this number or block in that period", field="number") from None
+            raise Conflict(
+                _l("this number overlaps a number another tenant owns in that period"), field="number"
+            ) from None
+        raise Conflict(_l("the tenant already has this number or block in that period"), field="number") from None
     except asyncpg.ForeignKeyViolationError:
-        raise NotFound("department not found", field="departmentId") from None
+        raise NotFound(_l("department not found"), field="departmentId") from None
 
 
 async def list_service_numbers(uow: UnitOfWork, tenant_id: UUID | None, on: date | None) -> list[ServiceNumber]:
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_READ)
     if tenant_id is not None and tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     return await repository.list_service_numbers(uow.conn, [tenant_id] if tenant_id else list(reachable), on)
 
 
@@ -140,7 +143,7 @@ async def service_number(uow: UnitOfWork, number_id: UUID) -> ServiceNumber:
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_READ)
     number = await repository.find_service_number(uow.conn, number_id, list(reachable))
     if number is None:
-        raise NotFound("service number not found")
+        raise NotFound(_l("service number not found"))
     return number
 
 
@@ -148,11 +151,11 @@ async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> S
     _reachable(uow, Operation.SERVICE_NUMBER_WRITE, data.tenant_id)
     number = _normalise_for(data.kind, data.number)
     if data.valid_to is not None and data.valid_to < data.valid_from:
-        raise ValidationFailed("validTo is before validFrom", field="validTo")
+        raise ValidationFailed(_l("validTo is before validFrom"), field="validTo")
     if data.purpose is Purpose.DEPARTMENT and data.department_id is None:
-        raise ValidationFailed("a department line names its department", field="departmentId")
+        raise ValidationFailed(_l("a department line names its department"), field="departmentId")
     if data.purpose is Purpose.ONE_ONE_FIVE and number != normalise_number("115"):
-        raise ValidationFailed("purpose 115 is for the number 115", field="purpose")
+        raise ValidationFailed(_l("purpose 115 is for the number 115"), field="purpose")
     created = await _insert_number(
         uow,
         data.tenant_id,
@@ -173,12 +176,12 @@ async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceN
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
     current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
     if current is None:
-        raise NotFound("service number not found")
+        raise NotFound(_l("service number not found"))
     fields = data.__struct_fields__
     given = {f for f in fields if getattr(data, f) is not None}
     valid_to = data.valid_to if "valid_to" in given else current.valid_to
     if valid_to is not None and valid_to < current.valid_from:
-        raise ValidationFailed("validTo is before validFrom", field="validTo")
+        raise ValidationFailed(_l("validTo is before validFrom"), field="validTo")
     try:
         async with uow.conn.transaction():
             updated = await repository.update_service_number(
@@ -191,9 +194,11 @@ async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceN
                 data.version,
             )
     except asyncpg.ExclusionViolationError:
-        raise Conflict("this number overlaps a number another tenant owns in that period", field="validTo") from None
+        raise Conflict(
+            _l("this number overlaps a number another tenant owns in that period"), field="validTo"
+        ) from None
     if updated is None:
-        raise Conflict("the service number was changed by someone else; reload and try again")
+        raise Conflict(_l("the service number was changed by someone else; reload and try again"))
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return updated
 
@@ -203,16 +208,18 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
     still resolve to their owner at the time)."""
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
     if data.to_tenant_id not in reachable:
-        raise NotFound("tenant not found", field="toTenantId")
+        raise NotFound(_l("tenant not found"), field="toTenantId")
     current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
     if current is None:
-        raise NotFound("service number not found")
+        raise NotFound(_l("service number not found"))
     if current.tenant_id == data.to_tenant_id:
-        raise ValidationFailed("the number already belongs to that tenant", field="toTenantId")
+        raise ValidationFailed(_l("the number already belongs to that tenant"), field="toTenantId")
     if not (current.valid_from < data.on and (current.valid_to is None or data.on <= current.valid_to)):
-        raise ValidationFailed("the move day must lie after the number's first day and within its validity", field="on")
+        raise ValidationFailed(
+            _l("the move day must lie after the number's first day and within its validity"), field="on"
+        )
     if current.purpose is Purpose.DEPARTMENT and data.department_id is None:
-        raise ValidationFailed("a department line names its department at the new owner", field="departmentId")
+        raise ValidationFailed(_l("a department line names its department at the new owner"), field="departmentId")
     ended = await repository.update_service_number(
         uow.conn,
         current.tenant_id,
@@ -254,7 +261,7 @@ async def add_weekly_absence(uow: UnitOfWork, tenant_id: UUID, data: WeeklyAbsen
     _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
     starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
     if starts >= ends:
-        raise ValidationFailed("an absence starts before it ends", field="ends")
+        raise ValidationFailed(_l("an absence starts before it ends"), field="ends")
     absence = await repository.insert_weekly_absence(
         uow.conn, tenant_id, uuid4(), data.weekday, starts, ends, data.note.strip()
     )
@@ -265,12 +272,12 @@ async def add_weekly_absence(uow: UnitOfWork, tenant_id: UUID, data: WeeklyAbsen
 async def add_dated_absence(uow: UnitOfWork, tenant_id: UUID, data: DatedAbsenceInput) -> DatedAbsence:
     _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
     if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
-        raise ValidationFailed("give times with a time zone offset", field="startsAt")
+        raise ValidationFailed(_l("give times with a time zone offset"), field="startsAt")
     if data.starts_at >= data.ends_at:
-        raise ValidationFailed("an absence starts before it ends", field="endsAt")
+        raise ValidationFailed(_l("an absence starts before it ends"), field="endsAt")
     for name, moment in (("startsAt", data.starts_at), ("endsAt", data.ends_at)):
         if moment.second or moment.microsecond:
-            raise ValidationFailed("absences start and end on a whole minute", field=name)
+            raise ValidationFailed(_l("absences start and end on a whole minute"), field=name)
     absence = await repository.insert_dated_absence(
         uow.conn, tenant_id, uuid4(), data.starts_at, data.ends_at, data.note.strip()
     )
@@ -281,7 +288,7 @@ async def add_dated_absence(uow: UnitOfWork, tenant_id: UUID, data: DatedAbsence
 async def remove_absence(uow: UnitOfWork, tenant_id: UUID, absence_id: UUID) -> None:
     _reachable(uow, Operation.ABSENCE_WRITE, tenant_id)
     if not await repository.delete_absence(uow.conn, tenant_id, absence_id):
-        raise NotFound("absence not found")
+        raise NotFound(_l("absence not found"))
     uow.after_commit(lambda: cache.routing_changed(uow.app))
 
 
@@ -296,9 +303,9 @@ async def area_codes(uow: UnitOfWork, operator_id: UUID) -> list[AreaCode]:
 async def set_area_code(uow: UnitOfWork, operator_id: UUID, data: AreaCodeInput) -> AreaCode:
     reachable = require(uow.principal, Operation.AREA_CODE_WRITE)
     if operator_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     if data.client_tenant_id is not None and data.client_tenant_id not in reachable:
-        raise NotFound("tenant not found", field="clientTenantId")
+        raise NotFound(_l("tenant not found"), field="clientTenantId")
     entry = await repository.upsert_area_code(
         uow.conn,
         operator_id,
@@ -314,7 +321,7 @@ async def set_area_code(uow: UnitOfWork, operator_id: UUID, data: AreaCodeInput)
 async def remove_area_code(uow: UnitOfWork, operator_id: UUID, area_code: str, ags: str) -> None:
     _reachable(uow, Operation.AREA_CODE_WRITE, operator_id)
     if not await repository.delete_area_code(uow.conn, operator_id, normalise_area_code(area_code), ags):
-        raise NotFound("area code not found")
+        raise NotFound(_l("area code not found"))
     uow.after_commit(lambda: cache.routing_changed(uow.app))
 
 
@@ -334,7 +341,7 @@ def _source(principal: Principal) -> _Source:
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise ValidationFailed("give times with a time zone offset", field=field)
+        raise ValidationFailed(_l("give times with a time zone offset"), field=field)
     return value
 
 
@@ -345,12 +352,14 @@ LONGEST_CALL = timedelta(days=7)
 
 def _check_times(offered: datetime, answered: datetime | None, ended: datetime | None) -> None:
     if answered is not None and answered < offered:
-        raise ValidationFailed("a call is answered after it was offered", field="answeredAt")
+        raise ValidationFailed(_l("a call is answered after it was offered"), field="answeredAt")
     if ended is not None and ended < (answered or offered):
-        raise ValidationFailed("a call ends after it was offered and answered", field="endedAt")
+        raise ValidationFailed(_l("a call ends after it was offered and answered"), field="endedAt")
     for field, at in (("answeredAt", answered), ("endedAt", ended)):
         if at is not None and at - offered > LONGEST_CALL:
-            raise ValidationFailed(f"a call lasts at most {LONGEST_CALL.days} days from its offer", field=field)
+            raise ValidationFailed(
+                _l("a call lasts at most {days} days from its offer", days=LONGEST_CALL.days), field=field
+            )
 
 
 def _derived(
@@ -375,7 +384,7 @@ async def _resolve_call(
     compiled, _ = await cache.routing_for(uow.app, acting, dialled)
     found = compiled.tenant_of_call(dialled, caller, offered_at, acting)
     if found is None:
-        raise ValidationFailed("the dialled number was not ours when the call started", field="dialled")
+        raise ValidationFailed(_l("the dialled number was not ours when the call started"), field="dialled")
     entry, tenant_id, resolved_by = found
     return {
         "tenant_id": tenant_id,
@@ -397,7 +406,7 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
     )
     if found is None:
         if "offered_at" not in facts or "dialled" not in facts:
-            raise NotFound("call not found; post its `offered` event (or the complete record) first")
+            raise NotFound(_l("call not found; post its `offered` event (or the complete record) first"))
         _check_times(facts["offered_at"], facts.get("answered_at"), facts.get("ended_at"))
         wait_derived = "wait_seconds" not in facts
         values = {
@@ -415,7 +424,7 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
             uow.conn, source.tenant_id, source.system, external_id, list(acting), for_update=True
         )
         if found is None:
-            raise Conflict("the call was recorded for a tenant you no longer act for")
+            raise Conflict(_l("the call was recorded for a tenant you no longer act for"))
     call = found.call
     wait_derived = found.wait_derived or call.wait_seconds is None  # no wait is no reported wait
     changes: dict[str, Any] = {}
@@ -432,7 +441,13 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
             conflicts.append(key)
     if conflicts:
         names = ", ".join(sorted(_camel(k) for k in conflicts))
-        raise Conflict(f"call {external_id!r} was already recorded with other values ({names})")
+        raise Conflict(
+            _l(
+                "call {external_id!r} was already recorded with other values ({names})",
+                external_id=external_id,
+                names=names,
+            )
+        )
     if not changes:
         return call
     merged = {**msgspec.structs.asdict(call), **changes}
@@ -477,7 +492,7 @@ async def record_call_event(uow: UnitOfWork, data: CallEventInput) -> Call:
     facts: dict[str, Any]
     if data.type is CallEventType.OFFERED:
         if data.dialled is None:
-            raise ValidationFailed("an offered event names the dialled number", field="dialled")
+            raise ValidationFailed(_l("an offered event names the dialled number"), field="dialled")
         facts = {
             "dialled": normalise_dialled(data.dialled),
             "caller": normalise_caller(data.caller),
@@ -495,7 +510,7 @@ async def call(uow: UnitOfWork, call_id: UUID) -> Call:
     reachable = require(uow.principal, Operation.CALL_READ)
     found = await repository.find_call(uow.conn, call_id, list(reachable))
     if found is None:
-        raise NotFound("call not found")
+        raise NotFound(_l("call not found"))
     return found
 
 
@@ -515,7 +530,7 @@ async def list_calls(
 ) -> CallPage:
     reachable = require(uow.principal, Operation.CALL_READ)
     if tenant_id is not None and tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     first = max(1, min(first, MAX_PAGE_SIZE))
     rows = await repository.list_calls(
         uow.conn, [tenant_id] if tenant_id else list(reachable), since, until, cursors.decode(after), first + 1
@@ -529,18 +544,18 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     reachable = require(uow.principal, Operation.CALL_OUTCOME_WRITE)
     current = await repository.find_call(uow.conn, call_id, list(reachable))
     if current is None:
-        raise NotFound("call not found")
+        raise NotFound(_l("call not found"))
     if data.outcome is Outcome.TRANSFERRED_TO_DEPARTMENT:
         if data.department_id is None:
-            raise ValidationFailed("name the department the call was transferred to", field="departmentId")
+            raise ValidationFailed(_l("name the department the call was transferred to"), field="departmentId")
         if not await repository.department_exists(uow.conn, current.tenant_id, data.department_id):
-            raise NotFound("department not found", field="departmentId")
+            raise NotFound(_l("department not found"), field="departmentId")
     elif data.department_id is not None:
-        raise ValidationFailed("a department is given only for transferred calls", field="departmentId")
+        raise ValidationFailed(_l("a department is given only for transferred calls"), field="departmentId")
     if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
-        raise ValidationFailed("the call was never answered", field="outcome")
+        raise ValidationFailed(_l("the call was never answered"), field="outcome")
     if current.ticket_id is not None and data.outcome is not Outcome.FORWARDED_AS_TICKET:
-        raise Conflict("a ticket was created from this call; it stays forwarded as ticket", field="outcome")
+        raise Conflict(_l("a ticket was created from this call; it stays forwarded as ticket"), field="outcome")
     updated = await repository.set_call_outcome(
         uow.conn,
         current.tenant_id,
@@ -562,13 +577,13 @@ async def link_ticket(uow: UnitOfWork, tenant_id: UUID, call_id: UUID, ticket_id
     reachable = require(uow.principal, Operation.CALL_READ)
     current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
     if current is None:
-        raise NotFound("call not found", field="callId")
+        raise NotFound(_l("call not found"), field="callId")
     if current.tenant_id != tenant_id:
-        raise ValidationFailed("the call is another tenant's; assign a 115 call to the town first", field="callId")
+        raise ValidationFailed(_l("the call is another tenant's; assign a 115 call to the town first"), field="callId")
     if current.ticket_id is not None:
-        raise Conflict("a ticket was already created from this call", field="callId")
+        raise Conflict(_l("a ticket was already created from this call"), field="callId")
     if current.answered_at is None and current.ended_at is not None:
-        raise ValidationFailed("the call was never answered", field="callId")
+        raise ValidationFailed(_l("the call was never answered"), field="callId")
     linked = await repository.link_ticket(uow.conn, tenant_id, call_id, ticket_id, uow.principal.log_id)
     assert linked is not None
     return linked
@@ -590,27 +605,29 @@ async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInp
     reachable = require(uow.principal, Operation.CALL_TENANT_ASSIGN)
     current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
     if current is None:
-        raise NotFound("call not found")
+        raise NotFound(_l("call not found"))
     if data.tenant_id not in reachable:
-        raise NotFound("tenant not found", field="tenantId")
+        raise NotFound(_l("tenant not found"), field="tenantId")
     if current.purpose is not Purpose.ONE_ONE_FIVE or current.resolved_by is not ResolvedBy.AMBIGUOUS_AREA_CODE:
-        raise ValidationFailed("only a 115 call whose caller area names several towns is assigned", field="tenantId")
+        raise ValidationFailed(
+            _l("only a 115 call whose caller area names several towns is assigned"), field="tenantId"
+        )
     compiled, _ = await cache.routing_for(uow.app, reachable, current.dialled)
     decision = compiled.decide(current.dialled, current.caller, current.offered_at, reachable)
     owner = compiled.owner_of(current.dialled, current.offered_at, reachable)
     if owner is None or owner[1].id != current.tenant_id:
-        raise Conflict("the call was already assigned to a town")
+        raise Conflict(_l("the call was already assigned to a town"))
     if data.tenant_id not in {c.tenant.id for c in decision.candidates}:
-        raise ValidationFailed("the town is not one of the call's candidates", field="tenantId")
+        raise ValidationFailed(_l("the town is not one of the call's candidates"), field="tenantId")
     if data.tenant_id == current.tenant_id:
-        raise ValidationFailed("the call is already stored for that tenant", field="tenantId")
+        raise ValidationFailed(_l("the call is already stored for that tenant"), field="tenantId")
     if current.ticket_id is not None or current.outcome_department_id is not None:
-        raise Conflict("the call already names a ticket or department of its tenant; it can no longer move")
+        raise Conflict(_l("the call already names a ticket or department of its tenant; it can no longer move"))
     moved = await repository.assign_call_tenant(
         uow.conn, current.tenant_id, current.id, data.tenant_id, uow.principal.log_id
     )
     if moved is None:
-        raise Conflict("the call was already assigned to a town")
+        raise Conflict(_l("the call was already assigned to a town"))
     uow.after_commit(lambda: events.publish_call(uow.app, "updated", moved))
     return moved
 
@@ -657,7 +674,7 @@ def _staging_rows(
             _check_times(offered, answered, ended)
             dialled = normalise_dialled(record.dialled)
         except ValidationFailed as error:
-            problems.append(ImportProblem(line=parsed.line, message=error.message, external_id=record.external_id))
+            problems.append(ImportProblem(line=parsed.line, message=str(error.message), external_id=record.external_id))
             continue
         caller = normalise_caller(record.caller)
         # Resolved once per (dialled number, Berlin day): only 115 depends on the caller too.

@@ -12,6 +12,7 @@ import msgspec
 
 from backend.db.rows import row_to
 from backend.errors import NotFound
+from backend.i18n import _l
 from backend.tenants.schemas import (
     Agreement,
     ClosingDay,
@@ -39,7 +40,7 @@ async def find_tenant(conn: asyncpg.Connection, tenant_id: UUID) -> Tenant | Non
 async def get_tenant(conn: asyncpg.Connection, tenant_id: UUID) -> Tenant:
     tenant = await find_tenant(conn, tenant_id)
     if tenant is None:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     return tenant
 
 
@@ -218,7 +219,7 @@ async def get_identity_issuer(conn: asyncpg.Connection, tenant_id: UUID, issuer_
         f"SELECT {ISSUER_COLUMNS} FROM identity_issuers WHERE tenant_id = $1 AND id = $2", tenant_id, issuer_id
     )
     if row is None:
-        raise NotFound("identity issuer not found")
+        raise NotFound(_l("identity issuer not found"))
     return _issuer(row)
 
 

@@ -23,6 +23,7 @@ from auth.oidc import REASONS, KeysUnavailable
 from auth.permissions import Operation, require
 from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from backend.i18n import Message, _l
 from backend.state import UnitOfWork
 from backend.tenants import repository, signin
 from backend.tenants.refusals import RedisRefusalLog
@@ -75,17 +76,17 @@ class Page:
 async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> Tenant:
     reachable = require(uow.principal, operation)
     if tenant_id not in reachable:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     return await repository.get_tenant(uow.conn, tenant_id)
 
 
 async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
     reachable = require(uow.principal, operation)
     if not _SLUG.match(slug):  # cannot exist; and text such as NUL never reaches SQL
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     tenant = await repository.find_tenant_by_slug(uow.conn, slug, list(reachable))
     if tenant is None:
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     return tenant
 
 
@@ -110,9 +111,11 @@ async def home_tenant(uow: UnitOfWork) -> Tenant:
 
 async def list_tenants(uow: UnitOfWork, first: int = 50, after: str | None = None) -> Page:
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise ValidationFailed(
+            _l("first must be between 1 and {max_page_size}", max_page_size=MAX_PAGE_SIZE), field="first"
+        )
     if after is not None and not _SLUG.match(after):
-        raise ValidationFailed("not a cursor from a previous page", field="after")
+        raise ValidationFailed(_l("not a cursor from a previous page"), field="after")
     reachable = require(uow.principal, Operation.TENANT_READ)
     rows = await repository.list_tenants(uow.conn, list(reachable), after, first + 1)
     items = rows[:first]
@@ -138,7 +141,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
         async with uow.conn.transaction():  # savepoint: a duplicate slug leaves nothing behind
             tenant = await repository.insert_tenant(uow.conn, tenant_id, data)
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"a tenant with slug {data.slug!r} already exists", field="slug") from None
+        raise Conflict(_l("a tenant with slug {slug!r} already exists", slug=data.slug), field="slug") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return tenant
 
@@ -160,7 +163,7 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
         changes["status"] = changes["status"].value
     updated = await repository.update_tenant(uow.conn, tenant_id, changes, data.version)
     if updated is None:
-        raise Conflict("the tenant was changed by someone else; reload and try again")
+        raise Conflict(_l("the tenant was changed by someone else; reload and try again"))
     if "status" in changes:
         # Sign-in drops offboarded tenants' issuers (auth_issuer_bindings) and ends the
         # operator's access to them; both are remembered by sign-in, so they are dropped now.
@@ -187,7 +190,7 @@ async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput
                 uow.conn, tenant_id, uuid4(), data.name, data.email, data.phone, data.active
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"a department named {data.name!r} already exists", field="name") from None
+        raise Conflict(_l("a department named {name!r} already exists", name=data.name), field="name") from None
 
 
 async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput) -> Department:
@@ -199,9 +202,9 @@ async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUI
                 uow.conn, tenant_id, department_id, data.name, data.email, data.phone, data.active
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(f"a department named {data.name!r} already exists", field="name") from None
+        raise Conflict(_l("a department named {name!r} already exists", name=data.name), field="name") from None
     if department is None:
-        raise NotFound("department not found")
+        raise NotFound(_l("department not found"))
     return department
 
 
@@ -214,7 +217,7 @@ async def closing_days_by_tenant(uow: UnitOfWork, tenant_ids: list[UUID]) -> dic
     """Closing days of several tenants in one query; a tenant out of reach is not found."""
     reachable = require(uow.principal, Operation.TENANT_READ)
     grouped: dict[UUID, list[ClosingDay] | NotFound] = {
-        t: [] if t in reachable else NotFound("tenant not found") for t in tenant_ids
+        t: [] if t in reachable else NotFound(_l("tenant not found")) for t in tenant_ids
     }
     for tenant_id, day in await repository.list_closing_days_of(uow.conn, [t for t in tenant_ids if t in reachable]):
         days = grouped[tenant_id]
@@ -228,7 +231,7 @@ async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> 
     uow.after_commit(uow.app.tenant_changed)
     name = day.name.strip()
     if not 1 <= len(name) <= 200 or "\x00" in name:
-        raise ValidationFailed("a closing day needs a name of 1 to 200 characters", field="name")
+        raise ValidationFailed(_l("a closing day needs a name of 1 to 200 characters"), field="name")
     await repository.upsert_closing_day(uow.conn, tenant_id, day.day, name)
     return await repository.list_closing_days(uow.conn, tenant_id)
 
@@ -237,7 +240,7 @@ async def remove_closing_day(uow: UnitOfWork, tenant_id: UUID, day: date) -> lis
     await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
     uow.after_commit(uow.app.tenant_changed)
     if not await repository.delete_closing_day(uow.conn, tenant_id, day):
-        raise NotFound("closing day not found")
+        raise NotFound(_l("closing day not found"))
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
@@ -252,7 +255,7 @@ async def identity_issuers_by_tenant(
     """Identity issuers of several tenants in one query; a tenant out of reach is not found."""
     reachable = require(uow.principal, Operation.IDENTITY_READ)
     grouped: dict[UUID, list[IdentityIssuer] | NotFound] = {
-        t: [] if t in reachable else NotFound("tenant not found") for t in tenant_ids
+        t: [] if t in reachable else NotFound(_l("tenant not found")) for t in tenant_ids
     }
     for issuer in await repository.list_identity_issuers_of(uow.conn, [t for t in tenant_ids if t in reachable]):
         issuers = grouped[issuer.tenant_id]
@@ -264,28 +267,37 @@ async def identity_issuers_by_tenant(
 async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIssuerInput) -> IdentityIssuer:
     tenant = await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
     if (data.org_claim is None) != (data.org_value is None):
-        raise ValidationFailed("give both the organisation claim and its value, or neither", field="orgClaim")
+        raise ValidationFailed(_l("give both the organisation claim and its value, or neither"), field="orgClaim")
     if uow.app.settings.is_production and not data.issuer.startswith("https://"):
-        raise ValidationFailed("issuers must use https in production", field="issuer")
+        raise ValidationFailed(_l("issuers must use https in production"), field="issuer")
     unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
     if unknown:
-        raise ValidationFailed(f"unknown roles in role mapping: {', '.join(unknown)}", field="roleMapping")
+        raise ValidationFailed(
+            _l("unknown roles in role mapping: {unknown}", unknown=", ".join(unknown)), field="roleMapping"
+        )
     # Refused here rather than by every token later (decision 016): a path that cannot be read
     # used to register and then lock the town out with nothing but 401s.
     try:
         parse_claim_path(data.role_claim)
     except ClaimPathError as error:
-        message = f"role claim {data.role_claim!r} is not a claim path: {error}"
+        message = _l(
+            "role claim {claim!r} is not a claim path: {reason}",
+            claim=data.role_claim,
+            reason=Message(error.msgid, error.params),
+        )
         raise ValidationFailed(message, field="roleClaim") from None
     for key in data.role_mapping:
         try:
             check_group_path(key)
         except ClaimPathError as error:
-            raise ValidationFailed(str(error), field="roleMapping") from None
+            raise ValidationFailed(Message(error.msgid, error.params), field="roleMapping") from None
     operator_only = sorted({role.value for role in OPERATOR_ONLY_ROLES} & set(data.role_mapping.values()))
     if operator_only and not tenant.is_operator:
         raise ValidationFailed(
-            f"only the operator's issuers grant {', '.join(operator_only)}; a town's sign-in cannot",
+            _l(
+                "only the operator's issuers grant {operator_only}; a town's sign-in cannot",
+                operator_only=", ".join(operator_only),
+            ),
             field="roleMapping",
         )
     # An issuer shared by several tenants must tell them apart by organisation; the lookup runs
@@ -293,15 +305,17 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     others = await repository.issuer_bindings(uow.conn, data.issuer)
     if others and (data.org_value is None or any(b["org_value"] is None for b in others)):
         raise Conflict(
-            "this issuer is already registered; several tenants can share an issuer only when "
-            "each is told apart by an organisation claim",
+            _l(
+                "this issuer is already registered; several tenants can share an issuer only when "
+                "each is told apart by an organisation claim"
+            ),
             field="issuer",
         )
     # Told apart by the same claim: another claim could make the others' tokens ambiguous, and
     # sign-in refuses those (one town locking the others out). The database holds this too.
     if any(b["org_claim"] != data.org_claim for b in others):
         raise Conflict(
-            "tenants sharing this issuer are told apart by another organisation claim; use the same claim",
+            _l("tenants sharing this issuer are told apart by another organisation claim; use the same claim"),
             field="orgClaim",
         )
     try:
@@ -318,9 +332,9 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
                 data.role_mapping,
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict("this issuer and organisation are already registered", field="issuer") from None
+        raise Conflict(_l("this issuer and organisation are already registered"), field="issuer") from None
     except asyncpg.ExclusionViolationError:  # registered concurrently with another claim
-        raise Conflict("tenants sharing this issuer use another organisation claim", field="orgClaim") from None
+        raise Conflict(_l("tenants sharing this issuer use another organisation claim"), field="orgClaim") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return issuer
 
@@ -329,7 +343,7 @@ async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UU
     await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
     issuer = await repository.delete_identity_issuer(uow.conn, tenant_id, issuer_id)
     if issuer is None:
-        raise NotFound("identity issuer not found")
+        raise NotFound(_l("identity issuer not found"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
 
 
@@ -343,7 +357,7 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
         key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
     except KeysUnavailable as error:
         raise ServiceUnavailable(
-            f"the issuer's keys could not be fetched ({error}); the keys in use stay as they were"
+            _l("the issuer's keys could not be fetched ({error}); the keys in use stay as they were", error=error)
         ) from None
     # Tokens verified before are remembered under the sign-in generation: a new one drops them.
     uow.after_commit(lambda: signin.signin_changed(uow.app))
@@ -367,11 +381,11 @@ async def sign_in_refusals(
 async def issuer_refusals(uow: UnitOfWork, issuer: IdentityIssuer, limit: int = 50) -> list[SignInRefusalView]:
     """The same for an issuer already read (GraphQL `IdentityIssuer.recentRefusals`)."""
     if issuer.tenant_id not in require(uow.principal, Operation.IDENTITY_READ):
-        raise NotFound("tenant not found")
+        raise NotFound(_l("tenant not found"))
     try:
         kept = await RedisRefusalLog(uow.app.redis, uow.app.namespace).recent(issuer.tenant_id, issuer.issuer, limit)
     except RedisError:
-        raise ServiceUnavailable("the refusal log cannot be read right now (Redis is unreachable)") from None
+        raise ServiceUnavailable(_l("the refusal log cannot be read right now (Redis is unreachable)")) from None
     return [
         SignInRefusalView(
             reason=r.reason,
@@ -409,7 +423,11 @@ async def check_token(uow: UnitOfWork, token: str) -> TokenVerdict:
 def _check_agreement_day(day: date, field: str) -> None:
     if not EARLIEST_AGREEMENT_DAY <= day <= LATEST_AGREEMENT_DAY:
         raise ValidationFailed(
-            f"the date must lie between {EARLIEST_AGREEMENT_DAY.isoformat()} and {LATEST_AGREEMENT_DAY.isoformat()}",
+            _l(
+                "the date must lie between {earliest_agreement_day} and {latest_agreement_day}",
+                earliest_agreement_day=EARLIEST_AGREEMENT_DAY.isoformat(),
+                latest_agreement_day=LATEST_AGREEMENT_DAY.isoformat(),
+            ),
             field=field,
         )
 
@@ -441,12 +459,12 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     _check_agreement_day(data.starts_on, "startsOn")
     operator = await repository.get_tenant(uow.conn, uow.principal.tenant_id)
     if not operator.is_operator:
-        raise ValidationFailed("only an operator's platform admin can conclude agreements")
+        raise ValidationFailed(_l("only an operator's platform admin can conclude agreements"))
     if data.client_tenant_id not in reachable or data.client_tenant_id == operator.id:
-        raise NotFound("client tenant not found")
+        raise NotFound(_l("client tenant not found"))
     await repository.get_tenant(uow.conn, data.client_tenant_id)
     if await repository.overlapping_agreement_exists(uow.conn, data.client_tenant_id, operator.id, data.starts_on):
-        raise Conflict("this client already has an agreement with the operator in that period")
+        raise Conflict(_l("this client already has an agreement with the operator in that period"))
     try:
         async with uow.conn.transaction():
             agreement = await repository.insert_agreement(
@@ -461,7 +479,7 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
                 data.scope_notes,
             )
     except asyncpg.ExclusionViolationError:  # concluded concurrently
-        raise Conflict("this client already has an agreement with the operator in that period") from None
+        raise Conflict(_l("this client already has an agreement with the operator in that period")) from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(agreement, today_in_berlin())
 
@@ -472,14 +490,14 @@ async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: Agreeme
     _check_agreement_day(data.noticed_on, "noticedOn")
     agreement = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
     if agreement is None:
-        raise NotFound("agreement not found")
+        raise NotFound(_l("agreement not found"))
     if agreement.ends_on is not None:
-        raise Conflict(f"the agreement already ends on {agreement.ends_on.isoformat()}")
+        raise Conflict(_l("the agreement already ends on {ends_on}", ends_on=agreement.ends_on.isoformat()))
     if data.noticed_on < agreement.starts_on:
-        raise ValidationFailed("notice cannot be given before the agreement starts", field="noticedOn")
+        raise ValidationFailed(_l("notice cannot be given before the agreement starts"), field="noticedOn")
     ends_on = agreement.earliest_end_if_noticed_on(data.noticed_on)
     updated = await repository.set_agreement_end(uow.conn, agreement.tenant_id, agreement.id, ends_on)
     if updated is None:
-        raise Conflict("the agreement was changed by someone else; reload and try again")
+        raise Conflict(_l("the agreement was changed by someone else; reload and try again"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(updated, today_in_berlin())

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from backend.errors import ValidationFailed
+from backend.i18n import _l
 from backend.tenants.schemas import ServiceInterval
 
 _LEITWEG = re.compile(r"^(?P<coarse>[0-9]{2,12})(-(?P<fine>[A-Za-z0-9]{1,30}))?-(?P<check>[0-9]{2})$")
@@ -28,18 +29,18 @@ def leitweg_id_is_valid(value: str) -> bool:
 
 def check_leitweg_id(value: str | None) -> None:
     if value is not None and not leitweg_id_is_valid(value):
-        raise ValidationFailed("not a valid Leitweg-ID (format or check digits)", field="leitwegId")
+        raise ValidationFailed(_l("not a valid Leitweg-ID (format or check digits)"), field="leitwegId")
 
 
 def check_ags(value: str | None) -> None:
     # Amtlicher Gemeindeschlüssel: 8 digits for a municipality, 5 for a district (Kreis).
     if value is not None and not re.fullmatch(r"[0-9]{8}|[0-9]{5}", value):
-        raise ValidationFailed("AGS must have 8 digits (municipality) or 5 (district)", field="ags")
+        raise ValidationFailed(_l("AGS must have 8 digits (municipality) or 5 (district)"), field="ags")
 
 
 def check_federal_state(value: str | None) -> None:
     if value is not None and value not in FEDERAL_STATES:
-        raise ValidationFailed(f"unknown federal state {value!r}; use e.g. NW", field="federalState")
+        raise ValidationFailed(_l("unknown federal state {value!r}; use e.g. NW", value=value), field="federalState")
 
 
 def check_time_zone(value: str | None) -> None:
@@ -48,7 +49,7 @@ def check_time_zone(value: str | None) -> None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"unknown time zone {value!r}", field="timeZone") from None
+        raise ValidationFailed(_l("unknown time zone {value!r}", value=value), field="timeZone") from None
 
 
 def check_service_hours(intervals: list[ServiceInterval] | None) -> None:
@@ -57,19 +58,19 @@ def check_service_hours(intervals: list[ServiceInterval] | None) -> None:
     if intervals is None:
         return
     if not intervals:
-        raise ValidationFailed("give at least one service interval", field="serviceHours")
+        raise ValidationFailed(_l("give at least one service interval"), field="serviceHours")
     by_day: dict[int, list[tuple[time, time]]] = {}
     for interval in intervals:
         opens = datetime.strptime(interval.opens, "%H:%M").time()
         closes = datetime.strptime(interval.closes, "%H:%M").time()
         if opens >= closes:
-            raise ValidationFailed("service hours must open before they close", field="serviceHours")
+            raise ValidationFailed(_l("service hours must open before they close"), field="serviceHours")
         by_day.setdefault(interval.weekday, []).append((opens, closes))
     for spans in by_day.values():
         spans.sort()
         for (_, first_close), (second_open, _) in itertools.pairwise(spans):
             if second_open < first_close:
-                raise ValidationFailed("service hours of one day overlap", field="serviceHours")
+                raise ValidationFailed(_l("service hours of one day overlap"), field="serviceHours")
 
 
 def leitweg_id_with_check_digits(coarse: str, fine: str = "") -> str:

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from backend.api.context import GraphQLContext, Info
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
+from backend.i18n import _l
 from backend.tenants.gql import PageInfoGQL
 from backend.tickets import pubsub, schemas, service
 
@@ -136,7 +137,7 @@ def _events_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[TicketEventGQL]
         async with ctx.uow() as uow:
             grouped = await service.events_by_ticket(uow, ticket_ids)
         return [
-            [TicketEventGQL.of(e) for e in grouped[t]] if t in grouped else NotFound("ticket not found")
+            [TicketEventGQL.of(e) for e in grouped[t]] if t in grouped else NotFound(_l("ticket not found"))
             for t in ticket_ids
         ]
 

@@ -16,6 +16,7 @@ import asyncpg
 
 from backend.db.rows import row_to
 from backend.errors import NotFound
+from backend.i18n import _l
 from backend.tickets.schemas import (
     AuditEntry,
     AuditWhat,
@@ -291,7 +292,7 @@ async def get_ticket(
 ) -> Ticket:
     ticket = await find_ticket(conn, tenant_ids, ticket_id, now, lock=lock)
     if ticket is None:
-        raise NotFound("ticket not found")
+        raise NotFound(_l("ticket not found"))
     return ticket
 
 
@@ -599,7 +600,7 @@ async def callback_window(
         ticket_id,
     )
     if row is None:
-        raise NotFound("ticket not found")
+        raise NotFound(_l("ticket not found"))
     return row["since"], row["first_reached_at"]
 
 
@@ -800,7 +801,7 @@ async def get_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: U
         endpoint_id,
     )
     if row is None:
-        raise NotFound("webhook endpoint not found")
+        raise NotFound(_l("webhook endpoint not found"))
     return row_to(WebhookEndpoint, row)
 
 

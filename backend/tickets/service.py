@@ -21,6 +21,7 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend import cursors
 from backend.errors import Conflict, ValidationFailed
+from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony import service as telephony_service
 from backend.tenants import repository as tenant_repository
@@ -98,7 +99,9 @@ class AuditPage:
 
 def _check_page(first: int) -> None:
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise ValidationFailed(
+            _l("first must be between 1 and {max_page_size}", max_page_size=MAX_PAGE_SIZE), field="first"
+        )
 
 
 def _publish_after_commit(uow: UnitOfWork, changes: list[TicketChange | None]) -> None:
@@ -135,7 +138,7 @@ async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSetting
     )
     saved = await repository.save_settings(uow.conn, tenant.id, wanted, data.version)
     if saved is None:
-        raise Conflict("the ticket settings were changed by someone else; reload and try again")
+        raise Conflict(_l("the ticket settings were changed by someone else; reload and try again"))
     return saved
 
 
@@ -151,14 +154,14 @@ async def replace_routes(
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
     prefixes = [prefix for prefix, _ in entries]
     if len(prefixes) != len(set(prefixes)):
-        raise ValidationFailed("each key prefix may appear only once", field="routes")
+        raise ValidationFailed(_l("each key prefix may appear only once"), field="routes")
     wanted: list[tuple[str | None, UUID]] = [(p, d) for p, d in entries]
     if default_department_id is not None:
         wanted.append((None, default_department_id))
     for index, (_, department_id) in enumerate(wanted):
         if not await repository.active_department_exists(uow.conn, tenant.id, department_id):
             field = "defaultDepartmentId" if index == len(entries) else "routes"
-            raise ValidationFailed("no active department with this id in the town", field=field)
+            raise ValidationFailed(_l("no active department with this id in the town"), field=field)
     for route in await repository.list_routes(uow.conn, tenant.id):
         await repository.delete_route(uow.conn, tenant.id, route.key_prefix)
     for prefix, department_id in wanted:
@@ -185,7 +188,7 @@ def _normalise_phone(value: str | None) -> str | None:
             number = None
     if number is None or not phonenumbers.is_valid_number(number):
         # Never echo the number: it is personal data.
-        raise ValidationFailed("the callback number is not a valid phone number", field="citizen.callbackNumber")
+        raise ValidationFailed(_l("the callback number is not a valid phone number"), field="citizen.callbackNumber")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -193,13 +196,15 @@ def _check_citizen(data: TicketCreate) -> str | None:
     citizen = data.citizen
     gives_contact = any(v is not None for v in (citizen.name, citizen.callback_number, citizen.email))
     if gives_contact and not citizen.consent:
-        raise ValidationFailed("contact data may only be stored with the citizen's consent", field="citizen.consent")
+        raise ValidationFailed(
+            _l("contact data may only be stored with the citizen's consent"), field="citizen.consent"
+        )
     if citizen.preferred_channel is Channel.PHONE and citizen.callback_number is None:
-        raise ValidationFailed("a callback by phone needs a callback number", field="citizen.callbackNumber")
+        raise ValidationFailed(_l("a callback by phone needs a callback number"), field="citizen.callbackNumber")
     if citizen.preferred_channel is Channel.EMAIL and citizen.email is None:
-        raise ValidationFailed("an answer by e-mail needs an e-mail address", field="citizen.email")
+        raise ValidationFailed(_l("an answer by e-mail needs an e-mail address"), field="citizen.email")
     if citizen.preferred_channel is Channel.LETTER and citizen.name is None:
-        raise ValidationFailed("an answer by letter needs the citizen's name", field="citizen.name")
+        raise ValidationFailed(_l("an answer by letter needs the citizen's name"), field="citizen.name")
     return _normalise_phone(citizen.callback_number)
 
 
@@ -214,17 +219,17 @@ async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | Non
     now = now or utcnow()
     tenant = await tenant_service.tenant_by_slug(uow, data.tenant_slug, Operation.TICKET_CREATE)
     if not data.subject.strip():
-        raise ValidationFailed("the subject must not be blank", field="subject")
+        raise ValidationFailed(_l("the subject must not be blank"), field="subject")
     callback_number = _check_citizen(data)
     department_id = data.department_id
     if department_id is None:
         department_id = await repository.propose_department(uow.conn, tenant.id, data.leika_key)
         if department_id is None:
             raise ValidationFailed(
-                "no department given and the town's responsibility table has no default", field="departmentId"
+                _l("no department given and the town's responsibility table has no default"), field="departmentId"
             )
     elif not await repository.active_department_exists(uow.conn, tenant.id, department_id):
-        raise ValidationFailed("no active department with this id in the town", field="departmentId")
+        raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
     started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
     number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
     ticket_id = uuid4()
@@ -302,7 +307,7 @@ async def list_tickets(
     _check_page(first)
     reachable = require(uow.principal, Operation.TICKET_READ)
     if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
-        raise ValidationFailed("not a valid assignee", field="assignee")
+        raise ValidationFailed(_l("not a valid assignee"), field="assignee")
     tenant_ids = sorted(reachable)
     if tenant_slug is not None:
         tenant_ids = [(await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)).id]
@@ -423,7 +428,7 @@ async def changes_since(
     except ValueError:
         after = -1
     if not 0 <= after < 2**63:
-        raise ValidationFailed("not a cursor this API handed out", field="cursor")
+        raise ValidationFailed(_l("not a cursor this API handed out"), field="cursor")
     rows = await repository.changed_since(uow.conn, tenant.id, after, first + 1, now or utcnow())
     items = rows[:first]
     return Changes(items=items, cursor=str(items[-1].change_seq if items else after), has_more=len(rows) > first)
@@ -436,7 +441,7 @@ async def _locked(uow: UnitOfWork, ticket_id: UUID, now: datetime, version: int 
     reachable = require(uow.principal, Operation.TICKET_WORK)
     ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now, lock=True)
     if version is not None and version != ticket.version:
-        raise Conflict("the ticket was changed by someone else; reload and try again", field="version")
+        raise Conflict(_l("the ticket was changed by someone else; reload and try again"), field="version")
     return ticket
 
 
@@ -448,7 +453,12 @@ async def _transition(
     if action is None:
         allowed = ", ".join(s.value for s in allowed_targets(ticket.status)) or "none"
         raise Conflict(
-            f"a ticket in status '{ticket.status.value}' cannot move to '{target.value}'; allowed next: {allowed}",
+            _l(
+                "a ticket in status '{status}' cannot move to '{target}'; allowed next: {allowed}",
+                status=ticket.status.value,
+                target=target.value,
+                allowed=allowed,
+            ),
             field="status",
         )
     changes: dict[str, Any] = {"status": target.value}
@@ -458,7 +468,7 @@ async def _transition(
         _, reached_at = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
         if needs_callback and reached_at is None:
             raise Conflict(
-                "record a callback attempt that reached the citizen before marking the ticket answered",
+                _l("record a callback attempt that reached the citizen before marking the ticket answered"),
                 field="status",
             )
         # Answered when the citizen was first reached (an attempt may be recorded later than it
@@ -469,7 +479,7 @@ async def _transition(
         changes["closed_at"] = now
     elif action == "reopen":
         if ticket.personal_data_erased_at is not None:
-            raise Conflict("the citizen's data of this ticket was erased after retention; create a new ticket")
+            raise Conflict(_l("the citizen's data of this ticket was erased after retention; create a new ticket"))
         # The citizen gets a new callback promise, computed as of now with today's calendar.
         tenant = await tenant_repository.get_tenant(uow.conn, ticket.tenant_id)
         started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
@@ -509,7 +519,7 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
     now = now or utcnow()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status is TicketStatus.CLOSED:
-        raise Conflict("a closed ticket cannot be assigned; reopen it first", field="assignee")
+        raise Conflict(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
     reachable = [ticket.tenant_id]
     change = await record_change(
         uow.conn,
@@ -531,9 +541,9 @@ async def change_department(
     now = now or utcnow()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status not in OPEN_STATUSES:
-        raise Conflict("only an open ticket can go to another department", field="departmentId")
+        raise Conflict(_l("only an open ticket can go to another department"), field="departmentId")
     if not await repository.active_department_exists(uow.conn, ticket.tenant_id, data.department_id):
-        raise ValidationFailed("no active department with this id in the town", field="departmentId")
+        raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
     reachable = [ticket.tenant_id]
     change = await record_change(
         uow.conn,
@@ -553,7 +563,7 @@ async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now:
     now = now or utcnow()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.personal_data_erased_at is not None:
-        raise Conflict("this ticket's data was erased after retention; no comments can be added")
+        raise Conflict(_l("this ticket's data was erased after retention; no comments can be added"))
     principal = uow.principal
     comment = await repository.insert_comment(
         uow.conn, ticket.tenant_id, ticket.id, data.body, principal.subject, principal.tenant_id
@@ -587,21 +597,23 @@ async def record_callback(
     ticket = await _locked(uow, ticket_id, now)
     if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED):
         raise Conflict(
-            f"callback attempts are recorded on forwarded, in-progress or answered tickets, not on "
-            f"'{ticket.status.value}' ones",
+            _l(
+                "callback attempts are recorded on forwarded, in-progress or answered tickets, not on '{status}' ones",
+                status=ticket.status.value,
+            ),
             field="status",
         )
     attempted_at = data.attempted_at or now
     if attempted_at.tzinfo is None:
-        raise ValidationFailed("give the time with its offset", field="attemptedAt")
+        raise ValidationFailed(_l("give the time with its offset"), field="attemptedAt")
     since, first_reached = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
     if attempted_at > now + CLOCK_SKEW or attempted_at < since - CLOCK_SKEW:
         raise ValidationFailed(
-            "the attempt must lie between the ticket's creation (or last reopen) and now", field="attemptedAt"
+            _l("the attempt must lie between the ticket's creation (or last reopen) and now"), field="attemptedAt"
         )
     attempted_at = min(max(attempted_at, since), now)
     if data.mark_answered and not data.reached:
-        raise ValidationFailed("only an attempt that reached the citizen answers the ticket", field="markAnswered")
+        raise ValidationFailed(_l("only an attempt that reached the citizen answers the ticket"), field="markAnswered")
     principal = uow.principal
     attempt = await repository.insert_callback_attempt(
         uow.conn,
@@ -681,9 +693,9 @@ async def callback_figures(
 
 def _check_webhook_url(uow: UnitOfWork, url: str) -> None:
     if uow.app.settings.is_production and not url.startswith("https://"):
-        raise ValidationFailed("webhook endpoints must use https in production", field="url")
+        raise ValidationFailed(_l("webhook endpoints must use https in production"), field="url")
     if "@" in url.split("/")[2]:
-        raise ValidationFailed("webhook URLs must not carry credentials; verify the signature instead", field="url")
+        raise ValidationFailed(_l("webhook URLs must not carry credentials; verify the signature instead"), field="url")
 
 
 async def webhook_endpoints(uow: UnitOfWork, tenant_slug: str) -> list[WebhookEndpoint]:
@@ -732,7 +744,7 @@ async def resume_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
     endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
     if not endpoint.active:
-        raise Conflict("this endpoint was removed; add it again instead")
+        raise Conflict(_l("this endpoint was removed; add it again instead"))
     if endpoint.paused_at is None:
         return endpoint
     resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id)
@@ -746,7 +758,7 @@ async def webhook_deliveries(
     """The delivery log: each delivery with its attempts (status code or error class)."""
     _check_page(first)
     if status is not None and status not in ("pending", "delivered", "cancelled"):
-        raise ValidationFailed("status is one of pending, delivered, cancelled", field="status")
+        raise ValidationFailed(_l("status is one of pending, delivered, cancelled"), field="status")
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
     endpoints = [e.id for e in await repository.list_endpoints(uow.conn, tenant.id)]
     if endpoint_id is not None:

@@ -225,7 +225,8 @@ class BuggyQuery:
 async def test_unexpected_exceptions_are_masked() -> None:
     schema = strawberry.Schema(query=BuggyQuery, extensions=[ErrorCodes])
     app = Litestar(route_handlers=[make_graphql_controller(schema, path="/graphql")])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as buggy:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers={"Accept-Language": "en"}) as buggy:
         assert (await post(buggy, "{ share(people: 4) }"))["data"] == {"share": 25}
         response = await buggy.post("/graphql", json={"query": "{ share(people: 0) }"})
     body = response.json()

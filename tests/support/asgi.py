@@ -37,5 +37,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def serve(app: Litestar, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with lifespan(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client:
+    # English messages, as most tests assert them (the service defaults to German, DEFAULT_LOCALE);
+    # tests of the languages themselves send their own Accept-Language.
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        lifespan(app),
+        httpx.AsyncClient(transport=transport, base_url=base_url, headers={"Accept-Language": "en"}) as client,
+    ):
         yield client
