@@ -25,7 +25,7 @@ from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.i18n import Message, _l
 from backend.state import UnitOfWork
-from backend.tenants import repository, signin
+from backend.tenants import reach, repository, signin
 from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.schemas import (
     SLUG_PATTERN,
@@ -81,13 +81,7 @@ async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UU
 
 
 async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
-    reachable = require(uow.principal, operation)
-    if not _SLUG.match(slug):  # cannot exist; and text such as NUL never reaches SQL
-        raise NotFound(_l("tenant not found"))
-    tenant = await repository.find_tenant_by_slug(uow.conn, slug, list(reachable))
-    if tenant is None:
-        raise NotFound(_l("tenant not found"))
-    return tenant
+    return await reach.reach(uow, slug, operation)
 
 
 async def tenant_id_by_slug(
