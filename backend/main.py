@@ -20,7 +20,7 @@ from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
 from backend.db.roles import application_role_problem
-from backend.health import healthz, metrics, readyz
+from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
 from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
@@ -154,7 +154,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with serve_metrics(settings, figures) as port:
+                app.state.metrics_port = port
+                yield
         finally:
             await limiter.aclose()
             await http.aclose()
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ping,
         healthz,
         readyz,
-        metrics,
+        *([] if settings.metrics_port else [metrics]),  # with a port of their own, only there
         TenantController,
         TelephonyController,
         TicketController,
