@@ -36,6 +36,7 @@ from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.signin import DatabaseIssuerRegistry
+from backend.tickets import service as ticket_service
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
 from backend.web.ui import openapi_render_plugins, static_assets_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             http=http,
             verifier=verifier,
             tenant_change_listeners=[routing_changed],
+            replay_auditor=ticket_service.audit_replay,
             rate_limiter=limiter,
             metrics=figures,
         )

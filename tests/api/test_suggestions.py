@@ -24,7 +24,7 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
     ("query($s: TicketStatu) { tickets(status: $s) { edges { cursor } } }", {"s": "NEW"}),
     ("{ tickets(status: NEWW) { edges { cursor } } }", {}),
     ("query($s: TicketStatus) { tickets(status: $s) { edges { cursor } } }", {"s": "NEWW"}),
-    ("mutation { createTenant(input: {slugg: \"x\"}) { tenant { id } } }", {}),
+    ('mutation { createTenant(input: {slugg: "x"}) { tenant { id } } }', {}),
 ]
 
 
@@ -55,7 +55,9 @@ def _messages(response: httpx.Response) -> list[str]:
 
 
 @pytest.mark.parametrize(("query", "variables"), PROBES)
-async def test_production_suggests_nothing(production: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> None:
+async def test_production_suggests_nothing(
+    production: httpx.AsyncClient, query: str, variables: dict[str, Any]
+) -> None:
     messages = _messages(await production.post("/graphql", json={"query": query, "variables": variables}))
     assert not any("Did you mean" in message for message in messages), messages
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import pytest
@@ -79,7 +78,9 @@ class Ids:
 # Each asks, from a session scoped to Geseke, for Soest's (or every tenant's) data.
 PROBES: dict[str, list[Probe]] = {
     "auth_issuer_bindings(text)": [("SELECT tenant_id FROM auth_issuer_bindings($1)", lambda i: [i.soest_issuer])],
-    "auth_client_tenant_ids(uuid,date)": [("SELECT unnest(auth_client_tenant_ids($1, $2))", lambda i: [i.kreis, TODAY])],
+    "auth_client_tenant_ids(uuid,date)": [
+        ("SELECT unnest(auth_client_tenant_ids($1, $2))", lambda i: [i.kreis, TODAY])
+    ],
     "auth_settled_client_tenant_ids(uuid,date)": [
         ("SELECT unnest(auth_settled_client_tenant_ids($1, $2))", lambda i: [i.kreis, TODAY])
     ],
