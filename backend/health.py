@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from redis.asyncio import Redis
 
 from backend.errors import NotAuthenticated, NotFound
+from backend.http.openapi import problem_responses
 from backend.metrics import CONTENT_TYPE, Metrics
 from backend.settings import Settings, SettingsError
 from backend.state import AppState
@@ -130,6 +131,7 @@ def metrics_refusal(scope: Scope, token: str | None) -> int | None:
     tags=["operations"],
     summary="Prometheus metrics of this instance (keep off the public ingress)",
     media_type=CONTENT_TYPE,
+    responses=problem_responses(401, 404),
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Counters, histograms and gauges in the Prometheus text format: requests by route
