@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
+import socket
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
+import uvicorn
 from litestar import MediaType, Request, Response, get
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from redis.asyncio import Redis
 
-from backend.metrics import CONTENT_TYPE
+from backend.errors import NotAuthenticated, NotFound
+from backend.http.openapi import problem_responses
+from backend.i18n import _l
+from backend.metrics import CONTENT_TYPE, Metrics
+from backend.settings import Settings, SettingsError
 from backend.state import AppState
+
+METRICS_PATH = "/metrics"
 
 
 @get("/healthz", include_in_schema=True, tags=["operations"], summary="Process is alive", sync_to_thread=False)
@@ -98,15 +112,94 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     )
 
 
+def metrics_refusal(scope: Scope, token: str | None) -> int | None:
+    """404 for any path but exactly `/metrics` (not `/metrics/`, not `/metrics%2f`, which routing
+    would otherwise fold onto it), 401 without the bearer secret when one is set; else None."""
+    raw_path = scope.get("raw_path")
+    raw = raw_path.split(b"?", 1)[0] if isinstance(raw_path, bytes) else METRICS_PATH.encode()
+    if scope.get("path") != METRICS_PATH or raw != METRICS_PATH.encode():
+        return 404
+    if token is not None:
+        sent = Headers.from_scope(scope).get("authorization", "")
+        scheme, _, credentials = sent.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
+            return 401
+    return None
+
+
 @get(
-    "/metrics",
+    METRICS_PATH,
     tags=["operations"],
     summary="Prometheus metrics of this instance (keep off the public ingress)",
     media_type=CONTENT_TYPE,
+    responses=problem_responses(401, 404),
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Counters, histograms and gauges in the Prometheus text format: requests by route
     template, routing cache use, sign-in rejections, the database pool, worker heartbeats, and
-    per town webhook backlog and overdue callbacks. No personal data; scrape every instance."""
+    per town webhook backlog and overdue callbacks. No personal data; scrape every instance.
+    Served here only without `METRICS_PORT`; with `METRICS_TOKEN` it needs that bearer secret."""
     state: AppState = request.app.state.app_state
+    refusal = metrics_refusal(request.scope, state.settings.metrics_token)
+    if refusal == 404:
+        raise NotFound(_l("no such path"))
+    if refusal == 401:
+        raise NotAuthenticated(_l("the metrics bearer secret is required"))
     return Response(await state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def metrics_listener(figures: Metrics, token: str | None) -> ASGIApp:
+    """The ASGI app of the metrics port: `GET /metrics` and nothing else, plain text answers."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            return  # lifespan is off; WebSockets have nothing to read here
+        refusal = metrics_refusal(scope, token)
+        if refusal is None and scope.get("method") not in ("GET", "HEAD"):
+            refusal = 405
+        status, body, content_type = (refusal, b"", "text/plain") if refusal else (200, b"", CONTENT_TYPE)
+        if refusal is None:
+            body = await figures.exposition()
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        if refusal == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="metrics"'))
+        await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
+        body = b"" if scope.get("method") == "HEAD" else body
+        await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
+
+    return app
+
+
+class _Listener(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the API's server owns SIGTERM/SIGINT; its shutdown stops this one
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(settings: Settings, figures: Metrics) -> AsyncIterator[int | None]:
+    """With `METRICS_PORT`: a second listener in this process for Prometheus alone, open while
+    the app runs; yields its port (None without one). The socket is bound here, so a port in
+    use stops the start with an error instead of a listener that silently never came up."""
+    if settings.metrics_port is None:
+        yield None
+        return
+    family = socket.AF_INET6 if ":" in settings.metrics_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.metrics_host, settings.metrics_port))
+    except OSError as error:
+        sock.close()
+        raise SettingsError(f"METRICS_PORT={settings.metrics_port}: cannot listen ({error.strerror})") from error
+    config = uvicorn.Config(
+        metrics_listener(figures, settings.metrics_token), lifespan="off", access_log=False, log_config=None
+    )
+    server = _Listener(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

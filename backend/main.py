@@ -21,7 +21,7 @@ from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool
 from backend.db.roles import application_role_problem
-from backend.health import healthz, metrics, readyz
+from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
 from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
@@ -37,6 +37,7 @@ from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.signin import DatabaseIssuerRegistry
+from backend.tickets import service as ticket_service
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
 from backend.web.ui import openapi_render_plugins, static_assets_router
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             http=http,
             verifier=verifier,
             tenant_change_listeners=[routing_changed],
+            replay_auditor=ticket_service.audit_replay,
             rate_limiter=limiter,
             metrics=figures,
         )
@@ -155,7 +157,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.collect()
         gc.freeze()
         try:
-            yield
+            async with serve_metrics(settings, figures) as port:
+                app.state.metrics_port = port
+                yield
         finally:
             await limiter.aclose()
             await http.aclose()
@@ -166,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ping,
         healthz,
         readyz,
-        metrics,
+        *([] if settings.metrics_port else [metrics]),  # with a port of their own, only there
         TenantController,
         TelephonyController,
         TicketController,

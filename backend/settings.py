@@ -65,6 +65,11 @@ class Settings:
     # Seals stored secrets (backend/sealing.py); unset outside production: a key file in data_dir.
     secrets_key: str | None = None
     secrets_key_previous: str | None = None
+    # Where Prometheus reads /metrics (decision 015): a port of its own (the API port then has no
+    # /metrics), and/or a bearer secret. Production refuses to start with neither.
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"  # noqa: S104  # the pod's own address: Prometheus scrapes from outside
+    metrics_token: str | None = field(default=None, repr=False)
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
     # Browser front ends on other origins that may call the API (CORS); none by default.
     cors_allowed_origins: tuple[str, ...] = ()
@@ -126,6 +131,18 @@ class _Reader:
         if not minimum <= value <= maximum:
             self.problems.append(f"{name}={value}: must be between {minimum} and {maximum}")
             return default
+        return value
+
+    def optional_port(self, name: str) -> int | None:
+        if not self.environ.get(name, "").strip():
+            return None
+        return self.integer(name, 0, 1, 65535) or None
+
+    def secret(self, name: str, min_length: int) -> str | None:
+        value = self.text(name, None)
+        if value is not None and len(value) < min_length:
+            self.problems.append(f"{name}: at least {min_length} characters (e.g. `openssl rand -hex 32`)")
+            return None
         return value
 
     def sealing_key(self, name: str) -> str | None:
@@ -242,6 +259,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
         cors_allowed_origins=read.origins("CORS_ALLOWED_ORIGINS", production=env == "production"),
         default_locale=default_locale,
+        metrics_port=read.optional_port("METRICS_PORT"),
+        metrics_host=read.text("METRICS_HOST", "0.0.0.0") or "0.0.0.0",  # noqa: S104
+        metrics_token=read.secret("METRICS_TOKEN", 32),
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),
@@ -257,6 +277,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         read.problems.append("SECRETS_KEY is required with APP_ENV=production (base64 of 32 random bytes)")
     if serving and settings.is_production and settings.redis_url is None:
         read.problems.append("REDIS_URL is required with APP_ENV=production")
+    if settings.metrics_port is not None and settings.metrics_port == port:
+        read.problems.append(f"METRICS_PORT={port} is the API's PORT; give metrics a port of their own")
+    if serving and settings.is_production and settings.metrics_port is None and settings.metrics_token is None:
+        # Per-town figures (overdue callbacks, webhook backlog) are not for whoever reaches the API.
+        read.problems.append(
+            "METRICS_PORT or METRICS_TOKEN is required with APP_ENV=production: /metrics is not served "
+            "on the API's port without a secret"
+        )
     if read.problems:
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(read.problems))
     return settings

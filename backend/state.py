@@ -21,6 +21,7 @@ from auth.oidc import TokenVerifier
 from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
+from backend.disclosures import Disclosure
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
@@ -54,6 +55,9 @@ class AppState:
     # departments), so domains that cache derived data (telephony routing) can drop it without
     # the tenants domain knowing them. Registered in create_app().
     tenant_change_listeners: list[Callable[[AppState], Awaitable[None]]] = field(default_factory=list)
+    # Audits the replay of a stored answer that held personal data, like a read; False when that
+    # data was erased since (then it is not replayed). Registered in create_app() (tickets).
+    replay_auditor: Callable[[UnitOfWork, list[Disclosure], str], Awaitable[bool]] | None = None
     # Requests per principal and minute; None (scripts, benchmarks in process): no limit.
     rate_limiter: RateLimiter | None = None
     metrics: Metrics = field(default_factory=Metrics)  # create_app passes the app's, served at /metrics

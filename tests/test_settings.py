@@ -25,6 +25,7 @@ def test_production_turns_dev_features_off_by_default() -> None:
             "DATABASE_URL": "postgresql://db/x",
             "REDIS_URL": "redis://r",
             "SECRETS_KEY": base64.b64encode(bytes(32)).decode(),
+            "METRICS_PORT": "9464",
         }
     )
     assert not settings.graphql_introspection

@@ -24,6 +24,7 @@ from strawberry.extensions import (
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 
+from backend.api.suggestions import HideSuggestions
 from backend.errors import ErrorCode, QueryTooComplex
 from backend.i18n import _l
 from backend.settings import Settings
@@ -127,7 +128,8 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         cost_rule(limits.max_cost, limits.max_page_size),
     ]
     if not settings.graphql_introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        # Suggestions would spell out what introspection hides (backend/api/suggestions.py).
+        rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
     return [
         # Parsing and validating the same operation again is wasted work: front ends send a
         # handful of documents over and over. Validation here does not depend on variables.

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
 from backend.api.limits import limit_extensions
+from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.settings import Settings
@@ -51,6 +52,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[*limit_extensions(settings), ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=None if settings.graphql_introspection else ExecutionWithoutSuggestions,
     )
 
 

@@ -11,13 +11,20 @@ or writes a record. Bodies are read up to the route's `request_max_body_size`, n
 (413 beyond). Records are kept in Redis for 24 hours. Server errors are not stored, so they can
 be retried. Without Redis the request simply runs (domain-level idempotency — e.g. call ids,
 slugs — still holds).
+
+A record holds no readable personal data or secret (decision 015): the answer's body is sealed
+(backend/sealing.py, the record's key as associated data), and when the answer held a citizen's
+data the record names the tickets (ids only, backend/disclosures.py). A replay of such an
+answer is a read: audited like one, and refused (410) once that data has been erased — the
+retention purge also drops the bodies of those records (`erase_records`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import structlog
 from litestar.connection import ASGIConnection
@@ -39,11 +46,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth.principal import Principal
-from backend.errors import Conflict, DomainError, ValidationFailed
+from backend import disclosures
+from backend.disclosures import Disclosure
+from backend.errors import Conflict, DomainError, ErrorCode, HttpError, ValidationFailed
 from backend.http.auth import admit_early
 from backend.http.problems import locale_of, status_error
+from backend.i18n import Message as Text
 from backend.i18n import _l
 from backend.redisclient import always_try
+from backend.sealing import Sealer, SealError
+from backend.state import AppState, unit_of_work
 
 HEADER = b"idempotency-key"
 METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -177,9 +189,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                     send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope
                 )
             else:
-                headers_out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
-                headers_out.append((b"idempotent-replayed", b"true"))
-                await _respond(send, record["status"], headers_out, record["body"].encode("latin-1"))
+                await _replay(send, app_state, principal, record, record_key, scope)
             return
 
         replayed = False
@@ -208,32 +218,99 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        try:
-            await app(scope, replay_receive, capture)
-        finally:
-            if redis is not None:
-                try:
-                    # The pending marker is in Redis: the answer must be too, even if Redis was
-                    # paused meanwhile, or a retry after the marker expires would run again.
-                    with always_try():
-                        await _finish(redis, record_key, status, fingerprint, response_headers, chunks)
-                except RedisError:
-                    log.warning("idempotency_store_unavailable")
+        with disclosures.collecting() as disclosed:
+            try:
+                await app(scope, replay_receive, capture)
+            finally:
+                if redis is not None:
+                    try:
+                        # The pending marker is in Redis: the answer must be too, even if Redis was
+                        # paused meanwhile, or a retry after the marker expires would run again.
+                        with always_try():
+                            answer = _Answer(status, response_headers, b"".join(chunks), disclosed)
+                            await _finish(redis, app_state.sealer, record_key, fingerprint, answer)
+                    except RedisError:
+                        log.warning("idempotency_store_unavailable")
 
     return middleware
 
 
-async def _finish(
-    redis: Redis, record_key: str, status: int, fingerprint: str, headers: list[tuple[str, str]], chunks: list[bytes]
+class _Answer(NamedTuple):
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    disclosed: list[Disclosure]
+
+
+ERASED = _l(
+    "the first answer to this request held personal data that has been erased since; the request was not run again"
+)
+
+
+def _gone(detail: Text) -> DomainError:
+    return HttpError(detail, ErrorCode.CONFLICT, 410)
+
+
+async def _replay(
+    send: Send, app_state: AppState, principal: Principal, record: dict[str, Any], record_key: str, scope: Scope
 ) -> None:
+    """The first answer again; one that held a citizen's data only after auditing the replay as
+    a read, in the caller's own transaction, and never once that data has been erased."""
+    if record.get("erased"):
+        await _send_problem(send, _gone(ERASED), scope)
+        return
+    disclosed = [Disclosure(UUID(tenant), UUID(ticket), what) for tenant, ticket, what in record.get("disclosed", [])]
+    if disclosed:
+        auditor = app_state.replay_auditor
+        via = "graphql" if scope.get("path") == "/graphql" else "rest"
+        async with unit_of_work(app_state, principal) as uow:
+            audited = auditor is not None and await auditor(uow, disclosed, via)
+        if not audited:
+            await _send_problem(send, _gone(ERASED), scope)
+            return
+    try:
+        body = app_state.sealer.open(record["body"], record_key).encode("latin-1")
+    except (SealError, KeyError):  # sealed under a key retired since, or written before sealing
+        await _send_problem(send, _gone(_l("the first answer to this request can no longer be sent again")), scope)
+        return
+    headers_out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+    headers_out.append((b"idempotent-replayed", b"true"))
+    await _respond(send, record["status"], headers_out, body)
+
+
+async def _finish(redis: Redis, sealer: Sealer, record_key: str, fingerprint: str, answer: _Answer) -> None:
     """Keep the answer for retries; forget the key of one that may be retried (5xx, 401, 429)."""
-    if status < 500 and status not in (401, 429):
+    if answer.status < 500 and answer.status not in (401, 429):
         record = {
             "fingerprint": fingerprint,
-            "status": status,
-            "headers": headers,
-            "body": b"".join(chunks).decode("latin-1"),
+            "status": answer.status,
+            "headers": answer.headers,
+            "body": sealer.seal(answer.body.decode("latin-1"), record_key),
+            "disclosed": [[str(d.tenant_id), str(d.ticket_id), d.what] for d in dict.fromkeys(answer.disclosed)],
         }
         await redis.set(record_key, json.dumps(record), ex=KEEP_SECONDS)
+        # For the purge. Lost with Redis, the body still is never replayed once erased.
+        for ticket_id in {d.ticket_id for d in answer.disclosed}:
+            await redis.sadd(disclosures.index_key(ticket_id), record_key)
+            await redis.expire(disclosures.index_key(ticket_id), KEEP_SECONDS)
     else:
         await redis.delete(record_key)
+
+
+async def erase_records(redis: Redis, ticket_ids: list[UUID]) -> int:
+    """Retention purge: records whose answer held these tickets' data keep their fingerprint
+    and status (a retry still does not run twice) but lose the body; a replay then gets 410."""
+    erased = 0
+    for ticket_id in ticket_ids:
+        index = disclosures.index_key(ticket_id)
+        for key in await redis.smembers(index):
+            raw = await redis.get(key)
+            if raw is None:
+                continue
+            record = json.loads(raw)
+            record.pop("body", None)
+            record["erased"] = True
+            await redis.set(key, json.dumps(record), keepttl=True)
+            erased += 1
+        await redis.delete(index)
+    return erased

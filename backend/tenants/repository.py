@@ -280,6 +280,12 @@ async def issuer_bindings(conn: asyncpg.Connection, issuer: str) -> list[asyncpg
     )
 
 
+async def issuer_sharing(conn: asyncpg.Connection, issuer: str) -> list[asyncpg.Record]:
+    """(org_claim, told_apart) of every tenant trusting `issuer`: a cross-tenant lookup that names
+    no tenant and no claim value (SECURITY DEFINER, for the shared-issuer rule inside a request)."""
+    return list(await conn.fetch("SELECT org_claim, told_apart FROM identity_issuer_sharing($1)", issuer))
+
+
 async def client_tenant_ids(conn: asyncpg.Connection, operator_id: UUID, day: date) -> list[UUID]:
     return list(await conn.fetchval("SELECT auth_client_tenant_ids($1, $2)", operator_id, day))
 

@@ -295,9 +295,9 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             field="roleMapping",
         )
     # An issuer shared by several tenants must tell them apart by organisation; the lookup runs
-    # across tenants (the one place sign-in needs to), so the rule sees other tenants' bindings.
-    others = await repository.issuer_bindings(uow.conn, data.issuer)
-    if others and (data.org_value is None or any(b["org_value"] is None for b in others)):
+    # across tenants, so the rule sees whether (and by which claim) others trust it, no more.
+    others = await repository.issuer_sharing(uow.conn, data.issuer)
+    if others and (data.org_value is None or not all(b["told_apart"] for b in others)):
         raise Conflict(
             _l(
                 "this issuer is already registered; several tenants can share an issuer only when "

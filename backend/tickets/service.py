@@ -19,7 +19,8 @@ import phonenumbers
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from auth.roles import Role
-from backend import cursors
+from backend import cursors, disclosures
+from backend.disclosures import Disclosure
 from backend.errors import Conflict, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -333,6 +334,7 @@ async def tickets_by_ids(uow: UnitOfWork, ticket_ids: list[UUID], now: datetime 
 
 async def _audit(uow: UnitOfWork, tickets: list[Ticket], via: str, what: AuditWhat) -> None:
     principal = uow.principal
+    _disclosed(tickets, what)
     await repository.insert_audit(
         uow.conn,
         [(t.tenant_id, t.id) for t in tickets],
@@ -342,6 +344,27 @@ async def _audit(uow: UnitOfWork, tickets: list[Ticket], via: str, what: AuditWh
         via=via,
         what=what,
     )
+
+
+def _disclosed(tickets: list[Ticket], what: AuditWhat) -> None:
+    """The response carries these tickets' personal data (for the idempotency record)."""
+    disclosures.note(Disclosure(t.tenant_id, t.id, what.value) for t in tickets)
+
+
+async def audit_replay(uow: UnitOfWork, disclosed: list[Disclosure], via: str) -> bool:
+    """A stored answer that held the citizen's data is about to be sent again (an idempotent
+    retry): that is a read, audited like one (per ticket and kind). False, with
+    nothing audited, when a ticket's data has been erased since or is out of the caller's reach:
+    then the answer is not sent again."""
+    ids = list({d.ticket_id for d in disclosed})
+    tickets = await repository.tickets_by_ids(uow.conn, list(uow.principal.row_tenant_ids), ids, utcnow())
+    readable = {t.id: t for t in tickets if t.personal_data_erased_at is None}
+    if set(readable) != set(ids):
+        return False
+    for what in sorted({d.what for d in disclosed}):
+        tickets_read = [readable[t] for t in dict.fromkeys(d.ticket_id for d in disclosed if d.what == what)]
+        await _audit(uow, tickets_read, via, AuditWhat(what))
+    return True
 
 
 async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, PersonalData | None]:
@@ -579,6 +602,7 @@ async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now:
         bump_version=False,
     )
     _publish_after_commit(uow, [change])
+    _disclosed([ticket], AuditWhat.COMMENTS)  # the answer repeats the body
     return comment
 
 
@@ -654,6 +678,8 @@ async def record_callback(
         if ticket.status is not TicketStatus.ANSWERED:
             published.append(await _transition(uow, tenants, ticket.id, TicketStatus.ANSWERED, None, now))
     _publish_after_commit(uow, published)
+    if attempt.note:
+        _disclosed([ticket], AuditWhat.CALLBACK_NOTES)  # the answer repeats the note
     return attempt
 
 

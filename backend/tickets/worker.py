@@ -23,15 +23,18 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
 import structlog
 from litestar import Litestar
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
+from backend.http.idempotency import erase_records
 from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
 from backend.sealing import Sealer, SealError
 from backend.state import AppState
@@ -112,8 +115,10 @@ class TicketWorker:
     async def purge(self, now: datetime | None = None) -> int:
         now = now or datetime.now(UTC)
         published: list[TicketChange] = []
+        erased: list[UUID] = []
         async with self._transaction() as conn:
             for tenant_id, ticket_id in await repository.lock_purgeable(conn, now, self.batch_size):
+                erased.append(ticket_id)
                 await repository.erase_personal_data(conn, tenant_id, ticket_id)
                 change = await record_change(
                     conn,
@@ -127,6 +132,12 @@ class TicketWorker:
                 )
                 if change is not None:
                     published.append(change)
+        try:
+            # Idempotency records whose answer held these tickets' data lose it too (a replay
+            # would be refused anyway: it checks for erasure first).
+            await erase_records(self.redis, erased)
+        except RedisError:
+            log.warning("idempotency_records_not_erased", tickets=len(erased))
         await pubsub.publish(self.redis, published)
         return len(published)
 

@@ -57,6 +57,7 @@ APP_RUNTIME_ENV = frozenset(
         "DEV_SIGNIN_ENABLED",
         "JWT_LEEWAY_SECONDS",
         "JWKS_CACHE_SECONDS",
+        "METRICS_PORT",
     }
 )
 # Only the migration may hold the privileged connection and the role password.
@@ -466,11 +467,33 @@ def test_secrets_are_marked_placeholders() -> None:
 def test_service_targets_the_api_pods() -> None:
     deployment = _one("Deployment")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    service = _one("Service")
+    service = _named("Service", "buergerservice-api")
+    assert service is not None
     assert service["spec"]["selector"].items() <= labels.items()
     container = _container(deployment)
     for port in service["spec"]["ports"]:
         assert _container_port(container, port["targetPort"]) == 8000
+
+
+def test_metrics_have_a_port_of_their_own_that_the_api_service_does_not_forward() -> None:
+    """Decision 015: Prometheus scrapes the pods' metrics port; the ingress' Service has none."""
+    deployment = _one("Deployment")
+    container = _container(deployment)
+    env = _rendered_env(deployment)
+    port = int(env["METRICS_PORT"])
+    assert _container_port(container, "metrics") == port != 8000
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    api = _named("Service", "buergerservice-api")
+    metrics = _named("Service", "buergerservice-metrics")
+    assert api is not None and metrics is not None
+    assert all(_container_port(container, p["targetPort"]) == 8000 for p in api["spec"]["ports"])
+    assert [p["targetPort"] for p in metrics["spec"]["ports"]] == ["metrics"]
+    monitor = _load_yaml_docs(INFRA / "prometheus" / "servicemonitor.yaml")[0]
+    assert monitor["kind"] == "ServiceMonitor"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert _env_map(_service("api-1"))["METRICS_PORT"] == "9464"
 
 
 def test_hpa() -> None:
