@@ -37,6 +37,7 @@ from backend.tenants.schemas import (
     DepartmentInput,
     IdentityIssuer,
     IdentityIssuerInput,
+    IssuerDiscovery,
     IssuerKeys,
     SignInRefusalView,
     Tenant,
@@ -267,6 +268,9 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
         raise ValidationFailed("give both the organisation claim and its value, or neither", field="orgClaim")
     if uow.app.settings.is_production and not data.issuer.startswith("https://"):
         raise ValidationFailed("issuers must use https in production", field="issuer")
+    # Literal addresses are refused here; host names where they resolve, at every fetch.
+    if refused := uow.app.outbound.url_refusal(data.issuer):
+        raise ValidationFailed(f"issuer refused: {refused}", field="issuer")
     unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
     if unknown:
         raise ValidationFailed(f"unknown roles in role mapping: {', '.join(unknown)}", field="roleMapping")
@@ -304,6 +308,10 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             "tenants sharing this issuer are told apart by another organisation claim; use the same claim",
             field="orgClaim",
         )
+    # Tried once, so the admin learns now (not from their people's 401s) that sign-in cannot
+    # work yet; registered either way (the identity provider may come up later).
+    problem = await uow.app.verifier.jwks.discovery_problem(data.issuer)
+    discovery = IssuerDiscovery(fetched=problem is None, problem=problem)
     try:
         async with uow.conn.transaction():
             issuer = await repository.insert_identity_issuer(
@@ -322,7 +330,7 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     except asyncpg.ExclusionViolationError:  # registered concurrently with another claim
         raise Conflict("tenants sharing this issuer use another organisation claim", field="orgClaim") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
-    return issuer
+    return msgspec.structs.replace(issuer, discovery=discovery)
 
 
 async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> None:
@@ -341,10 +349,10 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     try:
         key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
-    except KeysUnavailable as error:
-        raise ServiceUnavailable(
-            f"the issuer's keys could not be fetched ({error}); the keys in use stay as they were"
-        ) from None
+    except KeysUnavailable:
+        # Nothing about why (refused address, closed port, bad document): that would let a
+        # town admin map our network. The reason is in the server's log.
+        raise ServiceUnavailable("could not fetch the issuer's keys; the keys in use stay as they were") from None
     # Tokens verified before are remembered under the sign-in generation: a new one drops them.
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return IssuerKeys(
