@@ -15,7 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from outbound import OutboundPolicy
-from outbound.policy import ALWAYS_REFUSED, IPNetwork
+from outbound.policy import ALWAYS_REFUSED
 
 Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
@@ -65,12 +65,12 @@ class Settings:
     # doubling with each further failure up to ten minutes (auth.oidc.JWKSCache), on all instances.
     jwks_failure_backoff_seconds: int = 10
     # Networks outbound requests may reach although private (docs/decisions/014).
-    outbound_allowed_networks: tuple[IPNetwork, ...] = ()
+    outbound_allowed_networks: tuple[str, ...] = ()  # CIDR
     # Loopback for outbound requests: None means allowed outside production (the tests' identity
     # provider and webhook receivers run on 127.0.0.1); tests set False to run production's rule.
     outbound_loopback: bool | None = None
     # Peers whose X-Forwarded-For names the client (the ingress); nobody else's is believed.
-    trusted_proxies: tuple[IPNetwork, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()  # CIDR
     # Requests per minute and principal, across all instances (backend/ratelimit.py).
     rate_limit_per_minute: int = 600
     rate_limit_machine_per_minute: int = 6000
@@ -144,9 +144,9 @@ class _Reader:
             return default
         return value
 
-    def networks(self, name: str, *, refuse_link_local: bool = False) -> tuple[IPNetwork, ...]:
+    def networks(self, name: str, *, refuse_link_local: bool = False) -> tuple[str, ...]:
         """A comma- or space-separated list of CIDR networks (`10.20.0.0/16, 2001:db8::/32`)."""
-        found: list[IPNetwork] = []
+        found: list[str] = []
         for item in self.environ.get(name, "").replace(",", " ").split():
             try:
                 network = ipaddress.ip_network(item, strict=False)
@@ -156,7 +156,7 @@ class _Reader:
             if refuse_link_local and any(network.overlaps(n) for n in ALWAYS_REFUSED if n.version == network.version):
                 self.problems.append(f"{name}: {item} reaches link-local addresses (cloud metadata), always refused")
                 continue
-            found.append(network)
+            found.append(str(network))
         return tuple(found)
 
     def sealing_key(self, name: str) -> str | None:

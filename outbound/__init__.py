@@ -8,6 +8,6 @@ imports neither `backend` nor `auth`, so both can use it (import-linter holds th
 """
 
 from outbound.client import outbound_client
-from outbound.policy import OutboundPolicy, OutboundRefused, refusal_of
+from outbound.policy import Networks, OutboundPolicy, OutboundRefused, refusal_of
 
-__all__ = ["OutboundPolicy", "OutboundRefused", "outbound_client", "refusal_of"]
+__all__ = ["Networks", "OutboundPolicy", "OutboundRefused", "outbound_client", "refusal_of"]

@@ -15,7 +15,6 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpcore
@@ -70,14 +69,35 @@ def _unwrapped(address: IPAddress) -> IPAddress:
     return address
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundPolicy:
-    allowed_networks: tuple[IPNetwork, ...] = ()
-    allow_loopback: bool = False  # development and tests only
+class Networks:
+    """A set of networks, asked whether an address (text) is in one of them. A plain class, not
+    a dataclass of `ipaddress` types: litestar converts the app state it injects with msgspec,
+    which cannot type a union of two such classes."""
 
-    @classmethod
-    def of(cls, allowed_networks: Iterable[str | IPNetwork] = (), allow_loopback: bool = False) -> OutboundPolicy:
-        return cls(tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks), allow_loopback)
+    __slots__ = ("networks",)
+
+    def __init__(self, cidrs: Iterable[str] = ()) -> None:
+        self.networks: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+    def __contains__(self, address: object) -> bool:
+        try:
+            parsed = ipaddress.ip_address(address) if isinstance(address, str) else address
+        except ValueError:
+            return False
+        if not isinstance(parsed, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return False
+        return any(parsed.version == n.version and parsed in n for n in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+
+class OutboundPolicy:
+    __slots__ = ("allow_loopback", "allowed")
+
+    def __init__(self, allowed_networks: Iterable[str] = (), allow_loopback: bool = False) -> None:
+        self.allowed = Networks(allowed_networks)
+        self.allow_loopback = allow_loopback  # development and tests only
 
     def refusal(self, address: IPAddress) -> str | None:
         """Why `address` may not be reached (a category word), or None when it may."""
@@ -86,7 +106,7 @@ class OutboundPolicy:
             return "link-local"
         if address.is_loopback and self.allow_loopback:
             return None
-        if any(address.version == n.version and address in n for n in self.allowed_networks):
+        if address in self.allowed:
             return None
         if address.is_unspecified:
             return "unspecified"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from litestar import Controller, Request
@@ -20,7 +19,7 @@ from backend.observability import note_request
 from backend.ratelimit import Quota
 from backend.state import AppState
 from backend.tenants import signin
-from outbound.policy import IPNetwork
+from outbound import Networks
 
 
 def bearer_from(value: object) -> str | None:
@@ -35,13 +34,13 @@ _QUOTA = "rate_limit_quota"
 _ADMISSION = "admission"
 
 
-def client_address(scope: Scope, trusted_proxies: tuple[IPNetwork, ...]) -> str:
+def client_address(scope: Scope, trusted_proxies: Networks) -> str:
     """The client's address: the peer's, unless the peer is one of our proxies
     (`TRUSTED_PROXIES`); then the right-most X-Forwarded-For entry that is not one of them
     (entries further left are whatever the client chose to send, so never believed)."""
     client = scope.get("client")
     peer = str(client[0]) if client else "unknown"
-    if not trusted_proxies or not _is_among(peer, trusted_proxies):
+    if peer not in trusted_proxies:
         return peer
     hops = [
         hop.strip()
@@ -51,17 +50,9 @@ def client_address(scope: Scope, trusted_proxies: tuple[IPNetwork, ...]) -> str:
         if hop.strip()
     ]
     for hop in reversed(hops):
-        if not _is_among(hop, trusted_proxies):
+        if hop not in trusted_proxies:
             return hop[:64]
     return hops[0][:64] if hops else peer
-
-
-def _is_among(address: str, networks: tuple[IPNetwork, ...]) -> bool:
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(parsed.version == n.version and parsed in n for n in networks)
 
 
 def _refused(
@@ -71,7 +62,7 @@ def _refused(
     is answered 429 instead of 401."""
     if state.rate_limiter is None or connection is None:
         return refusal
-    address = client_address(connection.scope, state.settings.trusted_proxies)
+    address = client_address(connection.scope, state.trusted_proxies)
     try:
         state.rate_limiter.take_unauthenticated(address)
     except RateLimited as limited:
