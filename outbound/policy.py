@@ -125,7 +125,7 @@ class OutboundPolicy:
         return None
 
     def url_refusal(self, url: str) -> str | None:
-        """For input: why a URL's literal address (or `localhost`) is refused, else None.
+        """For input: why a URL's literal address is refused, else None.
         Host names are checked where they are resolved, at connect time."""
         try:
             host = (urlsplit(url).hostname or "").rstrip(".")
@@ -135,10 +135,7 @@ class OutboundPolicy:
             return "the URL names no host"
         address = literal_address(host)
         if address is None:
-            if host == "localhost" or host.endswith(".localhost"):
-                address = ipaddress.IPv4Address("127.0.0.1")  # RFC 6761: always the loopback
-            else:
-                return None
+            return None
         reason = self.refusal(address)
         return None if reason is None else f"{reason} addresses cannot be reached from this service"
 
