@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpcore
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -128,8 +129,11 @@ class OutboundPolicy:
         """For input: why a URL's literal address is refused, else None.
         Host names are checked where they are resolved, at connect time."""
         try:
-            host = (urlsplit(url).hostname or "").rstrip(".")
-        except ValueError:
+            httpx.URL(url)  # what the client will refuse later (control characters, bad ports …)
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a port out of range)
+            host = (parts.hostname or "").rstrip(".")
+        except (httpx.InvalidURL, ValueError):
             return "not a usable URL"
         if not host:
             return "the URL names no host"

@@ -80,6 +80,11 @@ def test_literal_addresses_are_refused_as_typed(url: str, reason: str) -> None:
     assert refused is not None and refused.startswith(reason), refused
 
 
+def test_urls_the_client_cannot_use_are_refused_as_typed() -> None:
+    for url in ("http://\u00f6\u0001/", "https://idp.example:99999/", "https://"):
+        assert PRODUCTION.url_refusal(url) is not None, url
+
+
 def test_public_addresses_and_names_pass_input() -> None:
     names = ("https://login.soest.de/realms/x", "https://localhost/")  # names: judged when resolved
     for url in ("https://8.8.8.8/", "https://[2001:4860:4860::8888]/", *names):
