@@ -10,6 +10,7 @@ client; the reason goes to the log only.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -40,6 +41,7 @@ from auth.claims import map_roles, read_claim
 from auth.errors import Unauthenticated
 from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role, Scope, parse_scopes
+from outbound import refusal_of
 
 ALLOWED_ALGORITHMS = ("RS256", "PS256", "ES256")
 log = structlog.get_logger("auth")
@@ -84,22 +86,37 @@ class IssuerRegistry(Protocol):
 
 
 class JWKSSource(Protocol):
+    async def discover(self, issuer: str) -> dict[str, Any]: ...
+
     async def fetch(self, issuer: str) -> dict[str, Any]: ...
 
 
+# What fetching an issuer's documents can raise: HTTP and connection failures (an outbound
+# policy refusal among them), URLs the client cannot use, documents that are not what they should be.
+FETCH_ERRORS = (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError, httpx.InvalidURL)
+
+
 class HttpJWKSSource:
-    """OpenID discovery, then the JWKS document. The discovered issuer must equal the claimed one."""
+    """OpenID discovery, then the JWKS document. The discovered issuer must equal the claimed one.
+    The client must be the outbound one (`outbound.outbound_client`): issuer URLs and the
+    `jwks_uri` they name are chosen by town admins."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
-    async def fetch(self, issuer: str) -> dict[str, Any]:
+    async def discover(self, issuer: str) -> dict[str, Any]:
         discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         response = await self.client.get(discovery_url)
         response.raise_for_status()
         metadata = response.json()
-        if metadata.get("issuer") != issuer:
+        if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
             raise ValueError("discovered issuer differs from the claimed issuer")
+        if not isinstance(metadata.get("jwks_uri"), str):
+            raise ValueError("discovery document without jwks_uri")
+        return metadata
+
+    async def fetch(self, issuer: str) -> dict[str, Any]:
+        metadata = await self.discover(issuer)
         jwks_response = await self.client.get(metadata["jwks_uri"])
         jwks_response.raise_for_status()
         document = jwks_response.json()
@@ -109,14 +126,30 @@ class HttpJWKSSource:
 
 
 class KeysUnavailable(Exception):
-    """An issuer's keys could not be fetched or used (the reason names only the error class)."""
+    """An issuer's keys could not be fetched or used. Carries no detail on purpose: what a town
+    admin is told must not tell a refused address from a closed port from a bad document (that
+    would map our network); the reason is logged here."""
 
 
 class JWKSCache:
-    """Per-issuer JWKS in Redis, shared by all replicas."""
+    """Per-issuer JWKS in Redis, shared by all replicas.
+
+    A failed fetch (discovery or JWKS) is remembered per issuer in Redis, so no instance fetches
+    again for `failure_backoff` seconds, doubling with each further failure up to
+    `FAILURE_BACKOFF_CAP`: without it, every token of an issuer whose discovery failed was one
+    more outbound request (40 tokens, 40 fetches). Concurrent fetches of one issuer in one
+    process share one request."""
+
+    FAILURE_BACKOFF_CAP = 600
 
     def __init__(
-        self, redis: Redis, source: JWKSSource, ttl_seconds: int, refetch_interval_seconds: int, namespace: str = ""
+        self,
+        redis: Redis,
+        source: JWKSSource,
+        ttl_seconds: int,
+        refetch_interval_seconds: int,
+        namespace: str = "",
+        failure_backoff_seconds: int = 10,
     ) -> None:
         self.redis = redis
         # Keys name the deployment they serve: one Redis may serve several (test sessions, a
@@ -132,13 +165,93 @@ class JWKSCache:
         # Fallback while Redis is unreachable: the last document per issuer and when it was
         # fetched, so an outage does not turn every request (or a kid flood) into an IdP fetch.
         self._fallback: dict[str, tuple[float, str]] = {}
+        self.failure_backoff = failure_backoff_seconds
+        # Without Redis: until when (monotonic) an issuer is not fetched, and its failures in a row.
+        self._failed: dict[str, tuple[float, int]] = {}
+        self._inflight: dict[str, asyncio.Future[str]] = {}
 
     def _key(self, issuer: str, kind: str) -> str:
         return f"jwks:{self.namespace}:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
 
-    async def _fetch(self, issuer: str) -> str:
+    async def _fetch(self, issuer: str, *, backing_off: bool = True) -> str:
+        """The issuer's JWKS document fetched now, or KeysUnavailable. `backing_off`: refuse
+        without a request while an earlier failure is remembered (an admin's explicit refresh
+        does not wait: they may just have fixed their identity provider)."""
+        if backing_off and await self._backing_off(issuer):
+            log.info("jwks_fetch_skipped", issuer=issuer, reason="backing_off")
+            raise KeysUnavailable()
+        running = self._inflight.get(issuer)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch_now(issuer))
+            self._inflight[issuer] = running
+            running.add_done_callback(lambda _: self._inflight.pop(issuer, None))
+        return await asyncio.shield(running)
+
+    async def _fetch_now(self, issuer: str) -> str:
         self.fetch_count += 1
-        return json.dumps(await self.source.fetch(issuer), sort_keys=True)
+        try:
+            document = json.dumps(await self.source.fetch(issuer), sort_keys=True)
+            self._parse(document)  # a document without usable keys is a failure too
+        except FETCH_ERRORS as error:
+            failures = await self._remember_failure(issuer)
+            refused = refusal_of(error)
+            log.warning(
+                "jwks_fetch_failed",
+                issuer=issuer,
+                error_type=type(error).__name__,
+                refused=refused.reason if refused else None,
+                failures=failures,
+            )
+            raise KeysUnavailable() from None
+        await self._forget_failures(issuer)
+        return document
+
+    def _delay(self, failures: int) -> int:
+        return int(min(self.failure_backoff * 2 ** min(max(failures - 1, 0), 20), self.FAILURE_BACKOFF_CAP))
+
+    async def _backing_off(self, issuer: str) -> bool:
+        try:
+            return bool(await self.redis.exists(self._key(issuer, "wait")))
+        except RedisError:
+            until, _ = self._failed.get(issuer, (0.0, 0))
+            return time.monotonic() < until
+
+    async def _remember_failure(self, issuer: str) -> int:
+        _, before = self._failed.get(issuer, (0.0, 0))
+        failures = before + 1
+        try:
+            failures = int(await self.redis.incr(self._key(issuer, "failures")))
+            await self.redis.expire(self._key(issuer, "failures"), 2 * self.FAILURE_BACKOFF_CAP)
+            await self.redis.set(self._key(issuer, "wait"), "1", ex=self._delay(failures))
+        except RedisError:
+            log.warning("jwks_cache_unavailable", issuer=issuer)
+        self._failed[issuer] = (time.monotonic() + self._delay(failures), failures)
+        return failures
+
+    async def _forget_failures(self, issuer: str) -> None:
+        self._failed.pop(issuer, None)
+        try:
+            await self.redis.delete(self._key(issuer, "failures"), self._key(issuer, "wait"))
+        except RedisError:
+            log.warning("jwks_cache_unavailable", issuer=issuer)
+
+    async def discovery_problem(self, issuer: str) -> str | None:
+        """For a town admin registering an issuer: None when its discovery document can be
+        fetched now, else what to check. The detail (refused address, HTTP status, error class)
+        is logged only, so this cannot be used to map our network."""
+        try:
+            await self.source.discover(issuer)
+        except FETCH_ERRORS as error:
+            refused = refusal_of(error)
+            log.warning(
+                "discovery_failed", issuer=issuer, error_type=type(error).__name__, refused=refused and refused.reason
+            )
+            return (
+                "could not fetch the issuer's discovery document (<issuer>/.well-known/openid-configuration): "
+                "check the URL, that it names this issuer and that this service may reach it; "
+                "sign-in with this issuer fails until it can be fetched"
+            )
+        return None
 
     async def _fetch_and_store(self, issuer: str) -> str:
         document = await self._fetch(issuer)
@@ -156,14 +269,9 @@ class JWKSCache:
         """The issuer's keys fetched now, whatever is cached: after an identity provider withdrew
         a key, tokens it signed stop working at once instead of when the cache expires. Stored
         only when the answer is a usable key set, so a broken answer cannot replace good keys."""
-        try:
-            document = await self._fetch(issuer)
-            key_set = self._parse(document)
-        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
-            log.warning("jwks_refresh_failed", issuer=issuer, error_type=type(error).__name__)
-            raise KeysUnavailable(type(error).__name__) from None
+        document = await self._fetch(issuer, backing_off=False)
         await self._store(issuer, document)
-        return key_set
+        return self._parse(document)
 
     async def _cached(self, issuer: str) -> str | None:
         try:
@@ -467,7 +575,9 @@ class TokenVerifier:
     async def _keys(self, issuer: str, kid: str | None) -> KeySet:
         try:
             return await self.jwks.key_set(issuer, kid)
-        except (JoseError, ValueError, KeyError, TypeError, httpx.HTTPError) as error:
+        except KeysUnavailable:  # logged where it was fetched
+            raise Refused("keys_unavailable") from None
+        except FETCH_ERRORS as error:
             # Which error is the fetcher's business (the log has it); the token is not to blame.
             log.warning("jwks_unavailable", issuer=issuer, error_type=type(error).__name__)
             raise Refused("keys_unavailable") from None

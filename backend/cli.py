@@ -54,18 +54,19 @@ def migrate(settings: Settings) -> None:
 
 @asynccontextmanager
 async def _app_state(settings: Settings) -> AsyncIterator[object]:
-    import httpx
     import redis.asyncio as redis_asyncio
 
-    from auth.oidc import HttpJWKSSource, JWKSCache, TokenVerifier
+    from auth.oidc import JWKSCache, TokenVerifier
     from backend.db.pool import create_pool
+    from backend.devidp import jwks_source
     from backend.state import AppState
     from backend.tenants.signin import DatabaseIssuerRegistry
+    from outbound import outbound_client
 
     pool = await create_pool(settings.application_database_url, 1, 2)
     redis = redis_asyncio.Redis.from_url(settings.redis_url or "")
-    http = httpx.AsyncClient()
-    verifier = TokenVerifier(DatabaseIssuerRegistry(pool), JWKSCache(redis, HttpJWKSSource(http), 60, 60))
+    http = outbound_client(settings.outbound_policy(), timeout=settings.oidc_http_timeout_seconds)
+    verifier = TokenVerifier(DatabaseIssuerRegistry(pool), JWKSCache(redis, jwks_source(settings, http), 60, 60))
     try:
         yield AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier)
     finally:

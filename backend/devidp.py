@@ -25,7 +25,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 
-from auth.oidc import HttpJWKSSource
+from auth.oidc import HttpJWKSSource, JWKSSource
 from auth.roles import MACHINE_CLIENT_SCOPES, OPERATOR_ONLY_ROLES, Role
 from backend.settings import Settings
 
@@ -93,6 +93,14 @@ class DevJWKSSource:
         self.settings = settings
         self.http = HttpJWKSSource(http)
 
+    async def discover(self, issuer: str) -> dict[str, Any]:
+        if issuer.startswith(self.prefix):
+            slug = issuer[len(self.prefix) :]
+            if _key_path(self.settings, slug).exists():
+                return {"issuer": issuer, "jwks_uri": f"{issuer}/jwks"}
+            raise ValueError("unknown dev issuer")
+        return await self.http.discover(issuer)
+
     async def fetch(self, issuer: str) -> dict[str, Any]:
         if issuer.startswith(self.prefix):
             slug = issuer[len(self.prefix) :]
@@ -100,6 +108,12 @@ class DevJWKSSource:
                 return public_jwks(self.settings, slug)
             raise ValueError("unknown dev issuer")
         return await self.http.fetch(issuer)
+
+
+def jwks_source(settings: Settings, http: httpx.AsyncClient) -> JWKSSource:
+    """Where the verifier gets issuers' keys: dev issuers from disk when dev sign-in is on,
+    everything else over HTTP through `http` (the outbound client)."""
+    return DevJWKSSource(settings, http) if settings.dev_signin_enabled else HttpJWKSSource(http)
 
 
 def _settings(request: Request[Any, Any, Any]) -> Settings:

@@ -6,7 +6,6 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import structlog
 from litestar import Litestar, Router, get
 from litestar.config.cors import CORSConfig
@@ -15,7 +14,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
-from auth.oidc import HttpJWKSSource, JWKSCache, TokenVerifier
+from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
 from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
@@ -41,6 +40,7 @@ from backend.tickets import service as ticket_service
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
 from backend.web.ui import openapi_render_plugins, static_assets_router
+from outbound import outbound_client
 
 API_VERSION = "0.1.0"
 
@@ -117,14 +117,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             structlog.get_logger("startup").error(problem)  # one line above the server's traceback
             raise SettingsError(problem)
         redis = redisclient.connect(settings.redis_url or "")
-        http = httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds, follow_redirects=False)
-        source = devidp.DevJWKSSource(settings, http) if settings.dev_signin_enabled else None
+        # Discovery and key documents live at URLs town admins chose: the outbound policy
+        # applies (docs/decisions/014); identity providers may redirect, each hop is checked.
+        http = outbound_client(
+            settings.outbound_policy(), timeout=settings.oidc_http_timeout_seconds, follow_redirects=True
+        )
         jwks = JWKSCache(
             redis,
-            source or HttpJWKSSource(http),
+            devidp.jwks_source(settings, http),
             settings.jwks_cache_seconds,
             settings.jwks_refetch_interval_seconds,
             namespace=redis_namespace(settings),
+            failure_backoff_seconds=settings.jwks_failure_backoff_seconds,
         )
         verifier = TokenVerifier(
             DatabaseIssuerRegistry(pool),
@@ -133,7 +137,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             refusals=RedisRefusalLog(redis, redis_namespace(settings)),
         )
         limiter = RateLimiter(
-            redis, redis_namespace(settings), settings.rate_limit_per_minute, settings.rate_limit_machine_per_minute
+            redis,
+            redis_namespace(settings),
+            settings.rate_limit_per_minute,
+            settings.rate_limit_machine_per_minute,
+            unauthenticated_limit=settings.rate_limit_unauthenticated_per_minute,
         )
         app.state.app_state = AppState(
             settings=settings,

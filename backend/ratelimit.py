@@ -63,11 +63,13 @@ class RateLimiter:
         person_limit: int,
         machine_limit: int,
         window_seconds: int = WINDOW_SECONDS,
+        unauthenticated_limit: int = 60,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.person_limit = person_limit
         self.machine_limit = machine_limit
+        self.unauthenticated_limit = unauthenticated_limit
         self.window_seconds = window_seconds
         self._counts: dict[tuple[str, int], _Count] = {}
         self._flushing: asyncio.Task[None] | None = None
@@ -78,13 +80,22 @@ class RateLimiter:
     def take(self, principal: Principal) -> Quota:
         """Count one request and say what is left, or raise RateLimited (with the seconds until
         the next window). Across instances `remaining` is as of the last shared count."""
+        # The same person, whichever tenant.
+        return self._take(principal.issuer + "\x00" + principal.subject, self.limit_for(principal))
+
+    def take_unauthenticated(self, client_address: str) -> Quota:
+        """Count one request from `client_address` that came without a valid token, or raise
+        RateLimited: guessing tokens, or a script with an expired one, cannot go on at full
+        speed (700 such requests in a row all got 401 before). Only failed sign-ins count, so
+        people signed in behind the same address are never refused for it."""
+        return self._take("address\x00" + client_address, self.unauthenticated_limit)
+
+    def _take(self, who: str, limit: int) -> Quota:
         now = time.time()
         window = int(now // self.window_seconds)
-        who = principal.issuer + "\x00" + principal.subject  # the same person, whichever tenant
         count = self._counts.get((who, window))
         if count is None:
             count = self._counts[(who, window)] = _Count()
-        limit = self.limit_for(principal)
         reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
         if count.known + count.pending >= limit:
             raise RateLimited(

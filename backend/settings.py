@@ -6,6 +6,7 @@ process with one clear line per problem instead of failing later inside a reques
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from backend.i18n import LOCALES
+from outbound import OutboundPolicy
+from outbound.policy import ALWAYS_REFUSED
 
 Environment = Literal["development", "test", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "test", "production")
@@ -59,9 +62,21 @@ class Settings:
     jwks_cache_seconds: int = 3600
     jwks_refetch_interval_seconds: int = 60
     oidc_http_timeout_seconds: float = 5.0
+    # After a failed discovery or JWKS fetch an issuer is not fetched again for this long,
+    # doubling with each further failure up to ten minutes (auth.oidc.JWKSCache), on all instances.
+    jwks_failure_backoff_seconds: int = 10
+    # Networks outbound requests may reach although private (docs/decisions/014).
+    outbound_allowed_networks: tuple[str, ...] = ()  # CIDR
+    # Loopback for outbound requests: None means allowed outside production (the tests' identity
+    # provider and webhook receivers run on 127.0.0.1); tests set False to run production's rule.
+    outbound_loopback: bool | None = None
+    # Peers whose X-Forwarded-For names the client (the ingress); nobody else's is believed.
+    trusted_proxies: tuple[str, ...] = ()  # CIDR
     # Requests per minute and principal, across all instances (backend/ratelimit.py).
     rate_limit_per_minute: int = 600
     rate_limit_machine_per_minute: int = 6000
+    # Requests a minute per client address that come without a valid token (401s), then 429.
+    rate_limit_unauthenticated_per_minute: int = 60
     # Seals stored secrets (backend/sealing.py); unset outside production: a key file in data_dir.
     secrets_key: str | None = None
     secrets_key_previous: str | None = None
@@ -79,6 +94,10 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def outbound_policy(self) -> OutboundPolicy:
+        loopback = self.env != "production" if self.outbound_loopback is None else self.outbound_loopback
+        return OutboundPolicy(self.outbound_allowed_networks, allow_loopback=loopback)
 
     @property
     def application_database_url(self) -> str:
@@ -144,6 +163,21 @@ class _Reader:
             self.problems.append(f"{name}: at least {min_length} characters (e.g. `openssl rand -hex 32`)")
             return None
         return value
+
+    def networks(self, name: str, *, refuse_link_local: bool = False) -> tuple[str, ...]:
+        """A comma- or space-separated list of CIDR networks (`10.20.0.0/16, 2001:db8::/32`)."""
+        found: list[str] = []
+        for item in self.environ.get(name, "").replace(",", " ").split():
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                self.problems.append(f"{name}: {item!r} is not a network (use CIDR, e.g. 10.20.0.0/16)")
+                continue
+            if refuse_link_local and any(network.overlaps(n) for n in ALWAYS_REFUSED if n.version == network.version):
+                self.problems.append(f"{name}: {item} reaches link-local addresses (cloud metadata), always refused")
+                continue
+            found.append(str(network))
+        return tuple(found)
 
     def sealing_key(self, name: str) -> str | None:
         from backend.sealing import parse_key
@@ -255,6 +289,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         jwks_refetch_interval_seconds=read.integer("JWKS_REFETCH_INTERVAL_SECONDS", 60, 1, 3600),
         rate_limit_per_minute=read.integer("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000),
         rate_limit_machine_per_minute=read.integer("RATE_LIMIT_MACHINE_PER_MINUTE", 6000, 1, 1_000_000),
+        rate_limit_unauthenticated_per_minute=read.integer("RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", 60, 1, 1_000_000),
+        jwks_failure_backoff_seconds=read.integer("JWKS_FAILURE_BACKOFF_SECONDS", 10, 1, 3600),
+        outbound_allowed_networks=read.networks("OUTBOUND_ALLOWED_NETWORKS", refuse_link_local=True),
+        trusted_proxies=read.networks("TRUSTED_PROXIES"),
         secrets_key=read.sealing_key("SECRETS_KEY"),
         secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
         cors_allowed_origins=read.origins("CORS_ALLOWED_ORIGINS", production=env == "production"),

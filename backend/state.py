@@ -26,6 +26,7 @@ from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
 from backend.settings import Settings
+from outbound import Networks, OutboundPolicy
 
 
 def sealer_for(settings: Settings) -> Sealer:
@@ -63,10 +64,14 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics)  # create_app passes the app's, served at /metrics
     namespace: str = field(init=False)  # what this deployment's Redis keys name
     sealer: Sealer = field(init=False)  # seals and opens stored secrets
+    outbound: OutboundPolicy = field(init=False)  # what requests on someone's behalf may reach
+    trusted_proxies: Networks = field(init=False)  # whose X-Forwarded-For names the client
 
     def __post_init__(self) -> None:
         self.namespace = redis_namespace(self.settings)
         self.sealer = sealer_for(self.settings)
+        self.outbound = self.settings.outbound_policy()
+        self.trusted_proxies = Networks(self.settings.trusted_proxies)
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:

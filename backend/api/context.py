@@ -14,6 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from auth.errors import Unauthenticated
 from auth.principal import Principal
+from backend.errors import RateLimited
 from backend.generations import Generations
 from backend.http.auth import admit, bearer_from, verify_again
 from backend.i18n import N_, negotiate
@@ -41,6 +42,7 @@ class GraphQLContext(BaseContext, kw_only=True):
     principal_cache: Principal | None = None
     # Resolvers run concurrently: one sign-in (and one counted request) per GraphQL request.
     principal_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
+    principal_refusal: Exception | None = None
     loaders: dict[str, DataLoader[Any, Any]] = msgspec.field(default_factory=dict)
 
     @property
@@ -61,11 +63,14 @@ class GraphQLContext(BaseContext, kw_only=True):
         if self.principal_cache is not None:
             return self.principal_cache
         async with self.principal_lock:
+            if self.principal_refusal is not None:
+                raise self.principal_refusal  # once per request: counted once by the rate limit
             if self.principal_cache is None:
-                bearer = self.bearer()
-                if not bearer:
-                    raise Unauthenticated()
-                self.principal_cache = await admit(self.app, bearer, self.request)
+                try:
+                    self.principal_cache = await admit(self.app, self.bearer(), self.request)
+                except (Unauthenticated, RateLimited) as refused:
+                    self.principal_refusal = refused
+                    raise
             return self.principal_cache
 
     async def still_signed_in(self) -> Generations | None:

@@ -19,6 +19,7 @@ from backend.observability import note_request
 from backend.ratelimit import Quota
 from backend.state import AppState
 from backend.tenants import signin
+from outbound import Networks
 
 
 def bearer_from(value: object) -> str | None:
@@ -29,18 +30,48 @@ def bearer_from(value: object) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    token = bearer_from(connection.headers.get("authorization"))
-    if token is None:
-        raise Unauthenticated()
-    return token
-
-
 _QUOTA = "rate_limit_quota"
 _ADMISSION = "admission"
 
 
-async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Principal:
+def client_address(scope: Scope, trusted_proxies: Networks) -> str:
+    """The client's address: the peer's, unless the peer is one of our proxies
+    (`TRUSTED_PROXIES`); then the right-most X-Forwarded-For entry that is not one of them
+    (entries further left are whatever the client chose to send, so never believed)."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [
+        hop.strip()
+        for name, value in scope.get("headers", ())
+        if name.lower() == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _refused(
+    state: AppState, connection: ASGIConnection[Any, Any, Any, Any] | None, refusal: Unauthenticated
+) -> Unauthenticated | RateLimited:
+    """A request without a valid token counts against its client address; over the limit it
+    is answered 429 instead of 401."""
+    if state.rate_limiter is None or connection is None:
+        return refusal
+    address = client_address(connection.scope, state.trusted_proxies)
+    try:
+        state.rate_limiter.take_unauthenticated(address)
+    except RateLimited as limited:
+        _keep_quota(connection, Quota(state.rate_limiter.unauthenticated_limit, 0, limited.retry_after))
+        return limited
+    return refusal
+
+
+async def admit(state: AppState, token: str | None, connection: ASGIConnection[Any, Any, Any, Any] | None) -> Principal:
     """Sign in and count the request against the principal's rate limit (REST and GraphQL).
     The generations read at sign-in stay on the request for its handlers; what is left of the
     rate limit goes back in the response headers (`quota_headers`). A request already admitted
@@ -52,7 +83,12 @@ async def admit(state: AppState, token: str, connection: ASGIConnection[Any, Any
                 raise earlier[1]
             admitted: Principal = earlier[1]
             return admitted
-    principal, read = await signin.sign_in(state, token)
+    if token is None:
+        raise _refused(state, connection, Unauthenticated())
+    try:
+        principal, read = await signin.sign_in(state, token)
+    except Unauthenticated as refusal:
+        raise _refused(state, connection, refusal) from None
     if connection is not None:
         generations.keep_on_request(connection, read)
     if state.rate_limiter is not None:
@@ -110,7 +146,7 @@ async def verify_again(state: AppState, token: str) -> tuple[Principal, generati
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     state: AppState = connection.app.state.app_state
-    return await admit(state, bearer_token(connection), connection)
+    return await admit(state, bearer_from(connection.headers.get("authorization")), connection)
 
 
 async def provide_principal(request: Request[Any, Any, Any], app_state: AppState) -> Principal:

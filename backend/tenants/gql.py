@@ -342,9 +342,20 @@ class ClosingDaysPayload:
     errors: list[UserError]
 
 
+@strawberry.type(
+    name="IssuerDiscovery", description="Whether the issuer's discovery document could be fetched when registered"
+)
+class IssuerDiscoveryGQL:
+    fetched: bool
+    problem: str | None = strawberry.field(description="What to check when it could not be fetched")
+
+
 @strawberry.type(name="IdentityIssuerPayload")
 class IdentityIssuerPayload:
     identity_issuer: IdentityIssuerGQL | None
+    discovery: IssuerDiscoveryGQL | None = strawberry.field(
+        description="The discovery document, tried once on registering: sign-in fails until it can be fetched"
+    )
     errors: list[UserError]
 
 
@@ -507,15 +518,20 @@ class TenantMutation:
     async def add_identity_issuer(
         self, info: Info, tenant_slug: str, input: IdentityIssuerInputGQL
     ) -> IdentityIssuerPayload:
-        async def action() -> IdentityIssuerGQL:
+        async def action() -> schemas.IdentityIssuer:
             mapping: object = input.role_mapping if input.role_mapping is not None else {}
             data = to_input(schemas.IdentityIssuerInput, _Namespace({**vars(input), "role_mapping": mapping}))
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return IdentityIssuerGQL.of(await service.add_identity_issuer(uow, tenant.id, data))
+                return await service.add_identity_issuer(uow, tenant.id, data)
 
         issuer, errors = await run_mutation(action)
-        return IdentityIssuerPayload(identity_issuer=issuer, errors=errors)
+        found = issuer.discovery if issuer is not None else None
+        return IdentityIssuerPayload(
+            identity_issuer=IdentityIssuerGQL.of(issuer) if issuer is not None else None,
+            discovery=IssuerDiscoveryGQL(fetched=found.fetched, problem=found.problem) if found else None,
+            errors=errors,
+        )
 
     @strawberry.mutation(
         description="Stop trusting an issuer: its tokens are refused at once on every instance "

@@ -113,6 +113,13 @@ class ClosingDay(Schema, frozen=True):
     name: Name
 
 
+class IssuerDiscovery(Schema, frozen=True):
+    """Whether the issuer's discovery document could be fetched when it was registered."""
+
+    fetched: bool
+    problem: str | None = None  # what to check when it could not (never which network error)
+
+
 class IdentityIssuer(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
@@ -122,6 +129,8 @@ class IdentityIssuer(Schema, frozen=True):
     org_value: str | None
     role_claim: str
     role_mapping: dict[str, str]
+    # Only in the answer to registering the issuer (null in lists): its discovery, tried once.
+    discovery: IssuerDiscovery | None = None
 
 
 class IssuerKeys(Schema, frozen=True):

@@ -38,6 +38,7 @@ from backend.tenants.schemas import (
     DepartmentInput,
     IdentityIssuer,
     IdentityIssuerInput,
+    IssuerDiscovery,
     IssuerKeys,
     SignInRefusalView,
     Tenant,
@@ -264,6 +265,9 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
         raise ValidationFailed(_l("give both the organisation claim and its value, or neither"), field="orgClaim")
     if uow.app.settings.is_production and not data.issuer.startswith("https://"):
         raise ValidationFailed(_l("issuers must use https in production"), field="issuer")
+    # Literal addresses are refused here; host names where they resolve, at every fetch.
+    if refused := uow.app.outbound.url_refusal(data.issuer):
+        raise ValidationFailed(_l("issuer refused: {reason}", reason=refused), field="issuer")
     unknown = sorted(set(data.role_mapping.values()) - {role.value for role in Role})
     if unknown:
         raise ValidationFailed(
@@ -312,6 +316,10 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
             _l("tenants sharing this issuer are told apart by another organisation claim; use the same claim"),
             field="orgClaim",
         )
+    # Tried once, so the admin learns now (not from their people's 401s) that sign-in cannot
+    # work yet; registered either way (the identity provider may come up later).
+    problem = await uow.app.verifier.jwks.discovery_problem(data.issuer)
+    discovery = IssuerDiscovery(fetched=problem is None, problem=problem)
     try:
         async with uow.conn.transaction():
             issuer = await repository.insert_identity_issuer(
@@ -330,7 +338,7 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     except asyncpg.ExclusionViolationError:  # registered concurrently with another claim
         raise Conflict(_l("tenants sharing this issuer use another organisation claim"), field="orgClaim") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
-    return issuer
+    return msgspec.structs.replace(issuer, discovery=discovery)
 
 
 async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> None:
@@ -349,10 +357,10 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     try:
         key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
-    except KeysUnavailable as error:
-        raise ServiceUnavailable(
-            _l("the issuer's keys could not be fetched ({error}); the keys in use stay as they were", error=error)
-        ) from None
+    except KeysUnavailable:
+        # Nothing about why (refused address, closed port, bad document): that would let a
+        # town admin map our network. The reason is in the server's log.
+        raise ServiceUnavailable(_l("could not fetch the issuer's keys; the keys in use stay as they were")) from None
     # Tokens verified before are remembered under the sign-in generation: a new one drops them.
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return IssuerKeys(

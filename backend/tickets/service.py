@@ -722,6 +722,9 @@ def _check_webhook_url(uow: UnitOfWork, url: str) -> None:
         raise ValidationFailed(_l("webhook endpoints must use https in production"), field="url")
     if "@" in url.split("/")[2]:
         raise ValidationFailed(_l("webhook URLs must not carry credentials; verify the signature instead"), field="url")
+    # Literal addresses are refused here; host names where they resolve, at delivery.
+    if refused := uow.app.outbound.url_refusal(url):
+        raise ValidationFailed(_l("webhook endpoint refused: {reason}", reason=refused), field="url")
 
 
 async def webhook_endpoints(uow: UnitOfWork, tenant_slug: str) -> list[WebhookEndpoint]:

@@ -21,6 +21,7 @@ from uuid import UUID
 import httpx
 
 from backend.sealing import Sealer
+from outbound import refusal_of
 
 SECRET_PREFIX = "whsec_"
 USER_AGENT = "buergerservice-webhooks/1"
@@ -100,9 +101,13 @@ async def send(
     except httpx.TimeoutException:
         return Outcome(False, None, "timeout", _ms(started))
     except httpx.HTTPError as error:
-        return Outcome(False, None, f"connection failed ({type(error).__name__})", _ms(started))
-    except (httpx.InvalidURL, ValueError) as error:  # a URL the HTTP client cannot use: retried, visible in the log
-        return Outcome(False, None, f"unusable URL ({type(error).__name__})", _ms(started))
+        # The town admin reads this: a refused address says so, and other failures do not
+        # tell one kind of connection failure from another (that would map our network).
+        if refusal_of(error) is not None:
+            return Outcome(False, None, "address not allowed for outbound requests", _ms(started))
+        return Outcome(False, None, "connection failed", _ms(started))
+    except (httpx.InvalidURL, ValueError):  # a URL the HTTP client cannot use: retried, visible in the log
+        return Outcome(False, None, "unusable URL", _ms(started))
     ok = 200 <= response.status_code < 300
     return Outcome(ok, response.status_code, None if ok else f"HTTP {response.status_code}", _ms(started))
 

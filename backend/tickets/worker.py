@@ -37,10 +37,12 @@ from backend.db.tenancy import all_tenants_transaction
 from backend.http.idempotency import erase_records
 from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
 from backend.sealing import Sealer, SealError
+from backend.settings import Settings
 from backend.state import AppState
 from backend.tickets import pubsub, repository, webhooks
 from backend.tickets.changes import SYSTEM, record_change
 from backend.tickets.schemas import EventKind, TicketChange
+from outbound import outbound_client
 
 log = structlog.get_logger("tickets.worker")
 
@@ -268,6 +270,12 @@ class TicketWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
 
 
+def webhook_client(settings: Settings) -> httpx.AsyncClient:
+    """Webhook URLs are chosen by town admins: delivered through the outbound policy
+    (docs/decisions/014). Redirects are not followed (a receiver answers at its URL)."""
+    return outbound_client(settings.outbound_policy(), timeout=TicketWorker.request_timeout)
+
+
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Runs the worker next to the API when settings.background_worker is on."""
@@ -275,7 +283,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     if not state.settings.background_worker:
         yield
         return
-    http = httpx.AsyncClient(follow_redirects=False)
+    http = webhook_client(state.settings)
     worker = TicketWorker(state.pool, state.redis, http, state.sealer, metrics=state.metrics)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -22,7 +22,7 @@ from backend.errors import RateLimited
 from backend.main import create_app
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
-from tests.support.asgi import serve
+from tests.support.asgi import lifespan, serve
 from tests.support.world import AUDIENCE, World
 
 PERSON_LIMIT, MACHINE_LIMIT = 5, 8
@@ -186,3 +186,46 @@ async def test_without_redis_each_instance_still_limits_what_it_sees() -> None:
     finally:
         await limiter.aclose()
         await redis.aclose()
+
+
+UNAUTHENTICATED_LIMIT = 5
+
+
+async def test_requests_without_a_valid_token_are_limited_per_client_address(settings: Settings, world: World) -> None:
+    """700 requests with bad tokens all got 401 before. Now each client address has
+    `RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE` of them, then 429; a valid token from the same
+    address still works. X-Forwarded-For names the client only when our proxy sent it."""
+    await _not_near_a_window_end()
+    small = dataclasses.replace(
+        settings, rate_limit_unauthenticated_per_minute=UNAUTHENTICATED_LIMIT, trusted_proxies=("10.9.0.0/16",)
+    )
+    app = create_app(small)
+
+    def from_peer(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://unauthenticated.local")
+
+    async with lifespan(app), from_peer("203.0.113.7") as prober, from_peer("10.9.0.2") as proxy:
+        bad = {"Authorization": "Bearer not.a.token"}
+        answers = [(await prober.get("/v1/me", headers=bad)).status_code for _ in range(UNAUTHENTICATED_LIMIT)]
+        answers.append((await prober.get("/v1/me")).status_code)  # no token at all counts the same
+        assert answers == [401] * UNAUTHENTICATED_LIMIT + [429]
+        refused = await prober.get("/v1/me", headers=bad)
+        assert refused.status_code == 429 and refused.json()["code"] == "RATE_LIMITED"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        graphql = (await prober.post("/graphql", json={"query": "{ me { subject } }"}, headers=bad)).json()
+        assert graphql["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # A forged X-Forwarded-For from an untrusted peer changes nothing.
+        spoofed = await prober.get("/v1/me", headers={**bad, "X-Forwarded-For": "198.51.100.99"})
+        assert spoofed.status_code == 429
+        # Signed-in people behind the same address are not refused for it.
+        assert (await prober.get("/v1/me", headers=world.headers("stadt-soest", "agent"))).status_code == 200
+
+        # Behind our proxy each client is counted by the address the proxy saw (right-most
+        # untrusted entry: what the client put further left is not believed).
+        for client_address in ("198.51.100.1", "198.51.100.2"):
+            forwarded = {**bad, "X-Forwarded-For": f"1.2.3.4, {client_address}, 10.9.0.7"}
+            codes = [
+                (await proxy.get("/v1/me", headers=forwarded)).status_code for _ in range(UNAUTHENTICATED_LIMIT + 1)
+            ]
+            assert codes == [401] * UNAUTHENTICATED_LIMIT + [429]

@@ -23,10 +23,16 @@ class KeyServer:
     def __init__(self) -> None:
         self.keys: list[ECKey] = []
         self.broken = False  # answer a JWKS document without keys
+        self.discovery_fails = False  # answer discovery with 500
+        self.hits: list[str] = []  # paths asked for, in order (fetches are counted here)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                outer.hits.append(self.path)
+                if outer.discovery_fails and self.path.endswith("/.well-known/openid-configuration"):
+                    self.send_error(500)
+                    return
                 if self.path.endswith("/.well-known/openid-configuration"):
                     body: Any = {"issuer": outer.issuer, "jwks_uri": outer.issuer + "/jwks.json"}
                 elif self.path.endswith("/jwks.json"):
