@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import strawberry
 from graphql.error import GraphQLError
 from litestar.datastructures import State
@@ -11,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
+from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import limit_extensions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
@@ -51,6 +53,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[*limit_extensions(settings), ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=LeafShortcutExecutionContext,
     )
 
 
@@ -61,6 +64,14 @@ async def _context(state: State) -> GraphQLContext:
     return GraphQLContext(app=app_state)
 
 
+_JSON = msgspec.json.Encoder()
+
+
+def _encode_json(_view: object, data: object) -> bytes:
+    # msgspec writes a 50-ticket answer in ~0.1 ms where json.dumps took ~1 ms (decision 020).
+    return _JSON.encode(data)
+
+
 def graphql_controller(settings: Settings) -> type:
     controller = make_graphql_controller(
         create_schema(settings),
@@ -69,5 +80,6 @@ def graphql_controller(settings: Settings) -> type:
         allow_queries_via_get=False,  # GET would put queries, and personal data, into access logs
         context_getter=_context,
     )
+    controller = type(controller.__name__, (controller,), {"encode_json": _encode_json, "__module__": __name__})
     controller.include_in_schema = False
     return local_graphiql(controller)

@@ -12,14 +12,15 @@ from strawberry.scalars import JSON
 
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
+from backend.api.mapping import PageInfoGQL
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.tenants import schemas, service
 
-TenantKindGQL = strawberry.enum(schemas.TenantKind, name="TenantKind")
-TenantStatusGQL = strawberry.enum(schemas.TenantStatus, name="TenantStatus")
-RoleGQL = strawberry.enum(Role, name="Role")
-ScopeGQL = strawberry.enum(Scope, name="Scope")
+strawberry.enum(schemas.TenantKind, name="TenantKind")
+strawberry.enum(schemas.TenantStatus, name="TenantStatus")
+strawberry.enum(Role, name="Role")
+strawberry.enum(Scope, name="Scope")
 
 
 @strawberry.type(name="ServiceInterval", description="Opening interval on an ISO weekday (1 = Monday), local time")
@@ -129,14 +130,14 @@ class TenantGQL:
     id: UUID
     slug: str
     name: str
-    kind: TenantKindGQL  # type: ignore[valid-type]
+    kind: schemas.TenantKind
     is_operator: bool
     ags: str | None
     federal_state: str
     time_zone: str
     service_hours: list[ServiceIntervalGQL]
     leitweg_id: str | None
-    status: TenantStatusGQL  # type: ignore[valid-type]
+    status: schemas.TenantStatus
     version: int
 
     @classmethod
@@ -176,12 +177,6 @@ class TenantGQL:
         return result
 
 
-@strawberry.type(name="PageInfo")
-class PageInfoGQL:
-    end_cursor: str | None
-    has_next_page: bool
-
-
 @strawberry.type(name="TenantConnection")
 class TenantConnectionGQL:
     nodes: list[TenantGQL]
@@ -193,8 +188,8 @@ class MeGQL:
     subject: str
     issuer: str
     tenant: TenantGQL
-    roles: list[RoleGQL]  # type: ignore[valid-type]
-    scopes: list[ScopeGQL]  # type: ignore[valid-type]
+    roles: list[Role]
+    scopes: list[Scope]
     acting_tenant_ids: list[UUID]
 
 
@@ -245,14 +240,14 @@ class ServiceIntervalInput:
 class CreateTenantInput:
     slug: str
     name: str
-    kind: TenantKindGQL  # type: ignore[valid-type]
+    kind: schemas.TenantKind
     federal_state: str = "NW"
     ags: str | None = None
     time_zone: str = "Europe/Berlin"
     service_hours: list[ServiceIntervalInput] | None = None
     leitweg_id: str | None = None
     is_operator: bool = False
-    status: TenantStatusGQL = schemas.TenantStatus.ONBOARDING  # type: ignore[valid-type]
+    status: schemas.TenantStatus = schemas.TenantStatus.ONBOARDING
 
 
 @strawberry.input(name="UpdateTenantInput", description="Only the fields given change")
@@ -263,7 +258,7 @@ class UpdateTenantInput:
     time_zone: str | None = None
     service_hours: list[ServiceIntervalInput] | None = None
     leitweg_id: str | None = None
-    status: TenantStatusGQL | None = None  # type: ignore[valid-type]
+    status: schemas.TenantStatus | None = None
     version: int | None = None
 
 
@@ -408,7 +403,7 @@ class TenantQuery:
             page = await service.list_tenants(uow, first, after)
         return TenantConnectionGQL(
             nodes=[TenantGQL.of(t) for t in page.items],
-            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+            page_info=PageInfoGQL.after(page.next_cursor),
         )
 
     @strawberry.field(description="One tenant by slug; null when it does not exist or is not visible")

@@ -15,22 +15,22 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
+from backend.api.mapping import PageInfoGQL
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
-from backend.tenants.gql import PageInfoGQL
 from backend.tickets import pubsub, schemas, service
 
 VIA = "graphql"
 
-TicketStatusGQL = strawberry.enum(schemas.TicketStatus, name="TicketStatus")
-PriorityGQL = strawberry.enum(schemas.Priority, name="TicketPriority")
-ChannelGQL = strawberry.enum(schemas.Channel, name="ContactChannel", description="How the citizen wants the answer")
-CallbackChannelGQL = strawberry.enum(schemas.CallbackChannel, name="CallbackChannel")
-SourceGQL = strawberry.enum(schemas.Source, name="TicketSource")
-DeadlineRuleGQL = strawberry.enum(schemas.DeadlineRule, name="DeadlineRule")
-SlaStateGQL = strawberry.enum(schemas.SlaState, name="SlaState")
-EventKindGQL = strawberry.enum(schemas.EventKind, name="TicketEventKind")
-ActorKindGQL = strawberry.enum(schemas.ActorKind, name="ActorKind")
+strawberry.enum(schemas.TicketStatus, name="TicketStatus")
+strawberry.enum(schemas.Priority, name="TicketPriority")
+strawberry.enum(schemas.Channel, name="ContactChannel", description="How the citizen wants the answer")
+strawberry.enum(schemas.CallbackChannel, name="CallbackChannel")
+strawberry.enum(schemas.Source, name="TicketSource")
+strawberry.enum(schemas.DeadlineRule, name="DeadlineRule")
+strawberry.enum(schemas.SlaState, name="SlaState")
+strawberry.enum(schemas.EventKind, name="TicketEventKind")
+strawberry.enum(schemas.ActorKind, name="ActorKind")
 
 
 @strawberry.type(name="TicketPersonalData", description="The citizen's concern and contact (personal data)")
@@ -39,7 +39,7 @@ class PersonalDataGQL:
     name: str | None
     callback_number: str | None
     email: str | None
-    preferred_channel: ChannelGQL  # type: ignore[valid-type]
+    preferred_channel: schemas.Channel
     consent: bool
     consent_at: datetime | None
 
@@ -64,7 +64,7 @@ class CommentGQL:
 @strawberry.type(name="CallbackAttempt")
 class CallbackAttemptGQL:
     id: UUID
-    channel: CallbackChannelGQL  # type: ignore[valid-type]
+    channel: schemas.CallbackChannel
     attempted_at: datetime
     reached: bool
     note: str | None
@@ -79,10 +79,10 @@ class CallbackAttemptGQL:
 class TicketEventGQL:
     id: UUID
     change_seq: int
-    kind: EventKindGQL  # type: ignore[valid-type]
-    from_status: TicketStatusGQL | None  # type: ignore[valid-type]
-    to_status: TicketStatusGQL | None  # type: ignore[valid-type]
-    actor_kind: ActorKindGQL  # type: ignore[valid-type]
+    kind: schemas.EventKind
+    from_status: schemas.TicketStatus | None
+    to_status: schemas.TicketStatus | None
+    actor_kind: schemas.ActorKind
     actor_subject: str | None
     actor_tenant_id: UUID | None
     details: strawberry.scalars.JSON
@@ -150,24 +150,24 @@ class TicketGQL:
     number: int
     department_id: UUID
     department_name: str
-    status: TicketStatusGQL  # type: ignore[valid-type]
-    priority: PriorityGQL  # type: ignore[valid-type]
+    status: schemas.TicketStatus
+    priority: schemas.Priority
     subject: str
     leika_key: str | None
     article_id: UUID | None
     call_id: UUID | None
-    source: SourceGQL  # type: ignore[valid-type]
+    source: schemas.Source
     assignee: str | None
     created_at: datetime
     updated_at: datetime
     deadline_started_at: datetime
     due_at: datetime
-    deadline_rule: DeadlineRuleGQL  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule
     calendar_version: str
     answered_at: datetime | None
     closed_at: datetime | None
     personal_data_erased_at: datetime | None
-    sla_state: SlaStateGQL  # type: ignore[valid-type]
+    sla_state: schemas.SlaState
     change_seq: int
     version: int
 
@@ -212,7 +212,7 @@ class TicketRouteGQL:
 @strawberry.type(name="TicketSettings")
 class TicketSettingsGQL:
     tenant_id: UUID
-    deadline_rule: DeadlineRuleGQL  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule
     retention_days: int
     due_soon_minutes: int
     version: int
@@ -223,8 +223,8 @@ class TicketChangeGQL:
     tenant_id: UUID
     ticket_id: UUID
     number: int
-    kind: EventKindGQL  # type: ignore[valid-type]
-    status: TicketStatusGQL  # type: ignore[valid-type]
+    kind: schemas.EventKind
+    status: schemas.TicketStatus
     change_seq: int
     at: datetime
 
@@ -232,7 +232,7 @@ class TicketChangeGQL:
 @strawberry.input(name="CitizenInput")
 class CitizenInput:
     consent: bool
-    preferred_channel: ChannelGQL = schemas.Channel.PHONE  # type: ignore[valid-type]
+    preferred_channel: schemas.Channel = schemas.Channel.PHONE
     name: str | None = None
     callback_number: str | None = None
     email: str | None = None
@@ -248,13 +248,13 @@ class CreateTicketInput:
     leika_key: str | None = None
     article_id: UUID | None = None
     call_id: UUID | None = None
-    priority: PriorityGQL = schemas.Priority.NORMAL  # type: ignore[valid-type]
+    priority: schemas.Priority = schemas.Priority.NORMAL
     forward: bool = True
 
 
 @strawberry.input(name="CallbackAttemptInput")
 class CallbackAttemptInputGQL:
-    channel: CallbackChannelGQL  # type: ignore[valid-type]
+    channel: schemas.CallbackChannel
     reached: bool
     attempted_at: datetime | None = None
     note: str | None = None
@@ -263,7 +263,7 @@ class CallbackAttemptInputGQL:
 
 @strawberry.input(name="TicketSettingsInput", description="Only the fields given change")
 class TicketSettingsInputGQL:
-    deadline_rule: DeadlineRuleGQL | None = None  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule | None = None
     retention_days: int | None = None
     due_soon_minutes: int | None = None
     version: int | None = None
@@ -335,8 +335,8 @@ class TicketQuery:
         self,
         info: Info,
         tenant_slug: str | None = None,
-        status: TicketStatusGQL | None = None,  # type: ignore[valid-type]
-        sla_state: SlaStateGQL | None = None,  # type: ignore[valid-type]
+        status: schemas.TicketStatus | None = None,
+        sla_state: schemas.SlaState | None = None,
         department_id: UUID | None = None,
         assignee: str | None = None,
         first: int = 50,
@@ -355,7 +355,7 @@ class TicketQuery:
             )
         return TicketConnectionGQL(
             nodes=[TicketGQL.of(t) for t in page.items],
-            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+            page_info=PageInfoGQL.after(page.next_cursor),
         )
 
     @strawberry.field(description="One ticket; null when it does not exist or is not visible")
@@ -401,7 +401,7 @@ class TicketMutation:
         self,
         info: Info,
         id: UUID,
-        status: TicketStatusGQL,  # type: ignore[valid-type]
+        status: schemas.TicketStatus,
         version: int | None = None,
     ) -> TicketPayload:
         async def action() -> TicketGQL:
