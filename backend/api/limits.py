@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -28,15 +29,15 @@ from backend.errors import ErrorCode
 from backend.settings import Settings
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
 )
 
@@ -58,55 +59,118 @@ class ErrorReportingParserCache(ParserCache):
         yield
 
 
-def _first(field: FieldNode, variables: dict[str, Any], max_page: int) -> int | None:
-    """The field's `first` as a cost multiplier, within [1, max_page] whatever the client sent."""
+# A selection's cost as data: (fields without a selection, [(multiplier, cost of the field's
+# selection)]), the multiplier a page size or a variable's name with its default page.
+Multiplier = int | tuple[str, int]
+Plan = tuple[int, tuple[tuple[Multiplier, "Plan"], ...]]
+
+
+def _multiplier(field: FieldNode, defaults: dict[str, int], max_page: int) -> Multiplier:
+    """The field's `first`: a literal, or a variable read per request (1 without `first`)."""
     for argument in field.arguments or ():
         if argument.name.value != "first":
             continue
-        requested = DEFAULT_PAGE
         if isinstance(argument.value, IntValueNode):
-            requested = int(argument.value.value)
-        elif isinstance(argument.value, VariableNode):
-            value = variables.get(argument.value.name.value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                requested = value
-        return max(1, min(requested, max_page))
-    return None
+            return max(1, min(int(argument.value.value), max_page))
+        if isinstance(argument.value, VariableNode):
+            name = argument.value.name.value
+            return (name, defaults.get(name, DEFAULT_PAGE))
+        return DEFAULT_PAGE
+    return 1
 
 
-def cost_rule(max_cost: int, max_page: int) -> type[ValidationRule]:
-    class CostLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            context: ValidationContext = self.context
-            cost = self._cost(node.selection_set, context, set())
-            if cost > max_cost:
-                context.report_error(
-                    GraphQLError(
-                        f"query cost {cost} exceeds the limit of {max_cost}; ask for fewer items",
-                        node,
-                        extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": cost},
-                    )
+def _plan(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    defaults: dict[str, int],
+    max_page: int,
+    seen: frozenset[str],
+) -> Plan:
+    leaves = 0
+    below: list[tuple[Multiplier, Plan]] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            if selection.selection_set is None:
+                leaves += 1
+            else:
+                sub = _plan(selection.selection_set, fragments, defaults, max_page, seen)
+                below.append((_multiplier(selection, defaults, max_page), sub))
+        elif isinstance(selection, InlineFragmentNode):
+            inner = _plan(selection.selection_set, fragments, defaults, max_page, seen)
+            leaves += inner[0]
+            below.extend(inner[1])
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                inner = _plan(fragment.selection_set, fragments, defaults, max_page, seen | {name})
+                leaves += inner[0]
+                below.extend(inner[1])
+    return leaves, tuple(below)
+
+
+@lru_cache(maxsize=512)
+def cost_plans(document: DocumentNode, max_page: int) -> tuple[Plan, ...]:
+    """One plan per operation of the document, built once per document (the parser cache
+    hands out the same document for the same text)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    plans = []
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        defaults = {
+            v.variable.name.value: int(v.default_value.value)
+            for v in operation.variable_definitions or ()
+            if isinstance(v.default_value, IntValueNode)
+        }
+        plans.append(_plan(operation.selection_set, fragments, defaults, max_page, frozenset()))
+    return tuple(plans)
+
+
+def cost(plan: Plan, variables: dict[str, Any], max_page: int) -> int:
+    """Every field costs 1; a field's selection costs `first` times over, `first` in
+    [1, max_page] whatever the client sent, variables with the values of this request."""
+    leaves, below = plan
+    total = leaves
+    for multiplier, sub in below:
+        if isinstance(multiplier, tuple):
+            name, default = multiplier
+            value = variables.get(name, default)
+            requested = value if isinstance(value, int) and not isinstance(value, bool) else default
+            multiplier = max(1, min(requested, max_page))
+        total += 1 + multiplier * cost(sub, variables, max_page)
+    return total
+
+
+class CostLimit(SchemaExtension):
+    """The cost rule, with the request's variables (`first: $n` counts as `$n`).
+
+    Not a validation rule: validation is cached per document and knows no variables, so a
+    variable used to count as the default page, and aliases with `first: $n` passed at about
+    twice the limit. It runs after the (cached) validation of a valid document; the plan is
+    built once per document, so a request only multiplies a few numbers."""
+
+    def __init__(self, max_cost: int, max_page: int) -> None:
+        super().__init__()
+        self.max_cost = max_cost
+        self.max_page = max_page
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and not context.pre_execution_errors:
+            variables = context.variables or {}
+            plans = cost_plans(document, self.max_page)
+            estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
+            if estimate > self.max_cost:
+                error = GraphQLError(
+                    f"query cost {estimate} exceeds the limit of {self.max_cost}; ask for fewer items",
+                    next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None),
+                    extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": estimate},
                 )
-
-        def _cost(self, selection_set: SelectionSetNode | None, context: ValidationContext, seen: set[str]) -> int:
-            if selection_set is None:
-                return 0
-            total = 0
-            for selection in selection_set.selections:
-                if isinstance(selection, FieldNode):
-                    below = self._cost(selection.selection_set, context, seen)
-                    first = _first(selection, {}, max_page)
-                    total += 1 + below * (first if first is not None else 1)
-                elif isinstance(selection, InlineFragmentNode):
-                    total += self._cost(selection.selection_set, context, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = context.get_fragment(name)
-                    if fragment is not None and name not in seen:
-                        total += self._cost(fragment.selection_set, context, seen | {name})
-            return total
-
-    return CostLimit
+                # A new list: the cached validation result must stay as it was.
+                context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        yield
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
@@ -118,7 +182,6 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     rules: list[type[ASTValidationRule]] = [
         depth_validator(limits.max_depth, None),
         alias_validator(limits.max_aliases),
-        cost_rule(limits.max_cost, limits.max_page_size),
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -129,4 +192,6 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
+        # After the validation cache: it sees the cached errors and adds the cost's.
+        lambda: CostLimit(limits.max_cost, limits.max_page_size),
     ]
