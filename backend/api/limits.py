@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -20,10 +19,10 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.schema import validate_document
 
 from backend.errors import ErrorCode
 from backend.settings import Settings
@@ -42,6 +41,7 @@ from graphql import (
 )
 
 DEFAULT_PAGE = 50
+T = TypeVar("T")
 
 
 class ErrorReportingParserCache(ParserCache):
@@ -109,10 +109,47 @@ def _plan(
     return leaves, tuple(below)
 
 
-@lru_cache(maxsize=512)
+class DocumentMemo:
+    """Results per parsed document, keyed by its identity: the parser cache hands out one
+    document per query text. Not keyed by the document's value: graphql-core hashes the whole
+    tree, ~100 µs per request for a 50-ticket query (strawberry's ValidationCache paid it on
+    every request). The memo keeps its documents alive, so an id cannot be reused meanwhile."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self.maxsize = maxsize
+        self._items: dict[int, tuple[DocumentNode, Any]] = {}
+
+    def get(self, document: DocumentNode, compute: Callable[[DocumentNode], T]) -> T:
+        hit = self._items.get(id(document))
+        if hit is not None and hit[0] is document:
+            value: T = hit[1]
+            return value
+        value = compute(document)
+        if len(self._items) >= self.maxsize:
+            self._items.pop(next(iter(self._items)))  # the oldest
+        self._items[id(document)] = (document, value)
+        return value
+
+
+class DocumentValidationCache(SchemaExtension):
+    """Validation once per document (our rules do not depend on variables; the cost does and
+    is not a rule, see CostLimit)."""
+
+    def __init__(self, memo: DocumentMemo) -> None:
+        super().__init__()
+        self.memo = memo
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            schema, rules = context.schema._schema, context.validation_rules
+            context.pre_execution_errors = self.memo.get(document, lambda d: validate_document(schema, d, rules))
+        yield
+
+
 def cost_plans(document: DocumentNode, max_page: int) -> tuple[Plan, ...]:
-    """One plan per operation of the document, built once per document (the parser cache
-    hands out the same document for the same text)."""
+    """One plan per operation of the document."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     plans = []
     for operation in document.definitions:
@@ -150,17 +187,18 @@ class CostLimit(SchemaExtension):
     twice the limit. It runs after the (cached) validation of a valid document; the plan is
     built once per document, so a request only multiplies a few numbers."""
 
-    def __init__(self, max_cost: int, max_page: int) -> None:
+    def __init__(self, max_cost: int, max_page: int, memo: DocumentMemo) -> None:
         super().__init__()
         self.max_cost = max_cost
         self.max_page = max_page
+        self.memo = memo
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and not context.pre_execution_errors:
             variables = context.variables or {}
-            plans = cost_plans(document, self.max_page)
+            plans = self.memo.get(document, lambda d: cost_plans(d, self.max_page))
             estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
             if estimate > self.max_cost:
                 error = GraphQLError(
@@ -176,8 +214,8 @@ class CostLimit(SchemaExtension):
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds fresh extension instances for every operation.
 
-    The validation rules are built once, here: the validation cache keys on the rule classes,
-    and strawberry's limiter extensions would make new classes for every request (no hits)."""
+    The validation rules and the per-document memos are built once, here, per schema:
+    strawberry's limiter extensions would make new rule classes for every request."""
     limits = settings.graphql
     rules: list[type[ASTValidationRule]] = [
         depth_validator(limits.max_depth, None),
@@ -185,13 +223,14 @@ def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
+    validated, costs = DocumentMemo(), DocumentMemo()
     return [
         # Parsing and validating the same operation again is wasted work: front ends send a
         # handful of documents over and over. Validation here does not depend on variables.
         lambda: ErrorReportingParserCache(maxsize=512),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=512),
+        lambda: DocumentValidationCache(validated),
         # After the validation cache: it sees the cached errors and adds the cost's.
-        lambda: CostLimit(limits.max_cost, limits.max_page_size),
+        lambda: CostLimit(limits.max_cost, limits.max_page_size, costs),
     ]

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
-from backend.api.mapping import PageInfoGQL
+from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.tenants import schemas, service
@@ -23,6 +23,7 @@ strawberry.enum(Role, name="Role")
 strawberry.enum(Scope, name="Scope")
 
 
+@mirrors(schemas.ServiceInterval)
 @strawberry.type(name="ServiceInterval", description="Opening interval on an ISO weekday (1 = Monday), local time")
 class ServiceIntervalGQL:
     weekday: int
@@ -30,6 +31,7 @@ class ServiceIntervalGQL:
     closes: str
 
 
+@mirrors(schemas.Department, exclude=("tenant_id",))
 @strawberry.type(name="Department")
 class DepartmentGQL:
     id: UUID
@@ -37,10 +39,6 @@ class DepartmentGQL:
     email: str | None
     phone: str | None
     active: bool
-
-    @classmethod
-    def of(cls, d: schemas.Department) -> DepartmentGQL:
-        return cls(id=d.id, name=d.name, email=d.email, phone=d.phone, active=d.active)
 
 
 @strawberry.type(name="ClosingDay")
@@ -96,7 +94,7 @@ def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Department
     async def load(tenant_ids: list[UUID]) -> list[list[DepartmentGQL]]:
         async with ctx.uow() as uow:
             grouped = await service.departments(uow, tenant_ids)
-        return [[DepartmentGQL.of(d) for d in grouped.get(t, [])] for t in tenant_ids]
+        return [[shown(DepartmentGQL, d) for d in grouped.get(t, [])] for t in tenant_ids]
 
     return DataLoader(load_fn=load)
 
@@ -125,6 +123,7 @@ def _identity_issuers_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Ident
     return DataLoader(load_fn=load)
 
 
+@mirrors(schemas.Tenant, exclude=("created_at", "updated_at"))
 @strawberry.type(name="Tenant", description="A municipality or district (Kommune, Verwaltung)")
 class TenantGQL:
     id: UUID
@@ -139,25 +138,6 @@ class TenantGQL:
     leitweg_id: str | None
     status: schemas.TenantStatus
     version: int
-
-    @classmethod
-    def of(cls, t: schemas.Tenant) -> TenantGQL:
-        return cls(
-            id=t.id,
-            slug=t.slug,
-            name=t.name,
-            kind=t.kind,
-            is_operator=t.is_operator,
-            ags=t.ags,
-            federal_state=t.federal_state,
-            time_zone=t.time_zone,
-            service_hours=[
-                ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes) for s in t.service_hours
-            ],
-            leitweg_id=t.leitweg_id,
-            status=t.status,
-            version=t.version,
-        )
 
     @strawberry.field(description="Departments (Fachbereiche) that receive tickets")
     async def departments(self, info: Info) -> list[DepartmentGQL]:
@@ -391,7 +371,7 @@ class TenantQuery:
         return MeGQL(
             subject=principal.subject,
             issuer=principal.issuer,
-            tenant=TenantGQL.of(tenant),
+            tenant=shown(TenantGQL, tenant),
             roles=sorted(principal.roles),
             scopes=sorted(principal.scopes),
             acting_tenant_ids=sorted(principal.acting_tenant_ids),
@@ -402,7 +382,7 @@ class TenantQuery:
         async with info.context.uow() as uow:
             page = await service.list_tenants(uow, first, after)
         return TenantConnectionGQL(
-            nodes=[TenantGQL.of(t) for t in page.items],
+            nodes=shown_all(TenantGQL, page.items),
             page_info=PageInfoGQL.after(page.next_cursor),
         )
 
@@ -410,7 +390,7 @@ class TenantQuery:
     async def tenant(self, info: Info, slug: str) -> TenantGQL | None:
         async with info.context.uow() as uow:
             reachable = await service.find_tenant_by_slug(uow, slug)
-        return TenantGQL.of(reachable) if reachable else None
+        return shown(TenantGQL, reachable) if reachable else None
 
     @strawberry.field(
         description="Check a token against the issuers of my tenants without signing anyone in: the verdict "
@@ -435,7 +415,7 @@ class TenantMutation:
         async def action() -> TenantGQL:
             data = _create_data(input)
             async with info.context.uow(readonly=False) as uow:
-                return TenantGQL.of(await service.create_tenant(uow, data))
+                return shown(TenantGQL, await service.create_tenant(uow, data))
 
         tenant, errors = await run_mutation(action)
         return TenantPayload(tenant=tenant, errors=errors)
@@ -446,7 +426,7 @@ class TenantMutation:
             data = to_input(schemas.TenantUpdate, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, slug)
-                return TenantGQL.of(await service.update_tenant(uow, tenant.id, data))
+                return shown(TenantGQL, await service.update_tenant(uow, tenant.id, data))
 
         tenant, errors = await run_mutation(action)
         return TenantPayload(tenant=tenant, errors=errors)
@@ -457,7 +437,7 @@ class TenantMutation:
             data = to_input(schemas.DepartmentInput, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return DepartmentGQL.of(await service.add_department(uow, tenant.id, data))
+                return shown(DepartmentGQL, await service.add_department(uow, tenant.id, data))
 
         department, errors = await run_mutation(action)
         return DepartmentPayload(department=department, errors=errors)
@@ -470,7 +450,7 @@ class TenantMutation:
             data = to_input(schemas.DepartmentInput, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return DepartmentGQL.of(await service.update_department(uow, tenant.id, id, data))
+                return shown(DepartmentGQL, await service.update_department(uow, tenant.id, id, data))
 
         department, errors = await run_mutation(action)
         return DepartmentPayload(department=department, errors=errors)

@@ -92,15 +92,16 @@ TICKETS = 60
 PAGE = 50
 REST_TICKETS = f"/v1/tickets?tenant={TENANT}&first={PAGE}"
 
-# (key, label) in the order they run; pairs are adjacent.
+# (key, label) in the order they run; the two sides of every ratio are adjacent (REST's tenant
+# read sits between its two partners), so on a shared machine both see the same neighbours.
 SCENARIOS = (
     ("ping_ours", "(a) GET /ping                      ours"),
     ("ping_baseline", "(a) GET /ping                      baseline"),
-    ("tenant_rest", "(b) GET /v1/tenants/stadt-soest    ours REST"),
     ("tenant_baseline", "(b) GET /bare/tenants/stadt-soest  baseline"),
+    ("tenant_rest", "(b) GET /v1/tenants/stadt-soest    ours REST"),
+    ("tenant_graphql", "(c) GraphQL tenant(slug:) { … }    ours GraphQL"),
     ("me_rest", "(c) GET /v1/me                     ours REST"),
     ("me_graphql", "(c) GraphQL me { … }               ours GraphQL"),
-    ("tenant_graphql", "(c) GraphQL tenant(slug:) { … }    ours GraphQL"),
     ("tickets_rest", "(d) GET /v1/tickets?…&first=50     ours REST"),
     ("tickets_graphql", "(d) GraphQL tickets(first: 50) {25} ours GraphQL"),
 )
