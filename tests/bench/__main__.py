@@ -403,7 +403,9 @@ async def _count_statements(settings: Settings, token: str) -> dict[str, list[st
                     raise RuntimeError(f"{key}: {response.status_code} {response.text[:300]}")
                 for _ in range(3):  # loggers are called with loop.call_soon
                     await asyncio.sleep(0)
-            counted[key] = [q for q in seen if not q.startswith(POOL_RESET) and not any(f in q for f in SIGN_IN_LOOKUPS)]
+            counted[key] = [
+                q for q in seen if not q.startswith(POOL_RESET) and not any(f in q for f in SIGN_IN_LOOKUPS)
+            ]
     return counted
 
 
