@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
@@ -19,10 +19,10 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.schema import validate_document
 
 from backend.api.suggestions import HideSuggestions
 from backend.errors import ErrorCode, QueryTooComplex
@@ -30,19 +30,20 @@ from backend.i18n import _l
 from backend.settings import Settings
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
     VariableNode,
 )
 
 DEFAULT_PAGE = 50
+T = TypeVar("T")
 
 
 class ErrorReportingParserCache(ParserCache):
@@ -60,81 +61,188 @@ class ErrorReportingParserCache(ParserCache):
         yield
 
 
-def _first(field: FieldNode, variables: dict[str, Any], max_page: int) -> int | None:
-    """The field's `first` as a cost multiplier, within [1, max_page] whatever the client sent."""
+# A selection's cost as data: (fields without a selection, [(multiplier, cost of the field's
+# selection)]), the multiplier a page size or a variable's name with its default page.
+Multiplier = int | tuple[str, int]
+Plan = tuple[int, tuple[tuple[Multiplier, "Plan"], ...]]
+
+
+def _multiplier(field: FieldNode, defaults: dict[str, int], max_page: int) -> Multiplier:
+    """The field's `first`: a literal, or a variable read per request (1 without `first`)."""
     for argument in field.arguments or ():
         if argument.name.value != "first":
             continue
-        requested = DEFAULT_PAGE
         if isinstance(argument.value, IntValueNode):
-            requested = int(argument.value.value)
-        elif isinstance(argument.value, VariableNode):
-            value = variables.get(argument.value.name.value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                requested = value
-        return max(1, min(requested, max_page))
-    return None
+            return max(1, min(int(argument.value.value), max_page))
+        if isinstance(argument.value, VariableNode):
+            name = argument.value.name.value
+            return (name, defaults.get(name, DEFAULT_PAGE))
+        return DEFAULT_PAGE
+    return 1
 
 
-def cost_rule(max_cost: int, max_page: int) -> type[ValidationRule]:
-    class CostLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            context: ValidationContext = self.context
-            cost = self._cost(node.selection_set, context, set())
-            if cost > max_cost:
-                # The message is translated per request (ErrorCodes): validation results are cached.
+def _plan(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    defaults: dict[str, int],
+    max_page: int,
+    seen: frozenset[str],
+) -> Plan:
+    leaves = 0
+    below: list[tuple[Multiplier, Plan]] = []
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            if selection.selection_set is None:
+                leaves += 1
+            else:
+                sub = _plan(selection.selection_set, fragments, defaults, max_page, seen)
+                below.append((_multiplier(selection, defaults, max_page), sub))
+        elif isinstance(selection, InlineFragmentNode):
+            inner = _plan(selection.selection_set, fragments, defaults, max_page, seen)
+            leaves += inner[0]
+            below.extend(inner[1])
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                inner = _plan(fragment.selection_set, fragments, defaults, max_page, seen | {name})
+                leaves += inner[0]
+                below.extend(inner[1])
+    return leaves, tuple(below)
+
+
+class DocumentMemo:
+    """Results per parsed document, keyed by its identity: the parser cache hands out one
+    document per query text. Not keyed by the document's value: graphql-core hashes the whole
+    tree, ~100 µs per request for a 50-ticket query (strawberry's ValidationCache paid it on
+    every request). The memo keeps its documents alive, so an id cannot be reused meanwhile."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self.maxsize = maxsize
+        self._items: dict[int, tuple[DocumentNode, Any]] = {}
+
+    def get(self, document: DocumentNode, compute: Callable[[DocumentNode], T]) -> T:
+        hit = self._items.get(id(document))
+        if hit is not None and hit[0] is document:
+            value: T = hit[1]
+            return value
+        value = compute(document)
+        if len(self._items) >= self.maxsize:
+            self._items.pop(next(iter(self._items)))  # the oldest
+        self._items[id(document)] = (document, value)
+        return value
+
+
+class DocumentValidationCache(SchemaExtension):
+    """Validation once per document (our rules do not depend on variables; the cost does and
+    is not a rule, see CostLimit)."""
+
+    def __init__(self, memo: DocumentMemo) -> None:
+        super().__init__()
+        self.memo = memo
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            schema, rules = context.schema._schema, context.validation_rules
+            context.pre_execution_errors = self.memo.get(document, lambda d: validate_document(schema, d, rules))
+        yield
+
+
+def cost_plans(document: DocumentNode, max_page: int) -> tuple[Plan, ...]:
+    """One plan per operation of the document."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    plans = []
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        defaults = {
+            v.variable.name.value: int(v.default_value.value)
+            for v in operation.variable_definitions or ()
+            if isinstance(v.default_value, IntValueNode)
+        }
+        plans.append(_plan(operation.selection_set, fragments, defaults, max_page, frozenset()))
+    return tuple(plans)
+
+
+def cost(plan: Plan, variables: dict[str, Any], max_page: int) -> int:
+    """Every field costs 1; a field's selection costs `first` times over, `first` in
+    [1, max_page] whatever the client sent, variables with the values of this request."""
+    leaves, below = plan
+    total = leaves
+    for multiplier, sub in below:
+        if isinstance(multiplier, tuple):
+            name, default = multiplier
+            value = variables.get(name, default)
+            requested = value if isinstance(value, int) and not isinstance(value, bool) else default
+            multiplier = max(1, min(requested, max_page))
+        total += 1 + multiplier * cost(sub, variables, max_page)
+    return total
+
+
+class CostLimit(SchemaExtension):
+    """The cost rule, with the request's variables (`first: $n` counts as `$n`).
+
+    Not a validation rule: validation is cached per document and knows no variables, so a
+    variable used to count as the default page, and aliases with `first: $n` passed at about
+    twice the limit. It runs after the (cached) validation of a valid document; the plan is
+    built once per document, so a request only multiplies a few numbers."""
+
+    def __init__(self, max_cost: int, max_page: int, memo: DocumentMemo) -> None:
+        super().__init__()
+        self.max_cost = max_cost
+        self.max_page = max_page
+        self.memo = memo
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and not context.pre_execution_errors:
+            variables = context.variables or {}
+            plans = self.memo.get(document, lambda d: cost_plans(d, self.max_page))
+            estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
+            if estimate > self.max_cost:
+                # The message is translated per request (ErrorCodes), from the original error.
                 too_complex = QueryTooComplex(
-                    _l("query cost {cost} exceeds the limit of {limit}; ask for fewer items", cost=cost, limit=max_cost)
-                )
-                context.report_error(
-                    GraphQLError(
-                        str(too_complex.message),
-                        node,
-                        original_error=too_complex,
-                        extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": cost},
+                    _l(
+                        "query cost {cost} exceeds the limit of {limit}; ask for fewer items",
+                        cost=estimate,
+                        limit=self.max_cost,
                     )
                 )
-
-        def _cost(self, selection_set: SelectionSetNode | None, context: ValidationContext, seen: set[str]) -> int:
-            if selection_set is None:
-                return 0
-            total = 0
-            for selection in selection_set.selections:
-                if isinstance(selection, FieldNode):
-                    below = self._cost(selection.selection_set, context, seen)
-                    first = _first(selection, {}, max_page)
-                    total += 1 + below * (first if first is not None else 1)
-                elif isinstance(selection, InlineFragmentNode):
-                    total += self._cost(selection.selection_set, context, seen)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = context.get_fragment(name)
-                    if fragment is not None and name not in seen:
-                        total += self._cost(fragment.selection_set, context, seen | {name})
-            return total
-
-    return CostLimit
+                error = GraphQLError(
+                    str(too_complex.message),
+                    next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None),
+                    original_error=too_complex,
+                    extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": estimate},
+                )
+                # A new list: the cached validation result must stay as it was.
+                context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        yield
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories: strawberry builds fresh extension instances for every operation.
 
-    The validation rules are built once, here: the validation cache keys on the rule classes,
-    and strawberry's limiter extensions would make new classes for every request (no hits)."""
+    The validation rules and the per-document memos are built once, here, per schema:
+    strawberry's limiter extensions would make new rule classes for every request."""
     limits = settings.graphql
     rules: list[type[ASTValidationRule]] = [
         depth_validator(limits.max_depth, None),
         alias_validator(limits.max_aliases),
-        cost_rule(limits.max_cost, limits.max_page_size),
     ]
     if not settings.graphql_introspection:
         # Suggestions would spell out what introspection hides (backend/api/suggestions.py).
         rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
+    validated, costs = DocumentMemo(), DocumentMemo()
     return [
         # Parsing and validating the same operation again is wasted work: front ends send a
         # handful of documents over and over. Validation here does not depend on variables.
         lambda: ErrorReportingParserCache(maxsize=512),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=512),
+        lambda: DocumentValidationCache(validated),
+        # After the validation cache: it sees the cached errors and adds the cost's.
+        lambda: CostLimit(limits.max_cost, limits.max_page_size, costs),
     ]

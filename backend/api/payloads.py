@@ -9,10 +9,12 @@ from typing import Any, TypeVar
 import msgspec
 import strawberry
 
+from backend.api.context import Info
 from backend.errors import DomainError, ErrorCode, ValidationFailed
 from backend.i18n import Message, request_locale, validation_message
+from backend.state import UnitOfWork
 
-ErrorCodeGQL = strawberry.enum(ErrorCode, name="ErrorCode", description="Stable machine-readable error codes")
+strawberry.enum(ErrorCode, name="ErrorCode", description="Stable machine-readable error codes")
 
 
 def _message(root: UserError, info: strawberry.Info) -> str:
@@ -22,7 +24,7 @@ def _message(root: UserError, info: strawberry.Info) -> str:
 
 @strawberry.type(name="UserError", description="An expected failure of a mutation; nothing was changed.")
 class UserError:
-    code: ErrorCodeGQL  # type: ignore[valid-type]
+    code: ErrorCode
     message: str = strawberry.field(resolver=_message)
     text: strawberry.Private[Message]
     field: str | None = None
@@ -30,6 +32,7 @@ class UserError:
 
 T = TypeVar("T")
 S = TypeVar("S")
+P = TypeVar("P")
 
 
 def to_input(struct: type[S], values: Any) -> S:
@@ -60,6 +63,21 @@ async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, li
                 code=error.code, text=error.message, field=getattr(error, "field", None) or error.data.get("field")
             )
         ]
+
+
+async def mutate(
+    info: Info, payload: Callable[..., P], field: str, action: Callable[[UnitOfWork], Awaitable[Any]]
+) -> P:
+    """The one shape of a mutation: `action` runs in a writing unit of work; its result (a Struct
+    the payload's type mirrors) goes into `payload.<field>`, a domain error into `payload.errors`.
+    Convert inputs inside `action` (`to_input`), so that a refused input is a payload error too."""
+
+    async def run() -> Any:
+        async with info.context.uow(readonly=False) as uow:
+            return await action(uow)
+
+    value, errors = await run_mutation(run)
+    return payload(**{field: value, "errors": errors})
 
 
 def from_struct(gql_type: type[T], source: object) -> T:

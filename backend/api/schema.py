@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 import strawberry
 from graphql.error import GraphQLError
+from litestar import Response
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
+from litestar.di import Provide
 from strawberry.litestar import make_graphql_controller
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
+from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import limit_extensions
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
@@ -21,6 +28,10 @@ from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySu
 from backend.tenants.gql import TenantMutation, TenantQuery
 from backend.tickets.gql import TicketMutation, TicketQuery, TicketSubscription
 from backend.web.ui import local_graphiql
+
+
+class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutExecutionContext):
+    """Production's executor: the leaf shortcut (decision 020), and no schema names in errors."""
 
 
 @strawberry.type
@@ -52,7 +63,9 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[*limit_extensions(settings), ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True),
-        execution_context_class=None if settings.graphql_introspection else ExecutionWithoutSuggestions,
+        execution_context_class=LeafShortcutExecutionContext
+        if settings.graphql_introspection
+        else LeafShortcutWithoutSuggestions,
     )
 
 
@@ -63,6 +76,18 @@ async def _context(state: State) -> GraphQLContext:
     return GraphQLContext(app=app_state)
 
 
+_JSON = msgspec.json.Encoder()
+
+
+def _encode_json(_view: object, data: object) -> bytes:
+    # msgspec writes a 50-ticket answer in ~0.1 ms where json.dumps took ~1 ms (decision 020).
+    return _JSON.encode(data)
+
+
+def _response() -> Response[Any]:
+    return Response({}, background=BackgroundTasks([]))
+
+
 def graphql_controller(settings: Settings) -> type:
     controller = make_graphql_controller(
         create_schema(settings),
@@ -71,5 +96,13 @@ def graphql_controller(settings: Settings) -> type:
         allow_queries_via_get=False,  # GET would put queries, and personal data, into access logs
         context_getter=_context,
     )
+    dependencies = {
+        **controller.dependencies,
+        # Strawberry runs this two-line sync getter in a worker thread (sync_to_thread=True):
+        # a thread hop per request, ~25 % of a small query's server time (decision 020).
+        "response": Provide(_response, sync_to_thread=False),
+    }
+    namespace = {"encode_json": _encode_json, "dependencies": dependencies, "__module__": __name__}
+    controller = type(controller.__name__, (controller,), namespace)
     controller.include_in_schema = False
     return local_graphiql(controller)

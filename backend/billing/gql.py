@@ -19,11 +19,11 @@ from backend.billing import schemas, service
 from backend.errors import NotFound
 from backend.tenants import service as tenants
 
-InvoiceKindGQL = strawberry.enum(schemas.InvoiceKind, name="InvoiceKind")
-InvoicePurposeGQL = strawberry.enum(schemas.InvoicePurpose, name="InvoicePurpose")
-InvoiceStatusGQL = strawberry.enum(schemas.InvoiceStatus, name="InvoiceStatus")
-InvoiceLineKindGQL = strawberry.enum(schemas.LineKind, name="InvoiceLineKind")
-FigureScopeGQL = strawberry.enum(schemas.FigureScope, name="FigureScope")
+strawberry.enum(schemas.InvoiceKind, name="InvoiceKind")
+strawberry.enum(schemas.InvoicePurpose, name="InvoicePurpose")
+strawberry.enum(schemas.InvoiceStatus, name="InvoiceStatus")
+strawberry.enum(schemas.LineKind, name="InvoiceLineKind")
+strawberry.enum(schemas.FigureScope, name="FigureScope")
 
 
 def _fields(struct: msgspec.Struct) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class TariffGQL:
 @strawberry.type(name="InvoiceLine")
 class InvoiceLineGQL:
     line_no: int
-    kind: InvoiceLineKindGQL  # type: ignore[valid-type]
+    kind: schemas.LineKind
     correction: bool
     corrects_invoice_id: UUID | None
     tariff_id: UUID | None
@@ -76,9 +76,9 @@ class InvoiceGQL:
     tenant_id: UUID
     operator_tenant_id: UUID
     agreement_id: UUID
-    kind: InvoiceKindGQL  # type: ignore[valid-type]
-    purpose: InvoicePurposeGQL  # type: ignore[valid-type]
-    status: InvoiceStatusGQL  # type: ignore[valid-type]
+    kind: schemas.InvoiceKind
+    purpose: schemas.InvoicePurpose
+    status: schemas.InvoiceStatus
     period_from: date
     period_to: date
     period_label: str
@@ -200,7 +200,7 @@ class AgreementTermGQL:
 class FiguresGQL:
     tenant_id: UUID | None
     tenant_name: str
-    scope: FigureScopeGQL  # type: ignore[valid-type]
+    scope: schemas.FigureScope
     period_from: date
     period_to: date
     offered: int

@@ -12,11 +12,11 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
+from backend.api.mapping import PageInfoGQL
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import events, leika, schemas, service
-from backend.tenants.gql import PageInfoGQL
 
 T = TypeVar("T")
 ExpectedVersion = Annotated[
@@ -25,9 +25,9 @@ ExpectedVersion = Annotated[
         description="The `latestVersion` the change is based on; another one is refused (CONFLICT): reload and retry"
     ),
 ]
-ArticleStatusGQL = strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")
-ArticleKindGQL = strawberry.enum(schemas.ArticleKind, name="ArticleKind")
-HitSourceGQL = strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
+strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")
+strawberry.enum(schemas.ArticleKind, name="ArticleKind")
+strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
 
 
 @strawberry.type(name="OpeningHours", description="Opening interval on an ISO weekday (1 = Monday), local time")
@@ -137,12 +137,12 @@ class SectionOverridesGQL:
 class ArticleGQL:
     id: UUID
     tenant_id: UUID
-    kind: ArticleKindGQL  # type: ignore[valid-type]
+    kind: schemas.ArticleKind
     context_tenant_id: UUID
     version: int
     local_version_id: UUID | None
     local_version: int | None
-    status: ArticleStatusGQL  # type: ignore[valid-type]
+    status: schemas.ArticleStatus
     title: str
     summary: str
     leika_key: str | None
@@ -192,7 +192,7 @@ class ArticleGQL:
 @strawberry.type(name="ArticleVersion", description="One immutable version: what it said, who wrote it, when")
 class ArticleVersionGQL:
     version: int
-    status: ArticleStatusGQL  # type: ignore[valid-type]
+    status: schemas.ArticleStatus
     title: str | None
     summary: str | None
     leika_key: str | None
@@ -242,10 +242,10 @@ def _versions_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ArticleVersio
 class EditorArticleGQL:
     id: UUID
     tenant_id: UUID
-    kind: ArticleKindGQL  # type: ignore[valid-type]
+    kind: schemas.ArticleKind
     base_article_id: UUID | None
     external_id: str | None
-    status: ArticleStatusGQL  # type: ignore[valid-type]
+    status: schemas.ArticleStatus
     latest_version: int
     published_version: int | None
     created_by: str
@@ -290,14 +290,14 @@ class EditorArticleConnectionGQL:
 
 @strawberry.type(name="KnowledgeHit", description="An article or, where no article exists, a LeiKa catalogue entry")
 class KnowledgeHitGQL:
-    source: HitSourceGQL  # type: ignore[valid-type]
+    source: schemas.HitSource
     id: UUID
     tenant_id: UUID
-    kind: ArticleKindGQL | None  # type: ignore[valid-type]
+    kind: schemas.ArticleKind | None
     leika_key: str | None
     title: str
     summary: str
-    status: ArticleStatusGQL  # type: ignore[valid-type]
+    status: schemas.ArticleStatus
     snippet: str = strawberry.field(description="HTML-escaped text with <mark> around the matched words")
     snippet_text: str = strawberry.field(description="The snippet without markup (screen readers, braille)")
     score: float
@@ -369,7 +369,7 @@ class ArticleChangeGQL:
     article_id: UUID
     tenant_id: UUID
     version: int
-    status: ArticleStatusGQL  # type: ignore[valid-type]
+    status: schemas.ArticleStatus
     changed_at: datetime
     local: bool
 
@@ -547,14 +547,14 @@ class KnowledgeQuery:
         first: int = 10,
         after: str | None = None,
         leika_group: str | None = None,
-        status: ArticleStatusGQL | None = None,  # type: ignore[valid-type]
-        sources: list[HitSourceGQL] | None = None,  # type: ignore[valid-type]
+        status: schemas.ArticleStatus | None = None,
+        sources: list[schemas.HitSource] | None = None,
     ) -> KnowledgeSearchResultGQL:
         async with info.context.uow() as uow:
             page = await service.search(uow, query, tenant, first, after, leika_group, status, sources)
         return KnowledgeSearchResultGQL(
             nodes=[KnowledgeHitGQL.of(h) for h in page.items],
-            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+            page_info=PageInfoGQL.after(page.next_cursor),
             confident=page.confident,
             interpreted_as=page.interpreted_as,
             aspects=page.aspects,
@@ -582,7 +582,7 @@ class KnowledgeQuery:
     async def editor_articles(
         self,
         info: Info,
-        status: ArticleStatusGQL | None = None,  # type: ignore[valid-type]
+        status: schemas.ArticleStatus | None = None,
         first: int = 20,
         after: str | None = None,
     ) -> EditorArticleConnectionGQL:
@@ -590,7 +590,7 @@ class KnowledgeQuery:
             items, next_cursor = await service.list_articles(uow, status, first, after)
         return EditorArticleConnectionGQL(
             nodes=[EditorArticleGQL.of(i) for i in items],
-            page_info=PageInfoGQL(end_cursor=next_cursor, has_next_page=next_cursor is not None),
+            page_info=PageInfoGQL.after(next_cursor),
         )
 
     @strawberry.field(description="One of my tenant's articles with its workflow position (editors)")

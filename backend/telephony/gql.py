@@ -20,12 +20,12 @@ from backend.telephony.numbers import spoken
 from backend.tenants import service as tenants
 from backend.tenants.gql import ServiceIntervalGQL
 
-NumberKindGQL = strawberry.enum(schemas.NumberKind, name="NumberKind")
-PurposeGQL = strawberry.enum(schemas.Purpose, name="ServiceNumberPurpose")
-RoutingWindowGQL = strawberry.enum(schemas.RoutingWindow, name="RoutingWindow")
-RoutingReasonGQL = strawberry.enum(schemas.RoutingReason, name="RoutingReason")
-ResolvedByGQL = strawberry.enum(schemas.ResolvedBy, name="ResolvedBy")
-OutcomeGQL = strawberry.enum(schemas.Outcome, name="CallOutcome")
+strawberry.enum(schemas.NumberKind, name="NumberKind")
+strawberry.enum(schemas.Purpose, name="ServiceNumberPurpose")
+strawberry.enum(schemas.RoutingWindow, name="RoutingWindow")
+strawberry.enum(schemas.RoutingReason, name="RoutingReason")
+strawberry.enum(schemas.ResolvedBy, name="ResolvedBy")
+strawberry.enum(schemas.Outcome, name="CallOutcome")
 
 
 @strawberry.type(name="RoutingTenant")
@@ -59,11 +59,11 @@ class ServiceNumberGQL:
     id: UUID
     tenant_id: UUID
     number: str
-    kind: NumberKindGQL  # type: ignore[valid-type]
-    purpose: PurposeGQL  # type: ignore[valid-type]
+    kind: schemas.NumberKind
+    purpose: schemas.Purpose
     department_id: UUID | None
     greeting: str | None
-    routing_window: RoutingWindowGQL  # type: ignore[valid-type]
+    routing_window: schemas.RoutingWindow
     valid_from: date
     valid_to: date | None
 
@@ -76,9 +76,9 @@ class ServiceNumberGQL:
 class MatchedNumberGQL:
     id: UUID
     number: str
-    kind: NumberKindGQL  # type: ignore[valid-type]
-    purpose: PurposeGQL  # type: ignore[valid-type]
-    routing_window: RoutingWindowGQL  # type: ignore[valid-type]
+    kind: schemas.NumberKind
+    purpose: schemas.Purpose
+    routing_window: schemas.RoutingWindow
     valid_from: date
     valid_to: date | None
 
@@ -92,9 +92,9 @@ class RoutingDecisionGQL:
     dialled: str
     at: datetime
     ours: bool
-    resolved_by: ResolvedByGQL  # type: ignore[valid-type]
+    resolved_by: schemas.ResolvedBy
     takes_call: bool
-    reason: RoutingReasonGQL  # type: ignore[valid-type]
+    reason: schemas.RoutingReason
     reason_detail: str | None
     service_number: MatchedNumberGQL | None
     tenant: RoutingTenantGQL | None
@@ -146,8 +146,8 @@ class CallGQL:
     tenant_id: UUID
     external_id: str
     dialled: str
-    purpose: PurposeGQL  # type: ignore[valid-type]
-    resolved_by: ResolvedByGQL  # type: ignore[valid-type]
+    purpose: schemas.Purpose
+    resolved_by: schemas.ResolvedBy
     caller: str | None
     queue: str | None
     offered_at: datetime
@@ -156,7 +156,7 @@ class CallGQL:
     agent: str | None
     wait_seconds: int | None
     talk_seconds: int | None
-    outcome: OutcomeGQL | None  # type: ignore[valid-type]
+    outcome: schemas.Outcome | None
     outcome_department_id: UUID | None
     ticket_id: UUID | None
     outcome_note: str | None
@@ -190,12 +190,12 @@ class ScreenPopGQL:
     dialled_spoken: str | None
     caller_spoken: str | None
     greeting: str | None
-    reason: RoutingReasonGQL | None  # type: ignore[valid-type]
+    reason: schemas.RoutingReason | None
 
 
 @strawberry.input(name="CallOutcomeInput")
 class CallOutcomeInputGQL:
-    outcome: OutcomeGQL  # type: ignore[valid-type]
+    outcome: schemas.Outcome
     department_id: UUID | None = None
     note: str | None = None
 
@@ -205,9 +205,9 @@ class CreateServiceNumberInput:
     tenant_id: UUID
     number: str
     valid_from: date
-    kind: NumberKindGQL = schemas.NumberKind.NUMBER  # type: ignore[valid-type]
-    purpose: PurposeGQL = schemas.Purpose.CENTRAL  # type: ignore[valid-type]
-    routing_window: RoutingWindowGQL = schemas.RoutingWindow.SERVICE_HOURS  # type: ignore[valid-type]
+    kind: schemas.NumberKind = schemas.NumberKind.NUMBER
+    purpose: schemas.Purpose = schemas.Purpose.CENTRAL
+    routing_window: schemas.RoutingWindow = schemas.RoutingWindow.SERVICE_HOURS
     department_id: UUID | None = None
     greeting: str | None = None
     valid_to: date | None = None
@@ -217,7 +217,7 @@ class CreateServiceNumberInput:
 class MoveServiceNumberInput:
     to_tenant_id: UUID
     on: date
-    routing_window: RoutingWindowGQL | None = None  # type: ignore[valid-type]
+    routing_window: schemas.RoutingWindow | None = None
     department_id: UUID | None = None
 
 

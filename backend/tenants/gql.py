@@ -12,16 +12,18 @@ from strawberry.scalars import JSON
 
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
+from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
 from backend.api.payloads import UserError, from_struct, run_mutation, to_input
 from backend.errors import NotFound
 from backend.tenants import schemas, service
 
-TenantKindGQL = strawberry.enum(schemas.TenantKind, name="TenantKind")
-TenantStatusGQL = strawberry.enum(schemas.TenantStatus, name="TenantStatus")
-RoleGQL = strawberry.enum(Role, name="Role")
-ScopeGQL = strawberry.enum(Scope, name="Scope")
+strawberry.enum(schemas.TenantKind, name="TenantKind")
+strawberry.enum(schemas.TenantStatus, name="TenantStatus")
+strawberry.enum(Role, name="Role")
+strawberry.enum(Scope, name="Scope")
 
 
+@mirrors(schemas.ServiceInterval)
 @strawberry.type(name="ServiceInterval", description="Opening interval on an ISO weekday (1 = Monday), local time")
 class ServiceIntervalGQL:
     weekday: int
@@ -29,6 +31,7 @@ class ServiceIntervalGQL:
     closes: str
 
 
+@mirrors(schemas.Department, exclude=("tenant_id",))
 @strawberry.type(name="Department")
 class DepartmentGQL:
     id: UUID
@@ -36,10 +39,6 @@ class DepartmentGQL:
     email: str | None
     phone: str | None
     active: bool
-
-    @classmethod
-    def of(cls, d: schemas.Department) -> DepartmentGQL:
-        return cls(id=d.id, name=d.name, email=d.email, phone=d.phone, active=d.active)
 
 
 @strawberry.type(name="ClosingDay")
@@ -95,7 +94,7 @@ def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Department
     async def load(tenant_ids: list[UUID]) -> list[list[DepartmentGQL]]:
         async with ctx.uow() as uow:
             grouped = await service.departments(uow, tenant_ids)
-        return [[DepartmentGQL.of(d) for d in grouped.get(t, [])] for t in tenant_ids]
+        return [[shown(DepartmentGQL, d) for d in grouped.get(t, [])] for t in tenant_ids]
 
     return DataLoader(load_fn=load)
 
@@ -124,39 +123,21 @@ def _identity_issuers_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Ident
     return DataLoader(load_fn=load)
 
 
+@mirrors(schemas.Tenant, exclude=("created_at", "updated_at"))
 @strawberry.type(name="Tenant", description="A municipality or district (Kommune, Verwaltung)")
 class TenantGQL:
     id: UUID
     slug: str
     name: str
-    kind: TenantKindGQL  # type: ignore[valid-type]
+    kind: schemas.TenantKind
     is_operator: bool
     ags: str | None
     federal_state: str
     time_zone: str
     service_hours: list[ServiceIntervalGQL]
     leitweg_id: str | None
-    status: TenantStatusGQL  # type: ignore[valid-type]
+    status: schemas.TenantStatus
     version: int
-
-    @classmethod
-    def of(cls, t: schemas.Tenant) -> TenantGQL:
-        return cls(
-            id=t.id,
-            slug=t.slug,
-            name=t.name,
-            kind=t.kind,
-            is_operator=t.is_operator,
-            ags=t.ags,
-            federal_state=t.federal_state,
-            time_zone=t.time_zone,
-            service_hours=[
-                ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes) for s in t.service_hours
-            ],
-            leitweg_id=t.leitweg_id,
-            status=t.status,
-            version=t.version,
-        )
 
     @strawberry.field(description="Departments (Fachbereiche) that receive tickets")
     async def departments(self, info: Info) -> list[DepartmentGQL]:
@@ -176,12 +157,6 @@ class TenantGQL:
         return result
 
 
-@strawberry.type(name="PageInfo")
-class PageInfoGQL:
-    end_cursor: str | None
-    has_next_page: bool
-
-
 @strawberry.type(name="TenantConnection")
 class TenantConnectionGQL:
     nodes: list[TenantGQL]
@@ -193,8 +168,8 @@ class MeGQL:
     subject: str
     issuer: str
     tenant: TenantGQL
-    roles: list[RoleGQL]  # type: ignore[valid-type]
-    scopes: list[ScopeGQL]  # type: ignore[valid-type]
+    roles: list[Role]
+    scopes: list[Scope]
     acting_tenant_ids: list[UUID]
 
 
@@ -245,14 +220,14 @@ class ServiceIntervalInput:
 class CreateTenantInput:
     slug: str
     name: str
-    kind: TenantKindGQL  # type: ignore[valid-type]
+    kind: schemas.TenantKind
     federal_state: str = "NW"
     ags: str | None = None
     time_zone: str = "Europe/Berlin"
     service_hours: list[ServiceIntervalInput] | None = None
     leitweg_id: str | None = None
     is_operator: bool = False
-    status: TenantStatusGQL = schemas.TenantStatus.ONBOARDING  # type: ignore[valid-type]
+    status: schemas.TenantStatus = schemas.TenantStatus.ONBOARDING
 
 
 @strawberry.input(name="UpdateTenantInput", description="Only the fields given change")
@@ -263,7 +238,7 @@ class UpdateTenantInput:
     time_zone: str | None = None
     service_hours: list[ServiceIntervalInput] | None = None
     leitweg_id: str | None = None
-    status: TenantStatusGQL | None = None  # type: ignore[valid-type]
+    status: schemas.TenantStatus | None = None
     version: int | None = None
 
 
@@ -407,7 +382,7 @@ class TenantQuery:
         return MeGQL(
             subject=principal.subject,
             issuer=principal.issuer,
-            tenant=TenantGQL.of(tenant),
+            tenant=shown(TenantGQL, tenant),
             roles=sorted(principal.roles),
             scopes=sorted(principal.scopes),
             acting_tenant_ids=sorted(principal.acting_tenant_ids),
@@ -418,15 +393,15 @@ class TenantQuery:
         async with info.context.uow() as uow:
             page = await service.list_tenants(uow, first, after)
         return TenantConnectionGQL(
-            nodes=[TenantGQL.of(t) for t in page.items],
-            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+            nodes=shown_all(TenantGQL, page.items),
+            page_info=PageInfoGQL.after(page.next_cursor),
         )
 
     @strawberry.field(description="One tenant by slug; null when it does not exist or is not visible")
     async def tenant(self, info: Info, slug: str) -> TenantGQL | None:
         async with info.context.uow() as uow:
             reachable = await service.find_tenant_by_slug(uow, slug)
-        return TenantGQL.of(reachable) if reachable else None
+        return shown(TenantGQL, reachable) if reachable else None
 
     @strawberry.field(
         description="Check a token against the issuers of my tenants without signing anyone in: the verdict "
@@ -451,7 +426,7 @@ class TenantMutation:
         async def action() -> TenantGQL:
             data = _create_data(input)
             async with info.context.uow(readonly=False) as uow:
-                return TenantGQL.of(await service.create_tenant(uow, data))
+                return shown(TenantGQL, await service.create_tenant(uow, data))
 
         tenant, errors = await run_mutation(action)
         return TenantPayload(tenant=tenant, errors=errors)
@@ -462,7 +437,7 @@ class TenantMutation:
             data = to_input(schemas.TenantUpdate, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, slug)
-                return TenantGQL.of(await service.update_tenant(uow, tenant.id, data))
+                return shown(TenantGQL, await service.update_tenant(uow, tenant.id, data))
 
         tenant, errors = await run_mutation(action)
         return TenantPayload(tenant=tenant, errors=errors)
@@ -473,7 +448,7 @@ class TenantMutation:
             data = to_input(schemas.DepartmentInput, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return DepartmentGQL.of(await service.add_department(uow, tenant.id, data))
+                return shown(DepartmentGQL, await service.add_department(uow, tenant.id, data))
 
         department, errors = await run_mutation(action)
         return DepartmentPayload(department=department, errors=errors)
@@ -486,7 +461,7 @@ class TenantMutation:
             data = to_input(schemas.DepartmentInput, input)
             async with info.context.uow(readonly=False) as uow:
                 tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return DepartmentGQL.of(await service.update_department(uow, tenant.id, id, data))
+                return shown(DepartmentGQL, await service.update_department(uow, tenant.id, id, data))
 
         department, errors = await run_mutation(action)
         return DepartmentPayload(department=department, errors=errors)

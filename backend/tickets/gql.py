@@ -15,40 +15,39 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
-from backend.api.payloads import UserError, from_struct, run_mutation, to_input
+from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
+from backend.api.payloads import UserError, mutate, to_input
 from backend.errors import NotFound
 from backend.i18n import _l
-from backend.tenants.gql import PageInfoGQL
+from backend.state import UnitOfWork
 from backend.tickets import pubsub, schemas, service
 
 VIA = "graphql"
 
-TicketStatusGQL = strawberry.enum(schemas.TicketStatus, name="TicketStatus")
-PriorityGQL = strawberry.enum(schemas.Priority, name="TicketPriority")
-ChannelGQL = strawberry.enum(schemas.Channel, name="ContactChannel", description="How the citizen wants the answer")
-CallbackChannelGQL = strawberry.enum(schemas.CallbackChannel, name="CallbackChannel")
-SourceGQL = strawberry.enum(schemas.Source, name="TicketSource")
-DeadlineRuleGQL = strawberry.enum(schemas.DeadlineRule, name="DeadlineRule")
-SlaStateGQL = strawberry.enum(schemas.SlaState, name="SlaState")
-EventKindGQL = strawberry.enum(schemas.EventKind, name="TicketEventKind")
-ActorKindGQL = strawberry.enum(schemas.ActorKind, name="ActorKind")
+strawberry.enum(schemas.TicketStatus, name="TicketStatus")
+strawberry.enum(schemas.Priority, name="TicketPriority")
+strawberry.enum(schemas.Channel, name="ContactChannel", description="How the citizen wants the answer")
+strawberry.enum(schemas.CallbackChannel, name="CallbackChannel")
+strawberry.enum(schemas.Source, name="TicketSource")
+strawberry.enum(schemas.DeadlineRule, name="DeadlineRule")
+strawberry.enum(schemas.SlaState, name="SlaState")
+strawberry.enum(schemas.EventKind, name="TicketEventKind")
+strawberry.enum(schemas.ActorKind, name="ActorKind")
 
 
+@mirrors(schemas.PersonalData)
 @strawberry.type(name="TicketPersonalData", description="The citizen's concern and contact (personal data)")
 class PersonalDataGQL:
     concern: str
     name: str | None
     callback_number: str | None
     email: str | None
-    preferred_channel: ChannelGQL  # type: ignore[valid-type]
+    preferred_channel: schemas.Channel
     consent: bool
     consent_at: datetime | None
 
-    @classmethod
-    def of(cls, p: schemas.PersonalData) -> PersonalDataGQL:
-        return from_struct(cls, p)
 
-
+@mirrors(schemas.Comment, exclude=("ticket_id",))
 @strawberry.type(name="TicketComment", description="Internal comment (may hold personal data)")
 class CommentGQL:
     id: UUID
@@ -57,59 +56,38 @@ class CommentGQL:
     author_tenant_id: UUID
     created_at: datetime
 
-    @classmethod
-    def of(cls, c: schemas.Comment) -> CommentGQL:
-        return from_struct(cls, c)
 
-
+@mirrors(schemas.CallbackAttempt, exclude=("ticket_id", "created_at"))
 @strawberry.type(name="CallbackAttempt")
 class CallbackAttemptGQL:
     id: UUID
-    channel: CallbackChannelGQL  # type: ignore[valid-type]
+    channel: schemas.CallbackChannel
     attempted_at: datetime
     reached: bool
     note: str | None
     recorded_by: str
 
-    @classmethod
-    def of(cls, a: schemas.CallbackAttempt) -> CallbackAttemptGQL:
-        return from_struct(cls, a)
 
-
+@mirrors(schemas.TicketEvent, exclude=("ticket_id",))
 @strawberry.type(name="TicketEvent", description="What happened to a ticket: who (pseudonymous id) and when")
 class TicketEventGQL:
     id: UUID
     change_seq: int
-    kind: EventKindGQL  # type: ignore[valid-type]
-    from_status: TicketStatusGQL | None  # type: ignore[valid-type]
-    to_status: TicketStatusGQL | None  # type: ignore[valid-type]
-    actor_kind: ActorKindGQL  # type: ignore[valid-type]
+    kind: schemas.EventKind
+    from_status: schemas.TicketStatus | None
+    to_status: schemas.TicketStatus | None
+    actor_kind: schemas.ActorKind
     actor_subject: str | None
     actor_tenant_id: UUID | None
     details: strawberry.scalars.JSON
     at: datetime
-
-    @classmethod
-    def of(cls, e: schemas.TicketEvent) -> TicketEventGQL:
-        return cls(
-            id=e.id,
-            change_seq=e.change_seq,
-            kind=e.kind,
-            from_status=e.from_status,
-            to_status=e.to_status,
-            actor_kind=e.actor_kind,
-            actor_subject=e.actor_subject,
-            actor_tenant_id=e.actor_tenant_id,
-            details=strawberry.scalars.JSON(e.details),
-            at=e.at,
-        )
 
 
 def _personal_loader(ctx: GraphQLContext) -> DataLoader[UUID, PersonalDataGQL | None]:
     async def load(ticket_ids: list[UUID]) -> list[PersonalDataGQL | None]:
         async with ctx.uow(readonly=False) as uow:  # the audit rows are written with the read
             found = await service.personal_data(uow, ticket_ids, VIA)
-        return [PersonalDataGQL.of(p) if (p := found.get(t)) else None for t in ticket_ids]
+        return [shown(PersonalDataGQL, p) if (p := found.get(t)) else None for t in ticket_ids]
 
     return DataLoader(load_fn=load)
 
@@ -118,7 +96,7 @@ def _comments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CommentGQL]]:
     async def load(ticket_ids: list[UUID]) -> list[list[CommentGQL]]:
         async with ctx.uow(readonly=False) as uow:
             grouped = await service.comments(uow, ticket_ids, VIA)
-        return [[CommentGQL.of(c) for c in grouped.get(t, [])] for t in ticket_ids]
+        return [[shown(CommentGQL, c) for c in grouped.get(t, [])] for t in ticket_ids]
 
     return DataLoader(load_fn=load)
 
@@ -127,7 +105,7 @@ def _attempts_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CallbackAttem
     async def load(ticket_ids: list[UUID]) -> list[list[CallbackAttemptGQL]]:
         async with ctx.uow(readonly=False) as uow:
             grouped = await service.callback_attempts(uow, ticket_ids, VIA, with_notes=True)
-        return [[CallbackAttemptGQL.of(a) for a in grouped.get(t, [])] for t in ticket_ids]
+        return [[shown(CallbackAttemptGQL, a) for a in grouped.get(t, [])] for t in ticket_ids]
 
     return DataLoader(load_fn=load)
 
@@ -137,13 +115,14 @@ def _events_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[TicketEventGQL]
         async with ctx.uow() as uow:
             grouped = await service.events_by_ticket(uow, ticket_ids)
         return [
-            [TicketEventGQL.of(e) for e in grouped[t]] if t in grouped else NotFound(_l("ticket not found"))
+            [shown(TicketEventGQL, e) for e in grouped[t]] if t in grouped else NotFound(_l("ticket not found"))
             for t in ticket_ids
         ]
 
     return DataLoader(load_fn=load)
 
 
+@mirrors(schemas.Ticket)
 @strawberry.type(name="Ticket", description="Anliegen / Rückrufbitte forwarded to a town's department")
 class TicketGQL:
     id: UUID
@@ -151,30 +130,26 @@ class TicketGQL:
     number: int
     department_id: UUID
     department_name: str
-    status: TicketStatusGQL  # type: ignore[valid-type]
-    priority: PriorityGQL  # type: ignore[valid-type]
+    status: schemas.TicketStatus
+    priority: schemas.Priority
     subject: str
     leika_key: str | None
     article_id: UUID | None
     call_id: UUID | None
-    source: SourceGQL  # type: ignore[valid-type]
+    source: schemas.Source
     assignee: str | None
     created_at: datetime
     updated_at: datetime
     deadline_started_at: datetime
     due_at: datetime
-    deadline_rule: DeadlineRuleGQL  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule
     calendar_version: str
     answered_at: datetime | None
     closed_at: datetime | None
     personal_data_erased_at: datetime | None
-    sla_state: SlaStateGQL  # type: ignore[valid-type]
+    sla_state: schemas.SlaState
     change_seq: int
     version: int
-
-    @classmethod
-    def of(cls, t: schemas.Ticket) -> TicketGQL:
-        return cls(**{name: getattr(t, name) for name in t.__struct_fields__})
 
     @strawberry.field(description="The citizen's concern and contact; reading it is recorded in the audit log")
     async def personal_data(self, info: Info) -> PersonalDataGQL | None:
@@ -203,6 +178,7 @@ class TicketConnectionGQL:
     page_info: PageInfoGQL
 
 
+@mirrors(schemas.TicketRoute, exclude=("tenant_id", "id"))
 @strawberry.type(name="TicketRoute", description="LeiKa key or key prefix → department (no prefix: default)")
 class TicketRouteGQL:
     key_prefix: str | None
@@ -210,22 +186,24 @@ class TicketRouteGQL:
     department_name: str
 
 
+@mirrors(schemas.TicketSettings)
 @strawberry.type(name="TicketSettings")
 class TicketSettingsGQL:
     tenant_id: UUID
-    deadline_rule: DeadlineRuleGQL  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule
     retention_days: int
     due_soon_minutes: int
     version: int
 
 
+@mirrors(schemas.TicketChange)
 @strawberry.type(name="TicketChange", description="A ticket changed: ids and status only, fetch the ticket for more")
 class TicketChangeGQL:
     tenant_id: UUID
     ticket_id: UUID
     number: int
-    kind: EventKindGQL  # type: ignore[valid-type]
-    status: TicketStatusGQL  # type: ignore[valid-type]
+    kind: schemas.EventKind
+    status: schemas.TicketStatus
     change_seq: int
     at: datetime
 
@@ -233,7 +211,7 @@ class TicketChangeGQL:
 @strawberry.input(name="CitizenInput")
 class CitizenInput:
     consent: bool
-    preferred_channel: ChannelGQL = schemas.Channel.PHONE  # type: ignore[valid-type]
+    preferred_channel: schemas.Channel = schemas.Channel.PHONE
     name: str | None = None
     callback_number: str | None = None
     email: str | None = None
@@ -249,13 +227,13 @@ class CreateTicketInput:
     leika_key: str | None = None
     article_id: UUID | None = None
     call_id: UUID | None = None
-    priority: PriorityGQL = schemas.Priority.NORMAL  # type: ignore[valid-type]
+    priority: schemas.Priority = schemas.Priority.NORMAL
     forward: bool = True
 
 
 @strawberry.input(name="CallbackAttemptInput")
 class CallbackAttemptInputGQL:
-    channel: CallbackChannelGQL  # type: ignore[valid-type]
+    channel: schemas.CallbackChannel
     reached: bool
     attempted_at: datetime | None = None
     note: str | None = None
@@ -264,7 +242,7 @@ class CallbackAttemptInputGQL:
 
 @strawberry.input(name="TicketSettingsInput", description="Only the fields given change")
 class TicketSettingsInputGQL:
-    deadline_rule: DeadlineRuleGQL | None = None  # type: ignore[valid-type]
+    deadline_rule: schemas.DeadlineRule | None = None
     retention_days: int | None = None
     due_soon_minutes: int | None = None
     version: int | None = None
@@ -312,23 +290,6 @@ class TicketRoutesPayload:
     errors: list[UserError]
 
 
-def _settings(s: schemas.TicketSettings) -> TicketSettingsGQL:
-    return TicketSettingsGQL(
-        tenant_id=s.tenant_id,
-        deadline_rule=s.deadline_rule,
-        retention_days=s.retention_days,
-        due_soon_minutes=s.due_soon_minutes,
-        version=s.version,
-    )
-
-
-def _routes(routes: list[schemas.TicketRoute]) -> list[TicketRouteGQL]:
-    return [
-        TicketRouteGQL(key_prefix=r.key_prefix, department_id=r.department_id, department_name=r.department_name)
-        for r in routes
-    ]
-
-
 @strawberry.type
 class TicketQuery:
     @strawberry.field(description="Tickets I may see, the most urgent first (at most 100 per page)")
@@ -336,8 +297,8 @@ class TicketQuery:
         self,
         info: Info,
         tenant_slug: str | None = None,
-        status: TicketStatusGQL | None = None,  # type: ignore[valid-type]
-        sla_state: SlaStateGQL | None = None,  # type: ignore[valid-type]
+        status: schemas.TicketStatus | None = None,
+        sla_state: schemas.SlaState | None = None,
         department_id: UUID | None = None,
         assignee: str | None = None,
         first: int = 50,
@@ -355,20 +316,20 @@ class TicketQuery:
                 after=after,
             )
         return TicketConnectionGQL(
-            nodes=[TicketGQL.of(t) for t in page.items],
-            page_info=PageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
+            nodes=shown_all(TicketGQL, page.items),
+            page_info=PageInfoGQL.after(page.next_cursor),
         )
 
     @strawberry.field(description="One ticket; null when it does not exist or is not visible")
     async def ticket(self, info: Info, id: UUID) -> TicketGQL | None:
         async with info.context.uow() as uow:
             found = await service.tickets_by_ids(uow, [id])
-        return TicketGQL.of(found[id]) if id in found else None
+        return shown(TicketGQL, found[id]) if id in found else None
 
     @strawberry.field(description="A town's responsibility table (LeiKa key or group → department)")
     async def ticket_routes(self, info: Info, tenant_slug: str) -> list[TicketRouteGQL]:
         async with info.context.uow() as uow:
-            return _routes(await service.routes(uow, tenant_slug))
+            return shown_all(TicketRouteGQL, await service.routes(uow, tenant_slug))
 
     @strawberry.field(description="The department the routing table proposes for a LeiKa key")
     async def proposed_department_id(self, info: Info, tenant_slug: str, leika_key: str | None = None) -> UUID | None:
@@ -378,106 +339,87 @@ class TicketQuery:
     @strawberry.field(description="A town's ticket settings (town admin)")
     async def ticket_settings(self, info: Info, tenant_slug: str) -> TicketSettingsGQL:
         async with info.context.uow() as uow:
-            return _settings(await service.settings(uow, tenant_slug))
-
-
-async def _ticket_mutation(action: Any) -> TicketPayload:
-    ticket, errors = await run_mutation(action)
-    return TicketPayload(ticket=ticket, errors=errors)
+            return shown(TicketSettingsGQL, await service.settings(uow, tenant_slug))
 
 
 @strawberry.type
 class TicketMutation:
     @strawberry.mutation(description="Create a ticket for a town; forwarded to the department unless forward=false")
     async def create_ticket(self, info: Info, input: CreateTicketInput) -> TicketPayload:
-        async def action() -> TicketGQL:
-            data = to_input(schemas.TicketCreate, input)
-            async with info.context.uow(readonly=False) as uow:
-                return TicketGQL.of(await service.create_ticket(uow, data))
-
-        return await _ticket_mutation(action)
+        return await mutate(
+            info, TicketPayload, "ticket", lambda uow: service.create_ticket(uow, to_input(schemas.TicketCreate, input))
+        )
 
     @strawberry.mutation(description="Move a ticket on: forwarded → in_progress → answered → closed, or reopen")
     async def change_ticket_status(
         self,
         info: Info,
         id: UUID,
-        status: TicketStatusGQL,  # type: ignore[valid-type]
+        status: schemas.TicketStatus,
         version: int | None = None,
     ) -> TicketPayload:
-        async def action() -> TicketGQL:
-            data = schemas.StatusChange(status=status, version=version)
-            async with info.context.uow(readonly=False) as uow:
-                return TicketGQL.of(await service.change_status(uow, id, data))
-
-        return await _ticket_mutation(action)
+        data = schemas.StatusChange(status=status, version=version)
+        return await mutate(info, TicketPayload, "ticket", lambda uow: service.change_status(uow, id, data))
 
     @strawberry.mutation(description="Assign a ticket to a person (their subject id), or to nobody with null")
     async def assign_ticket(
         self, info: Info, id: UUID, assignee: str | None, version: int | None = None
     ) -> TicketPayload:
-        async def action() -> TicketGQL:
-            data = to_input(schemas.AssignmentInput, _Values(assignee=assignee, version=version))
-            async with info.context.uow(readonly=False) as uow:
-                return TicketGQL.of(await service.assign(uow, id, data))
-
-        return await _ticket_mutation(action)
+        return await mutate(
+            info,
+            TicketPayload,
+            "ticket",
+            lambda uow: service.assign(
+                uow, id, to_input(schemas.AssignmentInput, _Values(assignee=assignee, version=version))
+            ),
+        )
 
     @strawberry.mutation(description="Hand an open ticket to another department of the town")
     async def change_ticket_department(
         self, info: Info, id: UUID, department_id: UUID, version: int | None = None
     ) -> TicketPayload:
-        async def action() -> TicketGQL:
-            data = schemas.DepartmentChange(department_id=department_id, version=version)
-            async with info.context.uow(readonly=False) as uow:
-                return TicketGQL.of(await service.change_department(uow, id, data))
-
-        return await _ticket_mutation(action)
+        data = schemas.DepartmentChange(department_id=department_id, version=version)
+        return await mutate(info, TicketPayload, "ticket", lambda uow: service.change_department(uow, id, data))
 
     @strawberry.mutation(description="Add an internal comment")
     async def add_ticket_comment(self, info: Info, id: UUID, body: str) -> CommentPayload:
-        async def action() -> CommentGQL:
-            data = to_input(schemas.CommentInput, _Values(body=body))
-            async with info.context.uow(readonly=False) as uow:
-                return CommentGQL.of(await service.add_comment(uow, id, data))
-
-        comment, errors = await run_mutation(action)
-        return CommentPayload(comment=comment, errors=errors)
+        return await mutate(
+            info,
+            CommentPayload,
+            "comment",
+            lambda uow: service.add_comment(uow, id, to_input(schemas.CommentInput, _Values(body=body))),
+        )
 
     @strawberry.mutation(description="Record a callback attempt; markAnswered also answers the ticket")
     async def record_callback_attempt(
         self, info: Info, id: UUID, input: CallbackAttemptInputGQL
     ) -> CallbackAttemptPayload:
-        async def action() -> CallbackAttemptGQL:
-            data = to_input(schemas.CallbackAttemptInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return CallbackAttemptGQL.of(await service.record_callback(uow, id, data))
-
-        attempt, errors = await run_mutation(action)
-        return CallbackAttemptPayload(callback_attempt=attempt, errors=errors)
+        return await mutate(
+            info,
+            CallbackAttemptPayload,
+            "callback_attempt",
+            lambda uow: service.record_callback(uow, id, to_input(schemas.CallbackAttemptInput, input)),
+        )
 
     @strawberry.mutation(description="Change a town's ticket settings: deadline rule, retention, due-soon window")
     async def update_ticket_settings(
         self, info: Info, tenant_slug: str, input: TicketSettingsInputGQL
     ) -> TicketSettingsPayload:
-        async def action() -> TicketSettingsGQL:
-            data = to_input(schemas.TicketSettingsInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return _settings(await service.update_settings(uow, tenant_slug, data))
-
-        saved, errors = await run_mutation(action)
-        return TicketSettingsPayload(settings=saved, errors=errors)
+        return await mutate(
+            info,
+            TicketSettingsPayload,
+            "settings",
+            lambda uow: service.update_settings(uow, tenant_slug, to_input(schemas.TicketSettingsInput, input)),
+        )
 
     @strawberry.mutation(description="Replace a town's responsibility table")
     async def set_ticket_routes(self, info: Info, tenant_slug: str, input: TicketRoutesInputGQL) -> TicketRoutesPayload:
-        async def action() -> list[TicketRouteGQL]:
+        async def replace(uow: UnitOfWork) -> list[schemas.TicketRoute]:
             data = to_input(schemas.TicketRoutesInput, input)
             entries = [(r.key_prefix, r.department_id) for r in data.routes]
-            async with info.context.uow(readonly=False) as uow:
-                return _routes(await service.replace_routes(uow, tenant_slug, data.default_department_id, entries))
+            return await service.replace_routes(uow, tenant_slug, data.default_department_id, entries)
 
-        routes, errors = await run_mutation(action)
-        return TicketRoutesPayload(routes=routes, errors=errors)
+        return await mutate(info, TicketRoutesPayload, "routes", replace)
 
 
 class _Values:
@@ -493,12 +435,4 @@ class TicketSubscription:
             tenant_ids = await service.subscription_tenants(uow, tenant_slug)
         async for change in pubsub.listen(info.context.app.redis, tenant_ids):
             await info.context.still_signed_in()
-            yield TicketChangeGQL(
-                tenant_id=change.tenant_id,
-                ticket_id=change.ticket_id,
-                number=change.number,
-                kind=change.kind,
-                status=change.status,
-                change_seq=change.change_seq,
-                at=change.at,
-            )
+            yield shown(TicketChangeGQL, change)

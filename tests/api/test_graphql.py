@@ -118,11 +118,31 @@ async def test_a_negative_or_huge_first_cannot_switch_the_cost_limit_off(strict:
         assert error["extensions"]["cost"] == 406
     huge = (await post(strict, f"{{ tenants(first: 1000000) {page} }}"))["errors"][0]
     assert huge["extensions"]["cost"] == 401  # no page is larger than 100
-    # Variables are not known when the (cached) validation runs: counted as the default page.
+    # A variable counts with its value, clamped the same way.
     query = f"query($n: Int!) {{ a: tenants(first: 100) {page} b: tenants(first: $n) {page} }}"
     error = (await post(strict, query, n=-1000000))["errors"][0]
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    assert error["extensions"]["cost"] == 401 + 1 + 50 * 4
+    assert error["extensions"]["cost"] == 406
+
+
+async def test_first_from_a_variable_counts_with_its_value(client: Client, world: World) -> None:
+    """`first: $n` once counted as 50 whatever `$n` was (validation is cached per document and
+    saw no variables): 15 aliases of `first: $n` with n = 100 passed at 1.5× the limit of 5000."""
+    headers = world.headers("kreis-soest", "supervisor")
+    selection = "nodes { slug name departments { id } }"  # 1 + n × (1 + 2 + 2) per alias
+    query = "query($n: Int!) { " + " ".join(f"t{i}: tenants(first: $n) {{ {selection} }}" for i in range(15)) + " }"
+    # The same document, first as allowed (15 × 251 = 3765), then over the limit: the cost is
+    # not cached with the validation.
+    assert "errors" not in await post(client, query, headers, n=50)
+    refused = await post(client, query, headers, n=100)
+    assert refused.get("data") is None
+    assert codes(refused) == ["QUERY_TOO_COMPLEX"]
+    assert refused["errors"][0]["extensions"]["cost"] == 15 * (1 + 100 * 5)
+    assert "errors" not in await post(client, query, headers, n=50)
+    # A variable's default counts when the request leaves it out.
+    with_default = query.replace("$n: Int!", "$n: Int = 100")
+    assert codes(await post(client, with_default, headers)) == ["QUERY_TOO_COMPLEX"]
+    assert "errors" not in await post(client, with_default, headers, n=10)
 
 
 async def test_page_size_above_100_is_a_validation_error(client: Client, world: World) -> None:
