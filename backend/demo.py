@@ -16,7 +16,7 @@ from dateutil.relativedelta import relativedelta
 
 from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role
-from backend import devidp
+from backend import clock, devidp
 from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
 from backend.knowledge.demo import load_knowledge_demo
@@ -119,7 +119,7 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
         roles=frozenset({Role.PLATFORM_ADMIN}),
         acting_tenant_ids=frozenset(existing.values()),
     )
-    this_year = date.today().year
+    this_year = clock.today().year
     async with unit_of_work(app, operator) as uow:
         for slug, names in DEPARTMENTS.items():
             have = {d.name for d in (await service.departments(uow, [existing[slug]]))[existing[slug]]}

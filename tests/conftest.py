@@ -4,6 +4,11 @@ PostgreSQL and Redis come from DATABASE_URL / REDIS_URL when set, else embedded 
 under .data/test/. Each test session (and each xdist worker) gets its own database, created
 and migrated once with the same code `make migrate` runs. Tests build their own tenants with
 unique slugs, so they never depend on each other's rows.
+
+`--frozen-at=MOMENT` (or FROZEN_AT=MOMENT) starts the whole session at that moment with
+time-machine, ticking from there (ISO 8601; without an offset it is Europe/Berlin local time).
+Tests whose outcome depends on the date or time are marked `clock`; CI runs them at fixed
+moments (docs/decisions/018-clock.md).
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+import time_machine
 from litestar import Litestar
 
 from backend.db.roles import bootstrap, run_migrations, with_database
@@ -28,6 +36,45 @@ from tests.support.oidc import OIDCProvider
 from tests.support.world import World, build_world, oidc_issuers
 
 TEST_DATA = PROJECT_ROOT / ".data" / "test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--frozen-at",
+        default=os.environ.get("FROZEN_AT", ""),
+        help="run the session from this moment (ISO 8601; no offset = Europe/Berlin), clock ticking",
+    )
+
+
+def frozen_moment(value: str) -> datetime:
+    """A local Berlin time that does not exist (the hour skipped in March) moves on by the gap,
+    as zoneinfo reads it: 02:30 becomes 03:30 CEST."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+
+
+_travel: time_machine.travel | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any fixture: the world, its tokens and the app all start at the chosen moment.
+    global _travel
+    value = config.getoption("--frozen-at")
+    if value:
+        _travel = time_machine.travel(frozen_moment(value), tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    value = config.getoption("--frozen-at")
+    return f"clock: session starts at {frozen_moment(value).isoformat()}" if value else None
 
 
 def _worker() -> str:

@@ -18,6 +18,7 @@ import msgspec
 
 from auth.errors import Forbidden
 from auth.permissions import Operation, reachable_tenants, require
+from backend import clock
 from backend.billing import rating, repository
 from backend.billing.rating import TariffTerms, Usage, german_amount, german_range, intersect
 from backend.billing.repository import LedgerEntry, NewLine
@@ -66,10 +67,6 @@ MAX_FIGURE_DAYS = 3 * 366 + 1
 SHARE = Decimal("0.0001")
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2998, 12, 31)
-
-
-def today() -> date:
-    return tenants_service.today_in_berlin()
 
 
 def _require_operator(uow: UnitOfWork, operator_id: UUID) -> None:
@@ -493,7 +490,7 @@ async def _party(uow: UnitOfWork, tenant_id: UUID, role: str) -> Party:
 async def _number_and_issue(
     uow: UnitOfWork, invoice: Invoice, seller: Party, buyer: Party, buyer_reference: str, due_days: int
 ) -> None:
-    issued_on = today()
+    issued_on = clock.today()
     seq = await repository.next_invoice_number(uow.conn, invoice.operator_tenant_id, issued_on.year)
     await repository.mark_issued(
         uow.conn,
@@ -897,7 +894,7 @@ async def agreement_terms(
     if within_days is not None and not 0 <= within_days <= 3660:
         raise ValidationFailed(_l("withinDays between 0 and 3660"), field="withinDays")
     views = await tenants_service.list_agreements(uow, on)
-    day = on or today()
+    day = on or clock.today()
     names = await tenants_service.tenants_by_ids(uow, sorted({v.agreement.tenant_id for v in views}))
     terms = []
     for view in views:

@@ -26,6 +26,7 @@ import msgspec
 
 from auth.errors import Forbidden
 from auth.permissions import Operation, may, reachable_tenants, require
+from backend import clock
 from backend.errors import Conflict, DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import analysis, events, leika, repository
@@ -78,10 +79,6 @@ TRANSITIONS: dict[tuple[ArticleStatus, ArticleStatus], Operation] = {
     (ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED): Operation.ARTICLE_PUBLISH,
 }
 EDITABLE = frozenset({ArticleStatus.DRAFT, ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED})
-
-
-def today_in_berlin() -> date:
-    return datetime.now(BERLIN).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +256,7 @@ async def article_for_agent(uow: UnitOfWork, article_id: UUID, tenant_slug: str 
     if article is None or article.published_version is None:
         raise NotFound(_l("article not found"))
     version = await repository.get_version(uow.conn, article.tenant_id, article.id, article.published_version)
-    if not _valid_on(version, today_in_berlin()):
+    if not _valid_on(version, clock.today()):
         raise NotFound(_l("article not found"))
     return render(article, version, ctx.town_id, await _published_local(uow, ctx.town_id, article))
 
@@ -1123,7 +1120,7 @@ async def search(
     wanted = [s.value for s in (sources or list(HitSource))]
     if status is not None:
         wanted = [HitSource.ARTICLE.value]
-    today = today_in_berlin()
+    today = clock.today()
     own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
     lexicon = (
         analysis.default_lexicon()

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,7 +22,7 @@ import msgspec
 
 from auth.permissions import Operation, require
 from auth.principal import Principal
-from backend import cursors
+from backend import clock, cursors
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.generations import Generations
 from backend.i18n import _l
@@ -92,7 +92,7 @@ async def routing_decision(
     """For whom is a call to `dialled` (from `caller`) at `at`, and does the centre take it now?
     `read`: the generations the request read at sign-in (spares the hot path a round trip)."""
     acting = require(principal, Operation.ROUTING_READ)
-    moment = at or datetime.now(UTC)
+    moment = at or clock.now()
     if moment.tzinfo is None:
         raise ValidationFailed(_l("give `at` with a time zone offset"), field="at")
     number = normalise_dialled(dialled)
@@ -593,9 +593,7 @@ async def erase_expired_callers(uow: UnitOfWork, now: datetime | None = None) ->
     """Caller numbers are kept only as long as needed: erase those of calls older than their
     tenant's retention (the background worker does this for every tenant, see `worker`)."""
     reachable = require(uow.principal, Operation.CALL_WRITE)
-    return await repository.erase_caller_numbers(
-        uow.conn, list(reachable), now or datetime.now(UTC), CALLER_RETENTION_DAYS
-    )
+    return await repository.erase_caller_numbers(uow.conn, list(reachable), now or clock.now(), CALLER_RETENTION_DAYS)
 
 
 async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInput) -> Call:

@@ -17,12 +17,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
 from litestar import Litestar
 
+from backend import clock
 from backend.db.tenancy import all_tenants_transaction
 from backend.metrics import Metrics
 from backend.state import AppState
@@ -45,7 +46,7 @@ class TelephonyWorker:
     async def purge_callers(self, now: datetime | None = None) -> int | None:
         """One round: the number of calls whose caller number was erased; None when another
         instance holds the lock (its round does the work)."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         async with all_tenants_transaction(self.pool) as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", LOCK_CLASS, CALLER_PURGE_LOCK):
                 return None

@@ -22,6 +22,7 @@ from auth.claims import ClaimPathError, check_group_path, parse_claim_path
 from auth.oidc import REASONS, KeysUnavailable
 from auth.permissions import Operation, require
 from auth.roles import OPERATOR_ONLY_ROLES, Role
+from backend import clock
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.i18n import Message, _l
 from backend.state import UnitOfWork
@@ -62,10 +63,6 @@ _SLUG = re.compile(SLUG_PATTERN)
 # notice deadlines (up to 240 + renewal months away) stay inside Python's years 1 … 9999.
 EARLIEST_AGREEMENT_DAY = date(1900, 1, 1)
 LATEST_AGREEMENT_DAY = date(2199, 12, 31)
-
-
-def today_in_berlin() -> date:
-    return datetime.now(BERLIN).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +364,7 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
         issuer_id=issuer.id,
         issuer=issuer.issuer,
         key_ids=sorted(key.kid for key in key_set.keys if key.kid),
-        fetched_at=datetime.now(UTC),
+        fetched_at=clock.now(),
     )
 
 
@@ -452,7 +449,7 @@ async def list_agreements(uow: UnitOfWork, on: date | None = None) -> list[Agree
     reachable = require(uow.principal, Operation.AGREEMENT_READ)
     if on is not None:
         _check_agreement_day(on, "on")
-    day = on or today_in_berlin()
+    day = on or clock.today()
     return [view_agreement(a, day) for a in await repository.list_agreements(uow.conn, list(reachable))]
 
 
@@ -483,7 +480,7 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     except asyncpg.ExclusionViolationError:  # concluded concurrently
         raise Conflict(_l("this client already has an agreement with the operator in that period")) from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
-    return view_agreement(agreement, today_in_berlin())
+    return view_agreement(agreement, clock.today())
 
 
 async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination) -> AgreementView:
@@ -502,4 +499,4 @@ async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: Agreeme
     if updated is None:
         raise Conflict(_l("the agreement was changed by someone else; reload and try again"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
-    return view_agreement(updated, today_in_berlin())
+    return view_agreement(updated, clock.today())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Generic, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ import asyncpg
 from auth.oidc import IssuerBinding
 from auth.principal import Principal
 from auth.roles import OPERATOR_WIDE_ROLES, OPERATOR_WIDE_SCOPES, Role, Scope
-from backend import generations
+from backend import clock, generations
 from backend.db.pool import acquire
 from backend.generations import Generations
 from backend.state import AppState
@@ -43,7 +42,7 @@ async def sign_in(app: AppState, token: str) -> tuple[Principal, Generations | N
     """The verified principal, and the generations read for it (for the request to keep)."""
     read = await generations.read(app)
     # Agreements are dated in Europe/Berlin: access ends with the agreement's last day there.
-    tag = f"{read.signin}:{datetime.now(BERLIN).date().isoformat()}" if read is not None else None
+    tag = f"{read.signin}:{clock.today().isoformat()}" if read is not None else None
     return await app.verifier.verify(token, tag), read
 
 
@@ -121,7 +120,7 @@ class DatabaseIssuerRegistry:
         known = self._acting.get((home, reach), tag)
         if known is not None:
             return known
-        today = datetime.now(BERLIN).date()
+        today = clock.today()
         async with acquire(self.pool) as conn:
             if reach == "all":
                 ids = await repository.all_tenant_ids(conn)

@@ -849,7 +849,9 @@ async def endpoint_failed(
     return bool(paused)
 
 
-async def resume_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID) -> WebhookEndpoint | None:
+async def resume_endpoint(
+    conn: asyncpg.Connection, tenant_id: UUID, endpoint_id: UUID, now: datetime
+) -> WebhookEndpoint | None:
     """Deliveries are attempted again, the waiting ones at once (in order, as ever)."""
     row = await conn.fetchrow(
         f"""UPDATE ticket_webhook_endpoints SET paused_at = NULL, paused_reason = NULL, failing_since = NULL
@@ -861,10 +863,11 @@ async def resume_endpoint(conn: asyncpg.Connection, tenant_id: UUID, endpoint_id
     if row is None:
         return None
     await conn.execute(
-        """UPDATE ticket_webhook_deliveries SET next_attempt_at = now()
-           WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending' AND next_attempt_at > now()""",
+        """UPDATE ticket_webhook_deliveries SET next_attempt_at = $3
+           WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'pending' AND next_attempt_at > $3""",
         tenant_id,
         endpoint_id,
+        now,
     )
     return row_to(WebhookEndpoint, row)
 
@@ -1039,9 +1042,9 @@ async def sla_state_of(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUI
     return SlaState(value)
 
 
-async def operations_figures(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def operations_figures(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
     """Per town, for the metrics: webhook deliveries waiting and the oldest one's age, paused
-    endpoints, open tickets past their callback deadline."""
+    endpoints, open tickets past their callback deadline (as of `now`)."""
     return list(
         await conn.fetch(
             """SELECT t.slug,
@@ -1051,11 +1054,13 @@ async def operations_figures(conn: asyncpg.Connection) -> list[asyncpg.Record]:
                         WHERE e.tenant_id = t.id AND e.active AND e.paused_at IS NOT NULL) AS endpoints_paused,
                       (SELECT count(*) FROM tickets k
                         WHERE k.tenant_id = t.id AND k.status IN ('new', 'forwarded', 'in_progress')
-                          AND k.due_at <= now()) AS tickets_overdue
+                          AND k.due_at <= $1::timestamptz) AS tickets_overdue
                FROM tenants t
                LEFT JOIN LATERAL (
-                   SELECT count(*) AS waiting, extract(epoch FROM now() - min(w.created_at))::float8 AS oldest_seconds
+                   SELECT count(*) AS waiting,
+                          extract(epoch FROM $1::timestamptz - min(w.created_at))::float8 AS oldest_seconds
                    FROM ticket_webhook_deliveries w WHERE w.tenant_id = t.id AND w.status = 'pending') d ON true
-               ORDER BY t.slug"""
+               ORDER BY t.slug""",
+            now,
         )
     )

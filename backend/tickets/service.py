@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,7 +19,7 @@ import phonenumbers
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from auth.roles import Role
-from backend import cursors, disclosures
+from backend import clock, cursors, disclosures
 from backend.disclosures import Disclosure
 from backend.errors import Conflict, ValidationFailed
 from backend.i18n import _l
@@ -73,10 +73,6 @@ MAX_PAGE_SIZE = 100
 _PHONE_CHARACTERS = re.compile(r"[0-9+()/. -]{2,40}")
 SECRET_GRACE = timedelta(hours=24)
 CLOCK_SKEW = timedelta(minutes=5)  # how far a given time may lie outside its allowed range
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +213,7 @@ async def _deadline_for(uow: UnitOfWork, tenant: Tenant, start: datetime) -> tup
 
 
 async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | None = None) -> Ticket:
-    now = now or utcnow()
+    now = now or clock.now()
     tenant = await tenant_service.tenant_by_slug(uow, data.tenant_slug, Operation.TICKET_CREATE)
     if not data.subject.strip():
         raise ValidationFailed(_l("the subject must not be blank"), field="subject")
@@ -315,7 +311,7 @@ async def list_tickets(
     where = TicketFilter(
         tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
     )
-    rows = await repository.list_tickets(uow.conn, where, now or utcnow(), cursors.decode(after), first + 1)
+    rows = await repository.list_tickets(uow.conn, where, now or clock.now(), cursors.decode(after), first + 1)
     items = rows[:first]
     more = len(rows) > first
     return Page(items=items, next_cursor=cursors.encode(items[-1].due_at, items[-1].id) if more else None)
@@ -323,12 +319,12 @@ async def list_tickets(
 
 async def get_ticket(uow: UnitOfWork, ticket_id: UUID, now: datetime | None = None) -> Ticket:
     reachable = require(uow.principal, Operation.TICKET_READ)
-    return await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or utcnow())
+    return await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or clock.now())
 
 
 async def tickets_by_ids(uow: UnitOfWork, ticket_ids: list[UUID], now: datetime | None = None) -> dict[UUID, Ticket]:
     reachable = require(uow.principal, Operation.TICKET_READ)
-    found = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, now or utcnow())
+    found = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, now or clock.now())
     return {t.id: t for t in found}
 
 
@@ -357,7 +353,7 @@ async def audit_replay(uow: UnitOfWork, disclosed: list[Disclosure], via: str) -
     nothing audited, when a ticket's data has been erased since or is out of the caller's reach:
     then the answer is not sent again."""
     ids = list({d.ticket_id for d in disclosed})
-    tickets = await repository.tickets_by_ids(uow.conn, list(uow.principal.row_tenant_ids), ids, utcnow())
+    tickets = await repository.tickets_by_ids(uow.conn, list(uow.principal.row_tenant_ids), ids, clock.now())
     readable = {t.id: t for t in tickets if t.personal_data_erased_at is None}
     if set(readable) != set(ids):
         return False
@@ -371,7 +367,7 @@ async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> di
     """The citizen's data of several tickets; one audit row per ticket read (same transaction:
     no read without its record). Needs a writable unit of work."""
     reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.personal_data(uow.conn, list(reachable), [t.id for t in tickets])
     await _audit(uow, [t for t in tickets if t.id in found], via, AuditWhat.CONTACT)
     return {ticket_id: found.get(ticket_id) for ticket_id in ticket_ids}
@@ -379,7 +375,7 @@ async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> di
 
 async def ticket_detail(uow: UnitOfWork, ticket_id: UUID, via: str, now: datetime | None = None) -> TicketDetail:
     reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
-    ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or utcnow())
+    ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or clock.now())
     found = await repository.personal_data(uow.conn, [ticket.tenant_id], [ticket.id])
     if ticket.id in found:
         await _audit(uow, [ticket], via, AuditWhat.CONTACT)
@@ -405,7 +401,7 @@ async def events_by_ticket(uow: UnitOfWork, ticket_ids: list[UUID]) -> dict[UUID
 async def comments(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, list[Comment]]:
     """Internal comments may hold personal data: reading them is audited too."""
     reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.list_comments(uow.conn, list(reachable), [t.id for t in tickets])
     grouped: dict[UUID, list[Comment]] = {t: [] for t in ticket_ids}
     for comment in found:
@@ -420,7 +416,7 @@ async def callback_attempts(
     """Channel, time and outcome are facts; the free-text notes are personal data (audited)."""
     operation = Operation.TICKET_PERSONAL_READ if with_notes else Operation.TICKET_READ
     reachable = require(uow.principal, operation)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, utcnow())
+    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.list_callback_attempts(uow.conn, list(reachable), [t.id for t in tickets])
     grouped: dict[UUID, list[CallbackAttempt]] = {t: [] for t in ticket_ids}
     for attempt in found:
@@ -452,7 +448,7 @@ async def changes_since(
         after = -1
     if not 0 <= after < 2**63:
         raise ValidationFailed(_l("not a cursor this API handed out"), field="cursor")
-    rows = await repository.changed_since(uow.conn, tenant.id, after, first + 1, now or utcnow())
+    rows = await repository.changed_since(uow.conn, tenant.id, after, first + 1, now or clock.now())
     items = rows[:first]
     return Changes(items=items, cursor=str(items[-1].change_seq if items else after), has_more=len(rows) > first)
 
@@ -531,7 +527,7 @@ async def _transition(
 
 
 async def change_status(uow: UnitOfWork, ticket_id: UUID, data: StatusChange, now: datetime | None = None) -> Ticket:
-    now = now or utcnow()
+    now = now or clock.now()
     reachable = sorted(require(uow.principal, Operation.TICKET_WORK))
     change = await _transition(uow, reachable, ticket_id, data.status, data.version, now)
     _publish_after_commit(uow, [change])
@@ -539,7 +535,7 @@ async def change_status(uow: UnitOfWork, ticket_id: UUID, data: StatusChange, no
 
 
 async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: datetime | None = None) -> Ticket:
-    now = now or utcnow()
+    now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status is TicketStatus.CLOSED:
         raise Conflict(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
@@ -561,7 +557,7 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
 async def change_department(
     uow: UnitOfWork, ticket_id: UUID, data: DepartmentChange, now: datetime | None = None
 ) -> Ticket:
-    now = now or utcnow()
+    now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status not in OPEN_STATUSES:
         raise Conflict(_l("only an open ticket can go to another department"), field="departmentId")
@@ -583,7 +579,7 @@ async def change_department(
 
 
 async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now: datetime | None = None) -> Comment:
-    now = now or utcnow()
+    now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.personal_data_erased_at is not None:
         raise Conflict(_l("this ticket's data was erased after retention; no comments can be added"))
@@ -617,7 +613,7 @@ async def record_callback(
     between the ticket's creation (or last reopen) and now, a few minutes of clock skew allowed
     and cut off. The ticket's answered_at is the first reached attempt's time (see `_transition`);
     who recorded it and when stay on the attempt and in the events."""
-    now = now or utcnow()
+    now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED):
         raise Conflict(
@@ -711,7 +707,7 @@ async def callback_figures(
     if not wanted:
         return {}
     open_statuses = sorted(s.value for s in OPEN_STATUSES)
-    return await repository.callback_figures(uow.conn, wanted, start, last, now or utcnow(), open_statuses)
+    return await repository.callback_figures(uow.conn, wanted, start, last, now or clock.now(), open_statuses)
 
 
 # --- webhooks ------------------------------------------------------------------------------
@@ -735,7 +731,7 @@ async def webhook_endpoints(uow: UnitOfWork, tenant_slug: str) -> list[WebhookEn
 async def add_webhook_endpoint(
     uow: UnitOfWork, tenant_slug: str, data: WebhookEndpointInput, now: datetime | None = None
 ) -> WebhookEndpointCreated:
-    now = now or utcnow()
+    now = now or clock.now()
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
     _check_webhook_url(uow, data.url)
     endpoint = await repository.insert_endpoint(uow.conn, tenant.id, uuid4(), data.url, data.description)
@@ -750,7 +746,7 @@ async def rotate_webhook_secret(
 ) -> WebhookSecret:
     """A new secret signs from now on; the previous ones keep signing too until `grace` ends,
     so the receiver can switch without losing a delivery."""
-    now = now or utcnow()
+    now = now or clock.now()
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
     endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
     expires = await repository.retire_secrets(uow.conn, tenant.id, endpoint.id, now, grace)
@@ -767,7 +763,9 @@ async def remove_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id
     await repository.deactivate_endpoint(uow.conn, tenant.id, endpoint.id)
 
 
-async def resume_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID) -> WebhookEndpoint:
+async def resume_webhook_endpoint(
+    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID, now: datetime | None = None
+) -> WebhookEndpoint:
     """After the receiver is fixed: the waiting deliveries go out at once, in order. Resuming
     an endpoint that is not paused changes nothing (and is not an error: a retry is harmless)."""
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
@@ -776,7 +774,7 @@ async def resume_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id
         raise Conflict(_l("this endpoint was removed; add it again instead"))
     if endpoint.paused_at is None:
         return endpoint
-    resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id)
+    resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id, now or clock.now())
     assert resumed is not None  # active and visible in this very transaction
     return resumed
 

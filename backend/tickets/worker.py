@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from backend import clock
 from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
 from backend.http.idempotency import erase_records
@@ -86,7 +87,7 @@ class TicketWorker:
     # --- deadlines -------------------------------------------------------------------------
 
     async def signal_deadlines(self, now: datetime | None = None) -> int:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         published: list[TicketChange] = []
         async with self._transaction() as conn:
             for row in await repository.lock_deadline_candidates(conn, now, self.batch_size):
@@ -115,7 +116,7 @@ class TicketWorker:
     # --- retention -------------------------------------------------------------------------
 
     async def purge(self, now: datetime | None = None) -> int:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         published: list[TicketChange] = []
         erased: list[UUID] = []
         async with self._transaction() as conn:
@@ -147,7 +148,7 @@ class TicketWorker:
 
     async def deliver(self, now: datetime | None = None) -> tuple[int, int]:
         """One round: (delivered, failed)."""
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         async with self._transaction() as conn:
             claimed = await repository.claim_deliveries(conn, now, self.batch_size)
             if not claimed:
@@ -235,7 +236,7 @@ class TicketWorker:
     # --- the loop --------------------------------------------------------------------------
 
     async def run_once(self, now: datetime | None = None) -> Report:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()
         report = Report()
         report.signalled = await self.signal_deadlines(now)
         if self._last_purge is None or now - self._last_purge >= self.purge_every:
@@ -302,7 +303,7 @@ async def read_figures(pool: asyncpg.Pool, metrics: Metrics) -> None:
     most; the gauges keep their last figures when this fails."""
     with acquire_timeout(FIGURES_ACQUIRE_SECONDS):
         async with all_tenants_transaction(pool) as conn:
-            rows = await repository.operations_figures(conn)
+            rows = await repository.operations_figures(conn, clock.now())
     gauges = (metrics.webhook_waiting, metrics.webhook_oldest_waiting, metrics.webhook_paused, metrics.tickets_overdue)
     for gauge in gauges:
         gauge.clear()  # a town that is gone disappears

@@ -29,6 +29,8 @@ from tests.support.asgi import serve
 from tests.support.oidc import ClientSpec, IssuerSpec, OIDCProvider
 from tests.support.world import AUDIENCE, World, system_principal
 
+pytestmark = pytest.mark.clock  # sign-ins are remembered per day and until the token expires
+
 Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
 # Towns of this module's own provider: registered and unregistered by the tests below, so the

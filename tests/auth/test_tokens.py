@@ -32,6 +32,8 @@ from backend.state import AppState
 from tests.support.oidc import ClientSpec, IssuerSpec, OIDCProvider
 from tests.support.world import AUDIENCE, World
 
+pytestmark = pytest.mark.clock  # tokens are checked against now (iat, exp, nbf)
+
 Client = httpx.AsyncClient
 Headers = httpx.Headers | Mapping[str, str]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from auth.oidc import IssuerBinding
 from auth.permissions import Operation, reachable_tenants
 from auth.principal import Principal
@@ -22,6 +24,8 @@ from backend.tenants.schemas import AgreementTermination
 from backend.tenants.signin import DatabaseIssuerRegistry
 from tests.billing.support import add_calls, make_billing, talks
 from tests.support.world import World, system_principal
+
+pytestmark = pytest.mark.clock  # a former client is one whose agreement ended before today
 
 
 async def test_finance_settles_with_a_town_whose_agreement_ended(world: World) -> None:

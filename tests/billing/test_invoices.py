@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from auth.errors import Forbidden
+from backend import clock
 from backend.billing import service
 from backend.billing.schemas import (
     CancellationInput,
@@ -26,6 +27,8 @@ from backend.errors import Conflict, ValidationFailed
 from backend.state import unit_of_work
 from tests.billing.support import Billing, add_calls, make_billing, talks
 from tests.support.world import World
+
+pytestmark = pytest.mark.clock  # invoices are issued on today's date and numbered by its year
 
 
 async def run(billing: Billing, town: str, period: str) -> Invoice:
@@ -54,9 +57,9 @@ async def test_draft_issue_and_cancel_by_credit_note(world: World, billing: Bill
     again = await run(billing, "soest", "2026-07")
     assert again.id != draft.id
     issued = await issue(billing, again)
-    year = service.today().year
+    year = clock.today().year
     assert issued.status is InvoiceStatus.ISSUED and issued.number == f"{year}-00001"
-    assert issued.issued_on == service.today() and issued.due_on is not None
+    assert issued.issued_on == clock.today() and issued.due_on is not None
     assert issued.buyer_reference is not None and issued.buyer_reference.startswith("05974020-")
     with pytest.raises(Conflict, match="already invoiced"):
         await run(billing, "soest", "2026-07")
@@ -252,11 +255,11 @@ async def test_invoice_numbers_have_no_gaps_under_concurrency(world: World) -> N
     async with unit_of_work(billing.state, billing.finance()) as uow:
         from backend.billing import repository
 
-        assert await repository.issued_numbers(uow.conn, billing.operator, service.today().year) == list(range(1, 11))
+        assert await repository.issued_numbers(uow.conn, billing.operator, clock.today().year) == list(range(1, 11))
         # The two aborted drafts are still drafts and take the next numbers.
         for draft in (drafts[3], drafts[7]):
             await service.issue_invoice(uow, draft.id)
-        assert await repository.issued_numbers(uow.conn, billing.operator, service.today().year) == list(range(1, 13))
+        assert await repository.issued_numbers(uow.conn, billing.operator, clock.today().year) == list(range(1, 13))
 
 
 async def test_issued_invoices_are_never_changed_or_deleted_in_the_database(

@@ -3,13 +3,14 @@ versions with author and time, who may do what, and what agents see."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
 import httpx
 import pytest
 
+from backend import clock
 from backend.db.tenancy import tenant_transaction
 from tests.knowledge.conftest import (
     ARTICLE,
@@ -108,6 +109,7 @@ async def test_only_the_tenants_editors_may_write_and_publish(client: Client, wo
     assert result["errors"][0]["code"] == "NOT_FOUND"
 
 
+@pytest.mark.clock  # validity is by today's date in Berlin
 async def test_agents_see_only_published_versions_valid_today(client: Client, world: World) -> None:
     agent = (KREIS, "agent")
     draft = await create_article(client, world, SOEST, unique("Noch Entwurf"))
@@ -133,7 +135,7 @@ async def test_agents_see_only_published_versions_valid_today(client: Client, wo
     assert (await agent_view(client, world, agent, article["id"], SOEST))["sections"]["fees"] == "20 €"
 
     future = await create_article(
-        client, world, SOEST, unique("Gilt ab morgen"), validFrom=(date.today() + timedelta(days=2)).isoformat()
+        client, world, SOEST, unique("Gilt ab morgen"), validFrom=(clock.today() + timedelta(days=2)).isoformat()
     )
     await publish(client, world, SOEST, future["id"])
     assert await agent_view(client, world, agent, future["id"], SOEST) is None
@@ -143,7 +145,7 @@ async def test_agents_see_only_published_versions_valid_today(client: Client, wo
         SOEST,
         unique("Galt bis gestern"),
         validFrom="2020-01-01",
-        validUntil=(date.today() - timedelta(days=2)).isoformat(),
+        validUntil=(clock.today() - timedelta(days=2)).isoformat(),
     )
     await publish(client, world, SOEST, expired["id"])
     assert await agent_view(client, world, agent, expired["id"], SOEST) is None

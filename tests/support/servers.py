@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import time_machine
 
 from backend.settings import PROJECT_ROOT, Settings
 
@@ -51,10 +52,16 @@ def app_process(settings: Settings, extra_env: dict[str, str] | None = None) -> 
         **(extra_env or {}),
     }
     log_file = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
+    # When the session's clock is moved (--frozen-at, time-machine), the instance starts at our
+    # "now" and ticks from there: tokens, deadlines and "today" agree with the tests.
+    launcher = ["-m"]
+    if time_machine.escape_hatch.is_travelling():
+        env["HARNESS_NOW"] = repr(time.time())
+        launcher = [str(Path(__file__).with_name("travelled.py"))]
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
+            *launcher,
             "uvicorn",
             "backend.main:create_app",
             "--factory",
@@ -70,7 +77,7 @@ def app_process(settings: Settings, extra_env: dict[str, str] | None = None) -> 
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a cold start on a busy 2-core CI machine can take 30 s and more
         while True:
             if process.poll() is not None:
                 raise RuntimeError("app process exited:\n" + Path(log_file.name).read_text())

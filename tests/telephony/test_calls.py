@@ -315,6 +315,7 @@ async def test_json_lines_import(client: Client, telephony: World) -> None:
     assert (await client.post("/v1/calls/import", content=body.encode(), headers=partner)).status_code == 403
 
 
+@pytest.mark.clock  # the retention period counts back from now
 async def test_caller_numbers_are_erased_after_the_retention_period(
     client: Client, db: asyncpg.Pool, telephony: World
 ) -> None:

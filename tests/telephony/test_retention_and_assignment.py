@@ -10,11 +10,14 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import pytest
 
 from backend.db.tenancy import tenant_transaction
 from backend.telephony.worker import CALLER_PURGE_LOCK, LOCK_CLASS, TelephonyWorker
 from tests.support.world import World
 from tests.telephony.helpers import gql
+
+pytestmark = pytest.mark.clock  # caller numbers are erased days after now
 
 Client = httpx.AsyncClient
 ASSIGN_GQL = """mutation($call: UUID!, $tenant: UUID!) {

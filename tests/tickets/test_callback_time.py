@@ -9,8 +9,12 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.support.world import World
 from tests.tickets.conftest import GESEKE, KREIS, Client, ticket_at
+
+pytestmark = pytest.mark.clock  # callback attempts must lie between creation and now
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN)  # due Tuesday 2026-03-03 10:00

@@ -19,6 +19,8 @@ from tests.tickets.conftest import SOEST, ticket_at
 from tests.tickets.receiver import Receiver
 from tests.tickets.test_webhooks import drain
 
+pytestmark = pytest.mark.clock  # deadline events are signalled relative to now
+
 
 async def _signals(db: asyncpg.Pool, world: World, ticket_id: UUID) -> list[tuple[str, str]]:
     async with tenant_transaction(db, [world.tenant_ids[SOEST]], readonly=True) as conn:

@@ -13,6 +13,8 @@ from tests.support.metrics import scrape, value
 from tests.support.world import World
 from tests.tickets.conftest import GESEKE, SOEST, Client, create_ticket, ticket_at
 
+pytestmark = pytest.mark.clock  # overdue figures are counted as of now
+
 
 async def test_each_towns_webhook_backlog_and_overdue_callbacks(
     client: Client,

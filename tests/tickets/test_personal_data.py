@@ -40,6 +40,8 @@ from tests.tickets.conftest import (
 )
 from tests.tickets.receiver import Receiver
 
+pytestmark = pytest.mark.clock  # retention purges count days from now
+
 Client = httpx.AsyncClient
 COMMENT = "Frau Quellenhof ist ab 16 Uhr unter der Festnetznummer erreichbar"
 NOTE = "Nachbarin Gerda Lindenkamp nahm ab"

@@ -8,6 +8,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import time_machine
 
 from backend.state import unit_of_work
@@ -18,6 +19,8 @@ from backend.tickets.deadline import callback_deadline, sla_state
 from backend.tickets.schemas import DeadlineRule, SlaState, TicketStatus
 from tests.support.world import World
 from tests.tickets.conftest import GESEKE, KREIS, SOEST, graphql, operator_agent, ticket_at
+
+pytestmark = pytest.mark.clock  # SLA states and deadlines are measured against now
 
 NW = WorkingCalendar(federal_state="NW", time_zone="Europe/Berlin", service_hours=DEFAULT_SERVICE_HOURS)
 

@@ -38,6 +38,8 @@ from tests.tickets.conftest import (
 )
 from tests.tickets.receiver import Received, Receiver
 
+pytestmark = pytest.mark.clock  # signatures carry a timestamp; retries and pauses count from now
+
 Client = httpx.AsyncClient
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import pytest
 
 from backend.db.tenancy import tenant_transaction
 from tests.support.world import World
@@ -21,6 +22,8 @@ from tests.tickets.conftest import (
     graphql,
     ticket_json,
 )
+
+pytestmark = pytest.mark.clock  # tickets created now get deadlines from today's calendar
 
 Client = httpx.AsyncClient
 
