@@ -22,6 +22,7 @@ from uuid import UUID
 
 import httpx
 import structlog
+from cachetools import LRUCache
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -161,7 +162,7 @@ class JWKSCache:
         self.fetch_count = 0  # observed by tests: a flood of unknown kids must not fetch each time
         # Parsed key sets by the exact JWKS text. A pure memo, not state: Redis stays the source
         # of truth (a rotated JWKS is new text), it only spares re-importing RSA/EC keys per request.
-        self._parsed: dict[str, KeySet] = {}
+        self._parsed: LRUCache[str, KeySet] = LRUCache(maxsize=256)
         # Fallback while Redis is unreachable: the last document per issuer and when it was
         # fetched, so an outage does not turn every request (or a kid flood) into an IdP fetch.
         self._fallback: dict[str, tuple[float, str]] = {}
@@ -287,8 +288,6 @@ class JWKSCache:
     def _parse(self, document: str) -> KeySet:
         key_set = self._parsed.get(document)
         if key_set is None:
-            if len(self._parsed) >= 256:
-                self._parsed.clear()
             key_set = KeySet.import_key_set(json.loads(document))
             self._parsed[document] = key_set
         return key_set
@@ -486,7 +485,9 @@ class TokenVerifier:
         self.jwks = jwks
         self.leeway = leeway_seconds
         self.refusals = refusals
-        self._verified: dict[str, _Verified] = {}
+        # Bounded: a flood of distinct tokens pushes out the least recently used, not everyone's
+        # at once (each entry also carries its own end, `until`).
+        self._verified: LRUCache[str, _Verified] = LRUCache(maxsize=self.MEMO_SIZE)
         self.verifications = 0  # full checks, observed by tests: a remembered token needs none
         self.rejections: dict[str, int] = {}  # by reason, for the metrics endpoint
 
@@ -509,8 +510,6 @@ class TokenVerifier:
             await self._record(seen, refused)
             raise Unauthenticated() from None
         if tag is not None:
-            if len(self._verified) >= self.MEMO_SIZE:
-                self._verified.clear()  # a flood of distinct tokens: start over rather than grow
             until = min(expires_at + self.leeway, time.time() + self.MEMO_SECONDS)
             self._verified[token] = _Verified(tag, until, principal)
         return principal

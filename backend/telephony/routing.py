@@ -20,6 +20,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
+from cachetools import LRUCache
 
 from backend.telephony.numbers import is_domestic
 from backend.telephony.schemas import (
@@ -189,7 +190,11 @@ class CompiledRouting:
     _calendars: dict[UUID, WorkingCalendar] = field(default_factory=dict)
     # Decisions by (dialled, caller, UTC minute, tenants): every boundary a decision depends on
     # (service hours, weekly and dated absences, days, DST changes) falls on a whole minute.
-    _decisions: dict[tuple[str, str | None, int, frozenset[UUID]], RoutingDecision] = field(default_factory=dict)
+    # Least recently used go first when full (a full memo that emptied itself made every caller
+    # of that moment recompute at once); past minutes age out on their own.
+    _decisions: LRUCache[tuple[str, str | None, int, frozenset[UUID]], RoutingDecision] = field(
+        default_factory=lambda: LRUCache(maxsize=MEMO_SIZE)
+    )
 
     def calendar(self, tenant: TenantEntry) -> WorkingCalendar:
         calendar = self._calendars.get(tenant.id)
@@ -272,8 +277,6 @@ class CompiledRouting:
         key = (dialled, caller, int(at.timestamp() // 60), acting)
         decision = self._decisions.get(key)
         if decision is None:
-            if len(self._decisions) >= MEMO_SIZE:
-                self._decisions.clear()
             decision = self._decisions[key] = self._decide(dialled, caller, at, acting)
         return decision if decision.at == at else msgspec.structs.replace(decision, at=at)
 

@@ -8,13 +8,13 @@ nothing is remembered and everything comes from PostgreSQL.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Generic, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from cachetools import TTLCache
 
 from auth.oidc import IssuerBinding
 from auth.principal import Principal
@@ -50,19 +50,19 @@ class _Memo(Generic[K, V]):
     """Values remembered under the cache tag they were computed for, for a limited time."""
 
     def __init__(self) -> None:
-        self._entries: dict[K, tuple[str, float, V]] = {}
+        # Bounded and aged: a flood of made-up issuers pushes out the least recently used
+        # entries, not every town's at once; nothing outlives MAX_AGE_SECONDS.
+        self._entries: TTLCache[K, tuple[str, V]] = TTLCache(maxsize=MEMO_SIZE, ttl=MAX_AGE_SECONDS)
 
     def get(self, key: K, tag: str | None) -> V | None:
         entry = self._entries.get(key)
-        if tag is None or entry is None or entry[0] != tag or time.monotonic() - entry[1] > MAX_AGE_SECONDS:
+        if tag is None or entry is None or entry[0] != tag:
             return None
-        return entry[2]
+        return entry[1]
 
     def put(self, key: K, tag: str | None, value: V) -> V:
         if tag is not None:
-            if len(self._entries) >= MEMO_SIZE:
-                self._entries.clear()  # e.g. a flood of made-up issuers: start over rather than grow
-            self._entries[key] = (tag, time.monotonic(), value)
+            self._entries[key] = (tag, value)
         return value
 
 
