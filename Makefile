@@ -39,6 +39,9 @@ fmt: install ## Format and auto-fix
 schema: install ## Re-export graphql/schema.graphql and openapi/openapi.json from the code
 	@$(PY) python -m backend.cli schema
 
+contract-check: install ## Fail on a breaking change of the GraphQL/OpenAPI contracts since the last release tag (or the previous commit) not listed in contracts/intended-breaking.txt
+	@$(PY) python -m backend.contract_changes
+
 migrate: install ## Create roles/database if missing and apply migrations
 	@$(PY) python -m backend.cli migrate
 
@@ -72,6 +75,6 @@ messages: install ## Extract marked messages (_l, N_) into backend/locale and up
 	@$(PY) python -m backend.i18n
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint fmt schema migrate seed token bench eval messages help
+.PHONY: install run test lint fmt schema contract-check migrate seed token bench eval messages help

@@ -28,7 +28,16 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
 
 
-PROBLEM_TYPE_BASE = "https://buergerservice.example/problems/"
+# A problem's `type` is a URI reference to the page this service serves about its code
+# (backend/web/problems.py), resolved against the request's URL: the same text on every
+# deployment and in the OpenAPI document, and it opens on the server that answered.
+PROBLEM_TYPE_BASE = "/problems/"
+
+
+def problem_slug(code: ErrorCode) -> str:
+    return code.value.lower().replace("_", "-")
+
+
 # Message ids of the problem titles (English; the catalogues hold the translations).
 TITLES: dict[ErrorCode, str] = {
     ErrorCode.UNAUTHENTICATED: N_("Not signed in"),
@@ -41,6 +50,59 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.QUERY_TOO_COMPLEX: N_("Query too complex"),
     ErrorCode.SERVICE_UNAVAILABLE: N_("Service unavailable"),
     ErrorCode.INTERNAL: N_("Internal error"),
+}
+# What each code means and what a client does about it: the page behind the problem's `type`.
+MEANINGS: dict[ErrorCode, tuple[tuple[int, ...], str]] = {
+    ErrorCode.UNAUTHENTICATED: (
+        (401,),
+        "No valid bearer token came with the request: none, expired, not yet valid, signed by a key or "
+        "issuer no tenant trusts, or for another audience. Get a new token from your municipality's "
+        "identity provider; a town's admin sees why sign-ins are refused in the issuer's refusal log.",
+    ),
+    ErrorCode.FORBIDDEN: (
+        (403,),
+        "The token is valid, but its roles or scopes do not allow this operation. Ask your town's "
+        "admin for the role; repeating the request will not help.",
+    ),
+    ErrorCode.NOT_FOUND: (
+        (404,),
+        "The object or route does not exist, or belongs to a tenant you do not act for (another "
+        "town's objects look exactly like missing ones).",
+    ),
+    ErrorCode.METHOD_NOT_ALLOWED: (
+        (405,),
+        "The route exists but not with this HTTP method; the `Allow` header lists the methods it has.",
+    ),
+    ErrorCode.VALIDATION_FAILED: (
+        (400, 413, 415, 422),
+        "The request could not be used: a body that is not JSON or too large, or values that break a "
+        "rule. `errors` names each field and what is wrong with it; fix them and send again.",
+    ),
+    ErrorCode.CONFLICT: (
+        (409,),
+        "The request contradicts the current state: a duplicate (`field` names the value that clashes), "
+        "a version someone else changed first, or a step the object's status does not allow. Read the "
+        "object again, then decide.",
+    ),
+    ErrorCode.RATE_LIMITED: (
+        (429,),
+        "More requests in the last minute than the person or machine client may send. Wait the "
+        "seconds in `Retry-After` (also `retryAfter` in the body), then continue.",
+    ),
+    ErrorCode.QUERY_TOO_COMPLEX: (
+        (400,),
+        "A GraphQL query deeper, wider or more costly than the limits allow. Ask for fewer fields or smaller pages.",
+    ),
+    ErrorCode.SERVICE_UNAVAILABLE: (
+        (503,),
+        "A service this request depends on (the database, an identity provider) did not answer in "
+        "time; nothing was changed. Try again later.",
+    ),
+    ErrorCode.INTERNAL: (
+        (500,),
+        "An unexpected error on our side; its details are in our logs under the request id. Nothing is "
+        "known to have changed; report it if it repeats.",
+    ),
 }
 
 
@@ -59,8 +121,9 @@ class DomainError(Exception):
     def problem(self, locale: str, instance: str | None = None) -> dict[str, Any]:
         """The RFC 9457 body with title, detail and any message in `data` in `locale`."""
         body: dict[str, Any] = {
-            "type": PROBLEM_TYPE_BASE + self.code.value.lower().replace("_", "-"),
-            "title": render_text(TITLES[self.code], locale),
+            "type": PROBLEM_TYPE_BASE + problem_slug(self.code),
+            "title": TITLES[self.code],
+# Message ids of the problem titles (English; the catalogues hold the translations).
             "status": self.status,
             "detail": self.text(locale),
             "code": self.code.value,

@@ -12,7 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.openapi.spec import Components, SecurityScheme
 
 from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
@@ -22,6 +22,7 @@ from backend.db.pool import create_pool
 from backend.db.roles import application_role_problem
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
+from backend.http.documentation import LICENSE, TAGS, document_completely, operation_id
 from backend.http.idempotency import idempotency_middleware
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.knowledge.controller import KnowledgeController
@@ -39,6 +40,8 @@ from backend.tenants.signin import DatabaseIssuerRegistry
 from backend.tickets import service as ticket_service
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
+from backend.tickets.webhooks import openapi_webhooks
+from backend.web.problems import problem_pages_router
 from backend.web.ui import openapi_render_plugins, static_assets_router
 from outbound import outbound_client
 
@@ -68,14 +71,10 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
         ),
-        tags=[
-            Tag(name="tenants"),
-            Tag(name="telephony"),
-            Tag(name="tickets"),
-            Tag(name="knowledge"),
-            Tag(name="billing"),
-            Tag(name="operations"),
-        ],
+        tags=TAGS,
+        license=LICENSE,
+        webhooks=openapi_webhooks(),
+        operation_id_creator=operation_id,
         use_handler_docstrings=True,
     )
 
@@ -186,10 +185,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingController,
         graphql_controller(settings),
         static_assets_router(),
+        problem_pages_router(),
     ]
     if settings.dev_signin_enabled:
         handlers.append(devidp.dev_idp_router())
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -201,6 +201,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=cors_config(settings),
         debug=False,
     )
+    document_completely(app)
+    return app
 
 
 __all__ = ["CORSConfig", "Router", "create_app"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import decimal
+import uuid
 from typing import Any
 
 import msgspec
@@ -13,7 +17,9 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from strawberry.litestar import make_graphql_controller
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types import ExecutionContext
+from strawberry.types.scalar import ScalarDefinition
 
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
@@ -56,13 +62,28 @@ class Schema(strawberry.Schema):
         details would reach the logs. ErrorCodes logs unexpected errors, without values."""
 
 
+# Our custom scalars name the specification of their text form (@specifiedBy), so generated
+# clients and readers know what "Date" or "Decimal" accept without reading our code.
+SPECIFIED_BY: dict[object, str] = {
+    dt.date: "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",  # full-date
+    dt.datetime: "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",  # date-time
+    dt.time: "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",  # partial-time
+    decimal.Decimal: "https://www.w3.org/TR/xmlschema11-2/#decimal",
+    uuid.UUID: "https://www.rfc-editor.org/rfc/rfc9562",
+}
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    origin: dataclasses.replace(DEFAULT_SCALAR_REGISTRY[origin], specified_by_url=url)
+    for origin, url in SPECIFIED_BY.items()
+}
+
+
 def create_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*limit_extensions(settings), ErrorCodes],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=LeafShortcutExecutionContext
         if settings.graphql_introspection
         else LeafShortcutWithoutSuggestions,

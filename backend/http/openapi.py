@@ -37,10 +37,12 @@ class FieldProblem(msgspec.Struct, frozen=True):
     message: str | None
 
 
-class Problem(msgspec.Struct, frozen=True, kw_only=True):
-    """RFC 9457 problem details; `code` is the stable machine-readable error code.
+class Problem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """RFC 9457 problem details; `code` is the stable machine-readable error code, `type` a URI
+    reference (resolve it against the request's URL) to a page saying what the code means.
 
-    Some problems add members, e.g. `field` on a conflict naming the field that clashes.
+    Some problems add members: `field` on a conflict names the field that clashes, `errors`
+    the invalid fields, `retryAfter` the seconds a rate-limited caller waits.
     """
 
     type: str
@@ -49,7 +51,9 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     code: ErrorCode
     instance: str
-    errors: list[FieldProblem] | msgspec.UnsetType = msgspec.UNSET
+    errors: list[FieldProblem] = msgspec.field(default_factory=list)
+    field: str | None = None
+    retry_after: int | None = None
 
 
 def _spec(description: str, example: DomainError) -> ResponseSpec:

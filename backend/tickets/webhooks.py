@@ -19,6 +19,19 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from litestar.enums import ParamType
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    PathItem,
+    Reference,
+    RequestBody,
+    Schema,
+)
 
 from backend.sealing import Sealer
 from outbound import refusal_of
@@ -114,3 +127,77 @@ async def send(
 
 def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+def openapi_webhooks() -> dict[str, PathItem | Reference]:
+    """The requests we send to a town's webhook endpoints, for the OpenAPI document's `webhooks`:
+    receivers generate their handler from it and verify with any Standard Webhooks library."""
+    from backend.tickets.schemas import EventKind, Priority, TicketStatus
+
+    def text(description: str, **more: Any) -> Schema:
+        return Schema(type=OpenAPIType.STRING, description=description, **more)
+
+    header = {
+        "webhook-id": ("the message id: the same on every retry of one event, so receivers drop repeats", None),
+        "webhook-timestamp": (
+            "seconds since 1970 when this attempt was signed; refuse ones older than 5 minutes",
+            None,
+        ),
+        "webhook-signature": (
+            "space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{body}`, one per "
+            "active secret (two while a secret is rotated); the key is the base64 after `whsec_`",
+            None,
+        ),
+    }
+    data = Schema(
+        type=OpenAPIType.OBJECT,
+        description="ids, statuses and times only, never the citizen's details: fetch the ticket for those",
+        required=["ticketId", "tenantId", "number", "status", "departmentId", "priority", "dueAt", "changeSeq"],
+        properties={
+            "ticketId": text("the ticket", format=OpenAPIFormat.UUID),
+            "tenantId": text("the town that owns it", format=OpenAPIFormat.UUID),
+            "number": text("the ticket number people quote"),
+            "status": text("status after the change", enum=[s.value for s in TicketStatus]),
+            "departmentId": text("the department it is forwarded to", format=OpenAPIFormat.UUID),
+            "priority": text("priority", enum=[p.value for p in Priority]),
+            "dueAt": text("callback deadline", format=OpenAPIFormat.DATE_TIME),
+            "changeSeq": Schema(
+                type=OpenAPIType.INTEGER,
+                description="the town's change sequence: order events by it, and catch up on gaps with "
+                "GET /v1/tickets/changes",
+            ),
+        },
+        additional_properties=True,  # details of the event kind, e.g. fromStatus/toStatus
+    )
+    body = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["type", "timestamp", "data"],
+        properties={
+            "type": text("what happened", enum=[k.value for k in EventKind]),
+            "timestamp": text("when it happened", format=OpenAPIFormat.DATE_TIME),
+            "data": data,
+        },
+    )
+    operation = Operation(
+        operation_id="ticketChanged",
+        summary="A ticket of the town changed",
+        description=(
+            "Sent by POST to every active endpoint of the ticket's town (`POST /v1/tenants/{slug}/webhooks`) "
+            "from an outbox, after the change committed, at least once. "
+            "Any 2xx acknowledges; anything else or no answer within the timeout is retried with backoff, "
+            "and an endpoint failing for three days is paused until its admin resumes it. "
+            "Signed as Standard Webhooks (https://www.standardwebhooks.com/)."
+        ),
+        tags=["tickets"],
+        parameters=[
+            Parameter(name=name, param_in=ParamType.HEADER, required=True, description=description, schema=text(name))
+            for name, (description, _) in header.items()
+        ],
+        request_body=RequestBody(required=True, content={"application/json": OpenAPIMediaType(schema=body)}),
+        responses={
+            "2XX": OpenAPIResponse(description="received; the event is not sent again"),
+            "default": OpenAPIResponse(description="not received: the event is retried"),
+        },
+        security=[],
+    )
+    return {"ticketChanged": PathItem(post=operation)}

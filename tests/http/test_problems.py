@@ -10,7 +10,7 @@ import httpx
 
 from tests.support.world import World
 
-PROBLEM = "https://buergerservice.example/problems/"
+PROBLEM = "/problems/"
 
 
 def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -1,0 +1,180 @@
+"""What the OpenAPI document says beyond what litestar derives from the handlers: stable
+operation ids, the probes' missing security, licence and tag descriptions, the outgoing ticket
+webhooks (issue 18, decision 021).
+
+Operation ids are what generated clients name their methods after (`client.listDepartments()`),
+so they are part of the contract: one table, keyed by method and path, that a renamed Python
+function cannot change. A route missing here falls back to its function name in camelCase;
+tests/contracts/test_documentation.py fails until it is added.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.spec import License, OpenAPI, Tag
+from litestar.types import Method
+from litestar.types.internal_types import PathParameterDefinition
+
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "checkLiveness",
+    ("GET", "/metrics"): "getMetrics",
+    ("GET", "/readyz"): "checkReadiness",
+    ("GET", "/v1/agreement-terms"): "listAgreementTerms",
+    ("GET", "/v1/agreements"): "listAgreements",
+    ("POST", "/v1/agreements"): "createAgreement",
+    ("POST", "/v1/agreements/{agreement_id}/termination"): "terminateAgreement",
+    ("POST", "/v1/articles/import"): "importArticles",
+    ("GET", "/v1/articles/search"): "searchArticles",
+    ("GET", "/v1/articles/{article_id}"): "getArticle",
+    ("GET", "/v1/calls"): "listCalls",
+    ("POST", "/v1/calls"): "recordCall",
+    ("POST", "/v1/calls/events"): "recordCallEvent",
+    ("POST", "/v1/calls/import"): "importCalls",
+    ("GET", "/v1/calls/{call_id}"): "getCall",
+    ("PUT", "/v1/calls/{call_id}/outcome"): "recordCallOutcome",
+    ("PUT", "/v1/calls/{call_id}/tenant"): "assignCallTenant",
+    ("GET", "/v1/cost-bases"): "listCostBases",
+    ("PUT", "/v1/cost-bases"): "recordCostBase",
+    ("GET", "/v1/figures"): "getFigures",
+    ("GET", "/v1/figures.csv"): "getFiguresCsv",
+    ("POST", "/v1/identity-issuers/verify-token"): "verifyToken",
+    ("POST", "/v1/invoice-runs"): "runInvoices",
+    ("GET", "/v1/invoices"): "listInvoices",
+    ("GET", "/v1/invoices/{invoice_id}"): "getInvoice",
+    ("POST", "/v1/invoices/{invoice_id}/cancellation"): "cancelInvoice",
+    ("POST", "/v1/invoices/{invoice_id}/issue"): "issueInvoice",
+    ("GET", "/v1/invoices/{invoice_id}/xrechnung"): "getInvoiceXrechnung",
+    ("POST", "/v1/leika-catalogue"): "importLeikaCatalogue",
+    ("GET", "/v1/leika-services/{leika_key}"): "getLeikaService",
+    ("GET", "/v1/me"): "getMe",
+    ("POST", "/v1/rate-adoptions"): "adoptRate",
+    ("GET", "/v1/rate-proposal"): "getRateProposal",
+    ("GET", "/v1/routing"): "getRoutingDecision",
+    ("GET", "/v1/service-numbers"): "listServiceNumbers",
+    ("POST", "/v1/service-numbers"): "createServiceNumber",
+    ("GET", "/v1/service-numbers/{number_id}"): "getServiceNumber",
+    ("PATCH", "/v1/service-numbers/{number_id}"): "updateServiceNumber",
+    ("POST", "/v1/service-numbers/{number_id}/move"): "moveServiceNumber",
+    ("GET", "/v1/tariffs"): "listTariffs",
+    ("POST", "/v1/tariffs"): "createTariff",
+    ("PUT", "/v1/tariffs/{tariff_id}"): "changeTariff",
+    ("GET", "/v1/tenants"): "listTenants",
+    ("POST", "/v1/tenants"): "createTenant",
+    ("GET", "/v1/tenants/{slug}"): "getTenant",
+    ("PATCH", "/v1/tenants/{slug}"): "updateTenant",
+    ("GET", "/v1/tenants/{slug}/area-codes"): "listAreaCodes",
+    ("PUT", "/v1/tenants/{slug}/area-codes"): "setAreaCode",
+    ("DELETE", "/v1/tenants/{slug}/area-codes/{area_code}/{ags}"): "removeAreaCode",
+    ("GET", "/v1/tenants/{slug}/billing-profile"): "getBillingProfile",
+    ("PUT", "/v1/tenants/{slug}/billing-profile"): "setBillingProfile",
+    ("GET", "/v1/tenants/{slug}/closing-days"): "listClosingDays",
+    ("DELETE", "/v1/tenants/{slug}/closing-days/{day}"): "removeClosingDay",
+    ("PUT", "/v1/tenants/{slug}/closing-days/{day}"): "setClosingDay",
+    ("GET", "/v1/tenants/{slug}/departments"): "listDepartments",
+    ("POST", "/v1/tenants/{slug}/departments"): "addDepartment",
+    ("PUT", "/v1/tenants/{slug}/departments/{department_id}"): "updateDepartment",
+    ("PUT", "/v1/tenants/{slug}/figure-targets"): "setFigureTargets",
+    ("GET", "/v1/tenants/{slug}/identity-issuers"): "listIdentityIssuers",
+    ("POST", "/v1/tenants/{slug}/identity-issuers"): "addIdentityIssuer",
+    ("DELETE", "/v1/tenants/{slug}/identity-issuers/{issuer_id}"): "removeIdentityIssuer",
+    ("POST", "/v1/tenants/{slug}/identity-issuers/{issuer_id}/key-refresh"): "refreshIssuerKeys",
+    ("GET", "/v1/tenants/{slug}/identity-issuers/{issuer_id}/refusals"): "listSignInRefusals",
+    ("GET", "/v1/tenants/{slug}/operator-absences"): "listOperatorAbsences",
+    ("POST", "/v1/tenants/{slug}/operator-absences/dated"): "addDatedOperatorAbsence",
+    ("POST", "/v1/tenants/{slug}/operator-absences/weekly"): "addWeeklyOperatorAbsence",
+    ("DELETE", "/v1/tenants/{slug}/operator-absences/{absence_id}"): "removeOperatorAbsence",
+    ("GET", "/v1/tenants/{slug}/telephony-settings"): "getTelephonySettings",
+    ("PUT", "/v1/tenants/{slug}/telephony-settings"): "setTelephonySettings",
+    ("GET", "/v1/tenants/{slug}/ticket-audit"): "listTicketAudit",
+    ("GET", "/v1/tenants/{slug}/ticket-routes"): "getTicketRoutes",
+    ("PUT", "/v1/tenants/{slug}/ticket-routes"): "replaceTicketRoutes",
+    ("GET", "/v1/tenants/{slug}/ticket-settings"): "getTicketSettings",
+    ("PATCH", "/v1/tenants/{slug}/ticket-settings"): "updateTicketSettings",
+    ("GET", "/v1/tenants/{slug}/webhook-deliveries"): "listWebhookDeliveries",
+    ("GET", "/v1/tenants/{slug}/webhooks"): "listWebhooks",
+    ("POST", "/v1/tenants/{slug}/webhooks"): "addWebhook",
+    ("DELETE", "/v1/tenants/{slug}/webhooks/{endpoint_id}"): "removeWebhook",
+    ("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/resume"): "resumeWebhook",
+    ("POST", "/v1/tenants/{slug}/webhooks/{endpoint_id}/secret-rotation"): "rotateWebhookSecret",
+    ("GET", "/v1/tickets"): "listTickets",
+    ("POST", "/v1/tickets"): "createTicket",
+    ("GET", "/v1/tickets/changes"): "listTicketChanges",
+    ("GET", "/v1/tickets/{ticket_id}"): "getTicket",
+    ("PUT", "/v1/tickets/{ticket_id}/assignment"): "assignTicket",
+    ("POST", "/v1/tickets/{ticket_id}/callback-attempts"): "recordCallbackAttempt",
+    ("POST", "/v1/tickets/{ticket_id}/comments"): "addTicketComment",
+    ("PUT", "/v1/tickets/{ticket_id}/department"): "changeTicketDepartment",
+    ("GET", "/v1/tickets/{ticket_id}/events"): "listTicketEvents",
+    ("POST", "/v1/tickets/{ticket_id}/status"): "changeTicketStatus",
+    ("POST", "/v1/true-ups"): "createTrueUp",
+}
+
+# Open without a token: what load balancers, kubelets and Prometheus call.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def operation_id(handler: HTTPRouteHandler, method: Method, components: list[str | PathParameterDefinition]) -> str:
+    """litestar's `operation_id_creator`: the id from OPERATION_IDS."""
+    path = "/" + "/".join(c if isinstance(c, str) else "{" + c.name + "}" for c in components)
+    known = OPERATION_IDS.get((getattr(method, "value", str(method)).upper(), path))
+    if known is not None:
+        return known
+    first, *rest = handler.handler_name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+TAGS = [
+    Tag(
+        name="tenants",
+        description="Municipalities, their departments, service hours, closing days, "
+        "identity providers and agreements with the operator.",
+    ),
+    Tag(
+        name="telephony",
+        description="Service numbers, routing decisions for dialled numbers and call records "
+        "from the telephone systems.",
+    ),
+    Tag(
+        name="tickets",
+        description="Concerns forwarded to a town's department with the callback deadline, "
+        "their workflow, and the signed webhooks that tell partner systems about changes.",
+    ),
+    Tag(name="knowledge", description="Knowledge articles agents answer from, the LeiKa catalogue and search."),
+    Tag(
+        name="billing",
+        description="Tariffs, invoices and credit notes (XRechnung), the yearly rate and the 115 figures.",
+    ),
+    Tag(
+        name="operations",
+        description="Probes and metrics for load balancers, Kubernetes and Prometheus; open without a token.",
+    ),
+]
+
+# The licence the API description is published under (EUPL-1.2, the EU's licence for public
+# administrations' software); the service's own terms are the operator's agreement with each town.
+LICENSE = License(name="EUPL-1.2", identifier="EUPL-1.2")
+
+
+def complete(document: OpenAPI) -> None:
+    """What litestar cannot say: the probes need no token (`security: []`; litestar drops an
+    empty list as if nothing was said, and the document's readers then assume the bearer)."""
+    for path, item in (document.paths or {}).items():
+        if path in PUBLIC_PATHS and item.get is not None:
+            item.get.security = []
+
+
+def document_completely(app: Litestar) -> None:
+    """Have `complete` run whenever litestar builds the document (on first use, so starting the
+    app stays as fast as it was)."""
+    app.plugins.get(OpenAPIPlugin).__class__ = _Completed
+
+
+class _Completed(OpenAPIPlugin):
+    __slots__ = ()
+
+    def _build_openapi(self) -> OpenAPI:
+        document = super()._build_openapi()
+        complete(document)
+        return document
