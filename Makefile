@@ -42,6 +42,9 @@ schema: install ## Re-export graphql/schema.graphql and openapi/openapi.json fro
 contract-check: install ## Fail on a breaking change of the GraphQL/OpenAPI contracts since the last release tag (or the previous commit) not listed in contracts/intended-breaking.txt
 	@$(PY) python -m backend.contract_changes
 
+a11y: install ## axe-core in Debian's chromium (apt-get install chromium) on every page we serve; fails on critical/serious violations
+	@$(PY) python -m tests.a11y
+
 migrate: install ## Create roles/database if missing and apply migrations
 	@$(PY) python -m backend.cli migrate
 
@@ -77,4 +80,4 @@ messages: install ## Extract marked messages (_l, N_) into backend/locale and up
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint fmt schema contract-check migrate seed token bench eval messages help
+.PHONY: install run test lint fmt schema contract-check a11y migrate seed token bench eval messages help

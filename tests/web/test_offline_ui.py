@@ -234,3 +234,16 @@ def test_graphiql_html_parameters_are_escaped() -> None:
 def test_local_graphiql_rejects_other_classes() -> None:
     with pytest.raises(TypeError):
         local_graphiql(dict)  # type: ignore[type-var]
+
+
+def test_the_pages_carry_what_make_a11y_relies_on(client: TestClient[Litestar]) -> None:
+    """`make a11y` (axe-core in chromium, not part of make test) found unnamed editors on GraphiQL
+    and links nested in buttons, an unnamed server picker and faint text on /docs. The fixes are
+    ours: checked here so they cannot go unnoticed between a11y runs."""
+    graphiql = client.get("/graphql", headers={"Accept": "text/html"}).text
+    assert 'setAttribute("aria-label", name)' in graphiql
+    assert "--alpha-tertiary: .8" in graphiql
+    docs = client.get("/docs").text
+    assert "deepLinking: false" in docs and "deepLinking: true" not in docs
+    assert ".opblock-summary-method { color: #000; }" in docs
+    assert "examples-select-element" in docs
