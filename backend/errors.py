@@ -122,8 +122,7 @@ class DomainError(Exception):
         """The RFC 9457 body with title, detail and any message in `data` in `locale`."""
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + problem_slug(self.code),
-            "title": TITLES[self.code],
-# Message ids of the problem titles (English; the catalogues hold the translations).
+            "title": render_text(TITLES[self.code], locale),
             "status": self.status,
             "detail": self.text(locale),
             "code": self.code.value,

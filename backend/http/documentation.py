@@ -13,7 +13,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import License, OpenAPI, Tag
+from litestar.openapi.spec import License, OpenAPI, SecurityScheme, Tag
 from litestar.types import Method
 from litestar.types.internal_types import PathParameterDefinition
 
@@ -111,8 +111,15 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/true-ups"): "createTrueUp",
 }
 
-# Open without a token: what load balancers, kubelets and Prometheus call.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Open without a token: what load balancers and kubelets call.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Prometheus' path: open, or with METRICS_TOKEN set only with that bearer secret (decision 015).
+METRICS_PATH = "/metrics"
+METRICS_TOKEN = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="METRICS_TOKEN, when the deployment sets one (not a sign-in token)",
+)
 
 
 def operation_id(handler: HTTPRouteHandler, method: Method, components: list[str | PathParameterDefinition]) -> str:
@@ -163,18 +170,23 @@ def complete(document: OpenAPI) -> None:
     for path, item in (document.paths or {}).items():
         if path in PUBLIC_PATHS and item.get is not None:
             item.get.security = []
+        if path == METRICS_PATH and item.get is not None:
+            item.get.security = [{}, {"metricsToken": []}]  # either: open, or the secret when set
+            if document.components is not None:
+                schemes = document.components.security_schemes or {}
+                document.components.security_schemes = {**schemes, "metricsToken": METRICS_TOKEN}
 
 
 def document_completely(app: Litestar) -> None:
     """Have `complete` run whenever litestar builds the document (on first use, so starting the
-    app stays as fast as it was)."""
-    app.plugins.get(OpenAPIPlugin).__class__ = _Completed
+    app stays as fast as it was). The plugin instance (slotted) becomes a subclass of whatever
+    class it has now, so other hooks done the same way before this one keep running."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    base = type(plugin)
 
-
-class _Completed(OpenAPIPlugin):
-    __slots__ = ()
-
-    def _build_openapi(self) -> OpenAPI:
-        document = super()._build_openapi()
+    def _build_openapi(self: OpenAPIPlugin) -> OpenAPI:
+        document = base._build_openapi(self)
         complete(document)
         return document
+
+    plugin.__class__ = type(f"Completed{base.__name__}", (base,), {"__slots__": (), "_build_openapi": _build_openapi})

@@ -11,6 +11,7 @@ from typing import Any
 from litestar import MediaType, Request, Response, Router, get
 
 from backend.errors import MEANINGS, PROBLEM_TYPE_BASE, TITLES, ErrorCode, NotFound, problem_slug
+from backend.i18n import _l
 
 _BY_SLUG = {problem_slug(code): code for code in ErrorCode}
 
@@ -78,7 +79,7 @@ def list_problems(request: Request[Any, Any, Any]) -> Response[Any]:
 def show_problem(request: Request[Any, Any, Any], slug: str) -> Response[Any]:
     code = _BY_SLUG.get(slug)
     if code is None:
-        raise NotFound(f"no error code is called {slug[:60]!r}; /problems lists them")
+        raise NotFound(_l("no error code is called {slug}; /problems lists them", slug=slug[:60]))
     item = describe(code)
     if _wants_json(request):
         return Response(item, media_type=MediaType.JSON)

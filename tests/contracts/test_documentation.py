@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from backend.http.documentation import OPERATION_IDS, PUBLIC_PATHS
+from backend.http.documentation import METRICS_PATH, OPERATION_IDS, PUBLIC_PATHS
 from backend.settings import PROJECT_ROOT
 from backend.tickets.changes import webhook_data
 from backend.tickets.schemas import EventKind
@@ -54,6 +54,9 @@ def test_the_probes_need_no_token_and_everything_else_does() -> None:
         for _method, operation in item.items():
             if path in PUBLIC_PATHS:
                 assert operation["security"] == [], path
+            elif path == METRICS_PATH:
+                assert operation["security"] == [{}, {"metricsToken": []}]
+                assert DOCUMENT["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"
             else:
                 assert operation["security"] == [{"bearer": []}], path
 

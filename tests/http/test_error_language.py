@@ -20,7 +20,7 @@ from backend.settings import GraphQLLimits, Settings
 from tests.support.asgi import serve
 from tests.support.world import World
 
-PROBLEM = "https://buergerservice.example/problems/"
+PROBLEM = "/problems/"
 GERMAN = ("de", "Nicht gefunden", "Mandant nicht gefunden")
 ENGLISH = ("en", "Not found", "tenant not found")
 # Header → the language of the answer (the default is German, DEFAULT_LOCALE's default).

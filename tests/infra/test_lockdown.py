@@ -161,6 +161,7 @@ def test_only_the_ingress_controller_reaches_the_api_port_and_only_monitoring_th
     by_port = {port["port"]: rule["from"] for rule in rules for port in rule["ports"]}
     assert set(by_port) == {"http", "metrics"}, "every rule names its port: no rule opens all ports"
     assert _container_port(_container(deployment), "http") == 8000
+    assert _container_port(_container(deployment), "metrics") != 8000
     for port, namespace in (("http", "ingress-nginx"), ("metrics", "monitoring")):
         peers = by_port[port]
         assert len(peers) == 1

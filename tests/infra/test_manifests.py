@@ -490,7 +490,7 @@ def test_metrics_have_a_port_of_their_own_that_the_api_service_does_not_forward(
     assert api is not None and metrics is not None
     assert all(_container_port(container, p["targetPort"]) == 8000 for p in api["spec"]["ports"])
     assert [p["targetPort"] for p in metrics["spec"]["ports"]] == ["metrics"]
-    monitor = _load_yaml_docs(INFRA / "prometheus" / "servicemonitor.yaml")[0]
+    monitor = _load_yaml_docs(K8S / "components" / "monitoring" / "servicemonitor.yaml")[0]
     assert monitor["kind"] == "ServiceMonitor"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
