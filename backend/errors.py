@@ -109,6 +109,19 @@ class ServiceUnavailable(DomainError):
     status = 503
 
 
+class PoolExhausted(ServiceUnavailable):
+    """No database connection became free within the acquire timeout (DB_ACQUIRE_TIMEOUT_SECONDS):
+    the request fails now rather than queueing for ever. REST: 503 with Retry-After; GraphQL:
+    SERVICE_UNAVAILABLE with `extensions.retryAfter`, in mutations too (it is about the request,
+    not the input)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "the service is busy: no database connection became free in time; try again shortly", retryAfter=retry_after
+        )
+        self.retry_after = retry_after
+
+
 class HttpError(DomainError):
     """A framework-level HTTP error (unknown route, bad method, internal) in the same shape."""
 

@@ -67,3 +67,23 @@ def test_application_url_uses_the_app_role() -> None:
     assert settings.application_database_url == "postgresql://bs_app:pw@db:5432/bs"
     explicit = load_settings({"APP_DATABASE_URL": "postgresql://app@db/bs"})
     assert explicit.application_database_url == "postgresql://app@db/bs"
+
+
+def test_pool_waits_are_bounded_and_checked() -> None:
+    defaults = load_settings({})
+    assert (defaults.db_acquire_timeout_seconds, defaults.db_pool_starved_seconds) == (5.0, 30.0)
+    tuned = load_settings({"DB_ACQUIRE_TIMEOUT_SECONDS": "0.5", "DB_POOL_STARVED_SECONDS": "20"})
+    assert (tuned.db_acquire_timeout_seconds, tuned.db_pool_starved_seconds) == (0.5, 20.0)
+    for bad in (
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "forever"},
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "0"},
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "nan"},
+        {"DB_POOL_STARVED_SECONDS": "-1"},
+    ):
+        with pytest.raises(SettingsError) as error:
+            load_settings(bad)
+        assert next(iter(bad)) in str(error.value)
+    # Starved must mean longer than any single request may wait for a connection.
+    with pytest.raises(SettingsError) as error:
+        load_settings({"DB_ACQUIRE_TIMEOUT_SECONDS": "10", "DB_POOL_STARVED_SECONDS": "5"})
+    assert "DB_POOL_STARVED_SECONDS" in str(error.value)

@@ -18,6 +18,7 @@ from backend.errors import (
     HttpError,
     NotAllowed,
     NotAuthenticated,
+    PoolExhausted,
     RateLimited,
     ValidationFailed,
 )
@@ -46,7 +47,7 @@ def problem_response(
     headers = {name.lower(): value for name, value in (headers or {}).items()}
     if error.status == 401:
         headers["www-authenticate"] = 'Bearer realm="buergerservice"'
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | PoolExhausted):
         headers["retry-after"] = str(error.retry_after)
     return Response(
         content=error.problem(instance=request.url.path),
