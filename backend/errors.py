@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from backend.i18n import N_, Message, render, render_text
+from backend.i18n import N_, Message, _l, render, render_text
 
 
 class ErrorCode(StrEnum):
@@ -185,6 +185,20 @@ class QueryTooComplex(DomainError):
 class ServiceUnavailable(DomainError):
     code = ErrorCode.SERVICE_UNAVAILABLE
     status = 503
+
+
+class PoolExhausted(ServiceUnavailable):
+    """No database connection became free within the acquire timeout (DB_ACQUIRE_TIMEOUT_SECONDS):
+    the request fails now rather than queueing for ever. REST: 503 with Retry-After; GraphQL:
+    SERVICE_UNAVAILABLE with `extensions.retryAfter`, in mutations too (it is about the request,
+    not the input)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            _l("the service is busy: no database connection became free in time; try again shortly"),
+            retryAfter=retry_after,
+        )
+        self.retry_after = retry_after
 
 
 class HttpError(DomainError):

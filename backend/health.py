@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import asyncpg
 import msgspec
+import structlog
 import uvicorn
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import Headers
@@ -19,12 +20,15 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from redis.asyncio import Redis
 
-from backend.errors import NotAuthenticated, NotFound
+from backend.db.pool import acquire, watch_of
+from backend.errors import NotAuthenticated, NotFound, PoolExhausted
 from backend.http.openapi import problem_responses
 from backend.i18n import _l
 from backend.metrics import CONTENT_TYPE, Metrics
 from backend.settings import Settings, SettingsError
 from backend.state import AppState
+
+log = structlog.get_logger("health")
 
 METRICS_PATH = "/metrics"
 
@@ -41,34 +45,41 @@ QUERY_SECONDS = 0.5
 REDIS_SECONDS = 0.5
 
 
+PostgresState = Literal["ok", "busy", "starved", "unavailable"]
+
+
 class Readiness(msgspec.Struct, frozen=True):
     status: Literal["ready", "not ready"]
-    # ok; busy: every pooled connection is in use (requests queue, the instance still serves);
-    # unavailable: no connection could be opened or used.
-    postgres: Literal["ok", "busy", "unavailable"]
+    # ok; busy: every pooled connection is in use (requests wait, connections are handed out);
+    # starved: requests have waited and no connection was handed out for longer than
+    # DB_POOL_STARVED_SECONDS (a wedge: not ready); unavailable: no connection could be opened or used.
+    postgres: PostgresState
     # Reported only: without Redis requests are answered from PostgreSQL (decision 009).
     redis: Literal["ok", "unavailable"]
 
 
-async def postgres_state(pool: asyncpg.Pool) -> Literal["ok", "busy", "unavailable"]:
+async def postgres_state(pool: asyncpg.Pool) -> PostgresState:
     """Through the request pool, where a busy pool is *ready*. A probe cannot tell "busy" from
     "broken" by failing: when every connection is held by slow queries, every replica is busy
     at once, and a 503 then empties the Service - the outage the probe was meant to avoid.
     A dedicated connection per probe was the other candidate; it costs a new PostgreSQL backend
     every 5 s per pod and fails on every pod together when PostgreSQL is at max_connections.
     So: a full pool that yields no connection within POOL_WAIT_SECONDS is "busy" (ready; the
-    DatabasePoolExhausted alert watches it); a connection that cannot be opened (refused,
-    broken, or not opened in time while the pool has room) or does not answer SELECT 1 within
-    QUERY_SECONDS is "unavailable" (not ready)."""
-    stage = "acquire"
+    DatabasePoolExhausted alert watches it) - unless it has handed out no connection to anyone
+    waiting for longer than DB_POOL_STARVED_SECONDS: then it is "starved" (not ready; the
+    DatabasePoolStarved alert fires), since a pool that makes no progress is a wedge, not load
+    (decision 013). A connection that cannot be opened (refused, broken, or not opened in time
+    while the pool has room) or does not answer SELECT 1 within QUERY_SECONDS is
+    "unavailable" (not ready)."""
     try:
-        async with pool.acquire(timeout=POOL_WAIT_SECONDS) as conn:
-            stage = "query"
+        async with acquire(pool, wait_seconds=POOL_WAIT_SECONDS, quiet=True) as conn:
             await conn.fetchval("SELECT 1", timeout=QUERY_SECONDS)
-    except TimeoutError:
-        full = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
-        return "busy" if stage == "acquire" and full else "unavailable"
-    except Exception:  # readiness reports, it never raises
+    except PoolExhausted:
+        if pool.get_idle_size() > 0 or pool.get_size() < pool.get_max_size():
+            return "unavailable"  # room in the pool, yet no connection could be opened in time
+        watch = watch_of(pool)
+        return "starved" if watch is not None and watch.starved() else "busy"
+    except Exception:  # readiness reports, it never raises (a query timeout among them)
         return "unavailable"
     return "ok"
 
@@ -84,27 +95,36 @@ async def redis_state(redis: Redis) -> Literal["ok", "unavailable"]:
 @get(
     "/readyz",
     tags=["operations"],
-    summary="Ready while PostgreSQL answers (503 otherwise); Redis is reported, not required",
+    summary="Ready while PostgreSQL answers and its pool is not starved (else 503); Redis is reported",
     responses={
         503: ResponseSpec(
             data_container=Readiness,
-            description="PostgreSQL cannot be reached from this instance",
+            description="PostgreSQL cannot be reached from this instance, or its pool is starved",
             generate_examples=False,
         )
     },
 )
 async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
-    """For load balancers and the Kubernetes readiness probe: 503 only when this instance
-    cannot open or use a PostgreSQL connection. A pool whose connections are all in use is
-    `busy`, still ready (requests queue for it). Redis is reported but never makes the instance
-    unready: without it sign-in and routing are answered from PostgreSQL, and a Redis outage
-    would otherwise take every replica out at once. Both are also on /metrics as
-    `bs_dependency_up`."""
+    """For load balancers and the Kubernetes readiness probe: 503 when this instance cannot
+    open or use a PostgreSQL connection, or when its pool has been starved (requests waited and
+    no connection was handed out) for longer than DB_POOL_STARVED_SECONDS. A pool whose
+    connections are all in use but handed out again is `busy`, still ready. Redis is reported
+    but never makes the instance unready: without it sign-in and routing are answered from
+    PostgreSQL, and a Redis outage would otherwise take every replica out at once. Both are
+    also on /metrics as `bs_dependency_up`."""
     state: AppState = request.app.state.app_state
     postgres, redis = await asyncio.gather(postgres_state(state.pool), redis_state(state.redis))
     state.metrics.dependency_up.labels("postgres").set(postgres != "unavailable")
     state.metrics.dependency_up.labels("redis").set(redis == "ok")
-    ready = postgres != "unavailable"
+    ready = postgres in ("ok", "busy")
+    if postgres == "starved":
+        watch = watch_of(state.pool)
+        log.error(
+            "database_pool_starved",
+            starved_seconds=round(watch.starved_for(), 1) if watch is not None else None,
+            waiting=watch.waiting if watch is not None else None,
+            pool_max=state.pool.get_max_size(),
+        )
     return Response(
         Readiness(status="ready" if ready else "not ready", postgres=postgres, redis=redis),
         status_code=200 if ready else 503,

@@ -18,7 +18,7 @@ from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
 from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
-from backend.db.pool import create_pool
+from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
@@ -105,11 +105,21 @@ def cors_config(settings: Settings) -> CORSConfig | None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging(settings)
+    if not settings.is_production:
+        # Where code is written and tested, a unit of work that asks for a second connection
+        # fails at once; in production it is logged (decision 013).
+        enforce_one_connection()
     figures = Metrics(API_VERSION)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await create_pool(settings.application_database_url, settings.db_pool_min, settings.db_pool_max)
+        pool = await create_pool(
+            settings.application_database_url,
+            settings.db_pool_min,
+            settings.db_pool_max,
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            starved_after=settings.db_pool_starved_seconds,
+        )
         # Refuse a role that row-level security does not hold for (superuser, BYPASSRLS, owner).
         if problem := await application_role_problem(pool):
             await pool.close()
@@ -154,6 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics=figures,
         )
         figures.process.pool = pool
+        figures.process.pool_watch = pool.watch
         figures.process.verifier = verifier
         figures.process.jwks_fetches = lambda: jwks.fetch_count
         figures.process.routing_table_age = lambda: table_age(app.state.app_state)

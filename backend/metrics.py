@@ -46,6 +46,14 @@ class _Pool(Protocol):
     def get_max_size(self) -> int: ...
 
 
+class _PoolWatch(Protocol):
+    waiting: int
+    timeouts: int
+    starved_after: float
+
+    def starved_for(self) -> float: ...
+
+
 class _Verifier(Protocol):
     verifications: int
     rejections: dict[str, int]
@@ -57,6 +65,7 @@ class _Process:
 
     def __init__(self) -> None:
         self.pool: _Pool | None = None
+        self.pool_watch: _PoolWatch | None = None
         self.verifier: _Verifier | None = None
         self.jwks_fetches: Callable[[], int] | None = None
         self.routing_table_age: Callable[[], float | None] | None = None
@@ -75,6 +84,26 @@ class _Process:
             yield connections
             yield GaugeMetricFamily(
                 "bs_db_pool_max_connections", "Upper bound of the pool", value=self.pool.get_max_size()
+            )
+        if self.pool_watch is not None:
+            watch = self.pool_watch
+            yield GaugeMetricFamily(
+                "bs_db_pool_waiting", "Requests waiting for a pooled connection", value=watch.waiting
+            )
+            yield CounterMetricFamily(
+                "bs_db_pool_acquire_timeouts",
+                "Requests that got no pooled connection within DB_ACQUIRE_TIMEOUT_SECONDS (answered 503)",
+                watch.timeouts,
+            )
+            yield GaugeMetricFamily(
+                "bs_db_pool_starved_seconds",
+                "How long someone has waited for a pooled connection without any being handed out (0: not starved)",
+                value=watch.starved_for(),
+            )
+            yield GaugeMetricFamily(
+                "bs_db_pool_starved_threshold_seconds",
+                "DB_POOL_STARVED_SECONDS: starved longer than this, /readyz answers 503",
+                value=watch.starved_after,
             )
         if self.verifier is not None:
             yield CounterMetricFamily(
@@ -128,13 +157,15 @@ class Metrics:
         )
         self.routing_lookups = Counter(
             "bs_routing_lookups",
-            "Routing table lookups by source: cache (Redis, kept in process) or database (Redis unavailable)",
+            "Routing table lookups by source: cache (Redis, kept in process), database (Redis unavailable) or "
+            "transaction (a call recorded while the shared table was loading, routed on its own connection)",
             ["source"],
             registry=registry,
         )
         # The hot path counts on these children directly (no label lookup per decision).
         self.routing_from_cache = self.routing_lookups.labels("cache")
         self.routing_from_database = self.routing_lookups.labels("database")
+        self.routing_from_transaction = self.routing_lookups.labels("transaction")
         self.worker_rounds = Counter(
             "bs_worker_rounds",
             "Background worker rounds by outcome (ok, failed)",

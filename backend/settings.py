@@ -45,6 +45,10 @@ class Settings:
     db_owner_password: str | None = field(default=None, repr=False)
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # How long a request waits for a pooled connection before it fails with 503 (decision 013).
+    db_acquire_timeout_seconds: float = 5.0
+    # A pool starved this long (waiters, no connection handed out) makes /readyz fail.
+    db_pool_starved_seconds: float = 30.0
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -179,6 +183,20 @@ class _Reader:
             found.append(str(network))
         return tuple(found)
 
+    def seconds(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        raw = self.environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r}: expected a number of seconds")
+            return default
+        if not minimum <= value <= maximum:  # also refuses nan
+            self.problems.append(f"{name}={value:g}: must be between {minimum:g} and {maximum:g} seconds")
+            return default
+        return value
+
     def sealing_key(self, name: str) -> str | None:
         from backend.sealing import parse_key
 
@@ -273,6 +291,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         db_owner_password=read.text("DB_OWNER_PASSWORD", None),
         db_pool_min=pool_min,
         db_pool_max=pool_max,
+        db_acquire_timeout_seconds=read.seconds("DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, 0.05, 120.0),
+        db_pool_starved_seconds=read.seconds("DB_POOL_STARVED_SECONDS", 30.0, 1.0, 3600.0),
         redis_url=read.url("REDIS_URL", {"redis", "rediss", "unix"}),
         host=host,
         port=port,
@@ -307,6 +327,11 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
             max_cost=read.integer("GRAPHQL_MAX_COST", 5000, 10, 1000000),
         ),
     )
+    if settings.db_pool_starved_seconds < settings.db_acquire_timeout_seconds:
+        read.problems.append(
+            f"DB_POOL_STARVED_SECONDS={settings.db_pool_starved_seconds:g} is shorter than "
+            f"DB_ACQUIRE_TIMEOUT_SECONDS={settings.db_acquire_timeout_seconds:g}"
+        )
     if settings.is_production and settings.dev_signin_enabled:
         read.problems.append("DEV_SIGNIN_ENABLED=true is not allowed with APP_ENV=production")
     if settings.is_production and (settings.database_url is None and settings.app_database_url is None):

@@ -28,6 +28,7 @@ import pytest_asyncio
 import time_machine
 from litestar import Litestar
 
+from backend.db.pool import enforce_one_connection
 from backend.db.roles import bootstrap, run_migrations, with_database
 from backend.main import create_app
 from backend.settings import PROJECT_ROOT, Settings
@@ -36,6 +37,11 @@ from tests.support.oidc import OIDCProvider
 from tests.support.world import World, build_world, oidc_issuers
 
 TEST_DATA = PROJECT_ROOT / ".data" / "test"
+
+# One connection per unit of work (decision 013): in every test, a unit of work that asks its
+# pool for a second connection fails with SecondConnection instead of waiting (and, under load,
+# wedging the instance). App processes started by tests (APP_ENV=test) enforce it too.
+enforce_one_connection()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,7 +1,8 @@
-"""/readyz takes an instance out only when it cannot use PostgreSQL. A busy pool and an unreachable
-or hung Redis are shared by every replica: failing readiness on them would take all replicas out
-of the Service at once. Real app, real PostgreSQL and Redis; Redis "down" as the routing tests
-do it (a closed port), "hung" as a peer that accepts and never answers."""
+"""/readyz takes an instance out when it cannot use PostgreSQL, or when its pool is starved (no
+connection handed out to anyone waiting for DB_POOL_STARVED_SECONDS: a wedge). A busy pool and an
+unreachable or hung Redis are shared by every replica: failing readiness on them would take all
+replicas out of the Service at once. Real app, real PostgreSQL and Redis; Redis "down" as the
+routing tests do it (a closed port), "hung" as a peer that accepts and never answers."""
 
 from __future__ import annotations
 
@@ -103,3 +104,33 @@ async def test_without_postgresql_the_instance_is_not_ready_but_alive(settings: 
     assert alive.status_code == 200
     assert value(figures, "bs_dependency_up", dependency="postgres") == 0
     assert value(figures, "bs_dependency_up", dependency="redis") == 1
+
+
+async def test_a_starved_pool_is_not_ready(settings: Settings) -> None:
+    """Busy is load; starved is a wedge: every connection held, someone waiting, and no
+    connection handed out for longer than DB_POOL_STARVED_SECONDS. Then /readyz is 503 (the
+    instance gets no traffic) and the gauges the DatabasePoolStarved alert compares show it;
+    once a connection comes back, it is ready again."""
+    app = create_app(
+        dataclasses.replace(
+            settings, db_pool_min=2, db_pool_max=2, db_acquire_timeout_seconds=0.2, db_pool_starved_seconds=2.0
+        )
+    )
+    async with serve(app, BASE_URL) as client:
+        pool = state_of(app).pool
+        async with held(pool, 2):
+            busy = await probe(client, "/readyz")  # waited 1 s for a connection: busy, not yet starved
+            await asyncio.sleep(1.2)
+            starved = await probe(client, "/readyz")
+            figures = await asyncio.wait_for(scrape(client), timeout=10)
+        after = await probe(client, "/readyz")
+        recovered = await scrape(client)
+    assert busy.status_code == 200, busy.text
+    assert busy.json() == {"status": "ready", "postgres": "busy", "redis": "ok"}
+    assert starved.status_code == 503, starved.text
+    assert starved.json() == {"status": "not ready", "postgres": "starved", "redis": "ok"}
+    # What the DatabasePoolStarved rule compares (infra/prometheus/alerts.yaml).
+    assert value(figures, "bs_db_pool_starved_seconds") > value(figures, "bs_db_pool_starved_threshold_seconds") == 2
+    assert value(figures, "bs_dependency_up", dependency="postgres") == 1  # reachable, but wedged
+    assert after.status_code == 200 and after.json()["postgres"] == "ok"
+    assert value(recovered, "bs_db_pool_starved_seconds") == 0

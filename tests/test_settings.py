@@ -75,3 +75,23 @@ def test_default_locale_is_german_and_only_a_language_we_have() -> None:
     assert load_settings({"DEFAULT_LOCALE": "EN"}).default_locale == "en"
     with pytest.raises(SettingsError, match=r"DEFAULT_LOCALE='fr': expected one of de, en"):
         load_settings({"DEFAULT_LOCALE": "fr"})
+
+
+def test_pool_waits_are_bounded_and_checked() -> None:
+    defaults = load_settings({})
+    assert (defaults.db_acquire_timeout_seconds, defaults.db_pool_starved_seconds) == (5.0, 30.0)
+    tuned = load_settings({"DB_ACQUIRE_TIMEOUT_SECONDS": "0.5", "DB_POOL_STARVED_SECONDS": "20"})
+    assert (tuned.db_acquire_timeout_seconds, tuned.db_pool_starved_seconds) == (0.5, 20.0)
+    for bad in (
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "forever"},
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "0"},
+        {"DB_ACQUIRE_TIMEOUT_SECONDS": "nan"},
+        {"DB_POOL_STARVED_SECONDS": "-1"},
+    ):
+        with pytest.raises(SettingsError) as error:
+            load_settings(bad)
+        assert next(iter(bad)) in str(error.value)
+    # Starved must mean longer than any single request may wait for a connection.
+    with pytest.raises(SettingsError) as error:
+        load_settings({"DB_ACQUIRE_TIMEOUT_SECONDS": "10", "DB_POOL_STARVED_SECONDS": "5"})
+    assert "DB_POOL_STARVED_SECONDS" in str(error.value)

@@ -3,7 +3,8 @@
 Mutations report expected failures inside their payload (`errors: [UserError!]!`); this
 extension covers what remains: auth failures, rate and query limits, and bugs (masked, logged).
 A refused request (RATE_LIMITED) is reported once, however many fields it asked for, with
-`extensions.retryAfter` (seconds to the next window, as REST's `Retry-After`).
+`extensions.retryAfter` (seconds to the next window, as REST's `Retry-After`); a field that got
+no database connection in time is SERVICE_UNAVAILABLE with `extensions.retryAfter` too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from auth.errors import AccessError, Forbidden, Unauthenticated
-from backend.errors import DomainError, ErrorCode, RateLimited
+from backend.errors import DomainError, ErrorCode, PoolExhausted, RateLimited
 from backend.i18n import _l, render_text, request_locale
 
 log = structlog.get_logger("graphql")
@@ -81,7 +82,7 @@ class ErrorCodes(MaskErrors):
                 message = render_text(original.message, locale)
             elif isinstance(original, DomainError):
                 message = original.text(locale)
-            if isinstance(error.original_error, RateLimited):
+            if isinstance(error.original_error, RateLimited | PoolExhausted):
                 extensions["retryAfter"] = error.original_error.retry_after
             processed.append(
                 GraphQLError(

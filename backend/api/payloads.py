@@ -10,7 +10,7 @@ import msgspec
 import strawberry
 
 from backend.api.context import Info
-from backend.errors import DomainError, ErrorCode, ValidationFailed
+from backend.errors import DomainError, ErrorCode, PoolExhausted, ValidationFailed
 from backend.i18n import Message, request_locale, validation_message
 from backend.state import UnitOfWork
 
@@ -46,8 +46,9 @@ def to_input(struct: type[S], values: Any) -> S:
 
 
 # Not about this mutation's input but about the request: GraphQL errors with `extensions.code`,
-# as queries get them (decisions 004, 011). SERVICE_UNAVAILABLE is not among them: only the
-# issuer-key refresh raises it, and reports it in its payload (nothing changed).
+# as queries get them (decisions 004, 011). SERVICE_UNAVAILABLE is among them only when no
+# database connection became free in time (PoolExhausted, decision 013); the issuer-key refresh
+# reports its own in the payload (nothing changed).
 REQUEST_ERRORS = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL})
 
 
@@ -56,7 +57,7 @@ async def run_mutation(action: Callable[[], Awaitable[T]]) -> tuple[T | None, li
     try:
         return await action(), []
     except DomainError as error:
-        if error.code in REQUEST_ERRORS:
+        if error.code in REQUEST_ERRORS or isinstance(error, PoolExhausted):
             raise
         return None, [
             UserError(

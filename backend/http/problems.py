@@ -19,6 +19,7 @@ from backend.errors import (
     HttpError,
     NotAllowed,
     NotAuthenticated,
+    PoolExhausted,
     RateLimited,
     ValidationFailed,
 )
@@ -77,7 +78,7 @@ def problem_response(
     headers = {name.lower(): value for name, value in (headers or {}).items()}
     if error.status == 401:
         headers["www-authenticate"] = 'Bearer realm="buergerservice"'
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | PoolExhausted):
         headers["retry-after"] = str(error.retry_after)
     locale = locale_of(request)
     headers["content-language"] = locale

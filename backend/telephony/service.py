@@ -3,7 +3,9 @@
 Every write registers `cache.routing_changed` with `uow.after_commit`, so the shared routing
 table is replaced on every instance once (and only once) the change is committed. The routing
 decision is the hot path: it reads the cached table and opens no transaction unless Redis is
-down. A tenant the principal may not reach looks exactly like one that does not exist.
+down. Work inside a unit of work (calls, imports, assignment) routes with `conn=uow.conn`: it
+holds a connection and never waits for a second one (decision 013). A tenant the principal
+may not reach looks exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -381,7 +383,8 @@ def _derived(
 async def _resolve_call(
     uow: UnitOfWork, acting: frozenset[UUID], dialled: str, caller: str | None, offered_at: datetime
 ) -> dict[str, Any]:
-    compiled, _ = await cache.routing_for(uow.app, acting, dialled)
+    # On the unit of work's own connection: it holds one, and must never wait for another.
+    compiled, _ = await cache.routing_for(uow.app, acting, dialled, conn=uow.conn)
     found = compiled.tenant_of_call(dialled, caller, offered_at, acting)
     if found is None:
         raise ValidationFailed(_l("the dialled number was not ours when the call started"), field="dialled")
@@ -610,7 +613,7 @@ async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInp
         raise ValidationFailed(
             _l("only a 115 call whose caller area names several towns is assigned"), field="tenantId"
         )
-    compiled, _ = await cache.routing_for(uow.app, reachable, current.dialled)
+    compiled, _ = await cache.routing_for(uow.app, reachable, current.dialled, conn=uow.conn)
     decision = compiled.decide(current.dialled, current.caller, current.offered_at, reachable)
     owner = compiled.owner_of(current.dialled, current.offered_at, reachable)
     if owner is None or owner[1].id != current.tenant_id:
@@ -753,9 +756,10 @@ async def import_calls(uow: UnitOfWork, body: bytes, content_type: str) -> Impor
     table, inserted idempotently. Bad lines are reported by number; the good ones go in."""
     acting = require(uow.principal, Operation.CALL_WRITE)
     source = _source(uow.principal)
-    compiled = await cache.cached_routing(uow.app)
-    if compiled is None:  # Redis is down: the whole table from PostgreSQL, for my tenants
-        compiled = CompiledRouting(await cache.compile_from_database(uow.app.pool, sorted(acting)))
+    compiled = await cache.cached_routing(uow.app, wait=False)
+    if compiled is None:  # Redis is down, or the shared table is not at hand: my tenants' table,
+        # on this unit of work's connection (it holds one, and must never wait for another)
+        compiled = CompiledRouting(await cache.compile_on(uow.conn, sorted(acting)))
     problems: list[ImportProblem] = []
     rows = _staging_rows(compiled, acting, source, imports.parse(body, content_type), problems)
     await repository.create_import_staging(uow.conn)

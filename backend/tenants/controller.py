@@ -226,8 +226,7 @@ class TenantController(AuthenticatedController):
         no value mapped …), with the role claim's values and the roles they map to. The token
         is not remembered, counted or logged. An issuer none of my tenants trusts is answered
         as unknown, whether or not another tenant trusts it."""
-        async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.check_token(uow, data.token)
+        return await service.check_token(app_state, principal, data.token)
 
     @delete(
         "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}",

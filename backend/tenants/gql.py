@@ -409,8 +409,9 @@ class TenantQuery:
     )
     async def verify_token(self, info: Info, token: str) -> TokenVerdictGQL:
         data = to_input(schemas.TokenCheck, _Namespace({"token": token}))
-        async with info.context.uow() as uow:
-            return TokenVerdictGQL.of(await service.check_token(uow, data.token))
+        return TokenVerdictGQL.of(
+            await service.check_token(info.context.app, await info.context.principal(), data.token)
+        )
 
     @strawberry.field(description="Agreements I may see, with current term end and notice deadline")
     async def agreements(self, info: Info, on: date | None = None) -> list[AgreementGQL]:

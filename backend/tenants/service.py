@@ -21,11 +21,12 @@ from redis.exceptions import RedisError
 from auth.claims import ClaimPathError, check_group_path, parse_claim_path
 from auth.oidc import REASONS, KeysUnavailable
 from auth.permissions import Operation, require
+from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend import clock
 from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.i18n import Message, _l
-from backend.state import UnitOfWork
+from backend.state import AppState, UnitOfWork, unit_of_work
 from backend.tenants import reach, repository, signin
 from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.schemas import (
@@ -397,15 +398,18 @@ async def issuer_refusals(uow: UnitOfWork, issuer: IdentityIssuer, limit: int = 
     ]
 
 
-async def check_token(uow: UnitOfWork, token: str) -> TokenVerdict:
+async def check_token(app: AppState, principal: Principal, token: str) -> TokenVerdict:
     """Would this token sign in, and if not, every reason why — for an admin of the issuer's
     tenant. Nobody is signed in; the token is neither remembered nor logged. Issuers of
-    tenants outside the caller's reach answer like unregistered ones."""
-    tenants = require(uow.principal, Operation.IDENTITY_READ)
-    diagnosis = await uow.app.verifier.diagnose(token, tenants)
+    tenants outside the caller's reach answer like unregistered ones.
+    Takes no unit of work: the diagnosis reads issuers on a connection of its own, which must
+    not be asked for while a transaction holds another (decision 013)."""
+    tenants = require(principal, Operation.IDENTITY_READ)
+    diagnosis = await app.verifier.diagnose(token, tenants)
     slug = None
     if diagnosis.tenant_id is not None:
-        slug = (await repository.get_tenant(uow.conn, diagnosis.tenant_id)).slug
+        async with unit_of_work(app, principal, readonly=True) as uow:
+            slug = (await repository.get_tenant(uow.conn, diagnosis.tenant_id)).slug
     return TokenVerdict(
         accepted=diagnosis.accepted,
         reasons=[TokenReason(code=r.reason, message=r.message, claim=r.claim) for r in diagnosis.reasons],

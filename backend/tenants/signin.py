@@ -20,7 +20,7 @@ from auth.oidc import IssuerBinding
 from auth.principal import Principal
 from auth.roles import OPERATOR_WIDE_ROLES, OPERATOR_WIDE_SCOPES, Role, Scope
 from backend import clock, generations
-from backend.db.pool import acquire
+from backend.db.pool import acquire, may_acquire
 from backend.generations import Generations
 from backend.state import AppState
 from backend.tenants import repository
@@ -39,7 +39,10 @@ async def signin_changed(app: AppState) -> None:
 
 
 async def sign_in(app: AppState, token: str) -> tuple[Principal, Generations | None]:
-    """The verified principal, and the generations read for it (for the request to keep)."""
+    """The verified principal, and the generations read for it (for the request to keep).
+    Signing in may read issuers and tenants from PostgreSQL: never from inside a unit of work
+    (decision 013), which the guard checks on every sign-in, not only on a cache miss."""
+    may_acquire(app.pool)
     read = await generations.read(app)
     # Agreements are dated in Europe/Berlin: access ends with the agreement's last day there.
     tag = f"{read.signin}:{clock.today().isoformat()}" if read is not None else None

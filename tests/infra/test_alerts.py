@@ -113,3 +113,17 @@ async def test_workers_whose_every_round_fails_are_alerted_on(world: World) -> N
         rounds = [selector for name, selector in SELECTOR.findall(rule["expr"]) if name == "bs_worker_rounds_total"]
         assert all("worker" not in _matchers(selector) for selector in rounds), rule["alert"]
         assert "by (worker)" in rule["expr"], rule["alert"]
+
+
+def test_a_starved_pool_pages_and_timeouts_are_noticed() -> None:
+    """A wedge must never look healthy: starvation beyond the instance's own threshold pages
+    (the threshold is served, so the rule follows DB_POOL_STARVED_SECONDS), and requests
+    answered 503 for want of a connection open a ticket (decision 013)."""
+    rules = {rule["alert"]: rule for rule in _rules()}
+    starved = rules["DatabasePoolStarved"]
+    assert starved["labels"]["severity"] == "page"
+    names = [name for name, _ in SELECTOR.findall(starved["expr"])]
+    assert names == ["bs_db_pool_starved_seconds", "bs_db_pool_starved_threshold_seconds"]
+    assert ">" in starved["expr"] and "by (instance)" in starved["expr"]
+    timeouts = rules["DatabaseAcquireTimeouts"]
+    assert [name for name, _ in SELECTOR.findall(timeouts["expr"])] == ["bs_db_pool_acquire_timeouts_total"]
