@@ -12,9 +12,11 @@ import re
 from typing import Any
 
 import msgspec
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPI, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema
 
 from backend.errors import (
     Conflict,
@@ -23,6 +25,7 @@ from backend.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     ValidationFailed,
 )
@@ -82,6 +85,10 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
         "Invalid input; `errors` names the fields",
         ValidationFailed(_l("AGS must have 8 digits (municipality) or 5 (district)"), field="ags"),
     ),
+    429: _spec(
+        "Over the rate limit of the person or machine client; `Retry-After` says when to try again",
+        RateLimited("more than 600 requests in 60 s; try again in 12 s", retry_after=12),
+    ),
     503: _spec(
         "A service this depends on (e.g. an identity provider) did not answer; nothing changed",
         ServiceUnavailable(
@@ -112,3 +119,42 @@ def with_path_parameter_problem(handler: HTTPRouteHandler) -> None:
     typed = {kind for path in handler.paths for kind in _PATH_PARAMETER_TYPE.findall(path)} - {"str", "path"}
     if typed and 422 not in (handler.responses or {}):
         handler.responses = {**(handler.responses or {}), 422: INVALID_PATH_PARAMETER}
+
+
+def with_rate_limit_problem(handler: HTTPRouteHandler) -> None:
+    """Document the 429 of a signed-in route: every request that signs in counts against the
+    principal's rate limit (`backend.http.auth.admit`)."""
+    if 429 not in (handler.responses or {}):
+        handler.responses = {**(handler.responses or {}), 429: PROBLEM_RESPONSES[429]}
+
+
+RETRY_AFTER = OpenAPIHeader(
+    description="seconds until the rate limit lets this caller in again",
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+    required=True,
+)
+
+
+def document_retry_after(app: Litestar) -> None:
+    """Add the `Retry-After` header to every documented 429 (litestar's response specs carry no
+    headers), so clients generated from the document honour it. Done whenever litestar builds the
+    document, on first use, as `backend.http.documentation` hooks in: the plugin instance becomes
+    a subclass of whatever class it has now."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    base = type(plugin)
+
+    def _build_openapi(self: OpenAPIPlugin) -> OpenAPI:
+        document = base._build_openapi(self)
+        _add_retry_after(document)
+        return document
+
+    plugin.__class__ = type(f"RetryAfter{base.__name__}", (base,), {"__slots__": (), "_build_openapi": _build_openapi})
+
+
+def _add_retry_after(document: OpenAPI) -> None:
+    for path_item in (document.paths or {}).values():
+        for method in ("get", "put", "post", "patch", "delete"):
+            operation = getattr(path_item, method, None)
+            response = (operation.responses or {}).get("429") if operation is not None else None
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}
