@@ -96,11 +96,12 @@ class Input(msgspec.Struct, rename="camel", frozen=True, forbid_unknown_fields=T
 
 def error_field(error: msgspec.ValidationError) -> str | None:
     """The wire name of the field a validation error is about: from its path (`- at `$.name``),
-    or from a message that names it (`` `name` must … ``, raised by a struct's own checks)."""
+    or from a message that names it (`` `name` must … `` from a struct's own checks, or msgspec's
+    "Object missing required field `name`")."""
     text = str(error)
     message, _, where = text.partition(" - at `$")
     path = [part for part in re.split(r"[.\[\]`]+", where) if part and not part.isdigit()]
-    named = re.match(r"`(\w+)`", message)
+    named = re.match(r"`(\w+)`", message) or re.search(r"field `(\w+)`", message)
     if named:
         path.append(named.group(1))
     return ".".join(path) or None

@@ -51,7 +51,7 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     a decoder could reach before it notices."""
     brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     rounds = 0
-    while brackets and rounds <= limit:
+    while brackets and rounds < limit:
         reduced = _EMPTY_PAIR.sub(b"", brackets)
         if len(reduced) == len(brackets):
             return rounds + brackets.count(b"[") + brackets.count(b"{") > limit
