@@ -27,6 +27,7 @@ from backend.errors import DomainError, ErrorCode, HttpError, ValidationFailed
 from backend.http.bodies import (
     BodyTooLarge,
     ClientDisconnected,
+    announced_length,
     body_limit,
     read_body,
     replaying,
@@ -138,8 +139,13 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
         if not _wants_body(scope, data_type):
             await app(scope, receive, send)
             return
+        limit = body_limit(scope)
+        announced = announced_length(dict(scope.get("headers", [])))
+        if limit is not None and announced is not None and announced > limit:
+            await send_problem(send, too_large(), path)  # the length alone settles it: read nothing
+            return
         try:
-            body = await read_body(receive, body_limit(scope))
+            body = await read_body(receive, limit)
         except BodyTooLarge:
             await send_problem(send, too_large(), scope)
             return

@@ -1,14 +1,14 @@
 """OpenAPI documentation of the RFC 9457 problem+json errors (rendered by `backend.http.problems`).
 
 Handlers list the statuses they can answer with: `responses=problem_responses(401, 403, 404)`.
-The schema replaces litestar's default 400 body, which our handlers never send. A route with a
-typed path parameter (uuid, date) also answers 422 when it does not parse; the controllers'
-base class documents that for every such route (`with_path_parameter_problem`).
+The schema replaces litestar's default 400 body, which our handlers never send. A route with
+parameters also answers 422 when one does not parse (a uuid, a date) or holds a control
+character, and every signed-in route 429 over the rate limit; the controllers' base class
+documents both for every such route (`with_parameter_problem`, `with_rate_limit_problem`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -106,19 +106,21 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {status: PROBLEM_RESPONSES[status] for status in statuses}
 
 
-INVALID_PATH_PARAMETER = _spec(
-    "A path parameter is not a valid value of its type; `errors` names it",
+INVALID_PARAMETER = _spec(
+    "A path or query parameter is not a valid value of its type, or holds a control character; `errors` names it",
     ValidationFailed(_l("`{name}` is not a valid {kind}", name="department_id", kind="uuid"), field="department_id"),
 )
-_PATH_PARAMETER_TYPE = re.compile(r"{\s*\w+\s*:\s*(\w+)\s*}")
+# Not parameters of the request: the body, the connection, and our controllers' dependencies.
+_NOT_PARAMETERS = frozenset({"self", "request", "data", "state", "scope", "headers", "app_state", "principal"})
 
 
-def with_path_parameter_problem(handler: HTTPRouteHandler) -> None:
-    """Document the 422 a route answers when a typed path parameter does not parse (rendered by
-    `backend.http.problems`), unless the route documents 422 already."""
-    typed = {kind for path in handler.paths for kind in _PATH_PARAMETER_TYPE.findall(path)} - {"str", "path"}
-    if typed and 422 not in (handler.responses or {}):
-        handler.responses = {**(handler.responses or {}), 422: INVALID_PATH_PARAMETER}
+def with_parameter_problem(handler: HTTPRouteHandler) -> None:
+    """Document the 422 a route answers when a path or query parameter does not parse or holds a
+    control character (`backend.http.problems`, `backend.http.input_guard`), unless the route
+    documents 422 already."""
+    parameters = set(handler.parsed_fn_signature.parameters) - _NOT_PARAMETERS
+    if parameters and 422 not in (handler.responses or {}):
+        handler.responses = {**(handler.responses or {}), 422: INVALID_PARAMETER}
 
 
 def with_rate_limit_problem(handler: HTTPRouteHandler) -> None:
