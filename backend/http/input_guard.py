@@ -160,13 +160,15 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def refuse_unencoded_plus(query_string: bytes, *names: str) -> None:
-    """Phone numbers in a query string: a `+` not written as `%2B` reads as a space (form
-    encoding), and `+4929211030` would quietly become another number. PBX scripts often send it
-    so; say what to do instead of answering for the wrong number."""
+    """Phone numbers in a query string: a leading `+` not written as `%2B` reads as a space (form
+    encoding), so `dialled=+4929211030` quietly became another number. PBX scripts often send it
+    so; say what to do instead of answering for the wrong number. A `+` inside the value is an
+    encoded space ("02921+103-0", as form encoders write "02921 103-0") and stays one."""
     for pair in query_string.split(b"&"):
         name, _, value = pair.partition(b"=")
         decoded = unquote_plus(name.decode("latin-1"))
-        if decoded in names and b"+" in value:
+        if decoded in names and value.startswith(b"+"):
             raise ValidationFailed(
-                f"`{decoded}`: write `+` as `%2B` in a query string (a bare `+` means a space)", field=decoded
+                f"`{decoded}`: write the leading `+` as `%2B` in a query string (a bare `+` means a space)",
+                field=decoded,
             )

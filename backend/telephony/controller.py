@@ -76,7 +76,7 @@ class TelephonyController(AuthenticatedController):
         """Scope `routing:read` (telephony systems) or an agent. Unknown numbers and numbers of
         tenants the caller does not act for are answered `ours: false`, never an error.
         Write `+` as `%2B`: a bare `+` in a query string is a space (422 says so)."""
-        refuse_unencoded_plus(request.scope.get("query_string", b""), "dialled", "caller", "at")
+        refuse_unencoded_plus(request.scope.get("query_string", b""), "dialled", "caller")
         read = generations.of_request(request)
         return await service.routing_decision(app_state, principal, dialled, caller, at, read)
 

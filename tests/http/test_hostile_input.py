@@ -377,6 +377,10 @@ async def test_an_unencoded_plus_in_a_dialled_number_is_refused_with_advice(
     assert _problem(response, 422)["errors"][0]["field"] == "caller"
     encoded = await client.get("/v1/routing?dialled=%2B4929211030", headers=headers)
     assert encoded.status_code == 200, encoded.text
+    spaced = await client.get("/v1/routing", params={"dialled": "02921 103-0"}, headers=headers)
+    assert str(spaced.request.url).endswith("dialled=02921+103-0")  # a form encoder's space
+    assert spaced.status_code == 200
+    assert {**spaced.json(), "at": None} == {**encoded.json(), "at": None}  # the same number
 
 
 # --------------------------------------------------------------------------- contract: 429, OPTIONS
