@@ -45,7 +45,8 @@ def control_character_problem(value: str, *, lines: bool = False) -> str | None:
 
 def _allows_lines(annotation: object) -> bool:
     if typing.get_origin(annotation) is Annotated:
-        return any(meta is LINES for meta in annotation.__metadata__) or _allows_lines(typing.get_args(annotation)[0])
+        inner, *metadata = typing.get_args(annotation)
+        return any(meta is LINES for meta in metadata) or _allows_lines(inner)
     return any(_allows_lines(argument) for argument in typing.get_args(annotation))
 
 

@@ -142,7 +142,7 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
         limit = body_limit(scope)
         announced = announced_length(dict(scope.get("headers", [])))
         if limit is not None and announced is not None and announced > limit:
-            await send_problem(send, too_large(), path)  # the length alone settles it: read nothing
+            await send_problem(send, too_large(), scope)  # the length alone settles it: read nothing
             return
         try:
             body = await read_body(receive, limit)
@@ -151,8 +151,8 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
             return
         except ClientDisconnected:
             return
-        if problem := _body_problem(body, data_type):
-            await send_problem(send, problem, scope)
+        if refused := _body_problem(body, data_type):
+            await send_problem(send, refused, scope)
             return
         await app(scope, replaying(body, receive), send)
 
