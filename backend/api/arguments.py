@@ -14,7 +14,8 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from backend.errors import ErrorCode
+from backend.errors import ErrorCode, ValidationFailed
+from backend.i18n import _l
 from backend.structs import CONTROL_CHARACTERS
 from graphql import (
     ArgumentNode,
@@ -111,8 +112,10 @@ class RefuseControlCharacters(SchemaExtension):
         if document is not None and not context.result:
             argument = refused_argument(context.schema._schema, context.query or "", document, context.variables or {})
             if argument is not None:
-                error = GraphQLError(
-                    f"`{argument}` must not contain control characters",
+                refused = ValidationFailed(_l("`{field}` must not contain control characters", field=argument))
+                error = GraphQLError(  # ErrorCodes renders the message in the request's language
+                    str(refused.message),
+                    original_error=refused,
                     extensions={"code": ErrorCode.VALIDATION_FAILED.value, "field": argument},
                 )
                 context.result = GraphQLExecutionResult(data=None, errors=[error])

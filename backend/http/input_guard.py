@@ -34,6 +34,7 @@ from backend.http.bodies import (
     send_problem,
     too_large,
 )
+from backend.i18n import N_, _l, validation_message
 from backend.structs import CONTROL_CHARACTERS, Input, error_field
 
 MAX_JSON_DEPTH = 32  # our deepest payload (an article with contacts, in GraphQL variables) nests 6
@@ -64,7 +65,7 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 def _parameter_problem(scope: Scope) -> ValidationFailed | None:
     for name, value in (scope.get("path_params") or {}).items():
         if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
-            return ValidationFailed(f"`{name}` must not contain control characters", field=name)
+            return ValidationFailed(_l(CONTROL_CHARACTER_MESSAGE, field=name), field=name)
     query = scope.get("query_string", b"")
     if b"%" in query or _RAW_CONTROL.search(query):
         for pair in query.decode("latin-1").split("&"):
@@ -72,7 +73,7 @@ def _parameter_problem(scope: Scope) -> ValidationFailed | None:
             name, value = unquote_plus(name), unquote_plus(value)
             if CONTROL_CHARACTERS.search(name) or CONTROL_CHARACTERS.search(value):
                 field = CONTROL_CHARACTERS.sub("", name) or None
-                return ValidationFailed(f"`{field}` must not contain control characters", field=field)
+                return ValidationFailed(_l(CONTROL_CHARACTER_MESSAGE, field=field), field=field)
     return None
 
 
@@ -96,22 +97,27 @@ def _strict_data_type(handler: object) -> Any:
     return _DATA_TYPES[key]
 
 
+CONTROL_CHARACTER_MESSAGE = N_("`{field}` must not contain control characters")
+TIME_MESSAGE = N_("`{field}`: give times and dates as ISO 8601 strings (2026-12-24, 2026-12-24T08:00:00+01:00)")
 _TIME_TYPES = ("Expected `datetime`", "Expected `date`", "Expected `time`")
 
 
 def _body_problem(body: bytes, data_type: Any) -> DomainError | None:
     if json_too_deep(body):
-        return HttpError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", ErrorCode.VALIDATION_FAILED, 400)
+        return HttpError(
+            _l("the JSON body nests deeper than {limit} levels", limit=MAX_JSON_DEPTH), ErrorCode.VALIDATION_FAILED, 400
+        )
     if data_type is None or not body.strip():
         return None
     try:
         msgspec.json.decode(body, type=data_type, strict=True)
     except msgspec.ValidationError as error:
+        # The shape litestar's own validation errors have (`backend.http.problems`).
         field = error_field(error)
-        message = str(error).split(" - at ", 1)[0]
-        if message.startswith(_TIME_TYPES):
-            message = f"`{field}`: give times and dates as ISO 8601 strings (2026-12-24, 2026-12-24T08:00:00+01:00)"
-        return ValidationFailed(message, field=field)
+        text = str(error).split(" - at ", 1)[0]
+        reason = _l(TIME_MESSAGE, field=field) if text.startswith(_TIME_TYPES) else validation_message(text)
+        summary = _l("invalid input: {fields}", fields=field) if field else _l("invalid input")
+        return ValidationFailed(summary, errors=[{"field": field, "message": reason}])
     except msgspec.DecodeError:
         return None  # litestar answers a body that is not JSON as it always has (400)
     return None
@@ -131,7 +137,6 @@ def input_guard_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        path = scope.get("path", "")
         if problem := _parameter_problem(scope):
             await send_problem(send, problem, scope)
             return
@@ -169,6 +174,9 @@ def refuse_unencoded_plus(query_string: bytes, *names: str) -> None:
         decoded = unquote_plus(name.decode("latin-1"))
         if decoded in names and value.startswith(b"+"):
             raise ValidationFailed(
-                f"`{decoded}`: write the leading `+` as `%2B` in a query string (a bare `+` means a space)",
+                _l(
+                    "`{field}`: write the leading `+` as `%2B` in a query string (a bare `+` means a space)",
+                    field=decoded,
+                ),
                 field=decoded,
             )

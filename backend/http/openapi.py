@@ -87,7 +87,15 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
     ),
     429: _spec(
         "Over the rate limit of the person or machine client; `Retry-After` says when to try again",
-        RateLimited("more than 600 requests in 60 s; try again in 12 s", retry_after=12),
+        RateLimited(
+            _l(
+                "more than {limit} requests in {window_seconds} s; try again in {reset} s",
+                limit=600,
+                window_seconds=60,
+                reset=12,
+            ),
+            retry_after=12,
+        ),
     ),
     503: _spec(
         "A service this depends on (e.g. an identity provider) did not answer; nothing changed",
