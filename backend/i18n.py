@@ -170,7 +170,14 @@ _VALIDATION_TEXTS: list[tuple[re.Pattern[str], str]] = [
         (r"Invalid RFC3339 encoded (?P<kind>datetime|date|time)", N_("Invalid RFC3339 encoded {kind}")),
         (r"Invalid UUID", N_("Invalid UUID")),
         (r"Invalid decimal string", N_("Invalid decimal string")),
-        (r"`(?P<field>[^`]+)` must not contain NUL characters", N_("`{field}` must not contain NUL characters")),
+        (
+            r"`(?P<field>[^`]+)` must not contain control characters",
+            N_("`{field}` must not contain control characters"),
+        ),
+        (
+            r"`(?P<field>[^`]+)` must be a single line \(no line breaks or tabs\)",
+            N_("`{field}` must be a single line (no line breaks or tabs)"),
+        ),
     )
 ]
 

@@ -24,7 +24,10 @@ from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
 from backend.http.documentation import LICENSE, TAGS, document_completely, operation_id
 from backend.http.idempotency import idempotency_middleware
+from backend.http.input_guard import input_guard_middleware
+from backend.http.openapi import document_retry_after
 from backend.http.problems import EXCEPTION_HANDLERS
+from backend.http.routes import answer_options_for_every_method
 from backend.knowledge.controller import KnowledgeController
 from backend.metrics import Metrics
 from backend.observability import configure_logging, request_logging_middleware
@@ -204,7 +207,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=handlers,  # type: ignore[arg-type]
         lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[DefineMiddleware(request_logging_middleware, metrics=figures), idempotency_middleware],
+        middleware=[
+            DefineMiddleware(request_logging_middleware, metrics=figures),
+            input_guard_middleware,  # before idempotency: refused input signs nobody in
+            idempotency_middleware,
+        ],
         before_send=[quota_headers],
         openapi_config=openapi_config(),
         # What problem+json falls back to when Accept-Language names nothing we have (017).
@@ -213,6 +220,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_completely(app)
+    answer_options_for_every_method(app)
+    document_retry_after(app)
     return app
 
 

@@ -13,6 +13,7 @@ from backend.api.context import Info
 from backend.errors import DomainError, ErrorCode, PoolExhausted, ValidationFailed
 from backend.i18n import Message, request_locale, validation_message
 from backend.state import UnitOfWork
+from backend.structs import error_field
 
 strawberry.enum(ErrorCode, name="ErrorCode", description="Stable machine-readable error codes")
 
@@ -40,9 +41,7 @@ def to_input(struct: type[S], values: Any) -> S:
     try:
         return msgspec.convert(values, struct, from_attributes=True)
     except msgspec.ValidationError as error:
-        path = str(error).rsplit("at `$.", 1)
-        field = path[1].rstrip("`").split(".")[0].split("[")[0] if len(path) == 2 else None
-        raise ValidationFailed(validation_message(str(error).split(" - at ")[0]), field=field) from None
+        raise ValidationFailed(validation_message(str(error).split(" - at ")[0]), field=error_field(error)) from None
 
 
 # Not about this mutation's input but about the request: GraphQL errors with `extensions.code`,

@@ -21,6 +21,7 @@ from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types import ExecutionContext
 from strawberry.types.scalar import ScalarDefinition
 
+from backend.api.arguments import RefuseControlCharacters
 from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
 from backend.api.execution import LeafShortcutExecutionContext
@@ -82,7 +83,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*limit_extensions(settings), ErrorCodes],
+        extensions=[*limit_extensions(settings), RefuseControlCharacters, ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=LeafShortcutExecutionContext
         if settings.graphql_introspection

@@ -14,10 +14,10 @@ from uuid import UUID
 
 import msgspec
 
-from backend.structs import Input, Schema
+from backend.structs import LINES, Input, Schema
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
-Note = Annotated[str, msgspec.Meta(max_length=500)]
+Note = Annotated[str, msgspec.Meta(max_length=500), LINES]
 Year = Annotated[int, msgspec.Meta(ge=2000, le=2999)]
 # A month (2026-03) or a year (2026).
 PeriodText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")]
@@ -150,7 +150,7 @@ class InvoiceRunInput(Input, frozen=True):
 
 
 class CancellationInput(Input, frozen=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S"), LINES]
 
 
 # --- party data ---------------------------------------------------------------------------------

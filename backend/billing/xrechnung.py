@@ -16,6 +16,7 @@ from decimal import Decimal
 from lxml import etree
 
 from backend.billing.schemas import Invoice, InvoiceKind, Party
+from backend.structs import CONTROL_CHARACTERS
 
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -31,9 +32,16 @@ def _cac(parent: etree._Element, name: str) -> etree._Element:
 
 
 def _cbc(parent: etree._Element, name: str, text: str, **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS_CBC}}}{name}", attributes)
-    element.text = text
+    element = etree.SubElement(parent, f"{{{NS_CBC}}}{name}", {k: _xml(v) for k, v in attributes.items()})
+    element.text = _xml(text)
     return element
+
+
+def _xml(text: str) -> str:
+    """Text without what XML cannot hold. Input refuses control characters, but an invoice issued
+    before that (its parties frozen, never changed) must still render: lxml refuses the whole
+    document for one bell character in a name."""
+    return CONTROL_CHARACTERS.sub("", text)
 
 
 def money(value: Decimal) -> str:

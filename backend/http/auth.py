@@ -14,7 +14,7 @@ from auth.errors import Unauthenticated
 from auth.principal import Principal
 from backend import generations
 from backend.errors import RateLimited
-from backend.http.openapi import with_path_parameter_problem
+from backend.http.openapi import with_parameter_problem, with_rate_limit_problem
 from backend.observability import note_request
 from backend.ratelimit import Quota
 from backend.state import AppState
@@ -163,8 +163,8 @@ def provide_app_state(request: Request[Any, Any, Any]) -> AppState:
 
 class AuthenticatedController(Controller):
     """Base of every REST controller: the app state and the verified principal as dependencies,
-    the bearer scheme in the OpenAPI document, and there the 422 of a typed path parameter
-    that does not parse."""
+    the bearer scheme in the OpenAPI document, and there the 422 of a parameter that does not
+    parse or holds a control character, and the 429 of the rate limit."""
 
     dependencies = {
         "app_state": Provide(provide_app_state, sync_to_thread=False),
@@ -176,5 +176,6 @@ class AuthenticatedController(Controller):
         handlers = super().get_route_handlers()  # copies, owned by this controller
         for handler in handlers:
             if isinstance(handler, HTTPRouteHandler):
-                with_path_parameter_problem(handler)
+                with_parameter_problem(handler)
+                with_rate_limit_problem(handler)
         return handlers

@@ -1,20 +1,22 @@
 """OpenAPI documentation of the RFC 9457 problem+json errors (rendered by `backend.http.problems`).
 
 Handlers list the statuses they can answer with: `responses=problem_responses(401, 403, 404)`.
-The schema replaces litestar's default 400 body, which our handlers never send. A route with a
-typed path parameter (uuid, date) also answers 422 when it does not parse; the controllers'
-base class documents that for every such route (`with_path_parameter_problem`).
+The schema replaces litestar's default 400 body, which our handlers never send. A route with
+parameters also answers 422 when one does not parse (a uuid, a date) or holds a control
+character, and every signed-in route 429 over the rate limit; the controllers' base class
+documents both for every such route (`with_parameter_problem`, `with_rate_limit_problem`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import Example, OpenAPI, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Schema
 
 from backend.errors import (
     Conflict,
@@ -23,6 +25,7 @@ from backend.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     ValidationFailed,
 )
@@ -82,6 +85,18 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
         "Invalid input; `errors` names the fields",
         ValidationFailed(_l("AGS must have 8 digits (municipality) or 5 (district)"), field="ags"),
     ),
+    429: _spec(
+        "Over the rate limit of the person or machine client; `Retry-After` says when to try again",
+        RateLimited(
+            _l(
+                "more than {limit} requests in {window_seconds} s; try again in {reset} s",
+                limit=600,
+                window_seconds=60,
+                reset=12,
+            ),
+            retry_after=12,
+        ),
+    ),
     503: _spec(
         "A service this depends on (e.g. an identity provider) did not answer; nothing changed",
         ServiceUnavailable(
@@ -99,16 +114,57 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return {status: PROBLEM_RESPONSES[status] for status in statuses}
 
 
-INVALID_PATH_PARAMETER = _spec(
-    "A path parameter is not a valid value of its type; `errors` names it",
+INVALID_PARAMETER = _spec(
+    "A path or query parameter is not a valid value of its type, or holds a control character; `errors` names it",
     ValidationFailed(_l("`{name}` is not a valid {kind}", name="department_id", kind="uuid"), field="department_id"),
 )
-_PATH_PARAMETER_TYPE = re.compile(r"{\s*\w+\s*:\s*(\w+)\s*}")
+# Not parameters of the request: the body, the connection, and our controllers' dependencies.
+_NOT_PARAMETERS = frozenset({"self", "request", "data", "state", "scope", "headers", "app_state", "principal"})
 
 
-def with_path_parameter_problem(handler: HTTPRouteHandler) -> None:
-    """Document the 422 a route answers when a typed path parameter does not parse (rendered by
-    `backend.http.problems`), unless the route documents 422 already."""
-    typed = {kind for path in handler.paths for kind in _PATH_PARAMETER_TYPE.findall(path)} - {"str", "path"}
-    if typed and 422 not in (handler.responses or {}):
-        handler.responses = {**(handler.responses or {}), 422: INVALID_PATH_PARAMETER}
+def with_parameter_problem(handler: HTTPRouteHandler) -> None:
+    """Document the 422 a route answers when a path or query parameter does not parse or holds a
+    control character (`backend.http.problems`, `backend.http.input_guard`), unless the route
+    documents 422 already."""
+    parameters = set(handler.parsed_fn_signature.parameters) - _NOT_PARAMETERS
+    if parameters and 422 not in (handler.responses or {}):
+        handler.responses = {**(handler.responses or {}), 422: INVALID_PARAMETER}
+
+
+def with_rate_limit_problem(handler: HTTPRouteHandler) -> None:
+    """Document the 429 of a signed-in route: every request that signs in counts against the
+    principal's rate limit (`backend.http.auth.admit`)."""
+    if 429 not in (handler.responses or {}):
+        handler.responses = {**(handler.responses or {}), 429: PROBLEM_RESPONSES[429]}
+
+
+RETRY_AFTER = OpenAPIHeader(
+    description="seconds until the rate limit lets this caller in again",
+    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+    required=True,
+)
+
+
+def document_retry_after(app: Litestar) -> None:
+    """Add the `Retry-After` header to every documented 429 (litestar's response specs carry no
+    headers), so clients generated from the document honour it. Done whenever litestar builds the
+    document, on first use, as `backend.http.documentation` hooks in: the plugin instance becomes
+    a subclass of whatever class it has now."""
+    plugin = app.plugins.get(OpenAPIPlugin)
+    base = type(plugin)
+
+    def _build_openapi(self: OpenAPIPlugin) -> OpenAPI:
+        document = base._build_openapi(self)
+        _add_retry_after(document)
+        return document
+
+    plugin.__class__ = type(f"RetryAfter{base.__name__}", (base,), {"__slots__": (), "_build_openapi": _build_openapi})
+
+
+def _add_retry_after(document: OpenAPI) -> None:
+    for path_item in (document.paths or {}).values():
+        for method in ("get", "put", "post", "patch", "delete"):
+            operation = getattr(path_item, method, None)
+            response = (operation.responses or {}).get("429") if operation is not None else None
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}

@@ -15,13 +15,13 @@ from uuid import UUID
 
 import msgspec
 
-from backend.structs import Input, Schema
+from backend.structs import LINES, Input, Schema
 
 LEIKA_KEY_PATTERN = r"^99[0-9]{12}$"
 LeikaKey = Annotated[str, msgspec.Meta(pattern=LEIKA_KEY_PATTERN)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Summary = Annotated[str, msgspec.Meta(max_length=500)]
-Markdown = Annotated[str, msgspec.Meta(max_length=20_000)]
+Summary = Annotated[str, msgspec.Meta(max_length=500), LINES]
+Markdown = Annotated[str, msgspec.Meta(max_length=20_000), LINES]
 ShortText = Annotated[str, msgspec.Meta(max_length=300)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=1000)]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]

@@ -14,6 +14,7 @@ from auth.permissions import Operation
 from auth.principal import Principal
 from backend import generations
 from backend.http.auth import AuthenticatedController
+from backend.http.input_guard import refuse_unencoded_plus
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
@@ -73,7 +74,9 @@ class TelephonyController(AuthenticatedController):
         at: Annotated[datetime | None, Parameter(description="when (default: now), with offset")] = None,
     ) -> RoutingDecision:
         """Scope `routing:read` (telephony systems) or an agent. Unknown numbers and numbers of
-        tenants the caller does not act for are answered `ours: false`, never an error."""
+        tenants the caller does not act for are answered `ours: false`, never an error.
+        Write `+` as `%2B`: a bare `+` in a query string is a space (422 says so)."""
+        refuse_unencoded_plus(request.scope.get("query_string", b""), "dialled", "caller")
         read = generations.of_request(request)
         return await service.routing_decision(app_state, principal, dialled, caller, at, read)
 

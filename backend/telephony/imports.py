@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from backend.structs import LINE_CONTROL_CHARACTERS
 from backend.telephony.schemas import CallRecordInput
 
 CSV_FIELDS = (
@@ -31,8 +33,8 @@ _CAMEL = {name: name.split("_")[0] + "".join(part.title() for part in name.split
 _BY_HEADER = {**{name: _CAMEL[name] for name in CSV_FIELDS}, **{camel: camel for camel in _CAMEL.values()}}
 
 
-class _NulFree(CallRecordInput, frozen=True):
-    """For a body without a NUL byte anywhere: no cell can hold one, so the per-field NUL
+class _Clean(CallRecordInput, frozen=True):
+    """For a line with no control character anywhere: no cell can hold one, so the per-field
     check of `Input` (most of the cost of a line) is skipped; everything else is the same."""
 
     def __post_init__(self) -> None:
@@ -54,22 +56,23 @@ def _problem(error: msgspec.ValidationError | msgspec.DecodeError) -> str:
     return f"{message} ({where.rstrip('`')})" if where else message
 
 
-def _convert(line: int, values: dict[str, Any], target: type[CallRecordInput] = CallRecordInput) -> ParsedLine:
+# JSON carries a control character only as an escape (`\\u0007`, `\\n`), never raw, except
+# DEL and U+FFFE/U+FFFF: a line with none of these cannot hold one.
+_MAY_HOLD_CONTROL_CHARACTERS = re.compile(rb"\\|\x7f|\xef\xbf[\xbe\xbf]")
+
+
+def _convert(
+    line: int, values: dict[str, Any], target: type[CallRecordInput] = CallRecordInput, *, strict: bool = False
+) -> ParsedLine:
     external_id = values.get("externalId") if isinstance(values.get("externalId"), str) else None
     try:
-        record = msgspec.convert(values, target, strict=False)
+        record = msgspec.convert(values, target, strict=strict)
     except msgspec.ValidationError as error:
         return ParsedLine(line, None, _problem(error), external_id)
     return ParsedLine(line, record, None, record.external_id)
 
 
-def _target(body: bytes) -> type[CallRecordInput]:
-    # JSON may spell a NUL as \u0000: only a body with neither form skips the check.
-    return CallRecordInput if b"\x00" in body or b"\\u0000" in body else _NulFree
-
-
 def parse_json_lines(body: bytes) -> Iterator[ParsedLine]:
-    target = _target(body)
     decoder = msgspec.json.Decoder()
     for number, raw in enumerate(body.splitlines(), start=1):
         if not raw.strip():
@@ -82,7 +85,8 @@ def parse_json_lines(body: bytes) -> Iterator[ParsedLine]:
         if not isinstance(values, dict):
             yield ParsedLine(number, None, "not a JSON object")
             continue
-        yield _convert(number, values, target)
+        target = CallRecordInput if _MAY_HOLD_CONTROL_CHARACTERS.search(raw) else _Clean
+        yield _convert(number, values, target, strict=True)  # JSON has types: no 0 for a time
 
 
 def parse_csv(body: bytes) -> Iterator[ParsedLine]:
@@ -91,7 +95,6 @@ def parse_csv(body: bytes) -> Iterator[ParsedLine]:
     except UnicodeDecodeError:
         yield ParsedLine(1, None, "the file is not UTF-8")
         return
-    target = _target(body)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
@@ -109,7 +112,8 @@ def parse_csv(body: bytes) -> Iterator[ParsedLine]:
             yield ParsedLine(number, None, f"expected {len(names)} fields, found {len(row)}")
             continue
         values = {name: (cell.strip() or None) for name, cell in zip(names, row, strict=True) if name}
-        yield _convert(number, values, target)
+        clean = LINE_CONTROL_CHARACTERS.search("".join(row)) is None
+        yield _convert(number, values, _Clean if clean else CallRecordInput)
 
 
 def parse(body: bytes, content_type: str) -> Iterator[ParsedLine]:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from backend.structs import Input, Schema
+from backend.structs import LINES, Input, Schema
 from backend.tenants.schemas import ServiceInterval
 
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -286,7 +286,7 @@ class CallEventInput(Input, frozen=True):
 class CallOutcomeInput(Input, frozen=True):
     outcome: Outcome
     department_id: UUID | None = None
-    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=2000), LINES] | None = None
 
 
 class ImportProblem(Schema, frozen=True):

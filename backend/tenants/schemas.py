@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 from dateutil.relativedelta import relativedelta
 
-from backend.structs import Input, Schema
+from backend.structs import LINES, Input, Schema
 
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, min_length=2, max_length=63)]
@@ -238,7 +238,7 @@ class AgreementCreate(Input, frozen=True):
     initial_term_months: Annotated[int, msgspec.Meta(ge=1, le=240)] = 24
     renewal_term_months: Annotated[int, msgspec.Meta(ge=1, le=120)] = 12
     notice_period_months: Annotated[int, msgspec.Meta(ge=0, le=24)] = 6
-    scope_notes: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    scope_notes: Annotated[str, msgspec.Meta(max_length=2000), LINES] = ""
 
 
 class AgreementTermination(Input, frozen=True):

@@ -13,16 +13,16 @@ from uuid import UUID
 
 import msgspec
 
-from backend.structs import Input, Schema
+from backend.structs import LINES, Input, Schema
 
 LeikaKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,14}$", description="LeiKa key or key prefix (digits)")]
 Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Concern = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
+Concern = Annotated[str, msgspec.Meta(min_length=1, max_length=10000), LINES]
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 PhoneText = Annotated[str, msgspec.Meta(min_length=2, max_length=40)]
 CitizenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Note = Annotated[str, msgspec.Meta(max_length=2000)]
-CommentBody = Annotated[str, msgspec.Meta(min_length=1, max_length=5000)]
+Note = Annotated[str, msgspec.Meta(max_length=2000), LINES]
+CommentBody = Annotated[str, msgspec.Meta(min_length=1, max_length=5000), LINES]
 Assignee = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 
 

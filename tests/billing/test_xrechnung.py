@@ -152,3 +152,36 @@ async def test_an_invoice_with_correction_lines_is_valid_xrechnung(
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
     notes = etree.fromstring(xml).xpath("cac:InvoiceLine[2]/cbc:Note/text()", namespaces=NS)
     assert notes == ["Nachberechnung für den Leistungszeitraum 01.04.2026–30.04.2026"]
+
+
+async def test_an_invoice_frozen_with_a_control_character_still_exports(
+    world: World, billing: Billing, validator: Validator
+) -> None:
+    """Before input refused control characters, a profile's `legalName` "Stadt Soest\\u0007" was
+    stored, frozen into the invoices issued then (never changed again), and their XRechnung export
+    was a 500 for good, also after the profile was fixed. Such stored text renders without them."""
+    soest = billing.clients["soest"]
+    admin = system_principal(billing.operator, {billing.operator, soest})
+    async with unit_of_work(world.state, admin) as uow:  # as the old code stored it
+        await uow.conn.execute(
+            "UPDATE billing_profiles SET legal_name = legal_name || E'\\x07', city = E'So\\x1best' "
+            "WHERE tenant_id = ANY($1::uuid[])",
+            [billing.operator, soest],
+        )
+    invoice, (_, xml) = await _issued(world, billing)
+    async with unit_of_work(world.state, admin) as uow:
+        frozen = await uow.conn.fetchval(
+            "SELECT seller->>'legalName' FROM invoices WHERE id = $1",
+            invoice.id,  # type: ignore[attr-defined]
+        )
+    assert frozen == "Kreis Soest – Der Landrat\x07"  # the stored invoice keeps what it was issued with
+    report = validator.validate(xml)  # type: ignore[arg-type]
+    assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
+    document = etree.fromstring(xml)  # type: ignore[arg-type]
+    seller = document.findtext(
+        "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName", namespaces=NS
+    )
+    assert seller == "Kreis Soest – Der Landrat"
+    assert document.findtext("cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cbc:CityName", namespaces=NS) == (
+        "Soest"
+    )

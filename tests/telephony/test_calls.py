@@ -315,6 +315,35 @@ async def test_json_lines_import(client: Client, telephony: World) -> None:
     assert (await client.post("/v1/calls/import", content=body.encode(), headers=partner)).status_code == 403
 
 
+async def test_imports_refuse_control_characters_and_numbers_for_times(client: Client, telephony: World) -> None:
+    """Each import line is an Input: a control character or a time given as a number is that
+    line's error (JSON lines are typed: `offeredAt: 0` was 1970-01-01), the rest go in."""
+    good = record(externalId=f"cc-{uuid.uuid4()}")
+    lines = [
+        json.dumps(good),
+        json.dumps(record(externalId=f"cc-{uuid.uuid4()}", agent="a\u0007")),  # the escape, as JSON sends it
+        json.dumps(record(externalId=f"cc-{uuid.uuid4()}", queue="q\n1")),
+        json.dumps(record(externalId=f"cc-{uuid.uuid4()}", offeredAt=0, answeredAt=None, endedAt=None)),
+        json.dumps(record(externalId=f"cc-{uuid.uuid4()}", agent="Zoë \\ Ümit")),  # a backslash is fine
+    ]
+    headers = {**telephony.headers("kreis-soest", "telephony"), "content-type": "application/x-ndjson"}
+    report = (await client.post("/v1/calls/import", content="\n".join(lines).encode(), headers=headers)).json()
+    assert [e["line"] for e in report["errors"]] == [2, 3, 4], report
+    assert "control characters" in report["errors"][0]["message"]
+    assert "single line" in report["errors"][1]["message"]
+    assert (report["inserted"], report["errorCount"]) == (2, 3)
+
+    batch = uuid.uuid4().hex[:8]
+    rows = [
+        _line(f"{batch}-0", agent="a\x07"),
+        _line(f"{batch}-1"),
+        _line(f"{batch}-2", agent='"quoted\nacross lines"'),
+    ]
+    report = await _import(client, telephony, rows)
+    assert [e["line"] for e in report["errors"]] == [2, 5], report  # a quoted cell spans lines 4-5
+    assert report["inserted"] == 1
+
+
 @pytest.mark.clock  # the retention period counts back from now
 async def test_caller_numbers_are_erased_after_the_retention_period(
     client: Client, db: asyncpg.Pool, telephony: World
