@@ -21,6 +21,12 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     VALIDATION_FAILED = "VALIDATION_FAILED"
+    # 409s, told apart so clients can react (decision 004): reload and retry; look the existing
+    # one up; the object's state does not allow it. CONFLICT is any other clash (overlaps,
+    # periods already invoiced, a request still running).
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+    DUPLICATE = "DUPLICATE"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -45,6 +51,9 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: N_("Not found"),
     ErrorCode.METHOD_NOT_ALLOWED: N_("Method not allowed"),
     ErrorCode.VALIDATION_FAILED: N_("Invalid input"),
+    ErrorCode.VERSION_CONFLICT: N_("Changed meanwhile"),
+    ErrorCode.DUPLICATE: N_("Already exists"),
+    ErrorCode.INVALID_TRANSITION: N_("Not possible in this state"),
     ErrorCode.CONFLICT: N_("Conflict"),
     ErrorCode.RATE_LIMITED: N_("Too many requests"),
     ErrorCode.QUERY_TOO_COMPLEX: N_("Query too complex"),
@@ -154,6 +163,25 @@ class ValidationFailed(DomainError):
 class Conflict(DomainError):
     code = ErrorCode.CONFLICT
     status = 409
+
+
+class VersionConflict(Conflict):
+    """The object changed since the version the client based its change on: reload, try again."""
+
+    code = ErrorCode.VERSION_CONFLICT
+
+
+class Duplicate(Conflict):
+    """What is to be created exists already (a slug, an external id, a name, one per call or year)."""
+
+    code = ErrorCode.DUPLICATE
+
+
+class InvalidTransition(Conflict):
+    """The object's state does not allow this change (a status move, editing what is in review,
+    issuing what is not a draft); retrying does not help until the state changes."""
+
+    code = ErrorCode.INVALID_TRANSITION
 
 
 class NotAuthenticated(DomainError):
