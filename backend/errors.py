@@ -87,11 +87,27 @@ MEANINGS: dict[ErrorCode, tuple[tuple[int, ...], str]] = {
         "The request could not be used: a body that is not JSON or too large, or values that break a "
         "rule. `errors` names each field and what is wrong with it; fix them and send again.",
     ),
+    ErrorCode.VERSION_CONFLICT: (
+        (409,),
+        "Someone else changed the object after the version your change is based on. Read it again, "
+        "apply your change to the new version, and send it with that version.",
+    ),
+    ErrorCode.DUPLICATE: (
+        (409,),
+        "What the request would create exists already (`field` names the value that clashes: a slug, "
+        "a name, an external id), or was done already. Look the existing one up; sending again will not help.",
+    ),
+    ErrorCode.INVALID_TRANSITION: (
+        (409,),
+        "The object's current state does not allow this step (a ticket status move outside the "
+        "workflow, editing an article in review, issuing an invoice that is not a draft). Read the "
+        "object; only the steps its state allows can succeed.",
+    ),
     ErrorCode.CONFLICT: (
         (409,),
-        "The request contradicts the current state: a duplicate (`field` names the value that clashes), "
-        "a version someone else changed first, or a step the object's status does not allow. Read the "
-        "object again, then decide.",
+        "The request contradicts stored data in another way: a period that overlaps another one, "
+        "days already invoiced, a request with the same Idempotency-Key still running. The message "
+        "says which; read the object again, then decide.",
     ),
     ErrorCode.RATE_LIMITED: (
         (429,),
