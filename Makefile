@@ -32,6 +32,9 @@ lint: install ## ruff, mypy --strict on backend/ and auth/, import-linter layeri
 	@$(PY) mypy
 	@$(PY) lint-imports
 
+hooks: install ## Run `make lint`'s checks before every commit (pre-commit, .pre-commit-config.yaml)
+	@$(PY) pre-commit install
+
 fmt: install ## Format and auto-fix
 	@$(PY) ruff format .
 	@$(PY) ruff check --fix .
@@ -80,4 +83,4 @@ messages: install ## Extract marked messages (_l, N_) into backend/locale and up
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint fmt schema contract-check a11y migrate seed token bench eval messages help
+.PHONY: install run test lint hooks fmt schema contract-check a11y migrate seed token bench eval messages help

@@ -64,7 +64,7 @@ async def _app_state(settings: Settings) -> AsyncIterator[object]:
     from backend.db.pool import create_pool
     from backend.devidp import jwks_source
     from backend.state import AppState
-    from backend.tenants.signin import DatabaseIssuerRegistry
+    from backend.tenants.signin import DatabaseIssuerRegistry, sign_in
     from outbound import outbound_client
 
     pool = await create_pool(settings.application_database_url, 1, 2)
@@ -72,7 +72,7 @@ async def _app_state(settings: Settings) -> AsyncIterator[object]:
     http = outbound_client(settings.outbound_policy(), timeout=settings.oidc_http_timeout_seconds)
     verifier = TokenVerifier(DatabaseIssuerRegistry(pool), JWKSCache(redis, jwks_source(settings, http), 60, 60))
     try:
-        yield AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier)
+        yield AppState(settings=settings, pool=pool, redis=redis, http=http, verifier=verifier, sign_in=sign_in)
     finally:
         await http.aclose()
         await redis.aclose()

@@ -8,7 +8,7 @@ from backend.settings import Settings
 
 
 def graphql_sdl() -> str:
-    from backend.api.schema import create_schema
+    from backend.gql_schema import create_schema
 
     return create_schema(Settings()).as_str() + "\n"
 

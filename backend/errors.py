@@ -21,6 +21,12 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     VALIDATION_FAILED = "VALIDATION_FAILED"
+    # 409s, told apart so clients can react (decision 004): reload and retry; look the existing
+    # one up; the object's state does not allow it. CONFLICT is any other clash (overlaps,
+    # periods already invoiced, a request still running).
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+    DUPLICATE = "DUPLICATE"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -45,6 +51,9 @@ TITLES: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: N_("Not found"),
     ErrorCode.METHOD_NOT_ALLOWED: N_("Method not allowed"),
     ErrorCode.VALIDATION_FAILED: N_("Invalid input"),
+    ErrorCode.VERSION_CONFLICT: N_("Changed meanwhile"),
+    ErrorCode.DUPLICATE: N_("Already exists"),
+    ErrorCode.INVALID_TRANSITION: N_("Not possible in this state"),
     ErrorCode.CONFLICT: N_("Conflict"),
     ErrorCode.RATE_LIMITED: N_("Too many requests"),
     ErrorCode.QUERY_TOO_COMPLEX: N_("Query too complex"),
@@ -78,11 +87,27 @@ MEANINGS: dict[ErrorCode, tuple[tuple[int, ...], str]] = {
         "The request could not be used: a body that is not JSON or too large, or values that break a "
         "rule. `errors` names each field and what is wrong with it; fix them and send again.",
     ),
+    ErrorCode.VERSION_CONFLICT: (
+        (409,),
+        "Someone else changed the object after the version your change is based on. Read it again, "
+        "apply your change to the new version, and send it with that version.",
+    ),
+    ErrorCode.DUPLICATE: (
+        (409,),
+        "What the request would create exists already (`field` names the value that clashes: a slug, "
+        "a name, an external id), or was done already. Look the existing one up; sending again will not help.",
+    ),
+    ErrorCode.INVALID_TRANSITION: (
+        (409,),
+        "The object's current state does not allow this step (a ticket status move outside the "
+        "workflow, editing an article in review, issuing an invoice that is not a draft). Read the "
+        "object; only the steps its state allows can succeed.",
+    ),
     ErrorCode.CONFLICT: (
         (409,),
-        "The request contradicts the current state: a duplicate (`field` names the value that clashes), "
-        "a version someone else changed first, or a step the object's status does not allow. Read the "
-        "object again, then decide.",
+        "The request contradicts stored data in another way: a period that overlaps another one, "
+        "days already invoiced, a request with the same Idempotency-Key still running. The message "
+        "says which; read the object again, then decide.",
     ),
     ErrorCode.RATE_LIMITED: (
         (429,),
@@ -154,6 +179,25 @@ class ValidationFailed(DomainError):
 class Conflict(DomainError):
     code = ErrorCode.CONFLICT
     status = 409
+
+
+class VersionConflict(Conflict):
+    """The object changed since the version the client based its change on: reload, try again."""
+
+    code = ErrorCode.VERSION_CONFLICT
+
+
+class Duplicate(Conflict):
+    """What is to be created exists already (a slug, an external id, a name, one per call or year)."""
+
+    code = ErrorCode.DUPLICATE
+
+
+class InvalidTransition(Conflict):
+    """The object's state does not allow this change (a status move, editing what is in review,
+    issuing what is not a draft); retrying does not help until the state changes."""
+
+    code = ErrorCode.INVALID_TRANSITION
 
 
 class NotAuthenticated(DomainError):

@@ -11,14 +11,16 @@ read is kept on the request (`of_request`) for the handlers that need it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from litestar.connection import ASGIConnection
 from redis.exceptions import RedisError
 
 from backend.redisclient import always_try
-from backend.state import AppState
+
+if TYPE_CHECKING:  # the app state names this module's Generations in its sign-in hook
+    from backend.state import AppState
 
 Counter = Literal["signin", "routing"]
 _COUNTERS: tuple[Counter, ...] = ("signin", "routing")

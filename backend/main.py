@@ -16,10 +16,10 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
-from backend.api.schema import graphql_controller
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
+from backend.gql_schema import graphql_controller
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
 from backend.http.documentation import LICENSE, TAGS, document_completely, operation_id
@@ -39,7 +39,7 @@ from backend.telephony.cache import routing_changed, table_age
 from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.refusals import RedisRefusalLog
-from backend.tenants.signin import DatabaseIssuerRegistry
+from backend.tenants.signin import DatabaseIssuerRegistry, sign_in
 from backend.tickets import service as ticket_service
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis=redis,
             http=http,
             verifier=verifier,
+            sign_in=sign_in,
             tenant_change_listeners=[routing_changed],
             replay_auditor=ticket_service.audit_replay,
             rate_limiter=limiter,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -22,11 +23,17 @@ from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.disclosures import Disclosure
+from backend.generations import Generations
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
 from backend.settings import Settings
 from outbound import Networks, OutboundPolicy
+
+# The bearer token to the verified principal and the generations read for it. The tenants domain
+# provides it (`backend.tenants.signin.sign_in`); create_app() passes it in, so the HTTP layer
+# signs requests in without importing a domain (decision 022).
+SignIn: TypeAlias = "Callable[[AppState, str], Awaitable[tuple[Principal, Generations | None]]]"
 
 
 def sealer_for(settings: Settings) -> Sealer:
@@ -52,6 +59,7 @@ class AppState:
     redis: Redis
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    sign_in: SignIn
     # Called after a committed change of a tenant's settings (name, hours, closing days,
     # departments), so domains that cache derived data (telephony routing) can drop it without
     # the tenants domain knowing them. Registered in create_app().

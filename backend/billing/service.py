@@ -51,7 +51,7 @@ from backend.billing.schemas import (
     TrueUpInput,
 )
 from backend.billing.xrechnung import render
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.i18n import N_, _l
 from backend.state import UnitOfWork
 from backend.tenants import repository as tenants_repository
@@ -251,7 +251,7 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
     except asyncpg.IntegrityConstraintViolationError:
         raise Conflict(_l("the tariff's days are already invoiced; it cannot change there")) from None
     if updated is None:
-        raise Conflict(_l("the tariff was changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the tariff was changed by someone else; reload and try again"))
     if changed:
         start = min(r[0] for r in changed)
         end = None if any(r[1] is None for r in changed) else max(r[1] for r in changed if r[1] is not None)
@@ -516,7 +516,7 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
         raise NotFound(_l("invoice not found"))
     _require_operator(uow, invoice.operator_tenant_id)
     if invoice.status is not InvoiceStatus.DRAFT:
-        raise Conflict(_l("only drafts are issued; this one is {status}", status=invoice.status.value))
+        raise InvalidTransition(_l("only drafts are issued; this one is {status}", status=invoice.status.value))
     if not invoice.lines:
         raise ValidationFailed(_l("nothing to invoice: the draft has no lines"))
     if invoice.gross_amount < 0:
@@ -561,7 +561,7 @@ async def cancel_invoice(uow: UnitOfWork, invoice_id: UUID, data: CancellationIn
         raise NotFound(_l("invoice not found"))
     _require_operator(uow, original.operator_tenant_id)
     if original.kind is not InvoiceKind.INVOICE or original.status is not InvoiceStatus.ISSUED:
-        raise Conflict(
+        raise InvalidTransition(
             _l(
                 "only issued invoices are cancelled; this {kind} is {status}",
                 kind=original.kind.value,
@@ -603,7 +603,7 @@ async def xrechnung(uow: UnitOfWork, invoice_id: UUID) -> tuple[str, bytes]:
     reachable = require(uow.principal, Operation.INVOICE_READ)
     document = await repository.get_invoice(uow.conn, invoice_id, list(reachable))
     if document.status not in (InvoiceStatus.ISSUED, InvoiceStatus.CANCELLED) or document.number is None:
-        raise Conflict(_l("only issued invoices and credit notes are exported; issue the draft first"))
+        raise InvalidTransition(_l("only issued invoices and credit notes are exported; issue the draft first"))
     seller_raw, buyer_raw = await repository.invoice_parties(uow.conn, document.tenant_id, document.id)
     preceding = None
     if document.cancels_id is not None:
@@ -666,7 +666,9 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
         raise ValidationFailed(_l("a cost base has costs"), field="staff")
     recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
     if recorded is None:
-        raise Conflict(_l("a rate was adopted from the {year} cost base; it no longer changes", year=data.year))
+        raise InvalidTransition(
+            _l("a rate was adopted from the {year} cost base; it no longer changes", year=data.year)
+        )
     return recorded
 
 
@@ -747,7 +749,7 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=data.year))
     if base.adopted_rate is not None:
-        raise Conflict(
+        raise InvalidTransition(
             _l(
                 "the rate from the {year} cost base was adopted already ({adopted_rate} EUR/min)",
                 year=data.year,
@@ -828,7 +830,7 @@ async def true_up(uow: UnitOfWork, data: TrueUpInput) -> Invoice:
         raise NotFound(_l("no agreement with this client in that year"), field="tenantId")
     done = await repository.issued_true_up(uow.conn, client, start, end)
     if done is not None:
-        raise Conflict(_l("{year} was trued up already (invoice {done})", year=data.year, done=done))
+        raise Duplicate(_l("{year} was trued up already (invoice {done})", year=data.year, done=done))
     tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [client])}
     at_tariffs, seconds = Decimal("0.00"), 0
     for row in await repository.usage_by_tariff(uow.conn, client, start, end):

@@ -18,7 +18,6 @@ from backend.http.openapi import with_parameter_problem, with_rate_limit_problem
 from backend.observability import note_request
 from backend.ratelimit import Quota
 from backend.state import AppState
-from backend.tenants import signin
 from outbound import Networks
 
 
@@ -86,7 +85,7 @@ async def admit(state: AppState, token: str | None, connection: ASGIConnection[A
     if token is None:
         raise _refused(state, connection, Unauthenticated())
     try:
-        principal, read = await signin.sign_in(state, token)
+        principal, read = await state.sign_in(state, token)
     except Unauthenticated as refusal:
         raise _refused(state, connection, refusal) from None
     if connection is not None:
@@ -141,7 +140,7 @@ async def verify_again(state: AppState, token: str) -> tuple[Principal, generati
     """The token's sign-in as it is now, without counting a request, and the generations read
     for it: a subscription checks it before each event it hands out (remembered per token under
     the sign-in generation) and decides the event with the same read."""
-    return await signin.sign_in(state, token)
+    return await state.sign_in(state, token)
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

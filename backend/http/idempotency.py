@@ -28,7 +28,6 @@ from uuid import UUID
 
 import structlog
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import (
@@ -131,24 +130,18 @@ async def _send_problem(send: Send, error: DomainError, scope: Scope) -> None:
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
+    """The steps, each below: find the key, refuse what can be refused unread, sign the caller
+    in, read the body, claim the key in Redis, then either answer again from the record or run
+    the handler and keep its answer."""
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope.get("method") not in METHODS:
+        key = _key_of(scope)
+        if key is None:
             await app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", []))
-        key = headers.get(HEADER, b"").decode("latin-1").strip()
-        if not key:
-            await app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        if len(key) > 255:
-            await _send_problem(send, ValidationFailed(_l("Idempotency-Key is longer than 255 characters")), scope)
             return
         limit = _body_limit(scope)
-        announced = _announced_length(headers)
-        if limit is not None and announced is not None and announced > limit:
-            # Nothing read, nobody signed in: the same answer litestar gives without a key.
-            await _send_problem(send, _too_large(), scope)
+        if refusal := _refusal_unread(scope, key, limit):
+            await _send_problem(send, refusal, scope)
             return
         principal = await admit_early(ASGIConnection(scope))
         if principal is None:
@@ -162,77 +155,139 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             return
         except _Disconnected:
             return  # the client is gone: nothing to run, nothing to store
-        state: State = scope["app"].state
-        app_state = state.app_state
-        redis = app_state.redis
-        record_key = f"idem:{app_state.namespace}:{_caller(principal)}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
-        fingerprint = hashlib.sha256(
-            b"|".join([scope["method"].encode(), path.encode(), scope.get("query_string", b""), body])
-        ).hexdigest()
-
-        try:
-            first = await redis.set(record_key, json.dumps({"pending": fingerprint}), nx=True, ex=PENDING_SECONDS)
-            stored = None if first else await redis.get(record_key)
-        except RedisError:
-            log.warning("idempotency_store_unavailable")
-            first, stored = True, None
-            redis = None
-
-        if not first:
-            record: dict[str, Any] = json.loads(stored) if stored else {}
-            if record.get("pending", record.get("fingerprint")) != fingerprint:
-                await _send_problem(
-                    send, ValidationFailed(_l("this Idempotency-Key was used for a different request")), scope
-                )
-            elif "pending" in record:
-                await _send_problem(
-                    send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope
-                )
-            else:
-                await _replay(send, app_state, principal, record, record_key, scope)
+        app_state: AppState = scope["app"].state.app_state
+        request = _Request(_record_key(app_state, principal, key), _fingerprint(scope, body))
+        claim = await _claim(app_state.redis, request)
+        if claim.stored is not None:
+            await _answer_again(send, app_state, principal, request, claim.stored, scope)
             return
-
-        replayed = False
-
-        async def replay_receive() -> ReceiveMessage:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return HTTPRequestEvent(type="http.request", body=body, more_body=False)
-            return await receive()
-
-        status = 500
-        response_headers: list[tuple[str, str]] = []
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal status, response_headers
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_headers = [
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in message.get("headers", [])
-                    if k.lower() in (b"content-type", b"location")
-                ]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
-        with disclosures.collecting() as disclosed:
-            try:
-                await app(scope, replay_receive, capture)
-            finally:
-                if redis is not None:
-                    try:
-                        # The pending marker is in Redis: the answer must be too, even if Redis was
-                        # paused meanwhile, or a retry after the marker expires would run again.
-                        with always_try():
-                            answer = _Answer(status, response_headers, b"".join(chunks), disclosed)
-                            await _finish(redis, app_state.sealer, record_key, fingerprint, answer)
-                    except RedisError:
-                        log.warning("idempotency_store_unavailable")
+        await _run_and_keep(app, scope, _body_then(body, receive), send, claim.store, app_state.sealer, request)
 
     return middleware
+
+
+def _key_of(scope: Scope) -> str | None:
+    """The request's Idempotency-Key; None where there is none or it does not apply (reads)."""
+    if scope["type"] != ScopeType.HTTP or scope.get("method") not in METHODS:
+        return None
+    key = dict(scope.get("headers", [])).get(HEADER, b"").decode("latin-1").strip()
+    return key or None
+
+
+def _refusal_unread(scope: Scope, key: str, limit: int | None) -> DomainError | None:
+    """What is refused before anything is read or anybody signed in."""
+    if len(key) > 255:
+        return ValidationFailed(_l("Idempotency-Key is longer than 255 characters"))
+    announced = _announced_length(dict(scope.get("headers", [])))
+    if limit is not None and announced is not None and announced > limit:
+        return _too_large()  # the same answer litestar gives without a key
+    return None
+
+
+class _Request(NamedTuple):
+    record_key: str  # where the record lives: the deployment, the caller, the key (hashed)
+    fingerprint: str  # what the request was: method, path, query and body (hashed)
+
+
+def _record_key(app_state: AppState, principal: Principal, key: str) -> str:
+    return f"idem:{app_state.namespace}:{_caller(principal)}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    parts = [
+        str(scope.get("method", "")).encode(),
+        scope.get("path", "").encode(),
+        scope.get("query_string", b""),
+        body,
+    ]
+    return hashlib.sha256(b"|".join(parts)).hexdigest()
+
+
+class _Claim(NamedTuple):
+    stored: bytes | str | None  # the record found under the key (None: this request is the first)
+    store: Redis | None  # where the answer is to be kept (None: Redis is unavailable)
+
+
+async def _claim(redis: Redis, request: _Request) -> _Claim:
+    """Mark the key pending, or read what is already under it. Without Redis the request runs."""
+    try:
+        pending = json.dumps({"pending": request.fingerprint})
+        if await redis.set(request.record_key, pending, nx=True, ex=PENDING_SECONDS):
+            return _Claim(None, redis)
+        # A record that vanished in between reads as b"{}": a different request (422), as before.
+        return _Claim(await redis.get(request.record_key) or b"{}", redis)
+    except RedisError:
+        log.warning("idempotency_store_unavailable")
+        return _Claim(None, None)
+
+
+async def _answer_again(
+    send: Send, app_state: AppState, principal: Principal, request: _Request, stored: bytes | str, scope: Scope
+) -> None:
+    """The key was used before: refuse another request under it, or one still running; else replay."""
+    record: dict[str, Any] = json.loads(stored)
+    if record.get("pending", record.get("fingerprint")) != request.fingerprint:
+        await _send_problem(send, ValidationFailed(_l("this Idempotency-Key was used for a different request")), scope)
+    elif "pending" in record:
+        await _send_problem(send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope)
+    else:
+        await _replay(send, app_state, principal, record, request.record_key, scope)
+
+
+def _body_then(body: bytes, receive: Receive) -> Receive:
+    """The body already read, handed to the handler once; then the connection's own messages."""
+    handed = False
+
+    async def receive_again() -> ReceiveMessage:
+        nonlocal handed
+        if not handed:
+            handed = True
+            return HTTPRequestEvent(type="http.request", body=body, more_body=False)
+        return await receive()
+
+    return receive_again
+
+
+class _Recorder:
+    """Passes the handler's answer on to the client and keeps what a replay needs."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in message.get("headers", [])
+                if k.lower() in (b"content-type", b"location")
+            ]
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+        await self.send(message)
+
+
+async def _run_and_keep(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, store: Redis | None, sealer: Sealer, request: _Request
+) -> None:
+    """Run the handler and keep its answer under the key, whatever happens to the request."""
+    recorder = _Recorder(send)
+    with disclosures.collecting() as disclosed:
+        try:
+            await app(scope, receive, recorder)
+        finally:
+            if store is not None:
+                try:
+                    # The pending marker is in Redis: the answer must be too, even if Redis was
+                    # paused meanwhile, or a retry after the marker expires would run again.
+                    with always_try():
+                        answer = _Answer(recorder.status, recorder.headers, b"".join(recorder.chunks), disclosed)
+                        await _finish(store, sealer, request.record_key, request.fingerprint, answer)
+                except RedisError:
+                    log.warning("idempotency_store_unavailable")
 
 
 class _Answer(NamedTuple):

@@ -9,8 +9,6 @@ documents both for every such route (`with_parameter_problem`, `with_rate_limit_
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
@@ -21,13 +19,16 @@ from litestar.openapi.spec import Example, OpenAPI, OpenAPIHeader, OpenAPIRespon
 from backend.errors import (
     Conflict,
     DomainError,
+    Duplicate,
     ErrorCode,
+    InvalidTransition,
     NotAllowed,
     NotAuthenticated,
     NotFound,
     RateLimited,
     ServiceUnavailable,
     ValidationFailed,
+    VersionConflict,
 )
 from backend.http.problems import PROBLEM_JSON, status_error
 from backend.i18n import _l
@@ -59,14 +60,17 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     retry_after: int | None = None
 
 
-def _spec(description: str, example: DomainError) -> ResponseSpec:
-    value: dict[str, Any] = example.problem("en", instance="/v1/tenants/stadt-soest")  # the document is English
+def _spec(description: str, *examples: DomainError) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem,
         generate_examples=False,
         description=description,
         media_type=PROBLEM_JSON,
-        examples=[Example(summary=example.code.value, value=value)],
+        examples=[
+            # The document is English.
+            Example(summary=example.code.value, value=example.problem("en", instance="/v1/tenants/stadt-soest"))
+            for example in examples
+        ],
     )
 
 
@@ -78,8 +82,13 @@ PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
         "Not found, or not visible to you (other tenants' objects look missing)", NotFound(_l("tenant not found"))
     ),
     409: _spec(
-        "Conflicts with the current state (duplicate, or changed by someone else)",
-        Conflict(_l("a tenant with slug {slug!r} already exists", slug="stadt-soest"), field="slug"),
+        "Conflicts with the current state; `code` tells which: VERSION_CONFLICT (changed by someone else: "
+        "reload and retry), DUPLICATE (exists already), INVALID_TRANSITION (the object's state does not allow "
+        "it), CONFLICT (any other clash, e.g. an overlapping period)",
+        VersionConflict(_l("the tenant was changed by someone else; reload and try again")),
+        Duplicate(_l("a tenant with slug {slug!r} already exists", slug="stadt-soest"), field="slug"),
+        InvalidTransition(_l("the agreement already ends on {ends_on}", ends_on="2027-12-31")),
+        Conflict(_l("this client already has an agreement with the operator in that period")),
     ),
     422: _spec(
         "Invalid input; `errors` names the fields",

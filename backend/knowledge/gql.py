@@ -22,7 +22,7 @@ T = TypeVar("T")
 ExpectedVersion = Annotated[
     int,
     strawberry.argument(
-        description="The `latestVersion` the change is based on; another one is refused (CONFLICT): reload and retry"
+        description="The `latestVersion` the change is based on; refused otherwise (VERSION_CONFLICT): reload and retry"
     ),
 ]
 strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")

@@ -27,7 +27,7 @@ import msgspec
 from auth.errors import Forbidden
 from auth.permissions import Operation, may, reachable_tenants, require
 from backend import clock
-from backend.errors import Conflict, DomainError, NotFound, ValidationFailed
+from backend.errors import DomainError, Duplicate, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.knowledge import analysis, events, leika, repository
 from backend.knowledge.rendering import article_html, e164
@@ -452,7 +452,7 @@ async def _add_version(
         uow.conn, article.tenant_id, article.id, article.latest_version, status, published
     )
     if moved is None:
-        raise Conflict(_l("the article was changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the article was changed by someone else; reload and try again"))
     if content is not None:
         fields: dict[str, Any] = {
             "title": content.title.strip(),
@@ -529,7 +529,7 @@ async def create_article(
                 uow.conn, tenant_id, uuid4(), kind.value, None, None, external_id, _author(uow)
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(_l("an article with this external id already exists"), field="externalId") from None
+        raise Duplicate(_l("an article with this external id already exists"), field="externalId") from None
     version = await repository.insert_version(
         uow.conn,
         tenant_id,
@@ -557,7 +557,7 @@ async def create_article(
 def _check_version(article: Article, expected_version: int) -> None:
     """Optimistic concurrency: every change names the version it was based on (decision 007)."""
     if expected_version != article.latest_version:
-        raise Conflict(
+        raise VersionConflict(
             _l(
                 "the article is at version {latest_version}, not {expected_version}; reload it",
                 latest_version=article.latest_version,
@@ -570,7 +570,7 @@ async def _editable(uow: UnitOfWork, article_id: UUID, expected_version: int) ->
     article = await _own_article(uow, Operation.ARTICLE_WRITE, article_id)
     _check_version(article, expected_version)
     if article.status not in EDITABLE:
-        raise Conflict(_l("the article is in review; return it to draft before changing it"))
+        raise InvalidTransition(_l("the article is in review; return it to draft before changing it"))
     latest = await repository.get_version(uow.conn, article.tenant_id, article.id, article.latest_version)
     return article, latest
 
@@ -595,7 +595,7 @@ async def create_local_version(
     if base is None or base.kind is not ArticleKind.SHARED or base.tenant_id == town_id:
         raise NotFound(_l("shared article not found"))
     if await repository.find_local_version(uow.conn, town_id, base.tenant_id, base.id) is not None:
-        raise Conflict(_l("this town already has a local version of the article; change that one"))
+        raise Duplicate(_l("this town already has a local version of the article; change that one"))
     article = await repository.insert_article(
         uow.conn, town_id, uuid4(), ArticleKind.LOCAL_VERSION.value, base.tenant_id, base.id, None, _author(uow)
     )
@@ -671,7 +671,7 @@ async def change_status(
         raise NotFound(_l("article not found"))
     operation = TRANSITIONS.get((article.status, to))
     if operation is None:
-        raise Conflict(
+        raise InvalidTransition(
             _l("an article cannot go from {status} to {target}", status=article.status.value, target=to.value)
         )
     if article.tenant_id not in require(uow.principal, operation):

@@ -25,7 +25,7 @@ import msgspec
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from backend import clock, cursors
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.generations import Generations
 from backend.i18n import _l
 from backend.state import AppState, UnitOfWork
@@ -200,7 +200,7 @@ async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceN
             _l("this number overlaps a number another tenant owns in that period"), field="validTo"
         ) from None
     if updated is None:
-        raise Conflict(_l("the service number was changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the service number was changed by someone else; reload and try again"))
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return updated
 
@@ -444,7 +444,7 @@ async def _apply(uow: UnitOfWork, external_id: str, facts: dict[str, Any]) -> Ca
             conflicts.append(key)
     if conflicts:
         names = ", ".join(sorted(_camel(k) for k in conflicts))
-        raise Conflict(
+        raise Duplicate(
             _l(
                 "call {external_id!r} was already recorded with other values ({names})",
                 external_id=external_id,
@@ -558,7 +558,9 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
         raise ValidationFailed(_l("the call was never answered"), field="outcome")
     if current.ticket_id is not None and data.outcome is not Outcome.FORWARDED_AS_TICKET:
-        raise Conflict(_l("a ticket was created from this call; it stays forwarded as ticket"), field="outcome")
+        raise InvalidTransition(
+            _l("a ticket was created from this call; it stays forwarded as ticket"), field="outcome"
+        )
     updated = await repository.set_call_outcome(
         uow.conn,
         current.tenant_id,
@@ -584,7 +586,7 @@ async def link_ticket(uow: UnitOfWork, tenant_id: UUID, call_id: UUID, ticket_id
     if current.tenant_id != tenant_id:
         raise ValidationFailed(_l("the call is another tenant's; assign a 115 call to the town first"), field="callId")
     if current.ticket_id is not None:
-        raise Conflict(_l("a ticket was already created from this call"), field="callId")
+        raise Duplicate(_l("a ticket was already created from this call"), field="callId")
     if current.answered_at is None and current.ended_at is not None:
         raise ValidationFailed(_l("the call was never answered"), field="callId")
     linked = await repository.link_ticket(uow.conn, tenant_id, call_id, ticket_id, uow.principal.log_id)
@@ -617,18 +619,20 @@ async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInp
     decision = compiled.decide(current.dialled, current.caller, current.offered_at, reachable)
     owner = compiled.owner_of(current.dialled, current.offered_at, reachable)
     if owner is None or owner[1].id != current.tenant_id:
-        raise Conflict(_l("the call was already assigned to a town"))
+        raise InvalidTransition(_l("the call was already assigned to a town"))
     if data.tenant_id not in {c.tenant.id for c in decision.candidates}:
         raise ValidationFailed(_l("the town is not one of the call's candidates"), field="tenantId")
     if data.tenant_id == current.tenant_id:
         raise ValidationFailed(_l("the call is already stored for that tenant"), field="tenantId")
     if current.ticket_id is not None or current.outcome_department_id is not None:
-        raise Conflict(_l("the call already names a ticket or department of its tenant; it can no longer move"))
+        raise InvalidTransition(
+            _l("the call already names a ticket or department of its tenant; it can no longer move")
+        )
     moved = await repository.assign_call_tenant(
         uow.conn, current.tenant_id, current.id, data.tenant_id, uow.principal.log_id
     )
     if moved is None:
-        raise Conflict(_l("the call was already assigned to a town"))
+        raise InvalidTransition(_l("the call was already assigned to a town"))
     uow.after_commit(lambda: events.publish_call(uow.app, "updated", moved))
     return moved
 

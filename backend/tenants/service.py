@@ -24,7 +24,15 @@ from auth.permissions import Operation, require
 from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend import clock
-from backend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from backend.errors import (
+    Conflict,
+    Duplicate,
+    InvalidTransition,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    VersionConflict,
+)
 from backend.i18n import Message, _l
 from backend.state import AppState, UnitOfWork, unit_of_work
 from backend.tenants import reach, repository, signin
@@ -134,7 +142,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
         async with uow.conn.transaction():  # savepoint: a duplicate slug leaves nothing behind
             tenant = await repository.insert_tenant(uow.conn, tenant_id, data)
     except asyncpg.UniqueViolationError:
-        raise Conflict(_l("a tenant with slug {slug!r} already exists", slug=data.slug), field="slug") from None
+        raise Duplicate(_l("a tenant with slug {slug!r} already exists", slug=data.slug), field="slug") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return tenant
 
@@ -156,7 +164,7 @@ async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) ->
         changes["status"] = changes["status"].value
     updated = await repository.update_tenant(uow.conn, tenant_id, changes, data.version)
     if updated is None:
-        raise Conflict(_l("the tenant was changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the tenant was changed by someone else; reload and try again"))
     if "status" in changes:
         # Sign-in drops offboarded tenants' issuers (auth_issuer_bindings) and ends the
         # operator's access to them; both are remembered by sign-in, so they are dropped now.
@@ -183,7 +191,7 @@ async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput
                 uow.conn, tenant_id, uuid4(), data.name, data.email, data.phone, data.active
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(_l("a department named {name!r} already exists", name=data.name), field="name") from None
+        raise Duplicate(_l("a department named {name!r} already exists", name=data.name), field="name") from None
 
 
 async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput) -> Department:
@@ -195,7 +203,7 @@ async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUI
                 uow.conn, tenant_id, department_id, data.name, data.email, data.phone, data.active
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(_l("a department named {name!r} already exists", name=data.name), field="name") from None
+        raise Duplicate(_l("a department named {name!r} already exists", name=data.name), field="name") from None
     if department is None:
         raise NotFound(_l("department not found"))
     return department
@@ -332,7 +340,7 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
                 data.role_mapping,
             )
     except asyncpg.UniqueViolationError:
-        raise Conflict(_l("this issuer and organisation are already registered"), field="issuer") from None
+        raise Duplicate(_l("this issuer and organisation are already registered"), field="issuer") from None
     except asyncpg.ExclusionViolationError:  # registered concurrently with another claim
         raise Conflict(_l("tenants sharing this issuer use another organisation claim"), field="orgClaim") from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
@@ -495,12 +503,12 @@ async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: Agreeme
     if agreement is None:
         raise NotFound(_l("agreement not found"))
     if agreement.ends_on is not None:
-        raise Conflict(_l("the agreement already ends on {ends_on}", ends_on=agreement.ends_on.isoformat()))
+        raise InvalidTransition(_l("the agreement already ends on {ends_on}", ends_on=agreement.ends_on.isoformat()))
     if data.noticed_on < agreement.starts_on:
         raise ValidationFailed(_l("notice cannot be given before the agreement starts"), field="noticedOn")
     ends_on = agreement.earliest_end_if_noticed_on(data.noticed_on)
     updated = await repository.set_agreement_end(uow.conn, agreement.tenant_id, agreement.id, ends_on)
     if updated is None:
-        raise Conflict(_l("the agreement was changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the agreement was changed by someone else; reload and try again"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
     return view_agreement(updated, clock.today())

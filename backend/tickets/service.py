@@ -21,7 +21,7 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend import clock, cursors, disclosures
 from backend.disclosures import Disclosure
-from backend.errors import Conflict, ValidationFailed
+from backend.errors import InvalidTransition, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony import service as telephony_service
@@ -135,7 +135,7 @@ async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSetting
     )
     saved = await repository.save_settings(uow.conn, tenant.id, wanted, data.version)
     if saved is None:
-        raise Conflict(_l("the ticket settings were changed by someone else; reload and try again"))
+        raise VersionConflict(_l("the ticket settings were changed by someone else; reload and try again"))
     return saved
 
 
@@ -460,7 +460,7 @@ async def _locked(uow: UnitOfWork, ticket_id: UUID, now: datetime, version: int 
     reachable = require(uow.principal, Operation.TICKET_WORK)
     ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now, lock=True)
     if version is not None and version != ticket.version:
-        raise Conflict(_l("the ticket was changed by someone else; reload and try again"), field="version")
+        raise VersionConflict(_l("the ticket was changed by someone else; reload and try again"), field="version")
     return ticket
 
 
@@ -471,7 +471,7 @@ async def _transition(
     action = TRANSITIONS.get((ticket.status, target))
     if action is None:
         allowed = ", ".join(s.value for s in allowed_targets(ticket.status)) or "none"
-        raise Conflict(
+        raise InvalidTransition(
             _l(
                 "a ticket in status '{status}' cannot move to '{target}'; allowed next: {allowed}",
                 status=ticket.status.value,
@@ -486,7 +486,7 @@ async def _transition(
         needs_callback = channel not in (None, Channel.NONE.value)
         _, reached_at = await repository.callback_window(uow.conn, ticket.tenant_id, ticket.id)
         if needs_callback and reached_at is None:
-            raise Conflict(
+            raise InvalidTransition(
                 _l("record a callback attempt that reached the citizen before marking the ticket answered"),
                 field="status",
             )
@@ -498,7 +498,9 @@ async def _transition(
         changes["closed_at"] = now
     elif action == "reopen":
         if ticket.personal_data_erased_at is not None:
-            raise Conflict(_l("the citizen's data of this ticket was erased after retention; create a new ticket"))
+            raise InvalidTransition(
+                _l("the citizen's data of this ticket was erased after retention; create a new ticket")
+            )
         # The citizen gets a new callback promise, computed as of now with today's calendar.
         tenant = await tenant_repository.get_tenant(uow.conn, ticket.tenant_id)
         started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
@@ -538,7 +540,7 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
     now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status is TicketStatus.CLOSED:
-        raise Conflict(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
+        raise InvalidTransition(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
     reachable = [ticket.tenant_id]
     change = await record_change(
         uow.conn,
@@ -560,7 +562,7 @@ async def change_department(
     now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now, data.version)
     if ticket.status not in OPEN_STATUSES:
-        raise Conflict(_l("only an open ticket can go to another department"), field="departmentId")
+        raise InvalidTransition(_l("only an open ticket can go to another department"), field="departmentId")
     if not await repository.active_department_exists(uow.conn, ticket.tenant_id, data.department_id):
         raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
     reachable = [ticket.tenant_id]
@@ -582,7 +584,7 @@ async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now:
     now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.personal_data_erased_at is not None:
-        raise Conflict(_l("this ticket's data was erased after retention; no comments can be added"))
+        raise InvalidTransition(_l("this ticket's data was erased after retention; no comments can be added"))
     principal = uow.principal
     comment = await repository.insert_comment(
         uow.conn, ticket.tenant_id, ticket.id, data.body, principal.subject, principal.tenant_id
@@ -616,7 +618,7 @@ async def record_callback(
     now = now or clock.now()
     ticket = await _locked(uow, ticket_id, now)
     if ticket.status not in (TicketStatus.FORWARDED, TicketStatus.IN_PROGRESS, TicketStatus.ANSWERED):
-        raise Conflict(
+        raise InvalidTransition(
             _l(
                 "callback attempts are recorded on forwarded, in-progress or answered tickets, not on '{status}' ones",
                 status=ticket.status.value,
@@ -771,7 +773,7 @@ async def resume_webhook_endpoint(
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
     endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
     if not endpoint.active:
-        raise Conflict(_l("this endpoint was removed; add it again instead"))
+        raise InvalidTransition(_l("this endpoint was removed; add it again instead"))
     if endpoint.paused_at is None:
         return endpoint
     resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id, now or clock.now())

@@ -222,7 +222,7 @@ async def test_mutation_errors_are_in_the_payload(client: Client, world: World) 
     assert created["data"]["createTenant"] == {"tenant": {"slug": good["slug"]}, "errors": []}
     duplicate = (await post(client, CREATE_TENANT, headers, input=good))["data"]["createTenant"]
     assert duplicate["tenant"] is None
-    assert duplicate["errors"][0]["code"] == "CONFLICT" and duplicate["errors"][0]["field"] == "slug"
+    assert duplicate["errors"][0]["code"] == "DUPLICATE" and duplicate["errors"][0]["field"] == "slug"
 
 
 async def test_mutation_needs_the_role(client: Client, world: World) -> None:

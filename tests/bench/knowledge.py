@@ -135,7 +135,7 @@ async def record_statements(
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
     """The statements the search sends for each question (as an operator's agent on a Soest call)."""
     pool = await create_pool(settings.application_database_url, 1, 1)
-    state = AppState(settings=settings, pool=pool, redis=None, http=None, verifier=None)  # type: ignore[arg-type]
+    state = AppState(settings=settings, pool=pool, redis=None, http=None, verifier=None, sign_in=None)  # type: ignore[arg-type]
     agent = Principal(
         issuer="bench",
         subject="bench-agent",

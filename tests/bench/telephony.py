@@ -120,7 +120,7 @@ async def resolve_vs_redis_get(
 ) -> dict[str, Any]:
     pool = await create_pool(settings.application_database_url, 1, 2)
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
-    state = AppState(settings=settings, pool=pool, redis=redis, http=httpx.AsyncClient(), verifier=None)  # type: ignore[arg-type]
+    state = AppState(settings=settings, pool=pool, redis=redis, http=httpx.AsyncClient(), verifier=None, sign_in=None)  # type: ignore[arg-type]
     acting = frozenset(tenants.values())
     key = cache.generation_key(state)
     try:
@@ -240,7 +240,7 @@ async def _copy_into_calls(admin_url: str, system: Principal, records: list[tupl
 async def ingest(settings: Any, admin_url: str, tenants: dict[str, UUID], rows: int) -> dict[str, Any]:
     pool = await create_pool(settings.application_database_url, 1, 2)
     redis = redis_asyncio.Redis.from_url(settings.redis_url)
-    state = AppState(settings=settings, pool=pool, redis=redis, http=httpx.AsyncClient(), verifier=None)  # type: ignore[arg-type]
+    state = AppState(settings=settings, pool=pool, redis=redis, http=httpx.AsyncClient(), verifier=None, sign_in=None)  # type: ignore[arg-type]
     system = Principal(
         issuer="bench",
         subject="bench-telephony",

@@ -19,7 +19,7 @@ from strawberry.scalars import JSON
 
 from backend.api import mapping
 from backend.api.mapping import MIRRORS, Mirror, mirrors
-from backend.api.schema import create_schema
+from backend.gql_schema import create_schema
 from backend.settings import load_settings
 
 

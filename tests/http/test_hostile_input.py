@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from backend.api.schema import create_schema
+from backend.gql_schema import create_schema
 from backend.http.input_guard import MAX_JSON_DEPTH, json_too_deep
 from backend.settings import PROJECT_ROOT, Settings
 from backend.structs import LINES, Input

@@ -102,7 +102,7 @@ async def test_a_town_cannot_have_two_local_versions_or_one_of_a_local_article(
     again = await gql(
         client, world.headers(SOEST, "editor"), LOCAL_VERSION, id=shared["id"], input={"overrides": {"fees": "1 €"}}
     )
-    assert payload(again, "createLocalVersion")["errors"][0]["code"] == "CONFLICT"
+    assert payload(again, "createLocalVersion")["errors"][0]["code"] == "DUPLICATE"
     local = await create_article(client, world, GESEKE, unique("Nur Geseke"))
     other = await gql(
         client, world.headers(SOEST, "editor"), LOCAL_VERSION, id=local["id"], input={"overrides": {"fees": "1 €"}}

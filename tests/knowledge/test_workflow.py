@@ -77,7 +77,7 @@ async def test_transitions_outside_the_workflow_are_refused(
 ) -> None:
     article = await create_article(client, world, SOEST, unique("Unerlaubter Schritt"))
     result = await transition(client, world, SOEST, article["id"], step, expected=1)
-    assert result["article"] is None and result["errors"][0]["code"] == "CONFLICT"
+    assert result["article"] is None and result["errors"][0]["code"] == "INVALID_TRANSITION"
 
 
 async def test_only_the_tenants_editors_may_write_and_publish(client: Client, world: World) -> None:
@@ -173,7 +173,7 @@ async def test_lost_updates_are_refused(client: Client, world: World) -> None:
         expected=1,
         input=article_input("Zweite Änderung"),
     )
-    assert payload(second, "updateArticle")["errors"][0]["code"] == "CONFLICT"
+    assert payload(second, "updateArticle")["errors"][0]["code"] == "VERSION_CONFLICT"
     in_review = await transition(client, world, SOEST, article["id"], "submit", expected=2)
     edit = await gql(
         client,
@@ -183,7 +183,7 @@ async def test_lost_updates_are_refused(client: Client, world: World) -> None:
         expected=3,
         input=article_input("Während der Prüfung"),
     )
-    assert in_review["errors"] == [] and payload(edit, "updateArticle")["errors"][0]["code"] == "CONFLICT"
+    assert in_review["errors"] == [] and payload(edit, "updateArticle")["errors"][0]["code"] == "INVALID_TRANSITION"
 
 
 @pytest.mark.parametrize(
@@ -219,12 +219,12 @@ async def test_a_stale_editor_cannot_revert_or_publish_over_a_newer_version(clie
     assert payload(saved_by_b, "updateArticle")["article"]["latestVersion"] == 2
     # A's stale save is refused, not silently written over B's version.
     saved_by_a = await gql(client, headers, UPDATE, id=article["id"], expected=1, input=article_input("Fassung A"))
-    assert payload(saved_by_a, "updateArticle")["errors"][0]["code"] == "CONFLICT"
+    assert payload(saved_by_a, "updateArticle")["errors"][0]["code"] == "VERSION_CONFLICT"
     # B submits version 2; A, still on version 1, can neither send it back nor publish it.
     assert (await transition(client, world, SOEST, article["id"], "submit", expected=2))["errors"] == []
     for step in ("return", "publish"):
         stale = await transition(client, world, SOEST, article["id"], step, expected=1)
-        assert stale["article"] is None and stale["errors"][0]["code"] == "CONFLICT", step
+        assert stale["article"] is None and stale["errors"][0]["code"] == "VERSION_CONFLICT", step
     published = await transition(client, world, SOEST, article["id"], "publish", expected=3)
     assert published["errors"] == [] and published["article"]["publishedVersion"] == 4
     assert published["article"]["latest"]["title"] == "Fassung B"

@@ -68,6 +68,7 @@ async def test_same_payload_same_answer_other_payload_409_and_nothing_changed(cl
     assert also_same.json() == first.json()  # the same instant and number, written differently
     other = await post(client, telephony, {**body, "endedAt": "2026-03-02T10:09:00+01:00", "agent": "agent-8"})
     assert other.status_code == 409, other.text
+    assert other.json()["code"] == "DUPLICATE"  # the external id was recorded with other values
     assert other.json()["detail"].endswith("(agent, endedAt)")
     stored = await client.get(f"/v1/calls/{first.json()['id']}", headers=telephony.headers("kreis-soest", "agent"))
     assert stored.json()["endedAt"] == first.json()["endedAt"] and stored.json()["agent"] == "agent-7"

@@ -15,7 +15,7 @@ import httpx
 from auth.principal import Principal
 from auth.roles import Role
 from backend.api.context import GraphQLContext, still_grants
-from backend.api.schema import create_schema
+from backend.gql_schema import create_schema
 from backend.main import create_app
 from backend.settings import Settings
 from backend.state import AppState

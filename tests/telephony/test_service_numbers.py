@@ -51,6 +51,7 @@ async def test_overlap_with_another_tenant_is_refused_block_over_number(client: 
     refused = await client.post("/v1/service-numbers", json=body, headers=headers)
     assert refused.status_code == 409, refused.text
     assert "another tenant" in refused.json()["detail"]
+    assert refused.json()["code"] == "CONFLICT"  # an overlap: neither a version, a duplicate nor a state
     assert str(telephony.tenant_ids["kreis-soest"]) not in refused.text  # never names the owner
     # …nor a full number inside Stadt Soest's block 02921 103.
     body = {"tenantId": str(telephony.tenant_ids["stadt-geseke"]), "number": "02921 103-77", "validFrom": "2030-01-01"}
@@ -154,7 +155,7 @@ async def test_ending_a_number_and_changing_its_window(client: Client, telephony
     stale = await client.patch(
         f"/v1/service-numbers/{number['id']}", headers=admin, json={"greeting": "x", "version": number["version"]}
     )
-    assert stale.status_code == 409
+    assert stale.status_code == 409 and stale.json()["code"] == "VERSION_CONFLICT"
 
 
 async def test_who_may_see_and_change_numbers(client: Client, telephony: World) -> None:

@@ -64,7 +64,7 @@ async def test_create_tenant_needs_platform_admin(client: Client, world: World) 
     assert created.status_code == 201, created.text
     assert created.json()["serviceHours"][0] == {"weekday": 1, "opens": "08:00", "closes": "18:00"}
     again = await client.post("/v1/tenants", json=body, headers=world.headers("kreis-soest", "platform-admin"))
-    assert again.status_code == 409
+    assert again.status_code == 409 and again.json()["code"] == "DUPLICATE"
 
 
 async def test_bad_input_is_rejected_with_a_problem_and_changes_nothing(client: Client, world: World) -> None:
@@ -115,7 +115,7 @@ async def test_departments_add_and_conflict(client: Client, world: World) -> Non
     created = await client.post(url, json={"name": f"Ordnungsamt {world.suffix}"}, headers=headers)
     assert created.status_code == 201, created.text
     duplicate = await client.post(url, json={"name": f"Ordnungsamt {world.suffix}"}, headers=headers)
-    assert duplicate.status_code == 409
+    assert duplicate.status_code == 409 and duplicate.json()["code"] == "DUPLICATE"
     names = [d["name"] for d in (await client.get(url, headers=headers)).json()]
     assert names.count(f"Ordnungsamt {world.suffix}") == 1
 

@@ -102,7 +102,7 @@ async def test_comments_assignment_and_department_over_graphql(
         id=ticket["id"],
         d=str(departments[GESEKE]),
     )
-    assert stale["data"]["changeTicketDepartment"]["errors"] == [{"code": "CONFLICT", "field": "version"}]
+    assert stale["data"]["changeTicketDepartment"]["errors"] == [{"code": "VERSION_CONFLICT", "field": "version"}]
     read = await graphql(
         client,
         staff,

@@ -444,7 +444,7 @@ async def test_an_endpoint_failing_for_days_is_paused_until_the_town_admin_resum
 
     assert (await client.delete(f"/v1/tenants/{slug}/webhooks/{endpoint_id}", headers=admin)).status_code == 204
     gone = await client.post(resume, headers=admin)
-    assert gone.status_code == 409 and gone.json()["code"] == "CONFLICT"  # removed: add it again instead
+    assert gone.status_code == 409 and gone.json()["code"] == "INVALID_TRANSITION"  # removed: add it again instead
 
 
 async def test_signing_secrets_are_sealed_at_rest_and_old_plain_ones_get_sealed(

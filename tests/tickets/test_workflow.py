@@ -126,7 +126,7 @@ async def test_invalid_transitions_get_a_clear_error_and_change_nothing(
         response = await _status(client, world, ticket["id"], target, (GESEKE, "department"))
         assert response.status_code == 409, (target, response.text)
         problem = response.json()
-        assert problem["code"] == "CONFLICT"
+        assert problem["code"] == "INVALID_TRANSITION"
         assert f"'forwarded' cannot move to '{target}'" in problem["detail"]
         assert "allowed next: in_progress" in problem["detail"]
     unknown = await _status(client, world, ticket["id"], "archived", (GESEKE, "department"))
@@ -155,6 +155,7 @@ async def test_a_stale_version_is_refused(client: Client, world: World, departme
     assert assigned.status_code == 200, assigned.text
     stale = await _status(client, world, ticket["id"], "in_progress", (SOEST, "department"), version=ticket["version"])
     assert stale.status_code == 409 and "changed by someone else" in stale.json()["detail"]
+    assert stale.json()["code"] == "VERSION_CONFLICT"
     fresh = await _status(
         client, world, ticket["id"], "in_progress", (SOEST, "department"), version=assigned.json()["version"]
     )
@@ -332,7 +333,7 @@ async def test_graphql_workflow_for_agents_and_department_staff(
                     ticket { status } errors { code message field } } }"""
     wrong = await graphql(client, staff, change, id=ticket["id"], s="CLOSED")
     assert wrong["data"]["changeTicketStatus"]["ticket"] is None
-    assert wrong["data"]["changeTicketStatus"]["errors"][0]["code"] == "CONFLICT"
+    assert wrong["data"]["changeTicketStatus"]["errors"][0]["code"] == "INVALID_TRANSITION"
     started = await graphql(client, staff, change, id=ticket["id"], s="IN_PROGRESS")
     assert started["data"]["changeTicketStatus"]["ticket"]["status"] == "IN_PROGRESS"
     recorded = await graphql(

@@ -1,4 +1,8 @@
-"""The GraphQL schema: one Query and one Mutation assembled from each domain's mixins."""
+"""The GraphQL schema: one Query and one Mutation assembled from each domain's mixins.
+
+The composition root of the GraphQL side, beside `main.py` (the REST side's): it imports every
+domain's GraphQL module, which is why it does not live in the API kit (`backend/api/`), whose
+helpers the domains themselves import (decision 022)."""
 
 from __future__ import annotations
 
