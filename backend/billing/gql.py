@@ -41,7 +41,7 @@ def _tenant(tenant: str | None, tenant_slug: str | None) -> str | None:
 def _required_tenant(tenant: str | None, tenant_slug: str | None) -> str:
     slug = _tenant(tenant, tenant_slug)
     if slug is None:
-        raise ValidationFailed(_l("name the tenant (tenant)"), field="tenant")
+        raise ValidationFailed(_l("give the tenant's slug as tenant"), field="tenant")
     return slug
 
 
