@@ -10,9 +10,8 @@ from uuid import UUID
 from litestar import Response, get, post, put
 from litestar.params import Parameter
 
-from auth.permissions import Operation
 from auth.principal import Principal
-from backend.billing import reports, service
+from backend.billing import figures, invoices, rates, reports, tariffs
 from backend.billing.schemas import (
     AgreementTerm,
     BillingProfile,
@@ -36,7 +35,6 @@ from backend.billing.schemas import (
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
-from backend.tenants import service as tenants
 
 TenantSlug = Annotated[str | None, Parameter(query="tenant", description="slug of one tenant (default: all I may see)")]
 From = Annotated[date, Parameter(query="from", description="first day (local)")]
@@ -56,7 +54,7 @@ class BillingController(AuthenticatedController):
     )
     async def list_tariffs(self, app_state: AppState, principal: Principal, tenant: TenantSlug = None) -> list[Tariff]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.list_tariffs(uow, await tenants.tenant_id_by_slug(uow, tenant, Operation.TARIFF_READ))
+            return await tariffs.list_tariffs(uow, tenant)
 
     @post(
         "/tariffs",
@@ -65,7 +63,7 @@ class BillingController(AuthenticatedController):
     )
     async def create_tariff(self, app_state: AppState, principal: Principal, data: TariffCreate) -> Tariff:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.create_tariff(uow, data)
+            return await tariffs.create_tariff(uow, data)
 
     @put(
         "/tariffs/{tariff_id:uuid}",
@@ -76,7 +74,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, tariff_id: UUID, data: TariffInput
     ) -> Tariff:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.change_tariff(uow, tariff_id, data)
+            return await tariffs.change_tariff(uow, tariff_id, data)
 
     # --- invoices ---
 
@@ -94,8 +92,7 @@ class BillingController(AuthenticatedController):
         include_discarded: Annotated[bool, Parameter(query="includeDiscarded")] = False,
     ) -> list[Invoice]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.INVOICE_READ)
-            return await service.list_invoices(uow, tenant_id, year, include_discarded)
+            return await invoices.list_invoices(uow, tenant, year, include_discarded)
 
     @post(
         "/invoice-runs",
@@ -104,7 +101,7 @@ class BillingController(AuthenticatedController):
     )
     async def run_invoice(self, app_state: AppState, principal: Principal, data: InvoiceRunInput) -> Invoice:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.run_invoice(uow, data)
+            return await invoices.run_invoice(uow, data.tenant_id, data.period)
 
     @get(
         "/invoices/{invoice_id:uuid}",
@@ -113,7 +110,7 @@ class BillingController(AuthenticatedController):
     )
     async def get_invoice(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Invoice:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.invoice(uow, invoice_id)
+            return await invoices.invoice(uow, invoice_id)
 
     @post(
         "/invoices/{invoice_id:uuid}/issue",
@@ -123,7 +120,7 @@ class BillingController(AuthenticatedController):
     )
     async def issue_invoice(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Invoice:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.issue_invoice(uow, invoice_id)
+            return await invoices.issue_invoice(uow, invoice_id)
 
     @post(
         "/invoices/{invoice_id:uuid}/cancellation",
@@ -134,7 +131,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, invoice_id: UUID, data: CancellationInput
     ) -> Invoice:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.cancel_invoice(uow, invoice_id, data)
+            return await invoices.cancel_invoice(uow, invoice_id, data)
 
     @get(
         "/invoices/{invoice_id:uuid}/xrechnung",
@@ -144,7 +141,7 @@ class BillingController(AuthenticatedController):
     )
     async def xrechnung(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Response[bytes]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            filename, xml = await service.xrechnung(uow, invoice_id)
+            filename, xml = await invoices.xrechnung(uow, invoice_id)
         return Response(
             content=xml,
             media_type="application/xml",
@@ -158,7 +155,7 @@ class BillingController(AuthenticatedController):
     )
     async def true_up(self, app_state: AppState, principal: Principal, data: TrueUpInput) -> Invoice:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.true_up(uow, data)
+            return await rates.true_up(uow, data.tenant_id, data.year)
 
     # --- party data and targets ---
 
@@ -169,8 +166,7 @@ class BillingController(AuthenticatedController):
     )
     async def get_billing_profile(self, app_state: AppState, principal: Principal, slug: str) -> BillingProfile | None:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug, Operation.BILLING_PROFILE_READ)
-            return await service.billing_profile(uow, tenant.id)
+            return await invoices.billing_profile(uow, slug)
 
     @put(
         "/tenants/{slug:str}/billing-profile",
@@ -181,8 +177,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: BillingProfileInput
     ) -> BillingProfile:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug, Operation.BILLING_PROFILE_WRITE)
-            return await service.set_billing_profile(uow, tenant.id, data)
+            return await invoices.set_billing_profile(uow, slug, data)
 
     @put(
         "/tenants/{slug:str}/figure-targets",
@@ -193,15 +188,14 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: FigureTargetsInput
     ) -> FigureTargets:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug, Operation.FIGURES_CONFIGURE)
-            return await service.set_figure_targets(uow, tenant.id, data)
+            return await figures.set_figure_targets(uow, slug, data)
 
     # --- yearly rate from costs ---
 
     @get("/cost-bases", summary="The operator's yearly cost bases", responses=problem_responses(400, 401, 403, 422))
     async def list_cost_bases(self, app_state: AppState, principal: Principal) -> list[CostBase]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.cost_bases(uow)
+            return await rates.cost_bases(uow)
 
     @put(
         "/cost-bases",
@@ -210,7 +204,7 @@ class BillingController(AuthenticatedController):
     )
     async def record_cost_base(self, app_state: AppState, principal: Principal, data: CostBaseInput) -> CostBase:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.record_cost_base(uow, data)
+            return await rates.record_cost_base(uow, data)
 
     @get(
         "/rate-proposal",
@@ -221,7 +215,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, year: Annotated[int, Parameter(ge=2000, le=2998)]
     ) -> RateProposal:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.rate_proposal(uow, year)
+            return await rates.rate_proposal(uow, year)
 
     @post(
         "/rate-adoptions",
@@ -230,7 +224,7 @@ class BillingController(AuthenticatedController):
     )
     async def adopt_rate(self, app_state: AppState, principal: Principal, data: RateAdoptionInput) -> RateAdoption:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.adopt_rate(uow, data)
+            return await rates.adopt_rate(uow, data)
 
     # --- agreement terms and figures ---
 
@@ -247,7 +241,7 @@ class BillingController(AuthenticatedController):
         within_days: Annotated[int | None, Parameter(query="withinDays", ge=0, le=3660)] = None,
     ) -> list[AgreementTerm]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.agreement_terms(uow, on, within_days)
+            return await figures.agreement_terms(uow, on, within_days)
 
     @get(
         "/figures",
@@ -258,8 +252,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
     ) -> FiguresReport:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.FIGURES_READ)
-            return await service.figures(uow, period_from, period_to, tenant_id)
+            return await figures.figures(uow, period_from, period_to, tenant)
 
     @get(
         "/figures.csv",
@@ -271,8 +264,7 @@ class BillingController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
     ) -> Response[str]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant, Operation.FIGURES_READ)
-            report = await service.figures(uow, period_from, period_to, tenant_id)
+            report = await figures.figures(uow, period_from, period_to, tenant)
         name = f"kennzahlen-{period_from.isoformat()}-{period_to.isoformat()}.csv"
         return Response(
             content=reports.figures_csv(report),

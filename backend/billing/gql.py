@@ -1,6 +1,7 @@
 """GraphQL for finance and supervisors: tariffs, invoices, cost-based rates, agreement terms and
-115 figures. Money and shares are the `Decimal` scalar (a string on the wire). Thin: everything
-goes through the service."""
+115 figures. Money and shares are the `Decimal` scalar (a string on the wire). Thin: every type
+mirrors its Struct (decision 020), resolvers hand the Structs over, and the tenant's slug goes to
+the service untouched (the door is there)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 import strawberry
 
-from auth.permissions import Operation
 from backend.api.context import Info
-from backend.api.payloads import UserError, run_mutation, to_input
-from backend.billing import schemas, service
-from backend.errors import NotFound
-from backend.tenants import service as tenants
+from backend.api.mapping import mirrors, shown, shown_all
+from backend.api.payloads import UserError, mutate, to_input
+from backend.billing import figures, invoices, rates, schemas, tariffs
+from backend.errors import NotFound, ValidationFailed
+from backend.i18n import _l
+from backend.state import UnitOfWork
 
 strawberry.enum(schemas.InvoiceKind, name="InvoiceKind")
 strawberry.enum(schemas.InvoicePurpose, name="InvoicePurpose")
@@ -25,11 +26,26 @@ strawberry.enum(schemas.InvoiceStatus, name="InvoiceStatus")
 strawberry.enum(schemas.LineKind, name="InvoiceLineKind")
 strawberry.enum(schemas.FigureScope, name="FigureScope")
 
+# The tenant is named `tenant` everywhere; `tenantSlug` stays until clients moved (issue 13).
+TenantArg = Annotated[str | None, strawberry.argument(description="slug of the tenant")]
+TenantSlugArg = Annotated[str | None, strawberry.argument(deprecation_reason="Use tenant.")]
 
-def _fields(struct: msgspec.Struct) -> dict[str, Any]:
-    return {name: getattr(struct, name) for name in struct.__struct_fields__}
+
+def _tenant(tenant: str | None, tenant_slug: str | None) -> str | None:
+    """The slug given as `tenant` or under its old name `tenantSlug` (None: neither)."""
+    if tenant is not None and tenant_slug is not None and tenant != tenant_slug:
+        raise ValidationFailed(_l("tenant and tenantSlug name different tenants; give only tenant"), field="tenant")
+    return tenant if tenant is not None else tenant_slug
 
 
+def _required_tenant(tenant: str | None, tenant_slug: str | None) -> str:
+    slug = _tenant(tenant, tenant_slug)
+    if slug is None:
+        raise ValidationFailed(_l("give the tenant's slug as tenant"), field="tenant")
+    return slug
+
+
+@mirrors(schemas.Tariff)
 @strawberry.type(name="Tariff", description="Price per call minute of an agreement over a period of days")
 class TariffGQL:
     id: UUID
@@ -45,11 +61,8 @@ class TariffGQL:
     cost_base_year: int | None
     version: int
 
-    @classmethod
-    def of(cls, t: schemas.Tariff) -> TariffGQL:
-        return cls(**_fields(t))
 
-
+@mirrors(schemas.InvoiceLine)
 @strawberry.type(name="InvoiceLine")
 class InvoiceLineGQL:
     line_no: int
@@ -70,6 +83,7 @@ class InvoiceLineGQL:
     amount: Decimal
 
 
+@mirrors(schemas.Invoice)
 @strawberry.type(name="Invoice", description="An invoice or credit note of a client town")
 class InvoiceGQL:
     id: UUID
@@ -97,13 +111,8 @@ class InvoiceGQL:
     created_at: datetime
     lines: list[InvoiceLineGQL]
 
-    @classmethod
-    def of(cls, i: schemas.Invoice) -> InvoiceGQL:
-        values = _fields(i)
-        values["lines"] = [InvoiceLineGQL(**_fields(line)) for line in i.lines]
-        return cls(**values)
 
-
+@mirrors(schemas.BillingProfile)
 @strawberry.type(name="BillingProfile", description="A tenant's invoice address, contact and bank account")
 class BillingProfileGQL:
     tenant_id: UUID
@@ -122,6 +131,7 @@ class BillingProfileGQL:
     version: int
 
 
+@mirrors(schemas.FigureTargets)
 @strawberry.type(name="FigureTargets")
 class FigureTargetsGQL:
     tenant_id: UUID
@@ -129,6 +139,7 @@ class FigureTargetsGQL:
     first_contact_target_115: Decimal
 
 
+@mirrors(schemas.CostBase)
 @strawberry.type(name="CostBase", description="The operator's costs of a year (EUR)")
 class CostBaseGQL:
     tenant_id: UUID
@@ -145,6 +156,7 @@ class CostBaseGQL:
     version: int
 
 
+@mirrors(schemas.ClientMinutes)
 @strawberry.type(name="ClientMinutes")
 class ClientMinutesGQL:
     tenant_id: UUID
@@ -154,6 +166,7 @@ class ClientMinutesGQL:
     billed_amount: Decimal
 
 
+@mirrors(schemas.RateProposal)
 @strawberry.type(name="RateProposal", description="Cost base ÷ billable minutes, rounded up to the cent")
 class RateProposalGQL:
     year: int
@@ -167,20 +180,15 @@ class RateProposalGQL:
     calculation: list[str]
     adopted: bool
 
-    @classmethod
-    def of(cls, p: schemas.RateProposal) -> RateProposalGQL:
-        values = _fields(p)
-        values["cost_base"] = CostBaseGQL(**_fields(p.cost_base))
-        values["clients"] = [ClientMinutesGQL(**_fields(c)) for c in p.clients]
-        return cls(**values)
 
-
+@mirrors(schemas.RateAdoption)
 @strawberry.type(name="RateAdoption")
 class RateAdoptionGQL:
     proposal: RateProposalGQL
     tariffs: list[TariffGQL]
 
 
+@mirrors(schemas.AgreementTerm)
 @strawberry.type(name="AgreementTerm", description="An agreement's current term end and last day to give notice")
 class AgreementTermGQL:
     agreement_id: UUID
@@ -196,6 +204,7 @@ class AgreementTermGQL:
     days_to_notice_deadline: int | None
 
 
+@mirrors(schemas.Figures)
 @strawberry.type(name="Figures", description="115 figures of a tenant (or the total) for a period")
 class FiguresGQL:
     tenant_id: UUID | None
@@ -225,21 +234,13 @@ class FiguresGQL:
     callbacks_late: int | None = strawberry.field(description=schemas.CALLBACKS_LATE)
 
 
+@mirrors(schemas.FiguresReport)
 @strawberry.type(name="FiguresReport")
 class FiguresReportGQL:
     period_from: date
     period_to: date
     rows: list[FiguresGQL]
     total: list[FiguresGQL]
-
-    @classmethod
-    def of(cls, r: schemas.FiguresReport) -> FiguresReportGQL:
-        return cls(
-            period_from=r.period_from,
-            period_to=r.period_to,
-            rows=[FiguresGQL(**_fields(f)) for f in r.rows],
-            total=[FiguresGQL(**_fields(f)) for f in r.total],
-        )
 
 
 @strawberry.input(name="CreateTariffInput")
@@ -335,51 +336,57 @@ class RateAdoptionPayload:
 @strawberry.type
 class BillingQuery:
     @strawberry.field(description="Tariffs I may see (finance, platform admins), optionally of one tenant")
-    async def tariffs(self, info: Info, tenant_slug: str | None = None) -> list[TariffGQL]:
+    async def tariffs(self, info: Info, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None) -> list[TariffGQL]:
+        slug = _tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.TARIFF_READ)
-            return [TariffGQL.of(t) for t in await service.list_tariffs(uow, tenant_id)]
+            return shown_all(TariffGQL, await tariffs.list_tariffs(uow, slug))
 
     @strawberry.field(description="Invoices and credit notes I may see (a town's finance: its own)")
     async def invoices(
-        self, info: Info, tenant_slug: str | None = None, year: int | None = None, include_discarded: bool = False
+        self,
+        info: Info,
+        tenant: TenantArg = None,
+        tenant_slug: TenantSlugArg = None,
+        year: int | None = None,
+        include_discarded: bool = False,
     ) -> list[InvoiceGQL]:
+        slug = _tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.INVOICE_READ)
-            return [InvoiceGQL.of(i) for i in await service.list_invoices(uow, tenant_id, year, include_discarded)]
+            return shown_all(InvoiceGQL, await invoices.list_invoices(uow, slug, year, include_discarded))
 
     @strawberry.field(description="One invoice or credit note; null when missing or not visible")
     async def invoice(self, info: Info, id: UUID) -> InvoiceGQL | None:
         async with info.context.uow() as uow:
             try:
-                return InvoiceGQL.of(await service.invoice(uow, id))
+                return shown(InvoiceGQL, await invoices.invoice(uow, id))
             except NotFound:
                 return None
 
     @strawberry.field(description="A tenant's invoice address and contact")
-    async def billing_profile(self, info: Info, tenant_slug: str) -> BillingProfileGQL | None:
+    async def billing_profile(
+        self, info: Info, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+    ) -> BillingProfileGQL | None:
+        slug = _required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.BILLING_PROFILE_READ)
-            profile = await service.billing_profile(uow, tenant.id)
-        return BillingProfileGQL(**_fields(profile)) if profile else None
+            profile = await invoices.billing_profile(uow, slug)
+        return shown(BillingProfileGQL, profile) if profile else None
 
     @strawberry.field(description="The operator's yearly cost bases (operator's finance)")
     async def cost_bases(self, info: Info) -> list[CostBaseGQL]:
         async with info.context.uow() as uow:
-            return [CostBaseGQL(**_fields(c)) for c in await service.cost_bases(uow)]
+            return shown_all(CostBaseGQL, await rates.cost_bases(uow))
 
     @strawberry.field(description="Next year's cost-covering rate from a year's costs, with the calculation")
     async def rate_proposal(self, info: Info, year: int) -> RateProposalGQL:
         async with info.context.uow() as uow:
-            return RateProposalGQL.of(await service.rate_proposal(uow, year))
+            return shown(RateProposalGQL, await rates.rate_proposal(uow, year))
 
     @strawberry.field(description="Agreements' term ends and notice deadlines (withinDays: due in the next N days)")
     async def agreement_terms(
         self, info: Info, on: date | None = None, within_days: int | None = None
     ) -> list[AgreementTermGQL]:
         async with info.context.uow() as uow:
-            terms = await service.agreement_terms(uow, on, within_days)
-        return [AgreementTermGQL(**_fields(t)) for t in terms]
+            return shown_all(AgreementTermGQL, await figures.agreement_terms(uow, on, within_days))
 
     @strawberry.field(description="115 figures per tenant for the days from … to (inclusive), and the total")
     async def figures(
@@ -387,127 +394,107 @@ class BillingQuery:
         info: Info,
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
-        tenant_slug: str | None = None,
+        tenant: TenantArg = None,
+        tenant_slug: TenantSlugArg = None,
     ) -> FiguresReportGQL:
-        start, last = from_, to
+        slug = _tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug, Operation.FIGURES_READ)
-            return FiguresReportGQL.of(await service.figures(uow, start, last, tenant_id))
+            return shown(FiguresReportGQL, await figures.figures(uow, from_, to, slug))
 
 
 @strawberry.type
 class BillingMutation:
     @strawberry.mutation(description="Add a tariff period to an agreement (operator's finance, platform admin)")
     async def create_tariff(self, info: Info, input: CreateTariffInput) -> TariffPayload:
-        async def action() -> TariffGQL:
-            data = to_input(schemas.TariffCreate, input)
-            async with info.context.uow(readonly=False) as uow:
-                return TariffGQL.of(await service.create_tariff(uow, data))
-
-        tariff, errors = await run_mutation(action)
-        return TariffPayload(tariff=tariff, errors=errors)
+        return await mutate(
+            info, TariffPayload, "tariff", lambda uow: tariffs.create_tariff(uow, to_input(schemas.TariffCreate, input))
+        )
 
     @strawberry.mutation(description="Change a tariff; refused for days already invoiced")
     async def change_tariff(self, info: Info, id: UUID, input: TariffChangeInput) -> TariffPayload:
-        async def action() -> TariffGQL:
-            data = to_input(schemas.TariffInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return TariffGQL.of(await service.change_tariff(uow, id, data))
-
-        tariff, errors = await run_mutation(action)
-        return TariffPayload(tariff=tariff, errors=errors)
+        return await mutate(
+            info,
+            TariffPayload,
+            "tariff",
+            lambda uow: tariffs.change_tariff(uow, id, to_input(schemas.TariffInput, input)),
+        )
 
     @strawberry.mutation(description="Draft a client's invoice for a month (2026-03) or a year (2026)")
-    async def run_invoice(self, info: Info, tenant_slug: str, period: str) -> InvoicePayload:
-        async def action() -> InvoiceGQL:
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.INVOICE_WRITE)
-                data = to_input(schemas.InvoiceRunInput, _Namespace(tenant_id=tenant.id, period=period))
-                return InvoiceGQL.of(await service.run_invoice(uow, data))
+    async def run_invoice(
+        self, info: Info, period: str, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+    ) -> InvoicePayload:
+        async def run(uow: UnitOfWork) -> schemas.Invoice:
+            slug = _required_tenant(tenant, tenant_slug)
+            data = to_input(schemas.InvoicePeriodInput, _Values(period=period))
+            return await invoices.run_invoice(uow, slug, data.period)
 
-        invoice, errors = await run_mutation(action)
-        return InvoicePayload(invoice=invoice, errors=errors)
+        return await mutate(info, InvoicePayload, "invoice", run)
 
     @strawberry.mutation(description="Draft a client's true-up of a fully invoiced year to the cost-covering rate")
-    async def true_up(self, info: Info, tenant_slug: str, year: int) -> InvoicePayload:
-        async def action() -> InvoiceGQL:
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.INVOICE_WRITE)
-                data = to_input(schemas.TrueUpInput, _Namespace(tenant_id=tenant.id, year=year))
-                return InvoiceGQL.of(await service.true_up(uow, data))
+    async def true_up(
+        self, info: Info, year: int, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+    ) -> InvoicePayload:
+        async def run(uow: UnitOfWork) -> schemas.Invoice:
+            slug = _required_tenant(tenant, tenant_slug)
+            data = to_input(schemas.YearInput, _Values(year=year))
+            return await rates.true_up(uow, slug, data.year)
 
-        invoice, errors = await run_mutation(action)
-        return InvoicePayload(invoice=invoice, errors=errors)
+        return await mutate(info, InvoicePayload, "invoice", run)
 
     @strawberry.mutation(description="Issue a draft (numbered without gaps per operator and year)")
     async def issue_invoice(self, info: Info, id: UUID) -> InvoicePayload:
-        async def action() -> InvoiceGQL:
-            async with info.context.uow(readonly=False) as uow:
-                return InvoiceGQL.of(await service.issue_invoice(uow, id))
-
-        invoice, errors = await run_mutation(action)
-        return InvoicePayload(invoice=invoice, errors=errors)
+        return await mutate(info, InvoicePayload, "invoice", lambda uow: invoices.issue_invoice(uow, id))
 
     @strawberry.mutation(description="Cancel an issued invoice by a credit note; returns the credit note")
     async def cancel_invoice(self, info: Info, id: UUID, reason: str) -> InvoicePayload:
-        async def action() -> InvoiceGQL:
-            data = to_input(schemas.CancellationInput, _Namespace(reason=reason))
-            async with info.context.uow(readonly=False) as uow:
-                return InvoiceGQL.of(await service.cancel_invoice(uow, id, data))
-
-        invoice, errors = await run_mutation(action)
-        return InvoicePayload(invoice=invoice, errors=errors)
+        return await mutate(
+            info,
+            InvoicePayload,
+            "invoice",
+            lambda uow: invoices.cancel_invoice(uow, id, to_input(schemas.CancellationInput, _Values(reason=reason))),
+        )
 
     @strawberry.mutation(description="Set a tenant's invoice address, contact and bank account")
     async def set_billing_profile(
-        self, info: Info, tenant_slug: str, input: BillingProfileInputGQL
+        self, info: Info, input: BillingProfileInputGQL, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
     ) -> BillingProfilePayload:
-        async def action() -> BillingProfileGQL:
-            data = to_input(schemas.BillingProfileInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.BILLING_PROFILE_WRITE)
-                return BillingProfileGQL(**_fields(await service.set_billing_profile(uow, tenant.id, data)))
+        async def run(uow: UnitOfWork) -> schemas.BillingProfile:
+            slug = _required_tenant(tenant, tenant_slug)
+            return await invoices.set_billing_profile(uow, slug, to_input(schemas.BillingProfileInput, input))
 
-        profile, errors = await run_mutation(action)
-        return BillingProfilePayload(billing_profile=profile, errors=errors)
+        return await mutate(info, BillingProfilePayload, "billing_profile", run)
 
     @strawberry.mutation(description="Set a tenant's first-contact targets (all calls, 115 calls)")
     async def set_figure_targets(
-        self, info: Info, tenant_slug: str, input: FigureTargetsInputGQL
+        self, info: Info, input: FigureTargetsInputGQL, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
     ) -> FigureTargetsPayload:
-        async def action() -> FigureTargetsGQL:
-            data = to_input(schemas.FigureTargetsInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.FIGURES_CONFIGURE)
-                return FigureTargetsGQL(**_fields(await service.set_figure_targets(uow, tenant.id, data)))
+        async def run(uow: UnitOfWork) -> schemas.FigureTargets:
+            slug = _required_tenant(tenant, tenant_slug)
+            return await figures.set_figure_targets(uow, slug, to_input(schemas.FigureTargetsInput, input))
 
-        targets, errors = await run_mutation(action)
-        return FigureTargetsPayload(figure_targets=targets, errors=errors)
+        return await mutate(info, FigureTargetsPayload, "figure_targets", run)
 
     @strawberry.mutation(description="Record a year's cost base (operator's finance)")
     async def record_cost_base(self, info: Info, input: CostBaseInputGQL) -> CostBasePayload:
-        async def action() -> CostBaseGQL:
-            data = to_input(schemas.CostBaseInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return CostBaseGQL(**_fields(await service.record_cost_base(uow, data)))
-
-        base, errors = await run_mutation(action)
-        return CostBasePayload(cost_base=base, errors=errors)
+        return await mutate(
+            info,
+            CostBasePayload,
+            "cost_base",
+            lambda uow: rates.record_cost_base(uow, to_input(schemas.CostBaseInput, input)),
+        )
 
     @strawberry.mutation(description="Adopt the proposed rate as every client's tariff from 1 January")
     async def adopt_rate(self, info: Info, year: int) -> RateAdoptionPayload:
-        async def action() -> RateAdoptionGQL:
-            data = to_input(schemas.RateAdoptionInput, _Namespace(year=year))
-            async with info.context.uow(readonly=False) as uow:
-                adoption = await service.adopt_rate(uow, data)
-            return RateAdoptionGQL(
-                proposal=RateProposalGQL.of(adoption.proposal), tariffs=[TariffGQL.of(t) for t in adoption.tariffs]
-            )
-
-        adoption, errors = await run_mutation(action)
-        return RateAdoptionPayload(adoption=adoption, errors=errors)
+        return await mutate(
+            info,
+            RateAdoptionPayload,
+            "adoption",
+            lambda uow: rates.adopt_rate(uow, to_input(schemas.RateAdoptionInput, _Values(year=year))),
+        )
 
 
-class _Namespace:
+class _Values:
+    """Arguments as attributes, for `to_input`."""
+
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)

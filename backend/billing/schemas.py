@@ -149,6 +149,12 @@ class InvoiceRunInput(Input, frozen=True):
     period: PeriodText
 
 
+class InvoicePeriodInput(Input, frozen=True):
+    """The period alone, where the client is given apart (GraphQL's `runInvoice(tenant:, period:)`)."""
+
+    period: PeriodText
+
+
 class CancellationInput(Input, frozen=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S"), LINES]
 
@@ -265,6 +271,12 @@ class RateProposal(Schema, frozen=True):
 
 
 class RateAdoptionInput(Input, frozen=True):
+    year: Year
+
+
+class YearInput(Input, frozen=True):
+    """The year alone, where the client is given apart (GraphQL's `trueUp(tenant:, year:)`)."""
+
     year: Year
 
 

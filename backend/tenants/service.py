@@ -465,6 +465,15 @@ async def list_agreements(uow: UnitOfWork, on: date | None = None) -> list[Agree
     return [view_agreement(a, day) for a in await repository.list_agreements(uow.conn, list(reachable))]
 
 
+async def agreement(uow: UnitOfWork, agreement_id: UUID, operation: Operation) -> Agreement:
+    """One agreement whose client the operation reaches (billing hangs tariffs on agreements)."""
+    reachable = reach.reachable(uow, operation)
+    found = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
+    if found is None:
+        raise NotFound(_l("agreement not found"))
+    return found
+
+
 async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementView:
     reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
     _check_agreement_day(data.starts_on, "startsOn")

@@ -43,7 +43,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from backend.billing import repository
+from backend.billing import invoice_repository, repository
 from backend.db.pool import create_pool
 from backend.db.roles import APP_ROLE, with_user
 from backend.db.tenancy import tenant_transaction
@@ -228,7 +228,7 @@ async def _compare(pool: asyncpg.Pool, world: dict[str, Any], repeat: int) -> di
 
     async def from_rollups() -> Any:
         async with tenant_transaction(pool, [town], readonly=True) as conn:
-            return await repository.usage_by_tariff(conn, town, start, end)
+            return await invoice_repository.usage_by_tariff(conn, town, start, end)
 
     async def from_raw() -> Any:
         async with tenant_transaction(pool, [town], readonly=True) as conn:

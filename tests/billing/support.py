@@ -17,7 +17,7 @@ import httpx
 
 from auth.principal import Principal
 from auth.roles import Role
-from backend.billing import service
+from backend.billing import invoices, tariffs
 from backend.billing.schemas import BillingProfileInput, TariffCreate
 from backend.db.tenancy import tenant_transaction
 from backend.state import AppState, unit_of_work
@@ -65,6 +65,7 @@ class Billing:
     clients: dict[str, UUID]
     agreements: dict[str, UUID]
     names: dict[UUID, str] = field(default_factory=dict)
+    slugs: dict[UUID, str] = field(default_factory=dict)
 
     def finance(self, home: UUID | None = None) -> Principal:
         """Finance of the operator (acting for every client) or of one town (its own only)."""
@@ -90,7 +91,7 @@ class Billing:
         minimum: str | None = None,
     ) -> Any:
         async with unit_of_work(self.state, self.finance()) as uow:
-            return await service.create_tariff(
+            return await tariffs.create_tariff(
                 uow,
                 TariffCreate(
                     agreement_id=self.agreements[town],
@@ -123,9 +124,12 @@ async def make_billing(state: AppState, towns: tuple[str, ...] = ("soest", "gese
                 uow, AgreementCreate(client_tenant_id=tenant_id, starts_on=date(2018, 1, 1))
             )
             agreements[town] = view.agreement.id
-            await service.set_billing_profile(uow, tenant_id, profile(f"Stadt {town.title()}", city=town.title()))
-        await service.set_billing_profile(uow, operator, profile("Kreis Soest – Der Landrat"))
+            await invoices.set_billing_profile(
+                uow, f"{town}-{suffix}", profile(f"Stadt {town.title()}", city=town.title())
+            )
+        await invoices.set_billing_profile(uow, f"op-{suffix}", profile("Kreis Soest – Der Landrat"))
     billing = Billing(state=state, operator=operator, clients=clients, agreements=agreements)
+    billing.slugs = {operator: f"op-{suffix}", **{v: f"{k}-{suffix}" for k, v in clients.items()}}
     billing.names = {operator: "Kreis Soest", **{v: f"Stadt {k.title()}" for k, v in clients.items()}}
     return billing
 

@@ -176,3 +176,39 @@ def test_no_float_in_the_billing_code() -> None:
         for node in ast.walk(tree):
             assert not (isinstance(node, ast.Constant) and isinstance(node.value, float)), (path.name, node.lineno)
             assert not (isinstance(node, ast.Name) and node.id == "float"), (path.name, node.lineno)
+
+
+async def test_graphql_names_the_tenant_tenant_and_still_takes_tenant_slug(
+    client: Client, world: World, ids: dict[str, Any]
+) -> None:
+    soest, geseke = world.slug(SOEST), world.slug(GESEKE)
+    profile = "query($t: String, $s: String) { billingProfile(tenant: $t, tenantSlug: $s) { legalName } }"
+    for given in ({"t": soest}, {"s": soest}, {"t": soest, "s": soest}):
+        answer = await gql(client, world, KREIS, "finance", profile, **given)
+        assert answer["data"]["billingProfile"] == {"legalName": "Stadt Soest"}, (given, answer)
+    for given in ({}, {"t": soest, "s": geseke}):
+        refused = await gql(client, world, KREIS, "finance", profile, **given)
+        assert refused["data"]["billingProfile"] is None, given
+        assert refused["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", (given, refused)
+    hidden = await gql(client, world, GESEKE, "finance", profile, t=soest)
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+    tariffs = "query($t: String) { tariffs(tenant: $t) { tenantId pricePerMinute } }"
+    own = await gql(client, world, KREIS, "finance", tariffs, t=soest)
+    assert own["data"]["tariffs"] and {t["tenantId"] for t in own["data"]["tariffs"]} == {str(world.tenant_ids[SOEST])}
+    assert (await gql(client, world, GESEKE, "finance", tariffs, t=soest))["errors"][0]["extensions"]["code"] == (
+        "NOT_FOUND"
+    )
+
+    # A mutation without a tenant is a payload error, nothing run.
+    run = 'mutation { runInvoice(period: "2150-04") { invoice { id } errors { code field } } }'
+    ran = await gql(client, world, KREIS, "finance", run)
+    assert ran["data"]["runInvoice"] == {"invoice": None, "errors": [{"code": "VALIDATION_FAILED", "field": "tenant"}]}
+
+    # The old name is published as deprecated, the new one is not.
+    shape = """{ __type(name: "Query") { fields { name args(includeDeprecated: true) {
+        name isDeprecated deprecationReason } } } }"""
+    fields = (await gql(client, world, KREIS, "finance", shape))["data"]["__type"]["fields"]
+    args = {a["name"]: a for f in fields if f["name"] == "billingProfile" for a in f["args"]}
+    assert args["tenant"]["isDeprecated"] is False
+    assert args["tenantSlug"]["isDeprecated"] is True and args["tenantSlug"]["deprecationReason"] == "Use tenant."

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from backend.billing import reports, service
+from backend.billing import figures, reports
 from backend.billing.schemas import FigureScope, FigureTargetsInput
 from backend.state import unit_of_work
 from backend.tenants import service as tenants_service
@@ -147,13 +147,13 @@ async def test_figures_on_a_hand_checked_data_set(world: World, billing: Billing
     await load_tickets(world, billing)
     soest, geseke = billing.clients["soest"], billing.clients["geseke"]
     async with unit_of_work(world.state, system_principal(billing.operator, {geseke})) as uow:
-        await service.set_figure_targets(
+        await figures.set_figure_targets(
             uow,
-            geseke,
+            billing.slugs[geseke],
             FigureTargetsInput(first_contact_target=Decimal("0.45"), first_contact_target_115=Decimal("0.7")),
         )
     async with unit_of_work(world.state, billing.finance()) as uow:
-        report = await service.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=MARCH_NOW)
+        report = await figures.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=MARCH_NOW)
 
     s = pick(report, soest, FigureScope.ALL)
     assert (s.offered, s.answered, s.abandoned, s.wait_reported, s.answered_within_30s) == (9, 7, 2, 7, 5)
@@ -198,7 +198,7 @@ async def test_figures_on_a_hand_checked_data_set(world: World, billing: Billing
 
     # Taken later, D's due time has passed with no callback: late as well.
     async with unit_of_work(world.state, billing.finance()) as uow:
-        later = await service.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=APRIL_NOW)
+        later = await figures.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=APRIL_NOW)
     taken_later = pick(later, soest, FigureScope.ALL)
     assert (taken_later.callbacks_on_time, taken_later.callbacks_late) == (1, 4)
 
@@ -224,7 +224,7 @@ async def test_figures_on_a_hand_checked_data_set(world: World, billing: Billing
 
 async def _figures_of(world: World, billing: Billing, start: date, last: date):  # type: ignore[no-untyped-def]
     async with unit_of_work(world.state, billing.finance()) as uow:
-        return await service.figures(uow, start, last, now=APRIL_NOW)
+        return await figures.figures(uow, start, last, now=APRIL_NOW)
 
 
 async def test_a_towns_figures_are_its_own(world: World, billing: Billing) -> None:
@@ -232,7 +232,7 @@ async def test_a_towns_figures_are_its_own(world: World, billing: Billing) -> No
     await load_tickets(world, billing)
     geseke = billing.clients["geseke"]
     async with unit_of_work(world.state, billing.finance(geseke)) as uow:
-        report = await service.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=MARCH_NOW)
+        report = await figures.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=MARCH_NOW)
         own = await tickets_service.callback_figures(uow, list(billing.clients.values()), MARCH_10, MARCH_10)
     assert {f.tenant_id for f in report.rows} == {geseke}
     total = pick(report, None, FigureScope.ALL)

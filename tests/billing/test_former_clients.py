@@ -16,8 +16,8 @@ from auth.oidc import IssuerBinding
 from auth.permissions import Operation, reachable_tenants
 from auth.principal import Principal
 from auth.roles import Role
-from backend.billing import service
-from backend.billing.schemas import CostBaseInput, InvoiceRunInput
+from backend.billing import invoices, rates
+from backend.billing.schemas import CostBaseInput
 from backend.state import unit_of_work
 from backend.tenants import service as tenants_service
 from backend.tenants.schemas import AgreementTermination
@@ -65,12 +65,12 @@ async def test_finance_settles_with_a_town_whose_agreement_ended(world: World) -
     for operation in (Operation.CALL_READ, Operation.TICKET_PERSONAL_READ, Operation.FIGURES_READ):
         assert welver not in reachable_tenants(finance, operation), operation
     async with unit_of_work(world.state, finance) as uow:
-        last_month = await service.run_invoice(uow, InvoiceRunInput(tenant_id=welver, period="2024-12"))
+        last_month = await invoices.run_invoice(uow, welver, "2024-12")
         assert [(line.calls, line.amount) for line in last_month.lines] == [(1, Decimal("19.00"))]
-        await service.record_cost_base(
+        await rates.record_cost_base(
             uow, CostBaseInput(year=2024, staff=Decimal("30.00"), it=Decimal(0), overheads=Decimal(0))
         )
-        proposal = await service.rate_proposal(uow, 2024)
+        proposal = await rates.rate_proposal(uow, 2024)
     # 30 EUR over both towns' 30 minutes: 1.00 EUR/min (without Welver's 20 it would be 3.00).
     assert {c.tenant_id: c.billable_minutes for c in proposal.clients} == {soest: 10, welver: 20}
     assert proposal.proposed_rate == Decimal("1.00")

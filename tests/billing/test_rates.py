@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from auth.errors import Forbidden
-from backend.billing import service
-from backend.billing.schemas import CostBaseInput, InvoiceRunInput, RateAdoptionInput, TrueUpInput
+from backend.billing import figures, invoices, rates, tariffs
+from backend.billing.schemas import CostBaseInput, RateAdoptionInput
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
 from tests.billing.support import Billing, add_calls, talks
@@ -28,19 +28,19 @@ async def test_rate_proposal_and_adoption(world: World, billing: Billing) -> Non
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2025, 1, 2), 61))  # next year, 0.95 so far
     finance = billing.finance()
     async with unit_of_work(world.state, finance) as uow:
-        january = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2024"))
-        await service.issue_invoice(uow, january.id)
+        january = await invoices.run_invoice(uow, soest, "2024")
+        await invoices.issue_invoice(uow, january.id)
         with pytest.raises(NotFound):
-            await service.rate_proposal(uow, 2024)
+            await rates.rate_proposal(uow, 2024)
         with pytest.raises(ValidationFailed, match="decimal places"):
-            await service.record_cost_base(
+            await rates.record_cost_base(
                 uow, CostBaseInput(year=2024, staff=Decimal("6.001"), it=Decimal(3), overheads=Decimal(1))
             )
-        base = await service.record_cost_base(
+        base = await rates.record_cost_base(
             uow, CostBaseInput(year=2024, staff=Decimal("6.00"), it=Decimal("3.00"), overheads=Decimal("1.00"))
         )
         assert base.total == Decimal("10.00") and base.adopted_rate is None
-        proposal = await service.rate_proposal(uow, 2024)
+        proposal = await rates.rate_proposal(uow, 2024)
     assert proposal.billable_seconds == 420 and proposal.billable_minutes == Decimal("7.0000")
     assert {c.name: c.billable_seconds for c in proposal.clients} == {"Stadt Soest": 300, "Stadt Geseke": 120}
     assert {c.name: c.billed_amount for c in proposal.clients} == {
@@ -54,15 +54,15 @@ async def test_rate_proposal_and_adoption(world: World, billing: Billing) -> Non
     assert proposal.calculation[-1] == "rounded up to the cent: 1.43 EUR/min, from 2025-01-01"
 
     async with unit_of_work(world.state, finance) as uow:
-        adoption = await service.adopt_rate(uow, RateAdoptionInput(year=2024))
+        adoption = await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
         with pytest.raises(Conflict, match="adopted already"):
-            await service.adopt_rate(uow, RateAdoptionInput(year=2024))
+            await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
         with pytest.raises(Conflict, match="no longer changes"):
-            await service.record_cost_base(
+            await rates.record_cost_base(
                 uow, CostBaseInput(year=2024, staff=Decimal(1), it=Decimal(0), overheads=Decimal(0))
             )
-        tariffs = await service.list_tariffs(uow)
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2025-01"))
+        listed = await tariffs.list_tariffs(uow)
+        draft = await invoices.run_invoice(uow, soest, "2025-01")
     assert adoption.proposal.adopted and adoption.proposal.cost_base.adopted_rate == Decimal("1.4300")
     new = {t.tenant_id: t for t in adoption.tariffs}
     assert set(new) == {soest, geseke}
@@ -71,7 +71,7 @@ async def test_rate_proposal_and_adoption(world: World, billing: Billing) -> Non
     )
     assert new[soest].price_per_minute == Decimal("1.43") and new[soest].increment_seconds == 60
     assert new[geseke].increment_seconds == 1 and new[geseke].minimum_charge == Decimal("0.20")  # carried over
-    old = {t.tenant_id: t for t in tariffs if t.valid_from == date(2024, 1, 1)}
+    old = {t.tenant_id: t for t in listed if t.valid_from == date(2024, 1, 1)}
     assert old[soest].valid_to == old[geseke].valid_to == date(2024, 12, 31)
     # The call of 2 January 2025 was rated 0.95 when it arrived; the adoption re-rated it.
     assert [(line.unit_price, line.amount) for line in draft.lines] == [(Decimal("1.43"), Decimal("2.86"))]
@@ -79,44 +79,44 @@ async def test_rate_proposal_and_adoption(world: World, billing: Billing) -> Non
 
 async def test_without_minutes_there_is_no_rate(world: World, billing: Billing) -> None:
     async with unit_of_work(world.state, billing.finance()) as uow:
-        await service.record_cost_base(
+        await rates.record_cost_base(
             uow, CostBaseInput(year=2023, staff=Decimal("1.00"), it=Decimal(0), overheads=Decimal(0))
         )
-        proposal = await service.rate_proposal(uow, 2023)
+        proposal = await rates.rate_proposal(uow, 2023)
         assert proposal.proposed_rate is None and proposal.calculation[-1].startswith("no billable minutes")
         with pytest.raises(ValidationFailed, match="no billable minutes"):
-            await service.adopt_rate(uow, RateAdoptionInput(year=2023))
+            await rates.adopt_rate(uow, RateAdoptionInput(year=2023))
 
 
 async def test_only_the_operators_finance_records_costs(world: World, billing: Billing) -> None:
     async with unit_of_work(world.state, billing.finance(billing.clients["soest"])) as uow:
         with pytest.raises(Forbidden):
-            await service.record_cost_base(
+            await rates.record_cost_base(
                 uow, CostBaseInput(year=2024, staff=Decimal(1), it=Decimal(0), overheads=Decimal(0))
             )
         with pytest.raises(Forbidden):
-            await service.cost_bases(uow)
+            await rates.cost_bases(uow)
 
 
 async def test_agreement_terms_and_notice_deadlines(world: World, billing: Billing) -> None:
     """Start 2018-01-01, 24 months, then yearly, 6 months' notice: on 1 May 2026 the term ends
     31 Dec 2026 and notice is due by 30 June 2026 (60 days later)."""
     async with unit_of_work(world.state, billing.finance()) as uow:
-        terms = await service.agreement_terms(uow, on=date(2026, 5, 1))
+        terms = await figures.agreement_terms(uow, on=date(2026, 5, 1))
         mine = [t for t in terms if t.client_tenant_id in billing.clients.values()]
         assert {(t.client_name, t.current_term_end, t.notice_deadline, t.days_to_notice_deadline) for t in mine} == {
             ("Stadt Soest", date(2026, 12, 31), date(2026, 6, 30), 60),
             ("Stadt Geseke", date(2026, 12, 31), date(2026, 6, 30), 60),
         }
-        due = await service.agreement_terms(uow, on=date(2026, 5, 1), within_days=60)
+        due = await figures.agreement_terms(uow, on=date(2026, 5, 1), within_days=60)
         assert {t.client_tenant_id for t in due} >= set(billing.clients.values())
         assert not [
             t
-            for t in await service.agreement_terms(uow, on=date(2026, 5, 1), within_days=59)
+            for t in await figures.agreement_terms(uow, on=date(2026, 5, 1), within_days=59)
             if t.client_tenant_id in billing.clients.values()
         ]
         # Past the deadline, the earliest reachable end moves on a year.
-        later = await service.agreement_terms(uow, on=date(2026, 7, 1))
+        later = await figures.agreement_terms(uow, on=date(2026, 7, 1))
         soest = next(t for t in later if t.client_tenant_id == billing.clients["soest"])
         assert (soest.current_term_end, soest.notice_deadline) == (date(2026, 12, 31), date(2027, 6, 30))
 
@@ -128,11 +128,11 @@ async def _year_invoiced(world: World, billing: Billing, cost: str) -> None:
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2024, 5, 6), 61, 59, 110))  # 5 min
     await add_calls(world.state.pool, geseke, billing.operator, talks(date(2024, 9, 9), 70, 50))  # 2 min
     async with unit_of_work(world.state, billing.finance()) as uow:
-        await service.record_cost_base(
+        await rates.record_cost_base(
             uow, CostBaseInput(year=2024, staff=Decimal(cost), it=Decimal("0.00"), overheads=Decimal("0.00"))
         )
-        soest_2024 = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2024"))
-        await service.issue_invoice(uow, soest_2024.id)  # 4.75 EUR at 0.95 per started minute
+        soest_2024 = await invoices.run_invoice(uow, soest, "2024")
+        await invoices.issue_invoice(uow, soest_2024.id)  # 4.75 EUR at 0.95 per started minute
 
 
 @pytest.mark.parametrize(
@@ -149,15 +149,15 @@ async def test_true_up_to_the_cost_covering_rate(
     soest, geseke = billing.clients["soest"], billing.clients["geseke"]
     async with unit_of_work(world.state, billing.finance()) as uow:
         with pytest.raises(Conflict, match="invoice all of 2024 first"):
-            await service.true_up(uow, TrueUpInput(tenant_id=geseke, year=2024))
-        draft = await service.true_up(uow, TrueUpInput(tenant_id=soest, year=2024))
+            await rates.true_up(uow, geseke, 2024)
+        draft = await rates.true_up(uow, soest, 2024)
         assert (draft.kind.value, draft.purpose.value, draft.net_amount) == (kind, "true_up", amount)
         assert [(line.kind.value, line.amount, line.billable_seconds) for line in draft.lines] == [
             ("true_up", amount, 300)
         ]
-        issued = await service.issue_invoice(uow, draft.id)
+        issued = await invoices.issue_invoice(uow, draft.id)
         with pytest.raises(Conflict, match="trued up already"):
-            await service.true_up(uow, TrueUpInput(tenant_id=soest, year=2024))
-        _, xml = await service.xrechnung(uow, issued.id)
+            await rates.true_up(uow, soest, 2024)
+        _, xml = await invoices.xrechnung(uow, issued.id)
     report = validator.validate(xml)
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])

@@ -10,8 +10,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from backend.billing import service
-from backend.billing.schemas import InvoiceRunInput, TariffCreate, TariffInput
+from backend.billing import invoices, tariffs
+from backend.billing.schemas import TariffCreate, TariffInput
 from backend.db.tenancy import tenant_transaction
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
@@ -73,7 +73,7 @@ async def test_a_towns_finance_cannot_set_tariffs(billing: Billing) -> None:
     soest = billing.clients["soest"]
     async with unit_of_work(billing.state, billing.finance(soest)) as uow:
         with pytest.raises(Forbidden):
-            await service.create_tariff(
+            await tariffs.create_tariff(
                 uow,
                 TariffCreate(
                     agreement_id=billing.agreements["soest"],
@@ -84,7 +84,7 @@ async def test_a_towns_finance_cannot_set_tariffs(billing: Billing) -> None:
     geseke = billing.clients["geseke"]
     async with unit_of_work(billing.state, billing.finance(geseke)) as uow:
         with pytest.raises(NotFound):  # Soest's agreement is out of Geseke's reach
-            await service.create_tariff(
+            await tariffs.create_tariff(
                 uow,
                 TariffCreate(
                     agreement_id=billing.agreements["soest"],
@@ -112,7 +112,7 @@ async def test_tariff_change_mid_month_gives_a_line_per_tariff(world: World, bil
         ],
     )
     async with unit_of_work(world.state, billing.finance()) as uow:
-        invoice = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-03"))
+        invoice = await invoices.run_invoice(uow, soest, "2026-03")
     assert [(line.covers_from, line.covers_to) for line in invoice.lines] == [
         (date(2026, 3, 1), date(2026, 3, 14)),
         (date(2026, 3, 15), date(2026, 3, 31)),
@@ -156,11 +156,11 @@ async def test_calls_before_their_tariff_are_rated_when_it_arrives(world: World,
     soest = billing.clients["soest"]
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 6, 1), 61, 59))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-06"))
+        draft = await invoices.run_invoice(uow, soest, "2026-06")
     assert draft.lines == [] and draft.unrated_calls == 2
     await billing.add_tariff("soest", date(2026, 6, 1), "0.95")
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-06"))
+        draft = await invoices.run_invoice(uow, soest, "2026-06")
     assert draft.unrated_calls == 0 and [line.amount for line in draft.lines] == [Decimal("2.85")]
 
 
@@ -169,8 +169,8 @@ async def test_changing_a_tariff_for_an_invoiced_period_is_refused(world: World,
     tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 1, 10), 61, 59))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-01"))
-        await service.issue_invoice(uow, draft.id)
+        draft = await invoices.run_invoice(uow, soest, "2026-01")
+        await invoices.issue_invoice(uow, draft.id)
 
     def change(**fields: object) -> TariffInput:
         values: dict[str, object] = {"valid_from": date(2026, 1, 1), "price_per_minute": Decimal("0.95"), **fields}
@@ -185,13 +185,13 @@ async def test_changing_a_tariff_for_an_invoiced_period_is_refused(world: World,
             change(valid_to=date(2026, 1, 20)),
         ):
             with pytest.raises(Conflict, match="already invoiced"):
-                await service.change_tariff(uow, tariff.id, refused)
+                await tariffs.change_tariff(uow, tariff.id, refused)
     async with unit_of_work(world.state, billing.finance()) as uow:
         # Days after the invoiced month may still change: end the tariff in June, note only.
-        ended = await service.change_tariff(uow, tariff.id, change(valid_to=date(2026, 6, 30), note="bis Juni"))
+        ended = await tariffs.change_tariff(uow, tariff.id, change(valid_to=date(2026, 6, 30), note="bis Juni"))
         assert ended.valid_to == date(2026, 6, 30) and ended.version == 2
         with pytest.raises(Conflict, match="already invoiced"):  # a new tariff cannot reach into January
-            await service.create_tariff(
+            await tariffs.create_tariff(
                 uow,
                 TariffCreate(
                     agreement_id=billing.agreements["soest"],
@@ -209,8 +209,8 @@ async def test_the_database_refuses_tariff_changes_for_invoiced_days(
     tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 2, 10), 61))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-02"))
-        await service.issue_invoice(uow, draft.id)
+        draft = await invoices.run_invoice(uow, soest, "2026-02")
+        await invoices.issue_invoice(uow, draft.id)
     conn = await asyncpg.connect(admin_url)
     try:
         with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="already invoiced"):
@@ -227,24 +227,24 @@ async def test_a_tariff_change_discards_drafts_of_its_days(world: World, billing
     tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 8, 3), 61))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        july = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-07"))
-        august = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-08"))
+        july = await invoices.run_invoice(uow, soest, "2026-07")
+        august = await invoices.run_invoice(uow, soest, "2026-08")
         assert august.net_amount == Decimal("1.90")
         # From August the price changes: the August draft is stale and discarded, July's is not.
-        await service.change_tariff(
+        await tariffs.change_tariff(
             uow,
             tariff.id,
             TariffInput(valid_from=date(2026, 1, 1), valid_to=date(2026, 7, 31), price_per_minute=Decimal("0.95")),
         )
-        await service.create_tariff(
+        await tariffs.create_tariff(
             uow,
             TariffCreate(
                 agreement_id=billing.agreements["soest"], valid_from=date(2026, 8, 1), price_per_minute=Decimal("1.20")
             ),
         )
-        assert (await service.invoice(uow, july.id)).status.value == "draft"
-        assert (await service.invoice(uow, august.id)).status.value == "discarded"
+        assert (await invoices.invoice(uow, july.id)).status.value == "draft"
+        assert (await invoices.invoice(uow, august.id)).status.value == "discarded"
         with pytest.raises(Conflict, match="only drafts"):
-            await service.issue_invoice(uow, august.id)
-        again = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-08"))
+            await invoices.issue_invoice(uow, august.id)
+        again = await invoices.run_invoice(uow, soest, "2026-08")
     assert again.net_amount == Decimal("2.40")

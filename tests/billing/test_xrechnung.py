@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from backend.billing import service
-from backend.billing.schemas import CancellationInput, InvoiceRunInput
+from backend.billing import invoices
+from backend.billing.schemas import CancellationInput
 from backend.billing.xrechnung import NS_CAC, NS_CBC
 from backend.errors import Conflict, ValidationFailed
 from backend.state import unit_of_work
@@ -54,11 +54,11 @@ async def _issued(world: World, billing: Billing, minimum: str | None = None) ->
         [*talks(date(2026, 2, 2), 61, 59, 5), *talks(date(2026, 2, 20), 61, 59, 3)],
     )
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-02"))
+        draft = await invoices.run_invoice(uow, soest, "2026-02")
         with pytest.raises(Conflict, match="issue the draft first"):
-            await service.xrechnung(uow, draft.id)
-        invoice = await service.issue_invoice(uow, draft.id)
-        name, xml = await service.xrechnung(uow, invoice.id)
+            await invoices.xrechnung(uow, draft.id)
+        invoice = await invoices.issue_invoice(uow, draft.id)
+        name, xml = await invoices.xrechnung(uow, invoice.id)
     return invoice, (name, xml)
 
 
@@ -95,9 +95,9 @@ async def test_an_issued_invoice_is_valid_xrechnung(
 async def test_a_credit_note_is_valid_xrechnung(world: World, billing: Billing, validator: Validator) -> None:
     invoice, _ = await _issued(world, billing)
     async with unit_of_work(world.state, billing.finance()) as uow:
-        credit = await service.cancel_invoice(uow, invoice.id, CancellationInput(reason="Storno"))  # type: ignore[attr-defined]
-        _, xml = await service.xrechnung(uow, credit.id)
-        _, cancelled_xml = await service.xrechnung(uow, invoice.id)  # type: ignore[attr-defined]
+        credit = await invoices.cancel_invoice(uow, invoice.id, CancellationInput(reason="Storno"))  # type: ignore[attr-defined]
+        _, xml = await invoices.xrechnung(uow, credit.id)
+        _, cancelled_xml = await invoices.xrechnung(uow, invoice.id)  # type: ignore[attr-defined]
     report = validator.validate(xml)
     assert report.scenario == "EN16931 XRechnung (UBL CreditNote)"
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
@@ -114,7 +114,7 @@ async def test_issuing_needs_a_valid_leitweg_id_and_billing_profiles(world: Worl
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 3, 2), 61))
     admin = system_principal(billing.operator, {billing.operator, soest})
     async with unit_of_work(world.state, billing.finance()) as uow:
-        draft = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-03"))
+        draft = await invoices.run_invoice(uow, soest, "2026-03")
     async with unit_of_work(world.state, admin) as uow:
         with pytest.raises(ValidationFailed, match="Leitweg"):  # tenants refuse bad check digits
             await update_tenant(uow, soest, TenantUpdate(leitweg_id="05974020-BUERGERSERVICE-00"))
@@ -124,12 +124,12 @@ async def test_issuing_needs_a_valid_leitweg_id_and_billing_profiles(world: Worl
         await uow.conn.execute("UPDATE tenants SET leitweg_id = '05974020-BUERGERSERVICE-00' WHERE id = $1", soest)
     async with unit_of_work(world.state, billing.finance()) as uow:
         with pytest.raises(ValidationFailed, match="check digits"):
-            await service.issue_invoice(uow, draft.id)
+            await invoices.issue_invoice(uow, draft.id)
     async with unit_of_work(world.state, admin) as uow:
         await uow.conn.execute("UPDATE tenants SET leitweg_id = NULL WHERE id = $1", soest)
     async with unit_of_work(world.state, billing.finance()) as uow:
         with pytest.raises(ValidationFailed, match="no Leitweg-ID"):
-            await service.issue_invoice(uow, draft.id)
+            await invoices.issue_invoice(uow, draft.id)
 
 
 async def test_an_invoice_with_correction_lines_is_valid_xrechnung(
@@ -139,15 +139,15 @@ async def test_an_invoice_with_correction_lines_is_valid_xrechnung(
     await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 4, 2), 61))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        april = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-04"))
-        await service.issue_invoice(uow, april.id)
+        april = await invoices.run_invoice(uow, soest, "2026-04")
+        await invoices.issue_invoice(uow, april.id)
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 4, 30), 30))  # late
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 5, 4), 59))
     async with unit_of_work(world.state, billing.finance()) as uow:
-        may = await service.run_invoice(uow, InvoiceRunInput(tenant_id=soest, period="2026-05"))
+        may = await invoices.run_invoice(uow, soest, "2026-05")
         assert [line.correction for line in may.lines] == [False, True]
-        may = await service.issue_invoice(uow, may.id)
-        _, xml = await service.xrechnung(uow, may.id)
+        may = await invoices.issue_invoice(uow, may.id)
+        _, xml = await invoices.xrechnung(uow, may.id)
     report = validator.validate(xml)
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
     notes = etree.fromstring(xml).xpath("cac:InvoiceLine[2]/cbc:Note/text()", namespaces=NS)

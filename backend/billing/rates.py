@@ -1,0 +1,264 @@
+"""The yearly cost-based rate: the operator's cost bases, next year's cost-covering rate per
+minute (cost base ÷ billable minutes of all clients, rounded up to the cent), adopting it as every
+client's tariff, and the true-up of a fully invoiced year to that rate. Only the operator's own
+finance does any of it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID, uuid4
+
+import msgspec
+
+from auth.permissions import Operation, reachable_tenants
+from backend.billing import invoice_repository, rating, repository
+from backend.billing.common import money, reach_client, tariff_terms
+from backend.billing.invoice_repository import NewLine
+from backend.billing.rating import german_amount
+from backend.billing.schemas import (
+    ClientMinutes,
+    CostBase,
+    CostBaseInput,
+    Invoice,
+    InvoiceKind,
+    InvoicePurpose,
+    LineKind,
+    RateAdoption,
+    RateAdoptionInput,
+    RateProposal,
+    Tariff,
+    TariffCreate,
+    TariffInput,
+)
+from backend.billing.tariffs import _insert_tariff, _update_tariff
+from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
+from backend.i18n import _l
+from backend.state import UnitOfWork
+from backend.tenants import service as tenants_service
+from backend.tenants.reach import reach_home
+
+
+async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
+    """The operator's costs of a year; fixed once a rate was adopted from them."""
+    operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
+    for value, field in ((data.staff, "staff"), (data.it, "it"), (data.overheads, "overheads"), (data.other, "other")):
+        money(value, field, 2, positive=False)
+    if data.staff + data.it + data.overheads + data.other <= 0:
+        raise ValidationFailed(_l("a cost base has costs"), field="staff")
+    recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
+    if recorded is None:
+        raise InvalidTransition(
+            _l("a rate was adopted from the {year} cost base; it no longer changes", year=data.year)
+        )
+    return recorded
+
+
+async def cost_bases(uow: UnitOfWork) -> list[CostBase]:
+    operator = await reach_home(uow, Operation.COST_BASE_READ, operator=True)
+    return await repository.list_cost_bases(uow.conn, operator.id)
+
+
+async def _proposal(uow: UnitOfWork, operator_id: UUID, base: CostBase) -> RateProposal:
+    start, end = date(base.year, 1, 1), date(base.year + 1, 1, 1)
+    # Every client of the year, former ones too (finance settles with them: Reach.SETTLED).
+    settled = reachable_tenants(uow.principal, Operation.INVOICE_READ)
+    agreements = await repository.agreements_of_operator(uow.conn, operator_id, sorted(settled), start, end)
+    names = {a["tenant_id"]: a["name"] for a in agreements}
+    seconds = await repository.billable_seconds_by_client(uow.conn, list(names), start, end)
+    billed = await repository.billed_by_client(uow.conn, list(names), start, end)
+    clients = [
+        ClientMinutes(
+            tenant_id=tenant_id,
+            name=name,
+            billable_seconds=seconds.get(tenant_id, 0),
+            billable_minutes=rating.minutes(seconds.get(tenant_id, 0)),
+            billed_amount=billed.get(tenant_id, Decimal("0.00")),
+        )
+        for tenant_id, name in names.items()
+    ]
+    total_seconds = sum(c.billable_seconds for c in clients)
+    total_minutes = rating.minutes(total_seconds)
+    calculation = [
+        f"cost base {base.year}: staff {base.staff} + IT {base.it} + overheads {base.overheads} "
+        f"+ other {base.other} = {base.total} EUR",
+        *(
+            f"billable minutes {base.year}, {c.name}: {c.billable_seconds} s = {c.billable_minutes} min"
+            for c in clients
+        ),
+        f"billable minutes {base.year}, all clients: {total_seconds} s ÷ 60 = {total_minutes} min",
+    ]
+    exact = proposed = None
+    if total_seconds > 0:
+        exact = (base.total * 60 / total_seconds).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        proposed = rating.rate_rounded_up(base.total, total_seconds)
+        calculation += [
+            f"{base.total} EUR ÷ {total_minutes} min = {exact} EUR/min",
+            f"rounded up to the cent: {proposed} EUR/min, from {end.isoformat()}",
+        ]
+    else:
+        calculation.append("no billable minutes in the year: no rate can be derived")
+    return RateProposal(
+        year=base.year,
+        applies_from=end,
+        cost_base=base,
+        clients=clients,
+        billable_seconds=total_seconds,
+        billable_minutes=total_minutes,
+        exact_rate=exact,
+        proposed_rate=proposed,
+        calculation=calculation,
+        adopted=base.adopted_rate is not None,
+    )
+
+
+async def rate_proposal(uow: UnitOfWork, year: int) -> RateProposal:
+    """Next year's cost-covering rate from a year's cost base and billable minutes, explained."""
+    operator = await reach_home(uow, Operation.COST_BASE_READ, operator=True)
+    if not 2000 <= year <= 2998:
+        raise ValidationFailed(_l("a year between 2000 and 2998"), field="year")
+    base = await repository.find_cost_base(uow.conn, operator.id, year)
+    if base is None:
+        raise NotFound(_l("no cost base for {year}", year=year))
+    return await _proposal(uow, operator.id, base)
+
+
+async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
+    """Adopt the proposed rate as every client's tariff from 1 January of the next year (open-ended;
+    a running tariff ends on 31 December). Increment and minimum carry over."""
+    operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
+    base = await repository.find_cost_base(uow.conn, operator.id, data.year, for_update=True)
+    if base is None:
+        raise NotFound(_l("no cost base for {year}", year=data.year))
+    if base.adopted_rate is not None:
+        raise InvalidTransition(
+            _l(
+                "the rate from the {year} cost base was adopted already ({adopted_rate} EUR/min)",
+                year=data.year,
+                adopted_rate=base.adopted_rate,
+            )
+        )
+    proposal = await _proposal(uow, operator.id, base)
+    if proposal.proposed_rate is None:
+        raise ValidationFailed(
+            _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
+        )
+    applies_from = proposal.applies_from
+    agreements = await repository.agreements_of_operator(
+        uow.conn, operator.id, sorted(uow.principal.acting_tenant_ids), applies_from, applies_from + timedelta(days=1)
+    )
+    created: list[Tariff] = []
+    for row in agreements:
+        agreement = await tenants_service.agreement(uow, row["id"], Operation.TARIFF_WRITE)
+        running = await repository.tariff_in_force(uow.conn, agreement.tenant_id, applies_from)
+        previous = running or await repository.tariff_in_force(
+            uow.conn, agreement.tenant_id, applies_from - timedelta(days=1)
+        )
+        if running is not None:
+            if running.valid_from >= applies_from:
+                raise Conflict(
+                    _l(
+                        "{name} already has a tariff from {applies_from}",
+                        name=row["name"],
+                        applies_from=applies_from.isoformat(),
+                    )
+                )
+            await _update_tariff(
+                uow,
+                running,
+                TariffInput(
+                    valid_from=running.valid_from,
+                    valid_to=applies_from - timedelta(days=1),
+                    price_per_minute=running.price_per_minute,
+                    increment_seconds=60 if running.increment_seconds == 60 else 1,
+                    minimum_charge=running.minimum_charge,
+                    note=running.note,
+                ),
+            )
+        terms = TariffCreate(
+            agreement_id=agreement.id,
+            valid_from=applies_from,
+            valid_to=agreement.ends_on,
+            price_per_minute=proposal.proposed_rate,
+            increment_seconds=60 if previous is None or previous.increment_seconds == 60 else 1,
+            minimum_charge=previous.minimum_charge if previous else None,
+            note=f"cost-covering rate from the {data.year} cost base",
+        )
+        created.append(await _insert_tariff(uow, agreement, terms, cost_base_year=data.year))
+    await repository.mark_adopted(uow.conn, operator.id, data.year, proposal.proposed_rate, uow.principal.log_id)
+    adopted = await repository.find_cost_base(uow.conn, operator.id, data.year)
+    assert adopted is not None
+    return RateAdoption(proposal=msgspec.structs.replace(proposal, cost_base=adopted, adopted=True), tariffs=created)
+
+
+async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
+    """Draft the difference between a fully invoiced year's usage invoices and the cost-covering
+    rate of that year (cost base ÷ billable minutes of all clients, rounded up to the cent)."""
+    operator = await reach_home(uow, Operation.INVOICE_WRITE, operator=True)
+    client = (await reach_client(uow, tenant, Operation.INVOICE_WRITE)).id
+    base = await repository.find_cost_base(uow.conn, operator.id, year)
+    if base is None:
+        raise NotFound(_l("no cost base for {year}", year=year), field="year")
+    proposal = await _proposal(uow, operator.id, base)
+    rate = proposal.proposed_rate
+    if rate is None:
+        raise ValidationFailed(_l("no billable minutes in {year}: no rate can be derived", year=year), field="year")
+    start, end = date(year, 1, 1), date(year + 1, 1, 1)
+    agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
+    if agreement is None:
+        raise NotFound(_l("no agreement with this client in that year"), field="tenantId")
+    done = await invoice_repository.issued_true_up(uow.conn, client, start, end)
+    if done is not None:
+        raise Duplicate(_l("{year} was trued up already (invoice {done})", year=year, done=done))
+    tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [client])}
+    at_tariffs, seconds = Decimal("0.00"), 0
+    for row in await invoice_repository.usage_by_tariff(uow.conn, client, start, end):
+        if row.tariff_id is None:
+            continue
+        seconds += row.usage.billable_seconds
+        terms = tariff_terms(tariffs[row.tariff_id])
+        for line in rating.group_lines(terms, row.usage, rating.Billed(), rating.Billed()):
+            at_tariffs += line.amount
+    billed = (await repository.billed_by_client(uow.conn, [client], start, end)).get(client, Decimal("0.00"))
+    if billed != at_tariffs:
+        raise Conflict(
+            _l(
+                "invoice all of {year} first: {at_tariffs} EUR are due at the tariffs, {billed} EUR are invoiced",
+                year=year,
+                at_tariffs=at_tariffs,
+                billed=billed,
+            )
+        )
+    due = rating.cents(rating.minute_amount(rate, seconds))
+    difference = due - billed
+    if difference == 0:
+        raise ValidationFailed(_l("nothing to true up: {year} was billed at cost", year=year))
+    await invoice_repository.discard_true_up_drafts(uow.conn, client, start, end)
+    amount = abs(difference)
+    line = rating.LineDraft(LineKind.TRUE_UP, 0, seconds, Decimal(1), "C62", amount, 1, amount)
+    description = (
+        f"Ausgleich {year} auf den kostendeckenden Minutenpreis {german_amount(rate)} EUR/Min.: "
+        f"{german_amount(rating.minutes(seconds))} Min. = {german_amount(due)} EUR, "
+        f"abgerechnet {german_amount(billed)} EUR"
+    )
+    invoice_id = uuid4()
+    await invoice_repository.insert_invoice(
+        uow.conn,
+        tenant_id=client,
+        invoice_id=invoice_id,
+        operator_id=operator.id,
+        agreement_id=agreement["id"],
+        kind=(InvoiceKind.INVOICE if difference > 0 else InvoiceKind.CREDIT_NOTE).value,
+        purpose=InvoicePurpose.TRUE_UP.value,
+        start=start,
+        end=end,
+        label=str(year),
+        net=amount,
+        unrated_calls=0,
+        created_by=uow.principal.log_id,
+        reason=f"Ausgleich {year} (kostendeckender Minutenpreis)",
+    )
+    await invoice_repository.insert_lines(
+        uow.conn, client, invoice_id, [NewLine(line, False, None, None, (start, end), description)]
+    )
+    return await invoice_repository.get_invoice(uow.conn, invoice_id, [client])
