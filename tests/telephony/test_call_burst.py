@@ -246,7 +246,14 @@ async def test_a_stale_table_is_decided_on_the_held_connection_while_the_pool_is
     once the connection is free again."""
     state, principal = operator(telephony)
     pool = await create_pool(with_user(admin_url, APP_ROLE), 1, 1)
-    one = AppState(settings=state.settings, pool=pool, redis=state.redis, http=state.http, verifier=state.verifier)
+    one = AppState(
+        settings=state.settings,
+        pool=pool,
+        redis=state.redis,
+        http=state.http,
+        verifier=state.verifier,
+        sign_in=state.sign_in,
+    )
     try:
         assert await cache.cached_routing(one) is not None
         local = cache._local(one)
