@@ -11,7 +11,7 @@ from types import ModuleType
 import msgspec
 
 from backend.api.mapping import MIRRORS
-from backend.api.schema import create_schema
+from backend.gql_schema import create_schema
 from backend.knowledge import gql, importing, schemas, search, service
 from backend.settings import load_settings
 
