@@ -15,7 +15,7 @@ from backend.errors import ValidationFailed
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.i18n import _l
-from backend.knowledge import service
+from backend.knowledge import importing, search, service
 from backend.knowledge.schemas import (
     ArticleView,
     CatalogueReport,
@@ -73,7 +73,7 @@ class KnowledgeController(AuthenticatedController):
         """Published articles valid today (a town's own version first) and catalogue entries
         without an article. `confident` is false when nothing answers the question."""
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.search(uow, q, tenant, first, after, leika_group, None, source)
+            return await search.search(uow, q, tenant, first, after, leika_group, None, source)
 
     @get(
         "/articles/{article_id:uuid}",
@@ -105,7 +105,7 @@ class KnowledgeController(AuthenticatedController):
         `externalId` was imported before updates that article. `publish=true` publishes at once."""
         text = await _text_body(request, "")
         async with unit_of_work(app_state, principal) as uow:
-            return await service.import_articles(uow, text, publish, tenant)
+            return await importing.import_articles(uow, text, publish, tenant)
 
     @post(
         "/leika-catalogue",
@@ -120,7 +120,7 @@ class KnowledgeController(AuthenticatedController):
         or `{"csv": "…"}`. Re-importing updates entries, never duplicates them."""
         text = await _text_body(request, "csv")
         async with unit_of_work(app_state, principal) as uow:
-            return await service.import_catalogue(uow, text)
+            return await importing.import_catalogue(uow, text)
 
     @get(
         "/leika-services/{leika_key:str}",
@@ -131,4 +131,4 @@ class KnowledgeController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, leika_key: str, tenant: Tenant = None
     ) -> LeikaService:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.leika_service(uow, leika_key, tenant)
+            return await search.leika_service(uow, leika_key, tenant)

@@ -19,7 +19,7 @@ import structlog
 
 from auth.principal import Principal
 from auth.roles import Role
-from backend.knowledge import service
+from backend.knowledge import importing, service
 from backend.knowledge.schemas import ArticleStatus, Contact, LocalVersionInput, OpeningHours, SectionOverrides
 from backend.state import AppState, UnitOfWork, unit_of_work
 
@@ -390,7 +390,7 @@ async def load_knowledge_demo(app: AppState, tenant_ids: Mapping[str, UUID], cat
     if source.exists():
         admin = _principal(operator_id, OPERATOR, Role.PLATFORM_ADMIN, everyone)
         async with unit_of_work(app, admin) as uow:
-            report = await service.import_catalogue(uow, source.read_text(encoding="utf-8"))
+            report = await importing.import_catalogue(uow, source.read_text(encoding="utf-8"))
         log.info(
             "leika_catalogue_loaded",
             rows=report.rows,
@@ -404,11 +404,13 @@ async def load_knowledge_demo(app: AppState, tenant_ids: Mapping[str, UUID], cat
     operator_editor = _principal(operator_id, OPERATOR, Role.EDITOR, everyone)
     async with unit_of_work(app, operator_editor) as uow:
         shared_rows = [{**_camel(row), "shared": True} for row in SHARED]
-        report_shared = await service.import_articles(uow, "\n".join(json.dumps(r) for r in shared_rows), publish=True)
+        shared_text = "\n".join(json.dumps(r) for r in shared_rows)
+        report_shared = await importing.import_articles(uow, shared_text, publish=True)
     for slug, rows in LOCAL.items():
         editor = _principal(tenant_ids[slug], slug, Role.EDITOR, everyone if slug == OPERATOR else {tenant_ids[slug]})
         async with unit_of_work(app, editor) as uow:
-            imported = await service.import_articles(uow, "\n".join(json.dumps(_camel(r)) for r in rows), publish=True)
+            text = "\n".join(json.dumps(_camel(r)) for r in rows)
+            imported = await importing.import_articles(uow, text, publish=True)
             if imported.errors:
                 log.warning("demo_articles_rejected", tenant=slug, errors=[e.message for e in imported.errors])
     for slug, overrides in LOCAL_VERSIONS.items():
@@ -426,5 +428,5 @@ async def _ensure_local_version(
     if base_id is None or await service.has_local_version(uow, base_id):
         return
     state = await service.create_local_version(uow, base_id, LocalVersionInput(overrides=overrides))
-    state = await service.change_status(uow, state.article.id, ArticleStatus.IN_REVIEW, state.article.latest_version)
-    await service.change_status(uow, state.article.id, ArticleStatus.PUBLISHED, state.article.latest_version)
+    state = await service.change_status(uow, state.id, ArticleStatus.IN_REVIEW, state.latest_version)
+    await service.change_status(uow, state.id, ArticleStatus.PUBLISHED, state.latest_version)

@@ -12,11 +12,12 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from backend.api.context import GraphQLContext, Info
-from backend.api.mapping import PageInfoGQL
-from backend.api.payloads import UserError, from_struct, run_mutation, to_input
+from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
+from backend.api.payloads import UserError, mutate, to_input
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import events, leika, schemas, service
+from backend.knowledge import events, importing, leika, schemas, search, service
+from backend.state import UnitOfWork
 
 T = TypeVar("T")
 ExpectedVersion = Annotated[
@@ -30,6 +31,7 @@ strawberry.enum(schemas.ArticleKind, name="ArticleKind")
 strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
 
 
+@mirrors(schemas.OpeningHours)
 @strawberry.type(name="OpeningHours", description="Opening interval on an ISO weekday (1 = Monday), local time")
 class OpeningHoursGQL:
     weekday: int
@@ -37,6 +39,7 @@ class OpeningHoursGQL:
     closes: str
 
 
+@mirrors(schemas.Contact)
 @strawberry.type(name="ArticleContact")
 class ContactGQL:
     label: str
@@ -45,32 +48,14 @@ class ContactGQL:
     url: str | None
 
 
+@mirrors(schemas.Link)
 @strawberry.type(name="ArticleLink", description="A link whose title says where it goes")
 class LinkGQL:
     title: str
     url: str
 
 
-def _hours(items: list[schemas.OpeningHours] | None) -> list[OpeningHoursGQL] | None:
-    return (
-        None if items is None else [OpeningHoursGQL(weekday=h.weekday, opens=h.opens, closes=h.closes) for h in items]
-    )
-
-
-def _contacts(items: list[schemas.Contact] | None) -> list[ContactGQL] | None:
-    return (
-        None if items is None else [ContactGQL(label=c.label, phone=c.phone, email=c.email, url=c.url) for c in items]
-    )
-
-
-def _link(link: schemas.Link | None) -> LinkGQL | None:
-    return LinkGQL(title=link.title, url=link.url) if link else None
-
-
-def _links(items: list[schemas.Link] | None) -> list[LinkGQL] | None:
-    return None if items is None else [LinkGQL(title=f.title, url=f.url) for f in items]
-
-
+@mirrors(schemas.Sections)
 @strawberry.type(name="ArticleSections", description="The body section by section; text sections are Markdown")
 class SectionsGQL:
     description: str
@@ -86,24 +71,8 @@ class SectionsGQL:
     online_service: LinkGQL | None
     forms: list[LinkGQL]
 
-    @classmethod
-    def of(cls, s: schemas.Sections) -> SectionsGQL:
-        return cls(
-            description=s.description,
-            documents=s.documents,
-            fees=s.fees,
-            deadlines=s.deadlines,
-            processing_time=s.processing_time,
-            responsible_office=s.responsible_office,
-            opening_hours=_hours(s.opening_hours) or [],
-            opening_hours_note=s.opening_hours_note,
-            contacts=_contacts(s.contacts) or [],
-            legal_basis=s.legal_basis,
-            online_service=_link(s.online_service),
-            forms=_links(s.forms) or [],
-        )
 
-
+@mirrors(schemas.SectionOverrides)
 @strawberry.type(name="SectionOverrides", description="A town's replacements for a shared article (null: shared value)")
 class SectionOverridesGQL:
     documents: str | None
@@ -117,22 +86,8 @@ class SectionOverridesGQL:
     online_service: LinkGQL | None
     forms: list[LinkGQL] | None
 
-    @classmethod
-    def of(cls, o: schemas.SectionOverrides) -> SectionOverridesGQL:
-        return cls(
-            documents=o.documents,
-            fees=o.fees,
-            deadlines=o.deadlines,
-            processing_time=o.processing_time,
-            responsible_office=o.responsible_office,
-            opening_hours=_hours(o.opening_hours),
-            opening_hours_note=o.opening_hours_note,
-            contacts=_contacts(o.contacts),
-            online_service=_link(o.online_service),
-            forms=_links(o.forms),
-        )
 
-
+@mirrors(schemas.ArticleView)
 @strawberry.type(name="Article", description="An article as an agent reads it for a town: structured, HTML, speakable")
 class ArticleGQL:
     id: UUID
@@ -161,34 +116,8 @@ class ArticleGQL:
     author: str
     updated_at: datetime
 
-    @classmethod
-    def of(cls, v: schemas.ArticleView) -> ArticleGQL:
-        return cls(
-            id=v.id,
-            tenant_id=v.tenant_id,
-            kind=v.kind,
-            context_tenant_id=v.context_tenant_id,
-            version=v.version,
-            local_version_id=v.local_version_id,
-            local_version=v.local_version,
-            status=v.status,
-            title=v.title,
-            summary=v.summary,
-            leika_key=v.leika_key,
-            sections=SectionsGQL.of(v.sections),
-            overridden_fields=v.overridden_fields,
-            search_terms=v.search_terms,
-            review_due=v.review_due,
-            valid_from=v.valid_from,
-            valid_until=v.valid_until,
-            html=v.html,
-            speakable=v.speakable,
-            accessibility_warnings=v.accessibility_warnings,
-            author=v.author,
-            updated_at=v.updated_at,
-        )
 
-
+@mirrors(schemas.ArticleVersion, exclude=("tenant_id", "article_id", "author_tenant_id"))
 @strawberry.type(name="ArticleVersion", description="One immutable version: what it said, who wrote it, when")
 class ArticleVersionGQL:
     version: int
@@ -206,38 +135,20 @@ class ArticleVersionGQL:
     author: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, v: schemas.ArticleVersion) -> ArticleVersionGQL:
-        return cls(
-            version=v.version,
-            status=v.status,
-            title=v.title,
-            summary=v.summary,
-            leika_key=v.leika_key,
-            sections=SectionsGQL.of(v.sections),
-            overrides=SectionOverridesGQL.of(v.overrides) if v.overrides else None,
-            search_terms=v.search_terms,
-            review_due=v.review_due,
-            valid_from=v.valid_from,
-            valid_until=v.valid_until,
-            change_note=v.change_note,
-            author=v.author,
-            created_at=v.created_at,
-        )
-
 
 def _versions_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ArticleVersionGQL]]:
     async def load(article_ids: list[UUID]) -> list[list[ArticleVersionGQL] | BaseException]:
         async with ctx.uow() as uow:
             grouped = await service.version_histories(uow, article_ids)
         return [
-            [ArticleVersionGQL.of(v) for v in grouped[a]] if a in grouped else NotFound(_l("article not found"))
+            shown_all(ArticleVersionGQL, grouped[a]) if a in grouped else NotFound(_l("article not found"))
             for a in article_ids
         ]
 
     return DataLoader(load_fn=load)
 
 
+@mirrors(schemas.ArticleState, exclude=("base_tenant_id",))
 @strawberry.type(name="EditorArticle", description="An article of my tenant with its workflow position (editors)")
 class EditorArticleGQL:
     id: UUID
@@ -253,24 +164,6 @@ class EditorArticleGQL:
     updated_at: datetime
     latest: ArticleVersionGQL
 
-    @classmethod
-    def of(cls, state: service.ArticleState) -> EditorArticleGQL:
-        a = state.article
-        return cls(
-            id=a.id,
-            tenant_id=a.tenant_id,
-            kind=a.kind,
-            base_article_id=a.base_article_id,
-            external_id=a.external_id,
-            status=a.status,
-            latest_version=a.latest_version,
-            published_version=a.published_version,
-            created_by=a.created_by,
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-            latest=ArticleVersionGQL.of(state.latest),
-        )
-
     @strawberry.field(description="Every version, newest first")
     async def versions(self, info: Info) -> list[ArticleVersionGQL]:
         result: list[ArticleVersionGQL] = await info.context.loader("article_versions", _versions_loader).load(self.id)
@@ -279,7 +172,7 @@ class EditorArticleGQL:
     @strawberry.field(description="A version (default: the latest) rendered as agents will read it")
     async def preview(self, info: Info, version: int | None = None) -> ArticleGQL:
         async with info.context.uow() as uow:
-            return ArticleGQL.of(await service.preview(uow, self.id, version))
+            return shown(ArticleGQL, await service.preview(uow, self.id, version))
 
 
 @strawberry.type(name="EditorArticleConnection")
@@ -288,6 +181,7 @@ class EditorArticleConnectionGQL:
     page_info: PageInfoGQL
 
 
+@mirrors(schemas.SearchHit)
 @strawberry.type(name="KnowledgeHit", description="An article or, where no article exists, a LeiKa catalogue entry")
 class KnowledgeHitGQL:
     source: schemas.HitSource
@@ -305,10 +199,6 @@ class KnowledgeHitGQL:
     confident: bool
     has_local_version: bool
 
-    @classmethod
-    def of(cls, h: schemas.SearchHit) -> KnowledgeHitGQL:
-        return from_struct(cls, h)
-
 
 @strawberry.type(name="KnowledgeSearchResult")
 class KnowledgeSearchResultGQL:
@@ -319,6 +209,7 @@ class KnowledgeSearchResultGQL:
     aspects: list[str] = strawberry.field(description="What the caller asked about: fees, opening_hours …")
 
 
+@mirrors(schemas.LeikaService, exclude=("tenant_id",))
 @strawberry.type(name="LeikaService", description="An entry of the LeiKa service catalogue")
 class LeikaServiceGQL:
     leika_key: str
@@ -330,11 +221,8 @@ class LeikaServiceGQL:
     legal_basis: str
     active: bool
 
-    @classmethod
-    def of(cls, s: schemas.LeikaService) -> LeikaServiceGQL:
-        return from_struct(cls, s)
 
-
+@mirrors(schemas.Synonym)
 @strawberry.type(name="SearchSynonym")
 class SynonymGQL:
     id: UUID
@@ -344,11 +232,8 @@ class SynonymGQL:
     created_by: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, s: schemas.Synonym) -> SynonymGQL:
-        return from_struct(cls, s)
 
-
+@mirrors(schemas.ImportProblem)
 @strawberry.type(name="ImportProblem")
 class ImportProblemGQL:
     line: int
@@ -356,6 +241,7 @@ class ImportProblemGQL:
     field: str | None
 
 
+@mirrors(schemas.ImportReport)
 @strawberry.type(name="ArticleImportReport")
 class ImportReportGQL:
     created: int
@@ -364,6 +250,7 @@ class ImportReportGQL:
     errors: list[ImportProblemGQL]
 
 
+@mirrors(schemas.ArticleChange)
 @strawberry.type(name="ArticleChange", description="An article someone has open changed")
 class ArticleChangeGQL:
     article_id: UUID
@@ -373,14 +260,11 @@ class ArticleChangeGQL:
     changed_at: datetime
     local: bool
 
-    @classmethod
-    def of(cls, c: schemas.ArticleChange) -> ArticleChangeGQL:
-        return from_struct(cls, c)
-
 
 # ---------------------------------------------------------------------------------- inputs
 
 
+@mirrors(schemas.OpeningHours)
 @strawberry.input(name="OpeningHoursInput")
 class OpeningHoursInput:
     weekday: int
@@ -388,6 +272,7 @@ class OpeningHoursInput:
     closes: str
 
 
+@mirrors(schemas.Contact)
 @strawberry.input(name="ArticleContactInput")
 class ContactInput:
     label: str
@@ -396,12 +281,14 @@ class ContactInput:
     url: str | None = None
 
 
+@mirrors(schemas.Link)
 @strawberry.input(name="ArticleLinkInput")
 class LinkInput:
     title: str
     url: str
 
 
+@mirrors(schemas.Sections)
 @strawberry.input(name="ArticleSectionsInput", description="Text sections are Markdown")
 class SectionsInput:
     description: str = ""
@@ -418,6 +305,7 @@ class SectionsInput:
     forms: list[LinkInput] = strawberry.field(default_factory=list)
 
 
+@mirrors(schemas.SectionOverrides)
 @strawberry.input(name="SectionOverridesInput", description="Only what the town replaces; null keeps the shared value")
 class SectionOverridesInput:
     documents: str | None = None
@@ -445,6 +333,7 @@ class ArticleInputGQL:
     change_note: str = ""
 
 
+@mirrors(schemas.LocalVersionInput)
 @strawberry.input(name="LocalVersionInput")
 class LocalVersionInputGQL:
     overrides: SectionOverridesInput
@@ -452,6 +341,7 @@ class LocalVersionInputGQL:
     change_note: str = ""
 
 
+@mirrors(schemas.SynonymInput)
 @strawberry.input(name="SearchSynonymInput")
 class SynonymInputGQL:
     term: str
@@ -514,19 +404,16 @@ class RemoveSynonymPayload:
     errors: list[UserError]
 
 
-async def _editor_mutation(info: Info, action: Any) -> EditorArticlePayload:
-    async def run() -> EditorArticleGQL:
-        async with info.context.uow(readonly=False) as uow:
-            return EditorArticleGQL.of(await action(uow))
-
-    article, errors = await run_mutation(run)
-    return EditorArticlePayload(article=article, errors=errors)
+def _removal(removed: bool | None, errors: list[UserError]) -> RemoveSynonymPayload:
+    return RemoveSynonymPayload(removed=bool(removed), errors=errors)
 
 
 async def _status_change(
     info: Info, id: UUID, to: schemas.ArticleStatus, expected_version: int, note: str
 ) -> EditorArticlePayload:
-    return await _editor_mutation(info, lambda uow: service.change_status(uow, id, to, expected_version, note))
+    return await mutate(
+        info, EditorArticlePayload, "article", lambda uow: service.change_status(uow, id, to, expected_version, note)
+    )
 
 
 # ---------------------------------------------------------------------------------- root mixins
@@ -551,9 +438,9 @@ class KnowledgeQuery:
         sources: list[schemas.HitSource] | None = None,
     ) -> KnowledgeSearchResultGQL:
         async with info.context.uow() as uow:
-            page = await service.search(uow, query, tenant, first, after, leika_group, status, sources)
+            page = await search.search(uow, query, tenant, first, after, leika_group, status, sources)
         return KnowledgeSearchResultGQL(
-            nodes=[KnowledgeHitGQL.of(h) for h in page.items],
+            nodes=shown_all(KnowledgeHitGQL, page.items),
             page_info=PageInfoGQL.after(page.next_cursor),
             confident=page.confident,
             interpreted_as=page.interpreted_as,
@@ -566,7 +453,7 @@ class KnowledgeQuery:
     async def article(self, info: Info, id: UUID, tenant: str | None = None) -> ArticleGQL | None:
         try:
             async with info.context.uow() as uow:
-                return ArticleGQL.of(await service.article_for_agent(uow, id, tenant))
+                return shown(ArticleGQL, await service.article_for_agent(uow, id, tenant))
         except NotFound:
             return None
 
@@ -574,7 +461,7 @@ class KnowledgeQuery:
     async def leika_service(self, info: Info, leika_key: str, tenant: str | None = None) -> LeikaServiceGQL | None:
         try:
             async with info.context.uow() as uow:
-                return LeikaServiceGQL.of(await service.leika_service(uow, leika_key, tenant))
+                return shown(LeikaServiceGQL, await search.leika_service(uow, leika_key, tenant))
         except NotFound:
             return None
 
@@ -589,25 +476,23 @@ class KnowledgeQuery:
         async with info.context.uow() as uow:
             items, next_cursor = await service.list_articles(uow, status, first, after)
         return EditorArticleConnectionGQL(
-            nodes=[EditorArticleGQL.of(i) for i in items],
-            page_info=PageInfoGQL.after(next_cursor),
+            nodes=shown_all(EditorArticleGQL, items), page_info=PageInfoGQL.after(next_cursor)
         )
 
     @strawberry.field(description="One of my tenant's articles with its workflow position (editors)")
     async def editor_article(self, info: Info, id: UUID) -> EditorArticleGQL | None:
         try:
             async with info.context.uow() as uow:
-                article, versions = await service.article_history(uow, id)
+                return shown(EditorArticleGQL, await service.article_state(uow, id))
         except NotFound:
             return None
-        return EditorArticleGQL.of(service.ArticleState(article, versions[0]))
 
     @strawberry.field(
         description="Synonyms of the tenant and of the operators serving it (the shipped German set applies on top)"
     )
     async def search_synonyms(self, info: Info, tenant: str | None = None) -> list[SynonymGQL]:
         async with info.context.uow() as uow:
-            return [SynonymGQL.of(s) for s in await service.synonyms(uow, tenant)]
+            return shown_all(SynonymGQL, await service.synonyms(uow, tenant))
 
 
 @strawberry.type
@@ -616,24 +501,32 @@ class KnowledgeMutation:
     async def create_article(
         self, info: Info, input: ArticleInputGQL, shared: bool = False, tenant: str | None = None
     ) -> EditorArticlePayload:
-        return await _editor_mutation(
-            info, lambda uow: service.create_article(uow, _article_input(input), shared, tenant)
+        return await mutate(
+            info,
+            EditorArticlePayload,
+            "article",
+            lambda uow: service.create_article(uow, _article_input(input), shared, tenant),
         )
 
     @strawberry.mutation(description="Change an article: a new draft version; agents keep seeing the published one")
     async def update_article(
         self, info: Info, id: UUID, input: ArticleInputGQL, expected_version: ExpectedVersion
     ) -> EditorArticlePayload:
-        return await _editor_mutation(
-            info, lambda uow: service.update_article(uow, id, _article_input(input), expected_version)
+        return await mutate(
+            info,
+            EditorArticlePayload,
+            "article",
+            lambda uow: service.update_article(uow, id, _article_input(input), expected_version),
         )
 
     @strawberry.mutation(description="A town's own fees, opening hours, office and contacts for a shared article")
     async def create_local_version(
         self, info: Info, shared_article_id: UUID, input: LocalVersionInputGQL, tenant: str | None = None
     ) -> EditorArticlePayload:
-        return await _editor_mutation(
+        return await mutate(
             info,
+            EditorArticlePayload,
+            "article",
             lambda uow: service.create_local_version(
                 uow, shared_article_id, _validated(schemas.LocalVersionInput, input), tenant
             ),
@@ -643,8 +536,10 @@ class KnowledgeMutation:
     async def update_local_version(
         self, info: Info, id: UUID, input: LocalVersionInputGQL, expected_version: ExpectedVersion
     ) -> EditorArticlePayload:
-        return await _editor_mutation(
+        return await mutate(
             info,
+            EditorArticlePayload,
+            "article",
             lambda uow: service.update_local_version(
                 uow, id, _validated(schemas.LocalVersionInput, input), expected_version
             ),
@@ -681,38 +576,26 @@ class KnowledgeMutation:
     async def import_articles(
         self, info: Info, text: str, publish: bool = False, tenant: str | None = None
     ) -> ImportArticlesPayload:
-        async def run() -> ImportReportGQL:
-            async with info.context.uow(readonly=False) as uow:
-                report = await service.import_articles(uow, text, publish, tenant)
-            return ImportReportGQL(
-                created=report.created,
-                updated=report.updated,
-                unchanged=report.unchanged,
-                errors=[ImportProblemGQL(line=e.line, message=e.message, field=e.field) for e in report.errors],
-            )
-
-        report, errors = await run_mutation(run)
-        return ImportArticlesPayload(report=report, errors=errors)
+        return await mutate(
+            info, ImportArticlesPayload, "report", lambda uow: importing.import_articles(uow, text, publish, tenant)
+        )
 
     @strawberry.mutation(description="Add or replace a synonym of the tenant (editors)")
     async def set_search_synonym(self, info: Info, input: SynonymInputGQL, tenant: str | None = None) -> SynonymPayload:
-        async def run() -> SynonymGQL:
-            data = _validated(schemas.SynonymInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return SynonymGQL.of(await service.set_synonym(uow, data, tenant))
-
-        synonym, errors = await run_mutation(run)
-        return SynonymPayload(synonym=synonym, errors=errors)
+        return await mutate(
+            info,
+            SynonymPayload,
+            "synonym",
+            lambda uow: service.set_synonym(uow, _validated(schemas.SynonymInput, input), tenant),
+        )
 
     @strawberry.mutation(description="Remove one of the tenant's synonyms (editors)")
     async def remove_search_synonym(self, info: Info, id: UUID, tenant: str | None = None) -> RemoveSynonymPayload:
-        async def run() -> bool:
-            async with info.context.uow(readonly=False) as uow:
-                await service.remove_synonym(uow, id, tenant)
+        async def remove(uow: UnitOfWork) -> bool:
+            await service.remove_synonym(uow, id, tenant)
             return True
 
-        removed, errors = await run_mutation(run)
-        return RemoveSynonymPayload(removed=bool(removed), errors=errors)
+        return await mutate(info, _removal, "removed", remove)
 
 
 @strawberry.type
@@ -729,4 +612,4 @@ class KnowledgeSubscription:
         async for change in events.listen(info.context.app.redis, feed.channels):
             if feed.shows(change):
                 await info.context.still_signed_in()
-                yield ArticleChangeGQL.of(change)
+                yield shown(ArticleChangeGQL, change)

@@ -110,7 +110,12 @@ OVERRIDABLE_FIELDS: tuple[str, ...] = tuple(SectionOverrides.__struct_fields__)
 # ---------------------------------------------------------------------------------- inputs
 
 
-class ArticleInput(Input, frozen=True):
+class ArticleContent(Input, frozen=True):
+    """What an article says, as editors write it (`ArticleInput`) and imports bring it
+    (`ImportRow`). A new field of an article is added here, to `VersionBody` (what a version
+    stores), to `ArticleView` (what agents read), and to the column lists and GraphQL types
+    that the contract tests hold to these Structs."""
+
     title: Title
     summary: Summary
     leika_key: LeikaKey | None = None
@@ -119,6 +124,15 @@ class ArticleInput(Input, frozen=True):
     review_due: date | None = None
     valid_from: date | None = None
     valid_until: date | None = None
+
+    def content(self) -> ArticleContent:
+        """Only the content (an input's other fields left out), as a version stores it: title and
+        summary without surrounding blanks. Two contents are compared as values."""
+        values = {name: getattr(self, name) for name in ArticleContent.__struct_fields__}
+        return ArticleContent(**{**values, "title": self.title.strip(), "summary": self.summary.strip()})
+
+
+class ArticleInput(ArticleContent, frozen=True):
     change_note: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
@@ -128,18 +142,10 @@ class LocalVersionInput(Input, frozen=True):
     change_note: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class ImportRow(Input, frozen=True):
+class ImportRow(ArticleContent, frozen=True, kw_only=True):
     """One article of a JSON import from another system; `externalId` makes re-imports update."""
 
     external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    title: Title
-    summary: Summary
-    leika_key: LeikaKey | None = None
-    sections: Sections = msgspec.field(default_factory=Sections)
-    search_terms: Annotated[list[SearchTerm], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
-    review_due: date | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
     shared: bool = False
 
 
@@ -168,26 +174,51 @@ class Article(Schema, frozen=True):
     updated_at: datetime
 
 
-class ArticleVersion(Schema, frozen=True):
-    """One immutable version: what it said, who wrote it, when."""
+class VersionBody(Schema, frozen=True, kw_only=True):
+    """What one version says: an article's content, or a local version's overrides (its title,
+    summary … stay empty). Every field of `ArticleContent` is one of these."""
+
+    title: str | None = None
+    summary: str | None = None
+    leika_key: str | None = None
+    sections: Sections = msgspec.field(default_factory=Sections)
+    overrides: SectionOverrides | None = None
+    search_terms: list[str] = msgspec.field(default_factory=list)
+    review_due: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+def version_body(source: ArticleContent | VersionBody) -> VersionBody:
+    """What a version says, from a content (taken whole: a content field this body lacks is a
+    TypeError, not lost) or from another version (copied on to the next one)."""
+    if isinstance(source, ArticleContent):
+        return VersionBody(**msgspec.structs.asdict(source.content()))
+    return VersionBody(**{name: getattr(source, name) for name in VersionBody.__struct_fields__})
+
+
+class NewVersion(VersionBody, frozen=True, kw_only=True):
+    """A version as it is written: its body, the workflow step, who wrote it."""
 
     tenant_id: UUID
     article_id: UUID
     version: int
     status: ArticleStatus
-    title: str | None
-    summary: str | None
-    leika_key: str | None
-    sections: Sections
-    overrides: SectionOverrides | None
-    search_terms: list[str]
-    review_due: date | None
-    valid_from: date | None
-    valid_until: date | None
     change_note: str
     author: str
     author_tenant_id: UUID
+
+
+class ArticleVersion(NewVersion, frozen=True, kw_only=True):
+    """One immutable version: what it said, who wrote it, when."""
+
     created_at: datetime
+
+
+class ArticleState(Article, frozen=True):
+    """An article with its latest version (what editors work on)."""
+
+    latest: ArticleVersion
 
 
 class ArticleView(Schema, frozen=True):

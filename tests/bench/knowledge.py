@@ -37,7 +37,7 @@ from auth.roles import Role
 from backend import devidp
 from backend.db.pool import create_pool
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal
-from backend.knowledge import repository, service
+from backend.knowledge import search, search_repository
 from backend.settings import PROJECT_ROOT, load_settings
 from backend.state import AppState, unit_of_work
 from tests.bench import stack
@@ -120,7 +120,7 @@ async def generate_articles(admin_url: str, tenants: dict[str, UUID], count: int
                     view,
                 )
             for owner in owners:
-                await repository.rebuild_lexicon(conn, owner, shared=False)
+                await search_repository.rebuild_lexicon(conn, owner, shared=False)
             await conn.execute("ANALYZE knowledge_search")
     finally:
         await conn.close()
@@ -155,7 +155,7 @@ async def record_statements(
 
                 uow.conn.add_query_logger(log)
                 try:
-                    await service.search(uow, question, "stadt-soest", 10)
+                    await search.search(uow, question, "stadt-soest", 10)
                 finally:
                     uow.conn.remove_query_logger(log)
             recorded[question] = statements

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from backend.knowledge import analysis, leika
-from backend.knowledge.service import parse_import
+from backend.knowledge.importing import parse_import
 
 
 def _alternatives(query: str) -> dict[str, set[tuple[str, ...]]]:

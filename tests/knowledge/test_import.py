@@ -13,7 +13,7 @@ import httpx
 from auth.principal import Principal
 from auth.roles import Role
 from backend.db.tenancy import tenant_transaction
-from backend.knowledge import service
+from backend.knowledge import importing
 from backend.knowledge.demo import catalogue_path
 from backend.knowledge.schemas import CatalogueReport
 from backend.state import unit_of_work
@@ -78,7 +78,7 @@ async def test_a_changed_catalogue_updates_entries_and_reports_bad_rows(db: asyn
 
     async def load(text: str) -> CatalogueReport:
         async with unit_of_work(world.state, admin) as uow:
-            return await service.import_catalogue(uow, text)
+            return await importing.import_catalogue(uow, text)
 
     async def state() -> dict[str, tuple[str, bool]]:
         async with tenant_transaction(db, [operator], readonly=True) as conn:

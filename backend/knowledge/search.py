@@ -1,0 +1,378 @@
+"""The search agents use while the caller is on the line, for the town the call is for: German
+words with synonyms, compound parts and typo correction, ranked in SQL (`search_repository`), paged
+by cursors; and the LeiKa catalogue entry behind a key.
+
+Tuning and its measurements: docs/decisions/007-knowledge-base.md, `make eval`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from auth.permissions import Operation
+from backend import clock
+from backend.errors import NotFound, ValidationFailed
+from backend.i18n import _l
+from backend.knowledge import analysis, leika, repository, search_repository
+from backend.knowledge.context import Context, town_context
+from backend.knowledge.cursors import OffsetCursor, ScoreCursor, check_page_size, decode_cursor, encode_cursor
+from backend.knowledge.schemas import ArticleKind, ArticleStatus, HitSource, LeikaService, SearchHit, SearchPage
+from backend.state import UnitOfWork
+
+MAX_QUERY_LENGTH = 500
+# Search tuning (see docs/decisions/007-knowledge-base.md): a typo correction must look this much
+# like a known word; a hit is a confident answer when this share of the question's weight is
+# found in its title or search terms.
+TYPO_SIMILARITY = 0.5
+CONFIDENT_RELEVANCE = 0.5
+MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about something else
+CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
+UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
+NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
+
+
+async def leika_service(uow: UnitOfWork, leika_key: str, tenant_slug: str | None = None) -> LeikaService:
+    problem = leika.leika_key_problem(leika_key)
+    if problem:
+        raise ValidationFailed(problem, field="leikaKey")
+    ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)
+    service = await search_repository.find_service(uow.conn, ctx.owner_ids, leika_key)
+    if service is None:
+        raise NotFound(_l("no such service in the LeiKa catalogue"))
+    return service
+
+
+def _idf(documents: int, frequency: int) -> float:
+    return math.log(1 + (documents + 1) / (frequency + 0.5))
+
+
+PRIMARY_ORIGINS = frozenset({"query", "variant", "synonym"})
+RELATED_ORIGINS = frozenset({"synonym", "compound", "derived", "unparticled"})  # count 0.9 of what was said
+
+
+@dataclass(slots=True)
+class _Resolved:
+    """A concept ready for SQL: alternatives as lexemes (each alternative's lexemes all match)."""
+
+    label: str
+    exact: list[list[str]]  # what was said and its spellings
+    synonym: list[list[str]]  # synonyms, its noun, its compound parts
+    weak: list[list[str]]  # prefixes
+    weight: float
+    topic: bool
+    shown: list[str]
+    typo: bool = False
+
+    @property
+    def strong(self) -> list[list[str]]:
+        return self.exact + self.synonym
+
+
+def _alternative_lexemes(
+    alternative: analysis.Alternative, found: dict[str, list[tuple[str, int]]]
+) -> tuple[list[str], int] | None:
+    """The lexemes of an alternative (all must match) and its frequency; None when a word of it
+    does not occur in what the town sees."""
+    lexemes: list[str] = []
+    frequency: int | None = None
+    for word in alternative.words:
+        entries = found.get(word, [])  # none: a stop word of the index
+        if not entries and alternative.origin == "compound":
+            return None  # every part of a compound counts
+        for lexeme, ndoc in entries:
+            if ndoc <= 0:
+                return None
+            lexemes.append(lexeme)
+            frequency = ndoc if frequency is None else min(frequency, ndoc)
+    if not lexemes or frequency is None:
+        return None
+    return list(dict.fromkeys(lexemes)), frequency
+
+
+def _resolve(
+    concept: analysis.Concept,
+    found: dict[str, list[tuple[str, int]]],
+    documents: int,
+    lexicon: analysis.Lexicon,
+    depth: int = 0,
+) -> list[_Resolved]:
+    exact: list[list[str]] = []
+    synonym: list[list[str]] = []
+    primary: list[int] = []
+    secondary: list[int] = []
+    shown: list[str] = []
+    for alternative in concept.strong:
+        resolved = _alternative_lexemes(alternative, found)
+        if resolved is None:
+            continue
+        lexemes, frequency = resolved
+        (primary if alternative.origin in PRIMARY_ORIGINS else secondary).append(frequency)
+        if lexemes not in exact and lexemes not in synonym:
+            (synonym if alternative.origin in RELATED_ORIGINS else exact).append(lexemes)
+            shown.append(" ".join(alternative.words))
+    if not primary and concept.parts and depth < 2:
+        # An unknown compound: its parts, each a concept of its own sharing the compound's weight.
+        parts = [
+            r
+            for part in concept.parts
+            for r in _resolve(analysis.word_concept(part, lexicon), found, documents, lexicon, depth + 1)
+        ]
+        if any(r.strong for r in parts):
+            for r in parts:
+                r.weight /= len(concept.parts)
+            return parts
+    weak = []
+    for alternative in concept.weak:
+        if alternative.origin == "prefix":
+            stems = [lexeme for lexeme, _ in found.get(alternative.words[0], [])]
+            weak.extend([[stem + ":*"] for stem in stems if len(stem) >= 6])
+    # How telling the concept is: as common as its broadest alternative.
+    frequencies = primary or secondary
+    weight = _idf(documents, max(frequencies)) if frequencies else 0.0
+    if not concept.noun:
+        weight *= NON_NOUN_WEIGHT
+    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown)]
+
+
+def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
+    return analysis.any_of(
+        [
+            [analysis.tsquery_term(t[:-2], True) if t.endswith(":*") else analysis.tsquery_term(t) for t in group]
+            for group in groups
+        ]
+    )
+
+
+def _snippet(raw: str | None) -> tuple[str, str]:
+    text = raw or ""
+    marked = html.escape(text, quote=False).replace("\x02", "<mark>").replace("\x03", "</mark>")
+    return marked, text.replace("\x02", "").replace("\x03", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    relevance: float
+    confident: bool
+
+
+def judge(
+    concepts: Sequence[_Resolved],
+    unknown: float,
+    strong: Sequence[float],
+    weak: Sequence[float],
+    title_words: int,
+    title_found: int,
+    is_article: bool,
+) -> Judgement:
+    """How well one hit answers the question.
+
+    relevance: the weight of the question's words found in the hit's title or search terms, over
+    that plus the words not found — a known word not found counts half (callers add circumstances:
+    "the lamp in front of our house"), a word no document knows counts as `unknown` says.
+    confident: a word naming a service (not only "apply", "lost" …) is in the title or search terms
+    as said (not only as a prefix or a guessed correction), relevance reaches CONFIDENT_RELEVANCE,
+    and the match is not one word lost in a long catalogue title.
+    """
+    found = missing = 0.0
+    for concept, s, w in zip(concepts, strong, weak, strict=True):
+        if max(s, w) >= 0.6:
+            found += concept.weight
+        else:
+            missing += concept.weight
+    total = found + CONTEXT_WORD_SHARE * missing + unknown
+    relevance = found / total if total > 0 else 0.0
+    topical = any(c.topic and not c.typo and s >= 0.8 for c, s in zip(concepts, strong, strict=True))
+    covered = is_article or title_found / max(title_words, 1) >= MIN_TITLE_COVERAGE
+    return Judgement(relevance, topical and covered and relevance >= CONFIDENT_RELEVANCE)
+
+
+def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
+    snippet, snippet_text = _snippet(row["snippet"])
+    kind = row["article_kind"]
+    return SearchHit(
+        source=HitSource(row["source"]),
+        id=row["doc_id"],
+        tenant_id=row["tenant_id"],
+        kind=ArticleKind(kind) if kind else None,
+        leika_key=row["leika_key"],
+        title=row["title"],
+        summary=row["summary"],
+        status=ArticleStatus(row["status"]),
+        snippet=snippet,
+        snippet_text=snippet_text,
+        score=round(float(row.get("final") or 0.0), 4),
+        relevance=round(judgement.relevance, 3),
+        confident=judgement.confident,
+        has_local_version=bool(row["has_local_version"]),
+    )
+
+
+async def search(
+    uow: UnitOfWork,
+    query: str,
+    tenant_slug: str | None = None,
+    first: int = 10,
+    after: str | None = None,
+    leika_group: str | None = None,
+    status: ArticleStatus | None = None,
+    sources: Sequence[HitSource] | None = None,
+) -> SearchPage:
+    """The search agents use while the caller is on the line, for the town the call is for.
+
+    Without `status`: published articles valid today and the LeiKa catalogue. With `status`
+    (editors only): the tenant's own articles at their latest version in that status.
+    """
+    check_page_size(first)
+    if len(query) > MAX_QUERY_LENGTH:
+        raise ValidationFailed(
+            _l("the question is longer than {max_query_length} characters", max_query_length=MAX_QUERY_LENGTH),
+            field="query",
+        )
+    if leika_group is not None and not re.fullmatch(r"[0-9]{3}", leika_group):
+        raise ValidationFailed(_l("a LeiKa group has three digits"), field="leikaGroup")
+    operation = Operation.ARTICLE_DRAFT_READ if status is not None else Operation.ARTICLE_READ
+    ctx = await town_context(uow, operation, tenant_slug)
+    view = "working" if status is not None else "published"
+    wanted = [s.value for s in (sources or list(HitSource))]
+    if status is not None:
+        wanted = [HitSource.ARTICLE.value]
+    today = clock.today()
+    own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
+    lexicon = (
+        analysis.default_lexicon()
+        .with_rules(analysis.rules_from((s.term, s.synonyms) for s in own))
+        .with_stopwords(analysis.words(ctx.town.name))
+    )  # "in Soest" says nothing on a Soest call
+    plan = analysis.analyse(query, lexicon)
+
+    key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
+    # A LeiKa key pages by offset, words by (score, id): each reads back only its own cursor.
+    by_offset = decode_cursor(after, OffsetCursor) if key else None
+    cursor = None if key else decode_cursor(after, ScoreCursor)
+    if key:
+        offset = by_offset.o if by_offset else 0
+        rows = await search_repository.search_by_key(
+            uow.conn,
+            ctx.town_id,
+            ctx.owner_ids,
+            view,
+            key,
+            today,
+            status.value if status else None,
+            wanted,
+            offset,
+            first + 1,
+        )
+        items = [_hit(r, Judgement(1.0, True)) for r in rows[:first]]
+        more = encode_cursor(OffsetCursor(o=offset + first)) if len(rows) > first else None
+        return SearchPage(
+            items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
+        )
+
+    words: set[str] = set()
+    for concept in plan.concepts:
+        words |= concept.all_words()
+        for part in concept.parts:
+            words |= analysis.word_concept(part, lexicon).all_words()
+    found, documents = await search_repository.lexicon_lookup(uow.conn, ctx.town_id, ctx.owner_ids, sorted(words))
+    resolved = [r for concept in plan.concepts for r in _resolve(concept, found, documents, lexicon)]
+    await _correct_typos(uow, ctx, resolved, found, documents)
+
+    max_weight = _idf(documents, 0)
+    for r in resolved:
+        if not r.strong and r.weak and r.weight == 0:
+            r.weight = 0.5 * max_weight  # a prefix only: counts, but less than a known word
+    searchable = [r for r in resolved if r.strong or r.weak]
+    unknown = sum(UNKNOWN_WORD_WEIGHT * max_weight for r in resolved if not (r.strong or r.weak))
+    interpreted = [
+        f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label for r in searchable
+    ]
+    if not searchable:
+        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
+    exact_texts = [_query_text(r.exact) for r in searchable]
+    synonym_texts = [_query_text(r.synonym) for r in searchable]
+    weak_texts = [_query_text(r.weak) for r in searchable]
+    any_query = " | ".join(f"({t})" for t in [*exact_texts, *synonym_texts, *weak_texts] if t)
+    lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
+    params = search_repository.SearchParams(
+        town_id=ctx.town_id,
+        owner_ids=ctx.owner_ids,
+        view=view,
+        exact=exact_texts,
+        synonym=synonym_texts,
+        weak=weak_texts,
+        weights=[r.weight for r in searchable],
+        any_query=any_query,
+        lexemes=lexemes,
+        today=today,
+        leika_group=leika_group,
+        status=status.value if status else None,
+        sources=wanted,
+        after_score=cursor.s if cursor else None,
+        after_id=cursor.i if cursor else None,
+        limit=first + 1,
+    )
+    rows = await search_repository.search(uow.conn, params)
+    items = [
+        _hit(
+            r,
+            judge(
+                searchable,
+                unknown,
+                r["strong_factors"],
+                r["weak_factors"],
+                int(r["title_words"]),
+                int(r["title_found"]),
+                r["source"] == HitSource.ARTICLE.value,
+            ),
+        )
+        for r in rows[:first]
+    ]
+    next_cursor = None
+    if len(rows) > first:
+        last = rows[first - 1]
+        next_cursor = encode_cursor(ScoreCursor(s=float(last["final"]), i=last["doc_id"]))
+    confident = bool(items) and items[0].confident if cursor is None else any(i.confident for i in items)
+    return SearchPage(
+        items=items, next_cursor=next_cursor, confident=confident, interpreted_as=interpreted, aspects=plan.aspects
+    )
+
+
+async def _correct_typos(
+    uow: UnitOfWork, ctx: Context, resolved: list[_Resolved], found: dict[str, list[tuple[str, int]]], documents: int
+) -> None:
+    """A word nothing knows is compared with the known words (trigram similarity); a close one
+    with the same first letter is searched instead, weighted by how close it is."""
+    unknown = {
+        r.label: lexeme
+        for r in resolved
+        if not r.strong and len(r.label) >= 5
+        for lexeme, _ in found.get(r.label, [])[:1]
+    }
+    if not unknown:
+        return
+    similar = await search_repository.similar_lexemes(
+        uow.conn, ctx.town_id, ctx.owner_ids, sorted(set(unknown.values())), TYPO_SIMILARITY
+    )
+    for r in resolved:
+        stem = unknown.get(r.label)
+        if stem is None:
+            continue
+        candidates = [
+            (lexeme, similarity, ndoc)
+            for lexeme, similarity, ndoc in similar.get(stem, [])
+            if lexeme[:1] == stem[:1] and abs(len(lexeme) - len(stem)) <= 3
+        ]
+        if not candidates:
+            continue
+        lexeme, similarity, ndoc = candidates[0]
+        r.exact.append([lexeme])
+        r.typo = True
+        r.weight = _idf(documents, ndoc) * similarity
+        r.shown.append(f"{lexeme}?")
