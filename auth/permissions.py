@@ -71,6 +71,12 @@ class Operation(StrEnum):
     COST_BASE_WRITE = "cost-base:write"
     FIGURES_READ = "figures:read"
     FIGURES_CONFIGURE = "figures:configure"
+    DIRECTORY_READ = "directory:read"
+    DIRECTORY_WRITE = "directory:write"
+    DIRECTORY_PROVISION = "directory:provision"
+    PRESENCE_SELF_WRITE = "presence:self-write"
+    PRESENCE_EVENT_WRITE = "presence:event-write"
+    FORWARDING_READ = "forwarding:read"
 
 
 Grant = Role | Scope
@@ -190,6 +196,30 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.FIGURES_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    # Directory (decision 023): staff data is employees' personal data. The operator's agents and
+    # supervisors see the towns they act for, the town's own people their own town; never partner
+    # systems, never another town. The town keeps it (its admin, its provisioning client by
+    # SCIM); each person sets their own presence; the telephone system posts presence events.
+    Operation.DIRECTORY_READ: {
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.PLATFORM_ADMIN: OWN,
+        Role.EDITOR: OWN,
+        Role.DEPARTMENT: OWN,
+        Role.TOWN_ADMIN: OWN,
+        Role.FINANCE: OWN,
+    },
+    Operation.DIRECTORY_WRITE: {Role.PLATFORM_ADMIN: OWN, Role.TOWN_ADMIN: OWN},
+    Operation.DIRECTORY_PROVISION: {Scope.DIRECTORY_PROVISION: OWN},
+    Operation.PRESENCE_SELF_WRITE: dict.fromkeys(Role, OWN),
+    Operation.PRESENCE_EVENT_WRITE: {Scope.CALLS_WRITE: ACTING},
+    Operation.FORWARDING_READ: {
+        Role.AGENT: ACTING,
+        Role.SUPERVISOR: ACTING,
+        Role.DEPARTMENT: OWN,
+        Role.TOWN_ADMIN: OWN,
+        Scope.ROUTING_READ: ACTING,
+    },
 }
 
 

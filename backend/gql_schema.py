@@ -32,6 +32,7 @@ from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import limit_extensions
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
+from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.settings import Settings
 from backend.state import AppState
@@ -46,12 +47,14 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 
 @strawberry.type
-class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery):
+class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery, DirectoryQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation, BillingMutation):
+class Mutation(
+    TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation, BillingMutation, DirectoryMutation
+):
     pass
 
 

@@ -144,6 +144,11 @@ TAGS = [
         "from the telephone systems.",
     ),
     Tag(
+        name="directory",
+        description="A town's contact persons, their responsibilities, substitutes and presence, and the "
+        "forwarding decision for the qualified transfer of a call.",
+    ),
+    Tag(
         name="tickets",
         description="Concerns forwarded to a town's department with the callback deadline, "
         "their workflow, and the signed webhooks that tell partner systems about changes.",

@@ -164,7 +164,7 @@ async def department_exists(conn: asyncpg.Connection, tenant_id: UUID, departmen
     )
 
 
-# --- absences of the town's operator ---------------------------------------------------------
+# --- absences of the town's operator (rows without a person; the directory keeps the others) ---
 
 
 def _weekly(row: asyncpg.Record) -> WeeklyAbsence:
@@ -187,7 +187,7 @@ def _dated(row: asyncpg.Record) -> DatedAbsence:
 async def list_weekly_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list[WeeklyAbsence]:
     rows = await conn.fetch(
         """SELECT tenant_id, id, weekday, starts, ends, note FROM absence_weekly
-           WHERE tenant_id = $1 ORDER BY weekday, starts""",
+           WHERE tenant_id = $1 AND person_id IS NULL ORDER BY weekday, starts""",
         tenant_id,
     )
     return [_weekly(r) for r in rows]
@@ -196,7 +196,7 @@ async def list_weekly_absences(conn: asyncpg.Connection, tenant_id: UUID) -> lis
 async def list_dated_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list[DatedAbsence]:
     rows = await conn.fetch(
         """SELECT tenant_id, id, lower(during) AS starts_at, upper(during) AS ends_at, note FROM absence_dated
-           WHERE tenant_id = $1 ORDER BY lower(during)""",
+           WHERE tenant_id = $1 AND person_id IS NULL ORDER BY lower(during)""",
         tenant_id,
     )
     return [_dated(r) for r in rows]
@@ -236,8 +236,12 @@ async def insert_dated_absence(
 
 
 async def delete_absence(conn: asyncpg.Connection, tenant_id: UUID, absence_id: UUID) -> bool:
-    weekly = await conn.execute("DELETE FROM absence_weekly WHERE tenant_id = $1 AND id = $2", tenant_id, absence_id)
-    dated = await conn.execute("DELETE FROM absence_dated WHERE tenant_id = $1 AND id = $2", tenant_id, absence_id)
+    weekly = await conn.execute(
+        "DELETE FROM absence_weekly WHERE tenant_id = $1 AND id = $2 AND person_id IS NULL", tenant_id, absence_id
+    )
+    dated = await conn.execute(
+        "DELETE FROM absence_dated WHERE tenant_id = $1 AND id = $2 AND person_id IS NULL", tenant_id, absence_id
+    )
     return weekly != "DELETE 0" or dated != "DELETE 0"
 
 

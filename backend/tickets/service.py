@@ -28,6 +28,7 @@ from backend.telephony import service as telephony_service
 from backend.tenants import repository as tenant_repository
 from backend.tenants import service as tenant_service
 from backend.tenants.calendar import load_calendar
+from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
 from backend.tickets import pubsub, repository, webhooks
 from backend.tickets.changes import Actor, record_change
@@ -169,6 +170,19 @@ async def replace_routes(
 async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str | None) -> UUID | None:
     tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)
     return await repository.propose_department(uow.conn, tenant.id, leika_key)
+
+
+async def callback_promise(
+    uow: UnitOfWork, tenant_id: UUID, leika_key: str | None, at: datetime, operation: Operation
+) -> tuple[UUID | None, datetime]:
+    """For a message taken instead of a transfer (the directory's forwarding decision): the
+    department the town's responsibility table proposes for the service, and when the callback
+    would be due for a ticket created at `at` — the same rule `create_ticket` applies. The door
+    is asked with the caller's `operation`."""
+    tenant = await reach_id(uow, tenant_id, operation)
+    department_id = await repository.propose_department(uow.conn, tenant.id, leika_key)
+    _, due_at, _, _ = await _deadline_for(uow, tenant, at)
+    return department_id, due_at
 
 
 # --- creating and reading ------------------------------------------------------------------

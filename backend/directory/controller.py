@@ -1,0 +1,217 @@
+"""REST for the directory: a town's contact persons, responsibilities, department lines and
+absences (town admin), presence (the person themself, the telephone system), and the forwarding
+decision for the telephone system's attended transfer. Thin: parse → service → response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import delete, get, post, put
+from litestar.params import Parameter
+
+from auth.principal import Principal
+from backend.directory import service
+from backend.directory.schemas import (
+    DepartmentLine,
+    DepartmentLineInput,
+    ForwardingDecision,
+    Person,
+    PersonInput,
+    Presence,
+    PresenceEventInput,
+    PresenceSwitchInput,
+    Responsibility,
+    ResponsibilityInput,
+)
+from backend.http.auth import AuthenticatedController
+from backend.http.openapi import problem_responses
+from backend.state import AppState, unit_of_work
+from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
+
+PEOPLE = "/tenants/{slug:str}/directory/people"
+PERSON = PEOPLE + "/{person_id:uuid}"
+
+
+class DirectoryController(AuthenticatedController):
+    path = "/v1"
+    tags = ["directory"]
+
+    @get(PEOPLE, summary="A town's contact persons", responses=problem_responses(400, 401, 403, 404))
+    async def list_people(self, app_state: AppState, principal: Principal, slug: str) -> list[Person]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.list_people(uow, slug)
+
+    @post(
+        PEOPLE, summary="Add a contact person (town admin)", responses=problem_responses(400, 401, 403, 404, 409, 422)
+    )
+    async def create_person(self, app_state: AppState, principal: Principal, slug: str, data: PersonInput) -> Person:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.create_person(uow, slug, data)
+
+    @get(PERSON, summary="One contact person", responses=problem_responses(400, 401, 403, 404))
+    async def get_person(self, app_state: AppState, principal: Principal, slug: str, person_id: UUID) -> Person:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.person(uow, slug, person_id)
+
+    @put(
+        PERSON,
+        summary="Replace a contact person (town admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def replace_person(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, data: PersonInput
+    ) -> Person:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.replace_person(uow, slug, person_id, data)
+
+    @delete(PERSON, summary="Remove a contact person (town admin)", responses=problem_responses(400, 401, 403, 404))
+    async def remove_person(self, app_state: AppState, principal: Principal, slug: str, person_id: UUID) -> None:
+        async with unit_of_work(app_state, principal) as uow:
+            await service.remove_person(uow, slug, person_id)
+
+    @get(
+        PERSON + "/presence",
+        summary="Whether the person is reachable (now, or at a moment), and which source says so",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def get_presence(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, at: datetime | None = None
+    ) -> Presence:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.presence(uow, slug, person_id, at)
+
+    @get(PERSON + "/absences", summary="The person's absence calendar", responses=problem_responses(400, 401, 403, 404))
+    async def list_absences(self, app_state: AppState, principal: Principal, slug: str, person_id: UUID) -> Absences:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.absences(uow, slug, person_id)
+
+    @post(
+        PERSON + "/absences/weekly",
+        summary="Add a recurring weekly absence (local time)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def add_weekly_absence(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, data: WeeklyAbsenceInput
+    ) -> Absences:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.add_absence(uow, slug, person_id, data)
+
+    @post(
+        PERSON + "/absences/dated",
+        summary="Add a dated absence (leave, training)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def add_dated_absence(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, data: DatedAbsenceInput
+    ) -> Absences:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.add_absence(uow, slug, person_id, data)
+
+    @delete(
+        PERSON + "/absences/{absence_id:uuid}",
+        summary="Remove one of the person's absences",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def remove_absence(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, absence_id: UUID
+    ) -> None:
+        async with unit_of_work(app_state, principal) as uow:
+            await service.remove_absence(uow, slug, person_id, absence_id)
+
+    @get(
+        "/tenants/{slug:str}/directory/responsibilities",
+        summary="Who is responsible for which service or topic (optionally of one person)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def list_responsibilities(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        person_id: Annotated[UUID | None, Parameter(query="personId")] = None,
+    ) -> list[Responsibility]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.responsibilities(uow, slug, person_id)
+
+    @post(
+        "/tenants/{slug:str}/directory/responsibilities",
+        summary="Make a person responsible for a service or topic (town admin)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def add_responsibility(
+        self, app_state: AppState, principal: Principal, slug: str, data: ResponsibilityInput
+    ) -> Responsibility:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.add_responsibility(uow, slug, data)
+
+    @delete(
+        "/tenants/{slug:str}/directory/responsibilities/{responsibility_id:uuid}",
+        summary="Remove a responsibility (town admin)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def remove_responsibility(
+        self, app_state: AppState, principal: Principal, slug: str, responsibility_id: UUID
+    ) -> None:
+        async with unit_of_work(app_state, principal) as uow:
+            await service.remove_responsibility(uow, slug, responsibility_id)
+
+    @get(
+        "/tenants/{slug:str}/directory/department-lines",
+        summary="The departments' general lines and hours",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def list_department_lines(self, app_state: AppState, principal: Principal, slug: str) -> list[DepartmentLine]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.department_lines(uow, slug)
+
+    @put(
+        "/tenants/{slug:str}/directory/department-lines/{department_id:uuid}",
+        summary="Set a department's general line and hours (town admin)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_department_line(
+        self, app_state: AppState, principal: Principal, slug: str, department_id: UUID, data: DepartmentLineInput
+    ) -> DepartmentLine:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.set_department_line(uow, slug, department_id, data)
+
+    @put(
+        "/directory/my-presence",
+        summary="Set my own presence switch (away / in a meeting / available, until a moment)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_my_presence(self, app_state: AppState, principal: Principal, data: PresenceSwitchInput) -> Presence:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.set_my_presence(uow, data)
+
+    @post(
+        "/tenants/{slug:str}/directory/presence-events",
+        summary="The telephone system reports an extension's state (busy, ringing, idle, logged off)",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def record_presence_event(
+        self, app_state: AppState, principal: Principal, slug: str, data: PresenceEventInput
+    ) -> Presence:
+        async with unit_of_work(app_state, principal) as uow:
+            return await service.record_presence_event(uow, slug, data)
+
+    @get(
+        "/forwarding",
+        summary="Who to put the caller through to: the ordered options, each with why and a German sentence",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def forwarding(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        tenant: Annotated[str, Parameter(description="tenant slug")],
+        leika_key: Annotated[str | None, Parameter(query="leikaKey", max_length=14)] = None,
+        surname: Annotated[str | None, Parameter(max_length=100)] = None,
+        area: Annotated[str | None, Parameter(max_length=100)] = None,
+        at: datetime | None = None,
+    ) -> ForwardingDecision:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area)

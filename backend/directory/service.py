@@ -1,0 +1,530 @@
+"""The directory's rules: contact persons, responsibilities, department lines, presence, and the
+forwarding decision (qualifizierte Vermittlung). Every public function starts at the tenant door.
+Decision 023."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import phonenumbers
+
+from auth.permissions import Operation
+from backend import clock
+from backend.directory import repository
+from backend.directory.presence import Sources, presence_of
+from backend.directory.schemas import (
+    DepartmentLine,
+    DepartmentLineInput,
+    ForwardingDecision,
+    ForwardingOption,
+    OptionKind,
+    Person,
+    PersonInput,
+    Presence,
+    PresenceEventInput,
+    PresenceSwitchInput,
+    Responsibility,
+    ResponsibilityInput,
+    SwitchState,
+)
+from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
+from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.i18n import _l
+from backend.state import UnitOfWork
+from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
+from backend.tenants.calendar import WorkingCalendar, load_calendar
+from backend.tenants.reach import reach, reach_home
+from backend.tenants.schemas import ServiceInterval, Tenant
+from backend.tickets import service as tickets
+
+# --- input rules --------------------------------------------------------------------------
+
+
+def normalise_phone(value: str | None, field: str = "phone") -> str | None:
+    """Any German way of writing a number ("02921 30-1234", "+49 (0)2921 301234") → E.164."""
+    if value is None:
+        return None
+    try:
+        number = phonenumbers.parse(value, "DE")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationFailed(_l("not a valid telephone number"), field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def fold_letters(text: str) -> str:
+    """Surnames compared as a register sorts them (DIN 5007-1): Ä → A, ß → SS, letters only."""
+    plain = unicodedata.normalize("NFKD", text.replace("ß", "ss").replace("ẞ", "SS"))
+    return "".join(ch for ch in plain if ch.isascii() and ch.isalpha()).upper()
+
+
+def in_surname_range(surname: str, low: str, high: str) -> bool:
+    folded = fold_letters(surname)
+    return low <= folded[: len(low)] and folded[: len(high)] <= high
+
+
+def _unique_field(error: asyncpg.UniqueViolationError) -> str:
+    name = error.constraint_name or ""
+    return {"directory_people_user_name": "userName", "directory_people_subject": "subject"}.get(name, "phone")
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+async def list_people(uow: UnitOfWork, tenant_slug: str) -> list[Person]:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    return await repository.list_people(uow.conn, tenant.id)
+
+
+async def person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> Person:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    return await repository.get_person(uow.conn, tenant.id, person_id)
+
+
+async def _person_fields(uow: UnitOfWork, tenant_id: UUID, data: PersonInput, person_id: UUID) -> dict[str, Any]:
+    if not data.family_name.strip():
+        raise ValidationFailed(_l("the family name must not be blank"), field="familyName")
+    if data.department_id is not None and not await repository.department_exists(
+        uow.conn, tenant_id, data.department_id
+    ):
+        raise ValidationFailed(_l("no department with this id in the town"), field="departmentId")
+    substitutes = list(data.substitute_ids)
+    if person_id in substitutes or len(set(substitutes)) != len(substitutes):
+        raise ValidationFailed(_l("a person cannot substitute themselves, nor twice"), field="substituteIds")
+    if set(substitutes) - await repository.existing_people(uow.conn, tenant_id, substitutes):
+        raise ValidationFailed(_l("no person with this id in the town's directory"), field="substituteIds")
+    return {
+        "salutation": data.salutation.value,
+        "given_name": data.given_name.strip(),
+        "family_name": data.family_name.strip(),
+        "function": data.function.strip(),
+        "department_id": data.department_id,
+        "phone": normalise_phone(data.phone),
+        "email": data.email,
+        "room": data.room.strip(),
+        "languages": sorted(set(data.languages)),
+        "user_name": data.user_name,
+        "external_id": data.external_id,
+        "subject": data.subject,
+        "active": data.active,
+    }
+
+
+async def _save(uow: UnitOfWork, tenant_id: UUID, person_id: UUID, data: PersonInput, *, new: bool) -> Person:
+    fields = await _person_fields(uow, tenant_id, data, person_id)
+    try:
+        async with uow.conn.transaction():  # a savepoint: a duplicate is a 409, the request goes on
+            if new:
+                await repository.insert_person(uow.conn, tenant_id, person_id, fields)
+            elif not await repository.update_person(uow.conn, tenant_id, person_id, fields):
+                raise NotFound(_l("person not found"))
+    except asyncpg.UniqueViolationError as error:
+        raise Conflict(_l("another person of the town already has this value"), field=_unique_field(error)) from None
+    await repository.replace_substitutes(uow.conn, tenant_id, person_id, data.substitute_ids)
+    return await repository.get_person(uow.conn, tenant_id, person_id)
+
+
+async def create_person(uow: UnitOfWork, tenant_slug: str, data: PersonInput) -> Person:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    return await _save(uow, tenant.id, uuid4(), data, new=True)
+
+
+async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: PersonInput) -> Person:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    current = await repository.get_person(uow.conn, tenant.id, person_id)
+    if data.version is not None and data.version != current.version:
+        raise Conflict(_l("the person was changed meanwhile; reload and try again"), field="version")
+    return await _save(uow, tenant.id, person_id, data, new=False)
+
+
+async def remove_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> None:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    if not await repository.delete_person(uow.conn, tenant.id, person_id):
+        raise NotFound(_l("person not found"))
+
+
+# --- responsibilities ---------------------------------------------------------------------
+
+
+async def responsibilities(uow: UnitOfWork, tenant_slug: str, person_id: UUID | None = None) -> list[Responsibility]:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    return await repository.list_responsibilities(uow.conn, tenant.id, person_id)
+
+
+async def add_responsibility(uow: UnitOfWork, tenant_slug: str, data: ResponsibilityInput) -> Responsibility:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    if (data.leika_key is None) == (data.topic is None or not data.topic.strip()):
+        raise ValidationFailed(_l("give either a LeiKa key or a topic"), field="leikaKey")
+    if (data.surname_from is None) != (data.surname_to is None):
+        raise ValidationFailed(_l("a surname range needs both ends"), field="surnameTo")
+    low = fold_letters(data.surname_from) if data.surname_from else None
+    high = fold_letters(data.surname_to) if data.surname_to else None
+    if low is not None and high is not None and (not low or not high or low > high):
+        raise ValidationFailed(_l("the surname range ends before it starts"), field="surnameTo")
+    if not await repository.existing_people(uow.conn, tenant.id, [data.person_id]):
+        raise ValidationFailed(_l("no person with this id in the town's directory"), field="personId")
+    fields = {
+        "person_id": data.person_id,
+        "leika_key": data.leika_key,
+        "topic": data.topic.strip() if data.topic else None,
+        "surname_from": low,
+        "surname_to": high,
+        "area": data.area.strip() if data.area else None,
+    }
+    return await repository.insert_responsibility(uow.conn, tenant.id, uuid4(), fields)
+
+
+async def remove_responsibility(uow: UnitOfWork, tenant_slug: str, responsibility_id: UUID) -> None:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    if not await repository.delete_responsibility(uow.conn, tenant.id, responsibility_id):
+        raise NotFound(_l("responsibility not found"))
+
+
+# --- department lines ---------------------------------------------------------------------
+
+
+async def department_lines(uow: UnitOfWork, tenant_slug: str) -> list[DepartmentLine]:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    return list((await repository.department_lines(uow.conn, tenant.id)).values())
+
+
+async def set_department_line(
+    uow: UnitOfWork, tenant_slug: str, department_id: UUID, data: DepartmentLineInput
+) -> DepartmentLine:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    hours = None
+    if data.hours is not None:
+        for interval in data.hours:
+            if interval.opens >= interval.closes:
+                raise ValidationFailed(_l("an interval opens before it closes"), field="hours")
+        hours = [{"weekday": i.weekday, "opens": i.opens, "closes": i.closes} for i in data.hours]
+    phone = normalise_phone(data.phone)
+    return await repository.update_department_line(uow.conn, tenant.id, department_id, phone, hours)
+
+
+# --- presence -----------------------------------------------------------------------------
+
+
+def _calendar(tenant_calendar: WorkingCalendar, hours: Sequence[ServiceInterval] | None) -> WorkingCalendar:
+    if hours is None:
+        return tenant_calendar
+    return WorkingCalendar(
+        federal_state=tenant_calendar.federal_state,
+        time_zone=tenant_calendar.time_zone,
+        service_hours=tuple(hours),
+        closing_days=tenant_calendar.closing_days,
+    )
+
+
+async def _presences(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    people: Sequence[Person],
+    lines: dict[UUID, DepartmentLine],
+    calendar: WorkingCalendar,
+    at: datetime,
+) -> dict[UUID, Presence]:
+    rows = await repository.presence_sources(uow.conn, tenant.id, [p.id for p in people], at)
+    phone = {r["person_id"]: r for r in rows["phone"]}
+    switch = {r["person_id"]: r for r in rows["switch"]}
+    dated = {r["person_id"]: r for r in rows["dated"]}
+    weekly: dict[UUID, list[Any]] = {}
+    for r in rows["weekly"]:
+        weekly.setdefault(r["person_id"], []).append(r)
+    answers = {}
+    for p in people:
+        line = lines.get(p.department_id) if p.department_id else None
+        sources = Sources(
+            phone=phone.get(p.id), switch=switch.get(p.id), dated=dated.get(p.id), weekly=tuple(weekly.get(p.id, ()))
+        )
+        answers[p.id] = presence_of(p.id, sources, _calendar(calendar, line.hours if line else None), at)
+    return answers
+
+
+async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    at = at or clock.now()
+    found = await repository.get_person(uow.conn, tenant.id, person_id)
+    lines = await repository.department_lines(uow.conn, tenant.id)
+    calendar = await load_calendar(uow.conn, tenant)
+    return (await _presences(uow, tenant, [found], lines, calendar, at))[person_id]
+
+
+async def set_my_presence(uow: UnitOfWork, data: PresenceSwitchInput, now: datetime | None = None) -> Presence:
+    """The signed-in person sets their own switch (found in their town's directory by subject)."""
+    home = await reach_home(uow, Operation.PRESENCE_SELF_WRITE)
+    now = now or clock.now()
+    me = await repository.find_person_by(uow.conn, home.id, "subject", uow.principal.subject)
+    if me is None:
+        raise NotFound(_l("you are not in your town's directory"))
+    until = data.until
+    if until is None:  # until the end of the local day: yesterday's "available" says nothing today
+        local = now.astimezone(clock.BERLIN)
+        until = datetime.combine(local.date() + timedelta(days=1), time(0, 0), clock.BERLIN)
+    if until.tzinfo is None:
+        raise ValidationFailed(_l("give the time with its offset"), field="until")
+    if until <= now:
+        raise ValidationFailed(_l("the moment lies in the past"), field="until")
+    if data.state is not SwitchState.AVAILABLE and until - now > timedelta(days=60):
+        raise ValidationFailed(_l("longer absences belong in the absence calendar"), field="until")
+    await repository.upsert_switch(uow.conn, home.id, me.id, data.state.value, until, now)
+    lines = await repository.department_lines(uow.conn, home.id)
+    calendar = await load_calendar(uow.conn, home)
+    return (await _presences(uow, home, [me], lines, calendar, now))[me.id]
+
+
+async def record_presence_event(
+    uow: UnitOfWork, tenant_slug: str, data: PresenceEventInput, now: datetime | None = None
+) -> Presence:
+    """The telephone system reports an extension's state; it expires after `expiresInSeconds`."""
+    tenant = await reach(uow, tenant_slug, Operation.PRESENCE_EVENT_WRITE)
+    at = data.at or now or clock.now()
+    if at.tzinfo is None:
+        raise ValidationFailed(_l("give the time with its offset"), field="at")
+    number = normalise_phone(data.number, field="number")
+    assert number is not None
+    found = await repository.find_person_by(uow.conn, tenant.id, "phone", number)
+    if found is None:
+        raise NotFound(_l("no person of the town has this number"))
+    await repository.upsert_phone_state(
+        uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
+    )
+    lines = await repository.department_lines(uow.conn, tenant.id)
+    calendar = await load_calendar(uow.conn, tenant)
+    return (await _presences(uow, tenant, [found], lines, calendar, at))[found.id]
+
+
+async def absences(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> Absences:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    await repository.get_person(uow.conn, tenant.id, person_id)
+    weekly, dated = await repository.list_person_absences(uow.conn, tenant.id, person_id)
+    return Absences(weekly=weekly, dated=dated)
+
+
+async def add_absence(
+    uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: WeeklyAbsenceInput | DatedAbsenceInput
+) -> Absences:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    await repository.get_person(uow.conn, tenant.id, person_id)
+    if isinstance(data, WeeklyAbsenceInput):
+        starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
+        if starts >= ends:
+            raise ValidationFailed(_l("an absence starts before it ends"), field="ends")
+        await repository.insert_person_weekly_absence(
+            uow.conn, tenant.id, person_id, uuid4(), data.weekday, starts, ends, data.note
+        )
+    else:
+        if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
+            raise ValidationFailed(_l("give the time with its offset"), field="startsAt")
+        if data.starts_at >= data.ends_at:
+            raise ValidationFailed(_l("an absence starts before it ends"), field="endsAt")
+        await repository.insert_person_dated_absence(
+            uow.conn, tenant.id, person_id, uuid4(), data.starts_at, data.ends_at, data.note
+        )
+    weekly, dated = await repository.list_person_absences(uow.conn, tenant.id, person_id)
+    return Absences(weekly=weekly, dated=dated)
+
+
+async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, absence_id: UUID) -> None:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
+        raise NotFound(_l("absence not found"))
+
+
+# --- the forwarding decision --------------------------------------------------------------
+
+
+def _responsible(entries: list[Responsibility], surname: str | None, area: str | None) -> list[Responsibility]:
+    """The most specific entries for the citizen: the longest key prefix; of those the ones whose
+    surname range holds the surname (without a surname: every range, in order); an area entry
+    only for that area."""
+    fitting = []
+    for entry in entries:
+        if entry.area is not None and area is not None and entry.area.casefold() != area.casefold():
+            continue
+        ranged = surname and entry.surname_from and entry.surname_to
+        if ranged and not in_surname_range(surname or "", entry.surname_from or "", entry.surname_to or ""):
+            continue
+        fitting.append(entry)
+    if not fitting:
+        return []
+    longest = max(len(e.leika_key or "") for e in fitting)
+    fitting = [e for e in fitting if len(e.leika_key or "") == longest]
+    if surname and any(e.surname_from for e in fitting):
+        fitting = [e for e in fitting if e.surname_from]
+    if area and any(e.area for e in fitting):
+        fitting = [e for e in fitting if e.area]
+    return sorted(fitting, key=lambda e: (e.surname_from or "", e.id))
+
+
+async def forwarding_decision(
+    uow: UnitOfWork,
+    tenant_slug: str,
+    leika_key: str | None,
+    surname: str | None = None,
+    at: datetime | None = None,
+    area: str | None = None,
+) -> ForwardingDecision:
+    tenant = await reach(uow, tenant_slug, Operation.FORWARDING_READ)
+    at = at or clock.now()
+    if at.tzinfo is None:
+        raise ValidationFailed(_l("give the time with its offset"), field="at")
+    if leika_key is not None and not (leika_key.isascii() and leika_key.isdigit() and len(leika_key) <= 14):
+        raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
+    if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
+        raise ValidationFailed(_l("not a surname"), field="surname")
+    entries = await repository.responsibilities_for_key(uow.conn, tenant.id, leika_key) if leika_key else []
+    people = await repository.list_people(uow.conn, tenant.id, active_only=True)
+    by_id = {p.id: p for p in people}
+    chosen = [e for e in _responsible(entries, surname, area) if e.person_id in by_id]
+    lines = await repository.department_lines(uow.conn, tenant.id)
+    calendar = await load_calendar(uow.conn, tenant)
+    presences = await _presences(uow, tenant, people, lines, calendar, at)
+    proposed_department, due_at = await tickets.callback_promise(
+        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
+    )
+    builder = _Options(calendar, lines, presences, at)
+    # The responsible people first (several when the agent has no surname yet for a split
+    # service), then their substitutes in order; nobody twice.
+    responsible = list({e.person_id: e for e in reversed(chosen)}.values())[::-1]
+    for entry in responsible:
+        builder.person(by_id[entry.person_id], OptionKind.PERSON, entry)
+    seen = {e.person_id for e in responsible}
+    for entry in responsible:
+        for substitute_id in by_id[entry.person_id].substitute_ids:
+            if substitute_id in by_id and substitute_id not in seen:
+                seen.add(substitute_id)
+                builder.person(by_id[substitute_id], OptionKind.SUBSTITUTE, entry)
+    first = by_id[chosen[0].person_id] if chosen else None
+    department_id = first.department_id if first and first.department_id else proposed_department
+    if department_id is not None and department_id in lines:
+        builder.department(lines[department_id])
+    builder.message(first, lines.get(department_id) if department_id else None, due_at, nobody=not chosen)
+    return ForwardingDecision(
+        tenant_id=tenant.id,
+        at=at,
+        leika_key=leika_key,
+        surname=surname,
+        options=builder.options,
+        speakable=builder.summary(),
+    )
+
+
+class _Options:
+    """The ordered options and their German sentences, built from presence and the calendar."""
+
+    def __init__(
+        self,
+        calendar: WorkingCalendar,
+        lines: dict[UUID, DepartmentLine],
+        presences: dict[UUID, Presence],
+        at: datetime,
+    ) -> None:
+        self.calendar, self.lines, self.presences, self.at = calendar, lines, presences, at
+        self.options: list[ForwardingOption] = []
+
+    def _add(self, **fields: Any) -> None:
+        self.options.append(ForwardingOption(rank=len(self.options) + 1, **fields))
+
+    def _label(self, person: Person) -> str:
+        line = self.lines.get(person.department_id) if person.department_id else None
+        what = person.function or (line.name if line else "")
+        return f"{spoken_name(person)}, {what}" if what else spoken_name(person)
+
+    def person(self, person: Person, kind: OptionKind, entry: Responsibility) -> None:
+        state = self.presences[person.id]
+        line = self.lines.get(person.department_id) if person.department_id else None
+        reason = state.reason
+        available = state.reachable and person.phone is not None
+        if state.reachable and person.phone is None:
+            reason = "no direct number"
+        label = spoken_name(person) if kind is OptionKind.SUBSTITUTE else self._label(person)
+        prefix = "Vertretung: " if kind is OptionKind.SUBSTITUTE else ""
+        if available:
+            assert person.phone is not None
+            speakable = f"{prefix}{label}, Durchwahl {extension(person.phone, line.phone if line else None)}."
+        elif state.reachable:
+            speakable = f"{prefix}{label} hat keine Durchwahl."
+        else:
+            comma = "," if label != spoken_name(person) else ""  # "Frau Müller, Bauordnung, ist …"
+            phrase = presence_phrase(state, _calendar(self.calendar, line.hours if line else None))
+            speakable = f"{prefix}{label}{comma} {phrase}."
+        if entry.surname_from and kind is OptionKind.PERSON:
+            reason += f" (surnames {entry.surname_from}–{entry.surname_to})"
+        self._add(
+            kind=kind,
+            available=available,
+            person_id=person.id,
+            person_name=display_name(person),
+            department_id=person.department_id,
+            department_name=line.name if line else None,
+            number=person.phone,
+            reason=reason,
+            speakable=speakable,
+            callback_due_at=None,
+        )
+
+    def department(self, line: DepartmentLine) -> None:
+        openness = _calendar(self.calendar, line.hours).openness(self.at)
+        if line.phone is None:
+            available, reason = False, "the department has no general line"
+            speakable = f"Der Fachbereich {line.name} hat keine allgemeine Durchwahl."
+        elif not openness.open:
+            available = False
+            reason = f"public holiday: {openness.detail}" if openness.detail else "outside the department's hours"
+            speakable = f"Der Fachbereich {line.name} ist außerhalb seiner Dienstzeit."
+        else:
+            available, reason = True, "the department's line is open"
+            speakable = f"Fachbereich {line.name}, allgemeine Durchwahl {extension(line.phone, None)}."
+        self._add(
+            kind=OptionKind.DEPARTMENT,
+            available=available,
+            person_id=None,
+            person_name=None,
+            department_id=line.department_id,
+            department_name=line.name,
+            number=line.phone,
+            reason=reason,
+            speakable=speakable,
+            callback_due_at=None,
+        )
+
+    def message(self, person: Person | None, line: DepartmentLine | None, due_at: datetime, *, nobody: bool) -> None:
+        due = spoken_clock(due_at, self.calendar, self.at)
+        if person is not None:
+            to, reason = spoken_name(person), "take a message for the responsible person"
+        elif line is not None:
+            to, reason = f"den Fachbereich {line.name}", "take a message for the department"
+        else:
+            to, reason = "die Verwaltung", "take a message"
+        prefix = ""
+        if nobody:
+            reason = "no one responsible for this service; " + reason
+            prefix = "Für diese Leistung ist niemand zuständig eingetragen. "
+        self._add(
+            kind=OptionKind.MESSAGE,
+            available=True,
+            person_id=person.id if person else None,
+            person_name=display_name(person) if person else None,
+            department_id=(person.department_id if person else None) or (line.department_id if line else None),
+            department_name=line.name if line else None,
+            number=None,
+            reason=reason,
+            speakable=f"{prefix}Rückrufbitte an {to}, Rückruf bis {due}.",
+            callback_due_at=due_at,
+        )
+
+    def summary(self) -> str:
+        """What the agent hears: every option up to and including the first that can be taken."""
+        spoken = []
+        for option in self.options:
+            spoken.append(option.speakable)
+            if option.available:
+                break
+        return " ".join(spoken)
