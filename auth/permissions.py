@@ -73,7 +73,6 @@ class Operation(StrEnum):
     FIGURES_CONFIGURE = "figures:configure"
     DIRECTORY_READ = "directory:read"
     DIRECTORY_WRITE = "directory:write"
-    DIRECTORY_PROVISION = "directory:provision"
     PRESENCE_SELF_WRITE = "presence:self-write"
     PRESENCE_EVENT_WRITE = "presence:event-write"
     FORWARDING_READ = "forwarding:read"
@@ -198,8 +197,8 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     Operation.FIGURES_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     # Directory (decision 023): staff data is employees' personal data. The operator's agents and
     # supervisors see the towns they act for, the town's own people their own town; never partner
-    # systems, never another town. The town keeps it (its admin, its provisioning client by
-    # SCIM); each person sets their own presence; the telephone system posts presence events.
+    # systems, never another town. The town's admin keeps it; each person sets their own
+    # presence; the telephone system posts presence events.
     Operation.DIRECTORY_READ: {
         Role.AGENT: ACTING,
         Role.SUPERVISOR: ACTING,
@@ -210,7 +209,6 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.FINANCE: OWN,
     },
     Operation.DIRECTORY_WRITE: {Role.PLATFORM_ADMIN: OWN, Role.TOWN_ADMIN: OWN},
-    Operation.DIRECTORY_PROVISION: {Scope.DIRECTORY_PROVISION: OWN},
     Operation.PRESENCE_SELF_WRITE: dict.fromkeys(Role, OWN),
     Operation.PRESENCE_EVENT_WRITE: {Scope.CALLS_WRITE: ACTING},
     Operation.FORWARDING_READ: {

@@ -26,7 +26,6 @@ class Scope(StrEnum):
     ARTICLES_READ = "articles:read"
     TICKETS_READ = "tickets:read"
     TICKETS_WRITE = "tickets:write"
-    DIRECTORY_PROVISION = "directory:provision"  # the town's identity provider, by SCIM
 
 
 # Roles of the operator's staff that act for every client tenant with an active agreement.
@@ -41,7 +40,6 @@ OPERATOR_WIDE_SCOPES: frozenset[Scope] = frozenset({Scope.ROUTING_READ, Scope.CA
 MACHINE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
     "partner": frozenset({Scope.TENANTS_READ, Scope.ARTICLES_READ, Scope.TICKETS_READ, Scope.TICKETS_WRITE}),
     "telephony": frozenset({Scope.TENANTS_READ, Scope.ROUTING_READ, Scope.CALLS_WRITE}),
-    "provisioning": frozenset({Scope.DIRECTORY_PROVISION}),
 }
 
 

@@ -17,9 +17,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
 from backend.billing.controller import BillingController
-from backend.directory.controller import DirectoryController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
+from backend.directory.controller import DirectoryController
 from backend.gql_schema import graphql_controller
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers

@@ -123,7 +123,7 @@ class DirectoryController(AuthenticatedController):
     @get(
         "/tenants/{slug:str}/directory/responsibilities",
         summary="Who is responsible for which service or topic (optionally of one person)",
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 422),
     )
     async def list_responsibilities(
         self,

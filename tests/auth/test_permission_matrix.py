@@ -179,6 +179,11 @@ class Target:
     client_slug: str = ""  # … read for a client town (an operator is not served by itself)
     billing: dict[str, Any] = field(default_factory=dict)  # tests.billing.support.prepare_world_billing
     client_issuer_id: UUID | None = None  # the client town's real identity provider
+    directory: dict[str, str] = field(default_factory=dict)  # matrix_directory(): people and their ids
+
+    def person(self) -> dict[str, str]:
+        """The operator's matrix person, or Stadt Soest's when the route is read for the client."""
+        return {"person_id": self.directory["client_person_id" if self.slug == self.client_slug else "person_id"]}
 
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
@@ -512,6 +517,81 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/agreement-terms", (R.AGREEMENT_READ,), query=lambda t: {"withinDays": "400"}),
     Route("GET", "/v1/figures", (R.FIGURES_READ,), query=lambda t: {"from": "2150-01-01", "to": "2150-01-31"}),
     Route("GET", "/v1/figures.csv", (R.FIGURES_READ,), query=lambda t: {"from": "2150-01-01", "to": "2150-01-31"}),
+    # Directory (backend/directory/controller.py): people of the operator's own tenant from
+    # matrix_directory(); a removal's first granted caller succeeds, the next finds nothing (404).
+    Route("GET", "/v1/tenants/{slug}/directory/people", (R.DIRECTORY_READ,)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/people",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"familyName": f"Matrix {t.unique()}"},
+    ),
+    Route("GET", "/v1/tenants/{slug}/directory/people/{person_id}", (R.DIRECTORY_READ,), params=Target.person),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/directory/people/{person_id}",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"familyName": "Matrix", "phone": t.directory["phone"], "subject": f"{KREIS}-agent"},
+        params=Target.person,
+    ),
+    Route(
+        "DELETE",
+        "/v1/tenants/{slug}/directory/people/{person_id}",
+        (R.DIRECTORY_WRITE,),
+        params=lambda t: {"person_id": t.directory["disposable_person_id"]},
+    ),
+    Route("GET", "/v1/tenants/{slug}/directory/people/{person_id}/presence", (R.DIRECTORY_READ,), params=Target.person),
+    Route("GET", "/v1/tenants/{slug}/directory/people/{person_id}/absences", (R.DIRECTORY_READ,), params=Target.person),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/people/{person_id}/absences/weekly",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"weekday": 7, "starts": "01:00", "ends": "02:00"},
+        params=Target.person,
+    ),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/people/{person_id}/absences/dated",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"startsAt": "2099-07-01T08:00:00+02:00", "endsAt": "2099-07-01T09:00:00+02:00"},
+        params=Target.person,
+    ),
+    Route(
+        "DELETE",
+        "/v1/tenants/{slug}/directory/people/{person_id}/absences/{absence_id}",
+        (R.DIRECTORY_WRITE,),
+        params=lambda t: {**t.person(), "absence_id": t.directory["absence_id"]},
+    ),
+    Route("GET", "/v1/tenants/{slug}/directory/responsibilities", (R.DIRECTORY_READ,)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/responsibilities",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"personId": t.directory["person_id"], "topic": "Matrix"},
+    ),
+    Route(
+        "DELETE",
+        "/v1/tenants/{slug}/directory/responsibilities/{responsibility_id}",
+        (R.DIRECTORY_WRITE,),
+        params=lambda t: {"responsibility_id": t.directory["responsibility_id"]},
+    ),
+    Route("GET", "/v1/tenants/{slug}/directory/department-lines", (R.DIRECTORY_READ,)),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/directory/department-lines/{department_id}",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"phone": "02921 30-0"},
+    ),
+    # The matrix person signs in as the operator's agent (their subject); other roles are not in
+    # the directory (404).
+    Route("PUT", "/v1/directory/my-presence", (R.PRESENCE_SELF_WRITE,), body=lambda t: {"state": "available"}),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/presence-events",
+        (R.PRESENCE_EVENT_WRITE,),
+        body=lambda t: {"number": t.directory["phone"], "state": "idle"},
+    ),
+    Route("GET", "/v1/forwarding", (R.FORWARDING_READ,), query=lambda t: {"tenant": t.slug, "leikaKey": "99"}),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {
@@ -668,6 +748,7 @@ async def target(client: Client, world: World) -> Target:
         article = await knowledge_repository.find_article_by_external_id(uow.conn, kreis_id, f"matrix-{world.suffix}")
     assert article is not None
     return Target(
+        directory=await matrix_directory(client, world),
         slug=world.slug(KREIS),
         department_id=UUID(department["id"]),
         issuer_id=UUID(issuer["id"]),
@@ -699,6 +780,48 @@ async def target(client: Client, world: World) -> Target:
             if i["issuer"] == world.oidc.issuer_url(SOEST)
         ),
     )
+
+
+async def matrix_directory(client: Client, world: World) -> dict[str, str]:
+    """A person of the operator's directory (signing in as its agent) with an absence and a
+    responsibility, one to remove, and a person of Stadt Soest for reads across tenants."""
+    admin = world.headers(KREIS, "platform-admin")
+    people = f"/v1/tenants/{world.slug(KREIS)}/directory/people"
+    phone = Target.unique_number()
+    person = await _created(
+        await client.post(
+            people, json={"familyName": "Matrix", "phone": phone, "subject": f"{KREIS}-agent"}, headers=admin
+        )
+    )
+    disposable = await _created(await client.post(people, json={"familyName": "Matrix weg"}, headers=admin))
+    absences = await client.post(
+        f"{people}/{person['id']}/absences/weekly",
+        json={"weekday": 7, "starts": "03:00", "ends": "04:00"},
+        headers=admin,
+    )
+    assert absences.status_code == 201, absences.text
+    responsibility = await _created(
+        await client.post(
+            f"/v1/tenants/{world.slug(KREIS)}/directory/responsibilities",
+            json={"personId": person["id"], "leikaKey": "99"},
+            headers=admin,
+        )
+    )
+    client_person = await _created(
+        await client.post(
+            f"/v1/tenants/{world.slug(SOEST)}/directory/people",
+            json={"familyName": "Matrix"},
+            headers=world.headers(SOEST, "town-admin"),
+        )
+    )
+    return {
+        "person_id": person["id"],
+        "phone": phone,
+        "disposable_person_id": disposable["id"],
+        "absence_id": absences.json()["weekly"][0]["id"],
+        "responsibility_id": responsibility["id"],
+        "client_person_id": client_person["id"],
+    }
 
 
 async def call(client: Client, route: Route, target: Target, token: str) -> httpx.Response:
