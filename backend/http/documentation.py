@@ -109,6 +109,25 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tickets/{ticket_id}/events"): "listTicketEvents",
     ("POST", "/v1/tickets/{ticket_id}/status"): "changeTicketStatus",
     ("POST", "/v1/true-ups"): "createTrueUp",
+    # Directory (decision 023)
+    ("PUT", "/v1/directory/my-presence"): "setMyPresence",
+    ("GET", "/v1/forwarding"): "decideForwarding",
+    ("GET", "/v1/tenants/{slug}/directory/department-lines"): "listDepartmentLines",
+    ("PUT", "/v1/tenants/{slug}/directory/department-lines/{department_id}"): "setDepartmentLine",
+    ("GET", "/v1/tenants/{slug}/directory/people"): "listDirectoryPeople",
+    ("POST", "/v1/tenants/{slug}/directory/people"): "createDirectoryPerson",
+    ("GET", "/v1/tenants/{slug}/directory/people/{person_id}"): "getDirectoryPerson",
+    ("PUT", "/v1/tenants/{slug}/directory/people/{person_id}"): "replaceDirectoryPerson",
+    ("DELETE", "/v1/tenants/{slug}/directory/people/{person_id}"): "removeDirectoryPerson",
+    ("GET", "/v1/tenants/{slug}/directory/people/{person_id}/absences"): "listPersonAbsences",
+    ("POST", "/v1/tenants/{slug}/directory/people/{person_id}/absences/dated"): "addDatedPersonAbsence",
+    ("POST", "/v1/tenants/{slug}/directory/people/{person_id}/absences/weekly"): "addWeeklyPersonAbsence",
+    ("DELETE", "/v1/tenants/{slug}/directory/people/{person_id}/absences/{absence_id}"): "removePersonAbsence",
+    ("GET", "/v1/tenants/{slug}/directory/people/{person_id}/presence"): "getPersonPresence",
+    ("POST", "/v1/tenants/{slug}/directory/presence-events"): "recordPresenceEvent",
+    ("GET", "/v1/tenants/{slug}/directory/responsibilities"): "listResponsibilities",
+    ("POST", "/v1/tenants/{slug}/directory/responsibilities"): "addResponsibility",
+    ("DELETE", "/v1/tenants/{slug}/directory/responsibilities/{responsibility_id}"): "removeResponsibility",
 }
 
 # Open without a token: what load balancers and kubelets call.
