@@ -125,16 +125,16 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
             have = {d.name for d in (await service.departments(uow, [existing[slug]]))[existing[slug]]}
             for name in names:
                 if name not in have:
-                    await service.add_department(uow, existing[slug], DepartmentInput(name=name))
+                    await service.add_department(uow, slug, DepartmentInput(name=name))
             for year in (this_year, this_year + 1):
                 for day in closing_days(year, rosenmontag=slug == "stadt-soest"):
-                    await service.set_closing_day(uow, existing[slug], day)
-            issuers = {i.issuer for i in await service.identity_issuers(uow, existing[slug])}
+                    await service.set_closing_day(uow, slug, day)
+            issuers = {i.issuer for i in await service.identity_issuers(uow, slug)}
             dev_issuer = devidp.issuer_url(settings, slug)
             if dev_issuer not in issuers:
                 await service.add_identity_issuer(
                     uow,
-                    existing[slug],
+                    slug,
                     IdentityIssuerInput(
                         issuer=dev_issuer, audience=devidp.AUDIENCE, role_mapping=_dev_role_mapping(slug)
                     ),

@@ -55,7 +55,7 @@ async def test_plain_make_token_works_against_the_server_on_another_port(
     async with unit_of_work(world.state, system_principal(tenant_id, {tenant_id})) as uow:
         await service.add_identity_issuer(
             uow,
-            tenant_id,
+            f"port-{world.suffix}",
             IdentityIssuerInput(
                 issuer=devidp.issuer_url(running, "stadt-soest"),
                 audience=devidp.AUDIENCE,

@@ -10,7 +10,6 @@ from uuid import UUID
 from litestar import Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
-from auth.permissions import Operation
 from auth.principal import Principal
 from backend import generations
 from backend.http.auth import AuthenticatedController
@@ -42,7 +41,6 @@ from backend.telephony.schemas import (
     WeeklyAbsence,
     WeeklyAbsenceInput,
 )
-from backend.tenants import service as tenants
 
 PageSize = Annotated[int, Parameter(ge=1, le=100, description="page size (at most 100)")]
 IMPORT_MAX_BYTES = 64 * 1024 * 1024  # a day's records of a large centre, with room
@@ -89,8 +87,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, tenant: str | None = None, on: date | None = None
     ) -> list[ServiceNumber]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant)
-            return await service.list_service_numbers(uow, tenant_id, on)
+            return await service.list_service_numbers(uow, tenant, on)
 
     @post(
         "/service-numbers",
@@ -142,8 +139,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def list_absences(self, app_state: AppState, principal: Principal, slug: str) -> Absences:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            return await service.absences(uow, tenant.id)
+            return await service.absences(uow, slug)
 
     @post(
         "/tenants/{slug:str}/operator-absences/weekly",
@@ -154,8 +150,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: WeeklyAbsenceInput
     ) -> WeeklyAbsence:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            return await service.add_weekly_absence(uow, tenant.id, data)
+            return await service.add_weekly_absence(uow, slug, data)
 
     @post(
         "/tenants/{slug:str}/operator-absences/dated",
@@ -166,8 +161,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: DatedAbsenceInput
     ) -> DatedAbsence:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            return await service.add_dated_absence(uow, tenant.id, data)
+            return await service.add_dated_absence(uow, slug, data)
 
     @delete(
         "/tenants/{slug:str}/operator-absences/{absence_id:uuid}",
@@ -176,8 +170,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def remove_absence(self, app_state: AppState, principal: Principal, slug: str, absence_id: UUID) -> None:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            await service.remove_absence(uow, tenant.id, absence_id)
+            await service.remove_absence(uow, slug, absence_id)
 
     @get(
         "/tenants/{slug:str}/area-codes",
@@ -186,8 +179,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def list_area_codes(self, app_state: AppState, principal: Principal, slug: str) -> list[AreaCode]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            return await service.area_codes(uow, tenant.id)
+            return await service.area_codes(uow, slug)
 
     @put(
         "/tenants/{slug:str}/area-codes",
@@ -198,8 +190,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: AreaCodeInput
     ) -> AreaCode:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            return await service.set_area_code(uow, tenant.id, data)
+            return await service.set_area_code(uow, slug, data)
 
     @delete(
         "/tenants/{slug:str}/area-codes/{area_code:str}/{ags:str}",
@@ -210,8 +201,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, area_code: str, ags: str
     ) -> None:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug)
-            await service.remove_area_code(uow, tenant.id, area_code, ags)
+            await service.remove_area_code(uow, slug, area_code, ags)
 
     @post(
         "/calls",
@@ -267,8 +257,7 @@ class TelephonyController(AuthenticatedController):
         after: str | None = None,
     ) -> CallPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant)
-            page = await service.list_calls(uow, tenant_id, since, until, first, after)
+            page = await service.list_calls(uow, tenant, since, until, first, after)
         return CallPage(items=page.items, next_cursor=page.next_cursor)
 
     @get("/calls/{call_id:uuid}", summary="One call", responses=problem_responses(400, 401, 403, 404))
@@ -307,8 +296,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def get_telephony_settings(self, app_state: AppState, principal: Principal, slug: str) -> TelephonySettings:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug, Operation.TELEPHONY_SETTINGS)
-            return await service.telephony_settings(uow, tenant.id)
+            return await service.telephony_settings(uow, slug)
 
     @put(
         "/tenants/{slug:str}/telephony-settings",
@@ -319,5 +307,4 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: TelephonySettingsInput
     ) -> TelephonySettings:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await tenants.tenant_by_slug(uow, slug, Operation.TELEPHONY_SETTINGS)
-            return await service.set_telephony_settings(uow, tenant.id, data)
+            return await service.set_telephony_settings(uow, slug, data)

@@ -128,11 +128,11 @@ async def load_demo_telephony(app: AppState, operator: Principal, tenant_ids: di
                     greeting=greeting,
                 ),
             )
-        geseke = tenant_ids["stadt-geseke"]
+        geseke = "stadt-geseke"
         if not (await service.absences(uow, geseke)).weekly:
             for absence in GESEKE_ABSENCES:
                 await service.add_weekly_absence(uow, geseke, absence)
-        present = {(a.area_code, a.ags) for a in await service.area_codes(uow, tenant_ids[OPERATOR])}
+        present = {(a.area_code, a.ags) for a in await service.area_codes(uow, OPERATOR)}
         for entry in area_code_entries(tenant_ids):
             if (normalise_area_code(entry.area_code), entry.ags) not in present:
-                await service.set_area_code(uow, tenant_ids[OPERATOR], entry)
+                await service.set_area_code(uow, OPERATOR, entry)

@@ -10,14 +10,15 @@ from uuid import UUID
 
 import strawberry
 
-from auth.permissions import Operation, require
 from backend import generations
 from backend.api.context import Info
-from backend.api.payloads import UserError, from_struct, run_mutation, to_input
+from backend.api.mapping import mirrors, shown, shown_all
+from backend.api.payloads import UserError, mutate, to_input
+from backend.api.tenant_argument import DeprecatedTenantArgument, TenantArgument, optional_tenant, required_tenant
 from backend.errors import NotFound
+from backend.state import UnitOfWork
 from backend.telephony import events, schemas, service
 from backend.telephony.numbers import spoken
-from backend.tenants import service as tenants
 from backend.tenants.gql import ServiceIntervalGQL
 
 strawberry.enum(schemas.NumberKind, name="NumberKind")
@@ -28,6 +29,7 @@ strawberry.enum(schemas.ResolvedBy, name="ResolvedBy")
 strawberry.enum(schemas.Outcome, name="CallOutcome")
 
 
+@mirrors(schemas.TenantRef)
 @strawberry.type(name="RoutingTenant")
 class RoutingTenantGQL:
     id: UUID
@@ -35,6 +37,7 @@ class RoutingTenantGQL:
     name: str
 
 
+@mirrors(schemas.DepartmentRef)
 @strawberry.type(name="RoutingDepartment")
 class RoutingDepartmentGQL:
     id: UUID
@@ -42,11 +45,8 @@ class RoutingDepartmentGQL:
     phone: str | None
     email: str | None
 
-    @classmethod
-    def of(cls, d: schemas.DepartmentRef) -> RoutingDepartmentGQL:
-        return cls(id=d.id, name=d.name, phone=d.phone, email=d.email)
 
-
+@mirrors(schemas.Candidate)
 @strawberry.type(name="RoutingCandidate", description="115: a town the caller's area code may stand for")
 class RoutingCandidateGQL:
     tenant: RoutingTenantGQL
@@ -54,6 +54,7 @@ class RoutingCandidateGQL:
     ags: str
 
 
+@mirrors(schemas.ServiceNumber, exclude=("version",))
 @strawberry.type(name="ServiceNumber", description="A dialled number or number block mapped to a tenant")
 class ServiceNumberGQL:
     id: UUID
@@ -67,11 +68,8 @@ class ServiceNumberGQL:
     valid_from: date
     valid_to: date | None
 
-    @classmethod
-    def of(cls, n: schemas.ServiceNumber) -> ServiceNumberGQL:
-        return from_struct(cls, n)
 
-
+@mirrors(schemas.MatchedNumber)
 @strawberry.type(name="MatchedServiceNumber")
 class MatchedNumberGQL:
     id: UUID
@@ -83,10 +81,7 @@ class MatchedNumberGQL:
     valid_to: date | None
 
 
-def _tenant(t: schemas.TenantRef) -> RoutingTenantGQL:
-    return RoutingTenantGQL(id=t.id, slug=t.slug, name=t.name)
-
-
+@mirrors(schemas.RoutingDecision)
 @strawberry.type(name="RoutingDecision", description="For whom a call is, and whether the centre takes it now")
 class RoutingDecisionGQL:
     dialled: str
@@ -104,42 +99,8 @@ class RoutingDecisionGQL:
     departments: list[RoutingDepartmentGQL]
     service_hours: list[ServiceIntervalGQL]
 
-    @classmethod
-    def of(cls, d: schemas.RoutingDecision) -> RoutingDecisionGQL:
-        number = d.service_number
-        return cls(
-            dialled=d.dialled,
-            at=d.at,
-            ours=d.ours,
-            resolved_by=d.resolved_by,
-            takes_call=d.takes_call,
-            reason=d.reason,
-            reason_detail=d.reason_detail,
-            service_number=MatchedNumberGQL(
-                id=number.id,
-                number=number.number,
-                kind=number.kind,
-                purpose=number.purpose,
-                routing_window=number.routing_window,
-                valid_from=number.valid_from,
-                valid_to=number.valid_to,
-            )
-            if number
-            else None,
-            tenant=_tenant(d.tenant) if d.tenant else None,
-            candidates=[
-                RoutingCandidateGQL(tenant=_tenant(c.tenant), municipality=c.municipality, ags=c.ags)
-                for c in d.candidates
-            ],
-            greeting=d.greeting,
-            department=RoutingDepartmentGQL.of(d.department) if d.department else None,
-            departments=[RoutingDepartmentGQL.of(x) for x in d.departments],
-            service_hours=[
-                ServiceIntervalGQL(weekday=s.weekday, opens=s.opens, closes=s.closes) for s in d.service_hours
-            ],
-        )
 
-
+@mirrors(schemas.Call, exclude=("source_system", "service_number_id"))
 @strawberry.type(name="Call", description="One call as the telephony system reported it, with its outcome")
 class CallGQL:
     id: UUID
@@ -164,10 +125,6 @@ class CallGQL:
     @strawberry.field(description="The caller's number written to be read aloud (screen readers, braille)")
     def caller_spoken(self) -> str | None:
         return spoken(self.caller)
-
-    @classmethod
-    def of(cls, c: schemas.Call) -> CallGQL:
-        return from_struct(cls, c)
 
 
 @strawberry.type(name="CallPageInfo")
@@ -240,14 +197,11 @@ class MoveServiceNumberPayload:
     errors: list[UserError]
 
 
+@mirrors(schemas.TelephonySettings)
 @strawberry.type(name="TelephonySettings", description="A tenant's telephony settings")
 class TelephonySettingsGQL:
     tenant_id: UUID
     caller_retention_days: int = strawberry.field(description="Caller numbers are erased from older calls")
-
-    @classmethod
-    def of(cls, s: schemas.TelephonySettings) -> TelephonySettingsGQL:
-        return cls(tenant_id=s.tenant_id, caller_retention_days=s.caller_retention_days)
 
 
 @strawberry.type(name="TelephonySettingsPayload")
@@ -265,113 +219,117 @@ class TelephonyQuery:
         principal = await info.context.principal()
         read = generations.of_request(info.context.request)
         decision = await service.routing_decision(info.context.app, principal, dialled, caller, at, read)
-        return RoutingDecisionGQL.of(decision)
+        return shown(RoutingDecisionGQL, decision)
 
     @strawberry.field(description="Service numbers I may see (of one tenant, valid on a day)")
     async def service_numbers(
-        self, info: Info, tenant_slug: str | None = None, on: date | None = None
+        self,
+        info: Info,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
+        on: date | None = None,
     ) -> list[ServiceNumberGQL]:
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug)
-            numbers = await service.list_service_numbers(uow, tenant_id, on)
-        return [ServiceNumberGQL.of(n) for n in numbers]
+            return shown_all(ServiceNumberGQL, await service.list_service_numbers(uow, slug, on))
 
     @strawberry.field(description="Calls I may see, oldest first (at most 100 per page)")
     async def calls(
         self,
         info: Info,
-        tenant_slug: str | None = None,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
         since: datetime | None = None,
         until: datetime | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> CallConnectionGQL:
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_id = await tenants.tenant_id_by_slug(uow, tenant_slug)
-            page = await service.list_calls(uow, tenant_id, since, until, first, after)
+            page = await service.list_calls(uow, slug, since, until, first, after)
         return CallConnectionGQL(
-            nodes=[CallGQL.of(c) for c in page.items],
+            nodes=shown_all(CallGQL, page.items),
             page_info=CallPageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
         )
 
     @strawberry.field(description="A tenant's telephony settings (town admin, platform admin)")
-    async def telephony_settings(self, info: Info, tenant_slug: str) -> TelephonySettingsGQL:
+    async def telephony_settings(
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> TelephonySettingsGQL:
+        slug = required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.TELEPHONY_SETTINGS)
-            return TelephonySettingsGQL.of(await service.telephony_settings(uow, tenant.id))
+            return shown(TelephonySettingsGQL, await service.telephony_settings(uow, slug))
 
     @strawberry.field(description="One call; null when it does not exist or is not visible")
     async def call(self, info: Info, id: UUID) -> CallGQL | None:
         async with info.context.uow() as uow:
             try:
-                return CallGQL.of(await service.call(uow, id))
+                return shown(CallGQL, await service.call(uow, id))
             except NotFound:
                 return None
+
+
+def _moved(moved: schemas.ServiceNumberMoved | None, errors: list[UserError]) -> MoveServiceNumberPayload:
+    return MoveServiceNumberPayload(
+        previous=shown(ServiceNumberGQL, moved.previous) if moved else None,
+        current=shown(ServiceNumberGQL, moved.current) if moved else None,
+        errors=errors,
+    )
 
 
 @strawberry.type
 class TelephonyMutation:
     @strawberry.mutation(description="Record the outcome of a call (agent)")
     async def record_call_outcome(self, info: Info, id: UUID, input: CallOutcomeInputGQL) -> CallPayload:
-        async def action() -> CallGQL:
-            data = to_input(schemas.CallOutcomeInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                return CallGQL.of(await service.record_outcome(uow, id, data))
-
-        call, errors = await run_mutation(action)
-        return CallPayload(call=call, errors=errors)
+        return await mutate(
+            info,
+            CallPayload,
+            "call",
+            lambda uow: service.record_outcome(uow, id, to_input(schemas.CallOutcomeInput, input)),
+        )
 
     @strawberry.mutation(
         description="115 with an ambiguous caller area: assign the call to one of its candidate towns (agent)"
     )
     async def assign_call_tenant(self, info: Info, call_id: UUID, tenant_id: UUID) -> CallPayload:
-        async def action() -> CallGQL:
-            data = to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id))
-            async with info.context.uow(readonly=False) as uow:
-                return CallGQL.of(await service.assign_call_tenant(uow, call_id, data))
+        def data() -> schemas.CallTenantInput:
+            return to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id))
 
-        call, errors = await run_mutation(action)
-        return CallPayload(call=call, errors=errors)
+        return await mutate(info, CallPayload, "call", lambda uow: service.assign_call_tenant(uow, call_id, data()))
 
     @strawberry.mutation(description="Set how many days a tenant's caller numbers are kept (1 to 3650)")
     async def set_telephony_settings(
-        self, info: Info, tenant_slug: str, caller_retention_days: int
+        self,
+        info: Info,
+        caller_retention_days: int,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> TelephonySettingsPayload:
-        async def action() -> TelephonySettingsGQL:
-            data = to_input(
-                schemas.TelephonySettingsInput, SimpleNamespace(caller_retention_days=caller_retention_days)
-            )
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await tenants.tenant_by_slug(uow, tenant_slug, Operation.TELEPHONY_SETTINGS)
-                return TelephonySettingsGQL.of(await service.set_telephony_settings(uow, tenant.id, data))
+        async def action(uow: UnitOfWork) -> schemas.TelephonySettings:
+            slug = required_tenant(tenant, tenant_slug)
+            values = SimpleNamespace(caller_retention_days=caller_retention_days)
+            return await service.set_telephony_settings(uow, slug, to_input(schemas.TelephonySettingsInput, values))
 
-        settings, errors = await run_mutation(action)
-        return TelephonySettingsPayload(telephony_settings=settings, errors=errors)
+        return await mutate(info, TelephonySettingsPayload, "telephony_settings", action)
 
     @strawberry.mutation(description="Add a service number or number block (platform admin)")
     async def create_service_number(self, info: Info, input: CreateServiceNumberInput) -> ServiceNumberPayload:
-        async def action() -> ServiceNumberGQL:
-            data = to_input(schemas.ServiceNumberCreate, input)
-            async with info.context.uow(readonly=False) as uow:
-                return ServiceNumberGQL.of(await service.create_service_number(uow, data))
-
-        number, errors = await run_mutation(action)
-        return ServiceNumberPayload(service_number=number, errors=errors)
+        return await mutate(
+            info,
+            ServiceNumberPayload,
+            "service_number",
+            lambda uow: service.create_service_number(uow, to_input(schemas.ServiceNumberCreate, input)),
+        )
 
     @strawberry.mutation(description="Move a service number to another tenant from a day on (platform admin)")
     async def move_service_number(
         self, info: Info, id: UUID, input: MoveServiceNumberInput
     ) -> MoveServiceNumberPayload:
-        async def action() -> schemas.ServiceNumberMoved:
-            data = to_input(schemas.ServiceNumberMove, input)
-            async with info.context.uow(readonly=False) as uow:
-                return await service.move_service_number(uow, id, data)
-
-        moved, errors = await run_mutation(action)
-        return MoveServiceNumberPayload(
-            previous=ServiceNumberGQL.of(moved.previous) if moved else None,
-            current=ServiceNumberGQL.of(moved.current) if moved else None,
-            errors=errors,
+        return await mutate(
+            info,
+            _moved,
+            "moved",
+            lambda uow: service.move_service_number(uow, id, to_input(schemas.ServiceNumberMove, input)),
         )
 
 
@@ -380,15 +338,15 @@ class TelephonySubscription:
     @strawberry.subscription(description="Screen pop: calls of my tenants as they are offered, answered and end")
     async def call_events(self, info: Info) -> AsyncGenerator[ScreenPopGQL, None]:
         principal = await info.context.principal()
-        reachable = require(principal, Operation.CALL_READ)
+        reachable = service.screen_pop_tenants(principal)
         app = info.context.app
         async for event in events.call_events(app, reachable):
             read = await info.context.still_signed_in()
             decision = await service.screen_pop_decision(app, principal, event.call, read)
             yield ScreenPopGQL(
                 kind=event.kind,
-                call=CallGQL.of(event.call),
-                tenant=_tenant(decision.tenant) if decision.tenant else None,
+                call=shown(CallGQL, event.call),
+                tenant=shown(RoutingTenantGQL, decision.tenant) if decision.tenant else None,
                 dialled_spoken=spoken(event.call.dialled),
                 caller_spoken=spoken(event.call.caller),
                 greeting=decision.greeting,

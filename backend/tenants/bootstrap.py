@@ -17,9 +17,10 @@ from auth.claims import ClaimPathError, parse_claim_path
 from auth.principal import Principal
 from auth.roles import Role
 from backend.db.pool import acquire
+from backend.errors import NotFound
 from backend.state import AppState, unit_of_work
 from backend.tenants import repository, service
-from backend.tenants.schemas import IdentityIssuerInput, TenantCreate, TenantKind, TenantStatus
+from backend.tenants.schemas import IdentityIssuerInput, Tenant, TenantCreate, TenantKind, TenantStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,11 @@ async def bootstrap_operator(app: AppState, spec: OperatorSpec) -> list[str]:
         acting_tenant_ids=every,
     )
     async with unit_of_work(app, system) as uow:
-        tenant = await service.find_tenant_by_slug(uow, spec.slug)
+        tenant: Tenant | None
+        try:
+            tenant = await service.tenant(uow, spec.slug)
+        except NotFound:
+            tenant = None
         if tenant is None:
             data = TenantCreate(
                 slug=spec.slug,
@@ -82,7 +87,7 @@ async def bootstrap_operator(app: AppState, spec: OperatorSpec) -> list[str]:
         acting_tenant_ids=every | {tenant.id},
     )
     async with unit_of_work(app, operator) as uow:
-        registered = [i for i in await service.identity_issuers(uow, tenant.id) if i.issuer == spec.issuer]
+        registered = [i for i in await service.identity_issuers(uow, tenant.slug) if i.issuer == spec.issuer]
         mapping = {spec.admin_value: Role.PLATFORM_ADMIN.value}
         current = registered[0] if registered else None
         if (
@@ -95,10 +100,10 @@ async def bootstrap_operator(app: AppState, spec: OperatorSpec) -> list[str]:
             return done
         if current is not None:
             mapping = {**current.role_mapping, **mapping}
-            await service.remove_identity_issuer(uow, tenant.id, current.id)
+            await service.remove_identity_issuer(uow, tenant.slug, current.id)
         await service.add_identity_issuer(
             uow,
-            tenant.id,
+            tenant.slug,
             IdentityIssuerInput(
                 issuer=spec.issuer, audience=spec.audience, role_claim=spec.role_claim, role_mapping=mapping
             ),

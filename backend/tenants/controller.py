@@ -91,7 +91,7 @@ class TenantController(AuthenticatedController):
     @get("/tenants/{slug:str}", summary="One tenant", responses=problem_responses(400, 401, 403, 404))
     async def get_tenant(self, app_state: AppState, principal: Principal, slug: str) -> Tenant:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.tenant_by_slug(uow, slug)
+            return await service.tenant(uow, slug)
 
     @patch(
         "/tenants/{slug:str}",
@@ -100,8 +100,7 @@ class TenantController(AuthenticatedController):
     )
     async def update_tenant(self, app_state: AppState, principal: Principal, slug: str, data: TenantUpdate) -> Tenant:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.update_tenant(uow, tenant.id, data)
+            return await service.update_tenant(uow, slug, data)
 
     @get(
         "/tenants/{slug:str}/departments",
@@ -110,8 +109,7 @@ class TenantController(AuthenticatedController):
     )
     async def list_departments(self, app_state: AppState, principal: Principal, slug: str) -> list[Department]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return (await service.departments(uow, [tenant.id]))[tenant.id]
+            return await service.tenant_departments(uow, slug)
 
     @post(
         "/tenants/{slug:str}/departments",
@@ -122,8 +120,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: DepartmentInput
     ) -> Department:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.add_department(uow, tenant.id, data)
+            return await service.add_department(uow, slug, data)
 
     @put(
         "/tenants/{slug:str}/departments/{department_id:uuid}",
@@ -134,8 +131,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, department_id: UUID, data: DepartmentInput
     ) -> Department:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.update_department(uow, tenant.id, department_id, data)
+            return await service.update_department(uow, slug, department_id, data)
 
     @get(
         "/tenants/{slug:str}/closing-days",
@@ -144,8 +140,7 @@ class TenantController(AuthenticatedController):
     )
     async def list_closing_days(self, app_state: AppState, principal: Principal, slug: str) -> list[ClosingDay]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.closing_days(uow, tenant.id)
+            return await service.closing_days(uow, slug)
 
     @put(
         "/tenants/{slug:str}/closing-days/{day:date}",
@@ -156,8 +151,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, day: date, name: str = "Schließtag"
     ) -> list[ClosingDay]:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.set_closing_day(uow, tenant.id, ClosingDay(day=day, name=name))
+            return await service.set_closing_day(uow, slug, ClosingDay(day=day, name=name))
 
     @delete(
         "/tenants/{slug:str}/closing-days/{day:date}",
@@ -169,8 +163,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, day: date
     ) -> list[ClosingDay]:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.remove_closing_day(uow, tenant.id, day)
+            return await service.remove_closing_day(uow, slug, day)
 
     @get(
         "/tenants/{slug:str}/identity-issuers",
@@ -179,8 +172,7 @@ class TenantController(AuthenticatedController):
     )
     async def list_identity_issuers(self, app_state: AppState, principal: Principal, slug: str) -> list[IdentityIssuer]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.identity_issuers(uow, tenant.id)
+            return await service.identity_issuers(uow, slug)
 
     @post(
         "/tenants/{slug:str}/identity-issuers",
@@ -191,8 +183,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: IdentityIssuerInput
     ) -> IdentityIssuer:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.add_identity_issuer(uow, tenant.id, data)
+            return await service.add_identity_issuer(uow, slug, data)
 
     @get(
         "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}/refusals",
@@ -211,8 +202,7 @@ class TenantController(AuthenticatedController):
         sentence, time, the claim concerned and the names of the token's claims. Never the
         token, its subject or a claim's value."""
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.sign_in_refusals(uow, tenant.id, issuer_id, limit)
+            return await service.sign_in_refusals(uow, slug, issuer_id, limit)
 
     @post(
         "/identity-issuers/verify-token",
@@ -237,8 +227,7 @@ class TenantController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, issuer_id: UUID
     ) -> None:
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            await service.remove_identity_issuer(uow, tenant.id, issuer_id)
+            await service.remove_identity_issuer(uow, slug, issuer_id)
 
     @post(
         "/tenants/{slug:str}/identity-issuers/{issuer_id:uuid}/key-refresh",
@@ -253,8 +242,7 @@ class TenantController(AuthenticatedController):
         every instance; otherwise the cached keys are replaced when they expire
         (`JWKS_CACHE_SECONDS`). 503 when the keys cannot be fetched: nothing changes then."""
         async with unit_of_work(app_state, principal) as uow:
-            tenant = await service.tenant_by_slug(uow, slug)
-            return await service.refresh_issuer_keys(uow, tenant.id, issuer_id)
+            return await service.refresh_issuer_keys(uow, slug, issuer_id)
 
     @get(
         "/agreements",

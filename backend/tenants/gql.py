@@ -13,8 +13,10 @@ from strawberry.scalars import JSON
 from auth.roles import Role, Scope
 from backend.api.context import GraphQLContext, Info
 from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
-from backend.api.payloads import UserError, from_struct, run_mutation, to_input
+from backend.api.payloads import UserError, mutate, to_input
+from backend.api.tenant_argument import DeprecatedTenantArgument, TenantArgument, required_tenant
 from backend.errors import NotFound
+from backend.state import UnitOfWork
 from backend.tenants import schemas, service
 
 strawberry.enum(schemas.TenantKind, name="TenantKind")
@@ -41,12 +43,14 @@ class DepartmentGQL:
     active: bool
 
 
+@mirrors(schemas.ClosingDay)
 @strawberry.type(name="ClosingDay")
 class ClosingDayGQL:
     day: date
     name: str
 
 
+@mirrors(schemas.SignInRefusalView)
 @strawberry.type(name="SignInRefusal", description="A refused token: why and when, the names of its claims only")
 class SignInRefusalGQL:
     reason: str
@@ -56,6 +60,7 @@ class SignInRefusalGQL:
     token_claims: list[str]
 
 
+@mirrors(schemas.IdentityIssuer, exclude=("tenant_id", "discovery"))
 @strawberry.type(name="IdentityIssuer")
 class IdentityIssuerGQL:
     id: UUID
@@ -67,27 +72,13 @@ class IdentityIssuerGQL:
         description="claim path of the roles or groups: dotted (realm_access.roles, a dot in a key escaped as \\.) "
         "or a JSON Pointer (/resource_access/buergerservice.app/roles)"
     )
-    role_mapping: strawberry.scalars.JSON
-    record: strawberry.Private[schemas.IdentityIssuer]
-
-    @classmethod
-    def of(cls, i: schemas.IdentityIssuer) -> IdentityIssuerGQL:
-        return cls(
-            id=i.id,
-            issuer=i.issuer,
-            audience=i.audience,
-            org_claim=i.org_claim,
-            org_value=i.org_value,
-            role_claim=i.role_claim,
-            role_mapping=cast(JSON, i.role_mapping),
-            record=i,
-        )
+    role_mapping: JSON
 
     @strawberry.field(description="The last refused tokens of this issuer, newest first (kept 30 days, at most 50)")
     async def recent_refusals(self, info: Info, first: int = 20) -> list[SignInRefusalGQL]:
+        issuer = cast(schemas.IdentityIssuer, self)  # shown: the root is the Struct itself
         async with info.context.uow() as uow:
-            kept = await service.issuer_refusals(uow, self.record, first)
-        return [from_struct(SignInRefusalGQL, r) for r in kept]
+            return shown_all(SignInRefusalGQL, await service.issuer_refusals(uow, issuer, first))
 
 
 def _departments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[DepartmentGQL]]:
@@ -104,7 +95,7 @@ def _closing_days_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[ClosingDa
         async with ctx.uow() as uow:
             grouped = await service.closing_days_by_tenant(uow, tenant_ids)
         return [
-            days if isinstance(days, NotFound) else [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+            days if isinstance(days, NotFound) else shown_all(ClosingDayGQL, days)
             for days in (grouped[t] for t in tenant_ids)
         ]
 
@@ -116,7 +107,7 @@ def _identity_issuers_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[Ident
         async with ctx.uow() as uow:
             grouped = await service.identity_issuers_by_tenant(uow, tenant_ids)
         return [
-            issuers if isinstance(issuers, NotFound) else [IdentityIssuerGQL.of(i) for i in issuers]
+            issuers if isinstance(issuers, NotFound) else shown_all(IdentityIssuerGQL, issuers)
             for issuers in (grouped[t] for t in tenant_ids)
         ]
 
@@ -173,6 +164,8 @@ class MeGQL:
     acting_tenant_ids: list[UUID]
 
 
+# Not a mirror: the published type flattens the view and names the client (`clientTenantId`,
+# the Struct's `tenant_id`), so it is the one type here still copied from its Struct.
 @strawberry.type(name="Agreement", description="Agreement (öffentlich-rechtliche Vereinbarung) operator ↔ client")
 class AgreementGQL:
     id: UUID
@@ -250,6 +243,7 @@ class DepartmentInputGQL:
     active: bool = True
 
 
+@mirrors(schemas.TokenReason)
 @strawberry.type(name="TokenReason")
 class TokenReasonGQL:
     code: str
@@ -257,6 +251,7 @@ class TokenReasonGQL:
     claim: str | None
 
 
+@mirrors(schemas.TokenVerdict)
 @strawberry.type(name="TokenVerdict", description="Whether a token would sign in now, and every reason it would not")
 class TokenVerdictGQL:
     accepted: bool
@@ -268,12 +263,6 @@ class TokenVerdictGQL:
     role_claim: str | None
     role_claim_values: list[str]
     expires_at: datetime | None
-
-    @classmethod
-    def of(cls, v: schemas.TokenVerdict) -> TokenVerdictGQL:
-        values = {name: getattr(v, name) for name in schemas.TokenVerdict.__struct_fields__}
-        values["reasons"] = [from_struct(TokenReasonGQL, r) for r in v.reasons]
-        return cls(**values)
 
 
 @strawberry.input(name="IdentityIssuerInput")
@@ -317,6 +306,7 @@ class ClosingDaysPayload:
     errors: list[UserError]
 
 
+@mirrors(schemas.IssuerDiscovery)
 @strawberry.type(
     name="IssuerDiscovery", description="Whether the issuer's discovery document could be fetched when registered"
 )
@@ -340,6 +330,7 @@ class RemoveIdentityIssuerPayload:
     errors: list[UserError]
 
 
+@mirrors(schemas.IssuerKeys)
 @strawberry.type(name="IssuerKeys", description="The signing keys an issuer publishes now, as just fetched")
 class IssuerKeysGQL:
     issuer_id: UUID
@@ -398,10 +389,15 @@ class TenantQuery:
         )
 
     @strawberry.field(description="One tenant by slug; null when it does not exist or is not visible")
-    async def tenant(self, info: Info, slug: str) -> TenantGQL | None:
+    async def tenant(
+        self, info: Info, tenant: TenantArgument = None, slug: DeprecatedTenantArgument = None
+    ) -> TenantGQL | None:
+        wanted = required_tenant(tenant, slug)
         async with info.context.uow() as uow:
-            reachable = await service.find_tenant_by_slug(uow, slug)
-        return shown(TenantGQL, reachable) if reachable else None
+            try:
+                return shown(TenantGQL, await service.tenant(uow, wanted))
+            except NotFound:
+                return None
 
     @strawberry.field(
         description="Check a token against the issuers of my tenants without signing anyone in: the verdict "
@@ -409,9 +405,8 @@ class TenantQuery:
     )
     async def verify_token(self, info: Info, token: str) -> TokenVerdictGQL:
         data = to_input(schemas.TokenCheck, _Namespace({"token": token}))
-        return TokenVerdictGQL.of(
-            await service.check_token(info.context.app, await info.context.principal(), data.token)
-        )
+        principal = await info.context.principal()
+        return shown(TokenVerdictGQL, await service.check_token(info.context.app, principal, data.token))
 
     @strawberry.field(description="Agreements I may see, with current term end and notice deadline")
     async def agreements(self, info: Info, on: date | None = None) -> list[AgreementGQL]:
@@ -420,139 +415,151 @@ class TenantQuery:
         return [AgreementGQL.of(v) for v in views]
 
 
+def _issuer_payload(issuer: schemas.IdentityIssuer | None, errors: list[UserError]) -> IdentityIssuerPayload:
+    discovery = issuer.discovery if issuer is not None else None
+    return IdentityIssuerPayload(
+        identity_issuer=shown(IdentityIssuerGQL, issuer) if issuer is not None else None,
+        discovery=shown(IssuerDiscoveryGQL, discovery) if discovery is not None else None,
+        errors=errors,
+    )
+
+
+def _removed_payload(removed: bool | None, errors: list[UserError]) -> RemoveIdentityIssuerPayload:
+    return RemoveIdentityIssuerPayload(removed=bool(removed), errors=errors)
+
+
 @strawberry.type
 class TenantMutation:
     @strawberry.mutation(description="Onboard a tenant (platform admin)")
     async def create_tenant(self, info: Info, input: CreateTenantInput) -> TenantPayload:
-        async def action() -> TenantGQL:
-            data = _create_data(input)
-            async with info.context.uow(readonly=False) as uow:
-                return shown(TenantGQL, await service.create_tenant(uow, data))
-
-        tenant, errors = await run_mutation(action)
-        return TenantPayload(tenant=tenant, errors=errors)
+        return await mutate(info, TenantPayload, "tenant", lambda uow: service.create_tenant(uow, _create_data(input)))
 
     @strawberry.mutation(description="Change a tenant (platform admin)")
-    async def update_tenant(self, info: Info, slug: str, input: UpdateTenantInput) -> TenantPayload:
-        async def action() -> TenantGQL:
-            data = to_input(schemas.TenantUpdate, input)
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, slug)
-                return shown(TenantGQL, await service.update_tenant(uow, tenant.id, data))
+    async def update_tenant(
+        self,
+        info: Info,
+        input: UpdateTenantInput,
+        tenant: TenantArgument = None,
+        slug: DeprecatedTenantArgument = None,
+    ) -> TenantPayload:
+        async def action(uow: UnitOfWork) -> schemas.Tenant:
+            return await service.update_tenant(
+                uow, required_tenant(tenant, slug), to_input(schemas.TenantUpdate, input)
+            )
 
-        tenant, errors = await run_mutation(action)
-        return TenantPayload(tenant=tenant, errors=errors)
+        return await mutate(info, TenantPayload, "tenant", action)
 
     @strawberry.mutation(description="Add a department (platform admin, own town admin)")
-    async def add_department(self, info: Info, tenant_slug: str, input: DepartmentInputGQL) -> DepartmentPayload:
-        async def action() -> DepartmentGQL:
-            data = to_input(schemas.DepartmentInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return shown(DepartmentGQL, await service.add_department(uow, tenant.id, data))
+    async def add_department(
+        self,
+        info: Info,
+        input: DepartmentInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
+    ) -> DepartmentPayload:
+        async def action(uow: UnitOfWork) -> schemas.Department:
+            slug = required_tenant(tenant, tenant_slug)
+            return await service.add_department(uow, slug, to_input(schemas.DepartmentInput, input))
 
-        department, errors = await run_mutation(action)
-        return DepartmentPayload(department=department, errors=errors)
+        return await mutate(info, DepartmentPayload, "department", action)
 
     @strawberry.mutation(description="Change a department (platform admin, own town admin)")
     async def update_department(
-        self, info: Info, tenant_slug: str, id: UUID, input: DepartmentInputGQL
+        self,
+        info: Info,
+        id: UUID,
+        input: DepartmentInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> DepartmentPayload:
-        async def action() -> DepartmentGQL:
-            data = to_input(schemas.DepartmentInput, input)
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return shown(DepartmentGQL, await service.update_department(uow, tenant.id, id, data))
+        async def action(uow: UnitOfWork) -> schemas.Department:
+            slug = required_tenant(tenant, tenant_slug)
+            return await service.update_department(uow, slug, id, to_input(schemas.DepartmentInput, input))
 
-        department, errors = await run_mutation(action)
-        return DepartmentPayload(department=department, errors=errors)
+        return await mutate(info, DepartmentPayload, "department", action)
 
     @strawberry.mutation(description="Set one of the tenant's own closing days (idempotent)")
-    async def set_closing_day(self, info: Info, tenant_slug: str, day: date, name: str) -> ClosingDaysPayload:
-        async def action() -> list[ClosingDayGQL]:
+    async def set_closing_day(
+        self,
+        info: Info,
+        day: date,
+        name: str,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
+    ) -> ClosingDaysPayload:
+        async def action(uow: UnitOfWork) -> list[schemas.ClosingDay]:
+            slug = required_tenant(tenant, tenant_slug)
             closing = to_input(schemas.ClosingDay, _Namespace({"day": day, "name": name}))
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                days = await service.set_closing_day(uow, tenant.id, closing)
-            return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
+            return await service.set_closing_day(uow, slug, closing)
 
-        days, errors = await run_mutation(action)
-        return ClosingDaysPayload(closing_days=days, errors=errors)
+        return await mutate(info, ClosingDaysPayload, "closing_days", action)
 
     @strawberry.mutation(description="Remove one of the tenant's own closing days (a day set by mistake)")
-    async def remove_closing_day(self, info: Info, tenant_slug: str, day: date) -> ClosingDaysPayload:
-        async def action() -> list[ClosingDayGQL]:
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                days = await service.remove_closing_day(uow, tenant.id, day)
-            return [ClosingDayGQL(day=d.day, name=d.name) for d in days]
-
-        days, errors = await run_mutation(action)
-        return ClosingDaysPayload(closing_days=days, errors=errors)
+    async def remove_closing_day(
+        self, info: Info, day: date, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> ClosingDaysPayload:
+        return await mutate(
+            info,
+            ClosingDaysPayload,
+            "closing_days",
+            lambda uow: service.remove_closing_day(uow, required_tenant(tenant, tenant_slug), day),
+        )
 
     @strawberry.mutation(description="Trust an OIDC issuer for a tenant (platform admin, own town admin)")
     async def add_identity_issuer(
-        self, info: Info, tenant_slug: str, input: IdentityIssuerInputGQL
+        self,
+        info: Info,
+        input: IdentityIssuerInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> IdentityIssuerPayload:
-        async def action() -> schemas.IdentityIssuer:
+        async def action(uow: UnitOfWork) -> schemas.IdentityIssuer:
+            slug = required_tenant(tenant, tenant_slug)
             mapping: object = input.role_mapping if input.role_mapping is not None else {}
             data = to_input(schemas.IdentityIssuerInput, _Namespace({**vars(input), "role_mapping": mapping}))
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return await service.add_identity_issuer(uow, tenant.id, data)
+            return await service.add_identity_issuer(uow, slug, data)
 
-        issuer, errors = await run_mutation(action)
-        found = issuer.discovery if issuer is not None else None
-        return IdentityIssuerPayload(
-            identity_issuer=IdentityIssuerGQL.of(issuer) if issuer is not None else None,
-            discovery=IssuerDiscoveryGQL(fetched=found.fetched, problem=found.problem) if found else None,
-            errors=errors,
-        )
+        return await mutate(info, _issuer_payload, "issuer", action)
 
     @strawberry.mutation(
         description="Stop trusting an issuer: its tokens are refused at once on every instance "
         "(platform admin, own town admin)"
     )
-    async def remove_identity_issuer(self, info: Info, tenant_slug: str, id: UUID) -> RemoveIdentityIssuerPayload:
-        async def action() -> bool:
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                await service.remove_identity_issuer(uow, tenant.id, id)
+    async def remove_identity_issuer(
+        self, info: Info, id: UUID, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> RemoveIdentityIssuerPayload:
+        async def action(uow: UnitOfWork) -> bool:
+            await service.remove_identity_issuer(uow, required_tenant(tenant, tenant_slug), id)
             return True
 
-        removed, errors = await run_mutation(action)
-        return RemoveIdentityIssuerPayload(removed=bool(removed), errors=errors)
+        return await mutate(info, _removed_payload, "removed", action)
 
     @strawberry.mutation(
         description="Fetch an issuer's signing keys now, after its identity provider withdrew one: tokens "
         "signed with that key are refused from then on, on every instance. SERVICE_UNAVAILABLE when the keys "
         "cannot be fetched (nothing changes then)."
     )
-    async def refresh_identity_issuer_keys(self, info: Info, tenant_slug: str, id: UUID) -> IssuerKeysPayload:
-        async def action() -> IssuerKeysGQL:
-            async with info.context.uow(readonly=False) as uow:
-                tenant = await service.tenant_by_slug(uow, tenant_slug)
-                return from_struct(IssuerKeysGQL, await service.refresh_issuer_keys(uow, tenant.id, id))
-
-        keys, errors = await run_mutation(action)
-        return IssuerKeysPayload(issuer_keys=keys, errors=errors)
+    async def refresh_identity_issuer_keys(
+        self, info: Info, id: UUID, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> IssuerKeysPayload:
+        return await mutate(
+            info,
+            IssuerKeysPayload,
+            "issuer_keys",
+            lambda uow: service.refresh_issuer_keys(uow, required_tenant(tenant, tenant_slug), id),
+        )
 
     @strawberry.mutation(description="Conclude an agreement with a client tenant (operator platform admin)")
     async def create_agreement(self, info: Info, input: CreateAgreementInput) -> AgreementPayload:
-        async def action() -> AgreementGQL:
-            data = to_input(schemas.AgreementCreate, input)
-            async with info.context.uow(readonly=False) as uow:
-                return AgreementGQL.of(await service.create_agreement(uow, data))
+        async def action(uow: UnitOfWork) -> AgreementGQL:
+            return AgreementGQL.of(await service.create_agreement(uow, to_input(schemas.AgreementCreate, input)))
 
-        agreement, errors = await run_mutation(action)
-        return AgreementPayload(agreement=agreement, errors=errors)
+        return await mutate(info, AgreementPayload, "agreement", action)
 
     @strawberry.mutation(description="Give notice; the agreement ends at the first term end still reachable")
     async def terminate_agreement(self, info: Info, id: UUID, noticed_on: date) -> AgreementPayload:
-        async def action() -> AgreementGQL:
+        async def action(uow: UnitOfWork) -> AgreementGQL:
             data = schemas.AgreementTermination(noticed_on=noticed_on)
-            async with info.context.uow(readonly=False) as uow:
-                return AgreementGQL.of(await service.terminate_agreement(uow, id, data))
+            return AgreementGQL.of(await service.terminate_agreement(uow, id, data))
 
-        agreement, errors = await run_mutation(action)
-        return AgreementPayload(agreement=agreement, errors=errors)
+        return await mutate(info, AgreementPayload, "agreement", action)

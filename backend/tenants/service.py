@@ -80,13 +80,8 @@ class Page:
     next_cursor: str | None
 
 
-async def _reachable_tenant(uow: UnitOfWork, operation: Operation, tenant_id: UUID) -> Tenant:
-    reachable = require(uow.principal, operation)
-    if tenant_id not in reachable:
-        raise NotFound(_l("tenant not found"))
-    return await repository.get_tenant(uow.conn, tenant_id)
-
-
+# Billing's controller and GraphQL still look tenants up here while billing moves to the door
+# (issue 13); they go once nothing calls them. Everything else passes the slug to its service.
 async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
     return await reach.reach(uow, slug, operation)
 
@@ -95,14 +90,12 @@ async def tenant_id_by_slug(
     uow: UnitOfWork, slug: str | None, operation: Operation = Operation.TENANT_READ
 ) -> UUID | None:
     """An optional `tenant` filter given by slug: None stays None, else the reachable tenant's id."""
-    return None if slug is None else (await tenant_by_slug(uow, slug, operation)).id
+    tenant = await reach.reach_optional(uow, slug, operation)
+    return None if tenant is None else tenant.id
 
 
-async def find_tenant_by_slug(uow: UnitOfWork, slug: str) -> Tenant | None:
-    try:
-        return await tenant_by_slug(uow, slug)
-    except NotFound:
-        return None
+async def tenant(uow: UnitOfWork, tenant_slug: str) -> Tenant:
+    return await reach.reach(uow, tenant_slug, Operation.TENANT_READ)
 
 
 async def home_tenant(uow: UnitOfWork) -> Tenant:
@@ -147,8 +140,8 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
     return tenant
 
 
-async def update_tenant(uow: UnitOfWork, tenant_id: UUID, data: TenantUpdate) -> Tenant:
-    await _reachable_tenant(uow, Operation.TENANT_UPDATE, tenant_id)
+async def update_tenant(uow: UnitOfWork, tenant_slug: str, data: TenantUpdate) -> Tenant:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.TENANT_UPDATE)).id
     uow.after_commit(uow.app.tenant_changed)
     check_ags(data.ags)
     check_federal_state(data.federal_state)
@@ -182,8 +175,13 @@ async def departments(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, lis
     return grouped
 
 
-async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput) -> Department:
-    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+async def tenant_departments(uow: UnitOfWork, tenant_slug: str) -> list[Department]:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.DEPARTMENT_READ)).id
+    return (await departments(uow, [tenant_id]))[tenant_id]
+
+
+async def add_department(uow: UnitOfWork, tenant_slug: str, data: DepartmentInput) -> Department:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
@@ -194,8 +192,10 @@ async def add_department(uow: UnitOfWork, tenant_id: UUID, data: DepartmentInput
         raise Duplicate(_l("a department named {name!r} already exists", name=data.name), field="name") from None
 
 
-async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, data: DepartmentInput) -> Department:
-    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+async def update_department(
+    uow: UnitOfWork, tenant_slug: str, department_id: UUID, data: DepartmentInput
+) -> Department:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
@@ -209,8 +209,8 @@ async def update_department(uow: UnitOfWork, tenant_id: UUID, department_id: UUI
     return department
 
 
-async def closing_days(uow: UnitOfWork, tenant_id: UUID) -> list[ClosingDay]:
-    await _reachable_tenant(uow, Operation.TENANT_READ, tenant_id)
+async def closing_days(uow: UnitOfWork, tenant_slug: str) -> list[ClosingDay]:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.TENANT_READ)).id
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
@@ -227,8 +227,8 @@ async def closing_days_by_tenant(uow: UnitOfWork, tenant_ids: list[UUID]) -> dic
     return grouped
 
 
-async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> list[ClosingDay]:
-    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+async def set_closing_day(uow: UnitOfWork, tenant_slug: str, day: ClosingDay) -> list[ClosingDay]:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     name = day.name.strip()
     if not 1 <= len(name) <= 200 or "\x00" in name:
@@ -237,16 +237,16 @@ async def set_closing_day(uow: UnitOfWork, tenant_id: UUID, day: ClosingDay) -> 
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
-async def remove_closing_day(uow: UnitOfWork, tenant_id: UUID, day: date) -> list[ClosingDay]:
-    await _reachable_tenant(uow, Operation.DEPARTMENT_WRITE, tenant_id)
+async def remove_closing_day(uow: UnitOfWork, tenant_slug: str, day: date) -> list[ClosingDay]:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     if not await repository.delete_closing_day(uow.conn, tenant_id, day):
         raise NotFound(_l("closing day not found"))
     return await repository.list_closing_days(uow.conn, tenant_id)
 
 
-async def identity_issuers(uow: UnitOfWork, tenant_id: UUID) -> list[IdentityIssuer]:
-    await _reachable_tenant(uow, Operation.IDENTITY_READ, tenant_id)
+async def identity_issuers(uow: UnitOfWork, tenant_slug: str) -> list[IdentityIssuer]:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.IDENTITY_READ)).id
     return await repository.list_identity_issuers(uow.conn, tenant_id)
 
 
@@ -265,8 +265,9 @@ async def identity_issuers_by_tenant(
     return grouped
 
 
-async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIssuerInput) -> IdentityIssuer:
-    tenant = await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+async def add_identity_issuer(uow: UnitOfWork, tenant_slug: str, data: IdentityIssuerInput) -> IdentityIssuer:
+    tenant = await reach.reach(uow, tenant_slug, Operation.IDENTITY_WRITE)
+    tenant_id = tenant.id
     if (data.org_claim is None) != (data.org_value is None):
         raise ValidationFailed(_l("give both the organisation claim and its value, or neither"), field="orgClaim")
     if uow.app.settings.is_production and not data.issuer.startswith("https://"):
@@ -347,19 +348,19 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_id: UUID, data: IdentityIs
     return msgspec.structs.replace(issuer, discovery=discovery)
 
 
-async def remove_identity_issuer(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> None:
-    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+async def remove_identity_issuer(uow: UnitOfWork, tenant_slug: str, issuer_id: UUID) -> None:
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
     issuer = await repository.delete_identity_issuer(uow.conn, tenant_id, issuer_id)
     if issuer is None:
         raise NotFound(_l("identity issuer not found"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
 
 
-async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID) -> IssuerKeys:
+async def refresh_issuer_keys(uow: UnitOfWork, tenant_slug: str, issuer_id: UUID) -> IssuerKeys:
     """Fetch the issuer's signing keys now (its identity provider withdrew a key, say after a
     leak): tokens signed with a withdrawn key are refused at once on every instance, not when
     the cached keys expire. Nothing changes when the keys cannot be fetched."""
-    await _reachable_tenant(uow, Operation.IDENTITY_WRITE, tenant_id)
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     try:
         key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
@@ -378,10 +379,10 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID)
 
 
 async def sign_in_refusals(
-    uow: UnitOfWork, tenant_id: UUID, issuer_id: UUID, limit: int = 50
+    uow: UnitOfWork, tenant_slug: str, issuer_id: UUID, limit: int = 50
 ) -> list[SignInRefusalView]:
     """The last refused tokens of one of the tenant's issuers, newest first (decision 016)."""
-    await _reachable_tenant(uow, Operation.IDENTITY_READ, tenant_id)
+    tenant_id = (await reach.reach(uow, tenant_slug, Operation.IDENTITY_READ)).id
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     return await issuer_refusals(uow, issuer, limit)
 

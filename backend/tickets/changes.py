@@ -12,7 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from auth.principal import Principal
-from backend.tickets import repository
+from backend.tickets import repository, webhook_repository
 from backend.tickets.schemas import ActorKind, EventKind, Ticket, TicketChange, TicketStatus
 
 
@@ -104,7 +104,7 @@ async def record_change(
         details=details,
         at=now,
     )
-    await repository.fan_out_deliveries(conn, ticket.tenant_id, event_id, ticket.id, seq, now)
+    await webhook_repository.fan_out_deliveries(conn, ticket.tenant_id, event_id, ticket.id, seq, now)
     return TicketChange(
         tenant_id=ticket.tenant_id,
         ticket_id=ticket.id,

@@ -18,7 +18,7 @@ from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
-from backend.tickets import service
+from backend.tickets import service, webhook_service
 from backend.tickets.schemas import (
     AssignmentInput,
     AuditEntry,
@@ -269,7 +269,7 @@ class TicketController(AuthenticatedController):
     )
     async def list_webhooks(self, app_state: AppState, principal: Principal, slug: str) -> list[WebhookEndpoint]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.webhook_endpoints(uow, slug)
+            return await webhook_service.webhook_endpoints(uow, slug)
 
     @post(
         "/tenants/{slug:str}/webhooks",
@@ -280,7 +280,7 @@ class TicketController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, data: WebhookEndpointInput
     ) -> WebhookEndpointCreated:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.add_webhook_endpoint(uow, slug, data)
+            return await webhook_service.add_webhook_endpoint(uow, slug, data)
 
     @delete(
         "/tenants/{slug:str}/webhooks/{endpoint_id:uuid}",
@@ -289,7 +289,7 @@ class TicketController(AuthenticatedController):
     )
     async def remove_webhook(self, app_state: AppState, principal: Principal, slug: str, endpoint_id: UUID) -> None:
         async with unit_of_work(app_state, principal) as uow:
-            await service.remove_webhook_endpoint(uow, slug, endpoint_id)
+            await webhook_service.remove_webhook_endpoint(uow, slug, endpoint_id)
 
     @post(
         "/tenants/{slug:str}/webhooks/{endpoint_id:uuid}/resume",
@@ -301,7 +301,7 @@ class TicketController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, endpoint_id: UUID
     ) -> WebhookEndpoint:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.resume_webhook_endpoint(uow, slug, endpoint_id)
+            return await webhook_service.resume_webhook_endpoint(uow, slug, endpoint_id)
 
     @post(
         "/tenants/{slug:str}/webhooks/{endpoint_id:uuid}/secret-rotation",
@@ -313,7 +313,7 @@ class TicketController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, endpoint_id: UUID
     ) -> WebhookSecret:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.rotate_webhook_secret(uow, slug, endpoint_id)
+            return await webhook_service.rotate_webhook_secret(uow, slug, endpoint_id)
 
     @get(
         "/tenants/{slug:str}/webhook-deliveries",
@@ -330,5 +330,5 @@ class TicketController(AuthenticatedController):
         first: PageSize = 50,
     ) -> list[DeliveryLogEntry]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            log = await service.webhook_deliveries(uow, slug, endpoint_id, status, first)
+            log = await webhook_service.webhook_deliveries(uow, slug, endpoint_id, status, first)
         return [DeliveryLogEntry(delivery=d, attempts=a) for d, a in log]

@@ -17,6 +17,13 @@ from strawberry.dataloader import DataLoader
 from backend.api.context import GraphQLContext, Info
 from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
+from backend.api.tenant_argument import (
+    USE_TENANT,
+    DeprecatedTenantArgument,
+    TenantArgument,
+    optional_tenant,
+    required_tenant,
+)
 from backend.errors import NotFound
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -219,7 +226,8 @@ class CitizenInput:
 
 @strawberry.input(name="CreateTicketInput")
 class CreateTicketInput:
-    tenant_slug: str
+    tenant: str | None = strawberry.field(default=None, description="The town, by its slug (required)")
+    tenant_slug: str | None = strawberry.field(default=None, deprecation_reason=USE_TENANT)
     subject: str
     concern: str
     citizen: CitizenInput
@@ -296,7 +304,8 @@ class TicketQuery:
     async def tickets(
         self,
         info: Info,
-        tenant_slug: str | None = None,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
         status: schemas.TicketStatus | None = None,
         sla_state: schemas.SlaState | None = None,
         department_id: UUID | None = None,
@@ -307,7 +316,7 @@ class TicketQuery:
         async with info.context.uow() as uow:
             page = await service.list_tickets(
                 uow,
-                tenant_slug=tenant_slug,
+                tenant_slug=optional_tenant(tenant, tenant_slug),
                 status=status,
                 sla_state=sla_state,
                 department_id=department_id,
@@ -327,28 +336,43 @@ class TicketQuery:
         return shown(TicketGQL, found[id]) if id in found else None
 
     @strawberry.field(description="A town's responsibility table (LeiKa key or group → department)")
-    async def ticket_routes(self, info: Info, tenant_slug: str) -> list[TicketRouteGQL]:
+    async def ticket_routes(
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> list[TicketRouteGQL]:
+        slug = required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            return shown_all(TicketRouteGQL, await service.routes(uow, tenant_slug))
+            return shown_all(TicketRouteGQL, await service.routes(uow, slug))
 
     @strawberry.field(description="The department the routing table proposes for a LeiKa key")
-    async def proposed_department_id(self, info: Info, tenant_slug: str, leika_key: str | None = None) -> UUID | None:
+    async def proposed_department_id(
+        self,
+        info: Info,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
+        leika_key: str | None = None,
+    ) -> UUID | None:
+        slug = required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            return await service.propose_department(uow, tenant_slug, leika_key)
+            return await service.propose_department(uow, slug, leika_key)
 
     @strawberry.field(description="A town's ticket settings (town admin)")
-    async def ticket_settings(self, info: Info, tenant_slug: str) -> TicketSettingsGQL:
+    async def ticket_settings(
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> TicketSettingsGQL:
+        slug = required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            return shown(TicketSettingsGQL, await service.settings(uow, tenant_slug))
+            return shown(TicketSettingsGQL, await service.settings(uow, slug))
 
 
 @strawberry.type
 class TicketMutation:
     @strawberry.mutation(description="Create a ticket for a town; forwarded to the department unless forward=false")
     async def create_ticket(self, info: Info, input: CreateTicketInput) -> TicketPayload:
-        return await mutate(
-            info, TicketPayload, "ticket", lambda uow: service.create_ticket(uow, to_input(schemas.TicketCreate, input))
-        )
+        def data() -> schemas.TicketCreate:
+            slug = required_tenant(input.tenant, input.tenant_slug)
+            return to_input(schemas.TicketCreate, _Values(**{**vars(input), "tenant_slug": slug}))
+
+        return await mutate(info, TicketPayload, "ticket", lambda uow: service.create_ticket(uow, data()))
 
     @strawberry.mutation(description="Move a ticket on: forwarded → in_progress → answered → closed, or reopen")
     async def change_ticket_status(
@@ -403,21 +427,34 @@ class TicketMutation:
 
     @strawberry.mutation(description="Change a town's ticket settings: deadline rule, retention, due-soon window")
     async def update_ticket_settings(
-        self, info: Info, tenant_slug: str, input: TicketSettingsInputGQL
+        self,
+        info: Info,
+        input: TicketSettingsInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> TicketSettingsPayload:
         return await mutate(
             info,
             TicketSettingsPayload,
             "settings",
-            lambda uow: service.update_settings(uow, tenant_slug, to_input(schemas.TicketSettingsInput, input)),
+            lambda uow: service.update_settings(
+                uow, required_tenant(tenant, tenant_slug), to_input(schemas.TicketSettingsInput, input)
+            ),
         )
 
     @strawberry.mutation(description="Replace a town's responsibility table")
-    async def set_ticket_routes(self, info: Info, tenant_slug: str, input: TicketRoutesInputGQL) -> TicketRoutesPayload:
+    async def set_ticket_routes(
+        self,
+        info: Info,
+        input: TicketRoutesInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
+    ) -> TicketRoutesPayload:
         async def replace(uow: UnitOfWork) -> list[schemas.TicketRoute]:
+            slug = required_tenant(tenant, tenant_slug)
             data = to_input(schemas.TicketRoutesInput, input)
             entries = [(r.key_prefix, r.department_id) for r in data.routes]
-            return await service.replace_routes(uow, tenant_slug, data.default_department_id, entries)
+            return await service.replace_routes(uow, slug, data.default_department_id, entries)
 
         return await mutate(info, TicketRoutesPayload, "routes", replace)
 
@@ -430,9 +467,12 @@ class _Values:
 @strawberry.type
 class TicketSubscription:
     @strawberry.subscription(description="Ticket changes of the towns I work for (or of one town), as they commit")
-    async def ticket_changes(self, info: Info, tenant_slug: str | None = None) -> AsyncGenerator[TicketChangeGQL, None]:
+    async def ticket_changes(
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> AsyncGenerator[TicketChangeGQL, None]:
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            tenant_ids = await service.subscription_tenants(uow, tenant_slug)
+            tenant_ids = await service.subscription_tenants(uow, slug)
         async for change in pubsub.listen(info.context.app.redis, tenant_ids):
             await info.context.still_signed_in()
             yield shown(TicketChangeGQL, change)

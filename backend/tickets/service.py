@@ -1,9 +1,11 @@
 """The rules for tickets: creation with routing and deadline, the workflow, comments, callback
-attempts, assignment, the citizen's data (every read audited), settings, routes and webhooks.
+attempts, assignment, the citizen's data (every read audited), settings and routes (webhooks:
+`webhook_service`).
 
-Every function takes the unit of work, checks the permission matrix, validates, and only then
-writes. A ticket or tenant the principal may not reach is reported as not found. Messages name
-statuses and fields, never a value the citizen gave.
+Every function takes the unit of work, passes the tenant door (`backend.tenants.reach`: one
+tenant by slug, or every tenant an operation reaches), validates, and only then writes. A
+ticket or tenant the principal may not reach is reported as not found. Messages name statuses
+and fields, never a value the citizen gave.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from uuid import UUID, uuid4
 
 import phonenumbers
 
-from auth.permissions import Operation, require
+from auth.permissions import Operation
 from auth.principal import Principal
 from auth.roles import Role
 from backend import clock, cursors, disclosures
@@ -25,12 +27,11 @@ from backend.errors import InvalidTransition, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony import service as telephony_service
-from backend.tenants import repository as tenant_repository
-from backend.tenants import service as tenant_service
+from backend.tenants import reach
 from backend.tenants.calendar import load_calendar
 from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
-from backend.tickets import pubsub, repository, webhooks
+from backend.tickets import pubsub, repository
 from backend.tickets.changes import Actor, record_change
 from backend.tickets.deadline import callback_deadline
 from backend.tickets.schemas import (
@@ -61,18 +62,11 @@ from backend.tickets.schemas import (
     TicketSettings,
     TicketSettingsInput,
     TicketStatus,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEndpointCreated,
-    WebhookEndpointInput,
-    WebhookSecret,
     allowed_targets,
 )
 
 MAX_PAGE_SIZE = 100
 _PHONE_CHARACTERS = re.compile(r"[0-9+()/. -]{2,40}")
-SECRET_GRACE = timedelta(hours=24)
 CLOCK_SKEW = timedelta(minutes=5)  # how far a given time may lie outside its allowed range
 
 
@@ -120,12 +114,12 @@ def _source(principal: Principal) -> Source:
 
 
 async def settings(uow: UnitOfWork, tenant_slug: str) -> TicketSettings:
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_CONFIGURE)
     return await repository.get_settings(uow.conn, tenant.id)
 
 
 async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSettingsInput) -> TicketSettings:
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_CONFIGURE)
     current = await repository.get_settings(uow.conn, tenant.id)
     wanted = TicketSettings(
         tenant_id=tenant.id,
@@ -141,7 +135,7 @@ async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSetting
 
 
 async def routes(uow: UnitOfWork, tenant_slug: str) -> list[TicketRoute]:
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_READ)
     return await repository.list_routes(uow.conn, tenant.id)
 
 
@@ -149,7 +143,7 @@ async def replace_routes(
     uow: UnitOfWork, tenant_slug: str, default_department_id: UUID | None, entries: list[tuple[str, UUID]]
 ) -> list[TicketRoute]:
     """Replace the responsibility table: LeiKa key (or prefix) → department, plus a default."""
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_CONFIGURE)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_CONFIGURE)
     prefixes = [prefix for prefix, _ in entries]
     if len(prefixes) != len(set(prefixes)):
         raise ValidationFailed(_l("each key prefix may appear only once"), field="routes")
@@ -168,7 +162,7 @@ async def replace_routes(
 
 
 async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str | None) -> UUID | None:
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_READ)
     return await repository.propose_department(uow.conn, tenant.id, leika_key)
 
 
@@ -228,7 +222,7 @@ async def _deadline_for(uow: UnitOfWork, tenant: Tenant, start: datetime) -> tup
 
 async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | None = None) -> Ticket:
     now = now or clock.now()
-    tenant = await tenant_service.tenant_by_slug(uow, data.tenant_slug, Operation.TICKET_CREATE)
+    tenant = await reach.reach(uow, data.tenant_slug, Operation.TICKET_CREATE)
     if not data.subject.strip():
         raise ValidationFailed(_l("the subject must not be blank"), field="subject")
     callback_number = _check_citizen(data)
@@ -316,12 +310,12 @@ async def list_tickets(
 ) -> Page:
     """Tickets without personal data, the most urgent first."""
     _check_page(first)
-    reachable = require(uow.principal, Operation.TICKET_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_READ)
     if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
         raise ValidationFailed(_l("not a valid assignee"), field="assignee")
     tenant_ids = sorted(reachable)
     if tenant_slug is not None:
-        tenant_ids = [(await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)).id]
+        tenant_ids = [(await reach.reach(uow, tenant_slug, Operation.TICKET_READ)).id]
     where = TicketFilter(
         tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
     )
@@ -332,12 +326,12 @@ async def list_tickets(
 
 
 async def get_ticket(uow: UnitOfWork, ticket_id: UUID, now: datetime | None = None) -> Ticket:
-    reachable = require(uow.principal, Operation.TICKET_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_READ)
     return await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or clock.now())
 
 
 async def tickets_by_ids(uow: UnitOfWork, ticket_ids: list[UUID], now: datetime | None = None) -> dict[UUID, Ticket]:
-    reachable = require(uow.principal, Operation.TICKET_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_READ)
     found = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, now or clock.now())
     return {t.id: t for t in found}
 
@@ -380,7 +374,7 @@ async def audit_replay(uow: UnitOfWork, disclosed: list[Disclosure], via: str) -
 async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, PersonalData | None]:
     """The citizen's data of several tickets; one audit row per ticket read (same transaction:
     no read without its record). Needs a writable unit of work."""
-    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
     tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.personal_data(uow.conn, list(reachable), [t.id for t in tickets])
     await _audit(uow, [t for t in tickets if t.id in found], via, AuditWhat.CONTACT)
@@ -388,7 +382,7 @@ async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> di
 
 
 async def ticket_detail(uow: UnitOfWork, ticket_id: UUID, via: str, now: datetime | None = None) -> TicketDetail:
-    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
     ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or clock.now())
     found = await repository.personal_data(uow.conn, [ticket.tenant_id], [ticket.id])
     if ticket.id in found:
@@ -414,7 +408,7 @@ async def events_by_ticket(uow: UnitOfWork, ticket_ids: list[UUID]) -> dict[UUID
 
 async def comments(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, list[Comment]]:
     """Internal comments may hold personal data: reading them is audited too."""
-    reachable = require(uow.principal, Operation.TICKET_PERSONAL_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
     tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.list_comments(uow.conn, list(reachable), [t.id for t in tickets])
     grouped: dict[UUID, list[Comment]] = {t: [] for t in ticket_ids}
@@ -429,7 +423,7 @@ async def callback_attempts(
 ) -> dict[UUID, list[CallbackAttempt]]:
     """Channel, time and outcome are facts; the free-text notes are personal data (audited)."""
     operation = Operation.TICKET_PERSONAL_READ if with_notes else Operation.TICKET_READ
-    reachable = require(uow.principal, operation)
+    reachable = reach.reachable(uow, operation)
     tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
     found = await repository.list_callback_attempts(uow.conn, list(reachable), [t.id for t in tickets])
     grouped: dict[UUID, list[CallbackAttempt]] = {t: [] for t in ticket_ids}
@@ -453,9 +447,8 @@ async def changes_since(
     """Tickets changed after `cursor` in change order (partner systems poll this). Change
     numbers follow commit order per tenant, so nothing committed later can slip behind a cursor."""
     _check_page(first)
-    require(uow.principal, Operation.TICKET_READ)
     slug = tenant_slug or uow.principal.tenant_slug
-    tenant = await tenant_service.tenant_by_slug(uow, slug, Operation.TICKET_READ)
+    tenant = await reach.reach(uow, slug, Operation.TICKET_READ)
     try:
         after = int(cursor) if cursor else 0
     except ValueError:
@@ -471,7 +464,7 @@ async def changes_since(
 
 
 async def _locked(uow: UnitOfWork, ticket_id: UUID, now: datetime, version: int | None = None) -> Ticket:
-    reachable = require(uow.principal, Operation.TICKET_WORK)
+    reachable = reach.reachable(uow, Operation.TICKET_WORK)
     ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now, lock=True)
     if version is not None and version != ticket.version:
         raise VersionConflict(_l("the ticket was changed by someone else; reload and try again"), field="version")
@@ -516,7 +509,7 @@ async def _transition(
                 _l("the citizen's data of this ticket was erased after retention; create a new ticket")
             )
         # The citizen gets a new callback promise, computed as of now with today's calendar.
-        tenant = await tenant_repository.get_tenant(uow.conn, ticket.tenant_id)
+        tenant = await reach.reach_id(uow, ticket.tenant_id, Operation.TICKET_WORK)
         started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
         changes |= {
             "answered_at": None,
@@ -544,7 +537,7 @@ async def _transition(
 
 async def change_status(uow: UnitOfWork, ticket_id: UUID, data: StatusChange, now: datetime | None = None) -> Ticket:
     now = now or clock.now()
-    reachable = sorted(require(uow.principal, Operation.TICKET_WORK))
+    reachable = sorted(reach.reachable(uow, Operation.TICKET_WORK))
     change = await _transition(uow, reachable, ticket_id, data.status, data.version, now)
     _publish_after_commit(uow, [change])
     return await repository.get_ticket(uow.conn, reachable, ticket_id, now)
@@ -702,7 +695,7 @@ async def audit_log(
     uow: UnitOfWork, tenant_slug: str, ticket_id: UUID | None = None, first: int = 50, after: str | None = None
 ) -> AuditPage:
     _check_page(first)
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
+    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
     rows = await repository.list_audit(uow.conn, tenant.id, ticket_id, cursors.decode(after), first + 1)
     items = rows[:first]
     more = len(rows) > first
@@ -718,7 +711,7 @@ async def callback_figures(
     """Tickets forwarded and callbacks on time vs late per tenant for the local days `start` …
     `last` (inclusive), for the 115 figures. Tenants out of the principal's reach are left out;
     every reachable tenant asked for gets a row (zeros when nothing happened)."""
-    reachable = require(uow.principal, Operation.FIGURES_READ)
+    reachable = reach.reachable(uow, Operation.FIGURES_READ)
     wanted = sorted(t for t in set(tenant_ids) if t in reachable)
     if not wanted:
         return {}
@@ -726,99 +719,11 @@ async def callback_figures(
     return await repository.callback_figures(uow.conn, wanted, start, last, now or clock.now(), open_statuses)
 
 
-# --- webhooks ------------------------------------------------------------------------------
-
-
-def _check_webhook_url(uow: UnitOfWork, url: str) -> None:
-    if uow.app.settings.is_production and not url.startswith("https://"):
-        raise ValidationFailed(_l("webhook endpoints must use https in production"), field="url")
-    if "@" in url.split("/")[2]:
-        raise ValidationFailed(_l("webhook URLs must not carry credentials; verify the signature instead"), field="url")
-    # Literal addresses are refused here; host names where they resolve, at delivery.
-    if refused := uow.app.outbound.url_refusal(url):
-        raise ValidationFailed(_l("webhook endpoint refused: {reason}", reason=refused), field="url")
-
-
-async def webhook_endpoints(uow: UnitOfWork, tenant_slug: str) -> list[WebhookEndpoint]:
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    return await repository.list_endpoints(uow.conn, tenant.id)
-
-
-async def add_webhook_endpoint(
-    uow: UnitOfWork, tenant_slug: str, data: WebhookEndpointInput, now: datetime | None = None
-) -> WebhookEndpointCreated:
-    now = now or clock.now()
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    _check_webhook_url(uow, data.url)
-    endpoint = await repository.insert_endpoint(uow.conn, tenant.id, uuid4(), data.url, data.description)
-    secret = webhooks.new_secret()
-    sealed = webhooks.seal_secret(uow.app.sealer, secret, tenant.id, endpoint.id)
-    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, sealed, now)
-    return WebhookEndpointCreated(endpoint=endpoint, secret=secret)
-
-
-async def rotate_webhook_secret(
-    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID, now: datetime | None = None, grace: timedelta = SECRET_GRACE
-) -> WebhookSecret:
-    """A new secret signs from now on; the previous ones keep signing too until `grace` ends,
-    so the receiver can switch without losing a delivery."""
-    now = now or clock.now()
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
-    expires = await repository.retire_secrets(uow.conn, tenant.id, endpoint.id, now, grace)
-    secret = webhooks.new_secret()
-    sealed = webhooks.seal_secret(uow.app.sealer, secret, tenant.id, endpoint.id)
-    await repository.insert_secret(uow.conn, tenant.id, endpoint.id, sealed, now)
-    return WebhookSecret(endpoint_id=endpoint.id, secret=secret, previous_secret_expires_at=expires)
-
-
-async def remove_webhook_endpoint(uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID) -> None:
-    """Deactivate (the delivery log stays readable); pending deliveries to it are cancelled."""
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
-    await repository.deactivate_endpoint(uow.conn, tenant.id, endpoint.id)
-
-
-async def resume_webhook_endpoint(
-    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID, now: datetime | None = None
-) -> WebhookEndpoint:
-    """After the receiver is fixed: the waiting deliveries go out at once, in order. Resuming
-    an endpoint that is not paused changes nothing (and is not an error: a retry is harmless)."""
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    endpoint = await repository.get_endpoint(uow.conn, tenant.id, endpoint_id)
-    if not endpoint.active:
-        raise InvalidTransition(_l("this endpoint was removed; add it again instead"))
-    if endpoint.paused_at is None:
-        return endpoint
-    resumed = await repository.resume_endpoint(uow.conn, tenant.id, endpoint.id, now or clock.now())
-    assert resumed is not None  # active and visible in this very transaction
-    return resumed
-
-
-async def webhook_deliveries(
-    uow: UnitOfWork, tenant_slug: str, endpoint_id: UUID | None, status: str | None, first: int = 50
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
-    """The delivery log: each delivery with its attempts (status code or error class)."""
-    _check_page(first)
-    if status is not None and status not in ("pending", "delivered", "cancelled"):
-        raise ValidationFailed(_l("status is one of pending, delivered, cancelled"), field="status")
-    tenant = await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_WEBHOOKS)
-    endpoints = [e.id for e in await repository.list_endpoints(uow.conn, tenant.id)]
-    if endpoint_id is not None:
-        endpoints = [e for e in endpoints if e == endpoint_id]
-    result: list[tuple[WebhookDelivery, list[WebhookAttempt]]] = []
-    for endpoint in endpoints:
-        for delivery in await repository.list_deliveries(uow.conn, tenant.id, endpoint, status, first):
-            result.append((delivery, await repository.list_attempts(uow.conn, tenant.id, delivery.id)))
-    result.sort(key=lambda pair: (pair[0].created_at, pair[0].change_seq), reverse=True)
-    return result[:first]
-
-
 # --- subscriptions -------------------------------------------------------------------------
 
 
 async def subscription_tenants(uow: UnitOfWork, tenant_slug: str | None) -> frozenset[UUID]:
-    reachable = require(uow.principal, Operation.TICKET_READ)
+    reachable = reach.reachable(uow, Operation.TICKET_READ)
     if tenant_slug is None:
         return reachable
-    return frozenset({(await tenant_service.tenant_by_slug(uow, tenant_slug, Operation.TICKET_READ)).id})
+    return frozenset({(await reach.reach(uow, tenant_slug, Operation.TICKET_READ)).id})

@@ -40,7 +40,7 @@ from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
 from backend.sealing import Sealer, SealError
 from backend.settings import Settings
 from backend.state import AppState
-from backend.tickets import pubsub, repository, webhooks
+from backend.tickets import pubsub, repository, webhook_repository, webhooks
 from backend.tickets.changes import SYSTEM, record_change
 from backend.tickets.schemas import EventKind, TicketChange
 from outbound import outbound_client
@@ -150,14 +150,14 @@ class TicketWorker:
         """One round: (delivered, failed)."""
         now = now or clock.now()
         async with self._transaction() as conn:
-            claimed = await repository.claim_deliveries(conn, now, self.batch_size)
+            claimed = await webhook_repository.claim_deliveries(conn, now, self.batch_size)
             if not claimed:
                 return 0, 0
             secrets = {}
             for row in claimed:
                 key = (row["tenant_id"], row["endpoint_id"])
                 if key not in secrets:
-                    stored = await repository.signing_secrets(conn, row["tenant_id"], row["endpoint_id"], now)
+                    stored = await webhook_repository.signing_secrets(conn, row["tenant_id"], row["endpoint_id"], now)
                     secrets[key] = self._opened(stored, *key)
             outcomes = await asyncio.gather(
                 *(self._send(row, secrets[row["tenant_id"], row["endpoint_id"]]) for row in claimed)
@@ -165,7 +165,7 @@ class TicketWorker:
             delivered = failed = 0
             for row, outcome in zip(claimed, outcomes, strict=True):
                 attempt = row["attempts"] + 1
-                await repository.record_attempt(
+                await webhook_repository.record_attempt(
                     conn,
                     row["tenant_id"],
                     row["id"],
@@ -197,8 +197,8 @@ class TicketWorker:
             answered[key] = answered.get(key, False) or outcome.ok
         for (tenant_id, endpoint_id), ok in sorted(answered.items()):  # one lock order for all instances
             if ok:
-                await repository.endpoint_answered(conn, tenant_id, endpoint_id)
-            elif await repository.endpoint_failed(conn, tenant_id, endpoint_id, now, self.give_up_after):
+                await webhook_repository.endpoint_answered(conn, tenant_id, endpoint_id)
+            elif await webhook_repository.endpoint_failed(conn, tenant_id, endpoint_id, now, self.give_up_after):
                 log.warning("webhook_endpoint_paused", tenant=str(tenant_id), endpoint=str(endpoint_id))
 
     def _opened(self, stored: list[str], tenant_id: Any, endpoint_id: Any) -> list[str]:
@@ -215,7 +215,7 @@ class TicketWorker:
         current key. Returns how many."""
         resealed = 0
         async with self._transaction() as conn:
-            for row in await repository.all_secrets(conn):
+            for row in await webhook_repository.all_secrets(conn):
                 if self.sealer.is_current(row["secret"]):
                     continue
                 try:
@@ -223,7 +223,7 @@ class TicketWorker:
                 except SealError:
                     continue  # reported when it is used; nothing to seal it from
                 sealed = webhooks.seal_secret(self.sealer, plain, row["tenant_id"], row["endpoint_id"])
-                await repository.replace_secret(conn, row["tenant_id"], row["id"], row["secret"], sealed)
+                await webhook_repository.replace_secret(conn, row["tenant_id"], row["id"], row["secret"], sealed)
                 resealed += 1
         return resealed
 
@@ -303,7 +303,7 @@ async def read_figures(pool: asyncpg.Pool, metrics: Metrics) -> None:
     most; the gauges keep their last figures when this fails."""
     with acquire_timeout(FIGURES_ACQUIRE_SECONDS):
         async with all_tenants_transaction(pool) as conn:
-            rows = await repository.operations_figures(conn, clock.now())
+            rows = await webhook_repository.operations_figures(conn, clock.now())
     gauges = (metrics.webhook_waiting, metrics.webhook_oldest_waiting, metrics.webhook_paused, metrics.tickets_overdue)
     for gauge in gauges:
         gauge.clear()  # a town that is gone disappears

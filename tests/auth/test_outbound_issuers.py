@@ -52,7 +52,7 @@ async def strict(settings: Settings, world: World) -> AsyncIterator[tuple[httpx.
     async with unit_of_work(world.state, system_principal(world.tenant_ids[KREIS], {world.tenant_ids[KREIS]})) as uow:
         registered = await service.add_identity_issuer(
             uow,
-            world.tenant_ids[KREIS],
+            slug,
             IdentityIssuerInput(
                 issuer=devidp.issuer_url(settings, slug),
                 audience=devidp.AUDIENCE,
@@ -68,7 +68,7 @@ async def strict(settings: Settings, world: World) -> AsyncIterator[tuple[httpx.
         async with unit_of_work(
             world.state, system_principal(world.tenant_ids[KREIS], {world.tenant_ids[KREIS]})
         ) as uow:
-            await service.remove_identity_issuer(uow, world.tenant_ids[KREIS], registered.id)
+            await service.remove_identity_issuer(uow, slug, registered.id)
 
 
 @pytest.mark.parametrize("url", REFUSED)

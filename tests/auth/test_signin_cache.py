@@ -275,7 +275,7 @@ async def test_after_commit_hooks_run_after_the_commit_and_never_after_a_rollbac
 
     committed = f"Nach Commit {uuid.uuid4().hex[:6]}"
     async with unit_of_work(world.state, admin) as uow:
-        await service.add_department(uow, geseke, DepartmentInput(name=committed))
+        await service.add_department(uow, world.slug(GESEKE), DepartmentInput(name=committed))
         uow.after_commit(hook)
         assert seen == []
     assert len(seen) == 1 and committed in seen[0]
@@ -284,7 +284,7 @@ async def test_after_commit_hooks_run_after_the_commit_and_never_after_a_rollbac
 
     async def failing_request() -> None:
         async with unit_of_work(world.state, admin) as uow:
-            await service.add_department(uow, geseke, DepartmentInput(name=rolled_back))
+            await service.add_department(uow, world.slug(GESEKE), DepartmentInput(name=rolled_back))
             uow.after_commit(hook)
             raise RuntimeError("the request failed after the write")
 

@@ -32,7 +32,8 @@ async def load(world: World, billing: Billing) -> None:
     await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
     await billing.add_tariff("geseke", date(2026, 1, 1), "0.95", increment=1)
     async with unit_of_work(world.state, system_principal(billing.operator, {soest})) as uow:
-        department = await tenants_service.add_department(uow, soest, DepartmentInput(name="Bauamt"))
+        slug = (await tenants_service.tenants_by_ids(uow, [soest]))[soest].slug
+        department = await tenants_service.add_department(uow, slug, DepartmentInput(name="Bauamt"))
     pool = world.state.pool
     await add_calls(
         pool,
@@ -120,8 +121,10 @@ async def load_tickets(world: World, billing: Billing) -> None:
     1 April local time (still 31 March in UTC). Geseke: K called back the same day (on time)."""
     soest, geseke = billing.clients["soest"], billing.clients["geseke"]
     async with unit_of_work(world.state, system_principal(billing.operator, {soest, geseke})) as uow:
-        soest_office = (await tenants_service.add_department(uow, soest, DepartmentInput(name="Bürgerbüro"))).id
-        geseke_office = (await tenants_service.add_department(uow, geseke, DepartmentInput(name="Bürgerbüro"))).id
+        slugs = {t.id: t.slug for t in (await tenants_service.tenants_by_ids(uow, [soest, geseke])).values()}
+        office = DepartmentInput(name="Bürgerbüro")
+        soest_office = (await tenants_service.add_department(uow, slugs[soest], office)).id
+        geseke_office = (await tenants_service.add_department(uow, slugs[geseke], office)).id
     a = await ticket(world, billing, soest, soest_office, local(MARCH_10, 9))  # due 11 March 09:00
     await callback(world, billing, soest, a, local(MARCH_10, 11), reached=False)
     await callback(world, billing, soest, a, local(date(2026, 3, 11), 9), reached=True)

@@ -16,7 +16,7 @@ from backend.billing.xrechnung import NS_CAC, NS_CBC
 from backend.errors import Conflict, ValidationFailed
 from backend.state import unit_of_work
 from backend.tenants.schemas import TenantUpdate
-from backend.tenants.service import update_tenant
+from backend.tenants.service import tenants_by_ids, update_tenant
 from backend.tenants.validation import leitweg_id_is_valid, leitweg_id_with_check_digits
 from tests.billing.support import Billing, add_calls, talks
 from tests.billing.xrechnung_check import XRECHNUNG, Validator
@@ -116,8 +116,9 @@ async def test_issuing_needs_a_valid_leitweg_id_and_billing_profiles(world: Worl
     async with unit_of_work(world.state, billing.finance()) as uow:
         draft = await invoices.run_invoice(uow, soest, "2026-03")
     async with unit_of_work(world.state, admin) as uow:
+        slug = (await tenants_by_ids(uow, [soest]))[soest].slug
         with pytest.raises(ValidationFailed, match="Leitweg"):  # tenants refuse bad check digits
-            await update_tenant(uow, soest, TenantUpdate(leitweg_id="05974020-BUERGERSERVICE-00"))
+            await update_tenant(uow, slug, TenantUpdate(leitweg_id="05974020-BUERGERSERVICE-00"))
         await uow.conn.execute("SELECT 1")
     # A Leitweg-ID that was stored before validation existed (straight in the database) is caught at issue.
     async with unit_of_work(world.state, admin) as uow:

@@ -555,7 +555,9 @@ async def scenario_tickets(client: Client, world: World) -> None:
     geseke = world.tenant_ids["stadt-geseke"]
     operator = system_principal(world.tenant_ids["kreis-soest"], {world.tenant_ids["kreis-soest"], geseke})
     async with unit_of_work(world.state, operator) as uow:
-        department = await service.add_department(uow, geseke, DepartmentInput(name=unique("Ordnungsamt")))
+        department = await service.add_department(
+            uow, world.slug("stadt-geseke"), DepartmentInput(name=unique("Ordnungsamt"))
+        )
     departments = {"stadt-geseke": department.id}
     now = datetime.now(UTC)
     overdue = {
@@ -823,9 +825,9 @@ async def fuzz_target(world: World, fuzz_issuer: KeyServer) -> FuzzTarget:
     tenant_id = await make_tenant(world.state, slug)
     operator = system_principal(world.tenant_ids["kreis-soest"], {world.tenant_ids["kreis-soest"], tenant_id})
     async with unit_of_work(world.state, operator) as uow:
-        department = await service.add_department(uow, tenant_id, DepartmentInput(name="Ordnungsamt"))
+        department = await service.add_department(uow, slug, DepartmentInput(name="Ordnungsamt"))
         issuer = await service.add_identity_issuer(
-            uow, tenant_id, IdentityIssuerInput(issuer=fuzz_issuer.issuer, audience="buergerservice")
+            uow, slug, IdentityIssuerInput(issuer=fuzz_issuer.issuer, audience="buergerservice")
         )
         # Starts in the future: the operator's staff do not act for the fuzz tenant.
         agreement = await service.create_agreement(

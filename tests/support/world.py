@@ -104,10 +104,10 @@ async def build_world(app: Litestar, oidc: OIDCProvider) -> World:
     world.tenant_ids["stadt-geseke"] = await make_tenant(state, world.slug("stadt-geseke"), ags="05974020")
     operator = system_principal(world.tenant_ids["kreis-soest"], set(world.tenant_ids.values()))
     async with unit_of_work(state, operator) as uow:
-        for town, tenant_id in world.tenant_ids.items():
+        for town in world.tenant_ids:
             await service.add_identity_issuer(
                 uow,
-                tenant_id,
+                world.slug(town),
                 IdentityIssuerInput(
                     issuer=oidc.issuer_url(town),
                     audience=AUDIENCE,
@@ -117,7 +117,7 @@ async def build_world(app: Litestar, oidc: OIDCProvider) -> World:
                     role_claim="roles",
                 ),
             )
-            await service.add_department(uow, tenant_id, DepartmentInput(name="Bürgerbüro"))
+            await service.add_department(uow, world.slug(town), DepartmentInput(name="Bürgerbüro"))
         for town, starts_on in (("stadt-soest", date(2016, 1, 1)), ("stadt-geseke", date(2018, 1, 1))):
             await service.create_agreement(
                 uow, AgreementCreate(client_tenant_id=world.tenant_ids[town], starts_on=starts_on)

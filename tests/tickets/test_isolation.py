@@ -81,7 +81,9 @@ async def test_no_agreement_no_tickets(client: Client, world: World) -> None:
     lippetal = await make_tenant(state, f"gemeinde-lippetal-{world.suffix}", ags="05974032")
     operator = system_principal(world.tenant_ids[KREIS], {*world.tenant_ids.values(), lippetal})
     async with unit_of_work(state, operator) as uow:
-        department = await tenant_service.add_department(uow, lippetal, DepartmentInput(name="Rathaus"))
+        department = await tenant_service.add_department(
+            uow, f"gemeinde-lippetal-{world.suffix}", DepartmentInput(name="Rathaus")
+        )
         # Agreed, but only from 2190 on: not active today.
         await tenant_service.create_agreement(
             uow, AgreementCreate(client_tenant_id=lippetal, starts_on=date(2190, 1, 1))

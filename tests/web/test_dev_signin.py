@@ -64,7 +64,7 @@ async def test_the_token_page_copies_and_opens_graphiql_with_the_header(
     async with unit_of_work(world.state, system_principal(tenant_id, {tenant_id})) as uow:
         await service.add_identity_issuer(
             uow,
-            tenant_id,
+            f"dev-{world.suffix}",
             IdentityIssuerInput(
                 issuer=devidp.issuer_url(world.state.settings, "stadt-soest"),
                 audience=devidp.AUDIENCE,
