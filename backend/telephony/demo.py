@@ -21,6 +21,7 @@ from backend.telephony.schemas import (
     ServiceNumberCreate,
     WeeklyAbsenceInput,
 )
+from backend.tenants import service as tenants
 
 MUNICIPALITIES = Path(__file__).resolve().parent / "data" / "kreis_soest_gemeinden.csv"
 OPERATOR = "kreis-soest"
@@ -128,11 +129,13 @@ async def load_demo_telephony(app: AppState, operator: Principal, tenant_ids: di
                     greeting=greeting,
                 ),
             )
-        geseke = "stadt-geseke"
+        # The mapping's keys are the demo's names; the tenants' slugs may differ (tests suffix them).
+        found = await tenants.tenants_by_ids(uow, [tenant_ids["stadt-geseke"], tenant_ids[OPERATOR]])
+        geseke, operator_slug = found[tenant_ids["stadt-geseke"]].slug, found[tenant_ids[OPERATOR]].slug
         if not (await service.absences(uow, geseke)).weekly:
             for absence in GESEKE_ABSENCES:
                 await service.add_weekly_absence(uow, geseke, absence)
-        present = {(a.area_code, a.ags) for a in await service.area_codes(uow, OPERATOR)}
+        present = {(a.area_code, a.ags) for a in await service.area_codes(uow, operator_slug)}
         for entry in area_code_entries(tenant_ids):
             if (normalise_area_code(entry.area_code), entry.ags) not in present:
-                await service.set_area_code(uow, OPERATOR, entry)
+                await service.set_area_code(uow, operator_slug, entry)
