@@ -3,6 +3,10 @@
 Lock order inside one transaction, everywhere: first the ticket row(s), then the tenant's
 `ticket_counters` row (taken by `next_change_seq`, held until commit). The counter lock is what
 makes change numbers follow commit order; taking it last keeps its hold short and deadlock-free.
+
+A little over 700 lines, kept whole: the ticket rows and what hangs off them (events, comments,
+attempts, audit, figures, deadlines) share TICKET_SELECT, SLA_STATE_SQL and FIRST_REACHED_SQL.
+Webhook SQL lives in webhook_repository.py.
 """
 
 from __future__ import annotations
