@@ -31,5 +31,5 @@ def required_tenant(tenant: str | None, old: str | None) -> str:
     """The slug given as `tenant` or under its old name; one of them is required."""
     slug = optional_tenant(tenant, old)
     if slug is None:
-        raise ValidationFailed(_l("name the tenant (its slug) as tenant"), field="tenant")
+        raise ValidationFailed(_l("give the tenant's slug as tenant"), field="tenant")
     return slug
