@@ -80,20 +80,6 @@ class Page:
     next_cursor: str | None
 
 
-# Billing's controller and GraphQL still look tenants up here while billing moves to the door
-# (issue 13); they go once nothing calls them. Everything else passes the slug to its service.
-async def tenant_by_slug(uow: UnitOfWork, slug: str, operation: Operation = Operation.TENANT_READ) -> Tenant:
-    return await reach.reach(uow, slug, operation)
-
-
-async def tenant_id_by_slug(
-    uow: UnitOfWork, slug: str | None, operation: Operation = Operation.TENANT_READ
-) -> UUID | None:
-    """An optional `tenant` filter given by slug: None stays None, else the reachable tenant's id."""
-    tenant = await reach.reach_optional(uow, slug, operation)
-    return None if tenant is None else tenant.id
-
-
 async def tenant(uow: UnitOfWork, tenant_slug: str) -> Tenant:
     return await reach.reach(uow, tenant_slug, Operation.TENANT_READ)
 
