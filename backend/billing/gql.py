@@ -15,9 +15,9 @@ import strawberry
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
+from backend.api.tenant_argument import DeprecatedTenantArgument, TenantArgument, optional_tenant, required_tenant
 from backend.billing import figures, invoices, rates, schemas, tariffs
-from backend.errors import NotFound, ValidationFailed
-from backend.i18n import _l
+from backend.errors import NotFound
 from backend.state import UnitOfWork
 
 strawberry.enum(schemas.InvoiceKind, name="InvoiceKind")
@@ -25,24 +25,6 @@ strawberry.enum(schemas.InvoicePurpose, name="InvoicePurpose")
 strawberry.enum(schemas.InvoiceStatus, name="InvoiceStatus")
 strawberry.enum(schemas.LineKind, name="InvoiceLineKind")
 strawberry.enum(schemas.FigureScope, name="FigureScope")
-
-# The tenant is named `tenant` everywhere; `tenantSlug` stays until clients moved (issue 13).
-TenantArg = Annotated[str | None, strawberry.argument(description="slug of the tenant")]
-TenantSlugArg = Annotated[str | None, strawberry.argument(deprecation_reason="Use tenant.")]
-
-
-def _tenant(tenant: str | None, tenant_slug: str | None) -> str | None:
-    """The slug given as `tenant` or under its old name `tenantSlug` (None: neither)."""
-    if tenant is not None and tenant_slug is not None and tenant != tenant_slug:
-        raise ValidationFailed(_l("tenant and tenantSlug name different tenants; give only tenant"), field="tenant")
-    return tenant if tenant is not None else tenant_slug
-
-
-def _required_tenant(tenant: str | None, tenant_slug: str | None) -> str:
-    slug = _tenant(tenant, tenant_slug)
-    if slug is None:
-        raise ValidationFailed(_l("give the tenant's slug as tenant"), field="tenant")
-    return slug
 
 
 @mirrors(schemas.Tariff)
@@ -336,8 +318,10 @@ class RateAdoptionPayload:
 @strawberry.type
 class BillingQuery:
     @strawberry.field(description="Tariffs I may see (finance, platform admins), optionally of one tenant")
-    async def tariffs(self, info: Info, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None) -> list[TariffGQL]:
-        slug = _tenant(tenant, tenant_slug)
+    async def tariffs(
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
+    ) -> list[TariffGQL]:
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
             return shown_all(TariffGQL, await tariffs.list_tariffs(uow, slug))
 
@@ -345,12 +329,12 @@ class BillingQuery:
     async def invoices(
         self,
         info: Info,
-        tenant: TenantArg = None,
-        tenant_slug: TenantSlugArg = None,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
         year: int | None = None,
         include_discarded: bool = False,
     ) -> list[InvoiceGQL]:
-        slug = _tenant(tenant, tenant_slug)
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
             return shown_all(InvoiceGQL, await invoices.list_invoices(uow, slug, year, include_discarded))
 
@@ -364,9 +348,9 @@ class BillingQuery:
 
     @strawberry.field(description="A tenant's invoice address and contact")
     async def billing_profile(
-        self, info: Info, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+        self, info: Info, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
     ) -> BillingProfileGQL | None:
-        slug = _required_tenant(tenant, tenant_slug)
+        slug = required_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
             profile = await invoices.billing_profile(uow, slug)
         return shown(BillingProfileGQL, profile) if profile else None
@@ -394,10 +378,10 @@ class BillingQuery:
         info: Info,
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
-        tenant: TenantArg = None,
-        tenant_slug: TenantSlugArg = None,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> FiguresReportGQL:
-        slug = _tenant(tenant, tenant_slug)
+        slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
             return shown(FiguresReportGQL, await figures.figures(uow, from_, to, slug))
 
@@ -421,10 +405,10 @@ class BillingMutation:
 
     @strawberry.mutation(description="Draft a client's invoice for a month (2026-03) or a year (2026)")
     async def run_invoice(
-        self, info: Info, period: str, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+        self, info: Info, period: str, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
     ) -> InvoicePayload:
         async def run(uow: UnitOfWork) -> schemas.Invoice:
-            slug = _required_tenant(tenant, tenant_slug)
+            slug = required_tenant(tenant, tenant_slug)
             data = to_input(schemas.InvoicePeriodInput, _Values(period=period))
             return await invoices.run_invoice(uow, slug, data.period)
 
@@ -432,10 +416,10 @@ class BillingMutation:
 
     @strawberry.mutation(description="Draft a client's true-up of a fully invoiced year to the cost-covering rate")
     async def true_up(
-        self, info: Info, year: int, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+        self, info: Info, year: int, tenant: TenantArgument = None, tenant_slug: DeprecatedTenantArgument = None
     ) -> InvoicePayload:
         async def run(uow: UnitOfWork) -> schemas.Invoice:
-            slug = _required_tenant(tenant, tenant_slug)
+            slug = required_tenant(tenant, tenant_slug)
             data = to_input(schemas.YearInput, _Values(year=year))
             return await rates.true_up(uow, slug, data.year)
 
@@ -456,20 +440,28 @@ class BillingMutation:
 
     @strawberry.mutation(description="Set a tenant's invoice address, contact and bank account")
     async def set_billing_profile(
-        self, info: Info, input: BillingProfileInputGQL, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+        self,
+        info: Info,
+        input: BillingProfileInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> BillingProfilePayload:
         async def run(uow: UnitOfWork) -> schemas.BillingProfile:
-            slug = _required_tenant(tenant, tenant_slug)
+            slug = required_tenant(tenant, tenant_slug)
             return await invoices.set_billing_profile(uow, slug, to_input(schemas.BillingProfileInput, input))
 
         return await mutate(info, BillingProfilePayload, "billing_profile", run)
 
     @strawberry.mutation(description="Set a tenant's first-contact targets (all calls, 115 calls)")
     async def set_figure_targets(
-        self, info: Info, input: FigureTargetsInputGQL, tenant: TenantArg = None, tenant_slug: TenantSlugArg = None
+        self,
+        info: Info,
+        input: FigureTargetsInputGQL,
+        tenant: TenantArgument = None,
+        tenant_slug: DeprecatedTenantArgument = None,
     ) -> FigureTargetsPayload:
         async def run(uow: UnitOfWork) -> schemas.FigureTargets:
-            slug = _required_tenant(tenant, tenant_slug)
+            slug = required_tenant(tenant, tenant_slug)
             return await figures.set_figure_targets(uow, slug, to_input(schemas.FigureTargetsInput, input))
 
         return await mutate(info, FigureTargetsPayload, "figure_targets", run)

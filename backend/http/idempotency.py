@@ -29,12 +29,9 @@ from uuid import UUID
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
     Message,
     Receive,
     ReceiveMessage,
@@ -49,7 +46,16 @@ from backend import disclosures
 from backend.disclosures import Disclosure
 from backend.errors import Conflict, DomainError, ErrorCode, HttpError, ValidationFailed
 from backend.http.auth import admit_early
-from backend.http.problems import locale_of, status_error
+from backend.http.bodies import (
+    BodyTooLarge,
+    ClientDisconnected,
+    announced_length,
+    body_limit,
+    read_body,
+    respond,
+    send_problem,
+    too_large,
+)
 from backend.i18n import Message as Text
 from backend.i18n import _l
 from backend.redisclient import always_try
@@ -63,70 +69,9 @@ PENDING_SECONDS = 60
 log = structlog.get_logger("idempotency")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _Disconnected(Exception):
-    pass
-
-
-def _body_limit(scope: Scope) -> int | None:
-    """The route's `request_max_body_size` (litestar's default unless a layer sets its own)."""
-    handler = scope.get("route_handler")
-    resolve = getattr(handler, "resolve_request_max_body_size", None)
-    limit = resolve() if resolve is not None else None
-    return limit if isinstance(limit, int) else None
-
-
-def _announced_length(headers: dict[bytes, bytes]) -> int | None:
-    try:
-        return int(headers[b"content-length"])
-    except (KeyError, ValueError):
-        return None
-
-
-async def _read_body(receive: Receive, limit: int | None) -> bytes:
-    """The whole body, counted as it comes: past `limit` bytes, stop reading (`_TooLarge`)."""
-    chunks = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _too_large() -> DomainError:
-    # As litestar itself answers (HttpError via the problem handler), for the same body without a key.
-    return status_error(RequestEntityTooLarge.status_code)
-
-
 def _caller(principal: Principal) -> str:
     who = "\x00".join([principal.issuer, principal.subject, str(principal.tenant_id)])
     return hashlib.sha256(who.encode()).hexdigest()[:32]  # no subject ids in Redis keys
-
-
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
-    await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
-
-
-async def _send_problem(send: Send, error: DomainError, scope: Scope) -> None:
-    locale = locale_of(ASGIConnection(scope))
-    body = json.dumps(error.problem(locale, instance=scope.get("path", ""))).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-language", locale.encode()),
-        (b"vary", b"Accept-Language"),
-    ]
-    await _respond(send, error.status, headers, body)
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
@@ -139,9 +84,9 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         if key is None:
             await app(scope, receive, send)
             return
-        limit = _body_limit(scope)
+        limit = body_limit(scope)
         if refusal := _refusal_unread(scope, key, limit):
-            await _send_problem(send, refusal, scope)
+            await send_problem(send, refusal, scope)
             return
         principal = await admit_early(ASGIConnection(scope))
         if principal is None:
@@ -149,11 +94,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         try:
-            body = await _read_body(receive, limit)
-        except _TooLarge:
-            await _send_problem(send, _too_large(), scope)
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            await send_problem(send, too_large(), scope)
             return
-        except _Disconnected:
+        except ClientDisconnected:
             return  # the client is gone: nothing to run, nothing to store
         app_state: AppState = scope["app"].state.app_state
         request = _Request(_record_key(app_state, principal, key), _fingerprint(scope, body))
@@ -178,9 +123,9 @@ def _refusal_unread(scope: Scope, key: str, limit: int | None) -> DomainError | 
     """What is refused before anything is read or anybody signed in."""
     if len(key) > 255:
         return ValidationFailed(_l("Idempotency-Key is longer than 255 characters"))
-    announced = _announced_length(dict(scope.get("headers", [])))
+    announced = announced_length(dict(scope.get("headers", [])))
     if limit is not None and announced is not None and announced > limit:
-        return _too_large()  # the same answer litestar gives without a key
+        return too_large()  # the same answer litestar gives without a key
     return None
 
 
@@ -227,9 +172,9 @@ async def _answer_again(
     """The key was used before: refuse another request under it, or one still running; else replay."""
     record: dict[str, Any] = json.loads(stored)
     if record.get("pending", record.get("fingerprint")) != request.fingerprint:
-        await _send_problem(send, ValidationFailed(_l("this Idempotency-Key was used for a different request")), scope)
+        await send_problem(send, ValidationFailed(_l("this Idempotency-Key was used for a different request")), scope)
     elif "pending" in record:
-        await _send_problem(send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope)
+        await send_problem(send, Conflict(_l("a request with this Idempotency-Key is still in progress")), scope)
     else:
         await _replay(send, app_state, principal, record, request.record_key, scope)
 
@@ -312,7 +257,7 @@ async def _replay(
     """The first answer again; one that held a citizen's data only after auditing the replay as
     a read, in the caller's own transaction, and never once that data has been erased."""
     if record.get("erased"):
-        await _send_problem(send, _gone(ERASED), scope)
+        await send_problem(send, _gone(ERASED), scope)
         return
     disclosed = [Disclosure(UUID(tenant), UUID(ticket), what) for tenant, ticket, what in record.get("disclosed", [])]
     if disclosed:
@@ -321,16 +266,16 @@ async def _replay(
         async with unit_of_work(app_state, principal) as uow:
             audited = auditor is not None and await auditor(uow, disclosed, via)
         if not audited:
-            await _send_problem(send, _gone(ERASED), scope)
+            await send_problem(send, _gone(ERASED), scope)
             return
     try:
         body = app_state.sealer.open(record["body"], record_key).encode("latin-1")
     except (SealError, KeyError):  # sealed under a key retired since, or written before sealing
-        await _send_problem(send, _gone(_l("the first answer to this request can no longer be sent again")), scope)
+        await send_problem(send, _gone(_l("the first answer to this request can no longer be sent again")), scope)
         return
     headers_out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
     headers_out.append((b"idempotent-replayed", b"true"))
-    await _respond(send, record["status"], headers_out, body)
+    await respond(send, record["status"], headers_out, body)
 
 
 async def _finish(redis: Redis, sealer: Sealer, record_key: str, fingerprint: str, answer: _Answer) -> None:
