@@ -255,7 +255,7 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
 
 
 async def absences(uow: UnitOfWork, tenant_slug: str) -> Absences:
-    tenant_id = (await reach.reach(uow, tenant_slug, Operation.SERVICE_NUMBER_READ)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.SERVICE_NUMBER_READ)).id
     return Absences(
         weekly=await repository.list_weekly_absences(uow.conn, tenant_id),
         dated=await repository.list_dated_absences(uow.conn, tenant_id),
@@ -301,7 +301,7 @@ async def remove_absence(uow: UnitOfWork, tenant_slug: str, absence_id: UUID) ->
 
 
 async def area_codes(uow: UnitOfWork, operator_slug: str) -> list[AreaCode]:
-    operator_id = (await reach.reach(uow, operator_slug, Operation.SERVICE_NUMBER_READ)).id
+    operator_id = (await reach.reach_seen(uow, operator_slug, Operation.SERVICE_NUMBER_READ)).id
     return await repository.list_area_codes(uow.conn, operator_id)
 
 

@@ -34,6 +34,16 @@ async def reach(uow: UnitOfWork, slug: str, operation: Operation) -> Tenant:
     return tenant
 
 
+async def reach_seen(uow: UnitOfWork, slug: str, operation: Operation) -> Tenant:
+    """For routes under a tenant the principal may see: a tenant it cannot see is missing
+    whatever the operation (as a GET of the tenant answers); one it sees but may not do
+    `operation` on is forbidden (403 without any grant) or, outside the grant's reach, missing."""
+    seen = await reach(uow, slug, Operation.TENANT_READ)
+    if seen.id not in reachable(uow, operation):
+        raise NotFound(_l("tenant not found"))
+    return seen
+
+
 async def reach_optional(uow: UnitOfWork, slug: str | None, operation: Operation) -> Tenant | None:
     """An optional tenant filter: None stays None (the caller then spans `reachable`)."""
     return None if slug is None else await reach(uow, slug, operation)

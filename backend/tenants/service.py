@@ -84,15 +84,6 @@ async def tenant(uow: UnitOfWork, tenant_slug: str) -> Tenant:
     return await reach.reach(uow, tenant_slug, Operation.TENANT_READ)
 
 
-async def _tenant_for(uow: UnitOfWork, tenant_slug: str, operation: Operation) -> Tenant:
-    """A tenant the principal cannot see is missing whatever the operation (as GET of the tenant
-    answers); one it sees but may not `operation` on is forbidden."""
-    seen = await reach.reach(uow, tenant_slug, Operation.TENANT_READ)
-    if seen.id not in reach.reachable(uow, operation):
-        raise NotFound(_l("tenant not found"))
-    return seen
-
-
 async def home_tenant(uow: UnitOfWork) -> Tenant:
     require(uow.principal, Operation.ME_READ)
     return await repository.get_tenant(uow.conn, uow.principal.tenant_id)
@@ -136,7 +127,7 @@ async def create_tenant(uow: UnitOfWork, data: TenantCreate) -> Tenant:
 
 
 async def update_tenant(uow: UnitOfWork, tenant_slug: str, data: TenantUpdate) -> Tenant:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.TENANT_UPDATE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.TENANT_UPDATE)).id
     uow.after_commit(uow.app.tenant_changed)
     check_ags(data.ags)
     check_federal_state(data.federal_state)
@@ -171,12 +162,12 @@ async def departments(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, lis
 
 
 async def tenant_departments(uow: UnitOfWork, tenant_slug: str) -> list[Department]:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.DEPARTMENT_READ)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.DEPARTMENT_READ)).id
     return (await departments(uow, [tenant_id]))[tenant_id]
 
 
 async def add_department(uow: UnitOfWork, tenant_slug: str, data: DepartmentInput) -> Department:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
@@ -190,7 +181,7 @@ async def add_department(uow: UnitOfWork, tenant_slug: str, data: DepartmentInpu
 async def update_department(
     uow: UnitOfWork, tenant_slug: str, department_id: UUID, data: DepartmentInput
 ) -> Department:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     try:
         async with uow.conn.transaction():
@@ -223,7 +214,7 @@ async def closing_days_by_tenant(uow: UnitOfWork, tenant_ids: list[UUID]) -> dic
 
 
 async def set_closing_day(uow: UnitOfWork, tenant_slug: str, day: ClosingDay) -> list[ClosingDay]:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     name = day.name.strip()
     if not 1 <= len(name) <= 200 or "\x00" in name:
@@ -233,7 +224,7 @@ async def set_closing_day(uow: UnitOfWork, tenant_slug: str, day: ClosingDay) ->
 
 
 async def remove_closing_day(uow: UnitOfWork, tenant_slug: str, day: date) -> list[ClosingDay]:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.DEPARTMENT_WRITE)).id
     uow.after_commit(uow.app.tenant_changed)
     if not await repository.delete_closing_day(uow.conn, tenant_id, day):
         raise NotFound(_l("closing day not found"))
@@ -241,7 +232,7 @@ async def remove_closing_day(uow: UnitOfWork, tenant_slug: str, day: date) -> li
 
 
 async def identity_issuers(uow: UnitOfWork, tenant_slug: str) -> list[IdentityIssuer]:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.IDENTITY_READ)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.IDENTITY_READ)).id
     return await repository.list_identity_issuers(uow.conn, tenant_id)
 
 
@@ -261,7 +252,7 @@ async def identity_issuers_by_tenant(
 
 
 async def add_identity_issuer(uow: UnitOfWork, tenant_slug: str, data: IdentityIssuerInput) -> IdentityIssuer:
-    tenant = await _tenant_for(uow, tenant_slug, Operation.IDENTITY_WRITE)
+    tenant = await reach.reach_seen(uow, tenant_slug, Operation.IDENTITY_WRITE)
     tenant_id = tenant.id
     if (data.org_claim is None) != (data.org_value is None):
         raise ValidationFailed(_l("give both the organisation claim and its value, or neither"), field="orgClaim")
@@ -344,7 +335,7 @@ async def add_identity_issuer(uow: UnitOfWork, tenant_slug: str, data: IdentityI
 
 
 async def remove_identity_issuer(uow: UnitOfWork, tenant_slug: str, issuer_id: UUID) -> None:
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
     issuer = await repository.delete_identity_issuer(uow.conn, tenant_id, issuer_id)
     if issuer is None:
         raise NotFound(_l("identity issuer not found"))
@@ -355,7 +346,7 @@ async def refresh_issuer_keys(uow: UnitOfWork, tenant_slug: str, issuer_id: UUID
     """Fetch the issuer's signing keys now (its identity provider withdrew a key, say after a
     leak): tokens signed with a withdrawn key are refused at once on every instance, not when
     the cached keys expire. Nothing changes when the keys cannot be fetched."""
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.IDENTITY_WRITE)).id
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     try:
         key_set = await uow.app.verifier.jwks.refresh(issuer.issuer)
@@ -377,7 +368,7 @@ async def sign_in_refusals(
     uow: UnitOfWork, tenant_slug: str, issuer_id: UUID, limit: int = 50
 ) -> list[SignInRefusalView]:
     """The last refused tokens of one of the tenant's issuers, newest first (decision 016)."""
-    tenant_id = (await _tenant_for(uow, tenant_slug, Operation.IDENTITY_READ)).id
+    tenant_id = (await reach.reach_seen(uow, tenant_slug, Operation.IDENTITY_READ)).id
     issuer = await repository.get_identity_issuer(uow.conn, tenant_id, issuer_id)
     return await issuer_refusals(uow, issuer, limit)
 

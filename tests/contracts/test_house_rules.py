@@ -41,7 +41,7 @@ UNGUARDED: set[str] = {
     "backend.tickets.service:audit_replay",  # the idempotency replay hook: row tenants, no operation
 }
 
-DOOR = frozenset({"reach", "reach_optional", "reach_id", "reachable", "reach_home", "require"})
+DOOR = frozenset({"reach", "reach_seen", "reach_optional", "reach_id", "reachable", "reach_home", "require"})
 TENANT_LOOKUPS = frozenset({"tenant_by_slug", "tenant_id_by_slug"})
 # Modules that are not services: the thin outer layers, SQL, records, demo data, the door itself.
 NOT_SERVICES = ("controller", "gql", "repository", "schemas", "loaders", "demo", "reach")
