@@ -32,7 +32,7 @@ from backend.billing.schemas import (
     TariffCreate,
     TariffInput,
 )
-from backend.billing.tariffs import _insert_tariff, _update_tariff
+from backend.billing.tariffs import MAX_PRICE_PER_MINUTE, _insert_tariff, _update_tariff
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -143,6 +143,18 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     if proposal.proposed_rate is None:
         raise ValidationFailed(
             _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
+        )
+    if proposal.proposed_rate >= MAX_PRICE_PER_MINUTE:
+        # A tariff's price stays below 1000 EUR per minute: a rate that high means the cost base
+        # or the minutes are wrong, not that days are invoiced.
+        raise ValidationFailed(
+            _l(
+                "the rate from the {year} cost base would be {rate} EUR/min; a price per minute is below "
+                "1000 EUR: check the cost base",
+                year=data.year,
+                rate=proposal.proposed_rate,
+            ),
+            field="year",
         )
     applies_from = proposal.applies_from
     agreements = await repository.agreements_of_operator(

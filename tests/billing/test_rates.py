@@ -12,10 +12,12 @@ import pytest
 import time_machine
 
 from auth.errors import Forbidden
+from auth.permissions import Operation
 from backend.billing import figures, invoices, rates, tariffs
-from backend.billing.schemas import CostBaseInput, RateAdoptionInput
+from backend.billing.schemas import CostBaseInput, RateAdoptionInput, TariffCreate
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
+from backend.tenants import service as tenants_service
 from tests.billing.support import Billing, add_calls, talks
 from tests.billing.xrechnung_check import Validator
 from tests.support.world import World
@@ -178,3 +180,24 @@ async def test_no_true_up_of_a_year_still_running(world: World, billing: Billing
         async with unit_of_work(world.state, billing.finance()) as uow:
             draft = await rates.true_up(uow, soest, 2024)
     assert draft.net_amount == Decimal("2.40")
+
+
+async def test_a_rate_beyond_the_price_limit_names_the_real_cause(world: World, billing: Billing) -> None:
+    """8 billable minutes and 70000 EUR of costs make 8750 EUR/min: above what a tariff may carry.
+    The answer says so (422 on the year), not "those days are already invoiced"."""
+    soest = billing.clients["soest"]
+    await billing.add_tariff("soest", date(2024, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2024, 5, 6), 61, 59, 110, 70, 50))
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        await rates.record_cost_base(
+            uow, CostBaseInput(year=2024, staff=Decimal("70000.00"), it=Decimal(0), overheads=Decimal(0))
+        )
+        with pytest.raises(ValidationFailed, match=r"8750\.00 EUR/min; a price per minute is below 1000") as refused:
+            await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
+        assert refused.value.field == "year"
+        # Past the checks in code, the table's own limit is still reported as the price, not as invoiced days.
+        agreement = await tenants_service.agreement(uow, billing.agreements["soest"], Operation.TARIFF_WRITE)
+        terms = TariffCreate(agreement_id=agreement.id, valid_from=date(2025, 1, 1), price_per_minute=Decimal(1000))
+        with pytest.raises(ValidationFailed, match="below 1000 EUR") as limit:
+            await tariffs._insert_tariff(uow, agreement, terms)
+        assert limit.value.field == "pricePerMinute"
