@@ -170,7 +170,7 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
                 data.price_per_minute,
                 data.increment_seconds,
                 data.minimum_charge,
-                data.note,
+                current.note if data.note is None else data.note,
                 data.version,
             )
     except asyncpg.ExclusionViolationError:
@@ -190,7 +190,8 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
 
 
 async def change_tariff(uow: UnitOfWork, tariff_id: UUID, data: TariffInput) -> Tariff:
-    """Replace a tariff's terms and days; refused where its days are already invoiced."""
+    """Replace a tariff's terms and days (its note is kept unless given); refused where its days
+    are already invoiced."""
     visible = reachable(uow, Operation.TARIFF_WRITE)
     current = await repository.find_tariff(uow.conn, tariff_id, list(visible), for_update=True)
     if current is None:
