@@ -68,6 +68,9 @@ class BillingController(AuthenticatedController):
     @put(
         "/tariffs/{tariff_id:uuid}",
         summary="Change a tariff; refused for days already invoiced",
+        description="Replaces the tariff's terms and days with the body: a field left out takes its default "
+        "(`validTo` open-ended, `incrementSeconds` 60, no `minimumCharge`). Only `note` is kept when left out "
+        'or null; send "" to clear it.',
         responses=problem_responses(400, 401, 403, 404, 409, 422),
     )
     async def change_tariff(

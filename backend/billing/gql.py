@@ -236,14 +236,18 @@ class CreateTariffInput:
     note: str = ""
 
 
-@strawberry.input(name="TariffChangeInput", description="The full new state of a tariff")
+@strawberry.input(
+    name="TariffChangeInput",
+    description="The full new state of a tariff (a field left out takes its default), except `note`: "
+    'kept when left out or null, cleared by ""',
+)
 class TariffChangeInput:
     valid_from: date
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: int = 60
     minimum_charge: Decimal | None = None
-    note: str = ""
+    note: str | None = None
     version: int | None = None
 
 

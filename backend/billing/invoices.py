@@ -383,6 +383,12 @@ async def xrechnung(uow: UnitOfWork, invoice_id: UUID) -> tuple[str, bytes]:
 # --- billing profiles (party data) ---------------------------------------------------------------
 
 
+def normalised_iban(typed: str) -> str:
+    """The electronic form of an IBAN as people type it from a letterhead: the print form's groups
+    of four ("DE02 1203 …"), any whitespace, lower case."""
+    return "".join(typed.split()).upper()
+
+
 def iban_is_valid(iban: str) -> bool:
     """ISO 13616: country, check digits, BBAN; the rearranged number mod 97 is 1."""
     if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", iban):
@@ -399,6 +405,8 @@ async def billing_profile(uow: UnitOfWork, tenant: str) -> BillingProfile | None
 
 async def set_billing_profile(uow: UnitOfWork, tenant: str, data: BillingProfileInput) -> BillingProfile:
     found = await reach(uow, tenant, Operation.BILLING_PROFILE_WRITE)
+    if data.iban is not None:
+        data = msgspec.structs.replace(data, iban=normalised_iban(data.iban))
     if data.iban is not None and not iban_is_valid(data.iban):
         raise ValidationFailed(_l("not a valid IBAN (format or check digits)"), field="iban")
     try:

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from auth.permissions import Operation, reachable_tenants
+from backend import clock
 from backend.billing import invoice_repository, rating, repository
 from backend.billing.common import money, reach_client, tariff_terms
 from backend.billing.invoice_repository import NewLine
@@ -31,7 +32,7 @@ from backend.billing.schemas import (
     TariffCreate,
     TariffInput,
 )
-from backend.billing.tariffs import _insert_tariff, _update_tariff
+from backend.billing.tariffs import MAX_PRICE_PER_MINUTE, _insert_tariff, _update_tariff
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -143,6 +144,18 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
         raise ValidationFailed(
             _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
         )
+    if proposal.proposed_rate >= MAX_PRICE_PER_MINUTE:
+        # A tariff's price stays below 1000 EUR per minute: a rate that high means the cost base
+        # or the minutes are wrong, not that days are invoiced.
+        raise ValidationFailed(
+            _l(
+                "the rate from the {year} cost base would be {rate} EUR/min; a price per minute is below "
+                "1000 EUR: check the cost base",
+                year=data.year,
+                rate=proposal.proposed_rate,
+            ),
+            field="year",
+        )
     applies_from = proposal.applies_from
     agreements = await repository.agreements_of_operator(
         uow.conn, operator.id, sorted(uow.principal.acting_tenant_ids), applies_from, applies_from + timedelta(days=1)
@@ -196,6 +209,12 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     rate of that year (cost base ÷ billable minutes of all clients, rounded up to the cent)."""
     operator = await reach_home(uow, Operation.INVOICE_WRITE, operator=True)
     client = (await reach_client(uow, tenant, Operation.INVOICE_WRITE)).id
+    # A running year's minutes and costs are not final: a true-up drafted now would be wrong by
+    # the calls still to come (issue 17, drafted on 6 December for the current year).
+    if year >= clock.today().year:
+        raise InvalidTransition(
+            _l("{year} is not over yet: a true-up is drafted from 1 January {next} on", year=year, next=year + 1)
+        )
     base = await repository.find_cost_base(uow.conn, operator.id, year)
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=year), field="year")

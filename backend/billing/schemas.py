@@ -70,15 +70,19 @@ class Tariff(Schema, frozen=True):
 
 
 class TariffInput(Input, frozen=True):
-    """A new tariff, or the full new state of one (PUT). `incrementSeconds` 60 bills per started
-    minute, 1 to the second; `minimumCharge` is the least a billed call costs."""
+    """The full new state of a tariff (PUT replaces): a field left out takes its default
+    (`validTo` open-ended, `incrementSeconds` 60, no `minimumCharge`), except `note`, which is kept
+    when left out or null and cleared by "". `incrementSeconds` 60 bills per started minute, 1 to
+    the second; `minimumCharge` is the least a billed call costs."""
 
     valid_from: date
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: Increment = 60
     minimum_charge: Decimal | None = None
-    note: Note = ""
+    # Free text a clerk wrote, not a term of the price: a client that sends only the terms
+    # (issue 17) must not wipe it, so absence keeps it.
+    note: Note | None = None
     version: int | None = None
 
 

@@ -5,6 +5,7 @@ days already invoiced cannot get another tariff."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -22,6 +23,23 @@ from backend.tenants.schemas import Agreement
 
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2998, 12, 31)
+MAX_PRICE_PER_MINUTE = Decimal(1000)  # exclusive; the table's CHECK says the same
+
+# The table's CHECK constraints by the field they guard (PostgreSQL's default names), so a value
+# that slipped past the checks in code still gets an answer naming its real cause.
+_CHECKED_FIELDS = {
+    "tariffs_price_per_minute_check": ("pricePerMinute", _l("a price per minute below 1000 EUR, please")),
+    "tariffs_minimum_charge_check": ("minimumCharge", _l("the amount must be positive")),
+    "tariffs_valid_check": ("validFrom", _l("a tariff ends on or after the day it starts")),
+}
+
+
+def _check_violation(error: asyncpg.CheckViolationError) -> ValidationFailed:
+    field, message = _CHECKED_FIELDS.get(
+        error.constraint_name or "",
+        ("", _l("a tariff value is out of range ({constraint})", constraint=error.constraint_name)),
+    )
+    return ValidationFailed(message, field=field or None)
 
 
 async def list_tariffs(uow: UnitOfWork, tenant: str | None = None) -> list[Tariff]:
@@ -41,7 +59,7 @@ async def tariff(uow: UnitOfWork, tariff_id: UUID) -> Tariff:
 
 def _check_terms(agreement: Agreement, data: TariffInput | TariffCreate) -> None:
     money(data.price_per_minute, "pricePerMinute", 4, positive=True)
-    if data.price_per_minute >= 1000:
+    if data.price_per_minute >= MAX_PRICE_PER_MINUTE:
         raise ValidationFailed(_l("a price per minute below 1000 EUR, please"), field="pricePerMinute")
     if data.minimum_charge is not None:
         money(data.minimum_charge, "minimumCharge", 2, positive=True)
@@ -87,7 +105,9 @@ async def _insert_tariff(
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None
-    except asyncpg.IntegrityConstraintViolationError:
+    except asyncpg.CheckViolationError as error:
+        raise _check_violation(error) from None
+    except asyncpg.IntegrityConstraintViolationError:  # the trigger guarding invoiced days
         raise Conflict(_l("those days are already invoiced; a tariff cannot change them")) from None
     await repository.rebuild(uow.conn, created.tenant_id, created.valid_from, exclusive(created.valid_to))
     # Drafts of those days were computed without this tariff: they are discarded (run them again).
@@ -150,12 +170,14 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
                 data.price_per_minute,
                 data.increment_seconds,
                 data.minimum_charge,
-                data.note,
+                current.note if data.note is None else data.note,
                 data.version,
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None
-    except asyncpg.IntegrityConstraintViolationError:
+    except asyncpg.CheckViolationError as error:
+        raise _check_violation(error) from None
+    except asyncpg.IntegrityConstraintViolationError:  # the trigger guarding invoiced days
         raise Conflict(_l("the tariff's days are already invoiced; it cannot change there")) from None
     if updated is None:
         raise VersionConflict(_l("the tariff was changed by someone else; reload and try again"))
@@ -168,7 +190,8 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
 
 
 async def change_tariff(uow: UnitOfWork, tariff_id: UUID, data: TariffInput) -> Tariff:
-    """Replace a tariff's terms and days; refused where its days are already invoiced."""
+    """Replace a tariff's terms and days (its note is kept unless given); refused where its days
+    are already invoiced."""
     visible = reachable(uow, Operation.TARIFF_WRITE)
     current = await repository.find_tariff(uow.conn, tariff_id, list(visible), for_update=True)
     if current is None:

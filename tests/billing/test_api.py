@@ -212,3 +212,21 @@ async def test_graphql_names_the_tenant_tenant_and_still_takes_tenant_slug(
     args = {a["name"]: a for f in fields if f["name"] == "billingProfile" for a in f["args"]}
     assert args["tenant"]["isDeprecated"] is False
     assert args["tenantSlug"]["isDeprecated"] is True and args["tenantSlug"]["deprecationReason"] == "Use tenant."
+
+
+async def test_put_on_a_tariff_keeps_its_note_when_left_out(client: Client, world: World, ids: dict[str, Any]) -> None:
+    """PUT replaces the terms, but a client sending only the terms must not wipe the clerk's note:
+    left out or null keeps it, "" clears it (stated in the OpenAPI description)."""
+    finance = world.headers(KREIS, "finance")
+    path = f"/v1/tariffs/{ids['tariff_id']}"
+    terms = {"validFrom": f"{WORLD_YEAR}-01-01", "validTo": f"{WORLD_YEAR}-12-31", "pricePerMinute": "0.95"}
+    noted = await client.put(path, json={**terms, "note": "Ratsbeschluss 12/2025"}, headers=finance)
+    assert noted.status_code == 200, noted.text
+    for body in (terms, {**terms, "note": None}):
+        kept = await client.put(path, json=body, headers=finance)
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["note"] == "Ratsbeschluss 12/2025"
+    cleared = await client.put(path, json={**terms, "note": ""}, headers=finance)
+    assert cleared.status_code == 200 and cleared.json()["note"] == ""
+    spec = (await client.get("/docs/openapi.json")).json()
+    assert "`note` is kept when left out" in spec["paths"]["/v1/tariffs/{tariff_id}"]["put"]["description"]

@@ -24,7 +24,7 @@ from backend.billing.schemas import (
 from backend.db.roles import APP_ROLE
 from backend.errors import Conflict, ValidationFailed
 from backend.state import unit_of_work
-from tests.billing.support import Billing, add_calls, make_billing, talks
+from tests.billing.support import Billing, add_calls, make_billing, profile, talks
 from tests.support.world import World
 
 pytestmark = pytest.mark.clock  # invoices are issued on today's date and numbered by its year
@@ -303,3 +303,17 @@ async def test_issued_invoices_are_never_changed_or_deleted_in_the_database(
     assert {p for t, p in granted if t in ("call_rollups", "call_charges")} == {"SELECT"}
     async with unit_of_work(billing.state, billing.finance()) as uow:
         assert (await invoices.invoice(uow, issued.id)).lines == issued.lines
+
+
+async def test_an_iban_typed_with_spaces_is_normalised(billing: Billing) -> None:
+    """The print form from a letterhead ("DE02 1203 …", lower case too) is stored in the electronic
+    form XRechnung needs; a wrong check digit is still refused."""
+    slug = billing.slugs[billing.operator]
+    async with unit_of_work(billing.state, billing.finance()) as uow:
+        saved = await invoices.set_billing_profile(
+            uow, slug, profile("Kreis Soest", iban="de02 1203 0000 0000 2020 51")
+        )
+        assert saved.iban == "DE02120300000000202051"
+        with pytest.raises(ValidationFailed, match="not a valid IBAN") as refused:
+            await invoices.set_billing_profile(uow, slug, profile("Kreis Soest", iban="DE03 1203 0000 0000 2020 51"))
+        assert refused.value.field == "iban"

@@ -4,16 +4,20 @@ for the new year are re-rated). And the agreement terms view."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from auth.errors import Forbidden
+from auth.permissions import Operation
 from backend.billing import figures, invoices, rates, tariffs
-from backend.billing.schemas import CostBaseInput, RateAdoptionInput
+from backend.billing.schemas import CostBaseInput, RateAdoptionInput, TariffCreate
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
+from backend.tenants import service as tenants_service
 from tests.billing.support import Billing, add_calls, talks
 from tests.billing.xrechnung_check import Validator
 from tests.support.world import World
@@ -161,3 +165,39 @@ async def test_true_up_to_the_cost_covering_rate(
         _, xml = await invoices.xrechnung(uow, issued.id)
     report = validator.validate(xml)
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
+
+
+@pytest.mark.clock
+async def test_no_true_up_of_a_year_still_running(world: World, billing: Billing) -> None:
+    """On 6 December the year's calls are not all in: its true-up waits until the year is over."""
+    await _year_invoiced(world, billing, "10.00")
+    soest = billing.clients["soest"]
+    with time_machine.travel(datetime(2024, 12, 6, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):
+        async with unit_of_work(world.state, billing.finance()) as uow:
+            with pytest.raises(Conflict, match="2024 is not over yet"):
+                await rates.true_up(uow, soest, 2024)
+    with time_machine.travel(datetime(2025, 1, 1, 0, 5, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):
+        async with unit_of_work(world.state, billing.finance()) as uow:
+            draft = await rates.true_up(uow, soest, 2024)
+    assert draft.net_amount == Decimal("2.40")
+
+
+async def test_a_rate_beyond_the_price_limit_names_the_real_cause(world: World, billing: Billing) -> None:
+    """8 billable minutes and 70000 EUR of costs make 8750 EUR/min: above what a tariff may carry.
+    The answer says so (422 on the year), not "those days are already invoiced"."""
+    soest = billing.clients["soest"]
+    await billing.add_tariff("soest", date(2024, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2024, 5, 6), 61, 59, 110, 70, 50))
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        await rates.record_cost_base(
+            uow, CostBaseInput(year=2024, staff=Decimal("70000.00"), it=Decimal(0), overheads=Decimal(0))
+        )
+        with pytest.raises(ValidationFailed, match=r"8750\.00 EUR/min; a price per minute is below 1000") as refused:
+            await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
+        assert refused.value.field == "year"
+        # Past the checks in code, the table's own limit is still reported as the price, not as invoiced days.
+        agreement = await tenants_service.agreement(uow, billing.agreements["soest"], Operation.TARIFF_WRITE)
+        terms = TariffCreate(agreement_id=agreement.id, valid_from=date(2025, 1, 1), price_per_minute=Decimal(1000))
+        with pytest.raises(ValidationFailed, match="below 1000 EUR") as limit:
+            await tariffs._insert_tariff(uow, agreement, terms)
+        assert limit.value.field == "pricePerMinute"
