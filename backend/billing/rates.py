@@ -12,7 +12,6 @@ from uuid import UUID, uuid4
 import msgspec
 
 from auth.permissions import Operation, reachable_tenants
-from backend import clock
 from backend.billing import invoice_repository, rating, repository
 from backend.billing.common import money, reach_client, tariff_terms
 from backend.billing.invoice_repository import NewLine
@@ -209,12 +208,6 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     rate of that year (cost base ÷ billable minutes of all clients, rounded up to the cent)."""
     operator = await reach_home(uow, Operation.INVOICE_WRITE, operator=True)
     client = (await reach_client(uow, tenant, Operation.INVOICE_WRITE)).id
-    # A running year's minutes and costs are not final: a true-up drafted now would be wrong by
-    # the calls still to come (issue 17, drafted on 6 December for the current year).
-    if year >= clock.today().year:
-        raise InvalidTransition(
-            _l("{year} is not over yet: a true-up is drafted from 1 January {next} on", year=year, next=year + 1)
-        )
     base = await repository.find_cost_base(uow.conn, operator.id, year)
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=year), field="year")

@@ -4,12 +4,10 @@ for the new year are re-rated). And the agreement terms view."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 
 from auth.errors import Forbidden
 from auth.permissions import Operation
@@ -165,21 +163,6 @@ async def test_true_up_to_the_cost_covering_rate(
         _, xml = await invoices.xrechnung(uow, issued.id)
     report = validator.validate(xml)
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
-
-
-@pytest.mark.clock
-async def test_no_true_up_of_a_year_still_running(world: World, billing: Billing) -> None:
-    """On 6 December the year's calls are not all in: its true-up waits until the year is over."""
-    await _year_invoiced(world, billing, "10.00")
-    soest = billing.clients["soest"]
-    with time_machine.travel(datetime(2024, 12, 6, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):
-        async with unit_of_work(world.state, billing.finance()) as uow:
-            with pytest.raises(Conflict, match="2024 is not over yet"):
-                await rates.true_up(uow, soest, 2024)
-    with time_machine.travel(datetime(2025, 1, 1, 0, 5, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):
-        async with unit_of_work(world.state, billing.finance()) as uow:
-            draft = await rates.true_up(uow, soest, 2024)
-    assert draft.net_amount == Decimal("2.40")
 
 
 async def test_a_rate_beyond_the_price_limit_names_the_real_cause(world: World, billing: Billing) -> None:
