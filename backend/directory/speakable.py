@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from babel.dates import get_day_names, get_month_names
+
 from backend.directory.schemas import Person, Presence, PresenceSource
 from backend.tenants.calendar import WorkingCalendar
 
-WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
-MONTHS = (
-    "Januar",
-    "Februar",
-    "März",
-    "April",
-    "Mai",
-    "Juni",
-    "Juli",
-    "August",
-    "September",
-    "Oktober",
-    "November",
-    "Dezember",
-)
+# Babel's CLDR names (already used for the error catalogues), not a second hand-written list.
+_WEEKDAYS = get_day_names("wide", locale="de")  # 0 = Montag
+_MONTHS = get_month_names("wide", locale="de")  # 1 = Januar
 
 
 def spoken_name(person: Person) -> str:
@@ -41,7 +31,7 @@ def spoken_clock(moment: datetime, calendar: WorkingCalendar, at: datetime) -> s
     clock = f"{local.hour} Uhr" + (f" {local.minute}" if local.minute else "")
     if local.date() == now.date():
         return clock
-    return f"{WEEKDAYS[local.weekday()]}, {local.day}. {MONTHS[local.month - 1]}, {clock}"
+    return f"{_WEEKDAYS[local.weekday()]}, {local.day}. {_MONTHS[local.month]}, {clock}"
 
 
 def digits(text: str) -> str:
