@@ -41,7 +41,7 @@ from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.refusals import RedisRefusalLog
 from backend.tenants.signin import DatabaseIssuerRegistry, sign_in
-from backend.tickets import service as ticket_service
+from backend.tickets import personal as ticket_personal
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
 from backend.tickets.webhooks import openapi_webhooks
@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             verifier=verifier,
             sign_in=sign_in,
             tenant_change_listeners=[routing_changed],
-            replay_auditor=ticket_service.audit_replay,
+            replay_auditor=ticket_personal.audit_replay,
             rate_limiter=limiter,
             metrics=figures,
         )

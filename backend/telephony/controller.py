@@ -17,7 +17,7 @@ from backend.http.input_guard import refuse_unencoded_plus
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
-from backend.telephony import service
+from backend.telephony import call_import, calls, service
 from backend.telephony.schemas import (
     Absences,
     AreaCode,
@@ -213,7 +213,7 @@ class TelephonyController(AuthenticatedController):
         """Scope `calls:write`. The same record again gets the same answer and changes nothing;
         other values for a recorded call id get 409 and change nothing. Answered after commit."""
         async with unit_of_work(app_state, principal) as uow:
-            return await service.record_call(uow, data)
+            return await calls.record_call(uow, data)
 
     @post(
         "/calls/events",
@@ -223,7 +223,7 @@ class TelephonyController(AuthenticatedController):
     )
     async def record_call_event(self, app_state: AppState, principal: Principal, data: CallEventInput) -> Call:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.record_call_event(uow, data)
+            return await calls.record_call_event(uow, data)
 
     @post(
         "/calls/import",
@@ -239,7 +239,7 @@ class TelephonyController(AuthenticatedController):
         the same file again adds nothing."""
         body = await request.body()
         async with unit_of_work(app_state, principal) as uow:
-            return await service.import_calls(uow, body, request.headers.get("content-type", ""))
+            return await call_import.import_calls(uow, body, request.headers.get("content-type", ""))
 
     @get(
         "/calls",
@@ -257,13 +257,13 @@ class TelephonyController(AuthenticatedController):
         after: str | None = None,
     ) -> CallPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            page = await service.list_calls(uow, tenant, since, until, first, after)
+            page = await calls.list_calls(uow, tenant, since, until, first, after)
         return CallPage(items=page.items, next_cursor=page.next_cursor)
 
     @get("/calls/{call_id:uuid}", summary="One call", responses=problem_responses(400, 401, 403, 404))
     async def get_call(self, app_state: AppState, principal: Principal, call_id: UUID) -> Call:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.call(uow, call_id)
+            return await calls.call(uow, call_id)
 
     @put(
         "/calls/{call_id:uuid}/outcome",
@@ -274,7 +274,7 @@ class TelephonyController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, call_id: UUID, data: CallOutcomeInput
     ) -> Call:
         async with unit_of_work(app_state, principal) as uow:
-            return await service.record_outcome(uow, call_id, data)
+            return await calls.record_outcome(uow, call_id, data)
 
     @put(
         "/calls/{call_id:uuid}/tenant",
@@ -287,7 +287,7 @@ class TelephonyController(AuthenticatedController):
         """Only a town the routing decision offered for this call, only while the call is still
         stored under the operator, and only a town the agent acts for. Recorded on the call."""
         async with unit_of_work(app_state, principal) as uow:
-            return await service.assign_call_tenant(uow, call_id, data)
+            return await calls.assign_call_tenant(uow, call_id, data)
 
     @get(
         "/tenants/{slug:str}/telephony-settings",

@@ -17,7 +17,7 @@ from backend.api.payloads import UserError, mutate, to_input
 from backend.api.tenant_argument import DeprecatedTenantArgument, TenantArgument, optional_tenant, required_tenant
 from backend.errors import NotFound
 from backend.state import UnitOfWork
-from backend.telephony import events, schemas, service
+from backend.telephony import calls, events, schemas, service
 from backend.telephony.numbers import spoken
 from backend.tenants.gql import ServiceIntervalGQL
 
@@ -246,7 +246,7 @@ class TelephonyQuery:
     ) -> CallConnectionGQL:
         slug = optional_tenant(tenant, tenant_slug)
         async with info.context.uow() as uow:
-            page = await service.list_calls(uow, slug, since, until, first, after)
+            page = await calls.list_calls(uow, slug, since, until, first, after)
         return CallConnectionGQL(
             nodes=shown_all(CallGQL, page.items),
             page_info=CallPageInfoGQL(end_cursor=page.next_cursor, has_next_page=page.next_cursor is not None),
@@ -264,7 +264,7 @@ class TelephonyQuery:
     async def call(self, info: Info, id: UUID) -> CallGQL | None:
         async with info.context.uow() as uow:
             try:
-                return shown(CallGQL, await service.call(uow, id))
+                return shown(CallGQL, await calls.call(uow, id))
             except NotFound:
                 return None
 
@@ -285,7 +285,7 @@ class TelephonyMutation:
             info,
             CallPayload,
             "call",
-            lambda uow: service.record_outcome(uow, id, to_input(schemas.CallOutcomeInput, input)),
+            lambda uow: calls.record_outcome(uow, id, to_input(schemas.CallOutcomeInput, input)),
         )
 
     @strawberry.mutation(
@@ -295,7 +295,7 @@ class TelephonyMutation:
         def data() -> schemas.CallTenantInput:
             return to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id))
 
-        return await mutate(info, CallPayload, "call", lambda uow: service.assign_call_tenant(uow, call_id, data()))
+        return await mutate(info, CallPayload, "call", lambda uow: calls.assign_call_tenant(uow, call_id, data()))
 
     @strawberry.mutation(description="Set how many days a tenant's caller numbers are kept (1 to 3650)")
     async def set_telephony_settings(

@@ -18,7 +18,7 @@ from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
-from backend.tickets import service, webhook_service
+from backend.tickets import personal, service, webhook_service
 from backend.tickets.schemas import (
     AssignmentInput,
     AuditEntry,
@@ -138,7 +138,7 @@ class TicketController(AuthenticatedController):
     )
     async def get_ticket(self, app_state: AppState, principal: Principal, ticket_id: UUID) -> TicketDetail:
         async with unit_of_work(app_state, principal) as uow:  # writes the audit row
-            return await service.ticket_detail(uow, ticket_id, VIA)
+            return await personal.ticket_detail(uow, ticket_id, VIA)
 
     @get(
         "/tickets/{ticket_id:uuid}/events",

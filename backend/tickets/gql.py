@@ -27,7 +27,7 @@ from backend.api.tenant_argument import (
 from backend.errors import NotFound
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.tickets import pubsub, schemas, service
+from backend.tickets import personal, pubsub, schemas, service
 
 VIA = "graphql"
 
@@ -93,7 +93,7 @@ class TicketEventGQL:
 def _personal_loader(ctx: GraphQLContext) -> DataLoader[UUID, PersonalDataGQL | None]:
     async def load(ticket_ids: list[UUID]) -> list[PersonalDataGQL | None]:
         async with ctx.uow(readonly=False) as uow:  # the audit rows are written with the read
-            found = await service.personal_data(uow, ticket_ids, VIA)
+            found = await personal.personal_data(uow, ticket_ids, VIA)
         return [shown(PersonalDataGQL, p) if (p := found.get(t)) else None for t in ticket_ids]
 
     return DataLoader(load_fn=load)
@@ -102,7 +102,7 @@ def _personal_loader(ctx: GraphQLContext) -> DataLoader[UUID, PersonalDataGQL | 
 def _comments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CommentGQL]]:
     async def load(ticket_ids: list[UUID]) -> list[list[CommentGQL]]:
         async with ctx.uow(readonly=False) as uow:
-            grouped = await service.comments(uow, ticket_ids, VIA)
+            grouped = await personal.comments(uow, ticket_ids, VIA)
         return [[shown(CommentGQL, c) for c in grouped.get(t, [])] for t in ticket_ids]
 
     return DataLoader(load_fn=load)
@@ -111,7 +111,7 @@ def _comments_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CommentGQL]]:
 def _attempts_loader(ctx: GraphQLContext) -> DataLoader[UUID, list[CallbackAttemptGQL]]:
     async def load(ticket_ids: list[UUID]) -> list[list[CallbackAttemptGQL]]:
         async with ctx.uow(readonly=False) as uow:
-            grouped = await service.callback_attempts(uow, ticket_ids, VIA, with_notes=True)
+            grouped = await personal.callback_attempts(uow, ticket_ids, VIA, with_notes=True)
         return [[shown(CallbackAttemptGQL, a) for a in grouped.get(t, [])] for t in ticket_ids]
 
     return DataLoader(load_fn=load)

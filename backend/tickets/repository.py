@@ -4,9 +4,9 @@ Lock order inside one transaction, everywhere: first the ticket row(s), then the
 `ticket_counters` row (taken by `next_change_seq`, held until commit). The counter lock is what
 makes change numbers follow commit order; taking it last keeps its hold short and deadlock-free.
 
-A little over 700 lines, kept whole: the ticket rows and what hangs off them (events, comments,
-attempts, audit, figures, deadlines) share TICKET_SELECT, SLA_STATE_SQL and FIRST_REACHED_SQL.
-Webhook SQL lives in webhook_repository.py.
+The ticket rows and what hangs off them (events, comments, attempts, figures) share
+TICKET_SELECT, SLA_STATE_SQL and FIRST_REACHED_SQL. The audit trail's SQL is audit_repository.py,
+the background work's (deadlines, retention) worker_repository.py, webhooks' webhook_repository.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from backend.db.rows import row_to
 from backend.errors import NotFound
 from backend.i18n import _l
 from backend.tickets.schemas import (
-    AuditEntry,
-    AuditWhat,
     CallbackAttempt,
     CallbackFigures,
     Comment,
@@ -480,7 +478,7 @@ async def insert_outbox(
     return event_id
 
 
-# --- comments, callback attempts, audit ----------------------------------------------------
+# --- comments, callback attempts ----------------------------------------------------------
 
 
 async def insert_comment(
@@ -575,54 +573,6 @@ async def callback_window(
     return row["since"], row["first_reached_at"]
 
 
-async def insert_audit(
-    conn: asyncpg.Connection,
-    rows: Sequence[tuple[UUID, UUID]],
-    *,
-    actor_subject: str,
-    actor_issuer: str,
-    actor_tenant_id: UUID,
-    via: str,
-    what: AuditWhat,
-) -> None:
-    """One audit row per (tenant, ticket) read."""
-    if not rows:
-        return
-    await conn.execute(
-        """INSERT INTO ticket_audit (tenant_id, id, ticket_id, actor_subject, actor_issuer, actor_tenant_id, via, what)
-           SELECT r.tenant_id, gen_random_uuid(), r.ticket_id, $3, $4, $5, $6, $7
-           FROM unnest($1::uuid[], $2::uuid[]) AS r (tenant_id, ticket_id)""",
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        actor_subject,
-        actor_issuer,
-        actor_tenant_id,
-        via,
-        what.value,
-    )
-
-
-async def list_audit(
-    conn: asyncpg.Connection,
-    tenant_id: UUID,
-    ticket_id: UUID | None,
-    after: tuple[datetime, UUID] | None,
-    limit: int,
-) -> list[AuditEntry]:
-    rows = await conn.fetch(
-        """SELECT id, ticket_id, actor_subject, actor_issuer, actor_tenant_id, via, what, at FROM ticket_audit
-           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR ticket_id = $2)
-             AND ($3::timestamptz IS NULL OR (at, id) > ($3, $4::uuid))
-           ORDER BY at, id LIMIT $5""",
-        tenant_id,
-        ticket_id,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
-    return [row_to(AuditEntry, r) for r in rows]
-
-
 # --- figures (read by the 115 figures) ------------------------------------------------------
 
 
@@ -667,70 +617,10 @@ async def callback_figures(
     return {r["tenant_id"]: row_to(CallbackFigures, r) for r in rows}
 
 
-# --- background work: deadlines and retention (across all tenants of the transaction) ------
-
-
-async def lock_deadline_candidates(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
-    """Open tickets that reached "due soon" or "overdue" without that event yet, locked and
-    ordered by tenant (counter locks are then always taken in the same order); tickets another
-    instance or a request holds right now are skipped until the next round."""
-    return list(
-        await conn.fetch(
-            """SELECT t.tenant_id, t.id, t.due_at, t.deadline_seq,
-                      t.due_at <= $1 AS overdue,
-                      EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
-                                AND o.dedupe_key = 'due_soon:' || t.deadline_seq) AS due_soon_sent,
-                      EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
-                                AND o.dedupe_key = 'overdue:' || t.deadline_seq) AS overdue_sent
-               FROM tickets t LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id
-               WHERE t.status IN ('new', 'forwarded', 'in_progress')
-                 AND t.due_at <= $1::timestamptz + interval '1 day'  -- the widest window: uses the index
-                 AND t.due_at - make_interval(mins => coalesce(s.due_soon_minutes, 120)) <= $1
-                 AND (NOT EXISTS (SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
-                                    AND o.dedupe_key = 'due_soon:' || t.deadline_seq)
-                      OR (t.due_at <= $1 AND NOT EXISTS (
-                              SELECT 1 FROM ticket_outbox o WHERE o.tenant_id = t.tenant_id AND o.ticket_id = t.id
-                                AND o.dedupe_key = 'overdue:' || t.deadline_seq)))
-               ORDER BY t.tenant_id, t.due_at
-               LIMIT $2
-               FOR UPDATE OF t SKIP LOCKED""",
-            now,
-            limit,
-        )
-    )
+# --- the deadline sequence (the workflow restarts it; the worker's SQL: worker_repository) ---
 
 
 async def deadline_seq(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> int:
     return int(
         await conn.fetchval("SELECT deadline_seq FROM tickets WHERE tenant_id = $1 AND id = $2", tenant_id, ticket_id)
-    )
-
-
-async def lock_purgeable(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
-    """Closed tickets past their tenant's retention period whose personal data is still there."""
-    rows = await conn.fetch(
-        """SELECT t.tenant_id, t.id FROM tickets t LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id
-           WHERE t.status = 'closed' AND t.personal_data_erased_at IS NULL
-             AND t.closed_at <= $1::timestamptz - make_interval(days => coalesce(s.retention_days, 90))
-           ORDER BY t.tenant_id, t.closed_at
-           LIMIT $2
-           FOR UPDATE OF t SKIP LOCKED""",
-        now,
-        limit,
-    )
-    return [(r["tenant_id"], r["id"]) for r in rows]
-
-
-async def erase_personal_data(conn: asyncpg.Connection, tenant_id: UUID, ticket_id: UUID) -> None:
-    """Delete the citizen's data and every free text that may hold it; keep the ticket's facts."""
-    await conn.execute("DELETE FROM ticket_personal_data WHERE tenant_id = $1 AND ticket_id = $2", tenant_id, ticket_id)
-    await conn.execute(
-        "UPDATE ticket_comments SET body = '', erased = true WHERE tenant_id = $1 AND ticket_id = $2",
-        tenant_id,
-        ticket_id,
-    )
-    await conn.execute(
-        "UPDATE ticket_callback_attempts SET note = NULL WHERE tenant_id = $1 AND ticket_id = $2",
-        tenant_id,
-        ticket_id,
     )

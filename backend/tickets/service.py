@@ -1,6 +1,6 @@
 """The rules for tickets: creation with routing and deadline, the workflow, comments, callback
-attempts, assignment, the citizen's data (every read audited), settings and routes (webhooks:
-`webhook_service`).
+attempts, assignment, settings and routes (the citizen's data, every read audited: `personal`;
+webhooks: `webhook_service`).
 
 Every function takes the unit of work, passes the tenant door (`backend.tenants.reach`: one
 tenant by slug, or every tenant an operation reaches), validates, and only then writes. A
@@ -21,17 +21,16 @@ import phonenumbers
 from auth.permissions import Operation
 from auth.principal import Principal
 from auth.roles import Role
-from backend import clock, cursors, disclosures
-from backend.disclosures import Disclosure
+from backend import clock, cursors
 from backend.errors import InvalidTransition, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.telephony import service as telephony_service
+from backend.telephony import calls as telephony_calls
 from backend.tenants import reach
 from backend.tenants.calendar import load_calendar
 from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
-from backend.tickets import pubsub, repository
+from backend.tickets import audit_repository, personal, pubsub, repository
 from backend.tickets.changes import Actor, record_change
 from backend.tickets.deadline import callback_deadline
 from backend.tickets.schemas import (
@@ -48,14 +47,12 @@ from backend.tickets.schemas import (
     CommentInput,
     DepartmentChange,
     EventKind,
-    PersonalData,
     SlaState,
     Source,
     StatusChange,
     Ticket,
     TicketChange,
     TicketCreate,
-    TicketDetail,
     TicketEvent,
     TicketFilter,
     TicketRoute,
@@ -240,7 +237,7 @@ async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | Non
     ticket_id = uuid4()
     principal = uow.principal
     if data.call_id is not None:  # forwarded from a call: the call records it, in this transaction
-        await telephony_service.link_ticket(uow, tenant.id, data.call_id, ticket_id)
+        await telephony_calls.link_ticket(uow, tenant.id, data.call_id, ticket_id)
     await repository.insert_ticket(
         uow.conn,
         tenant_id=tenant.id,
@@ -336,60 +333,6 @@ async def tickets_by_ids(uow: UnitOfWork, ticket_ids: list[UUID], now: datetime 
     return {t.id: t for t in found}
 
 
-async def _audit(uow: UnitOfWork, tickets: list[Ticket], via: str, what: AuditWhat) -> None:
-    principal = uow.principal
-    _disclosed(tickets, what)
-    await repository.insert_audit(
-        uow.conn,
-        [(t.tenant_id, t.id) for t in tickets],
-        actor_subject=principal.subject,
-        actor_issuer=principal.issuer,
-        actor_tenant_id=principal.tenant_id,
-        via=via,
-        what=what,
-    )
-
-
-def _disclosed(tickets: list[Ticket], what: AuditWhat) -> None:
-    """The response carries these tickets' personal data (for the idempotency record)."""
-    disclosures.note(Disclosure(t.tenant_id, t.id, what.value) for t in tickets)
-
-
-async def audit_replay(uow: UnitOfWork, disclosed: list[Disclosure], via: str) -> bool:
-    """A stored answer that held the citizen's data is about to be sent again (an idempotent
-    retry): that is a read, audited like one (per ticket and kind). False, with
-    nothing audited, when a ticket's data has been erased since or is out of the caller's reach:
-    then the answer is not sent again."""
-    ids = list({d.ticket_id for d in disclosed})
-    tickets = await repository.tickets_by_ids(uow.conn, list(uow.principal.row_tenant_ids), ids, clock.now())
-    readable = {t.id: t for t in tickets if t.personal_data_erased_at is None}
-    if set(readable) != set(ids):
-        return False
-    for what in sorted({d.what for d in disclosed}):
-        tickets_read = [readable[t] for t in dict.fromkeys(d.ticket_id for d in disclosed if d.what == what)]
-        await _audit(uow, tickets_read, via, AuditWhat(what))
-    return True
-
-
-async def personal_data(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, PersonalData | None]:
-    """The citizen's data of several tickets; one audit row per ticket read (same transaction:
-    no read without its record). Needs a writable unit of work."""
-    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
-    found = await repository.personal_data(uow.conn, list(reachable), [t.id for t in tickets])
-    await _audit(uow, [t for t in tickets if t.id in found], via, AuditWhat.CONTACT)
-    return {ticket_id: found.get(ticket_id) for ticket_id in ticket_ids}
-
-
-async def ticket_detail(uow: UnitOfWork, ticket_id: UUID, via: str, now: datetime | None = None) -> TicketDetail:
-    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
-    ticket = await repository.get_ticket(uow.conn, list(reachable), ticket_id, now or clock.now())
-    found = await repository.personal_data(uow.conn, [ticket.tenant_id], [ticket.id])
-    if ticket.id in found:
-        await _audit(uow, [ticket], via, AuditWhat.CONTACT)
-    return TicketDetail(ticket=ticket, personal_data=found.get(ticket.id))
-
-
 async def events(uow: UnitOfWork, ticket_id: UUID) -> list[TicketEvent]:
     ticket = await get_ticket(uow, ticket_id)
     return await repository.list_events(uow.conn, [ticket.tenant_id], [ticket.id])
@@ -404,41 +347,6 @@ async def events_by_ticket(uow: UnitOfWork, ticket_ids: list[UUID]) -> dict[UUID
         for event in await repository.list_events(uow.conn, tenant_ids, list(tickets)):
             grouped[event.ticket_id].append(event)
     return grouped
-
-
-async def comments(uow: UnitOfWork, ticket_ids: list[UUID], via: str) -> dict[UUID, list[Comment]]:
-    """Internal comments may hold personal data: reading them is audited too."""
-    reachable = reach.reachable(uow, Operation.TICKET_PERSONAL_READ)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
-    found = await repository.list_comments(uow.conn, list(reachable), [t.id for t in tickets])
-    grouped: dict[UUID, list[Comment]] = {t: [] for t in ticket_ids}
-    for comment in found:
-        grouped[comment.ticket_id].append(comment)
-    await _audit(uow, [t for t in tickets if grouped.get(t.id)], via, AuditWhat.COMMENTS)
-    return grouped
-
-
-async def callback_attempts(
-    uow: UnitOfWork, ticket_ids: list[UUID], via: str, *, with_notes: bool
-) -> dict[UUID, list[CallbackAttempt]]:
-    """Channel, time and outcome are facts; the free-text notes are personal data (audited)."""
-    operation = Operation.TICKET_PERSONAL_READ if with_notes else Operation.TICKET_READ
-    reachable = reach.reachable(uow, operation)
-    tickets = await repository.tickets_by_ids(uow.conn, list(reachable), ticket_ids, clock.now())
-    found = await repository.list_callback_attempts(uow.conn, list(reachable), [t.id for t in tickets])
-    grouped: dict[UUID, list[CallbackAttempt]] = {t: [] for t in ticket_ids}
-    for attempt in found:
-        if not with_notes:
-            attempt = CallbackAttempt(**{**_fields(attempt), "note": None})
-        grouped[attempt.ticket_id].append(attempt)
-    if with_notes:
-        noted = {a.ticket_id for a in found if a.note}
-        await _audit(uow, [t for t in tickets if t.id in noted], via, AuditWhat.CALLBACK_NOTES)
-    return grouped
-
-
-def _fields(struct: Any) -> dict[str, Any]:
-    return {name: getattr(struct, name) for name in struct.__struct_fields__}
 
 
 async def changes_since(
@@ -607,7 +515,7 @@ async def add_comment(uow: UnitOfWork, ticket_id: UUID, data: CommentInput, now:
         bump_version=False,
     )
     _publish_after_commit(uow, [change])
-    _disclosed([ticket], AuditWhat.COMMENTS)  # the answer repeats the body
+    personal.disclosed([ticket], AuditWhat.COMMENTS)  # the answer repeats the body
     return comment
 
 
@@ -684,7 +592,7 @@ async def record_callback(
             published.append(await _transition(uow, tenants, ticket.id, TicketStatus.ANSWERED, None, now))
     _publish_after_commit(uow, published)
     if attempt.note:
-        _disclosed([ticket], AuditWhat.CALLBACK_NOTES)  # the answer repeats the note
+        personal.disclosed([ticket], AuditWhat.CALLBACK_NOTES)  # the answer repeats the note
     return attempt
 
 
@@ -696,7 +604,7 @@ async def audit_log(
 ) -> AuditPage:
     _check_page(first)
     tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
-    rows = await repository.list_audit(uow.conn, tenant.id, ticket_id, cursors.decode(after), first + 1)
+    rows = await audit_repository.list_audit(uow.conn, tenant.id, ticket_id, cursors.decode(after), first + 1)
     items = rows[:first]
     more = len(rows) > first
     return AuditPage(items=items, next_cursor=cursors.encode(items[-1].at, items[-1].id) if more else None)

@@ -40,7 +40,7 @@ from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
 from backend.sealing import Sealer, SealError
 from backend.settings import Settings
 from backend.state import AppState
-from backend.tickets import pubsub, repository, webhook_repository, webhooks
+from backend.tickets import pubsub, webhook_repository, webhooks, worker_repository
 from backend.tickets.changes import SYSTEM, record_change
 from backend.tickets.schemas import EventKind, TicketChange
 from outbound import outbound_client
@@ -90,7 +90,7 @@ class TicketWorker:
         now = now or clock.now()
         published: list[TicketChange] = []
         async with self._transaction() as conn:
-            for row in await repository.lock_deadline_candidates(conn, now, self.batch_size):
+            for row in await worker_repository.lock_deadline_candidates(conn, now, self.batch_size):
                 kinds = []
                 if not row["due_soon_sent"]:
                     kinds.append(EventKind.DUE_SOON)  # also when it is overdue at once: both, in order
@@ -120,9 +120,9 @@ class TicketWorker:
         published: list[TicketChange] = []
         erased: list[UUID] = []
         async with self._transaction() as conn:
-            for tenant_id, ticket_id in await repository.lock_purgeable(conn, now, self.batch_size):
+            for tenant_id, ticket_id in await worker_repository.lock_purgeable(conn, now, self.batch_size):
                 erased.append(ticket_id)
-                await repository.erase_personal_data(conn, tenant_id, ticket_id)
+                await worker_repository.erase_personal_data(conn, tenant_id, ticket_id)
                 change = await record_change(
                     conn,
                     [tenant_id],

@@ -13,7 +13,7 @@ the three demo tenants), dropped at the end.
 (2) The REST routing decision (`GET /v1/routing`, telephony system token) vs `GET /ping` on the
     same uvicorn server, closed loop at fixed concurrency (loadgen.py), in alternating rounds;
     the figure is the median of the rounds' p99 ratios. Goal: p99 ≤ 1.5×.
-(3) Ingest: `service.import_calls` (parse, normalise, resolve, COPY into staging, idempotent
+(3) Ingest: `call_import.import_calls` (parse, normalise, resolve, COPY into staging, idempotent
     insert) vs a bare COPY of the same rows, already as tuples, into the same staging table.
     Goal: ≥ 0.3× the rows/s. Then the same file again (all duplicates): no slower than fresh.
     Also vs a COPY of those tuples straight into `calls` (rolled back): what the table alone
@@ -48,7 +48,7 @@ from backend.db.roles import APP_ROLE, with_user
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal
 from backend.settings import PROJECT_ROOT, load_settings
 from backend.state import AppState, unit_of_work
-from backend.telephony import cache, imports, repository, service
+from backend.telephony import cache, call_import, calls, imports, repository
 from tests.bench import stack
 from tests.bench.loadgen import Target, run
 
@@ -257,7 +257,7 @@ async def ingest(settings: Any, admin_url: str, tenants: dict[str, UUID], rows: 
         for name in ("fresh", "all_duplicates"):
             started = time.perf_counter()
             async with unit_of_work(state, system) as uow:
-                report = await service.import_calls(uow, body, "text/csv")
+                report = await call_import.import_calls(uow, body, "text/csv")
             timings[name] = time.perf_counter() - started
             assert report.error_count == 0, report.errors[:3]
         # Baseline: the same rows, already as tuples, COPYed into the same staging table.
@@ -265,8 +265,8 @@ async def ingest(settings: Any, admin_url: str, tenants: dict[str, UUID], rows: 
             compiled = await cache.cached_routing(state)
             assert compiled is not None
             records = list(
-                service._staging_rows(
-                    compiled, system.acting_tenant_ids, service._source(system), imports.parse(body, "text/csv"), []
+                call_import._staging_rows(
+                    compiled, system.acting_tenant_ids, calls.call_source(system), imports.parse(body, "text/csv"), []
                 )
             )
             await repository.create_import_staging(uow.conn)

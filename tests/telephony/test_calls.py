@@ -17,7 +17,7 @@ from auth.principal import Principal
 from auth.roles import Scope
 from backend.db.tenancy import tenant_transaction
 from backend.state import unit_of_work
-from backend.telephony import service
+from backend.telephony import call_import, calls
 from tests.support.world import World
 from tests.telephony.helpers import gql
 
@@ -270,8 +270,8 @@ async def test_an_import_written_in_chunks_reports_as_one(
 ) -> None:
     """Chunks of three rows (parsed while the previous chunk is written): duplicates and
     conflicts across chunks, bad lines in several chunks, all reported by line, in order."""
-    monkeypatch.setattr(service, "IMPORT_CHUNK_ROWS", 3)
-    monkeypatch.setattr(service, "_PARSE_SLICE", 2)
+    monkeypatch.setattr(call_import, "IMPORT_CHUNK_ROWS", 3)
+    monkeypatch.setattr(call_import, "_PARSE_SLICE", 2)
     batch = uuid.uuid4().hex[:8]
     start = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
     rows = [
@@ -366,7 +366,7 @@ async def test_caller_numbers_are_erased_after_the_retention_period(
         acting_tenant_ids=frozenset(telephony.tenant_ids.values()),
     )
     async with unit_of_work(telephony.state, system) as uow:
-        assert await service.erase_expired_callers(uow) >= 1
+        assert await calls.erase_expired_callers(uow) >= 1
     async with tenant_transaction(db, list(telephony.tenant_ids.values()), readonly=True) as conn:
         found = await conn.fetch(
             "SELECT id, caller, caller_erased_at FROM calls WHERE id = ANY($1)",

@@ -18,6 +18,7 @@ from backend.db.roles import OWNER_ROLE
 from backend.db.tenancy import tenant_transaction
 from backend.settings import Settings
 from backend.state import unit_of_work
+from backend.tickets import personal as personal_data
 from backend.tickets import service
 from backend.tickets.schemas import CallbackAttemptInput, CallbackChannel, CommentInput, StatusChange, TicketStatus
 from backend.tickets.worker import TicketWorker
@@ -152,7 +153,7 @@ async def test_the_audit_table_is_append_only(
 ) -> None:
     ticket = await ticket_at(world, departments, SOEST, datetime.now(UTC))
     async with unit_of_work(world.state, operator_agent(world)) as uow:
-        await service.ticket_detail(uow, ticket.id, "rest")
+        await personal_data.ticket_detail(uow, ticket.id, "rest")
     soest = world.tenant_ids[SOEST]
     for statement in (
         "UPDATE ticket_audit SET actor_subject = 'someone else'",
