@@ -61,6 +61,7 @@ class Operation(StrEnum):
     ARTICLE_IMPORT = "article:import"
     SYNONYM_WRITE = "synonym:write"
     CATALOGUE_IMPORT = "catalogue:import"
+    WEB_SITE_MANAGE = "web-site:manage"
     TARIFF_READ = "tariff:read"
     TARIFF_WRITE = "tariff:write"
     INVOICE_READ = "invoice:read"
@@ -176,6 +177,9 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     Operation.ARTICLE_IMPORT: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
     Operation.SYNONYM_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.EDITOR: OWN},
     Operation.CATALOGUE_IMPORT: {Role.PLATFORM_ADMIN: ACTING},
+    # The town's web sites the worker fetches (decision 025): its admin registers them, the
+    # operator's platform admins for the towns they act for; the pages are read like articles.
+    Operation.WEB_SITE_MANAGE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     # Billing: finance sees its tenants' tariffs and invoices (a town: its own; the operator's: its
     # clients'); only the operator's finance runs, issues and cancels invoices and records costs
     # (the service checks the principal's home tenant is the agreement's operator). Platform

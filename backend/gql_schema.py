@@ -40,6 +40,7 @@ from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySu
 from backend.tenants.gql import TenantMutation, TenantQuery
 from backend.tickets.gql import TicketMutation, TicketQuery, TicketSubscription
 from backend.web.ui import local_graphiql
+from backend.webpages.gql import WebPagesMutation, WebPagesQuery
 
 
 class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutExecutionContext):
@@ -47,13 +48,19 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 
 @strawberry.type
-class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery, DirectoryQuery):
+class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery, DirectoryQuery, WebPagesQuery):
     pass
 
 
 @strawberry.type
 class Mutation(
-    TenantMutation, TelephonyMutation, TicketMutation, KnowledgeMutation, BillingMutation, DirectoryMutation
+    TenantMutation,
+    TelephonyMutation,
+    TicketMutation,
+    KnowledgeMutation,
+    BillingMutation,
+    DirectoryMutation,
+    WebPagesMutation,
 ):
     pass
 

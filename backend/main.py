@@ -47,6 +47,8 @@ from backend.tickets.controller import TicketController
 from backend.tickets.webhooks import openapi_webhooks
 from backend.web.problems import problem_pages_router
 from backend.web.ui import openapi_render_plugins, static_assets_router
+from backend.webpages import worker as webpages_worker
+from backend.webpages.controller import WebPagesController
 from outbound import outbound_client
 
 API_VERSION = "0.1.0"
@@ -200,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         KnowledgeController,
         BillingController,
         DirectoryController,
+        WebPagesController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),
@@ -208,7 +211,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handlers.append(devidp.dev_idp_router())
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan],
+        lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan, webpages_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             DefineMiddleware(request_logging_middleware, metrics=figures),

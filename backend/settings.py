@@ -94,6 +94,15 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     # The language of error messages when a request's Accept-Language names none we have (017).
     default_locale: str = "de"
+    # Fetching the towns' web pages (decision 025): pause between requests to one host, the
+    # largest page read, the time one request may take, pages per site and round.
+    web_crawl_delay_seconds: float = 1.0
+    web_page_max_bytes: int = 2_000_000
+    web_fetch_timeout_seconds: float = 10.0
+    web_crawl_max_pages: int = 200
+    # OpenTelemetry traces (decision 031): exported over OTLP/HTTP when an endpoint is set.
+    otel_endpoint: str | None = None
+    otel_service_name: str = "buergerservice"
 
     @property
     def is_production(self) -> bool:
@@ -320,6 +329,12 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         metrics_port=read.optional_port("METRICS_PORT"),
         metrics_host=read.text("METRICS_HOST", "0.0.0.0") or "0.0.0.0",  # noqa: S104
         metrics_token=read.secret("METRICS_TOKEN", 32),
+        web_crawl_delay_seconds=read.seconds("WEB_CRAWL_DELAY_SECONDS", 1.0, 0.0, 60.0),
+        web_page_max_bytes=read.integer("WEB_PAGE_MAX_BYTES", 2_000_000, 10_000, 50_000_000),
+        web_fetch_timeout_seconds=read.seconds("WEB_FETCH_TIMEOUT_SECONDS", 10.0, 0.5, 120.0),
+        web_crawl_max_pages=read.integer("WEB_CRAWL_MAX_PAGES", 200, 1, 10_000),
+        otel_endpoint=read.url("OTEL_EXPORTER_OTLP_ENDPOINT", {"http", "https"}),
+        otel_service_name=read.text("OTEL_SERVICE_NAME", "buergerservice") or "buergerservice",
         graphql=GraphQLLimits(
             max_depth=read.integer("GRAPHQL_MAX_DEPTH", 10, 2, 50),
             max_aliases=read.integer("GRAPHQL_MAX_ALIASES", 15, 1, 200),

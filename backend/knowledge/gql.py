@@ -18,6 +18,7 @@ from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import events, importing, leika, schemas, search, service
 from backend.state import UnitOfWork
+from backend.webpages.gql_hits import WebPageHitGQL
 
 T = TypeVar("T")
 ExpectedVersion = Annotated[
@@ -207,6 +208,9 @@ class KnowledgeSearchResultGQL:
     confident: bool = strawberry.field(description="Whether the best hit answers the question (else: nothing found)")
     interpreted_as: list[str] = strawberry.field(description="The words searched for, with synonyms and corrections")
     aspects: list[str] = strawberry.field(description="What the caller asked about: fees, opening_hours …")
+    web_pages: list[WebPageHitGQL] = strawberry.field(
+        description="The town's web pages that match (first page only): not articles, shown with URL and age"
+    )
 
 
 @mirrors(schemas.LeikaService, exclude=("tenant_id",))
@@ -445,6 +449,7 @@ class KnowledgeQuery:
             confident=page.confident,
             interpreted_as=page.interpreted_as,
             aspects=page.aspects,
+            web_pages=shown_all(WebPageHitGQL, page.web_pages),
         )
 
     @strawberry.field(

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 
+from backend.webpages.schemas import WebPageHit
 from backend.structs import LINES, Input, Schema
 
 LEIKA_KEY_PATTERN = r"^99[0-9]{12}$"
@@ -296,6 +297,8 @@ class SearchPage(Schema, frozen=True):
     confident: bool  # whether the best hit is a confident answer (else: "nothing found")
     interpreted_as: list[str]  # the words searched for, with synonyms and corrections
     aspects: list[str]  # what the caller asked about (fees, opening_hours …), for the UI to jump to
+    # The town's web pages that match (first page only), beside the articles, never among them.
+    web_pages: list[WebPageHit] = msgspec.field(default_factory=list)
 
 
 class ImportProblem(Schema, frozen=True):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
 from auth.permissions import Operation
 from backend import clock
@@ -24,6 +25,7 @@ from backend.knowledge.context import Context, town_context
 from backend.knowledge.cursors import OffsetCursor, ScoreCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import ArticleKind, ArticleStatus, HitSource, LeikaService, SearchHit, SearchPage
 from backend.state import UnitOfWork
+from backend.webpages import search as webpages
 
 MAX_QUERY_LENGTH = 500
 # Search tuning (see docs/decisions/007-knowledge-base.md): a typo correction must look this much
@@ -214,6 +216,26 @@ def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
 
 
 async def search(
+    uow: UnitOfWork,
+    query: str,
+    tenant_slug: str | None = None,
+    first: int = 10,
+    after: str | None = None,
+    leika_group: str | None = None,
+    status: ArticleStatus | None = None,
+    sources: Sequence[HitSource] | None = None,
+) -> SearchPage:
+    """The search agents use while the caller is on the line: articles and the catalogue
+    (`search_articles`), and beside them, on the first page of the published view, the town's web
+    pages (decision 025; kept apart until the ranking fuses them)."""
+    page = await search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
+    if status is not None or after is not None:
+        return page
+    ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)
+    return msgspec.structs.replace(page, web_pages=await webpages.matching_pages(uow.conn, ctx, query))
+
+
+async def search_articles(
     uow: UnitOfWork,
     query: str,
     tenant_slug: str | None = None,
