@@ -98,7 +98,7 @@ async def search_pages(
 ) -> list[WebPageHit]:
     """Web pages for the town the call is for, best first (the search beside the articles')."""
     if not 1 <= first <= 100:
-        raise ValidationFailed(_l("first must be between 1 and 100"), field="first")
+        raise ValidationFailed(_l("first must be between 1 and {max_page_size}", max_page_size=100), field="first")
     if len(query) > 500:
         raise ValidationFailed(_l("the question is longer than {max_query_length} characters", max_query_length=500), field="query")
     ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +32,10 @@ from auth.principal import Principal
 from auth.roles import MACHINE_CLIENT_SCOPES, OPERATOR_ONLY_ROLES, Role, Scope
 from backend.knowledge import repository as knowledge_repository
 from backend.knowledge.demo import catalogue_path
+from backend.db.tenancy import all_tenants_transaction
 from backend.state import unit_of_work
+from backend.webpages import repository as web_repository
+from backend.webpages.crawling import content_hash
 from backend.telephony.demo import load_demo_telephony
 from tests.billing.support import PROFILE_BODY, prepare_world_billing
 from tests.support.world import World, system_principal
@@ -180,6 +183,7 @@ class Target:
     billing: dict[str, Any] = field(default_factory=dict)  # tests.billing.support.prepare_world_billing
     client_issuer_id: UUID | None = None  # the client town's real identity provider
     directory: dict[str, str] = field(default_factory=dict)  # matrix_directory(): people and their ids
+    web: dict[str, str] = field(default_factory=dict)  # matrix_web_page(): a site and a page of the operator
 
     def person(self) -> dict[str, str]:
         """The operator's matrix person, or Stadt Soest's when the route is read for the client."""
@@ -592,6 +596,29 @@ ROUTES: tuple[Route, ...] = (
         body=lambda t: {"number": t.directory["phone"], "state": "idle"},
     ),
     Route("GET", "/v1/forwarding", (R.FORWARDING_READ,), query=lambda t: {"tenant": t.slug, "leikaKey": "99"}),
+    # Web pages (backend/webpages/controller.py): sites are registered under a made-up name (never
+    # fetched: the worker is off in tests); the page is matrix_web_page()'s, its draft made once.
+    Route("GET", "/v1/tenants/{slug}/web-sites", (R.WEB_SITE_MANAGE,)),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/web-sites",
+        (R.WEB_SITE_MANAGE,),
+        body=lambda t: {"baseUrl": f"https://matrix-{t.unique()}.invalid/", "startUrls": []}
+        | {"sitemapUrl": "https://www.invalid/sitemap.xml", "allowedHosts": ["www.invalid"]},
+    ),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/web-sites/{site_id}/fetch",
+        (R.WEB_SITE_MANAGE,),
+        params=lambda t: {"site_id": t.web["site_id"]},
+    ),
+    Route("GET", "/v1/tenants/{slug}/web-pages", (R.ARTICLE_READ,), query=lambda t: {"q": "Sperrmüll"}),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/web-pages/{page_id}/article-draft",
+        (R.ARTICLE_WRITE,),
+        params=lambda t: {"page_id": t.web["page_id"]},
+    ),
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {
@@ -779,7 +806,26 @@ async def target(client: Client, world: World) -> Target:
             for i in (await client.get(f"/v1/tenants/{world.slug(SOEST)}/identity-issuers", headers=admin)).json()
             if i["issuer"] == world.oidc.issuer_url(SOEST)
         ),
+        web=await matrix_web_page(world),
     )
+
+
+async def matrix_web_page(world: World) -> dict[str, str]:
+    """A site of the operator's own tenant and one page of it, as the worker would have stored it."""
+    kreis_id = world.tenant_ids[KREIS]
+    site_id, page_id = uuid.uuid4(), uuid.uuid4()
+    async with all_tenants_transaction(world.state.pool) as conn:
+        await web_repository.insert_site(
+            conn, kreis_id, site_id, f"https://matrix-{site_id.hex[:8]}.invalid/", None, ["https://matrix.invalid/"],
+            ["matrix.invalid"], 24, datetime.now(UTC) + timedelta(days=3650),
+        )
+        text = "Matrix Seite"
+        await web_repository.save_page(
+            conn, kreis_id, site_id, page_id,
+            web_repository.PageContent("https://matrix.invalid/seite", "Matrix", text, content_hash("Matrix", text), None, None),
+            datetime.now(UTC),
+        )
+    return {"site_id": str(site_id), "page_id": str(page_id)}
 
 
 async def matrix_directory(client: Client, world: World) -> dict[str, str]:
