@@ -112,6 +112,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     # Directory (decision 023)
     ("PUT", "/v1/directory/my-presence"): "setMyPresence",
     ("GET", "/v1/forwarding"): "decideForwarding",
+    ("GET", "/v1/tenants/{slug}/web-sites"): "listWebSites",
+    ("POST", "/v1/tenants/{slug}/web-sites"): "registerWebSite",
+    ("POST", "/v1/tenants/{slug}/web-sites/{site_id}/fetch"): "fetchWebSiteSoon",
+    ("GET", "/v1/tenants/{slug}/web-pages"): "searchWebPages",
+    ("POST", "/v1/tenants/{slug}/web-pages/{page_id}/article-draft"): "createArticleDraftFromWebPage",
     ("GET", "/v1/tenants/{slug}/directory/department-lines"): "listDepartmentLines",
     ("PUT", "/v1/tenants/{slug}/directory/department-lines/{department_id}"): "setDepartmentLine",
     ("GET", "/v1/tenants/{slug}/directory/people"): "listDirectoryPeople",
