@@ -15,8 +15,8 @@ from uuid import UUID
 
 import msgspec
 
-from backend.webpages.schemas import WebPageHit
 from backend.structs import LINES, Input, Schema
+from backend.webpages.schemas import WebPageHit
 
 LEIKA_KEY_PATTERN = r"^99[0-9]{12}$"
 LeikaKey = Annotated[str, msgspec.Meta(pattern=LEIKA_KEY_PATTERN)]

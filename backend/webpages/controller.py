@@ -25,7 +25,11 @@ class WebPagesController(AuthenticatedController):
     path = "/v1"
     tags = ["knowledge"]
 
-    @get(SITES, summary="The tenant's registered web sites, with the last fetch's report", responses=problem_responses(400, 401, 403, 404))
+    @get(
+        SITES,
+        summary="The tenant's registered web sites, with the last fetch's report",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_sites(self, app_state: AppState, principal: Principal, slug: str) -> list[WebSite]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.sites(uow, slug)
@@ -49,7 +53,11 @@ class WebPagesController(AuthenticatedController):
         async with unit_of_work(app_state, principal) as uow:
             return await service.fetch_soon(uow, slug, site_id)
 
-    @get(PAGES, summary="Search the web pages a town sees (its own and its operator's)", responses=problem_responses(400, 401, 403, 404, 422))
+    @get(
+        PAGES,
+        summary="Search the web pages a town sees (its own and its operator's)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
     async def search_pages(
         self,
         app_state: AppState,

@@ -24,6 +24,7 @@ import lxml.etree
 import lxml.html
 import structlog
 import trafilatura
+from trafilatura.settings import Document
 
 from backend.webpages.repository import KnownPage, PageContent
 from backend.webpages.schemas import WebSite
@@ -98,9 +99,10 @@ def normalised(url: str) -> str:
 def extract(html: bytes | str, url: str) -> tuple[str, str] | None:
     """Title and main text of a page (navigation, footers and boilerplate left out)."""
     document = trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_recall=True)
-    if document is None or not (document.text or "").strip():
+    if not isinstance(document, Document):
         return None
-    return (document.title or "").strip(), document.text.strip()
+    text = (document.text or "").strip()
+    return ((document.title or "").strip(), text) if text else None
 
 
 def content_hash(title: str, text: str) -> str:
@@ -122,6 +124,7 @@ class Crawler:
         self.sleep = sleep
         self.hosts = {host_of(site.base_url), *(h.lower() for h in site.allowed_hosts)}
         self.robots: dict[str, urllib.robotparser.RobotFileParser] = {}
+        self.robots_unread: set[str] = set()  # hosts whose robots.txt could not be read
         self.last_request: dict[str, float] = {}
 
     # ------------------------------------------------------------------ politeness
@@ -148,9 +151,10 @@ class Crawler:
         if answer is not None and 200 <= answer.status < 300:
             parser.parse(answer.body.decode("utf-8", "replace").splitlines())
         elif answer is not None and 400 <= answer.status < 500:
-            parser.allow_all = True  # no robots.txt: everything may be fetched (RFC 9309 §2.3.1.3)
+            parser.parse([])  # no robots.txt: everything may be fetched (RFC 9309 §2.3.1.3)
         else:
-            parser.disallow_all = True  # unreachable: assume nothing may be (RFC 9309 §2.3.1.4)
+            parser.parse(["User-agent: *", "Disallow: /"])  # unreachable: nothing may be (§2.3.1.4)
+            self.robots_unread.add(host)
         self.robots[host] = parser
         return parser
 
@@ -162,8 +166,9 @@ class Crawler:
             host = host_of(url)
             if host not in self.hosts:
                 raise Refused(f"host {host} is not allowed for this site")
-            if check_robots and not (robots := await self._robots(url)).can_fetch(ROBOTS_TOKEN, url):
-                raise Refused("robots.txt could not be read" if robots.disallow_all else "robots.txt disallows it")
+            if check_robots and not (await self._robots(url)).can_fetch(ROBOTS_TOKEN, url):
+                unread = host in self.robots_unread
+                raise Refused("robots.txt could not be read" if unread else "robots.txt disallows it")
             await self._pause(host)
             try:
                 async with asyncio.timeout(self.limits.timeout_seconds):
@@ -229,8 +234,11 @@ class Crawler:
         except (lxml.etree.ParserError, ValueError):
             return []
         links = []
-        for href in document.xpath("//a/@href"):
-            target = normalised(urljoin(answer.url, str(href)))
+        for anchor in document.iter("a"):
+            href = anchor.get("href")
+            if not href:
+                continue
+            target = normalised(urljoin(answer.url, href))
             if target.startswith(("http://", "https://")) and host_of(target) in self.hosts:
                 links.append(target)
         return links

@@ -17,9 +17,7 @@ SITE_COLUMNS = (
     "tenant_id, id, base_url, sitemap_url, start_urls, allowed_hosts, recrawl_hours, active, "
     "next_crawl_at, last_crawl_at, last_report, created_at"
 )
-PAGE_COLUMNS = (
-    "tenant_id, id, site_id, url, title, text, content_hash, fetched_at, changed_at, gone_at, article_id"
-)
+PAGE_COLUMNS = "tenant_id, id, site_id, url, title, text, content_hash, fetched_at, changed_at, gone_at, article_id"
 
 
 def _site(row: asyncpg.Record) -> WebSite:
@@ -50,13 +48,12 @@ async def insert_site(
         recrawl_hours,
         now,
     )
+    assert row is not None
     return _site(row)
 
 
 async def list_sites(conn: asyncpg.Connection, tenant_id: UUID) -> list[WebSite]:
-    rows = await conn.fetch(
-        f"SELECT {SITE_COLUMNS} FROM web_sites WHERE tenant_id = $1 ORDER BY base_url", tenant_id
-    )
+    rows = await conn.fetch(f"SELECT {SITE_COLUMNS} FROM web_sites WHERE tenant_id = $1 ORDER BY base_url", tenant_id)
     return [_site(r) for r in rows]
 
 
@@ -121,9 +118,7 @@ async def known_pages(conn: asyncpg.Connection, tenant_id: UUID, site_id: UUID) 
         tenant_id,
         site_id,
     )
-    return {
-        r["url"]: KnownPage(r["id"], r["content_hash"], r["etag"], r["last_modified"], r["gone"]) for r in rows
-    }
+    return {r["url"]: KnownPage(r["id"], r["content_hash"], r["etag"], r["last_modified"], r["gone"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)

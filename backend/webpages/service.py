@@ -20,8 +20,8 @@ from backend.knowledge.schemas import ArticleInput, ArticleState, Sections
 from backend.state import UnitOfWork
 from backend.tenants import reach
 from backend.webpages import repository
-from backend.webpages.search import PAGE_HITS, matching_pages
 from backend.webpages.schemas import WebPageHit, WebSite, WebSiteInput
+from backend.webpages.search import PAGE_HITS, matching_pages
 
 TITLE_LENGTH, SUMMARY_LENGTH, TEXT_LENGTH = 200, 500, 20_000  # the article's limits
 
@@ -100,7 +100,9 @@ async def search_pages(
     if not 1 <= first <= 100:
         raise ValidationFailed(_l("first must be between 1 and {max_page_size}", max_page_size=100), field="first")
     if len(query) > 500:
-        raise ValidationFailed(_l("the question is longer than {max_query_length} characters", max_query_length=500), field="query")
+        raise ValidationFailed(
+            _l("the question is longer than {max_query_length} characters", max_query_length=500), field="query"
+        )
     ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)
     return await matching_pages(uow.conn, ctx, query, first)
 

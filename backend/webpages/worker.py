@@ -54,7 +54,7 @@ def crawl_client(settings: Settings) -> httpx.AsyncClient:
 async def store(pool: asyncpg.Pool, site: WebSite, result: CrawlResult, now: datetime) -> CrawlReport:
     """Write one round's result: new and changed pages, the current ones touched, the vanished
     ones marked (they drop out of search), and the site's report and next turn."""
-    counts = {outcome: 0 for outcome in Outcome}
+    counts = dict.fromkeys(Outcome, 0)
     async with all_tenants_transaction(pool) as conn:
         known = await repository.known_pages(conn, site.tenant_id, site.id)
         current, gone = [], []

@@ -30,13 +30,13 @@ from auth.errors import Forbidden
 from auth.permissions import PERMISSIONS, Grant, Operation, Reach, can_reach, may, reachable_tenants, require
 from auth.principal import Principal
 from auth.roles import MACHINE_CLIENT_SCOPES, OPERATOR_ONLY_ROLES, Role, Scope
+from backend.db.tenancy import all_tenants_transaction
 from backend.knowledge import repository as knowledge_repository
 from backend.knowledge.demo import catalogue_path
-from backend.db.tenancy import all_tenants_transaction
 from backend.state import unit_of_work
+from backend.telephony.demo import load_demo_telephony
 from backend.webpages import repository as web_repository
 from backend.webpages.crawling import content_hash
-from backend.telephony.demo import load_demo_telephony
 from tests.billing.support import PROFILE_BODY, prepare_world_billing
 from tests.support.world import World, system_principal
 
@@ -603,8 +603,10 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/tenants/{slug}/web-sites",
         (R.WEB_SITE_MANAGE,),
-        body=lambda t: {"baseUrl": f"https://matrix-{t.unique()}.invalid/", "startUrls": []}
-        | {"sitemapUrl": "https://www.invalid/sitemap.xml", "allowedHosts": ["www.invalid"]},
+        body=lambda t: (
+            {"baseUrl": f"https://matrix-{t.unique()}.invalid/", "startUrls": []}
+            | {"sitemapUrl": "https://www.invalid/sitemap.xml", "allowedHosts": ["www.invalid"]}
+        ),
     ),
     Route(
         "POST",
@@ -816,13 +818,25 @@ async def matrix_web_page(world: World) -> dict[str, str]:
     site_id, page_id = uuid.uuid4(), uuid.uuid4()
     async with all_tenants_transaction(world.state.pool) as conn:
         await web_repository.insert_site(
-            conn, kreis_id, site_id, f"https://matrix-{site_id.hex[:8]}.invalid/", None, ["https://matrix.invalid/"],
-            ["matrix.invalid"], 24, datetime.now(UTC) + timedelta(days=3650),
+            conn,
+            kreis_id,
+            site_id,
+            f"https://matrix-{site_id.hex[:8]}.invalid/",
+            None,
+            ["https://matrix.invalid/"],
+            ["matrix.invalid"],
+            24,
+            datetime.now(UTC) + timedelta(days=3650),
         )
         text = "Matrix Seite"
         await web_repository.save_page(
-            conn, kreis_id, site_id, page_id,
-            web_repository.PageContent("https://matrix.invalid/seite", "Matrix", text, content_hash("Matrix", text), None, None),
+            conn,
+            kreis_id,
+            site_id,
+            page_id,
+            web_repository.PageContent(
+                "https://matrix.invalid/seite", "Matrix", text, content_hash("Matrix", text), None, None
+            ),
             datetime.now(UTC),
         )
     return {"site_id": str(site_id), "page_id": str(page_id)}

@@ -17,7 +17,12 @@ from outbound import OutboundPolicy, outbound_client
 from tests.support.world import World
 from tests.webpages.townsite import TownSites
 
-GESEKE_HOST, SOEST_HOST, KREIS_HOST, OTHER_HOST = "www.geseke.de", "www.soest.de", "www.kreis-soest.de", "cdn.example.net"
+GESEKE_HOST, SOEST_HOST, KREIS_HOST, OTHER_HOST = (
+    "www.geseke.de",
+    "www.soest.de",
+    "www.kreis-soest.de",
+    "cdn.example.net",
+)
 TOWN_HOSTS = {GESEKE_HOST, SOEST_HOST, KREIS_HOST, OTHER_HOST}
 LIMITS = CrawlLimits(delay_seconds=0.0, max_bytes=1_000_000, timeout_seconds=5.0, max_pages=50)
 

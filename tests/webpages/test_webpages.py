@@ -54,7 +54,8 @@ async def crawled(client: Client, world: World, town_sites: TownSites, pages_wor
             page(
                 "Sperrmüll – Stadt Soest",
                 "Sperrmüll in Soest",
-                "In Soest holen die Kommunalen Betriebe Sperrmüll nach Terminvereinbarung ab, viermal im Jahr kostenlos.",
+                "In Soest holen die Kommunalen Betriebe Sperrmüll nach Terminvereinbarung ab, "
+                "viermal im Jahr kostenlos.",
             )
         ),
     }
@@ -94,7 +95,10 @@ async def crawled(client: Client, world: World, town_sites: TownSites, pages_wor
         world,
         KREIS,
         "platform-admin",
-        {"baseUrl": town_sites.url(KREIS_HOST), "startUrls": [town_sites.url(KREIS_HOST, "/abfall/schadstoffmobil.html")]},
+        {
+            "baseUrl": town_sites.url(KREIS_HOST),
+            "startUrls": [town_sites.url(KREIS_HOST, "/abfall/schadstoffmobil.html")],
+        },
     )
     assert kreis.status_code == 201, kreis.text
     assert await crawl_all(pages_worker) >= 3
@@ -109,7 +113,10 @@ async def test_registration_refuses_bad_input_and_wrong_roles(client: Client, wo
         ({"baseUrl": "https://www.geseke.de/"}, "startUrls"),
         ({"baseUrl": "https://www.geseke.de/", "startUrls": ["https://www.example.org/"]}, "startUrls"),
         ({"baseUrl": "ftp://www.geseke.de/", "startUrls": []}, "baseUrl"),
-        ({"baseUrl": "https://www.geseke.de/", "startUrls": ["https://www.geseke.de/"], "recrawlHours": 0}, "recrawlHours"),
+        (
+            {"baseUrl": "https://www.geseke.de/", "startUrls": ["https://www.geseke.de/"], "recrawlHours": 0},
+            "recrawlHours",
+        ),
         ({"baseUrl": "https://www.geseke.de/", "startUrls": ["https://www.geseke.de/"], "depth": 9}, "depth"),
         ({"baseUrl": "https://user@www.geseke.de/", "startUrls": ["https://user@www.geseke.de/"]}, "baseUrl"),
     ):
@@ -134,7 +141,10 @@ async def test_registration_refuses_bad_input_and_wrong_roles(client: Client, wo
              site { id } errors { code field } } }""",
         t=world.slug(GESEKE),
     )
-    assert graphql["data"]["registerWebSite"] == {"site": None, "errors": [{"code": "VALIDATION_FAILED", "field": "baseUrl"}]}
+    assert graphql["data"]["registerWebSite"] == {
+        "site": None,
+        "errors": [{"code": "VALIDATION_FAILED", "field": "baseUrl"}],
+    }
 
 
 async def test_the_first_fetch_keeps_to_the_rules(crawled: dict[str, Any], town_sites: TownSites) -> None:
@@ -209,7 +219,9 @@ async def test_a_refetch_asks_conditionally_sees_changes_and_marks_vanished_page
     sites = await client.get(f"/v1/tenants/{world.slug(GESEKE)}/web-sites", headers=world.headers(GESEKE, "town-admin"))
     report = sites.json()[0]["lastReport"]
     assert (report["new"], report["changed"], report["unchanged"], report["gone"]) == (0, 1, 3, 1), report
-    assert (await search(client, world, GESEKE, "Weihnachtsmarkt"))["webPages"][0]["url"].endswith("/veranstaltungen.html")
+    assert (await search(client, world, GESEKE, "Weihnachtsmarkt"))["webPages"][0]["url"].endswith(
+        "/veranstaltungen.html"
+    )
     assert (await search(client, world, GESEKE, "Hellweg-Markt"))["webPages"] == []
     assert (await search(client, world, GESEKE, "Altkleidersammlung"))["webPages"] == []  # vanished: out of search
 
@@ -224,7 +236,9 @@ async def test_an_editor_turns_a_page_into_an_article_draft_once(
     article = draft.json()
     assert article["status"] == "draft" and article["kind"] == "local"
     assert article["latest"]["title"] == "Hundesteuer"
-    assert town_sites.url(GESEKE_HOST, "/rathaus/steuern/hundesteuer.html") in article["latest"]["sections"]["description"]
+    assert (
+        town_sites.url(GESEKE_HOST, "/rathaus/steuern/hundesteuer.html") in article["latest"]["sections"]["description"]
+    )
     again = await client.post(url, headers=world.headers(GESEKE, "editor"))
     assert again.status_code == 200 and again.json()["id"] == article["id"]
     assert (await client.post(url, headers=world.headers(GESEKE, "agent"))).status_code == 403
@@ -233,7 +247,10 @@ async def test_an_editor_turns_a_page_into_an_article_draft_once(
     soest_url = f"/v1/tenants/{world.slug(SOEST)}/web-pages/{hit['id']}/article-draft"
     assert (await client.post(soest_url, headers=world.headers(SOEST, "editor"))).status_code == 404
     # The draft is not published: agents do not find it as an article.
-    assert all(i["title"] != "Hundesteuer" or i["status"] != "draft" for i in (await search(client, world, GESEKE, "Hundesteuer"))["items"])
+    assert all(
+        i["title"] != "Hundesteuer" or i["status"] != "draft"
+        for i in (await search(client, world, GESEKE, "Hundesteuer"))["items"]
+    )
     graphql = await gql(
         client,
         world.headers(GESEKE, "editor"),
@@ -245,10 +262,12 @@ async def test_an_editor_turns_a_page_into_an_article_draft_once(
     assert graphql["data"]["articleDraftFromWebPage"]["article"]["id"] == article["id"]
 
 
-async def test_private_addresses_are_refused_unless_allowed(world: World, town_sites: TownSites, crawled: dict[str, Any]) -> None:
+async def test_private_addresses_are_refused_unless_allowed(
+    world: World, town_sites: TownSites, crawled: dict[str, Any]
+) -> None:
     """Production's rule without the allowed network: the town's name resolves to loopback, refused."""
-    from backend.webpages import repository
     from backend.db.tenancy import all_tenants_transaction
+    from backend.webpages import repository
 
     async with all_tenants_transaction(world.state.pool) as conn:
         site = await repository.find_site(conn, world.tenant_ids[GESEKE], crawled["geseke"]["id"])
