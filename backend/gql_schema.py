@@ -30,6 +30,7 @@ from backend.api.context import GraphQLContext
 from backend.api.errors import ErrorCodes
 from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import limit_extensions
+from backend.api.operations import OperationObserver
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
@@ -97,7 +98,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*limit_extensions(settings), RefuseControlCharacters, ErrorCodes],
+        extensions=[OperationObserver, *limit_extensions(settings), RefuseControlCharacters, ErrorCodes],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
         execution_context_class=LeafShortcutExecutionContext
         if settings.graphql_introspection

@@ -45,6 +45,7 @@ from backend.tickets import personal as ticket_personal
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
 from backend.tickets.webhooks import openapi_webhooks
+from backend.tracing import request_tracing, shutdown_tracing
 from backend.web.problems import problem_pages_router
 from backend.web.ui import openapi_render_plugins, static_assets_router
 from backend.webpages import worker as webpages_worker
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await limiter.aclose()
             await http.aclose()
+            shutdown_tracing()
             await redis.aclose()
             await pool.close()
 
@@ -214,6 +216,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan, webpages_worker.lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            *request_tracing(settings),  # outermost: the log lines below carry its trace id
             DefineMiddleware(request_logging_middleware, metrics=figures),
             input_guard_middleware,  # before idempotency: refused input signs nobody in
             idempotency_middleware,

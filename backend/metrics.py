@@ -11,6 +11,7 @@ query string, which may hold a caller number), tenant slugs and fixed words.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
@@ -30,6 +31,8 @@ log = structlog.get_logger("metrics")
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: noise here
 
 # From a routing decision (~1 ms) to a day's call import (seconds).
+MAX_OPERATION_NAMES = 200  # distinct GraphQL operation names per process; more count as "other"
+OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Figures read from PostgreSQL are read again at most this often, however often anyone scrapes.
 FIGURES_SECONDS = 10.0
@@ -219,6 +222,22 @@ class Metrics:
             ["dependency"],
             registry=registry,
         )
+        # GraphQL by operation name (decision 031): /graphql as one route says nothing. Names are
+        # the clients' choice, so only well-formed ones count, and at most MAX_OPERATION_NAMES.
+        self.graphql_operations = Counter(
+            "bs_graphql_operations",
+            "GraphQL operations by operation name, type and outcome (ok, error)",
+            ["operation", "type", "outcome"],
+            registry=registry,
+        )
+        self.graphql_operation_seconds = Histogram(
+            "bs_graphql_operation_duration_seconds",
+            "Time to execute a GraphQL operation, by operation name and type",
+            ["operation", "type"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._operation_names: set[str] = set()
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._sources: list[Callable[[], Awaitable[None]]] = []
         self.figures_seconds = FIGURES_SECONDS
@@ -235,6 +254,19 @@ class Metrics:
             self._http[(method, route, status)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_operation(self, name: str | None, kind: str, ok: bool, seconds: float) -> None:
+        label = "anonymous"
+        if name:
+            if name in self._operation_names:
+                label = name
+            elif len(self._operation_names) < MAX_OPERATION_NAMES and OPERATION_NAME.fullmatch(name):
+                self._operation_names.add(name)
+                label = name
+            else:
+                label = "other"
+        self.graphql_operations.labels(label, kind, "ok" if ok else "error").inc()
+        self.graphql_operation_seconds.labels(label, kind).observe(seconds)
 
     def on_scrape(self, source: Callable[[], Awaitable[None]]) -> None:
         """Register a reader of figures that live elsewhere (PostgreSQL); it sets gauges."""

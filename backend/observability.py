@@ -16,6 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.metrics import Metrics
 from backend.settings import Settings
+from backend.tracing import add_trace_ids, name_request_span
 
 REQUEST_ID_HEADER = "x-request-id"
 # Filled during the request (e.g. by sign-in) and read when the access line is written. A dict
@@ -42,6 +43,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,  # the current span's ids, when tracing is on (decision 031)
     ]
     # Libraries that log through the standard library (uvicorn, httpx …) get the same format.
     handler = logging.StreamHandler(sys.stderr)
@@ -103,6 +105,8 @@ def request_logging_middleware(app: ASGIApp, metrics: Metrics | None = None) -> 
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Before the body: the span ends with the last of it (decision 031).
+                name_request_span(scope.get("method", ""), scope.get("path_template") or "unrouted")
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
