@@ -34,6 +34,7 @@ from backend.tenants.schemas import (
     TenantStatus,
 )
 from backend.tenants.validation import leitweg_id_with_check_digits
+from backend.webpages.demo import load_demo_pages
 
 log = structlog.get_logger("demo")
 
@@ -148,4 +149,5 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
                 )
     await load_demo_telephony(app, operator, existing)
     await load_knowledge_demo(app, existing)
+    await load_demo_pages(app.pool, existing)
     log.info("demo_data_loaded", tenants=sorted(existing))

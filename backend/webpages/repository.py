@@ -34,11 +34,13 @@ async def insert_site(
     allowed_hosts: Sequence[str],
     recrawl_hours: int,
     now: datetime,
+    *,
+    active: bool = True,
 ) -> WebSite:
     row = await conn.fetchrow(
         f"""INSERT INTO web_sites (tenant_id, id, base_url, sitemap_url, start_urls, allowed_hosts,
-                                   recrawl_hours, next_crawl_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {SITE_COLUMNS}""",
+                                   recrawl_hours, next_crawl_at, active)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {SITE_COLUMNS}""",
         tenant_id,
         site_id,
         base_url,
@@ -47,6 +49,7 @@ async def insert_site(
         list(allowed_hosts),
         recrawl_hours,
         now,
+        active,
     )
     assert row is not None
     return _site(row)
