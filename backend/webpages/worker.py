@@ -33,7 +33,7 @@ from backend.webpages.schemas import CrawlReport, WebSite
 from outbound import outbound_client
 
 log = structlog.get_logger("webpages.worker")
-LEASE = timedelta(minutes=30)  # longer than a round may take: max_pages × (delay + timeout)
+LEASE = timedelta(hours=1)  # longer than a round takes by default: 200 pages × (1 s pause + up to 10 s)
 MAX_REPORTED_PROBLEMS = 50
 
 
