@@ -197,9 +197,11 @@ async def test_pages_are_found_next_to_articles_for_their_town_only(
     assert refused.status_code == 404, refused.text
 
 
-async def test_a_refetch_asks_conditionally_sees_changes_and_marks_vanished_pages(
+@pytest.fixture(scope="module")
+async def refetched(
     client: Client, world: World, crawled: dict[str, Any], town_sites: TownSites, pages_worker: WebPagesWorker
-) -> None:
+) -> dict[str, Any]:
+    """Geseke's events page changed and an old page removed, then the site fetched again."""
     site = town_sites.sites[GESEKE_HOST]
     site["/veranstaltungen.html"] = Resource(
         page("Veranstaltungen", "Veranstaltungen in Geseke", "Der Weihnachtsmarkt beginnt am 4. Dezember am Rathaus.")
@@ -211,13 +213,19 @@ async def test_a_refetch_asks_conditionally_sees_changes_and_marks_vanished_page
         headers=world.headers(GESEKE, "town-admin"),
     )
     assert due.status_code == 200, due.text
-    assert await crawl_all(pages_worker) == 1
-    again = town_sites.requests(GESEKE_HOST)[before:]
-    sperrmuell = next(s for s in again if s.path == "/leben/abfall/sperrmuell.html")
+    rounds = await crawl_all(pages_worker)
+    sites = await client.get(f"/v1/tenants/{world.slug(GESEKE)}/web-sites", headers=world.headers(GESEKE, "town-admin"))
+    return {"rounds": rounds, "requests": town_sites.requests(GESEKE_HOST)[before:], "site": sites.json()[0]}
+
+
+async def test_a_refetch_asks_conditionally_sees_changes_and_marks_vanished_pages(
+    client: Client, world: World, refetched: dict[str, Any]
+) -> None:
+    assert refetched["rounds"] == 1
+    sperrmuell = next(s for s in refetched["requests"] if s.path == "/leben/abfall/sperrmuell.html")
     assert sperrmuell.headers.get("if-none-match") and sperrmuell.status == 304
     assert sperrmuell.headers.get("if-modified-since") == "Mon, 30 Nov 2026 08:00:00 GMT"
-    sites = await client.get(f"/v1/tenants/{world.slug(GESEKE)}/web-sites", headers=world.headers(GESEKE, "town-admin"))
-    report = sites.json()[0]["lastReport"]
+    report = refetched["site"]["lastReport"]
     assert (report["new"], report["changed"], report["unchanged"], report["gone"]) == (0, 1, 3, 1), report
     assert (await search(client, world, GESEKE, "Weihnachtsmarkt"))["webPages"][0]["url"].endswith(
         "/veranstaltungen.html"
@@ -300,3 +308,31 @@ async def test_requests_to_one_host_are_paced(world: World, town_sites: TownSite
         await http.aclose()
     requests = 2 + len(result.pages)  # robots.txt, the sitemap, the pages (the refused ones were not requested)
     assert len(waits) >= requests - 3 and all(0 < w <= 30.0 for w in waits), waits
+
+
+async def test_bad_questions_and_vanished_pages_are_refused_clearly(
+    client: Client, world: World, crawled: dict[str, Any], refetched: dict[str, Any], town_sites: TownSites
+) -> None:
+    pages = f"/v1/tenants/{world.slug(GESEKE)}/web-pages"
+    agent = world.headers(KREIS, "agent")
+    too_long = await client.get(pages, params={"q": "Sperrmüll " * 60}, headers=agent)
+    assert too_long.status_code in (400, 422) and "q" in too_long.text, too_long.text
+    graphql = await gql(
+        client,
+        agent,
+        """query($t: String!) { webPageSearch(tenant: $t, query: "Sperrmüll", first: 0) { url } }""",
+        t=world.slug(GESEKE),
+    )
+    assert graphql["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED", graphql
+    # Only punctuation: nothing to search for, nothing found, no error.
+    empty = await client.get(pages, params={"q": "?!"}, headers=agent)
+    assert empty.status_code == 200 and empty.json() == []
+    from backend.db.tenancy import all_tenants_transaction
+    from backend.webpages import repository
+
+    async with all_tenants_transaction(world.state.pool) as conn:
+        stored = await repository.list_pages(conn, world.tenant_ids[GESEKE], crawled["geseke"]["id"])
+    gone = [p for p in stored if p.gone_at is not None]
+    assert [p.url for p in gone] == [town_sites.url(GESEKE_HOST, "/altes-angebot.html")]
+    draft = await client.post(f"{pages}/{gone[0].id}/article-draft", headers=world.headers(GESEKE, "editor"))
+    assert draft.status_code == 422 and draft.json()["errors"][0]["field"] == "pageId", draft.text
