@@ -238,6 +238,7 @@ class Metrics:
             registry=registry,
         )
         self._operation_names: set[str] = set()
+        self._operations: dict[tuple[str, str, bool], tuple[Counter, Histogram]] = {}
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._sources: list[Callable[[], Awaitable[None]]] = []
         self.figures_seconds = FIGURES_SECONDS
@@ -265,8 +266,16 @@ class Metrics:
                 label = name
             else:
                 label = "other"
-        self.graphql_operations.labels(label, kind, "ok" if ok else "error").inc()
-        self.graphql_operation_seconds.labels(label, kind).observe(seconds)
+        # Children looked up once per (name, type, outcome), as for requests: labels() is most of the cost.
+        children = self._operations.get((label, kind, ok))
+        if children is None:
+            children = (
+                self.graphql_operations.labels(label, kind, "ok" if ok else "error"),
+                self.graphql_operation_seconds.labels(label, kind),
+            )
+            self._operations[(label, kind, ok)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def on_scrape(self, source: Callable[[], Awaitable[None]]) -> None:
         """Register a reader of figures that live elsewhere (PostgreSQL); it sets gauges."""
