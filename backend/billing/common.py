@@ -54,4 +54,4 @@ def exclusive(valid_to: date | None) -> date | None:
 
 
 def tariff_terms(t: Tariff) -> TariffTerms:
-    return TariffTerms(t.id, t.price_per_minute, t.increment_seconds, t.minimum_charge)
+    return TariffTerms(t.id, t.price_per_minute, t.increment_seconds, t.minimum_charge, t.first_period_seconds)

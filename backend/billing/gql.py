@@ -37,7 +37,9 @@ class TariffGQL:
     valid_from: date
     valid_to: date | None
     price_per_minute: Decimal
+    first_period_seconds: int
     increment_seconds: int
+    billing_increment: str
     minimum_charge: Decimal | None
     note: str
     cost_base_year: int | None
@@ -232,6 +234,7 @@ class CreateTariffInput:
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: int = 60
+    first_period_seconds: int | None = None
     minimum_charge: Decimal | None = None
     note: str = ""
 
@@ -246,6 +249,7 @@ class TariffChangeInput:
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: int = 60
+    first_period_seconds: int | None = None
     minimum_charge: Decimal | None = None
     note: str | None = None
     version: int | None = None

@@ -57,6 +57,17 @@ def _billed(ledger: list[LedgerEntry], tariff_id: UUID, covers: tuple[date, date
     return total
 
 
+def _basis(tariff: Tariff) -> str:
+    """The billing increment in the words of a German invoice."""
+    first, step = tariff.first_period_seconds, tariff.increment_seconds
+    if (first, step) == (60, 60):
+        return "je angefangene Minute"
+    if (first, step) == (1, 1):
+        return "sekundengenau"
+    then = "sekundengenau" if step == 1 else f"je angefangene {step} Sekunden"
+    return f"Taktung {tariff.billing_increment}: die ersten {first} Sekunden, dann {then}"
+
+
 def _describe(
     draft: rating.LineDraft, tariff: Tariff, covers: tuple[date, date], corrects: tuple[UUID, str] | None
 ) -> str:
@@ -65,7 +76,7 @@ def _describe(
         assert tariff.minimum_charge is not None or draft.calls == 0
         text = f"Mindestentgelt {days}: {draft.calls} Gespräche zu je {german_amount(draft.unit_price)} EUR"
     else:
-        basis = "je angefangene Minute" if tariff.increment_seconds == 60 else "sekundengenau"
+        basis = _basis(tariff)
         spoken_minutes = german_amount(rating.minutes(draft.billable_seconds))
         text = (
             f"Gesprächsminuten {days}: {draft.calls} Gespräche, {spoken_minutes} "

@@ -182,7 +182,8 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
                     valid_from=running.valid_from,
                     valid_to=applies_from - timedelta(days=1),
                     price_per_minute=running.price_per_minute,
-                    increment_seconds=60 if running.increment_seconds == 60 else 1,
+                    increment_seconds=running.increment_seconds,  # type: ignore[arg-type]  # as stored
+                    first_period_seconds=running.first_period_seconds,
                     minimum_charge=running.minimum_charge,
                     note=running.note,
                 ),
@@ -192,7 +193,8 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
             valid_from=applies_from,
             valid_to=agreement.ends_on,
             price_per_minute=proposal.proposed_rate,
-            increment_seconds=60 if previous is None or previous.increment_seconds == 60 else 1,
+            increment_seconds=60 if previous is None else previous.increment_seconds,  # type: ignore[arg-type]
+            first_period_seconds=None if previous is None else previous.first_period_seconds,
             minimum_charge=previous.minimum_charge if previous else None,
             note=f"cost-covering rate from the {data.year} cost base",
         )

@@ -19,11 +19,16 @@ CENT = Decimal("0.01")
 SECONDS_PER_MINUTE = 60
 
 
-def billable_seconds(talk_seconds: int, increment_seconds: int) -> int:
-    """Talk seconds rounded up to the increment (60: per started minute, 1: exact); 0 for none."""
+def billable_seconds(talk_seconds: int, increment_seconds: int, first_period_seconds: int | None = None) -> int:
+    """Talk seconds as the trade bills them: the first period whole, then each started increment
+    ("60/1": a 61 s call is 61 s, a 20 s call 60 s; "60/60": per started minute; without a first
+    period it is the increment). 0 for none. The database's twin is billing_billable_seconds."""
+    first = increment_seconds if first_period_seconds is None else first_period_seconds
     if talk_seconds <= 0:
         return 0
-    return -(-talk_seconds // increment_seconds) * increment_seconds
+    if talk_seconds <= first:
+        return first
+    return first + -(-(talk_seconds - first) // increment_seconds) * increment_seconds
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -42,10 +47,14 @@ def at_minimum(seconds: int, price_per_minute: Decimal, minimum_charge: Decimal 
 
 
 def call_charge(
-    talk_seconds: int, price_per_minute: Decimal, increment_seconds: int, minimum_charge: Decimal | None
+    talk_seconds: int,
+    price_per_minute: Decimal,
+    increment_seconds: int,
+    minimum_charge: Decimal | None,
+    first_period_seconds: int | None = None,
 ) -> Decimal:
     """What one call costs, unrounded (for explanations; invoices round per line)."""
-    seconds = billable_seconds(talk_seconds, increment_seconds)
+    seconds = billable_seconds(talk_seconds, increment_seconds, first_period_seconds)
     if seconds == 0:
         return Decimal(0)
     if minimum_charge is not None and at_minimum(seconds, price_per_minute, minimum_charge):
@@ -73,6 +82,13 @@ class TariffTerms:
     price_per_minute: Decimal
     increment_seconds: int
     minimum_charge: Decimal | None
+    first_period_seconds: int = 0  # 0: the increment
+
+    @property
+    def per_minute(self) -> bool:
+        """Billed in whole minutes (60/60): lines count minutes, else seconds."""
+        first = self.first_period_seconds or self.increment_seconds
+        return self.increment_seconds % SECONDS_PER_MINUTE == 0 and first % SECONDS_PER_MINUTE == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +128,7 @@ class LineDraft:
 
 
 def _minutes_line(tariff: TariffTerms, calls: int, seconds: int, amount: Decimal) -> LineDraft:
-    if tariff.increment_seconds % SECONDS_PER_MINUTE == 0:
+    if tariff.per_minute:
         quantity, unit, base = Decimal(seconds // SECONDS_PER_MINUTE), "MIN", 1
     else:  # exact seconds: the price is per 60 seconds
         quantity, unit, base = Decimal(seconds), "SEC", SECONDS_PER_MINUTE

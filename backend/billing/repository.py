@@ -10,6 +10,7 @@ from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from backend.billing.schemas import (
     BillingProfile,
@@ -22,10 +23,12 @@ from backend.billing.schemas import (
 from backend.db.rows import row_to
 
 TARIFF_COLUMNS = """tenant_id, id, agreement_id, operator_tenant_id, lower(valid) AS valid_from,
-    upper(valid) - 1 AS valid_to, price_per_minute, increment_seconds, minimum_charge, note, cost_base_year, version"""
+    upper(valid) - 1 AS valid_to, price_per_minute, first_period_seconds, increment_seconds,
+    first_period_seconds || '/' || increment_seconds AS billing_increment, minimum_charge, note, cost_base_year,
+    version"""
 PROFILE_COLUMNS = """tenant_id, legal_name, street, postal_code, city, country_code, email, phone, contact_name,
-    iban, bic, payment_days, tax_exemption_reason, version"""
-COST_BASE_COLUMNS = """tenant_id, year, staff, it, overheads, other, total, note, adopted_rate, adopted_at,
+    iban, bic, payment_days, tax_exemption_reason, itemised_caller, itemised_hidden_digits, version"""
+COST_BASE_COLUMNS = """tenant_id, year, staff, it, overheads, other, total, own_items, note, adopted_rate, adopted_at,
     recorded_by, version"""
 
 
@@ -40,14 +43,16 @@ async def find_profile(conn: asyncpg.Connection, tenant_id: UUID) -> BillingProf
 async def upsert_profile(conn: asyncpg.Connection, tenant_id: UUID, data: BillingProfileInput) -> BillingProfile:
     row = await conn.fetchrow(
         f"""INSERT INTO billing_profiles (tenant_id, legal_name, street, postal_code, city, country_code, email,
-                                          phone, contact_name, iban, bic, payment_days, tax_exemption_reason)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                          phone, contact_name, iban, bic, payment_days, tax_exemption_reason,
+                                          itemised_caller, itemised_hidden_digits)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             ON CONFLICT (tenant_id) DO UPDATE SET
                 legal_name = EXCLUDED.legal_name, street = EXCLUDED.street, postal_code = EXCLUDED.postal_code,
                 city = EXCLUDED.city, country_code = EXCLUDED.country_code, email = EXCLUDED.email,
                 phone = EXCLUDED.phone, contact_name = EXCLUDED.contact_name, iban = EXCLUDED.iban,
                 bic = EXCLUDED.bic, payment_days = EXCLUDED.payment_days,
-                tax_exemption_reason = EXCLUDED.tax_exemption_reason,
+                tax_exemption_reason = EXCLUDED.tax_exemption_reason, itemised_caller = EXCLUDED.itemised_caller,
+                itemised_hidden_digits = EXCLUDED.itemised_hidden_digits,
                 version = billing_profiles.version + 1, updated_at = now()
             RETURNING {PROFILE_COLUMNS}""",
         tenant_id,
@@ -63,6 +68,8 @@ async def upsert_profile(conn: asyncpg.Connection, tenant_id: UUID, data: Billin
         data.bic,
         data.payment_days,
         data.tax_exemption_reason.strip(),
+        data.itemised_caller.value,
+        data.itemised_hidden_digits,
     )
     assert row is not None
     return row_to(BillingProfile, row)
@@ -181,11 +188,14 @@ async def insert_tariff(
     note: str,
     created_by: str,
     cost_base_year: int | None = None,
+    first_period: int | None = None,
 ) -> Tariff:
     row = await conn.fetchrow(
         f"""INSERT INTO tariffs (tenant_id, id, agreement_id, operator_tenant_id, valid, price_per_minute,
-                                 increment_seconds, minimum_charge, note, created_by, cost_base_year)
-            VALUES ($1, $2, $3, $4, daterange($5::date, $6::date + 1, '[)'), $7, $8, $9, $10, $11, $12)
+                                 increment_seconds, minimum_charge, note, created_by, cost_base_year,
+                                 first_period_seconds)
+            VALUES ($1, $2, $3, $4, daterange($5::date, $6::date + 1, '[)'), $7, $8, $9, $10, $11, $12,
+                    coalesce($13::int, $8))
             RETURNING {TARIFF_COLUMNS}""",
         tenant_id,
         tariff_id,
@@ -199,6 +209,7 @@ async def insert_tariff(
         note,
         created_by,
         cost_base_year,
+        first_period,
     )
     assert row is not None
     return _tariff(row)
@@ -215,10 +226,12 @@ async def update_tariff(
     minimum: Decimal | None,
     note: str,
     expected_version: int | None,
+    first_period: int | None = None,
 ) -> Tariff | None:
     row = await conn.fetchrow(
         f"""UPDATE tariffs SET valid = daterange($3::date, $4::date + 1, '[)'), price_per_minute = $5,
-                   increment_seconds = $6, minimum_charge = $7, note = $8, version = version + 1, updated_at = now()
+                   increment_seconds = $6, first_period_seconds = coalesce($10::int, $6), minimum_charge = $7,
+                   note = $8, version = version + 1, updated_at = now()
             WHERE tenant_id = $1 AND id = $2 AND ($9::int IS NULL OR version = $9)
             RETURNING {TARIFF_COLUMNS}""",
         tenant_id,
@@ -230,6 +243,7 @@ async def update_tariff(
         minimum,
         note,
         expected_version,
+        first_period,
     )
     return _tariff(row) if row else None
 
@@ -274,10 +288,11 @@ async def upsert_cost_base(
 ) -> CostBase | None:
     """Insert or replace a year's cost base; None when it was adopted already (then fixed)."""
     row = await conn.fetchrow(
-        f"""INSERT INTO cost_bases (tenant_id, year, staff, it, overheads, other, note, recorded_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        f"""INSERT INTO cost_bases (tenant_id, year, staff, it, overheads, other, note, recorded_by, own_items)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (tenant_id, year) DO UPDATE SET staff = EXCLUDED.staff, it = EXCLUDED.it,
                 overheads = EXCLUDED.overheads, other = EXCLUDED.other, note = EXCLUDED.note,
+                own_items = EXCLUDED.own_items,
                 recorded_by = EXCLUDED.recorded_by, recorded_at = now(), version = cost_bases.version + 1
             WHERE cost_bases.adopted_rate IS NULL
             RETURNING {COST_BASE_COLUMNS}""",
@@ -289,6 +304,7 @@ async def upsert_cost_base(
         data.other,
         data.note,
         recorded_by,
+        msgspec.to_builtins(data.own_items),
     )
     return row_to(CostBase, row) if row else None
 

@@ -21,7 +21,9 @@ Note = Annotated[str, msgspec.Meta(max_length=500), LINES]
 Year = Annotated[int, msgspec.Meta(ge=2000, le=2999)]
 # A month (2026-03) or a year (2026).
 PeriodText = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")]
-Increment = Literal[1, 60]
+# The trade's billing increments (Taktung): a first period, then an increment, "60/1" etc.
+Increment = Literal[1, 10, 30, 60]
+FirstPeriod = Annotated[int, msgspec.Meta(ge=1, le=600)]
 
 
 class InvoiceKind(StrEnum):
@@ -62,7 +64,9 @@ class Tariff(Schema, frozen=True):
     valid_from: date
     valid_to: date | None
     price_per_minute: Decimal
-    increment_seconds: int
+    first_period_seconds: int  # billed whole for any talk up to it …
+    increment_seconds: int  # … then each started increment
+    billing_increment: str  # as the trade writes it: "60/60", "60/1", "30/1", "1/1"
     minimum_charge: Decimal | None
     note: str
     cost_base_year: int | None
@@ -71,14 +75,17 @@ class Tariff(Schema, frozen=True):
 
 class TariffInput(Input, frozen=True):
     """The full new state of a tariff (PUT replaces): a field left out takes its default
-    (`validTo` open-ended, `incrementSeconds` 60, no `minimumCharge`), except `note`, which is kept
-    when left out or null and cleared by "". `incrementSeconds` 60 bills per started minute, 1 to
-    the second; `minimumCharge` is the least a billed call costs."""
+    (`validTo` open-ended, `incrementSeconds` 60, `firstPeriodSeconds` the increment, no
+    `minimumCharge`), except `note`, which is kept when left out or null and cleared by "".
+    A call is billed `firstPeriodSeconds` whole, then each started `incrementSeconds` (60/60: per
+    started minute; 60/1: the first minute, then to the second; 1/1: to the second); the first
+    period is a multiple of the increment. `minimumCharge` is the least a billed call costs."""
 
     valid_from: date
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: Increment = 60
+    first_period_seconds: FirstPeriod | None = None
     minimum_charge: Decimal | None = None
     # Free text a clerk wrote, not a term of the price: a client that sends only the terms
     # (issue 17) must not wipe it, so absence keeps it.
@@ -87,11 +94,15 @@ class TariffInput(Input, frozen=True):
 
 
 class TariffCreate(Input, frozen=True):
+    """A tariff period; billing increments as in `TariffInput` (`firstPeriodSeconds` defaults to
+    the increment)."""
+
     agreement_id: UUID
     valid_from: date
     price_per_minute: Decimal
     valid_to: date | None = None
     increment_seconds: Increment = 60
+    first_period_seconds: FirstPeriod | None = None
     minimum_charge: Decimal | None = None
     note: Note = ""
 
@@ -163,7 +174,53 @@ class CancellationInput(Input, frozen=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S"), LINES]
 
 
+class ItemisedCall(Schema, frozen=True):
+    """One call behind an invoice line (Einzelverbindungsnachweis). `amount` is the call's share of
+    its line in cents (largest remainder), so the calls of a line add up to the line exactly."""
+
+    line_no: int
+    started_at: datetime
+    caller: str | None  # shortened or left out as the town's billing profile says
+    purpose: str
+    talk_seconds: int
+    billed_seconds: int
+    at_minimum: bool
+    amount: Decimal
+
+
+class ItemisedLine(Schema, frozen=True):
+    line_no: int
+    kind: LineKind
+    correction: bool  # corrections of earlier invoices are listed as their line only
+    description: str
+    calls: int
+    billable_seconds: int
+    amount: Decimal
+    itemised: bool  # the calls below add up to this line
+
+
+class ItemisedCallList(Schema, frozen=True):
+    invoice_id: UUID
+    tenant_id: UUID
+    number: str | None
+    period_from: date
+    period_to: date
+    caller_shown: ItemisedCaller
+    lines: list[ItemisedLine]
+    calls: list[ItemisedCall]
+    total_talk_seconds: int
+    total_billed_seconds: int
+    total_amount: Decimal
+
+
 # --- party data ---------------------------------------------------------------------------------
+
+
+class ItemisedCaller(StrEnum):
+    """How a town's itemised call lists show the caller's number."""
+
+    SHORTENED = "shortened"  # the last digits replaced by "x"
+    OMITTED = "omitted"
 
 
 class BillingProfile(Schema, frozen=True):
@@ -180,6 +237,8 @@ class BillingProfile(Schema, frozen=True):
     bic: str | None
     payment_days: int
     tax_exemption_reason: str
+    itemised_caller: ItemisedCaller
+    itemised_hidden_digits: int
     version: int
 
 
@@ -198,6 +257,9 @@ class BillingProfileInput(Input, frozen=True):
     tax_exemption_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")] = (
         "Nicht steuerbar (§ 2b UStG, öffentlich-rechtliche Vereinbarung)"
     )
+    # The itemised call list: caller numbers shortened by their last digits, or left out.
+    itemised_caller: ItemisedCaller = ItemisedCaller.SHORTENED
+    itemised_hidden_digits: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
 
 
 class Party(Schema, frozen=True):
@@ -224,6 +286,13 @@ class Party(Schema, frozen=True):
 # --- yearly rate from costs ---------------------------------------------------------------------
 
 
+class OwnCostItem(Schema, frozen=True):
+    """A cost the operator declares as its own (part of the totals, not covered by the rate)."""
+
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+    amount: Decimal
+
+
 class CostBase(Schema, frozen=True):
     tenant_id: UUID
     year: int
@@ -232,6 +301,7 @@ class CostBase(Schema, frozen=True):
     overheads: Decimal
     other: Decimal
     total: Decimal
+    own_items: list[OwnCostItem]
     note: str
     adopted_rate: Decimal | None
     adopted_at: datetime | None
@@ -247,6 +317,8 @@ class CostBaseInput(Input, frozen=True):
     it: Decimal
     overheads: Decimal
     other: Decimal = msgspec.field(default_factory=lambda: Decimal(0))
+    # Items within those costs the operator declares as its own: left out of what the rate covers.
+    own_items: Annotated[list[OwnCostItem], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
     note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
@@ -259,14 +331,18 @@ class ClientMinutes(Schema, frozen=True):
 
 
 class RateProposal(Schema, frozen=True):
-    """Next year's cost-covering rate: cost base ÷ billable minutes of all clients, rounded up
-    to the cent."""
+    """Next year's cost-covering rate: the cost base (less the operator's own items) ÷ every
+    minute the centre handled (the operator's own calls and 115 included), counted as calls are
+    billed, rounded up to the cent."""
 
     year: int
     applies_from: date
     cost_base: CostBase
+    covered_costs: Decimal  # the cost base less the operator's own items
     clients: list[ClientMinutes]
-    billable_seconds: int
+    operator_seconds: int  # the operator's own calls (its central number, unassigned 115)
+    operator_minutes: Decimal
+    billable_seconds: int  # all minutes the centre handled: clients and operator
     billable_minutes: Decimal
     exact_rate: Decimal | None
     proposed_rate: Decimal | None
@@ -275,7 +351,79 @@ class RateProposal(Schema, frozen=True):
 
 
 class RateAdoptionInput(Input, frozen=True):
+    """Adopt the rate proposed to the towns: when every town accepted, or after the deadline with
+    a `reason` the operator records (objections and silence are then overruled, on record)."""
+
     year: Year
+    reason: Annotated[str, msgspec.Meta(max_length=2000), LINES] | None = None
+
+
+class RateProposalInput(Input, frozen=True):
+    """Propose the year's cost-covering rate to every client town; they answer by `respondBy`."""
+
+    year: Year
+    respond_by: date
+
+
+class RateDecision(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    OBJECTED = "objected"
+
+
+class RateDecisionInput(Input, frozen=True):
+    """A town's answer: `accepted`, or `objected` with a note saying why."""
+
+    year: Year
+    decision: Literal[RateDecision.ACCEPTED, RateDecision.OBJECTED]
+    note: Annotated[str, msgspec.Meta(max_length=2000), LINES] = ""
+
+
+class RateEventKind(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    OBJECTED = "objected"
+    ADOPTED = "adopted"  # every town accepted
+    ADOPTED_AFTER_DEADLINE = "adopted_after_deadline"  # by the operator, with its reason
+
+
+class RateConsent(Schema, frozen=True):
+    """A town's answer to the operator's proposal of a year's rate."""
+
+    tenant_id: UUID
+    operator_tenant_id: UUID
+    year: int
+    rate: Decimal
+    respond_by: date
+    decision: RateDecision
+    note: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class RateEvent(Schema, frozen=True):
+    """One step of a rate consultation, as the town it concerns reads it."""
+
+    tenant_id: UUID
+    id: UUID
+    operator_tenant_id: UUID
+    year: int
+    kind: RateEventKind
+    rate: Decimal
+    note: str
+    actor: str
+    at: datetime
+
+
+class RateConsultation(Schema, frozen=True):
+    """Where a year's rate stands with the towns I may see: each one's answer and every step."""
+
+    year: int
+    rate: Decimal | None
+    respond_by: date | None
+    adopted: bool
+    consents: list[RateConsent]
+    events: list[RateEvent]
 
 
 class YearInput(Input, frozen=True):

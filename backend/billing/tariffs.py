@@ -31,6 +31,10 @@ _CHECKED_FIELDS = {
     "tariffs_price_per_minute_check": ("pricePerMinute", _l("a price per minute below 1000 EUR, please")),
     "tariffs_minimum_charge_check": ("minimumCharge", _l("the amount must be positive")),
     "tariffs_valid_check": ("validFrom", _l("a tariff ends on or after the day it starts")),
+    "tariffs_first_period_seconds_check": (
+        "firstPeriodSeconds",
+        _l("the first period is a multiple of the increment, up to 600 seconds"),
+    ),
 }
 
 
@@ -63,6 +67,10 @@ def _check_terms(agreement: Agreement, data: TariffInput | TariffCreate) -> None
         raise ValidationFailed(_l("a price per minute below 1000 EUR, please"), field="pricePerMinute")
     if data.minimum_charge is not None:
         money(data.minimum_charge, "minimumCharge", 2, positive=True)
+    if data.first_period_seconds is not None and data.first_period_seconds % data.increment_seconds:
+        raise ValidationFailed(
+            _l("the first period is a multiple of the increment, up to 600 seconds"), field="firstPeriodSeconds"
+        )
     if data.valid_to is not None and data.valid_to < data.valid_from:
         raise ValidationFailed(_l("a tariff ends on or after the day it starts"), field="validTo")
     if data.valid_from < agreement.starts_on:
@@ -102,6 +110,7 @@ async def _insert_tariff(
                 data.note,
                 uow.principal.log_id,
                 cost_base_year,
+                data.first_period_seconds,
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None
@@ -131,11 +140,13 @@ def _changed_days(current: Tariff, data: TariffInput) -> list[tuple[date, date |
     the days in exactly one of the two periods."""
     old = (current.valid_from, exclusive(current.valid_to))
     new = (data.valid_from, exclusive(data.valid_to))
-    terms_changed = (current.price_per_minute, current.increment_seconds, current.minimum_charge) != (
-        data.price_per_minute,
-        data.increment_seconds,
-        data.minimum_charge,
-    )
+    first_period = data.first_period_seconds or data.increment_seconds
+    terms_changed = (
+        current.price_per_minute,
+        current.first_period_seconds,
+        current.increment_seconds,
+        current.minimum_charge,
+    ) != (data.price_per_minute, first_period, data.increment_seconds, data.minimum_charge)
     if terms_changed:
         return [old, new]
     if old == new:
@@ -172,6 +183,7 @@ async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) ->
                 data.minimum_charge,
                 current.note if data.note is None else data.note,
                 data.version,
+                data.first_period_seconds,
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict(_l("the period overlaps another tariff of this client"), field="validFrom") from None

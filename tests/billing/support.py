@@ -89,6 +89,7 @@ class Billing:
         valid_to: date | None = None,
         increment: int = 60,
         minimum: str | None = None,
+        first_period: int | None = None,
     ) -> Any:
         async with unit_of_work(self.state, self.finance()) as uow:
             return await tariffs.create_tariff(
@@ -99,6 +100,7 @@ class Billing:
                     valid_to=valid_to,
                     price_per_minute=Decimal(price),
                     increment_seconds=increment,  # type: ignore[arg-type]
+                    first_period_seconds=first_period,
                     minimum_charge=Decimal(minimum) if minimum else None,
                 ),
             )

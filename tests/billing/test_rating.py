@@ -106,17 +106,61 @@ def test_billable_seconds_round_up_to_the_increment(talk: int, increment: int) -
         assert billed % increment == 0 and talk <= billed < talk + increment
 
 
-@pytest.mark.parametrize("increment", [1, 60])
-async def test_the_database_rates_like_the_code(db: asyncpg.Pool, increment: int) -> None:
-    talks = [0, 1, 29, 59, 60, 61, 119, 120, 121, 3599, 3600, 3601]
+# The trade's billing increments (first period / increment), at the minute edges.
+EDGES = {
+    (60, 60): {0: 0, 1: 60, 29: 60, 30: 60, 31: 60, 59: 60, 60: 60, 61: 120, 119: 120, 120: 120, 121: 180},
+    (60, 1): {0: 0, 1: 60, 29: 60, 30: 60, 31: 60, 59: 60, 60: 60, 61: 61, 119: 119, 120: 120, 121: 121},
+    (30, 1): {0: 0, 1: 30, 29: 30, 30: 30, 31: 31, 59: 59, 60: 60, 61: 61},
+    (1, 1): {0: 0, 1: 1, 29: 29, 30: 30, 31: 31, 59: 59, 60: 60, 61: 61},
+    (60, 30): {0: 0, 1: 60, 59: 60, 60: 60, 61: 90, 90: 90, 91: 120},
+}
+
+
+@pytest.mark.parametrize(("first", "increment"), list(EDGES), ids=[f"{f}/{i}" for f, i in EDGES])
+def test_first_period_then_increment_at_the_minute_edges(first: int, increment: int) -> None:
+    assert {t: rating.billable_seconds(t, increment, first) for t in EDGES[first, increment]} == EDGES[first, increment]
+
+
+def test_a_60_1_tariff_bills_a_short_call_a_minute_and_a_long_one_to_the_second() -> None:
+    """60/1 at 0.95 EUR: 20 s → 60 s, 61 s → 61 s, 59 s → 60 s: 181 s = 2.8658… → 2.87 EUR
+    (per second it would be 140 s = 2.22 EUR, per started minute 240 s = 3.80 EUR)."""
+    terms = TariffTerms("t", PRICE, 1, None, 60)
+    seconds = [rating.billable_seconds(t, 1, 60) for t in (20, 61, 59)]
+    lines = rating.group_lines(terms, Usage(3, sum(seconds)), Billed(), Billed())
+    assert (lines[0].billable_seconds, lines[0].unit_code, lines[0].amount) == (181, "SEC", Decimal("2.87"))
+    assert rating.call_charge(20, PRICE, 1, None, 60) == PRICE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    talk=st.integers(min_value=-10, max_value=100_000),
+    terms=st.sampled_from([(60, 60), (60, 1), (30, 1), (1, 1), (60, 10), (30, 30)]),
+)
+def test_billed_seconds_cover_the_talk_by_less_than_an_increment_after_the_first_period(
+    talk: int, terms: tuple[int, int]
+) -> None:
+    first, increment = terms
+    billed = rating.billable_seconds(talk, increment, first)
+    if talk <= 0:
+        assert billed == 0
+    elif talk <= first:
+        assert billed == first
+    else:
+        assert billed % increment == 0 and talk <= billed < talk + increment
+
+
+@pytest.mark.parametrize(("first", "increment"), [(60, 60), (1, 1), *EDGES])
+async def test_the_database_rates_like_the_code(db: asyncpg.Pool, first: int, increment: int) -> None:
+    talks = [0, 1, 29, 30, 31, 59, 60, 61, 89, 90, 91, 119, 120, 121, 3599, 3600, 3601]
     async with db.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT t, billing_billable_seconds(t, $2) AS s, billing_at_minimum(billing_billable_seconds(t, $2), "
-            "0.95, 0.50) AS m FROM unnest($1::int[]) AS t",
+            "SELECT t, billing_billable_seconds(t, $2, $3) AS s, "
+            "billing_at_minimum(billing_billable_seconds(t, $2, $3), 0.95, 0.50) AS m FROM unnest($1::int[]) AS t",
             talks,
+            first,
             increment,
         )
     for row in rows:
-        expected = rating.billable_seconds(row["t"], increment)
+        expected = rating.billable_seconds(row["t"], increment, first)
         assert (row["s"] or 0) == expected
         assert bool(row["m"]) == (expected > 0 and rating.at_minimum(expected, PRICE, Decimal("0.50")))

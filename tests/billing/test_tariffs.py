@@ -152,6 +152,66 @@ async def test_raw_and_billable_seconds_are_both_kept(world: World, billing: Bil
     assert kept == {61: 120, 59: 60, 0: None}  # a call without talk is not billed
 
 
+@pytest.mark.parametrize(
+    ("first", "increment", "billed", "label", "amount"),
+    [
+        # 0 s is not billed; 29/30/31 s and 59/60/61 s at the edges; 0.95 EUR per minute.
+        (60, 1, {0: None, 29: 60, 30: 60, 31: 60, 59: 60, 60: 60, 61: 61}, "60/1", "5.72"),  # 361 s: 5.7158…
+        (30, 1, {0: None, 29: 30, 30: 30, 31: 31, 59: 59, 60: 60, 61: 61}, "30/1", "4.29"),  # 271 s: 4.2908…
+        (60, 60, {0: None, 29: 60, 30: 60, 31: 60, 59: 60, 60: 60, 61: 120}, "60/60", "6.65"),  # 7 min
+        (1, 1, {0: None, 29: 29, 30: 30, 31: 31, 59: 59, 60: 60, 61: 61}, "1/1", "4.28"),  # 270 s: 4.275, half up
+    ],
+)
+async def test_a_first_period_then_increment_at_the_minute_edges(
+    world: World, billing: Billing, first: int, increment: int, billed: dict[int, int | None], label: str, amount: str
+) -> None:
+    """The database rates each call as the trade's tariff says, keeps raw and billed seconds, and
+    the invoice line is the billed seconds at the price, rounded once."""
+    soest = billing.clients["soest"]
+    tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95", increment=increment, first_period=first)
+    assert (tariff.first_period_seconds, tariff.increment_seconds, tariff.billing_increment) == (first, increment, label)
+    ids = await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 5, 4), *billed))
+    async with tenant_transaction(world.state.pool, [soest], readonly=True) as conn:
+        rows = await conn.fetch(
+            """SELECT c.talk_seconds, ch.talk_seconds AS raw, ch.billable_seconds FROM calls c
+               LEFT JOIN call_charges ch ON ch.tenant_id = c.tenant_id AND ch.call_id = c.id
+               WHERE c.tenant_id = $1 AND c.id = ANY($2::uuid[])""",
+            soest,
+            ids,
+        )
+    assert {r["talk_seconds"]: r["billable_seconds"] for r in rows} == billed
+    assert all(r["raw"] in (None, r["talk_seconds"]) for r in rows)
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        draft = await invoices.run_invoice(uow, soest, "2026-05")
+    [line] = draft.lines
+    assert line.calls == 6 and line.billable_seconds == sum(s or 0 for s in billed.values())
+    assert line.amount == Decimal(amount)
+    assert label in line.description or (first, increment) in ((60, 60), (1, 1))
+
+
+async def test_a_first_period_must_be_a_multiple_of_the_increment(billing: Billing) -> None:
+    with pytest.raises(ValidationFailed, match="multiple of the increment") as refused:
+        await billing.add_tariff("soest", date(2026, 1, 1), "0.95", increment=60, first_period=30)
+    assert refused.value.field == "firstPeriodSeconds"
+
+
+async def test_a_tariff_change_of_the_first_period_re_rates(world: World, billing: Billing) -> None:
+    soest = billing.clients["soest"]
+    tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95", increment=1)
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 5, 4), 20))
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        changed = await tariffs.change_tariff(
+            uow,
+            tariff.id,
+            TariffInput(
+                valid_from=date(2026, 1, 1), price_per_minute=Decimal("0.95"), increment_seconds=1, first_period_seconds=60
+            ),
+        )
+        draft = await invoices.run_invoice(uow, soest, "2026-05")
+    assert changed.billing_increment == "60/1"
+    assert [(line.billable_seconds, line.amount) for line in draft.lines] == [(60, Decimal("0.95"))]
+
+
 async def test_calls_before_their_tariff_are_rated_when_it_arrives(world: World, billing: Billing) -> None:
     soest = billing.clients["soest"]
     await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 6, 1), 61, 59))
