@@ -70,6 +70,8 @@ class Operation(StrEnum):
     BILLING_PROFILE_WRITE = "billing-profile:write"
     COST_BASE_READ = "cost-base:read"
     COST_BASE_WRITE = "cost-base:write"
+    RATE_CONSULTATION_READ = "rate-consultation:read"
+    RATE_DECIDE = "rate:decide"
     FIGURES_READ = "figures:read"
     FIGURES_CONFIGURE = "figures:configure"
     DIRECTORY_READ = "directory:read"
@@ -189,9 +191,16 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     Operation.INVOICE_READ: {Role.FINANCE: SETTLED},
     Operation.INVOICE_WRITE: {Role.FINANCE: SETTLED},
     Operation.BILLING_PROFILE_READ: {Role.FINANCE: ACTING, Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
-    Operation.BILLING_PROFILE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.FINANCE: OWN},
+    # The operator's finance keeps its clients' invoice addresses too (issue 17); a town's finance
+    # acts for its own town only, so ACTING is its own profile.
+    Operation.BILLING_PROFILE_WRITE: {Role.PLATFORM_ADMIN: ACTING, Role.FINANCE: ACTING},
     Operation.COST_BASE_READ: {Role.FINANCE: OWN},
     Operation.COST_BASE_WRITE: {Role.FINANCE: OWN},
+    # The yearly rate is agreed with the towns ("einvernehmlich"): each town's finance or town admin
+    # answers the operator's proposal; platform admins record an answer a town sent in writing (the
+    # event names who recorded it). Every step is readable by the towns it concerns.
+    Operation.RATE_CONSULTATION_READ: {Role.FINANCE: SETTLED, Role.TOWN_ADMIN: OWN, Role.PLATFORM_ADMIN: ACTING},
+    Operation.RATE_DECIDE: {Role.FINANCE: OWN, Role.TOWN_ADMIN: OWN, Role.PLATFORM_ADMIN: ACTING},
     Operation.FIGURES_READ: {
         Role.SUPERVISOR: ACTING,
         Role.FINANCE: ACTING,

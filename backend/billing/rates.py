@@ -1,7 +1,7 @@
 """The yearly cost-based rate: the operator's cost bases, next year's cost-covering rate per
-minute (cost base ÷ billable minutes of all clients, rounded up to the cent), adopting it as every
-client's tariff, and the true-up of a fully invoiced year to that rate. Only the operator's own
-finance does any of it."""
+minute (cost base less the operator's own items ÷ every minute the centre handled, rounded up to
+the cent), adopting it as every client's tariff, and the true-up of a fully invoiced year to that
+rate. Only the operator's own finance does any of it; agreeing it with the towns is `consent`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from auth.permissions import Operation, reachable_tenants
+from backend import clock
 from backend.billing import invoice_repository, rating, repository
 from backend.billing.common import money, reach_client, tariff_terms
 from backend.billing.invoice_repository import NewLine
@@ -37,6 +38,7 @@ from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.tenants import service as tenants_service
 from backend.tenants.reach import reach_home
+from backend.tenants.schemas import Tenant
 
 
 async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
@@ -44,8 +46,13 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
     operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
     for value, field in ((data.staff, "staff"), (data.it, "it"), (data.overheads, "overheads"), (data.other, "other")):
         money(value, field, 2, positive=False)
-    if data.staff + data.it + data.overheads + data.other <= 0:
+    total = data.staff + data.it + data.overheads + data.other
+    if total <= 0:
         raise ValidationFailed(_l("a cost base has costs"), field="staff")
+    for item in data.own_items:
+        money(item.amount, "ownItems", 2, positive=True)
+    if sum((item.amount for item in data.own_items), Decimal(0)) >= total:
+        raise ValidationFailed(_l("the operator's own items are part of the costs and less than them"), field="ownItems")
     recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
     if recorded is None:
         raise InvalidTransition(
@@ -59,41 +66,71 @@ async def cost_bases(uow: UnitOfWork) -> list[CostBase]:
     return await repository.list_cost_bases(uow.conn, operator.id)
 
 
-async def _proposal(uow: UnitOfWork, operator_id: UUID, base: CostBase) -> RateProposal:
+async def _counting(uow: UnitOfWork, client_ids: list[UUID], day: date) -> tuple[int, int]:
+    """How calls without a tariff (the operator's own, 115 not assigned to a town, a client's
+    days without one) are counted: as the clients' tariffs on `day` bill, when they all bill
+    alike; otherwise per started minute, as the paper's rate was set."""
+    schemes = set()
+    for client in client_ids:
+        tariff = await repository.tariff_in_force(uow.conn, client, day)
+        if tariff is not None:
+            schemes.add((tariff.first_period_seconds, tariff.increment_seconds))
+    return schemes.pop() if len(schemes) == 1 else (60, 60)
+
+
+async def _proposal(uow: UnitOfWork, operator: Tenant, base: CostBase) -> RateProposal:
+    """The cost base, less the items the operator declares as its own, ÷ every minute the centre
+    handled in the year: its clients' and its own (the operator's central number, 115 calls not
+    assigned to a town), counted as calls are billed (issue 17: dividing by the clients' minutes
+    alone made them pay for the operator's calls)."""
     start, end = date(base.year, 1, 1), date(base.year + 1, 1, 1)
     # Every client of the year, former ones too (finance settles with them: Reach.SETTLED).
     settled = reachable_tenants(uow.principal, Operation.INVOICE_READ)
-    agreements = await repository.agreements_of_operator(uow.conn, operator_id, sorted(settled), start, end)
+    agreements = await repository.agreements_of_operator(uow.conn, operator.id, sorted(settled), start, end)
     names = {a["tenant_id"]: a["name"] for a in agreements}
-    seconds = await repository.billable_seconds_by_client(uow.conn, list(names), start, end)
+    first, step = await _counting(uow, list(names), end - timedelta(days=1))
+    rated = await repository.billable_seconds_by_client(uow.conn, [*names, operator.id], start, end)
+    unrated = await repository.unrated_seconds_by_tenant(uow.conn, [*names, operator.id], start, end, first, step)
     billed = await repository.billed_by_client(uow.conn, list(names), start, end)
+
+    def handled(tenant_id: UUID) -> int:
+        return rated.get(tenant_id, 0) + unrated.get(tenant_id, 0)
+
     clients = [
         ClientMinutes(
             tenant_id=tenant_id,
             name=name,
-            billable_seconds=seconds.get(tenant_id, 0),
-            billable_minutes=rating.minutes(seconds.get(tenant_id, 0)),
+            billable_seconds=handled(tenant_id),
+            billable_minutes=rating.minutes(handled(tenant_id)),
             billed_amount=billed.get(tenant_id, Decimal("0.00")),
         )
         for tenant_id, name in names.items()
     ]
-    total_seconds = sum(c.billable_seconds for c in clients)
+    own_seconds = handled(operator.id)
+    total_seconds = sum(c.billable_seconds for c in clients) + own_seconds
     total_minutes = rating.minutes(total_seconds)
+    own_costs = sum((item.amount for item in base.own_items), Decimal("0.00"))
+    covered = base.total - own_costs
     calculation = [
         f"cost base {base.year}: staff {base.staff} + IT {base.it} + overheads {base.overheads} "
         f"+ other {base.other} = {base.total} EUR",
-        *(
-            f"billable minutes {base.year}, {c.name}: {c.billable_seconds} s = {c.billable_minutes} min"
-            for c in clients
-        ),
-        f"billable minutes {base.year}, all clients: {total_seconds} s ÷ 60 = {total_minutes} min",
+        *(f"left out as the operator's own: {item.label} {item.amount} EUR" for item in base.own_items),
+    ]
+    if base.own_items:
+        calculation.append(f"costs the rate covers: {base.total} − {own_costs} = {covered} EUR")
+    calculation += [
+        *(f"minutes handled {base.year}, {c.name}: {c.billable_seconds} s = {c.billable_minutes} min" for c in clients),
+        f"minutes handled {base.year}, {operator.name} (its own numbers, 115 not assigned to a town): "
+        f"{own_seconds} s = {rating.minutes(own_seconds)} min",
+        f"calls without a tariff counted as {first}/{step} (first period/increment, seconds)",
+        f"all minutes the centre handled {base.year}: {total_seconds} s ÷ 60 = {total_minutes} min",
     ]
     exact = proposed = None
-    if total_seconds > 0:
-        exact = (base.total * 60 / total_seconds).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-        proposed = rating.rate_rounded_up(base.total, total_seconds)
+    if total_seconds > 0 and covered > 0:
+        exact = (covered * 60 / total_seconds).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        proposed = rating.rate_rounded_up(covered, total_seconds)
         calculation += [
-            f"{base.total} EUR ÷ {total_minutes} min = {exact} EUR/min",
+            f"{covered} EUR ÷ {total_minutes} min = {exact} EUR/min",
             f"rounded up to the cent: {proposed} EUR/min, from {end.isoformat()}",
         ]
     else:
@@ -102,7 +139,10 @@ async def _proposal(uow: UnitOfWork, operator_id: UUID, base: CostBase) -> RateP
         year=base.year,
         applies_from=end,
         cost_base=base,
+        covered_costs=covered,
         clients=clients,
+        operator_seconds=own_seconds,
+        operator_minutes=rating.minutes(own_seconds),
         billable_seconds=total_seconds,
         billable_minutes=total_minutes,
         exact_rate=exact,
@@ -120,7 +160,7 @@ async def rate_proposal(uow: UnitOfWork, year: int) -> RateProposal:
     base = await repository.find_cost_base(uow.conn, operator.id, year)
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=year))
-    return await _proposal(uow, operator.id, base)
+    return await _proposal(uow, operator, base)
 
 
 async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
@@ -138,7 +178,7 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
                 adopted_rate=base.adopted_rate,
             )
         )
-    proposal = await _proposal(uow, operator.id, base)
+    proposal = await _proposal(uow, operator, base)
     if proposal.proposed_rate is None:
         raise ValidationFailed(
             _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
@@ -210,10 +250,14 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     rate of that year (cost base ÷ billable minutes of all clients, rounded up to the cent)."""
     operator = await reach_home(uow, Operation.INVOICE_WRITE, operator=True)
     client = (await reach_client(uow, tenant, Operation.INVOICE_WRITE)).id
+    if year >= clock.today().year:
+        # Its minutes and costs are not final before 31 December: a true-up drafted now would
+        # settle a year that is still running (issue 17).
+        raise Conflict(_l("{year} is not over yet; a true-up comes after 31 December", year=year), field="year")
     base = await repository.find_cost_base(uow.conn, operator.id, year)
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=year), field="year")
-    proposal = await _proposal(uow, operator.id, base)
+    proposal = await _proposal(uow, operator, base)
     rate = proposal.proposed_rate
     if rate is None:
         raise ValidationFailed(_l("no billable minutes in {year}: no rate can be derived", year=year), field="year")

@@ -352,6 +352,25 @@ async def billable_seconds_by_client(
     return {r["tenant_id"]: r["seconds"] for r in rows}
 
 
+async def unrated_seconds_by_tenant(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], start: date, end: date, first: int, increment: int
+) -> dict[UUID, int]:
+    """Talked calls without a tariff on days [start, end), counted as a `first`/`increment` tariff
+    would bill them (each call's raw seconds are kept in call_charges)."""
+    rows = await conn.fetch(
+        """SELECT tenant_id, sum(billing_billable_seconds(talk_seconds, $4, $5))::bigint AS seconds
+           FROM call_charges
+           WHERE tenant_id = ANY($1::uuid[]) AND day >= $2 AND day < $3 AND tariff_id IS NULL
+           GROUP BY tenant_id""",
+        list(tenant_ids),
+        start,
+        end,
+        first,
+        increment,
+    )
+    return {r["tenant_id"]: r["seconds"] for r in rows}
+
+
 async def billed_by_client(
     conn: asyncpg.Connection, tenant_ids: Sequence[UUID], start: date, end: date
 ) -> dict[UUID, Decimal]:

@@ -504,7 +504,7 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/true-ups",
         (R.INVOICE_WRITE,),
-        body=lambda t: {"tenantId": str(t.billing["true_up_client_id"]), "year": 2149},
+        body=lambda t: {"tenantId": str(t.billing["true_up_client_id"]), "year": t.billing["true_up_year"]},
     ),
     Route("GET", "/v1/tenants/{slug}/billing-profile", (R.BILLING_PROFILE_READ,)),
     Route("PUT", "/v1/tenants/{slug}/billing-profile", (R.BILLING_PROFILE_WRITE,), body=lambda t: PROFILE_BODY),

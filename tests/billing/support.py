@@ -216,6 +216,9 @@ def talks(day: date, *seconds: int, hour: int = 10) -> list[CallSpec]:
 
 _PREPARED: dict[str, dict[str, Any]] = {}
 WORLD_YEAR = 2150  # far from every other test's days
+# A year that is over on every day the tests run (a true-up waits for 31 December) and that no
+# other test puts calls into; Geseke's world agreement runs from 2018.
+SETTLED_YEAR = 2022
 
 
 async def _created(response: httpx.Response) -> dict[str, Any]:
@@ -281,7 +284,7 @@ async def prepare_world_billing(client: httpx.AsyncClient, world: World) -> dict
             headers=finance,
         )
     )
-    # Geseke's year before, invoiced in full, with a cost base: ready for a true-up.
+    # Geseke's finished year, invoiced in full, with a cost base: ready for a true-up.
     geseke_id = world.tenant_ids["stadt-geseke"]
     geseke_agreement = next(a["agreement"]["id"] for a in agreements if a["agreement"]["tenantId"] == str(geseke_id))
     await _created(
@@ -289,26 +292,26 @@ async def prepare_world_billing(client: httpx.AsyncClient, world: World) -> dict
             "/v1/tariffs",
             json={
                 "agreementId": geseke_agreement,
-                "validFrom": f"{WORLD_YEAR - 1}-01-01",
-                "validTo": f"{WORLD_YEAR - 1}-12-31",
+                "validFrom": f"{SETTLED_YEAR}-01-01",
+                "validTo": f"{SETTLED_YEAR}-12-31",
                 "pricePerMinute": "0.95",
             },
             headers=finance,
         )
     )
     await add_calls(
-        world.state.pool, geseke_id, world.tenant_ids["kreis-soest"], talks(date(WORLD_YEAR - 1, 3, 3), 300)
+        world.state.pool, geseke_id, world.tenant_ids["kreis-soest"], talks(date(SETTLED_YEAR, 3, 3), 300)
     )
     year_before = await _created(
         await client.post(
-            "/v1/invoice-runs", json={"tenantId": str(geseke_id), "period": str(WORLD_YEAR - 1)}, headers=finance
+            "/v1/invoice-runs", json={"tenantId": str(geseke_id), "period": str(SETTLED_YEAR)}, headers=finance
         )
     )
     await _created(await client.post(f"/v1/invoices/{year_before['id']}/issue", headers=finance))
     await _created(
         await client.put(
             "/v1/cost-bases",
-            json={"year": WORLD_YEAR - 1, "staff": "10.00", "it": "0", "overheads": "0"},
+            json={"year": SETTLED_YEAR, "staff": "10.00", "it": "0", "overheads": "0"},
             headers=finance,
         )
     )
@@ -319,6 +322,7 @@ async def prepare_world_billing(client: httpx.AsyncClient, world: World) -> dict
         "soest_agreement_id": UUID(soest_agreement),
         "client_id": soest_id,
         "true_up_client_id": geseke_id,
+        "true_up_year": SETTLED_YEAR,
     }
     _PREPARED[world.suffix] = prepared
     return prepared

@@ -22,7 +22,7 @@ from backend.billing.schemas import (
     InvoiceStatus,
 )
 from backend.db.roles import APP_ROLE
-from backend.errors import Conflict, ValidationFailed
+from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
 from tests.billing.support import Billing, add_calls, make_billing, profile, talks
 from tests.support.world import World
@@ -317,3 +317,17 @@ async def test_an_iban_typed_with_spaces_is_normalised(billing: Billing) -> None
         with pytest.raises(ValidationFailed, match="not a valid IBAN") as refused:
             await invoices.set_billing_profile(uow, slug, profile("Kreis Soest", iban="DE03 1203 0000 0000 2020 51"))
         assert refused.value.field == "iban"
+
+
+async def test_the_operators_finance_maintains_its_clients_billing_profiles(billing: Billing) -> None:
+    """Kreis finance sets Stadt Soest's invoice address (was 404); Soest's finance its own, never
+    Geseke's (404: out of its reach)."""
+    soest, geseke = billing.clients["soest"], billing.clients["geseke"]
+    async with unit_of_work(billing.state, billing.finance()) as uow:
+        saved = await invoices.set_billing_profile(uow, billing.slugs[soest], profile("Stadt Soest – Kämmerei"))
+        assert saved.tenant_id == soest and saved.legal_name == "Stadt Soest – Kämmerei"
+    async with unit_of_work(billing.state, billing.finance(soest)) as uow:
+        own = await invoices.set_billing_profile(uow, billing.slugs[soest], profile("Stadt Soest"))
+        assert own.version == saved.version + 1
+        with pytest.raises(NotFound):
+            await invoices.set_billing_profile(uow, billing.slugs[geseke], profile("Stadt Geseke"))

@@ -4,19 +4,20 @@ for the new year are re-rated). And the agreement terms view."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from auth.errors import Forbidden
 from auth.permissions import Operation
 from backend.billing import figures, invoices, rates, tariffs
-from backend.billing.schemas import CostBaseInput, RateAdoptionInput, TariffCreate
+from backend.billing.schemas import CostBaseInput, OwnCostItem, RateAdoptionInput, TariffCreate
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
 from backend.tenants import service as tenants_service
-from tests.billing.support import Billing, add_calls, talks
+from tests.billing.support import BERLIN, Billing, CallSpec, add_calls, local, talks
 from tests.billing.xrechnung_check import Validator
 from tests.support.world import World
 
@@ -184,3 +185,88 @@ async def test_a_rate_beyond_the_price_limit_names_the_real_cause(world: World, 
         with pytest.raises(ValidationFailed, match="below 1000 EUR") as limit:
             await tariffs._insert_tariff(uow, agreement, terms)
         assert limit.value.field == "pricePerMinute"
+
+
+@pytest.mark.clock
+async def test_a_true_up_waits_until_the_year_is_over(world: World, billing: Billing) -> None:
+    """On 6 December 2024 the year 2024 is still running: no true-up (409 naming the year); on
+    New Year's Day 2025 it is drafted."""
+    await _year_invoiced(world, billing, "10.00")
+    soest = billing.clients["soest"]
+    with time_machine.travel(datetime(2024, 12, 6, 10, 0, tzinfo=BERLIN), tick=True):
+        async with unit_of_work(world.state, billing.finance()) as uow:
+            with pytest.raises(Conflict, match="2024 is not over yet") as refused:
+                await rates.true_up(uow, soest, 2024)
+            assert refused.value.data == {"field": "year"}
+            with pytest.raises(Conflict, match="2025 is not over yet"):
+                await rates.true_up(uow, soest, 2025)
+    with time_machine.travel(datetime(2025, 1, 1, 0, 5, tzinfo=BERLIN), tick=True):
+        async with unit_of_work(world.state, billing.finance()) as uow:
+            draft = await rates.true_up(uow, soest, 2024)
+    assert draft.purpose.value == "true_up" and draft.period_label == "2024"
+
+
+async def test_the_rate_divides_by_every_minute_the_centre_handled(world: World, billing: Billing) -> None:
+    """The operator's own calls (its central number, a 115 call not assigned to a town) are in
+    the divisor, counted as the clients' 60/60 tariffs bill; an item the operator declares as its
+    own is left out of the costs: (14.00 − 2.00) EUR ÷ 12 min = 1.00 EUR/min. Dividing by the
+    clients' 8 minutes alone made them pay 1.75 EUR/min, the operator's calls included."""
+    soest, geseke = billing.clients["soest"], billing.clients["geseke"]
+    await billing.add_tariff("soest", date(2024, 1, 1), "0.95")
+    await billing.add_tariff("geseke", date(2024, 1, 1), "0.95")
+    await add_calls(world.state.pool, soest, billing.operator, talks(date(2024, 5, 6), 61, 59, 110))  # 300 s
+    await add_calls(world.state.pool, geseke, billing.operator, talks(date(2024, 9, 9), 70, 50))  # 180 s
+    own = [*talks(date(2024, 3, 4), 61, 59), CallSpec(local(date(2024, 3, 5)), talk_seconds=30, purpose="115")]
+    await add_calls(world.state.pool, billing.operator, billing.operator, own)  # 120 + 60 + 60 = 240 s
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        with pytest.raises(ValidationFailed, match="own items") as refused:
+            await rates.record_cost_base(
+                uow,
+                CostBaseInput(
+                    year=2024,
+                    staff=Decimal("1.00"),
+                    it=Decimal(0),
+                    overheads=Decimal(0),
+                    own_items=[OwnCostItem(label="Telefonzentrale", amount=Decimal("1.00"))],
+                ),
+            )
+        assert refused.value.field == "ownItems"
+        base = await rates.record_cost_base(
+            uow,
+            CostBaseInput(
+                year=2024,
+                staff=Decimal("10.00"),
+                it=Decimal("3.00"),
+                overheads=Decimal("1.00"),
+                own_items=[OwnCostItem(label="Telefonzentrale Kreishaus", amount=Decimal("2.00"))],
+            ),
+        )
+        assert base.own_items == [OwnCostItem(label="Telefonzentrale Kreishaus", amount=Decimal("2.00"))]
+        proposal = await rates.rate_proposal(uow, 2024)
+    assert {c.tenant_id: c.billable_seconds for c in proposal.clients} == {soest: 300, geseke: 180}
+    assert proposal.operator_seconds == 240 and proposal.billable_seconds == 720
+    assert proposal.covered_costs == Decimal("12.00")
+    assert proposal.exact_rate == Decimal("1.000000") and proposal.proposed_rate == Decimal("1.00")
+    lines = proposal.calculation
+    assert "left out as the operator's own: Telefonzentrale Kreishaus 2.00 EUR" in lines
+    assert "costs the rate covers: 14.00 − 2.00 = 12.00 EUR" in lines
+    assert any(line.startswith("minutes handled 2024, ") and ": 240 s = 4.0000 min" in line for line in lines)
+    assert "calls without a tariff counted as 60/60 (first period/increment, seconds)" in lines
+    assert "all minutes the centre handled 2024: 720 s ÷ 60 = 12.0000 min" in lines
+    assert "12.00 EUR ÷ 12.0000 min = 1.000000 EUR/min" in lines
+
+
+async def test_the_operators_calls_are_counted_as_the_clients_are_billed(world: World, billing: Billing) -> None:
+    """Clients billed 60/1: the operator's 20 s call counts 60 s, its 61 s call 61 s."""
+    await billing.add_tariff("soest", date(2024, 1, 1), "0.95", increment=1, first_period=60)
+    await billing.add_tariff("geseke", date(2024, 1, 1), "0.95", increment=1, first_period=60)
+    await add_calls(world.state.pool, billing.clients["soest"], billing.operator, talks(date(2024, 5, 6), 20))
+    await add_calls(world.state.pool, billing.operator, billing.operator, talks(date(2024, 3, 4), 20, 61))
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        await rates.record_cost_base(
+            uow, CostBaseInput(year=2024, staff=Decimal("1.81"), it=Decimal(0), overheads=Decimal(0))
+        )
+        proposal = await rates.rate_proposal(uow, 2024)
+    assert proposal.operator_seconds == 121 and proposal.billable_seconds == 181
+    assert "calls without a tariff counted as 60/1 (first period/increment, seconds)" in proposal.calculation
+    assert proposal.proposed_rate == Decimal("0.60")
