@@ -11,7 +11,7 @@ from litestar import Response, get, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.billing import figures, invoices, rates, reports, tariffs
+from backend.billing import consultation, figures, invoices, rates, reports, tariffs
 from backend.billing.schemas import (
     AgreementTerm,
     BillingProfile,
@@ -26,7 +26,11 @@ from backend.billing.schemas import (
     InvoiceRunInput,
     RateAdoption,
     RateAdoptionInput,
+    RateConsent,
+    RateConsultation,
+    RateDecisionInput,
     RateProposal,
+    RateProposalInput,
     Tariff,
     TariffCreate,
     TariffInput,
@@ -221,13 +225,54 @@ class BillingController(AuthenticatedController):
             return await rates.rate_proposal(uow, year)
 
     @post(
+        "/rate-proposals",
+        summary="Propose the year's cost-covering rate to every client town (operator's finance)",
+        description="Each town answers by `respondBy` (POST /v1/tenants/{slug}/rate-decisions); every step "
+        "is an event the towns read (GET /v1/rate-consultation).",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def propose_rate(
+        self, app_state: AppState, principal: Principal, data: RateProposalInput
+    ) -> RateConsultation:
+        async with unit_of_work(app_state, principal) as uow:
+            return await consultation.propose_rate(uow, data)
+
+    @get(
+        "/rate-consultation",
+        summary="Where a year's rate stands with the towns: each one's answer and every step",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def rate_consultation(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        year: Annotated[int, Parameter(ge=2000, le=2999)],
+        tenant: TenantSlug = None,
+    ) -> RateConsultation:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await consultation.rate_consultation(uow, year, tenant)
+
+    @post(
+        "/tenants/{slug:str}/rate-decisions",
+        status_code=200,
+        summary="A town accepts the proposed rate, or objects with a note (its finance or town admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def decide_rate(
+        self, app_state: AppState, principal: Principal, slug: str, data: RateDecisionInput
+    ) -> RateConsent:
+        async with unit_of_work(app_state, principal) as uow:
+            return await consultation.decide_rate(uow, slug, data)
+
+    @post(
         "/rate-adoptions",
-        summary="Adopt the proposed rate as every client's tariff from 1 January",
+        summary="Adopt the rate proposed to the towns as every client's tariff from 1 January",
+        description="When every town accepted; after the date to answer by also without, with a `reason`.",
         responses=problem_responses(400, 401, 403, 404, 409, 422),
     )
     async def adopt_rate(self, app_state: AppState, principal: Principal, data: RateAdoptionInput) -> RateAdoption:
         async with unit_of_work(app_state, principal) as uow:
-            return await rates.adopt_rate(uow, data)
+            return await consultation.adopt_rate(uow, data)
 
     # --- agreement terms and figures ---
 

@@ -16,7 +16,7 @@ from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
 from backend.api.tenant_argument import DeprecatedTenantArgument, TenantArgument, optional_tenant, required_tenant
-from backend.billing import figures, invoices, rates, schemas, tariffs
+from backend.billing import consultation, figures, invoices, rates, schemas, tariffs
 from backend.errors import NotFound
 from backend.state import UnitOfWork
 
@@ -25,6 +25,9 @@ strawberry.enum(schemas.InvoicePurpose, name="InvoicePurpose")
 strawberry.enum(schemas.InvoiceStatus, name="InvoiceStatus")
 strawberry.enum(schemas.LineKind, name="InvoiceLineKind")
 strawberry.enum(schemas.FigureScope, name="FigureScope")
+strawberry.enum(schemas.ItemisedCaller, name="ItemisedCaller")
+strawberry.enum(schemas.RateDecision, name="RateDecision")
+strawberry.enum(schemas.RateEventKind, name="RateEventKind")
 
 
 @mirrors(schemas.Tariff)
@@ -112,6 +115,8 @@ class BillingProfileGQL:
     bic: str | None
     payment_days: int
     tax_exemption_reason: str
+    itemised_caller: schemas.ItemisedCaller
+    itemised_hidden_digits: int
     version: int
 
 
@@ -121,6 +126,13 @@ class FigureTargetsGQL:
     tenant_id: UUID
     first_contact_target: Decimal
     first_contact_target_115: Decimal
+
+
+@mirrors(schemas.OwnCostItem)
+@strawberry.type(name="OwnCostItem", description="A cost the operator declares as its own: not covered by the rate")
+class OwnCostItemGQL:
+    label: str
+    amount: Decimal
 
 
 @mirrors(schemas.CostBase)
@@ -133,6 +145,7 @@ class CostBaseGQL:
     overheads: Decimal
     other: Decimal
     total: Decimal
+    own_items: list[OwnCostItemGQL]
     note: str
     adopted_rate: Decimal | None
     adopted_at: datetime | None
@@ -156,13 +169,55 @@ class RateProposalGQL:
     year: int
     applies_from: date
     cost_base: CostBaseGQL
+    covered_costs: Decimal
     clients: list[ClientMinutesGQL]
+    operator_seconds: int
+    operator_minutes: Decimal
     billable_seconds: int
     billable_minutes: Decimal
     exact_rate: Decimal | None
     proposed_rate: Decimal | None
     calculation: list[str]
     adopted: bool
+
+
+@mirrors(schemas.RateConsent)
+@strawberry.type(name="RateConsent", description="A town's answer to the operator's proposal of a year's rate")
+class RateConsentGQL:
+    tenant_id: UUID
+    operator_tenant_id: UUID
+    year: int
+    rate: Decimal
+    respond_by: date
+    decision: schemas.RateDecision
+    note: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+@mirrors(schemas.RateEvent)
+@strawberry.type(name="RateEvent", description="One step of a rate consultation, as the town it concerns reads it")
+class RateEventGQL:
+    tenant_id: UUID
+    id: UUID
+    operator_tenant_id: UUID
+    year: int
+    kind: schemas.RateEventKind
+    rate: Decimal
+    note: str
+    actor: str
+    at: datetime
+
+
+@mirrors(schemas.RateConsultation)
+@strawberry.type(name="RateConsultation", description="Where a year's rate stands with the towns I may see")
+class RateConsultationGQL:
+    year: int
+    rate: Decimal | None
+    respond_by: date | None
+    adopted: bool
+    consents: list[RateConsentGQL]
+    events: list[RateEventGQL]
 
 
 @mirrors(schemas.RateAdoption)
@@ -269,6 +324,14 @@ class BillingProfileInputGQL:
     bic: str | None = None
     payment_days: int = 30
     tax_exemption_reason: str = "Nicht steuerbar (§ 2b UStG, öffentlich-rechtliche Vereinbarung)"
+    itemised_caller: schemas.ItemisedCaller = schemas.ItemisedCaller.SHORTENED
+    itemised_hidden_digits: int = 3
+
+
+@strawberry.input(name="OwnCostItemInput")
+class OwnCostItemInputGQL:
+    label: str
+    amount: Decimal
 
 
 @strawberry.input(name="CostBaseInput")
@@ -278,6 +341,7 @@ class CostBaseInputGQL:
     it: Decimal
     overheads: Decimal
     other: Decimal = Decimal("0")
+    own_items: list[OwnCostItemInputGQL] = strawberry.field(default_factory=list)
     note: str = ""
 
 
@@ -314,6 +378,18 @@ class FigureTargetsPayload:
 @strawberry.type(name="CostBasePayload")
 class CostBasePayload:
     cost_base: CostBaseGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="RateConsultationPayload")
+class RateConsultationPayload:
+    consultation: RateConsultationGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="RateConsentPayload")
+class RateConsentPayload:
+    consent: RateConsentGQL | None
     errors: list[UserError]
 
 
@@ -372,6 +448,11 @@ class BillingQuery:
     async def rate_proposal(self, info: Info, year: int) -> RateProposalGQL:
         async with info.context.uow() as uow:
             return shown(RateProposalGQL, await rates.rate_proposal(uow, year))
+
+    @strawberry.field(description="Where a year's rate stands with the towns: each one's answer and every step")
+    async def rate_consultation(self, info: Info, year: int, tenant: TenantArgument = None) -> RateConsultationGQL:
+        async with info.context.uow() as uow:
+            return shown(RateConsultationGQL, await consultation.rate_consultation(uow, year, tenant))
 
     @strawberry.field(description="Agreements' term ends and notice deadlines (withinDays: due in the next N days)")
     async def agreement_terms(
@@ -483,13 +564,40 @@ class BillingMutation:
             lambda uow: rates.record_cost_base(uow, to_input(schemas.CostBaseInput, input)),
         )
 
-    @strawberry.mutation(description="Adopt the proposed rate as every client's tariff from 1 January")
-    async def adopt_rate(self, info: Info, year: int) -> RateAdoptionPayload:
+    @strawberry.mutation(description="Propose the year's cost-covering rate to every client town")
+    async def propose_rate(self, info: Info, year: int, respond_by: date) -> RateConsultationPayload:
+        return await mutate(
+            info,
+            RateConsultationPayload,
+            "consultation",
+            lambda uow: consultation.propose_rate(
+                uow, to_input(schemas.RateProposalInput, _Values(year=year, respond_by=respond_by))
+            ),
+        )
+
+    @strawberry.mutation(description="A town accepts the proposed rate, or objects with a note")
+    async def decide_rate(
+        self, info: Info, year: int, decision: schemas.RateDecision, tenant: TenantArgument = None, note: str = ""
+    ) -> RateConsentPayload:
+        async def run(uow: UnitOfWork) -> schemas.RateConsent:
+            slug = required_tenant(tenant, None)
+            data = to_input(schemas.RateDecisionInput, _Values(year=year, decision=decision, note=note))
+            return await consultation.decide_rate(uow, slug, data)
+
+        return await mutate(info, RateConsentPayload, "consent", run)
+
+    @strawberry.mutation(
+        description="Adopt the rate proposed to the towns as every client's tariff from 1 January: when every "
+        "town accepted, or after the date to answer by with a reason"
+    )
+    async def adopt_rate(self, info: Info, year: int, reason: str | None = None) -> RateAdoptionPayload:
         return await mutate(
             info,
             RateAdoptionPayload,
             "adoption",
-            lambda uow: rates.adopt_rate(uow, to_input(schemas.RateAdoptionInput, _Values(year=year))),
+            lambda uow: consultation.adopt_rate(
+                uow, to_input(schemas.RateAdoptionInput, _Values(year=year, reason=reason))
+            ),
         )
 
 

@@ -9,8 +9,6 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID, uuid4
 
-import msgspec
-
 from auth.permissions import Operation, reachable_tenants
 from backend import clock
 from backend.billing import invoice_repository, rating, repository
@@ -25,18 +23,11 @@ from backend.billing.schemas import (
     InvoiceKind,
     InvoicePurpose,
     LineKind,
-    RateAdoption,
-    RateAdoptionInput,
     RateProposal,
-    Tariff,
-    TariffCreate,
-    TariffInput,
 )
-from backend.billing.tariffs import MAX_PRICE_PER_MINUTE, _insert_tariff, _update_tariff
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.tenants import service as tenants_service
 from backend.tenants.reach import reach_home
 from backend.tenants.schemas import Tenant
 
@@ -52,7 +43,9 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
     for item in data.own_items:
         money(item.amount, "ownItems", 2, positive=True)
     if sum((item.amount for item in data.own_items), Decimal(0)) >= total:
-        raise ValidationFailed(_l("the operator's own items are part of the costs and less than them"), field="ownItems")
+        raise ValidationFailed(
+            _l("the operator's own items are part of the costs and less than them"), field="ownItems"
+        )
     recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
     if recorded is None:
         raise InvalidTransition(
@@ -161,88 +154,6 @@ async def rate_proposal(uow: UnitOfWork, year: int) -> RateProposal:
     if base is None:
         raise NotFound(_l("no cost base for {year}", year=year))
     return await _proposal(uow, operator, base)
-
-
-async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
-    """Adopt the proposed rate as every client's tariff from 1 January of the next year (open-ended;
-    a running tariff ends on 31 December). Increment and minimum carry over."""
-    operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
-    base = await repository.find_cost_base(uow.conn, operator.id, data.year, for_update=True)
-    if base is None:
-        raise NotFound(_l("no cost base for {year}", year=data.year))
-    if base.adopted_rate is not None:
-        raise InvalidTransition(
-            _l(
-                "the rate from the {year} cost base was adopted already ({adopted_rate} EUR/min)",
-                year=data.year,
-                adopted_rate=base.adopted_rate,
-            )
-        )
-    proposal = await _proposal(uow, operator, base)
-    if proposal.proposed_rate is None:
-        raise ValidationFailed(
-            _l("no billable minutes in {year}: no rate can be derived", year=data.year), field="year"
-        )
-    if proposal.proposed_rate >= MAX_PRICE_PER_MINUTE:
-        # A tariff's price stays below 1000 EUR per minute: a rate that high means the cost base
-        # or the minutes are wrong, not that days are invoiced.
-        raise ValidationFailed(
-            _l(
-                "the rate from the {year} cost base would be {rate} EUR/min; a price per minute is below "
-                "1000 EUR: check the cost base",
-                year=data.year,
-                rate=proposal.proposed_rate,
-            ),
-            field="year",
-        )
-    applies_from = proposal.applies_from
-    agreements = await repository.agreements_of_operator(
-        uow.conn, operator.id, sorted(uow.principal.acting_tenant_ids), applies_from, applies_from + timedelta(days=1)
-    )
-    created: list[Tariff] = []
-    for row in agreements:
-        agreement = await tenants_service.agreement(uow, row["id"], Operation.TARIFF_WRITE)
-        running = await repository.tariff_in_force(uow.conn, agreement.tenant_id, applies_from)
-        previous = running or await repository.tariff_in_force(
-            uow.conn, agreement.tenant_id, applies_from - timedelta(days=1)
-        )
-        if running is not None:
-            if running.valid_from >= applies_from:
-                raise Conflict(
-                    _l(
-                        "{name} already has a tariff from {applies_from}",
-                        name=row["name"],
-                        applies_from=applies_from.isoformat(),
-                    )
-                )
-            await _update_tariff(
-                uow,
-                running,
-                TariffInput(
-                    valid_from=running.valid_from,
-                    valid_to=applies_from - timedelta(days=1),
-                    price_per_minute=running.price_per_minute,
-                    increment_seconds=running.increment_seconds,  # type: ignore[arg-type]  # as stored
-                    first_period_seconds=running.first_period_seconds,
-                    minimum_charge=running.minimum_charge,
-                    note=running.note,
-                ),
-            )
-        terms = TariffCreate(
-            agreement_id=agreement.id,
-            valid_from=applies_from,
-            valid_to=agreement.ends_on,
-            price_per_minute=proposal.proposed_rate,
-            increment_seconds=60 if previous is None else previous.increment_seconds,  # type: ignore[arg-type]
-            first_period_seconds=None if previous is None else previous.first_period_seconds,
-            minimum_charge=previous.minimum_charge if previous else None,
-            note=f"cost-covering rate from the {data.year} cost base",
-        )
-        created.append(await _insert_tariff(uow, agreement, terms, cost_base_year=data.year))
-    await repository.mark_adopted(uow.conn, operator.id, data.year, proposal.proposed_rate, uow.principal.log_id)
-    adopted = await repository.find_cost_base(uow.conn, operator.id, data.year)
-    assert adopted is not None
-    return RateAdoption(proposal=msgspec.structs.replace(proposal, cost_base=adopted, adopted=True), tariffs=created)
 
 
 async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:

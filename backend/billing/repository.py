@@ -5,7 +5,7 @@ line). Rollups, the ledger and invoices are in `invoice_repository`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -18,6 +18,9 @@ from backend.billing.schemas import (
     CostBase,
     CostBaseInput,
     FigureTargets,
+    RateConsent,
+    RateEvent,
+    RateEventKind,
     Tariff,
 )
 from backend.db.rows import row_to
@@ -386,6 +389,161 @@ async def billed_by_client(
         end,
     )
     return {r["tenant_id"]: r["amount"] for r in rows}
+
+
+# --- the rate agreed with the towns ---------------------------------------------------------------
+
+CONSENT_COLUMNS = """tenant_id, operator_tenant_id, year, rate, respond_by, decision, note, decided_by, decided_at"""
+EVENT_COLUMNS = """tenant_id, id, operator_tenant_id, year, kind, rate, note, actor, at"""
+
+
+async def find_rate_proposal(
+    conn: asyncpg.Connection, operator_id: UUID, year: int, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT tenant_id, year, rate, respond_by, status, adoption_reason FROM rate_proposals
+            WHERE tenant_id = $1 AND year = $2 {"FOR UPDATE" if for_update else ""}""",
+        operator_id,
+        year,
+    )
+
+
+async def insert_rate_proposal(
+    conn: asyncpg.Connection, operator_id: UUID, year: int, rate: Decimal, respond_by: date, by: str
+) -> bool:
+    """False when the year was proposed already."""
+    status = await conn.execute(
+        """INSERT INTO rate_proposals (tenant_id, year, rate, respond_by, proposed_by) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant_id, year) DO NOTHING""",
+        operator_id,
+        year,
+        rate,
+        respond_by,
+        by,
+    )
+    return status.endswith(" 1")
+
+
+async def insert_consents(
+    conn: asyncpg.Connection, client_ids: Sequence[UUID], operator_id: UUID, year: int, rate: Decimal, respond_by: date
+) -> None:
+    await conn.execute(
+        """INSERT INTO rate_consents (tenant_id, operator_tenant_id, year, rate, respond_by)
+           SELECT c, $2, $3, $4, $5 FROM unnest($1::uuid[]) AS c""",
+        list(client_ids),
+        operator_id,
+        year,
+        rate,
+        respond_by,
+    )
+
+
+async def find_consent(
+    conn: asyncpg.Connection, tenant_id: UUID, year: int, *, for_update: bool = False
+) -> tuple[RateConsent, datetime | None] | None:
+    """A town's answer to the year's proposal, and when the rate was adopted (None: still open)."""
+    row = await conn.fetchrow(
+        f"""SELECT {CONSENT_COLUMNS}, adopted_at FROM rate_consents WHERE tenant_id = $1 AND year = $2
+            ORDER BY operator_tenant_id LIMIT 1 {"FOR UPDATE" if for_update else ""}""",
+        tenant_id,
+        year,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    adopted_at = values.pop("adopted_at")
+    return row_to(RateConsent, values), adopted_at
+
+
+async def decide_consent(
+    conn: asyncpg.Connection, consent: RateConsent, decision: str, note: str, by: str
+) -> RateConsent:
+    row = await conn.fetchrow(
+        f"""UPDATE rate_consents SET decision = $4, note = $5, decided_by = $6, decided_at = clock_timestamp()
+            WHERE tenant_id = $1 AND operator_tenant_id = $2 AND year = $3
+            RETURNING {CONSENT_COLUMNS}""",
+        consent.tenant_id,
+        consent.operator_tenant_id,
+        consent.year,
+        decision,
+        note,
+        by,
+    )
+    assert row is not None
+    return row_to(RateConsent, row)
+
+
+async def list_consents(conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int) -> list[RateConsent]:
+    rows = await conn.fetch(
+        f"""SELECT {CONSENT_COLUMNS} FROM rate_consents c WHERE tenant_id = ANY($1::uuid[]) AND year = $2
+            ORDER BY (SELECT name FROM tenants t WHERE t.id = c.tenant_id), tenant_id""",
+        list(tenant_ids),
+        year,
+    )
+    return [row_to(RateConsent, r) for r in rows]
+
+
+async def consents_adopted(conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int) -> bool:
+    adopted: bool = await conn.fetchval(
+        """SELECT coalesce(bool_and(adopted_at IS NOT NULL), false) FROM rate_consents
+           WHERE tenant_id = ANY($1::uuid[]) AND year = $2""",
+        list(tenant_ids),
+        year,
+    )
+    return adopted
+
+
+async def mark_rate_adopted(
+    conn: asyncpg.Connection, operator_id: UUID, year: int, client_ids: Sequence[UUID], by: str, reason: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE rate_proposals SET status = 'adopted', adopted_by = $3, adopted_at = now(), adoption_reason = $4
+           WHERE tenant_id = $1 AND year = $2""",
+        operator_id,
+        year,
+        by,
+        reason,
+    )
+    await conn.execute(
+        """UPDATE rate_consents SET adopted_at = now()
+           WHERE tenant_id = ANY($3::uuid[]) AND operator_tenant_id = $1 AND year = $2""",
+        operator_id,
+        year,
+        list(client_ids),
+    )
+
+
+async def insert_rate_events(
+    conn: asyncpg.Connection,
+    client_ids: Sequence[UUID],
+    operator_id: UUID,
+    year: int,
+    kind: RateEventKind,
+    rate: Decimal,
+    note: str,
+    actor: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO rate_events (tenant_id, id, operator_tenant_id, year, kind, rate, note, actor)
+           SELECT c, gen_random_uuid(), $2, $3, $4, $5, $6, $7 FROM unnest($1::uuid[]) AS c""",
+        list(client_ids),
+        operator_id,
+        year,
+        kind.value,
+        rate,
+        note,
+        actor,
+    )
+
+
+async def list_rate_events(conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int) -> list[RateEvent]:
+    rows = await conn.fetch(
+        f"""SELECT {EVENT_COLUMNS} FROM rate_events WHERE tenant_id = ANY($1::uuid[]) AND year = $2
+            ORDER BY at, tenant_id, id""",
+        list(tenant_ids),
+        year,
+    )
+    return [row_to(RateEvent, r) for r in rows]
 
 
 # --- figures --------------------------------------------------------------------------------------

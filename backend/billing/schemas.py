@@ -375,7 +375,7 @@ class RateDecisionInput(Input, frozen=True):
     """A town's answer: `accepted`, or `objected` with a note saying why."""
 
     year: Year
-    decision: Literal[RateDecision.ACCEPTED, RateDecision.OBJECTED]
+    decision: RateDecision
     note: Annotated[str, msgspec.Meta(max_length=2000), LINES] = ""
 
 

@@ -517,6 +517,23 @@ ROUTES: tuple[Route, ...] = (
         body=lambda t: {"year": 2100 + uuid.uuid4().int % 40, "staff": "1.00", "it": "0", "overheads": "0"},
     ),
     Route("GET", "/v1/rate-proposal", (R.COST_BASE_READ,), query=lambda t: {"year": "2150"}),
+    # A proposal of the world's settled year (the 2150 one is proposed and accepted by the world).
+    Route(
+        "POST",
+        "/v1/rate-proposals",
+        (R.COST_BASE_WRITE,),
+        body=lambda t: {"year": t.billing["true_up_year"], "respondBy": "2150-06-30"},
+    ),
+    Route("GET", "/v1/rate-consultation", (R.RATE_CONSULTATION_READ,), query=lambda t: {"year": "2150"}),
+    # A town's answer as a platform admin records it for the town (the operator's own staff reach
+    # only their own tenant, which is asked nothing); before the adoption below closes the answers.
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/rate-decisions",
+        (R.RATE_DECIDE,),
+        params=lambda t: {"slug": t.client_slug},
+        body=lambda t: {"year": 2150, "decision": "accepted"},
+    ),
     Route("POST", "/v1/rate-adoptions", (R.COST_BASE_WRITE,), body=lambda t: {"year": 2150}),
     Route("GET", "/v1/agreement-terms", (R.AGREEMENT_READ,), query=lambda t: {"withinDays": "400"}),
     Route("GET", "/v1/figures", (R.FIGURES_READ,), query=lambda t: {"from": "2150-01-01", "to": "2150-01-31"}),

@@ -284,6 +284,20 @@ async def prepare_world_billing(client: httpx.AsyncClient, world: World) -> dict
             headers=finance,
         )
     )
+    # The 2150 rate proposed to the towns, both of which accept it: ready for adoption.
+    await _created(
+        await client.post(
+            "/v1/rate-proposals", json={"year": WORLD_YEAR, "respondBy": f"{WORLD_YEAR}-06-30"}, headers=finance
+        )
+    )
+    for town in ("stadt-soest", "stadt-geseke"):
+        await _created(
+            await client.post(
+                f"/v1/tenants/{world.slug(town)}/rate-decisions",
+                json={"year": WORLD_YEAR, "decision": "accepted"},
+                headers=world.headers(town, "finance"),
+            )
+        )
     # Geseke's finished year, invoiced in full, with a cost base: ready for a true-up.
     geseke_id = world.tenant_ids["stadt-geseke"]
     geseke_agreement = next(a["agreement"]["id"] for a in agreements if a["agreement"]["tenantId"] == str(geseke_id))
@@ -299,9 +313,7 @@ async def prepare_world_billing(client: httpx.AsyncClient, world: World) -> dict
             headers=finance,
         )
     )
-    await add_calls(
-        world.state.pool, geseke_id, world.tenant_ids["kreis-soest"], talks(date(SETTLED_YEAR, 3, 3), 300)
-    )
+    await add_calls(world.state.pool, geseke_id, world.tenant_ids["kreis-soest"], talks(date(SETTLED_YEAR, 3, 3), 300))
     year_before = await _created(
         await client.post(
             "/v1/invoice-runs", json={"tenantId": str(geseke_id), "period": str(SETTLED_YEAR)}, headers=finance

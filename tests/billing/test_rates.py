@@ -4,7 +4,7 @@ for the new year are re-rated). And the agreement terms view."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,8 +12,17 @@ import time_machine
 
 from auth.errors import Forbidden
 from auth.permissions import Operation
-from backend.billing import figures, invoices, rates, tariffs
-from backend.billing.schemas import CostBaseInput, OwnCostItem, RateAdoptionInput, TariffCreate
+from backend import clock
+from backend.billing import consultation, figures, invoices, rates, tariffs
+from backend.billing.schemas import (
+    CostBaseInput,
+    OwnCostItem,
+    RateAdoptionInput,
+    RateDecision,
+    RateDecisionInput,
+    RateProposalInput,
+    TariffCreate,
+)
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.state import unit_of_work
 from backend.tenants import service as tenants_service
@@ -57,9 +66,18 @@ async def test_rate_proposal_and_adoption(world: World, billing: Billing) -> Non
     assert proposal.calculation[-1] == "rounded up to the cent: 1.43 EUR/min, from 2025-01-01"
 
     async with unit_of_work(world.state, finance) as uow:
-        adoption = await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
+        await consultation.propose_rate(
+            uow, RateProposalInput(year=2024, respond_by=clock.today() + timedelta(days=30))
+        )
+    for town in (soest, geseke):
+        async with unit_of_work(world.state, billing.finance(town)) as uow:
+            await consultation.decide_rate(
+                uow, billing.slugs[town], RateDecisionInput(year=2024, decision=RateDecision.ACCEPTED)
+            )
+    async with unit_of_work(world.state, finance) as uow:
+        adoption = await consultation.adopt_rate(uow, RateAdoptionInput(year=2024))
         with pytest.raises(Conflict, match="adopted already"):
-            await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
+            await consultation.adopt_rate(uow, RateAdoptionInput(year=2024))
         with pytest.raises(Conflict, match="no longer changes"):
             await rates.record_cost_base(
                 uow, CostBaseInput(year=2024, staff=Decimal(1), it=Decimal(0), overheads=Decimal(0))
@@ -88,7 +106,7 @@ async def test_without_minutes_there_is_no_rate(world: World, billing: Billing) 
         proposal = await rates.rate_proposal(uow, 2023)
         assert proposal.proposed_rate is None and proposal.calculation[-1].startswith("no billable minutes")
         with pytest.raises(ValidationFailed, match="no billable minutes"):
-            await rates.adopt_rate(uow, RateAdoptionInput(year=2023))
+            await consultation.adopt_rate(uow, RateAdoptionInput(year=2023))
 
 
 async def test_only_the_operators_finance_records_costs(world: World, billing: Billing) -> None:
@@ -177,7 +195,7 @@ async def test_a_rate_beyond_the_price_limit_names_the_real_cause(world: World, 
             uow, CostBaseInput(year=2024, staff=Decimal("70000.00"), it=Decimal(0), overheads=Decimal(0))
         )
         with pytest.raises(ValidationFailed, match=r"8750\.00 EUR/min; a price per minute is below 1000") as refused:
-            await rates.adopt_rate(uow, RateAdoptionInput(year=2024))
+            await consultation.adopt_rate(uow, RateAdoptionInput(year=2024))
         assert refused.value.field == "year"
         # Past the checks in code, the table's own limit is still reported as the price, not as invoiced days.
         agreement = await tenants_service.agreement(uow, billing.agreements["soest"], Operation.TARIFF_WRITE)

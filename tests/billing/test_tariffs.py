@@ -169,7 +169,11 @@ async def test_a_first_period_then_increment_at_the_minute_edges(
     the invoice line is the billed seconds at the price, rounded once."""
     soest = billing.clients["soest"]
     tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95", increment=increment, first_period=first)
-    assert (tariff.first_period_seconds, tariff.increment_seconds, tariff.billing_increment) == (first, increment, label)
+    assert (tariff.first_period_seconds, tariff.increment_seconds, tariff.billing_increment) == (
+        first,
+        increment,
+        label,
+    )
     ids = await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 5, 4), *billed))
     async with tenant_transaction(world.state.pool, [soest], readonly=True) as conn:
         rows = await conn.fetch(
@@ -204,7 +208,10 @@ async def test_a_tariff_change_of_the_first_period_re_rates(world: World, billin
             uow,
             tariff.id,
             TariffInput(
-                valid_from=date(2026, 1, 1), price_per_minute=Decimal("0.95"), increment_seconds=1, first_period_seconds=60
+                valid_from=date(2026, 1, 1),
+                price_per_minute=Decimal("0.95"),
+                increment_seconds=1,
+                first_period_seconds=60,
             ),
         )
         draft = await invoices.run_invoice(uow, soest, "2026-05")

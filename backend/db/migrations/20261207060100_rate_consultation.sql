@@ -40,6 +40,7 @@ CREATE TABLE rate_consents (
     note               text NOT NULL DEFAULT '' CHECK (length(note) <= 2000),
     decided_by         text,
     decided_at         timestamptz,
+    adopted_at         timestamptz,  -- the rate was adopted: no more answers
     PRIMARY KEY (tenant_id, operator_tenant_id, year),
     FOREIGN KEY (operator_tenant_id, year) REFERENCES rate_proposals (tenant_id, year),
     CHECK (decision <> 'objected' OR length(btrim(note)) > 0)
