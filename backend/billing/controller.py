@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from litestar import Response, get, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend.billing import consultation, figures, invoices, rates, reports, tariffs
+from backend.billing.itemised import itemised_csv
 from backend.billing.schemas import (
     AgreementTerm,
     BillingProfile,
@@ -24,6 +26,7 @@ from backend.billing.schemas import (
     FigureTargetsInput,
     Invoice,
     InvoiceRunInput,
+    ItemisedCallList,
     RateAdoption,
     RateAdoptionInput,
     RateConsent,
@@ -40,6 +43,7 @@ from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 
+BERLIN = ZoneInfo("Europe/Berlin")  # the towns' time zone (every tenant's, today)
 TenantSlug = Annotated[str | None, Parameter(query="tenant", description="slug of one tenant (default: all I may see)")]
 From = Annotated[date, Parameter(query="from", description="first day (local)")]
 To = Annotated[date, Parameter(query="to", description="last day (local, inclusive)")]
@@ -153,6 +157,34 @@ class BillingController(AuthenticatedController):
             content=xml,
             media_type="application/xml",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @get(
+        "/invoices/{invoice_id:uuid}/calls",
+        summary="The itemised call list of an invoice (Einzelverbindungsnachweis)",
+        description="Every call behind the invoice's lines with start, talk and billed seconds and its share of "
+        "the line in cents (the calls of a line add up to it exactly); the caller's number shortened or left "
+        "out as the town's billing profile says (`itemisedCaller`, `itemisedHiddenDigits`).",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def itemised_calls(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> ItemisedCallList:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await invoices.itemised_calls(uow, invoice_id)
+
+    @get(
+        "/invoices/{invoice_id:uuid}/calls.csv",
+        media_type="text/csv",
+        summary="The same itemised call list as CSV (start times in Berlin time)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def itemised_calls_csv(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Response[str]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            listing = await invoices.itemised_calls(uow, invoice_id)
+        name = f"einzelverbindungsnachweis-{listing.number or listing.invoice_id}.csv"
+        return Response(
+            content=itemised_csv(listing, BERLIN),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     @post(

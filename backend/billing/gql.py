@@ -99,6 +99,50 @@ class InvoiceGQL:
     lines: list[InvoiceLineGQL]
 
 
+@mirrors(schemas.ItemisedCall)
+@strawberry.type(name="ItemisedCall", description="One call behind an invoice line, with its share of the line")
+class ItemisedCallGQL:
+    line_no: int
+    started_at: datetime
+    caller: str | None
+    purpose: str
+    talk_seconds: int
+    billed_seconds: int
+    at_minimum: bool
+    amount: Decimal
+
+
+@mirrors(schemas.ItemisedLine)
+@strawberry.type(name="ItemisedLine")
+class ItemisedLineGQL:
+    line_no: int
+    kind: schemas.LineKind
+    correction: bool
+    description: str
+    calls: int
+    billable_seconds: int
+    amount: Decimal
+    itemised: bool
+
+
+@mirrors(schemas.ItemisedCallList)
+@strawberry.type(
+    name="ItemisedCallList", description="The itemised call list of an invoice (Einzelverbindungsnachweis)"
+)
+class ItemisedCallListGQL:
+    invoice_id: UUID
+    tenant_id: UUID
+    number: str | None
+    period_from: date
+    period_to: date
+    caller_shown: schemas.ItemisedCaller
+    lines: list[ItemisedLineGQL]
+    calls: list[ItemisedCallGQL]
+    total_talk_seconds: int
+    total_billed_seconds: int
+    total_amount: Decimal
+
+
 @mirrors(schemas.BillingProfile)
 @strawberry.type(name="BillingProfile", description="A tenant's invoice address, contact and bank account")
 class BillingProfileGQL:
@@ -427,6 +471,14 @@ class BillingQuery:
         async with info.context.uow() as uow:
             try:
                 return shown(InvoiceGQL, await invoices.invoice(uow, id))
+            except NotFound:
+                return None
+
+    @strawberry.field(description="The calls behind an invoice's lines; null when missing or not visible")
+    async def itemised_calls(self, info: Info, invoice_id: UUID) -> ItemisedCallListGQL | None:
+        async with info.context.uow() as uow:
+            try:
+                return shown(ItemisedCallListGQL, await invoices.itemised_calls(uow, invoice_id))
             except NotFound:
                 return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -112,6 +112,52 @@ async def billed_ledger(conn: asyncpg.Connection, tenant_id: UUID) -> list[Ledge
     )
     return [
         LedgerEntry(r["tariff_id"], (r["lo"], r["hi"]), r["kind"], Billed(r["calls"], r["seconds"], r["amount"]))
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChargedCall:
+    """A rated call as the database keeps it (call_charges joined with calls)."""
+
+    tariff_id: UUID
+    at_minimum: bool
+    day: date
+    started_at: datetime
+    caller: str | None
+    purpose: str
+    talk_seconds: int
+    billed_seconds: int
+
+
+async def charged_calls(
+    conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date, recorded_by: datetime
+) -> list[ChargedCall]:
+    """The client's rated calls of days [start, end) recorded by `recorded_by` (an invoice run's
+    moment: calls that arrived later belong to a later invoice's corrections), by start time."""
+    rows = await conn.fetch(
+        """SELECT ch.tariff_id, ch.at_minimum, ch.day, c.offered_at, c.caller, c.purpose, ch.talk_seconds,
+                  ch.billable_seconds
+           FROM call_charges ch JOIN calls c ON c.tenant_id = ch.tenant_id AND c.id = ch.call_id
+           WHERE ch.tenant_id = $1 AND ch.day >= $2 AND ch.day < $3 AND ch.tariff_id IS NOT NULL
+             AND c.created_at <= $4
+           ORDER BY c.offered_at, c.id""",
+        tenant_id,
+        start,
+        end,
+        recorded_by,
+    )
+    return [
+        ChargedCall(
+            r["tariff_id"],
+            r["at_minimum"],
+            r["day"],
+            r["offered_at"],
+            r["caller"],
+            r["purpose"],
+            r["talk_seconds"],
+            r["billable_seconds"],
+        )
         for r in rows
     ]
 

@@ -21,6 +21,8 @@ from backend import clock
 from backend.billing import invoice_repository, rating, repository
 from backend.billing.common import exclusive, reach_client, require_operator, tariff_terms
 from backend.billing.invoice_repository import LedgerEntry, NewLine
+from backend.billing.itemised import apportioned as itemised_share
+from backend.billing.itemised import shown_caller
 from backend.billing.rating import Usage, german_amount, german_range, intersect
 from backend.billing.schemas import (
     BillingProfile,
@@ -30,6 +32,10 @@ from backend.billing.schemas import (
     InvoiceKind,
     InvoicePurpose,
     InvoiceStatus,
+    ItemisedCall,
+    ItemisedCaller,
+    ItemisedCallList,
+    ItemisedLine,
     LineKind,
     Party,
     Tariff,
@@ -389,6 +395,98 @@ async def xrechnung(uow: UnitOfWork, invoice_id: UUID) -> tuple[str, bytes]:
         preceding = (original.number, original.issued_on)
     xml = render(document, msgspec.convert(seller_raw, Party), msgspec.convert(buyer_raw, Party), preceding=preceding)
     return f"{document.number}.xml", xml
+
+
+# --- itemised call list (Einzelverbindungsnachweis) ----------------------------------------------
+
+
+async def itemised_calls(uow: UnitOfWork, invoice_id: UUID) -> ItemisedCallList:
+    """Every call behind an invoice's lines: start, talk and billed seconds, its share of the line
+    (the calls of a line add up to it exactly), the caller's number as the town's billing profile
+    says. Correction lines (late calls of earlier invoices) and true-ups are listed as lines only."""
+    visible = reachable(uow, Operation.INVOICE_READ)
+    invoice = await invoice_repository.get_invoice(uow.conn, invoice_id, list(visible))
+    profile = await repository.find_profile(uow.conn, invoice.tenant_id)
+    how = profile.itemised_caller if profile else ItemisedCaller.SHORTENED
+    hidden = profile.itemised_hidden_digits if profile else 3
+    # The calls a run counted are those recorded by then; a credit note repeats its invoice's.
+    counted = invoice
+    if invoice.cancels_id is not None:
+        counted = await invoice_repository.get_invoice(uow.conn, invoice.cancels_id, [invoice.tenant_id])
+    charged = (
+        await invoice_repository.charged_calls(
+            uow.conn, invoice.tenant_id, invoice.period_from, invoice.period_to + timedelta(days=1), counted.created_at
+        )
+        if counted.purpose is InvoicePurpose.USAGE
+        else []
+    )
+    tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [invoice.tenant_id])}
+    lines: list[ItemisedLine] = []
+    calls: list[ItemisedCall] = []
+    for line in invoice.lines:
+        minimum = line.kind is LineKind.MINIMUM_CHARGE
+        group = [
+            c
+            for c in charged
+            if not line.correction
+            and c.tariff_id == line.tariff_id
+            and c.at_minimum == minimum
+            and line.covers_from <= c.day <= line.covers_to
+        ]
+        itemised = (
+            line.tariff_id in tariffs
+            and line.kind is not LineKind.TRUE_UP
+            and len(group) == line.calls
+            and sum(c.billed_seconds for c in group) == line.billable_seconds
+        )
+        if itemised:
+            tariff = tariffs[line.tariff_id]  # type: ignore[index]
+            exact = [
+                tariff.minimum_charge or Decimal(0)
+                if minimum
+                else rating.minute_amount(tariff.price_per_minute, c.billed_seconds)
+                for c in group
+            ]
+            shares = itemised_share(exact, line.amount)
+            calls += [
+                ItemisedCall(
+                    line_no=line.line_no,
+                    started_at=c.started_at,
+                    caller=shown_caller(c.caller, how, hidden),
+                    purpose=c.purpose,
+                    talk_seconds=c.talk_seconds,
+                    billed_seconds=c.billed_seconds,
+                    at_minimum=c.at_minimum,
+                    amount=share,
+                )
+                for c, share in zip(group, shares, strict=True)
+            ]
+        lines.append(
+            ItemisedLine(
+                line_no=line.line_no,
+                kind=line.kind,
+                correction=line.correction,
+                description=line.description,
+                calls=line.calls,
+                billable_seconds=line.billable_seconds,
+                amount=line.amount,
+                itemised=itemised,
+            )
+        )
+    calls.sort(key=lambda c: (c.started_at, c.line_no))
+    return ItemisedCallList(
+        invoice_id=invoice.id,
+        tenant_id=invoice.tenant_id,
+        number=invoice.number,
+        period_from=invoice.period_from,
+        period_to=invoice.period_to,
+        caller_shown=how,
+        lines=lines,
+        calls=calls,
+        total_talk_seconds=sum(c.talk_seconds for c in calls),
+        total_billed_seconds=sum(c.billed_seconds for c in calls),
+        total_amount=sum((c.amount for c in calls), Decimal("0.00")),
+    )
 
 
 # --- billing profiles (party data) ---------------------------------------------------------------

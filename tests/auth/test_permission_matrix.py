@@ -500,6 +500,8 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/v1/invoices/{invoice_id}/cancellation", (R.INVOICE_WRITE,), body=lambda t: {"reason": "Matrix"}),
     Route("GET", "/v1/invoices/{invoice_id}/xrechnung", (R.INVOICE_READ,)),
+    Route("GET", "/v1/invoices/{invoice_id}/calls", (R.INVOICE_READ,)),
+    Route("GET", "/v1/invoices/{invoice_id}/calls.csv", (R.INVOICE_READ,)),
     Route(
         "POST",
         "/v1/true-ups",

@@ -149,6 +149,7 @@ class CallSpec:
     purpose: str = "central"
     department_id: UUID | None = None
     ringing: bool = False  # only offered so far: answered, ended and outcome follow as updates
+    caller: str | None = None
 
 
 async def add_calls(pool: asyncpg.Pool, tenant_id: UUID, source_tenant_id: UUID, calls: list[CallSpec]) -> list[UUID]:
@@ -177,20 +178,21 @@ async def add_calls(pool: asyncpg.Pool, tenant_id: UUID, source_tenant_id: UUID,
                 spec.talk_seconds,
                 outcome,
                 spec.department_id,
+                spec.caller,
             )
         )
     async with tenant_transaction(pool, [tenant_id]) as conn:
         await conn.execute(
             """INSERT INTO calls (tenant_id, id, source_tenant_id, source_system, external_id, service_number_id,
                                   dialled, purpose, resolved_by, offered_at, answered_at, ended_at, wait_seconds,
-                                  talk_seconds, outcome, outcome_department_id)
+                                  talk_seconds, outcome, outcome_department_id, caller)
                SELECT $1, r.id, $2, 'billing-test', r.external_id, gen_random_uuid(), '+492921300', r.purpose,
                       'dialled_number', r.offered_at, r.answered_at, r.ended_at, r.wait_seconds, r.talk_seconds,
-                      r.outcome, r.department_id
+                      r.outcome, r.department_id, r.caller
                FROM unnest($3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-                           $8::timestamptz[], $9::int[], $10::int[], $11::text[], $12::uuid[])
+                           $8::timestamptz[], $9::int[], $10::int[], $11::text[], $12::uuid[], $13::text[])
                     AS r(id, external_id, purpose, offered_at, answered_at, ended_at, wait_seconds, talk_seconds,
-                         outcome, department_id)""",
+                         outcome, department_id, caller)""",
             tenant_id,
             source_tenant_id,
             [r[0] for r in rows],
@@ -203,6 +205,7 @@ async def add_calls(pool: asyncpg.Pool, tenant_id: UUID, source_tenant_id: UUID,
             [r[7] for r in rows],
             [r[8] for r in rows],
             [r[9] for r in rows],
+            [r[10] for r in rows],
         )
     return ids
 
