@@ -17,6 +17,7 @@ from dateutil.relativedelta import relativedelta
 from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role
 from backend import clock, devidp
+from backend.billing.demo import load_billing_demo
 from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
 from backend.knowledge.demo import load_knowledge_demo
@@ -148,6 +149,7 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
                     uow, AgreementCreate(client_tenant_id=existing[slug], starts_on=starts_on)
                 )
     await load_demo_telephony(app, operator, existing)
+    await load_billing_demo(app, operator, existing)
     await load_knowledge_demo(app, existing)
     await load_demo_pages(app.pool, existing)
     log.info("demo_data_loaded", tenants=sorted(existing))
