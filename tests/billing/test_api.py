@@ -230,3 +230,50 @@ async def test_put_on_a_tariff_keeps_its_note_when_left_out(client: Client, worl
     assert cleared.status_code == 200 and cleared.json()["note"] == ""
     spec = (await client.get("/docs/openapi.json")).json()
     assert "`note` is kept when left out" in spec["paths"]["/v1/tariffs/{tariff_id}"]["put"]["description"]
+
+
+async def test_towns_read_and_answer_the_rate_consultation(client: Client, world: World, ids: dict[str, Any]) -> None:
+    """The world's 2150 rate was proposed and accepted by both towns (support.prepare_world_billing):
+    each town reads its own steps over REST and GraphQL, never the other's; an objection without a
+    note is a typed GraphQL error; the operator sees both towns."""
+    soest_id, geseke_id = str(world.tenant_ids[SOEST]), str(world.tenant_ids[GESEKE])
+    own = await client.get(
+        "/v1/rate-consultation", params={"year": WORLD_YEAR}, headers=world.headers(GESEKE, "town-admin")
+    )
+    assert own.status_code == 200, own.text
+    body = own.json()
+    assert {e["tenantId"] for e in body["events"]} == {geseke_id}
+    assert [e["kind"] for e in body["events"]][:2] == ["proposed", "accepted"]
+    assert [c["decision"] for c in body["consents"]] == ["accepted"]
+    other = await client.get(
+        "/v1/rate-consultation",
+        params={"year": WORLD_YEAR, "tenant": world.slug(SOEST)},
+        headers=world.headers(GESEKE, "finance"),
+    )
+    assert other.status_code == 404
+    operator = await client.get(
+        "/v1/rate-consultation", params={"year": WORLD_YEAR}, headers=world.headers(KREIS, "finance")
+    )
+    assert {c["tenantId"] for c in operator.json()["consents"]} >= {soest_id, geseke_id}
+    # Only the town's finance or town admin answers; an agent is forbidden.
+    agent = await client.post(
+        f"/v1/tenants/{world.slug(GESEKE)}/rate-decisions",
+        json={"year": WORLD_YEAR, "decision": "accepted"},
+        headers=world.headers(GESEKE, "agent"),
+    )
+    assert agent.status_code == 403
+
+    query = """query($year: Int!) { rateConsultation(year: $year) { rate adopted events { kind tenantId note } } }"""
+    read = await gql(client, world, GESEKE, "finance", query, year=WORLD_YEAR)
+    assert not read.get("errors"), read
+    assert {e["tenantId"] for e in read["data"]["rateConsultation"]["events"]} == {geseke_id}
+    mutation = """mutation($tenant: String, $year: Int!, $note: String!) {
+        decideRate(tenant: $tenant, year: $year, decision: OBJECTED, note: $note) {
+            consent { decision } errors { code field message } } }"""
+    refused = await gql(
+        client, world, GESEKE, "finance", mutation, tenant=world.slug(GESEKE), year=WORLD_YEAR, note=" "
+    )
+    answer = refused["data"]["decideRate"]
+    # The note is missing (VALIDATION_FAILED) — or, when the permission matrix ran first and
+    # adopted the world's 2150 rate, answers are closed (INVALID_TRANSITION): typed either way.
+    assert answer["consent"] is None and answer["errors"][0]["code"] in ("VALIDATION_FAILED", "INVALID_TRANSITION")
