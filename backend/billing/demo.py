@@ -20,7 +20,7 @@ from backend import clock
 from backend.billing import invoices, tariffs
 from backend.billing.schemas import BillingProfileInput, TariffCreate
 from backend.state import AppState, unit_of_work
-from backend.telephony import service as telephony
+from backend.telephony import call_import
 from backend.telephony.schemas import CallRecordInput
 from backend.tenants import service as tenants
 
@@ -140,4 +140,4 @@ async def load_demo_calls(app: AppState, tenant_ids: dict[str, UUID], today: dat
     )
     lines = b"\n".join(msgspec.json.encode(call) for call in demo_calls(*last_month(today)))
     async with unit_of_work(app, telephone_system) as uow:
-        await telephony.import_calls(uow, lines, "application/x-ndjson")
+        await call_import.import_calls(uow, lines, "application/x-ndjson")
