@@ -192,7 +192,12 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     rate = proposed["rate"]  # what the towns were asked, whatever late calls changed since
     applies_from = proposal.applies_from
     created: list[Tariff] = []
-    clients = await _clients_from(uow, operator, proposal)
+    # The towns that were asked; a client that joined since agrees its tariff on its own.
+    asked = {
+        c.tenant_id
+        for c in await repository.list_consents(uow.conn, sorted(uow.principal.acting_tenant_ids), data.year)
+    }
+    clients = [c for c in await _clients_from(uow, operator, proposal) if c[0] in asked]
     for client_id, agreement_id, name in clients:
         agreement = await tenants_service.agreement(uow, agreement_id, Operation.TARIFF_WRITE)
         running = await repository.tariff_in_force(uow.conn, client_id, applies_from)

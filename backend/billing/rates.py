@@ -46,6 +46,12 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
         raise ValidationFailed(
             _l("the operator's own items are part of the costs and less than them"), field="ownItems"
         )
+    if await repository.find_rate_proposal(uow.conn, operator.id, data.year) is not None:
+        # The towns were asked about a rate from these costs: changing them now would leave them
+        # agreeing to figures nobody shows any more.
+        raise InvalidTransition(
+            _l("the rate from the {year} cost base was proposed to the towns; it no longer changes", year=data.year)
+        )
     recorded = await repository.upsert_cost_base(uow.conn, operator.id, data, uow.principal.log_id)
     if recorded is None:
         raise InvalidTransition(

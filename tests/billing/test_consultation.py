@@ -74,6 +74,10 @@ async def test_adopted_when_every_town_accepted(world: World, billing: Billing) 
                 await consultation.adopt_rate(uow, RateAdoptionInput(year=2024))
             with pytest.raises(Duplicate, match="proposed to the towns already"):
                 await consultation.propose_rate(uow, RateProposalInput(year=2024, respond_by=RESPOND_BY))
+            with pytest.raises(InvalidTransition, match="was proposed to the towns; it no longer changes"):
+                await rates.record_cost_base(
+                    uow, CostBaseInput(year=2024, staff=Decimal("99.00"), it=Decimal(0), overheads=Decimal(0))
+                )
     await _decide(billing, "geseke", RateDecision.OBJECTED, "Bitte Kostenaufstellung erläutern")
     await _decide(billing, "geseke", RateDecision.ACCEPTED, "nach Erläuterung einverstanden")
     again = await _decide(billing, "geseke", RateDecision.ACCEPTED, "nach Erläuterung einverstanden")  # a retry
