@@ -277,3 +277,63 @@ async def test_towns_read_and_answer_the_rate_consultation(client: Client, world
     # The note is missing (VALIDATION_FAILED) — or, when the permission matrix ran first and
     # adopted the world's 2150 rate, answers are closed (INVALID_TRANSITION): typed either way.
     assert answer["consent"] is None and answer["errors"][0]["code"] in ("VALIDATION_FAILED", "INVALID_TRANSITION")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/tariffs", {"validFrom": "2150-01-01", "pricePerMinute": "0.95", "incrementSeconds": 7}),
+        ("POST", "/v1/tariffs", {"validFrom": "2150-01-01", "pricePerMinute": "0.95", "firstPeriodSeconds": 0}),
+        ("POST", "/v1/tariffs", {"validFrom": "2150-01-01", "pricePerMinute": "0.95", "firstPeriodSeconds": 601}),
+        (
+            "PUT",
+            "/v1/cost-bases",
+            {"year": 2140, "staff": "1", "it": "0", "overheads": "0", "ownItems": [{"label": "x", "amount": "-1"}]},
+        ),
+        (
+            "PUT",
+            "/v1/cost-bases",
+            {"year": 2140, "staff": "1", "it": "0", "overheads": "0", "ownItems": [{"label": " ", "amount": "0.5"}]},
+        ),
+        ("POST", "/v1/rate-proposals", {"year": 2150, "respondBy": "2020-01-01"}),
+        ("POST", "/v1/rate-proposals", {"year": 2150}),
+        ("POST", "/v1/rate-adoptions", {"year": 2150, "reason": "x" * 2001}),
+    ],
+)
+async def test_bad_money_input_is_a_clear_422_and_changes_nothing(
+    client: Client, world: World, ids: dict[str, Any], method: str, path: str, body: dict[str, Any]
+) -> None:
+    if path == "/v1/tariffs":
+        body = {**body, "agreementId": str(ids["soest_agreement_id"])}
+    before = (await client.get("/v1/cost-bases", headers=world.headers(KREIS, "finance"))).json()
+    response = await client.request(method, path, json=body, headers=world.headers(KREIS, "finance"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "VALIDATION_FAILED"
+    assert (await client.get("/v1/cost-bases", headers=world.headers(KREIS, "finance"))).json() == before
+
+
+async def test_bad_answers_and_settings_of_a_town(client: Client, world: World, ids: dict[str, Any]) -> None:
+    town = world.headers(GESEKE, "finance")
+    decision = await client.post(
+        f"/v1/tenants/{world.slug(GESEKE)}/rate-decisions", json={"year": WORLD_YEAR, "decision": "maybe"}, headers=town
+    )
+    assert decision.status_code == 422 and decision.json()["code"] == "VALIDATION_FAILED"
+    profile = {
+        "legalName": "Stadt Geseke",
+        "street": "Bachstraße 2",
+        "postalCode": "59590",
+        "city": "Geseke",
+        "email": "finanzen@geseke.example.org",
+        "phone": "+49 2942 500-0",
+        "contactName": "Kämmerei",
+    }
+    for bad in ({"itemisedHiddenDigits": 11}, {"itemisedHiddenDigits": 0}, {"itemisedCaller": "full"}):
+        response = await client.put(
+            f"/v1/tenants/{world.slug(GESEKE)}/billing-profile", json={**profile, **bad}, headers=town
+        )
+        assert response.status_code == 422, (bad, response.text)
+    year = await client.get("/v1/rate-consultation", params={"year": "1999"}, headers=town)
+    assert year.status_code == 422 and year.json()["errors"][0]["field"] == "year"
+    calls = await client.get("/v1/invoices/not-a-uuid/calls", headers=town)
+    assert calls.status_code == 422
