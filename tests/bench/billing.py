@@ -84,17 +84,18 @@ JOIN LATERAL (SELECT make_timestamptz($7, 1, 1, 6, 0, 0, 'Europe/Berlin')
 RAW_USAGE = """
 SELECT f.id AS tariff_id,
        count(*) FILTER (WHERE c.talk_seconds > 0 AND f.id IS NOT NULL)::bigint AS calls,
-       coalesce(sum(billing_billable_seconds(c.talk_seconds, f.increment_seconds)), 0)::bigint AS billable_seconds,
-       count(*) FILTER (WHERE c.talk_seconds > 0 AND billing_at_minimum(
-           billing_billable_seconds(c.talk_seconds, f.increment_seconds), f.price_per_minute, f.minimum_charge)
+       coalesce(sum(b.seconds), 0)::bigint AS billable_seconds,
+       count(*) FILTER (WHERE c.talk_seconds > 0 AND billing_at_minimum(b.seconds, f.price_per_minute, f.minimum_charge)
        )::bigint AS minimum_calls,
-       coalesce(sum(billing_billable_seconds(c.talk_seconds, f.increment_seconds)) FILTER (WHERE billing_at_minimum(
-           billing_billable_seconds(c.talk_seconds, f.increment_seconds), f.price_per_minute, f.minimum_charge)
+       coalesce(sum(b.seconds) FILTER (WHERE billing_at_minimum(b.seconds, f.price_per_minute, f.minimum_charge)
        ), 0)::bigint AS minimum_billable_seconds,
        count(*) FILTER (WHERE c.talk_seconds > 0 AND f.id IS NULL)::bigint AS unrated_calls
 FROM calls c
 JOIN tenants tn ON tn.id = c.tenant_id
 LEFT JOIN tariffs f ON f.tenant_id = c.tenant_id AND f.valid @> (c.offered_at AT TIME ZONE tn.time_zone)::date
+CROSS JOIN LATERAL (
+    SELECT billing_billable_seconds(c.talk_seconds, f.first_period_seconds, f.increment_seconds) AS seconds
+) b
 WHERE c.tenant_id = $1 AND c.offered_at >= ($2::date)::timestamp AT TIME ZONE 'Europe/Berlin'
   AND c.offered_at < ($3::date)::timestamp AT TIME ZONE 'Europe/Berlin'
 GROUP BY f.id
