@@ -29,13 +29,17 @@ byte for byte the same (`tests/contracts/test_graphql_short_paths.py`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
+from uuid import UUID
 
+import msgspec
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat
 from strawberry.types.field import StrawberryField
 
 from graphql import (
@@ -63,6 +67,7 @@ _Column = tuple[Callable[[list[Any]], list[Any]], Callable[[list[Any]], list[Any
 
 _NONE = type(None)
 _UNREAD: Any = object()
+_TZINFO = attrgetter("tzinfo")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # Built-in scalars whose coercion returns a value of exactly these types unchanged.
 _PASSING: dict[str, frozenset[type]] = {
@@ -331,6 +336,10 @@ class _Plans:
                     return coerce_all(values)
 
             return coerce_enum
+        if coerce is str:  # strawberry's UUID (and any scalar written with `str`)
+            return _uuids_or(coerce_all)
+        if coerce is isoformat and leaf.name == "DateTime":
+            return _utc_datetimes_or(coerce_all)
         if passing is None:
             return coerce_all
         is_int = leaf.name == GraphQLInt.name
@@ -341,6 +350,30 @@ class _Plans:
             return coerce_all(values)
 
         return coerce_passing
+
+
+def _uuids_or(coerce_all: Callable[[list[Any]], list[Any]]) -> Callable[[list[Any]], list[Any]]:
+    """A column of UUIDs as msgspec writes them (in C): the same text as `str(uuid)`."""
+
+    def coerce_uuids(values: list[Any]) -> list[Any]:
+        if set(map(type, values)) == {UUID}:
+            return msgspec.to_builtins(values)  # type: ignore[no-any-return]
+        return coerce_all(values)
+
+    return coerce_uuids
+
+
+def _utc_datetimes_or(coerce_all: Callable[[list[Any]], list[Any]]) -> Callable[[list[Any]], list[Any]]:
+    """A column of UTC datetimes (as asyncpg reads `timestamptz`) as msgspec writes them, in C,
+    with its `Z` written `+00:00` as `isoformat()` writes it: the same text, ~5× faster.
+    Other offsets take `isoformat()` (msgspec leaves out an offset's seconds)."""
+
+    def coerce_datetimes(values: list[Any]) -> list[Any]:
+        if set(map(type, values)) == {datetime} and set(map(_TZINFO, values)) == {UTC}:
+            return [text[:-1] + "+00:00" for text in msgspec.to_builtins(values)]
+        return coerce_all(values)
+
+    return coerce_datetimes
 
 
 def _builtin(leaf: GraphQLScalarType | GraphQLEnumType) -> Any:

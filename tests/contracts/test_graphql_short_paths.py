@@ -15,8 +15,10 @@ import dataclasses
 import enum
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -194,6 +196,7 @@ class Item:
     count: int
     shade: Shade
     note: str | None
+    at: datetime
 
 
 class Stray:
@@ -205,10 +208,26 @@ class Stray:
 
 def _items(n: int, **odd: Any) -> list[Any]:
     items: list[Any] = [
-        Item(id=UUID(int=i), name=f"n{i}", count=i, shade=Shade.LIGHT, note=None if i % 2 else "x") for i in range(n)
+        Item(
+            id=UUID(int=i),
+            name=f"n{i}",
+            count=i,
+            shade=Shade.LIGHT,
+            note=None if i % 2 else "x",
+            at=datetime(2026, 12, 6, 21, i, i, i * 99_999, tzinfo=UTC),
+        )
+        for i in range(n)
     ]
     if odd:
-        values = {"id": UUID(int=99), "name": "odd", "count": 1, "shade": Shade.DARK, "note": None, **odd}
+        values = {
+            "id": UUID(int=99),
+            "name": "odd",
+            "count": 1,
+            "shade": Shade.DARK,
+            "note": None,
+            "at": datetime(2026, 12, 6, tzinfo=UTC),
+            **odd,
+        }
         items[n // 2] = Stray(**values)
     return items
 
@@ -222,6 +241,10 @@ CASES: dict[str, list[Any]] = {
     "the enum's value instead of its member": _items(6, shade="light"),
     "a value that is no member of the enum": _items(6, shade="purple"),
     "a list where a String belongs": _items(6, name=["a"]),
+    "a time in Berlin": _items(6, at=datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Berlin"))),
+    "a time whose offset has seconds": _items(6, at=datetime(2026, 1, 1, tzinfo=timezone(timedelta(seconds=3661)))),
+    "a time without a zone": _items(6, at=datetime(2026, 1, 1, 12)),
+    "a text where a UUID belongs": _items(6, id="not-a-uuid"),
     "a missing attribute": [*_items(3), object()],
     "a null item in a non-null list": [*_items(3), None],
 }
@@ -246,7 +269,7 @@ class Counting(LeafShortcutExecutionContext):
         return super().execute_field(*args, **kwargs)
 
 
-SELECTION = "{ __typename id name count shade note alias: name }"
+SELECTION = "{ __typename id name count shade note at alias: name }"
 
 
 @pytest.mark.parametrize("case", list(CASES))
