@@ -56,6 +56,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     graphql_introspection: bool = True
+    # GraphQL's short paths for plain fields and lists of them (decision 020); off only to
+    # compare answers with graphql-core's own execution, or if an answer ever differed.
+    graphql_short_paths: bool = True
     graphiql_enabled: bool = True
     dev_signin_enabled: bool = True
     # Background work in each app instance (ticket deadlines, webhook delivery, retention purge).
@@ -309,6 +312,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]
         graphql_introspection=read.boolean("GRAPHQL_INTROSPECTION", dev_default),
+        graphql_short_paths=read.boolean("GRAPHQL_SHORT_PATHS", True),
         graphiql_enabled=read.boolean("GRAPHIQL_ENABLED", dev_default),
         dev_signin_enabled=read.boolean("DEV_SIGNIN_ENABLED", dev_default),
         background_worker=read.boolean("BACKGROUND_WORKER", env != "test"),

@@ -18,8 +18,8 @@ Scenarios, all in one run, each pair back to back so that both sides see the sam
   (b) GET /v1/tenants/stadt-soest (bearer token of a Stadt Soest agent) vs /bare/tenants/…
       — token verification, DI, unit of work and error handling around the same SQL;
   (c) GraphQL `me { subject tenant { slug name } }` vs GET /v1/me, and GraphQL
-      `tenant(slug:)` vs GET /v1/tenants/stadt-soest — the GraphQL layer on top of the same service;
-  (d) GraphQL `tickets(tenantSlug:, first: 50) { nodes { <all 25 Ticket fields> } pageInfo {…} }`
+      `tenant(tenant:)` vs GET /v1/tenants/stadt-soest — the GraphQL layer on top of the same service;
+  (d) GraphQL `tickets(tenant:, first: 50) { nodes { <all 25 Ticket fields> } pageInfo {…} }`
       vs GET /v1/tickets?tenant=stadt-soest&first=50, over 60 tickets the bench creates first —
       the GraphQL layer where it has the most fields to produce (decision 020).
 Goals (issue 13): GraphQL ÷ REST throughput ≥ 0.8× for the tenant read, ≥ 0.7× for the list.
@@ -78,14 +78,14 @@ TENANT = "stadt-soest"
 ROLE = "agent"
 OUTPUT = PROJECT_ROOT / "bench-results" / "backbone.json"
 GQL_ME = "query { me { subject tenant { slug name } } }"
-GQL_TENANT = "query($s:String!){ tenant(slug:$s){ slug name } }"
+GQL_TENANT = "query($s:String!){ tenant(tenant:$s){ slug name } }"
 TICKET_FIELDS = (
     "id tenantId number departmentId departmentName status priority subject leikaKey articleId callId source "
     "assignee createdAt updatedAt deadlineStartedAt dueAt deadlineRule calendarVersion answeredAt closedAt "
     "personalDataErasedAt slaState changeSeq version"
 )
 GQL_TICKETS = (
-    "query Tickets($t: String!, $n: Int!) { tickets(tenantSlug: $t, first: $n) "
+    "query Tickets($t: String!, $n: Int!) { tickets(tenant: $t, first: $n) "
     f"{{ nodes {{ {TICKET_FIELDS} }} pageInfo {{ endCursor hasNextPage }} }} }}"
 )
 TICKETS = 60
@@ -99,7 +99,7 @@ SCENARIOS = (
     ("ping_baseline", "(a) GET /ping                      baseline"),
     ("tenant_baseline", "(b) GET /bare/tenants/stadt-soest  baseline"),
     ("tenant_rest", "(b) GET /v1/tenants/stadt-soest    ours REST"),
-    ("tenant_graphql", "(c) GraphQL tenant(slug:) { … }    ours GraphQL"),
+    ("tenant_graphql", "(c) GraphQL tenant(tenant:) { … }  ours GraphQL"),
     ("me_rest", "(c) GET /v1/me                     ours REST"),
     ("me_graphql", "(c) GraphQL me { … }               ours GraphQL"),
     ("tickets_rest", "(d) GET /v1/tickets?…&first=50     ours REST"),
