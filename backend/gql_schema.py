@@ -35,6 +35,7 @@ from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
+from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
 from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySubscription
@@ -49,7 +50,9 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 
 @strawberry.type
-class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery, DirectoryQuery, WebPagesQuery):
+class Query(
+    TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, XzufiQuery, BillingQuery, DirectoryQuery, WebPagesQuery
+):
     pass
 
 
@@ -59,6 +62,7 @@ class Mutation(
     TelephonyMutation,
     TicketMutation,
     KnowledgeMutation,
+    XzufiMutation,
     BillingMutation,
     DirectoryMutation,
     WebPagesMutation,

@@ -15,12 +15,14 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 import msgspec
 from lxml import etree, html
+
+from backend.i18n import Message, _l
 
 NAMESPACE = "http://xoev.de/schemata/xzufi/2_2_0"
 NS = "{" + NAMESPACE + "}"
@@ -52,10 +54,9 @@ SECTION_MODULES = {"08": "documents", "07": "legal_basis", "22": "responsible_of
 class XzufiRefused(Exception):
     """The whole message (or upload) cannot be read: wrong version, not XML, too big, a DTD."""
 
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.template = message
-        self.params = params
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class Deletion:
 
 
 @dataclass(slots=True)
-class Message:
+class XzufiMessage:
     name: str
     services: list[ServiceDescription] = field(default_factory=list)
     offices: list[Office] = field(default_factory=list)
@@ -160,10 +161,19 @@ def _child(element: etree._Element, name: str) -> etree._Element | None:
     return next(_children(element, name), None)
 
 
+def _all_text(element: etree._Element) -> str:
+    return "".join(str(part) for part in element.itertext())
+
+
+def _line(element: etree._Element) -> int:
+    line = element.sourceline
+    return line if isinstance(line, int) else 0
+
+
 def _text(element: etree._Element | None) -> str:
     if element is None:
         return ""
-    return " ".join("".join(element.itertext()).split())
+    return " ".join(_all_text(element).split())
 
 
 def _path_text(element: etree._Element, *names: str) -> str:
@@ -196,7 +206,7 @@ def _inhalt(element: etree._Element, name: str = "inhalt") -> str:
     fallback = ""
     for item in _children(element, name):
         language = (item.get("languageCode") or "de").lower()
-        text = _prose("".join(item.itertext()))
+        text = _prose(_all_text(item))
         if language.startswith("de"):
             return text
         fallback = fallback or text
@@ -302,7 +312,7 @@ def _leistung(element: etree._Element) -> ServiceDescription:
     return ServiceDescription(
         xzufi_id=xzufi_id,
         version=_version(element),
-        line=element.sourceline or 0,
+        line=_line(element),
         leika_key=leika,
         title=title,
         summary=summary,
@@ -375,7 +385,7 @@ def _organisationseinheit(element: etree._Element) -> Office:
     return Office(
         xzufi_id=xzufi_id,
         version=_version(element),
-        line=element.sourceline or 0,
+        line=_line(element),
         name=name,
         address=address_text,
         municipality=municipality,
@@ -398,29 +408,32 @@ def check_version(root: etree._Element) -> None:
     namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
     found = _XZUFI_NAMESPACE.match(namespace)
     if found is None:
-        raise XzufiRefused("not an XZuFi message (namespace {namespace!r})", namespace=namespace[:200])
+        raise XzufiRefused(_l("not an XZuFi message (namespace {namespace!r})", namespace=namespace[:200]))
     if namespace != NAMESPACE:
         version = ".".join(found.groups())
-        raise XzufiRefused("a message of XZuFi {version}; only XZuFi 2.2 is read", version=version)
+        raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=version))
     declared = root.get("xzufiVersion")
     if declared is not None and declared not in SUPPORTED_VERSIONS:
-        raise XzufiRefused("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20])
+        raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20]))
 
 
-def parse_message(data: bytes, name: str = "message.xml") -> Message:
+def parse_message(data: bytes, name: str = "message.xml") -> XzufiMessage:
     """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all."""
     if len(data) > MAX_MESSAGE_BYTES:
-        raise XzufiRefused("{name}: a message may be at most 8 MB", name=name)
+        raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
-        raise XzufiRefused("{name}: a message with a DTD or entities is refused", name=name)
+        raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as error:
-        raise XzufiRefused("{name}: not well-formed XML (line {line})", name=name, line=error.lineno or 0) from None
-    if root.getroottree().docinfo.doctype:
-        raise XzufiRefused("{name}: a message with a DTD or entities is refused", name=name)
+        raise XzufiRefused(_l("{name}: not well-formed XML (line {line})", name=name, line=error.lineno or 0)) from None
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     check_version(root)
-    message = Message(name=name)
+    message = XzufiMessage(name=name)
+    if _local(root) in ("leistung", "organisationseinheit"):  # one object, as the transfer sends them
+        _read_object(message, root)
+        return message
     for part in root:
         if not isinstance(part.tag, str):
             continue
@@ -437,11 +450,14 @@ def parse_message(data: bytes, name: str = "message.xml") -> Message:
     return message
 
 
-def _read_object(message: Message, item: etree._Element) -> None:
+def _read_object(message: XzufiMessage, item: etree._Element) -> None:
     if not isinstance(item.tag, str):
         return
     local = _local(item)
-    readers = {"leistung": _leistung, "organisationseinheit": _organisationseinheit}
+    readers: dict[str, Callable[[etree._Element], ServiceDescription | Office]] = {
+        "leistung": _leistung,
+        "organisationseinheit": _organisationseinheit,
+    }
     reader = readers.get(local)
     if reader is None or not item.tag.startswith(NS):
         message.unknown_elements += 1  # onlinedienst, spezialisierung, … and anything newer
@@ -452,7 +468,7 @@ def _read_object(message: Message, item: etree._Element) -> None:
         id_element = _child(item, "id")
         message.problems.append(
             Problem(
-                line=item.sourceline or 0,
+                line=_line(item),
                 kind=local,
                 xzufi_id=_text(id_element)[:200] or None,
                 message=str(error),
@@ -464,15 +480,15 @@ def _read_object(message: Message, item: etree._Element) -> None:
             [value.leika_key, value.title, value.summary, value.sections, value.search_terms, value.area_ids]
         )
         message.services.append(value)
-    else:
+    elif isinstance(value, Office):
+        responsibilities: list[object] = [[r.leistung_id, list(r.area_ids)] for r in value.responsibilities]
         value.content_hash = _fingerprint(
-            [value.name, value.address, value.municipality, value.phone, value.email, value.url]
-            + [value.hours, value.hours_note, [[r.leistung_id, list(r.area_ids)] for r in value.responsibilities]]
-        )
+            [value.name, value.address, value.municipality, value.phone, value.email, value.url, value.hours]
+        ) + _fingerprint([value.hours_note, responsibilities])
         message.offices.append(value)
 
 
-def _read_deletions(message: Message, part: etree._Element) -> None:
+def _read_deletions(message: XzufiMessage, part: etree._Element) -> None:
     kinds = {"leistungID": "leistung", "organisationseinheitID": "organisationseinheit"}
     for item in part:
         if not isinstance(item.tag, str):
@@ -483,9 +499,9 @@ def _read_deletions(message: Message, part: etree._Element) -> None:
             continue
         value = _text(item)
         if not value or len(value) > 200:
-            message.problems.append(Problem(item.sourceline or 0, kind, None, "a deletion without a valid id"))
+            message.problems.append(Problem(_line(item), kind, None, "a deletion without a valid id"))
             continue
-        message.deletions.append(Deletion(kind=kind, xzufi_id=value, line=item.sourceline or 0))
+        message.deletions.append(Deletion(kind=kind, xzufi_id=value, line=_line(item)))
 
 
 # ---------------------------------------------------------------------------------- uploads
@@ -501,27 +517,31 @@ def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str,
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise XzufiRefused("the upload is not a readable zip archive") from None
+        raise XzufiRefused(_l("the upload is not a readable zip archive")) from None
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > MAX_ZIP_MEMBERS:
-        raise XzufiRefused("a zip may hold at most {limit} messages", limit=MAX_ZIP_MEMBERS)
+        raise XzufiRefused(_l("a zip may hold at most {limit} messages", limit=MAX_ZIP_MEMBERS))
     total = 0
     for member in members:
         parts = member.filename.replace("\\", "/").split("/")
         if member.filename.startswith(("/", "\\")) or ".." in parts or ":" in member.filename:
-            raise XzufiRefused("the zip member {member!r} names a path outside the archive", member=member.filename[:200])
+            raise XzufiRefused(
+                _l("the zip member {member!r} names a path outside the archive", member=member.filename[:200])
+            )
         if member.flag_bits & 0x1:
-            raise XzufiRefused("encrypted zip members are refused")
+            raise XzufiRefused(_l("encrypted zip members are refused"))
         total += member.file_size
         if total > MAX_ZIP_BYTES or member.file_size > MAX_MESSAGE_BYTES:
-            raise XzufiRefused("the zip unpacks to more than 64 MB (or a message over 8 MB)")
+            raise XzufiRefused(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
         if member.compress_size and member.file_size / member.compress_size > MAX_ZIP_RATIO:
-            raise XzufiRefused("the zip member {member!r} is compressed suspiciously well", member=member.filename[:200])
+            raise XzufiRefused(
+                _l("the zip member {member!r} is compressed suspiciously well", member=member.filename[:200])
+            )
     for member in sorted(members, key=lambda m: m.filename):
         if not member.filename.lower().endswith(".xml"):
             continue
         with archive.open(member) as stream:
             content = stream.read(MAX_MESSAGE_BYTES + 1)  # the header's size may lie
         if len(content) > MAX_MESSAGE_BYTES:
-            raise XzufiRefused("{name}: a message may be at most 8 MB", name=member.filename[:200])
+            raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=member.filename[:200]))
         yield member.filename, content
