@@ -3,6 +3,7 @@ from (and the editor's confirmation of a changed source), and the operator's tra
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -49,6 +50,17 @@ class XzufiController(AuthenticatedController):
         raw = await request.body()
         if len(raw) > MAX_UPLOAD:
             raise ValidationFailed(_l("the upload is larger than 64 MB"))
+        if request.headers.get("content-type", "").startswith("application/json"):
+            # Also accepted: {"message": "<XML>"} (clients that can only send JSON objects).
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = None
+            if not isinstance(value, dict) or not isinstance(value.get("message"), str):
+                raise ValidationFailed(
+                    _l("send the XML message, a zip, or a JSON object with the XML in `message`"), field="body"
+                )
+            raw = value["message"].encode("utf-8")
         name = "upload.zip" if raw.startswith(b"PK") else "upload.xml"
         async with unit_of_work(app_state, principal) as uow:
             return await xzufi_import.import_upload(uow, raw, name)

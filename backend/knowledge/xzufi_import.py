@@ -96,10 +96,11 @@ class _Run:
 
     def town_of(self, areas: Iterable[str]) -> Tenant | None:
         """The one client town all the areas lie in, or None (the operator's whole district)."""
-        found = {self.towns_by_ags.get(ags_of(a)) for a in areas}
-        if len(found) != 1:
+        found = [self.towns_by_ags.get(ags_of(a)) for a in areas]
+        ids = {t.id if t is not None else None for t in found}
+        if len(ids) != 1:
             return None
-        town = found.pop()
+        town = found[0]
         return town if town is not None and town.id != self.operator.id else None
 
 
@@ -111,8 +112,15 @@ async def start(uow: UnitOfWork) -> _Run:
     home = await reach.reach_home(uow, Operation.XZUFI_IMPORT)
     if home.id not in reach.reachable(uow, Operation.XZUFI_IMPORT) or not home.is_operator:
         raise ValidationFailed(_l("only an operator imports XZuFi messages; sign in as its platform admin"))
-    acting = sorted(reach.reachable(uow, Operation.XZUFI_IMPORT))
-    towns = await tenants.tenants_by_ids(uow, acting)
+    # The towns this operator serves today (not every tenant a platform admin may reach: another
+    # operator's town may share a municipal key in a test or a migration).
+    clients = [
+        view.agreement.tenant_id
+        for view in await tenants.list_agreements(uow)
+        if view.active and view.agreement.operator_tenant_id == home.id
+    ]
+    acting = reach.reachable(uow, Operation.XZUFI_IMPORT)
+    towns = await tenants.tenants_by_ids(uow, [t for t in [home.id, *clients] if t in acting])
     by_ags = {t.ags: t for t in towns.values() if t.ags}
     return _Run(uow, home, by_ags, _Counts(), clock.now())
 

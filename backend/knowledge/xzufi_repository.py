@@ -3,7 +3,6 @@ operator's transfer settings. Explicit columns, $n parameters, every query filte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,13 +36,13 @@ def _stored(row: asyncpg.Record) -> StoredObject:
         article_id=row["article_id"],
         department_id=row["department_id"],
         leika_key=row["leika_key"],
-        data=json.loads(row["data"]),
+        data=row["data"],
         status=row["status"],
     )
 
 
 OBJECT_COLUMNS = """kind, xzufi_id, version, content_hash, target_tenant_id, article_id, department_id, leika_key,
-    data::text AS data, status"""
+    data, status"""
 
 
 async def objects_by_ids(
@@ -78,7 +77,7 @@ async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredOb
     await conn.execute(
         """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
                article_id, department_id, leika_key, data, status, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
            ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
                version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
                target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
@@ -93,7 +92,7 @@ async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredOb
         value.article_id,
         value.department_id,
         value.leika_key,
-        json.dumps(value.data),
+        value.data,
         value.status,
         now,
     )
@@ -219,7 +218,7 @@ async def imported_terms(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -
 # ---------------------------------------------------------------------------------- transfer
 
 TRANSFER_COLUMNS = """tenant_id, url, token_url, client_id, client_secret, scope, interval_minutes, enabled, cursor_url,
-    next_index, next_run_at, last_run_at, last_outcome, last_report::text AS last_report, version"""
+    next_index, next_run_at, last_run_at, last_outcome, last_report, version"""
 
 
 async def find_transfer(conn: asyncpg.Connection, tenant_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
@@ -284,10 +283,10 @@ async def save_cursor(
 
 
 async def finish_run(
-    conn: asyncpg.Connection, tenant_id: UUID, now: datetime, outcome: str, report: str | None
+    conn: asyncpg.Connection, tenant_id: UUID, now: datetime, outcome: str, report: dict[str, Any] | None
 ) -> None:
     await conn.execute(
-        """UPDATE xzufi_transfers SET last_run_at = $2, last_outcome = $3, last_report = $4::jsonb,
+        """UPDATE xzufi_transfers SET last_run_at = $2, last_outcome = $3, last_report = $4,
                next_run_at = $2 + make_interval(mins => interval_minutes)
            WHERE tenant_id = $1""",
         tenant_id,

@@ -47,7 +47,7 @@ def _context(tenant_id: UUID) -> str:
 
 
 def _settings(row: Any) -> TransferSettings:
-    report = msgspec.json.decode(row["last_report"], type=XzufiReport) if row["last_report"] else None
+    report = msgspec.convert(row["last_report"], XzufiReport) if row["last_report"] else None
     return TransferSettings(
         url=row["url"],
         token_url=row["token_url"],
@@ -219,8 +219,7 @@ def add_reports(a: XzufiReport | None, b: XzufiReport) -> XzufiReport:
 
 async def finish(uow: UnitOfWork, now: datetime, outcome: str, report: XzufiReport | None) -> None:
     home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
-    encoded = msgspec.json.encode(report).decode() if report is not None else None
-    await store.finish_run(uow.conn, home.id, now, outcome, encoded)
+    await store.finish_run(uow.conn, home.id, now, outcome, msgspec.to_builtins(report) if report else None)
 
 
 def refuse_unless_configured(creds: Credentials | None) -> Credentials:
