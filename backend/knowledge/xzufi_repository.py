@@ -286,8 +286,8 @@ async def finish_run(
     conn: asyncpg.Connection, tenant_id: UUID, now: datetime, outcome: str, report: dict[str, Any] | None
 ) -> None:
     await conn.execute(
-        """UPDATE xzufi_transfers SET last_run_at = $2, last_outcome = $3, last_report = $4,
-               next_run_at = $2 + make_interval(mins => interval_minutes)
+        """UPDATE xzufi_transfers SET last_run_at = $2::timestamptz, last_outcome = $3, last_report = $4,
+               next_run_at = $2::timestamptz + make_interval(mins => interval_minutes)
            WHERE tenant_id = $1""",
         tenant_id,
         now,

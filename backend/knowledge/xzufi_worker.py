@@ -85,10 +85,10 @@ class XzufiWorker:
     async def claim(self, now: datetime) -> list[tuple[UUID, str, frozenset[UUID]]]:
         async with all_tenants_transaction(self.app.pool) as conn:
             rows = await conn.fetch(
-                """UPDATE xzufi_transfers x SET next_run_at = $1 + make_interval(mins => x.interval_minutes)
+                """UPDATE xzufi_transfers x SET next_run_at = $1::timestamptz + make_interval(mins => x.interval_minutes)
                    FROM tenants t
                    WHERE t.id = x.tenant_id AND (x.tenant_id) IN (
-                       SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1
+                       SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1::timestamptz
                        FOR UPDATE SKIP LOCKED)
                    RETURNING x.tenant_id, t.slug""",
                 now,
