@@ -204,13 +204,16 @@ async def replace_search_terms(
     )
 
 
-async def imported_terms(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> list[tuple[str, str]]:
-    """(term, LeiKa key) of the imported search terms the given tenants may read (RLS admits the
-    town's own and its operator's shared ones)."""
+async def imported_terms(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], words: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(term, LeiKa key) of the imported one-word search terms among `words` that the given
+    tenants may read (RLS admits the town's own and its operator's shared ones)."""
     rows = await conn.fetch(
         """SELECT DISTINCT term, leika_key FROM article_search_terms
-           WHERE tenant_id = ANY($1::uuid[]) AND leika_key IS NOT NULL""",
+           WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($2::text[]) AND leika_key IS NOT NULL""",
         list(tenant_ids),
+        list(words),
     )
     return [(r["term"], r["leika_key"]) for r in rows]
 
@@ -262,13 +265,18 @@ async def save_transfer(
     return row
 
 
-async def due_transfers(conn: asyncpg.Connection, now: datetime) -> list[UUID]:
+async def claim_due_transfers(conn: asyncpg.Connection, now: datetime) -> list[tuple[UUID, str]]:
+    """Due transfers, claimed by moving their next run on: another instance skips them."""
     rows = await conn.fetch(
-        """SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1
-           ORDER BY next_run_at FOR UPDATE SKIP LOCKED""",
+        """UPDATE xzufi_transfers x SET next_run_at = $1::timestamptz + make_interval(mins => x.interval_minutes)
+           FROM tenants t
+           WHERE t.id = x.tenant_id AND x.tenant_id IN (
+               SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1::timestamptz
+               FOR UPDATE SKIP LOCKED)
+           RETURNING x.tenant_id, t.slug""",
         now,
     )
-    return [r["tenant_id"] for r in rows]
+    return [(r["tenant_id"], r["slug"]) for r in rows]
 
 
 async def save_cursor(

@@ -23,6 +23,7 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend import clock
 from backend.db.tenancy import all_tenants_transaction
+from backend.knowledge import xzufi_repository as store
 from backend.knowledge import xzufi_transfer as transfer
 from backend.knowledge.xzufi_schemas import XzufiReport
 from backend.state import AppState, unit_of_work
@@ -84,17 +85,9 @@ class XzufiWorker:
 
     async def claim(self, now: datetime) -> list[tuple[UUID, str, frozenset[UUID]]]:
         async with all_tenants_transaction(self.app.pool) as conn:
-            rows = await conn.fetch(
-                """UPDATE xzufi_transfers x SET next_run_at = $1::timestamptz + make_interval(mins => x.interval_minutes)
-                   FROM tenants t
-                   WHERE t.id = x.tenant_id AND (x.tenant_id) IN (
-                       SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1::timestamptz
-                       FOR UPDATE SKIP LOCKED)
-                   RETURNING x.tenant_id, t.slug""",
-                now,
-            )
+            claimed = await store.claim_due_transfers(conn, now)
             every = frozenset(await conn.fetchval("SELECT auth_all_tenant_ids()"))
-        return [(r["tenant_id"], r["slug"], every) for r in rows]
+        return [(tenant_id, slug, every) for tenant_id, slug in claimed]
 
     async def round(self) -> int:
         claimed = await self.claim(clock.now())

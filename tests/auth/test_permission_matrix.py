@@ -659,8 +659,6 @@ def matrix_xzufi(target: Target) -> str:
     )
 
 
-
-
 def principal_routes(app: Litestar) -> set[tuple[str, str]]:
     """(method, path) of every HTTP handler that resolves a `principal` (or lives under /v1)."""
     found: set[tuple[str, str]] = set()

@@ -21,8 +21,12 @@ from tests.support.world import World, make_tenant, system_principal
 
 def _agent(tenant_id: UUID, slug: str, acting: set[UUID]) -> Principal:
     return Principal(
-        issuer="test", subject="agent", tenant_id=tenant_id, tenant_slug=slug,
-        roles=frozenset({Role.AGENT}), acting_tenant_ids=frozenset(acting),
+        issuer="test",
+        subject="agent",
+        tenant_id=tenant_id,
+        tenant_slug=slug,
+        roles=frozenset({Role.AGENT}),
+        acting_tenant_ids=frozenset(acting),
     )
 
 
@@ -30,8 +34,9 @@ async def test_the_demo_answers_sperrmuell_geseke_with_contact_and_hours(world: 
     state = world.state
     tag = uuid.uuid4().hex[:6]
     ids = {
-        "kreis-soest": await make_tenant(state, f"demo-kreis-{tag}", kind=TenantKind.DISTRICT, is_operator=True,
-                                         ags="05974"),
+        "kreis-soest": await make_tenant(
+            state, f"demo-kreis-{tag}", kind=TenantKind.DISTRICT, is_operator=True, ags="05974"
+        ),
         "stadt-soest": await make_tenant(state, f"demo-soest-{tag}", ags="05974040"),
         "stadt-geseke": await make_tenant(state, f"demo-geseke-{tag}", ags="05974020"),
     }
@@ -40,8 +45,12 @@ async def test_the_demo_answers_sperrmuell_geseke_with_contact_and_hours(world: 
             await tenants.create_agreement(uow, AgreementCreate(client_tenant_id=ids[town], starts_on=date(2018, 1, 1)))
     await load_xzufi_demo(state, ids)
     operator = Principal(
-        issuer="test", subject="admin", tenant_id=ids["kreis-soest"], tenant_slug="kreis-soest",
-        roles=frozenset({Role.PLATFORM_ADMIN}), acting_tenant_ids=frozenset(ids.values()),
+        issuer="test",
+        subject="admin",
+        tenant_id=ids["kreis-soest"],
+        tenant_slug="kreis-soest",
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=frozenset(ids.values()),
     )
     async with unit_of_work(state, operator) as uow:  # loading twice: nothing new
         again = [await xzufi_import.import_upload(uow, p.read_bytes(), p.name) for p in sorted(MESSAGES.glob("*.xml"))]

@@ -9,7 +9,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.knowledge.conftest import ARTICLE, GESEKE, KREIS, SOEST, gql, nonsense_word, payload, publish, search
+from tests.knowledge.conftest import (
+    ARTICLE,
+    GESEKE,
+    KREIS,
+    SOEST,
+    gql,
+    nonsense_word,
+    payload,
+    publish,
+    published_article,
+    search,
+)
 from tests.knowledge.xzufi_messages import leistung, message, office, suffix
 from tests.support.world import World
 
@@ -236,7 +247,7 @@ async def test_an_override_survives_and_shows_source_changed_until_confirmed(cli
 
 
 async def test_an_editors_change_to_an_imported_section_is_kept_on_re_import(client: Client, world: World) -> None:
-    s, w = suffix(), nonsense_word()
+    s = suffix()
     title = f"Einbürgerung {s}"
 
     def text(deadline: str, version: str) -> str:
@@ -260,7 +271,8 @@ async def test_an_editors_change_to_an_imported_section_is_kept_on_re_import(cli
         await gql(
             client,
             world.headers(SOEST, "editor"),
-            "query($id: UUID!) { editorArticle(id: $id) { latestVersion latest { title summary leikaKey searchTerms } } }",
+            "query($id: UUID!) { editorArticle(id: $id) { latestVersion "
+            "latest { title summary leikaKey searchTerms } } }",
             id=article_id,
         ),
         "editorArticle",
@@ -338,3 +350,24 @@ async def test_graphql_import_takes_a_message(client: Client, world: World) -> N
         m=message(leistung(f"GQL-{s}", f"Fundbüro {s}", key="99089017000000"), "<x:spezialisierung/>"),
     )
     assert payload(body, "importXzufi") == {"report": {"created": 1, "unknownElements": 1}, "errors": []}
+
+
+async def test_imported_search_terms_feed_the_search_as_synonyms_of_the_service(
+    client: Client, world: World, catalogue: dict[str, Any]
+) -> None:
+    """The operator's imported term finds Geseke's own article of the service, which never
+    listed the word: the term is a synonym of the service's catalogue name ("Hundesteuer")."""
+    s, w = suffix(), nonsense_word()
+    await imported(client, world, message(leistung(f"KS-HS-{s}", f"Hundesteuer {s}", key="99102013000000", terms=(w,))))
+    own = await published_article(
+        client,
+        world,
+        GESEKE,
+        f"Hundesteuer in Geseke {s}",
+        leikaKey="99102013000000",
+        sections={"description": "Die Hundesteuer erhebt die Stadt Geseke.", "fees": "96,00 € im Jahr"},
+    )
+    found = await search(client, world, (GESEKE, "agent"), w, tenant=GESEKE)
+    hit = next(h for h in found["nodes"] if h["leikaKey"] == "99102013000000")
+    assert hit["kind"] == "LOCAL" and hit["tenantId"] == own["tenantId"], found
+    assert any("hundesteuer" in shown.lower() for shown in found["interpretedAs"]), found["interpretedAs"]

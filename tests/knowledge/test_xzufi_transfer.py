@@ -131,8 +131,11 @@ async def test_pages_are_applied_with_their_cursor_and_a_broken_run_resumes(
         },
         1: {
             "xzufiObjekte": [
-                {"schreibe": _alone(office(f"TR-OE-{s}", f"Abfallberatung {s}", ags="05974020",
-                                           responsible=((sperr, "05974020"),)))},
+                {
+                    "schreibe": _alone(
+                        office(f"TR-OE-{s}", f"Abfallberatung {s}", ags="05974020", responsible=((sperr, "05974020"),))
+                    )
+                },
                 {"loesche": {"typ": "leistung", "id": f"TR-NEVER-{s}"}},
                 {"weder": "noch"},
             ],
@@ -192,8 +195,13 @@ async def test_a_wrong_secret_and_a_foreign_next_page_fail_the_run_and_keep_the_
     "body",
     [
         {"url": "ftp://x", "tokenUrl": "http://127.0.0.1/t", "clientId": "a", "clientSecret": "b"},
-        {"url": "http://x/", "tokenUrl": "http://127.0.0.1/t", "clientId": "a", "clientSecret": "b",
-         "intervalMinutes": 1},
+        {
+            "url": "http://x/",
+            "tokenUrl": "http://127.0.0.1/t",
+            "clientId": "a",
+            "clientSecret": "b",
+            "intervalMinutes": 1,
+        },
         {"url": "http://x/", "tokenUrl": "http://127.0.0.1/t", "clientId": "a\u0007", "clientSecret": "b"},
     ],
 )
