@@ -247,7 +247,7 @@ async def test_an_override_survives_and_shows_source_changed_until_confirmed(cli
 
 
 async def test_an_editors_change_to_an_imported_section_is_kept_on_re_import(client: Client, world: World) -> None:
-    s = suffix()
+    s, w = suffix(), nonsense_word()
     title = f"Einbürgerung {s}"
 
     def text(deadline: str, version: str) -> str:
@@ -314,7 +314,7 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(client: Client, 
     assert garbage.status_code == 422, garbage.text
     forbidden = await post(client, world, message(), role="editor")
     assert forbidden.status_code == 403, forbidden.text
-    s, w = suffix(), nonsense_word()
+    s = suffix()
     mixed = await imported(
         client,
         world,
@@ -342,7 +342,7 @@ async def test_graphql_import_answers_bad_input_with_payload_errors(
 
 
 async def test_graphql_import_takes_a_message(client: Client, world: World) -> None:
-    s, w = suffix(), nonsense_word()
+    s = suffix()
     body = await gql(
         client,
         world.headers(KREIS, "platform-admin"),
