@@ -453,7 +453,7 @@ async def _write_article(
     if version_body(data) == version_body(latest) and article.status is ArticleStatus.PUBLISHED:
         return "unchanged", article.id
     state: ArticleState = article
-    if version_body(data) != version_body(latest):
+    if version_body(data) != version_body(latest) or article.status is ArticleStatus.ARCHIVED:
         if article.status is ArticleStatus.IN_REVIEW:
             state = await service.change_status(uow, article.id, ArticleStatus.DRAFT, article.latest_version, NOTE)
         state = await service.update_article(uow, article.id, data, state.latest_version)

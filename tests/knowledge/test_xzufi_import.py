@@ -155,11 +155,8 @@ async def test_loesche_archives_a_shared_service_a_town_edited_and_counts_unknow
 ) -> None:
     s, w = suffix(), nonsense_word()
     title = f"Gewerbe anmelden {s}"
-    await imported(
-        client,
-        world,
-        message(leistung(f"KS-GA-{s}", title, key="99050012104000", fees=(("26", "Anmeldung"),), terms=(w,))),
-    )
+    written = message(leistung(f"KS-GA-{s}", title, key="99050012104000", fees=(("26", "Anmeldung"),), terms=(w,)))
+    await imported(client, world, written)
     article_id = await article_id_of(client, world, SOEST, w, title)
     assert article_id is not None
     local = await client.post(
@@ -195,6 +192,9 @@ async def test_loesche_archives_a_shared_service_a_town_edited_and_counts_unknow
     assert payload(editor, "editorArticle") == {"id": local_version["id"], "kind": "LOCAL_VERSION"}  # kept
     again = await imported(client, world, message(deletions=[("leistung", f"KS-GA-{s}")]))
     assert (again["archived"], again["deletesUnknown"]) == (0, 0)  # already archived: nothing to do
+    back = await imported(client, world, written)  # sent again: published again, same article
+    assert (back["updated"], back["created"]) == (1, 0), back
+    assert await article_id_of(client, world, SOEST, w, title) == article_id
 
 
 async def test_an_override_survives_and_shows_source_changed_until_confirmed(client: Client, world: World) -> None:
