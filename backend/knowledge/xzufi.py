@@ -275,8 +275,8 @@ def _leistung(element: etree._Element) -> ServiceDescription:
     title = (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
     if not title:
         raise _Bad("no service name (text module 02 or 03)")
-    if len(title) > 200:
-        raise _Bad("the service name is longer than 200 characters")
+    if len(title) > 200:  # catalogue names run to 250 characters; an article title holds 200
+        title = title[:197].rsplit(" ", 1)[0] + " …"
     summary = (modules.get("05") or modules.get("24") or ("", []))[0]
     if len(summary) > 500:
         summary = summary[:497].rsplit(" ", 1)[0] + " …"

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from auth.principal import Principal
 from auth.roles import Role
+from backend.directory import service as directory
 from backend.knowledge import search, service, xzufi_import
 from backend.knowledge.demo_xzufi import MESSAGES, load_xzufi_demo
 from backend.state import unit_of_work
@@ -78,3 +79,16 @@ async def test_the_demo_answers_sperrmuell_geseke_with_contact_and_hours(world: 
         proposed = await tickets.propose_department(uow, f"demo-geseke-{tag}", "99008001012000")
         departments = {d.id: d.name for d in await tenants.tenant_departments(uow, f"demo-geseke-{tag}")}
     assert proposed is not None and departments[proposed] == "Bürgerbüro"
+    town_admin = Principal(
+        issuer="test",
+        subject="town-admin",
+        tenant_id=ids["stadt-geseke"],
+        tenant_slug=f"demo-geseke-{tag}",
+        roles=frozenset({Role.TOWN_ADMIN}),
+        acting_tenant_ids=frozenset({ids["stadt-geseke"]}),
+    )
+    async with unit_of_work(state, town_admin, readonly=True) as uow:
+        lines = {line.name: line for line in await directory.department_lines(uow, f"demo-geseke-{tag}")}
+    abfall = lines["Abfallberatung"]  # the office's line and hours, as structured data
+    assert abfall.phone == "+4929425000"  # "+49 2942 500-0" in E.164
+    assert abfall.hours is not None and (abfall.hours[2].weekday, abfall.hours[2].closes) == (4, "17:30")
