@@ -12,6 +12,7 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend.directory import service as directory
 from backend.knowledge import search, service, xzufi_import
+from backend.knowledge.demo import load_knowledge_demo
 from backend.knowledge.demo_xzufi import MESSAGES, load_xzufi_demo
 from backend.state import unit_of_work
 from backend.tenants import service as tenants
@@ -44,6 +45,7 @@ async def test_the_demo_answers_sperrmuell_geseke_with_contact_and_hours(world: 
     async with unit_of_work(state, system_principal(ids["kreis-soest"], set(ids.values()))) as uow:
         for town in ("stadt-soest", "stadt-geseke"):
             await tenants.create_agreement(uow, AgreementCreate(client_tenant_id=ids[town], starts_on=date(2018, 1, 1)))
+    await load_knowledge_demo(state, ids)  # as make run does: the catalogue and demo articles first
     await load_xzufi_demo(state, ids)
     operator = Principal(
         issuer="test",
@@ -61,8 +63,10 @@ async def test_the_demo_answers_sperrmuell_geseke_with_contact_and_hours(world: 
     geseke = _agent(ids["stadt-geseke"], f"demo-geseke-{tag}", {ids["stadt-geseke"]})
     async with unit_of_work(state, geseke, readonly=True) as uow:
         page = await search.search(uow, "Sperrmüll Geseke")
-        best = page.items[0]
-        assert page.confident and best.title == "Sperrmüll Geseke – Abholung anmelden", page
+        # "Geseke" says nothing on a Geseke call; the catalogue's bare "Sperrmüll" may rank first.
+        articles = [h for h in page.items[:2] if h.source.value == "article"]
+        assert page.confident and [h.title for h in articles] == ["Sperrmüll Geseke – Abholung anmelden"], page
+        best = articles[0]
         answer = await service.article_for_agent(uow, best.id)
         assert answer.sections.contacts[0].phone == "+49 2942 500-0"
         assert answer.sections.contacts[0].email == "abfallberatung@geseke.de"
