@@ -62,6 +62,7 @@ class Operation(StrEnum):
     SYNONYM_WRITE = "synonym:write"
     CATALOGUE_IMPORT = "catalogue:import"
     WEB_SITE_MANAGE = "web-site:manage"
+    XZUFI_IMPORT = "xzufi:import"
     TARIFF_READ = "tariff:read"
     TARIFF_WRITE = "tariff:write"
     INVOICE_READ = "invoice:read"
@@ -182,6 +183,9 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
     # The town's web sites the worker fetches (decision 025): its admin registers them, the
     # operator's platform admins for the towns they act for; the pages are read like articles.
     Operation.WEB_SITE_MANAGE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    # XZuFi service descriptions, offices and responsibilities from the 115 network, and the
+    # transfer that fetches them: the operator's platform admins, for the towns it serves.
+    Operation.XZUFI_IMPORT: {Role.PLATFORM_ADMIN: ACTING},
     # Billing: finance sees its tenants' tariffs and invoices (a town: its own; the operator's: its
     # clients'); only the operator's finance runs, issues and cancels invoices and records costs
     # (the service checks the principal's home tenant is the agreement's operator). Platform

@@ -21,6 +21,7 @@ from backend.billing.demo import load_billing_demo
 from backend.db.pool import acquire
 from backend.db.tenancy import tenant_transaction
 from backend.knowledge.demo import load_knowledge_demo
+from backend.knowledge.demo_xzufi import load_xzufi_demo
 from backend.settings import Settings
 from backend.state import AppState, unit_of_work
 from backend.telephony.demo import load_demo_telephony
@@ -151,5 +152,6 @@ async def load_demo_data(app: AppState, settings: Settings) -> None:
     await load_demo_telephony(app, operator, existing)
     await load_billing_demo(app, operator, existing)
     await load_knowledge_demo(app, existing)
+    await load_xzufi_demo(app, existing)
     await load_demo_pages(app.pool, existing)
     log.info("demo_data_loaded", tenants=sorted(existing))

@@ -36,6 +36,7 @@ from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
+from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
 from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySubscription
@@ -50,7 +51,9 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 
 @strawberry.type
-class Query(TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, BillingQuery, DirectoryQuery, WebPagesQuery):
+class Query(
+    TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, XzufiQuery, BillingQuery, DirectoryQuery, WebPagesQuery
+):
     pass
 
 
@@ -60,6 +63,7 @@ class Mutation(
     TelephonyMutation,
     TicketMutation,
     KnowledgeMutation,
+    XzufiMutation,
     BillingMutation,
     DirectoryMutation,
     WebPagesMutation,

@@ -29,7 +29,9 @@ from backend.http.input_guard import input_guard_middleware
 from backend.http.openapi import document_retry_after
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.http.routes import answer_options_for_every_method
+from backend.knowledge import xzufi_worker
 from backend.knowledge.controller import KnowledgeController
+from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
 from backend.observability import configure_logging, request_logging_middleware
 from backend.ratelimit import RateLimiter
@@ -202,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         TelephonyController,
         TicketController,
         KnowledgeController,
+        XzufiController,
         BillingController,
         DirectoryController,
         WebPagesController,
@@ -213,7 +216,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handlers.append(devidp.dev_idp_router())
     app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        lifespan=[lifespan, ticket_worker.lifespan, telephony_worker.lifespan, webpages_worker.lifespan],
+        lifespan=[
+            lifespan,
+            ticket_worker.lifespan,
+            telephony_worker.lifespan,
+            webpages_worker.lifespan,
+            xzufi_worker.lifespan,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             *request_tracing(settings),  # outermost: the log lines below carry its trace id

@@ -38,7 +38,7 @@ from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
 from backend.tenants.calendar import WorkingCalendar, load_calendar
-from backend.tenants.reach import reach, reach_home
+from backend.tenants.reach import reach, reach_home, reach_id
 from backend.tenants.schemas import ServiceInterval, Tenant
 from backend.tickets import service as tickets
 
@@ -206,6 +206,24 @@ async def set_department_line(
         hours = [{"weekday": i.weekday, "opens": i.opens, "closes": i.closes} for i in data.hours]
     phone = normalise_phone(data.phone)
     return await repository.update_department_line(uow.conn, tenant.id, department_id, phone, hours)
+
+
+async def import_department_hours(
+    uow: UnitOfWork,
+    tenant_id: UUID,
+    department_id: UUID,
+    phone: str | None,
+    hours: Sequence[ServiceInterval | Any] | None,
+) -> None:
+    """A department's line and hours from an import (an XZuFi office), for the operator's
+    platform admin acting for the town; a phone number that cannot be read is left out."""
+    tenant = await reach_id(uow, tenant_id, Operation.DEPARTMENT_WRITE)
+    try:
+        number = normalise_phone(phone)
+    except ValidationFailed:
+        number = None
+    wanted = [{"weekday": i.weekday, "opens": i.opens, "closes": i.closes} for i in hours] if hours else None
+    await repository.update_department_line(uow.conn, tenant.id, department_id, number, wanted)
 
 
 # --- presence -----------------------------------------------------------------------------

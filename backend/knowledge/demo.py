@@ -272,19 +272,8 @@ LOCAL: dict[str, list[dict[str, Any]]] = {
                 "contacts": [{"label": "Steuerabteilung Stadt Geseke", "phone": "02942 500-0"}],
             },
         },
-        {
-            "externalId": "demo-geseke-sperrmuell",
-            "title": "Sperrmüll in Geseke anmelden",
-            "summary": "Sperrmüll wird in Geseke nach Anmeldung mit der Sperrmüllkarte abgeholt.",
-            "leikaKey": "99001009004002",
-            "searchTerms": ["Sperrmüllkarte", "alte Möbel"],
-            "sections": {
-                "description": "Die Sperrmüllkarte liegt dem Abfallkalender bei." + DEMO_NOTE,
-                "fees": "Gebührenfrei bis 3 Kubikmeter.",
-                "responsible_office": "Stadt Geseke, Abfallberatung",
-                "contacts": [{"label": "Abfallberatung Geseke", "phone": "02942 500-0"}],
-            },
-        },
+        # Geseke's bulky-waste collection comes from the demo's XZuFi message (demo_xzufi.py),
+        # with the Abfallberatung's contacts and opening hours.
         {
             "externalId": "demo-geseke-fundbuero",
             "title": "Fundbüro Geseke",

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -20,7 +21,7 @@ from auth.permissions import Operation
 from backend import clock
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, leika, repository, search_repository
+from backend.knowledge import analysis, leika, repository, search_repository, xzufi_repository
 from backend.knowledge.context import Context, town_context
 from backend.knowledge.cursors import OffsetCursor, ScoreCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import ArticleKind, ArticleStatus, HitSource, LeikaService, SearchHit, SearchPage
@@ -215,6 +216,21 @@ def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
     )
 
 
+async def _imported_synonyms(
+    uow: UnitOfWork, town_id: UUID, owner_ids: Sequence[UUID], query: str
+) -> list[tuple[str, list[str]]]:
+    """Search terms the 115 network sends per service (XZuFi `modulBegriffImKontext`, decision
+    024) that the question uses, as synonyms of that service's catalogue name: "Perso" then also
+    finds the town's own Personalausweis article, which never listed the word. Only the
+    question's words are looked up (one indexed query), not every term of every service."""
+    words = sorted({w for w in re.findall(r"\w+", query.lower()) if len(w) >= 3})
+    if not words:
+        return []
+    terms = await xzufi_repository.imported_terms(uow.conn, [town_id, *owner_ids], words)
+    names = await search_repository.service_names(uow.conn, owner_ids, sorted({key for _, key in terms}))
+    return [(term, [names[key]]) for term, key in terms if key in names]
+
+
 async def search(
     uow: UnitOfWork,
     query: str,
@@ -266,9 +282,10 @@ async def search_articles(
         wanted = [HitSource.ARTICLE.value]
     today = clock.today()
     own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
+    imported = await _imported_synonyms(uow, ctx.town_id, ctx.owner_ids, query)
     lexicon = (
         analysis.default_lexicon()
-        .with_rules(analysis.rules_from((s.term, s.synonyms) for s in own))
+        .with_rules(analysis.rules_from([*((s.term, s.synonyms) for s in own), *imported]))
         .with_stopwords(analysis.words(ctx.town.name))
     )  # "in Soest" says nothing on a Soest call
     plan = analysis.analyse(query, lexicon)

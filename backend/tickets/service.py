@@ -158,6 +158,15 @@ async def replace_routes(
     return await repository.list_routes(uow.conn, tenant.id)
 
 
+async def import_route(uow: UnitOfWork, tenant_id: UUID, key_prefix: str, department_id: UUID) -> None:
+    """One entry of the responsibility table from an import (XZuFi `zustaendigkeit`): the LeiKa
+    key goes to the department; the town's other entries stay."""
+    tenant = await reach_id(uow, tenant_id, Operation.TICKET_CONFIGURE)
+    if not await repository.active_department_exists(uow.conn, tenant.id, department_id):
+        raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
+    await repository.upsert_route(uow.conn, tenant.id, key_prefix, department_id)
+
+
 async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str | None) -> UUID | None:
     tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_READ)
     return await repository.propose_department(uow.conn, tenant.id, leika_key)

@@ -467,6 +467,19 @@ ROUTES: tuple[Route, ...] = (
     # the knowledge tests load into the same tenant) stays as it is.
     Route("POST", "/v1/leika-catalogue", (R.CATALOGUE_IMPORT,), body=lambda t: {"csv": "leika_key,name\n"}),
     Route("GET", "/v1/leika-services/{leika_key}", (R.ARTICLE_READ,), query=lambda t: {"tenant": t.client_slug}),
+    # XZuFi (backend/knowledge/controller_xzufi.py): a message deleting something never received
+    # (counted, nothing changes); the transfer pointed at a closed local port (a failed run).
+    Route("POST", "/v1/knowledge/xzufi-imports", (R.XZUFI_IMPORT,), body=lambda t: {"message": matrix_xzufi(t)}),
+    Route("GET", "/v1/knowledge/articles/{article_id}/sources", (R.ARTICLE_READ,)),
+    Route(
+        "POST",
+        "/v1/knowledge/articles/{article_id}/sources/confirm",
+        (R.ARTICLE_DRAFT_READ, R.ARTICLE_WRITE),
+        body=lambda t: {"sections": []},
+    ),
+    Route("PUT", "/v1/knowledge/xzufi-transfer", (R.XZUFI_IMPORT,), body=lambda t: MATRIX_TRANSFER),
+    Route("GET", "/v1/knowledge/xzufi-transfer", (R.XZUFI_IMPORT,)),
+    Route("POST", "/v1/knowledge/xzufi-transfer/run", (R.XZUFI_IMPORT,)),
     # Billing (backend/billing/controller.py): Soest's 2150 tariff, invoices and cost base from
     # tests.billing.support.prepare_world_billing; only the operator's own finance bills.
     Route("GET", "/v1/tariffs", (R.TARIFF_READ,)),
@@ -643,10 +656,26 @@ ROUTES: tuple[Route, ...] = (
 )
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {
-    Operation.ARTICLE_DRAFT_READ: "GraphQL only (articles list, preview, history, search by status)",
     Operation.SYNONYM_WRITE: "GraphQL only (setSynonym, removeSynonym)",
 }
 ALLOWED_WHEN_GRANTED = {200, 201, 204, 404, 409, 422}
+
+
+MATRIX_TRANSFER = {
+    "url": "http://127.0.0.1:9/transfer",
+    "tokenUrl": "http://127.0.0.1:9/token",
+    "clientId": "matrix",
+    "clientSecret": "matrix",
+    "intervalMinutes": 10080,
+    "enabled": False,
+}
+
+
+def matrix_xzufi(target: Target) -> str:
+    return (
+        '<x:transfer.schreibe xmlns:x="http://xoev.de/schemata/xzufi/2_2_0" xzufiVersion="2.2.0">'
+        f"<x:loesche><x:leistungID>matrix-{target.unique()}</x:leistungID></x:loesche></x:transfer.schreibe>"
+    )
 
 
 def principal_routes(app: Litestar) -> set[tuple[str, str]]:

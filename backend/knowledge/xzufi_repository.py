@@ -1,0 +1,304 @@
+"""SQL of the XZuFi import: received objects, section provenance, imported search terms and the
+operator's transfer settings. Explicit columns, $n parameters, every query filtered by tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    kind: str
+    xzufi_id: str
+    version: str
+    content_hash: str
+    target_tenant_id: UUID
+    article_id: UUID | None
+    department_id: UUID | None
+    leika_key: str | None
+    data: dict[str, Any]
+    status: str
+
+
+def _stored(row: asyncpg.Record) -> StoredObject:
+    return StoredObject(
+        kind=row["kind"],
+        xzufi_id=row["xzufi_id"],
+        version=row["version"],
+        content_hash=row["content_hash"],
+        target_tenant_id=row["target_tenant_id"],
+        article_id=row["article_id"],
+        department_id=row["department_id"],
+        leika_key=row["leika_key"],
+        data=row["data"],
+        status=row["status"],
+    )
+
+
+OBJECT_COLUMNS = """kind, xzufi_id, version, content_hash, target_tenant_id, article_id, department_id, leika_key,
+    data, status"""
+
+
+async def objects_by_ids(
+    conn: asyncpg.Connection, tenant_id: UUID, kind: str, xzufi_ids: Sequence[str]
+) -> dict[str, StoredObject]:
+    rows = await conn.fetch(
+        f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
+            WHERE tenant_id = $1 AND kind = $2 AND xzufi_id = ANY($3::text[])""",
+        tenant_id,
+        kind,
+        list(xzufi_ids),
+    )
+    return {r["xzufi_id"]: _stored(r) for r in rows}
+
+
+async def offices_responsible_for(
+    conn: asyncpg.Connection, tenant_id: UUID, leistung_ids: Sequence[str]
+) -> list[StoredObject]:
+    """Active offices that name one of the services in their responsibilities."""
+    rows = await conn.fetch(
+        f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
+            WHERE tenant_id = $1 AND kind = 'organisationseinheit' AND status = 'active'
+              AND data->'leistungen' ?| $2::text[]
+            ORDER BY xzufi_id""",
+        tenant_id,
+        list(leistung_ids),
+    )
+    return [_stored(r) for r in rows]
+
+
+async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredObject, now: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
+               article_id, department_id, leika_key, data, status, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+           ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
+               version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
+               target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
+               department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
+               data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at""",
+        tenant_id,
+        value.kind,
+        value.xzufi_id,
+        value.version,
+        value.content_hash,
+        value.target_tenant_id,
+        value.article_id,
+        value.department_id,
+        value.leika_key,
+        value.data,
+        value.status,
+        now,
+    )
+
+
+# ---------------------------------------------------------------------------------- provenance
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    tenant_id: UUID
+    article_id: UUID
+    section: str
+    origin: str
+    reference: str | None
+    reference_version: str | None
+    imported_hash: str | None
+    written_hash: str | None
+    changed_at: datetime
+    changed_by: str
+    source_changed_at: datetime | None
+
+
+SOURCE_COLUMNS = """tenant_id, article_id, section, origin, reference, reference_version, imported_hash, written_hash,
+    changed_at, changed_by, source_changed_at"""
+
+
+async def section_sources(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[UUID, UUID]]
+) -> dict[tuple[UUID, UUID], dict[str, SourceRow]]:
+    """The provenance rows of the given (tenant, article) pairs, by section."""
+    if not pairs:
+        return {}
+    rows = await conn.fetch(
+        f"""SELECT {SOURCE_COLUMNS} FROM article_section_sources
+            WHERE (tenant_id, article_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    result: dict[tuple[UUID, UUID], dict[str, SourceRow]] = {pair: {} for pair in pairs}
+    for r in rows:
+        result[(r["tenant_id"], r["article_id"])][r["section"]] = SourceRow(**dict(r))
+    return result
+
+
+async def save_sources(conn: asyncpg.Connection, rows: Sequence[SourceRow]) -> None:
+    if not rows:
+        return
+    await conn.executemany(
+        """INSERT INTO article_section_sources (tenant_id, article_id, section, origin, reference, reference_version,
+               imported_hash, written_hash, changed_at, changed_by, source_changed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (tenant_id, article_id, section) DO UPDATE SET
+               origin = EXCLUDED.origin, reference = EXCLUDED.reference,
+               reference_version = EXCLUDED.reference_version, imported_hash = EXCLUDED.imported_hash,
+               written_hash = EXCLUDED.written_hash, changed_at = EXCLUDED.changed_at,
+               changed_by = EXCLUDED.changed_by, source_changed_at = EXCLUDED.source_changed_at""",
+        [
+            (
+                r.tenant_id,
+                r.article_id,
+                r.section,
+                r.origin,
+                r.reference,
+                r.reference_version,
+                r.imported_hash,
+                r.written_hash,
+                r.changed_at,
+                r.changed_by,
+                r.source_changed_at,
+            )
+            for r in rows
+        ],
+    )
+
+
+async def confirm_sources(
+    conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID, sections: Sequence[str] | None
+) -> int:
+    status = await conn.execute(
+        """UPDATE article_section_sources SET source_changed_at = NULL
+           WHERE tenant_id = $1 AND article_id = $2 AND source_changed_at IS NOT NULL
+             AND ($3::text[] IS NULL OR section = ANY($3::text[]))""",
+        tenant_id,
+        article_id,
+        list(sections) if sections is not None else None,
+    )
+    return int(status.split()[-1])
+
+
+# ---------------------------------------------------------------------------------- search terms
+
+
+async def replace_search_terms(
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    article_id: UUID,
+    leika_key: str | None,
+    terms: Sequence[str],
+    shared: bool,
+) -> None:
+    await conn.execute(
+        "DELETE FROM article_search_terms WHERE tenant_id = $1 AND article_id = $2", tenant_id, article_id
+    )
+    await conn.executemany(
+        """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
+           VALUES ($1, $2, $3, $4, 'xzufi', $5) ON CONFLICT DO NOTHING""",
+        [(tenant_id, article_id, term, leika_key, shared) for term in terms],
+    )
+
+
+async def imported_terms(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], words: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(term, LeiKa key) of the imported one-word search terms among `words` that the given
+    tenants may read (RLS admits the town's own and its operator's shared ones)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT term, leika_key FROM article_search_terms
+           WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($2::text[]) AND leika_key IS NOT NULL""",
+        list(tenant_ids),
+        list(words),
+    )
+    return [(r["term"], r["leika_key"]) for r in rows]
+
+
+# ---------------------------------------------------------------------------------- transfer
+
+TRANSFER_COLUMNS = """tenant_id, url, token_url, client_id, client_secret, scope, interval_minutes, enabled, cursor_url,
+    next_index, next_run_at, last_run_at, last_outcome, last_report, version"""
+
+
+async def find_transfer(conn: asyncpg.Connection, tenant_id: UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {TRANSFER_COLUMNS} FROM xzufi_transfers WHERE tenant_id = $1{suffix}", tenant_id
+    )
+    return row
+
+
+async def save_transfer(
+    conn: asyncpg.Connection, tenant_id: UUID, fields: dict[str, Any], now: datetime, restart: bool
+) -> asyncpg.Record:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""INSERT INTO xzufi_transfers (tenant_id, url, token_url, client_id, client_secret, scope, interval_minutes,
+               enabled, next_run_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+           ON CONFLICT (tenant_id) DO UPDATE SET
+               url = EXCLUDED.url, token_url = EXCLUDED.token_url, client_id = EXCLUDED.client_id,
+               client_secret = EXCLUDED.client_secret, scope = EXCLUDED.scope,
+               interval_minutes = EXCLUDED.interval_minutes, enabled = EXCLUDED.enabled,
+               next_run_at = EXCLUDED.next_run_at,
+               cursor_url = CASE WHEN $10 OR xzufi_transfers.url <> EXCLUDED.url
+                                 THEN NULL ELSE xzufi_transfers.cursor_url END,
+               next_index = CASE WHEN $10 OR xzufi_transfers.url <> EXCLUDED.url
+                                 THEN NULL ELSE xzufi_transfers.next_index END,
+               version = xzufi_transfers.version + 1, updated_at = EXCLUDED.updated_at
+           RETURNING {TRANSFER_COLUMNS}""",
+        tenant_id,
+        fields["url"],
+        fields["token_url"],
+        fields["client_id"],
+        fields["client_secret"],
+        fields["scope"],
+        fields["interval_minutes"],
+        fields["enabled"],
+        now,
+        restart,
+    )
+    assert row is not None
+    return row
+
+
+async def claim_due_transfers(conn: asyncpg.Connection, now: datetime) -> list[tuple[UUID, str]]:
+    """Due transfers, claimed by moving their next run on: another instance skips them."""
+    rows = await conn.fetch(
+        """UPDATE xzufi_transfers x SET next_run_at = $1::timestamptz + make_interval(mins => x.interval_minutes)
+           FROM tenants t
+           WHERE t.id = x.tenant_id AND x.tenant_id IN (
+               SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1::timestamptz
+               FOR UPDATE SKIP LOCKED)
+           RETURNING x.tenant_id, t.slug""",
+        now,
+    )
+    return [(r["tenant_id"], r["slug"]) for r in rows]
+
+
+async def save_cursor(
+    conn: asyncpg.Connection, tenant_id: UUID, cursor_url: str | None, next_index: int | None
+) -> None:
+    await conn.execute(
+        "UPDATE xzufi_transfers SET cursor_url = $2, next_index = $3 WHERE tenant_id = $1",
+        tenant_id,
+        cursor_url,
+        next_index,
+    )
+
+
+async def finish_run(
+    conn: asyncpg.Connection, tenant_id: UUID, now: datetime, outcome: str, report: dict[str, Any] | None
+) -> None:
+    await conn.execute(
+        """UPDATE xzufi_transfers SET last_run_at = $2::timestamptz, last_outcome = $3, last_report = $4,
+               next_run_at = $2::timestamptz + make_interval(mins => interval_minutes)
+           WHERE tenant_id = $1""",
+        tenant_id,
+        now,
+        outcome[:2000],
+        report,
+    )

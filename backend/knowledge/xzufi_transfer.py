@@ -1,0 +1,228 @@
+"""The PVOG-style paged transfer (decision 024): the operator's settings, and one run.
+
+A run signs in with OAuth2 client credentials, then fetches pages from where the last run
+stopped (`naechsteAnfrageUrl`, persisted as the cursor). A page is a JSON envelope:
+
+    {"xzufiObjekte": [{"schreibe": "<xzufi:leistung …>…"}, {"loesche": {"typ": "leistung", "id": "…"}}],
+     "vollstaendig": false, "naechsterIndex": 42, "naechsteAnfrageUrl": "https://…?index=42"}
+
+Each page is applied and its cursor saved in one transaction, so a run that breaks off resumes
+at the first page not taken. HTTP happens outside any transaction (decision 013), through the
+outbound policy (decision 014); a next-page URL on another origin than the configured one is
+refused, so a transfer server cannot send our token elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import httpx
+import msgspec
+
+from auth.permissions import Operation
+from backend import clock
+from backend.errors import NotFound, ValidationFailed
+from backend.i18n import _l
+from backend.knowledge import xzufi, xzufi_import
+from backend.knowledge import xzufi_repository as store
+from backend.knowledge.xzufi_schemas import TransferSettings, TransferSettingsInput, XzufiProblem, XzufiReport
+from backend.state import UnitOfWork
+from backend.tenants import reach
+
+MAX_PAGES_PER_RUN = 200
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+MAX_OBJECTS_PER_PAGE = 5000
+
+
+class TransferFailed(Exception):
+    """The transfer server could not be used this time; the cursor stays where it was."""
+
+
+def _context(tenant_id: UUID) -> str:
+    return f"xzufi-transfer:{tenant_id}"
+
+
+def _settings(row: Any) -> TransferSettings:
+    report = msgspec.convert(row["last_report"], XzufiReport) if row["last_report"] else None
+    return TransferSettings(
+        url=row["url"],
+        token_url=row["token_url"],
+        client_id=row["client_id"],
+        scope=row["scope"],
+        interval_minutes=row["interval_minutes"],
+        enabled=row["enabled"],
+        cursor_url=row["cursor_url"],
+        next_index=row["next_index"],
+        next_run_at=row["next_run_at"],
+        last_run_at=row["last_run_at"],
+        last_outcome=row["last_outcome"],
+        last_report=report,
+        version=row["version"],
+    )
+
+
+async def transfer_settings(uow: UnitOfWork) -> TransferSettings:
+    home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
+    row = await store.find_transfer(uow.conn, home.id)
+    if row is None:
+        raise NotFound(_l("no XZuFi transfer is set up"))
+    return _settings(row)
+
+
+async def set_transfer(uow: UnitOfWork, data: TransferSettingsInput) -> TransferSettings:
+    """The operator's transfer: where, how to sign in, how often (the secret is stored sealed)."""
+    home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
+    fields = {
+        "url": data.url,
+        "token_url": data.token_url,
+        "client_id": data.client_id,
+        "client_secret": uow.app.sealer.seal(data.client_secret, _context(home.id)),
+        "scope": data.scope,
+        "interval_minutes": data.interval_minutes,
+        "enabled": data.enabled,
+    }
+    row = await store.save_transfer(uow.conn, home.id, fields, clock.now(), data.restart)
+    return _settings(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    tenant_id: UUID
+    url: str
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str
+    cursor_url: str | None
+
+
+async def credentials(uow: UnitOfWork) -> Credentials:
+    home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
+    row = await store.find_transfer(uow.conn, home.id)
+    if row is None:
+        raise NotFound(_l("no XZuFi transfer is set up"))
+    secret = uow.app.sealer.open(row["client_secret"], _context(home.id))
+    return Credentials(home.id, row["url"], row["token_url"], row["client_id"], secret, row["scope"], row["cursor_url"])
+
+
+class Page(msgspec.Struct, frozen=True, rename="camel"):
+    xzufi_objekte: list[Any] = msgspec.field(default_factory=list)
+    vollstaendig: bool = False
+    naechster_index: int | None = None
+    naechste_anfrage_url: str | None = None
+
+
+def read_page(
+    body: bytes, number: int
+) -> tuple[list[xzufi.XzufiMessage], list[xzufi.Deletion], list[XzufiProblem], Page]:
+    """The messages and deletions of one page; a bad entry is a problem, the rest goes in."""
+    if len(body) > MAX_PAGE_BYTES:
+        raise TransferFailed(f"page {number} is larger than {MAX_PAGE_BYTES} bytes")
+    try:
+        page = msgspec.json.decode(body, type=Page)
+    except msgspec.DecodeError as error:
+        raise TransferFailed(f"page {number} is not a transfer envelope: {error}") from None
+    if len(page.xzufi_objekte) > MAX_OBJECTS_PER_PAGE:
+        raise TransferFailed(f"page {number} holds more than {MAX_OBJECTS_PER_PAGE} objects")
+    messages: list[xzufi.XzufiMessage] = []
+    deletions: list[xzufi.Deletion] = []
+    problems: list[XzufiProblem] = []
+    for position, entry in enumerate(page.xzufi_objekte, start=1):
+        name = f"page {number}, entry {position}"
+        xml = entry if isinstance(entry, str) else entry.get("schreibe") if isinstance(entry, dict) else None
+        gone = entry.get("loesche") if isinstance(entry, dict) else None
+        if isinstance(gone, dict) and gone.get("typ") in ("leistung", "organisationseinheit"):
+            ident = gone.get("id")
+            if isinstance(ident, str) and 1 <= len(ident) <= 200:
+                deletions.append(xzufi.Deletion(kind=gone["typ"], xzufi_id=ident, line=position))
+                continue
+        if isinstance(xml, str):
+            try:
+                messages.append(xzufi.parse_message(xml.encode("utf-8"), name))
+            except xzufi.XzufiRefused as refused:
+                problems.append(XzufiProblem(name, 0, "message", None, str(refused.message)))
+            continue
+        problems.append(XzufiProblem(name, 0, "entry", None, "neither a schreibe nor a loesche entry"))
+    return messages, deletions, problems, page
+
+
+def _same_origin(a: str, b: str) -> bool:
+    x, y = urlsplit(a), urlsplit(b)
+    return (x.scheme, x.netloc) == (y.scheme, y.netloc)
+
+
+async def fetch_token(client: httpx.AsyncClient, creds: Credentials) -> str:
+    form = {"grant_type": "client_credentials"}
+    if creds.scope:
+        form["scope"] = creds.scope
+    try:
+        response = await client.post(creds.token_url, data=form, auth=(creds.client_id, creds.client_secret))
+    except httpx.HTTPError as error:
+        raise TransferFailed(f"token endpoint: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise TransferFailed(f"token endpoint answered {response.status_code}")
+    try:
+        token = response.json().get("access_token")
+    except ValueError:
+        token = None
+    if not isinstance(token, str) or not token:
+        raise TransferFailed("token endpoint sent no access_token")
+    return token
+
+
+async def fetch_page(client: httpx.AsyncClient, url: str, token: str, number: int) -> bytes:
+    try:
+        response = await client.get(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    except httpx.HTTPError as error:
+        raise TransferFailed(f"page {number}: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise TransferFailed(f"page {number}: the transfer server answered {response.status_code}")
+    return response.content
+
+
+def next_url(creds: Credentials, page: Page) -> str | None:
+    if page.naechste_anfrage_url is None:
+        return None
+    if not _same_origin(page.naechste_anfrage_url, creds.url):
+        raise TransferFailed("the next page is on another server than the configured transfer")
+    return page.naechste_anfrage_url
+
+
+async def apply_page(
+    uow: UnitOfWork,
+    messages: list[xzufi.XzufiMessage],
+    deletions: list[xzufi.Deletion],
+    problems: list[XzufiProblem],
+    cursor: tuple[str | None, int | None],
+) -> XzufiReport:
+    """One page in one transaction, with the cursor that follows it."""
+    run = await xzufi_import.start(uow)
+    run.counts.errors.extend(problems)
+    for message in messages:
+        await xzufi_import.apply_message(run, message)
+    if deletions:
+        await xzufi_import.apply_message(run, xzufi.XzufiMessage(name="loesche"), deletions)
+    await store.save_cursor(uow.conn, run.operator.id, cursor[0], cursor[1])
+    return run.counts.report()
+
+
+def add_reports(a: XzufiReport | None, b: XzufiReport) -> XzufiReport:
+    if a is None:
+        return b
+    values = {name: getattr(a, name) + getattr(b, name) for name in XzufiReport.__struct_fields__ if name != "errors"}
+    return XzufiReport(**values, errors=[*a.errors, *b.errors][:200])
+
+
+async def finish(uow: UnitOfWork, now: datetime, outcome: str, report: XzufiReport | None) -> None:
+    home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
+    await store.finish_run(uow.conn, home.id, now, outcome, msgspec.to_builtins(report) if report else None)
+
+
+def refuse_unless_configured(creds: Credentials | None) -> Credentials:
+    if creds is None:
+        raise ValidationFailed(_l("no XZuFi transfer is set up"))
+    return creds

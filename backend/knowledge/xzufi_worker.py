@@ -1,0 +1,130 @@
+"""Runs the operators' XZuFi transfers on their schedules (decision 005's worker pattern).
+
+Every instance polls; a due transfer is claimed by moving its next run on in the claiming
+transaction (`FOR UPDATE SKIP LOCKED`), so two instances never run the same transfer at once.
+A run then works page by page, each page in its own unit of work (`xzufi_transfer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import httpx
+import structlog
+from litestar import Litestar
+
+from auth.principal import Principal
+from auth.roles import Role
+from backend import clock
+from backend.db.tenancy import all_tenants_transaction
+from backend.knowledge import xzufi_repository as store
+from backend.knowledge import xzufi_transfer as transfer
+from backend.knowledge.xzufi_schemas import XzufiReport
+from backend.state import AppState, unit_of_work
+from outbound import outbound_client
+
+log = structlog.get_logger("knowledge.xzufi")
+EMPTY = XzufiReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, [])
+
+
+def transfer_principal(tenant_id: UUID, slug: str, acting: frozenset[UUID]) -> Principal:
+    """The transfer acts as the operator's platform admin, for the towns it serves."""
+    return Principal(
+        issuer="system",
+        subject="xzufi-transfer",
+        tenant_id=tenant_id,
+        tenant_slug=slug,
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=acting | {tenant_id},
+    )
+
+
+async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncClient | None = None) -> XzufiReport:
+    """One run: sign in, fetch pages from the cursor on, apply each with its cursor."""
+    async with unit_of_work(app, principal, readonly=True) as uow:
+        creds = await transfer.credentials(uow)
+    http = client or outbound_client(app.outbound, timeout=30.0)
+    report: XzufiReport | None = None
+    outcome = "ok"
+    try:
+        token = await transfer.fetch_token(http, creds)
+        url = creds.cursor_url or creds.url
+        for number in range(1, transfer.MAX_PAGES_PER_RUN + 1):
+            body = await transfer.fetch_page(http, url, token, number)
+            messages, deletions, problems, page = transfer.read_page(body, number)
+            following = transfer.next_url(creds, page)
+            async with unit_of_work(app, principal) as uow:
+                taken = await transfer.apply_page(
+                    uow, messages, deletions, problems, (following or url, page.naechster_index)
+                )
+            report = transfer.add_reports(report, taken)
+            if page.vollstaendig or following is None or following == url:
+                break
+            url = following
+    except transfer.TransferFailed as error:
+        outcome = f"failed: {error}"
+        log.warning("xzufi_transfer_failed", tenant=principal.tenant_slug, reason=str(error))
+    finally:
+        if client is None:
+            await http.aclose()
+    async with unit_of_work(app, principal) as uow:
+        await transfer.finish(uow, clock.now(), outcome, report)
+    return report or EMPTY
+
+
+@dataclass
+class XzufiWorker:
+    app: AppState
+    poll_seconds: float = 30.0
+
+    async def claim(self, now: datetime) -> list[tuple[UUID, str, frozenset[UUID]]]:
+        async with all_tenants_transaction(self.app.pool) as conn:
+            claimed = await store.claim_due_transfers(conn, now)
+            every = frozenset(await conn.fetchval("SELECT auth_all_tenant_ids()"))
+        return [(tenant_id, slug, every) for tenant_id, slug in claimed]
+
+    async def round(self) -> int:
+        claimed = await self.claim(clock.now())
+        for tenant_id, slug, acting in claimed:
+            report = await run_transfer(self.app, transfer_principal(tenant_id, slug, acting))
+            log.info(
+                "xzufi_transfer_ran",
+                tenant=slug,
+                created=report.created,
+                updated=report.updated,
+                archived=report.archived,
+                errors=len(report.errors),
+            )
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.round()
+                if self.app.metrics is not None:
+                    self.app.metrics.worker_last_success.labels("xzufi").set(time.time())
+            except Exception as error:  # keep running; the next round retries
+                log.error("xzufi_worker_round_failed", error_type=type(error).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    state: AppState = app.state.app_state
+    if not state.settings.background_worker:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(XzufiWorker(state).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,205 @@
+"""XZuFi import at scale: service descriptions per second, imported vs parsed alone, and a
+re-import of the same messages vs the first import (decision 024).
+
+    uv run python -m tests.bench.xzufi            # 10^4 service descriptions in 100 messages
+    uv run python -m tests.bench.xzufi --quick    # 1,000
+
+Set-up (stack.py): PostgreSQL and Redis from DATABASE_URL/REDIS_URL or embedded under
+.data/bench/, a fresh database `bs_bench_<random>` migrated and loaded with the demo data (the
+tenants, the LeiKa catalogue, the demo articles and the shipped XZuFi messages), dropped at the end.
+
+The messages are generated here: each service a realistic description (name, short and full
+text, documents, prerequisites, procedure, legal basis, fees, deadline, processing time, three
+search terms) under a LeiKa key of the catalogue, shared by the operator; every tenth valid for
+one town's area only. Measured, all in this process, one after the other:
+  1. parse: `xzufi.parse_message` over all messages (lxml, no database) — the baseline;
+  2. import: the same bytes through `xzufi_import.import_upload`, one unit of work per message,
+     as the operator's platform admin (REST and GraphQL add only the request around it);
+  3. re-import: the same again (every object unchanged).
+Goals (issue 14 §3): import ≥ 0.5 × parse in descriptions per second; re-import no slower than
+the first import. Output: a table on stdout and everything as JSON in bench-results/xzufi.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import sys
+import time
+from typing import Any
+from uuid import UUID
+from xml.sax.saxutils import escape
+
+import asyncpg
+
+from auth.principal import Principal
+from auth.roles import Role
+from backend.knowledge import xzufi, xzufi_import
+from backend.settings import PROJECT_ROOT, load_settings
+from backend.state import unit_of_work
+from tests.bench import stack
+
+OUTPUT = PROJECT_ROOT / "bench-results" / "xzufi.json"
+PER_MESSAGE = 100
+NS = "http://xoev.de/schemata/xzufi/2_2_0"
+TOWN_AREAS = ("05974040", "05974020")
+
+
+def _module(code: str, text: str) -> str:
+    return (
+        f"<x:modulText><x:leikaTextmodul><code>{code}</code></x:leikaTextmodul>"
+        f'<x:inhalt languageCode="de-DE">{escape(text)}</x:inhalt></x:modulText>'
+    )
+
+
+def service_xml(number: int, key: str, name: str, rng: random.Random) -> str:
+    area = f"<x:gueltigkeitGebietID>{TOWN_AREAS[number % 2]}</x:gueltigkeitGebietID>" if number % 10 == 0 else ""
+    fee = f"{rng.randint(5, 250)}.{rng.choice(['00', '50', '80'])}"
+    return (
+        f"<x:leistung><x:id>BENCH-{number:06d}</x:id>"
+        f"<x:versionsinformation><x:version>1</x:version></x:versionsinformation>"
+        f"<x:referenzLeiKa><code>{key}</code></x:referenzLeiKa>{area}"
+        + _module("02", f"{name} ({number})")
+        + _module("05", f"{name}: so beantragen Sie die Leistung bei Ihrer Stadtverwaltung im Kreis Soest.")
+        + _module(
+            "06",
+            f"<p>Die Leistung {escape(name)} erhalten Bürgerinnen und Bürger auf Antrag.</p>"
+            "<p>Der Antrag kann schriftlich, persönlich oder online gestellt werden.</p>",
+        )
+        + _module("08", "<ul><li>Personalausweis oder Reisepass</li><li>Nachweise zum Antrag</li></ul>")
+        + _module("09", "Sie haben Ihren Wohnsitz im Kreis Soest.")
+        + _module("11", "Sie stellen den Antrag, die Behörde prüft ihn und sendet Ihnen einen Bescheid.")
+        + _module("07", "Gemeindeordnung Nordrhein-Westfalen (GO NRW); Verwaltungsverfahrensgesetz NRW")
+        + '<x:modulFrist><x:beschreibung languageCode="de-DE">keine</x:beschreibung></x:modulFrist>'
+        + f'<x:modulKosten><x:kosten><x:betrag>{fee}</x:betrag><x:beschreibung languageCode="de-DE">'
+        "Verwaltungsgebühr</x:beschreibung></x:kosten></x:modulKosten>"
+        + '<x:modulBearbeitungsdauer><x:beschreibung languageCode="de-DE">zwei Wochen</x:beschreibung>'
+        "</x:modulBearbeitungsdauer><x:modulBegriffImKontext>"
+        + "".join(
+            f'<x:begriffImKontext><x:begriff languageCode="de-DE">{escape(t)}</x:begriff></x:begriffImKontext>'
+            for t in (f"Begriff{number}", name.split()[0], "Antrag")
+        )
+        + "</x:modulBegriffImKontext></x:leistung>"
+    )
+
+
+def messages(catalogue: list[tuple[str, str]], count: int) -> list[bytes]:
+    rng = random.Random(14)
+    result = []
+    for start in range(0, count, PER_MESSAGE):
+        body = "".join(
+            service_xml(n, *catalogue[n % len(catalogue)], rng) for n in range(start, min(start + PER_MESSAGE, count))
+        )
+        result.append(
+            (
+                f'<?xml version="1.0" encoding="UTF-8"?><x:transfer.schreibe xmlns:x="{NS}" xzufiVersion="2.2.0">'
+                f"<x:schreibe>{body}</x:schreibe></x:transfer.schreibe>"
+            ).encode()
+        )
+    return result
+
+
+async def _catalogue_and_tenants(database_url: str) -> tuple[list[tuple[str, str]], dict[str, UUID]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT leika_key, name FROM leika_services WHERE active ORDER BY leika_key")
+        tenants = await conn.fetch("SELECT slug, id FROM tenants")
+    finally:
+        await conn.close()
+    return [(r["leika_key"], r["name"]) for r in rows], {r["slug"]: r["id"] for r in tenants}
+
+
+def parse_all(data: list[bytes]) -> tuple[float, int]:
+    started = time.perf_counter()
+    services = sum(len(xzufi.parse_message(m).services) for m in data)
+    return time.perf_counter() - started, services
+
+
+async def import_all(settings: Any, tenants: dict[str, UUID], data: list[bytes]) -> tuple[float, dict[str, int]]:
+    from backend.cli import _app_state
+
+    admin = Principal(
+        issuer="bench",
+        subject="bench-import",
+        tenant_id=tenants["kreis-soest"],
+        tenant_slug="kreis-soest",
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        acting_tenant_ids=frozenset(tenants.values()),
+    )
+    totals = {"created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+    async with _app_state(settings) as state:
+        started = time.perf_counter()
+        for number, message in enumerate(data):
+            async with unit_of_work(state, admin) as uow:
+                report = await xzufi_import.import_upload(uow, message, f"bench-{number}.xml")
+            for name in ("created", "updated", "unchanged"):
+                totals[name] += getattr(report, name)
+            totals["errors"] += len(report.errors)
+        return time.perf_counter() - started, totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--count", type=int, default=None)
+    args = parser.parse_args()
+    count = args.count or (1_000 if args.quick else 10_000)
+    results: dict[str, Any] = {"services": count, "per_message": PER_MESSAGE, "cpus": os.cpu_count()}
+    with (
+        stack.services() as (server_url, redis_url),
+        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
+    ):
+        env = stack.child_environment(
+            {
+                "APP_ENV": "test",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "LOG_LEVEL": "WARNING",
+                "DATA_DIR": str(stack.BENCH_DATA),
+            }
+        )
+        os.environ.update({k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "LOG_LEVEL")})
+        settings = load_settings()
+        stack.load_demo_data(settings)
+        catalogue, tenants = asyncio.run(_catalogue_and_tenants(database_url))
+        data = messages(catalogue, count)
+        results["message_bytes"] = sum(len(m) for m in data)
+        print(f"parsing {count} service descriptions …", file=sys.stderr)
+        parse_seconds, parsed = parse_all(data)
+        assert parsed == count, parsed
+        print("importing …", file=sys.stderr)
+        first_seconds, first = asyncio.run(import_all(settings, tenants, data))
+        print("re-importing …", file=sys.stderr)
+        again_seconds, again = asyncio.run(import_all(settings, tenants, data))
+        parse_seconds_after, _ = parse_all(data)  # the baseline again, after the machine warmed up
+    assert first["created"] == count and first["errors"] == 0, first
+    assert again["unchanged"] == count and again["errors"] == 0, again
+    parse_rate = count / min(parse_seconds, parse_seconds_after)
+    first_rate, again_rate = count / first_seconds, count / again_seconds
+    results.update(
+        parse_per_second=parse_rate,
+        import_per_second=first_rate,
+        reimport_per_second=again_rate,
+        import_over_parse=first_rate / parse_rate,
+        reimport_over_import=again_rate / first_rate,
+        first=first,
+        again=again,
+        python=platform.python_version(),
+        load_generator="in-process (no HTTP): the import service called directly",
+    )
+    print(f"{'what':<34}{'per second':>14}")
+    print(f"{'parse (lxml, no database)':<34}{parse_rate:>14.0f}")
+    print(f"{'import (first)':<34}{first_rate:>14.0f}")
+    print(f"{'re-import (unchanged)':<34}{again_rate:>14.0f}")
+    print(f"import ÷ parse     {first_rate / parse_rate:.3f}   (goal ≥ 0.5)")
+    print(f"re-import ÷ import {again_rate / first_rate:.2f}    (goal ≥ 1)")
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
