@@ -65,32 +65,9 @@ OFFICE_HOURS_KREIS = _hours(
     (5, "07:30", "12:30"),
 )
 
+# Personalausweis (shared) and Soest's Hundesteuer come from the demo's XZuFi messages
+# (demo_xzufi.py); a second hand-written article under the same LeiKa key would only compete with them.
 SHARED: list[dict[str, Any]] = [
-    {
-        "externalId": "demo-personalausweis",
-        "title": "Personalausweis beantragen",
-        "summary": "Den Personalausweis beantragen Sie persönlich im Bürgerbüro Ihres Wohnorts; er ist nach "
-        "etwa drei bis vier Wochen abholbereit.",
-        "leikaKey": "99008001012000",
-        "searchTerms": ["Perso", "Ausweis", "Personalausweis verloren", "Ausweis abgelaufen", "neuer Ausweis"],
-        "sections": {
-            "description": "Alle Deutschen ab 16 Jahren mit Wohnsitz in Deutschland müssen einen gültigen "
-            "Personalausweis oder Reisepass besitzen. Der Ausweis ist bei Personen ab 24 Jahren zehn "
-            "Jahre gültig, darunter sechs Jahre.\n\nBei **Verlust oder Diebstahl** melden Sie den "
-            "Ausweis sofort im Bürgerbüro oder bei der Polizei als verloren; die Online-Funktion "
-            "lässt sich rund um die Uhr über den Sperrnotruf 116 116 sperren." + DEMO_NOTE,
-            "documents": "- bisheriger Personalausweis oder Reisepass (bei Verlust: Verlustanzeige)\n"
-            "- ein aktuelles biometrisches Passfoto (auch im Bürgerbüro digital aufnehmbar)\n"
-            "- bei Erstausstellung: Geburts- oder Eheurkunde",
-            "fees": "- ab 24 Jahren: 46,00 €\n- unter 24 Jahren: 22,80 €\n- vorläufiger Personalausweis: 10,00 €",
-            "processing_time": "Etwa 3 bis 4 Wochen; der vorläufige Ausweis wird sofort ausgestellt.",
-            "deadlines": "Ein abgelaufener Ausweis ist umgehend zu ersetzen; ohne gültiges Dokument droht ein "
-            "Verwarnungsgeld.",
-            "responsible_office": "Das Bürgerbüro Ihres Wohnorts.",
-            "legal_basis": "Personalausweisgesetz (PAuswG), §§ 1, 9 und 27; Personalausweisgebührenverordnung",
-            "online_service": {"title": "Termin im Bürgerbüro online buchen", "url": "https://termine.example.de/"},
-        },
-    },
     {
         "externalId": "demo-reisepass",
         "title": "Reisepass beantragen",
@@ -186,28 +163,6 @@ SHARED: list[dict[str, Any]] = [
 
 LOCAL: dict[str, list[dict[str, Any]]] = {
     SOEST: [
-        {
-            "externalId": "demo-soest-hundesteuer",
-            "title": "Hundesteuer: Hund anmelden und abmelden",
-            "summary": "Wer in Soest einen Hund hält, meldet ihn innerhalb von zwei Wochen beim Steueramt an und "
-            "erhält eine Hundesteuermarke.",
-            "leikaKey": "99102013000000",
-            "searchTerms": ["Hund anmelden", "Hundemarke", "Hund abmelden"],
-            "sections": {
-                "description": "Die Hundesteuer ist eine Steuer der Stadt. An- und Abmeldung sind formlos oder "
-                "mit dem Formular möglich." + DEMO_NOTE,
-                "fees": "- erster Hund: 96 € im Jahr\n- zweiter Hund: 132 € im Jahr\n- gefährlicher Hund: 600 € "
-                "im Jahr",
-                "deadlines": "Innerhalb von zwei Wochen nach Anschaffung oder Zuzug.",
-                "responsible_office": "Stadt Soest, Steueramt",
-                "contacts": [
-                    {"label": "Steueramt Stadt Soest", "phone": "02921 103-0", "email": "steueramt@example.de"}
-                ],
-                "opening_hours": OFFICE_HOURS_SOEST,
-                "legal_basis": "Hundesteuersatzung der Stadt Soest",
-                "forms": [{"title": "Formular Anmeldung zur Hundesteuer", "url": "https://www.soest.de/"}],
-            },
-        },
         {
             "externalId": "demo-soest-sperrmuell",
             "title": "Sperrmüll abholen lassen",
