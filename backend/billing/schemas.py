@@ -465,6 +465,14 @@ class AgreementTerm(Schema, frozen=True):
 # --- 115 figures --------------------------------------------------------------------------------
 
 
+class CsvDialect(StrEnum):
+    """`rfc4180`: comma, decimal point, UTF-8 (programs); `de`: semicolon, decimal comma, UTF-8
+    with byte order mark (German spreadsheets open it as it is)."""
+
+    RFC4180 = "rfc4180"
+    DE = "de"
+
+
 class FigureScope(StrEnum):
     ALL = "all"
     ONE_ONE_FIVE = "115"
@@ -484,6 +492,10 @@ CALLBACKS_LATE = (
 TicketsForwarded = Annotated[int | None, msgspec.Meta(description=TICKETS_FORWARDED)]
 CallbacksOnTime = Annotated[int | None, msgspec.Meta(description=CALLBACKS_ON_TIME)]
 CallbacksLate = Annotated[int | None, msgspec.Meta(description=CALLBACKS_LATE)]
+CALLBACK_ON_TIME_RATE = "Callbacks on time ÷ (on time + late). " + TICKET_FIGURES_NOTE
+CallbackOnTimeRate = Annotated[Decimal | None, msgspec.Meta(description=CALLBACK_ON_TIME_RATE)]
+CallbackTarget = Annotated[Decimal | None, msgspec.Meta(description=TICKET_FIGURES_NOTE)]
+MeetsCallbackTarget = Annotated[bool | None, msgspec.Meta(description=TICKET_FIGURES_NOTE)]
 
 
 class Figures(Schema, frozen=True):
@@ -497,7 +509,7 @@ class Figures(Schema, frozen=True):
     abandoned: int
     answered_within_30s: int
     wait_reported: int
-    share_answered_within_30s: Decimal | None  # of answered calls with a reported wait time
+    share_answered_within_30s: Decimal | None  # of answered calls with a reported wait time (not the service level)
     settled_first_contact: int
     forwarded_as_ticket: int
     transferred_to_department: int
@@ -512,6 +524,19 @@ class Figures(Schema, frozen=True):
     tickets_forwarded: TicketsForwarded
     callbacks_on_time: CallbacksOnTime
     callbacks_late: CallbacksLate
+    # The service level as the standard counts it (decision 029): answered within
+    # `service_level_seconds` ÷ (offered − hung up within `short_abandon_seconds`).
+    service_level_seconds: int = 30
+    short_abandon_seconds: int = 5
+    abandoned_short: int = 0
+    service_level_offered: int = 0
+    service_level_answered: int = 0
+    service_level: Decimal | None = None
+    service_level_target: Decimal = Decimal("0.75")
+    meets_service_level_target: bool | None = None
+    callback_on_time_rate: CallbackOnTimeRate = None
+    callback_target: CallbackTarget = None
+    meets_callback_target: MeetsCallbackTarget = None
 
 
 class FiguresReport(Schema, frozen=True):
@@ -521,14 +546,34 @@ class FiguresReport(Schema, frozen=True):
     total: list[Figures]
 
 
+SERVICE_LEVEL_SECONDS = "A call counts for the service level when answered within this many seconds (the 30 of 75/30)."
+SHORT_ABANDON_SECONDS = (
+    "Calls hung up unanswered within this many seconds are left out of the service level (the standard's "
+    "'abandoned within the first few seconds')."
+)
+CALLBACK_TARGET = "Share of the callbacks due that should come within the promise (on time ÷ (on time + late))."
+ServiceLevelSeconds = Annotated[int, msgspec.Meta(ge=1, le=600, description=SERVICE_LEVEL_SECONDS)]
+ShortAbandonSeconds = Annotated[int, msgspec.Meta(ge=0, le=60, description=SHORT_ABANDON_SECONDS)]
+
+
 class FigureTargets(Schema, frozen=True):
     tenant_id: UUID
     first_contact_target: Decimal
     first_contact_target_115: Decimal
+    service_level_target: Decimal = Decimal("0.75")
+    service_level_seconds: int = 30
+    short_abandon_seconds: int = 5
+    callback_target: Decimal = Decimal("0.90")
 
 
 class FigureTargetsInput(Input, frozen=True):
-    """Shares between 0 and 1 (default 0.60; 115 calls 0.65)."""
+    """Shares between 0 and 1 (first contact 0.60, 115 calls 0.65, service level 0.75 of the calls
+    answered within 30 s, callbacks within the promise 0.90); a PUT replaces all of them, a field
+    left out takes its default."""
 
     first_contact_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.60"))
     first_contact_target_115: Decimal = msgspec.field(default_factory=lambda: Decimal("0.65"))
+    service_level_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.75"))
+    service_level_seconds: ServiceLevelSeconds = 30
+    short_abandon_seconds: ShortAbandonSeconds = 5
+    callback_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.90"))
