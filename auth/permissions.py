@@ -37,6 +37,7 @@ class Operation(StrEnum):
     DEPARTMENT_WRITE = "department:write"
     AGREEMENT_READ = "agreement:read"
     AGREEMENT_WRITE = "agreement:write"
+    AGREEMENT_NOTICE = "agreement:notice"
     ROUTING_READ = "routing:read"
     SERVICE_NUMBER_READ = "service-number:read"
     SERVICE_NUMBER_WRITE = "service-number:write"
@@ -102,6 +103,8 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+    # Either party gives notice: the operator's platform admin, or the town's own admin.
+    Operation.AGREEMENT_NOTICE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     # Telephony: telephony systems by scope, the centre's agents for client towns; numbers and
     # 115 area codes are the operator's platform admins' business, absences also the town's.
     Operation.ROUTING_READ: {

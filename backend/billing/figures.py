@@ -86,6 +86,7 @@ async def agreement_terms(
                 current_term_end=view.current_term_end,
                 notice_deadline=view.notice_deadline,
                 days_to_notice_deadline=days,
+                notice_term_end=view.notice_term_end,
             )
         )
     terms.sort(key=lambda t: (t.notice_deadline or date.max, t.client_name))

@@ -287,8 +287,11 @@ class AgreementTermGQL:
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None
+    notice_deadline: date | None = strawberry.field(description="The last day to give notice for noticeTermEnd")
     days_to_notice_deadline: int | None
+    notice_term_end: date | None = strawberry.field(
+        description="The earliest term end still reachable by notice: the term noticeDeadline belongs to"
+    )
 
 
 @mirrors(schemas.Figures)

@@ -458,8 +458,9 @@ class AgreementTerm(Schema, frozen=True):
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None  # last day to give notice for the earliest reachable end
+    notice_deadline: date | None  # last day to give notice for `notice_term_end`
     days_to_notice_deadline: int | None
+    notice_term_end: date | None = None  # the earliest end still reachable by notice (the deadline's term)
 
 
 # --- 115 figures --------------------------------------------------------------------------------

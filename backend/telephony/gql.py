@@ -67,6 +67,9 @@ class ServiceNumberGQL:
     routing_window: schemas.RoutingWindow
     valid_from: date
     valid_to: date | None
+    answer_on_closing_days: bool = strawberry.field(
+        description="Whether the centre answers this number on the town's own closing days (not public holidays)"
+    )
 
 
 @mirrors(schemas.MatchedNumber)
@@ -168,6 +171,7 @@ class CreateServiceNumberInput:
     department_id: UUID | None = None
     greeting: str | None = None
     valid_to: date | None = None
+    answer_on_closing_days: bool = False
 
 
 @strawberry.input(name="MoveServiceNumberInput")

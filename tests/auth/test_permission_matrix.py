@@ -314,7 +314,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/v1/agreements/{agreement_id}/termination",
-        (R.AGREEMENT_WRITE,),
+        (R.AGREEMENT_NOTICE,),
         body=lambda t: {"noticedOn": "2190-02-01"},
     ),
     # Tickets (backend/tickets/controller.py): tenant slugs are looked up with the ticket operation.
