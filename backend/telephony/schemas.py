@@ -319,9 +319,23 @@ class ImportReport(Schema, frozen=True):
 
 
 class CallTenantInput(Input, frozen=True):
-    """115 with an ambiguous caller area: the town (one of the routing's candidates) the call is for."""
+    """115 with an ambiguous caller area: the town (one of the routing's candidates) the call is for.
+    Moving an assigned call again (until it is invoiced) needs a `reason`."""
 
     tenant_id: UUID
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class CallReassignment(Schema, frozen=True):
+    """A 115 call moved from one town to another after its first assignment: who, when and why."""
+
+    id: UUID
+    call_id: UUID
+    from_tenant_id: UUID
+    to_tenant_id: UUID
+    reassigned_by: str
+    reason: str
+    reassigned_at: datetime
 
 
 # --- per-tenant settings -------------------------------------------------------------------

@@ -432,6 +432,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/calls/import", (R.CALL_WRITE,), body=lambda t: matrix_call(t)),
     Route("GET", "/v1/calls", (R.CALL_READ,)),
     Route("GET", "/v1/calls/{call_id}", (R.CALL_READ,)),
+    Route("GET", "/v1/calls/{call_id}/reassignments", (R.CALL_READ,)),
     Route(
         "PUT",
         "/v1/calls/{call_id}/outcome",

@@ -20,8 +20,14 @@ from backend.state import AppState, unit_of_work
 from backend.telephony import service as telephony
 from backend.telephony.schemas import CallRecordInput, RoutingWindow, ServiceNumberCreate, ServiceNumberUpdate
 from backend.tenants import service as tenants_service
-from backend.tenants.schemas import AgreementCreate, AgreementTermination, ClosingDay, NoticeParty, TenantKind
-from backend.tenants.schemas import notice_deadline_before
+from backend.tenants.schemas import (
+    AgreementCreate,
+    AgreementTermination,
+    ClosingDay,
+    NoticeParty,
+    TenantKind,
+    notice_deadline_before,
+)
 from tests.support.world import World, make_tenant, system_principal
 from tests.telephony.helpers import unique_number
 
