@@ -81,6 +81,8 @@ class Operation(StrEnum):
     PRESENCE_SELF_WRITE = "presence:self-write"
     PRESENCE_EVENT_WRITE = "presence:event-write"
     FORWARDING_READ = "forwarding:read"
+    CENTRE_READ = "centre:read"
+    AGENT_STATUS_WRITE = "agent-status:write"
 
 
 Grant = Role | Scope
@@ -215,6 +217,10 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.FIGURES_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    # The centre live (issue 17 §5): supervisors and the operator's wallboard (a platform admin's
+    # or supervisor's sign-in) watch it; each agent's client sets the agent's status at home.
+    Operation.CENTRE_READ: {Role.SUPERVISOR: ACTING, Role.PLATFORM_ADMIN: ACTING},
+    Operation.AGENT_STATUS_WRITE: {Role.AGENT: OWN, Role.SUPERVISOR: OWN},
     # Directory (decision 023): staff data is employees' personal data. The operator's agents and
     # supervisors see the towns they act for, the town's own people their own town; never partner
     # systems, never another town. The town's admin keeps it; each person sets their own

@@ -53,6 +53,15 @@ async def set_figure_targets(uow: UnitOfWork, tenant: str, data: FigureTargetsIn
     return await repository.upsert_targets(uow.conn, found.id, data)
 
 
+async def figure_targets(uow: UnitOfWork, tenant_ids: list[UUID]) -> dict[UUID, FigureTargets]:
+    """Each tenant's targets and service-level thresholds (the defaults where none are set);
+    tenants out of the principal's figures reach are left out."""
+    visible = reachable(uow, Operation.FIGURES_READ)
+    wanted = sorted(t for t in set(tenant_ids) if t in visible)
+    found = await repository.list_targets(uow.conn, wanted) if wanted else {}
+    return {t: found.get(t) or _default_targets(t) for t in wanted}
+
+
 # --- agreement terms ------------------------------------------------------------------------------
 
 
