@@ -3,6 +3,7 @@ status. Thin: everything goes through the service (and `live` for the push)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
@@ -98,6 +99,8 @@ class CentreSubscription:
         principal = await info.context.principal()
         async with info.context.uow() as uow:
             tenant_ids = await service.scope(uow, tenant)
-        async for now in live.watch(info.context.app, principal, tenant_ids):
-            await info.context.still_signed_in()
-            yield shown(CentreNowGQL, now)
+        # aclosing: the hub forgets this watcher the moment the subscriber goes, not at garbage collection
+        async with contextlib.aclosing(live.watch(info.context.app, principal, tenant_ids)) as views:
+            async for now in views:
+                await info.context.still_signed_in()
+                yield shown(CentreNowGQL, now)

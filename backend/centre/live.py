@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -29,7 +29,7 @@ log = structlog.get_logger("centre.live")
 REFRESH_SECONDS = 30.0
 
 
-class _CallTenant(msgspec.Struct):
+class _CallTenant(msgspec.Struct, rename="camel"):  # as `Call` is encoded
     tenant_id: UUID
 
 
@@ -77,7 +77,7 @@ def _hub(app: AppState) -> _Hub:
     return hub
 
 
-async def watch(app: AppState, principal: Principal, tenant_ids: frozenset[UUID]) -> AsyncIterator[CentreNow]:
+async def watch(app: AppState, principal: Principal, tenant_ids: frozenset[UUID]) -> AsyncGenerator[CentreNow, None]:
     """The centre now for `tenant_ids` at once, then after every change, until the subscriber goes."""
     hub = _hub(app)
     watcher = _Watcher(principal, tenant_ids)
@@ -124,8 +124,9 @@ async def _listen(app: AppState, hub: _Hub) -> None:
             if message.get("type") == "message":
                 _mark(hub, message["channel"], message["data"])
     finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):  # Redis may be gone already (shutdown, outage)
+            await pubsub.unsubscribe()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def _run(app: AppState, hub: _Hub) -> None:
