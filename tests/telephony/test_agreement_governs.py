@@ -17,6 +17,7 @@ from auth.principal import Principal
 from auth.roles import Role, Scope
 from backend.errors import NotFound
 from backend.state import AppState, unit_of_work
+from backend.telephony import calls
 from backend.telephony import service as telephony
 from backend.telephony.schemas import CallRecordInput, RoutingWindow, ServiceNumberCreate, ServiceNumberUpdate
 from backend.tenants import service as tenants_service
@@ -116,7 +117,7 @@ async def test_an_ended_agreement_stops_routing_and_a_new_one_resumes(world: Wor
     assert still.takes_call is True  # type: ignore[attr-defined]
     # A call that reaches the centre anyway is the centre's own, not the town's (never rated as its).
     async with unit_of_work(world.state, centre.telephony(with_town=False)) as uow:
-        call = await telephony.record_call(
+        call = await calls.record_call(
             uow,
             CallRecordInput(external_id=uuid.uuid4().hex, dialled=centre.number, offered_at=at(date(2027, 1, 4))),
         )
