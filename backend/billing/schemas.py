@@ -527,17 +527,17 @@ class Figures(Schema, frozen=True):
     callbacks_late: CallbacksLate
     # The service level as the standard counts it (decision 029): answered within
     # `service_level_seconds` ÷ (offered − hung up within `short_abandon_seconds`).
-    service_level_seconds: int = 30
-    short_abandon_seconds: int = 5
-    abandoned_short: int = 0
-    service_level_offered: int = 0
-    service_level_answered: int = 0
-    service_level: Decimal | None = None
-    service_level_target: Decimal = Decimal("0.75")
-    meets_service_level_target: bool | None = None
-    callback_on_time_rate: CallbackOnTimeRate = None
-    callback_target: CallbackTarget = None
-    meets_callback_target: MeetsCallbackTarget = None
+    service_level_seconds: int
+    short_abandon_seconds: int
+    abandoned_short: int
+    service_level_offered: int
+    service_level_answered: int
+    service_level: Decimal | None
+    service_level_target: Decimal
+    meets_service_level_target: bool | None
+    callback_on_time_rate: CallbackOnTimeRate
+    callback_target: CallbackTarget
+    meets_callback_target: MeetsCallbackTarget
 
 
 class FiguresReport(Schema, frozen=True):
@@ -561,10 +561,10 @@ class FigureTargets(Schema, frozen=True):
     tenant_id: UUID
     first_contact_target: Decimal
     first_contact_target_115: Decimal
-    service_level_target: Decimal = Decimal("0.75")
-    service_level_seconds: int = 30
-    short_abandon_seconds: int = 5
-    callback_target: Decimal = Decimal("0.90")
+    service_level_target: Decimal
+    service_level_seconds: int
+    short_abandon_seconds: int
+    callback_target: Decimal
 
 
 class FigureTargetsInput(Input, frozen=True):

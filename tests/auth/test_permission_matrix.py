@@ -433,6 +433,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/calls", (R.CALL_READ,)),
     Route("GET", "/v1/calls/{call_id}", (R.CALL_READ,)),
     Route("GET", "/v1/calls/{call_id}/reassignments", (R.CALL_READ,)),
+    # The centre live (backend/centre/controller.py)
+    Route("GET", "/v1/centre", (R.CENTRE_READ,)),
+    Route("PUT", "/v1/agent-status", (R.AGENT_STATUS_WRITE,), body=lambda t: {"agent": "matrix", "status": "away"}),
     Route(
         "PUT",
         "/v1/calls/{call_id}/outcome",
