@@ -147,3 +147,26 @@ async def test_rest_and_the_agents_status(client: httpx.AsyncClient, world: Worl
     assert control.status_code in (400, 422)
     after = await client.get("/v1/centre", headers=supervisor_headers)
     assert after.json()["agentsAvailable"] == now.json()["agentsAvailable"] + 1
+
+
+async def test_graphql_query_and_mutation(client: httpx.AsyncClient, world: World) -> None:
+    async def gql(role: str, query: str, **variables: Any) -> dict[str, Any]:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=world.headers("kreis-soest", role)
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    agent_id = f"gql-{uuid.uuid4().hex[:8]}"
+    set_status = """mutation($agent: String!) { setAgentStatus(agent: $agent, status: WRAP_UP) {
+        agentStatus { agent status } errors { code field } } }"""
+    before = await gql("supervisor", "{ centreNow { agentsInWrapUp waiting towns { tenantName } } }")
+    done = await gql("agent", set_status, agent=agent_id)
+    assert done["data"]["setAgentStatus"] == {"agentStatus": {"agent": agent_id, "status": "WRAP_UP"}, "errors": []}
+    too_long = await gql("agent", set_status, agent="x" * 101)
+    assert too_long["data"]["setAgentStatus"]["errors"][0]["field"] == "agent"
+    after = await gql("supervisor", "{ centreNow { agentsInWrapUp waiting towns { tenantName } } }")
+    assert after["data"]["centreNow"]["agentsInWrapUp"] == before["data"]["centreNow"]["agentsInWrapUp"] + 1
+    denied = await gql("finance", "{ centreNow { waiting } }")
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
