@@ -22,6 +22,7 @@ from backend import clock, cursors
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
+from backend.centre import events as centre_events
 from backend.telephony import cache, calls_reassigned, events, repository
 from backend.telephony.numbers import normalise_caller, normalise_dialled
 from backend.telephony.schemas import (
@@ -285,6 +286,8 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
         uow.principal.log_id,
     )
     assert updated is not None
+    # The centre's live view counts outcomes (first-contact rate); the screen pop does not need them.
+    uow.after_commit(lambda: centre_events.publish_change(uow.app, updated.tenant_id))
     return updated
 
 

@@ -23,7 +23,7 @@ from tests.support.asgi import serve
 from tests.support.world import World
 
 SUBSCRIPTION = """subscription($tenant: String) { centreUpdates(tenant: $tenant) {
-  waiting agentsAvailable towns { tenantName waiting }
+  waiting agentsAvailable towns { tenantName waiting firstContactRate }
 } }"""
 
 
@@ -120,3 +120,28 @@ async def test_twenty_watchers_of_the_same_tenants_share_one_computation(
     for stream in streams:
         await stream.aclose()  # type: ignore[attr-defined]
     assert live._hub(state).watchers == set()
+
+
+async def test_an_outcome_recorded_on_one_instance_moves_todays_first_contact_rate_on_the_other(
+    settings: Settings, client: httpx.AsyncClient, telephony: World
+) -> None:
+    other = create_app(settings)
+    async with serve(other, "http://wallboard.local"):
+        state: AppState = other.state.app_state
+        stream = await subscribe(settings, state, telephony, telephony.slug("stadt-soest"))
+        await asyncio.wait_for(anext(stream), 10)
+        now = clock.now().isoformat()
+        call = {"externalId": f"live-{uuid.uuid4()}", "dialled": "02921 103-0", "offeredAt": now, "answeredAt": now}
+        posted = await client.post("/v1/calls", json=call, headers=telephony.headers("kreis-soest", "telephony"))
+        assert posted.status_code == 200, posted.text
+        await asyncio.wait_for(anext(stream), 10)
+        outcome = await client.put(
+            f"/v1/calls/{posted.json()['id']}/outcome",
+            json={"outcome": "settled_first_contact"},
+            headers=telephony.headers("kreis-soest", "agent"),
+        )
+        assert outcome.status_code == 200, outcome.text
+        # Pushed at once (the periodic refresh is 30 s away): the rate of today now has a value.
+        pushed = (await asyncio.wait_for(anext(stream), 10)).data["centreUpdates"]
+        assert pushed["towns"][0]["firstContactRate"] is not None
+        await stream.aclose()  # type: ignore[attr-defined]
