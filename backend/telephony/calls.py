@@ -19,10 +19,10 @@ import msgspec
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from backend import clock, cursors
+from backend.centre import events as centre_events
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.centre import events as centre_events
 from backend.telephony import cache, calls_reassigned, events, repository
 from backend.telephony.numbers import normalise_caller, normalise_dialled
 from backend.telephony.schemas import (
