@@ -37,6 +37,7 @@ class Operation(StrEnum):
     DEPARTMENT_WRITE = "department:write"
     AGREEMENT_READ = "agreement:read"
     AGREEMENT_WRITE = "agreement:write"
+    AGREEMENT_NOTICE = "agreement:notice"
     ROUTING_READ = "routing:read"
     SERVICE_NUMBER_READ = "service-number:read"
     SERVICE_NUMBER_WRITE = "service-number:write"
@@ -80,6 +81,8 @@ class Operation(StrEnum):
     PRESENCE_SELF_WRITE = "presence:self-write"
     PRESENCE_EVENT_WRITE = "presence:event-write"
     FORWARDING_READ = "forwarding:read"
+    CENTRE_READ = "centre:read"
+    AGENT_STATUS_WRITE = "agent-status:write"
 
 
 Grant = Role | Scope
@@ -102,6 +105,8 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: ACTING},
+    # Either party gives notice: the operator's platform admin, or the town's own admin.
+    Operation.AGREEMENT_NOTICE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
     # Telephony: telephony systems by scope, the centre's agents for client towns; numbers and
     # 115 area codes are the operator's platform admins' business, absences also the town's.
     Operation.ROUTING_READ: {
@@ -212,6 +217,10 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
     },
     Operation.FIGURES_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
+    # The centre live (issue 17 §5): supervisors and the operator's wallboard (a platform admin's
+    # or supervisor's sign-in) watch it; each agent's client sets the agent's status at home.
+    Operation.CENTRE_READ: {Role.SUPERVISOR: ACTING, Role.PLATFORM_ADMIN: ACTING},
+    Operation.AGENT_STATUS_WRITE: {Role.AGENT: OWN, Role.SUPERVISOR: OWN},
     # Directory (decision 023): staff data is employees' personal data. The operator's agents and
     # supervisors see the towns they act for, the town's own people their own town; never partner
     # systems, never another town. The town's admin keeps it; each person sets their own

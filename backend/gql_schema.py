@@ -34,6 +34,7 @@ from backend.api.limits import limit_extensions
 from backend.api.operations import OperationObserver
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
+from backend.centre.gql import CentreMutation, CentreQuery, CentreSubscription
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
@@ -52,7 +53,15 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 @strawberry.type
 class Query(
-    TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, XzufiQuery, BillingQuery, DirectoryQuery, WebPagesQuery
+    TenantQuery,
+    TelephonyQuery,
+    TicketQuery,
+    KnowledgeQuery,
+    XzufiQuery,
+    BillingQuery,
+    DirectoryQuery,
+    WebPagesQuery,
+    CentreQuery,
 ):
     pass
 
@@ -67,12 +76,13 @@ class Mutation(
     BillingMutation,
     DirectoryMutation,
     WebPagesMutation,
+    CentreMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(TelephonySubscription, TicketSubscription, KnowledgeSubscription):
+class Subscription(TelephonySubscription, TicketSubscription, KnowledgeSubscription, CentreSubscription):
     pass
 
 

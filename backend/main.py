@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from auth.oidc import JWKSCache, TokenVerifier
 from backend import devidp, redisclient
 from backend.billing.controller import BillingController
+from backend.centre.controller import CentreController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
 from backend.directory.controller import DirectoryController
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingController,
         DirectoryController,
         WebPagesController,
+        CentreController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),

@@ -21,6 +21,7 @@ from backend.billing.schemas import (
     CancellationInput,
     CostBase,
     CostBaseInput,
+    CsvDialect,
     FiguresReport,
     FigureTargets,
     FigureTargetsInput,
@@ -337,17 +338,23 @@ class BillingController(AuthenticatedController):
     @get(
         "/figures.csv",
         media_type="text/csv",
-        summary="The same figures as CSV",
+        summary="The same figures as CSV; `dialect=de` for German spreadsheets (semicolon, decimal comma, BOM)",
         responses=problem_responses(400, 401, 403, 404, 422),
     )
     async def figures_csv(
-        self, app_state: AppState, principal: Principal, period_from: From, period_to: To, tenant: TenantSlug = None
+        self,
+        app_state: AppState,
+        principal: Principal,
+        period_from: From,
+        period_to: To,
+        tenant: TenantSlug = None,
+        dialect: CsvDialect = CsvDialect.RFC4180,
     ) -> Response[str]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             report = await figures.figures(uow, period_from, period_to, tenant)
         name = f"kennzahlen-{period_from.isoformat()}-{period_to.isoformat()}.csv"
         return Response(
-            content=reports.figures_csv(report),
+            content=reports.figures_csv(report, dialect),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

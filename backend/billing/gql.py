@@ -170,6 +170,10 @@ class FigureTargetsGQL:
     tenant_id: UUID
     first_contact_target: Decimal
     first_contact_target_115: Decimal
+    service_level_target: Decimal
+    service_level_seconds: int = strawberry.field(description=schemas.SERVICE_LEVEL_SECONDS)
+    short_abandon_seconds: int = strawberry.field(description=schemas.SHORT_ABANDON_SECONDS)
+    callback_target: Decimal = strawberry.field(description=schemas.CALLBACK_TARGET)
 
 
 @mirrors(schemas.OwnCostItem)
@@ -283,8 +287,11 @@ class AgreementTermGQL:
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None
+    notice_deadline: date | None = strawberry.field(description="The last day to give notice for noticeTermEnd")
     days_to_notice_deadline: int | None
+    notice_term_end: date | None = strawberry.field(
+        description="The earliest term end still reachable by notice: the term noticeDeadline belongs to"
+    )
 
 
 @mirrors(schemas.Figures)
@@ -315,6 +322,21 @@ class FiguresGQL:
     tickets_forwarded: int | None = strawberry.field(description=schemas.TICKETS_FORWARDED)
     callbacks_on_time: int | None = strawberry.field(description=schemas.CALLBACKS_ON_TIME)
     callbacks_late: int | None = strawberry.field(description=schemas.CALLBACKS_LATE)
+    service_level_seconds: int = strawberry.field(description=schemas.SERVICE_LEVEL_SECONDS)
+    short_abandon_seconds: int = strawberry.field(description=schemas.SHORT_ABANDON_SECONDS)
+    abandoned_short: int = strawberry.field(description="Offered calls hung up within shortAbandonSeconds")
+    service_level_offered: int = strawberry.field(
+        description="The service level's denominator: offered calls less the short abandons"
+    )
+    service_level_answered: int = strawberry.field(description="Calls answered within serviceLevelSeconds")
+    service_level: Decimal | None = strawberry.field(
+        description="serviceLevelAnswered ÷ serviceLevelOffered (the 115 standard's 75/30)"
+    )
+    service_level_target: Decimal
+    meets_service_level_target: bool | None
+    callback_on_time_rate: Decimal | None = strawberry.field(description=schemas.CALLBACK_ON_TIME_RATE)
+    callback_target: Decimal | None = strawberry.field(description=schemas.TICKET_FIGURES_NOTE)
+    meets_callback_target: bool | None = strawberry.field(description=schemas.TICKET_FIGURES_NOTE)
 
 
 @mirrors(schemas.FiguresReport)
@@ -393,6 +415,10 @@ class CostBaseInputGQL:
 class FigureTargetsInputGQL:
     first_contact_target: Decimal = Decimal("0.60")
     first_contact_target_115: Decimal = Decimal("0.65")
+    service_level_target: Decimal = Decimal("0.75")
+    service_level_seconds: int = strawberry.field(default=30, description=schemas.SERVICE_LEVEL_SECONDS)
+    short_abandon_seconds: int = strawberry.field(default=5, description=schemas.SHORT_ABANDON_SECONDS)
+    callback_target: Decimal = strawberry.field(default=Decimal("0.90"), description=schemas.CALLBACK_TARGET)
 
 
 @strawberry.type(name="TariffPayload")

@@ -1,12 +1,17 @@
-"""The 115 figures as CSV (RFC 4180, comma-separated, decimal point, UTF-8)."""
+"""The 115 figures as CSV, in two dialects: RFC 4180 (comma-separated, decimal point, UTF-8; the
+default, for programs) and the one German spreadsheets open as they are (semicolon-separated,
+decimal comma, UTF-8 with a byte order mark so Excel does not read it as Windows-1252, ja/nein)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from decimal import Decimal
+from typing import Any
 
-from backend.billing.schemas import Figures, FiguresReport
+from backend.billing.schemas import CsvDialect, Figures, FiguresReport
+
+BOM = "\ufeff"
 
 COLUMNS = (
     "tenant",
@@ -30,24 +35,34 @@ COLUMNS = (
     "tickets_forwarded",
     "callbacks_on_time",
     "callbacks_late",
+    "service_level_offered",
+    "service_level_answered",
+    "service_level",
+    "service_level_target",
+    "meets_service_level_target",
+    "callback_on_time_rate",
+    "callback_target",
+    "meets_callback_target",
 )
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
+    german = dialect is CsvDialect.DE
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return ("ja" if value else "nein") if german else ("yes" if value else "no")
     if isinstance(value, Decimal):
-        return format(value, "f")
+        text = format(value, "f")
+        return text.replace(".", ",") if german else text
     text = str(value)
     # Spreadsheets run cells starting with these as formulas (CSV injection).
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _row(f: Figures) -> list[str]:
+def _row(f: Figures, dialect: CsvDialect) -> list[str]:
     return [
-        _cell(v)
+        _cell(v, dialect)
         for v in (
             f.tenant_name,
             f.scope.value,
@@ -70,14 +85,30 @@ def _row(f: Figures) -> list[str]:
             f.tickets_forwarded,
             f.callbacks_on_time,
             f.callbacks_late,
+            f.service_level_offered,
+            f.service_level_answered,
+            f.service_level,
+            f.service_level_target,
+            f.meets_service_level_target,
+            f.callback_on_time_rate,
+            f.callback_target,
+            f.meets_callback_target,
         )
     ]
 
 
-def figures_csv(report: FiguresReport) -> str:
+def writer_for(out: io.StringIO, dialect: CsvDialect) -> Any:
+    """A csv writer in `dialect`; the German one starts the text with the byte order mark."""
+    if dialect is CsvDialect.DE:
+        out.write(BOM)
+        return csv.writer(out, delimiter=";", lineterminator="\r\n")
+    return csv.writer(out, lineterminator="\r\n")
+
+
+def figures_csv(report: FiguresReport, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = writer_for(out, dialect)
     writer.writerow(COLUMNS)
     for figures in (*report.rows, *report.total):
-        writer.writerow(_row(figures))
+        writer.writerow(_row(figures, dialect))
     return out.getvalue()

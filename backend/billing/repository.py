@@ -18,6 +18,7 @@ from backend.billing.schemas import (
     CostBase,
     CostBaseInput,
     FigureTargets,
+    FigureTargetsInput,
     RateConsent,
     RateEvent,
     RateEventKind,
@@ -80,25 +81,36 @@ async def upsert_profile(conn: asyncpg.Connection, tenant_id: UUID, data: Billin
 
 async def list_targets(conn: asyncpg.Connection, tenant_ids: Sequence[UUID]) -> dict[UUID, FigureTargets]:
     rows = await conn.fetch(
-        """SELECT tenant_id, first_contact_target, first_contact_target_115 FROM figure_targets
-           WHERE tenant_id = ANY($1::uuid[])""",
+        f"""SELECT {TARGET_COLUMNS} FROM figure_targets WHERE tenant_id = ANY($1::uuid[])""",
         list(tenant_ids),
     )
     return {r["tenant_id"]: row_to(FigureTargets, r) for r in rows}
 
 
-async def upsert_targets(
-    conn: asyncpg.Connection, tenant_id: UUID, first_contact: Decimal, first_contact_115: Decimal
-) -> FigureTargets:
+TARGET_COLUMNS = """tenant_id, first_contact_target, first_contact_target_115, service_level_target,
+    service_level_seconds, short_abandon_seconds, callback_target"""
+
+
+async def upsert_targets(conn: asyncpg.Connection, tenant_id: UUID, data: FigureTargetsInput) -> FigureTargets:
     row = await conn.fetchrow(
-        """INSERT INTO figure_targets (tenant_id, first_contact_target, first_contact_target_115)
-           VALUES ($1, $2, $3)
+        f"""INSERT INTO figure_targets (tenant_id, first_contact_target, first_contact_target_115,
+                                        service_level_target, service_level_seconds, short_abandon_seconds,
+                                        callback_target)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (tenant_id) DO UPDATE SET first_contact_target = EXCLUDED.first_contact_target,
-               first_contact_target_115 = EXCLUDED.first_contact_target_115, updated_at = now()
-           RETURNING tenant_id, first_contact_target, first_contact_target_115""",
+               first_contact_target_115 = EXCLUDED.first_contact_target_115,
+               service_level_target = EXCLUDED.service_level_target,
+               service_level_seconds = EXCLUDED.service_level_seconds,
+               short_abandon_seconds = EXCLUDED.short_abandon_seconds,
+               callback_target = EXCLUDED.callback_target, updated_at = now()
+           RETURNING {TARGET_COLUMNS}""",
         tenant_id,
-        first_contact,
-        first_contact_115,
+        data.first_contact_target,
+        data.first_contact_target_115,
+        data.service_level_target,
+        data.service_level_seconds,
+        data.short_abandon_seconds,
+        data.callback_target,
     )
     assert row is not None
     return row_to(FigureTargets, row)

@@ -458,11 +458,20 @@ class AgreementTerm(Schema, frozen=True):
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None  # last day to give notice for the earliest reachable end
+    notice_deadline: date | None  # last day to give notice for `notice_term_end`
     days_to_notice_deadline: int | None
+    notice_term_end: date | None = None  # the earliest end still reachable by notice (the deadline's term)
 
 
 # --- 115 figures --------------------------------------------------------------------------------
+
+
+class CsvDialect(StrEnum):
+    """`rfc4180`: comma, decimal point, UTF-8 (programs); `de`: semicolon, decimal comma, UTF-8
+    with byte order mark (German spreadsheets open it as it is)."""
+
+    RFC4180 = "rfc4180"
+    DE = "de"
 
 
 class FigureScope(StrEnum):
@@ -484,6 +493,10 @@ CALLBACKS_LATE = (
 TicketsForwarded = Annotated[int | None, msgspec.Meta(description=TICKETS_FORWARDED)]
 CallbacksOnTime = Annotated[int | None, msgspec.Meta(description=CALLBACKS_ON_TIME)]
 CallbacksLate = Annotated[int | None, msgspec.Meta(description=CALLBACKS_LATE)]
+CALLBACK_ON_TIME_RATE = "Callbacks on time ÷ (on time + late). " + TICKET_FIGURES_NOTE
+CallbackOnTimeRate = Annotated[Decimal | None, msgspec.Meta(description=CALLBACK_ON_TIME_RATE)]
+CallbackTarget = Annotated[Decimal | None, msgspec.Meta(description=TICKET_FIGURES_NOTE)]
+MeetsCallbackTarget = Annotated[bool | None, msgspec.Meta(description=TICKET_FIGURES_NOTE)]
 
 
 class Figures(Schema, frozen=True):
@@ -497,7 +510,7 @@ class Figures(Schema, frozen=True):
     abandoned: int
     answered_within_30s: int
     wait_reported: int
-    share_answered_within_30s: Decimal | None  # of answered calls with a reported wait time
+    share_answered_within_30s: Decimal | None  # of answered calls with a reported wait time (not the service level)
     settled_first_contact: int
     forwarded_as_ticket: int
     transferred_to_department: int
@@ -512,6 +525,19 @@ class Figures(Schema, frozen=True):
     tickets_forwarded: TicketsForwarded
     callbacks_on_time: CallbacksOnTime
     callbacks_late: CallbacksLate
+    # The service level as the standard counts it (decision 029): answered within
+    # `service_level_seconds` ÷ (offered − hung up within `short_abandon_seconds`).
+    service_level_seconds: int
+    short_abandon_seconds: int
+    abandoned_short: int
+    service_level_offered: int
+    service_level_answered: int
+    service_level: Decimal | None
+    service_level_target: Decimal
+    meets_service_level_target: bool | None
+    callback_on_time_rate: CallbackOnTimeRate
+    callback_target: CallbackTarget
+    meets_callback_target: MeetsCallbackTarget
 
 
 class FiguresReport(Schema, frozen=True):
@@ -521,14 +547,34 @@ class FiguresReport(Schema, frozen=True):
     total: list[Figures]
 
 
+SERVICE_LEVEL_SECONDS = "A call counts for the service level when answered within this many seconds (the 30 of 75/30)."
+SHORT_ABANDON_SECONDS = (
+    "Calls hung up unanswered within this many seconds are left out of the service level (the standard's "
+    "'abandoned within the first few seconds')."
+)
+CALLBACK_TARGET = "Share of the callbacks due that should come within the promise (on time ÷ (on time + late))."
+ServiceLevelSeconds = Annotated[int, msgspec.Meta(ge=1, le=600, description=SERVICE_LEVEL_SECONDS)]
+ShortAbandonSeconds = Annotated[int, msgspec.Meta(ge=0, le=60, description=SHORT_ABANDON_SECONDS)]
+
+
 class FigureTargets(Schema, frozen=True):
     tenant_id: UUID
     first_contact_target: Decimal
     first_contact_target_115: Decimal
+    service_level_target: Decimal
+    service_level_seconds: int
+    short_abandon_seconds: int
+    callback_target: Decimal
 
 
 class FigureTargetsInput(Input, frozen=True):
-    """Shares between 0 and 1 (default 0.60; 115 calls 0.65)."""
+    """Shares between 0 and 1 (first contact 0.60, 115 calls 0.65, service level 0.75 of the calls
+    answered within 30 s, callbacks within the promise 0.90); a PUT replaces all of them, a field
+    left out takes its default."""
 
     first_contact_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.60"))
     first_contact_target_115: Decimal = msgspec.field(default_factory=lambda: Decimal("0.65"))
+    service_level_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.75"))
+    service_level_seconds: ServiceLevelSeconds = 30
+    short_abandon_seconds: ShortAbandonSeconds = 5
+    callback_target: Decimal = msgspec.field(default_factory=lambda: Decimal("0.90"))

@@ -120,6 +120,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tickets/{ticket_id}/events"): "listTicketEvents",
     ("POST", "/v1/tickets/{ticket_id}/status"): "changeTicketStatus",
     ("POST", "/v1/true-ups"): "createTrueUp",
+    # The centre live (decision 029)
+    ("GET", "/v1/centre"): "getCentreNow",
+    ("PUT", "/v1/agent-status"): "setAgentStatus",
+    ("GET", "/v1/calls/{call_id}/reassignments"): "listCallReassignments",
     # Directory (decision 023)
     ("PUT", "/v1/directory/my-presence"): "setMyPresence",
     ("GET", "/v1/forwarding"): "decideForwarding",
@@ -177,6 +181,11 @@ TAGS = [
         name="telephony",
         description="Service numbers, routing decisions for dialled numbers and call records "
         "from the telephone systems.",
+    ),
+    Tag(
+        name="centre",
+        description="The centre now for supervisors and the wallboard: waiting calls, agents, today's service "
+        "level and first-contact rate, callbacks due; the agents' statuses.",
     ),
     Tag(
         name="directory",

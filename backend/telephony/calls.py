@@ -19,10 +19,11 @@ import msgspec
 from auth.permissions import Operation, require
 from auth.principal import Principal
 from backend import clock, cursors
+from backend.centre import events as centre_events
 from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.telephony import cache, events, repository
+from backend.telephony import cache, calls_reassigned, events, repository
 from backend.telephony.numbers import normalise_caller, normalise_dialled
 from backend.telephony.schemas import (
     DEFAULT_CALLER_RETENTION_DAYS,
@@ -285,6 +286,8 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
         uow.principal.log_id,
     )
     assert updated is not None
+    # The centre's live view counts outcomes (first-contact rate); the screen pop does not need them.
+    uow.after_commit(lambda: centre_events.publish_change(uow.app, updated.tenant_id))
     return updated
 
 
@@ -318,7 +321,8 @@ async def erase_expired_callers(uow: UnitOfWork, now: datetime | None = None) ->
 async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInput) -> Call:
     """115 with an ambiguous caller area: the call was stored under the operator, and the agent
     picks the town. Only a town the routing offered as a candidate for this call (as it was at
-    its start), only once, and only a town the agent acts for; recorded on the call."""
+    its start), and only a town the agent acts for; recorded on the call. Once assigned, it
+    moves again only with a reason and until invoiced (`calls_reassigned`)."""
     reachable = require(uow.principal, Operation.CALL_TENANT_ASSIGN)
     current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
     if current is None:
@@ -332,8 +336,11 @@ async def assign_call_tenant(uow: UnitOfWork, call_id: UUID, data: CallTenantInp
     compiled, _ = await cache.routing_for(uow.app, reachable, current.dialled, conn=uow.conn)
     decision = compiled.decide(current.dialled, current.caller, current.offered_at, reachable)
     owner = compiled.owner_of(current.dialled, current.offered_at, reachable)
-    if owner is None or owner[1].id != current.tenant_id:
+    if owner is None:
         raise InvalidTransition(_l("the call was already assigned to a town"))
+    if owner[1].id != current.tenant_id or await calls_reassigned.assigned_before(uow, current):
+        allowed = {owner[1].id, *(c.tenant.id for c in decision.candidates)}
+        return await calls_reassigned.reassign(uow, current, data, allowed)
     if data.tenant_id not in {c.tenant.id for c in decision.candidates}:
         raise ValidationFailed(_l("the town is not one of the call's candidates"), field="tenantId")
     if data.tenant_id == current.tenant_id:

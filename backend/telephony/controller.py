@@ -17,7 +17,7 @@ from backend.http.input_guard import refuse_unencoded_plus
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
-from backend.telephony import call_import, calls, service
+from backend.telephony import call_import, calls, calls_reassigned, service
 from backend.telephony.schemas import (
     Absences,
     AreaCode,
@@ -25,6 +25,7 @@ from backend.telephony.schemas import (
     Call,
     CallEventInput,
     CallOutcomeInput,
+    CallReassignment,
     CallRecordInput,
     CallTenantInput,
     DatedAbsence,
@@ -288,6 +289,17 @@ class TelephonyController(AuthenticatedController):
         stored under the operator, and only a town the agent acts for. Recorded on the call."""
         async with unit_of_work(app_state, principal) as uow:
             return await calls.assign_call_tenant(uow, call_id, data)
+
+    @get(
+        "/calls/{call_id:uuid}/reassignments",
+        summary="The moves of a 115 call after its first assignment: who, when, from where to where, why",
+        responses=problem_responses(401, 403, 404),
+    )
+    async def call_reassignments(
+        self, app_state: AppState, principal: Principal, call_id: UUID
+    ) -> list[CallReassignment]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await calls_reassigned.reassignments(uow, call_id)
 
     @get(
         "/tenants/{slug:str}/telephony-settings",

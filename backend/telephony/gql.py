@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from types import SimpleNamespace
+from typing import Annotated
 from uuid import UUID
 
 import strawberry
@@ -67,6 +68,9 @@ class ServiceNumberGQL:
     routing_window: schemas.RoutingWindow
     valid_from: date
     valid_to: date | None
+    answer_on_closing_days: bool = strawberry.field(
+        description="Whether the centre answers this number on the town's own closing days (not public holidays)"
+    )
 
 
 @mirrors(schemas.MatchedNumber)
@@ -168,6 +172,7 @@ class CreateServiceNumberInput:
     department_id: UUID | None = None
     greeting: str | None = None
     valid_to: date | None = None
+    answer_on_closing_days: bool = False
 
 
 @strawberry.input(name="MoveServiceNumberInput")
@@ -291,9 +296,17 @@ class TelephonyMutation:
     @strawberry.mutation(
         description="115 with an ambiguous caller area: assign the call to one of its candidate towns (agent)"
     )
-    async def assign_call_tenant(self, info: Info, call_id: UUID, tenant_id: UUID) -> CallPayload:
+    async def assign_call_tenant(
+        self,
+        info: Info,
+        call_id: UUID,
+        tenant_id: UUID,
+        reason: Annotated[
+            str | None, strawberry.argument(description="Why an assigned call moves again (required then)")
+        ] = None,
+    ) -> CallPayload:
         def data() -> schemas.CallTenantInput:
-            return to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id))
+            return to_input(schemas.CallTenantInput, SimpleNamespace(tenant_id=tenant_id, reason=reason))
 
         return await mutate(info, CallPayload, "call", lambda uow: calls.assign_call_tenant(uow, call_id, data()))
 

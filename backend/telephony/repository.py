@@ -21,7 +21,7 @@ from backend.telephony.schemas import (
 )
 
 NUMBER_COLUMNS = """tenant_id, id, number, kind, purpose, department_id, greeting, routing_window,
-    lower(valid) AS valid_from, upper(valid) - 1 AS valid_to, version"""
+    lower(valid) AS valid_from, upper(valid) - 1 AS valid_to, version, answer_on_closing_days"""
 CALL_COLUMNS = """tenant_id, id, source_system, external_id, service_number_id, dialled, purpose,
     resolved_by, caller, queue, offered_at, answered_at, ended_at, agent, wait_seconds, talk_seconds,
     outcome, outcome_department_id, ticket_id, outcome_note"""
@@ -38,7 +38,7 @@ async def routing_numbers(
     return list(
         await conn.fetch(
             """SELECT tenant_id, id, number, kind, purpose, department_id, greeting, routing_window,
-                  valid_from, valid_until
+                  valid_from, valid_until, answer_on_closing_days
            FROM routing_numbers($1::uuid[], $2::text)""",
             list(tenant_ids) if tenant_ids is not None else None,
             dialled,
@@ -50,7 +50,7 @@ async def routing_tenants(conn: asyncpg.Connection, tenant_ids: Sequence[UUID] |
     return list(
         await conn.fetch(
             """SELECT id, slug, name, is_operator, federal_state, time_zone, service_hours, closing_days,
-                  departments, absence_weekly, absence_dated
+                  departments, absence_weekly, absence_dated, agreements
            FROM routing_tenants($1::uuid[])""",
             list(tenant_ids) if tenant_ids is not None else None,
         )
@@ -110,11 +110,12 @@ async def insert_service_number(
     routing_window: str,
     valid_from: date,
     valid_to: date | None,
+    answer_on_closing_days: bool = False,
 ) -> ServiceNumber:
     row = await conn.fetchrow(
         f"""INSERT INTO service_numbers (tenant_id, id, number, kind, purpose, department_id, greeting,
-                                         routing_window, valid)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, daterange($9::date, $10::date + 1, '[)'))
+                                         routing_window, valid, answer_on_closing_days)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, daterange($9::date, $10::date + 1, '[)'), $11)
             RETURNING {NUMBER_COLUMNS}""",
         tenant_id,
         number_id,
@@ -126,6 +127,7 @@ async def insert_service_number(
         routing_window,
         valid_from,
         valid_to,
+        answer_on_closing_days,
     )
     assert row is not None
     return _number(row)
@@ -139,10 +141,12 @@ async def update_service_number(
     greeting: str | None,
     valid_to: date | None,
     expected_version: int | None,
+    answer_on_closing_days: bool | None = None,
 ) -> ServiceNumber | None:
     row = await conn.fetchrow(
         f"""UPDATE service_numbers
                SET routing_window = $3, greeting = $4, valid = daterange(lower(valid), $5::date + 1, '[)'),
+                   answer_on_closing_days = coalesce($7, answer_on_closing_days),
                    version = version + 1, updated_at = now()
             WHERE tenant_id = $1 AND id = $2 AND ($6::int IS NULL OR version = $6)
             RETURNING {NUMBER_COLUMNS}""",
@@ -152,6 +156,7 @@ async def update_service_number(
         greeting,
         valid_to,
         expected_version,
+        answer_on_closing_days,
     )
     return _number(row) if row else None
 

@@ -53,6 +53,7 @@ class NumberEntry(msgspec.Struct, frozen=True, array_like=True):
     window: RoutingWindow
     valid_from: date
     valid_until: date | None  # exclusive; None: open-ended
+    answer_on_closing_days: bool = False  # last: tables cached before it decode with the default
 
     def valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
@@ -69,6 +70,14 @@ class DatedSpan(msgspec.Struct, frozen=True, array_like=True):
     ends: datetime
 
 
+class AgreementSpan(msgspec.Struct, frozen=True, array_like=True):
+    """An agreement under which the tenant is a client of `operator`: its days, last one inclusive."""
+
+    operator: UUID
+    starts: date
+    ends: date | None
+
+
 class TenantEntry(msgspec.Struct, frozen=True):
     id: UUID
     slug: str
@@ -81,6 +90,7 @@ class TenantEntry(msgspec.Struct, frozen=True):
     departments: list[DepartmentRef]
     absence_weekly: list[WeeklySpan]
     absence_dated: list[DatedSpan]
+    agreements: list[AgreementSpan] = msgspec.field(default_factory=list)
 
     def ref(self) -> TenantRef:
         return TenantRef(id=self.id, slug=self.slug, name=self.name)
@@ -90,6 +100,19 @@ class TenantEntry(msgspec.Struct, frozen=True):
             return True
         weekday, clock = local.isoweekday(), local.time().replace(tzinfo=None)
         return any(s.weekday == weekday and s.starts <= clock < s.ends for s in self.absence_weekly)
+
+    def lapsed(self, day: date) -> tuple[RoutingReason, AgreementSpan] | None:
+        """Why the centre does not serve this client on `day`: its agreements (it has some) are
+        all over, or none has started yet. None: an agreement is in force, or the tenant is an
+        operator, or it never had one (then only its own staff reach its numbers)."""
+        if self.is_operator or not self.agreements:
+            return None
+        if any(a.starts <= day and (a.ends is None or day <= a.ends) for a in self.agreements):
+            return None
+        ended = [a for a in self.agreements if a.ends is not None and a.ends < day]
+        if ended:
+            return RoutingReason.AGREEMENT_ENDED, max(ended, key=lambda a: a.starts)
+        return RoutingReason.AGREEMENT_NOT_STARTED, min(self.agreements, key=lambda a: a.starts)
 
 
 class AreaEntry(msgspec.Struct, frozen=True, array_like=True):
@@ -146,6 +169,7 @@ def compile_table(
             window=RoutingWindow(row["routing_window"]),
             valid_from=row["valid_from"],
             valid_until=row["valid_until"],
+            answer_on_closing_days=row.get("answer_on_closing_days", False),
         )
         table.numbers.setdefault(entry.number, []).append(entry)
     for row in tenants:
@@ -168,6 +192,14 @@ def compile_table(
             ],
             absence_dated=[
                 DatedSpan(starts=_instant(a["starts"]), ends=_instant(a["ends"])) for a in row["absence_dated"]
+            ],
+            agreements=[
+                AgreementSpan(
+                    operator=UUID(a["operator"]),
+                    starts=date.fromisoformat(a["starts"]),
+                    ends=date.fromisoformat(a["ends"]) if a["ends"] else None,
+                )
+                for a in row.get("agreements", ())
             ],
         )
     for row in area_codes:
@@ -227,6 +259,24 @@ class CompiledRouting:
         tenant = self.table.tenants.get(entry.tenant_id)
         return (entry, tenant) if tenant is not None else None
 
+    def lapsed_owner(
+        self, dialled: str, at: datetime, acting: frozenset[UUID]
+    ) -> tuple[NumberEntry, TenantEntry, RoutingReason, AgreementSpan] | None:
+        """The number's owner when it is a client of one of `acting`'s operators (or one of
+        `acting` itself) without an agreement in force at `at`: the centre does not serve it."""
+        day = at.astimezone(BERLIN).date()
+        entry = self.match(dialled, day)
+        tenant = self.table.tenants.get(entry.tenant_id) if entry is not None else None
+        if entry is None or tenant is None:
+            return None
+        lapsed = tenant.lapsed(day)
+        if lapsed is None:
+            return None
+        reason, agreement = lapsed
+        if tenant.id not in acting and agreement.operator not in acting:
+            return None
+        return entry, tenant, reason, agreement
+
     def resolve_115(
         self, operator: TenantEntry, caller: str | None, acting: frozenset[UUID]
     ) -> tuple[ResolvedBy, list[tuple[TenantEntry, AreaEntry | None]]]:
@@ -255,12 +305,21 @@ class CompiledRouting:
             return ResolvedBy.CALLER_AREA_CODE, found[:1]
         return ResolvedBy.AMBIGUOUS_AREA_CODE, found
 
-    def window(self, owner: TenantEntry, window: RoutingWindow, at: datetime) -> tuple[bool, RoutingReason, str | None]:
+    def window(
+        self, owner: TenantEntry, window: RoutingWindow, at: datetime, answer_on_closing_days: bool = False
+    ) -> tuple[bool, RoutingReason, str | None]:
         calendar = self.calendar(owner)
         local = calendar.local(at)
         closed = calendar.day_closed_reason(local.date())
         if closed is not None:
             holiday = closed.reason is ClosedReason.PUBLIC_HOLIDAY
+            if not holiday and answer_on_closing_days:
+                # The town hall is shut, the centre answers for it: in its usual hours (the
+                # weekday's service hours) or always, whatever the town's operator does.
+                usual = window is RoutingWindow.ALWAYS or calendar.within_weekly_hours(at)
+                if usual:
+                    return True, RoutingReason.CLOSING_DAY_ANSWERED, closed.detail
+                return False, RoutingReason.OUTSIDE_SERVICE_HOURS, None
             reason = RoutingReason.PUBLIC_HOLIDAY if holiday else RoutingReason.CLOSING_DAY
             return False, reason, closed.detail
         if window is RoutingWindow.ALWAYS:
@@ -281,6 +340,20 @@ class CompiledRouting:
         return decision if decision.at == at else msgspec.structs.replace(decision, at=at)
 
     def _decide(self, dialled: str, caller: str | None, at: datetime, acting: frozenset[UUID]) -> RoutingDecision:
+        lapsed = self.lapsed_owner(dialled, at, acting)
+        if lapsed is not None:
+            entry, owner, reason, agreement = lapsed
+            last = agreement.ends if reason is RoutingReason.AGREEMENT_ENDED else agreement.starts
+            return RoutingDecision(
+                dialled=dialled,
+                at=at,
+                ours=False,
+                resolved_by=ResolvedBy.NOT_OURS,
+                takes_call=False,
+                reason=reason,
+                reason_detail=last.isoformat() if last else None,
+                tenant=owner.ref(),
+            )
         owned = self.owner_of(dialled, at, acting)
         if owned is None:
             return RoutingDecision(
@@ -292,7 +365,7 @@ class CompiledRouting:
                 reason=RoutingReason.NOT_OURS,
             )
         entry, owner = owned
-        takes, reason, detail = self.window(owner, entry.window, at)
+        takes, reason, detail = self.window(owner, entry.window, at, entry.answer_on_closing_days)
         matched = MatchedNumber(
             id=entry.id,
             number=entry.number,
@@ -338,6 +411,13 @@ class CompiledRouting:
     ) -> tuple[NumberEntry, UUID, ResolvedBy] | None:
         """The tenant a call belongs to, from the dialled number at its start (115: the caller's
         area; when that leaves a choice, the number's owner until an agent reassigns it)."""
+        lapsed = self.lapsed_owner(dialled, at, acting)
+        if lapsed is not None:
+            # Not a client's call any more: the centre's own (its operator's), never rated as the town's.
+            entry, _, _, agreement = lapsed
+            if agreement.operator not in acting:
+                return None
+            return entry, agreement.operator, ResolvedBy.AGREEMENT_ENDED
         owned = self.owner_of(dialled, at, acting)
         if owned is None:
             return None

@@ -48,6 +48,9 @@ class RoutingReason(StrEnum):
     OUTSIDE_SERVICE_HOURS = "outside_service_hours"
     OPERATOR_PRESENT = "operator_present"
     NOT_OURS = "not_ours"
+    AGREEMENT_ENDED = "agreement_ended"  # the town's agreement with the centre has ended
+    AGREEMENT_NOT_STARTED = "agreement_not_started"  # its agreement starts later
+    CLOSING_DAY_ANSWERED = "closing_day_answered"  # the town hall is shut; the number answers anyway
 
 
 class ResolvedBy(StrEnum):
@@ -56,6 +59,7 @@ class ResolvedBy(StrEnum):
     AMBIGUOUS_AREA_CODE = "ambiguous_area_code"  # 115, several towns: the agent picks
     OPERATOR_FALLBACK = "operator_fallback"  # 115, hidden/foreign/unknown caller area
     NOT_OURS = "not_ours"
+    AGREEMENT_ENDED = "agreement_ended"  # a call to a town without an agreement in force: the centre's own
 
 
 class Outcome(StrEnum):
@@ -74,6 +78,14 @@ class CallEventType(StrEnum):
 # --- service numbers -------------------------------------------------------------------
 
 
+AnswerOnClosingDays = Annotated[
+    bool,
+    msgspec.Meta(
+        description="Whether the centre answers this number on the town's own closing days (not public holidays)"
+    ),
+]
+
+
 class ServiceNumber(Schema, frozen=True):
     tenant_id: UUID
     id: UUID
@@ -86,6 +98,7 @@ class ServiceNumber(Schema, frozen=True):
     valid_from: date
     valid_to: date | None  # last day (inclusive); None: open-ended
     version: int
+    answer_on_closing_days: AnswerOnClosingDays = False
 
 
 class ServiceNumberCreate(Input, frozen=True):
@@ -98,6 +111,7 @@ class ServiceNumberCreate(Input, frozen=True):
     department_id: UUID | None = None
     greeting: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     valid_to: date | None = None
+    answer_on_closing_days: AnswerOnClosingDays = False
 
 
 class ServiceNumberUpdate(Input, frozen=True):
@@ -107,6 +121,7 @@ class ServiceNumberUpdate(Input, frozen=True):
     greeting: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     valid_to: date | None = None
     version: int | None = None
+    answer_on_closing_days: bool | None = None
 
 
 class ServiceNumberMove(Input, frozen=True):
@@ -304,9 +319,23 @@ class ImportReport(Schema, frozen=True):
 
 
 class CallTenantInput(Input, frozen=True):
-    """115 with an ambiguous caller area: the town (one of the routing's candidates) the call is for."""
+    """115 with an ambiguous caller area: the town (one of the routing's candidates) the call is for.
+    Moving an assigned call again (until it is invoiced) needs a `reason`."""
 
     tenant_id: UUID
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class CallReassignment(Schema, frozen=True):
+    """A 115 call moved from one town to another after its first assignment: who, when and why."""
+
+    id: UUID
+    call_id: UUID
+    from_tenant_id: UUID
+    to_tenant_id: UUID
+    reassigned_by: str
+    reason: str
+    reassigned_at: datetime
 
 
 # --- per-tenant settings -------------------------------------------------------------------

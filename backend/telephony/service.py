@@ -148,6 +148,7 @@ async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> S
         routing_window=data.routing_window.value,
         valid_from=data.valid_from,
         valid_to=data.valid_to,
+        answer_on_closing_days=data.answer_on_closing_days,
     )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return created
@@ -173,6 +174,7 @@ async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceN
                 data.greeting if "greeting" in given else current.greeting,
                 valid_to,
                 data.version,
+                data.answer_on_closing_days,
             )
     except asyncpg.ExclusionViolationError:
         raise Conflict(
@@ -222,6 +224,7 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
         routing_window=(data.routing_window or current.routing_window).value,
         valid_from=data.on,
         valid_to=current.valid_to,
+        answer_on_closing_days=current.answer_on_closing_days,
     )
     uow.after_commit(lambda: cache.routing_changed(uow.app))
     return ServiceNumberMoved(previous=ended, current=started)

@@ -113,6 +113,14 @@ class WorkingCalendar:
             for s in spans
         ]
 
+    def within_weekly_hours(self, moment: datetime) -> bool:
+        """Within the weekday's service hours, whatever the day is (a closing day too)."""
+        local = self.local(moment)
+        day, clock = local.date(), local.time().replace(tzinfo=None)
+        return any(
+            s.weekday == day.isoweekday() and _clock(s.opens) <= clock < _clock(s.closes) for s in self.service_hours
+        )
+
     def openness(self, moment: datetime) -> Openness:
         local = self.local(moment)
         closed = self.day_closed_reason(local.date())

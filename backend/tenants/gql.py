@@ -21,6 +21,7 @@ from backend.tenants import schemas, service
 
 strawberry.enum(schemas.TenantKind, name="TenantKind")
 strawberry.enum(schemas.TenantStatus, name="TenantStatus")
+strawberry.enum(schemas.NoticeParty, name="NoticeParty")
 strawberry.enum(Role, name="Role")
 strawberry.enum(Scope, name="Scope")
 
@@ -180,7 +181,12 @@ class AgreementGQL:
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None
+    notice_deadline: date | None = strawberry.field(description="The last day to give notice for noticeTermEnd")
+    notice_term_end: date | None = strawberry.field(
+        description="The term end a notice given on `on` reaches (the one noticeDeadline belongs to)"
+    )
+    noticed_on: date | None = strawberry.field(description="When notice was given")
+    noticed_by_party: schemas.NoticeParty | None = strawberry.field(description="Which party gave notice")
 
     @classmethod
     def of(cls, v: schemas.AgreementView) -> AgreementGQL:
@@ -199,6 +205,9 @@ class AgreementGQL:
             active=v.active,
             current_term_end=v.current_term_end,
             notice_deadline=v.notice_deadline,
+            notice_term_end=v.notice_term_end,
+            noticed_on=a.noticed_on,
+            noticed_by_party=a.noticed_by_party,
         )
 
 

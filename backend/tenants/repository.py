@@ -25,7 +25,7 @@ from backend.tenants.schemas import (
 TENANT_COLUMNS = """id, slug, name, kind, is_operator, ags, federal_state, time_zone, service_hours,
     leitweg_id, status, version, created_at, updated_at"""
 AGREEMENT_COLUMNS = """tenant_id, id, operator_tenant_id, starts_on, initial_term_months,
-    renewal_term_months, notice_period_months, ends_on, scope_notes, version"""
+    renewal_term_months, notice_period_months, ends_on, scope_notes, version, noticed_on, noticed_by_party"""
 
 
 def _tenant(row: asyncpg.Record) -> Tenant:
@@ -360,15 +360,25 @@ async def insert_agreement(
 
 
 async def set_agreement_end(
-    conn: asyncpg.Connection, tenant_id: UUID, agreement_id: UUID, ends_on: date
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    agreement_id: UUID,
+    ends_on: date,
+    noticed_on: date,
+    noticed_by_party: str,
+    noticed_by: str,
 ) -> Agreement | None:
     row = await conn.fetchrow(
-        f"""UPDATE agreements SET ends_on = $3, version = version + 1
+        f"""UPDATE agreements SET ends_on = $3, noticed_on = $4, noticed_by_party = $5, noticed_by = $6,
+                   version = version + 1
             WHERE tenant_id = $1 AND id = $2 AND ends_on IS NULL
             RETURNING {AGREEMENT_COLUMNS}""",
         tenant_id,
         agreement_id,
         ends_on,
+        noticed_on,
+        noticed_by_party,
+        noticed_by,
     )
     return _agreement(row) if row else None
 

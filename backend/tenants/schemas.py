@@ -183,6 +183,11 @@ def notice_deadline_before(term_end: date, months: int) -> date:
     return term_end + relativedelta(days=1) - relativedelta(months=months) - relativedelta(days=1)
 
 
+class NoticeParty(StrEnum):
+    OPERATOR = "operator"
+    CLIENT = "client"
+
+
 class Agreement(Schema, frozen=True):
     """Öffentlich-rechtliche Vereinbarung: an initial term, then renewals until it ends.
 
@@ -199,6 +204,8 @@ class Agreement(Schema, frozen=True):
     ends_on: date | None
     scope_notes: str
     version: int
+    noticed_on: date | None = None  # when notice was given (None: running, or ended otherwise)
+    noticed_by_party: NoticeParty | None = None
 
     def is_active_on(self, day: date) -> bool:
         # Same rule as the SQL function auth_client_tenant_ids (tested to agree).
@@ -254,7 +261,8 @@ class AgreementView(Schema, frozen=True):
     on: date
     active: bool
     current_term_end: date | None
-    notice_deadline: date | None
+    notice_deadline: date | None  # the last day to give notice for `notice_term_end`
+    notice_term_end: date | None = None  # the term end a notice given on `on` reaches
 
 
 class SignInRefusalView(Schema, frozen=True):

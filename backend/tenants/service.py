@@ -431,16 +431,20 @@ def _check_agreement_day(day: date, field: str) -> None:
 
 
 def view_agreement(agreement: Agreement, on: date) -> AgreementView:
+    """The agreement on a day. `notice_deadline` belongs to `notice_term_end` (the end a notice
+    given that day reaches), which is the current term's end only while its deadline is ahead."""
     term_end = agreement.current_term_end(on)
-    deadline = None
+    deadline = notice_term_end = None
     if term_end is not None and agreement.ends_on is None:
-        deadline = agreement.notice_deadline(agreement.earliest_end_if_noticed_on(on))
+        notice_term_end = agreement.earliest_end_if_noticed_on(on)
+        deadline = agreement.notice_deadline(notice_term_end)
     return AgreementView(
         agreement=agreement,
         on=on,
         active=agreement.is_active_on(on),
         current_term_end=term_end,
         notice_deadline=deadline,
+        notice_term_end=notice_term_end,
     )
 
 
@@ -488,12 +492,14 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     except asyncpg.ExclusionViolationError:  # concluded concurrently
         raise Conflict(_l("this client already has an agreement with the operator in that period")) from None
     uow.after_commit(lambda: signin.signin_changed(uow.app))
+    uow.after_commit(uow.app.tenant_changed)  # routing serves a town only under an agreement in force
     return view_agreement(agreement, clock.today())
 
 
 async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: AgreementTermination) -> AgreementView:
-    """Notice given on a day ends the agreement at the first term end it still reaches."""
-    reachable = require(uow.principal, Operation.AGREEMENT_WRITE)
+    """Notice given on a day ends the agreement at the first term end it still reaches. Either
+    party gives it: the operator's platform admin, or the town's own admin (recorded which)."""
+    reachable = require(uow.principal, Operation.AGREEMENT_NOTICE)
     _check_agreement_day(data.noticed_on, "noticedOn")
     agreement = await repository.find_agreement_by_id(uow.conn, agreement_id, list(reachable))
     if agreement is None:
@@ -503,8 +509,12 @@ async def terminate_agreement(uow: UnitOfWork, agreement_id: UUID, data: Agreeme
     if data.noticed_on < agreement.starts_on:
         raise ValidationFailed(_l("notice cannot be given before the agreement starts"), field="noticedOn")
     ends_on = agreement.earliest_end_if_noticed_on(data.noticed_on)
-    updated = await repository.set_agreement_end(uow.conn, agreement.tenant_id, agreement.id, ends_on)
+    party = "client" if uow.principal.tenant_id == agreement.tenant_id else "operator"
+    updated = await repository.set_agreement_end(
+        uow.conn, agreement.tenant_id, agreement.id, ends_on, data.noticed_on, party, uow.principal.log_id
+    )
     if updated is None:
         raise VersionConflict(_l("the agreement was changed by someone else; reload and try again"))
     uow.after_commit(lambda: signin.signin_changed(uow.app))
+    uow.after_commit(uow.app.tenant_changed)
     return view_agreement(updated, clock.today())

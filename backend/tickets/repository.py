@@ -576,6 +576,23 @@ async def callback_window(
 # --- figures (read by the 115 figures) ------------------------------------------------------
 
 
+async def callbacks_due(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], now: datetime, until: datetime, open_statuses: Sequence[str]
+) -> dict[UUID, tuple[int, int]]:
+    """Per tenant: open tickets due in [now, until) and those due before now (overdue)."""
+    rows = await conn.fetch(
+        """SELECT tenant_id, count(*) FILTER (WHERE due_at >= $2) AS due_soon,
+                  count(*) FILTER (WHERE due_at < $2) AS overdue
+           FROM tickets WHERE tenant_id = ANY($1::uuid[]) AND status = ANY($4::text[]) AND due_at < $3
+           GROUP BY tenant_id""",
+        list(tenant_ids),
+        now,
+        until,
+        list(open_statuses),
+    )
+    return {r["tenant_id"]: (r["due_soon"], r["overdue"]) for r in rows}
+
+
 async def callback_figures(
     conn: asyncpg.Connection,
     tenant_ids: Sequence[UUID],

@@ -314,7 +314,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/v1/agreements/{agreement_id}/termination",
-        (R.AGREEMENT_WRITE,),
+        (R.AGREEMENT_NOTICE,),
         body=lambda t: {"noticedOn": "2190-02-01"},
     ),
     # Tickets (backend/tickets/controller.py): tenant slugs are looked up with the ticket operation.
@@ -432,6 +432,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/calls/import", (R.CALL_WRITE,), body=lambda t: matrix_call(t)),
     Route("GET", "/v1/calls", (R.CALL_READ,)),
     Route("GET", "/v1/calls/{call_id}", (R.CALL_READ,)),
+    Route("GET", "/v1/calls/{call_id}/reassignments", (R.CALL_READ,)),
+    # The centre live (backend/centre/controller.py)
+    Route("GET", "/v1/centre", (R.CENTRE_READ,)),
+    Route("PUT", "/v1/agent-status", (R.AGENT_STATUS_WRITE,), body=lambda t: {"agent": "matrix", "status": "away"}),
     Route(
         "PUT",
         "/v1/calls/{call_id}/outcome",
