@@ -80,6 +80,7 @@ class Operation(StrEnum):
     PRESENCE_SELF_WRITE = "presence:self-write"
     PRESENCE_EVENT_WRITE = "presence:event-write"
     FORWARDING_READ = "forwarding:read"
+    OPEN311_CONFIGURE = "open311:configure"
 
 
 Grant = Role | Scope
@@ -235,6 +236,9 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
         Scope.ROUTING_READ: ACTING,
     },
+    # Open311 (decision 030): the services a town offers its partners' clients and the api keys
+    # it issues them are the town admin's business (and the platform admins').
+    Operation.OPEN311_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
 }
 
 

@@ -33,6 +33,7 @@ from backend.knowledge import xzufi_worker
 from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
+from backend.open311.controller import GeoReportController, Open311AdminController
 from backend.observability import configure_logging, request_logging_middleware
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings, SettingsError, load_settings
@@ -208,6 +209,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingController,
         DirectoryController,
         WebPagesController,
+        Open311AdminController,
+        GeoReportController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),

@@ -144,6 +144,24 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tenants/{slug}/directory/responsibilities"): "listResponsibilities",
     ("POST", "/v1/tenants/{slug}/directory/responsibilities"): "addResponsibility",
     ("DELETE", "/v1/tenants/{slug}/directory/responsibilities/{responsibility_id}"): "removeResponsibility",
+    # Open311 (decision 030): GeoReport v2 in both formats, and the town admin's configuration
+    ("GET", "/open311/v2/discovery.json"): "getOpen311DiscoveryJson",
+    ("GET", "/open311/v2/discovery.xml"): "getOpen311DiscoveryXml",
+    ("GET", "/open311/v2/services.json"): "listOpen311ServicesJson",
+    ("GET", "/open311/v2/services.xml"): "listOpen311ServicesXml",
+    ("GET", "/open311/v2/services/{service_file}"): "getOpen311ServiceDefinition",
+    ("GET", "/open311/v2/requests.json"): "listOpen311RequestsJson",
+    ("GET", "/open311/v2/requests.xml"): "listOpen311RequestsXml",
+    ("POST", "/open311/v2/requests.json"): "createOpen311RequestJson",
+    ("POST", "/open311/v2/requests.xml"): "createOpen311RequestXml",
+    ("GET", "/open311/v2/requests/{request_file}"): "getOpen311Request",
+    ("GET", "/open311/v2/tokens/{token_file}"): "getOpen311Token",
+    ("GET", "/v1/tenants/{slug}/open311-services"): "listOpen311Services",
+    ("PUT", "/v1/tenants/{slug}/open311-services/{service_code}"): "setOpen311Service",
+    ("DELETE", "/v1/tenants/{slug}/open311-services/{service_code}"): "removeOpen311Service",
+    ("GET", "/v1/tenants/{slug}/open311-keys"): "listOpen311ApiKeys",
+    ("POST", "/v1/tenants/{slug}/open311-keys"): "issueOpen311ApiKey",
+    ("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation"): "revokeOpen311ApiKey",
 }
 
 # Open without a token: what load balancers and kubelets call.
@@ -192,6 +210,11 @@ TAGS = [
     Tag(
         name="billing",
         description="Tariffs, invoices and credit notes (XRechnung), the yearly rate and the 115 figures.",
+    ),
+    Tag(
+        name="open311",
+        description="Open311 GeoReport v2 for partner towns' clients (JSON and XML; errors as GeoReport's "
+        "error array), and the town admin's Open311 services and api keys.",
     ),
     Tag(
         name="operations",
