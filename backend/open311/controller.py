@@ -22,6 +22,7 @@ from litestar.params import Parameter
 from auth.errors import AccessError, Unauthenticated
 from auth.principal import Principal
 from backend.errors import DomainError, NotAllowed, RateLimited, ValidationFailed
+from backend.http.bodies import PROBLEM_RENDERER
 from backend.http.auth import AuthenticatedController, admit, bearer_from, client_address, provide_app_state
 from backend.http.openapi import problem_responses
 from backend.http.problems import INTERNAL_ERROR, locale_of, status_error
@@ -76,6 +77,13 @@ def _status_and_text(exc: Exception, locale: str) -> tuple[int, str, dict[str, s
         return status, status_error(status).text(locale), headers
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return 500, INTERNAL_ERROR.render(locale), headers
+
+
+def render_problem(error: DomainError, path: str, locale: str) -> tuple[int, str, bytes]:
+    """For refusals before the handler (`backend.http.bodies.send_problem`)."""
+    status, text, _ = _status_and_text(error, locale)
+    fmt = wire.format_of(path) or wire.Format.JSON
+    return status, wire.MEDIA_TYPES[fmt], wire.errors(fmt, status, text)
 
 
 def georeport_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -233,6 +241,7 @@ class GeoReportController(Controller):
         (DomainError, AccessError, ValidationException, HTTPException, Exception), georeport_error
     )
     security = [{}, {"bearer": []}]
+    opt = {PROBLEM_RENDERER: render_problem}
 
     @get(
         ["/discovery.json", "/discovery.xml"],

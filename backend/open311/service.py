@@ -223,11 +223,9 @@ def _check_text(data: Submission) -> None:
 
 
 def _answers(service: Open311Service, given: dict[str, str | list[str]]) -> list[str]:
-    """The attribute answers as lines of the concern; required ones present, list values known."""
+    """The attribute answers as lines of the concern; required ones present, list values known.
+    Attributes the definition does not ask are left out (clients send what other towns ask)."""
     known = {a.code: a for a in service.attributes if a.variable}
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ValidationFailed(_l("unknown attribute {code}", code=unknown[0]), field="attribute")
     lines = []
     for attribute in sorted(known.values(), key=lambda a: a.order):
         value = given.get(attribute.code)

@@ -77,13 +77,14 @@ GRANT SELECT, INSERT ON open311_requests TO bs_app;
 
 -- Before any tenant is known (an Open311 call names its town by slug or brings a key), the
 -- town is found past RLS, as sign-in finds an issuer's tenants. Only towns that offer Open311
--- services are found; scoped sessions get their own tenants only (decision 015).
+-- services are found (NULL: every such town, to tell whether the slug may be left out); scoped
+-- sessions get their own tenants only (decision 015).
 CREATE FUNCTION open311_jurisdiction(p_slug text)
     RETURNS TABLE (tenant_id uuid, tenant_slug text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
         SELECT t.id, t.slug FROM tenants t
-        WHERE t.slug = p_slug AND t.status <> 'offboarded'
+        WHERE (p_slug IS NULL OR t.slug = p_slug) AND t.status <> 'offboarded'
           AND EXISTS (SELECT 1 FROM open311_services s WHERE s.tenant_id = t.id)
           AND (NOT app_tenant_scoped() OR t.id = ANY (app_tenant_ids()))
     $$;
