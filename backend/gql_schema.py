@@ -37,6 +37,7 @@ from backend.billing.gql import BillingMutation, BillingQuery
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
+from backend.open311.gql import Open311Mutation, Open311Query
 from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySubscription
@@ -52,7 +53,15 @@ class LeafShortcutWithoutSuggestions(ExecutionWithoutSuggestions, LeafShortcutEx
 
 @strawberry.type
 class Query(
-    TenantQuery, TelephonyQuery, TicketQuery, KnowledgeQuery, XzufiQuery, BillingQuery, DirectoryQuery, WebPagesQuery
+    TenantQuery,
+    TelephonyQuery,
+    TicketQuery,
+    KnowledgeQuery,
+    XzufiQuery,
+    BillingQuery,
+    DirectoryQuery,
+    WebPagesQuery,
+    Open311Query,
 ):
     pass
 
@@ -67,6 +76,7 @@ class Mutation(
     BillingMutation,
     DirectoryMutation,
     WebPagesMutation,
+    Open311Mutation,
 ):
     pass
 
