@@ -33,8 +33,8 @@ from backend.knowledge import xzufi_worker
 from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
-from backend.open311.controller import GeoReportController, Open311AdminController
 from backend.observability import configure_logging, request_logging_middleware
+from backend.open311.controller import GeoReportController, Open311AdminController
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings, SettingsError, load_settings
 from backend.state import AppState, redis_namespace

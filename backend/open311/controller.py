@@ -22,8 +22,8 @@ from litestar.params import Parameter
 from auth.errors import AccessError, Unauthenticated
 from auth.principal import Principal
 from backend.errors import DomainError, NotAllowed, RateLimited, ValidationFailed
-from backend.http.bodies import PROBLEM_RENDERER
 from backend.http.auth import AuthenticatedController, admit, bearer_from, client_address, provide_app_state
+from backend.http.bodies import PROBLEM_RENDERER
 from backend.http.openapi import problem_responses
 from backend.http.problems import INTERNAL_ERROR, locale_of, status_error
 from backend.i18n import Message, _l, validation_message
@@ -92,7 +92,9 @@ def georeport_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     status, text, headers = _status_and_text(exc, locale)
     fmt = wire.format_of(request.url.path) or wire.Format.JSON
     headers.update({"content-language": locale, "vary": "Accept-Language"})
-    return Response(wire.errors(fmt, status, text), status_code=status, media_type=wire.MEDIA_TYPES[fmt], headers=headers)
+    return Response(
+        wire.errors(fmt, status, text), status_code=status, media_type=wire.MEDIA_TYPES[fmt], headers=headers
+    )
 
 
 def _format(path: str) -> wire.Format:
@@ -400,7 +402,11 @@ class Open311AdminController(AuthenticatedController):
         async with unit_of_work(app_state, principal) as uow:
             await service.remove_service(uow, slug, service_code)
 
-    @get(KEYS, summary="The api keys issued to partner systems (without the keys)", responses=problem_responses(400, 401, 403, 404))
+    @get(
+        KEYS,
+        summary="The api keys issued to partner systems (without the keys)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
     async def list_keys(self, app_state: AppState, principal: Principal, slug: str) -> list[ApiKey]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.api_keys(uow, slug)

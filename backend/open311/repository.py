@@ -20,6 +20,7 @@ KEY_COLUMNS = "tenant_id, id, key_prefix, description, created_by, created_at, r
 REQUEST_COLUMNS = """tenant_id, ticket_id, number, service_code, token, address_string, address_id, lat, long,
     media_url, requested_at"""
 
+
 def _service(row: asyncpg.Record) -> Open311Service:
     values = dict(row)
     values["attributes"] = msgspec.convert(values["attributes"], list[ServiceAttribute])
@@ -75,6 +76,7 @@ async def save_service(conn: asyncpg.Connection, service: Open311Service) -> Ope
         msgspec.to_builtins(service.attributes),
         service.updated_at,
     )
+    assert row is not None  # an upsert returns its row
     return _service(row)
 
 

@@ -219,7 +219,12 @@ def _check_text(data: Submission) -> None:
             texts = [*value, *(v for item in value.values() for v in ([item] if isinstance(item, str) else item))]
         for text in texts:
             if problem := control_character_problem(text, lines=name in ("description", "attribute")):
-                raise ValidationFailed(_l("{field} {problem}", field=name, problem=problem), field=name)
+                message = (
+                    _l("{field} must be a single line (no line breaks or tabs)", field=name)
+                    if "single line" in problem
+                    else _l("{field} must not contain control characters", field=name)
+                )
+                raise ValidationFailed(message, field=name)
 
 
 def _answers(service: Open311Service, given: dict[str, str | list[str]]) -> list[str]:

@@ -86,7 +86,9 @@ async def test_a_klarschiff_report_becomes_a_ticket_and_can_be_followed(
 ) -> None:
     created = await submit(client, soest, **{"attribute[colour]": "red"})
     assert created["service_notice"].startswith("Bürgerbüro")
-    one = await client.get(f"{BASE}/requests/{created['service_request_id']}.json", params={"jurisdiction_id": soest.slug})
+    one = await client.get(
+        f"{BASE}/requests/{created['service_request_id']}.json", params={"jurisdiction_id": soest.slug}
+    )
     assert one.status_code == 200, one.text
     conforms("service_requests", one.json())
     request: dict[str, Any] = one.json()[0]
@@ -112,7 +114,9 @@ async def test_a_klarschiff_report_becomes_a_ticket_and_can_be_followed(
     # Mark-a-Spot follows the status notes.
     moved = await client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": "in_progress"}, headers=staff)
     assert moved.status_code == 200, moved.text
-    again = await client.get(f"{BASE}/requests/{created['service_request_id']}.json", params={"jurisdiction_id": soest.slug})
+    again = await client.get(
+        f"{BASE}/requests/{created['service_request_id']}.json", params={"jurisdiction_id": soest.slug}
+    )
     assert again.json()[0]["status_notes"] == "in progress at Bürgerbüro"
 
 
@@ -154,7 +158,9 @@ async def test_bad_reports_are_refused_with_the_error_array_and_change_nothing(c
     assert await _count(client, soest) == before
 
 
-async def test_submitting_needs_a_valid_key_of_the_town(client: Client, world: World, soest: Town, geseke: Town) -> None:
+async def test_submitting_needs_a_valid_key_of_the_town(
+    client: Client, world: World, soest: Town, geseke: Town
+) -> None:
     before = await _count(client, soest)
     error(await client.post(f"{BASE}/requests.json", data=report(soest, api_key="")), 403)
     error(await client.post(f"{BASE}/requests.json", data=report(soest, api_key="o311_guessed")), 403)
@@ -184,7 +190,9 @@ async def test_keys_are_shown_once_and_stored_hashed(client: Client, world: Worl
         stored = await conn.fetchval("SELECT count(*) FROM open311_api_keys WHERE key_prefix = $1", soest.key)
     assert stored == 0
     # Another town's admin does not find Soest's keys; agents may not issue keys.
-    other = await client.get(f"/v1/tenants/{soest.slug}/open311-keys", headers=world.headers("stadt-geseke", "town-admin"))
+    other = await client.get(
+        f"/v1/tenants/{soest.slug}/open311-keys", headers=world.headers("stadt-geseke", "town-admin")
+    )
     assert other.status_code == 404
     refused = await client.post(
         f"/v1/tenants/{soest.slug}/open311-keys", json={"description": "x"}, headers=world.headers(SOEST, "agent")
@@ -217,7 +225,9 @@ async def test_requests_by_ids_status_service_and_dates(client: Client, world: W
     assert {r["service_request_id"] for r in both.json()} == set(ids.split(","))
     located = next(r for r in both.json() if r["service_code"] == POTHOLE)
     assert (located["lat"], located["long"], located["address"]) == (51.571234, 8.105678, None)
-    potholes = await client.get(f"{BASE}/requests.json", params={"jurisdiction_id": soest.slug, "service_code": POTHOLE})
+    potholes = await client.get(
+        f"{BASE}/requests.json", params={"jurisdiction_id": soest.slug, "service_code": POTHOLE}
+    )
     conforms("service_requests", potholes.json())
     assert potholes.json() and {r["service_code"] for r in potholes.json()} == {POTHOLE}
     # Close the first: the department answers and closes it.
@@ -237,13 +247,20 @@ async def test_requests_by_ids_status_service_and_dates(client: Client, world: W
     conforms("service_requests", closed.json())
     assert first["service_request_id"] in {r["service_request_id"] for r in closed.json()}
     assert {r["status"] for r in closed.json()} == {"closed"}
-    assert next(r for r in closed.json() if r["service_request_id"] == first["service_request_id"])["status_notes"] == "done"
+    assert (
+        next(r for r in closed.json() if r["service_request_id"] == first["service_request_id"])["status_notes"]
+        == "done"
+    )
     still_open = await client.get(f"{BASE}/requests.json", params={"jurisdiction_id": soest.slug, "status": "open"})
     assert first["service_request_id"] not in {r["service_request_id"] for r in still_open.json()}
     # A window in the past holds none of them; a bad or reversed window is a 400.
     past = await client.get(
         f"{BASE}/requests.json",
-        params={"jurisdiction_id": soest.slug, "start_date": "2010-01-01T00:00:00Z", "end_date": "2010-02-01T00:00:00Z"},
+        params={
+            "jurisdiction_id": soest.slug,
+            "start_date": "2010-01-01T00:00:00Z",
+            "end_date": "2010-02-01T00:00:00Z",
+        },
     )
     assert past.status_code == 200 and past.json() == []
     for params in (

@@ -44,14 +44,16 @@ async def test_issue_list_and_revoke_over_graphql(client: httpx.AsyncClient, wor
     assert refused.status_code == 403, refused.text
 
 
-async def test_bad_input_and_other_towns_are_payload_errors(client: httpx.AsyncClient, world: World, soest: Town) -> None:
+async def test_bad_input_and_other_towns_are_payload_errors(
+    client: httpx.AsyncClient, world: World, soest: Town
+) -> None:
     admin = world.headers(SOEST, "town-admin")
     blank = (await graphql(client, admin, ISSUE, tenant=soest.slug, description=""))["data"]["issueOpen311ApiKey"]
     assert blank["issued"] is None and blank["errors"][0]["code"] == "VALIDATION_FAILED"
     other = world.headers(GESEKE, "town-admin")
     foreign = (await graphql(client, other, ISSUE, tenant=soest.slug, description="x"))["data"]["issueOpen311ApiKey"]
     assert foreign["issued"] is None and foreign["errors"][0]["code"] == "NOT_FOUND"
-    missing = (await graphql(client, admin, REVOKE, tenant=soest.slug, id="00000000-0000-0000-0000-000000000311"))
+    missing = await graphql(client, admin, REVOKE, tenant=soest.slug, id="00000000-0000-0000-0000-000000000311")
     assert missing["data"]["revokeOpen311ApiKey"]["errors"][0]["code"] == "NOT_FOUND"
     agent = await graphql(client, world.headers(SOEST, "agent"), KEYS, tenant=soest.slug)
     assert agent["errors"][0]["extensions"]["code"] == "FORBIDDEN"
