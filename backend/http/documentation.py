@@ -13,7 +13,17 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import License, OpenAPI, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    License,
+    OpenAPIMediaType,
+    OpenAPI,
+    OpenAPIResponse,
+    OpenAPIType,
+    PathItem,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
 from litestar.types import Method
 from litestar.types.internal_types import PathParameterDefinition
 
@@ -227,10 +237,28 @@ TAGS = [
 LICENSE = License(name="EUPL-1.2", identifier="EUPL-1.2")
 
 
+XML = "text/xml"
+
+
+def _formats_by_suffix(path: str, item: PathItem) -> None:
+    """Routes that answer in the format their path ends with (Open311's `requests.xml`, and
+    `requests/{request_file}` for `123.json` or `123.xml`): litestar documents one media type,
+    JSON; an `.xml` path answers XML only, a `{…_file}` path either."""
+    either = path.endswith("_file}")
+    if not path.endswith(".xml") and not either:
+        return
+    for operation in (item.get, item.post):
+        for response in (operation.responses or {}).values() if operation is not None else ():
+            if isinstance(response, OpenAPIResponse) and response.content:
+                xml = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description="the same, as XML"))
+                response.content = {**response.content, XML: xml} if either else {XML: xml}
+
+
 def complete(document: OpenAPI) -> None:
     """What litestar cannot say: the probes need no token (`security: []`; litestar drops an
     empty list as if nothing was said, and the document's readers then assume the bearer)."""
     for path, item in (document.paths or {}).items():
+        _formats_by_suffix(path, item)
         if path in PUBLIC_PATHS and item.get is not None:
             item.get.security = []
         if path == METRICS_PATH and item.get is not None:

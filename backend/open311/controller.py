@@ -17,6 +17,7 @@ import structlog
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from auth.errors import AccessError, Unauthenticated
@@ -32,6 +33,14 @@ from backend.open311.schemas import (
     ApiKey,
     ApiKeyInput,
     ApiKeyIssued,
+    GeoReportCreated,
+    GeoReportDiscovery,
+    GeoReportEndpoint,
+    GeoReportError,
+    GeoReportRequest,
+    GeoReportService,
+    GeoReportServiceDefinition,
+    GeoReportToken,
     Open311Service,
     Open311ServiceInput,
     RequestQuery,
@@ -50,9 +59,33 @@ Jurisdiction = Annotated[
     str | None, Parameter(description="the town's slug (required when several towns offer Open311)")
 ]
 ApiKeyParameter = Annotated[str | None, Parameter(description="the partner system's api_key")]
-RESPONSES = {
-    200: "GeoReport v2 JSON or XML, by the path's suffix",
+ERRORS = {
+    400: "a parameter or field is missing or not valid",
+    401: "the bearer token is not valid",
+    403: "no api_key, an invalid one, or a token whose grants do not allow it",
+    404: "no such town, service, request or token (another town's look the same)",
+    413: "the body is too large",
+    429: "too many requests; see Retry-After",
 }
+
+
+def georeport_responses(status: int, data: object, *errors: int) -> dict[int, ResponseSpec]:
+    """The answer and the errors, each in GeoReport's shape (XML paths: the same, as XML)."""
+    found = {
+        status: ResponseSpec(
+            data_container=data, description="GeoReport v2, JSON or XML by the path's suffix", generate_examples=False
+        )
+    }
+    for code in errors:
+        found[code] = ResponseSpec(
+            data_container=list[GeoReportError],
+            description=f"GeoReport errors: {ERRORS[code]}",
+            generate_examples=False,
+        )
+    return found
+
+
+READ_ERRORS = (400, 401, 403, 404, 429)
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -248,27 +281,26 @@ class GeoReportController(Controller):
     @get(
         ["/discovery.json", "/discovery.xml"],
         summary="GeoReport v2 discovery: where the endpoint is and what it speaks",
+        responses=georeport_responses(200, GeoReportDiscovery, 404),
     )
     async def discovery(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         fmt = _format(request.url.path)
         base = str(request.base_url).rstrip("/") + "/open311/v2/"
-        content = {
-            "changeset": CHANGESET,
-            "contact": "Open311 der Kreisverwaltung Soest (Bürgerservice)",
-            "key_service": "api_key vom Administrator Ihrer Stadt (Bürgerservice)",
-            "endpoints": [
-                {
-                    "specification": SPECIFICATION,
-                    "url": base,
-                    "changeset": CHANGESET,
-                    "type": "production",
-                    "formats": ["application/json", "text/xml"],
-                }
+        content = GeoReportDiscovery(
+            changeset=CHANGESET,
+            contact="Open311 der Kreisverwaltung Soest (Bürgerservice)",
+            key_service="api_key vom Administrator Ihrer Stadt (Bürgerservice)",
+            endpoints=[
+                GeoReportEndpoint(SPECIFICATION, base, CHANGESET, "production", ["application/json", "text/xml"])
             ],
-        }
+        )
         return _answer(fmt, "discovery", content)
 
-    @get(["/services.json", "/services.xml"], summary="The services a town accepts Open311 requests for")
+    @get(
+        ["/services.json", "/services.xml"],
+        summary="The services a town accepts Open311 requests for",
+        responses=georeport_responses(200, list[GeoReportService], *READ_ERRORS),
+    )
     async def services(
         self,
         request: Request[Any, Any, Any],
@@ -282,7 +314,11 @@ class GeoReportController(Controller):
             found = await service.services(uow, caller.tenant_slug)
         return _answer(fmt, "services", [service.service_list_entry(s) for s in found])
 
-    @get("/services/{service_file:str}", summary="A service definition: the attributes a client asks")
+    @get(
+        "/services/{service_file:str}",
+        summary="A service definition (`{service_code}.json` or `.xml`): the attributes a client asks",
+        responses=georeport_responses(200, GeoReportServiceDefinition, *READ_ERRORS),
+    )
     async def service_definition(
         self,
         request: Request[Any, Any, Any],
@@ -297,7 +333,11 @@ class GeoReportController(Controller):
             found = await service.service_definition(uow, caller.tenant_slug, code)
         return _answer(fmt, "service_definition", service.definition_entry(found))
 
-    @post(["/requests.json", "/requests.xml"], summary="Hand a citizen's report to the town's department")
+    @post(
+        ["/requests.json", "/requests.xml"],
+        summary="Hand a citizen's report to the town's department (form-encoded, `attribute[code]=value`, or JSON)",
+        responses=georeport_responses(201, list[GeoReportCreated], 400, 401, 403, 404, 413, 429),
+    )
     async def create_request(
         self, request: Request[Any, Any, Any], app_state: AppState, api_key: ApiKeyParameter = None
     ) -> Response[bytes]:
@@ -313,7 +353,11 @@ class GeoReportController(Controller):
             created = await service.submit(uow, caller.tenant_slug, data, caller.api_key_id, locale_of(request))
         return _answer(fmt, "service_requests", [created], status=201)
 
-    @get(["/requests.json", "/requests.xml"], summary="Requests by ids, or by service, status and dates")
+    @get(
+        ["/requests.json", "/requests.xml"],
+        summary="Requests by ids, or by service, status and dates (no personal data)",
+        responses=georeport_responses(200, list[GeoReportRequest], *READ_ERRORS),
+    )
     async def list_requests(
         self,
         request: Request[Any, Any, Any],
@@ -333,7 +377,11 @@ class GeoReportController(Controller):
             found = await service.requests(uow, caller.tenant_slug, query, locale_of(request))
         return _answer(fmt, "service_requests", found)
 
-    @get("/requests/{request_file:str}", summary="One request by its id")
+    @get(
+        "/requests/{request_file:str}",
+        summary="One request by its id (`{id}.json` or `.xml`; no personal data)",
+        responses=georeport_responses(200, list[GeoReportRequest], *READ_ERRORS),
+    )
     async def get_request(
         self,
         request: Request[Any, Any, Any],
@@ -351,7 +399,11 @@ class GeoReportController(Controller):
             raise HTTPException(status_code=404)
         return _answer(fmt, "service_requests", found)
 
-    @get("/tokens/{token_file:str}", summary="The request id a token stands for")
+    @get(
+        "/tokens/{token_file:str}",
+        summary="The request id a token stands for (`{token}.json` or `.xml`)",
+        responses=georeport_responses(200, list[GeoReportToken], *READ_ERRORS),
+    )
     async def get_token(
         self,
         request: Request[Any, Any, Any],

@@ -138,19 +138,19 @@ class RequestQuery(msgspec.Struct, frozen=True):
     end: datetime | None = None
 
 
-class Created(msgspec.Struct, frozen=True):
+class GeoReportCreated(msgspec.Struct, frozen=True):
     service_request_id: str
     token: str
     service_notice: str
     account_id: str | None = None
 
 
-class TokenAnswer(msgspec.Struct, frozen=True):
+class GeoReportToken(msgspec.Struct, frozen=True):
     service_request_id: str
     token: str
 
 
-class ServiceRequest(msgspec.Struct, frozen=True):
+class GeoReportRequest(msgspec.Struct, frozen=True):
     """A request as GET answers it: no personal data (no description, name, e-mail, phone)."""
 
     service_request_id: str
@@ -169,6 +169,63 @@ class ServiceRequest(msgspec.Struct, frozen=True):
     long: float | None
     media_url: str | None
     token: str
+
+
+class GeoReportService(msgspec.Struct, frozen=True):
+    """An entry of GET `services`."""
+
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool  # true: a service definition lists attributes to ask
+    type: str  # "realtime": the request id comes back at once
+    keywords: str  # comma-separated
+    group: str
+
+
+class GeoReportAttributeValue(msgspec.Struct, frozen=True):
+    key: str
+    name: str
+
+
+class GeoReportAttribute(msgspec.Struct, frozen=True):
+    variable: bool
+    code: str
+    datatype: str
+    required: bool
+    datatype_description: str
+    order: int
+    description: str
+    values: list[GeoReportAttributeValue]
+
+
+class GeoReportServiceDefinition(msgspec.Struct, frozen=True):
+    """GET `services/{service_code}`."""
+
+    service_code: str
+    attributes: list[GeoReportAttribute]
+
+
+class GeoReportEndpoint(msgspec.Struct, frozen=True):
+    specification: str
+    url: str
+    changeset: str
+    type: str
+    formats: list[str]
+
+
+class GeoReportDiscovery(msgspec.Struct, frozen=True):
+    changeset: str
+    contact: str
+    key_service: str
+    endpoints: list[GeoReportEndpoint]
+
+
+class GeoReportError(msgspec.Struct, frozen=True):
+    """One entry of GeoReport's error array; `code` is the HTTP status."""
+
+    code: int
+    description: str
 
 
 class RequestRecord(msgspec.Struct, frozen=True):

@@ -14,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -32,16 +31,20 @@ from backend.open311.schemas import (
     ApiKey,
     ApiKeyInput,
     ApiKeyIssued,
-    Created,
     Datatype,
+    GeoReportAttribute,
+    GeoReportAttributeValue,
+    GeoReportCreated,
+    GeoReportRequest,
+    GeoReportService,
+    GeoReportServiceDefinition,
+    GeoReportToken,
     Open311Service,
     Open311ServiceInput,
     RequestQuery,
     RequestRecord,
-    ServiceRequest,
     Status,
     Submission,
-    TokenAnswer,
 )
 from backend.state import AppState, UnitOfWork
 from backend.structs import control_character_problem
@@ -306,7 +309,7 @@ def _stamp(at: datetime) -> str:
 
 async def submit(
     uow: UnitOfWork, slug: str, data: Submission, api_key_id: UUID | None, locale: str, now: datetime | None = None
-) -> Created:
+) -> GeoReportCreated:
     """A citizen's report from a partner client becomes a ticket for the town's department."""
     now = now or clock.now()
     tenant = await reach.reach(uow, slug, Operation.TICKET_CREATE)
@@ -347,11 +350,11 @@ async def submit(
         requested_at=now,
     )
     await repository.insert_request(uow.conn, record, api_key_id)
-    return Created(str(ticket.number), str(token), _notice(ticket).render(locale), data.account_id)
+    return GeoReportCreated(str(ticket.number), str(token), _notice(ticket).render(locale), data.account_id)
 
 
-def _wire(record: RequestRecord, ticket: Ticket, names: dict[str, str], locale: str) -> ServiceRequest:
-    return ServiceRequest(
+def _wire(record: RequestRecord, ticket: Ticket, names: dict[str, str], locale: str) -> GeoReportRequest:
+    return GeoReportRequest(
         service_request_id=str(record.number),
         status=_status(ticket),
         status_notes=_status_notes(ticket).render(locale),
@@ -373,7 +376,7 @@ def _wire(record: RequestRecord, ticket: Ticket, names: dict[str, str], locale: 
 
 async def requests(
     uow: UnitOfWork, slug: str, query: RequestQuery, locale: str, now: datetime | None = None
-) -> list[ServiceRequest]:
+) -> list[GeoReportRequest]:
     """Requests of the town, the newest first; by ids, or by service, status and dates (the
     last 90 days by default), at most 1000."""
     tenant = await reach.reach(uow, slug, Operation.TICKET_READ)
@@ -389,7 +392,7 @@ async def requests(
         )
     tickets = await tickets_service.tickets_by_ids(uow, [r.ticket_id for r in records])
     names = {s.service_code: s.service_name for s in await repository.list_services(uow.conn, tenant.id)}
-    found: list[ServiceRequest] = []
+    found: list[GeoReportRequest] = []
     for record in records:
         ticket = tickets.get(record.ticket_id)
         if ticket is None or (query.statuses and not query.ids and _status(ticket) not in query.statuses):
@@ -400,7 +403,7 @@ async def requests(
     return found
 
 
-async def token(uow: UnitOfWork, slug: str, value: str) -> TokenAnswer:
+async def token(uow: UnitOfWork, slug: str, value: str) -> GeoReportToken:
     tenant = await reach.reach(uow, slug, Operation.TICKET_READ)
     try:
         wanted = UUID(value)
@@ -409,36 +412,36 @@ async def token(uow: UnitOfWork, slug: str, value: str) -> TokenAnswer:
     record = await repository.request_by_token(uow.conn, tenant.id, wanted)
     if record is None:
         raise NotFound(_l("token not found"))
-    return TokenAnswer(service_request_id=str(record.number), token=str(record.token))
+    return GeoReportToken(service_request_id=str(record.number), token=str(record.token))
 
 
-def service_list_entry(service: Open311Service) -> dict[str, Any]:
+def service_list_entry(service: Open311Service) -> GeoReportService:
     """A `services` entry, as the specification names its fields."""
-    return {
-        "service_code": service.service_code,
-        "service_name": service.service_name,
-        "description": service.description,
-        "metadata": bool(service.attributes),
-        "type": "realtime",
-        "keywords": ",".join(service.keywords),
-        "group": service.group,
-    }
+    return GeoReportService(
+        service_code=service.service_code,
+        service_name=service.service_name,
+        description=service.description,
+        metadata=bool(service.attributes),
+        type="realtime",
+        keywords=",".join(service.keywords),
+        group=service.group,
+    )
 
 
-def definition_entry(service: Open311Service) -> dict[str, Any]:
-    return {
-        "service_code": service.service_code,
-        "attributes": [
-            {
-                "variable": a.variable,
-                "code": a.code,
-                "datatype": a.datatype.value,
-                "required": a.required,
-                "datatype_description": a.datatype_description,
-                "order": a.order,
-                "description": a.description,
-                "values": [{"key": v.key, "name": v.name} for v in a.values],
-            }
+def definition_entry(service: Open311Service) -> GeoReportServiceDefinition:
+    return GeoReportServiceDefinition(
+        service_code=service.service_code,
+        attributes=[
+            GeoReportAttribute(
+                variable=a.variable,
+                code=a.code,
+                datatype=a.datatype.value,
+                required=a.required,
+                datatype_description=a.datatype_description,
+                order=a.order,
+                description=a.description,
+                values=[GeoReportAttributeValue(key=v.key, name=v.name) for v in a.values],
+            )
             for a in sorted(service.attributes, key=lambda a: a.order)
         ],
-    }
+    )

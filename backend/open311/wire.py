@@ -77,7 +77,7 @@ def plain(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
-def render(fmt: Format, root: str, content: Sequence[Any] | Mapping[str, Any]) -> bytes:
+def render(fmt: Format, root: str, content: Any) -> bytes:
     """JSON: the list (or object) itself; XML: wrapped in `root`."""
     data = plain(content)
     if fmt is Format.JSON:
