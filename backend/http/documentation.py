@@ -15,8 +15,8 @@ from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
     License,
-    OpenAPIMediaType,
     OpenAPI,
+    OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
     PathItem,
@@ -174,8 +174,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation"): "revokeOpen311ApiKey",
 }
 
-# Open without a token: what load balancers and kubelets call.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Open without a token: what load balancers and kubelets call, and Open311's discovery.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/open311/v2/discovery.json", "/open311/v2/discovery.xml"})
 # Prometheus' path: open, or with METRICS_TOKEN set only with that bearer secret (decision 015).
 METRICS_PATH = "/metrics"
 METRICS_TOKEN = SecurityScheme(

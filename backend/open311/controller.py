@@ -264,18 +264,14 @@ async def _caller(
     return found
 
 
-class GeoReportController(Controller):
-    """GeoReport v2. GETs are open for the town's non-personal data; POST needs an api_key or
-    a partner's bearer token."""
+class GeoReportDiscoveryController(Controller):
+    """Where the endpoint is and what it speaks: open, no token, no town."""
 
     path = "/open311/v2"
     tags = ["open311"]
-    dependencies = {"app_state": Provide(provide_app_state, sync_to_thread=False)}
-    # Every class the app maps to problem+json, so the most specific one is ours here.
     exception_handlers = dict.fromkeys(
         (DomainError, AccessError, ValidationException, HTTPException, Exception), georeport_error
     )
-    security = [{}, {"bearer": []}]
     opt = {PROBLEM_RENDERER: render_problem}
 
     @get(
@@ -295,6 +291,21 @@ class GeoReportController(Controller):
             ],
         )
         return _answer(fmt, "discovery", content)
+
+
+class GeoReportController(Controller):
+    """GeoReport v2. GETs are open for the town's non-personal data; POST needs an api_key or
+    a partner's bearer token."""
+
+    path = "/open311/v2"
+    tags = ["open311"]
+    dependencies = {"app_state": Provide(provide_app_state, sync_to_thread=False)}
+    # Every class the app maps to problem+json, so the most specific one is ours here.
+    exception_handlers = dict.fromkeys(
+        (DomainError, AccessError, ValidationException, HTTPException, Exception), georeport_error
+    )
+    security = [{}, {"bearer": []}]
+    opt = {PROBLEM_RENDERER: render_problem}
 
     @get(
         ["/services.json", "/services.xml"],
