@@ -8,8 +8,10 @@ specification's error array (`[{"code": 400, "description": "…"}]`) with the s
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -264,6 +266,41 @@ async def _caller(
     return found
 
 
+# Each format its own route (and operation id): litestar keeps a handler's several paths in a
+# set, whose order, and so the exported document's, would change from run to run.
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def _as(fmt: str, fn: Handler) -> Handler:
+    """The same coroutine under a name of its own (`_services_json`): litestar orders a
+    controller's handlers by qualified name, then by memory address, so two handlers of one
+    function would swap places between runs."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, f"{fn.__name__}_{fmt}", fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = f"{fn.__qualname__}_{fmt}"
+    copy.__annotations__ = fn.__annotations__
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__module__ = fn.__module__
+    return cast(Handler, copy)
+
+
+DISCOVERY_ROUTE: dict[str, Any] = {
+    "summary": "GeoReport v2 discovery: where the endpoint is and what it speaks",
+    "responses": georeport_responses(200, GeoReportDiscovery, 404),
+}
+SERVICES_ROUTE: dict[str, Any] = {
+    "summary": "The services a town accepts Open311 requests for",
+    "responses": georeport_responses(200, list[GeoReportService], *READ_ERRORS),
+}
+CREATE_REQUEST_ROUTE: dict[str, Any] = {
+    "summary": "Hand a citizen's report to the town's department (form-encoded, `attribute[code]=value`, or JSON)",
+    "responses": georeport_responses(201, list[GeoReportCreated], 400, 401, 403, 404, 413, 429),
+}
+LIST_REQUESTS_ROUTE: dict[str, Any] = {
+    "summary": "Requests by ids, or by service, status and dates (no personal data)",
+    "responses": georeport_responses(200, list[GeoReportRequest], *READ_ERRORS),
+}
+
+
 class GeoReportDiscoveryController(Controller):
     """Where the endpoint is and what it speaks: open, no token, no town."""
 
@@ -274,12 +311,7 @@ class GeoReportDiscoveryController(Controller):
     )
     opt = {PROBLEM_RENDERER: render_problem}
 
-    @get(
-        ["/discovery.json", "/discovery.xml"],
-        summary="GeoReport v2 discovery: where the endpoint is and what it speaks",
-        responses=georeport_responses(200, GeoReportDiscovery, 404),
-    )
-    async def discovery(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def _discovery(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         fmt = _format(request.url.path)
         base = str(request.base_url).rstrip("/") + "/open311/v2/"
         content = GeoReportDiscovery(
@@ -291,6 +323,9 @@ class GeoReportDiscoveryController(Controller):
             ],
         )
         return _answer(fmt, "discovery", content)
+
+    discovery_json = get("/discovery.json", **DISCOVERY_ROUTE)(_as("json", _discovery))
+    discovery_xml = get("/discovery.xml", **DISCOVERY_ROUTE)(_as("xml", _discovery))
 
 
 class GeoReportController(Controller):
@@ -307,12 +342,7 @@ class GeoReportController(Controller):
     security = [{}, {"bearer": []}]
     opt = {PROBLEM_RENDERER: render_problem}
 
-    @get(
-        ["/services.json", "/services.xml"],
-        summary="The services a town accepts Open311 requests for",
-        responses=georeport_responses(200, list[GeoReportService], *READ_ERRORS),
-    )
-    async def services(
+    async def _services(
         self,
         request: Request[Any, Any, Any],
         app_state: AppState,
@@ -324,6 +354,9 @@ class GeoReportController(Controller):
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:
             found = await service.services(uow, caller.tenant_slug)
         return _answer(fmt, "services", [service.service_list_entry(s) for s in found])
+
+    services_json = get("/services.json", **SERVICES_ROUTE)(_as("json", _services))
+    services_xml = get("/services.xml", **SERVICES_ROUTE)(_as("xml", _services))
 
     @get(
         "/services/{service_file:str}",
@@ -344,12 +377,7 @@ class GeoReportController(Controller):
             found = await service.service_definition(uow, caller.tenant_slug, code)
         return _answer(fmt, "service_definition", service.definition_entry(found))
 
-    @post(
-        ["/requests.json", "/requests.xml"],
-        summary="Hand a citizen's report to the town's department (form-encoded, `attribute[code]=value`, or JSON)",
-        responses=georeport_responses(201, list[GeoReportCreated], 400, 401, 403, 404, 413, 429),
-    )
-    async def create_request(
+    async def _create_request(
         self, request: Request[Any, Any, Any], app_state: AppState, api_key: ApiKeyParameter = None
     ) -> Response[bytes]:
         fmt = _format(request.url.path)
@@ -364,12 +392,10 @@ class GeoReportController(Controller):
             created = await service.submit(uow, caller.tenant_slug, data, caller.api_key_id, locale_of(request))
         return _answer(fmt, "service_requests", [created], status=201)
 
-    @get(
-        ["/requests.json", "/requests.xml"],
-        summary="Requests by ids, or by service, status and dates (no personal data)",
-        responses=georeport_responses(200, list[GeoReportRequest], *READ_ERRORS),
-    )
-    async def list_requests(
+    create_request_json = post("/requests.json", **CREATE_REQUEST_ROUTE)(_as("json", _create_request))
+    create_request_xml = post("/requests.xml", **CREATE_REQUEST_ROUTE)(_as("xml", _create_request))
+
+    async def _list_requests(
         self,
         request: Request[Any, Any, Any],
         app_state: AppState,
@@ -387,6 +413,9 @@ class GeoReportController(Controller):
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:
             found = await service.requests(uow, caller.tenant_slug, query, locale_of(request))
         return _answer(fmt, "service_requests", found)
+
+    list_requests_json = get("/requests.json", **LIST_REQUESTS_ROUTE)(_as("json", _list_requests))
+    list_requests_xml = get("/requests.xml", **LIST_REQUESTS_ROUTE)(_as("xml", _list_requests))
 
     @get(
         "/requests/{request_file:str}",
