@@ -330,3 +330,38 @@ async def test_german_error_descriptions_follow_accept_language(client: Client, 
     )
     assert "service_code" in error(response, 400)
     assert response.headers["content-language"] == "de"
+
+
+async def test_the_town_admin_keeps_the_services_and_bad_definitions_are_refused(
+    client: Client, world: World, soest: Town
+) -> None:
+    admin = world.headers(SOEST, "town-admin")
+    services = f"/v1/tenants/{soest.slug}/open311-services"
+    listed = await client.get(services, headers=admin)
+    assert listed.status_code == 200 and {s["serviceCode"] for s in listed.json()} >= {POTHOLE, LITTER}
+    listing = {"code": "kind", "datatype": "singlevaluelist", "description": "Art"}
+    for code, body in (
+        ("abc", {"serviceName": "Keine Ziffern"}),
+        ("99000000000001", {"serviceName": "   "}),
+        ("99000000000001", {"serviceName": "Liste ohne Werte", "attributes": [listing]}),
+        (
+            "99000000000001",
+            {"serviceName": "Doppelt", "attributes": [{**listing, "values": [{"key": "a", "name": "A"}]}] * 2},
+        ),
+        ("99000000000001", {"serviceName": "Fremde Abteilung", "departmentId": "00000000-0000-0000-0000-000000000311"}),
+        ("99000000000001", {"serviceName": "Glocke\x07"}),
+        ("99000000000001", {"serviceName": "Unbekannt", "colour": "red"}),
+    ):
+        response = await client.put(f"{services}/{code}", json=body, headers=admin)
+        assert response.status_code == 422, (code, body, response.text)
+    # Another town's admin does not find Soest; removing twice finds nothing the second time.
+    foreign = await client.put(
+        f"{services}/99000000000002", json={"serviceName": "x"}, headers=world.headers("stadt-geseke", "town-admin")
+    )
+    assert foreign.status_code == 404
+    added = await client.put(f"{services}/99000000000002", json={"serviceName": "Kurz da"}, headers=admin)
+    assert added.status_code == 200, added.text
+    assert (await client.delete(f"{services}/99000000000002", headers=admin)).status_code == 204
+    assert (await client.delete(f"{services}/99000000000002", headers=admin)).status_code == 404
+    public = await client.get(f"{BASE}/services.json", params={"jurisdiction_id": soest.slug})
+    assert "99000000000002" not in {s["service_code"] for s in public.json()}
