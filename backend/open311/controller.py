@@ -220,23 +220,28 @@ async def _fields(request: Request[Any, Any, Any]) -> dict[str, Any]:
         form = await request.form()
         pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
     fields: dict[str, Any] = {}
-    attributes: dict[str, str | list[str]] = {}
+    # Every value given for a code, whichever notation (the form's order is not kept).
+    attributes: dict[str, list[Any]] = {}
     for key, value in pairs:
         if key == "attribute" and isinstance(value, dict):
-            attributes.update({str(k): v for k, v in value.items()})
+            for code, given in value.items():
+                attributes.setdefault(str(code), []).extend(given if isinstance(given, list) else [given])
             continue
         match = _ATTRIBUTE.match(key)
         if match:
-            if match.group(2) or isinstance(value, list):
-                previous = attributes.get(match.group(1), [])
-                listed = previous if isinstance(previous, list) else [previous]
-                attributes[match.group(1)] = [*listed, *(value if isinstance(value, list) else [value])]
-            else:
-                attributes[match.group(1)] = value
+            attributes.setdefault(match.group(1), []).extend(value if isinstance(value, list) else [value])
         elif value not in ("", None):
             fields[key] = value
     fields["attribute"] = attributes
     return fields
+
+
+def _text(fields: dict[str, Any], name: str) -> str | None:
+    """A POST field that must be text (a JSON body may hold anything)."""
+    value = fields.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValidationFailed(_l("{field} must be text", field=name), field=name)
+    return _given(value)
 
 
 def _submission(fields: dict[str, Any]) -> Submission:
@@ -382,11 +387,11 @@ class GeoReportController(Controller):
     ) -> Response[bytes]:
         fmt = _format(request.url.path)
         fields = await _fields(request)
-        key = _given(api_key) or _given(fields.get("api_key"))
+        key = _given(api_key) or _text(fields, "api_key")
         bearer = bearer_from(request.headers.get("authorization"))
         if key is None and bearer is None:
             raise NotAllowed(_l("an api_key is required to submit requests"))
-        caller = await _caller(request, app_state, key, fields.get("jurisdiction_id"))
+        caller = await _caller(request, app_state, key, _text(fields, "jurisdiction_id"))
         data = _submission(fields)
         async with unit_of_work(app_state, caller.principal) as uow:
             created = await service.submit(uow, caller.tenant_slug, data, caller.api_key_id, locale_of(request))

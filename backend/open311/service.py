@@ -105,6 +105,8 @@ async def caller(
             raise NotFound(_l("jurisdiction not found"))
         scopes = frozenset({Scope.TICKETS_READ, Scope.TICKETS_WRITE})
         return Caller(_machine(KEY_ISSUER, f"open311-key:{key_id}", tenant_id, slug, scopes), slug, key_id)
+    if jurisdiction_id is not None and (len(jurisdiction_id) > 100 or control_character_problem(jurisdiction_id)):
+        raise NotFound(_l("jurisdiction not found"))  # cannot exist; and NUL never reaches SQL
     async with tenant_transaction(app.pool, [], readonly=True) as conn:
         towns = await repository.jurisdiction(conn, jurisdiction_id)
     if not towns:

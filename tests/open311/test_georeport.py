@@ -365,3 +365,35 @@ async def test_the_town_admin_keeps_the_services_and_bad_definitions_are_refused
     assert (await client.delete(f"{services}/99000000000002", headers=admin)).status_code == 404
     public = await client.get(f"{BASE}/services.json", params={"jurisdiction_id": soest.slug})
     assert "99000000000002" not in {s["service_code"] for s in public.json()}
+
+
+async def test_odd_bodies_are_400s_never_500s(client: Client, soest: Town) -> None:
+    before = await _count(client, soest)
+    json_bodies: list[Any] = [
+        [],
+        "text",
+        {"api_key": 311, "jurisdiction_id": soest.slug, "service_code": LITTER},
+        {"api_key": soest.key, "jurisdiction_id": ["a"], "service_code": LITTER},
+        {"api_key": soest.key, "service_code": 99108022000000, "address_string": "x", "attribute": {"kind": "bulky"}},
+        {"api_key": soest.key, "service_code": LITTER, "address_string": "x", "attribute": ["kind"]},
+        {"api_key": soest.key, "service_code": LITTER, "address_string": "x", "attribute": {"kind": {"a": 1}}},
+        {"api_key": soest.key, "service_code": LITTER, "lat": "1e400", "long": "8", "attribute": {"kind": "bulky"}},
+        {"api_key": soest.key, "service_code": LITTER, "address_string": ["x"], "attribute": {"kind": "bulky"}},
+    ]
+    for body in json_bodies:
+        response = await client.post(f"{BASE}/requests.json", json=body)
+        assert response.status_code in (400, 403), (body, response.status_code, response.text)
+        conforms("errors", response.json())
+    odd = [
+        {"content": b"\xff\xfe garbage", "headers": {"content-type": "text/plain"}},
+        {
+            "content": b"api_key=" + soest.key.encode() + b"&service_code=%ff%fe",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        {"files": {"photo": ("a.jpg", b"\xff\xd8", "image/jpeg")}, "data": {**report(soest)}},
+        {"data": {**report(soest), "attribute[kind][]": ["bulky", "bags"]}},
+    ]
+    for arguments in odd:
+        response = await client.post(f"{BASE}/requests.json", **arguments)  # type: ignore[arg-type]
+        assert response.status_code in (201, 400, 403), (arguments, response.status_code, response.text)
+    assert await _count(client, soest) <= before + 1  # only the multipart report (its photo is ignored)
