@@ -83,6 +83,7 @@ class Operation(StrEnum):
     FORWARDING_READ = "forwarding:read"
     CENTRE_READ = "centre:read"
     AGENT_STATUS_WRITE = "agent-status:write"
+    OPEN311_CONFIGURE = "open311:configure"
 
 
 Grant = Role | Scope
@@ -244,6 +245,9 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.TOWN_ADMIN: OWN,
         Scope.ROUTING_READ: ACTING,
     },
+    # Open311 (decision 030): the services a town offers its partners' clients and the api keys
+    # it issues them are the town admin's business (and the platform admins').
+    Operation.OPEN311_CONFIGURE: {Role.PLATFORM_ADMIN: ACTING, Role.TOWN_ADMIN: OWN},
 }
 
 

@@ -38,6 +38,7 @@ from backend.centre.gql import CentreMutation, CentreQuery, CentreSubscription
 from backend.directory.gql import DirectoryMutation, DirectoryQuery
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
+from backend.open311.gql import Open311Mutation, Open311Query
 from backend.settings import Settings
 from backend.state import AppState
 from backend.telephony.gql import TelephonyMutation, TelephonyQuery, TelephonySubscription
@@ -62,6 +63,7 @@ class Query(
     DirectoryQuery,
     WebPagesQuery,
     CentreQuery,
+    Open311Query,
 ):
     pass
 
@@ -77,6 +79,7 @@ class Mutation(
     DirectoryMutation,
     WebPagesMutation,
     CentreMutation,
+    Open311Mutation,
 ):
     pass
 

@@ -35,6 +35,7 @@ from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
 from backend.observability import configure_logging, request_logging_middleware
+from backend.open311.controller import GeoReportController, GeoReportDiscoveryController, Open311AdminController
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings, SettingsError, load_settings
 from backend.state import AppState, redis_namespace
@@ -210,6 +211,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         DirectoryController,
         WebPagesController,
         CentreController,
+        Open311AdminController,
+        GeoReportDiscoveryController,
+        GeoReportController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),

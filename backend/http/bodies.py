@@ -8,6 +8,7 @@ problem+json the exception handlers would render.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -89,13 +90,26 @@ async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
     await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
 
 
+# A controller whose clients expect errors in another shape (Open311's GeoReport error array)
+# names its renderer in its handlers' `opt`: (error, path, locale) → (status, media type, body).
+# Refusals before the handler then answer in that shape too.
+PROBLEM_RENDERER = "problem_renderer"
+ProblemRenderer = Callable[[DomainError, str, str], tuple[int, str, bytes]]
+
+
 async def send_problem(send: Send, error: DomainError, scope: Scope) -> None:
     """The problem+json the exception handlers would render, in the request's language."""
     locale = locale_of(ASGIConnection(scope))
-    body = json.dumps(error.problem(locale, instance=scope.get("path", ""))).encode()
+    path = scope.get("path", "")
+    renderer: ProblemRenderer | None = (getattr(scope.get("route_handler"), "opt", None) or {}).get(PROBLEM_RENDERER)
+    status, media_type, body = error.status, "application/problem+json", b""
+    if renderer is not None:
+        status, media_type, body = renderer(error, path, locale)
+    else:
+        body = json.dumps(error.problem(locale, instance=path)).encode()
     headers = [
-        (b"content-type", b"application/problem+json"),
+        (b"content-type", media_type.encode()),
         (b"content-language", locale.encode()),
         (b"vary", b"Accept-Language"),
     ]
-    await respond(send, error.status, headers, body)
+    await respond(send, status, headers, body)

@@ -13,7 +13,17 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import License, OpenAPI, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    License,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    PathItem,
+    Schema,
+    SecurityScheme,
+    Tag,
+)
 from litestar.types import Method
 from litestar.types.internal_types import PathParameterDefinition
 
@@ -148,10 +158,28 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tenants/{slug}/directory/responsibilities"): "listResponsibilities",
     ("POST", "/v1/tenants/{slug}/directory/responsibilities"): "addResponsibility",
     ("DELETE", "/v1/tenants/{slug}/directory/responsibilities/{responsibility_id}"): "removeResponsibility",
+    # Open311 (decision 030): GeoReport v2 in both formats, and the town admin's configuration
+    ("GET", "/open311/v2/discovery.json"): "getOpen311DiscoveryJson",
+    ("GET", "/open311/v2/discovery.xml"): "getOpen311DiscoveryXml",
+    ("GET", "/open311/v2/services.json"): "listOpen311ServicesJson",
+    ("GET", "/open311/v2/services.xml"): "listOpen311ServicesXml",
+    ("GET", "/open311/v2/services/{service_file}"): "getOpen311ServiceDefinition",
+    ("GET", "/open311/v2/requests.json"): "listOpen311RequestsJson",
+    ("GET", "/open311/v2/requests.xml"): "listOpen311RequestsXml",
+    ("POST", "/open311/v2/requests.json"): "createOpen311RequestJson",
+    ("POST", "/open311/v2/requests.xml"): "createOpen311RequestXml",
+    ("GET", "/open311/v2/requests/{request_file}"): "getOpen311Request",
+    ("GET", "/open311/v2/tokens/{token_file}"): "getOpen311Token",
+    ("GET", "/v1/tenants/{slug}/open311-services"): "listOpen311Services",
+    ("PUT", "/v1/tenants/{slug}/open311-services/{service_code}"): "setOpen311Service",
+    ("DELETE", "/v1/tenants/{slug}/open311-services/{service_code}"): "removeOpen311Service",
+    ("GET", "/v1/tenants/{slug}/open311-keys"): "listOpen311ApiKeys",
+    ("POST", "/v1/tenants/{slug}/open311-keys"): "issueOpen311ApiKey",
+    ("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation"): "revokeOpen311ApiKey",
 }
 
-# Open without a token: what load balancers and kubelets call.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Open without a token: what load balancers and kubelets call, and Open311's discovery.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/open311/v2/discovery.json", "/open311/v2/discovery.xml"})
 # Prometheus' path: open, or with METRICS_TOKEN set only with that bearer secret (decision 015).
 METRICS_PATH = "/metrics"
 METRICS_TOKEN = SecurityScheme(
@@ -203,6 +231,11 @@ TAGS = [
         description="Tariffs, invoices and credit notes (XRechnung), the yearly rate and the 115 figures.",
     ),
     Tag(
+        name="open311",
+        description="Open311 GeoReport v2 for partner towns' clients (JSON and XML; errors as GeoReport's "
+        "error array), and the town admin's Open311 services and api keys.",
+    ),
+    Tag(
         name="operations",
         description="Probes and metrics for load balancers, Kubernetes and Prometheus; open without a token.",
     ),
@@ -213,10 +246,28 @@ TAGS = [
 LICENSE = License(name="EUPL-1.2", identifier="EUPL-1.2")
 
 
+XML = "text/xml"
+
+
+def _formats_by_suffix(path: str, item: PathItem) -> None:
+    """Routes that answer in the format their path ends with (Open311's `requests.xml`, and
+    `requests/{request_file}` for `123.json` or `123.xml`): litestar documents one media type,
+    JSON; an `.xml` path answers XML only, a `{…_file}` path either."""
+    either = path.endswith("_file}")
+    if not path.endswith(".xml") and not either:
+        return
+    for operation in (item.get, item.post):
+        for response in (operation.responses or {}).values() if operation is not None else ():
+            if isinstance(response, OpenAPIResponse) and response.content:
+                xml = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description="the same, as XML"))
+                response.content = {**response.content, XML: xml} if either else {XML: xml}
+
+
 def complete(document: OpenAPI) -> None:
     """What litestar cannot say: the probes need no token (`security: []`; litestar drops an
     empty list as if nothing was said, and the document's readers then assume the bearer)."""
     for path, item in (document.paths or {}).items():
+        _formats_by_suffix(path, item)
         if path in PUBLIC_PATHS and item.get is not None:
             item.get.security = []
         if path == METRICS_PATH and item.get is not None:

@@ -172,6 +172,15 @@ async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str |
     return await repository.propose_department(uow.conn, tenant.id, leika_key)
 
 
+async def department_accepts_tickets(
+    uow: UnitOfWork, tenant_id: UUID, department_id: UUID, operation: Operation
+) -> bool:
+    """Whether tickets may be handed to this department of the town (it exists and is active),
+    for another domain's configuration; the door is asked with the caller's `operation`."""
+    tenant = await reach_id(uow, tenant_id, operation)
+    return await repository.active_department_exists(uow.conn, tenant.id, department_id)
+
+
 async def callback_promise(
     uow: UnitOfWork, tenant_id: UUID, leika_key: str | None, at: datetime, operation: Operation
 ) -> tuple[UUID | None, datetime]:

@@ -184,6 +184,7 @@ class Target:
     client_issuer_id: UUID | None = None  # the client town's real identity provider
     directory: dict[str, str] = field(default_factory=dict)  # matrix_directory(): people and their ids
     web: dict[str, str] = field(default_factory=dict)  # matrix_web_page(): a site and a page of the operator
+    open311_key_id: UUID | None = None  # an Open311 api key of the operator's own tenant
 
     def person(self) -> dict[str, str]:
         """The operator's matrix person, or Stadt Soest's when the route is read for the client."""
@@ -215,6 +216,8 @@ class Target:
             "leika_key": self.leika_key,
             "tariff_id": str(self.billing.get("tariff_id")),
             "invoice_id": str(self.billing.get("issued_invoice_id")),
+            "key_id": str(self.open311_key_id),
+            "service_code": "99000000000311",
         }
 
 
@@ -657,7 +660,38 @@ ROUTES: tuple[Route, ...] = (
         (R.ARTICLE_WRITE,),
         params=lambda t: {"page_id": t.web["page_id"]},
     ),
+    # Open311 (backend/open311/controller.py): the town's services and its partners' api keys.
+    Route("GET", "/v1/tenants/{slug}/open311-services", (R.OPEN311_CONFIGURE,)),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/open311-services/{service_code}",
+        (R.OPEN311_CONFIGURE,),
+        body=lambda t: {"serviceName": "Matrix"},
+    ),
+    # After the PUT: the first granted caller removes it, later ones find nothing (404).
+    Route("DELETE", "/v1/tenants/{slug}/open311-services/{service_code}", (R.OPEN311_CONFIGURE,)),
+    Route("GET", "/v1/tenants/{slug}/open311-keys", (R.OPEN311_CONFIGURE,)),
+    Route("POST", "/v1/tenants/{slug}/open311-keys", (R.OPEN311_CONFIGURE,), body=lambda t: {"description": "Matrix"}),
+    Route("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation", (R.OPEN311_CONFIGURE,)),
 )
+# GeoReport v2 (`/open311/v2/…`) resolves no `principal`: its GETs are open for a town's
+# non-personal data and its POST takes an api_key or a bearer token, answering with GeoReport's
+# error array rather than problem+json. The tickets service's own grants (TICKET_CREATE,
+# TICKET_READ) decide for bearer tokens; tests/open311/ checks them per role. Each route here
+# with its reason; the test below fails on a GeoReport route missing from this list.
+GEOREPORT_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/open311/v2/discovery.json"): "public: where the endpoint is",
+    ("GET", "/open311/v2/discovery.xml"): "public: where the endpoint is",
+    ("GET", "/open311/v2/services.json"): "public: the town's services (no personal data)",
+    ("GET", "/open311/v2/services.xml"): "public: the town's services (no personal data)",
+    ("GET", "/open311/v2/services/{service_file}"): "public: a service definition",
+    ("GET", "/open311/v2/requests.json"): "public: requests without description or contact data",
+    ("GET", "/open311/v2/requests.xml"): "public: requests without description or contact data",
+    ("GET", "/open311/v2/requests/{request_file}"): "public: one request without personal data",
+    ("GET", "/open311/v2/tokens/{token_file}"): "public: the request id a token stands for",
+    ("POST", "/open311/v2/requests.json"): "api_key or bearer (TICKET_CREATE): tests/open311",
+    ("POST", "/open311/v2/requests.xml"): "api_key or bearer (TICKET_CREATE): tests/open311",
+}
 # Operations no REST route checks, each with the reason. Add one here only with a reason.
 EXEMPT: dict[Operation, str] = {
     Operation.SYNONYM_WRITE: "GraphQL only (setSynonym, removeSynonym)",
@@ -692,6 +726,18 @@ def principal_routes(app: Litestar) -> set[tuple[str, str]]:
             if "principal" in handler.resolve_dependencies() or route.path_format.startswith("/v1/"):
                 found |= {(method, route.path_format) for method in handler.http_methods if method != "OPTIONS"}
     return found
+
+
+def test_every_georeport_route_is_listed_with_its_reason(app: Litestar) -> None:
+    live = {
+        (method, route.path_format)
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path_format.startswith("/open311/")
+        for handler in route.route_handlers
+        for method in handler.http_methods
+        if method != "OPTIONS"
+    }
+    assert live == set(GEOREPORT_ROUTES)
 
 
 def test_every_operation_and_every_route_is_mapped(app: Litestar) -> None:
@@ -828,7 +874,11 @@ async def target(client: Client, world: World) -> Target:
     async with unit_of_work(world.state, system_principal(kreis_id, {kreis_id}), readonly=True) as uow:
         article = await knowledge_repository.find_article_by_external_id(uow.conn, kreis_id, f"matrix-{world.suffix}")
     assert article is not None
+    open311_key = await _created(
+        await client.post(f"{home}/open311-keys", json={"description": "Matrix"}, headers=admin)
+    )
     return Target(
+        open311_key_id=UUID(open311_key["apiKey"]["id"]),
         directory=await matrix_directory(client, world),
         slug=world.slug(KREIS),
         department_id=UUID(department["id"]),

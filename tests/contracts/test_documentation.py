@@ -54,6 +54,8 @@ def test_the_probes_need_no_token_and_everything_else_does() -> None:
         for _method, operation in item.items():
             if path in PUBLIC_PATHS:
                 assert operation["security"] == [], path
+            elif path.startswith("/open311/"):  # GeoReport: open GETs, or a bearer; api_key is a parameter (030)
+                assert operation["security"] == [{}, {"bearer": []}], path
             elif path == METRICS_PATH:
                 assert operation["security"] == [{}, {"metricsToken": []}]
                 assert DOCUMENT["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"

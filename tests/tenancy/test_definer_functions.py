@@ -6,6 +6,7 @@ and, where it takes tenants, probed below (decision 015)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -29,6 +30,8 @@ DEFINER_FUNCTIONS: dict[str, tuple[str, str]] = {
     "routing_area_codes(uuid[])": ("scoped", "routing: 115 calls by the caller's area code"),
     "knowledge_shared_owner_ids(uuid[])": ("scoped", "knowledge: operators whose shared articles a town reads"),
     "billing_rebuild(uuid,date,date)": ("scoped", "billing: re-rate after a tariff change (writes rollups)"),
+    "open311_jurisdiction(text)": ("scoped", "open311: the town a GeoReport call names"),
+    "open311_api_key(bytea)": ("scoped", "open311: the town of an api key (by hash)"),
     "identity_issuer_sharing(text)": (
         "reviewed",
         "issuer registration: whether others trust an issuer and by which claim; no tenant, no value",
@@ -73,6 +76,8 @@ class Ids:
         self.soest = world.tenant_ids["stadt-soest"]
         self.geseke = world.tenant_ids["stadt-geseke"]
         self.soest_issuer = soest_issuer
+        self.soest_slug = world.slug("stadt-soest")
+        self.soest_key_hash = b""
 
 
 # Each asks, from a session scoped to Geseke, for Soest's (or every tenant's) data.
@@ -99,15 +104,35 @@ PROBES: dict[str, list[Probe]] = {
     ],
     "knowledge_shared_owner_ids(uuid[])": [("SELECT unnest(knowledge_shared_owner_ids($1))", lambda i: [[i.soest]])],
     "billing_rebuild(uuid,date,date)": [("SELECT billing_rebuild($1, $2, NULL)", lambda i: [i.soest, TODAY])],
+    "open311_jurisdiction(text)": [
+        ("SELECT tenant_id FROM open311_jurisdiction($1)", lambda i: [i.soest_slug]),
+        ("SELECT tenant_id FROM open311_jurisdiction(NULL)", lambda i: []),
+    ],
+    "open311_api_key(bytea)": [("SELECT tenant_id FROM open311_api_key($1)", lambda i: [i.soest_key_hash])],
 }
 TODAY = date(2026, 12, 6)  # any day: every agreement of the world runs from 2016/2018 on
 
 
 async def _ids(db: asyncpg.Pool, world: World) -> Ids:
     soest = world.tenant_ids["stadt-soest"]
-    async with tenant_transaction(db, [soest], readonly=True) as conn:
+    async with tenant_transaction(db, [soest]) as conn:
         issuer = await conn.fetchval("SELECT issuer FROM identity_issuers WHERE tenant_id = $1 LIMIT 1", soest)
-    return Ids(world, issuer)
+        # Soest offers Open311 with a key, so the probes have something to leak.
+        await conn.execute(
+            """INSERT INTO open311_services (tenant_id, service_code, service_name, updated_at)
+               VALUES ($1, '99000000000001', 'Probe', now()) ON CONFLICT DO NOTHING""",
+            soest,
+        )
+        key_hash = hashlib.sha256(f"probe-{soest}".encode()).digest()
+        await conn.execute(
+            """INSERT INTO open311_api_keys (tenant_id, id, key_hash, key_prefix, description, created_by, created_at)
+               VALUES ($1, gen_random_uuid(), $2, 'probe', 'Probe', 'test', now()) ON CONFLICT DO NOTHING""",
+            soest,
+            key_hash,
+        )
+    ids = Ids(world, issuer)
+    ids.soest_key_hash = key_hash
+    return ids
 
 
 async def test_every_scoped_function_has_a_probe() -> None:
@@ -144,6 +169,8 @@ async def test_unscoped_sign_in_and_routing_still_see_every_tenant(db: asyncpg.P
         tenants = {r["id"] for r in await conn.fetch("SELECT id FROM routing_tenants($1)", [ids.soest, ids.kreis])}
         assert tenants == {ids.soest, ids.kreis}
         assert await conn.fetchval("SELECT knowledge_shared_owner_ids($1)", [ids.soest]) == [ids.kreis]
+        assert await conn.fetchval("SELECT tenant_id FROM open311_jurisdiction($1)", ids.soest_slug) == ids.soest
+        assert await conn.fetchval("SELECT tenant_id FROM open311_api_key($1)", ids.soest_key_hash) == ids.soest
     # A session's own tenants are answered as before.
     async with tenant_transaction(db, [ids.soest, ids.kreis]) as conn:
         tenants = {r["id"] for r in await conn.fetch("SELECT id FROM routing_tenants($1)", [ids.soest, ids.kreis])}

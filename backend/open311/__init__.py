@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2 for partner towns: a facade over tickets (decision 030)."""
