@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from litestar import Response, get, post, put
+from litestar import Response, get, patch, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
@@ -38,6 +38,7 @@ from backend.billing.schemas import (
     Tariff,
     TariffCreate,
     TariffInput,
+    TariffPatch,
     TrueUpInput,
 )
 from backend.http.auth import AuthenticatedController
@@ -87,6 +88,20 @@ class BillingController(AuthenticatedController):
     ) -> Tariff:
         async with unit_of_work(app_state, principal) as uow:
             return await tariffs.change_tariff(uow, tariff_id, data)
+
+    @patch(
+        "/tariffs/{tariff_id:uuid}",
+        summary="Change some of a tariff's terms; refused for days already invoiced",
+        description="Merges the body into the tariff: a field left out keeps its value, null clears "
+        "`validTo`, `minimumCharge` and `firstPeriodSeconds`. Send `version` to refuse a change over "
+        "someone else's (409).",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def amend_tariff(
+        self, app_state: AppState, principal: Principal, tariff_id: UUID, data: TariffPatch
+    ) -> Tariff:
+        async with unit_of_work(app_state, principal) as uow:
+            return await tariffs.amend_tariff(uow, tariff_id, data)
 
     # --- invoices ---
 
@@ -175,15 +190,17 @@ class BillingController(AuthenticatedController):
     @get(
         "/invoices/{invoice_id:uuid}/calls.csv",
         media_type="text/csv",
-        summary="The same itemised call list as CSV (start times in Berlin time)",
+        summary="The same itemised call list as CSV (start times in Berlin time); `dialect=de` for German spreadsheets",
         responses=problem_responses(400, 401, 403, 404, 422),
     )
-    async def itemised_calls_csv(self, app_state: AppState, principal: Principal, invoice_id: UUID) -> Response[str]:
+    async def itemised_calls_csv(
+        self, app_state: AppState, principal: Principal, invoice_id: UUID, dialect: CsvDialect = CsvDialect.RFC4180
+    ) -> Response[str]:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             listing = await invoices.itemised_calls(uow, invoice_id)
         name = f"einzelverbindungsnachweis-{listing.number or listing.invoice_id}.csv"
         return Response(
-            content=itemised_csv(listing, BERLIN),
+            content=itemised_csv(listing, BERLIN, dialect),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

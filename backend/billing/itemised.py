@@ -9,13 +9,13 @@ then add up to the line exactly, and no call is off by a cent or more.
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import ROUND_DOWN, Decimal
 from zoneinfo import ZoneInfo
 
 from backend.billing.rating import CENT
-from backend.billing.schemas import ItemisedCaller, ItemisedCallList
+from backend.billing.reports import cell, writer_for
+from backend.billing.schemas import CsvDialect, ItemisedCaller, ItemisedCallList
 
 
 def shown_caller(number: str | None, how: ItemisedCaller, hidden_digits: int) -> str | None:
@@ -43,29 +43,17 @@ def apportioned(exact: list[Decimal], total: Decimal) -> list[Decimal]:
 COLUMNS = ("line", "started_at", "caller", "purpose", "talk_seconds", "billed_seconds", "minimum_charge", "amount")
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    text = str(value)
-    # As in the figures' CSV: spreadsheets run cells starting with these as formulas; a caller
-    # number starts with "+".
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def itemised_csv(listing: ItemisedCallList, zone: ZoneInfo) -> str:
-    """One row per call (local start time), then one per line with its sums, then the total."""
+def itemised_csv(listing: ItemisedCallList, zone: ZoneInfo, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
+    """One row per call (local start time), then one per line with its sums, then the total; in
+    the figures' dialects (`de`: semicolons, decimal comma, BOM)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = writer_for(out, dialect)
     writer.writerow(COLUMNS)
     for call in listing.calls:
         started = call.started_at.astimezone(zone).isoformat(timespec="seconds")
         writer.writerow(
             [
-                _cell(v)
+                cell(v, dialect)
                 for v in (
                     call.line_no,
                     started,
@@ -81,13 +69,13 @@ def itemised_csv(listing: ItemisedCallList, zone: ZoneInfo) -> str:
     for line in listing.lines:
         writer.writerow(
             [
-                _cell(v)
+                cell(v, dialect)
                 for v in (line.line_no, "", f"line: {line.description}", "", "", line.billable_seconds, "", line.amount)
             ]
         )
     writer.writerow(
         [
-            _cell(v)
+            cell(v, dialect)
             for v in (
                 "",
                 "",

@@ -46,7 +46,8 @@ COLUMNS = (
 )
 
 
-def _cell(value: object, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
+def cell(value: object, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
+    """One CSV cell in `dialect`; also the itemised call list's."""
     german = dialect is CsvDialect.DE
     if value is None:
         return ""
@@ -62,7 +63,7 @@ def _cell(value: object, dialect: CsvDialect = CsvDialect.RFC4180) -> str:
 
 def _row(f: Figures, dialect: CsvDialect) -> list[str]:
     return [
-        _cell(v, dialect)
+        cell(v, dialect)
         for v in (
             f.tenant_name,
             f.scope.value,

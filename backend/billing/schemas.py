@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 from uuid import UUID
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from backend.structs import LINES, Input, Schema
+
+T = TypeVar("T")
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
 Note = Annotated[str, msgspec.Meta(max_length=500), LINES]
@@ -91,6 +94,39 @@ class TariffInput(Input, frozen=True):
     # (issue 17) must not wipe it, so absence keeps it.
     note: Note | None = None
     version: int | None = None
+
+
+class TariffPatch(Input, frozen=True):
+    """A change to some of a tariff's terms (PATCH merges): a field left out keeps its current
+    value; null clears `validTo` (open-ended), `minimumCharge` (none) and `firstPeriodSeconds`
+    (back to the increment). The same checks as a full change (`TariffInput`) apply to the result."""
+
+    valid_from: date | UnsetType = UNSET
+    price_per_minute: Decimal | UnsetType = UNSET
+    valid_to: date | UnsetType | None = UNSET
+    increment_seconds: Increment | UnsetType = UNSET
+    first_period_seconds: FirstPeriod | UnsetType | None = UNSET
+    minimum_charge: Decimal | UnsetType | None = UNSET
+    note: Note | UnsetType = UNSET
+    version: int | None = None
+
+    def merged(self, current: Tariff) -> TariffInput:
+        """The full new state: the fields sent over the tariff's current terms."""
+
+        def pick(sent: T | UnsetType, kept: T) -> T:
+            return kept if isinstance(sent, UnsetType) else sent
+
+        return TariffInput(
+            valid_from=pick(self.valid_from, current.valid_from),
+            price_per_minute=pick(self.price_per_minute, current.price_per_minute),
+            valid_to=pick(self.valid_to, current.valid_to),
+            # A stored tariff's increment passed the same check when it was written.
+            increment_seconds=pick(self.increment_seconds, cast(Increment, current.increment_seconds)),
+            first_period_seconds=pick(self.first_period_seconds, current.first_period_seconds),
+            minimum_charge=pick(self.minimum_charge, current.minimum_charge),
+            note=pick(self.note, current.note),
+            version=self.version,
+        )
 
 
 class TariffCreate(Input, frozen=True):

@@ -13,7 +13,7 @@ import asyncpg
 from auth.permissions import Operation
 from backend.billing import invoice_repository, repository
 from backend.billing.common import exclusive, money, require_operator
-from backend.billing.schemas import Tariff, TariffCreate, TariffInput
+from backend.billing.schemas import Tariff, TariffCreate, TariffInput, TariffPatch
 from backend.errors import Conflict, NotFound, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -210,5 +210,18 @@ async def change_tariff(uow: UnitOfWork, tariff_id: UUID, data: TariffInput) -> 
         raise NotFound(_l("tariff not found"))
     require_operator(uow, current.operator_tenant_id)
     agreement = await tenants_service.agreement(uow, current.agreement_id, Operation.TARIFF_WRITE)
+    _check_terms(agreement, data)
+    return await _update_tariff(uow, current, data)
+
+
+async def amend_tariff(uow: UnitOfWork, tariff_id: UUID, patch: TariffPatch) -> Tariff:
+    """Change only the terms sent (PATCH); the result is checked and guarded as a full change."""
+    visible = reachable(uow, Operation.TARIFF_WRITE)
+    current = await repository.find_tariff(uow.conn, tariff_id, list(visible), for_update=True)
+    if current is None:
+        raise NotFound(_l("tariff not found"))
+    require_operator(uow, current.operator_tenant_id)
+    agreement = await tenants_service.agreement(uow, current.agreement_id, Operation.TARIFF_WRITE)
+    data = patch.merged(current)
     _check_terms(agreement, data)
     return await _update_tariff(uow, current, data)

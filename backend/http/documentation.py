@@ -81,6 +81,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tariffs"): "listTariffs",
     ("POST", "/v1/tariffs"): "createTariff",
     ("PUT", "/v1/tariffs/{tariff_id}"): "changeTariff",
+    ("PATCH", "/v1/tariffs/{tariff_id}"): "amendTariff",
     ("GET", "/v1/tenants"): "listTenants",
     ("POST", "/v1/tenants"): "createTenant",
     ("GET", "/v1/tenants/{slug}"): "getTenant",

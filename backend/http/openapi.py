@@ -9,6 +9,8 @@ documents both for every such route (`with_parameter_problem`, `with_rate_limit_
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
@@ -165,6 +167,7 @@ def document_retry_after(app: Litestar) -> None:
     def _build_openapi(self: OpenAPIPlugin) -> OpenAPI:
         document = base._build_openapi(self)
         _add_retry_after(document)
+        _collapse_lone_one_of(document)
         return document
 
     plugin.__class__ = type(f"RetryAfter{base.__name__}", (base,), {"__slots__": (), "_build_openapi": _build_openapi})
@@ -177,3 +180,17 @@ def _add_retry_after(document: OpenAPI) -> None:
             response = (operation.responses or {}).get("429") if operation is not None else None
             if isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Retry-After": RETRY_AFTER}
+
+
+def _collapse_lone_one_of(document: OpenAPI) -> None:
+    """A field a PATCH body may leave out (msgspec's UNSET) reaches the document as a oneOf of one
+    member, which validators call illogical: the member alone says the same."""
+    components = document.components
+    for schema in (components.schemas or {}).values() if components is not None else ():
+        properties = schema.properties or {}
+        for name, prop in list(properties.items()):
+            if isinstance(prop, Schema) and prop.one_of is not None and len(prop.one_of) == 1:
+                (only,) = prop.one_of
+                if isinstance(only, Schema):
+                    own = {f.name: getattr(prop, f.name) for f in fields(prop) if f.name != "one_of"}
+                    properties[name] = replace(only, **{k: v for k, v in own.items() if v is not None})

@@ -504,6 +504,7 @@ ROUTES: tuple[Route, ...] = (
         (R.TARIFF_WRITE,),
         body=lambda t: {"validFrom": "2150-01-01", "validTo": "2150-12-31", "pricePerMinute": "0.95", "note": "x"},
     ),
+    Route("PATCH", "/v1/tariffs/{tariff_id}", (R.TARIFF_WRITE,), body=lambda t: {"note": "matrix"}),
     Route("GET", "/v1/invoices", (R.INVOICE_READ,)),
     Route(
         "POST",

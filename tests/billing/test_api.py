@@ -337,3 +337,27 @@ async def test_bad_answers_and_settings_of_a_town(client: Client, world: World, 
     assert year.status_code == 422 and year.json()["errors"][0]["field"] == "year"
     calls = await client.get("/v1/invoices/not-a-uuid/calls", headers=town)
     assert calls.status_code == 422
+
+
+async def test_patch_on_a_tariff_changes_only_what_it_sends(client: Client, world: World, ids: dict[str, Any]) -> None:
+    """PATCH merges: a field left out keeps its value; the merged result passes the same checks
+    as a full change, and a refused patch changes nothing."""
+    finance = world.headers(KREIS, "finance")
+    path = f"/v1/tariffs/{ids['tariff_id']}"
+    listed = (await client.get("/v1/tariffs", headers=finance)).json()
+    before = next(t for t in listed if t["id"] == str(ids["tariff_id"]))
+    noted = await client.patch(path, json={"note": "nur die Notiz"}, headers=finance)
+    assert noted.status_code == 200, noted.text
+    after = noted.json()
+    assert after["note"] == "nur die Notiz" and after["version"] == before["version"] + 1
+    unchanged = ("validFrom", "validTo", "pricePerMinute", "incrementSeconds", "firstPeriodSeconds", "minimumCharge")
+    assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
+    for bad in ({"incrementSeconds": 7}, {"firstPeriodSeconds": 601}, {"pricePerMinute": "-1"}, {"colour": "blau"}):
+        refused = await client.patch(path, json=bad, headers=finance)
+        assert refused.status_code in (400, 422), (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    stale = await client.patch(path, json={"note": "alt", "version": before["version"]}, headers=finance)
+    assert stale.status_code == 409, stale.text
+    assert (await client.patch(path, json={"note": "x"}, headers=world.headers(KREIS, "agent"))).status_code == 403
+    now = next(t for t in (await client.get("/v1/tariffs", headers=finance)).json() if t["id"] == str(ids["tariff_id"]))
+    assert now == after

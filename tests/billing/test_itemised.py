@@ -136,6 +136,18 @@ async def test_rest_and_graphql_list_the_calls_of_an_invoice(client: Client, wor
     assert rows[0][:3] == ["line", "started_at", "caller"]
     assert [r[4:] for r in rows[1:3]] == [["61", "120", "no", "1.90"], ["59", "60", "no", "0.95"]]
     assert rows[-1][2] == "total" and rows[-1][-1] == "2.85"
+    # The German spreadsheet dialect, as the figures have it: BOM, semicolons, decimal comma.
+    german = await client.get(
+        f"/v1/invoices/{issued}/calls.csv", params={"dialect": "de"}, headers=world.headers("kreis-soest", "finance")
+    )
+    assert german.status_code == 200 and german.content.startswith("\ufeff".encode())
+    de_rows = list(csv.reader(io.StringIO(german.text.lstrip("\ufeff")), delimiter=";"))
+    assert [r[4:] for r in de_rows[1:3]] == [["61", "120", "nein", "1,90"], ["59", "60", "nein", "0,95"]]
+    assert de_rows[-1][-1] == "2,85"
+    unknown = await client.get(
+        f"/v1/invoices/{issued}/calls.csv", params={"dialect": "xls"}, headers=world.headers("kreis-soest", "finance")
+    )
+    assert unknown.status_code in (400, 422) and unknown.headers["content-type"].startswith("application/problem+json")
 
     query = """query($id: UUID!) { itemisedCalls(invoiceId: $id) {
         totalAmount lines { lineNo amount itemised } calls { lineNo billedSeconds amount } } }"""
