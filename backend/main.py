@@ -20,6 +20,7 @@ from backend.billing.controller import BillingController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
 from backend.directory.controller import DirectoryController
+from backend.directory.controller_scim import ScimController
 from backend.gql_schema import graphql_controller
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         BillingController,
         DirectoryController,
         WebPagesController,
+        ScimController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),

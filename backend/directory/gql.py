@@ -11,7 +11,7 @@ import strawberry
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
-from backend.directory import schemas, service
+from backend.directory import importing, schemas, service
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsence, DatedAbsenceInput, WeeklyAbsence, WeeklyAbsenceInput
 from backend.tenants.gql import ServiceIntervalGQL
@@ -227,6 +227,31 @@ class AbsencesPayload:
     errors: list[UserError]
 
 
+@mirrors(schemas.DirectoryImportProblem)
+@strawberry.type(name="DirectoryImportProblem", description="A line that did not go in, and why")
+class ImportProblemGQL:
+    line: int = strawberry.field(description="line number in the file (the header is line 1)")
+    field: str | None = strawberry.field(description="the column")
+    message: str
+    external_id: str | None
+
+
+@mirrors(schemas.DirectoryImportReport)
+@strawberry.type(name="DirectoryImportReport", description="What a CSV import of a town's people did")
+class ImportReportGQL:
+    created: int
+    updated: int
+    unchanged: int
+    deprovisioned: int
+    problems: list[ImportProblemGQL]
+
+
+@strawberry.type(name="DirectoryImportPayload")
+class ImportPayload:
+    report: ImportReportGQL | None
+    errors: list[UserError]
+
+
 @strawberry.type(name="DirectoryRemovalPayload")
 class RemovalPayload:
     removed_id: UUID | None
@@ -307,6 +332,16 @@ class DirectoryMutation:
             return id
 
         return await mutate(info, RemovalPayload, "removed_id", remove)
+
+    @strawberry.mutation(
+        description="Import the town's people and responsibilities from CSV (town admin): lines with problems "
+        "are reported with their number and change nothing, the rest go in; with prune, imported people "
+        "missing from the file are deprovisioned"
+    )
+    async def import_directory(self, info: Info, tenant: str, csv: str, prune: bool = False) -> ImportPayload:
+        return await mutate(
+            info, ImportPayload, "report", lambda uow: importing.import_people_csv(uow, tenant, csv, prune=prune)
+        )
 
     @strawberry.mutation(description="Make a person responsible for a service or topic (town admin)")
     async def add_responsibility(self, info: Info, tenant: str, input: ResponsibilityInputGQL) -> ResponsibilityPayload:

@@ -4,19 +4,23 @@ Decision 023."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-import phonenumbers
-
 from auth.permissions import Operation
 from backend import clock
 from backend.directory import repository
 from backend.directory.presence import Sources, presence_of
+from backend.directory.provisioning import (
+    deprovision,
+    fold_letters,
+    in_surname_range,
+    normalise_phone,
+    responsibility_fields,
+    save_person,
+)
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
@@ -42,38 +46,6 @@ from backend.tenants.reach import reach, reach_home, reach_id
 from backend.tenants.schemas import ServiceInterval, Tenant
 from backend.tickets import service as tickets
 
-# --- input rules --------------------------------------------------------------------------
-
-
-def normalise_phone(value: str | None, field: str = "phone") -> str | None:
-    """Any German way of writing a number ("02921 30-1234", "+49 (0)2921 301234") → E.164."""
-    if value is None:
-        return None
-    try:
-        number = phonenumbers.parse(value, "DE")
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(_l("not a valid telephone number"), field=field)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def fold_letters(text: str) -> str:
-    """Surnames compared as a register sorts them (DIN 5007-1): Ä → A, ß → SS, letters only."""
-    plain = unicodedata.normalize("NFKD", text.replace("ß", "ss").replace("ẞ", "SS"))
-    return "".join(ch for ch in plain if ch.isascii() and ch.isalpha()).upper()
-
-
-def in_surname_range(surname: str, low: str, high: str) -> bool:
-    folded = fold_letters(surname)
-    return low <= folded[: len(low)] and folded[: len(high)] <= high
-
-
-def _unique_field(error: asyncpg.UniqueViolationError) -> str:
-    name = error.constraint_name or ""
-    return {"directory_people_user_name": "userName", "directory_people_subject": "subject"}.get(name, "phone")
-
-
 # --- people -------------------------------------------------------------------------------
 
 
@@ -87,52 +59,9 @@ async def person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> Person:
     return await repository.get_person(uow.conn, tenant.id, person_id)
 
 
-async def _person_fields(uow: UnitOfWork, tenant_id: UUID, data: PersonInput, person_id: UUID) -> dict[str, Any]:
-    if not data.family_name.strip():
-        raise ValidationFailed(_l("the family name must not be blank"), field="familyName")
-    if data.department_id is not None and not await repository.department_exists(
-        uow.conn, tenant_id, data.department_id
-    ):
-        raise ValidationFailed(_l("no department with this id in the town"), field="departmentId")
-    substitutes = list(data.substitute_ids)
-    if person_id in substitutes or len(set(substitutes)) != len(substitutes):
-        raise ValidationFailed(_l("a person cannot substitute themselves, nor twice"), field="substituteIds")
-    if set(substitutes) - await repository.existing_people(uow.conn, tenant_id, substitutes):
-        raise ValidationFailed(_l("no person with this id in the town's directory"), field="substituteIds")
-    return {
-        "salutation": data.salutation.value,
-        "given_name": data.given_name.strip(),
-        "family_name": data.family_name.strip(),
-        "function": data.function.strip(),
-        "department_id": data.department_id,
-        "phone": normalise_phone(data.phone),
-        "email": data.email,
-        "room": data.room.strip(),
-        "languages": sorted(set(data.languages)),
-        "user_name": data.user_name,
-        "external_id": data.external_id,
-        "subject": data.subject,
-        "active": data.active,
-    }
-
-
-async def _save(uow: UnitOfWork, tenant_id: UUID, person_id: UUID, data: PersonInput, *, new: bool) -> Person:
-    fields = await _person_fields(uow, tenant_id, data, person_id)
-    try:
-        async with uow.conn.transaction():  # a savepoint: a duplicate is a 409, the request goes on
-            if new:
-                await repository.insert_person(uow.conn, tenant_id, person_id, fields)
-            elif not await repository.update_person(uow.conn, tenant_id, person_id, fields):
-                raise NotFound(_l("person not found"))
-    except asyncpg.UniqueViolationError as error:
-        raise Conflict(_l("another person of the town already has this value"), field=_unique_field(error)) from None
-    await repository.replace_substitutes(uow.conn, tenant_id, person_id, data.substitute_ids)
-    return await repository.get_person(uow.conn, tenant_id, person_id)
-
-
 async def create_person(uow: UnitOfWork, tenant_slug: str, data: PersonInput) -> Person:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    return await _save(uow, tenant.id, uuid4(), data, new=True)
+    return await save_person(uow, tenant.id, uuid4(), data, Operation.DIRECTORY_WRITE, new=True)
 
 
 async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: PersonInput) -> Person:
@@ -140,13 +69,12 @@ async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, dat
     current = await repository.get_person(uow.conn, tenant.id, person_id)
     if data.version is not None and data.version != current.version:
         raise Conflict(_l("the person was changed meanwhile; reload and try again"), field="version")
-    return await _save(uow, tenant.id, person_id, data, new=False)
+    return await save_person(uow, tenant.id, person_id, data, Operation.DIRECTORY_WRITE, new=False)
 
 
 async def remove_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    if not await repository.delete_person(uow.conn, tenant.id, person_id):
-        raise NotFound(_l("person not found"))
+    await deprovision(uow, tenant.id, person_id, Operation.DIRECTORY_WRITE, delete=True)
 
 
 # --- responsibilities ---------------------------------------------------------------------
@@ -159,24 +87,9 @@ async def responsibilities(uow: UnitOfWork, tenant_slug: str, person_id: UUID | 
 
 async def add_responsibility(uow: UnitOfWork, tenant_slug: str, data: ResponsibilityInput) -> Responsibility:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    if (data.leika_key is None) == (data.topic is None or not data.topic.strip()):
-        raise ValidationFailed(_l("give either a LeiKa key or a topic"), field="leikaKey")
-    if (data.surname_from is None) != (data.surname_to is None):
-        raise ValidationFailed(_l("a surname range needs both ends"), field="surnameTo")
-    low = fold_letters(data.surname_from) if data.surname_from else None
-    high = fold_letters(data.surname_to) if data.surname_to else None
-    if low is not None and high is not None and (not low or not high or low > high):
-        raise ValidationFailed(_l("the surname range ends before it starts"), field="surnameTo")
+    fields = responsibility_fields(data)
     if not await repository.existing_people(uow.conn, tenant.id, [data.person_id]):
         raise ValidationFailed(_l("no person with this id in the town's directory"), field="personId")
-    fields = {
-        "person_id": data.person_id,
-        "leika_key": data.leika_key,
-        "topic": data.topic.strip() if data.topic else None,
-        "surname_from": low,
-        "surname_to": high,
-        "area": data.area.strip() if data.area else None,
-    }
     return await repository.insert_responsibility(uow.conn, tenant.id, uuid4(), fields)
 
 

@@ -30,7 +30,7 @@ from backend.tenants import reach
 from backend.tenants.calendar import load_calendar
 from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
-from backend.tickets import audit_repository, personal, pubsub, repository
+from backend.tickets import assignees, audit_repository, personal, pubsub, repository
 from backend.tickets.changes import Actor, record_change
 from backend.tickets.deadline import callback_deadline
 from backend.tickets.schemas import (
@@ -466,6 +466,7 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
     if ticket.status is TicketStatus.CLOSED:
         raise InvalidTransition(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
     reachable = [ticket.tenant_id]
+    changes = await assignees.resolve(uow.conn, ticket.tenant_id, data.assignee, data.person_id)
     change = await record_change(
         uow.conn,
         reachable,
@@ -473,8 +474,8 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
         EventKind.ASSIGNED,
         Actor.of(uow.principal),
         now,
-        changes={"assignee": data.assignee},
-        details={"assignee": data.assignee, "previousAssignee": ticket.assignee},
+        changes=changes,
+        details=assignees.event_details(changes, ticket),
     )
     _publish_after_commit(uow, [change])
     return await repository.get_ticket(uow.conn, reachable, ticket.id, now)
