@@ -60,7 +60,9 @@ def _base(request: Request[Any, Any, Any], slug: str) -> str:
 class ScimController(AuthenticatedController):
     path = "/scim/v2/{slug:str}"
     tags = ["scim"]
-    exception_handlers = {Exception: scim_error}
+    # Every kind the app answers as problem+json (litestar picks the most specific kind over all
+    # layers, so a bare `Exception` here would lose to the app's `DomainError`).
+    exception_handlers = dict.fromkeys(EXCEPTION_HANDLERS, scim_error)
 
     @get("/ServiceProviderConfig", summary="SCIM: what this service provider supports")
     async def service_provider_config(
