@@ -52,7 +52,7 @@ async def csv_text(request: Request[Any, Any, Any]) -> str:
         except json.JSONDecodeError:
             raise ValidationFailed(_l("the body is not JSON; send the CSV as text/csv"), field="csv") from None
         if not isinstance(value, dict) or not isinstance(value.get("csv"), str):
-            raise ValidationFailed(_l('send {"csv": "…"} or the CSV as text/csv'), field="csv")
+            raise ValidationFailed(_l('send the CSV as text/csv, or as JSON with the field "csv"'), field="csv")
         text = value["csv"]
     return text
 

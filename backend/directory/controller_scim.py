@@ -9,12 +9,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend.directory import scim
 from backend.errors import ValidationFailed
 from backend.http.auth import AuthenticatedController
+from backend.http.openapi import INVALID_PARAMETER
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.i18n import _l
 from backend.state import AppState, unit_of_work
@@ -26,6 +30,38 @@ _DEFAULT_TYPES = {400: "invalidValue", 409: "uniqueness"}
 Filter = Annotated[str | None, Parameter(description='`userName eq "…"` (Users), `displayName eq "…"` (Groups)')]
 StartIndex = Annotated[int | None, Parameter(query="startIndex", description="1-based")]
 Count = Annotated[int | None, Parameter(description="page size (at most 200)")]
+
+
+class ScimError(msgspec.Struct, rename={"scim_type": "scimType"}, omit_defaults=True):
+    """RFC 7644 §3.12."""
+
+    schemas: list[str]
+    status: str
+    detail: str
+    scim_type: str | None = None
+
+
+def _error_spec(description: str, status: int, scim_type: str | None = None) -> ResponseSpec:
+    example = {"schemas": [ERROR], "status": str(status), "detail": description}
+    return ResponseSpec(
+        data_container=ScimError,
+        generate_examples=False,
+        description=description,
+        media_type=SCIM_JSON,
+        examples=[Example(summary=str(status), value=example | ({"scimType": scim_type} if scim_type else {}))],
+    )
+
+
+SCIM_ERRORS: dict[int, ResponseSpec] = {
+    400: _error_spec("Malformed or invalid request; scimType says which (invalidSyntax, invalidFilter, …)", 400),
+    401: _error_spec("No valid bearer token", 401),
+    403: _error_spec("Not the town's provisioning client (scope directory:provision)", 403),
+    404: _error_spec("No such resource, or a town this client does not provision", 404),
+    409: _error_spec("userName or group name taken", 409, "uniqueness"),
+    # Refused at the door, before SCIM (control characters in the path): problem+json.
+    422: INVALID_PARAMETER,
+    429: _error_spec("Over the machine client's rate limit; Retry-After says when", 429),
+}
 
 
 def scim_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -63,6 +99,14 @@ class ScimController(AuthenticatedController):
     # Every kind the app answers as problem+json (litestar picks the most specific kind over all
     # layers, so a bare `Exception` here would lose to the app's `DomainError`).
     exception_handlers = dict.fromkeys(EXCEPTION_HANDLERS, scim_error)
+
+    def get_route_handlers(self) -> list[BaseRouteHandler]:
+        handlers = super().get_route_handlers()
+        for handler in handlers:
+            if isinstance(handler, HTTPRouteHandler):
+                handler.media_type = SCIM_JSON
+                handler.responses = dict(SCIM_ERRORS)
+        return handlers
 
     @get("/ServiceProviderConfig", summary="SCIM: what this service provider supports")
     async def service_provider_config(

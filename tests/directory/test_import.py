@@ -31,7 +31,9 @@ async def _import(client: Client, world: World, text: str, **params: Any) -> htt
 
 
 async def _people(client: Client, world: World) -> dict[str, dict[str, Any]]:
-    listed = await client.get(f"/v1/tenants/{world.slug(SOEST)}/directory/people", headers=world.headers(SOEST, "agent"))
+    listed = await client.get(
+        f"/v1/tenants/{world.slug(SOEST)}/directory/people", headers=world.headers(SOEST, "agent")
+    )
     assert listed.status_code == 200, listed.text
     return {p["externalId"]: p for p in listed.json() if p["externalId"]}
 
@@ -41,8 +43,10 @@ async def test_bad_lines_are_reported_and_the_rest_goes_in_once(
 ) -> None:
     a, b, c = _key(), _key(), _key()
     text = (
-        "external_id;salutation;given_name;family_name;function;department;phone;email;languages;substitutes;responsibilities\n"
-        f"{a};Frau;Petra;Kaiser;Meldewesen;Bürgerbüro;02921 103-7001;p.kaiser@soest.de;de|en;{b};99115004000000 A-K|topic:Fundsachen\n"
+        "external_id;salutation;given_name;family_name;function;department;phone;email;languages;substitutes;"
+        "responsibilities\n"
+        f"{a};Frau;Petra;Kaiser;Meldewesen;Bürgerbüro;02921 103-7001;p.kaiser@soest.de;de|en;{b};"
+        "99115004000000 A-K|topic:Fundsachen\n"
         f"{b};Herr;Jan;Brandt;Meldewesen;Bürgerbüro;02921 103-7002;;de;{a};99115004000000 L-Z\n"
         f"{_key()};Frau;Eva;Falsch;;Bürgerbüro;not a number;;;;\n"
         f"{_key()};Herr;Udo;Unbekannt;;Tiefbauamt;;;;;\n"
@@ -89,9 +93,7 @@ async def test_bad_lines_are_reported_and_the_rest_goes_in_once(
     assert (await _people(client, world))[a]["version"] == kaiser["version"]
 
 
-async def test_inactive_or_missing_people_are_deprovisioned(
-    client: Client, world: World, directory: Directory
-) -> None:
+async def test_inactive_or_missing_people_are_deprovisioned(client: Client, world: World, directory: Directory) -> None:
     a, b = _key(), _key()
     header = "external_id,family_name,responsibilities,active\n"
     first = await _import(client, world, f"{header}{a},Lange,99115005000000,ja\n{b},Kurz,99115005000000,ja\n")

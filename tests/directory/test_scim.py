@@ -83,20 +83,24 @@ async def test_entra_create_filter_patch_and_delete(client: Client, world: World
     assert user["name"] == {"givenName": "Sabine", "familyName": "Hoffmann"}
     assert user[ENTERPRISE] == {"department": "Bauordnung"}
     assert user["meta"]["location"].endswith(f"/Users/{user['id']}")
-    person = await client.get(
-        f"{directory.base(world)}/people/{user['id']}", headers=world.headers(SOEST, "agent")
-    )
+    person = await client.get(f"{directory.base(world)}/people/{user['id']}", headers=world.headers(SOEST, "agent"))
     assert person.json()["departmentId"] == str(directory.department_id)
     assert person.json()["function"] == "Sachbearbeitung Bauordnung"
 
-    await _scim_error(await client.post(users, json=entra_user(name.upper()), headers=_headers(world)), 409, "uniqueness")
+    await _scim_error(
+        await client.post(users, json=entra_user(name.upper()), headers=_headers(world)), 409, "uniqueness"
+    )
 
-    found = (await client.get(users, params={"filter": f'userName eq "{name.upper()}"'}, headers=_headers(world))).json()
+    found = (
+        await client.get(users, params={"filter": f'userName eq "{name.upper()}"'}, headers=_headers(world))
+    ).json()
     assert found["totalResults"] == 1 and found["Resources"][0]["id"] == user["id"], found
     none = await client.get(users, params={"filter": 'userName eq "nobody@soest.de"'}, headers=_headers(world))
     assert none.json()["totalResults"] == 0 and none.json()["Resources"] == []
     for bad in ('name.familyName co "H"', "userName eq nobody", 'emails eq "x"'):
-        await _scim_error(await client.get(users, params={"filter": bad}, headers=_headers(world)), 400, "invalidFilter")
+        await _scim_error(
+            await client.get(users, params={"filter": bad}, headers=_headers(world)), 400, "invalidFilter"
+        )
 
     patched = await client.patch(
         f"{users}/{user['id']}",
@@ -116,7 +120,9 @@ async def test_entra_create_filter_patch_and_delete(client: Client, world: World
     assert patched.json()[ENTERPRISE] == {"department": "Bürgerbüro"}
 
     await _scim_error(
-        await client.patch(f"{users}/{user['id']}", json={"schemas": [PATCH], "Operations": []}, headers=_headers(world)),
+        await client.patch(
+            f"{users}/{user['id']}", json={"schemas": [PATCH], "Operations": []}, headers=_headers(world)
+        ),
         400,
         "invalidSyntax",
     )
@@ -129,9 +135,7 @@ async def test_entra_create_filter_patch_and_delete(client: Client, world: World
         400,
         "invalidValue",
     )
-    await _scim_error(
-        await client.post(users, content=b"{not json", headers=_headers(world)), 400, "invalidSyntax"
-    )
+    await _scim_error(await client.post(users, content=b"{not json", headers=_headers(world)), 400, "invalidSyntax")
 
     deleted = await client.delete(f"{users}/{user['id']}", headers=_headers(world))
     assert deleted.status_code == 204, deleted.text
@@ -220,7 +224,10 @@ async def test_deactivation_returns_tickets_and_responsibilities(
     keycloak = (await client.post(users, json=entra_user(_user_name(), "Krause"), headers=_headers(world))).json()
     again = await client.patch(
         f"{users}/{keycloak['id']}",
-        json={"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False, "name.givenName": "Iris"}}]},
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "value": {"active": False, "name.givenName": "Iris"}}],
+        },
         headers=_headers(world),
     )
     assert again.status_code == 200 and again.json()["active"] is False, again.text
