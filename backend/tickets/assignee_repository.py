@@ -47,3 +47,12 @@ async def lock_open_tickets_of(conn: asyncpg.Connection, tenant_id: UUID, person
         person_id,
     )
     return [r["id"] for r in rows]
+
+
+async def department_of(conn: asyncpg.Connection, tenant_id: UUID, subject: str) -> UUID | None:
+    department: UUID | None = await conn.fetchval(
+        "SELECT department_id FROM directory_people WHERE tenant_id = $1 AND subject = $2 AND active",
+        tenant_id,
+        subject,
+    )
+    return department

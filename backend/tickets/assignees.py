@@ -11,6 +11,8 @@ from uuid import UUID
 import asyncpg
 
 from auth.permissions import Operation, require
+from auth.principal import Principal
+from auth.roles import Role
 from backend import clock
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
@@ -41,6 +43,18 @@ async def resolve(
     if await assignee_repository.has_directory(conn, tenant_id):
         raise ValidationFailed(_l("no person of the town's directory has this name"), field="assignee")
     return {"assignee": assignee, "assignee_person_id": None}
+
+
+# Roles whose work spans the town (or more): their ticket lists are not narrowed to a department.
+_TOWN_WIDE = frozenset(Role) - {Role.DEPARTMENT}
+
+
+async def home_department(conn: asyncpg.Connection, principal: Principal) -> UUID | None:
+    """The department a member of department staff works in, from the town's directory (by the
+    subject they sign in with); None for everyone else, and for staff not in the directory."""
+    if Role.DEPARTMENT not in principal.roles or principal.roles & _TOWN_WIDE:
+        return None
+    return await assignee_repository.department_of(conn, principal.tenant_id, principal.subject)
 
 
 def event_details(changes: dict[str, Any], ticket: Ticket) -> dict[str, Any]:

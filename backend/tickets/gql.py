@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -313,6 +313,9 @@ class TicketQuery:
         assignee: str | None = None,
         first: int = 50,
         after: str | None = None,
+        all_departments: Annotated[
+            bool, strawberry.argument(description="department staff see their own department's tickets unless true")
+        ] = False,
     ) -> TicketConnectionGQL:
         async with info.context.uow() as uow:
             page = await service.list_tickets(
@@ -322,6 +325,7 @@ class TicketQuery:
                 sla_state=sla_state,
                 department_id=department_id,
                 assignee=assignee,
+                all_departments=all_departments,
                 first=first,
                 after=after,
             )

@@ -313,8 +313,10 @@ async def list_tickets(
     first: int = 50,
     after: str | None = None,
     now: datetime | None = None,
+    all_departments: bool = False,
 ) -> Page:
-    """Tickets without personal data, the most urgent first."""
+    """Tickets without personal data, the most urgent first; department staff see their own
+    department's unless they ask for all of their town's."""
     _check_page(first)
     reachable = reach.reachable(uow, Operation.TICKET_READ)
     if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
@@ -322,6 +324,8 @@ async def list_tickets(
     tenant_ids = sorted(reachable)
     if tenant_slug is not None:
         tenant_ids = [(await reach.reach(uow, tenant_slug, Operation.TICKET_READ)).id]
+    if department_id is None and not all_departments:
+        department_id = await assignees.home_department(uow.conn, uow.principal)
     where = TicketFilter(
         tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
     )
