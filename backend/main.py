@@ -19,6 +19,7 @@ from backend import devidp, redisclient
 from backend.billing.controller import BillingController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
+from backend.directory.compiled import tenant_changed as directory_changed
 from backend.directory.controller import DirectoryController
 from backend.directory.controller_scim import ScimController
 from backend.gql_schema import graphql_controller
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             http=http,
             verifier=verifier,
             sign_in=sign_in,
-            tenant_change_listeners=[routing_changed],
+            tenant_change_listeners=[routing_changed, directory_changed],
             replay_auditor=ticket_personal.audit_replay,
             rate_limiter=limiter,
             metrics=figures,

@@ -13,6 +13,7 @@ from litestar import Request, delete, get, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
+from backend import generations
 from backend.directory import importing, service
 from backend.directory.schemas import (
     DepartmentLine,
@@ -248,11 +249,13 @@ class DirectoryController(AuthenticatedController):
         self,
         app_state: AppState,
         principal: Principal,
+        request: Request[Any, Any, Any],
         tenant: Annotated[str, Parameter(description="tenant slug")],
         leika_key: Annotated[str | None, Parameter(query="leikaKey", max_length=14)] = None,
         surname: Annotated[str | None, Parameter(max_length=100)] = None,
         area: Annotated[str | None, Parameter(max_length=100)] = None,
         at: datetime | None = None,
     ) -> ForwardingDecision:
+        read = generations.of_request(request)
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area)
+            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)

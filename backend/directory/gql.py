@@ -8,6 +8,7 @@ from uuid import UUID
 
 import strawberry
 
+from backend import generations
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
@@ -300,8 +301,9 @@ class DirectoryQuery:
         at: datetime | None = None,
         area: str | None = None,
     ) -> ForwardingDecisionGQL:
+        read = generations.of_request(info.context.request)
         async with info.context.uow() as uow:
-            decision = await service.forwarding_decision(uow, tenant, leika_key, surname, at, area)
+            decision = await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)
         return shown(ForwardingDecisionGQL, decision)
 
 

@@ -27,7 +27,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from auth.permissions import Operation
-from backend.directory import repository
+from backend.directory import compiled, repository
 from backend.directory.provisioning import deprovision, person_fields, responsibility_fields, save_person
 from backend.directory.schemas import (
     DirectoryImportProblem,
@@ -223,6 +223,7 @@ async def import_people_csv(
 ) -> DirectoryImportReport:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
     header, lines = read_csv(text)
+    compiled.changed(uow)
     departments = await repository.departments_by_name(uow.conn, tenant.id)
     people = {p.external_id: p for p in await repository.list_people(uow.conn, tenant.id) if p.external_id}
     run, seen = _Run(), set()

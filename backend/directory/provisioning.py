@@ -15,7 +15,7 @@ import asyncpg
 import phonenumbers
 
 from auth.permissions import Operation, require
-from backend.directory import repository
+from backend.directory import compiled, repository
 from backend.directory.schemas import Person, PersonInput, ResponsibilityInput
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.i18n import _l
@@ -120,6 +120,7 @@ async def save_person(
     """Insert or replace a person (and their substitutes). A person saved inactive is
     deprovisioned: out of every responsibility and substitution, their tickets back in the queue."""
     fields = await person_fields(uow, tenant_id, data, person_id, operation)
+    compiled.changed(uow)
     try:
         async with uow.conn.transaction():  # a savepoint: a duplicate is a 409, the request goes on
             if new:
@@ -143,6 +144,7 @@ async def deprovision(
     _guard(uow, tenant_id, operation)
     if await repository.find_person(uow.conn, tenant_id, person_id) is None:
         raise NotFound(_l("person not found"))
+    compiled.changed(uow)
     returned = await assignees.return_to_queue(uow, tenant_id, person_id, operation)
     await repository.release_person(uow.conn, tenant_id, person_id)
     if delete:

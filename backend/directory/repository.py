@@ -493,3 +493,33 @@ async def close_department(conn: asyncpg.Connection, tenant_id: UUID, department
     await conn.execute(
         "UPDATE departments SET active = false WHERE tenant_id = $1 AND id = $2", tenant_id, department_id
     )
+
+
+async def all_person_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list[asyncpg.Record]:
+    """Every person's absences of the town, weekly and dated, for the compiled snapshot."""
+    return await conn.fetch(
+        """SELECT 'weekly' AS kind, person_id, weekday, starts, ends, NULL::timestamptz AS starts_at,
+                  NULL::timestamptz AS ends_at, note
+           FROM absence_weekly WHERE tenant_id = $1 AND person_id IS NOT NULL
+           UNION ALL
+           SELECT 'dated', person_id, NULL, NULL, NULL, lower(during), upper(during), note
+           FROM absence_dated WHERE tenant_id = $1 AND person_id IS NOT NULL""",
+        tenant_id,
+    )
+
+
+async def live_presence(
+    conn: asyncpg.Connection, tenant_id: UUID, person_ids: Sequence[UUID], at: datetime
+) -> list[asyncpg.Record]:
+    """The switch and telephone rows in force at `at` for a few people, in one round trip."""
+    return await conn.fetch(
+        """SELECT 'switch' AS source, person_id, state, until, NULL::timestamptz AS expires_at
+           FROM directory_presence_switch
+           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND set_at <= $3 AND $3 < until
+           UNION ALL
+           SELECT 'phone', person_id, state, NULL, expires_at FROM directory_presence_phone
+           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND at <= $3 AND $3 < expires_at""",
+        tenant_id,
+        list(person_ids),
+        at,
+    )

@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
-from backend.directory import repository
+from backend.directory import compiled, repository
 from backend.directory.provisioning import deprovision, save_person
 from backend.directory.schemas import Person, PersonInput
 from backend.errors import Conflict, NotFound, ValidationFailed
@@ -149,6 +149,7 @@ class _Draft:
             }
         self.department = department  # the enterprise extension's department name …
         self.department_given = False  # … and whether this request named one (or removed it)
+        self.new = person is None  # a new user needs a userName; people made here may have none
 
     def set(self, attribute: str, value: Any) -> None:
         """One attribute by its SCIM name (case-insensitive, as RFC 7643 §2.1 says)."""
@@ -210,7 +211,7 @@ class _Draft:
         # A department name the town does not have changes nothing: Groups place people.
         if not values.get("familyName"):
             values["familyName"] = values.get("userName")  # a provider that sends no name at all
-        if not values.get("userName"):
+        if self.new and not values.get("userName"):
             raise invalid(_l("a user needs a userName"), field="userName")
         try:
             return msgspec.convert(values, PersonInput)
@@ -419,6 +420,7 @@ async def _set_members(
 
 async def create_group(uow: UnitOfWork, tenant_slug: str, base: str, resource: Any) -> dict[str, Any]:
     tenant = await reach(uow, tenant_slug, OP)
+    compiled.changed(uow)
     body = _body(resource)
     name = _text(body.get("displayName"), "displayName")
     if not name or len(name) > 200:
@@ -438,6 +440,7 @@ async def create_group(uow: UnitOfWork, tenant_slug: str, base: str, resource: A
 
 async def replace_group(uow: UnitOfWork, tenant_slug: str, base: str, group_id: str, resource: Any) -> dict[str, Any]:
     tenant = await reach(uow, tenant_slug, OP)
+    compiled.changed(uow)
     department_id, name = await _group(uow, tenant.id, group_id)
     body = _body(resource)
     await _rename(uow, tenant.id, department_id, _text(body.get("displayName"), "displayName") or name)
@@ -462,6 +465,7 @@ async def _rename(uow: UnitOfWork, tenant_id: UUID, department_id: UUID, name: s
 
 async def patch_group(uow: UnitOfWork, tenant_slug: str, base: str, group_id: str, body: Any) -> dict[str, Any]:
     tenant = await reach(uow, tenant_slug, OP)
+    compiled.changed(uow)
     operations = _operations(body)
     department_id, _ = await _group(uow, tenant.id, group_id)
     for operation in operations:
@@ -491,6 +495,7 @@ async def patch_group(uow: UnitOfWork, tenant_slug: str, base: str, group_id: st
 async def delete_group(uow: UnitOfWork, tenant_slug: str, group_id: str) -> None:
     """A department is never deleted (tickets keep naming it): it is closed and its people leave it."""
     tenant = await reach(uow, tenant_slug, OP)
+    compiled.changed(uow)
     department_id, _ = await _group(uow, tenant.id, group_id)
     members = [p.id for p in await repository.list_people(uow.conn, tenant.id) if p.department_id == department_id]
     await repository.leave_department(uow.conn, tenant.id, members, department_id)

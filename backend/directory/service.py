@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from auth.permissions import Operation
 from backend import clock
-from backend.directory import repository
+from backend.directory import compiled, repository
 from backend.directory.presence import Sources, presence_of
 from backend.directory.provisioning import (
     deprovision,
@@ -38,6 +38,7 @@ from backend.directory.schemas import (
 )
 from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.generations import Generations
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
@@ -87,6 +88,7 @@ async def responsibilities(uow: UnitOfWork, tenant_slug: str, person_id: UUID | 
 
 async def add_responsibility(uow: UnitOfWork, tenant_slug: str, data: ResponsibilityInput) -> Responsibility:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     fields = responsibility_fields(data)
     if not await repository.existing_people(uow.conn, tenant.id, [data.person_id]):
         raise ValidationFailed(_l("no person with this id in the town's directory"), field="personId")
@@ -95,6 +97,7 @@ async def add_responsibility(uow: UnitOfWork, tenant_slug: str, data: Responsibi
 
 async def remove_responsibility(uow: UnitOfWork, tenant_slug: str, responsibility_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     if not await repository.delete_responsibility(uow.conn, tenant.id, responsibility_id):
         raise NotFound(_l("responsibility not found"))
 
@@ -111,6 +114,7 @@ async def set_department_line(
     uow: UnitOfWork, tenant_slug: str, department_id: UUID, data: DepartmentLineInput
 ) -> DepartmentLine:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     hours = None
     if data.hours is not None:
         for interval in data.hours:
@@ -178,6 +182,27 @@ async def _presences(
     return answers
 
 
+async def _live_presences(
+    uow: UnitOfWork, tenant: Tenant, town: compiled.Snapshot, people: Sequence[Person], at: datetime
+) -> dict[UUID, Presence]:
+    """Presence from the compiled absences and one query for the switch and telephone rows."""
+    live: dict[tuple[str, UUID], Any] = {}
+    if people:
+        for row in await repository.live_presence(uow.conn, tenant.id, [p.id for p in people], at):
+            live[row["source"], row["person_id"]] = row
+    answers = {}
+    for p in people:
+        line = town.lines.get(p.department_id) if p.department_id else None
+        sources = Sources(
+            phone=live.get(("phone", p.id)),
+            switch=live.get(("switch", p.id)),
+            dated=town.dated_at(p.id, at),
+            weekly=town.weekly.get(p.id, ()),
+        )
+        answers[p.id] = presence_of(p.id, sources, _calendar(town.calendar, line.hours if line else None), at)
+    return answers
+
+
 async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
     at = at or clock.now()
@@ -242,6 +267,7 @@ async def add_absence(
     uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: WeeklyAbsenceInput | DatedAbsenceInput
 ) -> Absences:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     await repository.get_person(uow.conn, tenant.id, person_id)
     if isinstance(data, WeeklyAbsenceInput):
         starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
@@ -264,6 +290,7 @@ async def add_absence(
 
 async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, absence_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
         raise NotFound(_l("absence not found"))
 
@@ -301,7 +328,9 @@ async def forwarding_decision(
     surname: str | None = None,
     at: datetime | None = None,
     area: str | None = None,
+    read: Generations | None = None,
 ) -> ForwardingDecision:
+    """`read`: the generations the request read at sign-in (the compiled directory's key)."""
     tenant = await reach(uow, tenant_slug, Operation.FORWARDING_READ)
     at = at or clock.now()
     if at.tzinfo is None:
@@ -310,28 +339,29 @@ async def forwarding_decision(
         raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
     if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
         raise ValidationFailed(_l("not a surname"), field="surname")
-    entries = await repository.responsibilities_for_key(uow.conn, tenant.id, leika_key) if leika_key else []
-    people = await repository.list_people(uow.conn, tenant.id, active_only=True)
-    by_id = {p.id: p for p in people}
+    town = await compiled.snapshot(uow, tenant, read)
+    by_id, lines, calendar = town.people, town.lines, town.calendar
+    entries = town.responsible_for(leika_key) if leika_key else []
     chosen = [e for e in _responsible(entries, surname, area) if e.person_id in by_id]
-    lines = await repository.department_lines(uow.conn, tenant.id)
-    calendar = await load_calendar(uow.conn, tenant)
-    presences = await _presences(uow, tenant, people, lines, calendar, at)
-    proposed_department, due_at = await tickets.callback_promise(
-        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
-    )
-    builder = _Options(calendar, lines, presences, at)
     # The responsible people first (several when the agent has no surname yet for a split
     # service), then their substitutes in order; nobody twice.
     responsible = list({e.person_id: e for e in reversed(chosen)}.values())[::-1]
-    for entry in responsible:
-        builder.person(by_id[entry.person_id], OptionKind.PERSON, entry)
+    candidates: list[tuple[Person, OptionKind, Responsibility]] = [
+        (by_id[e.person_id], OptionKind.PERSON, e) for e in responsible
+    ]
     seen = {e.person_id for e in responsible}
     for entry in responsible:
         for substitute_id in by_id[entry.person_id].substitute_ids:
             if substitute_id in by_id and substitute_id not in seen:
                 seen.add(substitute_id)
-                builder.person(by_id[substitute_id], OptionKind.SUBSTITUTE, entry)
+                candidates.append((by_id[substitute_id], OptionKind.SUBSTITUTE, entry))
+    presences = await _live_presences(uow, tenant, town, [c[0] for c in candidates], at)
+    proposed_department, due_at = await tickets.callback_promise(
+        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
+    )
+    builder = _Options(calendar, lines, presences, at)
+    for person, kind, entry in candidates:
+        builder.person(person, kind, entry)
     first = by_id[chosen[0].person_id] if chosen else None
     department_id = first.department_id if first and first.department_id else proposed_department
     if department_id is not None and department_id in lines:
