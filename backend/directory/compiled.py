@@ -21,9 +21,12 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from auth.permissions import Operation, require
 from backend import generations
 from backend.directory import repository
 from backend.directory.schemas import DepartmentLine, Person, Responsibility
+from backend.errors import NotFound
+from backend.i18n import _l
 from backend.state import AppState, UnitOfWork
 from backend.tenants.calendar import WorkingCalendar, load_calendar
 from backend.tenants.schemas import Tenant
@@ -78,7 +81,10 @@ async def tenant_changed(app: AppState) -> None:
 
 
 async def snapshot(uow: UnitOfWork, tenant: Tenant, read: generations.Generations | None) -> Snapshot:
-    """The town's snapshot at the generation the request read (at sign-in, else now)."""
+    """The town's snapshot at the generation the request read (at sign-in, else now), for a
+    principal who may ask for the town's forwarding decision."""
+    if tenant.id not in require(uow.principal, Operation.FORWARDING_READ):
+        raise NotFound(_l("tenant not found"))
     read = read or await generations.read(uow.app)
     if read is None:
         return await _compile(uow, tenant)
