@@ -14,10 +14,11 @@ from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend import generations
-from backend.directory import importing, service
+from backend.directory import importing, search, service
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
+    DirectoryHit,
     DirectoryImportReport,
     ForwardingDecision,
     Person,
@@ -91,6 +92,22 @@ class DirectoryController(AuthenticatedController):
         text = await csv_text(request)
         async with unit_of_work(app_state, principal) as uow:
             return await importing.import_people_csv(uow, slug, text, prune=prune)
+
+    @get(
+        "/tenants/{slug:str}/directory/search",
+        summary="Find people and offices: names with or without salutation, an office, a direct number",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def search_directory(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        q: Annotated[str, Parameter(description='e.g. "Frau Müller Bürgerbüro", "Ansprechpartner Bauamt"')],
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> list[DirectoryHit]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await search.search_directory(uow, slug, q, limit)
 
     @get(PERSON, summary="One contact person", responses=problem_responses(400, 401, 403, 404))
     async def get_person(self, app_state: AppState, principal: Principal, slug: str, person_id: UUID) -> Person:

@@ -12,7 +12,7 @@ from backend import generations
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
-from backend.directory import importing, schemas, service
+from backend.directory import importing, schemas, search, service
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsence, DatedAbsenceInput, WeeklyAbsence, WeeklyAbsenceInput
 from backend.tenants.gql import ServiceIntervalGQL
@@ -247,6 +247,19 @@ class ImportReportGQL:
     problems: list[ImportProblemGQL]
 
 
+strawberry.enum(schemas.HitKind, name="DirectoryHitKind")
+
+
+@mirrors(schemas.DirectoryHit)
+@strawberry.type(name="DirectoryHit", description="A person or a department line that matches, best first")
+class DirectoryHitGQL:
+    kind: schemas.HitKind
+    score: float
+    person: PersonGQL | None
+    department: DepartmentLineGQL | None
+    matched: list[str]
+
+
 @strawberry.type(name="DirectoryImportPayload")
 class ImportPayload:
     report: ImportReportGQL | None
@@ -265,6 +278,14 @@ class DirectoryQuery:
     async def directory_people(self, info: Info, tenant: str) -> list[PersonGQL]:
         async with info.context.uow() as uow:
             return shown_all(PersonGQL, await service.list_people(uow, tenant))
+
+    @strawberry.field(
+        description='Find people and offices of a town: "Frau Müller Bürgerbüro", "Ansprechpartner Bauamt", '
+        "a direct number"
+    )
+    async def directory_search(self, info: Info, tenant: str, query: str, limit: int = 20) -> list[DirectoryHitGQL]:
+        async with info.context.uow() as uow:
+            return shown_all(DirectoryHitGQL, await search.search_directory(uow, tenant, query, limit))
 
     @strawberry.field(description="One contact person")
     async def directory_person(self, info: Info, tenant: str, id: UUID) -> PersonGQL:

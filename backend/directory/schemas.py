@@ -222,3 +222,22 @@ class DirectoryImportReport(Schema, frozen=True):
     unchanged: int
     deprovisioned: int  # marked inactive in the file, or (with prune) missing from it
     problems: list[DirectoryImportProblem]
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+class HitKind(StrEnum):
+    PERSON = "person"
+    DEPARTMENT = "department"
+
+
+class DirectoryHit(Schema, frozen=True):
+    """A person or a department line that matches what the agent typed ("Frau Müller
+    Bürgerbüro", "Ansprechpartner Bauamt", a direct number), best first."""
+
+    kind: HitKind
+    score: float
+    person: Person | None
+    department: DepartmentLine | None
+    matched: list[str]  # which words (or the number) matched, for the agent's screen

@@ -145,6 +145,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/tenants/{slug}/directory/responsibilities"): "addResponsibility",
     ("DELETE", "/v1/tenants/{slug}/directory/responsibilities/{responsibility_id}"): "removeResponsibility",
     ("POST", "/v1/tenants/{slug}/directory/import"): "importDirectory",
+    ("GET", "/v1/tenants/{slug}/directory/search"): "searchDirectory",
     ("GET", "/scim/v2/{slug}/ServiceProviderConfig"): "scimServiceProviderConfig",
     ("GET", "/scim/v2/{slug}/ResourceTypes"): "scimResourceTypes",
     ("GET", "/scim/v2/{slug}/Schemas"): "scimSchemas",

@@ -664,6 +664,7 @@ ROUTES: tuple[Route, ...] = (
         (R.ARTICLE_WRITE,),
         params=lambda t: {"page_id": t.web["page_id"]},
     ),
+    Route("GET", "/v1/tenants/{slug}/directory/search", (R.DIRECTORY_READ,), query=lambda t: {"q": "Matrix"}),
     Route(
         "POST",
         "/v1/tenants/{slug}/directory/import",
