@@ -84,6 +84,7 @@ class Operation(StrEnum):
     CENTRE_READ = "centre:read"
     AGENT_STATUS_WRITE = "agent-status:write"
     OPEN311_CONFIGURE = "open311:configure"
+    DIRECTORY_PROVISION = "directory:provision"
 
 
 Grant = Role | Scope
@@ -236,6 +237,8 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.FINANCE: OWN,
     },
     Operation.DIRECTORY_WRITE: {Role.PLATFORM_ADMIN: OWN, Role.TOWN_ADMIN: OWN},
+    # SCIM (decision 027): only the town's own identity provider, by its machine client's scope.
+    Operation.DIRECTORY_PROVISION: {Scope.DIRECTORY_PROVISION: OWN},
     Operation.PRESENCE_SELF_WRITE: dict.fromkeys(Role, OWN),
     Operation.PRESENCE_EVENT_WRITE: {Scope.CALLS_WRITE: ACTING},
     Operation.FORWARDING_READ: {

@@ -26,6 +26,8 @@ class Scope(StrEnum):
     ARTICLES_READ = "articles:read"
     TICKETS_READ = "tickets:read"
     TICKETS_WRITE = "tickets:write"
+    # A town's identity provider keeps the town's directory current (SCIM 2.0, decision 027).
+    DIRECTORY_PROVISION = "directory:provision"
 
 
 # Roles of the operator's staff that act for every client tenant with an active agreement.
@@ -40,6 +42,7 @@ OPERATOR_WIDE_SCOPES: frozenset[Scope] = frozenset({Scope.ROUTING_READ, Scope.CA
 MACHINE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
     "partner": frozenset({Scope.TENANTS_READ, Scope.ARTICLES_READ, Scope.TICKETS_READ, Scope.TICKETS_WRITE}),
     "telephony": frozenset({Scope.TENANTS_READ, Scope.ROUTING_READ, Scope.CALLS_WRITE}),
+    "provisioning": frozenset({Scope.DIRECTORY_PROVISION}),
 }
 
 

@@ -162,11 +162,12 @@ def token(
 def grantable_roles(slug: str) -> tuple[str, ...]:
     """What the demo issuer of `slug` may grant, as the demo data maps it: only the operator's
     grants platform-admin (a town's would be refused at sign-in); the telephone system is the
-    operator's, partner systems are the towns'. The most common role comes first."""
+    operator's, partner systems and the directory's provisioning client (SCIM) the towns'. The
+    most common role comes first."""
     operator = slug == DEMO_OPERATOR
     people = [Role.AGENT, *(r for r in Role if r is not Role.AGENT)]
     roles = [r.value for r in people if operator or r not in OPERATOR_ONLY_ROLES]
-    return (*roles, "telephony" if operator else "partner")
+    return (*roles, *(("telephony",) if operator else ("partner", "provisioning")))
 
 
 _PAGE_HEAD = (

@@ -1,8 +1,9 @@
 """Generation counters in Redis for what every request reads and administrators rarely change.
 
-Sign-in (issuers, tenants, agreements) and telephony routing (numbers, windows, absences, area
-codes, tenant settings) are remembered in process under the generation they were read at. A
-committed change increments its counter (`bump`, run after commit), so the next request on any
+Sign-in (issuers, tenants, agreements), telephony routing (numbers, windows, absences, area
+codes, tenant settings) and the town directories (the forwarding decision) are remembered in
+process under the generation they were read at. A committed change increments its counter
+(`bump`, run after commit), so the next request on any
 instance reads a new generation and looks again: no instance answers from a state older than
 the last commit. A request reads all counters once, in one round trip, at sign-in; what it
 read is kept on the request (`of_request`) for the handlers that need it.
@@ -22,8 +23,8 @@ from backend.redisclient import always_try
 if TYPE_CHECKING:  # the app state names this module's Generations in its sign-in hook
     from backend.state import AppState
 
-Counter = Literal["signin", "routing"]
-_COUNTERS: tuple[Counter, ...] = ("signin", "routing")
+Counter = Literal["signin", "routing", "directory"]
+_COUNTERS: tuple[Counter, ...] = ("signin", "routing", "directory")
 _STATE_KEY = "generations"
 log = structlog.get_logger("generations")
 
@@ -32,6 +33,7 @@ log = structlog.get_logger("generations")
 class Generations:
     signin: int
     routing: int
+    directory: int = 0  # the town directories (backend.directory.compiled)
 
 
 def key(app: AppState, counter: Counter) -> str:
@@ -45,8 +47,8 @@ async def read(app: AppState) -> Generations | None:
         values = await app.redis.mget([key(app, counter) for counter in _COUNTERS])
     except RedisError:
         return None
-    signin, routing = (int(value or 0) for value in values)
-    return Generations(signin=signin, routing=routing)
+    signin, routing, directory = (int(value or 0) for value in values)
+    return Generations(signin=signin, routing=routing, directory=directory)
 
 
 async def bump(app: AppState, counter: Counter) -> None:

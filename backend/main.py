@@ -20,7 +20,9 @@ from backend.billing.controller import BillingController
 from backend.centre.controller import CentreController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
+from backend.directory.compiled import tenant_changed as directory_changed
 from backend.directory.controller import DirectoryController
+from backend.directory.controller_scim import ScimController
 from backend.gql_schema import graphql_controller
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
@@ -170,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             http=http,
             verifier=verifier,
             sign_in=sign_in,
-            tenant_change_listeners=[routing_changed],
+            tenant_change_listeners=[routing_changed, directory_changed],
             replay_auditor=ticket_personal.audit_replay,
             rate_limiter=limiter,
             metrics=figures,
@@ -214,6 +216,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         Open311AdminController,
         GeoReportDiscoveryController,
         GeoReportController,
+        ScimController,
         graphql_controller(settings),
         static_assets_router(),
         problem_pages_router(),

@@ -4,18 +4,22 @@ decision for the telephone system's attended transfer. Thin: parse → service �
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import delete, get, post, put
+from litestar import Request, delete, get, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.directory import service
+from backend import generations
+from backend.directory import importing, search, service
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
+    DirectoryHit,
+    DirectoryImportReport,
     ForwardingDecision,
     Person,
     PersonInput,
@@ -25,13 +29,34 @@ from backend.directory.schemas import (
     Responsibility,
     ResponsibilityInput,
 )
+from backend.errors import ValidationFailed
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
+from backend.i18n import _l
 from backend.state import AppState, unit_of_work
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
 
 PEOPLE = "/tenants/{slug:str}/directory/people"
 PERSON = PEOPLE + "/{person_id:uuid}"
+
+
+async def csv_text(request: Request[Any, Any, Any]) -> str:
+    """The CSV of an upload: `text/csv` as UTF-8 (a spreadsheet's Windows-1252 export too), or
+    `{"csv": "…"}` for clients that only send JSON."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValidationFailed(_l("the body is not JSON; send the CSV as text/csv"), field="csv") from None
+        if not isinstance(value, dict) or not isinstance(value.get("csv"), str):
+            raise ValidationFailed(_l('send the CSV as text/csv, or as JSON with the field "csv"'), field="csv")
+        text = value["csv"]
+    return text
 
 
 class DirectoryController(AuthenticatedController):
@@ -49,6 +74,40 @@ class DirectoryController(AuthenticatedController):
     async def create_person(self, app_state: AppState, principal: Principal, slug: str, data: PersonInput) -> Person:
         async with unit_of_work(app_state, principal) as uow:
             return await service.create_person(uow, slug, data)
+
+    @post(
+        "/tenants/{slug:str}/directory/import",
+        summary="Import the town's people and responsibilities from CSV (town admin; bad lines reported, the rest in)",
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def import_people(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        request: Request[Any, Any, Any],
+        prune: Annotated[bool, Parameter(description="deprovision imported people missing from the file")] = False,
+    ) -> DirectoryImportReport:
+        text = await csv_text(request)
+        async with unit_of_work(app_state, principal) as uow:
+            return await importing.import_people_csv(uow, slug, text, prune=prune)
+
+    @get(
+        "/tenants/{slug:str}/directory/search",
+        summary="Find people and offices: names with or without salutation, an office, a direct number",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def search_directory(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        q: Annotated[str, Parameter(description='e.g. "Frau Müller Bürgerbüro", "Ansprechpartner Bauamt"')],
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> list[DirectoryHit]:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await search.search_directory(uow, slug, q, limit)
 
     @get(PERSON, summary="One contact person", responses=problem_responses(400, 401, 403, 404))
     async def get_person(self, app_state: AppState, principal: Principal, slug: str, person_id: UUID) -> Person:
@@ -207,11 +266,13 @@ class DirectoryController(AuthenticatedController):
         self,
         app_state: AppState,
         principal: Principal,
+        request: Request[Any, Any, Any],
         tenant: Annotated[str, Parameter(description="tenant slug")],
         leika_key: Annotated[str | None, Parameter(query="leikaKey", max_length=14)] = None,
         surname: Annotated[str | None, Parameter(max_length=100)] = None,
         area: Annotated[str | None, Parameter(max_length=100)] = None,
         at: datetime | None = None,
     ) -> ForwardingDecision:
+        read = generations.of_request(request)
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area)
+            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)

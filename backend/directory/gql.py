@@ -8,10 +8,11 @@ from uuid import UUID
 
 import strawberry
 
+from backend import generations
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
-from backend.directory import schemas, service
+from backend.directory import importing, schemas, search, service
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsence, DatedAbsenceInput, WeeklyAbsence, WeeklyAbsenceInput
 from backend.tenants.gql import ServiceIntervalGQL
@@ -227,6 +228,44 @@ class AbsencesPayload:
     errors: list[UserError]
 
 
+@mirrors(schemas.DirectoryImportProblem)
+@strawberry.type(name="DirectoryImportProblem", description="A line that did not go in, and why")
+class ImportProblemGQL:
+    line: int = strawberry.field(description="line number in the file (the header is line 1)")
+    field: str | None = strawberry.field(description="the column")
+    message: str
+    external_id: str | None
+
+
+@mirrors(schemas.DirectoryImportReport)
+@strawberry.type(name="DirectoryImportReport", description="What a CSV import of a town's people did")
+class ImportReportGQL:
+    created: int
+    updated: int
+    unchanged: int
+    deprovisioned: int
+    problems: list[ImportProblemGQL]
+
+
+strawberry.enum(schemas.HitKind, name="DirectoryHitKind")
+
+
+@mirrors(schemas.DirectoryHit)
+@strawberry.type(name="DirectoryHit", description="A person or a department line that matches, best first")
+class DirectoryHitGQL:
+    kind: schemas.HitKind
+    score: float
+    person: PersonGQL | None
+    department: DepartmentLineGQL | None
+    matched: list[str]
+
+
+@strawberry.type(name="DirectoryImportPayload")
+class ImportPayload:
+    report: ImportReportGQL | None
+    errors: list[UserError]
+
+
 @strawberry.type(name="DirectoryRemovalPayload")
 class RemovalPayload:
     removed_id: UUID | None
@@ -239,6 +278,14 @@ class DirectoryQuery:
     async def directory_people(self, info: Info, tenant: str) -> list[PersonGQL]:
         async with info.context.uow() as uow:
             return shown_all(PersonGQL, await service.list_people(uow, tenant))
+
+    @strawberry.field(
+        description='Find people and offices of a town: "Frau Müller Bürgerbüro", "Ansprechpartner Bauamt", '
+        "a direct number"
+    )
+    async def directory_search(self, info: Info, tenant: str, query: str, limit: int = 20) -> list[DirectoryHitGQL]:
+        async with info.context.uow() as uow:
+            return shown_all(DirectoryHitGQL, await search.search_directory(uow, tenant, query, limit))
 
     @strawberry.field(description="One contact person")
     async def directory_person(self, info: Info, tenant: str, id: UUID) -> PersonGQL:
@@ -275,8 +322,9 @@ class DirectoryQuery:
         at: datetime | None = None,
         area: str | None = None,
     ) -> ForwardingDecisionGQL:
+        read = generations.of_request(info.context.request)
         async with info.context.uow() as uow:
-            decision = await service.forwarding_decision(uow, tenant, leika_key, surname, at, area)
+            decision = await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)
         return shown(ForwardingDecisionGQL, decision)
 
 
@@ -307,6 +355,16 @@ class DirectoryMutation:
             return id
 
         return await mutate(info, RemovalPayload, "removed_id", remove)
+
+    @strawberry.mutation(
+        description="Import the town's people and responsibilities from CSV (town admin): lines with problems "
+        "are reported with their number and change nothing, the rest go in; with prune, imported people "
+        "missing from the file are deprovisioned"
+    )
+    async def import_directory(self, info: Info, tenant: str, csv: str, prune: bool = False) -> ImportPayload:
+        return await mutate(
+            info, ImportPayload, "report", lambda uow: importing.import_people_csv(uow, tenant, csv, prune=prune)
+        )
 
     @strawberry.mutation(description="Make a person responsible for a service or topic (town admin)")
     async def add_responsibility(self, info: Info, tenant: str, input: ResponsibilityInputGQL) -> ResponsibilityPayload:

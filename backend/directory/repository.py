@@ -129,6 +129,20 @@ async def delete_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UU
     return bool(status != "DELETE 0")
 
 
+async def release_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
+    """Out of every responsibility and substitution (deprovisioning), presence forgotten."""
+    await conn.execute(
+        "DELETE FROM directory_responsibilities WHERE tenant_id = $1 AND person_id = $2", tenant_id, person_id
+    )
+    await conn.execute(
+        "DELETE FROM directory_substitutes WHERE tenant_id = $1 AND (substitute_id = $2 OR person_id = $2)",
+        tenant_id,
+        person_id,
+    )
+    for table in ("directory_presence_switch", "directory_presence_phone"):
+        await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1 AND person_id = $2", tenant_id, person_id)
+
+
 async def replace_substitutes(
     conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID, substitute_ids: Sequence[UUID]
 ) -> None:
@@ -417,3 +431,95 @@ async def delete_person_absence(conn: asyncpg.Connection, tenant_id: UUID, perso
         absence_id,
     )
     return weekly != "DELETE 0" or dated != "DELETE 0"
+
+
+async def replace_responsibilities(
+    conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID, entries: Sequence[dict[str, Any]]
+) -> None:
+    """A person's responsibilities as a file lists them (the import)."""
+    await conn.execute(
+        "DELETE FROM directory_responsibilities WHERE tenant_id = $1 AND person_id = $2", tenant_id, person_id
+    )
+    await conn.executemany(
+        """INSERT INTO directory_responsibilities
+               (tenant_id, id, person_id, leika_key, topic, surname_from, surname_to, area)
+           VALUES ($1, gen_random_uuid(), $2, $3, $4, $5, $6, $7)""",
+        [
+            (tenant_id, person_id, e["leika_key"], e["topic"], e["surname_from"], e["surname_to"], e["area"])
+            for e in entries
+        ],
+    )
+
+
+# --- departments as SCIM groups (decision 027) ----------------------------------------------------
+
+
+async def move_people(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID], department_id: UUID) -> None:
+    await conn.execute(
+        """UPDATE directory_people SET department_id = $3, version = version + 1, updated_at = now()
+           WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND department_id IS DISTINCT FROM $3""",
+        tenant_id,
+        list(ids),
+        department_id,
+    )
+
+
+async def leave_department(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID], department_id: UUID) -> None:
+    await conn.execute(
+        """UPDATE directory_people SET department_id = NULL, version = version + 1, updated_at = now()
+           WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND department_id = $3""",
+        tenant_id,
+        list(ids),
+        department_id,
+    )
+
+
+async def insert_department(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID, name: str) -> None:
+    await conn.execute(
+        "INSERT INTO departments (tenant_id, id, name) VALUES ($1, $2, $3)", tenant_id, department_id, name
+    )
+
+
+async def rename_department(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID, name: str) -> None:
+    await conn.execute(
+        "UPDATE departments SET name = $3 WHERE tenant_id = $1 AND id = $2 AND name <> $3",
+        tenant_id,
+        department_id,
+        name,
+    )
+
+
+async def close_department(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE departments SET active = false WHERE tenant_id = $1 AND id = $2", tenant_id, department_id
+    )
+
+
+async def all_person_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list[asyncpg.Record]:
+    """Every person's absences of the town, weekly and dated, for the compiled snapshot."""
+    return await conn.fetch(
+        """SELECT 'weekly' AS kind, person_id, weekday, starts, ends, NULL::timestamptz AS starts_at,
+                  NULL::timestamptz AS ends_at, note
+           FROM absence_weekly WHERE tenant_id = $1 AND person_id IS NOT NULL
+           UNION ALL
+           SELECT 'dated', person_id, NULL, NULL, NULL, lower(during), upper(during), note
+           FROM absence_dated WHERE tenant_id = $1 AND person_id IS NOT NULL""",
+        tenant_id,
+    )
+
+
+async def live_presence(
+    conn: asyncpg.Connection, tenant_id: UUID, person_ids: Sequence[UUID], at: datetime
+) -> list[asyncpg.Record]:
+    """The switch and telephone rows in force at `at` for a few people, in one round trip."""
+    return await conn.fetch(
+        """SELECT 'switch' AS source, person_id, state, until, NULL::timestamptz AS expires_at
+           FROM directory_presence_switch
+           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND set_at <= $3 AND $3 < until
+           UNION ALL
+           SELECT 'phone', person_id, state, NULL, expires_at FROM directory_presence_phone
+           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND at <= $3 AND $3 < expires_at""",
+        tenant_id,
+        list(person_ids),
+        at,
+    )

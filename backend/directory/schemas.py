@@ -205,13 +205,39 @@ class ForwardingDecision(Schema, frozen=True):
 # --- import --------------------------------------------------------------------------------
 
 
-class ImportProblem(Schema, frozen=True):
+class DirectoryImportProblem(Schema, frozen=True):
+    """A line of the CSV that did not go in: its number (the header is line 1), the column, why."""
+
     line: int
     field: str | None
     message: str
+    external_id: str | None
 
 
-class ImportReport(Schema, frozen=True):
+class DirectoryImportReport(Schema, frozen=True):
+    """What an import did; lines with problems changed nothing, the others went in."""
+
     created: int
     updated: int
-    problems: list[ImportProblem]
+    unchanged: int
+    deprovisioned: int  # marked inactive in the file, or (with prune) missing from it
+    problems: list[DirectoryImportProblem]
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+class HitKind(StrEnum):
+    PERSON = "person"
+    DEPARTMENT = "department"
+
+
+class DirectoryHit(Schema, frozen=True):
+    """A person or a department line that matches what the agent typed ("Frau Müller
+    Bürgerbüro", "Ansprechpartner Bauamt", a direct number), best first."""
+
+    kind: HitKind
+    score: float
+    person: Person | None
+    department: DepartmentLine | None
+    matched: list[str]  # which words (or the number) matched, for the agent's screen

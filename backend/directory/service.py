@@ -4,19 +4,23 @@ Decision 023."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-import phonenumbers
-
 from auth.permissions import Operation
 from backend import clock
-from backend.directory import repository
+from backend.directory import compiled, repository
 from backend.directory.presence import Sources, presence_of
+from backend.directory.provisioning import (
+    deprovision,
+    fold_letters,
+    in_surname_range,
+    normalise_phone,
+    responsibility_fields,
+    save_person,
+)
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
@@ -34,6 +38,7 @@ from backend.directory.schemas import (
 )
 from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.generations import Generations
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
@@ -41,38 +46,6 @@ from backend.tenants.calendar import WorkingCalendar, load_calendar
 from backend.tenants.reach import reach, reach_home, reach_id
 from backend.tenants.schemas import ServiceInterval, Tenant
 from backend.tickets import service as tickets
-
-# --- input rules --------------------------------------------------------------------------
-
-
-def normalise_phone(value: str | None, field: str = "phone") -> str | None:
-    """Any German way of writing a number ("02921 30-1234", "+49 (0)2921 301234") → E.164."""
-    if value is None:
-        return None
-    try:
-        number = phonenumbers.parse(value, "DE")
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(_l("not a valid telephone number"), field=field)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def fold_letters(text: str) -> str:
-    """Surnames compared as a register sorts them (DIN 5007-1): Ä → A, ß → SS, letters only."""
-    plain = unicodedata.normalize("NFKD", text.replace("ß", "ss").replace("ẞ", "SS"))
-    return "".join(ch for ch in plain if ch.isascii() and ch.isalpha()).upper()
-
-
-def in_surname_range(surname: str, low: str, high: str) -> bool:
-    folded = fold_letters(surname)
-    return low <= folded[: len(low)] and folded[: len(high)] <= high
-
-
-def _unique_field(error: asyncpg.UniqueViolationError) -> str:
-    name = error.constraint_name or ""
-    return {"directory_people_user_name": "userName", "directory_people_subject": "subject"}.get(name, "phone")
-
 
 # --- people -------------------------------------------------------------------------------
 
@@ -87,52 +60,9 @@ async def person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> Person:
     return await repository.get_person(uow.conn, tenant.id, person_id)
 
 
-async def _person_fields(uow: UnitOfWork, tenant_id: UUID, data: PersonInput, person_id: UUID) -> dict[str, Any]:
-    if not data.family_name.strip():
-        raise ValidationFailed(_l("the family name must not be blank"), field="familyName")
-    if data.department_id is not None and not await repository.department_exists(
-        uow.conn, tenant_id, data.department_id
-    ):
-        raise ValidationFailed(_l("no department with this id in the town"), field="departmentId")
-    substitutes = list(data.substitute_ids)
-    if person_id in substitutes or len(set(substitutes)) != len(substitutes):
-        raise ValidationFailed(_l("a person cannot substitute themselves, nor twice"), field="substituteIds")
-    if set(substitutes) - await repository.existing_people(uow.conn, tenant_id, substitutes):
-        raise ValidationFailed(_l("no person with this id in the town's directory"), field="substituteIds")
-    return {
-        "salutation": data.salutation.value,
-        "given_name": data.given_name.strip(),
-        "family_name": data.family_name.strip(),
-        "function": data.function.strip(),
-        "department_id": data.department_id,
-        "phone": normalise_phone(data.phone),
-        "email": data.email,
-        "room": data.room.strip(),
-        "languages": sorted(set(data.languages)),
-        "user_name": data.user_name,
-        "external_id": data.external_id,
-        "subject": data.subject,
-        "active": data.active,
-    }
-
-
-async def _save(uow: UnitOfWork, tenant_id: UUID, person_id: UUID, data: PersonInput, *, new: bool) -> Person:
-    fields = await _person_fields(uow, tenant_id, data, person_id)
-    try:
-        async with uow.conn.transaction():  # a savepoint: a duplicate is a 409, the request goes on
-            if new:
-                await repository.insert_person(uow.conn, tenant_id, person_id, fields)
-            elif not await repository.update_person(uow.conn, tenant_id, person_id, fields):
-                raise NotFound(_l("person not found"))
-    except asyncpg.UniqueViolationError as error:
-        raise Conflict(_l("another person of the town already has this value"), field=_unique_field(error)) from None
-    await repository.replace_substitutes(uow.conn, tenant_id, person_id, data.substitute_ids)
-    return await repository.get_person(uow.conn, tenant_id, person_id)
-
-
 async def create_person(uow: UnitOfWork, tenant_slug: str, data: PersonInput) -> Person:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    return await _save(uow, tenant.id, uuid4(), data, new=True)
+    return await save_person(uow, tenant.id, uuid4(), data, Operation.DIRECTORY_WRITE, new=True)
 
 
 async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: PersonInput) -> Person:
@@ -140,13 +70,12 @@ async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, dat
     current = await repository.get_person(uow.conn, tenant.id, person_id)
     if data.version is not None and data.version != current.version:
         raise Conflict(_l("the person was changed meanwhile; reload and try again"), field="version")
-    return await _save(uow, tenant.id, person_id, data, new=False)
+    return await save_person(uow, tenant.id, person_id, data, Operation.DIRECTORY_WRITE, new=False)
 
 
 async def remove_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    if not await repository.delete_person(uow.conn, tenant.id, person_id):
-        raise NotFound(_l("person not found"))
+    await deprovision(uow, tenant.id, person_id, Operation.DIRECTORY_WRITE, delete=True)
 
 
 # --- responsibilities ---------------------------------------------------------------------
@@ -159,29 +88,16 @@ async def responsibilities(uow: UnitOfWork, tenant_slug: str, person_id: UUID | 
 
 async def add_responsibility(uow: UnitOfWork, tenant_slug: str, data: ResponsibilityInput) -> Responsibility:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
-    if (data.leika_key is None) == (data.topic is None or not data.topic.strip()):
-        raise ValidationFailed(_l("give either a LeiKa key or a topic"), field="leikaKey")
-    if (data.surname_from is None) != (data.surname_to is None):
-        raise ValidationFailed(_l("a surname range needs both ends"), field="surnameTo")
-    low = fold_letters(data.surname_from) if data.surname_from else None
-    high = fold_letters(data.surname_to) if data.surname_to else None
-    if low is not None and high is not None and (not low or not high or low > high):
-        raise ValidationFailed(_l("the surname range ends before it starts"), field="surnameTo")
+    compiled.changed(uow)
+    fields = responsibility_fields(data)
     if not await repository.existing_people(uow.conn, tenant.id, [data.person_id]):
         raise ValidationFailed(_l("no person with this id in the town's directory"), field="personId")
-    fields = {
-        "person_id": data.person_id,
-        "leika_key": data.leika_key,
-        "topic": data.topic.strip() if data.topic else None,
-        "surname_from": low,
-        "surname_to": high,
-        "area": data.area.strip() if data.area else None,
-    }
     return await repository.insert_responsibility(uow.conn, tenant.id, uuid4(), fields)
 
 
 async def remove_responsibility(uow: UnitOfWork, tenant_slug: str, responsibility_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     if not await repository.delete_responsibility(uow.conn, tenant.id, responsibility_id):
         raise NotFound(_l("responsibility not found"))
 
@@ -198,6 +114,7 @@ async def set_department_line(
     uow: UnitOfWork, tenant_slug: str, department_id: UUID, data: DepartmentLineInput
 ) -> DepartmentLine:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     hours = None
     if data.hours is not None:
         for interval in data.hours:
@@ -265,6 +182,27 @@ async def _presences(
     return answers
 
 
+async def _live_presences(
+    uow: UnitOfWork, tenant: Tenant, town: compiled.Snapshot, people: Sequence[Person], at: datetime
+) -> dict[UUID, Presence]:
+    """Presence from the compiled absences and one query for the switch and telephone rows."""
+    live: dict[tuple[str, UUID], Any] = {}
+    if people:
+        for row in await repository.live_presence(uow.conn, tenant.id, [p.id for p in people], at):
+            live[row["source"], row["person_id"]] = row
+    answers = {}
+    for p in people:
+        line = town.lines.get(p.department_id) if p.department_id else None
+        sources = Sources(
+            phone=live.get(("phone", p.id)),
+            switch=live.get(("switch", p.id)),
+            dated=town.dated_at(p.id, at),
+            weekly=town.weekly.get(p.id, ()),
+        )
+        answers[p.id] = presence_of(p.id, sources, _calendar(town.calendar, line.hours if line else None), at)
+    return answers
+
+
 async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
     at = at or clock.now()
@@ -329,6 +267,7 @@ async def add_absence(
     uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: WeeklyAbsenceInput | DatedAbsenceInput
 ) -> Absences:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     await repository.get_person(uow.conn, tenant.id, person_id)
     if isinstance(data, WeeklyAbsenceInput):
         starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
@@ -351,6 +290,7 @@ async def add_absence(
 
 async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, absence_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    compiled.changed(uow)
     if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
         raise NotFound(_l("absence not found"))
 
@@ -388,7 +328,9 @@ async def forwarding_decision(
     surname: str | None = None,
     at: datetime | None = None,
     area: str | None = None,
+    read: Generations | None = None,
 ) -> ForwardingDecision:
+    """`read`: the generations the request read at sign-in (the compiled directory's key)."""
     tenant = await reach(uow, tenant_slug, Operation.FORWARDING_READ)
     at = at or clock.now()
     if at.tzinfo is None:
@@ -397,28 +339,29 @@ async def forwarding_decision(
         raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
     if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
         raise ValidationFailed(_l("not a surname"), field="surname")
-    entries = await repository.responsibilities_for_key(uow.conn, tenant.id, leika_key) if leika_key else []
-    people = await repository.list_people(uow.conn, tenant.id, active_only=True)
-    by_id = {p.id: p for p in people}
+    town = await compiled.snapshot(uow, tenant, read)
+    by_id, lines, calendar = town.people, town.lines, town.calendar
+    entries = town.responsible_for(leika_key) if leika_key else []
     chosen = [e for e in _responsible(entries, surname, area) if e.person_id in by_id]
-    lines = await repository.department_lines(uow.conn, tenant.id)
-    calendar = await load_calendar(uow.conn, tenant)
-    presences = await _presences(uow, tenant, people, lines, calendar, at)
-    proposed_department, due_at = await tickets.callback_promise(
-        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
-    )
-    builder = _Options(calendar, lines, presences, at)
     # The responsible people first (several when the agent has no surname yet for a split
     # service), then their substitutes in order; nobody twice.
     responsible = list({e.person_id: e for e in reversed(chosen)}.values())[::-1]
-    for entry in responsible:
-        builder.person(by_id[entry.person_id], OptionKind.PERSON, entry)
+    candidates: list[tuple[Person, OptionKind, Responsibility]] = [
+        (by_id[e.person_id], OptionKind.PERSON, e) for e in responsible
+    ]
     seen = {e.person_id for e in responsible}
     for entry in responsible:
         for substitute_id in by_id[entry.person_id].substitute_ids:
             if substitute_id in by_id and substitute_id not in seen:
                 seen.add(substitute_id)
-                builder.person(by_id[substitute_id], OptionKind.SUBSTITUTE, entry)
+                candidates.append((by_id[substitute_id], OptionKind.SUBSTITUTE, entry))
+    presences = await _live_presences(uow, tenant, town, [c[0] for c in candidates], at)
+    proposed_department, due_at = await tickets.callback_promise(
+        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
+    )
+    builder = _Options(calendar, lines, presences, at)
+    for person, kind, entry in candidates:
+        builder.person(person, kind, entry)
     first = by_id[chosen[0].person_id] if chosen else None
     department_id = first.department_id if first and first.department_id else proposed_department
     if department_id is not None and department_id in lines:

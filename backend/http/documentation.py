@@ -177,6 +177,23 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tenants/{slug}/open311-keys"): "listOpen311ApiKeys",
     ("POST", "/v1/tenants/{slug}/open311-keys"): "issueOpen311ApiKey",
     ("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation"): "revokeOpen311ApiKey",
+    ("POST", "/v1/tenants/{slug}/directory/import"): "importDirectory",
+    ("GET", "/v1/tenants/{slug}/directory/search"): "searchDirectory",
+    ("GET", "/scim/v2/{slug}/ServiceProviderConfig"): "scimServiceProviderConfig",
+    ("GET", "/scim/v2/{slug}/ResourceTypes"): "scimResourceTypes",
+    ("GET", "/scim/v2/{slug}/Schemas"): "scimSchemas",
+    ("GET", "/scim/v2/{slug}/Users"): "scimListUsers",
+    ("POST", "/scim/v2/{slug}/Users"): "scimCreateUser",
+    ("GET", "/scim/v2/{slug}/Users/{user_id}"): "scimGetUser",
+    ("PUT", "/scim/v2/{slug}/Users/{user_id}"): "scimReplaceUser",
+    ("PATCH", "/scim/v2/{slug}/Users/{user_id}"): "scimPatchUser",
+    ("DELETE", "/scim/v2/{slug}/Users/{user_id}"): "scimDeleteUser",
+    ("GET", "/scim/v2/{slug}/Groups"): "scimListGroups",
+    ("POST", "/scim/v2/{slug}/Groups"): "scimCreateGroup",
+    ("GET", "/scim/v2/{slug}/Groups/{group_id}"): "scimGetGroup",
+    ("PUT", "/scim/v2/{slug}/Groups/{group_id}"): "scimReplaceGroup",
+    ("PATCH", "/scim/v2/{slug}/Groups/{group_id}"): "scimPatchGroup",
+    ("DELETE", "/scim/v2/{slug}/Groups/{group_id}"): "scimDeleteGroup",
 }
 
 # Open without a token: what load balancers and kubelets call, and Open311's discovery.
@@ -220,6 +237,11 @@ TAGS = [
         name="directory",
         description="A town's contact persons, their responsibilities, substitutes and presence, and the "
         "forwarding decision for the qualified transfer of a call.",
+    ),
+    Tag(
+        name="scim",
+        description="SCIM 2.0 (RFC 7643/7644) per town for its identity provider: Users are the directory's "
+        "people, Groups its departments. Errors are SCIM error messages, not problem+json.",
     ),
     Tag(
         name="tickets",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,21 @@ def _clock(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
+@lru_cache(maxsize=1)
+def _holidays_version() -> str:
+    # Read from the package's metadata once: each read parsed it again (~10 ms, measured in
+    # issue 16's bench, on every deadline computed).
+    return version("holidays")
+
+
+@lru_cache(maxsize=32)
+def _state_holidays(federal_state: str) -> holidays.HolidayBase:
+    """Observed holidays of a state; the package computes movable feasts (Easter, Pentecost) per
+    year as they are asked for. One object per state and process: building one cost about a
+    millisecond, and the forwarding decision built several per request (issue 16's bench)."""
+    return holidays.country_holidays("DE", subdiv=federal_state, language="de")
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
     federal_state: str
@@ -61,10 +76,9 @@ class WorkingCalendar:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
-    @cached_property
+    @property
     def _holidays(self) -> holidays.HolidayBase:
-        # Observed holidays of the state; the package computes movable feasts (Easter, Pentecost).
-        return holidays.country_holidays("DE", subdiv=self.federal_state, language="de")
+        return _state_holidays(self.federal_state)
 
     @cached_property
     def version(self) -> str:
@@ -78,7 +92,7 @@ class WorkingCalendar:
                 for s in sorted(self.service_hours, key=lambda s: (s.weekday, s.opens))
             ),
             ";".join(f"{d.isoformat()}" for d in sorted(self.closing_days)),
-            f"holidays-{version('holidays')}",
+            f"holidays-{_holidays_version()}",
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 

@@ -100,6 +100,13 @@ class TicketController(AuthenticatedController):
         assignee: str | None = None,
         first: PageSize = 50,
         after: str | None = None,
+        all_departments: Annotated[
+            bool,
+            Parameter(
+                query="allDepartments",
+                description="department staff see their own department's tickets unless this is true",
+            ),
+        ] = False,
     ) -> TicketPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             page = await service.list_tickets(
@@ -109,6 +116,7 @@ class TicketController(AuthenticatedController):
                 sla_state=sla_state,
                 department_id=department_id,
                 assignee=assignee,
+                all_departments=all_departments,
                 first=first,
                 after=after,
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -144,7 +144,8 @@ class TicketGQL:
     article_id: UUID | None
     call_id: UUID | None
     source: schemas.Source
-    assignee: str | None
+    assignee: str | None = strawberry.field(description="the name shown; use assigneePersonId for who it is")
+    assignee_person_id: UUID | None = strawberry.field(description="the person of the town's directory")
     created_at: datetime
     updated_at: datetime
     deadline_started_at: datetime
@@ -312,6 +313,9 @@ class TicketQuery:
         assignee: str | None = None,
         first: int = 50,
         after: str | None = None,
+        all_departments: Annotated[
+            bool, strawberry.argument(description="department staff see their own department's tickets unless true")
+        ] = False,
     ) -> TicketConnectionGQL:
         async with info.context.uow() as uow:
             page = await service.list_tickets(
@@ -321,6 +325,7 @@ class TicketQuery:
                 sla_state=sla_state,
                 department_id=department_id,
                 assignee=assignee,
+                all_departments=all_departments,
                 first=first,
                 after=after,
             )
@@ -385,17 +390,24 @@ class TicketMutation:
         data = schemas.StatusChange(status=status, version=version)
         return await mutate(info, TicketPayload, "ticket", lambda uow: service.change_status(uow, id, data))
 
-    @strawberry.mutation(description="Assign a ticket to a person (their subject id), or to nobody with null")
+    @strawberry.mutation(
+        description="Assign a ticket to a person of the town's directory (personId, or their name or userName "
+        "as assignee; unknown ones are refused), or to nobody with both null"
+    )
     async def assign_ticket(
-        self, info: Info, id: UUID, assignee: str | None, version: int | None = None
+        self,
+        info: Info,
+        id: UUID,
+        assignee: str | None = None,
+        version: int | None = None,
+        person_id: UUID | None = None,
     ) -> TicketPayload:
+        values = _Values(assignee=assignee, person_id=person_id, version=version)
         return await mutate(
             info,
             TicketPayload,
             "ticket",
-            lambda uow: service.assign(
-                uow, id, to_input(schemas.AssignmentInput, _Values(assignee=assignee, version=version))
-            ),
+            lambda uow: service.assign(uow, id, to_input(schemas.AssignmentInput, values)),
         )
 
     @strawberry.mutation(description="Hand an open ticket to another department of the town")

@@ -55,9 +55,9 @@ FIRST_REACHED_SQL = """(SELECT min(a.attempted_at) FROM ticket_callback_attempts
       AND a.created_at >= coalesce(t.reopened_at, '-infinity'))"""
 
 TICKET_SELECT = f"""SELECT t.tenant_id, t.id, t.number, t.department_id, d.name AS department_name, t.status,
-           t.priority, t.subject, t.leika_key, t.article_id, t.call_id, t.source, t.assignee, t.created_at,
-           t.updated_at, t.deadline_started_at, t.due_at, t.deadline_rule, t.calendar_version, t.answered_at,
-           t.closed_at, t.personal_data_erased_at, {SLA_STATE_SQL} AS sla_state, t.change_seq, t.version
+           t.priority, t.subject, t.leika_key, t.article_id, t.call_id, t.source, t.assignee, t.assignee_person_id,
+           t.created_at, t.updated_at, t.deadline_started_at, t.due_at, t.deadline_rule, t.calendar_version,
+           t.answered_at, t.closed_at, t.personal_data_erased_at, {SLA_STATE_SQL} AS sla_state, t.change_seq, t.version
     FROM tickets t
     JOIN departments d ON d.tenant_id = t.tenant_id AND d.id = t.department_id
     LEFT JOIN ticket_settings s ON s.tenant_id = t.tenant_id"""

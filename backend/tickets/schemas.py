@@ -183,7 +183,8 @@ class Ticket(Schema, frozen=True):
     article_id: UUID | None
     call_id: UUID | None
     source: Source
-    assignee: str | None
+    assignee: str | None  # the name shown; free text on tickets assigned before the directory
+    assignee_person_id: UUID | None  # the person of the town's directory (issue 16)
     created_at: datetime
     updated_at: datetime
     deadline_started_at: datetime
@@ -280,7 +281,10 @@ class StatusChange(Input, frozen=True):
 
 
 class AssignmentInput(Input, frozen=True):
-    assignee: Assignee | None  # None: unassign
+    # A person of the town's directory by id (preferred), or by name or userName; both None:
+    # unassign. Free text is kept only for a town without a directory (decision 027).
+    assignee: Assignee | None = None
+    person_id: UUID | None = None
     version: int | None = None
 
 

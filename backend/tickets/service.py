@@ -30,7 +30,7 @@ from backend.tenants import reach
 from backend.tenants.calendar import load_calendar
 from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
-from backend.tickets import audit_repository, personal, pubsub, repository
+from backend.tickets import assignees, audit_repository, personal, pubsub, repository
 from backend.tickets.changes import Actor, record_change
 from backend.tickets.deadline import callback_deadline
 from backend.tickets.schemas import (
@@ -322,8 +322,10 @@ async def list_tickets(
     first: int = 50,
     after: str | None = None,
     now: datetime | None = None,
+    all_departments: bool = False,
 ) -> Page:
-    """Tickets without personal data, the most urgent first."""
+    """Tickets without personal data, the most urgent first; department staff see their own
+    department's unless they ask for all of their town's."""
     _check_page(first)
     reachable = reach.reachable(uow, Operation.TICKET_READ)
     if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
@@ -331,6 +333,8 @@ async def list_tickets(
     tenant_ids = sorted(reachable)
     if tenant_slug is not None:
         tenant_ids = [(await reach.reach(uow, tenant_slug, Operation.TICKET_READ)).id]
+    if department_id is None and not all_departments:
+        department_id = await assignees.home_department(uow.conn, uow.principal)
     where = TicketFilter(
         tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
     )
@@ -475,6 +479,7 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
     if ticket.status is TicketStatus.CLOSED:
         raise InvalidTransition(_l("a closed ticket cannot be assigned; reopen it first"), field="assignee")
     reachable = [ticket.tenant_id]
+    changes = await assignees.resolve(uow.conn, ticket.tenant_id, data.assignee, data.person_id)
     change = await record_change(
         uow.conn,
         reachable,
@@ -482,8 +487,8 @@ async def assign(uow: UnitOfWork, ticket_id: UUID, data: AssignmentInput, now: d
         EventKind.ASSIGNED,
         Actor.of(uow.principal),
         now,
-        changes={"assignee": data.assignee},
-        details={"assignee": data.assignee, "previousAssignee": ticket.assignee},
+        changes=changes,
+        details=assignees.event_details(changes, ticket),
     )
     _publish_after_commit(uow, [change])
     return await repository.get_ticket(uow.conn, reachable, ticket.id, now)

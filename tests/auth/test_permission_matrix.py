@@ -190,6 +190,12 @@ class Target:
         """The operator's matrix person, or Stadt Soest's when the route is read for the client."""
         return {"person_id": self.directory["client_person_id" if self.slug == self.client_slug else "person_id"]}
 
+    def scim_user(self) -> dict[str, str]:
+        return {"user_id": self.directory["scim_person_id"]}
+
+    def scim_group(self) -> dict[str, str]:
+        return {"group_id": self.directory["scim_group_id"]}
+
     def unique(self) -> str:
         return uuid.uuid4().hex[:8]
 
@@ -345,7 +351,12 @@ ROUTES: tuple[Route, ...] = (
         body=lambda t: {"channel": "phone", "reached": False},
     ),
     Route("POST", "/v1/tickets/{ticket_id}/comments", (R.TICKET_WORK,), body=lambda t: {"body": "Matrix"}),
-    Route("PUT", "/v1/tickets/{ticket_id}/assignment", (R.TICKET_WORK,), body=lambda t: {"assignee": "matrix"}),
+    Route(
+        "PUT",
+        "/v1/tickets/{ticket_id}/assignment",
+        (R.TICKET_WORK,),
+        body=lambda t: {"personId": t.directory["person_id"]},
+    ),
     Route(
         "PUT",
         "/v1/tickets/{ticket_id}/department",
@@ -674,6 +685,73 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/tenants/{slug}/open311-keys", (R.OPEN311_CONFIGURE,)),
     Route("POST", "/v1/tenants/{slug}/open311-keys", (R.OPEN311_CONFIGURE,), body=lambda t: {"description": "Matrix"}),
     Route("POST", "/v1/tenants/{slug}/open311-keys/{key_id}/revocation", (R.OPEN311_CONFIGURE,)),
+    Route("GET", "/v1/tenants/{slug}/directory/search", (R.DIRECTORY_READ,), query=lambda t: {"q": "Matrix"}),
+    Route(
+        "POST",
+        "/v1/tenants/{slug}/directory/import",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"csv": f"external_id,family_name\nmatrix-{t.unique()},Matrix\n"},
+    ),
+    # SCIM (backend/directory/controller_scim.py): only the town's own provisioning client, on the
+    # operator's own people and departments from matrix_directory(); errors are SCIM's.
+    *(
+        Route("GET", f"/scim/v2/{{slug}}/{path}", (R.DIRECTORY_PROVISION,))
+        for path in ("ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups")
+    ),
+    Route(
+        "POST",
+        "/scim/v2/{slug}/Users",
+        (R.DIRECTORY_PROVISION,),
+        body=lambda t: {"userName": f"matrix-{t.unique()}", "name": {"familyName": "Matrix"}},
+    ),
+    Route("GET", "/scim/v2/{slug}/Users/{user_id}", (R.DIRECTORY_PROVISION,), params=Target.scim_user),
+    Route(
+        "PUT",
+        "/scim/v2/{slug}/Users/{user_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=Target.scim_user,
+        body=lambda t: {"userName": t.directory["scim_user_name"], "name": {"familyName": "Matrix"}},
+    ),
+    Route(
+        "PATCH",
+        "/scim/v2/{slug}/Users/{user_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=Target.scim_user,
+        body=lambda t: {"Operations": [{"op": "Replace", "path": "title", "value": "Matrix"}]},
+    ),
+    Route(
+        "DELETE",
+        "/scim/v2/{slug}/Users/{user_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=lambda t: {"user_id": t.directory["scim_disposable_id"]},
+    ),
+    Route(
+        "POST",
+        "/scim/v2/{slug}/Groups",
+        (R.DIRECTORY_PROVISION,),
+        body=lambda t: {"displayName": f"Matrix {t.unique()}"},
+    ),
+    Route("GET", "/scim/v2/{slug}/Groups/{group_id}", (R.DIRECTORY_PROVISION,), params=Target.scim_group),
+    Route(
+        "PUT",
+        "/scim/v2/{slug}/Groups/{group_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=Target.scim_group,
+        body=lambda t: {"displayName": t.directory["scim_group_name"], "members": []},
+    ),
+    Route(
+        "PATCH",
+        "/scim/v2/{slug}/Groups/{group_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=Target.scim_group,
+        body=lambda t: {"Operations": [{"op": "Add", "path": "members", "value": []}]},
+    ),
+    Route(
+        "DELETE",
+        "/scim/v2/{slug}/Groups/{group_id}",
+        (R.DIRECTORY_PROVISION,),
+        params=lambda t: {"group_id": t.directory["scim_disposable_group_id"]},
+    ),
 )
 # GeoReport v2 (`/open311/v2/…`) resolves no `principal`: its GETs are open for a town's
 # non-personal data and its POST takes an api_key or a bearer token, answering with GeoReport's
@@ -977,7 +1055,24 @@ async def matrix_directory(client: Client, world: World) -> dict[str, str]:
             headers=world.headers(SOEST, "town-admin"),
         )
     )
+    scim_user_name = f"matrix-scim-{world.suffix}"
+    scim_person = await _created(
+        await client.post(people, json={"familyName": "Matrix", "userName": scim_user_name}, headers=admin)
+    )
+    scim_disposable = await _created(await client.post(people, json={"familyName": "Matrix SCIM"}, headers=admin))
+    groups = {}
+    for name in (f"Matrix SCIM {world.suffix}", f"Matrix SCIM weg {world.suffix}"):
+        groups[name] = await _created(
+            await client.post(f"/v1/tenants/{world.slug(KREIS)}/departments", json={"name": name}, headers=admin)
+        )
+    scim_group_name, disposable_group_name = groups
     return {
+        "scim_person_id": scim_person["id"],
+        "scim_user_name": scim_user_name,
+        "scim_disposable_id": scim_disposable["id"],
+        "scim_group_id": groups[scim_group_name]["id"],
+        "scim_group_name": scim_group_name,
+        "scim_disposable_group_id": groups[disposable_group_name]["id"],
         "person_id": person["id"],
         "phone": phone,
         "disposable_person_id": disposable["id"],
@@ -999,6 +1094,10 @@ async def call(client: Client, route: Route, target: Target, token: str) -> http
 
 def assert_forbidden(response: httpx.Response, context: object) -> None:
     assert response.status_code == 403, (context, response.status_code, response.text)
+    if response.url.path.startswith("/scim/"):  # SCIM's own error message (RFC 7644 §3.12)
+        assert response.headers["content-type"].startswith("application/scim+json")
+        assert response.json()["status"] == "403"
+        return
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "FORBIDDEN"
 

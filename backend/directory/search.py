@@ -1,0 +1,111 @@
+"""Finding people and offices in a town's directory by what an agent types: names with or
+without salutation ("Frau Müller Bürgerbüro"), an office by its name or the word for it
+("Ansprechpartner Bauamt"), a direct number in any format. Tenant-scoped through the door like
+every directory read (agents and supervisors of the operator, the town's own people; never
+partner systems or other towns). Knowledge search is its own module elsewhere; this one only
+knows the directory."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from auth.permissions import Operation
+from backend.directory import repository
+from backend.directory.provisioning import fold_letters
+from backend.directory.schemas import DepartmentLine, DirectoryHit, HitKind, Person
+from backend.errors import ValidationFailed
+from backend.i18n import _l
+from backend.state import UnitOfWork
+from backend.tenants.reach import reach
+
+# Words that say what is wanted, not who: dropped ("Ansprechpartner Bauamt" → "Bauamt").
+_FILLER = frozenset(
+    fold_letters(w)
+    for w in (
+        *("ansprechpartner", "ansprechpartnerin", "zuständig", "zuständige", "zuständiger", "sprechen", "bitte"),
+        *("für", "der", "die", "das", "den", "dem", "im", "in", "vom", "von", "beim", "bei", "mit"),
+        *("frau", "herr", "herrn", "fachbereich", "abteilung", "amt"),
+    )
+)
+_SALUTATIONS = {"FRAU": "Frau", "HERR": "Herr", "HERRN": "Herr"}
+# "Bauamt", "Ordnungsamt": the office word after a stem; the stem finds "Bauordnung", "Bauaufsicht".
+_OFFICE_ENDINGS = ("AMT", "BUERO", "BURO", "STELLE", "ABTEILUNG")
+_DIGITS = re.compile(r"\d")
+
+
+def _words(text: str) -> list[str]:
+    return [fold_letters(w) for w in re.split(r"[\s,;/()+-]+", text) if fold_letters(w)]
+
+
+def _stems(word: str) -> set[str]:
+    stems = {word}
+    for ending in _OFFICE_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            stems.add(word[: -len(ending)])
+    return stems
+
+
+def _matches(word: str, field: str) -> bool:
+    folded = fold_letters(field)
+    return any(stem and (stem in folded) for stem in _stems(word)) if folded else False
+
+
+def _number_score(digits: str, number: str | None) -> bool:
+    """A direct number typed whole, nationally, or as its extension (at least 3 digits)."""
+    if not number:
+        return False
+    have = number.lstrip("+")
+    national = "0" + have[2:] if have.startswith("49") else have
+    return len(digits) >= 3 and (have.endswith(digits) or national.endswith(digits) or digits.endswith(have))
+
+
+async def search_directory(uow: UnitOfWork, tenant_slug: str, text: str, limit: int = 20) -> list[DirectoryHit]:
+    tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
+    if not text.strip() or len(text) > 200:
+        raise ValidationFailed(_l("search for 1 to 200 characters"), field="query")
+    if not 1 <= limit <= 100:
+        raise ValidationFailed(_l("limit must be between 1 and 100"), field="limit")
+    digits = "".join(_DIGITS.findall(text))
+    raw = _words(text)
+    salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
+    words = [w for w in raw if w not in _FILLER]
+    people = await repository.list_people(uow.conn, tenant.id, active_only=True)
+    lines = await repository.department_lines(uow.conn, tenant.id)
+    hits = [hit for hit in (_person_hit(p, lines, words, digits, salutation) for p in people) if hit]
+    hits += [hit for hit in (_department_hit(line, words, digits) for line in lines.values()) if hit]
+    hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
+    return hits[:limit]
+
+
+def _person_hit(
+    person: Person, lines: dict[UUID, DepartmentLine], words: list[str], digits: str, salutation: str | None
+) -> DirectoryHit | None:
+    line = lines.get(person.department_id) if person.department_id else None
+    score, matched = 0.0, list[str]()
+    for word in words:
+        if fold_letters(person.family_name) == word or (person.user_name and fold_letters(person.user_name) == word):
+            score, matched = score + 3, [*matched, word]
+        elif _matches(word, person.family_name) or _matches(word, person.given_name):
+            score, matched = score + 2, [*matched, word]
+        elif line is not None and _matches(word, line.name):
+            score, matched = score + 1.5, [*matched, word]
+        elif _matches(word, person.function) or _matches(word, person.room):
+            score, matched = score + 1, [*matched, word]
+    if digits and _number_score(digits, person.phone):
+        score, matched = score + 4, [*matched, digits]
+    if score == 0 or (words and len(matched) < len(words) and not (digits and digits in matched)):
+        return None  # every word must match somewhere: "Frau Müller Bürgerbüro" is not every Müller
+    if salutation is not None and person.salutation.value == salutation:
+        score += 0.5
+    return DirectoryHit(kind=HitKind.PERSON, score=score, person=person, department=None, matched=matched)
+
+
+def _department_hit(line: DepartmentLine, words: list[str], digits: str) -> DirectoryHit | None:
+    matched = [w for w in words if _matches(w, line.name)]
+    score = 2.0 * len(matched)
+    if digits and _number_score(digits, line.phone):
+        score, matched = score + 4, [*matched, digits]
+    if score == 0 or (len([w for w in words if w in matched]) < len(words) and not (digits and digits in matched)):
+        return None
+    return DirectoryHit(kind=HitKind.DEPARTMENT, score=score, person=None, department=line, matched=matched)

@@ -1,0 +1,58 @@
+"""SQL for tickets assigned to people of the town's directory (decision 027). The directory's
+table is read here, not through the directory's code: the directory calls the tickets service
+(callback promise, returning tickets), so tickets importing the directory would go in a circle."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+_NAME = "btrim(p.given_name || ' ' || p.family_name)"
+
+
+async def directory_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> asyncpg.Record | None:
+    """An active person of the town's directory: id and the name tickets show."""
+    return await conn.fetchrow(
+        f"SELECT p.id, {_NAME} AS name FROM directory_people p WHERE p.tenant_id = $1 AND p.id = $2 AND p.active",
+        tenant_id,
+        person_id,
+    )
+
+
+async def directory_people_named(conn: asyncpg.Connection, tenant_id: UUID, text: str) -> list[asyncpg.Record]:
+    """Active people whose userName, full name or family name is `text` (case does not matter)."""
+    return await conn.fetch(
+        f"""SELECT p.id, {_NAME} AS name FROM directory_people p
+            WHERE p.tenant_id = $1 AND p.active
+              AND (lower(p.user_name) = lower($2) OR lower({_NAME}) = lower($2) OR lower(p.family_name) = lower($2))
+            ORDER BY p.id LIMIT 2""",
+        tenant_id,
+        text,
+    )
+
+
+async def has_directory(conn: asyncpg.Connection, tenant_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM directory_people WHERE tenant_id = $1 AND active)", tenant_id)
+    )
+
+
+async def lock_open_tickets_of(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> list[UUID]:
+    rows = await conn.fetch(
+        """SELECT id FROM tickets WHERE tenant_id = $1 AND assignee_person_id = $2
+              AND status IN ('new', 'forwarded', 'in_progress')
+           ORDER BY number FOR UPDATE""",
+        tenant_id,
+        person_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def department_of(conn: asyncpg.Connection, tenant_id: UUID, subject: str) -> UUID | None:
+    department: UUID | None = await conn.fetchval(
+        "SELECT department_id FROM directory_people WHERE tenant_id = $1 AND subject = $2 AND active",
+        tenant_id,
+        subject,
+    )
+    return department

@@ -1,0 +1,187 @@
+"""Directory benchmark: the forwarding decision with 10^4 people, as a ratio against /ping.
+
+    uv run python -m tests.bench.directory            # 10^4 people, 5 rounds of 10 s each
+    uv run python -m tests.bench.directory --quick    # 10^4 people, 5 rounds of 3 s
+
+Set-up as in `tests.bench` (stack.py): a fresh database with the demo data plus 10^4 people of
+Stadt Soest (each responsible for a LeiKa key of its own, half split by surname, each with a
+substitute and a weekly absence), dropped at the end. `GET /v1/forwarding` (the operator's
+agent token) vs `GET /ping` on the same uvicorn server, driven by `wrk` (one thread, 8
+connections), in alternating rounds; the figure is the median of the rounds' p99 ratios.
+Goal (issue 16): p99 ≤ 1.5×. Results as JSON in bench-results/directory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import uuid
+from datetime import time
+from typing import Any
+
+import asyncpg
+
+from backend import devidp
+from backend.settings import PROJECT_ROOT, load_settings
+from tests.bench import stack
+from tests.bench.wrk import WrkTarget, ensure_wrk, run_wrk
+
+OUTPUT = PROJECT_ROOT / "bench-results" / "directory.json"
+PEOPLE = 10_000
+ROUNDS = 5
+KEY = "99108012000000"  # the one the decision asks for
+
+
+async def _add_people(admin_url: str) -> None:
+    """10^4 people of Stadt Soest, responsibilities, substitutes and absences, by COPY."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        tenant = await conn.fetchval("SELECT id FROM tenants WHERE slug = 'stadt-soest'")
+        department = await conn.fetchval("SELECT id FROM departments WHERE tenant_id = $1 LIMIT 1", tenant)
+        ids = [uuid.uuid4() for _ in range(PEOPLE)]
+        people = [
+            (
+                tenant,
+                pid,
+                "Frau" if i % 2 else "Herr",
+                f"Vorname{i}",
+                f"Person{i:05d}",
+                "Sachbearbeitung",
+                department,
+                f"+49292110{i:05d}",
+                [],
+                True,
+            )
+            for i, pid in enumerate(ids)
+        ]
+        await conn.copy_records_to_table(
+            "directory_people",
+            records=people,
+            columns=[
+                "tenant_id",
+                "id",
+                "salutation",
+                "given_name",
+                "family_name",
+                "function",
+                "department_id",
+                "phone",
+                "languages",
+                "active",
+            ],
+        )
+        duties: list[tuple[Any, ...]] = []
+        for i, pid in enumerate(ids):
+            key = KEY if i < 2 else f"99{i:012d}"
+            low, high = (("A", "K"), ("L", "Z"))[i % 2] if i % 4 < 2 else (None, None)
+            duties.append((tenant, uuid.uuid4(), pid, key, low, high))
+        await conn.copy_records_to_table(
+            "directory_responsibilities",
+            records=duties,
+            columns=["tenant_id", "id", "person_id", "leika_key", "surname_from", "surname_to"],
+        )
+        await conn.copy_records_to_table(
+            "directory_substitutes",
+            records=[(tenant, pid, 1, ids[(i + 1) % PEOPLE]) for i, pid in enumerate(ids)],
+            columns=["tenant_id", "person_id", "position", "substitute_id"],
+        )
+        await conn.copy_records_to_table(
+            "absence_weekly",
+            records=[(tenant, uuid.uuid4(), pid, 1 + i % 5, time(12), time(13), "") for i, pid in enumerate(ids)],
+            columns=["tenant_id", "id", "person_id", "weekday", "starts", "ends", "note"],
+        )
+    finally:
+        await conn.close()
+
+
+def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {token}"}
+    targets = [
+        WrkTarget("ping", server.base_url, "GET", "/ping", {}, None, b"", server.pid),
+        WrkTarget(
+            "forwarding",
+            server.base_url,
+            "GET",
+            f"/v1/forwarding?tenant=stadt-soest&leikaKey={KEY}&surname=Schulte",
+            auth,
+            None,
+            b'"options"',
+            server.pid,
+        ),
+    ]
+    rounds: dict[str, list[Any]] = {t.name: [] for t in targets}
+    for target in targets:  # warm-up: the compiled directory, the token's sign-in
+        run_wrk(wrk, target, connections=8, seconds=1)
+    for _ in range(ROUNDS):
+        for target in targets:
+            rounds[target.name].append(run_wrk(wrk, target, connections=8, seconds=seconds))
+    results: dict[str, Any] = {}
+    for name, runs in rounds.items():
+        results[name] = {
+            "rps": statistics.median(r.rps for r in runs),
+            "p50_ms": statistics.median(r.p50_ms for r in runs),
+            "p99_ms": statistics.median(r.p99_ms for r in runs),
+            "errors": sum(r.errors for r in runs),
+            "server_cpu_us_per_request": statistics.median(r.server_cpu_us_per_request or 0.0 for r in runs),
+        }
+    pairs = list(zip(rounds["ping"], rounds["forwarding"], strict=True))
+    results["ratio_p99_by_round"] = [f.p99_ms / p.p99_ms for p, f in pairs]
+    results["ratio_p99"] = statistics.median(results["ratio_p99_by_round"])
+    results["ratio_p50"] = statistics.median(f.p50_ms / p.p50_ms for p, f in pairs)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    if wrk is None:
+        sys.exit("the directory bench needs wrk (apt-get install wrk)")
+    results: dict[str, Any] = {"people": PEOPLE, "cpus": os.cpu_count(), "quick": args.quick, "client": "wrk"}
+    with (
+        stack.services() as (server_url, redis_url),
+        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
+    ):
+        env = stack.child_environment(
+            {
+                "APP_ENV": "test",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "LOG_LEVEL": "WARNING",
+                "DEV_SIGNIN_ENABLED": "true",
+                "DATA_DIR": str(stack.BENCH_DATA),
+                "RATE_LIMIT_PER_MINUTE": "1000000",
+            }
+        )
+        os.environ.update(
+            {k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")}
+        )
+        settings = load_settings()
+        stack.load_demo_data(settings)
+        asyncio.run(_add_people(database_url))
+        server = stack.start_server("directory", "backend.main:create_app", stack.free_port(), env)
+        try:
+            stack.wait_ready(server)
+            token = devidp.mint_token(settings, "kreis-soest", "agent")
+            results["http"] = measure(wrk, server, token, 3.0 if args.quick else 10.0)
+        finally:
+            stack.stop_server(server)
+    OUTPUT.parent.mkdir(exist_ok=True)
+    OUTPUT.write_text(json.dumps(results, indent=2))
+    h = results["http"]
+    print(
+        f"/v1/forwarding p99 {h['forwarding']['p99_ms']:.2f} ms vs /ping {h['ping']['p99_ms']:.2f} ms "
+        f"→ {h['ratio_p99']:.2f}x (goal ≤ 1.5; wrk, median of {ROUNDS} alternating rounds: "
+        f"{', '.join(f'{r:.2f}' for r in h['ratio_p99_by_round'])}); p50 {h['ratio_p50']:.2f}x; "
+        f"{h['forwarding']['rps']:.0f} vs {h['ping']['rps']:.0f} req/s; server CPU "
+        f"{h['forwarding']['server_cpu_us_per_request']:.0f} vs {h['ping']['server_cpu_us_per_request']:.0f} µs/request"
+    )
+
+
+if __name__ == "__main__":
+    main()
