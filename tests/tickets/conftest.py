@@ -157,3 +157,15 @@ async def graphql(client: Client, headers: dict[str, str], query: str, **variabl
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def directory_person(client: httpx.AsyncClient, world: World, town: str, family_name: str) -> str:
+    """A person of the town's directory to assign tickets to (decision 027: once a town has a
+    directory, only its people can be assigned; other tests give the shared towns one)."""
+    response = await client.post(
+        f"/v1/tenants/{world.slug(town)}/directory/people",
+        json={"familyName": family_name},
+        headers=world.headers(town, "town-admin"),
+    )
+    assert response.status_code == 201, response.text
+    return family_name

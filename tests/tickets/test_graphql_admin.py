@@ -3,12 +3,13 @@ assignment and department changes (department staff) — thin over the same serv
 
 from __future__ import annotations
 
+import uuid
 from uuid import UUID
 
 import httpx
 
 from tests.support.world import World
-from tests.tickets.conftest import GESEKE, KREIS, create_ticket, graphql
+from tests.tickets.conftest import GESEKE, KREIS, create_ticket, directory_person, graphql
 
 
 async def test_settings_and_routes_over_graphql(
@@ -86,14 +87,16 @@ async def test_comments_assignment_and_department_over_graphql(
         id=ticket["id"],
     )
     assert comment["data"]["addTicketComment"]["comment"]["body"] == "Rückfrage beim Bauamt"
+    name = await directory_person(client, world, GESEKE, f"Sachbearbeiter 3 {uuid.uuid4().hex[:8]}")
     assigned = await graphql(
         client,
         staff,
-        'mutation($id: UUID!) { assignTicket(id: $id, assignee: "sb-3") { ticket { assignee version } '
+        "mutation($id: UUID!, $name: String!) { assignTicket(id: $id, assignee: $name) { ticket { assignee version } "
         "errors { code } } }",
         id=ticket["id"],
+        name=name,
     )
-    assert assigned["data"]["assignTicket"]["ticket"]["assignee"] == "sb-3"
+    assert assigned["data"]["assignTicket"]["ticket"]["assignee"] == name
     stale = await graphql(
         client,
         staff,

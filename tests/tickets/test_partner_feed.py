@@ -4,6 +4,7 @@ change committed later than another can never slip behind a cursor already hande
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from backend.state import unit_of_work
 from backend.tickets import service
 from backend.tickets.schemas import AssignmentInput
 from tests.support.world import World
-from tests.tickets.conftest import SOEST, create_ticket, operator_agent
+from tests.tickets.conftest import SOEST, create_ticket, directory_person, operator_agent
 
 Client = httpx.AsyncClient
 
@@ -58,21 +59,26 @@ async def test_a_change_that_commits_later_is_not_skipped(
     reader in between sees neither; after both commit it sees A, then B: nothing skipped."""
     a = await create_ticket(client, world, departments, SOEST)
     b = await create_ticket(client, world, departments, SOEST)
+    first = await directory_person(client, world, SOEST, f"Erste {uuid.uuid4().hex[:8]}")
+    second = await directory_person(client, world, SOEST, f"Zweite {uuid.uuid4().hex[:8]}")
     _, cursor = await _drain(client, world, None)
     agent = operator_agent(world)
     t1_changed = asyncio.Event()
     release_t1 = asyncio.Event()
 
     async def t1() -> None:
-        async with unit_of_work(world.state, agent) as uow:
-            await service.assign(uow, UUID(a["id"]), AssignmentInput(assignee="first"))
-            t1_changed.set()
-            await release_t1.wait()
+        try:
+            async with unit_of_work(world.state, agent) as uow:
+                await service.assign(uow, UUID(a["id"]), AssignmentInput(assignee=first))
+                t1_changed.set()
+                await release_t1.wait()
+        finally:
+            t1_changed.set()  # a failed T1 must fail the test, not leave it waiting for ever
 
     async def t2() -> None:
         await t1_changed.wait()
         async with unit_of_work(world.state, agent) as uow:
-            await service.assign(uow, UUID(b["id"]), AssignmentInput(assignee="second"))
+            await service.assign(uow, UUID(b["id"]), AssignmentInput(assignee=second))
 
     first_tx = asyncio.create_task(t1())
     second_tx = asyncio.create_task(t2())
@@ -84,4 +90,4 @@ async def test_a_change_that_commits_later_is_not_skipped(
     release_t1.set()
     await asyncio.gather(first_tx, second_tx)
     after, _ = await _drain(client, world, between_cursor)
-    assert [(t["id"], t["assignee"]) for t in after] == [(a["id"], "first"), (b["id"], "second")]
+    assert [(t["id"], t["assignee"]) for t in after] == [(a["id"], first), (b["id"], second)]

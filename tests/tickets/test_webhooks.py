@@ -34,6 +34,7 @@ from tests.tickets.conftest import (
     KREIS,
     SOEST,
     create_ticket,
+    directory_person,
     operator_agent,
 )
 from tests.tickets.receiver import Received, Receiver
@@ -182,9 +183,8 @@ async def test_order_per_ticket_holds_through_failures(
     b = await create_ticket(client, world, departments, SOEST)
     staff = world.headers(SOEST, "department")
     for ticket in (a, b, a):
-        await client.put(
-            f"/v1/tickets/{ticket['id']}/assignment", json={"assignee": f"sb-{time.time_ns()}"}, headers=staff
-        )
+        name = await directory_person(client, world, SOEST, f"Sachbearbeiter {time.time_ns()}")
+        await client.put(f"/v1/tickets/{ticket['id']}/assignment", json={"assignee": name}, headers=staff)
     await client.post(f"/v1/tickets/{a['id']}/status", json={"status": "in_progress"}, headers=staff)
     now = datetime.now(UTC)
     for step in range(20):

@@ -3,6 +3,7 @@ who and when, invalid moves refused without a trace, comments, callbacks and ass
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from tests.tickets.conftest import (
     KREIS,
     SOEST,
     create_ticket,
+    directory_person,
     graphql,
     ticket_json,
 )
@@ -147,9 +149,10 @@ async def test_invalid_transitions_get_a_clear_error_and_change_nothing(
 
 async def test_a_stale_version_is_refused(client: Client, world: World, departments: dict[str, UUID]) -> None:
     ticket = await create_ticket(client, world, departments, SOEST)
+    name = await directory_person(client, world, SOEST, f"Sachbearbeiter 7 {uuid.uuid4().hex[:8]}")
     assigned = await client.put(
         f"/v1/tickets/{ticket['id']}/assignment",
-        json={"assignee": "sachbearbeiter-7", "version": ticket["version"]},
+        json={"assignee": name, "version": ticket["version"]},
         headers=world.headers(SOEST, "department"),
     )
     assert assigned.status_code == 200, assigned.text
@@ -184,8 +187,9 @@ async def test_comments_assignment_and_department_changes_are_events(
         f"/v1/tickets/{ticket['id']}/department", json={"departmentId": str(departments[GESEKE])}, headers=staff
     )
     assert foreign.status_code == 422  # Geseke's department is not one of Soest's
-    assigned = await client.put(f"/v1/tickets/{ticket['id']}/assignment", json={"assignee": "sb-12"}, headers=staff)
-    assert assigned.json()["assignee"] == "sb-12"
+    name = await directory_person(client, world, SOEST, f"Sachbearbeiterin 12 {uuid.uuid4().hex[:8]}")
+    assigned = await client.put(f"/v1/tickets/{ticket['id']}/assignment", json={"assignee": name}, headers=staff)
+    assert assigned.json()["assignee"] == name
     unassigned = await client.put(f"/v1/tickets/{ticket['id']}/assignment", json={"assignee": None}, headers=staff)
     assert unassigned.json()["assignee"] is None
     kinds = [e["kind"] for e in await _events(client, world, ticket["id"])]
@@ -197,7 +201,7 @@ async def test_comments_assignment_and_department_changes_are_events(
         "ticket.assigned",
         "ticket.assigned",
     ]
-    mine = await client.get("/v1/tickets", params={"tenant": world.slug(SOEST), "assignee": "sb-12"}, headers=staff)
+    mine = await client.get("/v1/tickets", params={"tenant": world.slug(SOEST), "assignee": name}, headers=staff)
     assert ticket["id"] not in [t["id"] for t in mine.json()["items"]]
 
 
