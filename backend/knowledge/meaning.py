@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backend import generations
-from backend.knowledge import vector_repository
+from backend.knowledge import analysis, vector_repository
 from backend.state import AppState, UnitOfWork
 
 DIMENSIONS = 512
@@ -68,6 +68,27 @@ def embed(texts: Sequence[str]) -> Matrix:
     return out / np.maximum(norms, 1e-12)
 
 
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question as vectors: `said` is the sentence as said (its best cosine tells whether the
+    question is about our services at all); `search` averages it with the words that matter
+    (without stop words, fillers, aspects) — catalogue names are terse, callers are not (dev set:
+    top-3 42 → 47 %), but the average looks like some service even for the weather."""
+
+    said: Matrix
+    search: Matrix
+
+
+def question_vectors(question: str, plan: analysis.QueryPlan) -> Question:
+    content = " ".join(concept.label for concept in plan.concepts)
+    if not content or content == question:
+        said = embed([question])[0]
+        return Question(said, said)
+    both = embed([question, content])
+    mixed = both[0] + both[1]
+    return Question(both[0], mixed / max(float(np.linalg.norm(mixed)), 1e-12))
+
+
 def to_bytes(vector: Matrix) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
@@ -81,6 +102,10 @@ class Scope:
     doc_ids: list[UUID]
     groups: list[str]  # the LeiKa key, or the document id when it has none: one hit per service
     matrix: Matrix
+
+    def best(self, question: Matrix) -> float:
+        """The highest cosine of any document with the question (0 with no documents)."""
+        return float((self.matrix @ question).max()) if self.doc_ids else 0.0
 
     def nearest(self, question: Matrix, limit: int) -> list[tuple[str, UUID, float]]:
         """The best documents, one per group: (group, document, cosine)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -24,7 +25,15 @@ from backend.i18n import _l
 from backend.knowledge import analysis, fusion, leika, meaning, repository, search_repository, xzufi_repository
 from backend.knowledge.context import Context, town_context
 from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
-from backend.knowledge.schemas import ArticleKind, ArticleStatus, HitSource, LeikaService, SearchHit, SearchPage
+from backend.knowledge.schemas import (
+    ArticleKind,
+    ArticleStatus,
+    HitSource,
+    LeikaService,
+    PointsTo,
+    SearchHit,
+    SearchPage,
+)
 from backend.state import UnitOfWork
 from backend.webpages import search as webpages
 
@@ -38,6 +47,8 @@ MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about somethin
 CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
+# Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
+EXPLAIN: Callable[[dict[str, Any]], None] | None = None
 # Services each retriever proposes for fusion (more when a later page is asked for).
 LEXICAL_CANDIDATES = 30
 MEANING_CANDIDATES = 20
@@ -321,9 +332,12 @@ async def search_articles(
         return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
     wanted_hits = offset + first + 1
     nearest: list[tuple[str, UUID, float]] = []
+    best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
     if meaning_on:
         scope = await meaning.scope(uow.conn, uow.app, ctx.town_id, ctx.owner_ids)
-        nearest = scope.nearest(meaning.embed([query])[0], max(MEANING_CANDIDATES, wanted_hits))
+        vectors = meaning.question_vectors(query, plan)
+        nearest = scope.nearest(vectors.search, max(MEANING_CANDIDATES, wanted_hits))
+        best_similarity = scope.best(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
     weak_texts = [_query_text(r.weak) for r in searchable]
@@ -352,10 +366,33 @@ async def search_articles(
     lexical_order = [r["group_key"] for r in rows if r["lexical"]]
     meaning_order = [group for group, _, _ in nearest if group in by_group]
     similarity = {group: cosine for group, _, cosine in nearest}
-    best_similarity = max(similarity.values(), default=0.0)
     fused = fusion.reciprocal_rank_fusion(
         [(lexical_order, fusion.LEXICAL_WEIGHT), (meaning_order, fusion.MEANING_WEIGHT)]
     )
+    if EXPLAIN is not None:
+        EXPLAIN(
+            {
+                "query": query,
+                "lexical": lexical_order,
+                "meaning": meaning_order,
+                "similarity": similarity,
+                "best": best_similarity,
+                "keys": {g: r["leika_key"] for g, r in by_group.items()},
+                "lexical_confident": {
+                    g: r["lexical"]
+                    and judge(
+                        searchable,
+                        unknown,
+                        r["strong_factors"],
+                        r["weak_factors"],
+                        int(r["title_words"]),
+                        int(r["title_found"]),
+                        r["source"] == HitSource.ARTICLE.value,
+                    ).confident
+                    for g, r in by_group.items()
+                },
+            }
+        )
     lexical_rank = {group: n for n, group in enumerate(lexical_order, start=1)}
     meaning_rank = {group: n for n, group in enumerate(meaning_order, start=1)}
     items = []
@@ -379,18 +416,21 @@ async def search_articles(
             lexical_rank=lexical_rank.get(group),
             meaning_rank=meaning_rank.get(group),
             similarity=similarity.get(group, 0.0),
-            best_similarity=best_similarity if meaning_on else 1.0,
+            best_similarity=best_similarity,
         )
         relevance = max(lexical.relevance, evidence.similarity)
         items.append(_hit(row, Judgement(relevance, fusion.confident(evidence)), score))
     next_cursor = encode_cursor(OffsetCursor(o=offset + first)) if len(fused) > offset + first else None
     confident = bool(items) and items[0].confident if offset == 0 else any(i.confident for i in items)
+    # A question for a person: the hits may still help, but they are not the answer.
+    person = analysis.asks_for_person(query)
     return SearchPage(
         items=items,
         next_cursor=next_cursor,
-        confident=confident,
+        confident=confident and not person,
         interpreted_as=interpreted,
         aspects=plan.aspects,
+        points_to=PointsTo.DIRECTORY if person else None,
     )
 
 

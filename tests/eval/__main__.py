@@ -137,7 +137,9 @@ async def _ask(client: Any, headers: dict[str, str], questions: list[Question]) 
     return outcomes
 
 
-async def run(questions: list[Question], server_url: str, redis_url: str) -> dict[str, list[Outcome]]:
+async def run(
+    questions: list[Question], server_url: str, redis_url: str, components: tuple[str, ...] = tuple(COMPONENTS)
+) -> dict[str, list[Outcome]]:
     """The questions through each component (lexical only, meaning only, fused), one database."""
     from backend.demo import load_demo_data
     from backend.main import create_app
@@ -159,7 +161,8 @@ async def run(questions: list[Question], server_url: str, redis_url: str) -> dic
         )
         results: dict[str, list[Outcome]] = {}
         loaded = False
-        for component, retrievers in COMPONENTS.items():
+        for component in components:
+            retrievers = COMPONENTS[component]
             component_settings = dataclasses.replace(settings, search_retrievers=retrievers)
             app = create_app(component_settings)
             async with serve(app, settings.public_base_url) as client:
