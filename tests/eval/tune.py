@@ -93,18 +93,20 @@ def main() -> None:
         print(f"weight {weight:.1f} k {k:>3}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
     print(f"confidence at weight {fusion.MEANING_WEIGHT} k {fusion.RRF_K}:")
     rules = []
-    for nothing, sure in itertools.product([0.0, 0.15, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.32], [0.3, 0.33, 0.36, 0.4, 0.45, 0.5, 0.55, 9]):
+    grid = itertools.product([0.0, 0.2, 0.24, 0.28], [0.3, 0.35, 0.4, 0.45, 9.0], [0.35, 0.45, 0.55, 9.0])
+    for nothing, first, sure in grid:
         f = evaluate(
             records,
             fusion.MEANING_WEIGHT,
             fusion.RRF_K,
-            lambda e, n=nothing, s=sure: fusion.confident(e, n, s),
+            lambda e, n=nothing, fl=first, s=sure: fusion.confident(e, n, fl, s),
         )
         cost = f["withheld"] + 2 * max(0.0, 0.85 - f["declined"])
-        rules.append((cost, nothing, sure, f))
+        rules.append((cost, (nothing, first, sure), f))
     rules.sort(key=lambda x: x[0])
-    for _, nothing, sure, f in rules[:10]:
-        print(f"nothing {nothing:.2f} sure {sure:.2f}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
+    print("(without the person rule, which declines questions for a person before this)")
+    for _, chosen, f in rules[:10]:
+        print(f"thresholds {chosen}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
     print("similarities of the fused top hit, in scope right / wrong / out of scope:")
     for question, r in records:
         fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], fusion.MEANING_WEIGHT)], fusion.RRF_K)
