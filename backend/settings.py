@@ -295,7 +295,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         default_locale = "de"
 
     retrievers = tuple(
-        dict.fromkeys(r.strip() for r in (read.text("SEARCH_RETRIEVERS", "lexical,meaning") or "").split(",") if r.strip())
+        dict.fromkeys(
+            r.strip() for r in (read.text("SEARCH_RETRIEVERS", "lexical,meaning") or "").split(",") if r.strip()
+        )
     )
     if not retrievers or not set(retrievers) <= {"lexical", "meaning"}:
         read.problems.append(f"SEARCH_RETRIEVERS={','.join(retrievers)!r}: expected lexical, meaning or both")

@@ -29,6 +29,7 @@ MEANING_NOTHING = 0.20  # below: no document resembles the question, whatever wo
 LEXICAL_FIRST = 0.30  # the lexical retriever's first service, on a question that resembles ours
 MEANING_SURE = 0.45  # the meaning retriever's first service, also in the lexical top three
 
+
 def reciprocal_rank_fusion(rankings: Sequence[tuple[Sequence[K], float]], k: float = RRF_K) -> list[tuple[K, float]]:
     """Items of several rankings (best first, each with the retriever's weight) by fused score;
     ties keep the order of the first ranking that has the item."""

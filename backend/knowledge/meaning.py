@@ -65,7 +65,8 @@ def embed(texts: Sequence[str]) -> Matrix:
     with _lock:
         out = np.asarray(model.encode(list(texts)), dtype=np.float32).reshape(len(texts), DIMENSIONS)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.maximum(norms, 1e-12)
+    unit: Matrix = (out / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 @dataclass(frozen=True, slots=True)

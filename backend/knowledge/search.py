@@ -306,7 +306,8 @@ async def search_articles(
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
     # Both page by offset: a fused ranking has no single score to continue from.
-    offset = decode_cursor(after, OffsetCursor).o if after else 0
+    cursor = decode_cursor(after, OffsetCursor)
+    offset = cursor.o if cursor else 0
     if key:
         rows = await search_repository.search_by_key(
             uow.conn,

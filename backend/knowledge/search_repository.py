@@ -345,7 +345,7 @@ class SearchParams:
     synonym: list[str | None]  # per concept: its synonyms
     weak: list[str | None]  # per concept: prefixes
     weights: list[float]
-    any_query: str  # union of every concept's alternatives
+    any_query: str | None  # union of every concept's alternatives (None: the meaning retriever's only)
     lexemes: list[str]  # every lexeme searched for (to count the title words found)
     today: date
     leika_group: str | None

@@ -201,7 +201,10 @@ def pct(value: float | None) -> str:
 def components_table(results: dict[str, list[Outcome]]) -> dict[str, dict[str, Any]]:
     """One line per component: top-1, top-3, out-of-scope declined, in-scope wrongly withheld."""
     table = {component: figures_of(outcomes) for component, outcomes in results.items()}
-    print(f"{'component':14} {'top-1':>8} {'top-3':>8} {'declined':>9} {'withheld':>9}   (out of scope declined; in scope wrongly withheld)")
+    print(
+        f"{'component':14} {'top-1':>8} {'top-3':>8} {'declined':>9} {'withheld':>9}"
+        "   (out of scope declined; in scope wrongly withheld)"
+    )
     for component, f in table.items():
         print(
             f"{component:14} {pct(f['top1']):>8} {pct(f['top3']):>8} "

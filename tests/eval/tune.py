@@ -109,16 +109,19 @@ def main() -> None:
         print(f"thresholds {chosen}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
     print("similarities of the fused top hit, in scope right / wrong / out of scope:")
     for question, r in records:
-        fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], fusion.MEANING_WEIGHT)], fusion.RRF_K)
+        fused = fusion.reciprocal_rank_fusion(
+            [(r["lexical"], 1.0), (r["meaning"], fusion.MEANING_WEIGHT)], fusion.RRF_K
+        )
         if not fused:
             print("   none", question.query)
             continue
         g = fused[0][0]
         ok = "OOS" if not question.expected else ("ok " if r["keys"][g] in question.acceptable else "bad")
+        lexrank = r["lexical"].index(g) + 1 if g in r["lexical"] else "-"
+        meanrank = r["meaning"].index(g) + 1 if g in r["meaning"] else "-"
         print(
             f"   {ok} sim {r['similarity'].get(g, 0):.2f} best {r['best']:.2f} "
-            f"lexconf {r['lexical_confident'].get(g, False)!s:5} lexrank {r['lexical'].index(g) + 1 if g in r['lexical'] else '-'} "
-            f"meanrank {r['meaning'].index(g) + 1 if g in r['meaning'] else '-'}  {question.query}"
+            f"lexconf {r['lexical_confident'].get(g, False)!s:5} lexrank {lexrank} meanrank {meanrank} {question.query}"
         )
 
 

@@ -131,7 +131,12 @@ def test_json_imports_report_bad_rows_by_line(as_array: bool) -> None:
 
 @pytest.mark.parametrize(
     ("word", "expected"),
-    [("abgemeldet", "abmelden"), ("geheiratet", "heiraten"), ("umgezogen", "umziehen"), ("parkausweise", "parkausweis")],
+    [
+        ("abgemeldet", "abmelden"),
+        ("geheiratet", "heiraten"),
+        ("umgezogen", "umziehen"),
+        ("parkausweise", "parkausweis"),
+    ],
 )
 def test_a_word_is_also_searched_in_its_dictionary_form(word: str, expected: str) -> None:
     assert analysis.lemma(word) == expected
@@ -140,7 +145,7 @@ def test_a_word_is_also_searched_in_its_dictionary_form(word: str, expected: str
 
 
 def test_a_separable_verb_is_searched_as_the_whole_verb() -> None:
-    """"Wie melde ich mein Auto ab?" — abmelden, as "abgemeldet" is."""
+    """ "Wie melde ich mein Auto ab?" — abmelden, as "abgemeldet" is."""
     concept = analysis.analyse("Wie melde ich mein Auto ab?").concepts[0]
     assert ("abmelden",) in [a.words for a in concept.strong]
 
@@ -155,7 +160,7 @@ def test_a_compound_with_a_modifier_only_the_dictionary_knows_splits(word: str, 
 
 
 def test_compound_parts_fold_umlauts_and_sharp_s() -> None:
-    """"Straßenführerschein" and "Strassenfuehrerschein" are the same word to the index."""
+    """ "Straßenführerschein" and "Strassenfuehrerschein" are the same word to the index."""
     assert analysis.words("Bewohnerparkausweis Straße Führerschein") == [
         "bewohnerparkausweis",
         "strasse",

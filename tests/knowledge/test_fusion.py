@@ -54,7 +54,7 @@ def test_a_sure_lexical_hit_is_confident_when_the_question_is_about_services() -
 
 
 def test_a_sure_lexical_hit_is_declined_when_the_question_is_about_something_else() -> None:
-    """"Wann hat die Sparkasse auf?" finds the catalogue's Sparkasse entries by their word; a
+    """ "Wann hat die Sparkasse auf?" finds the catalogue's Sparkasse entries by their word; a
     question no document resembles is not ours."""
     assert not confident(evidence(lexical_confident=True, lexical_rank=1, best_similarity=0.05))
 

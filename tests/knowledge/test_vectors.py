@@ -34,7 +34,9 @@ async def _vector(db: asyncpg.Pool, tenant_id: UUID, doc_id: str) -> asyncpg.Rec
 def _scope_ids(world: World, town: str) -> set[UUID]:
     """The documents in the matrices this process keeps for calls for `town`."""
     town_id = world.tenant_ids[town]
-    return {doc for (town_key, _), scope in meaning.SCOPES._scopes.items() if town_key == town_id for doc in scope.doc_ids}
+    return {
+        doc for (town_key, _), scope in meaning.SCOPES._scopes.items() if town_key == town_id for doc in scope.doc_ids
+    }
 
 
 async def test_publishing_makes_a_vector_of_title_and_summary(db: asyncpg.Pool, client: Client, world: World) -> None:
@@ -69,7 +71,8 @@ async def test_vectors_of_another_encoder_are_made_again(db: asyncpg.Pool, clien
     soest = world.tenant_ids[SOEST]
     async with tenant_transaction(db, [soest]) as conn:
         await conn.execute(
-            "UPDATE knowledge_vectors SET encoder = 'older-encoder:0.1', vector = $3 WHERE tenant_id = $1 AND doc_id = $2",
+            "UPDATE knowledge_vectors SET encoder = 'older-encoder:0.1', vector = $3"
+            " WHERE tenant_id = $1 AND doc_id = $2",
             soest,
             UUID(article["id"]),
             bytes(4 * meaning.DIMENSIONS),
@@ -125,7 +128,7 @@ assert vectors.shape == (2, meaning.DIMENSIONS)
 print(round(float(vectors[0] @ vectors[1]), 3))
 """
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run(  # noqa: S603  # our own interpreter and script
+    done = subprocess.run(  # our own interpreter and script
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
