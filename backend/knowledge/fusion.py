@@ -72,3 +72,8 @@ def confident(
     if e.lexical_rank == 1 and e.best_similarity >= lexical_first:
         return True
     return e.meaning_rank == 1 and (e.lexical_rank or 99) <= 3 and e.best_similarity >= sure
+
+
+def meaning_confident(e: Evidence, sure: float = MEANING_SURE) -> bool:
+    """The meaning retriever alone (no lexical retriever to agree with): its first service, close."""
+    return e.meaning_rank == 1 and e.similarity >= sure

@@ -420,7 +420,11 @@ async def search_articles(
             best_similarity=best_similarity,
         )
         relevance = max(lexical.relevance, evidence.similarity)
-        items.append(_hit(row, Judgement(relevance, fusion.confident(evidence)), score))
+        if lexical_on and meaning_on:
+            sure = fusion.confident(evidence)
+        else:  # one retriever alone (SEARCH_RETRIEVERS, to compare them): its own rule
+            sure = lexical.confident if lexical_on else fusion.meaning_confident(evidence)
+        items.append(_hit(row, Judgement(relevance, sure), score))
     next_cursor = encode_cursor(OffsetCursor(o=offset + first)) if len(fused) > offset + first else None
     confident = bool(items) and items[0].confident if offset == 0 else any(i.confident for i in items)
     # A question for a person: the hits may still help, but they are not the answer.

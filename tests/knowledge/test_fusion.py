@@ -75,3 +75,10 @@ def test_the_meaning_first_place_needs_the_lexical_top_three_and_a_close_cosine(
 
 def test_nothing_close_and_no_lexical_judge_is_not_confident() -> None:
     assert not confident(evidence(lexical_rank=1, meaning_rank=1, similarity=0.2, best_similarity=0.2))
+
+
+def test_the_meaning_retriever_alone_trusts_only_its_close_first_place() -> None:
+    sure = fusion.MEANING_SURE
+    assert fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure))
+    assert not fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure - 0.05))
+    assert not fusion.meaning_confident(evidence(meaning_rank=2, similarity=0.9))
