@@ -26,7 +26,10 @@ MEANING_WEIGHT = 0.3
 # Confidence (calibrated on the dev set with tests/eval/tune.py, decision 026): cosines of the
 # question as said with the closest document the town sees.
 MEANING_NOTHING = 0.20  # below: no document resembles the question, whatever words it shares
-LEXICAL_FIRST = 0.30  # the lexical retriever's first service, on a question that resembles ours
+# The lexical retriever's first service, on a question that resembles ours: the highest cosine
+# that keeps the dev set's wrongly withheld under the goal of 10 % (7.7 %); the dev set's
+# out-of-scope questions decline the same from 0.30 to 0.50, so the most cautious one.
+LEXICAL_FIRST = 0.36
 MEANING_SURE = 0.45  # the meaning retriever's first service, also in the lexical top three
 
 
