@@ -38,7 +38,7 @@ import httpx
 
 from auth.principal import Principal
 from auth.roles import Role
-from backend import devidp
+from backend import devidp, redisclient
 from backend.db.pool import create_pool
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal
 from backend.knowledge import meaning, search, search_repository
@@ -139,7 +139,8 @@ async def record_statements(
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
     """The statements the search sends for each question (as an operator's agent on a Soest call)."""
     pool = await create_pool(settings.application_database_url, 1, 1)
-    state = AppState(settings=settings, pool=pool, redis=None, http=None, verifier=None, sign_in=None)  # type: ignore[arg-type]
+    redis = redisclient.connect(settings.redis_url or "")  # the search reads the knowledge generation
+    state = AppState(settings=settings, pool=pool, redis=redis, http=None, verifier=None, sign_in=None)  # type: ignore[arg-type]
     agent = Principal(
         issuer="bench",
         subject="bench-agent",
@@ -165,6 +166,7 @@ async def record_statements(
             recorded[question] = statements
     finally:
         await pool.close()
+        await redis.aclose()
     return recorded
 
 
