@@ -49,7 +49,9 @@ UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word 
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
 # Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
 EXPLAIN: Callable[[dict[str, Any]], None] | None = None
-# Services each retriever proposes for fusion (more when a later page is asked for).
+# Services each retriever proposes for fusion. Fixed, not grown with the page asked for: the fused
+# ranking must not depend on the page, or paging would show a service twice. A question thus
+# reaches at most 50 services, more than an agent reads on the line.
 LEXICAL_CANDIDATES = 30
 MEANING_CANDIDATES = 20
 
@@ -331,13 +333,12 @@ async def search_articles(
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
         return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
-    wanted_hits = offset + first + 1
     nearest: list[tuple[str, UUID, float]] = []
     best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
     if meaning_on:
         scope = await meaning.scope(uow.conn, uow.app, ctx.town_id, ctx.owner_ids)
         vectors = meaning.question_vectors(query, plan)
-        nearest = scope.nearest(vectors.search, max(MEANING_CANDIDATES, wanted_hits))
+        nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
         best_similarity = scope.best(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
@@ -358,13 +359,15 @@ async def search_articles(
         leika_group=leika_group,
         status=status.value if status else None,
         sources=wanted,
-        limit=max(LEXICAL_CANDIDATES, wanted_hits) if lexical_on else 0,
+        limit=LEXICAL_CANDIDATES if lexical_on else 0,
         meaning_docs=[doc for _, doc, _ in nearest],
         meaning_groups=[group for group, _, _ in nearest],
     )
     rows = await search_repository.search(uow.conn, params)
     by_group = {r["group_key"]: r for r in rows}
-    lexical_order = [r["group_key"] for r in rows if r["lexical"]]
+    # Only the lexical window ranks lexically (a meaning candidate beyond it counts by its meaning
+    # rank alone), so the fused order is the same whatever page is asked for.
+    lexical_order = [r["group_key"] for r in rows if r["lexical"] and r["lexical_rank"] <= LEXICAL_CANDIDATES]
     meaning_order = [group for group, _, _ in nearest if group in by_group]
     similarity = {group: cosine for group, _, cosine in nearest}
     fused = fusion.reciprocal_rank_fusion(
