@@ -23,8 +23,8 @@ from backend.redisclient import always_try
 if TYPE_CHECKING:  # the app state names this module's Generations in its sign-in hook
     from backend.state import AppState
 
-Counter = Literal["signin", "routing", "directory"]
-_COUNTERS: tuple[Counter, ...] = ("signin", "routing", "directory")
+Counter = Literal["signin", "routing", "directory", "knowledge"]
+_COUNTERS: tuple[Counter, ...] = ("signin", "routing", "directory")  # read at sign-in; "knowledge" only by search
 _STATE_KEY = "generations"
 log = structlog.get_logger("generations")
 
@@ -49,6 +49,16 @@ async def read(app: AppState) -> Generations | None:
         return None
     signin, routing, directory = (int(value or 0) for value in values)
     return Generations(signin=signin, routing=routing, directory=directory)
+
+
+async def read_one(app: AppState, counter: Counter) -> int | None:
+    """One counter (the search's `knowledge`: published documents and their vectors changed);
+    None when Redis cannot be reached."""
+    try:
+        value = await app.redis.get(key(app, counter))
+    except RedisError:
+        return None
+    return int(value or 0)
 
 
 async def bump(app: AppState, counter: Counter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from backend.http.input_guard import input_guard_middleware
 from backend.http.openapi import document_retry_after
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.http.routes import answer_options_for_every_method
-from backend.knowledge import xzufi_worker
+from backend.knowledge import meaning, xzufi_worker
 from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
@@ -183,6 +184,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         figures.process.jwks_fetches = lambda: jwks.fetch_count
         figures.process.routing_table_age = lambda: table_age(app.state.app_state)
         figures.on_scrape(lambda: ticket_worker.read_figures(pool, figures))
+        # The sentence encoder and the lemma dictionary load off the event loop while the
+        # instance starts serving, not in the first caller's search (decision 026).
+        warming = (
+            asyncio.create_task(asyncio.to_thread(meaning.warm_up)) if "meaning" in settings.search_retrievers else None
+        )
         # Everything loaded so far (modules, schemas, settings) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it. Measured: one
         # full collection paused a GraphQL request ~80 ms (the p99 of `make bench`), none after.
@@ -192,6 +198,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with serve_metrics(settings, figures) as port:
                 app.state.metrics_port = port
                 yield
+                if warming is not None and not warming.done():
+                    await warming  # a thread cannot be cancelled; let it finish before the pool goes
         finally:
             await limiter.aclose()
             await http.aclose()

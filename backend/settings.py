@@ -106,6 +106,9 @@ class Settings:
     # OpenTelemetry traces (decision 031): exported over OTLP/HTTP when an endpoint is set.
     otel_endpoint: str | None = None
     otel_service_name: str = "buergerservice"
+    # The knowledge search's retrievers (decision 026): lexical (full text) and/or meaning
+    # (sentence vectors); both are fused. One alone is for comparing them (`make eval`).
+    search_retrievers: tuple[str, ...] = ("lexical", "meaning")
 
     @property
     def is_production(self) -> bool:
@@ -291,6 +294,15 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         read.problems.append(f"DEFAULT_LOCALE={default_locale!r}: expected one of {', '.join(LOCALES)}")
         default_locale = "de"
 
+    retrievers = tuple(
+        dict.fromkeys(
+            r.strip() for r in (read.text("SEARCH_RETRIEVERS", "lexical,meaning") or "").split(",") if r.strip()
+        )
+    )
+    if not retrievers or not set(retrievers) <= {"lexical", "meaning"}:
+        read.problems.append(f"SEARCH_RETRIEVERS={','.join(retrievers)!r}: expected lexical, meaning or both")
+        retrievers = ("lexical", "meaning")
+
     port = read.integer("PORT", 8000, 1, 65535)
     host = read.text("HOST", "127.0.0.1") or "127.0.0.1"
     public_base_url = read.url("PUBLIC_BASE_URL", {"http", "https"}) or f"http://{host}:{port}"
@@ -330,6 +342,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         secrets_key_previous=read.sealing_key("SECRETS_KEY_PREVIOUS"),
         cors_allowed_origins=read.origins("CORS_ALLOWED_ORIGINS", production=env == "production"),
         default_locale=default_locale,
+        search_retrievers=retrievers,
         metrics_port=read.optional_port("METRICS_PORT"),
         metrics_host=read.text("METRICS_HOST", "0.0.0.0") or "0.0.0.0",  # noqa: S104
         metrics_token=read.secret("METRICS_TOKEN", 32),

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import simplemma
+
 from backend.knowledge.leika import find_leika_key, leika_key_prefix
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -175,6 +177,21 @@ def default_lexicon() -> Lexicon:
     return Lexicon(frozenset(stopwords), aspects, tuple(rules), frozenset(vocabulary - stopwords))
 
 
+# ---------------------------------------------------------------------------------- lemmas
+
+
+def is_german_word(word: str) -> bool:
+    """Whether simplemma's German dictionary knows the (folded) word."""
+    return len(word) >= MIN_PART and bool(simplemma.is_known(word, lang="de"))
+
+
+@cache
+def lemma(word: str) -> str:
+    """The dictionary form of a folded word (abgemeldet → abmelden, parkausweise → parkausweis),
+    folded again; the word itself when simplemma does not know it."""
+    return fold(simplemma.lemmatize(word, lang="de")) if len(word) >= MIN_PART else word
+
+
 # ---------------------------------------------------------------------------------- compounds
 
 
@@ -228,6 +245,12 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
         return result
     if not loose:
         return None
+    # A word the lemma dictionary knows in front of a known head: bewohner + parkausweis. The
+    # catalogue's vocabulary lacks words like "Bewohner"; simplemma's German dictionary has them.
+    for cut in range(MIN_LOOSE, n - MIN_PART + 1):
+        head = _base_of_head(word[cut:], vocabulary)
+        if head and len(head) >= MIN_LOOSE and is_german_word(word[:cut]):
+            return [word[:cut], head]
     # Last resort: a long known first part (or a compound of known words) and a long rest:
     # parkplatzabsperrung → parkplatz + absperrung.
     for cut in range(n - MIN_LOOSE, MIN_LOOSE - 1, -1):
@@ -347,6 +370,10 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concep
             concept.add(Alternative((spelling,), "unparticled"))  # in case the particle was no particle
         else:
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
+    # Its dictionary form (abgemeldet → abmelden, gestorben → sterben): searched like a spelling.
+    base = lemma(spellings[0]) if particle is None else lemma(particle + word)
+    if base != spellings[0] and base.isalpha():
+        concept.add(Alternative((base,), "variant"))
     # A separated particle makes another verb: "melden … an" is anmelden, not melden.
     synonym_spellings = [s for s in spellings if particle is None or s.startswith(particle)]
     for spelling in synonym_spellings:
@@ -442,6 +469,23 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             concept.noun = not nouns or word in nouns or position == 0
             plan.concepts.append(concept)
     return plan
+
+
+# A question for a person or an office rather than a service: "stellen Sie mich zu Herrn Schulte
+# durch", "verbinden Sie mich mit Frau Schneider", "wer ist der Sachbearbeiter für …".
+_PERSON = re.compile(r"\b(?:herrn?|frau|dr)\.?\s+[a-z]{2,}", re.IGNORECASE)
+_PUT_THROUGH = re.compile(
+    r"\b(?:verbinden|durchstellen|stellen\s+sie\s+mich\b.*\bdurch|weiterverbinden|durchwahl|sprechen\s+mit"
+    r"|sachbearbeiter(?:in)?|ansprechpartner(?:in)?|zustandige[nr]?\s+(?:person|mitarbeiter(?:in)?))\b",
+)
+
+
+def asks_for_person(text: str) -> bool:
+    """Whether the caller wants a person or an office put through, not a service explained."""
+    folded = fold(text)
+    put_through = bool(_PUT_THROUGH.search(folded))
+    named = bool(_PERSON.search(folded))
+    return put_through or (named and bool({"sprechen", "erreichen", "anrufen"} & set(words(folded))))
 
 
 def tsquery_term(lexeme: str, prefix: bool = False) -> str:

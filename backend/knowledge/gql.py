@@ -30,6 +30,7 @@ ExpectedVersion = Annotated[
 strawberry.enum(schemas.ArticleStatus, name="ArticleStatus")
 strawberry.enum(schemas.ArticleKind, name="ArticleKind")
 strawberry.enum(schemas.HitSource, name="KnowledgeHitSource")
+strawberry.enum(schemas.PointsTo, name="KnowledgePointsTo")
 
 
 @mirrors(schemas.OpeningHours)
@@ -210,6 +211,11 @@ class KnowledgeSearchResultGQL:
     aspects: list[str] = strawberry.field(description="What the caller asked about: fees, opening_hours …")
     web_pages: list[WebPageHitGQL] = strawberry.field(
         description="The town's web pages that match (first page only): not articles, shown with URL and age"
+    )
+    points_to: schemas.PointsTo | None = strawberry.field(
+        default=None,
+        description="DIRECTORY: the caller asks for a person or an office (put me through to …): show the "
+        "contact directory; the knowledge hits are then not confident",
     )
 
 
@@ -450,6 +456,7 @@ class KnowledgeQuery:
             interpreted_as=page.interpreted_as,
             aspects=page.aspects,
             web_pages=shown_all(WebPageHitGQL, page.web_pages),
+            points_to=page.points_to,
         )
 
     @strawberry.field(

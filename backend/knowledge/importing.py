@@ -11,7 +11,7 @@ import msgspec
 from auth.permissions import Operation
 from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, leika, repository, search_repository, service
+from backend.knowledge import analysis, leika, meaning, repository, search_repository, service
 from backend.knowledge.context import town_context
 from backend.knowledge.schemas import (
     Article,
@@ -71,6 +71,9 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
     inserted, updated, unchanged, deactivated = await search_repository.merge_catalogue(uow.conn, owner, records)
     if inserted or updated or deactivated:
         await search_repository.rebuild_lexicon(uow.conn, owner, shared=True)
+    # Vectors for new and renamed entries, and all of them again after the encoder changed.
+    if await meaning.refresh(uow.conn, owner) or deactivated:
+        meaning.changed(uow)
     return CatalogueReport(
         rows=len(entries),
         inserted=inserted,

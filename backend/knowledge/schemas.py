@@ -42,6 +42,12 @@ class ArticleKind(StrEnum):
     LOCAL_VERSION = "local_version"  # a town's overrides of a shared article
 
 
+class PointsTo(StrEnum):
+    """Where a question is better answered than in the knowledge base."""
+
+    DIRECTORY = "directory"  # a person or an office by name: the contact directory
+
+
 class HitSource(StrEnum):
     ARTICLE = "article"
     SERVICE = "service"  # a LeiKa catalogue entry without an article
@@ -299,6 +305,7 @@ class SearchPage(Schema, frozen=True):
     aspects: list[str]  # what the caller asked about (fees, opening_hours …), for the UI to jump to
     # The town's web pages that match (first page only), beside the articles, never among them.
     web_pages: list[WebPageHit] = msgspec.field(default_factory=list)
+    points_to: PointsTo | None = None  # the question is for the contact directory (a person, an office)
 
 
 class ImportProblem(Schema, frozen=True):

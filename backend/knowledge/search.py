@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -21,10 +22,18 @@ from auth.permissions import Operation
 from backend import clock
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, leika, repository, search_repository, xzufi_repository
+from backend.knowledge import analysis, fusion, leika, meaning, repository, search_repository, xzufi_repository
 from backend.knowledge.context import Context, town_context
-from backend.knowledge.cursors import OffsetCursor, ScoreCursor, check_page_size, decode_cursor, encode_cursor
-from backend.knowledge.schemas import ArticleKind, ArticleStatus, HitSource, LeikaService, SearchHit, SearchPage
+from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
+from backend.knowledge.schemas import (
+    ArticleKind,
+    ArticleStatus,
+    HitSource,
+    LeikaService,
+    PointsTo,
+    SearchHit,
+    SearchPage,
+)
 from backend.state import UnitOfWork
 from backend.webpages import search as webpages
 
@@ -38,6 +47,13 @@ MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about somethin
 CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
+# Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
+EXPLAIN: Callable[[dict[str, Any]], None] | None = None
+# Services each retriever proposes for fusion. Fixed, not grown with the page asked for: the fused
+# ranking must not depend on the page, or paging would show a service twice. A question thus
+# reaches at most 50 services, more than an agent reads on the line.
+LEXICAL_CANDIDATES = 30
+MEANING_CANDIDATES = 20
 
 
 async def leika_service(uow: UnitOfWork, leika_key: str, tenant_slug: str | None = None) -> LeikaService:
@@ -195,7 +211,7 @@ def judge(
     return Judgement(relevance, topical and covered and relevance >= CONFIDENT_RELEVANCE)
 
 
-def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
+def _hit(row: asyncpg.Record, judgement: Judgement, score: float) -> SearchHit:
     snippet, snippet_text = _snippet(row["snippet"])
     kind = row["article_kind"]
     return SearchHit(
@@ -209,7 +225,7 @@ def _hit(row: asyncpg.Record, judgement: Judgement) -> SearchHit:
         status=ArticleStatus(row["status"]),
         snippet=snippet,
         snippet_text=snippet_text,
-        score=round(float(row.get("final") or 0.0), 4),
+        score=round(score, 4),
         relevance=round(judgement.relevance, 3),
         confident=judgement.confident,
         has_local_version=bool(row["has_local_version"]),
@@ -291,11 +307,10 @@ async def search_articles(
     plan = analysis.analyse(query, lexicon)
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
-    # A LeiKa key pages by offset, words by (score, id): each reads back only its own cursor.
-    by_offset = decode_cursor(after, OffsetCursor) if key else None
-    cursor = None if key else decode_cursor(after, ScoreCursor)
+    # Both page by offset: a fused ranking has no single score to continue from.
+    cursor = decode_cursor(after, OffsetCursor)
+    offset = cursor.o if cursor else 0
     if key:
-        offset = by_offset.o if by_offset else 0
         rows = await search_repository.search_by_key(
             uow.conn,
             ctx.town_id,
@@ -308,12 +323,137 @@ async def search_articles(
             offset,
             first + 1,
         )
-        items = [_hit(r, Judgement(1.0, True)) for r in rows[:first]]
+        items = [_hit(r, Judgement(1.0, True), 1.0) for r in rows[:first]]
         more = encode_cursor(OffsetCursor(o=offset + first)) if len(rows) > first else None
         return SearchPage(
             items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
         )
 
+    lexical_on, meaning_on = _retrievers(uow, status)
+    searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
+    if not searchable and not meaning_on:
+        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
+    nearest: list[tuple[str, UUID, float]] = []
+    best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
+    if meaning_on:
+        scope = await meaning.scope(uow.conn, uow.app, ctx.town_id, ctx.owner_ids)
+        vectors = meaning.question_vectors(query, plan)
+        nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
+        best_similarity = scope.best(vectors.said)
+    exact_texts = [_query_text(r.exact) for r in searchable]
+    synonym_texts = [_query_text(r.synonym) for r in searchable]
+    weak_texts = [_query_text(r.weak) for r in searchable]
+    any_query = " | ".join(f"({t})" for t in [*exact_texts, *synonym_texts, *weak_texts] if t)
+    lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
+    params = search_repository.SearchParams(
+        town_id=ctx.town_id,
+        owner_ids=ctx.owner_ids,
+        view=view,
+        exact=exact_texts,
+        synonym=synonym_texts,
+        weak=weak_texts,
+        weights=[r.weight for r in searchable],
+        any_query=any_query or None,
+        lexemes=lexemes,
+        today=today,
+        leika_group=leika_group,
+        status=status.value if status else None,
+        sources=wanted,
+        limit=LEXICAL_CANDIDATES if lexical_on else 0,
+        meaning_docs=[doc for _, doc, _ in nearest],
+        meaning_groups=[group for group, _, _ in nearest],
+    )
+    rows = await search_repository.search(uow.conn, params)
+    by_group = {r["group_key"]: r for r in rows}
+    # Only the lexical window ranks lexically (a meaning candidate beyond it counts by its meaning
+    # rank alone), so the fused order is the same whatever page is asked for.
+    lexical_order = [r["group_key"] for r in rows if r["lexical"] and r["lexical_rank"] <= LEXICAL_CANDIDATES]
+    meaning_order = [group for group, _, _ in nearest if group in by_group]
+    similarity = {group: cosine for group, _, cosine in nearest}
+    fused = fusion.reciprocal_rank_fusion(
+        [(lexical_order, fusion.LEXICAL_WEIGHT), (meaning_order, fusion.MEANING_WEIGHT)]
+    )
+    if EXPLAIN is not None:
+        EXPLAIN(
+            {
+                "query": query,
+                "lexical": lexical_order,
+                "meaning": meaning_order,
+                "similarity": similarity,
+                "best": best_similarity,
+                "keys": {g: r["leika_key"] for g, r in by_group.items()},
+                "lexical_confident": {
+                    g: r["lexical"]
+                    and judge(
+                        searchable,
+                        unknown,
+                        r["strong_factors"],
+                        r["weak_factors"],
+                        int(r["title_words"]),
+                        int(r["title_found"]),
+                        r["source"] == HitSource.ARTICLE.value,
+                    ).confident
+                    for g, r in by_group.items()
+                },
+            }
+        )
+    lexical_rank = {group: n for n, group in enumerate(lexical_order, start=1)}
+    meaning_rank = {group: n for n, group in enumerate(meaning_order, start=1)}
+    items = []
+    for group, score in fused[offset : offset + first]:
+        row = by_group[group]
+        lexical = (
+            judge(
+                searchable,
+                unknown,
+                row["strong_factors"],
+                row["weak_factors"],
+                int(row["title_words"]),
+                int(row["title_found"]),
+                row["source"] == HitSource.ARTICLE.value,
+            )
+            if row["lexical"]
+            else Judgement(0.0, False)
+        )
+        evidence = fusion.Evidence(
+            lexical_confident=lexical.confident,
+            lexical_rank=lexical_rank.get(group),
+            meaning_rank=meaning_rank.get(group),
+            similarity=similarity.get(group, 0.0),
+            best_similarity=best_similarity,
+        )
+        relevance = max(lexical.relevance, evidence.similarity)
+        if lexical_on and meaning_on:
+            sure = fusion.confident(evidence)
+        else:  # one retriever alone (SEARCH_RETRIEVERS, to compare them): its own rule
+            sure = lexical.confident if lexical_on else fusion.meaning_confident(evidence)
+        items.append(_hit(row, Judgement(relevance, sure), score))
+    next_cursor = encode_cursor(OffsetCursor(o=offset + first)) if len(fused) > offset + first else None
+    confident = bool(items) and items[0].confident if offset == 0 else any(i.confident for i in items)
+    # A question for a person: the hits may still help, but they are not the answer.
+    person = analysis.asks_for_person(query)
+    return SearchPage(
+        items=items,
+        next_cursor=next_cursor,
+        confident=confident and not person,
+        interpreted_as=interpreted,
+        aspects=plan.aspects,
+        points_to=PointsTo.DIRECTORY if person else None,
+    )
+
+
+def _retrievers(uow: UnitOfWork, status: ArticleStatus | None) -> tuple[bool, bool]:
+    """Which retrievers run: both unless SEARCH_RETRIEVERS says otherwise; an editor's search by
+    status is lexical (working versions have no vectors)."""
+    chosen = uow.app.settings.search_retrievers
+    lexical = "lexical" in chosen or status is not None
+    return lexical, "meaning" in chosen and status is None
+
+
+async def _lexical_plan(
+    uow: UnitOfWork, ctx: Context, plan: analysis.QueryPlan, lexicon: analysis.Lexicon
+) -> tuple[list[_Resolved], float, list[str]]:
+    """The question's concepts as the index knows them: lexemes, weights, typo corrections."""
     words: set[str] = set()
     for concept in plan.concepts:
         words |= concept.all_words()
@@ -332,55 +472,7 @@ async def search_articles(
     interpreted = [
         f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label for r in searchable
     ]
-    if not searchable:
-        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
-    exact_texts = [_query_text(r.exact) for r in searchable]
-    synonym_texts = [_query_text(r.synonym) for r in searchable]
-    weak_texts = [_query_text(r.weak) for r in searchable]
-    any_query = " | ".join(f"({t})" for t in [*exact_texts, *synonym_texts, *weak_texts] if t)
-    lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
-    params = search_repository.SearchParams(
-        town_id=ctx.town_id,
-        owner_ids=ctx.owner_ids,
-        view=view,
-        exact=exact_texts,
-        synonym=synonym_texts,
-        weak=weak_texts,
-        weights=[r.weight for r in searchable],
-        any_query=any_query,
-        lexemes=lexemes,
-        today=today,
-        leika_group=leika_group,
-        status=status.value if status else None,
-        sources=wanted,
-        after_score=cursor.s if cursor else None,
-        after_id=cursor.i if cursor else None,
-        limit=first + 1,
-    )
-    rows = await search_repository.search(uow.conn, params)
-    items = [
-        _hit(
-            r,
-            judge(
-                searchable,
-                unknown,
-                r["strong_factors"],
-                r["weak_factors"],
-                int(r["title_words"]),
-                int(r["title_found"]),
-                r["source"] == HitSource.ARTICLE.value,
-            ),
-        )
-        for r in rows[:first]
-    ]
-    next_cursor = None
-    if len(rows) > first:
-        last = rows[first - 1]
-        next_cursor = encode_cursor(ScoreCursor(s=float(last["final"]), i=last["doc_id"]))
-    confident = bool(items) and items[0].confident if cursor is None else any(i.confident for i in items)
-    return SearchPage(
-        items=items, next_cursor=next_cursor, confident=confident, interpreted_as=interpreted, aspects=plan.aspects
-    )
+    return searchable, unknown, interpreted
 
 
 async def _correct_typos(

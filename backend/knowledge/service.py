@@ -20,7 +20,7 @@ from auth.permissions import Operation
 from backend import clock
 from backend.errors import Duplicate, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.i18n import _l
-from backend.knowledge import analysis, events, leika, repository, search_repository
+from backend.knowledge import analysis, events, leika, meaning, repository, search_repository
 from backend.knowledge.context import reachable_for_any, town_context
 from backend.knowledge.cursors import TimeCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.rendering import article_html, e164
@@ -279,6 +279,9 @@ async def _index(uow: UnitOfWork, article: Article, version: ArticleVersion, vie
             valid_until=version.valid_until,
         ),
     )
+    if view == "published":
+        await meaning.refresh(uow.conn, article.tenant_id, [article.id])
+        meaning.changed(uow)
 
 
 def _markdown_to_text(source: str) -> str:
@@ -332,6 +335,7 @@ async def _add_version(
         await _index(uow, moved, version, "published")
     elif status is ArticleStatus.ARCHIVED and moved.kind is not ArticleKind.LOCAL_VERSION:
         await search_repository.delete_document(uow.conn, moved.tenant_id, "published", moved.id)
+        meaning.changed(uow)  # its vector went with its search row
     _notify(uow, moved, version)
     return _state(moved, version)
 

@@ -14,13 +14,16 @@ through the real app in-process as GraphQL `knowledgeSearch(query:, tenant: "sta
 with the token of a Kreis Soest agent: the search an agent answering a Stadt Soest call uses.
 
 Printed: top-1 and top-3 accuracy over the in-scope questions, how often out-of-scope questions
-got no confident answer (rejection), and how often in-scope questions were wrongly rejected.
+got no confident answer (rejection), and how often in-scope questions were wrongly rejected — for
+what agents get (both retrievers fused), with the misses; then one line per component (lexical
+only, meaning only, fused: SEARCH_RETRIEVERS) to compare them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -102,7 +105,42 @@ async def _drop(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def run(questions: list[Question], server_url: str, redis_url: str) -> list[Outcome]:
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "lexical only": ("lexical",),
+    "meaning only": ("meaning",),
+    "fused": ("lexical", "meaning"),
+}
+
+
+async def _ask(client: Any, headers: dict[str, str], questions: list[Question]) -> list[Outcome]:
+    outcomes = []
+    for question in questions:
+        response = await client.post(
+            "/graphql",
+            headers=headers,
+            json={"query": QUERY, "variables": {"query": question.query, "tenant": TOWN}},
+        )
+        body: dict[str, Any] = response.json()
+        if body.get("errors"):
+            raise SystemExit(f"line {question.line}: {body['errors']}")
+        result = body["data"]["knowledgeSearch"]
+        outcomes.append(
+            Outcome(
+                question=question,
+                keys=[n["leikaKey"] for n in result["nodes"]],
+                titles=[n["title"] for n in result["nodes"]],
+                relevance=[n["relevance"] for n in result["nodes"]],
+                confident=bool(result["confident"]),
+                interpreted=result["interpretedAs"],
+            )
+        )
+    return outcomes
+
+
+async def run(
+    questions: list[Question], server_url: str, redis_url: str, components: tuple[str, ...] = tuple(COMPONENTS)
+) -> dict[str, list[Outcome]]:
+    """The questions through each component (lexical only, meaning only, fused), one database."""
     from backend.demo import load_demo_data
     from backend.main import create_app
     from tests.support.asgi import serve
@@ -121,42 +159,29 @@ async def run(questions: list[Question], server_url: str, redis_url: str) -> lis
             log_level="WARNING",
             dev_signin_enabled=True,
         )
-        app = create_app(settings)
-        outcomes = []
-        async with serve(app, settings.public_base_url) as client:
-            started = time.monotonic()
-            await load_demo_data(app.state.app_state, settings)
-            print(f"demo data loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)
-            headers = {"Authorization": "Bearer " + devidp.mint_token(settings, "kreis-soest", "agent")}
-            for question in questions:
-                response = await client.post(
-                    "/graphql",
-                    headers=headers,
-                    json={"query": QUERY, "variables": {"query": question.query, "tenant": TOWN}},
-                )
-                body: dict[str, Any] = response.json()
-                if body.get("errors"):
-                    raise SystemExit(f"line {question.line}: {body['errors']}")
-                result = body["data"]["knowledgeSearch"]
-                outcomes.append(
-                    Outcome(
-                        question=question,
-                        keys=[n["leikaKey"] for n in result["nodes"]],
-                        titles=[n["title"] for n in result["nodes"]],
-                        relevance=[n["relevance"] for n in result["nodes"]],
-                        confident=bool(result["confident"]),
-                        interpreted=result["interpretedAs"],
-                    )
-                )
-        return outcomes
+        results: dict[str, list[Outcome]] = {}
+        loaded = False
+        for component in components:
+            retrievers = COMPONENTS[component]
+            component_settings = dataclasses.replace(settings, search_retrievers=retrievers)
+            app = create_app(component_settings)
+            async with serve(app, settings.public_base_url) as client:
+                if not loaded:
+                    started = time.monotonic()
+                    await load_demo_data(app.state.app_state, settings)
+                    print(f"demo data loaded in {time.monotonic() - started:.1f} s", file=sys.stderr)
+                    loaded = True
+                headers = {"Authorization": "Bearer " + devidp.mint_token(settings, "kreis-soest", "agent")}
+                results[component] = await _ask(client, headers, questions)
+        return results
     finally:
         await _drop(server_url, name)
 
 
-def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
+def figures_of(outcomes: list[Outcome]) -> dict[str, Any]:
     in_scope = [o for o in outcomes if o.question.expected]
     out_of_scope = [o for o in outcomes if not o.question.expected]
-    figures: dict[str, Any] = {
+    return {
         "questions": len(outcomes),
         "in_scope": len(in_scope),
         "out_of_scope": len(out_of_scope),
@@ -167,6 +192,30 @@ def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
         else None,
         "in_scope_wrongly_rejected": sum(not o.confident for o in in_scope) / len(in_scope) if in_scope else None,
     }
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:5.1f} %"
+
+
+def components_table(results: dict[str, list[Outcome]]) -> dict[str, dict[str, Any]]:
+    """One line per component: top-1, top-3, out-of-scope declined, in-scope wrongly withheld."""
+    table = {component: figures_of(outcomes) for component, outcomes in results.items()}
+    print(
+        f"{'component':14} {'top-1':>8} {'top-3':>8} {'declined':>9} {'withheld':>9}"
+        "   (out of scope declined; in scope wrongly withheld)"
+    )
+    for component, f in table.items():
+        print(
+            f"{component:14} {pct(f['top1']):>8} {pct(f['top3']):>8} "
+            f"{pct(f['out_of_scope_rejected']):>9} {pct(f['in_scope_wrongly_rejected']):>9}"
+        )
+    print()
+    return table
+
+
+def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
+    figures = figures_of(outcomes)
     for o in outcomes:
         if verbose or (o.question.expected and not o.top1) or (not o.question.expected and o.confident):
             mark = (
@@ -181,9 +230,6 @@ def report(outcomes: list[Outcome], verbose: bool) -> dict[str, Any]:
             )
             for key, title, relevance in zip(o.keys, o.titles, o.relevance, strict=True):
                 print(f"           {key}  {relevance:.2f}  {title}")
-
-    def pct(value: float | None) -> str:
-        return "n/a" if value is None else f"{100 * value:5.1f} %"
 
     print()
     print(
@@ -211,10 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     services = ensure_services(EVAL_DATA)
     server_url = os.environ.get("DATABASE_URL") or services.database_url
     redis_url = os.environ.get("REDIS_URL") or services.redis_url
-    outcomes = asyncio.run(run(questions, server_url, redis_url))
-    figures = report(outcomes, args.verbose)
+    results = asyncio.run(run(questions, server_url, redis_url))
+    table = components_table(results)
+    print("fused (what agents get):")
+    figures = report(results["fused"], args.verbose)
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({**figures, "components": table}, indent=2) + "\n")
     del services
 
 

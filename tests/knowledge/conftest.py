@@ -55,7 +55,7 @@ query($q: String!, $tenant: String, $first: Int, $after: String, $group: String,
       $sources: [KnowledgeHitSource!]) {
   knowledgeSearch(query: $q, tenant: $tenant, first: $first, after: $after, leikaGroup: $group, status: $status,
                   sources: $sources) {
-    confident interpretedAs aspects
+    confident interpretedAs aspects pointsTo
     nodes { id source tenantId kind leikaKey title status snippet snippetText relevance confident hasLocalVersion }
     pageInfo { endCursor hasNextPage }
   }

@@ -124,3 +124,63 @@ def test_json_imports_report_bad_rows_by_line(as_array: bool) -> None:
     assert "colour" in problems[unknown_line].message
     if not as_array:
         assert problems[3].message.startswith("not JSON")
+
+
+# ---------------------------------------------------------------------------------- lemmas, compounds, persons (026)
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("abgemeldet", "abmelden"),
+        ("geheiratet", "heiraten"),
+        ("umgezogen", "umziehen"),
+        ("parkausweise", "parkausweis"),
+    ],
+)
+def test_a_word_is_also_searched_in_its_dictionary_form(word: str, expected: str) -> None:
+    assert analysis.lemma(word) == expected
+    concept = analysis.word_concept(word, analysis.default_lexicon())
+    assert (expected,) in [a.words for a in concept.strong]
+
+
+def test_a_separable_verb_is_searched_as_the_whole_verb() -> None:
+    """ "Wie melde ich mein Auto ab?" — abmelden, as "abgemeldet" is."""
+    concept = analysis.analyse("Wie melde ich mein Auto ab?").concepts[0]
+    assert ("abmelden",) in [a.words for a in concept.strong]
+
+
+@pytest.mark.parametrize(
+    ("word", "parts"),
+    [("bewohnerparkausweis", ["bewohner", "parkausweis"]), ("anwohnerparkausweis", ["anwohner", "parkausweis"])],
+)
+def test_a_compound_with_a_modifier_only_the_dictionary_knows_splits(word: str, parts: list[str]) -> None:
+    assert analysis.split_compound(word, analysis.default_lexicon().vocabulary) == parts
+    assert {"parkausweis", "ausweis"} <= set(analysis.compound_parts(word))
+
+
+def test_compound_parts_fold_umlauts_and_sharp_s() -> None:
+    """ "Straßenführerschein" and "Strassenfuehrerschein" are the same word to the index."""
+    assert analysis.words("Bewohnerparkausweis Straße Führerschein") == [
+        "bewohnerparkausweis",
+        "strasse",
+        "fuhrerschein",
+    ]
+    concept = analysis.word_concept("bewohnerparkausweis", analysis.default_lexicon())
+    assert ("bewohner", "parkausweis") in [a.words for a in concept.strong]
+
+
+@pytest.mark.parametrize(
+    ("question", "person"),
+    [
+        ("stellen Sie mich zu Herrn Schulte durch", True),
+        ("Können Sie mich bitte mit Frau Schneider vom Bauamt verbinden?", True),
+        ("Ich möchte mit Herrn Müller sprechen", True),
+        ("Wer ist der Sachbearbeiter für Wohngeld?", True),
+        ("Meine Frau braucht einen neuen Pass", False),
+        ("Meine Mutter Frau Meier braucht Pflegegeld", False),
+        ("Wie melde ich mein Auto ab?", False),
+    ],
+)
+def test_a_question_for_a_person_is_recognised(question: str, person: bool) -> None:
+    assert analysis.asks_for_person(question) is person

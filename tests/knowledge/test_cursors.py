@@ -17,7 +17,7 @@ from tests.support.world import World
 
 Client = httpx.AsyncClient
 AGENT = (KREIS, "agent")
-WORDS = "Personalausweis beantragen"  # pages by (score, id)
+WORDS = "Personalausweis beantragen"  # pages by offset in the fused ranking (decision 026)
 KEY_PREFIX = "99115"  # a branch of the catalogue: pages by offset
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -76,12 +76,17 @@ def assert_refused_over_graphql(body: dict[str, Any]) -> None:
     assert [e["extensions"]["code"] for e in body["errors"]] == ["VALIDATION_FAILED"], body
 
 
-SEARCH_CURSORS = [(WORDS, after) for after in SCORE_CURSORS] + [(KEY_PREFIX, after) for after in OFFSET_CURSORS]
+# Both searches page by offset: anything else — a bad offset, the old (score, id) cursors, the
+# editors' list's — is refused.
+FOREIGN_TO_OFFSETS = [c for c in SCORE_CURSORS if c != cursor({"o": 7})]
+SEARCH_CURSORS = [(WORDS, after) for after in OFFSET_CURSORS + FOREIGN_TO_OFFSETS] + [
+    (KEY_PREFIX, after) for after in OFFSET_CURSORS
+]
 
 
 @pytest.mark.parametrize(("question", "after"), SEARCH_CURSORS)
 async def test_crafted_search_cursors_are_refused(client: Client, world: World, question: str, after: str) -> None:
-    """Words page by (score, id), a LeiKa key by offset: each refuses anything else."""
+    """Words and a LeiKa key page by offset: each refuses anything else."""
     response = await client.get(
         "/v1/articles/search", params={"q": question, "after": after}, headers=world.headers(GESEKE, "partner")
     )

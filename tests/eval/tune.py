@@ -1,0 +1,129 @@
+"""Tune fusion and confidence on the DEVELOPMENT set only (decision 026):
+
+    uv run python -m tests.eval.tune tests/eval/questions_dev.jsonl
+
+Runs each question once through the app (both retrievers), records what each proposed
+(`search.EXPLAIN`), then tries fusion weights and confidence thresholds offline and prints the
+best settings by top-1, top-3 and how the confidence rule does. Never give it the test set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from backend.knowledge import fusion, search
+from tests.eval.__main__ import EVAL_DATA, Question, read_questions, run
+
+
+def collect(questions: list[Question]) -> list[dict[str, Any]]:
+    from backend.devservices import ensure_services
+
+    services = ensure_services(EVAL_DATA)
+    server_url = os.environ.get("DATABASE_URL") or services.database_url
+    redis_url = os.environ.get("REDIS_URL") or services.redis_url
+    seen: list[dict[str, Any]] = []
+    search.EXPLAIN = seen.append
+    try:
+        asyncio.run(run(questions, server_url, redis_url, components=("fused",)))
+    finally:
+        search.EXPLAIN = None
+    del services
+    return seen
+
+
+def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: float, rule: Any) -> dict[str, float]:
+    top1 = top3 = withheld = declined = n_in = n_out = 0
+    for question, r in records:
+        fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], weight)], k)
+        groups = [g for g, _ in fused[:3]]
+        keys = [r["keys"][g] for g in groups]
+        lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
+        mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}
+        best = r["best"]
+        sure = bool(groups) and rule(
+            fusion.Evidence(
+                lexical_confident=r["lexical_confident"].get(groups[0], False),
+                lexical_rank=lex_rank.get(groups[0]),
+                meaning_rank=mean_rank.get(groups[0]),
+                similarity=r["similarity"].get(groups[0], 0.0),
+                best_similarity=best,
+            )
+        )
+        if question.expected:
+            n_in += 1
+            top1 += bool(keys) and keys[0] in question.acceptable
+            top3 += any(key in question.acceptable for key in keys)
+            withheld += not sure
+        else:
+            n_out += 1
+            declined += not sure
+    return {
+        "top1": top1 / max(n_in, 1),
+        "top3": top3 / max(n_in, 1),
+        "declined": declined / max(n_out, 1),
+        "withheld": withheld / max(n_in, 1),
+    }
+
+
+def main() -> None:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/eval/questions_dev.jsonl")
+    if "test" in path.name:
+        raise SystemExit("tune on the development set only")
+    questions = read_questions(path)
+    cache = Path(os.environ.get("TUNE_CACHE", "/tmp/tune-records.json"))
+    if cache.exists() and os.environ.get("TUNE_REUSE"):
+        raw = json.loads(cache.read_text())
+    else:
+        raw = collect(questions)
+        cache.write_text(json.dumps(raw))
+    by_query = {r["query"]: r for r in raw}
+    records = [(q, by_query[q.query]) for q in questions if q.query in by_query]
+    results = []
+    for weight, k in itertools.product([0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0], [1, 3, 5, 10, 20, 60]):
+        f = evaluate(records, weight, k, fusion.confident)
+        results.append((f["top1"] + f["top3"], weight, k, f))
+    results.sort(key=lambda x: -x[0])
+    for _, weight, k, f in results[:12]:
+        print(f"weight {weight:.1f} k {k:>3}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
+    print(f"confidence at weight {fusion.MEANING_WEIGHT} k {fusion.RRF_K}:")
+    rules = []
+    grid = itertools.product([0.0, 0.2, 0.24, 0.28], [0.3, 0.35, 0.4, 0.45, 9.0], [0.35, 0.45, 0.55, 9.0])
+    for nothing, first, sure in grid:
+        f = evaluate(
+            records,
+            fusion.MEANING_WEIGHT,
+            fusion.RRF_K,
+            lambda e, n=nothing, fl=first, s=sure: fusion.confident(e, n, fl, s),
+        )
+        cost = f["withheld"] + 2 * max(0.0, 0.85 - f["declined"])
+        rules.append((cost, (nothing, first, sure), f))
+    rules.sort(key=lambda x: x[0])
+    print("(without the person rule, which declines questions for a person before this)")
+    for _, chosen, f in rules[:10]:
+        print(f"thresholds {chosen}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
+    print("similarities of the fused top hit, in scope right / wrong / out of scope:")
+    for question, r in records:
+        fused = fusion.reciprocal_rank_fusion(
+            [(r["lexical"], 1.0), (r["meaning"], fusion.MEANING_WEIGHT)], fusion.RRF_K
+        )
+        if not fused:
+            print("   none", question.query)
+            continue
+        g = fused[0][0]
+        ok = "OOS" if not question.expected else ("ok " if r["keys"][g] in question.acceptable else "bad")
+        lexrank = r["lexical"].index(g) + 1 if g in r["lexical"] else "-"
+        meanrank = r["meaning"].index(g) + 1 if g in r["meaning"] else "-"
+        print(
+            f"   {ok} sim {r['similarity'].get(g, 0):.2f} best {r['best']:.2f} "
+            f"lexconf {r['lexical_confident'].get(g, False)!s:5} lexrank {lexrank} meanrank {meanrank} {question.query}"
+        )
+
+
+if __name__ == "__main__":
+    main()

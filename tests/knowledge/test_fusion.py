@@ -1,0 +1,84 @@
+"""Fusing the lexical and the meaning retriever, and the confidence rule (pure functions)."""
+
+from __future__ import annotations
+
+from backend.knowledge import fusion
+from backend.knowledge.fusion import Evidence, confident, reciprocal_rank_fusion
+
+
+def test_an_item_both_retrievers_rank_beats_one_only_one_ranks() -> None:
+    fused = reciprocal_rank_fusion([(["a", "b", "c"], 1.0), (["c", "d"], 1.0)], k=1)
+    assert [item for item, _ in fused][:2] == ["c", "a"]
+
+
+def test_the_meaning_weight_keeps_the_lexical_first_place() -> None:
+    """At the tuned weight the meaning retriever reorders neighbours only: its first service does
+    not push the lexical first place down."""
+    fused = reciprocal_rank_fusion(
+        [(["a", "b", "c", "d"], fusion.LEXICAL_WEIGHT), (["b"], fusion.MEANING_WEIGHT)], fusion.RRF_K
+    )
+    assert [item for item, _ in fused][:2] == ["a", "b"]
+
+
+def test_the_meaning_retrievers_best_joins_the_top_three() -> None:
+    lexical = ["a", "b", "c", "d", "e", "f"]
+    fused = reciprocal_rank_fusion([(lexical, fusion.LEXICAL_WEIGHT), (["f"], fusion.MEANING_WEIGHT)], fusion.RRF_K)
+    assert "f" in [item for item, _ in fused][:3]
+
+
+def test_ties_keep_the_order_of_the_first_ranking() -> None:
+    fused = reciprocal_rank_fusion([(["x", "y"], 1.0), (["y", "x"], 1.0)], k=1)
+    assert fused[0][1] == fused[1][1]
+    assert [item for item, _ in fused] == ["x", "y"]
+
+
+def test_an_empty_retriever_changes_nothing() -> None:
+    assert [i for i, _ in reciprocal_rank_fusion([(["a", "b"], 1.0), ([], 0.3)])] == ["a", "b"]
+    assert reciprocal_rank_fusion([([], 1.0), ([], 0.3)]) == []
+
+
+def evidence(**fields: object) -> Evidence:
+    base: dict[str, object] = {
+        "lexical_confident": False,
+        "lexical_rank": None,
+        "meaning_rank": None,
+        "similarity": 0.0,
+        "best_similarity": 0.0,
+    }
+    base.update(fields)
+    return Evidence(**base)  # type: ignore[arg-type]
+
+
+def test_a_sure_lexical_hit_is_confident_when_the_question_is_about_services() -> None:
+    assert confident(evidence(lexical_confident=True, lexical_rank=1, best_similarity=fusion.MEANING_NOTHING))
+
+
+def test_a_sure_lexical_hit_is_declined_when_the_question_is_about_something_else() -> None:
+    """ "Wann hat die Sparkasse auf?" finds the catalogue's Sparkasse entries by their word; a
+    question no document resembles is not ours."""
+    assert not confident(evidence(lexical_confident=True, lexical_rank=1, best_similarity=0.05))
+
+
+def test_the_lexical_first_place_is_confident_on_a_question_like_ours() -> None:
+    assert confident(evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST))
+    assert not confident(evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST - 0.05))
+    assert not confident(evidence(lexical_rank=2, best_similarity=fusion.LEXICAL_FIRST))
+
+
+def test_the_meaning_first_place_needs_the_lexical_top_three_and_a_close_cosine() -> None:
+    sure = fusion.MEANING_SURE
+    assert confident(evidence(meaning_rank=1, lexical_rank=3, similarity=sure, best_similarity=sure))
+    assert not confident(evidence(meaning_rank=1, lexical_rank=4, similarity=0.9, best_similarity=0.9))
+    assert not confident(evidence(meaning_rank=1, similarity=0.9, best_similarity=0.9))  # the meaning alone
+    assert not confident(evidence(meaning_rank=2, lexical_rank=2, similarity=0.9, best_similarity=0.9))
+
+
+def test_nothing_close_and_no_lexical_judge_is_not_confident() -> None:
+    assert not confident(evidence(lexical_rank=1, meaning_rank=1, similarity=0.2, best_similarity=0.2))
+
+
+def test_the_meaning_retriever_alone_trusts_only_its_close_first_place() -> None:
+    sure = fusion.MEANING_SURE
+    assert fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure))
+    assert not fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure - 0.05))
+    assert not fusion.meaning_confident(evidence(meaning_rank=2, similarity=0.9))
