@@ -403,6 +403,8 @@ def test_every_signed_in_operation_documents_its_429_with_retry_after() -> None:
         # GeoReport's routes answer every error, 429 included, as its error array (decision 030).
         shape = "application/json" if path.startswith("/open311/") and path.endswith(("json", "_file}")) else None
         shape = "text/xml" if path.startswith("/open311/") and path.endswith(".xml") else shape
+        # SCIM's routes answer every error as SCIM's error message (RFC 7644 §3.12, decision 027).
+        shape = "application/scim+json" if path.startswith("/scim/") else shape
         if (
             response is None
             or (shape or "application/problem+json") not in response.get("content", {})
