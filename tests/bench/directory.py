@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from backend import devidp
-from backend.settings import PROJECT_ROOT, load_settings
+from backend.settings import PROJECT_ROOT
 from tests.bench import stack
 from tests.bench.wrk import WrkTarget, ensure_wrk, run_wrk
 
@@ -147,22 +147,7 @@ def main() -> None:
         stack.services() as (server_url, redis_url),
         stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
     ):
-        env = stack.child_environment(
-            {
-                "APP_ENV": "test",
-                "DATABASE_URL": database_url,
-                "REDIS_URL": redis_url,
-                "LOG_LEVEL": "WARNING",
-                "DEV_SIGNIN_ENABLED": "true",
-                "DATA_DIR": str(stack.BENCH_DATA),
-                "RATE_LIMIT_PER_MINUTE": "1000000",
-            }
-        )
-        os.environ.update(
-            {k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")}
-        )
-        settings = load_settings()
-        stack.load_demo_data(settings)
+        env, settings = stack.demo_environment(database_url, redis_url)
         asyncio.run(_add_people(database_url))
         server = stack.start_server("directory", "backend.main:create_app", stack.free_port(), env)
         try:

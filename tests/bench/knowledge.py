@@ -42,7 +42,7 @@ from backend import devidp, redisclient
 from backend.db.pool import create_pool
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal
 from backend.knowledge import meaning, search, search_repository
-from backend.settings import PROJECT_ROOT, load_settings
+from backend.settings import PROJECT_ROOT
 from backend.state import AppState, unit_of_work
 from tests.bench import stack
 
@@ -298,21 +298,7 @@ def main() -> None:
         stack.services() as (server_url, redis_url),
         stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
     ):
-        env = stack.child_environment(
-            {
-                "APP_ENV": "test",
-                "DATABASE_URL": database_url,
-                "REDIS_URL": redis_url,
-                "LOG_LEVEL": "WARNING",
-                "DEV_SIGNIN_ENABLED": "true",
-                "DATA_DIR": str(stack.BENCH_DATA),
-            }
-        )
-        os.environ.update(
-            {k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")}
-        )
-        settings = load_settings()
-        stack.load_demo_data(settings)
+        env, settings = stack.demo_environment(database_url, redis_url)
         tenants = asyncio.run(_tenant_ids(database_url))
         print(f"generating {count} articles …", file=sys.stderr)
         started = time.perf_counter()

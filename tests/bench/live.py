@@ -39,7 +39,7 @@ import redis.asyncio as redis_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
 from backend import devidp
-from backend.settings import PROJECT_ROOT, load_settings
+from backend.settings import PROJECT_ROOT
 from tests.bench import stack
 
 OUTPUT = PROJECT_ROOT / "bench-results" / "live.json"
@@ -152,21 +152,7 @@ def main() -> None:
         stack.services() as (server_url, redis_url),
         stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
     ):
-        env = stack.child_environment(
-            {
-                "APP_ENV": "test",
-                "DATABASE_URL": database_url,
-                "REDIS_URL": redis_url,
-                "LOG_LEVEL": "WARNING",
-                "DEV_SIGNIN_ENABLED": "true",
-                "DATA_DIR": str(stack.BENCH_DATA),
-            }
-        )
-        os.environ.update(
-            {k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")}
-        )
-        settings = load_settings()
-        stack.load_demo_data(settings)
+        env, settings = stack.demo_environment(database_url, redis_url)
 
         a = stack.start_server("live-a", "backend.main:create_app", stack.free_port(), env)
         b = stack.start_server("live-b", "backend.main:create_app", stack.free_port(), env)

@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 
 from backend.db.roles import bootstrap, run_migrations, with_database
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import PROJECT_ROOT, Settings, load_settings
 
 BENCH_DATA = PROJECT_ROOT / ".data" / "bench"
 
@@ -161,3 +161,23 @@ def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     env.update({"RATE_LIMIT_PER_MINUTE": "1000000", "RATE_LIMIT_MACHINE_PER_MINUTE": "1000000"})
     env.update(overrides)
     return env
+
+
+def demo_environment(database_url: str, redis_url: str) -> tuple[dict[str, str], Settings]:
+    """The environment bench servers run with (a test-mode app on the bench database, dev sign-in),
+    taken over by this process too (benches that also run the app in process read it), and the
+    settings it gives, with `make run`'s demo data loaded into the bench database."""
+    env = child_environment(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+            "DEV_SIGNIN_ENABLED": "true",
+            "DATA_DIR": str(BENCH_DATA),
+        }
+    )
+    os.environ.update({k: env[k] for k in ("APP_ENV", "DATABASE_URL", "REDIS_URL", "DEV_SIGNIN_ENABLED", "DATA_DIR")})
+    settings = load_settings()
+    load_demo_data(settings)
+    return env, settings
