@@ -43,6 +43,7 @@ from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsence
 
 PEOPLE = "/tenants/{slug:str}/directory/people"
 PERSON = PEOPLE + "/{person_id:uuid}"
+PRIVATE_NUMBER_ROUTE = "GET /v1/tenants/{slug}/directory/people/{personId}/private-number"  # as the audit names it
 
 
 async def csv_text(request: Request[Any, Any, Any]) -> str:
@@ -291,7 +292,7 @@ class DirectoryController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, slug: str, person_id: UUID
     ) -> PrivateNumber:
         async with unit_of_work(app_state, principal) as uow:  # writes the audit row
-            return await staff_data.private_number(uow, slug, person_id, "GET " + PERSON + "/private-number")
+            return await staff_data.private_number(uow, slug, person_id, PRIVATE_NUMBER_ROUTE)
 
     @put(
         PERSON + "/private-number",

@@ -404,7 +404,7 @@ class DirectoryQuery:
     async def directory_private_number(self, info: Info, tenant: str, id: UUID) -> PrivateNumberGQL:
         async with info.context.uow(readonly=False) as uow:  # writes the audit row
             return shown(
-                PrivateNumberGQL, await staff_data.private_number(uow, tenant, id, "graphql directoryPrivateNumber")
+                PrivateNumberGQL, await staff_data.private_number(uow, tenant, id, "GraphQL directoryPrivateNumber")
             )
 
     @strawberry.field(description="Who read which private number, when and how (town admin), oldest first")

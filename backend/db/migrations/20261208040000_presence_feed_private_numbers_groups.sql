@@ -59,6 +59,10 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Sign-in reads a town's group claim before any tenant is known: the owner (the definer
+-- function below) may read every row, as for identity_issuers; bs_app stays under isolation.
+CREATE POLICY sign_in_lookup ON directory_group_claims FOR SELECT TO CURRENT_USER USING (true);
+
 GRANT SELECT, INSERT, UPDATE, DELETE ON directory_private_numbers, directory_group_claims,
     directory_department_groups TO bs_app;
 GRANT SELECT, INSERT ON directory_private_number_reads TO bs_app;
