@@ -19,6 +19,7 @@ import pytest
 
 from backend.api.context import GraphQLContext
 from backend.directory import presence_feed
+from backend.directory.worker import DirectoryWorker
 from backend.gql_schema import create_schema
 from backend.main import create_app
 from backend.settings import Settings
@@ -239,3 +240,30 @@ async def test_who_may_not_read_the_directory_gets_no_presence(
     result = await asyncio.wait_for(anext(stream), 10)
     assert result.data is None
     assert result.errors and result.errors[0].extensions["code"] == code
+
+
+async def test_the_worker_announces_an_expiry_by_itself(
+    settings: Settings, client: Client, world: World, directory: Directory
+) -> None:
+    """The worker's loop (off in tests, so run here on its own): a telephone event of one second
+    is announced as expired within a few rounds, with nobody asking."""
+    number = unique_number()
+    probe = await person(client, world, directory, phone=number)
+    state = world.state
+    before = (await state.redis.pubsub_numsub(presence_feed.channel(state)) or [("", 0)])[0][1]
+    agent = await subscribe(settings, state, world.token(KREIS, "supervisor"), None)
+    upcoming = asyncio.ensure_future(next_of(agent, probe["id"]))
+    await listening(state, int(before) + 1)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(DirectoryWorker(state, every_seconds=0.2).run(stop))
+    try:
+        event = {"number": number, "state": "ringing", "expiresInSeconds": 1}
+        url = f"/v1/tenants/{world.slug(SOEST)}/directory/presence-events"
+        assert (await client.post(url, json=event, headers=world.headers(KREIS, "telephony"))).status_code == 200
+        assert (await upcoming)["presence"]["state"] == "ringing"
+        expired = await next_of(agent, probe["id"])
+        assert (expired["cause"], expired["presence"]["source"] != "PHONE") == ("EXPIRED", True)
+    finally:
+        stop.set()
+        await worker
+        await agent.aclose()
