@@ -96,9 +96,11 @@ async def test_each_source_reaches_a_subscription_on_another_instance(
         before = (await state.redis.pubsub_numsub(presence_feed.channel(state)) or [("", 0)])[0][1]
         agent = await subscribe(settings, state, world.token(KREIS, "agent"), world.slug(SOEST))
         geseke = await subscribe(settings, state, world.token(GESEKE, "agent"), None)
+        own = await subscribe(settings, state, world.token(SOEST, "department"), None)  # the town's own people
         agent_next = asyncio.ensure_future(next_of(agent, probe["id"]))
         geseke_next = asyncio.ensure_future(next_of(geseke, probe["id"]))
-        await listening(state, int(before) + 2)
+        own_next = asyncio.ensure_future(next_of(own, probe["id"]))
+        await listening(state, int(before) + 3)
 
         # The absence calendar (through the first instance): a dated absence from now on.
         now = datetime.now().astimezone()
@@ -146,6 +148,7 @@ async def test_each_source_reaches_a_subscription_on_another_instance(
         assert change["presence"]["state"] == "busy"
         assert change["speakable"] == "Herr Probe telefoniert gerade."
 
+        assert (await own_next)["cause"] == "ABSENCE"
         # Another town's agent never heard of any of it.
         await asyncio.sleep(0.3)
         assert not geseke_next.done()
@@ -154,6 +157,7 @@ async def test_each_source_reaches_a_subscription_on_another_instance(
             await geseke_next
         await agent.aclose()
         await geseke.aclose()
+        await own.aclose()
 
 
 async def test_a_late_telephone_event_that_changes_nothing_is_not_announced(
