@@ -38,7 +38,7 @@ from joserfc.jwt import ClaimsOption
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from auth.claims import map_roles, read_claim
+from auth.claims import ClaimPathError, map_roles, read_claim
 from auth.errors import Unauthenticated
 from auth.principal import Principal
 from auth.roles import OPERATOR_ONLY_ROLES, Role, Scope, parse_scopes
@@ -61,6 +61,7 @@ class IssuerBinding:
     role_claim: str = "roles"
     role_mapping: dict[str, str] = field(default_factory=dict)
     operator: bool = False  # the tenant runs the service centre: its issuers may grant OPERATOR_ONLY_ROLES
+    group_claim: str | None = None  # the town's claim of department groups (decision 037)
 
     def matches_organisation(self, claims: dict[str, Any]) -> bool:
         if not self.org_claim:
@@ -440,6 +441,24 @@ def roles_from(binding: IssuerBinding, claims: dict[str, Any]) -> tuple[frozense
     return roles, Refused("no_mapped_role", binding.role_claim)
 
 
+# A group claim may list hundreds of groups (Entra ID sends up to 200 ids); only these many,
+# each at most this long, travel with the principal. More are the identity provider's mistake.
+MAX_GROUPS = 200
+MAX_GROUP_LENGTH = 255
+
+
+def groups_from(binding: IssuerBinding, claims: dict[str, Any]) -> frozenset[str]:
+    """The values of the town's group claim (none when the town names no claim, or the token
+    lacks it): membership is an addition to the directory, never a reason to refuse a sign-in."""
+    if not binding.group_claim:
+        return frozenset()
+    try:
+        values = read_claim(claims, binding.group_claim).values
+    except ClaimPathError:
+        return frozenset()
+    return frozenset(v for v in values[:MAX_GROUPS] if 0 < len(v) <= MAX_GROUP_LENGTH)
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """A token checked for a town admin, without signing anyone in."""
@@ -568,6 +587,7 @@ class TokenVerifier:
             acting_tenant_ids=acting | {binding.tenant_id},
             client_id=client_id if isinstance(client_id, str) else None,
             settled_tenant_ids=settled,
+            groups=groups_from(binding, claims),
         )
         return principal, float(claims["exp"])
 

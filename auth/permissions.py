@@ -85,6 +85,7 @@ class Operation(StrEnum):
     AGENT_STATUS_WRITE = "agent-status:write"
     OPEN311_CONFIGURE = "open311:configure"
     DIRECTORY_PROVISION = "directory:provision"
+    DIRECTORY_AUDIT_READ = "directory:audit-read"
 
 
 Grant = Role | Scope
@@ -237,6 +238,8 @@ PERMISSIONS: dict[Operation, dict[Grant, Reach]] = {
         Role.FINANCE: OWN,
     },
     Operation.DIRECTORY_WRITE: {Role.PLATFORM_ADMIN: OWN, Role.TOWN_ADMIN: OWN},
+    # Who read which private number (decision 037): the town's admin, like the ticket audit.
+    Operation.DIRECTORY_AUDIT_READ: {Role.PLATFORM_ADMIN: OWN, Role.TOWN_ADMIN: OWN},
     # SCIM (decision 027): only the town's own identity provider, by its machine client's scope.
     Operation.DIRECTORY_PROVISION: {Scope.DIRECTORY_PROVISION: OWN},
     Operation.PRESENCE_SELF_WRITE: dict.fromkeys(Role, OWN),

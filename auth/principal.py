@@ -23,6 +23,9 @@ class Principal:
     # For the operator's finance: former clients too (ended agreements). Only grants with
     # Reach.SETTLED (invoices, tariffs) reach them; row-level security admits both sets.
     settled_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
+    # The values of the home town's group claim (decision 037), when the town names one: the
+    # backend maps them to the town's departments. Never roles: those come from the role claim.
+    groups: frozenset[str] = frozenset()
 
     @property
     def row_tenant_ids(self) -> frozenset[UUID]:

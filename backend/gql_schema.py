@@ -35,7 +35,7 @@ from backend.api.operations import OperationObserver
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.centre.gql import CentreMutation, CentreQuery, CentreSubscription
-from backend.directory.gql import DirectoryMutation, DirectoryQuery
+from backend.directory.gql import DirectoryMutation, DirectoryQuery, DirectorySubscription
 from backend.knowledge.gql import KnowledgeMutation, KnowledgeQuery, KnowledgeSubscription
 from backend.knowledge.gql_xzufi import XzufiMutation, XzufiQuery
 from backend.open311.gql import Open311Mutation, Open311Query
@@ -85,7 +85,9 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(TelephonySubscription, TicketSubscription, KnowledgeSubscription, CentreSubscription):
+class Subscription(
+    TelephonySubscription, TicketSubscription, KnowledgeSubscription, CentreSubscription, DirectorySubscription
+):
     pass
 
 

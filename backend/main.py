@@ -21,6 +21,7 @@ from backend.billing.controller import BillingController
 from backend.centre.controller import CentreController
 from backend.db.pool import create_pool, enforce_one_connection
 from backend.db.roles import application_role_problem
+from backend.directory import worker as directory_worker
 from backend.directory.compiled import tenant_changed as directory_changed
 from backend.directory.controller import DirectoryController
 from backend.directory.controller_scim import ScimController
@@ -237,6 +238,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             lifespan,
             ticket_worker.lifespan,
             telephony_worker.lifespan,
+            directory_worker.lifespan,
             webpages_worker.lifespan,
             xzufi_worker.lifespan,
         ],

@@ -14,18 +14,23 @@ from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend import generations
-from backend.directory import importing, search, service
+from backend.directory import importing, membership, search, service, staff_data
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
     DirectoryHit,
     DirectoryImportReport,
     ForwardingDecision,
+    GroupMembership,
+    GroupMembershipInput,
     Person,
     PersonInput,
     Presence,
     PresenceEventInput,
     PresenceSwitchInput,
+    PrivateNumber,
+    PrivateNumberInput,
+    PrivateNumberReadPage,
     Responsibility,
     ResponsibilityInput,
 )
@@ -38,6 +43,7 @@ from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsence
 
 PEOPLE = "/tenants/{slug:str}/directory/people"
 PERSON = PEOPLE + "/{person_id:uuid}"
+PRIVATE_NUMBER_ROUTE = "GET /v1/tenants/{slug}/directory/people/{personId}/private-number"  # as the audit names it
 
 
 async def csv_text(request: Request[Any, Any, Any]) -> str:
@@ -276,3 +282,62 @@ class DirectoryController(AuthenticatedController):
         read = generations.of_request(request)
         async with unit_of_work(app_state, principal, readonly=True) as uow:
             return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)
+
+    @get(
+        PERSON + "/private-number",
+        summary="The person's private number (the read is audited: who, when, which person, this route)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def get_private_number(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID
+    ) -> PrivateNumber:
+        async with unit_of_work(app_state, principal) as uow:  # writes the audit row
+            return await staff_data.private_number(uow, slug, person_id, PRIVATE_NUMBER_ROUTE)
+
+    @put(
+        PERSON + "/private-number",
+        summary="Set or (with null) remove the person's private number (town admin)",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_private_number(
+        self, app_state: AppState, principal: Principal, slug: str, person_id: UUID, data: PrivateNumberInput
+    ) -> PrivateNumber:
+        async with unit_of_work(app_state, principal) as uow:
+            return await staff_data.set_private_number(uow, slug, person_id, data)
+
+    @get(
+        "/tenants/{slug:str}/directory/private-number-reads",
+        summary="Who read which private number, when and through which route (town admin), oldest first",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def private_number_reads(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        slug: str,
+        person_id: Annotated[UUID | None, Parameter(query="personId")] = None,
+        first: Annotated[int, Parameter(ge=1, le=100)] = 50,
+        after: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> PrivateNumberReadPage:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await staff_data.private_number_reads(uow, slug, person_id, first, after)
+
+    @get(
+        "/tenants/{slug:str}/directory/group-membership",
+        summary="Which claim of the town's identity provider carries groups, and which group is which department",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def group_membership(self, app_state: AppState, principal: Principal, slug: str) -> GroupMembership:
+        async with unit_of_work(app_state, principal, readonly=True) as uow:
+            return await membership.group_membership(uow, slug)
+
+    @put(
+        "/tenants/{slug:str}/directory/group-membership",
+        summary="Set the group claim and which group is which department (town admin); replaces the whole",
+        responses=problem_responses(400, 401, 403, 404, 422),
+    )
+    async def set_group_membership(
+        self, app_state: AppState, principal: Principal, slug: str, data: GroupMembershipInput
+    ) -> GroupMembership:
+        async with unit_of_work(app_state, principal) as uow:
+            return await membership.set_group_membership(uow, slug, data)

@@ -3,6 +3,8 @@ people). Thin: the types mirror their Structs, mutations go through `mutate`."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from uuid import UUID
 
@@ -12,7 +14,8 @@ from backend import generations
 from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
-from backend.directory import importing, schemas, search, service
+from backend.api.tenant_argument import TenantArgument
+from backend.directory import importing, membership, presence_feed, schemas, search, service, staff_data
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsence, DatedAbsenceInput, WeeklyAbsence, WeeklyAbsenceInput
 from backend.tenants.gql import ServiceIntervalGQL
@@ -21,6 +24,7 @@ strawberry.enum(schemas.Salutation, name="Salutation")
 strawberry.enum(schemas.SwitchState, name="PresenceSwitchState")
 strawberry.enum(schemas.PresenceSource, name="PresenceSource")
 strawberry.enum(schemas.OptionKind, name="ForwardingOptionKind")
+strawberry.enum(schemas.PresenceCause, name="PresenceCause")
 
 
 @mirrors(schemas.Person)
@@ -108,6 +112,61 @@ class AbsencesGQL:
     dated: list[DatedAbsenceGQL]
 
 
+@mirrors(schemas.PresenceChange)
+@strawberry.type(name="PresenceChange", description="A person's new presence, pushed on any instance")
+class PresenceChangeGQL:
+    tenant_id: UUID
+    person_id: UUID
+    person_name: str
+    presence: PresenceGQL
+    speakable: str = strawberry.field(description="German, for screen readers and braille displays")
+    cause: schemas.PresenceCause
+
+
+@mirrors(schemas.PrivateNumber)
+@strawberry.type(name="PrivateNumber", description="A person's private number; every read is audited")
+class PrivateNumberGQL:
+    person_id: UUID
+    number: str | None = strawberry.field(description="E.164")
+
+
+@mirrors(schemas.PrivateNumberRead)
+@strawberry.type(name="PrivateNumberRead", description="Who read a private number, when, through which route")
+class PrivateNumberReadGQL:
+    id: UUID
+    person_id: UUID
+    actor_subject: str
+    actor_issuer: str
+    actor_tenant_id: UUID
+    via: str
+    at: datetime
+
+
+@mirrors(schemas.PrivateNumberReadPage)
+@strawberry.type(name="PrivateNumberReadPage")
+class PrivateNumberReadPageGQL:
+    items: list[PrivateNumberReadGQL]
+    next_cursor: str | None
+
+
+@mirrors(schemas.DepartmentGroup)
+@strawberry.type(name="DepartmentGroup", description="A group of the town's identity provider that is a department")
+class DepartmentGroupGQL:
+    group_name: str
+    department_id: UUID
+    department_name: str
+
+
+@mirrors(schemas.GroupMembership)
+@strawberry.type(
+    name="GroupMembership",
+    description="Which token claim carries the town's groups, and which group is which department",
+)
+class GroupMembershipGQL:
+    claim: str | None
+    groups: list[DepartmentGroupGQL]
+
+
 @mirrors(schemas.ForwardingOption)
 @strawberry.type(name="ForwardingOption")
 class ForwardingOptionGQL:
@@ -181,6 +240,35 @@ class DepartmentLineInputGQL:
 class PresenceSwitchInputGQL:
     state: schemas.SwitchState
     until: datetime | None = None
+
+
+@strawberry.input(name="PrivateNumberInput")
+class PrivateNumberInputGQL:
+    number: str | None = strawberry.field(default=None, description="any German format; null removes it")
+
+
+@strawberry.input(name="DepartmentGroupInput")
+class DepartmentGroupInputGQL:
+    group_name: str = strawberry.field(description='a value of the claim; starting with "/": its subgroups too')
+    department_id: UUID
+
+
+@strawberry.input(name="GroupMembershipInput")
+class GroupMembershipInputGQL:
+    claim: str | None = strawberry.field(default=None, description="null: membership from the directory only")
+    groups: list[DepartmentGroupInputGQL] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(name="PrivateNumberPayload")
+class PrivateNumberPayload:
+    private_number: PrivateNumberGQL | None
+    errors: list[UserError]
+
+
+@strawberry.type(name="GroupMembershipPayload")
+class GroupMembershipPayload:
+    group_membership: GroupMembershipGQL | None
+    errors: list[UserError]
 
 
 @strawberry.input(name="PersonWeeklyAbsenceInput")
@@ -312,6 +400,28 @@ class DirectoryQuery:
         async with info.context.uow() as uow:
             return shown(AbsencesGQL, await service.absences(uow, tenant, id))
 
+    @strawberry.field(description="A person's private number (the read is audited: who, when, which person)")
+    async def directory_private_number(self, info: Info, tenant: str, id: UUID) -> PrivateNumberGQL:
+        async with info.context.uow(readonly=False) as uow:  # writes the audit row
+            return shown(
+                PrivateNumberGQL, await staff_data.private_number(uow, tenant, id, "GraphQL directoryPrivateNumber")
+            )
+
+    @strawberry.field(description="Who read which private number, when and how (town admin), oldest first")
+    async def private_number_reads(
+        self, info: Info, tenant: str, person_id: UUID | None = None, first: int = 50, after: str | None = None
+    ) -> PrivateNumberReadPageGQL:
+        async with info.context.uow() as uow:
+            page = await staff_data.private_number_reads(uow, tenant, person_id, first, after)
+        return shown(PrivateNumberReadPageGQL, page)
+
+    @strawberry.field(
+        description="Which claim of the town's identity provider carries groups, and which is which department"
+    )
+    async def directory_group_membership(self, info: Info, tenant: str) -> GroupMembershipGQL:
+        async with info.context.uow() as uow:
+            return shown(GroupMembershipGQL, await membership.group_membership(uow, tenant))
+
     @strawberry.field(description="Who to put the caller through to (qualifizierte Vermittlung), in order")
     async def forwarding_decision(
         self,
@@ -434,3 +544,46 @@ class DirectoryMutation:
             return absence_id
 
         return await mutate(info, RemovalPayload, "removed_id", remove)
+
+    @strawberry.mutation(description="Set or (with null) remove a person's private number (town admin)")
+    async def set_directory_private_number(
+        self, info: Info, tenant: str, id: UUID, input: PrivateNumberInputGQL
+    ) -> PrivateNumberPayload:
+        return await mutate(
+            info,
+            PrivateNumberPayload,
+            "private_number",
+            lambda uow: staff_data.set_private_number(uow, tenant, id, to_input(schemas.PrivateNumberInput, input)),
+        )
+
+    @strawberry.mutation(
+        description="Set the claim of the town's identity provider that carries groups, and which group is which "
+        "department (town admin); replaces the whole"
+    )
+    async def set_directory_group_membership(
+        self, info: Info, tenant: str, input: GroupMembershipInputGQL
+    ) -> GroupMembershipPayload:
+        return await mutate(
+            info,
+            GroupMembershipPayload,
+            "group_membership",
+            lambda uow: membership.set_group_membership(uow, tenant, to_input(schemas.GroupMembershipInput, input)),
+        )
+
+
+@strawberry.type
+class DirectorySubscription:
+    @strawberry.subscription(
+        description="Presence changes of the people of my towns (or of one), on any instance: own switch, absence "
+        "calendar, telephone events and their expiry"
+    )
+    async def presence_changed(
+        self, info: Info, tenant: TenantArgument = None
+    ) -> AsyncGenerator[PresenceChangeGQL, None]:
+        async with info.context.uow() as uow:
+            tenant_ids = await service.presence_watch(uow, tenant)
+        app = info.context.app
+        async with contextlib.aclosing(presence_feed.changes(app, tenant_ids)) as changes:
+            async for change in changes:
+                await info.context.still_signed_in()
+                yield shown(PresenceChangeGQL, change)

@@ -14,6 +14,7 @@ Pure: the service gathers the rows, this decides.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from backend.directory.schemas import PhoneState, Presence, PresenceSource, SwitchState
 from backend.tenants.calendar import ClosedReason, WorkingCalendar
+from backend.tenants.schemas import ServiceInterval
 
 REACHABLE_PHONE_STATES = frozenset({PhoneState.IDLE})
 
@@ -33,6 +35,18 @@ class Sources:
     switch: Any | None = None  # record: state, until
     dated: Any | None = None  # record: ends_at, note
     weekly: tuple[Any, ...] = ()  # records: weekday, starts, ends, note
+
+
+def department_calendar(town: WorkingCalendar, hours: Sequence[ServiceInterval] | None) -> WorkingCalendar:
+    """The town's calendar with the department's own hours (None: the town's service hours)."""
+    if hours is None:
+        return town
+    return WorkingCalendar(
+        federal_state=town.federal_state,
+        time_zone=town.time_zone,
+        service_hours=tuple(hours),
+        closing_days=town.closing_days,
+    )
 
 
 def _hhmm(moment: datetime, calendar: WorkingCalendar) -> str:

@@ -277,7 +277,8 @@ async def upsert_switch(
     await conn.execute(
         """INSERT INTO directory_presence_switch (tenant_id, person_id, state, until, set_at)
            VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (tenant_id, person_id) DO UPDATE SET state = $3, until = $4, set_at = $5""",
+           ON CONFLICT (tenant_id, person_id)
+           DO UPDATE SET state = $3, until = $4, set_at = $5, expiry_announced = false""",
         tenant_id,
         person_id,
         state,
@@ -288,12 +289,14 @@ async def upsert_switch(
 
 async def upsert_phone_state(
     conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID, state: str, at: datetime, expires_at: datetime
-) -> None:
+) -> bool:
+    """False when an event at least as new was stored (then nothing changed)."""
     # An event older than the stored one changes nothing (the telephone system may deliver late).
-    await conn.execute(
+    status: str = await conn.execute(
         """INSERT INTO directory_presence_phone (tenant_id, person_id, state, at, expires_at)
            VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (tenant_id, person_id) DO UPDATE SET state = $3, at = $4, expires_at = $5
+           ON CONFLICT (tenant_id, person_id)
+           DO UPDATE SET state = $3, at = $4, expires_at = $5, expiry_announced = false
            WHERE directory_presence_phone.at <= $4""",
         tenant_id,
         person_id,
@@ -301,6 +304,7 @@ async def upsert_phone_state(
         at,
         expires_at,
     )
+    return status.endswith(" 1")
 
 
 async def presence_sources(

@@ -241,3 +241,83 @@ class DirectoryHit(Schema, frozen=True):
     person: Person | None
     department: DepartmentLine | None
     matched: list[str]  # which words (or the number) matched, for the agent's screen
+
+
+# --- presence changes, private numbers, group membership (decision 037) ----------------------
+
+
+class PresenceCause(StrEnum):
+    """What changed a person's presence."""
+
+    SWITCH = "switch"  # their own switch
+    ABSENCE = "absence"  # their absence calendar
+    PHONE = "phone"  # a telephone system's event
+    EXPIRED = "expired"  # a telephone event or an own switch ran out (announced by the worker)
+
+
+class PresenceChange(Schema, frozen=True):
+    """A person's new presence, pushed to agents' clients on every instance."""
+
+    tenant_id: UUID
+    person_id: UUID
+    person_name: str
+    presence: Presence
+    speakable: str  # German: "Frau Müller ist bis 14 Uhr in einer Besprechung."
+    cause: PresenceCause
+
+
+class PrivateNumber(Schema, frozen=True):
+    """A person's private number (E.164); every read is audited."""
+
+    person_id: UUID
+    number: str | None
+
+
+class PrivateNumberInput(Input, frozen=True):
+    number: PhoneText | None = None  # any German format; null removes it
+
+
+class PrivateNumberRead(Schema, frozen=True):
+    """Who read a private number, when, and through which route."""
+
+    id: UUID
+    person_id: UUID
+    actor_subject: str
+    actor_issuer: str
+    actor_tenant_id: UUID
+    via: str
+    at: datetime
+
+
+class PrivateNumberReadPage(Schema, frozen=True):
+    items: list[PrivateNumberRead]
+    next_cursor: str | None
+
+
+GroupName = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+ClaimPath = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="e.g. groups, realm_access.groups")]
+
+
+class DepartmentGroup(Schema, frozen=True):
+    """A group of the town's identity provider whose members work in a department."""
+
+    group_name: str
+    department_id: UUID
+    department_name: str
+
+
+class DepartmentGroupInput(Input, frozen=True):
+    group_name: GroupName  # a value of the claim; starting with "/": a group path, its subgroups too
+    department_id: UUID
+
+
+class GroupMembership(Schema, frozen=True):
+    """Which token claim carries the town's groups, and which group means which department."""
+
+    claim: str | None
+    groups: list[DepartmentGroup]
+
+
+class GroupMembershipInput(Input, frozen=True):
+    claim: ClaimPath | None = None  # null: membership from the directory only
+    groups: Annotated[list[DepartmentGroupInput], msgspec.Meta(max_length=200)] = []

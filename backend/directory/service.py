@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 
 from auth.permissions import Operation
 from backend import clock
-from backend.directory import compiled, repository
-from backend.directory.presence import Sources, presence_of
+from backend.directory import compiled, presence_feed, repository
+from backend.directory.presence import Sources, department_calendar, presence_of
 from backend.directory.provisioning import (
     deprovision,
     fold_letters,
@@ -30,6 +30,7 @@ from backend.directory.schemas import (
     Person,
     PersonInput,
     Presence,
+    PresenceCause,
     PresenceEventInput,
     PresenceSwitchInput,
     Responsibility,
@@ -43,7 +44,7 @@ from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
 from backend.tenants.calendar import WorkingCalendar, load_calendar
-from backend.tenants.reach import reach, reach_home, reach_id
+from backend.tenants.reach import reach, reach_home, reach_id, reachable
 from backend.tenants.schemas import ServiceInterval, Tenant
 from backend.tickets import service as tickets
 
@@ -146,15 +147,7 @@ async def import_department_hours(
 # --- presence -----------------------------------------------------------------------------
 
 
-def _calendar(tenant_calendar: WorkingCalendar, hours: Sequence[ServiceInterval] | None) -> WorkingCalendar:
-    if hours is None:
-        return tenant_calendar
-    return WorkingCalendar(
-        federal_state=tenant_calendar.federal_state,
-        time_zone=tenant_calendar.time_zone,
-        service_hours=tuple(hours),
-        closing_days=tenant_calendar.closing_days,
-    )
+_calendar = department_calendar
 
 
 async def _presences(
@@ -165,21 +158,7 @@ async def _presences(
     calendar: WorkingCalendar,
     at: datetime,
 ) -> dict[UUID, Presence]:
-    rows = await repository.presence_sources(uow.conn, tenant.id, [p.id for p in people], at)
-    phone = {r["person_id"]: r for r in rows["phone"]}
-    switch = {r["person_id"]: r for r in rows["switch"]}
-    dated = {r["person_id"]: r for r in rows["dated"]}
-    weekly: dict[UUID, list[Any]] = {}
-    for r in rows["weekly"]:
-        weekly.setdefault(r["person_id"], []).append(r)
-    answers = {}
-    for p in people:
-        line = lines.get(p.department_id) if p.department_id else None
-        sources = Sources(
-            phone=phone.get(p.id), switch=switch.get(p.id), dated=dated.get(p.id), weekly=tuple(weekly.get(p.id, ()))
-        )
-        answers[p.id] = presence_of(p.id, sources, _calendar(calendar, line.hours if line else None), at)
-    return answers
+    return await presence_feed.presences(uow.conn, tenant.id, people, lines, calendar, at)
 
 
 async def _live_presences(
@@ -232,7 +211,9 @@ async def set_my_presence(uow: UnitOfWork, data: PresenceSwitchInput, now: datet
     await repository.upsert_switch(uow.conn, home.id, me.id, data.state.value, until, now)
     lines = await repository.department_lines(uow.conn, home.id)
     calendar = await load_calendar(uow.conn, home)
-    return (await _presences(uow, home, [me], lines, calendar, now))[me.id]
+    answer = (await _presences(uow, home, [me], lines, calendar, now))[me.id]
+    presence_feed.announce(uow, presence_feed.change_of(me, answer, lines, calendar, PresenceCause.SWITCH))
+    return answer
 
 
 async def record_presence_event(
@@ -248,12 +229,15 @@ async def record_presence_event(
     found = await repository.find_person_by(uow.conn, tenant.id, "phone", number)
     if found is None:
         raise NotFound(_l("no person of the town has this number"))
-    await repository.upsert_phone_state(
+    stored = await repository.upsert_phone_state(
         uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
     )
     lines = await repository.department_lines(uow.conn, tenant.id)
     calendar = await load_calendar(uow.conn, tenant)
-    return (await _presences(uow, tenant, [found], lines, calendar, at))[found.id]
+    answer = (await _presences(uow, tenant, [found], lines, calendar, at))[found.id]
+    if stored:  # a late event older than the stored one changed nothing: nothing to announce
+        presence_feed.announce(uow, presence_feed.change_of(found, answer, lines, calendar, PresenceCause.PHONE))
+    return answer
 
 
 async def absences(uow: UnitOfWork, tenant_slug: str, person_id: UUID) -> Absences:
@@ -285,6 +269,7 @@ async def add_absence(
             uow.conn, tenant.id, person_id, uuid4(), data.starts_at, data.ends_at, data.note
         )
     weekly, dated = await repository.list_person_absences(uow.conn, tenant.id, person_id)
+    await _announce_now(uow, tenant, person_id)
     return Absences(weekly=weekly, dated=dated)
 
 
@@ -293,6 +278,28 @@ async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, abs
     compiled.changed(uow)
     if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
         raise NotFound(_l("absence not found"))
+    await _announce_now(uow, tenant, person_id)
+
+
+async def _announce_now(uow: UnitOfWork, tenant: Tenant, person_id: UUID) -> None:
+    """The person's presence now, after a change of their calendar, for the subscribers (an
+    absence next week changes nothing now; the message says so, which costs one message)."""
+    person = await repository.get_person(uow.conn, tenant.id, person_id)
+    if not person.active:
+        return
+    lines = await repository.department_lines(uow.conn, tenant.id)
+    calendar = await load_calendar(uow.conn, tenant)
+    answer = (await _presences(uow, tenant, [person], lines, calendar, clock.now()))[person_id]
+    presence_feed.announce(uow, presence_feed.change_of(person, answer, lines, calendar, PresenceCause.ABSENCE))
+
+
+async def presence_watch(uow: UnitOfWork, tenant_slug: str | None) -> frozenset[UUID]:
+    """The towns whose presence changes this principal may watch: those whose directory they
+    may read (the operator's agents and supervisors, the town's own people; partner systems
+    get 403, another town 404)."""
+    if tenant_slug is None:
+        return reachable(uow, Operation.DIRECTORY_READ)
+    return frozenset({(await reach(uow, tenant_slug, Operation.DIRECTORY_READ)).id})
 
 
 # --- the forwarding decision --------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from importlib.metadata import version
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -206,3 +207,8 @@ class WorkingCalendar:
 
 async def load_calendar(conn: asyncpg.Connection, tenant: Tenant) -> WorkingCalendar:
     return WorkingCalendar.of(tenant, await repository.list_closing_days(conn, tenant.id))
+
+
+async def load_calendar_of(conn: asyncpg.Connection, tenant_id: UUID) -> WorkingCalendar:
+    """A town's calendar by its id, for background work that has no tenant record at hand."""
+    return await load_calendar(conn, await repository.get_tenant(conn, tenant_id))

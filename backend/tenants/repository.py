@@ -273,7 +273,8 @@ async def issuer_bindings(conn: asyncpg.Connection, issuer: str) -> list[asyncpg
     """All tenants that trust `issuer` (SECURITY DEFINER lookup: no tenant is known yet)."""
     return list(
         await conn.fetch(
-            """SELECT tenant_id, tenant_slug, is_operator, audience, org_claim, org_value, role_claim, role_mapping
+            """SELECT tenant_id, tenant_slug, is_operator, audience, org_claim, org_value, role_claim, role_mapping,
+                  group_claim
            FROM auth_issuer_bindings($1)""",
             issuer,
         )

@@ -92,6 +92,7 @@ class DatabaseIssuerRegistry:
                 role_claim=r["role_claim"],
                 role_mapping=r["role_mapping"],
                 operator=r["is_operator"],
+                group_claim=r["group_claim"],
             )
             for r in records
         ]

@@ -4,6 +4,7 @@ table is read here, not through the directory's code: the directory calls the ti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -56,3 +57,21 @@ async def department_of(conn: asyncpg.Connection, tenant_id: UUID, subject: str)
         subject,
     )
     return department
+
+
+async def group_departments(conn: asyncpg.Connection, tenant_id: UUID, groups: Sequence[str]) -> list[UUID]:
+    """The open departments the town maps these groups of its identity provider to (decision
+    037); a group path (`/a/b`) counts for its subgroups too (`/a/b/c`)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT g.department_id FROM directory_department_groups g
+           JOIN departments d ON d.tenant_id = g.tenant_id AND d.id = g.department_id AND d.active
+           WHERE g.tenant_id = $1
+             AND EXISTS (SELECT 1 FROM unnest($2::text[]) AS v (name)
+                         WHERE v.name = g.group_name
+                            OR (left(g.group_name, 1) = '/'
+                                AND starts_with(v.name, rtrim(g.group_name, '/') || '/')))
+           ORDER BY g.department_id""",
+        tenant_id,
+        list(groups),
+    )
+    return [r["department_id"] for r in rows]

@@ -49,12 +49,18 @@ async def resolve(
 _TOWN_WIDE = frozenset(Role) - {Role.DEPARTMENT}
 
 
-async def home_department(conn: asyncpg.Connection, principal: Principal) -> UUID | None:
-    """The department a member of department staff works in, from the town's directory (by the
-    subject they sign in with); None for everyone else, and for staff not in the directory."""
+async def home_departments(conn: asyncpg.Connection, principal: Principal) -> tuple[UUID, ...]:
+    """The departments a member of department staff works in: theirs in the town's directory (by
+    the subject they sign in with) and those the town maps the groups of their token to
+    (decision 037). Empty for everyone else, and for staff in neither."""
     if Role.DEPARTMENT not in principal.roles or principal.roles & _TOWN_WIDE:
-        return None
-    return await assignee_repository.department_of(conn, principal.tenant_id, principal.subject)
+        return ()
+    found = []
+    if (listed := await assignee_repository.department_of(conn, principal.tenant_id, principal.subject)) is not None:
+        found.append(listed)
+    if principal.groups:
+        found += await assignee_repository.group_departments(conn, principal.tenant_id, sorted(principal.groups))
+    return tuple(dict.fromkeys(found))
 
 
 def event_details(changes: dict[str, Any], ticket: Ticket) -> dict[str, Any]:

@@ -345,7 +345,8 @@ async def list_tickets(
                  AND ($3::text IS NULL OR t.status = $3)
                  AND ($4::uuid IS NULL OR t.department_id = $4)
                  AND ($5::text IS NULL OR t.assignee = $5)
-                 AND ($6::timestamptz IS NULL OR (t.due_at, t.id) > ($6, $7::uuid))) x
+                 AND ($6::timestamptz IS NULL OR (t.due_at, t.id) > ($6, $7::uuid))
+                 AND (cardinality($10::uuid[]) = 0 OR t.department_id = ANY($10::uuid[]))) x
             WHERE ($8::text IS NULL OR x.sla_state = $8)
             ORDER BY x.due_at, x.id
             LIMIT $9""",
@@ -358,6 +359,7 @@ async def list_tickets(
         after[1] if after else None,
         where.sla_state.value if where.sla_state else None,
         limit,
+        list(where.department_ids),
     )
     return [_ticket(r) for r in rows]
 

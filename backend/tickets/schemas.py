@@ -299,6 +299,7 @@ class TicketFilter(msgspec.Struct, frozen=True):
     sla_state: SlaState | None = None
     department_id: UUID | None = None
     assignee: str | None = None
+    department_ids: tuple[UUID, ...] = ()  # any of these (department staff's own departments)
 
 
 class AuditEntry(Schema, frozen=True):

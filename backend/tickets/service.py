@@ -333,10 +333,16 @@ async def list_tickets(
     tenant_ids = sorted(reachable)
     if tenant_slug is not None:
         tenant_ids = [(await reach.reach(uow, tenant_slug, Operation.TICKET_READ)).id]
+    own: tuple[UUID, ...] = ()
     if department_id is None and not all_departments:
-        department_id = await assignees.home_department(uow.conn, uow.principal)
+        own = await assignees.home_departments(uow.conn, uow.principal)
     where = TicketFilter(
-        tenant_ids=tuple(tenant_ids), status=status, sla_state=sla_state, department_id=department_id, assignee=assignee
+        tenant_ids=tuple(tenant_ids),
+        status=status,
+        sla_state=sla_state,
+        department_id=department_id,
+        assignee=assignee,
+        department_ids=own,
     )
     rows = await repository.list_tickets(uow.conn, where, now or clock.now(), cursors.decode(after), first + 1)
     items = rows[:first]

@@ -597,6 +597,23 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/v1/tenants/{slug}/directory/people/{person_id}/presence", (R.DIRECTORY_READ,), params=Target.person),
     Route("GET", "/v1/tenants/{slug}/directory/people/{person_id}/absences", (R.DIRECTORY_READ,), params=Target.person),
+    # Private numbers and their audit, group membership (decision 037).
+    Route(
+        "GET",
+        "/v1/tenants/{slug}/directory/people/{person_id}/private-number",
+        (R.DIRECTORY_READ,),
+        params=Target.person,
+    ),
+    Route(
+        "PUT",
+        "/v1/tenants/{slug}/directory/people/{person_id}/private-number",
+        (R.DIRECTORY_WRITE,),
+        body=lambda t: {"number": "0171 2345678"},
+        params=Target.person,
+    ),
+    Route("GET", "/v1/tenants/{slug}/directory/private-number-reads", (R.DIRECTORY_AUDIT_READ,)),
+    Route("GET", "/v1/tenants/{slug}/directory/group-membership", (R.IDENTITY_READ,)),
+    Route("PUT", "/v1/tenants/{slug}/directory/group-membership", (R.IDENTITY_WRITE,), body=lambda t: {}),
     Route(
         "POST",
         "/v1/tenants/{slug}/directory/people/{person_id}/absences/weekly",
