@@ -268,6 +268,55 @@ async def upsert_document(conn: asyncpg.Connection, doc: SearchDocument) -> None
     await _lexicon_count(conn, doc.tenant_id, doc.view, doc.doc_id, +1)
 
 
+async def add_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]) -> None:
+    """Search rows of new documents in one round trip (the XZuFi bulk import), and their lexemes
+    counted into the lexicon once per tenant, as `upsert_document` counts them one by one (the
+    documents are new: nothing of theirs was counted before)."""
+    if not docs:
+        return
+    await conn.executemany(
+        _UPSERT_DOCUMENT,
+        [
+            (
+                d.tenant_id,
+                d.view,
+                d.doc_id,
+                d.shared,
+                d.article_kind,
+                d.leika_key,
+                d.status,
+                d.version,
+                d.title,
+                d.summary,
+                d.body,
+                d.terms,
+                d.context,
+                d.valid_from,
+                d.valid_until,
+            )
+            for d in docs
+        ],
+    )
+    published: dict[UUID, list[UUID]] = {}
+    for d in docs:
+        if d.view == "published":
+            published.setdefault(d.tenant_id, []).append(d.doc_id)
+    for tenant_id, doc_ids in published.items():
+        # In lexeme order, as the one-by-one count takes them, so concurrent counts lock alike.
+        await conn.execute(
+            """WITH doc AS (SELECT shared, tsv FROM knowledge_search
+                            WHERE tenant_id = $1 AND view = 'published' AND doc_id = ANY($2::uuid[])),
+                    words AS (SELECT doc.shared, u.lexeme FROM doc, unnest(doc.tsv) u
+                              UNION ALL SELECT doc.shared, '' FROM doc)
+               INSERT INTO search_lexicon AS l (tenant_id, shared, lexeme, ndoc)
+               SELECT $1, words.shared, words.lexeme, count(*) FROM words
+               GROUP BY words.shared, words.lexeme ORDER BY words.shared, words.lexeme
+               ON CONFLICT (tenant_id, shared, lexeme) DO UPDATE SET ndoc = l.ndoc + EXCLUDED.ndoc""",
+            tenant_id,
+            doc_ids,
+        )
+
+
 async def delete_document(conn: asyncpg.Connection, tenant_id: UUID, view: str, doc_id: UUID) -> None:
     await _lexicon_count(conn, tenant_id, view, doc_id, -1)
     await conn.execute(
