@@ -268,10 +268,12 @@ async def upsert_document(conn: asyncpg.Connection, doc: SearchDocument) -> None
     await _lexicon_count(conn, doc.tenant_id, doc.view, doc.doc_id, +1)
 
 
-async def add_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]) -> None:
-    """Search rows of new documents in one round trip (the XZuFi bulk import), and their lexemes
-    counted into the lexicon once per tenant, as `upsert_document` counts them one by one (the
-    documents are new: nothing of theirs was counted before)."""
+async def add_published_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]) -> None:
+    """Search rows of new, published documents in a few statements (the XZuFi bulk import): the
+    published rows in one round trip, the working rows copied from them (a published version's
+    working row is the same but for the view and never shared: its words are not analysed
+    twice), and their lexemes counted into the lexicon once per tenant, as `upsert_document`
+    counts them one by one (the documents are new: nothing of theirs was counted before)."""
     if not docs:
         return
     await conn.executemany(
@@ -279,7 +281,7 @@ async def add_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]
         [
             (
                 d.tenant_id,
-                d.view,
+                "published",
                 d.doc_id,
                 d.shared,
                 d.article_kind,
@@ -297,11 +299,20 @@ async def add_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]
             for d in docs
         ],
     )
-    published: dict[UUID, list[UUID]] = {}
+    by_tenant: dict[UUID, list[UUID]] = {}
     for d in docs:
-        if d.view == "published":
-            published.setdefault(d.tenant_id, []).append(d.doc_id)
-    for tenant_id, doc_ids in published.items():
+        by_tenant.setdefault(d.tenant_id, []).append(d.doc_id)
+    for tenant_id, doc_ids in by_tenant.items():
+        await conn.execute(
+            """INSERT INTO knowledge_search (tenant_id, view, doc_id, source, shared, article_kind, leika_key, status,
+                                             version, title, summary, body, title_words, valid_from, valid_until,
+                                             tsv_a, tsv_b, tsv_c, tsv_d, tsv, updated_at)
+               SELECT tenant_id, 'working', doc_id, source, false, article_kind, leika_key, status, version, title,
+                      summary, body, title_words, valid_from, valid_until, tsv_a, tsv_b, tsv_c, tsv_d, tsv, updated_at
+               FROM knowledge_search WHERE tenant_id = $1 AND view = 'published' AND doc_id = ANY($2::uuid[])""",
+            tenant_id,
+            doc_ids,
+        )
         # In lexeme order, as the one-by-one count takes them, so concurrent counts lock alike.
         await conn.execute(
             """WITH doc AS (SELECT shared, tsv FROM knowledge_search

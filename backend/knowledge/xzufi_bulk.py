@@ -167,9 +167,8 @@ async def _write(run: _Run, planned: list[_New]) -> None:
         names = await search_repository.service_names(conn, [*owners, owner_id], keys)
         for new in news:
             context = names.get(new.description.leika_key, "")
-            for view in ("working", "published"):
-                documents.append(service.search_document(new.article, new.version, view, context))
-    await search_repository.add_documents(conn, documents)
+            documents.append(service.search_document(new.article, new.version, "published", context))
+    await search_repository.add_published_documents(conn, documents)
     for owner_id, news in by_owner.items():  # the encoder takes lists: one batch per 64 texts
         await meaning.refresh(conn, owner_id, [n.article.id for n in news])
     meaning.changed(run.uow)
@@ -224,7 +223,6 @@ def _notify(run: _Run, planned: list[_New]) -> None:
     redis = run.uow.redis
 
     async def send() -> None:
-        for change in changes:
-            await events.publish(redis, events.article_channel(change.article_id), change)
+        await events.publish_many(redis, [(events.article_channel(c.article_id), c) for c in changes])
 
     run.uow.after_commit(send)
