@@ -16,8 +16,9 @@ import msgspec
 
 from auth.principal import Principal
 from auth.roles import Role
-from backend.knowledge import importing, xzufi, xzufi_import
+from backend.knowledge import importing, service, xzufi, xzufi_import
 from backend.knowledge.demo import catalogue_path
+from backend.knowledge.schemas import ArticleInput
 from backend.knowledge.xzufi_schemas import XzufiReport
 from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
@@ -287,3 +288,26 @@ async def test_a_mixed_message_takes_the_new_and_changed_and_reports_the_bad(
     assert sorted(found) == ["A", "B", "C"]
     assert "7,00 €" in found["A"]["fees"] and {r["status"] for r in rows} == {"published"}
     assert found["C"]["tenant_id"] == world.tenant_ids["stadt-geseke"]  # a town's own, only for its area
+
+
+async def test_when_the_database_refuses_the_lot_the_services_go_one_by_one(world: World) -> None:
+    """An article already holds a service's external id (written by hand, never received): the
+    bulk insert fails, leaves nothing, and one by one names that service while the others go in."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    async with unit_of_work(world.state, admin) as uow:
+        taken = ArticleInput(title=f"Von Hand {s}", summary="", leika_key=KEYS[3])
+        await service.create_article(uow, taken, shared=True, tenant_slug=None, external_id=f"xzufi:HAND-{s}")
+    text = message(
+        leistung(f"HAND-{s}", f"Fundsachen {s}", key=KEYS[3]),
+        leistung(f"FINE-{s}", f"Hundesteuer {s}", key=KEYS[0]),
+    )
+    report = await _import(world.state, admin, text, bulk=True)
+    assert report.created == 1 and [(e.xzufi_id, e.kind) for e in report.errors] == [(f"HAND-{s}", "leistung")]
+    async with unit_of_work(world.state, admin, readonly=True) as uow:
+        rows = await uow.conn.fetch(
+            "SELECT external_id, created_by FROM articles WHERE tenant_id = $1 AND external_id LIKE $2",
+            ids["kreis"],
+            f"xzufi:%-{s}",
+        )
+    assert sorted(r["external_id"] for r in rows) == [f"xzufi:FINE-{s}", f"xzufi:HAND-{s}"]
