@@ -76,6 +76,7 @@ async def add_services(
     doors: dict[UUID, DomainError | None] = {}
     planned: list[_New] = []
     handled: set[int] = set()
+    refused: list[XzufiProblem] = []  # reported unless the lot falls back to one by one
     for position in firsts.values():
         description = services[position]
         handled.add(position)
@@ -83,15 +84,14 @@ async def add_services(
             planned.append(await _plan(run, description, offices, doors))
         except (DomainError, ValueError, msgspec.ValidationError) as error:
             text = str(error.message) if isinstance(error, DomainError) else str(error)
-            problem = XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text)
-            run.counts.errors.append(problem)
-    if not planned:
-        return handled
-    try:
-        async with uow.conn.transaction():  # savepoint: the lot or nothing
-            await _write(run, planned)
-    except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
-        return None
+            refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
+    if planned:
+        try:
+            async with uow.conn.transaction():  # savepoint: the lot or nothing
+                await _write(run, planned)
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+            return None  # one by one checks and reports each again
+    run.counts.errors.extend(refused)
     for new in planned:
         known[new.description.xzufi_id] = _stored(new)
     run.counts.created += len(planned)
