@@ -207,6 +207,39 @@ async def insert_version(conn: asyncpg.Connection, version: NewVersion) -> Artic
     return _version(row)
 
 
+async def insert_articles(conn: asyncpg.Connection, articles: Sequence[Article]) -> None:
+    """Many new articles in one round trip (the XZuFi bulk import): each as given, already at its
+    status and versions; a taken external id fails the lot (UniqueViolationError)."""
+    await conn.executemany(
+        """INSERT INTO articles (tenant_id, id, kind, base_tenant_id, base_article_id, external_id, status,
+                                 latest_version, published_version, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        [
+            (
+                a.tenant_id,
+                a.id,
+                a.kind.value,
+                a.base_tenant_id,
+                a.base_article_id,
+                a.external_id,
+                a.status.value,
+                a.latest_version,
+                a.published_version,
+                a.created_by,
+            )
+            for a in articles
+        ],
+    )
+
+
+async def insert_versions(conn: asyncpg.Connection, versions: Sequence[NewVersion]) -> None:
+    """Many versions in one round trip, the columns as `insert_version` writes them."""
+    statement = _INSERT_VERSION.rsplit("RETURNING", 1)[0]
+    await conn.executemany(
+        statement, [tuple(_column_value(getattr(v, name)) for name in _VERSION_WRITTEN) for v in versions]
+    )
+
+
 async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID, version: int) -> ArticleVersion:
     row = await conn.fetchrow(
         f"SELECT {VERSION_COLUMNS} FROM article_versions WHERE tenant_id = $1 AND article_id = $2 AND version = $3",

@@ -268,6 +268,66 @@ async def upsert_document(conn: asyncpg.Connection, doc: SearchDocument) -> None
     await _lexicon_count(conn, doc.tenant_id, doc.view, doc.doc_id, +1)
 
 
+async def add_published_documents(conn: asyncpg.Connection, docs: Sequence[SearchDocument]) -> None:
+    """Search rows of new, published documents in a few statements (the XZuFi bulk import): the
+    published rows in one round trip, the working rows copied from them (a published version's
+    working row is the same but for the view and never shared: its words are not analysed
+    twice), and their lexemes counted into the lexicon once per tenant, as `upsert_document`
+    counts them one by one (the documents are new: nothing of theirs was counted before)."""
+    if not docs:
+        return
+    await conn.executemany(
+        _UPSERT_DOCUMENT,
+        [
+            (
+                d.tenant_id,
+                "published",
+                d.doc_id,
+                d.shared,
+                d.article_kind,
+                d.leika_key,
+                d.status,
+                d.version,
+                d.title,
+                d.summary,
+                d.body,
+                d.terms,
+                d.context,
+                d.valid_from,
+                d.valid_until,
+            )
+            for d in docs
+        ],
+    )
+    by_tenant: dict[UUID, list[UUID]] = {}
+    for d in docs:
+        by_tenant.setdefault(d.tenant_id, []).append(d.doc_id)
+    for tenant_id, doc_ids in by_tenant.items():
+        await conn.execute(
+            """INSERT INTO knowledge_search (tenant_id, view, doc_id, source, shared, article_kind, leika_key, status,
+                                             version, title, summary, body, title_words, valid_from, valid_until,
+                                             tsv_a, tsv_b, tsv_c, tsv_d, tsv, updated_at)
+               SELECT tenant_id, 'working', doc_id, source, false, article_kind, leika_key, status, version, title,
+                      summary, body, title_words, valid_from, valid_until, tsv_a, tsv_b, tsv_c, tsv_d, tsv, updated_at
+               FROM knowledge_search WHERE tenant_id = $1 AND view = 'published' AND doc_id = ANY($2::uuid[])""",
+            tenant_id,
+            doc_ids,
+        )
+        # In lexeme order, as the one-by-one count takes them, so concurrent counts lock alike.
+        await conn.execute(
+            """WITH doc AS (SELECT shared, tsv FROM knowledge_search
+                            WHERE tenant_id = $1 AND view = 'published' AND doc_id = ANY($2::uuid[])),
+                    words AS (SELECT doc.shared, u.lexeme FROM doc, unnest(doc.tsv) u
+                              UNION ALL SELECT doc.shared, '' FROM doc)
+               INSERT INTO search_lexicon AS l (tenant_id, shared, lexeme, ndoc)
+               SELECT $1, words.shared, words.lexeme, count(*) FROM words
+               GROUP BY words.shared, words.lexeme ORDER BY words.shared, words.lexeme
+               ON CONFLICT (tenant_id, shared, lexeme) DO UPDATE SET ndoc = l.ndoc + EXCLUDED.ndoc""",
+            tenant_id,
+            doc_ids,
+        )
+
+
 async def delete_document(conn: asyncpg.Connection, tenant_id: UUID, view: str, doc_id: UUID) -> None:
     await _lexicon_count(conn, tenant_id, view, doc_id, -1)
     await conn.execute(

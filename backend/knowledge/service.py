@@ -231,10 +231,17 @@ def _check_content(data: ArticleContent) -> None:
     _check_sections(data.sections)
 
 
-async def _index(uow: UnitOfWork, article: Article, version: ArticleVersion, view: str) -> None:
-    """Keep the search rows of a local or shared article in step with a version."""
-    if article.kind is ArticleKind.LOCAL_VERSION:
-        return
+def check_article_content(data: ArticleContent) -> None:
+    """The checks `create_article` makes of a content, for a writer that adds articles in bulk
+    (the XZuFi import, `xzufi_bulk`)."""
+    _check_content(data)
+
+
+def search_document(
+    article: Article, version: ArticleVersion, view: str, context: str
+) -> search_repository.SearchDocument:
+    """The search row of a local or shared article's version in a view; `context` is the name of
+    its LeiKa service. One place for the one-by-one path (`_index`) and the bulk import."""
     vocabulary = analysis.default_lexicon().vocabulary
     title, summary = version.title or "", version.summary or ""
     terms = " ".join(version.search_terms)
@@ -253,32 +260,36 @@ async def _index(uow: UnitOfWork, article: Article, version: ArticleVersion, vie
         )
         if getattr(sections, name)
     )
+    return search_repository.SearchDocument(
+        tenant_id=article.tenant_id,
+        view=view,
+        doc_id=article.id,
+        # Only the published view of a shared article is shared: drafts stay the operator's.
+        shared=article.kind is ArticleKind.SHARED and view == "published",
+        article_kind=article.kind.value,
+        leika_key=version.leika_key,
+        status=version.status.value,
+        version=version.version,
+        title=title,
+        summary=summary,
+        body=_markdown_to_text(body),
+        terms=f"{terms} {parts}",
+        context=context,
+        valid_from=version.valid_from,
+        valid_until=version.valid_until,
+    )
+
+
+async def _index(uow: UnitOfWork, article: Article, version: ArticleVersion, view: str) -> None:
+    """Keep the search rows of a local or shared article in step with a version."""
+    if article.kind is ArticleKind.LOCAL_VERSION:
+        return
     context = ""
     if version.leika_key:
         owners = await repository.shared_owner_ids(uow.conn, [article.tenant_id])
         names = await search_repository.service_names(uow.conn, [*owners, article.tenant_id], [version.leika_key])
         context = names.get(version.leika_key, "")
-    await search_repository.upsert_document(
-        uow.conn,
-        search_repository.SearchDocument(
-            tenant_id=article.tenant_id,
-            view=view,
-            doc_id=article.id,
-            # Only the published view of a shared article is shared: drafts stay the operator's.
-            shared=article.kind is ArticleKind.SHARED and view == "published",
-            article_kind=article.kind.value,
-            leika_key=version.leika_key,
-            status=version.status.value,
-            version=version.version,
-            title=title,
-            summary=summary,
-            body=_markdown_to_text(body),
-            terms=f"{terms} {parts}",
-            context=context,
-            valid_from=version.valid_from,
-            valid_until=version.valid_until,
-        ),
-    )
+    await search_repository.upsert_document(uow.conn, search_document(article, version, view, context))
     if view == "published":
         await meaning.refresh(uow.conn, article.tenant_id, [article.id])
         meaning.changed(uow)

@@ -31,7 +31,7 @@ from backend import clock
 from backend.directory import service as directory
 from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import repository, service, xzufi
+from backend.knowledge import repository, service, xzufi, xzufi_bulk
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.schemas import (
     ArticleInput,
@@ -93,6 +93,7 @@ class _Run:
     towns_by_ags: dict[str, Tenant]
     counts: _Counts
     now: datetime
+    bulk: bool = True  # new services through `xzufi_bulk`; False: one by one (to compare them)
 
     def town_of(self, areas: Iterable[str]) -> Tenant | None:
         """The one client town all the areas lie in, or None (the operator's whole district)."""
@@ -149,14 +150,15 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
 
 
 async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Sequence[xzufi.Deletion] = ()) -> None:
-    """Offices first (departments for the routes), then services, then what links them; each
-    object in its own savepoint, so a bad one leaves nothing behind and the rest goes in."""
+    """Offices first (departments for the routes), then services (new ones together, `xzufi_bulk`),
+    then what links them; each object in its own savepoint, so a bad one leaves nothing behind."""
     counts = run.counts
     counts.messages += 1
     counts.unknown_elements += message.unknown_elements
     counts.errors.extend(XzufiProblem(message.name, p.line, p.kind, p.xzufi_id, p.message) for p in message.problems)
     conn = run.uow.conn
     operator = run.operator.id
+    await store.lock_imports(conn, operator)
     known_offices = await store.objects_by_ids(
         conn, operator, "organisationseinheit", [o.xzufi_id for o in message.offices]
     )
@@ -173,7 +175,12 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         if changed:
             touched_services.update(r.leistung_id for r in office.responsibilities)
     known = await store.objects_by_ids(conn, operator, "leistung", [s.xzufi_id for s in message.services])
-    for description in message.services:
+    fresh = {s.xzufi_id for s in message.services} - known.keys()
+    done = (await xzufi_bulk.add_services(run, message.name, message.services, known) if run.bulk else None) or set()
+    touched_services.update(fresh & known.keys())
+    for position, description in enumerate(message.services):
+        if position in done:
+            continue
         changed = await _guarded(
             run,
             message.name,

@@ -73,16 +73,18 @@ async def offices_responsible_for(
     return [_stored(r) for r in rows]
 
 
-async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredObject, now: datetime) -> None:
-    await conn.execute(
-        """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
-               article_id, department_id, leika_key, data, status, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-           ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
-               version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
-               target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
-               department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
-               data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at""",
+_SAVE_OBJECT = """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
+        article_id, department_id, leika_key, data, status, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+    ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
+        version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
+        target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
+        department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
+        data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at"""
+
+
+def _object_values(tenant_id: UUID, value: StoredObject, now: datetime) -> tuple[Any, ...]:
+    return (
         tenant_id,
         value.kind,
         value.xzufi_id,
@@ -95,6 +97,25 @@ async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredOb
         value.data,
         value.status,
         now,
+    )
+
+
+async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredObject, now: datetime) -> None:
+    await conn.execute(_SAVE_OBJECT, *_object_values(tenant_id, value, now))
+
+
+async def save_objects(
+    conn: asyncpg.Connection, tenant_id: UUID, values: Sequence[StoredObject], now: datetime
+) -> None:
+    """Many objects in one round trip (the bulk import)."""
+    await conn.executemany(_SAVE_OBJECT, [_object_values(tenant_id, v, now) for v in values])
+
+
+async def lock_imports(conn: asyncpg.Connection, tenant_id: UUID) -> None:
+    """One import of an operator's objects at a time, until this transaction ends: a second
+    import of the same message waits, then finds everything known (no duplicate articles)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('xzufi-import:' || $1::uuid::text, 0))", tenant_id
     )
 
 
@@ -201,6 +222,15 @@ async def replace_search_terms(
         """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
            VALUES ($1, $2, $3, $4, 'xzufi', $5) ON CONFLICT DO NOTHING""",
         [(tenant_id, article_id, term, leika_key, shared) for term in terms],
+    )
+
+
+async def add_search_terms(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> None:
+    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one round trip."""
+    await conn.executemany(
+        """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
+           VALUES ($1, $2, $3, $4, 'xzufi', $5) ON CONFLICT DO NOTHING""",
+        rows,
     )
 
 

@@ -17,7 +17,12 @@ one town's area only. Measured, all in this process, one after the other:
      as the operator's platform admin (REST and GraphQL add only the request around it);
   3. re-import: the same again (every object unchanged).
 Goals (issue 14 §3): import ≥ 0.5 × parse in descriptions per second; re-import no slower than
-the first import. Output: a table on stdout and everything as JSON in bench-results/xzufi.json.
+the first import. New services take the bulk path (`xzufi_bulk`); `--one-by-one` takes the
+per-article workflow instead, to compare. Besides the wall clock, each import reports what the
+load on the shared machine does not distort: this process's CPU time and the embedded
+PostgreSQL's (its processes' utime+stime from /proc around the run) per service, and the share
+of the wall clock spent making vectors (`meaning.refresh`, the sentence encoder).
+Output: a table on stdout and everything as JSON in bench-results/xzufi.json.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import platform
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from xml.sax.saxutils import escape
@@ -113,14 +119,38 @@ async def _catalogue_and_tenants(database_url: str) -> tuple[list[tuple[str, str
     return [(r["leika_key"], r["name"]) for r in rows], {r["slug"]: r["id"] for r in tenants}
 
 
+def _postgres_cpu_seconds() -> float | None:
+    """CPU seconds (user + system) of the embedded PostgreSQL's processes so far; None when the
+    server is not ours (DATABASE_URL set) or /proc cannot tell."""
+    pid_file = stack.BENCH_DATA / "postgres" / "postmaster.pid"
+    if os.environ.get("BENCH_EXTERNAL_DATABASE") or not pid_file.exists():
+        return None
+    postmaster = pid_file.read_text().split()[0]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if entry == postmaster or fields[1] == postmaster:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def parse_all(data: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
     services = sum(len(xzufi.parse_message(m).services) for m in data)
     return time.perf_counter() - started, services
 
 
-async def import_all(settings: Any, tenants: dict[str, UUID], data: list[bytes]) -> tuple[float, dict[str, int]]:
+async def import_all(
+    settings: Any, tenants: dict[str, UUID], data: list[bytes], bulk: bool = True
+) -> tuple[float, dict[str, Any]]:
     from backend.cli import _app_state
+    from backend.knowledge import meaning
 
     admin = Principal(
         issuer="bench",
@@ -130,25 +160,61 @@ async def import_all(settings: Any, tenants: dict[str, UUID], data: list[bytes])
         roles=frozenset({Role.PLATFORM_ADMIN}),
         acting_tenant_ids=frozenset(tenants.values()),
     )
-    totals = {"created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+    totals: dict[str, Any] = {"created": 0, "updated": 0, "unchanged": 0, "errors": 0}
+    encoding = [0.0]
+    refresh = meaning.refresh
+
+    async def timed_refresh(*args: Any, **kwargs: Any) -> int:
+        began = time.perf_counter()
+        try:
+            return await refresh(*args, **kwargs)
+        finally:
+            encoding[0] += time.perf_counter() - began
+
+    meaning.refresh = timed_refresh
     async with _app_state(settings) as state:
+        postgres_before, cpu_before = _postgres_cpu_seconds(), time.process_time()
         started = time.perf_counter()
         for number, message in enumerate(data):
             async with unit_of_work(state, admin) as uow:
-                report = await xzufi_import.import_upload(uow, message, f"bench-{number}.xml")
+                if bulk:
+                    report = await xzufi_import.import_upload(uow, message, f"bench-{number}.xml")
+                else:
+                    run = await xzufi_import.start(uow)
+                    run.bulk = False
+                    await xzufi_import.apply_message(run, xzufi.parse_message(message, f"bench-{number}.xml"))
+                    report = run.counts.report()
             for name in ("created", "updated", "unchanged"):
                 totals[name] += getattr(report, name)
             totals["errors"] += len(report.errors)
-        return time.perf_counter() - started, totals
+        seconds = time.perf_counter() - started
+        postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
+    meaning.refresh = refresh
+    services = len(data) * PER_MESSAGE
+    totals["process_cpu_ms_per_service"] = 1000 * (cpu_after - cpu_before) / services
+    if postgres_before is not None and postgres_after is not None:
+        totals["postgres_cpu_ms_per_service"] = 1000 * (postgres_after - postgres_before) / services
+    totals["vector_share_of_wall_clock"] = encoding[0] / seconds
+    return seconds, totals
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--count", type=int, default=None)
+    parser.add_argument("--one-by-one", action="store_true", help="new services through the per-article workflow")
     args = parser.parse_args()
+    bulk = not args.one_by_one
     count = args.count or (1_000 if args.quick else 10_000)
-    results: dict[str, Any] = {"services": count, "per_message": PER_MESSAGE, "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "services": count,
+        "per_message": PER_MESSAGE,
+        "cpus": os.cpu_count(),
+        "path": "bulk" if bulk else "one by one",
+        "load_average_before": os.getloadavg(),
+    }
+    if os.environ.get("DATABASE_URL"):
+        os.environ["BENCH_EXTERNAL_DATABASE"] = "1"
     with (
         stack.services() as (server_url, redis_url),
         stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
@@ -172,9 +238,9 @@ def main() -> None:
         parse_seconds, parsed = parse_all(data)
         assert parsed == count, parsed
         print("importing …", file=sys.stderr)
-        first_seconds, first = asyncio.run(import_all(settings, tenants, data))
+        first_seconds, first = asyncio.run(import_all(settings, tenants, data, bulk))
         print("re-importing …", file=sys.stderr)
-        again_seconds, again = asyncio.run(import_all(settings, tenants, data))
+        again_seconds, again = asyncio.run(import_all(settings, tenants, data, bulk))
         parse_seconds_after, _ = parse_all(data)  # the baseline again, after the machine warmed up
     assert first["created"] == count and first["errors"] == 0, first
     assert again["unchanged"] == count and again["errors"] == 0, again
@@ -190,6 +256,7 @@ def main() -> None:
         again=again,
         python=platform.python_version(),
         load_generator="in-process (no HTTP): the import service called directly",
+        load_average_after=os.getloadavg(),
     )
     print(f"{'what':<34}{'per second':>14}")
     print(f"{'parse (lxml, no database)':<34}{parse_rate:>14.0f}")
@@ -197,6 +264,13 @@ def main() -> None:
     print(f"{'re-import (unchanged)':<34}{again_rate:>14.0f}")
     print(f"import ÷ parse     {first_rate / parse_rate:.3f}   (goal ≥ 0.5)")
     print(f"re-import ÷ import {again_rate / first_rate:.2f}    (goal ≥ 1)")
+    for name, value in (("first import", first), ("re-import", again)):
+        print(
+            f"{name}: CPU ms/service this process {value['process_cpu_ms_per_service']:.2f}, PostgreSQL "
+            f"{value.get('postgres_cpu_ms_per_service', float('nan')):.2f}; "
+            f"vectors {100 * value['vector_share_of_wall_clock']:.0f} % of the wall clock"
+        )
+    print(f"path: {results['path']}; load average before {results['load_average_before']}")
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
 
