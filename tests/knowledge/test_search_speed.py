@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asyncpg.connection import LoggedQuery
@@ -14,6 +15,7 @@ from litestar import Litestar
 
 from auth.principal import Principal
 from auth.roles import Role
+from backend.db.tenancy import tenant_transaction
 from backend.knowledge import search
 from backend.settings import Settings
 from backend.state import unit_of_work
@@ -69,6 +71,21 @@ async def test_a_typo_is_corrected_from_the_same_statement_as_the_lexicon(
     )
     assert result["nodes"][0]["leikaKey"] == HUNDESTEUER
     assert any("?" in shown for shown in result["interpretedAs"]), result["interpretedAs"]
+
+
+async def test_full_text_match_can_use_its_index_under_row_level_security(db: asyncpg.Pool, world: World) -> None:
+    """The test database is bootstrapped by a superuser, who marks `tsvector @@ tsquery` leakproof
+    (`roles.bootstrap`, decision 035); without that, no plan reaches the GIN index as `bs_app`."""
+    async with tenant_transaction(db, [world.tenant_ids[SOEST]], readonly=True) as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            row[0]
+            for row in await conn.fetch(
+                """EXPLAIN SELECT doc_id FROM knowledge_search
+                   WHERE view = 'published' AND tsv @@ to_tsquery('kb_german', 'hundesteuer')"""
+            )
+        )
+    assert "knowledge_search_tsv" in plan, plan
 
 
 async def _search(http: httpx.AsyncClient, url: str, world: World, query: str, town: str = SOEST) -> dict[str, Any]:
