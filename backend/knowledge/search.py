@@ -19,10 +19,10 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
-from backend import clock
+from backend import clock, generations
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, fusion, leika, meaning, repository, search_repository, xzufi_repository
+from backend.knowledge import analysis, fusion, leika, meaning, search_lexicons, search_repository
 from backend.knowledge.context import Context, town_context
 from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import (
@@ -42,6 +42,7 @@ MAX_QUERY_LENGTH = 500
 # like a known word; a hit is a confident answer when this share of the question's weight is
 # found in its title or search terms.
 TYPO_SIMILARITY = 0.5
+TYPO_MIN_LENGTH = 5  # shorter unknown words are not corrected
 CONFIDENT_RELEVANCE = 0.5
 MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about something else
 CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
@@ -242,9 +243,8 @@ async def _imported_synonyms(
     words = sorted({w for w in re.findall(r"\w+", query.lower()) if len(w) >= 3})
     if not words:
         return []
-    terms = await xzufi_repository.imported_terms(uow.conn, [town_id, *owner_ids], words)
-    names = await search_repository.service_names(uow.conn, owner_ids, sorted({key for _, key in terms}))
-    return [(term, [names[key]]) for term, key in terms if key in names]
+    found = await search_repository.imported_synonyms(uow.conn, [town_id, *owner_ids], owner_ids, words)
+    return [(term, [name]) for term, name in found]
 
 
 async def search(
@@ -260,10 +260,10 @@ async def search(
     """The search agents use while the caller is on the line: articles and the catalogue
     (`search_articles`), and beside them, on the first page of the published view, the town's web
     pages (decision 025; kept apart until the ranking fuses them)."""
-    page = await search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
+    page, ctx = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
     if status is not None or after is not None:
         return page
-    ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)
+    # The town context the articles were searched for (not asked again: two statements fewer).
     return msgspec.structs.replace(page, web_pages=await webpages.matching_pages(uow.conn, ctx, query))
 
 
@@ -282,6 +282,20 @@ async def search_articles(
     Without `status`: published articles valid today and the LeiKa catalogue. With `status`
     (editors only): the tenant's own articles at their latest version in that status.
     """
+    page, _ = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
+    return page
+
+
+async def _search_articles(
+    uow: UnitOfWork,
+    query: str,
+    tenant_slug: str | None = None,
+    first: int = 10,
+    after: str | None = None,
+    leika_group: str | None = None,
+    status: ArticleStatus | None = None,
+    sources: Sequence[HitSource] | None = None,
+) -> tuple[SearchPage, Context]:
     check_page_size(first)
     if len(query) > MAX_QUERY_LENGTH:
         raise ValidationFailed(
@@ -297,13 +311,10 @@ async def search_articles(
     if status is not None:
         wanted = [HitSource.ARTICLE.value]
     today = clock.today()
-    own = await repository.list_synonyms(uow.conn, ctx.town_id, ctx.owner_ids)
-    imported = await _imported_synonyms(uow, ctx.town_id, ctx.owner_ids, query)
-    lexicon = (
-        analysis.default_lexicon()
-        .with_rules(analysis.rules_from([*((s.term, s.synonyms) for s in own), *imported]))
-        .with_stopwords(analysis.words(ctx.town.name))
-    )  # "in Soest" says nothing on a Soest call
+    # One Redis GET says whether this instance's synonyms and matrices of the town are current.
+    generation = await generations.read_one(uow.app, "knowledge")
+    town_lexicon = await search_lexicons.town_lexicon(uow.conn, ctx.town_id, ctx.owner_ids, ctx.town.name, generation)
+    lexicon = town_lexicon.with_imported(await _imported_synonyms(uow, ctx.town_id, ctx.owner_ids, query))
     plan = analysis.analyse(query, lexicon)
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
@@ -327,16 +338,18 @@ async def search_articles(
         more = encode_cursor(OffsetCursor(o=offset + first)) if len(rows) > first else None
         return SearchPage(
             items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
-        )
+        ), ctx
 
     lexical_on, meaning_on = _retrievers(uow, status)
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
-        return SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects)
+        return SearchPage(
+            items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects
+        ), ctx
     nearest: list[tuple[str, UUID, float]] = []
     best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
     if meaning_on:
-        scope = await meaning.scope(uow.conn, uow.app, ctx.town_id, ctx.owner_ids)
+        scope = await meaning.scope_at(uow.conn, ctx.town_id, ctx.owner_ids, generation)
         vectors = meaning.question_vectors(query, plan)
         nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
         best_similarity = scope.best(vectors.said)
@@ -439,7 +452,7 @@ async def search_articles(
         interpreted_as=interpreted,
         aspects=plan.aspects,
         points_to=PointsTo.DIRECTORY if person else None,
-    )
+    ), ctx
 
 
 def _retrievers(uow: UnitOfWork, status: ArticleStatus | None) -> tuple[bool, bool]:
@@ -459,9 +472,12 @@ async def _lexical_plan(
         words |= concept.all_words()
         for part in concept.parts:
             words |= analysis.word_concept(part, lexicon).all_words()
-    found, documents = await search_repository.lexicon_lookup(uow.conn, ctx.town_id, ctx.owner_ids, sorted(words))
+    looked_up = await search_repository.lexicon_with_typos(
+        uow.conn, ctx.town_id, ctx.owner_ids, sorted(words), TYPO_SIMILARITY, TYPO_MIN_LENGTH
+    )
+    found, documents = looked_up.found, looked_up.documents
     resolved = [r for concept in plan.concepts for r in _resolve(concept, found, documents, lexicon)]
-    await _correct_typos(uow, ctx, resolved, found, documents)
+    _correct_typos(resolved, found, documents, looked_up.similar)
 
     max_weight = _idf(documents, 0)
     for r in resolved:
@@ -475,22 +491,22 @@ async def _lexical_plan(
     return searchable, unknown, interpreted
 
 
-async def _correct_typos(
-    uow: UnitOfWork, ctx: Context, resolved: list[_Resolved], found: dict[str, list[tuple[str, int]]], documents: int
+def _correct_typos(
+    resolved: list[_Resolved],
+    found: dict[str, list[tuple[str, int]]],
+    documents: int,
+    similar: dict[str, list[tuple[str, float, int]]],
 ) -> None:
     """A word nothing knows is compared with the known words (trigram similarity); a close one
     with the same first letter is searched instead, weighted by how close it is."""
     unknown = {
         r.label: lexeme
         for r in resolved
-        if not r.strong and len(r.label) >= 5
+        if not r.strong and len(r.label) >= TYPO_MIN_LENGTH
         for lexeme, _ in found.get(r.label, [])[:1]
     }
     if not unknown:
         return
-    similar = await search_repository.similar_lexemes(
-        uow.conn, ctx.town_id, ctx.owner_ids, sorted(set(unknown.values())), TYPO_SIMILARITY
-    )
     for r in resolved:
         stem = unknown.get(r.label)
         if stem is None:

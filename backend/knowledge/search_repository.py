@@ -49,6 +49,28 @@ async def service_names(conn: asyncpg.Connection, owner_ids: Sequence[UUID], key
     return {r["leika_key"]: r["name"] for r in rows}
 
 
+async def imported_synonyms(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], owner_ids: Sequence[UUID], words: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(term, catalogue name) of the imported one-word search terms among `words` (decision 024)
+    that `tenant_ids` may read, with the name of the term's service in the catalogues of
+    `owner_ids` (the active entry first): what `xzufi_repository.imported_terms` and
+    `service_names` answered in two round trips, in one."""
+    rows = await conn.fetch(
+        """SELECT t.term, n.name
+           FROM (SELECT DISTINCT term, leika_key FROM article_search_terms
+                 WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($3::text[]) AND leika_key IS NOT NULL) t
+           CROSS JOIN LATERAL (SELECT name FROM leika_services
+                               WHERE tenant_id = ANY($2::uuid[]) AND leika_key = t.leika_key
+                               ORDER BY active DESC LIMIT 1) n
+           ORDER BY t.term, t.leika_key""",
+        list(tenant_ids),
+        list(owner_ids),
+        list(words),
+    )
+    return [(r["term"], r["name"]) for r in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueRecord:
     leika_key: str
@@ -396,6 +418,81 @@ async def similar_lexemes(
     return found
 
 
+# Typo candidates: the lexicon rows nearest by trigram distance (GiST, migration 20261208020000),
+# then grouped over the town's tenants. A lexeme has a row per tenant that has it (a town sees 2-4),
+# so 50 rows hold the nearest dozen lexemes; only more than that many equally near ones could make
+# this differ from comparing all (which cost ~150 ms a word at 10^5 articles).
+NEAREST_ROWS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Lexemes:
+    found: dict[str, list[tuple[str, int]]]  # each word's lexemes with their document frequency
+    documents: int  # documents the town sees
+    similar: dict[str, list[tuple[str, float, int]]]  # typo candidates of the unknown lexemes
+
+
+async def lexicon_with_typos(
+    conn: asyncpg.Connection,
+    town_id: UUID,
+    owner_ids: Sequence[UUID],
+    words: Sequence[str],
+    minimum: float,
+    min_length: int,
+    per_word: int = 2,
+) -> Lexemes:
+    """`lexicon_lookup` and, in the same round trip, `similar_lexemes` of the lexemes of every word
+    of `min_length` characters or more that has a lexeme no document has: the typo look-up was a
+    statement of its own after the lexicon's. The search corrects fewer words (those whose concept
+    no alternative finds), a subset of these. Nearest first by the trigram index (NEAREST_ROWS)."""
+    rows = await conn.fetch(
+        f"""WITH input AS (SELECT w.word, u.lexeme FROM unnest($3::text[]) AS w(word)
+                           LEFT JOIN LATERAL unnest(to_tsvector('kb_german', w.word)) AS u ON true),
+                 lex AS (SELECT lexeme, sum(ndoc)::int AS ndoc FROM search_lexicon
+                         WHERE {VISIBLE} AND lexeme IN (SELECT lexeme FROM input UNION ALL SELECT '')
+                         GROUP BY lexeme),
+                 looked AS (SELECT input.word, input.lexeme, coalesce(lex.ndoc, 0) AS ndoc
+                            FROM input LEFT JOIN lex ON lex.lexeme = input.lexeme),
+                 unknown AS (SELECT DISTINCT l.lexeme FROM looked l
+                             WHERE l.lexeme IS NOT NULL AND char_length(l.word) >= $5
+                               AND EXISTS (SELECT 1 FROM looked m
+                                           WHERE m.word = l.word AND m.lexeme IS NOT NULL AND m.ndoc <= 0))
+            SELECT word, lexeme, ndoc, NULL::real AS similarity, NULL::text AS input FROM looked
+            UNION ALL
+            SELECT NULL, '', coalesce((SELECT ndoc FROM lex WHERE lexeme = ''), 0), NULL, NULL
+            UNION ALL
+            SELECT NULL, c.lexeme, c.ndoc, c.similarity, q.lexeme
+            FROM unknown q
+            CROSS JOIN LATERAL (
+                SELECT n.lexeme, similarity(n.lexeme, q.lexeme) AS similarity, sum(n.ndoc)::int AS ndoc
+                FROM (SELECT lexeme, ndoc FROM search_lexicon
+                      WHERE {VISIBLE} AND lexeme <> '' AND ndoc > 0
+                      ORDER BY lexeme <-> q.lexeme LIMIT $7) n
+                WHERE similarity(n.lexeme, q.lexeme) >= $4
+                GROUP BY n.lexeme ORDER BY similarity(n.lexeme, q.lexeme) DESC, sum(n.ndoc) DESC LIMIT $6) c""",
+        town_id,
+        list(owner_ids),
+        list(words),
+        minimum,
+        min_length,
+        per_word,
+        NEAREST_ROWS,
+    )
+    found: dict[str, list[tuple[str, int]]] = {}
+    similar: dict[str, list[tuple[str, float, int]]] = {}
+    documents = 0
+    for row in rows:
+        if row["input"] is not None:
+            similar.setdefault(row["input"], []).append((row["lexeme"], float(row["similarity"]), int(row["ndoc"])))
+        elif row["word"] is None:
+            documents = int(row["ndoc"])
+        else:
+            entries = found.setdefault(row["word"], [])
+            if row["lexeme"] is not None:
+                entries.append((row["lexeme"], int(row["ndoc"])))
+    return Lexemes(found, documents, similar)
+
+
 @dataclass(frozen=True, slots=True)
 class SearchParams:
     town_id: UUID
@@ -430,6 +527,15 @@ def _factors(doc: str) -> str:
                    {_field_factor(doc, "q.weak", 0.6, 0.5, 0.3, 0.15)} AS weak"""
 
 
+_CANDIDATE_COLUMNS = """s.tenant_id, s.doc_id, s.source, s.leika_key, s.title_words, length(s.title) AS title_length,
+           s.tsv_a, s.tsv_b, s.tsv_c, s.tsv_d"""
+_CANDIDATE_FILTER = f"""{VISIBLE.replace("tenant_id", "s.tenant_id").replace("shared", "s.shared")}
+      AND s.view = $10
+      AND (s.valid_from IS NULL OR s.valid_from <= $8) AND (s.valid_until IS NULL OR s.valid_until >= $8)
+      AND ($9::text IS NULL OR s.leika_group = $9)
+      AND ($11::text IS NULL OR s.status = $11)
+      AND s.source = ANY($12::text[])"""
+
 # Scoring: each concept counts its weight (IDF) times where it was found — title 1.0, search terms
 # and compound parts of the title 0.8, summary/context 0.45, body 0.25; a synonym, a compound's
 # parts or a verb's noun 0.9 of that, a prefix 0.6. A town's own article counts more, then a shared
@@ -444,18 +550,23 @@ WITH q AS (
          WITH ORDINALITY AS c(exact_text, synonym_text, weak_text, w, ord)
 ),
 candidates AS (
-    SELECT s.tenant_id, s.doc_id, s.source, s.shared, s.article_kind, s.leika_key, s.status, s.title, s.summary,
-           s.body, s.title_words, s.tsv_a, s.tsv_b, s.tsv_c, s.tsv_d
+    -- The documents with any of the words (the GIN index on tsv), and the meaning retriever's
+    -- candidates that have none (the primary key): two branches, since one condition
+    -- "words OR candidate" cannot use either index (measured: a parallel sequential scan of
+    -- every search row, ~300 ms at 10^5 articles).
+    SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {VISIBLE.replace("tenant_id", "s.tenant_id").replace("shared", "s.shared")}
-      AND s.view = $10 AND (s.tsv @@ $7::tsquery OR s.doc_id = ANY($13::uuid[]))
-      AND (s.valid_from IS NULL OR s.valid_from <= $8) AND (s.valid_until IS NULL OR s.valid_until >= $8)
-      AND ($9::text IS NULL OR s.leika_group = $9)
-      AND ($11::text IS NULL OR s.status = $11)
-      AND s.source = ANY($12::text[])
+    WHERE {_CANDIDATE_FILTER} AND s.tsv @@ $7::tsquery
+    UNION ALL
+    SELECT {_CANDIDATE_COLUMNS}
+    FROM knowledge_search s
+    WHERE {_CANDIDATE_FILTER} AND s.doc_id = ANY($13::uuid[]) AND NOT coalesce(s.tsv @@ $7::tsquery, false)
 ),
-scored AS (
-    SELECT c.*, m.score,
+scored AS MATERIALIZED (
+    -- Narrow rows from here on (a common word finds ~10^4 documents at 10^5 articles): what ranks
+    -- them, not their text, which the page's rows fetch at the end; materialised, so the title
+    -- words found are counted once a row.
+    SELECT c.tenant_id, c.doc_id, c.source, c.leika_key, c.title_words, c.title_length, m.score,
            (SELECT count(*) FROM unnest(c.tsv_a) u WHERE u.lexeme = ANY($16::text[]))::int AS title_found,
            (c.tenant_id = $1 AND c.source = 'article') AS own_article,
            EXISTS (SELECT 1 FROM articles lv
@@ -466,6 +577,7 @@ scored AS (
         SELECT coalesce(sum(q.w * greatest(f.exact, 0.9 * f.synonym, f.weak)), 0) AS score
         FROM q CROSS JOIN LATERAL ({_factors("c")}) f
     ) m
+    WHERE m.score > 0 OR c.doc_id = ANY($13::uuid[])
 ),
 weighed AS (
     SELECT s.*,
@@ -473,10 +585,9 @@ weighed AS (
              * CASE WHEN s.own_article THEN 1.15 WHEN s.has_local_version THEN 1.1
                     WHEN s.source = 'article' THEN 1.05 ELSE 1.0 END
              / (1.0 + 0.08 * greatest(s.title_words - s.title_found, 0))
-             * (1.0 - 0.0001 * least(length(s.title), 300))  -- ties: the shorter title
+             * (1.0 - 0.0001 * least(s.title_length, 300))  -- ties: the shorter title
              AS own_final
     FROM scored s
-    WHERE s.score > 0 OR s.doc_id = ANY($13::uuid[])
 ),
 ranked AS (
     -- An article stands for its service: it ranks as well as the best document of its key.
@@ -495,8 +606,10 @@ numbered AS (
 ),
 page AS (
     -- The lexical hits wanted and the meaning retriever's services, nothing more: what explains a
-    -- hit (factors per concept) and its snippet are worked out for these rows only.
-    SELECT n.* FROM numbered n
+    -- hit (factors per concept), its text and its snippet are worked out for these rows only.
+    SELECT n.*, k.article_kind, k.status, k.title, k.summary, k.body, k.tsv_a, k.tsv_b, k.tsv_c, k.tsv_d
+    FROM numbered n
+    JOIN knowledge_search k ON k.tenant_id = n.tenant_id AND k.view = $10 AND k.doc_id = n.doc_id
     WHERE (n.group_score > 0 AND n.lexical_rank <= $15) OR n.group_key = ANY($14::text[])
 )
 SELECT p.tenant_id, p.doc_id, p.source, p.article_kind, p.leika_key, p.status, p.title, p.summary, p.final,

@@ -520,6 +520,7 @@ async def set_synonym(uow: UnitOfWork, data: SynonymInput, tenant_slug: str | No
         raise ValidationFailed(_l("the term needs at least one word"), field="term")
     if not values or not all(analysis.words(v) for v in values):
         raise ValidationFailed(_l("every synonym needs at least one word"), field="synonyms")
+    meaning.changed(uow)  # every instance's searches read the synonyms again (search_lexicons)
     return await repository.upsert_synonym(uow.conn, tenant_id, uuid4(), term, values, _author(uow))
 
 
@@ -527,6 +528,7 @@ async def remove_synonym(uow: UnitOfWork, synonym_id: UUID, tenant_slug: str | N
     tenant_id = (await town_context(uow, Operation.SYNONYM_WRITE, tenant_slug)).town_id
     if not await repository.delete_synonym(uow.conn, tenant_id, synonym_id):
         raise NotFound(_l("synonym not found"))
+    meaning.changed(uow)  # every instance's searches read the synonyms again (search_lexicons)
 
 
 # ---------------------------------------------------------------------------------- live updates
