@@ -11,7 +11,7 @@ import msgspec
 from auth.permissions import Operation
 from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, leika, meaning, repository, search_repository, service
+from backend.knowledge import analysis, catalogue_repository, leika, meaning, repository, search_repository, service
 from backend.knowledge.context import town_context
 from backend.knowledge.schemas import (
     Article,
@@ -54,7 +54,7 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
         )
     vocabulary = analysis.default_lexicon().vocabulary
     records = [
-        search_repository.CatalogueRecord(
+        catalogue_repository.CatalogueRecord(
             leika_key=e.leika_key,
             name=e.name,
             typisierung=e.typisierung,
@@ -68,7 +68,7 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
         )
         for e in entries
     ]
-    inserted, updated, unchanged, deactivated = await search_repository.merge_catalogue(uow.conn, owner, records)
+    inserted, updated, unchanged, deactivated = await catalogue_repository.merge_catalogue(uow.conn, owner, records)
     if inserted or updated or deactivated:
         await search_repository.rebuild_lexicon(uow.conn, owner, shared=True)
     # Vectors for new and renamed entries, and all of them again after the encoder changed.

@@ -22,7 +22,7 @@ from auth.permissions import Operation
 from backend import clock, generations
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, fusion, leika, meaning, search_lexicons, search_repository
+from backend.knowledge import analysis, catalogue_repository, fusion, leika, meaning, search_lexicons, search_repository
 from backend.knowledge.context import Context, town_context
 from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import (
@@ -62,7 +62,7 @@ async def leika_service(uow: UnitOfWork, leika_key: str, tenant_slug: str | None
     if problem:
         raise ValidationFailed(problem, field="leikaKey")
     ctx = await town_context(uow, Operation.ARTICLE_READ, tenant_slug)
-    service = await search_repository.find_service(uow.conn, ctx.owner_ids, leika_key)
+    service = await catalogue_repository.find_service(uow.conn, ctx.owner_ids, leika_key)
     if service is None:
         raise NotFound(_l("no such service in the LeiKa catalogue"))
     return service
@@ -243,7 +243,7 @@ async def _imported_synonyms(
     words = sorted({w for w in re.findall(r"\w+", query.lower()) if len(w) >= 3})
     if not words:
         return []
-    found = await search_repository.imported_synonyms(uow.conn, [town_id, *owner_ids], owner_ids, words)
+    found = await catalogue_repository.imported_synonyms(uow.conn, [town_id, *owner_ids], owner_ids, words)
     return [(term, [name]) for term, name in found]
 
 

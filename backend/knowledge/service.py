@@ -20,7 +20,7 @@ from auth.permissions import Operation
 from backend import clock
 from backend.errors import Duplicate, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.i18n import _l
-from backend.knowledge import analysis, events, leika, meaning, repository, search_repository
+from backend.knowledge import analysis, catalogue_repository, events, leika, meaning, repository, search_repository
 from backend.knowledge.context import reachable_for_any, town_context
 from backend.knowledge.cursors import TimeCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.rendering import article_html, e164
@@ -287,7 +287,7 @@ async def _index(uow: UnitOfWork, article: Article, version: ArticleVersion, vie
     context = ""
     if version.leika_key:
         owners = await repository.shared_owner_ids(uow.conn, [article.tenant_id])
-        names = await search_repository.service_names(uow.conn, [*owners, article.tenant_id], [version.leika_key])
+        names = await catalogue_repository.service_names(uow.conn, [*owners, article.tenant_id], [version.leika_key])
         context = names.get(version.leika_key, "")
     await search_repository.upsert_document(uow.conn, search_document(article, version, view, context))
     if view == "published":

@@ -29,7 +29,7 @@ import msgspec
 
 from auth.permissions import Operation
 from backend.errors import DomainError
-from backend.knowledge import events, meaning, repository, search_repository, service, xzufi
+from backend.knowledge import catalogue_repository, events, meaning, repository, search_repository, service, xzufi
 from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.context import town_context
@@ -164,7 +164,7 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     for owner_id, news in by_owner.items():
         owners = await repository.shared_owner_ids(conn, [owner_id])
         keys = sorted({n.description.leika_key for n in news})
-        names = await search_repository.service_names(conn, [*owners, owner_id], keys)
+        names = await catalogue_repository.service_names(conn, [*owners, owner_id], keys)
         for new in news:
             context = names.get(new.description.leika_key, "")
             documents.append(service.search_document(new.article, new.version, "published", context))

@@ -1,0 +1,181 @@
+"""SQL for the LeiKa catalogue: its services, the synonyms imported with them, and the merge of a
+catalogue import. Split from `search_repository` (the search index and the search itself), which
+counts the lexemes a merge changes.
+
+Explicit columns, $n parameters, the tenant always given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from backend.db.rows import row_to
+from backend.knowledge.schemas import LeikaService
+
+SERVICE_COLUMNS = (
+    """tenant_id, leika_key, name, typisierung, ozg_service, ozg_id, life_situation, legal_basis, active"""
+)
+
+
+def _service(row: asyncpg.Record) -> LeikaService:
+    return row_to(LeikaService, row)
+
+
+async def find_service(conn: asyncpg.Connection, owner_ids: Sequence[UUID], leika_key: str) -> LeikaService | None:
+    row = await conn.fetchrow(
+        f"""SELECT {SERVICE_COLUMNS} FROM leika_services
+            WHERE tenant_id = ANY($1::uuid[]) AND leika_key = $2 ORDER BY active DESC LIMIT 1""",
+        list(owner_ids),
+        leika_key,
+    )
+    return _service(row) if row else None
+
+
+async def service_names(conn: asyncpg.Connection, owner_ids: Sequence[UUID], keys: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (leika_key) leika_key, name FROM leika_services
+           WHERE tenant_id = ANY($1::uuid[]) AND leika_key = ANY($2::text[]) ORDER BY leika_key, active DESC""",
+        list(owner_ids),
+        list(keys),
+    )
+    return {r["leika_key"]: r["name"] for r in rows}
+
+
+async def imported_synonyms(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], owner_ids: Sequence[UUID], words: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(term, catalogue name) of the imported one-word search terms among `words` (decision 024)
+    that `tenant_ids` may read, with the name of the term's service in the catalogues of
+    `owner_ids` (the active entry first): what `xzufi_repository.imported_terms` and
+    `service_names` answered in two round trips, in one."""
+    rows = await conn.fetch(
+        """SELECT t.term, n.name
+           FROM (SELECT DISTINCT term, leika_key FROM article_search_terms
+                 WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($3::text[]) AND leika_key IS NOT NULL) t
+           CROSS JOIN LATERAL (SELECT name FROM leika_services
+                               WHERE tenant_id = ANY($2::uuid[]) AND leika_key = t.leika_key
+                               ORDER BY active DESC LIMIT 1) n
+           ORDER BY t.term, t.leika_key""",
+        list(tenant_ids),
+        list(owner_ids),
+        list(words),
+    )
+    return [(r["term"], r["name"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueRecord:
+    leika_key: str
+    name: str
+    typisierung: str
+    ozg_service: str
+    ozg_id: str | None
+    life_situation: str
+    legal_basis: str
+    parts: str  # compound parts of the name, for the index
+    context: str  # OZG service and life situation, with compound parts
+    body: str  # legal basis without addresses
+
+
+async def merge_catalogue(
+    conn: asyncpg.Connection, tenant_id: UUID, records: Sequence[CatalogueRecord]
+) -> tuple[int, int, int, int]:
+    """Insert new entries, update changed ones, deactivate those no longer in the catalogue;
+    keep the search rows in step. Returns (inserted, updated, unchanged, deactivated)."""
+    await conn.execute(
+        """CREATE TEMP TABLE IF NOT EXISTS leika_import (
+               leika_key text PRIMARY KEY, name text, typisierung text, ozg_service text, ozg_id text,
+               life_situation text, legal_basis text, parts text, context text, body text) ON COMMIT DROP"""
+    )
+    await conn.execute("TRUNCATE leika_import")
+    await conn.copy_records_to_table(
+        "leika_import",
+        records=[
+            (
+                r.leika_key,
+                r.name,
+                r.typisierung,
+                r.ozg_service,
+                r.ozg_id,
+                r.life_situation,
+                r.legal_basis,
+                r.parts,
+                r.context,
+                r.body,
+            )
+            for r in records
+        ],
+        columns=[
+            "leika_key",
+            "name",
+            "typisierung",
+            "ozg_service",
+            "ozg_id",
+            "life_situation",
+            "legal_basis",
+            "parts",
+            "context",
+            "body",
+        ],
+    )
+    counts = await conn.fetchrow(
+        """WITH merged AS (
+               INSERT INTO leika_services AS s (tenant_id, leika_key, id, name, typisierung, ozg_service, ozg_id,
+                                                life_situation, legal_basis)
+               SELECT $1, i.leika_key, gen_random_uuid(), i.name, i.typisierung, i.ozg_service, i.ozg_id,
+                      i.life_situation, i.legal_basis
+               FROM leika_import i
+               ON CONFLICT (tenant_id, leika_key) DO UPDATE
+                   SET name = EXCLUDED.name, typisierung = EXCLUDED.typisierung, ozg_service = EXCLUDED.ozg_service,
+                       ozg_id = EXCLUDED.ozg_id, life_situation = EXCLUDED.life_situation,
+                       legal_basis = EXCLUDED.legal_basis, active = true, updated_at = now()
+                   WHERE (s.name, s.typisierung, s.ozg_service, s.ozg_id, s.life_situation, s.legal_basis, s.active)
+                         IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.typisierung, EXCLUDED.ozg_service,
+                                           EXCLUDED.ozg_id, EXCLUDED.life_situation, EXCLUDED.legal_basis, true)
+               RETURNING (xmax = 0) AS inserted)
+           SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated
+           FROM merged""",
+        tenant_id,
+    )
+    deactivated = await conn.fetch(
+        """UPDATE leika_services SET active = false, updated_at = now()
+           WHERE tenant_id = $1 AND active AND leika_key NOT IN (SELECT leika_key FROM leika_import)
+           RETURNING id""",
+        tenant_id,
+    )
+    await conn.execute(
+        "DELETE FROM knowledge_search WHERE tenant_id = $1 AND view = 'published' AND doc_id = ANY($2::uuid[])",
+        tenant_id,
+        [r["id"] for r in deactivated],
+    )
+    # The search rows of every entry in the file (cheap: one statement; unchanged rows stay equal).
+    await conn.execute(
+        """INSERT INTO knowledge_search AS k (tenant_id, view, doc_id, source, shared, article_kind, leika_key, status,
+                                              version, title, summary, body, title_words, tsv_a, tsv_b, tsv_c,
+                                              tsv_d, tsv, updated_at)
+           SELECT s.tenant_id, 'published', s.id, 'service', true, NULL, s.leika_key, 'published', NULL, s.name,
+                  s.ozg_service, i.body, greatest(1, length(to_tsvector('kb_german', s.name))),
+                  t.a, t.b, t.c, t.d,
+                  setweight(t.a, 'A') || setweight(t.b, 'B') || setweight(t.c, 'C') || setweight(t.d, 'D'), now()
+           FROM leika_services s JOIN leika_import i ON i.leika_key = s.leika_key
+           CROSS JOIN LATERAL (SELECT to_tsvector('kb_german', s.name) AS a,
+                                      to_tsvector('kb_german', i.parts) AS b,
+                                      to_tsvector('kb_german', i.context) AS c,
+                                      to_tsvector('kb_german', i.body) AS d) t
+           WHERE s.tenant_id = $1
+           ON CONFLICT (tenant_id, view, doc_id) DO UPDATE
+               SET leika_key = EXCLUDED.leika_key, title = EXCLUDED.title, summary = EXCLUDED.summary,
+                   body = EXCLUDED.body, title_words = EXCLUDED.title_words, tsv_a = EXCLUDED.tsv_a,
+                   tsv_b = EXCLUDED.tsv_b, tsv_c = EXCLUDED.tsv_c, tsv_d = EXCLUDED.tsv_d, tsv = EXCLUDED.tsv,
+                   updated_at = now()
+               WHERE k.tsv IS DISTINCT FROM EXCLUDED.tsv OR k.title IS DISTINCT FROM EXCLUDED.title
+                     OR k.summary IS DISTINCT FROM EXCLUDED.summary""",
+        tenant_id,
+    )
+    assert counts is not None
+    inserted, updated = int(counts["inserted"]), int(counts["updated"])
+    return inserted, updated, len(records) - inserted - updated, len(deactivated)
