@@ -156,7 +156,8 @@ class Pipeline:
                 self.schema,
                 document,
                 variable_values=operation.variables,
-                operation_name=operation.operationName,
+                # Strawberry's choice when none is named: the first operation's name.
+                operation_name=request.operation_name(),
                 context_value=context,
                 is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
                 executor_class=self.executor,
