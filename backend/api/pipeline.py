@@ -137,12 +137,19 @@ class Pipeline:
     async def _run(
         self, operation: Operation, context: Any, request: _Request
     ) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:
-        query = operation.query or ""
-        variables = operation.variables or {}
         try:
-            document = request.document = self.limits.parse(query)
+            document = request.document = self.limits.parse(operation.query or "")
         except GraphQLError as error:
             return None, [error]
+        try:
+            return await self._checked_and_executed(operation, document, context, request)
+        except Exception as error:  # as strawberry's execute: reported, coded and masked, never a 500
+            return None, [error if isinstance(error, GraphQLError) else GraphQLError(str(error), original_error=error)]
+
+    async def _checked_and_executed(
+        self, operation: Operation, document: DocumentNode, context: Any, request: _Request
+    ) -> tuple[dict[str, Any] | None, list[GraphQLError] | None]:
+        query, variables = operation.query or "", operation.variables or {}
         invalid = self.limits.validation_errors(self.schema, document)
         if invalid:
             return None, list(invalid)
@@ -151,20 +158,17 @@ class Pipeline:
         )
         if refused is not None:
             return None, [refused]
-        try:
-            result = execute(
-                self.schema,
-                document,
-                variable_values=operation.variables,
-                # Strawberry's choice when none is named: the first operation's name.
-                operation_name=request.operation_name(),
-                context_value=context,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                executor_class=self.executor,
-                operation_extensions=operation.extensions,
-            )
-            if is_awaitable(result):
-                result = await result
-        except Exception as error:  # as strawberry's execute: reported, coded and masked
-            return None, [error if isinstance(error, GraphQLError) else GraphQLError(str(error), original_error=error)]
+        result = execute(
+            self.schema,
+            document,
+            variable_values=operation.variables,
+            # Strawberry's choice when none is named: the first operation's name.
+            operation_name=request.operation_name(),
+            context_value=context,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            executor_class=self.executor,
+            operation_extensions=operation.extensions,
+        )
+        if is_awaitable(result):
+            result = await result
         return result.data, result.errors  # type: ignore[union-attr]
