@@ -105,18 +105,32 @@ def refused_argument(
     return None
 
 
+def control_character_error(
+    schema: GraphQLSchema, query: str, document: DocumentNode, variables: dict[str, Any]
+) -> GraphQLError | None:
+    """The request-level VALIDATION_FAILED error for a String/ID argument (literal or variable)
+    holding a control character; None when there is none."""
+    argument = refused_argument(schema, query, document, variables)
+    if argument is None:
+        return None
+    refused = ValidationFailed(_l("`{field}` must not contain control characters", field=argument))
+    return GraphQLError(  # ErrorCodes renders the message in the request's language
+        str(refused.message),
+        original_error=refused,
+        extensions={"code": ErrorCode.VALIDATION_FAILED.value, "field": argument},
+    )
+
+
 class RefuseControlCharacters(SchemaExtension):
+    """`control_character_error` inside strawberry's execution (the HTTP pipeline calls it itself)."""
+
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and not context.result:
-            argument = refused_argument(context.schema._schema, context.query or "", document, context.variables or {})
-            if argument is not None:
-                refused = ValidationFailed(_l("`{field}` must not contain control characters", field=argument))
-                error = GraphQLError(  # ErrorCodes renders the message in the request's language
-                    str(refused.message),
-                    original_error=refused,
-                    extensions={"code": ErrorCode.VALIDATION_FAILED.value, "field": argument},
-                )
+            error = control_character_error(
+                context.schema._schema, context.query or "", document, context.variables or {}
+            )
+            if error is not None:
                 context.result = GraphQLExecutionResult(data=None, errors=[error])
         yield

@@ -44,55 +44,68 @@ def error_code(error: GraphQLError) -> ErrorCode | str | None:
 INTERNAL_ERROR = _l("Internal error; the request id identifies it in our logs.")
 
 
-class ErrorCodes(MaskErrors):
-    """Also where our messages get the request's language (decision 017): per request, after
-    validation, whose errors may come from a cache shared by every request."""
-
-    def __init__(self) -> None:
-        super().__init__(error_message=str(INTERNAL_ERROR))
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed: list[GraphQLError] = []
-        refused = False
-        locale = request_locale(self.execution_context.context)
-        for error in errors:
-            code = error_code(error)
-            if code == ErrorCode.RATE_LIMITED:
-                if refused:  # every field that signs in is refused alike: once per request
-                    continue
-                refused = True
-            if code is None:
-                log.error(
-                    "graphql_unexpected_error",
-                    error_type=type(error.original_error).__name__,
-                    path=error.path,
-                    exc_info=error.original_error,
-                )
-                masked = self.anonymise_error(error)
-                masked.message = INTERNAL_ERROR.render(locale)
-                masked.extensions = {"code": ErrorCode.INTERNAL.value}
-                processed.append(masked)
+def coded_errors(errors: list[GraphQLError], locale: str) -> list[GraphQLError]:
+    """Every error with its `extensions.code` and its message in `locale`; unexpected ones logged
+    and masked; RATE_LIMITED once per request. Called per request, after validation, whose
+    errors may come from a cache shared by every request."""
+    processed: list[GraphQLError] = []
+    refused = False
+    for error in errors:
+        code = error_code(error)
+        if code == ErrorCode.RATE_LIMITED:
+            if refused:  # every field that signs in is refused alike: once per request
                 continue
-            message = error.message
-            extensions = {**(error.extensions or {}), "code": str(code)}
-            original = error.original_error
-            if isinstance(original, GraphQLError) and isinstance(original.original_error, DomainError):
-                original = original.original_error  # a limit found in validation (QueryTooComplex)
-            if isinstance(original, AccessError):
-                message = render_text(original.message, locale)
-            elif isinstance(original, DomainError):
-                message = original.text(locale)
-            if isinstance(error.original_error, RateLimited | PoolExhausted):
-                extensions["retryAfter"] = error.original_error.retry_after
+            refused = True
+        if code is None:
+            log.error(
+                "graphql_unexpected_error",
+                error_type=type(error.original_error).__name__,
+                path=error.path,
+                exc_info=error.original_error,
+            )
             processed.append(
                 GraphQLError(
-                    message,
+                    INTERNAL_ERROR.render(locale),
                     nodes=error.nodes,
                     source=error.source,
                     positions=error.positions,
                     path=error.path,
                     original_error=None,
-                    extensions=extensions,
+                    extensions={"code": ErrorCode.INTERNAL.value},
                 )
             )
-        return processed
+            continue
+        message = error.message
+        extensions = {**(error.extensions or {}), "code": str(code)}
+        original = error.original_error
+        if isinstance(original, GraphQLError) and isinstance(original.original_error, DomainError):
+            original = original.original_error  # a limit found in validation (QueryTooComplex)
+        if isinstance(original, AccessError):
+            message = render_text(original.message, locale)
+        elif isinstance(original, DomainError):
+            message = original.text(locale)
+        if isinstance(error.original_error, RateLimited | PoolExhausted):
+            extensions["retryAfter"] = error.original_error.retry_after
+        processed.append(
+            GraphQLError(
+                message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                original_error=None,
+                extensions=extensions,
+            )
+        )
+    return processed
+
+
+class ErrorCodes(MaskErrors):
+    """`coded_errors` inside strawberry's execution (the HTTP pipeline calls it itself). Also
+    where our messages get the request's language (decision 017)."""
+
+    def __init__(self) -> None:
+        super().__init__(error_message=str(INTERNAL_ERROR))
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return coded_errors(errors, request_locale(self.execution_context.context))

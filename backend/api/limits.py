@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.schema import validate_document
@@ -35,30 +31,17 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    parse,
 )
 
 DEFAULT_PAGE = 50
 T = TypeVar("T")
-
-
-class ErrorReportingParserCache(ParserCache):
-    """ParserCache, but a document that does not parse is left to strawberry's own parse.
-
-    ParserCache parses before its hook yields, outside strawberry's error handling, so a syntax
-    error (the token limit's, too) skipped the ErrorCodes extension and lost `extensions.code`.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        # On failure strawberry parses again, where errors are reported (and coded) as usual.
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
-        yield
 
 
 # A selection's cost as data: (fields without a selection, [(multiplier, cost of the field's
@@ -133,23 +116,6 @@ class DocumentMemo:
         return value
 
 
-class DocumentValidationCache(SchemaExtension):
-    """Validation once per document (our rules do not depend on variables; the cost does and
-    is not a rule, see CostLimit)."""
-
-    def __init__(self, memo: DocumentMemo) -> None:
-        super().__init__()
-        self.memo = memo
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None:
-            schema, rules = context.schema._schema, context.validation_rules
-            context.pre_execution_errors = self.memo.get(document, lambda d: validate_document(schema, d, rules))
-        yield
-
-
 def cost_plans(document: DocumentNode, max_page: int) -> tuple[Plan, ...]:
     """One plan per operation of the document."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
@@ -181,68 +147,104 @@ def cost(plan: Plan, variables: dict[str, Any], max_page: int) -> int:
     return total
 
 
-class CostLimit(SchemaExtension):
-    """The cost rule, with the request's variables (`first: $n` counts as `$n`).
+class Limits:
+    """The limits of one schema, as steps both drivers of a GraphQL request call (decision 033):
+    the HTTP pipeline (`backend/api/pipeline.py`) directly, strawberry's execution (WebSocket
+    subscriptions, and the HTTP requests the pipeline leaves to it) through `limit_extensions`.
 
-    Not a validation rule: validation is cached per document and knows no variables, so a
-    variable used to count as the default page, and aliases with `first: $n` passed at about
-    twice the limit. It runs after the (cached) validation of a valid document; the plan is
-    built once per document, so a request only multiplies a few numbers."""
+    Built once per schema: the validation rules, the parser cache and the per-document memos.
+    Strawberry's limiter extensions would make new rule classes for every request."""
 
-    def __init__(self, max_cost: int, max_page: int, memo: DocumentMemo) -> None:
+    def __init__(self, settings: Settings) -> None:
+        limits = settings.graphql
+        self.max_tokens = limits.max_tokens
+        self.max_cost = limits.max_cost
+        self.max_page = limits.max_page_size
+        rules: list[type[ASTValidationRule]] = [
+            *specified_rules,
+            depth_validator(limits.max_depth, None),
+            alias_validator(limits.max_aliases),
+        ]
+        if not settings.graphql_introspection:
+            # Suggestions would spell out what introspection hides (backend/api/suggestions.py).
+            rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
+        self.rules = tuple(rules)
+        # Parsing and validating the same operation again is wasted work: front ends send a
+        # handful of documents over and over. Validation here does not depend on variables.
+        self._parse = lru_cache(maxsize=512)(parse)
+        self._validated, self._costs = DocumentMemo(), DocumentMemo()
+
+    def parse(self, query: str) -> DocumentNode:
+        """The document of a query text, parsed once per text (the token limit applies);
+        raises the parser's GraphQLError."""
+        return self._parse(query, max_tokens=self.max_tokens)
+
+    def validation_errors(self, schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
+        """graphql-core's rules, depth and aliases (and no suggestions where introspection is
+        off), once per document. The list is shared: callers must not change it."""
+        return self._validated.get(document, lambda d: validate_document(schema, d, self.rules))
+
+    def cost_error(self, document: DocumentNode, variables: dict[str, Any]) -> GraphQLError | None:
+        """The cost rule, with the request's variables (`first: $n` counts as `$n`).
+
+        Not a validation rule: validation is cached per document and knows no variables, so a
+        variable used to count as the default page, and aliases with `first: $n` passed at about
+        twice the limit. It runs after the (cached) validation of a valid document; the plan is
+        built once per document, so a request only multiplies a few numbers."""
+        plans = self._costs.get(document, lambda d: cost_plans(d, self.max_page))
+        estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
+        if estimate <= self.max_cost:
+            return None
+        # The message is translated per request (ErrorCodes), from the original error.
+        too_complex = QueryTooComplex(
+            _l(
+                "query cost {cost} exceeds the limit of {limit}; ask for fewer items",
+                cost=estimate,
+                limit=self.max_cost,
+            )
+        )
+        return GraphQLError(
+            str(too_complex.message),
+            next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None),
+            original_error=too_complex,
+            extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": estimate},
+        )
+
+
+class ParseAndLimit(SchemaExtension):
+    """`Limits` inside strawberry's execution: parse (cached; a document that does not parse is
+    left to strawberry's own parse, which reports the error and its code as usual), validate
+    (cached), then the cost."""
+
+    def __init__(self, limits: Limits) -> None:
         super().__init__()
-        self.max_cost = max_cost
-        self.max_page = max_page
-        self.memo = memo
+        self.limits = limits
+
+    def on_operation(self) -> Iterator[None]:
+        # Strawberry's own parse (after a failed cached one) applies the same token limit.
+        self.execution_context.parse_options["max_tokens"] = self.limits.max_tokens
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        # On failure strawberry parses again, where errors are reported (and coded) as usual.
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.limits.parse(context.query or "")
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and not context.pre_execution_errors:
-            variables = context.variables or {}
-            plans = self.memo.get(document, lambda d: cost_plans(d, self.max_page))
-            estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
-            if estimate > self.max_cost:
-                # The message is translated per request (ErrorCodes), from the original error.
-                too_complex = QueryTooComplex(
-                    _l(
-                        "query cost {cost} exceeds the limit of {limit}; ask for fewer items",
-                        cost=estimate,
-                        limit=self.max_cost,
-                    )
-                )
-                error = GraphQLError(
-                    str(too_complex.message),
-                    next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None),
-                    original_error=too_complex,
-                    extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": estimate},
-                )
-                # A new list: the cached validation result must stay as it was.
-                context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        if document is not None:
+            context.pre_execution_errors = self.limits.validation_errors(context.schema._schema, document)
+            if not context.pre_execution_errors:
+                too_complex = self.limits.cost_error(document, context.variables or {})
+                if too_complex is not None:
+                    # A new list: the cached validation result must stay as it was.
+                    context.pre_execution_errors = [too_complex]
         yield
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Factories: strawberry builds fresh extension instances for every operation.
-
-    The validation rules and the per-document memos are built once, here, per schema:
-    strawberry's limiter extensions would make new rule classes for every request."""
-    limits = settings.graphql
-    rules: list[type[ASTValidationRule]] = [
-        depth_validator(limits.max_depth, None),
-        alias_validator(limits.max_aliases),
-    ]
-    if not settings.graphql_introspection:
-        # Suggestions would spell out what introspection hides (backend/api/suggestions.py).
-        rules += [NoSchemaIntrospectionCustomRule, HideSuggestions]
-    validated, costs = DocumentMemo(), DocumentMemo()
-    return [
-        # Parsing and validating the same operation again is wasted work: front ends send a
-        # handful of documents over and over. Validation here does not depend on variables.
-        lambda: ErrorReportingParserCache(maxsize=512),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: AddValidationRules(rules),
-        lambda: DocumentValidationCache(validated),
-        # After the validation cache: it sees the cached errors and adds the cost's.
-        lambda: CostLimit(limits.max_cost, limits.max_page_size, costs),
-    ]
+def limit_extensions(limits: Limits) -> list[Callable[[], SchemaExtension]]:
+    """Factories: strawberry builds fresh extension instances for every operation."""
+    return [lambda: ParseAndLimit(limits)]

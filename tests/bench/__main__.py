@@ -5,13 +5,15 @@
 
 Set-up (see stack.py): PostgreSQL/Redis from DATABASE_URL/REDIS_URL or embedded under
 .data/bench/, a fresh database `bs_bench_<random>` bootstrapped, migrated and loaded with the
-demo data, dropped at the end. Two servers, each a uvicorn subprocess with the same options:
+demo data, dropped at the end. Three servers, each a uvicorn subprocess with the same options:
 
 - ours: `backend.main:create_app` (APP_ENV=test, dev sign-in on, LOG_LEVEL=WARNING), the real
   app with middleware, token verification, dependency injection, RLS transaction;
 - baseline: `tests.bench.baseline:create_app`, bare litestar with `/ping` and
   `/bare/tenants/{slug}`, which sends the same SQL as our tenant read on a pool of the same
-  role and size, but without auth or middleware.
+  role and size, but without auth or middleware;
+- strawberry: ours with GRAPHQL_SHORT_PATHS=false (strawberry's own GraphQL pipeline), for (c)
+  and (d) once more.
 
 Scenarios, all in one run, each pair back to back so that both sides see the same machine:
   (a) /ping: ours vs baseline — framework + our middleware;
@@ -22,6 +24,9 @@ Scenarios, all in one run, each pair back to back so that both sides see the sam
   (d) GraphQL `tickets(tenant:, first: 50) { nodes { <all 25 Ticket fields> } pageInfo {…} }`
       vs GET /v1/tickets?tenant=stadt-soest&first=50, over 60 tickets the bench creates first —
       the GraphQL layer where it has the most fields to produce (decision 020).
+(c) and (d) once more against a third server, the same app with GRAPHQL_SHORT_PATHS=false:
+strawberry's own HTTP view, extension runner and field-by-field execution, so every run shows the
+GraphQL layer before and after decisions 020, 032 and 033 side by side.
 Goals (issue 13): GraphQL ÷ REST throughput ≥ 0.8× for the tenant read, ≥ 0.7× for the list.
 The statements each GraphQL request sends are counted in-process (asyncpg's query logger on an
 app built from the same settings) and printed next to REST's.
@@ -100,10 +105,12 @@ SCENARIOS = (
     ("tenant_baseline", "(b) GET /bare/tenants/stadt-soest  baseline"),
     ("tenant_rest", "(b) GET /v1/tenants/stadt-soest    ours REST"),
     ("tenant_graphql", "(c) GraphQL tenant(tenant:) { … }  ours GraphQL"),
+    ("tenant_graphql_strawberry", "(c) GraphQL tenant(tenant:) { … }  strawberry's"),
     ("me_rest", "(c) GET /v1/me                     ours REST"),
     ("me_graphql", "(c) GraphQL me { … }               ours GraphQL"),
     ("tickets_rest", "(d) GET /v1/tickets?…&first=50     ours REST"),
     ("tickets_graphql", "(d) GraphQL tickets(first: 50) {25} ours GraphQL"),
+    ("tickets_graphql_strawberry", "(d) GraphQL tickets(first: 50) {25} strawberry's"),
 )
 # (label, ours, baseline): ratio = ours ÷ baseline.
 RATIOS = (
@@ -112,6 +119,8 @@ RATIOS = (
     ("me: GraphQL ÷ REST", "me_graphql", "me_rest"),
     ("tenant read: GraphQL ÷ REST", "tenant_graphql", "tenant_rest"),
     ("50-ticket list: GraphQL ÷ REST", "tickets_graphql", "tickets_rest"),
+    ("tenant read: strawberry's GraphQL ÷ REST", "tenant_graphql_strawberry", "tenant_rest"),
+    ("50-ticket list: strawberry's GraphQL ÷ REST", "tickets_graphql_strawberry", "tickets_rest"),
 )
 # Issue 13's goals, ours ÷ baseline throughput at least this.
 GOALS = {"tenant read: GraphQL ÷ REST": 0.8, "50-ticket list: GraphQL ÷ REST": 0.7}
@@ -176,12 +185,14 @@ def _markers() -> dict[str, bytes]:
         "me_rest": slug,
         "me_graphql": slug,
         "tenant_graphql": slug,
+        "tenant_graphql_strawberry": slug,
         "tickets_rest": full_page,
         "tickets_graphql": b'"hasNextPage":true',
+        "tickets_graphql_strawberry": b'"hasNextPage":true',
     }
 
 
-def _targets(ours: stack.Server, baseline: stack.Server, token: str) -> dict[str, Target]:
+def _targets(ours: stack.Server, baseline: stack.Server, reference: stack.Server, token: str) -> dict[str, Target]:
     auth = {"authorization": f"Bearer {token}"}
     gql = {**auth, "content-type": "application/json"}
     shapes: dict[str, tuple[stack.Server, str, str, dict[str, str], bytes | None]] = {
@@ -194,6 +205,14 @@ def _targets(ours: stack.Server, baseline: stack.Server, token: str) -> dict[str
         "tenant_graphql": (ours, "POST", "/graphql", gql, _graphql_body(GQL_TENANT, {"s": TENANT})),
         "tickets_rest": (ours, "GET", REST_TICKETS, auth, None),
         "tickets_graphql": (ours, "POST", "/graphql", gql, _graphql_body(GQL_TICKETS, {"t": TENANT, "n": PAGE})),
+        "tenant_graphql_strawberry": (reference, "POST", "/graphql", gql, _graphql_body(GQL_TENANT, {"s": TENANT})),
+        "tickets_graphql_strawberry": (
+            reference,
+            "POST",
+            "/graphql",
+            gql,
+            _graphql_body(GQL_TICKETS, {"t": TENANT, "n": PAGE}),
+        ),
     }
     markers = _markers()
     return {
@@ -433,9 +452,9 @@ def _event_loop_runner() -> asyncio.Runner:
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     started = time.monotonic()
-    ours_port, baseline_port = stack.free_port(), stack.free_port()
-    while baseline_port == ours_port:
-        baseline_port = stack.free_port()
+    ours_port, baseline_port, reference_port = stack.free_port(), stack.free_port(), stack.free_port()
+    while len({ours_port, baseline_port, reference_port}) < 3:
+        baseline_port, reference_port = stack.free_port(), stack.free_port()
     public_base_url = f"http://127.0.0.1:{ours_port}"
     servers: list[stack.Server] = []
     print("bench: starting PostgreSQL/Redis, creating and migrating a database …", file=sys.stderr, flush=True)
@@ -452,6 +471,10 @@ def main(argv: list[str] | None = None) -> None:
                 "DEV_SIGNIN_ENABLED": "true",
                 "DATA_DIR": str(stack.BENCH_DATA),
                 "LOG_LEVEL": "WARNING",
+                # No scenario searches: the sentence encoder would load in a thread of the
+                # measured server (~4 s of CPU, ~30 s on a busy machine), its CPU counted in the
+                # first rounds' figures and its GIL slowing their requests (decision 033).
+                "SEARCH_RETRIEVERS": "lexical",
             }
         )
         settings = load_settings(env)
@@ -478,9 +501,16 @@ def main(argv: list[str] | None = None) -> None:
                 },
             )
             servers.append(baseline)
+            # The same app with GRAPHQL_SHORT_PATHS=false: strawberry's own view, extension runner
+            # and field-by-field execution, the "before" of decisions 020, 032 and 033 in this run.
+            reference = stack.start_server(
+                "strawberry", "backend.main:create_app", reference_port, {**env, "GRAPHQL_SHORT_PATHS": "false"}
+            )
+            servers.append(reference)
             stack.wait_ready(baseline)
+            stack.wait_ready(reference)
             _create_tickets(ours, token)
-            targets = _targets(ours, baseline, token)
+            targets = _targets(ours, baseline, reference, token)
             _preflight(targets)
             with _event_loop_runner() as runner:
                 counted = runner.run(_count_statements(settings, token))
