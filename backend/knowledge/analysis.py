@@ -213,6 +213,27 @@ def lemma(word: str) -> str:
     return fold(simplemma.lemmatize(word, lang="de")) if len(word) >= MIN_PART else word
 
 
+@cache
+def noun_lemma(word: str) -> str:
+    """The dictionary form of a folded word read as a noun (tische → tisch, urkunden → urkunde,
+    steuern → steuer). simplemma reads case: a lower-case word is lemmatised as a verb or an
+    adjective (tische → tischen, papiere → papieren), and callers often type all in lower case."""
+    return fold(simplemma.lemmatize(word.capitalize(), lang="de")) if len(word) >= MIN_PART else word
+
+
+def lemmas(word: str, noun: bool = True) -> list[str]:
+    """The dictionary forms to search a word by: as a noun first (unless the question's casing
+    says it is not one), and as a verb when reading it as a noun changes nothing
+    (abgemeldet → abmelden)."""
+    forms = []
+    as_noun = noun_lemma(word) if noun else word
+    if as_noun != word:
+        forms.append(as_noun)
+    else:
+        forms.append(lemma(word))
+    return [f for f in dict.fromkeys(forms) if f != word and f.isalpha()]
+
+
 # ---------------------------------------------------------------------------------- compounds
 
 
@@ -272,15 +293,36 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
         head = _base_of_head(word[cut:], vocabulary)
         if head and len(head) >= MIN_LOOSE and is_german_word(word[:cut]):
             return [word[:cut], head]
-    # Last resort: a long known first part (or a compound of known words) and a long rest:
+    # Last resort: a long known first part (or a compound of known words) and a rest, preferring
+    # a rest the dictionary knows: studentenbude → student + bude, not student + enbude;
     # parkplatzabsperrung → parkplatz + absperrung.
-    for cut in range(n - MIN_LOOSE, MIN_LOOSE - 1, -1):
+    loose_split: list[str] | None = None
+    for cut in range(n - MIN_PART, MIN_LOOSE - 1, -1):
         modifier = _base_of_modifier(word[:cut], vocabulary)
         if modifier is None and split_compound(word[:cut], vocabulary, loose=False):
             modifier = word[:cut]
-        if modifier and len(modifier) >= MIN_LOOSE and word[cut:] not in SUFFIXES:
-            return [modifier, word[cut:]]
-    return None
+        rest = word[cut:]
+        if not modifier or len(modifier) < MIN_LOOSE or rest in SUFFIXES:
+            continue
+        if is_german_word(rest):
+            return [modifier, rest]
+        if loose_split is None and len(rest) >= MIN_LOOSE:
+            loose_split = [modifier, rest]
+    if loose_split is None:
+        # Two words the dictionary knows, neither in the catalogue's vocabulary: imbiss + wagen,
+        # angel + schein. The longest head first (schein rather than hein).
+        for cut in range(MIN_LOOSE - 1, n - MIN_PART + 1):
+            head, modifier_word = word[cut:], word[:cut]
+            if head in SUFFIXES or not is_german_word(head):
+                continue
+            base = next(
+                (m for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
+                 if len(m) >= MIN_LOOSE - 1 and is_german_word(m)),
+                None,
+            )
+            if base:
+                return [base, head]
+    return loose_split
 
 
 def decompose(word: str, vocabulary: frozenset[str], depth: int = 0) -> list[str]:
@@ -379,9 +421,10 @@ def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
     return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.rules_for(word))
 
 
-def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concept:
-    """The concept of one word: itself, its umlaut spellings, synonyms, compound parts, its noun,
-    a prefix; with the particle of a separable verb in front when one was split off."""
+def word_concept(word: str, lex: Lexicon, particle: str | None = None, noun: bool = True) -> Concept:
+    """The concept of one word: itself, its umlaut spellings, its dictionary form, synonyms,
+    compound parts, its noun, a prefix; with the particle of a separable verb in front when one
+    was split off. `noun`: False when the question's casing says the word is no noun."""
     concept = Concept(label=word if particle is None else f"{particle}{word}")
     spellings = [word, *umlaut_variants(word)]
     if particle is not None:
@@ -391,9 +434,9 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concep
             concept.add(Alternative((spelling,), "unparticled"))  # in case the particle was no particle
         else:
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
-    # Its dictionary form (abgemeldet → abmelden, gestorben → sterben): searched like a spelling.
-    base = lemma(spellings[0]) if particle is None else lemma(particle + word)
-    if base != spellings[0] and base.isalpha():
+    # Its dictionary form (abgemeldet → abmelden, gestorben → sterben, tische → tisch): searched
+    # like a spelling.
+    for base in lemmas(spellings[0], noun) if particle is None else lemmas(particle + word, noun=False):
         concept.add(Alternative((base,), "variant"))
     # A separated particle makes another verb: "melden … an" is anmelden, not melden.
     synonym_spellings = [s for s in spellings if particle is None or s.startswith(particle)]
@@ -486,8 +529,9 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             if word in lex.stopwords and not _exact_single_word_rule(word, lex):
                 continue
             seen.add(word)
-            concept = word_concept(word, lex, particle if position == verb_at else None)
-            concept.noun = not nouns or word in nouns or position == 0
+            noun = not nouns or word in nouns or position == 0
+            concept = word_concept(word, lex, particle if position == verb_at else None, noun)
+            concept.noun = noun
             plan.concepts.append(concept)
     return plan
 
