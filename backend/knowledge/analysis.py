@@ -78,7 +78,12 @@ def _entries(line: str) -> list[str]:
 
 
 def _lines(name: str) -> Iterable[str]:
-    for raw in (DATA / name).read_text(encoding="utf-8").splitlines():
+    yield from lines_of(DATA / name)
+
+
+def lines_of(path: Path) -> Iterable[str]:
+    """The lines of a data file without comments and blank lines."""
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
             yield line
@@ -316,8 +321,11 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
             if head in SUFFIXES or not is_german_word(head):
                 continue
             base = next(
-                (m for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
-                 if len(m) >= MIN_LOOSE - 1 and is_german_word(m)),
+                (
+                    m
+                    for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
+                    if len(m) >= MIN_LOOSE - 1 and is_german_word(m)
+                ),
                 None,
             )
             if base:

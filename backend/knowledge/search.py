@@ -355,11 +355,13 @@ async def _search_articles(
         ), ctx
     nearest: list[tuple[str, UUID, float]] = []
     best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
+    elsewhere = 0.0
     if meaning_on:
         scope = await meaning.scope_at(uow.conn, ctx.town_id, ctx.owner_ids, generation)
         vectors = meaning.question_vectors(query, plan)
         nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
         best_similarity = scope.best(vectors.said)
+        elsewhere = meaning.elsewhere(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
     weak_texts = [_query_text(r.weak) for r in searchable]
@@ -401,6 +403,7 @@ async def _search_articles(
                 "meaning": meaning_order,
                 "similarity": similarity,
                 "best": best_similarity,
+                "elsewhere": elsewhere,
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
                 "lexical_confident": {
                     g: r["lexical"]
@@ -441,6 +444,7 @@ async def _search_articles(
             meaning_rank=meaning_rank.get(group),
             similarity=similarity.get(group, 0.0),
             best_similarity=best_similarity,
+            elsewhere=elsewhere,
         )
         relevance = max(lexical.relevance, evidence.similarity)
         if lexical_on and meaning_on:

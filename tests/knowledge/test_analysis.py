@@ -186,7 +186,7 @@ def test_a_question_for_a_person_is_recognised(question: str, person: bool) -> N
     assert analysis.asks_for_person(question) is person
 
 
-# ---------------------------------------------------------------------------------- noun lemmas, loose compounds (issue 15)
+# ------------------------------------------------------------------- noun lemmas, loose compounds (issue 15)
 
 
 @pytest.mark.parametrize(
