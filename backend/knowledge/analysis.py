@@ -444,10 +444,12 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None, noun: boo
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
     # Its dictionary form (abgemeldet → abmelden, gestorben → sterben, tische → tisch): searched
     # like a spelling.
-    for base in lemmas(spellings[0], noun) if particle is None else lemmas(particle + word, noun=False):
+    bases = lemmas(spellings[0], noun) if particle is None else lemmas(particle + word, noun=False)
+    for base in bases:
         concept.add(Alternative((base,), "variant"))
-    # A separated particle makes another verb: "melden … an" is anmelden, not melden.
-    synonym_spellings = [s for s in spellings if particle is None or s.startswith(particle)]
+    # A separated particle makes another verb: "melden … an" is anmelden, not melden. The
+    # dictionary form finds synonyms too: "zieht … um" is umziehen.
+    synonym_spellings = [s for s in [*spellings, *bases] if particle is None or s.startswith(particle)]
     for spelling in synonym_spellings:
         rule = _single_word_rule(spelling, lex)
         if rule is not None:
@@ -502,7 +504,15 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
     for clause in _clauses(text):
         # A separable verb's particle closes the clause; the verb is among its first words.
         particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
-        verb_at = next((n for n, w in enumerate(clause[:3]) if w not in lex.stopwords and w not in lex.aspects), None)
+        # Not a word the casing marks as a noun: "Mein Laden zieht … um" is umziehen, not umladen.
+        verb_at = next(
+            (
+                n
+                for n, w in enumerate(clause[:3])
+                if w not in lex.stopwords and w not in lex.aspects and not (n > 0 and w in nouns)
+            ),
+            None,
+        )
         i = 0
         while i < len(clause):
             rule = next((r for r in lex.rules_for(clause[i]) if len(r.key) > 1 and r.matches(clause, i)), None)

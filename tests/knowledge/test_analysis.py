@@ -236,3 +236,16 @@ def test_a_plain_word_does_not_split(word: str) -> None:
 def test_the_dictionary_tells_a_word_from_a_typo(word: str, known: bool) -> None:
     """The typo correction leaves words the dictionary knows alone (search._correct_typos)."""
     assert analysis.is_german_word(word) is known
+
+
+def test_a_separable_verbs_particle_joins_the_verb_not_a_noun_before_it() -> None:
+    """ "Mein Laden zieht in eine andere Straße um": umziehen (and its synonyms), and the shop is
+    a Laden, not "umladen"."""
+    concepts = {
+        c.label: [a.words for a in c.strong]
+        for c in analysis.analyse("Mein Laden zieht in eine andere Straße um, was muss ich melden?").concepts
+    }
+    assert ("umziehen",) in concepts["umzieht"]
+    assert ("umzug",) in concepts["umzieht"]  # the synonyms of the dictionary form
+    assert ("gewerbe",) in concepts["laden"]
+    assert "umladen" not in concepts
