@@ -306,13 +306,13 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
         modifier = _base_of_modifier(word[:cut], vocabulary)
         if modifier is None and split_compound(word[:cut], vocabulary, loose=False):
             modifier = word[:cut]
-        rest = word[cut:]
-        if not modifier or len(modifier) < MIN_LOOSE or rest in SUFFIXES:
+        tail = word[cut:]
+        if not modifier or len(modifier) < MIN_LOOSE or tail in SUFFIXES:
             continue
-        if is_german_word(rest):
-            return [modifier, rest]
-        if loose_split is None and len(rest) >= MIN_LOOSE:
-            loose_split = [modifier, rest]
+        if is_german_word(tail):
+            return [modifier, tail]
+        if loose_split is None and len(tail) >= MIN_LOOSE:
+            loose_split = [modifier, tail]
     if loose_split is None:
         # Two words the dictionary knows, neither in the catalogue's vocabulary: imbiss + wagen,
         # angel + schein. The longest head first (schein rather than hein).
