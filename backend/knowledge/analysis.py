@@ -207,7 +207,8 @@ def default_lexicon() -> Lexicon:
 
 
 def is_german_word(word: str) -> bool:
-    """Whether simplemma's German dictionary knows the (folded) word."""
+    """Whether simplemma's German dictionary knows the word (as typed: it does not know folded
+    umlauts, "schlussel" for "schlüssel")."""
     return len(word) >= MIN_PART and bool(simplemma.is_known(word, lang="de"))
 
 
@@ -226,17 +227,26 @@ def noun_lemma(word: str) -> str:
     return fold(simplemma.lemmatize(word.capitalize(), lang="de")) if len(word) >= MIN_PART else word
 
 
-def lemmas(word: str, noun: bool = True) -> list[str]:
-    """The dictionary forms to search a word by: as a noun first (unless the question's casing
-    says it is not one), and as a verb when reading it as a noun changes nothing
-    (abgemeldet → abmelden)."""
-    forms = []
-    as_noun = noun_lemma(word) if noun else word
-    if as_noun != word:
-        forms.append(as_noun)
+def lemmas(word: str, noun: bool = True, typed: str | None = None) -> list[str]:
+    """The dictionary forms (folded) to search a folded word by: as a noun first (unless the
+    question's casing says it is not one), and as a verb when reading it as a noun changes nothing
+    (abgemeldet → abmelden). `typed`: the word as typed, with its umlauts (antrage → antrag needs
+    "anträge"); the dictionary does not know folded words."""
+    spelled = (typed or word).lower()
+    if not noun:
+        form = lemma(spelled)
+    elif noun_lemma(spelled) != fold(spelled):
+        form = noun_lemma(spelled)
+    elif len(spelled) >= MIN_PART and simplemma.is_known(spelled.capitalize(), lang="de"):
+        return []  # a noun in its dictionary form already (Garten, not the verb "garen")
     else:
-        forms.append(lemma(word))
-    return [f for f in dict.fromkeys(forms) if f != word and f.isalpha()]
+        form = lemma(spelled)
+    return [form] if form != word and form.isalpha() else []
+
+
+def as_typed(text: str) -> dict[str, str]:
+    """Each folded word of `text` and the word as typed, in lower case with its umlauts."""
+    return {fold(raw): raw.lower() for raw in _WORD.findall(text)}
 
 
 # ---------------------------------------------------------------------------------- compounds
@@ -376,6 +386,12 @@ class Concept:
     topic: bool = True  # names a service (not only what to do with it: apply, renew …)
     noun: bool = True  # written with a capital in a question that capitalises nouns
     parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
+    typed: str = ""  # the word as typed, with umlauts (the dictionary does not know folded words)
+
+    @property
+    def known_word(self) -> bool:
+        """Whether the German dictionary knows the word (then it is no typo)."""
+        return is_german_word(self.typed or self.label)
 
     def add(self, alternative: Alternative, weak: bool = False) -> None:
         target = self.weak if weak else self.strong
@@ -429,11 +445,15 @@ def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
     return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.rules_for(word))
 
 
-def word_concept(word: str, lex: Lexicon, particle: str | None = None, noun: bool = True) -> Concept:
+def word_concept(
+    word: str, lex: Lexicon, particle: str | None = None, noun: bool = True, typed: str | None = None
+) -> Concept:
     """The concept of one word: itself, its umlaut spellings, its dictionary form, synonyms,
     compound parts, its noun, a prefix; with the particle of a separable verb in front when one
     was split off. `noun`: False when the question's casing says the word is no noun."""
     concept = Concept(label=word if particle is None else f"{particle}{word}")
+    if typed:
+        concept.typed = typed if particle is None else particle + typed
     spellings = [word, *umlaut_variants(word)]
     if particle is not None:
         spellings = [particle + w for w in spellings] + spellings
@@ -444,7 +464,11 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None, noun: boo
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
     # Its dictionary form (abgemeldet → abmelden, gestorben → sterben, tische → tisch): searched
     # like a spelling.
-    bases = lemmas(spellings[0], noun) if particle is None else lemmas(particle + word, noun=False)
+    bases = (
+        lemmas(spellings[0], noun, typed)
+        if particle is None
+        else lemmas(particle + word, noun=False, typed=particle + typed if typed else None)
+    )
     for base in bases:
         concept.add(Alternative((base,), "variant"))
     # A separated particle makes another verb: "melden … an" is anmelden, not melden. The
@@ -501,6 +525,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
     )
     seen: set[str] = set()
     nouns = _capitalised(text)
+    typed = as_typed(text)
     for clause in _clauses(text):
         # A separable verb's particle closes the clause; the verb is among its first words.
         particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
@@ -548,7 +573,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 continue
             seen.add(word)
             noun = not nouns or word in nouns or position == 0
-            concept = word_concept(word, lex, particle if position == verb_at else None, noun)
+            concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
             plan.concepts.append(concept)
     return plan

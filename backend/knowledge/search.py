@@ -88,6 +88,7 @@ class _Resolved:
     topic: bool
     shown: list[str]
     typo: bool = False
+    known_word: bool = False  # the German dictionary knows it: not a typo, only a word the index lacks
 
     @property
     def strong(self) -> list[list[str]]:
@@ -157,7 +158,7 @@ def _resolve(
     weight = _idf(documents, max(frequencies)) if frequencies else 0.0
     if not concept.noun:
         weight *= NON_NOUN_WEIGHT
-    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown)]
+    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown, known_word=concept.known_word)]
 
 
 def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
@@ -515,7 +516,7 @@ def _correct_typos(
     unknown = {
         r.label: lexeme
         for r in resolved
-        if not r.strong and len(r.label) >= TYPO_MIN_LENGTH and not analysis.is_german_word(r.label)
+        if not r.strong and len(r.label) >= TYPO_MIN_LENGTH and not r.known_word
         for lexeme, _ in found.get(r.label, [])[:1]
     }
     if not unknown:

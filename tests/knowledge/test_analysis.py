@@ -249,3 +249,15 @@ def test_a_separable_verbs_particle_joins_the_verb_not_a_noun_before_it() -> Non
     assert ("umzug",) in concepts["umzieht"]  # the synonyms of the dictionary form
     assert ("gewerbe",) in concepts["laden"]
     assert "umladen" not in concepts
+
+
+def test_the_dictionary_is_asked_with_the_umlauts_as_typed() -> None:
+    """The search folds umlauts (Schlüssel → schlussel), the dictionary does not know folded
+    words: it is asked with the word as typed, so "Schlüssel" is a word (no typo to correct)
+    and "Anträge" is searched as Antrag."""
+    concepts = {c.label: c for c in analysis.analyse("Ich habe meinen Schlüssel verloren, und die Anträge?").concepts}
+    assert concepts["schlussel"].typed == "schlüssel"
+    assert concepts["schlussel"].known_word
+    assert not analysis.is_german_word("schlussel")
+    assert ("antrag",) in [a.words for a in concepts["antrage"].strong]
+    assert analysis.lemmas("garten") == []  # a noun in its dictionary form, not the verb "garen"
