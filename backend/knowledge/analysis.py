@@ -78,7 +78,12 @@ def _entries(line: str) -> list[str]:
 
 
 def _lines(name: str) -> Iterable[str]:
-    for raw in (DATA / name).read_text(encoding="utf-8").splitlines():
+    yield from lines_of(DATA / name)
+
+
+def lines_of(path: Path) -> Iterable[str]:
+    """The lines of a data file without comments and blank lines."""
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
             yield line
@@ -202,7 +207,8 @@ def default_lexicon() -> Lexicon:
 
 
 def is_german_word(word: str) -> bool:
-    """Whether simplemma's German dictionary knows the (folded) word."""
+    """Whether simplemma's German dictionary knows the word (as typed: it does not know folded
+    umlauts, "schlussel" for "schlüssel")."""
     return len(word) >= MIN_PART and bool(simplemma.is_known(word, lang="de"))
 
 
@@ -211,6 +217,36 @@ def lemma(word: str) -> str:
     """The dictionary form of a folded word (abgemeldet → abmelden, parkausweise → parkausweis),
     folded again; the word itself when simplemma does not know it."""
     return fold(simplemma.lemmatize(word, lang="de")) if len(word) >= MIN_PART else word
+
+
+@cache
+def noun_lemma(word: str) -> str:
+    """The dictionary form of a folded word read as a noun (tische → tisch, urkunden → urkunde,
+    steuern → steuer). simplemma reads case: a lower-case word is lemmatised as a verb or an
+    adjective (tische → tischen, papiere → papieren), and callers often type all in lower case."""
+    return fold(simplemma.lemmatize(word.capitalize(), lang="de")) if len(word) >= MIN_PART else word
+
+
+def lemmas(word: str, noun: bool = True, typed: str | None = None) -> list[str]:
+    """The dictionary forms (folded) to search a folded word by: as a noun first (unless the
+    question's casing says it is not one), and as a verb when reading it as a noun changes nothing
+    (abgemeldet → abmelden). `typed`: the word as typed, with its umlauts (antrage → antrag needs
+    "anträge"); the dictionary does not know folded words."""
+    spelled = (typed or word).lower()
+    if not noun:
+        form = lemma(spelled)
+    elif noun_lemma(spelled) != fold(spelled):
+        form = noun_lemma(spelled)
+    elif len(spelled) >= MIN_PART and simplemma.is_known(spelled.capitalize(), lang="de"):
+        return []  # a noun in its dictionary form already (Garten, not the verb "garen")
+    else:
+        form = lemma(spelled)
+    return [form] if form != word and form.isalpha() else []
+
+
+def as_typed(text: str) -> dict[str, str]:
+    """Each folded word of `text` and the word as typed, in lower case with its umlauts."""
+    return {fold(raw): raw.lower() for raw in _WORD.findall(text)}
 
 
 # ---------------------------------------------------------------------------------- compounds
@@ -272,15 +308,39 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
         head = _base_of_head(word[cut:], vocabulary)
         if head and len(head) >= MIN_LOOSE and is_german_word(word[:cut]):
             return [word[:cut], head]
-    # Last resort: a long known first part (or a compound of known words) and a long rest:
+    # Last resort: a long known first part (or a compound of known words) and a rest, preferring
+    # a rest the dictionary knows: studentenbude → student + bude, not student + enbude;
     # parkplatzabsperrung → parkplatz + absperrung.
-    for cut in range(n - MIN_LOOSE, MIN_LOOSE - 1, -1):
+    loose_split: list[str] | None = None
+    for cut in range(n - MIN_PART, MIN_LOOSE - 1, -1):
         modifier = _base_of_modifier(word[:cut], vocabulary)
         if modifier is None and split_compound(word[:cut], vocabulary, loose=False):
             modifier = word[:cut]
-        if modifier and len(modifier) >= MIN_LOOSE and word[cut:] not in SUFFIXES:
-            return [modifier, word[cut:]]
-    return None
+        tail = word[cut:]
+        if not modifier or len(modifier) < MIN_LOOSE or tail in SUFFIXES:
+            continue
+        if is_german_word(tail):
+            return [modifier, tail]
+        if loose_split is None and len(tail) >= MIN_LOOSE:
+            loose_split = [modifier, tail]
+    if loose_split is None:
+        # Two words the dictionary knows, neither in the catalogue's vocabulary: imbiss + wagen,
+        # angel + schein. The longest head first (schein rather than hein).
+        for cut in range(MIN_LOOSE - 1, n - MIN_PART + 1):
+            head, modifier_word = word[cut:], word[:cut]
+            if head in SUFFIXES or not is_german_word(head):
+                continue
+            base = next(
+                (
+                    m
+                    for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
+                    if len(m) >= MIN_LOOSE - 1 and is_german_word(m)
+                ),
+                None,
+            )
+            if base:
+                return [base, head]
+    return loose_split
 
 
 def decompose(word: str, vocabulary: frozenset[str], depth: int = 0) -> list[str]:
@@ -326,6 +386,12 @@ class Concept:
     topic: bool = True  # names a service (not only what to do with it: apply, renew …)
     noun: bool = True  # written with a capital in a question that capitalises nouns
     parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
+    typed: str = ""  # the word as typed, with umlauts (the dictionary does not know folded words)
+
+    @property
+    def known_word(self) -> bool:
+        """Whether the German dictionary knows the word (then it is no typo)."""
+        return is_german_word(self.typed or self.label)
 
     def add(self, alternative: Alternative, weak: bool = False) -> None:
         target = self.weak if weak else self.strong
@@ -379,10 +445,15 @@ def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
     return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.rules_for(word))
 
 
-def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concept:
-    """The concept of one word: itself, its umlaut spellings, synonyms, compound parts, its noun,
-    a prefix; with the particle of a separable verb in front when one was split off."""
+def word_concept(
+    word: str, lex: Lexicon, particle: str | None = None, noun: bool = True, typed: str | None = None
+) -> Concept:
+    """The concept of one word: itself, its umlaut spellings, its dictionary form, synonyms,
+    compound parts, its noun, a prefix; with the particle of a separable verb in front when one
+    was split off. `noun`: False when the question's casing says the word is no noun."""
     concept = Concept(label=word if particle is None else f"{particle}{word}")
+    if typed:
+        concept.typed = typed if particle is None else particle + typed
     spellings = [word, *umlaut_variants(word)]
     if particle is not None:
         spellings = [particle + w for w in spellings] + spellings
@@ -391,12 +462,18 @@ def word_concept(word: str, lex: Lexicon, particle: str | None = None) -> Concep
             concept.add(Alternative((spelling,), "unparticled"))  # in case the particle was no particle
         else:
             concept.add(Alternative((spelling,), "query" if spelling == spellings[0] else "variant"))
-    # Its dictionary form (abgemeldet → abmelden, gestorben → sterben): searched like a spelling.
-    base = lemma(spellings[0]) if particle is None else lemma(particle + word)
-    if base != spellings[0] and base.isalpha():
+    # Its dictionary form (abgemeldet → abmelden, gestorben → sterben, tische → tisch): searched
+    # like a spelling.
+    bases = (
+        lemmas(spellings[0], noun, typed)
+        if particle is None
+        else lemmas(particle + word, noun=False, typed=particle + typed if typed else None)
+    )
+    for base in bases:
         concept.add(Alternative((base,), "variant"))
-    # A separated particle makes another verb: "melden … an" is anmelden, not melden.
-    synonym_spellings = [s for s in spellings if particle is None or s.startswith(particle)]
+    # A separated particle makes another verb: "melden … an" is anmelden, not melden. The
+    # dictionary form finds synonyms too: "zieht … um" is umziehen.
+    synonym_spellings = [s for s in [*spellings, *bases] if particle is None or s.startswith(particle)]
     for spelling in synonym_spellings:
         rule = _single_word_rule(spelling, lex)
         if rule is not None:
@@ -448,10 +525,19 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
     )
     seen: set[str] = set()
     nouns = _capitalised(text)
+    typed = as_typed(text)
     for clause in _clauses(text):
         # A separable verb's particle closes the clause; the verb is among its first words.
         particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
-        verb_at = next((n for n, w in enumerate(clause[:3]) if w not in lex.stopwords and w not in lex.aspects), None)
+        # Not a word the casing marks as a noun: "Mein Laden zieht … um" is umziehen, not umladen.
+        verb_at = next(
+            (
+                n
+                for n, w in enumerate(clause[:3])
+                if w not in lex.stopwords and w not in lex.aspects and not (n > 0 and w in nouns)
+            ),
+            None,
+        )
         i = 0
         while i < len(clause):
             rule = next((r for r in lex.rules_for(clause[i]) if len(r.key) > 1 and r.matches(clause, i)), None)
@@ -486,8 +572,9 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             if word in lex.stopwords and not _exact_single_word_rule(word, lex):
                 continue
             seen.add(word)
-            concept = word_concept(word, lex, particle if position == verb_at else None)
-            concept.noun = not nouns or word in nouns or position == 0
+            noun = not nouns or word in nouns or position == 0
+            concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
+            concept.noun = noun
             plan.concepts.append(concept)
     return plan
 

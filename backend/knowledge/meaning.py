@@ -64,7 +64,7 @@ def _encoder() -> Any:
 
 def warm_up() -> None:
     """Load the encoder and the lemma dictionary (measured: +118 MiB and +104 MiB resident)."""
-    embed(["Personalausweis beantragen"])
+    elsewhere(embed(["Personalausweis beantragen"])[0])
     analysis.lemma("abgemeldet")
 
 
@@ -95,8 +95,23 @@ class Question:
     search: Matrix
 
 
+SYNONYMS_PER_WORD = 2  # the catalogue's words a colloquial word stands for, told to the encoder too
+
+
+def content_text(plan: analysis.QueryPlan) -> str:
+    """The words that matter, each followed by the catalogue's words for it from the synonyms
+    ("perso verloren" → "perso personalausweis verloren verlust fundsachen"): the catalogue
+    names services in its own words, which the encoder cannot guess from "perso" or "Dreck"."""
+    words: list[str] = []
+    for concept in plan.concepts:
+        words.append(concept.label)
+        synonyms = [" ".join(a.words) for a in concept.strong if a.origin == "synonym"]
+        words.extend(synonyms[:SYNONYMS_PER_WORD])
+    return " ".join(dict.fromkeys(words))
+
+
 def question_vectors(question: str, plan: analysis.QueryPlan) -> Question:
-    content = " ".join(concept.label for concept in plan.concepts)
+    content = content_text(plan)
     key = (question, content)
     with _questions_lock:
         found = _questions.get(key)
@@ -121,6 +136,20 @@ def _question_vectors(question: str, content: str) -> Question:
     both = embed([question, content])
     mixed = both[0] + both[1]
     return Question(both[0], mixed / max(float(np.linalg.norm(mixed)), 1e-12))
+
+
+OUT_OF_SCOPE = analysis.DATA / "out_of_scope_de.txt"
+_elsewhere: Matrix | None = None
+
+
+def elsewhere(said: Matrix) -> float:
+    """How close the question as said comes to a request no service answers (the weather, a
+    taxi, a restaurant: `data/out_of_scope_de.txt`), as the highest cosine; the examples are
+    embedded once per process."""
+    global _elsewhere
+    if _elsewhere is None:
+        _elsewhere = embed(list(analysis.lines_of(OUT_OF_SCOPE)))
+    return float((_elsewhere @ said).max()) if len(_elsewhere) else 0.0
 
 
 def to_bytes(vector: Matrix) -> bytes:

@@ -88,6 +88,7 @@ class _Resolved:
     topic: bool
     shown: list[str]
     typo: bool = False
+    known_word: bool = False  # the German dictionary knows it: not a typo, only a word the index lacks
 
     @property
     def strong(self) -> list[list[str]]:
@@ -157,7 +158,7 @@ def _resolve(
     weight = _idf(documents, max(frequencies)) if frequencies else 0.0
     if not concept.noun:
         weight *= NON_NOUN_WEIGHT
-    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown)]
+    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown, known_word=concept.known_word)]
 
 
 def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
@@ -233,6 +234,12 @@ def _hit(row: asyncpg.Record, judgement: Judgement, score: float) -> SearchHit:
     )
 
 
+def _word_runs(said: Sequence[str], longest: int = 3) -> set[str]:
+    """Runs of two and three words as said ("hund anmelden", "möbel entsorgen"): the imported
+    search terms of several words, looked up whole by the same index as the single words."""
+    return {" ".join(said[i : i + n]) for n in range(2, longest + 1) for i in range(len(said) - n + 1)}
+
+
 async def _imported_synonyms(
     uow: UnitOfWork, town_id: UUID, owner_ids: Sequence[UUID], query: str
 ) -> list[tuple[str, list[str]]]:
@@ -240,7 +247,8 @@ async def _imported_synonyms(
     024) that the question uses, as synonyms of that service's catalogue name: "Perso" then also
     finds the town's own Personalausweis article, which never listed the word. Only the
     question's words are looked up (one indexed query), not every term of every service."""
-    words = sorted({w for w in re.findall(r"\w+", query.lower()) if len(w) >= 3})
+    said = re.findall(r"\w+", query.lower())
+    words = sorted({w for w in said if len(w) >= 3} | _word_runs(said))
     if not words:
         return []
     found = await catalogue_repository.imported_synonyms(uow.conn, [town_id, *owner_ids], owner_ids, words)
@@ -348,11 +356,13 @@ async def _search_articles(
         ), ctx
     nearest: list[tuple[str, UUID, float]] = []
     best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
+    elsewhere = 0.0
     if meaning_on:
         scope = await meaning.scope_at(uow.conn, ctx.town_id, ctx.owner_ids, generation)
         vectors = meaning.question_vectors(query, plan)
         nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
         best_similarity = scope.best(vectors.said)
+        elsewhere = meaning.elsewhere(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
     weak_texts = [_query_text(r.weak) for r in searchable]
@@ -394,6 +404,7 @@ async def _search_articles(
                 "meaning": meaning_order,
                 "similarity": similarity,
                 "best": best_similarity,
+                "elsewhere": elsewhere,
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
                 "lexical_confident": {
                     g: r["lexical"]
@@ -434,6 +445,7 @@ async def _search_articles(
             meaning_rank=meaning_rank.get(group),
             similarity=similarity.get(group, 0.0),
             best_similarity=best_similarity,
+            elsewhere=elsewhere,
         )
         relevance = max(lexical.relevance, evidence.similarity)
         if lexical_on and meaning_on:
@@ -499,10 +511,12 @@ def _correct_typos(
 ) -> None:
     """A word nothing knows is compared with the known words (trigram similarity); a close one
     with the same first letter is searched instead, weighted by how close it is."""
+    # A word the German dictionary knows is no typo, only a word the index lacks: "Tische" is not
+    # "tierisch", "betreiben" not "betreuen" (dev set: both pushed a wrong service up).
     unknown = {
         r.label: lexeme
         for r in resolved
-        if not r.strong and len(r.label) >= TYPO_MIN_LENGTH
+        if not r.strong and len(r.label) >= TYPO_MIN_LENGTH and not r.known_word
         for lexeme, _ in found.get(r.label, [])[:1]
     }
     if not unknown:

@@ -53,6 +53,7 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
                 meaning_rank=mean_rank.get(groups[0]),
                 similarity=r["similarity"].get(groups[0], 0.0),
                 best_similarity=best,
+                elsewhere=r.get("elsewhere", 0.0),
             )
         )
         if question.expected:

@@ -184,3 +184,80 @@ def test_compound_parts_fold_umlauts_and_sharp_s() -> None:
 )
 def test_a_question_for_a_person_is_recognised(question: str, person: bool) -> None:
     assert analysis.asks_for_person(question) is person
+
+
+# ------------------------------------------------------------------- noun lemmas, loose compounds (issue 15)
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("tische", "tisch"), ("steuern", "steuer"), ("urkunden", "urkunde"), ("papiere", "papier")],
+)
+def test_a_word_typed_in_lower_case_is_also_searched_as_its_noun(word: str, expected: str) -> None:
+    """simplemma reads a lower-case word as a verb (tische → tischen); callers type in lower case."""
+    assert analysis.lemma(word) != expected
+    assert analysis.lemmas(word) == [expected]
+    concept = analysis.word_concept(word, analysis.default_lexicon())
+    assert (expected,) in [a.words for a in concept.strong]
+
+
+def test_a_word_the_casing_marks_as_no_noun_keeps_its_verb_form() -> None:
+    """In "Wir wollen Tische stellen" the capitals mark nouns: "stellen" is a verb, not Stelle."""
+    assert analysis.lemmas("papiere", noun=False) == ["papieren"]
+    plan = analysis.analyse("Wir wollen Tische auf den Gehweg stellen")
+    stellen = next(c for c in plan.concepts if c.label == "stellen")
+    assert ("stelle",) not in [a.words for a in stellen.strong]
+    tische = next(c for c in plan.concepts if c.label == "tische")
+    assert ("tisch",) in [a.words for a in tische.strong]
+
+
+@pytest.mark.parametrize(
+    ("word", "parts"),
+    [
+        ("studentenbude", ["student", "bude"]),  # a rest the dictionary knows, not "enbude"
+        ("imbisswagen", ["imbiss", "wagen"]),  # two dictionary words, neither in the catalogue's names
+        ("angelschein", ["angel", "schein"]),
+        ("kirchenaustritt", ["kirche", "austritt"]),
+        ("parkplatzabsperrung", ["parkplatz", "absperrung"]),
+    ],
+)
+def test_a_compound_of_words_only_the_dictionary_knows_splits_at_a_word(word: str, parts: list[str]) -> None:
+    assert analysis.split_compound(word, analysis.default_lexicon().vocabulary) == parts
+
+
+@pytest.mark.parametrize("word", ["verloren", "beantragen", "abgemeldet", "kantine", "internet", "morgen"])
+def test_a_plain_word_does_not_split(word: str) -> None:
+    assert analysis.split_compound(word, analysis.default_lexicon().vocabulary) is None
+
+
+@pytest.mark.parametrize(
+    ("word", "known"), [("tische", True), ("betreiben", True), ("persnalausweis", False), ("hundesteur", False)]
+)
+def test_the_dictionary_tells_a_word_from_a_typo(word: str, known: bool) -> None:
+    """The typo correction leaves words the dictionary knows alone (search._correct_typos)."""
+    assert analysis.is_german_word(word) is known
+
+
+def test_a_separable_verbs_particle_joins_the_verb_not_a_noun_before_it() -> None:
+    """ "Mein Laden zieht in eine andere Straße um": umziehen (and its synonyms), and the shop is
+    a Laden, not "umladen"."""
+    concepts = {
+        c.label: [a.words for a in c.strong]
+        for c in analysis.analyse("Mein Laden zieht in eine andere Straße um, was muss ich melden?").concepts
+    }
+    assert ("umziehen",) in concepts["umzieht"]
+    assert ("umzug",) in concepts["umzieht"]  # the synonyms of the dictionary form
+    assert ("gewerbe",) in concepts["laden"]
+    assert "umladen" not in concepts
+
+
+def test_the_dictionary_is_asked_with_the_umlauts_as_typed() -> None:
+    """The search folds umlauts (Schlüssel → schlussel), the dictionary does not know folded
+    words: it is asked with the word as typed, so "Schlüssel" is a word (no typo to correct)
+    and "Anträge" is searched as Antrag."""
+    concepts = {c.label: c for c in analysis.analyse("Ich habe meinen Schlüssel verloren, und die Anträge?").concepts}
+    assert concepts["schlussel"].typed == "schlüssel"
+    assert concepts["schlussel"].known_word
+    assert not analysis.is_german_word("schlussel")
+    assert ("antrag",) in [a.words for a in concepts["antrage"].strong]
+    assert analysis.lemmas("garten") == []  # a noun in its dictionary form, not the verb "garen"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from backend.knowledge import fusion
 from backend.knowledge.fusion import Evidence, confident, reciprocal_rank_fusion
 
@@ -82,3 +84,36 @@ def test_the_meaning_retriever_alone_trusts_only_its_close_first_place() -> None
     assert fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure))
     assert not fusion.meaning_confident(evidence(meaning_rank=1, similarity=sure - 0.05))
     assert not fusion.meaning_confident(evidence(meaning_rank=2, similarity=0.9))
+
+
+def test_the_encoder_is_told_the_catalogue_words_of_a_colloquial_word() -> None:
+    """The meaning retriever's search vector: "perso" alone means nothing to the encoder; the
+    synonyms' catalogue word "personalausweis" does. Stop words stay out."""
+    from backend.knowledge import analysis, meaning
+
+    text = meaning.content_text(analysis.analyse("hab meinen perso verloren, was jetzt"))
+    assert text.split()[:2] == ["perso", "personalausweis"]
+    assert "verlust" in text.split()
+    assert "meinen" not in text.split()
+    assert meaning.content_text(analysis.analyse("Wie wird morgen das Wetter?")) == "wetter"
+
+
+def test_a_question_much_closer_to_a_request_no_service_answers_is_declined() -> None:
+    """ "Können Sie mir ein Taxi rufen?" finds the taxi licence by its word; it is a request for
+    a taxi, which no service answers."""
+    near, margin = fusion.ELSEWHERE_NEAR, fusion.ELSEWHERE_MARGIN
+    sure = evidence(lexical_confident=True, lexical_rank=1, meaning_rank=1, similarity=0.5, best_similarity=0.4)
+    assert confident(sure)
+    assert not confident(dataclasses.replace(sure, elsewhere=max(near, 0.4 + margin)))
+    # Close to such a request, but as close to a document: a question about a service.
+    assert confident(dataclasses.replace(sure, elsewhere=0.4 + margin - 0.05))
+    assert confident(dataclasses.replace(sure, best_similarity=0.2, elsewhere=near - 0.05))
+    assert not fusion.meaning_confident(evidence(meaning_rank=1, similarity=0.9, best_similarity=0.3, elsewhere=0.95))
+
+
+def test_the_encoder_tells_a_request_no_service_answers_from_a_service() -> None:
+    from backend.knowledge import meaning
+
+    said = meaning.embed(["Wie wird das Wetter am Wochenende?", "Ich möchte meinen Personalausweis verlängern"])
+    assert meaning.elsewhere(said[0]) >= fusion.ELSEWHERE_NEAR
+    assert meaning.elsewhere(said[1]) < fusion.ELSEWHERE_NEAR

@@ -371,3 +371,21 @@ async def test_imported_search_terms_feed_the_search_as_synonyms_of_the_service(
     hit = next(h for h in found["nodes"] if h["leikaKey"] == "99102013000000")
     assert hit["kind"] == "LOCAL" and hit["tenantId"] == own["tenantId"], found
     assert any("hundesteuer" in shown.lower() for shown in found["interpretedAs"]), found["interpretedAs"]
+
+
+async def test_an_imported_search_term_of_several_words_finds_the_service_when_said_together(
+    client: Client, world: World, catalogue: dict[str, Any]
+) -> None:
+    """A term like "Möbel entsorgen" or "Hund anmelden" is looked up as the caller says it, in a
+    whole sentence; the same words apart are not the term."""
+    s, w1, w2 = suffix(), nonsense_word(), nonsense_word()
+    await imported(
+        client,
+        world,
+        message(leistung(f"KS-HT-{s}", f"Hundesteuer {s}", key="99102013000000", terms=(f"{w1} {w2}",))),
+    )
+    found = await search(client, world, (GESEKE, "agent"), f"Ich möchte {w1} {w2}, wie geht das?", tenant=GESEKE)
+    assert found["nodes"] and found["nodes"][0]["leikaKey"] == "99102013000000", found
+    assert any("hundesteuer" in shown.lower() for shown in found["interpretedAs"]), found["interpretedAs"]
+    apart = await search(client, world, (GESEKE, "agent"), f"{w2} und dann {w1}", tenant=GESEKE)
+    assert not any("hundesteuer" in shown.lower() for shown in apart["interpretedAs"]), apart["interpretedAs"]
