@@ -425,8 +425,10 @@ async def scenario_knowledge_search(client: Client, world: World) -> None:
         client, world, "KnowledgeSearch", {**variables, "after": first["pageInfo"]["endCursor"]}, "kreis-soest", "agent"
     )
     second = rest["knowledgeSearch"]
-    assert len(second["nodes"]) == 1 and second["pageInfo"]["hasNextPage"] is False
-    hits = first["nodes"] + second["nodes"]
+    # The three articles that carry the word rank first; after them the meaning retriever may add
+    # other Soest articles of the shared world (decision 026), so only the third hit is asserted.
+    assert second["nodes"] and not {hit["id"] for hit in first["nodes"]} & {hit["id"] for hit in second["nodes"]}
+    hits = first["nodes"] + second["nodes"][:1]
     assert {hit["id"] for hit in hits} == ids
     for hit in hits:
         assert hit["source"] == "ARTICLE" and hit["status"] == "PUBLISHED" and hit["kind"] == "LOCAL"
