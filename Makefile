@@ -58,7 +58,7 @@ token: install ## Print a bearer token for a demo person/system: make token TENA
 	@$(PY) python -m backend.cli token --tenant "$(TENANT)" --role "$(ROLE)"
 
 bench: install ## All benchmarks (ratios vs baselines in the same run); one: make bench BENCH=telephony; smaller: BENCH_ARGS=--quick
-	@for b in $(or $(BENCH),backbone telephony knowledge billing live directory); do \
+	@for b in $(or $(BENCH),backbone telephony knowledge billing live directory staff_data xzufi); do \
 	  echo "== benchmark: $$b" >&2; \
 	  if [ "$$b" = backbone ]; then $(PY) python -m tests.bench $(BENCH_ARGS) || exit 1; \
 	  elif [ "$$b" = billing ] && [ "$(BENCH_ARGS)" = "--quick" ]; then $(PY) python -m tests.bench.billing --calls 200000 || exit 1; \
