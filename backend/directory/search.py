@@ -2,22 +2,25 @@
 without salutation ("Frau Müller Bürgerbüro"), an office by its name or the word for it
 ("Ansprechpartner Bauamt"), a direct number in any format. Tenant-scoped through the door like
 every directory read (agents and supervisors of the operator, the town's own people; never
-partner systems or other towns). Knowledge search is its own module elsewhere; this one only
-knows the directory."""
+partner systems or other towns). Knowledge search is its own module elsewhere; it asks
+`entries_for_question` for the entries it shows next to its articles (decision 038)."""
 
 from __future__ import annotations
 
 import re
 from uuid import UUID
 
-from auth.permissions import Operation
-from backend.directory import repository
+from auth.permissions import Operation, may
+from backend import clock
+from backend.directory import compiled, repository, service
 from backend.directory.provisioning import fold_letters
-from backend.directory.schemas import DepartmentLine, DirectoryHit, HitKind, Person
+from backend.directory.schemas import DepartmentLine, DirectoryEntry, DirectoryHit, HitKind, Person
+from backend.directory.speakable import display_name
 from backend.errors import ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
-from backend.tenants.reach import reach
+from backend.tenants.reach import reach, reachable
+from backend.tenants.schemas import Tenant
 
 # Words that say what is wanted, not who: dropped ("Ansprechpartner Bauamt" → "Bauamt").
 _FILLER = frozenset(
@@ -76,6 +79,92 @@ async def search_directory(uow: UnitOfWork, tenant_slug: str, text: str, limit: 
     hits += [hit for hit in (_department_hit(line, words, digits) for line in lines.values()) if hit]
     hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
     return hits[:limit]
+
+
+# What makes a question one for a person or an office (decision 038): without one of these the
+# knowledge search adds no directory entries and costs nothing more. A salutation or a word for
+# "who", an office word ("Bauamt", "Bürgerbüro", "Standesamt"), or a question that is a number.
+_PERSON_CUES = frozenset(
+    fold_letters(w)
+    for w in (
+        *("ansprechpartner", "ansprechpartnerin", "zuständig", "zuständige", "zuständiger", "zuständigen"),
+        *("sachbearbeiter", "sachbearbeiterin", "durchwahl", "sprechen", "erreichen", "verbinden", "mitarbeiter"),
+        *("frau", "herr", "herrn", "dr", "fachbereich", "abteilung", "amt", "büro", "telefonnummer"),
+    )
+)
+_NUMBER = re.compile(r"[+(]?\d[\d\s()/-]{1,24}")
+ENTRIES_NEXT_TO_ARTICLES = 5
+
+
+def names_a_person_or_office(text: str) -> bool:
+    """Whether a knowledge question asks for a person or an office (or is a direct number)."""
+    if len(text) > 200:
+        return False
+    if _NUMBER.fullmatch(text.strip()) and 3 <= len(_DIGITS.findall(text)) <= 15:
+        return True
+    words = _words(text)
+    return any(w in _PERSON_CUES or (w.endswith(_OFFICE_ENDINGS) and len(w) > 5) for w in words)
+
+
+async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list[DirectoryEntry]:
+    """Directory entries for the knowledge search, next to its articles: only for a question
+    that names a person or an office, and only for principals who may read this town's directory
+    (never partner systems, never another town's people: for them, nothing). Matched against the
+    compiled town (decision 023: no query once compiled); whether the people found can be reached
+    now is one query for at most `ENTRIES_NEXT_TO_ARTICLES` people."""
+    if not may(uow.principal, Operation.DIRECTORY_READ) or town.id not in reachable(uow, Operation.DIRECTORY_READ):
+        return []
+    if not names_a_person_or_office(text):
+        return []
+    compiled_town = await compiled.snapshot(uow, town, None, Operation.DIRECTORY_READ)
+    digits = "".join(_DIGITS.findall(text))
+    raw = _words(text)
+    salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
+    words = [w for w in raw if w not in _FILLER]
+    lines = compiled_town.lines
+    hits = [h for h in (_person_hit(p, lines, words, digits, salutation) for p in compiled_town.people.values()) if h]
+    hits += [h for h in (_department_hit(line, words, digits) for line in lines.values()) if h]
+    hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
+    hits = hits[:ENTRIES_NEXT_TO_ARTICLES]
+    at = clock.now()
+    people = [h.person for h in hits if h.person is not None]
+    presences = await service.presences_now(uow, town, compiled_town, people, at) if people else {}
+    entries = []
+    for hit in hits:
+        if hit.person is not None:
+            person, state = hit.person, presences[hit.person.id]
+            line = lines.get(person.department_id) if person.department_id else None
+            entries.append(
+                DirectoryEntry(
+                    kind=HitKind.PERSON,
+                    person_id=person.id,
+                    name=f"{person.salutation.value} {display_name(person)}".strip(),
+                    function=person.function or None,
+                    department_id=person.department_id,
+                    department_name=line.name if line else None,
+                    number=person.phone,
+                    reachable_now=state.reachable and person.phone is not None,
+                    reason=state.reason if person.phone is not None or not state.reachable else "no direct number",
+                    matched=hit.matched,
+                )
+            )
+        elif hit.department is not None:
+            open_now, reason = service.line_state(compiled_town.calendar, hit.department, at)
+            entries.append(
+                DirectoryEntry(
+                    kind=HitKind.DEPARTMENT,
+                    person_id=None,
+                    name=hit.department.name,
+                    function=None,
+                    department_id=hit.department.department_id,
+                    department_name=hit.department.name,
+                    number=hit.department.phone,
+                    reachable_now=open_now,
+                    reason=reason,
+                    matched=hit.matched,
+                )
+            )
+    return entries
 
 
 def _person_hit(
