@@ -14,7 +14,7 @@ from uuid import UUID
 
 from auth.permissions import Operation, may
 from backend import clock
-from backend.directory import compiled, repository, service
+from backend.directory import compiled, service
 from backend.directory.provisioning import fold_letters
 from backend.directory.schemas import DepartmentLine, DirectoryEntry, DirectoryHit, HitKind, Person
 from backend.directory.speakable import display_name
@@ -89,6 +89,17 @@ class _Folded:
 _FOLDED: dict[UUID, tuple[compiled.Snapshot, tuple[_Folded, ...]]] = {}
 
 
+def _folded_people(town_id: UUID, snapshot: compiled.Snapshot) -> tuple[_Folded, ...]:
+    held = _FOLDED.get(town_id)
+    if held is None or held[0] is not snapshot:
+        lines = snapshot.lines
+        people = tuple(
+            _Folded.of(p, lines.get(p.department_id) if p.department_id else None) for p in snapshot.people.values()
+        )
+        _FOLDED[town_id] = held = (snapshot, people)
+    return held[1]
+
+
 def _number_score(digits: str, number: str | None) -> bool:
     """A direct number typed whole, nationally, or as its extension (at least 3 digits)."""
     if not number:
@@ -108,9 +119,15 @@ async def search_directory(uow: UnitOfWork, tenant_slug: str, text: str, limit: 
     raw = _words(text)
     salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
     words = [w for w in raw if w not in _FILLER]
-    people = await repository.list_people(uow.conn, tenant.id, active_only=True)
-    lines = await repository.department_lines(uow.conn, tenant.id)
-    hits = [hit for hit in (_person_hit(p, lines, words, digits, salutation) for p in people) if hit]
+    # The compiled town (decision 023), its people folded once (decision 038): no query once compiled.
+    town = await compiled.snapshot(uow, tenant, None, Operation.DIRECTORY_READ)
+    lines = town.lines
+    stemmed = [(w, _stems(w)) for w in words]
+    hits = [
+        DirectoryHit(kind=HitKind.PERSON, score=r[0], person=f.person, department=None, matched=r[1])
+        for f in _folded_people(tenant.id, town)
+        if (r := _person_score(f, stemmed, digits, salutation))
+    ]
     hits += [hit for hit in (_department_hit(line, words, digits) for line in lines.values()) if hit]
     hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
     return hits[:limit]
@@ -157,15 +174,9 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
     salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
     words = [w for w in raw if w not in _FILLER]
     lines = compiled_town.lines
-    held = _FOLDED.get(town.id)
-    if held is None or held[0] is not compiled_town:
-        folded_people = tuple(
-            _Folded.of(p, lines.get(p.department_id) if p.department_id else None)
-            for p in compiled_town.people.values()
-        )
-        _FOLDED[town.id] = held = (compiled_town, folded_people)
     stemmed = [(w, _stems(w)) for w in words]
-    scored = [(r, f.person) for f in held[1] if (r := _person_score(f, stemmed, digits, salutation))]
+    folded = _folded_people(town.id, compiled_town)
+    scored = [(r, f.person) for f in folded if (r := _person_score(f, stemmed, digits, salutation))]
     # Only the best few become hits (a broad office word can match hundreds of people).
     best = heapq.nsmallest(ENTRIES_NEXT_TO_ARTICLES, scored, key=lambda x: (-x[0][0], HitKind.PERSON.value, x[0][1]))
     hits = [DirectoryHit(kind=HitKind.PERSON, score=r[0], person=p, department=None, matched=r[1]) for r, p in best]
@@ -211,20 +222,6 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
                 )
             )
     return entries
-
-
-def _person_hit(
-    person: Person, lines: dict[UUID, DepartmentLine], words: list[str], digits: str, salutation: str | None
-) -> DirectoryHit | None:
-    line = lines.get(person.department_id) if person.department_id else None
-    return _folded_hit(_Folded.of(person, line), words, digits, salutation)
-
-
-def _folded_hit(folded: _Folded, words: list[str], digits: str, salutation: str | None) -> DirectoryHit | None:
-    scored = _person_score(folded, [(w, _stems(w)) for w in words], digits, salutation)
-    if scored is None:
-        return None
-    return DirectoryHit(kind=HitKind.PERSON, score=scored[0], person=folded.person, department=None, matched=scored[1])
 
 
 def _person_score(
