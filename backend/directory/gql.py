@@ -611,6 +611,19 @@ class DirectoryMutation:
             lambda uow: membership.set_group_membership(uow, tenant, to_input(schemas.GroupMembershipInput, input)),
         )
 
+    @strawberry.mutation(
+        description="Take a message from the forwarding decision: the ticket, assigned to the option's person "
+        "(or the department's queue), with the callback deadline the option announced (agent)"
+    )
+    async def take_message(self, info: Info, input: TakeMessageInputGQL) -> TicketPayload:
+        read = generations.of_request(info.context.request)
+        return await mutate(
+            info,
+            TicketPayload,
+            "ticket",
+            lambda uow: messages.take_message(uow, to_input(schemas.MessageInput, input), read),
+        )
+
 
 @strawberry.type
 class DirectorySubscription:
@@ -628,16 +641,3 @@ class DirectorySubscription:
             async for change in changes:
                 await info.context.still_signed_in()
                 yield shown(PresenceChangeGQL, change)
-
-    @strawberry.mutation(
-        description="Take a message from the forwarding decision: the ticket, assigned to the option's person "
-        "(or the department's queue), with the callback deadline the option announced (agent)"
-    )
-    async def take_message(self, info: Info, input: TakeMessageInputGQL) -> TicketPayload:
-        read = generations.of_request(info.context.request)
-        return await mutate(
-            info,
-            TicketPayload,
-            "ticket",
-            lambda uow: messages.take_message(uow, to_input(schemas.MessageInput, input), read),
-        )
