@@ -142,7 +142,8 @@ def _figures(
     level: ServiceLevelCounts,
 ) -> Figures:
     settled, forwarded, transferred = (sums["settled_first_contact"], sums["forwarded_as_ticket"], sums["transferred"])
-    rate = _share(settled, settled + forwarded + transferred)
+    handled = settled + forwarded + transferred
+    rate = _share(settled, handled)
     target = goals.first_contact_target if scope is FigureScope.ALL else goals.first_contact_target_115
     callbacks = None
     if tickets is not None:
@@ -166,6 +167,10 @@ def _figures(
         first_contact_rate=rate,
         first_contact_target=target,
         meets_first_contact_target=_met(rate, target),
+        transfers_taken=level.transfers_taken,
+        transfers_not_taken=level.transfers_not_taken,
+        qualified_transfer_rate=_share(level.transfers_taken, handled),
+        settled_rate=_share(settled + level.transfers_taken, handled),
         talk_seconds=sums["talk_seconds"],
         talk_minutes=rating.minutes(sums["talk_seconds"]),
         billable_seconds=sums["billable_seconds"],

@@ -314,6 +314,10 @@ class FiguresGQL:
     first_contact_rate: Decimal | None
     first_contact_target: Decimal
     meets_first_contact_target: bool | None
+    transfers_taken: int = strawberry.field(description=schemas.TRANSFERS_TAKEN)
+    transfers_not_taken: int = strawberry.field(description=schemas.TRANSFERS_NOT_TAKEN)
+    qualified_transfer_rate: Decimal | None = strawberry.field(description=schemas.QUALIFIED_TRANSFER_RATE)
+    settled_rate: Decimal | None = strawberry.field(description=schemas.SETTLED_RATE)
     talk_seconds: int
     talk_minutes: Decimal
     billable_seconds: int

@@ -43,6 +43,10 @@ COLUMNS = (
     "callback_on_time_rate",
     "callback_target",
     "meets_callback_target",
+    "transfers_taken",
+    "transfers_not_taken",
+    "qualified_transfer_rate",
+    "settled_rate",
 )
 
 
@@ -94,6 +98,10 @@ def _row(f: Figures, dialect: CsvDialect) -> list[str]:
             f.callback_on_time_rate,
             f.callback_target,
             f.meets_callback_target,
+            f.transfers_taken,
+            f.transfers_not_taken,
+            f.qualified_transfer_rate,
+            f.settled_rate,
         )
     ]
 

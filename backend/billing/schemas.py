@@ -535,6 +535,24 @@ CallbackTarget = Annotated[Decimal | None, msgspec.Meta(description=TICKET_FIGUR
 MeetsCallbackTarget = Annotated[bool | None, msgspec.Meta(description=TICKET_FIGURES_NOTE)]
 
 
+# The qualified transfer (decision 038): a call put through to the responsible person or the
+# department's line counts as settled only when the transfer was taken.
+TRANSFERS_TAKEN = "Transferred calls the person or the department's line took: settled by qualified transfer."
+TRANSFERS_NOT_TAKEN = (
+    "Transfers not taken (whatever became of the call then, usually a message): not settled. "
+    "Transfers recorded without saying whether they were taken count in neither."
+)
+QUALIFIED_TRANSFER_RATE = "transfersTaken ÷ (settled at first contact + forwarded as ticket + transferred)."
+SETTLED_RATE = (
+    "(settled at first contact + transfers taken) ÷ (settled at first contact + forwarded as ticket + "
+    "transferred): the calls the centre settled, at first contact or by qualified transfer."
+)
+TransfersTaken = Annotated[int, msgspec.Meta(description=TRANSFERS_TAKEN)]
+TransfersNotTaken = Annotated[int, msgspec.Meta(description=TRANSFERS_NOT_TAKEN)]
+QualifiedTransferRate = Annotated[Decimal | None, msgspec.Meta(description=QUALIFIED_TRANSFER_RATE)]
+SettledRate = Annotated[Decimal | None, msgspec.Meta(description=SETTLED_RATE)]
+
+
 class Figures(Schema, frozen=True):
     tenant_id: UUID | None  # None: the operator's total over all tenants in the report
     tenant_name: str
@@ -553,6 +571,10 @@ class Figures(Schema, frozen=True):
     first_contact_rate: Decimal | None  # settled ÷ (settled + forwarded + transferred)
     first_contact_target: Decimal
     meets_first_contact_target: bool | None
+    transfers_taken: TransfersTaken
+    transfers_not_taken: TransfersNotTaken
+    qualified_transfer_rate: QualifiedTransferRate
+    settled_rate: SettledRate
     talk_seconds: int
     talk_minutes: Decimal
     billable_seconds: int

@@ -80,10 +80,16 @@ async def tenant_changed(app: AppState) -> None:
     await generations.bump(app, "directory")
 
 
-async def snapshot(uow: UnitOfWork, tenant: Tenant, read: generations.Generations | None) -> Snapshot:
+async def snapshot(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    read: generations.Generations | None,
+    operation: Operation = Operation.FORWARDING_READ,
+) -> Snapshot:
     """The town's snapshot at the generation the request read (at sign-in, else now), for a
-    principal who may ask for the town's forwarding decision."""
-    if tenant.id not in require(uow.principal, Operation.FORWARDING_READ):
+    principal who may ask for the town's forwarding decision (or, with `operation`, read its
+    directory: the knowledge search's directory entries, decision 038)."""
+    if tenant.id not in require(uow.principal, operation):
         raise NotFound(_l("tenant not found"))
     read = read or await generations.read(uow.app)
     if read is None:

@@ -14,7 +14,7 @@ from litestar.params import Parameter
 
 from auth.principal import Principal
 from backend import generations
-from backend.directory import importing, membership, search, service, staff_data
+from backend.directory import importing, membership, messages, search, service, staff_data
 from backend.directory.schemas import (
     DepartmentLine,
     DepartmentLineInput,
@@ -23,6 +23,7 @@ from backend.directory.schemas import (
     ForwardingDecision,
     GroupMembership,
     GroupMembershipInput,
+    MessageInput,
     Person,
     PersonInput,
     Presence,
@@ -40,6 +41,7 @@ from backend.http.openapi import problem_responses
 from backend.i18n import _l
 from backend.state import AppState, unit_of_work
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
+from backend.tickets.schemas import Ticket
 
 PEOPLE = "/tenants/{slug:str}/directory/people"
 PERSON = PEOPLE + "/{person_id:uuid}"
@@ -341,3 +343,16 @@ class DirectoryController(AuthenticatedController):
     ) -> GroupMembership:
         async with unit_of_work(app_state, principal) as uow:
             return await membership.set_group_membership(uow, slug, data)
+
+    @post(
+        "/forwarding/messages",
+        summary="Take a message from the forwarding decision: the ticket, assigned to the option's person "
+        "(or the department's queue), with the callback deadline the option announced (agent)",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def take_message(
+        self, app_state: AppState, principal: Principal, request: Request[Any, Any, Any], data: MessageInput
+    ) -> Ticket:
+        read = generations.of_request(request)
+        async with unit_of_work(app_state, principal) as uow:
+            return await messages.take_message(uow, data, read)

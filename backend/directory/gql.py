@@ -15,10 +15,12 @@ from backend.api.context import Info
 from backend.api.mapping import mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
 from backend.api.tenant_argument import TenantArgument
-from backend.directory import importing, membership, presence_feed, schemas, search, service, staff_data
+from backend.directory import importing, membership, messages, presence_feed, schemas, search, service, staff_data
 from backend.state import UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsence, DatedAbsenceInput, WeeklyAbsence, WeeklyAbsenceInput
 from backend.tenants.gql import ServiceIntervalGQL
+from backend.tickets.gql import CitizenInput, TicketPayload
+from backend.tickets.schemas import Priority
 
 strawberry.enum(schemas.Salutation, name="Salutation")
 strawberry.enum(schemas.SwitchState, name="PresenceSwitchState")
@@ -348,6 +350,26 @@ class DirectoryHitGQL:
     matched: list[str]
 
 
+@mirrors(schemas.DirectoryEntry)
+@strawberry.type(
+    name="DirectoryEntry",
+    description="A person or an office of the town's directory that a knowledge question names, next to the articles",
+)
+class DirectoryEntryGQL:
+    kind: schemas.HitKind
+    person_id: UUID | None
+    name: str = strawberry.field(description='"Frau Anna Müller", or the department\'s name')
+    function: str | None
+    department_id: UUID | None
+    department_name: str | None
+    number: str | None = strawberry.field(description="E.164: the number to put the caller through to")
+    reachable_now: bool = strawberry.field(
+        description="A person: present and with a direct number now; a department: its line is open now"
+    )
+    reason: str = strawberry.field(description='Why (not): "away until 14:00", "outside the department\'s hours"')
+    matched: list[str]
+
+
 @strawberry.type(name="DirectoryImportPayload")
 class ImportPayload:
     report: ImportReportGQL | None
@@ -358,6 +380,25 @@ class ImportPayload:
 class RemovalPayload:
     removed_id: UUID | None
     errors: list[UserError]
+
+
+@strawberry.input(
+    name="TakeMessageInput",
+    description="The forwarding decision's question as asked (tenant, leikaKey, surname, area) and its `at`, "
+    "whose callback deadline was announced to the citizen; and the ticket's content",
+)
+class TakeMessageInputGQL:
+    tenant: str
+    at: datetime
+    subject: str
+    concern: str
+    citizen: CitizenInput
+    leika_key: str | None = None
+    surname: str | None = None
+    area: str | None = None
+    article_id: UUID | None = None
+    call_id: UUID | None = None
+    priority: Priority = Priority.NORMAL
 
 
 @strawberry.type
@@ -568,6 +609,19 @@ class DirectoryMutation:
             GroupMembershipPayload,
             "group_membership",
             lambda uow: membership.set_group_membership(uow, tenant, to_input(schemas.GroupMembershipInput, input)),
+        )
+
+    @strawberry.mutation(
+        description="Take a message from the forwarding decision: the ticket, assigned to the option's person "
+        "(or the department's queue), with the callback deadline the option announced (agent)"
+    )
+    async def take_message(self, info: Info, input: TakeMessageInputGQL) -> TicketPayload:
+        read = generations.of_request(info.context.request)
+        return await mutate(
+            info,
+            TicketPayload,
+            "ticket",
+            lambda uow: messages.take_message(uow, to_input(schemas.MessageInput, input), read),
         )
 
 

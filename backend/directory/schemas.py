@@ -12,6 +12,8 @@ import msgspec
 
 from backend.structs import Input, Schema
 from backend.tenants.schemas import ServiceInterval
+from backend.tickets.schemas import Citizen, Concern, Priority
+from backend.tickets.schemas import Subject as TicketSubject
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 GivenName = Annotated[str, msgspec.Meta(max_length=100)]
@@ -321,3 +323,41 @@ class GroupMembership(Schema, frozen=True):
 class GroupMembershipInput(Input, frozen=True):
     claim: ClaimPath | None = None  # null: membership from the directory only
     groups: Annotated[list[DepartmentGroupInput], msgspec.Meta(max_length=200)] = []
+
+
+class DirectoryEntry(Schema, frozen=True):
+    """A person or an office next to the knowledge search's articles (decision 038): who, their
+    function and department, the number to put the caller through to, and whether they can be
+    reached now (a person's presence; a department line: open now)."""
+
+    kind: HitKind
+    person_id: UUID | None
+    name: str  # "Frau Anna Müller", or the department's name
+    function: str | None
+    department_id: UUID | None
+    department_name: str | None
+    number: str | None  # E.164
+    reachable_now: bool
+    reason: str  # why (not) reachable: "away until 14:00", "outside the department's hours"
+    matched: list[str]
+
+
+# --- a message taken from the decision (decision 038) ---------------------------------------
+
+
+class MessageInput(Input, frozen=True):
+    """Take a message from the forwarding decision's "take a message" option: the decision's
+    question as asked (town, service, surname, area) and its moment `at` (the decision's `at`,
+    whose callback deadline was announced to the citizen), and the ticket's content."""
+
+    tenant: Annotated[str, msgspec.Meta(min_length=1, max_length=63, description="the town, by its slug")]
+    at: datetime
+    subject: TicketSubject
+    concern: Concern
+    citizen: Citizen
+    leika_key: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,14}$")] | None = None
+    surname: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    area: Area | None = None
+    article_id: UUID | None = None
+    call_id: UUID | None = None
+    priority: Priority = Priority.NORMAL

@@ -182,6 +182,16 @@ async def _live_presences(
     return answers
 
 
+async def presences_now(
+    uow: UnitOfWork, tenant: Tenant, town: compiled.Snapshot, people: Sequence[Person], at: datetime
+) -> dict[UUID, Presence]:
+    """Presence of a few people of a compiled town, as the decision reads it (one query), for a
+    principal who may read the town's directory (the knowledge search's entries, decision 038)."""
+    if tenant.id not in reachable(uow, Operation.DIRECTORY_READ):
+        raise NotFound(_l("tenant not found"))
+    return await _live_presences(uow, tenant, town, people, at)
+
+
 async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_READ)
     at = at or clock.now()
@@ -384,6 +394,16 @@ async def forwarding_decision(
     )
 
 
+def line_state(calendar: WorkingCalendar, line: DepartmentLine, at: datetime) -> tuple[bool, str]:
+    """Whether a department's general line can take a call at `at`, and why (not)."""
+    if line.phone is None:
+        return False, "the department has no general line"
+    openness = _calendar(calendar, line.hours).openness(at)
+    if not openness.open:
+        return False, f"public holiday: {openness.detail}" if openness.detail else "outside the department's hours"
+    return True, "the department's line is open"
+
+
 class _Options:
     """The ordered options and their German sentences, built from presence and the calendar."""
 
@@ -439,16 +459,12 @@ class _Options:
         )
 
     def department(self, line: DepartmentLine) -> None:
-        openness = _calendar(self.calendar, line.hours).openness(self.at)
+        available, reason = line_state(self.calendar, line, self.at)
         if line.phone is None:
-            available, reason = False, "the department has no general line"
             speakable = f"Der Fachbereich {line.name} hat keine allgemeine Durchwahl."
-        elif not openness.open:
-            available = False
-            reason = f"public holiday: {openness.detail}" if openness.detail else "outside the department's hours"
+        elif not available:
             speakable = f"Der Fachbereich {line.name} ist außerhalb seiner Dienstzeit."
         else:
-            available, reason = True, "the department's line is open"
             speakable = f"Fachbereich {line.name}, allgemeine Durchwahl {extension(line.phone, None)}."
         self._add(
             kind=OptionKind.DEPARTMENT,

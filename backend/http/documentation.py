@@ -138,6 +138,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     # Directory (decision 023)
     ("PUT", "/v1/directory/my-presence"): "setMyPresence",
     ("GET", "/v1/forwarding"): "decideForwarding",
+    ("POST", "/v1/forwarding/messages"): "takeMessage",
     ("GET", "/v1/tenants/{slug}/web-sites"): "listWebSites",
     ("POST", "/v1/tenants/{slug}/web-sites"): "registerWebSite",
     ("POST", "/v1/tenants/{slug}/web-sites/{site_id}/fetch"): "fetchWebSiteSoon",

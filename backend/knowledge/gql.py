@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from backend.api.context import GraphQLContext, Info
 from backend.api.mapping import PageInfoGQL, mirrors, shown, shown_all
 from backend.api.payloads import UserError, mutate, to_input
+from backend.directory.gql import DirectoryEntryGQL
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import events, importing, leika, schemas, search, service
@@ -216,6 +217,12 @@ class KnowledgeSearchResultGQL:
         default=None,
         description="DIRECTORY: the caller asks for a person or an office (put me through to …): show the "
         "contact directory; the knowledge hits are then not confident",
+    )
+    directory: list[DirectoryEntryGQL] = strawberry.field(
+        default_factory=list,
+        description='People and offices of the town\'s directory the question names ("Ansprechpartner Bauamt", '
+        '"Frau Müller Bürgerbüro", a direct number), first page only; empty for principals who may not read '
+        "the directory",
     )
 
 
@@ -457,6 +464,7 @@ class KnowledgeQuery:
             aspects=page.aspects,
             web_pages=shown_all(WebPageHitGQL, page.web_pages),
             points_to=page.points_to,
+            directory=shown_all(DirectoryEntryGQL, page.directory),
         )
 
     @strawberry.field(

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import msgspec
 
+from backend.directory.schemas import DirectoryEntry
 from backend.structs import LINES, Input, Schema
 from backend.webpages.schemas import WebPageHit
 
@@ -306,6 +307,9 @@ class SearchPage(Schema, frozen=True):
     # The town's web pages that match (first page only), beside the articles, never among them.
     web_pages: list[WebPageHit] = msgspec.field(default_factory=list)
     points_to: PointsTo | None = None  # the question is for the contact directory (a person, an office)
+    # People and offices of the town's directory that the question names (first page only, for
+    # principals who may read the directory; decision 038), beside the articles.
+    directory: list[DirectoryEntry] = msgspec.field(default_factory=list)
 
 
 class ImportProblem(Schema, frozen=True):

@@ -20,6 +20,7 @@ import msgspec
 
 from auth.permissions import Operation
 from backend import clock, generations
+from backend.directory import search as directory_search
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import analysis, catalogue_repository, fusion, leika, meaning, search_lexicons, search_repository
@@ -267,12 +268,17 @@ async def search(
 ) -> SearchPage:
     """The search agents use while the caller is on the line: articles and the catalogue
     (`search_articles`), and beside them, on the first page of the published view, the town's web
-    pages (decision 025; kept apart until the ranking fuses them)."""
+    pages (decision 025; kept apart until the ranking fuses them) and the people and offices of
+    its directory that the question names (decision 038)."""
     page, ctx = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
     if status is not None or after is not None:
         return page
     # The town context the articles were searched for (not asked again: two statements fewer).
-    return msgspec.structs.replace(page, web_pages=await webpages.matching_pages(uow.conn, ctx, query))
+    return msgspec.structs.replace(
+        page,
+        web_pages=await webpages.matching_pages(uow.conn, ctx, query),
+        directory=await directory_search.entries_for_question(uow, ctx.town, query),
+    )
 
 
 async def search_articles(

@@ -263,13 +263,13 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
     current = await repository.find_call(uow.conn, call_id, list(reachable))
     if current is None:
         raise NotFound(_l("call not found"))
+    department_id = data.department_id
     if data.outcome is Outcome.TRANSFERRED_TO_DEPARTMENT:
-        if data.department_id is None:
-            raise ValidationFailed(_l("name the department the call was transferred to"), field="departmentId")
-        if not await repository.department_exists(uow.conn, current.tenant_id, data.department_id):
-            raise NotFound(_l("department not found"), field="departmentId")
+        department_id = await _transferred_to(uow, current, data)
     elif data.department_id is not None:
         raise ValidationFailed(_l("a department is given only for transferred calls"), field="departmentId")
+    elif data.person_id is not None or data.transfer_taken is not None:
+        raise ValidationFailed(_l("a person and whether it was taken are given only for transfers"), field="personId")
     if data.outcome is not Outcome.ABANDONED and current.answered_at is None and current.ended_at is not None:
         raise ValidationFailed(_l("the call was never answered"), field="outcome")
     if current.ticket_id is not None and data.outcome is not Outcome.FORWARDED_AS_TICKET:
@@ -281,14 +281,44 @@ async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput)
         current.tenant_id,
         current.id,
         data.outcome.value,
-        data.department_id,
+        department_id,
         data.note.strip() if data.note else None,
         uow.principal.log_id,
+        data.person_id,
+        data.transfer_taken,
     )
     assert updated is not None
     # The centre's live view counts outcomes (first-contact rate); the screen pop does not need them.
     uow.after_commit(lambda: centre_events.publish_change(uow.app, updated.tenant_id))
     return updated
+
+
+async def _transferred_to(uow: UnitOfWork, current: Call, data: CallOutcomeInput) -> UUID:
+    """The department a transferred call went to: the one named, or the directory person's
+    (a person from the forwarding decision's options: an active one of the call's town, and the
+    department named, if any, must be theirs)."""
+    department_id = data.department_id
+    if data.person_id is not None:
+        found = await repository.find_transfer_person(uow.conn, current.tenant_id, data.person_id)
+        if found is None:
+            raise NotFound(_l("person not found in the town's directory"), field="personId")
+        active, person_department = found
+        if not active:
+            raise ValidationFailed(_l("the person is no longer in the town's directory"), field="personId")
+        if department_id is None:
+            department_id = person_department
+        elif person_department is not None and department_id != person_department:
+            raise ValidationFailed(_l("the person works in another department"), field="departmentId")
+        if department_id is None:
+            raise ValidationFailed(
+                _l("the person belongs to no department; name the department the call was transferred to"),
+                field="departmentId",
+            )
+    if department_id is None:
+        raise ValidationFailed(_l("name the department the call was transferred to"), field="departmentId")
+    if not await repository.department_exists(uow.conn, current.tenant_id, department_id):
+        raise NotFound(_l("department not found"), field="departmentId")
+    return department_id
 
 
 async def link_ticket(uow: UnitOfWork, tenant_id: UUID, call_id: UUID, ticket_id: UUID) -> Call:

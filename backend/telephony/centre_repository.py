@@ -24,7 +24,8 @@ async def service_level_counts(
     """Per tenant and purpose ('115' or other) for the local days [start, end): calls offered,
     those hung up unanswered within the tenant's grace seconds, those answered within its
     service-level seconds, those still waiting no longer than that at `now` (undecided), and
-    the outcomes the first-contact rate counts.
+    the outcomes the first-contact rate counts, and the transfers taken (settled by qualified
+    transfer) and not taken (whatever became of the call then: usually a message).
     `settings`: (tenant id, service-level seconds, grace seconds) per tenant."""
     return list(
         await conn.fetch(
@@ -37,7 +38,10 @@ async def service_level_counts(
                                       AND {_WAIT} <= s.within) AS undecided,
                    count(*) FILTER (WHERE c.outcome = 'settled_first_contact') AS settled_first_contact,
                    count(*) FILTER (WHERE c.outcome = 'forwarded_as_ticket') AS forwarded_as_ticket,
-                   count(*) FILTER (WHERE c.outcome = 'transferred_to_department') AS transferred
+                   count(*) FILTER (WHERE c.outcome = 'transferred_to_department') AS transferred,
+                   count(*) FILTER (WHERE c.outcome = 'transferred_to_department'
+                                      AND c.transfer_taken) AS transfers_taken,
+                   count(*) FILTER (WHERE NOT c.transfer_taken) AS transfers_not_taken
             FROM unnest($1::uuid[], $2::int[], $3::int[]) AS s(tenant_id, within, grace)
             JOIN tenants t ON t.id = s.tenant_id
             JOIN calls c ON c.tenant_id = s.tenant_id

@@ -125,6 +125,12 @@ class CallGQL:
     outcome_department_id: UUID | None
     ticket_id: UUID | None
     outcome_note: str | None
+    outcome_person_id: UUID | None = strawberry.field(
+        description="The directory person a transferred call went to (null: the department's line)"
+    )
+    transfer_taken: bool | None = strawberry.field(
+        description="Whether the transfer was taken; only a taken transfer is settled by qualified transfer"
+    )
 
     @strawberry.field(description="The caller's number written to be read aloud (screen readers, braille)")
     def caller_spoken(self) -> str | None:
@@ -159,6 +165,12 @@ class CallOutcomeInputGQL:
     outcome: schemas.Outcome
     department_id: UUID | None = None
     note: str | None = None
+    person_id: UUID | None = strawberry.field(
+        default=None, description="TRANSFERRED_TO_DEPARTMENT: the directory person (the option's personId)"
+    )
+    transfer_taken: bool | None = strawberry.field(
+        default=None, description="TRANSFERRED_TO_DEPARTMENT: whether the person or line took the call"
+    )
 
 
 @strawberry.input(name="CreateServiceNumberInput")

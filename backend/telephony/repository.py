@@ -24,7 +24,7 @@ NUMBER_COLUMNS = """tenant_id, id, number, kind, purpose, department_id, greetin
     lower(valid) AS valid_from, upper(valid) - 1 AS valid_to, version, answer_on_closing_days"""
 CALL_COLUMNS = """tenant_id, id, source_system, external_id, service_number_id, dialled, purpose,
     resolved_by, caller, queue, offered_at, answered_at, ended_at, agent, wait_seconds, talk_seconds,
-    outcome, outcome_department_id, ticket_id, outcome_note"""
+    outcome, outcome_department_id, ticket_id, outcome_note, outcome_person_id, transfer_taken"""
 
 
 # --- routing lookups (SECURITY DEFINER: the tenant of a call is not known yet) ---------------
@@ -415,10 +415,12 @@ async def set_call_outcome(
     department_id: UUID | None,
     note: str | None,
     recorded_by: str,
+    person_id: UUID | None = None,
+    transfer_taken: bool | None = None,
 ) -> Call | None:
     row = await conn.fetchrow(
         f"""UPDATE calls SET outcome = $3, outcome_department_id = $4, outcome_note = $5, outcome_by = $6,
-                   outcome_at = now(), updated_at = now()
+                   outcome_person_id = $7, transfer_taken = $8, outcome_at = now(), updated_at = now()
             WHERE tenant_id = $1 AND id = $2 RETURNING {CALL_COLUMNS}""",
         tenant_id,
         call_id,
@@ -426,8 +428,23 @@ async def set_call_outcome(
         department_id,
         note,
         recorded_by,
+        person_id,
+        transfer_taken,
     )
     return _call(row) if row else None
+
+
+async def find_transfer_person(
+    conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
+) -> tuple[bool, UUID | None] | None:
+    """A directory person a call was transferred to: (active, their department), None when the
+    town has no such person. Read here, not through the directory service: the directory
+    imports telephony (absences), so the reverse import would be a cycle (as tickets do,
+    decision 027)."""
+    row = await conn.fetchrow(
+        "SELECT active, department_id FROM directory_people WHERE tenant_id = $1 AND id = $2", tenant_id, person_id
+    )
+    return (bool(row["active"]), row["department_id"]) if row else None
 
 
 async def link_ticket(

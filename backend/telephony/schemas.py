@@ -267,6 +267,10 @@ class Call(Schema, frozen=True):
     outcome_department_id: UUID | None
     ticket_id: UUID | None
     outcome_note: str | None
+    # A transfer from a forwarding decision: the directory person it went to (None: the
+    # department's line) and whether it was taken (None: not said, as before decision 038).
+    outcome_person_id: UUID | None = None
+    transfer_taken: bool | None = None
 
 
 class CallRecordInput(Input, frozen=True):
@@ -299,9 +303,15 @@ class CallEventInput(Input, frozen=True):
 
 
 class CallOutcomeInput(Input, frozen=True):
+    """A transferred call names the department, or the directory person it went to (the
+    person's department is then implied), and whether the transfer was taken: only a taken one
+    counts as settled by qualified transfer."""
+
     outcome: Outcome
     department_id: UUID | None = None
     note: Annotated[str, msgspec.Meta(max_length=2000), LINES] | None = None
+    person_id: UUID | None = None
+    transfer_taken: bool | None = None
 
 
 class ImportProblem(Schema, frozen=True):

@@ -43,6 +43,8 @@ class ServiceLevelCounts:
     settled_first_contact: int = 0
     forwarded_as_ticket: int = 0
     transferred: int = 0
+    transfers_taken: int = 0  # settled by qualified transfer (decision 038)
+    transfers_not_taken: int = 0
 
     @property
     def counted(self) -> int:

@@ -63,12 +63,13 @@ async def home_departments(conn: asyncpg.Connection, principal: Principal) -> tu
     return tuple(dict.fromkeys(found))
 
 
-def event_details(changes: dict[str, Any], ticket: Ticket) -> dict[str, Any]:
+def event_details(changes: dict[str, Any], ticket: Ticket | None) -> dict[str, Any]:
+    """`ticket`: as it was before (None: assigned as it is created)."""
     person = changes["assignee_person_id"]
     return {
         "assignee": changes["assignee"],
         "assigneePersonId": str(person) if person else None,
-        "previousAssignee": ticket.assignee,
+        "previousAssignee": ticket.assignee if ticket is not None else None,
     }
 
 

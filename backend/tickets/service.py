@@ -235,7 +235,19 @@ async def _deadline_for(uow: UnitOfWork, tenant: Tenant, start: datetime) -> tup
     return deadline.started_at, deadline.due_at, deadline.rule.value, deadline.calendar_version
 
 
-async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | None = None) -> Ticket:
+@dataclass(frozen=True, slots=True)
+class MessagePromise:
+    """A message taken from the forwarding decision's option (decision 038): the ticket is
+    assigned to the option's person (None: the department's queue) and its callback deadline
+    runs from the moment the option announced it, so the citizen is called back when promised."""
+
+    person_id: UUID | None
+    promised_at: datetime
+
+
+async def create_ticket(
+    uow: UnitOfWork, data: TicketCreate, now: datetime | None = None, message: MessagePromise | None = None
+) -> Ticket:
     now = now or clock.now()
     tenant = await reach.reach(uow, data.tenant_slug, Operation.TICKET_CREATE)
     if not data.subject.strip():
@@ -250,7 +262,11 @@ async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | Non
             )
     elif not await repository.active_department_exists(uow.conn, tenant.id, department_id):
         raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
-    started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, now)
+    assignment = None
+    if message is not None and message.person_id is not None:
+        assignment = await assignees.resolve(uow.conn, tenant.id, None, message.person_id)
+    deadline_from = message.promised_at if message is not None else now
+    started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, deadline_from)
     number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
     ticket_id = uuid4()
     principal = uow.principal
@@ -305,6 +321,19 @@ async def create_ticket(uow: UnitOfWork, data: TicketCreate, now: datetime | Non
             change_seq=seq,
         )
     ]
+    if assignment is not None:  # already assigned when the department first sees it
+        published.append(
+            await record_change(
+                uow.conn,
+                tenants,
+                ticket_id,
+                EventKind.ASSIGNED,
+                actor,
+                now,
+                changes=assignment,
+                details=assignees.event_details(assignment, None),
+            )
+        )
     if data.forward:
         published.append(await _transition(uow, tenants, ticket_id, TicketStatus.FORWARDED, None, now))
     _publish_after_commit(uow, published)

@@ -664,6 +664,19 @@ ROUTES: tuple[Route, ...] = (
         body=lambda t: {"number": t.directory["phone"], "state": "idle"},
     ),
     Route("GET", "/v1/forwarding", (R.FORWARDING_READ,), query=lambda t: {"tenant": t.slug, "leikaKey": "99"}),
+    Route(
+        "POST",
+        "/v1/forwarding/messages",
+        (R.FORWARDING_READ, R.TICKET_CREATE),
+        body=lambda t: {
+            "tenant": t.slug,
+            "at": datetime.now(UTC).isoformat(),
+            "leikaKey": "99",
+            "subject": "Matrix",
+            "concern": "Matrix",
+            "citizen": {"consent": False, "preferredChannel": "none"},
+        },
+    ),
     # Web pages (backend/webpages/controller.py): sites are registered under a made-up name (never
     # fetched: the worker is off in tests); the page is matrix_web_page()'s, its draft made once.
     Route("GET", "/v1/tenants/{slug}/web-sites", (R.WEB_SITE_MANAGE,)),

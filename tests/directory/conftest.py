@@ -4,6 +4,7 @@ each the other's substitute — plus Herr Weber for the wider key prefix."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -11,7 +12,8 @@ from uuid import UUID
 import httpx
 import pytest_asyncio
 
-from tests.support.world import World
+from backend.telephony.demo import load_demo_telephony
+from tests.support.world import World, system_principal
 
 Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
@@ -76,3 +78,32 @@ async def directory(client: Client, world: World) -> Directory:
     ):
         await created(await client.post(f"{base}/responsibilities", json=body, headers=admin))
     return Directory(UUID(department["id"]), mueller, schmidt, weber)
+
+
+# --- calls for the transfer outcome and message tests (decision 038) ----------------------------
+
+SOEST_CENTRAL = "02921 103-0"
+DAY = "2147-06-03"  # only the transfer tests put calls into the world's Soest on this day
+
+
+@pytest_asyncio.fixture(scope="session")
+async def numbers(world: World) -> World:
+    operator = system_principal(world.tenant_ids[KREIS], set(world.tenant_ids.values()))
+    await load_demo_telephony(world.state, operator, world.tenant_ids)  # idempotent: shared with telephony tests
+    return world
+
+
+async def a_call(client: Client, world: World, day: str = DAY, hour: str = "10:00") -> dict[str, Any]:
+    body = {
+        "externalId": f"transfer-{uuid.uuid4()}",
+        "dialled": SOEST_CENTRAL,
+        "offeredAt": f"{day}T{hour}:00+02:00",
+        "answeredAt": f"{day}T{hour}:20+02:00",
+        "endedAt": f"{day}T{hour}:50+02:00",
+        "agent": "agent-16",
+    }
+    response = await client.post("/v1/calls", json=body, headers=world.headers(KREIS, "telephony"))
+    assert response.status_code == 200, response.text
+    call: dict[str, Any] = response.json()
+    assert call["tenantId"] == str(world.tenant_ids[SOEST])
+    return call
