@@ -21,6 +21,8 @@ from backend.db.tenancy import tenant_transaction
 from backend.directory import compiled, repository, service
 from backend.main import create_app
 from backend.settings import Settings
+from backend.state import unit_of_work
+from backend.tickets import service as tickets
 from tests.directory.conftest import KREIS, SOEST, Directory, created
 from tests.support.asgi import serve
 from tests.support.servers import app_process
@@ -232,3 +234,43 @@ async def test_a_late_commit_is_read_after_an_earlier_ones(client: Client, world
     async with tenant_transaction(pool, [soest], readonly=True) as reader:
         after = between.merged(await repository.presence_written_since(reader, soest, between.watermark))
     assert (after.phone[late_id]["state"], after.phone[early_id]["state"]) == ("busy", "ringing")
+
+
+async def test_a_change_of_the_towns_ticket_routes_is_in_force_at_once(
+    client: Client, world: World, directory: Directory
+) -> None:
+    """The message's department comes from the tickets' responsibility table, held with the
+    town: an entry added there moves the decision's department at once."""
+    admin = world.headers(SOEST, "town-admin")
+    slug = world.slug(SOEST)
+    name = f"Hotline {uuid.uuid4().hex[:6]}"
+    department = await created(await client.post(f"/v1/tenants/{slug}/departments", json={"name": name}, headers=admin))
+    line = await client.put(
+        f"/v1/tenants/{slug}/directory/department-lines/{department['id']}",
+        json={"phone": "02921 103-7000"},
+        headers=admin,
+    )
+    assert line.status_code == 200, line.text
+    key = f"97{uuid.uuid4().int % 10**12:012d}"  # nobody is responsible for it
+
+    async def departments() -> list[str | None]:
+        response = await client.get(
+            "/v1/forwarding",
+            params={"tenant": slug, "leikaKey": key, "at": TUESDAY_10.isoformat()},
+            headers=world.headers(KREIS, "agent"),
+        )
+        assert response.status_code == 200, response.text
+        return [o["departmentName"] for o in response.json()["options"]]
+
+    assert name not in await departments()
+    town_admin = Principal(
+        issuer="test",
+        subject="hot-path-admin",
+        tenant_id=world.tenant_ids[SOEST],
+        tenant_slug=slug,
+        roles=frozenset({Role.TOWN_ADMIN}),
+        acting_tenant_ids=frozenset({world.tenant_ids[SOEST]}),
+    )
+    async with unit_of_work(world.state, town_admin) as uow:
+        await tickets.import_route(uow, world.tenant_ids[SOEST], key[:10], uuid.UUID(department["id"]))
+    assert await departments() == [name, name]  # the line, open; the message for the department
