@@ -274,3 +274,20 @@ async def test_a_change_of_the_towns_ticket_routes_is_in_force_at_once(
     async with unit_of_work(world.state, town_admin) as uow:
         await tickets.import_route(uow, world.tenant_ids[SOEST], key[:10], uuid.UUID(department["id"]))
     assert await departments() == [name, name]  # the line, open; the message for the department
+
+
+async def test_a_burst_after_a_directory_change_compiles_the_town_once(
+    client: Client, world: World, directory: Directory
+) -> None:
+    own = await own_person(client, "", world, directory)  # a directory change: a new generation
+    before = compiled.compilations
+    options = await asyncio.gather(*(first_option(client, "", world, own.key, TUESDAY_10) for _ in range(12)))
+    assert {o["personId"] for o in options} == {own.person["id"]}
+    assert compiled.compilations == before + 1
+    # A town the principal may not reach stays missing, also while another's read is shared.
+    partnerless = await client.get(
+        "/v1/forwarding",
+        params={"tenant": world.slug(SOEST), "leikaKey": own.key},
+        headers=world.headers("stadt-geseke", "agent"),
+    )
+    assert partnerless.status_code == 404, partnerless.text
