@@ -291,3 +291,7 @@ async def test_a_burst_after_a_directory_change_compiles_the_town_once(
         headers=world.headers("stadt-geseke", "agent"),
     )
     assert partnerless.status_code == 404, partnerless.text
+    partner = await client.get(  # a partner system has no grant at all, held town or not
+        "/v1/forwarding", params={"tenant": world.slug(SOEST)}, headers=world.headers(SOEST, "partner")
+    )
+    assert partner.status_code == 403, partner.text
