@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest_asyncio
 import time_machine
 from asyncpg.connection import LoggedQuery
 
@@ -23,7 +24,7 @@ from backend.main import create_app
 from backend.settings import Settings
 from backend.state import unit_of_work
 from backend.tickets import service as tickets
-from tests.directory.conftest import KREIS, SOEST, Directory, created
+from tests.directory.conftest import KREIS, SOEST, created
 from tests.support.asgi import serve
 from tests.support.servers import app_process
 from tests.support.world import World
@@ -42,16 +43,38 @@ class Own:
     number: str
 
 
-async def own_person(http: Client, base_url: str, world: World, directory: Directory) -> Own:
+@pytest_asyncio.fixture(scope="module")
+async def department(client: Client, world: World) -> uuid.UUID:
+    """A department of these tests' own (open Mon–Fri 8–16), so the people they add do not
+    crowd the shared Bauordnung that other tests search."""
+    slug, admin = world.slug(SOEST), world.headers(SOEST, "town-admin")
+    made = await created(
+        await client.post(
+            f"/v1/tenants/{slug}/departments", json={"name": f"Vermittlung {uuid.uuid4().hex[:6]}"}, headers=admin
+        )
+    )
+    line = await client.put(
+        f"/v1/tenants/{slug}/directory/department-lines/{made['id']}",
+        json={
+            "phone": "02921 103-8000",
+            "hours": [{"weekday": d, "opens": "08:00", "closes": "16:00"} for d in range(1, 6)],
+        },
+        headers=admin,
+    )
+    assert line.status_code == 200, line.text
+    return uuid.UUID(made["id"])
+
+
+async def own_person(http: Client, base_url: str, world: World, department: uuid.UUID) -> Own:
     digits = f"{uuid.uuid4().int % 10**5:05d}"
     key = f"98{uuid.uuid4().int % 10**12:012d}"
     admin = world.headers(SOEST, "town-admin")
     person = await created(
         await http.post(
-            f"{base_url}{directory.base(world)}/people",
+            f"{base_url}/v1/tenants/{world.slug(SOEST)}/directory/people",
             json={
                 "familyName": f"Heiß{digits}",
-                "departmentId": str(directory.department_id),
+                "departmentId": str(department),
                 "phone": f"+4929219{digits}",
             },
             headers=admin,
@@ -59,7 +82,7 @@ async def own_person(http: Client, base_url: str, world: World, directory: Direc
     )
     await created(
         await http.post(
-            f"{base_url}{directory.base(world)}/responsibilities",
+            f"{base_url}/v1/tenants/{world.slug(SOEST)}/directory/responsibilities",
             json={"personId": person["id"], "leikaKey": key},
             headers=admin,
         )
@@ -90,11 +113,11 @@ async def phone_event(
 
 
 async def test_a_presence_event_on_one_instance_changes_the_decision_on_the_other(
-    settings: Settings, world: World, directory: Directory
+    settings: Settings, world: World, department: uuid.UUID
 ) -> None:
     with app_process(settings) as first, app_process(settings) as second:
         async with httpx.AsyncClient(timeout=10) as http:
-            own = await own_person(http, first.url, world, directory)
+            own = await own_person(http, first.url, world, department)
             for _ in range(2):  # the second instance compiles, then answers from what it holds
                 option = await first_option(http, second.url, world, own.key, TUESDAY_10)
                 assert (option["personId"], option["available"]) == (own.person["id"], True), option
@@ -122,8 +145,8 @@ def agent(world: World) -> Principal:
     )
 
 
-async def test_an_expired_telephone_event_no_longer_counts(client: Client, world: World, directory: Directory) -> None:
-    own = await own_person(client, "", world, directory)
+async def test_an_expired_telephone_event_no_longer_counts(client: Client, world: World, department: uuid.UUID) -> None:
+    own = await own_person(client, "", world, department)
     await phone_event(client, "", world, own, "busy", TUESDAY_10, seconds=60)
     # The decision's moment from the clock, pinned: within the event's minute it counts …
     for moment, available in (
@@ -158,7 +181,7 @@ class Statements:
 
 
 async def test_a_decision_in_the_steady_state_makes_no_statement_and_a_presence_change_one(
-    settings: Settings, world: World, directory: Directory
+    settings: Settings, world: World, department: uuid.UUID
 ) -> None:
     pool_size = 2
     app = create_app(dataclasses.replace(settings, db_pool_min=pool_size, db_pool_max=pool_size))
@@ -170,7 +193,7 @@ async def test_a_decision_in_the_steady_state_makes_no_statement_and_a_presence_
             conn.add_query_logger(log)
         for conn in held:
             await pool.release(conn)
-        own = await own_person(http, "", world, directory)
+        own = await own_person(http, "", world, department)
         await first_option(http, "", world, own.key, TUESDAY_10)  # compiles the town
         await log.settle()
         for _ in range(5):
@@ -189,9 +212,9 @@ async def test_a_decision_in_the_steady_state_makes_no_statement_and_a_presence_
 
 
 async def test_a_burst_of_decisions_after_a_change_agrees_with_it(
-    client: Client, world: World, directory: Directory
+    client: Client, world: World, department: uuid.UUID
 ) -> None:
-    own = await own_person(client, "", world, directory)
+    own = await own_person(client, "", world, department)
 
     async def burst() -> set[bool]:
         options = await asyncio.gather(*(first_option(client, "", world, own.key, TUESDAY_10) for _ in range(12)))
@@ -204,12 +227,12 @@ async def test_a_burst_of_decisions_after_a_change_agrees_with_it(
     assert await burst() == {True}
 
 
-async def test_a_late_commit_is_read_after_an_earlier_ones(client: Client, world: World, directory: Directory) -> None:
+async def test_a_late_commit_is_read_after_an_earlier_ones(client: Client, world: World, department: uuid.UUID) -> None:
     """Two writers: the one that began first commits last. A read between the two commits sees
     only the second; the next read, from that read's watermark, still finds the first."""
     soest = world.tenant_ids[SOEST]
     pool = world.state.pool
-    late, early = [await own_person(client, "", world, directory) for _ in range(2)]
+    late, early = [await own_person(client, "", world, department) for _ in range(2)]
     late_id, early_id = uuid.UUID(late.person["id"]), uuid.UUID(early.person["id"])
     until = TUESDAY_10 + timedelta(hours=1)
     async with tenant_transaction(pool, [soest], readonly=True) as reader:
@@ -236,9 +259,7 @@ async def test_a_late_commit_is_read_after_an_earlier_ones(client: Client, world
     assert (after.phone[late_id]["state"], after.phone[early_id]["state"]) == ("busy", "ringing")
 
 
-async def test_a_change_of_the_towns_ticket_routes_is_in_force_at_once(
-    client: Client, world: World, directory: Directory
-) -> None:
+async def test_a_change_of_the_towns_ticket_routes_is_in_force_at_once(client: Client, world: World) -> None:
     """The message's department comes from the tickets' responsibility table, held with the
     town: an entry added there moves the decision's department at once."""
     admin = world.headers(SOEST, "town-admin")
@@ -277,9 +298,9 @@ async def test_a_change_of_the_towns_ticket_routes_is_in_force_at_once(
 
 
 async def test_a_burst_after_a_directory_change_compiles_the_town_once(
-    client: Client, world: World, directory: Directory
+    client: Client, world: World, department: uuid.UUID
 ) -> None:
-    own = await own_person(client, "", world, directory)  # a directory change: a new generation
+    own = await own_person(client, "", world, department)  # a directory change: a new generation
     before = compiled.compilations
     options = await asyncio.gather(*(first_option(client, "", world, own.key, TUESDAY_10) for _ in range(12)))
     assert {o["personId"] for o in options} == {own.person["id"]}
