@@ -1,8 +1,8 @@
 """Generation counters in Redis for what every request reads and administrators rarely change.
 
 Sign-in (issuers, tenants, agreements), telephony routing (numbers, windows, absences, area
-codes, tenant settings) and the town directories (the forwarding decision) are remembered in
-process under the generation they were read at. A committed change increments its counter
+codes, tenant settings), the town directories and their people's presence (the forwarding
+decision) are remembered in process under the generation they were read at. A committed change increments its counter
 (`bump`, run after commit), so the next request on any
 instance reads a new generation and looks again: no instance answers from a state older than
 the last commit. A request reads all counters once, in one round trip, at sign-in; what it
@@ -23,8 +23,9 @@ from backend.redisclient import always_try
 if TYPE_CHECKING:  # the app state names this module's Generations in its sign-in hook
     from backend.state import AppState
 
-Counter = Literal["signin", "routing", "directory", "knowledge"]
-_COUNTERS: tuple[Counter, ...] = ("signin", "routing", "directory")  # read at sign-in; "knowledge" only by search
+Counter = Literal["signin", "routing", "directory", "presence", "knowledge"]
+# Read at sign-in, in one MGET; "knowledge" only by search.
+_COUNTERS: tuple[Counter, ...] = ("signin", "routing", "directory", "presence")
 _STATE_KEY = "generations"
 log = structlog.get_logger("generations")
 
@@ -34,6 +35,7 @@ class Generations:
     signin: int
     routing: int
     directory: int = 0  # the town directories (backend.directory.compiled)
+    presence: int = 0  # their people's own switches and telephone events (the same, decision 039)
 
 
 def key(app: AppState, counter: Counter) -> str:
@@ -47,8 +49,8 @@ async def read(app: AppState) -> Generations | None:
         values = await app.redis.mget([key(app, counter) for counter in _COUNTERS])
     except RedisError:
         return None
-    signin, routing, directory = (int(value or 0) for value in values)
-    return Generations(signin=signin, routing=routing, directory=directory)
+    signin, routing, directory, presence = (int(value or 0) for value in values)
+    return Generations(signin=signin, routing=routing, directory=directory, presence=presence)
 
 
 async def read_one(app: AppState, counter: Counter) -> int | None:

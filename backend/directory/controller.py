@@ -281,9 +281,9 @@ class DirectoryController(AuthenticatedController):
         area: Annotated[str | None, Parameter(max_length=100)] = None,
         at: datetime | None = None,
     ) -> ForwardingDecision:
+        # No unit of work: the decision reads the town held in process (decision 039).
         read = generations.of_request(request)
-        async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)
+        return await service.forwarding_decision(app_state, principal, tenant, leika_key, surname, at, area, read)
 
     @get(
         PERSON + "/private-number",

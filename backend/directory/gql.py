@@ -474,8 +474,10 @@ class DirectoryQuery:
         area: str | None = None,
     ) -> ForwardingDecisionGQL:
         read = generations.of_request(info.context.request)
-        async with info.context.uow() as uow:
-            decision = await service.forwarding_decision(uow, tenant, leika_key, surname, at, area, read)
+        principal = await info.context.principal()
+        decision = await service.forwarding_decision(
+            info.context.app, principal, tenant, leika_key, surname, at, area, read
+        )
         return shown(ForwardingDecisionGQL, decision)
 
 

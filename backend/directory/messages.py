@@ -41,7 +41,7 @@ async def take_message(
             field="at",
         )
     decision = await service.forwarding_decision(
-        uow, data.tenant, data.leika_key, data.surname, data.at, data.area, read
+        uow.app, uow.principal, data.tenant, data.leika_key, data.surname, data.at, data.area, read
     )
     option = next(o for o in decision.options if o.kind is OptionKind.MESSAGE)  # always the last one
     if data.call_id is not None:

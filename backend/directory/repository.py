@@ -512,18 +512,22 @@ async def all_person_absences(conn: asyncpg.Connection, tenant_id: UUID) -> list
     )
 
 
-async def live_presence(
-    conn: asyncpg.Connection, tenant_id: UUID, person_ids: Sequence[UUID], at: datetime
-) -> list[asyncpg.Record]:
-    """The switch and telephone rows in force at `at` for a few people, in one round trip."""
+async def presence_written_since(conn: asyncpg.Connection, tenant_id: UUID, watermark: int) -> list[asyncpg.Record]:
+    """The town's switch and telephone rows written by transactions from `watermark` on (0: all),
+    and, as the row with source 'watermark', the oldest transaction still running when this
+    statement read them: rows committed after it are written by that one or a later one, so the
+    next read from that watermark misses none (decision 039). One statement, so both come from
+    the same snapshot."""
     return await conn.fetch(
-        """SELECT 'switch' AS source, person_id, state, until, NULL::timestamptz AS expires_at
-           FROM directory_presence_switch
-           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND set_at <= $3 AND $3 < until
+        """SELECT 'watermark' AS source, NULL::uuid AS person_id,
+                  pg_snapshot_xmin(pg_current_snapshot())::text AS state,
+                  NULL::timestamptz AS since, NULL::timestamptz AS until
            UNION ALL
-           SELECT 'phone', person_id, state, NULL, expires_at FROM directory_presence_phone
-           WHERE tenant_id = $1 AND person_id = ANY($2::uuid[]) AND at <= $3 AND $3 < expires_at""",
+           SELECT 'switch', person_id, state, set_at, until FROM directory_presence_switch
+           WHERE tenant_id = $1 AND written_xid >= $2::text::xid8
+           UNION ALL
+           SELECT 'phone', person_id, state, at, expires_at FROM directory_presence_phone
+           WHERE tenant_id = $1 AND written_xid >= $2::text::xid8""",
         tenant_id,
-        list(person_ids),
-        at,
+        str(watermark),
     )

@@ -120,7 +120,7 @@ async def search_directory(uow: UnitOfWork, tenant_slug: str, text: str, limit: 
     salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
     words = [w for w in raw if w not in _FILLER]
     # The compiled town (decision 023), its people folded once (decision 038): no query once compiled.
-    town = await compiled.snapshot(uow, tenant, None, Operation.DIRECTORY_READ)
+    town = (await compiled.held(uow, tenant, Operation.DIRECTORY_READ)).snapshot
     lines = town.lines
     stemmed = [(w, _stems(w)) for w in words]
     hits = [
@@ -168,7 +168,7 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
         return []
     if not names_a_person_or_office(text):
         return []
-    compiled_town = await compiled.snapshot(uow, town, None, Operation.DIRECTORY_READ)
+    compiled_town = (await compiled.held(uow, town, Operation.DIRECTORY_READ)).snapshot
     digits = "".join(_DIGITS.findall(text))
     raw = _words(text)
     salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
@@ -185,7 +185,7 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
     hits = hits[:ENTRIES_NEXT_TO_ARTICLES]
     at = clock.now()
     people = [h.person for h in hits if h.person is not None]
-    presences = await service.presences_now(uow, town, compiled_town, people, at) if people else {}
+    presences = await service.presences_now(uow, town, people, at) if people else {}
     entries = []
     for hit in hits:
         if hit.person is not None:
@@ -206,7 +206,8 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
                 )
             )
         elif hit.department is not None:
-            open_now, reason = service.line_state(compiled_town.calendar, hit.department, at)
+            line_calendar = compiled_town.calendar_of(hit.department.department_id)
+            open_now, reason = service.line_state(line_calendar, hit.department, at)
             entries.append(
                 DirectoryEntry(
                     kind=HitKind.DEPARTMENT,

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from auth.permissions import Operation
+from auth.principal import Principal
 from backend import clock
 from backend.directory import compiled, presence_feed, repository
 from backend.directory.presence import Sources, department_calendar, presence_of
@@ -41,12 +42,11 @@ from backend.directory.speakable import display_name, extension, presence_phrase
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.generations import Generations
 from backend.i18n import _l
-from backend.state import UnitOfWork
+from backend.state import AppState, UnitOfWork
 from backend.telephony.schemas import Absences, DatedAbsenceInput, WeeklyAbsenceInput
 from backend.tenants.calendar import WorkingCalendar, load_calendar
 from backend.tenants.reach import reach, reach_home, reach_id, reachable
 from backend.tenants.schemas import ServiceInterval, Tenant
-from backend.tickets import service as tickets
 
 # --- people -------------------------------------------------------------------------------
 
@@ -161,35 +161,34 @@ async def _presences(
     return await presence_feed.presences(uow.conn, tenant.id, people, lines, calendar, at)
 
 
-async def _live_presences(
-    uow: UnitOfWork, tenant: Tenant, town: compiled.Snapshot, people: Sequence[Person], at: datetime
+def _held_presences(
+    town: compiled.Snapshot, live: compiled.Live, people: Sequence[Person], at: datetime
 ) -> dict[UUID, Presence]:
-    """Presence from the compiled absences and one query for the switch and telephone rows."""
-    live: dict[tuple[str, UUID], Any] = {}
-    if people:
-        for row in await repository.live_presence(uow.conn, tenant.id, [p.id for p in people], at):
-            live[row["source"], row["person_id"]] = row
-    answers = {}
-    for p in people:
-        line = town.lines.get(p.department_id) if p.department_id else None
-        sources = Sources(
-            phone=live.get(("phone", p.id)),
-            switch=live.get(("switch", p.id)),
-            dated=town.dated_at(p.id, at),
-            weekly=town.weekly.get(p.id, ()),
+    """Presence from the compiled absences and the held switch and telephone rows: no round trip."""
+    return {
+        p.id: presence_of(
+            p.id,
+            Sources(
+                phone=live.phone_at(p.id, at),
+                switch=live.switch_at(p.id, at),
+                dated=town.dated_at(p.id, at),
+                weekly=town.weekly.get(p.id, ()),
+            ),
+            town.calendar_of(p.department_id),
+            at,
         )
-        answers[p.id] = presence_of(p.id, sources, _calendar(town.calendar, line.hours if line else None), at)
-    return answers
+        for p in people
+    }
 
 
 async def presences_now(
-    uow: UnitOfWork, tenant: Tenant, town: compiled.Snapshot, people: Sequence[Person], at: datetime
+    uow: UnitOfWork, tenant: Tenant, people: Sequence[Person], at: datetime
 ) -> dict[UUID, Presence]:
-    """Presence of a few people of a compiled town, as the decision reads it (one query), for a
-    principal who may read the town's directory (the knowledge search's entries, decision 038)."""
-    if tenant.id not in reachable(uow, Operation.DIRECTORY_READ):
-        raise NotFound(_l("tenant not found"))
-    return await _live_presences(uow, tenant, town, people, at)
+    """Presence of a few people of a town, as the decision reads it (from the held town: no query
+    in the steady state), for a principal who may read the town's directory (the knowledge
+    search's entries, decision 038)."""
+    town = await compiled.held(uow, tenant, Operation.DIRECTORY_READ)
+    return _held_presences(town.snapshot, town.live, people, at)
 
 
 async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
@@ -219,6 +218,7 @@ async def set_my_presence(uow: UnitOfWork, data: PresenceSwitchInput, now: datet
     if data.state is not SwitchState.AVAILABLE and until - now > timedelta(days=60):
         raise ValidationFailed(_l("longer absences belong in the absence calendar"), field="until")
     await repository.upsert_switch(uow.conn, home.id, me.id, data.state.value, until, now)
+    compiled.presence_changed(uow)
     lines = await repository.department_lines(uow.conn, home.id)
     calendar = await load_calendar(uow.conn, home)
     answer = (await _presences(uow, home, [me], lines, calendar, now))[me.id]
@@ -242,6 +242,7 @@ async def record_presence_event(
     stored = await repository.upsert_phone_state(
         uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
     )
+    compiled.presence_changed(uow)
     lines = await repository.department_lines(uow.conn, tenant.id)
     calendar = await load_calendar(uow.conn, tenant)
     answer = (await _presences(uow, tenant, [found], lines, calendar, at))[found.id]
@@ -339,7 +340,8 @@ def _responsible(entries: list[Responsibility], surname: str | None, area: str |
 
 
 async def forwarding_decision(
-    uow: UnitOfWork,
+    app: AppState,
+    principal: Principal,
     tenant_slug: str,
     leika_key: str | None,
     surname: str | None = None,
@@ -347,8 +349,12 @@ async def forwarding_decision(
     area: str | None = None,
     read: Generations | None = None,
 ) -> ForwardingDecision:
-    """`read`: the generations the request read at sign-in (the compiled directory's key)."""
-    tenant = await reach(uow, tenant_slug, Operation.FORWARDING_READ)
+    """`read`: the generations the request read at sign-in (the compiled directory's key). The
+    hot path: the town, its people's presence and the callback rule are held in process
+    (`compiled.town`, which is the door), so a decision in the steady state makes no database
+    round trip and needs no unit of work (decision 039)."""
+    town, live = await compiled.town(app, principal, tenant_slug, read)
+    tenant = town.tenant
     at = at or clock.now()
     if at.tzinfo is None:
         raise ValidationFailed(_l("give the time with its offset"), field="at")
@@ -356,7 +362,6 @@ async def forwarding_decision(
         raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
     if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
         raise ValidationFailed(_l("not a surname"), field="surname")
-    town = await compiled.snapshot(uow, tenant, read)
     by_id, lines, calendar = town.people, town.lines, town.calendar
     entries = town.responsible_for(leika_key) if leika_key else []
     chosen = [e for e in _responsible(entries, surname, area) if e.person_id in by_id]
@@ -372,11 +377,10 @@ async def forwarding_decision(
             if substitute_id in by_id and substitute_id not in seen:
                 seen.add(substitute_id)
                 candidates.append((by_id[substitute_id], OptionKind.SUBSTITUTE, entry))
-    presences = await _live_presences(uow, tenant, town, [c[0] for c in candidates], at)
-    proposed_department, due_at = await tickets.callback_promise(
-        uow, tenant.id, leika_key, at, Operation.FORWARDING_READ
-    )
-    builder = _Options(calendar, lines, presences, at)
+    presences = _held_presences(town, live, [c[0] for c in candidates], at)
+    proposed_department = town.callback.department_for(leika_key)
+    due_at = town.callback.due_at(calendar, at)
+    builder = _Options(town, presences, at)
     for person, kind, entry in candidates:
         builder.person(person, kind, entry)
     first = by_id[chosen[0].person_id] if chosen else None
@@ -395,10 +399,11 @@ async def forwarding_decision(
 
 
 def line_state(calendar: WorkingCalendar, line: DepartmentLine, at: datetime) -> tuple[bool, str]:
-    """Whether a department's general line can take a call at `at`, and why (not)."""
+    """Whether a department's general line can take a call at `at`, and why (not); `calendar` is
+    the line's own (`Snapshot.calendar_of`)."""
     if line.phone is None:
         return False, "the department has no general line"
-    openness = _calendar(calendar, line.hours).openness(at)
+    openness = calendar.openness(at)
     if not openness.open:
         return False, f"public holiday: {openness.detail}" if openness.detail else "outside the department's hours"
     return True, "the department's line is open"
@@ -407,14 +412,8 @@ def line_state(calendar: WorkingCalendar, line: DepartmentLine, at: datetime) ->
 class _Options:
     """The ordered options and their German sentences, built from presence and the calendar."""
 
-    def __init__(
-        self,
-        calendar: WorkingCalendar,
-        lines: dict[UUID, DepartmentLine],
-        presences: dict[UUID, Presence],
-        at: datetime,
-    ) -> None:
-        self.calendar, self.lines, self.presences, self.at = calendar, lines, presences, at
+    def __init__(self, town: compiled.Snapshot, presences: dict[UUID, Presence], at: datetime) -> None:
+        self.town, self.calendar, self.lines, self.presences, self.at = town, town.calendar, town.lines, presences, at
         self.options: list[ForwardingOption] = []
 
     def _add(self, **fields: Any) -> None:
@@ -441,7 +440,7 @@ class _Options:
             speakable = f"{prefix}{label} hat keine Durchwahl."
         else:
             comma = "," if label != spoken_name(person) else ""  # "Frau Müller, Bauordnung, ist …"
-            phrase = presence_phrase(state, _calendar(self.calendar, line.hours if line else None))
+            phrase = presence_phrase(state, self.town.calendar_of(person.department_id))
             speakable = f"{prefix}{label}{comma} {phrase}."
         if entry.surname_from and kind is OptionKind.PERSON:
             reason += f" (surnames {entry.surname_from}–{entry.surname_to})"
@@ -459,7 +458,7 @@ class _Options:
         )
 
     def department(self, line: DepartmentLine) -> None:
-        available, reason = line_state(self.calendar, line, self.at)
+        available, reason = line_state(self.town.calendar_of(line.department_id), line, self.at)
         if line.phone is None:
             speakable = f"Der Fachbereich {line.name} hat keine allgemeine Durchwahl."
         elif not available:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from backend.tenants.calendar import WorkingCalendar
 from backend.tickets.schemas import DeadlineRule, SlaState, TicketStatus
@@ -47,6 +48,31 @@ def callback_deadline(calendar: WorkingCalendar, created_at: datetime, rule: Dea
         rule=rule,
         calendar_version=calendar.version,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRule:
+    """What the promise of a message taken instead of a transfer depends on: the town's deadline
+    rule and its responsibility table (key prefix → active department; None: the default
+    route), held compiled by the forwarding decision. The same choice as
+    `repository.propose_department` and the same deadline as `create_ticket`."""
+
+    deadline_rule: DeadlineRule
+    routes: tuple[tuple[str | None, UUID], ...]
+
+    def department_for(self, leika_key: str | None) -> UUID | None:
+        """The longest key prefix that matches wins; the default route matches anything."""
+        best: tuple[int, UUID] | None = None
+        for prefix, department_id in self.routes:
+            if prefix is not None and (leika_key is None or not leika_key.startswith(prefix)):
+                continue
+            length = len(prefix or "")
+            if best is None or length > best[0]:
+                best = (length, department_id)
+        return best[1] if best else None
+
+    def due_at(self, calendar: WorkingCalendar, at: datetime) -> datetime:
+        return callback_deadline(calendar, at, self.deadline_rule).due_at
 
 
 def sla_state(

@@ -155,6 +155,16 @@ async def propose_department(conn: asyncpg.Connection, tenant_id: UUID, leika_ke
     return department_id
 
 
+async def routes_to_active_departments(conn: asyncpg.Connection, tenant_id: UUID) -> list[asyncpg.Record]:
+    """The responsibility table as `propose_department` reads it: only active departments."""
+    return await conn.fetch(
+        """SELECT r.key_prefix, r.department_id
+           FROM ticket_routes r JOIN departments d ON d.tenant_id = r.tenant_id AND d.id = r.department_id
+           WHERE r.tenant_id = $1 AND d.active""",
+        tenant_id,
+    )
+
+
 async def active_department_exists(conn: asyncpg.Connection, tenant_id: UUID, department_id: UUID) -> bool:
     return bool(
         await conn.fetchval(

@@ -21,7 +21,7 @@ import phonenumbers
 from auth.permissions import Operation
 from auth.principal import Principal
 from auth.roles import Role
-from backend import clock, cursors
+from backend import clock, cursors, generations
 from backend.errors import InvalidTransition, ValidationFailed, VersionConflict
 from backend.i18n import _l
 from backend.state import UnitOfWork
@@ -32,7 +32,7 @@ from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
 from backend.tickets import assignees, audit_repository, personal, pubsub, repository
 from backend.tickets.changes import Actor, record_change
-from backend.tickets.deadline import callback_deadline
+from backend.tickets.deadline import CallbackRule, callback_deadline
 from backend.tickets.schemas import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -128,6 +128,7 @@ async def update_settings(uow: UnitOfWork, tenant_slug: str, data: TicketSetting
     saved = await repository.save_settings(uow.conn, tenant.id, wanted, data.version)
     if saved is None:
         raise VersionConflict(_l("the ticket settings were changed by someone else; reload and try again"))
+    _promise_changed(uow)
     return saved
 
 
@@ -155,6 +156,7 @@ async def replace_routes(
         await repository.delete_route(uow.conn, tenant.id, route.key_prefix)
     for prefix, department_id in wanted:
         await repository.upsert_route(uow.conn, tenant.id, prefix, department_id)
+    _promise_changed(uow)
     return await repository.list_routes(uow.conn, tenant.id)
 
 
@@ -165,6 +167,7 @@ async def import_route(uow: UnitOfWork, tenant_id: UUID, key_prefix: str, depart
     if not await repository.active_department_exists(uow.conn, tenant.id, department_id):
         raise ValidationFailed(_l("no active department with this id in the town"), field="departmentId")
     await repository.upsert_route(uow.conn, tenant.id, key_prefix, department_id)
+    _promise_changed(uow)
 
 
 async def propose_department(uow: UnitOfWork, tenant_slug: str, leika_key: str | None) -> UUID | None:
@@ -181,17 +184,21 @@ async def department_accepts_tickets(
     return await repository.active_department_exists(uow.conn, tenant.id, department_id)
 
 
-async def callback_promise(
-    uow: UnitOfWork, tenant_id: UUID, leika_key: str | None, at: datetime, operation: Operation
-) -> tuple[UUID | None, datetime]:
-    """For a message taken instead of a transfer (the directory's forwarding decision): the
-    department the town's responsibility table proposes for the service, and when the callback
-    would be due for a ticket created at `at` — the same rule `create_ticket` applies. The door
-    is asked with the caller's `operation`."""
+def _promise_changed(uow: UnitOfWork) -> None:
+    """The forwarding decision holds each town's callback rule compiled under the directory's
+    generation (decision 039): after commit, every instance compiles it again."""
+    uow.after_commit(lambda: generations.bump(uow.app, "directory"))
+
+
+async def callback_rule(uow: UnitOfWork, tenant_id: UUID, operation: Operation) -> CallbackRule:
+    """For messages taken instead of a transfer (the directory's forwarding decision, which holds
+    it compiled): the town's deadline rule and responsibility table. A change of either bumps
+    the directory's generation; a department closed or reopened is a tenant change, which does
+    too. The door is asked with the caller's `operation`."""
     tenant = await reach_id(uow, tenant_id, operation)
-    department_id = await repository.propose_department(uow.conn, tenant.id, leika_key)
-    _, due_at, _, _ = await _deadline_for(uow, tenant, at)
-    return department_id, due_at
+    ticket_settings = await repository.get_settings(uow.conn, tenant.id)
+    routes = await repository.routes_to_active_departments(uow.conn, tenant.id)
+    return CallbackRule(ticket_settings.deadline_rule, tuple((r["key_prefix"], r["department_id"]) for r in routes))
 
 
 # --- creating and reading ------------------------------------------------------------------

@@ -8,13 +8,18 @@ Stadt Soest (each responsible for a LeiKa key of its own, half split by surname,
 substitute and a weekly absence), dropped at the end. `GET /v1/forwarding` (the operator's
 agent token) vs `GET /ping` on the same uvicorn server, driven by `wrk` (one thread, 8
 connections), in alternating rounds; the figure is the median of the rounds' p99 ratios.
-Goal (issue 16): p99 ≤ 1.5×. Results as JSON in bench-results/directory.json.
+Goal (issue 16): p99 ≤ 1.5×. Before the load, the same decision in process counts its
+PostgreSQL statements and Redis commands (asyncpg's query logger, a counting Redis client),
+the steady state after a warm-up. `--profile` also writes a cProfile of 500 decisions in
+process to bench-results/directory.prof. Results as JSON in bench-results/directory.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import dataclasses
 import json
 import os
 import statistics
@@ -26,9 +31,11 @@ from typing import Any
 import asyncpg
 
 from backend import devidp
-from backend.settings import PROJECT_ROOT
+from backend.main import create_app
+from backend.settings import PROJECT_ROOT, Settings
 from tests.bench import stack
 from tests.bench.wrk import WrkTarget, ensure_wrk, run_wrk
+from tests.support.asgi import serve
 
 OUTPUT = PROJECT_ROOT / "bench-results" / "directory.json"
 PEOPLE = 10_000
@@ -98,6 +105,61 @@ async def _add_people(admin_url: str) -> None:
         await conn.close()
 
 
+FORWARDING = f"/v1/forwarding?tenant=stadt-soest&leikaKey={KEY}&surname=Schulte"
+
+
+async def count_round_trips(settings: Settings, token: str, profile: bool) -> dict[str, Any]:
+    """Statements and Redis commands of one decision in the steady state, in process."""
+    # As the bench's servers (stack.child_environment): the limiter counts, never refuses.
+    app = create_app(dataclasses.replace(settings, rate_limit_per_minute=1_000_000))
+    statements: list[str] = []
+    async with serve(app, "http://bench") as client:
+        state = app.state.app_state
+        pool = state.pool
+        # Holding every connection at once reaches each of them; loggers survive release.
+        held = [await pool.acquire() for _ in range(settings.db_pool_min)]
+        for conn in held:
+            conn.add_query_logger(lambda record: statements.append(" ".join(record.query.split())))
+        for conn in held:
+            await pool.release(conn)
+        commands: list[str] = []
+        execute = state.redis.execute_command
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            commands.append(str(args[0]))
+            return await execute(*args, **options)
+
+        state.redis.execute_command = counted  # type: ignore[method-assign]
+        auth = {"Authorization": f"Bearer {token}"}
+        for _ in range(3):  # warm-up: sign-in, the compiled directory
+            assert (await client.get(FORWARDING, headers=auth)).status_code == 200
+        for _ in range(3):
+            await asyncio.sleep(0)
+        statements.clear()
+        commands.clear()
+        decisions = 20
+        for _ in range(decisions):
+            response = await client.get(FORWARDING, headers=auth)
+            assert response.status_code == 200, response.text
+        for _ in range(3):  # loggers are called with loop.call_soon
+            await asyncio.sleep(0)
+        ran = [q for q in statements if not q.startswith("SELECT pg_advisory_unlock_all()")]
+        result = {
+            "statements_per_decision": len(ran) / decisions,
+            "pool_resets_per_decision": (len(statements) - len(ran)) / decisions,
+            "redis_commands_per_decision": len(commands) / decisions,
+            "statements": sorted(set(ran))[:20],
+        }
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(500):
+                assert (await client.get(FORWARDING, headers=auth)).status_code == 200
+            profiler.disable()
+            profiler.dump_stats(str(OUTPUT.with_suffix(".prof")))
+    return result
+
+
 def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
     targets = [
@@ -106,7 +168,7 @@ def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[
             "forwarding",
             server.base_url,
             "GET",
-            f"/v1/forwarding?tenant=stadt-soest&leikaKey={KEY}&surname=Schulte",
+            FORWARDING,
             auth,
             None,
             b'"options"',
@@ -138,6 +200,8 @@ def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile 500 decisions in process")
+    parser.add_argument("--no-load", action="store_true", help="only the in-process count (and profile)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     if wrk is None:
@@ -149,10 +213,18 @@ def main() -> None:
     ):
         env, settings = stack.demo_environment(database_url, redis_url)
         asyncio.run(_add_people(database_url))
+        token = devidp.mint_token(settings, "kreis-soest", "agent")
+        results["in_process"] = asyncio.run(count_round_trips(settings, token, args.profile))
+        print(
+            f"in process: {results['in_process']['statements_per_decision']:.1f} PostgreSQL statements, "
+            f"{results['in_process']['redis_commands_per_decision']:.1f} Redis commands per decision"
+        )
+        if args.no_load:
+            print("\n".join(results["in_process"]["statements"]))
+            return
         server = stack.start_server("directory", "backend.main:create_app", stack.free_port(), env)
         try:
             stack.wait_ready(server)
-            token = devidp.mint_token(settings, "kreis-soest", "agent")
             results["http"] = measure(wrk, server, token, 3.0 if args.quick else 10.0)
         finally:
             stack.stop_server(server)
