@@ -353,6 +353,5 @@ class DirectoryController(AuthenticatedController):
     async def take_message(
         self, app_state: AppState, principal: Principal, request: Request[Any, Any, Any], data: MessageInput
     ) -> Ticket:
-        read = generations.of_request(request)
         async with unit_of_work(app_state, principal) as uow:
-            return await messages.take_message(uow, data, read)
+            return await messages.take_message(uow, data)

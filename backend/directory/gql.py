@@ -618,12 +618,11 @@ class DirectoryMutation:
         "(or the department's queue), with the callback deadline the option announced (agent)"
     )
     async def take_message(self, info: Info, input: TakeMessageInputGQL) -> TicketPayload:
-        read = generations.of_request(info.context.request)
         return await mutate(
             info,
             TicketPayload,
             "ticket",
-            lambda uow: messages.take_message(uow, to_input(schemas.MessageInput, input), read),
+            lambda uow: messages.take_message(uow, to_input(schemas.MessageInput, input)),
         )
 
 

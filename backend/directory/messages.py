@@ -15,7 +15,6 @@ from backend import clock
 from backend.directory import service
 from backend.directory.schemas import ForwardingOption, MessageInput, OptionKind
 from backend.errors import Duplicate, ValidationFailed
-from backend.generations import Generations
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.telephony import calls
@@ -28,10 +27,9 @@ PROMISE_KEPT_FOR = timedelta(hours=2)
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-async def take_message(
-    uow: UnitOfWork, data: MessageInput, read: Generations | None = None, now: datetime | None = None
-) -> Ticket:
-    """The ticket for the decision's "take a message" option; `read` as for the decision."""
+async def take_message(uow: UnitOfWork, data: MessageInput, now: datetime | None = None) -> Ticket:
+    """The ticket for the decision's "take a message" option; the decision reads the generations
+    in force, with this unit of work's connection."""
     now = now or clock.now()
     if data.at.tzinfo is None:
         raise ValidationFailed(_l("give the time with its offset"), field="at")
@@ -40,8 +38,8 @@ async def take_message(
             _l("take the message within {hours} hours of the decision", hours=PROMISE_KEPT_FOR.seconds // 3600),
             field="at",
         )
-    decision = await service.forwarding_decision(
-        uow.app, uow.principal, data.tenant, data.leika_key, data.surname, data.at, data.area, read
+    decision = await service.forwarding_decision_within(
+        uow, data.tenant, data.leika_key, data.surname, data.at, data.area
     )
     option = next(o for o in decision.options if o.kind is OptionKind.MESSAGE)  # always the last one
     if data.call_id is not None:

@@ -354,6 +354,33 @@ async def forwarding_decision(
     (`compiled.town`, which is the door), so a decision in the steady state makes no database
     round trip and needs no unit of work (decision 039)."""
     town, live = await compiled.town(app, principal, tenant_slug, read)
+    return _decision(town, live, leika_key, surname, at, area)
+
+
+async def forwarding_decision_within(
+    uow: UnitOfWork,
+    tenant_slug: str,
+    leika_key: str | None,
+    surname: str | None = None,
+    at: datetime | None = None,
+    area: str | None = None,
+) -> ForwardingDecision:
+    """The same decision for a request that already holds a unit of work (a message taken from
+    it, decision 038): a town not held is read with the connection the request holds, never a
+    second one of the pool."""
+    tenant = await reach(uow, tenant_slug, Operation.FORWARDING_READ)
+    held = await compiled.held(uow, tenant, Operation.FORWARDING_READ)
+    return _decision(held.snapshot, held.live, leika_key, surname, at, area)
+
+
+def _decision(
+    town: compiled.Snapshot,
+    live: compiled.Live,
+    leika_key: str | None,
+    surname: str | None,
+    at: datetime | None,
+    area: str | None,
+) -> ForwardingDecision:
     tenant = town.tenant
     at = at or clock.now()
     if at.tzinfo is None:
