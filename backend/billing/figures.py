@@ -27,7 +27,7 @@ from backend.telephony import service_level
 from backend.telephony.service_level import ServiceLevelCounts, ServiceLevelSettings
 from backend.tenants import service as tenants_service
 from backend.tenants.reach import reach, reach_optional, reachable
-from backend.tickets import service as tickets_service
+from backend.tickets import reports as tickets_reports
 
 DEFAULT_FIRST_CONTACT_TARGET = Decimal("0.60")
 DEFAULT_FIRST_CONTACT_TARGET_115 = Decimal("0.65")
@@ -256,7 +256,7 @@ async def figures(
     )
     tickets: dict[UUID, dict[str, int]] = {
         t: {k: getattr(f, k) for k in TICKET_KEYS}
-        for t, f in (await tickets_service.callback_figures(uow, list(names), start, last, now)).items()
+        for t, f in (await tickets_reports.callback_figures(uow, list(names), start, last, now)).items()
     }
     zero = dict.fromkeys(FIGURE_KEYS, 0)
     no_tickets = dict.fromkeys(TICKET_KEYS, 0)

@@ -515,7 +515,7 @@ class FigureScope(StrEnum):
     ONE_ONE_FIVE = "115"
 
 
-# From the tickets domain (backend.tickets.service.callback_figures).
+# From the tickets domain (backend.tickets.reports.callback_figures).
 TICKET_FIGURES_NOTE = "Tickets are not split by the number dialled: null on the 115 rows."
 TICKETS_FORWARDED = "Tickets handed to a town department (new → forwarded) in the period. " + TICKET_FIGURES_NOTE
 CALLBACKS_ON_TIME = (

@@ -18,7 +18,7 @@ from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.state import AppState, unit_of_work
 from backend.structs import Schema
-from backend.tickets import personal, service, webhook_service
+from backend.tickets import personal, reports, service, webhook_service
 from backend.tickets.schemas import (
     AssignmentInput,
     AuditEntry,
@@ -267,7 +267,7 @@ class TicketController(AuthenticatedController):
         after: str | None = None,
     ) -> AuditPage:
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            page = await service.audit_log(uow, slug, ticket_id, first, after)
+            page = await reports.audit_log(uow, slug, ticket_id, first, after)
         return AuditPage(items=page.items, next_cursor=page.next_cursor)
 
     @get(

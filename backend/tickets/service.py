@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,18 +30,16 @@ from backend.tenants import reach
 from backend.tenants.calendar import load_calendar
 from backend.tenants.reach import reach_id
 from backend.tenants.schemas import Tenant
-from backend.tickets import assignees, audit_repository, personal, pubsub, repository
+from backend.tickets import assignees, personal, pubsub, repository
 from backend.tickets.changes import Actor, record_change
 from backend.tickets.deadline import CallbackRule, callback_deadline
 from backend.tickets.schemas import (
     OPEN_STATUSES,
     TRANSITIONS,
     AssignmentInput,
-    AuditEntry,
     AuditWhat,
     CallbackAttempt,
     CallbackAttemptInput,
-    CallbackFigures,
     Channel,
     Comment,
     CommentInput,
@@ -80,13 +78,7 @@ class Changes:
     has_more: bool
 
 
-@dataclass(frozen=True, slots=True)
-class AuditPage:
-    items: list[AuditEntry]
-    next_cursor: str | None
-
-
-def _check_page(first: int) -> None:
+def check_page(first: int) -> None:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise ValidationFailed(
             _l("first must be between 1 and {max_page_size}", max_page_size=MAX_PAGE_SIZE), field="first"
@@ -362,7 +354,7 @@ async def list_tickets(
 ) -> Page:
     """Tickets without personal data, the most urgent first; department staff see their own
     department's unless they ask for all of their town's."""
-    _check_page(first)
+    check_page(first)
     reachable = reach.reachable(uow, Operation.TICKET_READ)
     if assignee is not None and ("\x00" in assignee or len(assignee) > 255):
         raise ValidationFailed(_l("not a valid assignee"), field="assignee")
@@ -418,7 +410,7 @@ async def changes_since(
 ) -> Changes:
     """Tickets changed after `cursor` in change order (partner systems poll this). Change
     numbers follow commit order per tenant, so nothing committed later can slip behind a cursor."""
-    _check_page(first)
+    check_page(first)
     slug = tenant_slug or uow.principal.tenant_slug
     tenant = await reach.reach(uow, slug, Operation.TICKET_READ)
     try:
@@ -659,37 +651,6 @@ async def record_callback(
     if attempt.note:
         personal.disclosed([ticket], AuditWhat.CALLBACK_NOTES)  # the answer repeats the note
     return attempt
-
-
-# --- audit ---------------------------------------------------------------------------------
-
-
-async def audit_log(
-    uow: UnitOfWork, tenant_slug: str, ticket_id: UUID | None = None, first: int = 50, after: str | None = None
-) -> AuditPage:
-    _check_page(first)
-    tenant = await reach.reach(uow, tenant_slug, Operation.TICKET_AUDIT_READ)
-    rows = await audit_repository.list_audit(uow.conn, tenant.id, ticket_id, cursors.decode(after), first + 1)
-    items = rows[:first]
-    more = len(rows) > first
-    return AuditPage(items=items, next_cursor=cursors.encode(items[-1].at, items[-1].id) if more else None)
-
-
-# --- figures -------------------------------------------------------------------------------
-
-
-async def callback_figures(
-    uow: UnitOfWork, tenant_ids: list[UUID], start: date, last: date, now: datetime | None = None
-) -> dict[UUID, CallbackFigures]:
-    """Tickets forwarded and callbacks on time vs late per tenant for the local days `start` …
-    `last` (inclusive), for the 115 figures. Tenants out of the principal's reach are left out;
-    every reachable tenant asked for gets a row (zeros when nothing happened)."""
-    reachable = reach.reachable(uow, Operation.FIGURES_READ)
-    wanted = sorted(t for t in set(tenant_ids) if t in reachable)
-    if not wanted:
-        return {}
-    open_statuses = sorted(s.value for s in OPEN_STATUSES)
-    return await repository.callback_figures(uow.conn, wanted, start, last, now or clock.now(), open_statuses)
 
 
 # --- subscriptions -------------------------------------------------------------------------

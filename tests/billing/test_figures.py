@@ -19,6 +19,7 @@ from backend.billing.schemas import FigureScope, FigureTargetsInput
 from backend.state import unit_of_work
 from backend.tenants import service as tenants_service
 from backend.tenants.schemas import DepartmentInput
+from backend.tickets import reports as tickets_reports
 from backend.tickets import service as tickets_service
 from backend.tickets.schemas import CallbackAttemptInput, CallbackChannel, Citizen, TicketCreate
 from tests.billing.support import Billing, CallSpec, add_calls, answer_call, local, set_outcome
@@ -236,7 +237,7 @@ async def test_a_towns_figures_are_its_own(world: World, billing: Billing) -> No
     geseke = billing.clients["geseke"]
     async with unit_of_work(world.state, billing.finance(geseke)) as uow:
         report = await figures.figures(uow, date(2026, 3, 1), date(2026, 3, 31), now=MARCH_NOW)
-        own = await tickets_service.callback_figures(uow, list(billing.clients.values()), MARCH_10, MARCH_10)
+        own = await tickets_reports.callback_figures(uow, list(billing.clients.values()), MARCH_10, MARCH_10)
     assert {f.tenant_id for f in report.rows} == {geseke}
     total = pick(report, None, FigureScope.ALL)
     assert total.offered == 2
