@@ -115,20 +115,25 @@ async def search_directory(uow: UnitOfWork, tenant_slug: str, text: str, limit: 
         raise ValidationFailed(_l("search for 1 to 200 characters"), field="query")
     if not 1 <= limit <= 100:
         raise ValidationFailed(_l("limit must be between 1 and 100"), field="limit")
+    # The compiled town (decision 023), its people folded once (decision 038): no query once compiled.
+    town = (await compiled.held(uow, tenant, Operation.DIRECTORY_READ)).snapshot
+    return _best_hits(tenant.id, town, text, limit)
+
+
+def _best_hits(town_id: UUID, town: compiled.Snapshot, text: str, limit: int) -> list[DirectoryHit]:
+    """The best `limit` people and offices of a compiled town for the typed words and digits.
+    Only the best people become hits (a broad office word can match hundreds of them)."""
     digits = "".join(_DIGITS.findall(text))
     raw = _words(text)
     salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
     words = [w for w in raw if w not in _FILLER]
-    # The compiled town (decision 023), its people folded once (decision 038): no query once compiled.
-    town = (await compiled.held(uow, tenant, Operation.DIRECTORY_READ)).snapshot
-    lines = town.lines
     stemmed = [(w, _stems(w)) for w in words]
-    hits = [
-        DirectoryHit(kind=HitKind.PERSON, score=r[0], person=f.person, department=None, matched=r[1])
-        for f in _folded_people(tenant.id, town)
-        if (r := _person_score(f, stemmed, digits, salutation))
+    scored = [
+        (r, f.person) for f in _folded_people(town_id, town) if (r := _person_score(f, stemmed, digits, salutation))
     ]
-    hits += [hit for hit in (_department_hit(line, words, digits) for line in lines.values()) if hit]
+    best = heapq.nsmallest(limit, scored, key=lambda x: (-x[0][0], HitKind.PERSON.value, x[0][1]))
+    hits = [DirectoryHit(kind=HitKind.PERSON, score=r[0], person=p, department=None, matched=r[1]) for r, p in best]
+    hits += [h for h in (_department_hit(line, words, digits) for line in town.lines.values()) if h]
     hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
     return hits[:limit]
 
@@ -162,30 +167,17 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
     """Directory entries for the knowledge search, next to its articles: only for a question
     that names a person or an office, and only for principals who may read this town's directory
     (never partner systems, never another town's people: for them, nothing). Matched against the
-    compiled town (decision 023: no query once compiled); whether the people found can be reached
-    now is one query for at most `ENTRIES_NEXT_TO_ARTICLES` people."""
+    town held in process with its presence (decisions 023 and 039: no query once held)."""
     if not may(uow.principal, Operation.DIRECTORY_READ) or town.id not in reachable(uow, Operation.DIRECTORY_READ):
         return []
     if not names_a_person_or_office(text):
         return []
-    compiled_town = (await compiled.held(uow, town, Operation.DIRECTORY_READ)).snapshot
-    digits = "".join(_DIGITS.findall(text))
-    raw = _words(text)
-    salutation = next((_SALUTATIONS[w] for w in raw if w in _SALUTATIONS), None)
-    words = [w for w in raw if w not in _FILLER]
-    lines = compiled_town.lines
-    stemmed = [(w, _stems(w)) for w in words]
-    folded = _folded_people(town.id, compiled_town)
-    scored = [(r, f.person) for f in folded if (r := _person_score(f, stemmed, digits, salutation))]
-    # Only the best few become hits (a broad office word can match hundreds of people).
-    best = heapq.nsmallest(ENTRIES_NEXT_TO_ARTICLES, scored, key=lambda x: (-x[0][0], HitKind.PERSON.value, x[0][1]))
-    hits = [DirectoryHit(kind=HitKind.PERSON, score=r[0], person=p, department=None, matched=r[1]) for r, p in best]
-    hits += [h for h in (_department_hit(line, words, digits) for line in lines.values()) if h]
-    hits.sort(key=lambda h: (-h.score, h.kind.value, h.matched))
-    hits = hits[:ENTRIES_NEXT_TO_ARTICLES]
+    held = await compiled.held(uow, town, Operation.DIRECTORY_READ)
+    compiled_town, lines = held.snapshot, held.snapshot.lines
+    hits = _best_hits(town.id, compiled_town, text, ENTRIES_NEXT_TO_ARTICLES)
     at = clock.now()
     people = [h.person for h in hits if h.person is not None]
-    presences = await service.presences_now(uow, town, people, at) if people else {}
+    presences = service.held_presences(compiled_town, held.live, people, at)
     entries = []
     for hit in hits:
         if hit.person is not None:

@@ -161,7 +161,7 @@ async def _presences(
     return await presence_feed.presences(uow.conn, tenant.id, people, lines, calendar, at)
 
 
-def _held_presences(
+def held_presences(
     town: compiled.Snapshot, live: compiled.Live, people: Sequence[Person], at: datetime
 ) -> dict[UUID, Presence]:
     """Presence from the compiled absences and the held switch and telephone rows: no round trip."""
@@ -179,16 +179,6 @@ def _held_presences(
         )
         for p in people
     }
-
-
-async def presences_now(
-    uow: UnitOfWork, tenant: Tenant, people: Sequence[Person], at: datetime
-) -> dict[UUID, Presence]:
-    """Presence of a few people of a town, as the decision reads it (from the held town: no query
-    in the steady state), for a principal who may read the town's directory (the knowledge
-    search's entries, decision 038)."""
-    town = await compiled.held(uow, tenant, Operation.DIRECTORY_READ)
-    return _held_presences(town.snapshot, town.live, people, at)
 
 
 async def presence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, at: datetime | None = None) -> Presence:
@@ -404,7 +394,7 @@ def _decision(
             if substitute_id in by_id and substitute_id not in seen:
                 seen.add(substitute_id)
                 candidates.append((by_id[substitute_id], OptionKind.SUBSTITUTE, entry))
-    presences = _held_presences(town, live, [c[0] for c in candidates], at)
+    presences = held_presences(town, live, [c[0] for c in candidates], at)
     proposed_department = town.callback.department_for(leika_key)
     due_at = town.callback.due_at(calendar, at)
     builder = _Options(town, presences, at)
