@@ -8,10 +8,10 @@ Services never commit; the request boundary (REST controller or GraphQL resolver
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar, cast
 from uuid import UUID
 
 import asyncpg
@@ -86,6 +86,9 @@ class AppState:
             await listener(self)
 
 
+_Hook = TypeVar("_Hook", bound=Callable[[], Awaitable[None]])
+
+
 @dataclass
 class UnitOfWork:
     app: AppState
@@ -93,6 +96,7 @@ class UnitOfWork:
     conn: asyncpg.Connection
     tenant_ids: frozenset[UUID]
     _after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _once: dict[Hashable, Any] = field(default_factory=dict)
 
     @property
     def redis(self) -> Redis:
@@ -100,6 +104,15 @@ class UnitOfWork:
 
     def after_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._after_commit.append(hook)
+
+    def after_commit_once(self, key: Hashable, make: Callable[[], _Hook]) -> _Hook:
+        """The hook registered under `key` in this unit of work, made and registered the first
+        time: many changes, one hook (one counter bump, one publish carrying them all)."""
+        hook = self._once.get(key)
+        if hook is None:
+            hook = self._once[key] = make()
+            self.after_commit(hook)
+        return cast(_Hook, hook)
 
     async def include_tenant(self, tenant_id: UUID) -> None:
         """Widen this transaction's row-level security to a tenant being created in it."""

@@ -282,8 +282,7 @@ class _Bump:
 
 
 def _once_after_commit(uow: UnitOfWork, counter: generations.Counter) -> None:
-    if not any(isinstance(hook, _Bump) and hook.counter == counter for hook in uow._after_commit):
-        uow.after_commit(_Bump(uow, counter))
+    uow.after_commit_once((_Bump, counter), lambda: _Bump(uow, counter))
 
 
 def changed(uow: UnitOfWork) -> None:

@@ -114,10 +114,7 @@ class _Publish:
 
 def announce(uow: UnitOfWork, change: PresenceChange) -> None:
     """Publish `change` once this unit of work has committed (never a change that rolled back)."""
-    hook = next((h for h in uow._after_commit if isinstance(h, _Publish)), None)
-    if hook is None:
-        hook = _Publish(uow.app)
-        uow.after_commit(hook)
+    hook = uow.after_commit_once(_Publish, lambda: _Publish(uow.app))
     hook.changes = [c for c in hook.changes if c.person_id != change.person_id] + [change]
 
 
