@@ -29,7 +29,16 @@ import msgspec
 
 from auth.permissions import Operation
 from backend.errors import DomainError
-from backend.knowledge import catalogue_repository, events, meaning, repository, search_repository, service, xzufi
+from backend.knowledge import (
+    catalogue_repository,
+    events,
+    meaning,
+    repository,
+    search_repository,
+    service,
+    vector_repository,
+    xzufi,
+)
 from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.context import town_context
@@ -169,9 +178,9 @@ async def _write(run: _Run, planned: list[_New]) -> None:
             context = names.get(new.description.leika_key, "")
             documents.append(service.search_document(new.article, new.version, "published", context))
     await search_repository.add_published_documents(conn, documents)
-    for owner_id, news in by_owner.items():  # the encoder takes lists: one batch per 64 texts
-        await meaning.refresh(conn, owner_id, [n.article.id for n in news])
-    meaning.changed(run.uow)
+    for owner_id, news in by_owner.items():  # vectors: the background worker's (vector_worker)
+        await vector_repository.enqueue(conn, owner_id, [n.article.id for n in news])
+    meaning.changed(run.uow)  # the imported search terms are in the towns' lexicons at once
     sources = []
     for new in planned:
         reference = (new.description.xzufi_id, new.description.version)
