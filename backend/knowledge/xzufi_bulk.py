@@ -187,7 +187,7 @@ async def _write(run: _Run, planned: list[_New]) -> None:
         key = (new.owner.id, new.article.id)
         _, rows, _ = one_by_one._merge(run, key, new.fields, None, {}, reference, ("", run.now))
         sources.extend(rows)
-    await store.save_sources(conn, sources)
+    await store.add_sources(conn, sources)
     await store.save_objects(conn, run.operator.id, [_stored(n) for n in planned], run.now)
     await store.add_search_terms(
         conn,
