@@ -94,11 +94,16 @@ async def visible_vectors(
 
 async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, doc_ids: Sequence[UUID]) -> None:
     """Queue documents for the background worker to make their vectors (after this commits)."""
-    if doc_ids:
+    await enqueue_many(conn, [(tenant_id, d) for d in doc_ids])
+
+
+async def enqueue_many(conn: asyncpg.Connection, documents: Sequence[tuple[UUID, UUID]]) -> None:
+    """`enqueue` for (tenant, document) pairs of several tenants, in one statement."""
+    if documents:
         await conn.execute(
-            "INSERT INTO knowledge_vector_queue (tenant_id, doc_id) SELECT $1, unnest($2::uuid[])",
-            tenant_id,
-            list(doc_ids),
+            "INSERT INTO knowledge_vector_queue (tenant_id, doc_id) SELECT * FROM unnest($1::uuid[], $2::uuid[])",
+            [t for t, _ in documents],
+            [d for _, d in documents],
         )
 
 

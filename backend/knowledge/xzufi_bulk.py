@@ -166,20 +166,18 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     conn = run.uow.conn
     await repository.insert_articles(conn, [n.article for n in planned])
     await repository.insert_versions(conn, [n.version for n in planned])
-    documents = []
     by_owner: dict[UUID, list[_New]] = {}
     for new in planned:
         by_owner.setdefault(new.owner.id, []).append(new)
-    for owner_id, news in by_owner.items():
-        owners = await repository.shared_owner_ids(conn, [owner_id])
-        keys = sorted({n.description.leika_key for n in news})
-        names = await catalogue_repository.service_names(conn, [*owners, owner_id], keys)
-        for new in news:
-            context = names.get(new.description.leika_key, "")
-            documents.append(service.search_document(new.article, new.version, "published", context))
+    keys = sorted({n.description.leika_key for n in planned})
+    names = await catalogue_repository.service_names_for_owners(conn, list(by_owner), keys)
+    documents = [
+        service.search_document(n.article, n.version, "published", names.get((n.owner.id, n.description.leika_key), ""))
+        for n in planned
+    ]
     await search_repository.add_published_documents(conn, documents)
-    for owner_id, news in by_owner.items():  # vectors: the background worker's (vector_worker)
-        await vector_repository.enqueue(conn, owner_id, [n.article.id for n in news])
+    # Vectors: the background worker's (vector_worker), for every owner in one statement.
+    await vector_repository.enqueue_many(conn, [(n.owner.id, n.article.id) for n in planned])
     meaning.changed(run.uow)  # the imported search terms are in the towns' lexicons at once
     sources = []
     for new in planned:

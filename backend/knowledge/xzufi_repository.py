@@ -49,6 +49,8 @@ OBJECT_COLUMNS = """kind, xzufi_id, version, content_hash, target_tenant_id, art
 async def objects_by_ids(
     conn: asyncpg.Connection, tenant_id: UUID, kind: str, xzufi_ids: Sequence[str]
 ) -> dict[str, StoredObject]:
+    if not xzufi_ids:  # a message without offices (most of a feed's) asks nothing
+        return {}
     rows = await conn.fetch(
         f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
             WHERE tenant_id = $1 AND kind = $2 AND xzufi_id = ANY($3::text[])""",
