@@ -6,8 +6,9 @@ alone, about 25 statements (measured: 14 services/s). Here the new services of o
 written together: articles already published at version 1 (the import is the operator's
 editorial decision, so the draft and review steps are not pretended), their versions, search
 rows and lexicon counts, section provenance, search terms and received objects, each kind in
-one round trip, and the vectors encoded in batches — inside the message's transaction, so what
-commits is as searchable as a one-by-one publish (words and meaning).
+one statement with the rows as arrays — inside the message's transaction, so what commits is
+found by words at once. Their sentence vectors are queued for the background worker
+(`vector_worker`, decision 024's second amendment): found by meaning once it has made them.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
 (`town_context` per owner), the article checks, the imported fields and the town's office for a
@@ -15,7 +16,8 @@ town's own article, the provenance rows (`_merge`), the search row (`service.sea
 the events (a change per article after commit, the knowledge generation). A description the
 checks refuse is reported with its line and id and the rest goes in; when the database refuses
 the lot (say an external id taken meanwhile), nothing of it stays and the caller takes the
-services one by one, which names the one at fault.
+services one by one, which names the one at fault. A service id twice in one message never
+reaches this far: the parser reports the second and leaves it out (`xzufi.parse_message`).
 """
 
 from __future__ import annotations
