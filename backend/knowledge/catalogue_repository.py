@@ -45,6 +45,24 @@ async def service_names(conn: asyncpg.Connection, owner_ids: Sequence[UUID], key
     return {r["leika_key"]: r["name"] for r in rows}
 
 
+async def service_names_for_owners(
+    conn: asyncpg.Connection, owner_ids: Sequence[UUID], keys: Sequence[str]
+) -> dict[tuple[UUID, str], str]:
+    """`service_names` for several owners at once, each in its own catalogue and those of the
+    operators serving it (`knowledge_shared_owner_ids`): {(owner, key): name}, one round trip."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (o.owner, s.leika_key) o.owner, s.leika_key, s.name
+           FROM unnest($1::uuid[]) AS o (owner)
+           JOIN leika_services s
+             ON s.tenant_id = ANY(knowledge_shared_owner_ids(ARRAY[o.owner]) || o.owner)
+           WHERE s.leika_key = ANY($2::text[])
+           ORDER BY o.owner, s.leika_key, s.active DESC""",
+        list(owner_ids),
+        list(keys),
+    )
+    return {(r["owner"], r["leika_key"]): r["name"] for r in rows}
+
+
 async def imported_synonyms(
     conn: asyncpg.Connection, tenant_ids: Sequence[UUID], owner_ids: Sequence[UUID], words: Sequence[str]
 ) -> list[tuple[str, str]]:

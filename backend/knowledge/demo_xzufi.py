@@ -13,6 +13,7 @@ import structlog
 from auth.principal import Principal
 from auth.roles import Role
 from backend.knowledge import xzufi_import
+from backend.knowledge.vector_worker import VectorWorker
 from backend.state import AppState, unit_of_work
 
 MESSAGES = Path(__file__).resolve().parent / "data" / "xzufi"
@@ -42,3 +43,7 @@ async def load_xzufi_demo(app: AppState, tenant_ids: Mapping[str, UUID]) -> None
             responsibilities=report.responsibilities,
             errors=[e.message for e in report.errors],
         )
+    # The import queued the new articles' vectors for the background worker; the demo makes them
+    # now, so a seeded database is complete without a server running its workers.
+    made = await VectorWorker(app).drain()
+    log.info("xzufi_demo_vectors_made", count=made)

@@ -208,27 +208,24 @@ async def insert_version(conn: asyncpg.Connection, version: NewVersion) -> Artic
 
 
 async def insert_articles(conn: asyncpg.Connection, articles: Sequence[Article]) -> None:
-    """Many new articles in one round trip (the XZuFi bulk import): each as given, already at its
-    status and versions; a taken external id fails the lot (UniqueViolationError)."""
-    await conn.executemany(
+    """Many new articles in one statement (the XZuFi bulk import; the rows as arrays): each as
+    given, already at its status and versions; a taken external id fails the lot
+    (UniqueViolationError)."""
+    await conn.execute(
         """INSERT INTO articles (tenant_id, id, kind, base_tenant_id, base_article_id, external_id, status,
                                  latest_version, published_version, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        [
-            (
-                a.tenant_id,
-                a.id,
-                a.kind.value,
-                a.base_tenant_id,
-                a.base_article_id,
-                a.external_id,
-                a.status.value,
-                a.latest_version,
-                a.published_version,
-                a.created_by,
-            )
-            for a in articles
-        ],
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
+                                $8::integer[], $9::integer[], $10::text[])""",
+        [a.tenant_id for a in articles],
+        [a.id for a in articles],
+        [a.kind.value for a in articles],
+        [a.base_tenant_id for a in articles],
+        [a.base_article_id for a in articles],
+        [a.external_id for a in articles],
+        [a.status.value for a in articles],
+        [a.latest_version for a in articles],
+        [a.published_version for a in articles],
+        [a.created_by for a in articles],
     )
 
 

@@ -90,3 +90,51 @@ async def visible_vectors(
             encoder,
         )
     )
+
+
+async def enqueue(conn: asyncpg.Connection, tenant_id: UUID, doc_ids: Sequence[UUID]) -> None:
+    """Queue documents for the background worker to make their vectors (after this commits)."""
+    await enqueue_many(conn, [(tenant_id, d) for d in doc_ids])
+
+
+async def enqueue_many(conn: asyncpg.Connection, documents: Sequence[tuple[UUID, UUID]]) -> None:
+    """`enqueue` for (tenant, document) pairs of several tenants, in one statement."""
+    if documents:
+        await conn.execute(
+            "INSERT INTO knowledge_vector_queue (tenant_id, doc_id) SELECT * FROM unnest($1::uuid[], $2::uuid[])",
+            [t for t, _ in documents],
+            [d for _, d in documents],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    tenant_id: UUID
+    id: int
+    doc_id: UUID
+
+
+async def claim_queued(conn: asyncpg.Connection, limit: int) -> list[Queued]:
+    """The oldest queued documents no other worker holds, locked until this transaction ends."""
+    rows = await conn.fetch(
+        """SELECT tenant_id, id, doc_id FROM knowledge_vector_queue
+           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [Queued(r["tenant_id"], r["id"], r["doc_id"]) for r in rows]
+
+
+async def forget_queued(conn: asyncpg.Connection, claimed: Sequence[Queued]) -> None:
+    """Delete exactly the claimed rows: one queued meanwhile for a newer text stays."""
+    await conn.execute(
+        """DELETE FROM knowledge_vector_queue q
+           USING unnest($1::uuid[], $2::bigint[]) AS c (tenant_id, id)
+           WHERE q.tenant_id = c.tenant_id AND q.id = c.id""",
+        [c.tenant_id for c in claimed],
+        [c.id for c in claimed],
+    )
+
+
+async def queued_count(conn: asyncpg.Connection) -> int:
+    """How many documents wait for a vector (of the tenants this transaction sees)."""
+    return int(await conn.fetchval("SELECT count(*) FROM knowledge_vector_queue"))

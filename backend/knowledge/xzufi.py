@@ -447,7 +447,34 @@ def parse_message(data: bytes, name: str = "message.xml") -> XzufiMessage:
             _read_object(message, part)  # a message carrying objects without the schreibe wrapper
         elif local not in ("nachrichtenkopf", "transaktionID", "transaktionPosition"):
             message.unknown_elements += 1
+    _drop_repeated_services(message)
     return message
+
+
+def _drop_repeated_services(message: XzufiMessage) -> None:
+    """A service id a second time in one message is reported and left out; the first goes in.
+    Both import paths then see each id once: one by one the second failed as a taken external
+    id, while the bulk path took it for a re-import of the first and reported nothing."""
+    first: dict[str, tuple[int, int]] = {}  # id → (position among the services, line)
+    kept: list[ServiceDescription] = []
+    for position, description in enumerate(message.services, start=1):
+        seen = first.get(description.xzufi_id)
+        if seen is None:
+            first[description.xzufi_id] = (position, description.line)
+            kept.append(description)
+            continue
+        message.problems.append(
+            Problem(
+                line=description.line,
+                kind="leistung",
+                xzufi_id=description.xzufi_id,
+                message=(
+                    f"service {position}: the service id appears twice in the message (first as service "
+                    f"{seen[0]}, line {seen[1]}); this one is left out"
+                ),
+            )
+        )
+    message.services = kept
 
 
 def _read_object(message: XzufiMessage, item: etree._Element) -> None:

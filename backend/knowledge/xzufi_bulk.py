@@ -6,8 +6,9 @@ alone, about 25 statements (measured: 14 services/s). Here the new services of o
 written together: articles already published at version 1 (the import is the operator's
 editorial decision, so the draft and review steps are not pretended), their versions, search
 rows and lexicon counts, section provenance, search terms and received objects, each kind in
-one round trip, and the vectors encoded in batches — inside the message's transaction, so what
-commits is as searchable as a one-by-one publish (words and meaning).
+one statement with the rows as arrays — inside the message's transaction, so what commits is
+found by words at once. Their sentence vectors are queued for the background worker
+(`vector_worker`, decision 024's second amendment): found by meaning once it has made them.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
 (`town_context` per owner), the article checks, the imported fields and the town's office for a
@@ -15,7 +16,8 @@ town's own article, the provenance rows (`_merge`), the search row (`service.sea
 the events (a change per article after commit, the knowledge generation). A description the
 checks refuse is reported with its line and id and the rest goes in; when the database refuses
 the lot (say an external id taken meanwhile), nothing of it stays and the caller takes the
-services one by one, which names the one at fault.
+services one by one, which names the one at fault. A service id twice in one message never
+reaches this far: the parser reports the second and leaves it out (`xzufi.parse_message`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ import msgspec
 
 from auth.permissions import Operation
 from backend.errors import DomainError
-from backend.knowledge import catalogue_repository, events, meaning, repository, search_repository, service, xzufi
+from backend.knowledge import (
+    catalogue_repository,
+    events,
+    meaning,
+    repository,
+    search_repository,
+    service,
+    vector_repository,
+    xzufi,
+)
 from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.context import town_context
@@ -157,28 +168,26 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     conn = run.uow.conn
     await repository.insert_articles(conn, [n.article for n in planned])
     await repository.insert_versions(conn, [n.version for n in planned])
-    documents = []
     by_owner: dict[UUID, list[_New]] = {}
     for new in planned:
         by_owner.setdefault(new.owner.id, []).append(new)
-    for owner_id, news in by_owner.items():
-        owners = await repository.shared_owner_ids(conn, [owner_id])
-        keys = sorted({n.description.leika_key for n in news})
-        names = await catalogue_repository.service_names(conn, [*owners, owner_id], keys)
-        for new in news:
-            context = names.get(new.description.leika_key, "")
-            documents.append(service.search_document(new.article, new.version, "published", context))
+    keys = sorted({n.description.leika_key for n in planned})
+    names = await catalogue_repository.service_names_for_owners(conn, list(by_owner), keys)
+    documents = [
+        service.search_document(n.article, n.version, "published", names.get((n.owner.id, n.description.leika_key), ""))
+        for n in planned
+    ]
     await search_repository.add_published_documents(conn, documents)
-    for owner_id, news in by_owner.items():  # the encoder takes lists: one batch per 64 texts
-        await meaning.refresh(conn, owner_id, [n.article.id for n in news])
-    meaning.changed(run.uow)
+    # Vectors: the background worker's (vector_worker), for every owner in one statement.
+    await vector_repository.enqueue_many(conn, [(n.owner.id, n.article.id) for n in planned])
+    meaning.changed(run.uow)  # the imported search terms are in the towns' lexicons at once
     sources = []
     for new in planned:
         reference = (new.description.xzufi_id, new.description.version)
         key = (new.owner.id, new.article.id)
         _, rows, _ = one_by_one._merge(run, key, new.fields, None, {}, reference, ("", run.now))
         sources.extend(rows)
-    await store.save_sources(conn, sources)
+    await store.add_sources(conn, sources)
     await store.save_objects(conn, run.operator.id, [_stored(n) for n in planned], run.now)
     await store.add_search_terms(
         conn,

@@ -533,8 +533,10 @@ async def _responsibilities(run: _Run, name: str, leistung_ids: list[str]) -> No
     """For each service touched and each town with a responsible office: the town's ticket
     route for the LeiKa key, and the office on the town's version of a shared article."""
     conn = run.uow.conn
-    services = await store.objects_by_ids(conn, run.operator.id, "leistung", leistung_ids)
     offices = await store.offices_responsible_for(conn, run.operator.id, leistung_ids)
+    if not offices:  # no office names them (a feed sends offices apart): nothing to read again
+        return
+    services = await store.objects_by_ids(conn, run.operator.id, "leistung", leistung_ids)
     for leistung_id in leistung_ids:
         described = services.get(leistung_id)
         if described is None or described.status != "active" or described.article_id is None:

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ OBJECT_COLUMNS = """kind, xzufi_id, version, content_hash, target_tenant_id, art
 async def objects_by_ids(
     conn: asyncpg.Connection, tenant_id: UUID, kind: str, xzufi_ids: Sequence[str]
 ) -> dict[str, StoredObject]:
+    if not xzufi_ids:  # a message without offices (most of a feed's) asks nothing
+        return {}
     rows = await conn.fetch(
         f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
             WHERE tenant_id = $1 AND kind = $2 AND xzufi_id = ANY($3::text[])""",
@@ -107,8 +110,35 @@ async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredOb
 async def save_objects(
     conn: asyncpg.Connection, tenant_id: UUID, values: Sequence[StoredObject], now: datetime
 ) -> None:
-    """Many objects in one round trip (the bulk import)."""
-    await conn.executemany(_SAVE_OBJECT, [_object_values(tenant_id, v, now) for v in values])
+    """Many objects in one statement (the bulk import; the rows as arrays, `data` as JSON text)."""
+    if not values:
+        return
+    await conn.execute(
+        """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
+               article_id, department_id, leika_key, data, status, created_at, updated_at)
+           SELECT $1, kind, xzufi_id, version, content_hash, target, article, department, leika_key, data::jsonb,
+                  status, $2, $2
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[], $8::uuid[], $9::uuid[],
+                       $10::text[], $11::text[], $12::text[])
+               AS o (kind, xzufi_id, version, content_hash, target, article, department, leika_key, data, status)
+           ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
+               version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
+               target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
+               department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
+               data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at""",
+        tenant_id,
+        now,
+        [v.kind for v in values],
+        [v.xzufi_id for v in values],
+        [v.version for v in values],
+        [v.content_hash for v in values],
+        [v.target_tenant_id for v in values],
+        [v.article_id for v in values],
+        [v.department_id for v in values],
+        [v.leika_key for v in values],
+        [msgspec.json.encode(v.data).decode() for v in values],
+        [v.status for v in values],
+    )
 
 
 async def lock_imports(conn: asyncpg.Connection, tenant_id: UUID) -> None:
@@ -190,6 +220,31 @@ async def save_sources(conn: asyncpg.Connection, rows: Sequence[SourceRow]) -> N
     )
 
 
+async def add_sources(conn: asyncpg.Connection, rows: Sequence[SourceRow]) -> None:
+    """Provenance of new articles' sections (the bulk import): one statement with the rows as
+    arrays. Measured, one execution per row (`executemany`) was the bulk path's dearest
+    statement: about 12 rows a service, each its own bind, plan and executor run."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO article_section_sources (tenant_id, article_id, section, origin, reference, reference_version,
+               imported_hash, written_hash, changed_at, changed_by, source_changed_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])""",
+        [r.tenant_id for r in rows],
+        [r.article_id for r in rows],
+        [r.section for r in rows],
+        [r.origin for r in rows],
+        [r.reference for r in rows],
+        [r.reference_version for r in rows],
+        [r.imported_hash for r in rows],
+        [r.written_hash for r in rows],
+        [r.changed_at for r in rows],
+        [r.changed_by for r in rows],
+        [r.source_changed_at for r in rows],
+    )
+
+
 async def confirm_sources(
     conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID, sections: Sequence[str] | None
 ) -> int:
@@ -226,11 +281,16 @@ async def replace_search_terms(
 
 
 async def add_search_terms(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> None:
-    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one round trip."""
-    await conn.executemany(
+    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one statement."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    await conn.execute(
         """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
-           VALUES ($1, $2, $3, $4, 'xzufi', $5) ON CONFLICT DO NOTHING""",
-        rows,
+           SELECT t, a, term, k, 'xzufi', s FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::boolean[])
+               AS r (t, a, term, k, s)
+           ON CONFLICT DO NOTHING""",
+        *(list(c) for c in columns),
     )
 
 

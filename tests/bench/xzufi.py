@@ -21,7 +21,10 @@ the first import. New services take the bulk path (`xzufi_bulk`); `--one-by-one`
 per-article workflow instead, to compare. Besides the wall clock, each import reports what the
 load on the shared machine does not distort: this process's CPU time and the embedded
 PostgreSQL's (its processes' utime+stime from /proc around the run) per service, and the share
-of the wall clock spent making vectors (`meaning.refresh`, the sentence encoder).
+of the wall clock spent making vectors (`meaning.refresh`, the sentence encoder: none since the
+bulk path queues them for the background worker), and how many documents the import left queued.
+`--drain` then runs the vector worker over the queue and reports vectors per second (the delay
+until imported services are found by meaning, not part of the import's figure).
 Output: a table on stdout and everything as JSON in bench-results/xzufi.json.
 """
 
@@ -150,7 +153,8 @@ async def import_all(
     settings: Any, tenants: dict[str, UUID], data: list[bytes], bulk: bool = True
 ) -> tuple[float, dict[str, Any]]:
     from backend.cli import _app_state
-    from backend.knowledge import meaning
+    from backend.db.tenancy import all_tenants_transaction
+    from backend.knowledge import meaning, vector_repository
 
     admin = Principal(
         issuer="bench",
@@ -189,6 +193,8 @@ async def import_all(
             totals["errors"] += len(report.errors)
         seconds = time.perf_counter() - started
         postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
+        async with all_tenants_transaction(state.pool) as conn:
+            totals["vectors_queued_after"] = await vector_repository.queued_count(conn)
     meaning.refresh = refresh
     services = len(data) * PER_MESSAGE
     totals["process_cpu_ms_per_service"] = 1000 * (cpu_after - cpu_before) / services
@@ -198,11 +204,34 @@ async def import_all(
     return seconds, totals
 
 
+async def drain_vectors(settings: Any) -> dict[str, Any]:
+    """The background worker's part: make the vectors the import queued, timed."""
+    from backend.cli import _app_state
+    from backend.knowledge.vector_worker import VectorWorker
+
+    async with _app_state(settings) as state:
+        postgres_before, cpu_before = _postgres_cpu_seconds(), time.process_time()
+        started = time.perf_counter()
+        made = await VectorWorker(state).drain()
+        seconds = time.perf_counter() - started
+        postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
+    figures: dict[str, Any] = {
+        "vectors_made": made,
+        "seconds": seconds,
+        "per_second": made / seconds if seconds else 0.0,
+        "process_cpu_ms_per_vector": 1000 * (cpu_after - cpu_before) / max(made, 1),
+    }
+    if postgres_before is not None and postgres_after is not None:
+        figures["postgres_cpu_ms_per_vector"] = 1000 * (postgres_after - postgres_before) / max(made, 1)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--count", type=int, default=None)
     parser.add_argument("--one-by-one", action="store_true", help="new services through the per-article workflow")
+    parser.add_argument("--drain", action="store_true", help="then make the queued vectors (the worker), timed")
     args = parser.parse_args()
     bulk = not args.one_by_one
     count = args.count or (1_000 if args.quick else 10_000)
@@ -241,6 +270,9 @@ def main() -> None:
         first_seconds, first = asyncio.run(import_all(settings, tenants, data, bulk))
         print("re-importing …", file=sys.stderr)
         again_seconds, again = asyncio.run(import_all(settings, tenants, data, bulk))
+        if args.drain:
+            print("making the queued vectors (the worker) …", file=sys.stderr)
+            results["vector_worker"] = asyncio.run(drain_vectors(settings))
         parse_seconds_after, _ = parse_all(data)  # the baseline again, after the machine warmed up
     assert first["created"] == count and first["errors"] == 0, first
     assert again["unchanged"] == count and again["errors"] == 0, again
@@ -269,6 +301,14 @@ def main() -> None:
             f"{name}: CPU ms/service this process {value['process_cpu_ms_per_service']:.2f}, PostgreSQL "
             f"{value.get('postgres_cpu_ms_per_service', float('nan')):.2f}; "
             f"vectors {100 * value['vector_share_of_wall_clock']:.0f} % of the wall clock"
+        )
+    print(f"vectors left queued for the worker after the first import: {first['vectors_queued_after']}")
+    if "vector_worker" in results:
+        worker = results["vector_worker"]
+        print(
+            f"vector worker: {worker['vectors_made']} vectors in {worker['seconds']:.1f} s "
+            f"({worker['per_second']:.0f}/s), CPU ms/vector this process {worker['process_cpu_ms_per_vector']:.2f}, "
+            f"PostgreSQL {worker.get('postgres_cpu_ms_per_vector', float('nan')):.2f}"
         )
     print(f"path: {results['path']}; load average before {results['load_average_before']}")
     OUTPUT.parent.mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from auth.roles import Role
 from backend.knowledge import importing, service, xzufi, xzufi_import
 from backend.knowledge.demo import catalogue_path
 from backend.knowledge.schemas import ArticleInput
+from backend.knowledge.vector_worker import VectorWorker
 from backend.knowledge.xzufi_schemas import XzufiReport
 from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
@@ -191,6 +192,13 @@ async def test_the_bulk_path_leaves_the_same_knowledge_as_one_by_one(world: Worl
     for bulk in (True, False):
         ids, admin = await _operator_world(state)
         done = [await _import(state, admin, text, bulk=bulk) for text in _messages(s)]
+        if bulk:  # the bulk path queues the vectors for the worker; one by one makes them inline
+            async with unit_of_work(state, admin, readonly=True) as uow:
+                queued = await uow.conn.fetchval(
+                    "SELECT count(*) FROM knowledge_vector_queue WHERE tenant_id = ANY($1::uuid[])", list(ids.values())
+                )
+            assert queued == 5  # the new services: shared, two towns' own in the first message; two in the second
+            await VectorWorker(state).drain()
         reports[bulk] = [_neutral(msgspec.to_builtins(r), {}, s) for r in done]
         snapshots[bulk] = await _snapshot(state, admin, ids, s)
         # Version numbers differ, nothing else: bulk publishes a new service at version 1,
@@ -311,3 +319,34 @@ async def test_when_the_database_refuses_the_lot_the_services_go_one_by_one(worl
             f"xzufi:%-{s}",
         )
     assert sorted(r["external_id"] for r in rows) == [f"xzufi:FINE-{s}", f"xzufi:HAND-{s}"]
+
+
+async def test_a_service_id_twice_in_one_message_is_reported_and_the_rest_goes_in(world: World) -> None:
+    """The second of two services with one id is a duplicate error (position, line and id) on
+    both paths; the first and the others go in."""
+    for bulk in (True, False):
+        ids, admin = await _operator_world(world.state)
+        s = suffix()
+        text = message(
+            leistung(f"TWICE-{s}", f"Fundsachen {s}", key=KEYS[3]),
+            leistung(f"OTHER-{s}", f"Hundesteuer {s}", key=KEYS[0]),
+            leistung(f"TWICE-{s}", f"Fundsachen anders {s}", key=KEYS[3], version="2"),
+        )
+        report = await _import(world.state, admin, text, bulk=bulk)
+        assert (report.created, report.updated, report.unchanged) == (2, 0, 0), report
+        [error] = report.errors
+        assert (error.xzufi_id, error.kind) == (f"TWICE-{s}", "leistung")
+        assert (
+            error.message.startswith("service 3: the service id appears twice")
+            and "first as service 1" in error.message
+        )
+        assert error.line > 1  # the second's own line
+        async with unit_of_work(world.state, admin, readonly=True) as uow:
+            titles = await uow.conn.fetch(
+                """SELECT v.title FROM articles a JOIN article_versions v
+                     ON v.tenant_id = a.tenant_id AND v.article_id = a.id AND v.version = a.published_version
+                   WHERE a.tenant_id = $1 AND a.external_id = $2""",
+                ids["kreis"],
+                f"xzufi:TWICE-{s}",
+            )
+        assert [r["title"] for r in titles] == [f"Fundsachen {s}"]  # the first
