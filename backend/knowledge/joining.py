@@ -1,0 +1,63 @@
+"""Compounds a caller says in two words: "ein Feuer zu Ostern" is the catalogue's Osterfeuer,
+"Bescheinigung, dass ich noch lebe" its Lebensbescheinigung, "aus der Kirche austreten" its
+Kirchenaustritt. The catalogue names services with compounds; callers take them apart. The
+compound splitter (analysis.split_compound) goes the other way, from a compound said to its parts.
+
+Pure functions on the question's words and the catalogue's vocabulary (generated from the LeiKa
+names, `vocabulary_de.txt`), so a join is only ever a word the catalogue uses: no list of answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+# Linking elements (Fugen) between modifier and head: Kirche-n-austritt, Leben-s-bescheinigung,
+# Hund-e-steuer; and a modifier that drops its ending: Oster(n)feuer, Schul(e)weg.
+LINKS = ("", "s", "n", "en", "es", "e", "er")
+DROPPED = ("n", "e", "en")
+MIN_JOINED = 8  # shorter joins are mostly accidents of two short words
+MIN_WORD = 3
+
+
+def modifier_forms(spellings: Iterable[str]) -> set[str]:
+    """What a word can look like in front of a head (Ostern → ostern, oster, osterns …)."""
+    forms: set[str] = set()
+    for word in spellings:
+        if len(word) < MIN_WORD:
+            continue
+        stems = {word} | {word[: -len(end)] for end in DROPPED if word.endswith(end) and len(word) - len(end) >= 3}
+        forms |= {stem + link for stem in stems for link in LINKS}
+    return forms
+
+
+def head_forms(spellings: Iterable[str]) -> set[str]:
+    """What a word can look like as a compound's head: itself, and a verb's noun (austreten →
+    austretung is no word, but bescheinigen → bescheinigung is)."""
+    forms: set[str] = set()
+    for word in spellings:
+        if len(word) < MIN_WORD:
+            continue
+        forms.add(word)
+        if word.endswith("en") and len(word) >= 6:
+            forms.add(word[:-2] + "ung")
+    return forms
+
+
+def joined_compounds(
+    words: Sequence[Sequence[str]], vocabulary: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """(modifier index, head index, compound) for two different words of a question (each given as
+    its spellings: as said, its dictionary forms) that make a compound the catalogue uses. Either
+    order: callers say "Feuer zu Ostern" as well as "Osterfeuer". A word that is already such a
+    compound with another word's help is not joined twice with the same head."""
+    heads = [head_forms(spellings) for spellings in words]
+    modifiers = [modifier_forms(spellings) for spellings in words]
+    found: list[tuple[int, int, str]] = []
+    for m, mods in enumerate(modifiers):
+        for h, tails in enumerate(heads):
+            if m == h:
+                continue
+            for compound in sorted({mod + tail for mod in mods for tail in tails}):
+                if len(compound) >= MIN_JOINED and compound in vocabulary and compound not in words[h]:
+                    found.append((m, h, compound))
+    return found
