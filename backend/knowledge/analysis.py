@@ -497,6 +497,9 @@ def word_concept(
     for spelling in spellings:
         for derived in derived_forms(spelling):
             concept.add(Alternative((derived,), "derived"))
+    for base in {*spellings, *bases}:
+        if noun_of_verb := joining.ablaut_noun(base):
+            concept.add(Alternative((noun_of_verb,), "derived"))
     for spelling in spellings:
         parts = split_compound(spelling, lex.vocabulary)
         if parts:
@@ -597,7 +600,7 @@ def _join(concepts: Sequence[Concept], vocabulary: frozenset[str]) -> None:
     """Two words of the question that make a compound the catalogue uses ("Feuer zu Ostern" →
     osterfeuer): the compound becomes a synonym of both, so the service counts as saying each."""
     single = [c for c in concepts if " " not in c.label]
-    said = [[c.label, *(a.words[0] for a in c.strong if a.origin == "variant" and len(a.words) == 1)] for c in single]
+    said = [[c.label, *(a.words[0] for a in c.strong if a.origin in ("variant", "derived") and len(a.words) == 1)] for c in single]
     for m, h, compound in joining.joined_compounds(said, vocabulary):
         for concept in (single[m], single[h]):
             concept.add(Alternative((compound,), "synonym"))

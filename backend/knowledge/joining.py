@@ -61,3 +61,41 @@ def joined_compounds(
                 if len(compound) >= MIN_JOINED and compound in vocabulary and compound not in words[h]:
                     found.append((m, h, compound))
     return found
+
+
+# Strong verbs name their deed with another vowel (ablaut): austreten → Austritt, umziehen →
+# Umzug, abreißen → Abriss, verlieren → Verlust. German morphology, not the catalogue's services:
+# the suffix rule (anmelden → Anmeldung) cannot make these, and the catalogue names services by
+# them (Kirchenaustritt, Abbruchgenehmigung, Unterschrift, Abschrift).
+ABLAUT = {
+    "treten": "tritt",
+    "ziehen": "zug",
+    "geben": "gabe",
+    "nehmen": "nahme",
+    "schreiben": "schrift",
+    "brechen": "bruch",
+    "reissen": "riss",
+    "schliessen": "schluss",
+    "sehen": "sicht",
+    "finden": "fund",
+    "verlieren": "verlust",
+    "fallen": "fall",
+    "stehen": "stand",
+    "werfen": "wurf",
+    "sprechen": "spruch",
+    "greifen": "griff",
+    "fahren": "fahrt",
+    "kommen": "kunft",
+    "gehen": "gang",
+    "weisen": "weis",
+    "fliegen": "flug",
+    "springen": "sprung",
+}
+
+
+def ablaut_noun(verb: str) -> str | None:
+    """The noun of a strong verb (with its particle: austreten → austritt), None for others."""
+    for ending, noun in ABLAUT.items():
+        if verb.endswith(ending):
+            return verb[: -len(ending)] + noun
+    return None
