@@ -397,6 +397,7 @@ class Concept:
     noun: bool = True  # written with a capital in a question that capitalises nouns
     parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
     typed: str = ""  # the word as typed, with umlauts (the dictionary does not know folded words)
+    adjunct: bool = False  # said as where or when ("im Urlaub", "beim Standesamt"): a circumstance
 
     @property
     def known_word(self) -> bool:
@@ -591,9 +592,24 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             noun = not nouns or word in nouns or position == 0
             concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
+            concept.adjunct = _after_locative(clause, position, lex.stopwords)
             plan.concepts.append(concept)
         _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan
+
+
+# Prepositions of place and time: what follows them is where or when the caller's matter
+# happens, seldom the matter ("Reisepass im Urlaub verloren", "beim Standesamt melden").
+LOCATIVES = frozenset({"im", "beim", "am", "in", "auf", "bei"})
+
+
+def _after_locative(clause: Sequence[str], position: int, stopwords: frozenset[str]) -> bool:
+    for before in reversed(clause[max(0, position - 3) : position]):
+        if before in LOCATIVES:
+            return True
+        if before not in stopwords:
+            return False
+    return False
 
 
 def _join(concepts: Sequence[Concept], vocabulary: frozenset[str]) -> None:
