@@ -592,31 +592,20 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             noun = not nouns or word in nouns or position == 0
             concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
-            concept.adjunct = _after_locative(clause, position, lex.stopwords)
+            concept.adjunct = joining.after_locative(clause, position, lex.stopwords)
             plan.concepts.append(concept)
         _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan
-
-
-# Prepositions of place and time: what follows them is where or when the caller's matter
-# happens, seldom the matter ("Reisepass im Urlaub verloren", "beim Standesamt melden").
-LOCATIVES = frozenset({"im", "beim", "am", "in", "auf", "bei"})
-
-
-def _after_locative(clause: Sequence[str], position: int, stopwords: frozenset[str]) -> bool:
-    for before in reversed(clause[max(0, position - 3) : position]):
-        if before in LOCATIVES:
-            return True
-        if before not in stopwords:
-            return False
-    return False
 
 
 def _join(concepts: Sequence[Concept], vocabulary: frozenset[str]) -> None:
     """Two words of the question that make a compound the catalogue uses ("Feuer zu Ostern" →
     osterfeuer): the compound becomes a synonym of both, so the service counts as saying each."""
     single = [c for c in concepts if " " not in c.label]
-    said = [[c.label, *(a.words[0] for a in c.strong if a.origin in ("variant", "derived") and len(a.words) == 1)] for c in single]
+    said = [
+        [c.label, *(a.words[0] for a in c.strong if a.origin in ("variant", "derived") and len(a.words) == 1)]
+        for c in single
+    ]
     for m, h, compound in joining.joined_compounds(said, vocabulary):
         for concept in (single[m], single[h]):
             concept.add(Alternative((compound,), "synonym"))

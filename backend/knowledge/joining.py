@@ -1,10 +1,13 @@
-"""Compounds a caller says in two words: "ein Feuer zu Ostern" is the catalogue's Osterfeuer,
-"Bescheinigung, dass ich noch lebe" its Lebensbescheinigung, "aus der Kirche austreten" its
+"""How callers say what the catalogue names in one word, and what they say around it.
+
+Compounds a caller says in two words: "ein Feuer zu Ostern" is the catalogue's Osterfeuer,
+"Steuer für den Hund" its Hundesteuer, "aus der Kirche austreten" its
 Kirchenaustritt. The catalogue names services with compounds; callers take them apart. The
 compound splitter (analysis.split_compound) goes the other way, from a compound said to its parts.
 
 Pure functions on the question's words and the catalogue's vocabulary (generated from the LeiKa
 names, `vocabulary_de.txt`), so a join is only ever a word the catalogue uses: no list of answers.
+Words said after a preposition of place or time are where or when the matter happens.
 """
 
 from __future__ import annotations
@@ -43,13 +46,11 @@ def head_forms(spellings: Iterable[str]) -> set[str]:
     return forms
 
 
-def joined_compounds(
-    words: Sequence[Sequence[str]], vocabulary: frozenset[str]
-) -> list[tuple[int, int, str]]:
+def joined_compounds(words: Sequence[Sequence[str]], vocabulary: frozenset[str]) -> list[tuple[int, int, str]]:
     """(modifier index, head index, compound) for two different words of a question (each given as
     its spellings: as said, its dictionary forms) that make a compound the catalogue uses. Either
-    order: callers say "Feuer zu Ostern" as well as "Osterfeuer". A word that is already such a
-    compound with another word's help is not joined twice with the same head."""
+    order: callers say "Feuer zu Ostern" as well as "Osterfeuer". A join that is only the head
+    word itself again is none."""
     heads = [head_forms(spellings) for spellings in words]
     modifiers = [modifier_forms(spellings) for spellings in words]
     found: list[tuple[int, int, str]] = []
@@ -99,3 +100,19 @@ def ablaut_noun(verb: str) -> str | None:
         if verb.endswith(ending):
             return verb[: -len(ending)] + noun
     return None
+
+
+# Prepositions of place and time: what follows them is where or when the caller's matter
+# happens, seldom the matter ("Reisepass im Urlaub verloren", "beim Standesamt melden").
+LOCATIVES = frozenset({"im", "beim", "am", "in", "auf", "bei"})
+
+
+def after_locative(clause: Sequence[str], position: int, stopwords: frozenset[str]) -> bool:
+    """Whether the word at `position` follows such a preposition, with only stop words (articles,
+    pronouns) between: "im Urlaub", "auf dem Möhnesee", "bei der Zulassungsstelle"."""
+    for before in reversed(clause[max(0, position - 3) : position]):
+        if before in LOCATIVES:
+            return True
+        if before not in stopwords:
+            return False
+    return False
