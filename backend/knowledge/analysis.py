@@ -26,6 +26,7 @@ from pathlib import Path
 
 import simplemma
 
+from backend.knowledge import joining
 from backend.knowledge.leika import find_leika_key, leika_key_prefix
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -396,6 +397,7 @@ class Concept:
     noun: bool = True  # written with a capital in a question that capitalises nouns
     parts: list[str] = field(default_factory=list)  # compound parts, searched when the word is unknown
     typed: str = ""  # the word as typed, with umlauts (the dictionary does not know folded words)
+    adjunct: bool = False  # said as where or when ("im Urlaub", "beim Standesamt"): a circumstance
 
     @property
     def known_word(self) -> bool:
@@ -435,6 +437,8 @@ def derived_forms(word: str) -> list[str]:
                 if not stem.endswith("ung"):
                     forms.append(stem + "ung")
                 break
+        if word.endswith("ieren"):  # Latin verbs name their noun otherwise: adoptieren → adoption
+            forms += [word[:-5] + "ion", word[:-5] + "ation"]
     if len(word) >= 6 and word.endswith("t"):
         # Participles: verkauft → verkauf, beantragt → beantrag, gemeldet → meld, gekauft → kauf.
         stem = word[:-2] if word.endswith("et") else word[:-1]
@@ -494,6 +498,9 @@ def word_concept(
     for spelling in spellings:
         for derived in derived_forms(spelling):
             concept.add(Alternative((derived,), "derived"))
+    for base in {*spellings, *bases}:
+        if noun_of_verb := joining.ablaut_noun(base):
+            concept.add(Alternative((noun_of_verb,), "derived"))
     for spelling in spellings:
         parts = split_compound(spelling, lex.vocabulary)
         if parts:
@@ -536,6 +543,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
     nouns = _capitalised(text)
     typed = as_typed(text)
     for clause in _clauses(text):
+        first = len(plan.concepts)
         # A separable verb's particle closes the clause; the verb is among its first words.
         particle = clause[-1] if len(clause) > 2 and clause[-1] in PARTICLES else None
         # Not a word the casing marks as a noun: "Mein Laden zieht … um" is umziehen, not umladen.
@@ -584,8 +592,23 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             noun = not nouns or word in nouns or position == 0
             concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
+            concept.adjunct = joining.after_locative(clause, position, lex.stopwords)
             plan.concepts.append(concept)
+        _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan
+
+
+def _join(concepts: Sequence[Concept], vocabulary: frozenset[str]) -> None:
+    """Two words of the question that make a compound the catalogue uses ("Feuer zu Ostern" →
+    osterfeuer): the compound becomes a synonym of both, so the service counts as saying each."""
+    single = [c for c in concepts if " " not in c.label]
+    said = [
+        [c.label, *(a.words[0] for a in c.strong if a.origin in ("variant", "derived") and len(a.words) == 1)]
+        for c in single
+    ]
+    for m, h, compound in joining.joined_compounds(said, vocabulary):
+        for concept in (single[m], single[h]):
+            concept.add(Alternative((compound,), "synonym"))
 
 
 # A question for a person or an office rather than a service: "stellen Sie mich zu Herrn Schulte

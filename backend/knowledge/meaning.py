@@ -104,6 +104,8 @@ def content_text(plan: analysis.QueryPlan) -> str:
     names services in its own words, which the encoder cannot guess from "perso" or "Dreck"."""
     words: list[str] = []
     for concept in plan.concepts:
+        if concept.adjunct:  # where or when ("im Urlaub"): the encoder would look for holidays
+            continue
         words.append(concept.label)
         synonyms = [" ".join(a.words) for a in concept.strong if a.origin == "synonym"]
         words.extend(synonyms[:SYNONYMS_PER_WORD])

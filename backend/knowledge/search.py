@@ -49,6 +49,7 @@ MIN_TITLE_COVERAGE = 0.25  # a catalogue title must not be mostly about somethin
 CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have counts this much against it
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
+ADJUNCT_WEIGHT = 0.8  # a word said after "im", "beim", "auf dem" …: where or when, seldom the service
 # Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
 EXPLAIN: Callable[[dict[str, Any]], None] | None = None
 # Services each retriever proposes for fusion. Fixed, not grown with the page asked for: the fused
@@ -159,6 +160,8 @@ def _resolve(
     weight = _idf(documents, max(frequencies)) if frequencies else 0.0
     if not concept.noun:
         weight *= NON_NOUN_WEIGHT
+    if concept.adjunct:
+        weight *= ADJUNCT_WEIGHT
     return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown, known_word=concept.known_word)]
 
 

@@ -86,6 +86,9 @@ async def test_synonyms_and_colloquial_terms(client: Client, world: World, query
         ("Hundesteuerbescheid", "99102013"),
         ("Reinigung der Straßen", "99108028"),
         ("Absperrung Parkplatz für den Umzug", "99108011"),
+        # The other way: a compound the catalogue uses, said as two words of one clause.
+        ("Dürfen wir zu Ostern im Dorf ein Feuer machen?", "99063010"),
+        ("Wie trete ich aus der Kirche aus?", "99073001"),
     ],
 )
 async def test_compound_words_meet_their_parts(client: Client, world: World, query: str, key_prefix: str) -> None:
