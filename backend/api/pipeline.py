@@ -38,7 +38,7 @@ from backend.api.arguments import control_character_error
 from backend.api.errors import coded_errors
 from backend.api.limits import Limits
 from backend.api.operations import observed
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 
 # POST carries queries and mutations; a subscription over POST is strawberry's to refuse.
 _ALLOWED = frozenset({OperationType.QUERY, OperationType.MUTATION})
@@ -158,17 +158,30 @@ class Pipeline:
         )
         if refused is not None:
             return None, [refused]
-        result = execute(
+        executor = self.executor.build(
             self.schema,
             document,
-            variable_values=operation.variables,
+            None,
+            context,
+            operation.variables,
             # Strawberry's choice when none is named: the first operation's name.
-            operation_name=request.operation_name(),
-            context_value=context,
-            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            executor_class=self.executor,
+            request.operation_name(),
+            is_awaitable=optimized_is_awaitable,
             operation_extensions=operation.extensions,
         )
-        if is_awaitable(result):
-            result = await result
-        return result.data, result.errors  # type: ignore[union-attr]
+        if isinstance(executor, list):  # the variables do not fit the operation
+            return None, executor
+        try:
+            result = executor.execute_operation()
+            if is_awaitable(result):
+                result = await result
+        finally:
+            # graphql-core's executor holds its own bound methods (`async_helpers`), a reference
+            # cycle that kept each request's executor, context, litestar request and scope alive
+            # until a garbage collection: ~90 objects a request, a generation-0 collection every
+            # ~8 requests and ~45 µs of CPU per request spent collecting (REST: none). The
+            # execution has ended here; nothing asks for the helpers any more.
+            executor.async_helpers = None  # type: ignore[assignment]
+        if not isinstance(result, ExecutionResult):  # @defer/@stream: not in this schema
+            raise GraphQLError("Unexpected multiple payloads")
+        return result.data, result.errors
