@@ -40,7 +40,8 @@ from backend.api.limits import Limits
 from backend.api.operations import observed
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 
-# POST carries queries and mutations; a subscription over POST is strawberry's to refuse.
+# POST carries queries and mutations; a subscription over POST is refused before either driver
+# (`backend.api.operations.subscription_over_post`).
 _ALLOWED = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
@@ -111,7 +112,7 @@ class Pipeline:
 
     def operation_type(self, operation: Operation) -> OperationType | None:
         """The operation's type when this pipeline answers it; None to leave it to strawberry
-        (which refuses a subscription over POST or an unknown `operationName` with a 400)."""
+        (which refuses an unknown `operationName` with a 400)."""
         try:
             document = self.limits.parse(operation.query or "")
         except GraphQLError:
@@ -181,7 +182,7 @@ class Pipeline:
             # until a garbage collection: ~90 objects a request, a generation-0 collection every
             # ~8 requests and ~45 µs of CPU per request spent collecting (REST: none). The
             # execution has ended here; nothing asks for the helpers any more.
-            executor.async_helpers = None  # type: ignore[assignment]
+            executor.async_helpers = None
         if not isinstance(result, ExecutionResult):  # @defer/@stream: not in this schema
             raise GraphQLError("Unexpected multiple payloads")
         return result.data, result.errors
