@@ -22,6 +22,7 @@ from litestar.di import Provide
 from litestar.enums import MediaType
 from strawberry.litestar import make_graphql_controller
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types import ExecutionContext
@@ -118,6 +119,22 @@ SCALAR_MAP: dict[object, ScalarDefinition] = {
 }
 
 
+class CachedNames(NameConverter):
+    """Strawberry's names, each converted once. Strawberry converts every argument's name again
+    on every call of a resolver (`convert_arguments` → `to_camel_case`, a regular expression):
+    nine times for `tickets`, ~15 µs of a request."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_camel_case=True)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
+
+
 def create_schema(settings: Settings) -> Schema:
     limits = Limits(settings)
     schema = Schema(
@@ -125,7 +142,7 @@ def create_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[OperationObserver, *limit_extensions(limits), RefuseControlCharacters, ErrorCodes],
-        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(name_converter=CachedNames(), scalar_map=SCALAR_MAP),
         execution_context_class=_executor(settings),
     )
     schema.limits = limits

@@ -36,6 +36,7 @@ from strawberry.utils.operation import get_first_operation, get_operation_type
 
 from backend.api.arguments import control_character_error
 from backend.api.errors import coded_errors
+from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import Limits
 from backend.api.operations import observed
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
@@ -109,6 +110,9 @@ class Pipeline:
         self.limits = limits
         self.executor = executor
         self.locale_of = locale_of
+        # Selections collected once across requests (decision 033, amended) where the executor
+        # knows how; graphql-core's own would refuse the keyword.
+        self.stable_selections = issubclass(executor, LeafShortcutExecutionContext)
 
     def operation_type(self, operation: Operation) -> OperationType | None:
         """The operation's type when this pipeline answers it; None to leave it to strawberry
@@ -169,6 +173,8 @@ class Pipeline:
             request.operation_name(),
             is_awaitable=optimized_is_awaitable,
             operation_extensions=operation.extensions,
+            # No "@", no directive: nothing but the selection decides what it collects.
+            **({"stable_selections": "@" not in query} if self.stable_selections else {}),
         )
         if isinstance(executor, list):  # the variables do not fit the operation
             return None, executor
