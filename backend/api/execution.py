@@ -96,9 +96,7 @@ class LeafShortcutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # well, what a selection collects depends on nothing but the selection: it is collected
         # once across requests, and the plans below find it by identity.
         self._stable = (
-            stable_selections
-            and self._shortcuts
-            and not any(f.variable_signatures for f in self.fragments.values())
+            stable_selections and self._shortcuts and not any(f.variable_signatures for f in self.fragments.values())
         )
         # id(field set) → (field set, steps): graphql-core hands all items of a list one field
         # set; keeping it alive with its steps keeps its id from being reused meanwhile.
