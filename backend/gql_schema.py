@@ -203,11 +203,12 @@ def _post(schema: Schema, pipeline: Pipeline | None) -> Any:
         app_state: AppState = request.app.state.app_state
         operation = operation_of(request.headers.get("content-type"), await request.body())
         if operation is not None:
-            refused = _subscription_refused(schema, operation, GraphQLContext(app=app_state, request=request))
+            context = GraphQLContext(app=app_state, request=request)
+            refused = _subscription_refused(schema, operation, context)
             if refused is not None:
                 return refused
             if pipeline is not None and pipeline.operation_type(operation) is not None:
-                answer = await pipeline.answer(operation, GraphQLContext(app=app_state, request=request))
+                answer = await pipeline.answer(operation, context)
                 return Response(_JSON.encode(answer), media_type=MediaType.JSON)
         response = _response()
         self.temporal_response = response  # strawberry's view reads its sub-response there
@@ -224,7 +225,7 @@ def _subscription_refused(schema: Schema, operation: Operation, context: GraphQL
         document = schema.limits.parse(operation.query or "")
     except GraphQLError:
         return None  # a syntax error: reported by the driver like any other
-    refused = subscription_over_post(document, operation.operationName, context.locale)
+    refused = subscription_over_post(document, operation.operationName, lambda: context.locale)
     if refused is None:
         return None
     return Response(

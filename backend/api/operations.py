@@ -82,7 +82,9 @@ SUBSCRIPTION_OVER_POST = _l(
 )
 
 
-def subscription_over_post(document: DocumentNode, operation_name: str | None, locale: str) -> GraphQLError | None:
+def subscription_over_post(
+    document: DocumentNode, operation_name: str | None, locale: Callable[[], str]
+) -> GraphQLError | None:
     """The refusal of a subscription sent over POST, or None for any other operation (or none
     that the name picks: that is the drivers' to answer). Executed, graphql-core would call the
     subscription's async generator as a plain resolver and answer with an INTERNAL error."""
@@ -100,5 +102,5 @@ def subscription_over_post(document: DocumentNode, operation_name: str | None, l
         and (operation_name is None or (d.name is not None and d.name.value == operation_name))
     )
     return GraphQLError(
-        SUBSCRIPTION_OVER_POST.render(locale), nodes=[picked], extensions={"code": OPERATION_NOT_ALLOWED}
+        SUBSCRIPTION_OVER_POST.render(locale()), nodes=[picked], extensions={"code": OPERATION_NOT_ALLOWED}
     )
