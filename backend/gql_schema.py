@@ -209,6 +209,7 @@ def _post(schema: Schema, pipeline: Pipeline | None) -> Any:
                 return refused
             if pipeline is not None and pipeline.operation_type(operation) is not None:
                 answer = await pipeline.answer(operation, context)
+                context.answered()
                 return Response(_JSON.encode(answer), media_type=MediaType.JSON)
         response = _response()
         self.temporal_response = response  # strawberry's view reads its sub-response there
