@@ -95,6 +95,12 @@ class GraphQLContext(BaseContext, kw_only=True):
         async with unit_of_work(self.app, principal, readonly=readonly) as uow:
             yield uow
 
+    def answered(self) -> None:
+        """The request has its answer: drop the loaders. Each holds its load function, which
+        holds this context: a reference cycle that kept context, request and loaded rows alive
+        until a garbage collection."""
+        self.loaders.clear()
+
     def loader(self, name: str, factory: Any) -> DataLoader[Any, Any]:
         """One loader per request and name, so batching spans the whole query."""
         if name not in self.loaders:

@@ -10,8 +10,13 @@ from typing import Any
 
 from opentelemetry import trace
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+from strawberry.utils.operation import get_operation_type
 
 from backend import tracing
+from backend.i18n import _l
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql import OperationType as GraphQLOperationType
 
 
 @contextmanager
@@ -67,3 +72,35 @@ class OperationObserver(SchemaExtension):
     def _ok(self) -> bool:
         result = self.execution_context.result
         return result is not None and not result.errors
+
+
+# Not ErrorCode: like GRAPHQL_VALIDATION_FAILED, a GraphQL-over-HTTP refusal of the request
+# itself, before any field runs; no REST route can answer with it.
+OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
+SUBSCRIPTION_OVER_POST = _l(
+    "subscriptions are served over a WebSocket (graphql-transport-ws) at /graphql, not over POST"
+)
+
+
+def subscription_over_post(
+    document: DocumentNode, operation_name: str | None, locale: Callable[[], str]
+) -> GraphQLError | None:
+    """The refusal of a subscription sent over POST, or None for any other operation (or none
+    that the name picks: that is the drivers' to answer). Executed, graphql-core would call the
+    subscription's async generator as a plain resolver and answer with an INTERNAL error."""
+    try:
+        kind = get_operation_type(document, operation_name)
+    except RuntimeError:  # no operation of that name
+        return None
+    if kind is not OperationType.SUBSCRIPTION:
+        return None
+    picked = next(
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and d.operation is GraphQLOperationType.SUBSCRIPTION
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+    )
+    return GraphQLError(
+        SUBSCRIPTION_OVER_POST.render(locale()), nodes=[picked], extensions={"code": OPERATION_NOT_ALLOWED}
+    )

@@ -81,6 +81,13 @@ CASES: list[tuple[str, str, str, bytes, bool]] = [
     ("content type with a charset", "agent", "application/json; charset=utf-8", _body("{ me { subject } }"), True),
     ("an operation name that picks nothing", "agent", JSON, _body(TWO_OPERATIONS, operationName="Nope"), False),
     ("a subscription over POST", "agent", JSON, _body("subscription { centreUpdates { waiting } }"), False),
+    (
+        "a subscription picked by name over POST",
+        "agent",
+        JSON,
+        _body("query Me { me { subject } } subscription Centre { centreUpdates { waiting } }", operationName="Centre"),
+        False,
+    ),
     ("no query", "agent", JSON, _body(None), False),
     ("an empty query", "agent", JSON, _body(""), False),
     ("a query that is not text", "agent", JSON, _body(5), False),
@@ -142,3 +149,39 @@ async def test_the_pipeline_answers_what_strawberrys_view_answers(
     assert ours.content == reference.content, name
     if answered:
         assert ours.status_code == 200 and ours.json().keys() <= {"data", "errors"}
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "column"),
+    [
+        (_body("subscription { centreUpdates { waiting } }"), 1, 1),
+        (
+            _body(
+                "query Me { me { subject } }\nsubscription Centre { centreUpdates { waiting } }", operationName="Centre"
+            ),
+            2,
+            1,
+        ),
+    ],
+    ids=["the only operation", "picked by name"],
+)
+async def test_a_subscription_over_post_is_refused_with_a_code_in_both_drivers(
+    client: httpx.AsyncClient, strawberrys: httpx.AsyncClient, world: World, body: bytes, line: int, column: int
+) -> None:
+    """Not executed as a query (graphql-core would call the subscription's generator as a resolver
+    and answer 200 with a masked INTERNAL error, logged as a bug): a 400 that says where to go."""
+    for driver in (client, strawberrys):
+        refused = await driver.post("/graphql", content=body, headers=_headers(world, "agent", JSON))
+        assert refused.status_code == 400
+        assert refused.headers["content-type"] == JSON
+        assert refused.json() == {
+            "data": None,
+            "errors": [
+                {
+                    "message": "Abonnements laufen über einen WebSocket (graphql-transport-ws) unter /graphql, "
+                    "nicht über POST",
+                    "locations": [{"line": line, "column": column}],
+                    "extensions": {"code": "OPERATION_NOT_ALLOWED"},
+                }
+            ],
+        }

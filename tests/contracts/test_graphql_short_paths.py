@@ -74,6 +74,13 @@ QUERIES: list[tuple[str, str, dict[str, Any]]] = [
         {"t": SOEST, "with": True, "without": True},
     ),
     (
+        # The same text as above (one parsed document): what it collects must follow the variables.
+        "@include and @skip by variables, the other way",
+        "query($t: String!, $with: Boolean!, $without: Boolean!) { tickets(tenant: $t) { nodes { "
+        "id subject @include(if: $with) status @skip(if: $without) dueAt @include(if: $without) } } }",
+        {"t": SOEST, "with": False, "without": False},
+    ),
+    (
         "a nested resolver in the items: graphql-core completes them",
         "query($t: String!) { tickets(tenant: $t) { nodes { id number personalData { name callbackNumber } } } }",
         {"t": SOEST},
@@ -160,6 +167,9 @@ async def test_the_short_paths_answer_byte_for_byte_what_graphql_core_answers(
     reference = await graphql_core.post("/graphql", content=body, headers=headers)
     assert short.status_code == reference.status_code
     assert short.content == reference.content, name
+    # Again: now from the selections and plans kept across requests (decision 033, amended).
+    again = await client.post("/graphql", content=body, headers=headers)
+    assert (again.status_code, again.content) == (reference.status_code, reference.content), name
     answer = short.json()
     if "error" not in name and "refused" not in name and "unknown" not in name and "wrong type" not in name:
         assert "errors" not in answer, answer  # the cases meant to succeed do
