@@ -37,11 +37,19 @@ QUESTIONS = (
     "Bewohnerparkausweis verlängern",
     "Gewerbe anmelden neu",
     "Wie wird morgen das Wetter?",
+    # Hostile or odd input: the longest question allowed, of common words only; tsquery syntax;
+    # SQL; nothing searchable.
+    ("Antrag beantragen neu " * 30)[:500],
+    "Antrag:* & !beantragen | (neu",
+    "' OR 1=1 --",
+    "%$&!?",
 )
 UNBOUNDED = 10**12
 
 
-async def _search(app: Litestar, world: World, query: str, statements: list[str] | None = None) -> SearchPage:
+async def _search(
+    app: Litestar, world: World, query: str, statements: list[str] | None = None, **filters: Any
+) -> SearchPage:
     agent = Principal(
         issuer="test",
         subject="bound",
@@ -58,7 +66,7 @@ async def _search(app: Litestar, world: World, query: str, statements: list[str]
     async with unit_of_work(app.state.app_state, agent, readonly=True) as uow:
         uow.conn.add_query_logger(log)
         try:
-            return await search.search_articles(uow, query, world.slug(SOEST), 10)
+            return await search.search_articles(uow, query, world.slug(SOEST), 10, **filters)
         finally:
             uow.conn.remove_query_logger(log)
 
@@ -80,6 +88,20 @@ async def test_a_bounded_search_finds_what_the_unbounded_one_finds(
     for query in QUESTIONS:
         page = await _search(app, world, query)
         assert (_hits(page), page.confident, page.interpreted_as) == unbounded[query], query
+
+
+async def test_a_bounded_search_pages_and_filters_as_the_unbounded_one(
+    app: Litestar, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "Wo kann ich einen neuen Personalausweis beantragen?"
+    cases: list[dict[str, Any]] = [{"leika_group": "085"}, {"leika_group": "999"}]
+    monkeypatch.setattr(search, "COMMON_DOCUMENTS", UNBOUNDED)
+    first = await _search(app, world, question)
+    assert first.next_cursor is not None
+    cases.append({"after": first.next_cursor})
+    unbounded = [_hits(await _search(app, world, question, **case)) for case in cases]
+    monkeypatch.setattr(search, "COMMON_DOCUMENTS", 0)
+    assert [_hits(await _search(app, world, question, **case)) for case in cases] == unbounded
 
 
 def _search_statements(statements: list[str]) -> int:
