@@ -7,6 +7,7 @@ Tuning and its measurements: docs/decisions/007-knowledge-base.md, `make eval`.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import re
@@ -57,6 +58,10 @@ EXPLAIN: Callable[[dict[str, Any]], None] | None = None
 # reaches at most 50 services, more than an agent reads on the line.
 LEXICAL_CANDIDATES = 30
 MEANING_CANDIDATES = 20
+# A concept whose words are in more documents than this is common ("beantragen", "Antrag", "neu":
+# ~18,000 of 10^5 articles): the search reads its documents only where it is in the title or the
+# search terms, and widens to all when that cannot decide the lexical window (decision 035).
+COMMON_DOCUMENTS = 1000
 
 
 async def leika_service(uow: UnitOfWork, leika_key: str, tenant_slug: str | None = None) -> LeikaService:
@@ -91,6 +96,7 @@ class _Resolved:
     shown: list[str]
     typo: bool = False
     known_word: bool = False  # the German dictionary knows it: not a typo, only a word the index lacks
+    documents: int = 0  # the most documents its words find (the sum over its alternatives)
 
     @property
     def strong(self) -> list[list[str]]:
@@ -162,7 +168,19 @@ def _resolve(
         weight *= NON_NOUN_WEIGHT
     if concept.adjunct:
         weight *= ADJUNCT_WEIGHT
-    return [_Resolved(concept.label, exact, synonym, weak, weight, concept.topic, shown, known_word=concept.known_word)]
+    return [
+        _Resolved(
+            concept.label,
+            exact,
+            synonym,
+            weak,
+            weight,
+            concept.topic,
+            shown,
+            known_word=concept.known_word,
+            documents=sum(primary) + sum(secondary),
+        )
+    ]
 
 
 def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
@@ -172,6 +190,40 @@ def _query_text(groups: Sequence[Sequence[str]]) -> str | None:
             for group in groups
         ]
     )
+
+
+def _union(texts: Sequence[str | None]) -> str | None:
+    return " | ".join(f"({t})" for t in texts if t) or None
+
+
+def _bounded_queries(
+    searchable: Sequence[_Resolved],
+    exact: Sequence[str | None],
+    synonym: Sequence[str | None],
+    weak: Sequence[str | None],
+) -> tuple[str | None, str | None, float]:
+    """The search's bound (decision 035): the rare concepts' query (read wherever they are), the
+    common concepts' query (read in title and search terms only) and the common concepts' weight;
+    (None, None, 0) when no concept is common."""
+    common = [r.documents > COMMON_DOCUMENTS for r in searchable]
+    if not any(common):
+        return None, None, 0.0
+    rare: list[str | None] = []
+    frequent: list[str | None] = []
+    for texts in (exact, synonym, weak):
+        for text, is_common in zip(texts, common, strict=True):
+            (frequent if is_common else rare).append(text)
+    weight = sum(r.weight for r, is_common in zip(searchable, common, strict=True) if is_common)
+    return _union(rare), _union(frequent), weight
+
+
+def _bounded_search_decides(rows: Sequence[asyncpg.Record], limit: int, common_weight: float) -> bool:
+    """Whether a bounded search found the lexical window an unbounded one would: `limit` services
+    whose final score exceeds the most a document it did not read can reach (a common concept
+    outside title and search terms; `search_repository.OUTSIDE_TITLE_FACTOR`)."""
+    window = [r["final"] for r in rows if r["lexical"] and r["lexical_rank"] <= limit]
+    ceiling = search_repository.MAX_BOOST * search_repository.OUTSIDE_TITLE_FACTOR * common_weight
+    return len(window) >= limit and min(window) > ceiling
 
 
 def _snippet(raw: str | None) -> tuple[str, str]:
@@ -375,7 +427,8 @@ async def _search_articles(
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
     weak_texts = [_query_text(r.weak) for r in searchable]
-    any_query = " | ".join(f"({t})" for t in [*exact_texts, *synonym_texts, *weak_texts] if t)
+    any_query = _union([*exact_texts, *synonym_texts, *weak_texts])
+    rare_query, title_query, common_weight = _bounded_queries(searchable, exact_texts, synonym_texts, weak_texts)
     lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
     params = search_repository.SearchParams(
         town_id=ctx.town_id,
@@ -394,8 +447,13 @@ async def _search_articles(
         limit=LEXICAL_CANDIDATES if lexical_on else 0,
         meaning_docs=[doc for _, doc, _ in nearest],
         meaning_groups=[group for group, _, _ in nearest],
+        rare_query=rare_query,
+        title_query=title_query,
     )
     rows = await search_repository.search(uow.conn, params)
+    if title_query is not None and not _bounded_search_decides(rows, params.limit, common_weight):
+        # Too few services above what an unread document could reach: read them all.
+        rows = await search_repository.search(uow.conn, dataclasses.replace(params, title_query=None))
     by_group = {r["group_key"]: r for r in rows}
     # Only the lexical window ranks lexically (a meaning candidate beyond it counts by its meaning
     # rank alone), so the fused order is the same whatever page is asked for.

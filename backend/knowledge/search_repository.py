@@ -346,6 +346,12 @@ class SearchParams:
     limit: int  # lexical hits wanted (one per service), in lexical order
     meaning_docs: list[UUID]  # the meaning retriever's candidates: searched whatever their words
     meaning_groups: list[str]  # their services (LeiKa key, or the document id): each gets a row
+    # A bounded search (decision 035's amendment): the documents with a rare concept anywhere
+    # (`rare_query`) and those with a common one in the title or search terms (`title_query`);
+    # the services on the page are then completed with their other documents. Without
+    # `title_query`, `rare_query` is `any_query` and the search reads every document it finds.
+    rare_query: str | None = None
+    title_query: str | None = None
 
 
 def _field_factor(doc: str, query: str, a: float, b: float, c: float, d: float) -> str:
@@ -362,6 +368,14 @@ def _factors(doc: str) -> str:
                    {_field_factor(doc, "q.weak", 0.6, 0.5, 0.3, 0.15)} AS weak"""
 
 
+# What a concept found only in the summary, the context or the body earns at most (the factors
+# above: 0.45 said or 0.9 × 0.45 as a synonym, 0.3 as a prefix), and the most a hit's own score is
+# raised (a town's own article: 1.15 in `weighed` below). A document without a rare concept and
+# without a common one in its title or search terms ranks at most at
+# MAX_BOOST × OUTSIDE_TITLE_FACTOR × the common concepts' weights.
+OUTSIDE_TITLE_FACTOR = 0.45
+MAX_BOOST = 1.15
+
 _CANDIDATE_COLUMNS = """s.tenant_id, s.doc_id, s.source, s.leika_key, s.title_words, length(s.title) AS title_length,
            s.tsv_a, s.tsv_b, s.tsv_c, s.tsv_d"""
 _CANDIDATE_FILTER = f"""{VISIBLE.replace("tenant_id", "s.tenant_id").replace("shared", "s.shared")}
@@ -370,6 +384,33 @@ _CANDIDATE_FILTER = f"""{VISIBLE.replace("tenant_id", "s.tenant_id").replace("sh
       AND ($9::text IS NULL OR s.leika_group = $9)
       AND ($11::text IS NULL OR s.status = $11)
       AND s.source = ANY($12::text[])"""
+_TITLE_TERMS = "s.tsv_title_terms"  # title and search terms (migration 20261209040000, GIN)
+
+
+def _scored(candidates: str) -> str:
+    """The candidates' scores (narrow rows: what ranks them, not their text)."""
+    return f"""
+    SELECT c.tenant_id, c.doc_id, c.source, c.leika_key, c.title_words, c.title_length, m.score,
+           (SELECT count(*) FROM unnest(c.tsv_a) u WHERE u.lexeme = ANY($16::text[]))::int AS title_found,
+           (c.tenant_id = $1 AND c.source = 'article') AS own_article,
+           EXISTS (SELECT 1 FROM articles lv
+                   WHERE lv.tenant_id = $1 AND lv.kind = 'local_version' AND lv.published_version IS NOT NULL
+                     AND lv.base_tenant_id = c.tenant_id AND lv.base_article_id = c.doc_id) AS has_local_version
+    FROM {candidates} c
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(q.w * greatest(f.exact, 0.9 * f.synonym, f.weak)), 0) AS score
+        FROM q CROSS JOIN LATERAL ({_factors("c")}) f
+    ) m
+    WHERE m.score > 0 OR c.doc_id = ANY($13::uuid[])"""
+
+
+def _own_final(s: str) -> str:
+    return f"""{s}.score
+             * CASE WHEN {s}.own_article THEN {MAX_BOOST} WHEN {s}.has_local_version THEN 1.1
+                    WHEN {s}.source = 'article' THEN 1.05 ELSE 1.0 END
+             / (1.0 + 0.08 * greatest({s}.title_words - {s}.title_found, 0))
+             * (1.0 - 0.0001 * least({s}.title_length, 300))"""
+
 
 # Scoring: each concept counts its weight (IDF) times where it was found — title 1.0, search terms
 # and compound parts of the title 0.8, summary/context 0.45, body 0.25; a synonym, a compound's
@@ -385,43 +426,52 @@ WITH q AS (
          WITH ORDINALITY AS c(exact_text, synonym_text, weak_text, w, ord)
 ),
 candidates AS (
-    -- The documents with any of the words (the GIN index on tsv), and the meaning retriever's
-    -- candidates that have none (the primary key): two branches, since one condition
-    -- "words OR candidate" cannot use either index (measured: a parallel sequential scan of
-    -- every search row, ~300 ms at 10^5 articles).
+    -- The documents with a rare word of the question (all words when the search is not bounded;
+    -- the GIN index on tsv), those with a common one in the title or search terms (the GIN index
+    -- on them), and the meaning retriever's candidates that have neither (the primary key):
+    -- branches, since one condition "words OR candidate" can use no index (measured: a parallel
+    -- sequential scan of every search row, ~300 ms at 10^5 articles).
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {_CANDIDATE_FILTER} AND s.tsv @@ $7::tsquery
+    WHERE {_CANDIDATE_FILTER} AND s.tsv @@ $17::tsquery
     UNION ALL
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {_CANDIDATE_FILTER} AND s.doc_id = ANY($13::uuid[]) AND NOT coalesce(s.tsv @@ $7::tsquery, false)
+    WHERE {_CANDIDATE_FILTER} AND {_TITLE_TERMS} @@ $18::tsquery AND NOT coalesce(s.tsv @@ $17::tsquery, false)
+    UNION ALL
+    SELECT {_CANDIDATE_COLUMNS}
+    FROM knowledge_search s
+    WHERE {_CANDIDATE_FILTER} AND s.doc_id = ANY($13::uuid[]) AND NOT coalesce(s.tsv @@ $17::tsquery, false)
+      AND NOT coalesce({_TITLE_TERMS} @@ $18::tsquery, false)
 ),
-scored AS MATERIALIZED (
-    -- Narrow rows from here on (a common word finds ~10^4 documents at 10^5 articles): what ranks
-    -- them, not their text, which the page's rows fetch at the end; materialised, so the title
-    -- words found are counted once a row.
-    SELECT c.tenant_id, c.doc_id, c.source, c.leika_key, c.title_words, c.title_length, m.score,
-           (SELECT count(*) FROM unnest(c.tsv_a) u WHERE u.lexeme = ANY($16::text[]))::int AS title_found,
-           (c.tenant_id = $1 AND c.source = 'article') AS own_article,
-           EXISTS (SELECT 1 FROM articles lv
-                   WHERE lv.tenant_id = $1 AND lv.kind = 'local_version' AND lv.published_version IS NOT NULL
-                     AND lv.base_tenant_id = c.tenant_id AND lv.base_article_id = c.doc_id) AS has_local_version
-    FROM candidates c
-    CROSS JOIN LATERAL (
-        SELECT coalesce(sum(q.w * greatest(f.exact, 0.9 * f.synonym, f.weak)), 0) AS score
-        FROM q CROSS JOIN LATERAL ({_factors("c")}) f
-    ) m
-    WHERE m.score > 0 OR c.doc_id = ANY($13::uuid[])
+found AS MATERIALIZED (
+    -- Narrow rows from here on (a common word finds ~10^4 documents at 10^5 articles when the
+    -- search is not bounded); materialised, so the title words found are counted once a row.
+    {_scored("candidates")}
+),
+head_groups AS (
+    -- A bounded search: the services of the lexical window and the meaning retriever's ...
+    SELECT coalesce(f.leika_key, f.doc_id::text) AS group_key FROM found f
+    GROUP BY 1 HAVING max(f.score) > 0
+    ORDER BY max({_own_final("f")}) DESC FETCH FIRST ($15) ROWS WITH TIES
+),
+completion AS (
+    -- ... with their other documents that have any word of the question, so that each service
+    -- is represented and scored as an unbounded search would (the town's own article of a
+    -- service may have only the common word).
+    SELECT {_CANDIDATE_COLUMNS}
+    FROM knowledge_search s
+    WHERE $18::tsquery IS NOT NULL AND {_CANDIDATE_FILTER} AND s.tsv @@ $7::tsquery
+      AND s.leika_key = ANY(ARRAY(SELECT group_key FROM head_groups UNION SELECT unnest($14::text[])))
+      AND NOT EXISTS (SELECT 1 FROM found f WHERE f.tenant_id = s.tenant_id AND f.doc_id = s.doc_id)
+),
+scored AS (
+    SELECT * FROM found
+    UNION ALL
+    {_scored("completion")}
 ),
 weighed AS (
-    SELECT s.*,
-           s.score
-             * CASE WHEN s.own_article THEN 1.15 WHEN s.has_local_version THEN 1.1
-                    WHEN s.source = 'article' THEN 1.05 ELSE 1.0 END
-             / (1.0 + 0.08 * greatest(s.title_words - s.title_found, 0))
-             * (1.0 - 0.0001 * least(s.title_length, 300))  -- ties: the shorter title
-             AS own_final
+    SELECT s.*, {_own_final("s")} AS own_final
     FROM scored s
 ),
 ranked AS (
@@ -484,6 +534,8 @@ async def search(conn: asyncpg.Connection, p: SearchParams) -> list[asyncpg.Reco
             p.meaning_groups,
             p.limit,
             p.lexemes,
+            p.rare_query if p.title_query is not None else p.any_query,
+            p.title_query,
         )
     )
 

@@ -131,6 +131,15 @@ async def generate_articles(admin_url: str, tenants: dict[str, UUID], count: int
         await conn.close()
 
 
+async def _generated_articles(admin_url: str) -> int:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        count: int = await conn.fetchval("SELECT count(*) FROM articles WHERE created_by = 'bench'")
+        return count
+    finally:
+        await conn.close()
+
+
 def _questions() -> list[str]:
     return [json.loads(line)["query"] for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -294,6 +303,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--articles", type=int, help="generated articles (default 100,000; --quick 10,000)")
+    parser.add_argument(
+        "--keep",
+        metavar="DATABASE",
+        help="keep the world in this database and reuse it when it is there (generated and embedded once)",
+    )
     args = parser.parse_args()
     count, rounds = (10_000, 1) if args.quick else (100_000, 5)
     count = args.articles or count
@@ -308,14 +322,18 @@ def main() -> None:
     }
     with (
         stack.services() as (server_url, redis_url),
-        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
+        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None, args.keep) as database_url,
     ):
         env, settings = stack.demo_environment(database_url, redis_url)
         tenants = asyncio.run(_tenant_ids(database_url))
-        print(f"generating {count} articles …", file=sys.stderr)
-        started = time.perf_counter()
-        asyncio.run(generate_articles(database_url, tenants, count))
-        results["generate_seconds"] = time.perf_counter() - started
+        generated = asyncio.run(_generated_articles(database_url))
+        if generated and generated != count:
+            raise SystemExit(f"{args.keep} holds {generated} generated articles, not {count}")
+        if not generated:
+            print(f"generating {count} articles …", file=sys.stderr)
+            started = time.perf_counter()
+            asyncio.run(generate_articles(database_url, tenants, count))
+            results["generate_seconds"] = time.perf_counter() - started
         print(f"embedding {count} articles …", file=sys.stderr)
         started = time.perf_counter()
         results["embedded"] = asyncio.run(embed_articles(database_url, tenants))

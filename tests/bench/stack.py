@@ -51,9 +51,11 @@ def services() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def bench_database(server_url: str, app_password: str | None) -> Iterator[str]:
-    """A fresh, migrated database; yields its administrative URL and drops it afterwards."""
-    name = f"bs_bench_{uuid.uuid4().hex[:10]}"
+def bench_database(server_url: str, app_password: str | None, keep: str | None = None) -> Iterator[str]:
+    """A fresh, migrated database; yields its administrative URL and drops it afterwards. With
+    `keep`, the database of that name is made if missing (else reused and migrated further) and
+    kept: a world of 10^5 articles takes minutes to embed, a bench run on it seconds."""
+    name = keep or f"bs_bench_{uuid.uuid4().hex[:10]}"
     url = with_database(server_url, name)
     try:
         asyncio.run(bootstrap(url, app_password))
@@ -68,7 +70,8 @@ def bench_database(server_url: str, app_password: str | None) -> Iterator[str]:
             finally:
                 await conn.close()
 
-        asyncio.run(drop())
+        if not keep:
+            asyncio.run(drop())
 
 
 def load_demo_data(settings: Settings) -> None:
