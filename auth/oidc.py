@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -171,6 +171,11 @@ class JWKSCache:
         # Without Redis: until when (monotonic) an issuer is not fetched, and its failures in a row.
         self._failed: dict[str, tuple[float, int]] = {}
         self._inflight: dict[str, asyncio.Future[str]] = {}
+        # Called with the issuer when a fetch stored a key set that differs from the one known
+        # before (the issuer rotated or withdrew a key): the backend moves the sign-in
+        # generation, so no instance serves a token from its memo that the new keys would
+        # refuse (decision 040). An admin's refresh does the same through its own commit.
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
 
     def _key(self, issuer: str, kind: str) -> str:
         return f"jwks:{self.namespace}:{kind}:{hashlib.sha256(issuer.encode()).hexdigest()[:32]}"
@@ -255,17 +260,23 @@ class JWKSCache:
             )
         return None
 
-    async def _fetch_and_store(self, issuer: str) -> str:
+    async def _fetch_and_store(self, issuer: str, known: str | None = None) -> str:
         document = await self._fetch(issuer)
-        await self._store(issuer, document)
+        await self._store(issuer, document, known)
         return document
 
-    async def _store(self, issuer: str, document: str) -> None:
+    async def _store(self, issuer: str, document: str, known: str | None = None) -> None:
+        """`known`: the document this one replaces, when the caller read it (else the last one
+        this process saw, if any)."""
+        before = known if known is not None else self._fallback.get(issuer, (0.0, None))[1]
         self._fallback[issuer] = (time.monotonic(), document)
         try:
             await self.redis.set(self._key(issuer, "doc"), document, ex=self.ttl)
         except RedisError:
             log.warning("jwks_cache_unavailable", issuer=issuer)
+        if before is not None and before != document and self.on_change is not None:
+            log.info("jwks_changed", issuer=issuer)
+            await self.on_change(issuer)
 
     async def refresh(self, issuer: str) -> KeySet:
         """The issuer's keys fetched now, whatever is cached: after an identity provider withdrew
@@ -307,7 +318,7 @@ class JWKSCache:
             document = await self._fetch_and_store(issuer)
             await self._may_refetch(issuer)  # a fresh fetch counts as this interval's refetch
         elif kid is not None and not _has_kid(self._parse(document), kid) and await self._may_refetch(issuer):
-            document = await self._fetch_and_store(issuer)  # the issuer may have rotated keys
+            document = await self._fetch_and_store(issuer, document)  # the issuer may have rotated keys
         return self._parse(document)
 
 

@@ -6,11 +6,13 @@ decision) are remembered in process under the generation they were read at. A co
 (`bump`, run after commit), so the next request on any
 instance reads a new generation and looks again: no instance answers from a state older than
 the last commit. A request reads all counters once, in one round trip, at sign-in; what it
-read is kept on the request (`of_request`) for the handlers that need it.
+read is kept on the request (`of_request`) for the handlers that need it. Requests of the same
+moment share that round trip (`SharedRead`, decision 040).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,8 +45,75 @@ def key(app: AppState, counter: Counter) -> str:
     return f"{counter}:{app.namespace}:generation"
 
 
+class SharedRead:
+    """The counters' MGET, shared by the requests that ask while one is under way (one per app
+    instance).
+
+    A request that finds no read under way reads at once, as before. One that asks while a read
+    is under way must not take that answer: the command left before it asked and may predate a
+    bump it is owed (decision 009). It waits for the next read instead, which is sent when the
+    one under way has answered, and shared by every request that asked in the meantime. That
+    read leaves after each of them asked, so it sees every bump that had completed by then —
+    what a read of their own would have seen. Under load (wrk's 8 connections on one instance)
+    a few requests share each read, and a read costs ~100 µs of CPU in redis-py (decision 040);
+    a lone request pays nothing extra."""
+
+    __slots__ = ("next", "round_trips", "sending", "under_way")
+
+    def __init__(self) -> None:
+        self.under_way = False
+        self.next: asyncio.Future[Generations | None] | None = None  # the read the latecomers wait for
+        self.sending: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+        self.round_trips = 0  # observed by tests
+
+    async def read(self, app: AppState) -> Generations | None:
+        if not self.under_way:
+            self.under_way = True
+            try:
+                return await self._mget(app)
+            finally:
+                self._done(app)
+        if self.next is None:
+            self.next = asyncio.get_running_loop().create_future()
+        # Shielded: a request that goes away (client disconnect) must not cancel the others' read.
+        return await asyncio.shield(self.next)
+
+    def _done(self, app: AppState) -> None:
+        waiting, self.next = self.next, None
+        if waiting is None:
+            self.under_way = False
+            return
+        # Still under way: the read for the latecomers is sent by a task, so it happens even if
+        # the request that ran the last read was cancelled.
+        self.sending = asyncio.ensure_future(self._read_for(app, waiting))
+
+    async def _read_for(self, app: AppState, waiting: asyncio.Future[Generations | None]) -> None:
+        try:
+            read = await self._mget(app)
+        except asyncio.CancelledError:  # the loop is closing
+            waiting.cancel()
+            raise
+        except Exception as error:  # the waiting requests raise it, as their own read would have
+            if not waiting.done():
+                waiting.set_exception(error)
+        else:
+            if not waiting.done():
+                waiting.set_result(read)
+        finally:
+            self._done(app)
+
+    async def _mget(self, app: AppState) -> Generations | None:
+        self.round_trips += 1
+        return await _mget(app)
+
+
 async def read(app: AppState) -> Generations | None:
-    """All counters in one round trip; None when Redis cannot be reached (trust nothing)."""
+    """All counters in one round trip (shared with the requests that asked while another read
+    was under way); None when Redis cannot be reached (trust nothing)."""
+    return await app.generation_reads.read(app)
+
+
+async def _mget(app: AppState) -> Generations | None:
     try:
         values = await app.redis.mget([key(app, counter) for counter in _COUNTERS])
     except RedisError:

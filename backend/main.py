@@ -48,7 +48,7 @@ from backend.telephony.cache import routing_changed, table_age
 from backend.telephony.controller import TelephonyController
 from backend.tenants.controller import TenantController
 from backend.tenants.refusals import RedisRefusalLog
-from backend.tenants.signin import DatabaseIssuerRegistry, sign_in
+from backend.tenants.signin import DatabaseIssuerRegistry, sign_in, signin_changed
 from backend.tickets import personal as ticket_personal
 from backend.tickets import worker as ticket_worker
 from backend.tickets.controller import TicketController
@@ -179,6 +179,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             rate_limiter=limiter,
             metrics=figures,
         )
+        state = app.state.app_state
+
+        async def keys_changed(_issuer: str) -> None:
+            await signin_changed(state)  # remembered sign-ins drop on every instance (decision 040)
+
+        jwks.on_change = keys_changed
         figures.process.pool = pool
         figures.process.pool_watch = pool.watch
         figures.process.verifier = verifier

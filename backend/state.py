@@ -23,7 +23,7 @@ from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.disclosures import Disclosure
-from backend.generations import Generations
+from backend.generations import Generations, SharedRead
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
@@ -74,12 +74,15 @@ class AppState:
     sealer: Sealer = field(init=False)  # seals and opens stored secrets
     outbound: OutboundPolicy = field(init=False)  # what requests on someone's behalf may reach
     trusted_proxies: Networks = field(init=False)  # whose X-Forwarded-For names the client
+    # The generation counters' MGET that requests of the same moment share (decision 040).
+    generation_reads: SharedRead = field(init=False)
 
     def __post_init__(self) -> None:
         self.namespace = redis_namespace(self.settings)
         self.sealer = sealer_for(self.settings)
         self.outbound = self.settings.outbound_policy()
         self.trusted_proxies = Networks(self.settings.trusted_proxies)
+        self.generation_reads = SharedRead()
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:

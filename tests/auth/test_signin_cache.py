@@ -17,6 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+import time_machine
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
 from litestar import Litestar
 
 from backend import generations
@@ -233,6 +236,64 @@ async def test_a_remembered_token_still_expires(client: Client, world: World) ->
     assert expired.status_code == 401 and expired.json()["code"] == "UNAUTHENTICATED"
 
 
+async def test_a_remembered_token_is_refused_past_its_expiry_on_a_pinned_clock(client: Client, world: World) -> None:
+    """The memo never outlives the token: `exp` plus the leeway, the same moment at which a full
+    check refuses it (here well before the memo's own 60 s)."""
+    verifier = world.state.verifier
+    leeway = world.state.settings.jwt_leeway_seconds
+    start = time.time()
+    claims = {"iss": world.oidc.issuer_url(SOEST), "aud": AUDIENCE, "sub": "pinned-expiry", "roles": ["agent"]}
+    exp = int(start) - leeway + 20  # in force for 20 more seconds, by the leeway
+    token = world.oidc.sign(SOEST, {**claims, "iat": exp - 300, "exp": exp})
+    with time_machine.travel(start, tick=False) as traveller:
+        assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
+        verified = verifier.verifications
+        traveller.shift(15)
+        assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
+        assert verifier.verifications == verified  # served from the memo
+        traveller.shift(6)  # past exp + leeway
+        expired = await client.get("/v1/me", headers=bearer(token))
+        assert expired.status_code == 401 and expired.json()["code"] == "UNAUTHENTICATED"
+        assert verifier.verifications == verified + 1  # not from the memo: checked, and refused
+
+
+async def test_a_forged_token_with_the_claims_of_a_remembered_one_is_refused(client: Client, world: World) -> None:
+    """The memo is keyed by the whole token text: the same header and claims under another
+    signature (a stranger's key with the issuer's kid, or a signature cut from another token)
+    are checked in full, and refused."""
+    verifier = world.state.verifier
+    now = int(time.time())
+    claims = {
+        "iss": world.oidc.issuer_url(SOEST),
+        "aud": AUDIENCE,
+        "sub": "forgery-target",
+        "roles": ["agent"],
+        "iat": now,
+        "exp": now + 300,
+    }
+    genuine = world.oidc.sign(SOEST, claims)
+    for _ in range(2):
+        assert (await client.get("/v1/me", headers=bearer(genuine))).status_code == 200  # remembered
+    real_key = world.oidc.private_key(SOEST)
+    alg = str(real_key.alg)
+    parameters = {"kid": str(real_key.kid), "alg": alg, "use": "sig"}
+    stranger = (
+        RSAKey.generate_key(2048, parameters=parameters)
+        if alg == "RS256"
+        else ECKey.generate_key("P-256", parameters=parameters)
+    )
+    signed_by_stranger = jwt.encode({"alg": alg, "typ": "at+jwt", "kid": real_key.kid}, claims, stranger)
+    other_signature = world.oidc.sign(SOEST, {**claims, "sub": "someone-else"}).rsplit(".", 1)[1]
+    spliced = genuine.rsplit(".", 1)[0] + "." + other_signature
+    for forged in (signed_by_stranger, spliced):
+        assert forged.rsplit(".", 1)[0] == genuine.rsplit(".", 1)[0]  # the same header and claims
+        before = verifier.verifications
+        refused = await client.get("/v1/me", headers=bearer(forged))
+        assert refused.status_code == 401, refused.text
+        assert verifier.verifications == before + 1  # checked in full, never served from the memo
+    assert (await client.get("/v1/me", headers=bearer(genuine))).status_code == 200
+
+
 @pytest.fixture(scope="module")
 async def second_instance(settings: Settings) -> Any:
     """Another app instance on the same PostgreSQL and Redis, with its own memory."""
@@ -257,6 +318,26 @@ async def test_a_removed_issuer_is_rejected_at_once_by_another_instance(
     removed = await client.delete(f"/v1/tenants/{tenant['slug']}/identity-issuers/{added.json()['id']}", headers=admin)
     assert removed.status_code == 204, removed.text
     assert (await second_instance.get("/v1/me", headers=bearer(token))).status_code == 401
+
+
+async def test_a_sign_in_change_on_one_instance_drops_what_another_remembered(
+    client: Client, world: World, settings: Settings
+) -> None:
+    """The memo of another instance is dropped by the generation alone: the next request there
+    checks the token in full (one more verification), without waiting for anything to expire."""
+    app = create_app(settings)
+    async with serve(app, "http://third.local") as other:
+        verifier = app.state.app_state.verifier
+        headers = world.headers(GESEKE, "agent")
+        for _ in range(3):
+            assert (await other.get("/v1/me", headers=headers)).status_code == 200
+        verified = verifier.verifications
+        assert (await other.get("/v1/me", headers=headers)).status_code == 200
+        assert verifier.verifications == verified  # remembered there
+
+        await signin.signin_changed(world.state)  # a committed sign-in change on this instance
+        assert (await other.get("/v1/me", headers=headers)).status_code == 200
+        assert verifier.verifications == verified + 1  # the other instance checked again at once
 
 
 async def test_after_commit_hooks_run_after_the_commit_and_never_after_a_rollback(world: World) -> None:

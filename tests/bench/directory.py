@@ -156,6 +156,7 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
             for _ in range(500):
                 assert (await client.get(FORWARDING, headers=auth)).status_code == 200
             profiler.disable()
+            OUTPUT.parent.mkdir(exist_ok=True)  # a fresh checkout has no bench-results/ yet
             profiler.dump_stats(str(OUTPUT.with_suffix(".prof")))
     return result
 
