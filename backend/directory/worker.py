@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 
 import structlog
-from litestar import Litestar
 
 from backend import clock
+from backend.background import worker_lifespan
 from backend.directory import presence_feed
 from backend.state import AppState
 
@@ -43,17 +42,5 @@ class DirectoryWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.every_seconds)
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Runs the worker next to the API when settings.background_worker is on."""
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(DirectoryWorker(state).run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(lambda state, _resources: DirectoryWorker(state))

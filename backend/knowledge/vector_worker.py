@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
-from litestar import Litestar
 
 from backend import generations
+from backend.background import worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.knowledge import meaning, vector_repository
 from backend.state import AppState
@@ -88,17 +87,5 @@ class VectorWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.every_seconds)
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Runs the worker next to the API when settings.background_worker is on."""
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(VectorWorker(state).run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(lambda state, _resources: VectorWorker(state))

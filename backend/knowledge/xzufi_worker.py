@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import httpx
 import structlog
-from litestar import Litestar
 
 from auth.principal import Principal
 from auth.roles import Role
 from backend import clock
+from backend.background import worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge import xzufi_transfer as transfer
@@ -115,16 +114,5 @@ class XzufiWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(XzufiWorker(state).run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(lambda state, _resources: XzufiWorker(state))

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
-from litestar import Litestar
 
 from backend import clock
+from backend.background import worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.metrics import Metrics
-from backend.state import AppState
 from backend.telephony import repository
 from backend.telephony.schemas import DEFAULT_CALLER_RETENTION_DAYS
 
@@ -70,18 +68,5 @@ class TelephonyWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.purge_every.total_seconds())
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Runs the worker next to the API when settings.background_worker is on."""
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
-    worker = TelephonyWorker(state.pool, metrics=state.metrics)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(lambda state, _resources: TelephonyWorker(state.pool, metrics=state.metrics))

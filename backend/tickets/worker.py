@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,11 +27,11 @@ from uuid import UUID
 import asyncpg
 import httpx
 import structlog
-from litestar import Litestar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from backend import clock
+from backend.background import worker_lifespan
 from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
 from backend.http.idempotency import erase_records
@@ -277,23 +276,14 @@ def webhook_client(settings: Settings) -> httpx.AsyncClient:
     return outbound_client(settings.outbound_policy(), timeout=TicketWorker.request_timeout)
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Runs the worker next to the API when settings.background_worker is on."""
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
+def _worker(state: AppState, resources: AsyncExitStack) -> TicketWorker:
     http = webhook_client(state.settings)
-    worker = TicketWorker(state.pool, state.redis, http, state.sealer, metrics=state.metrics)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-        await http.aclose()
+    resources.push_async_callback(http.aclose)
+    return TicketWorker(state.pool, state.redis, http, state.sealer, metrics=state.metrics)
+
+
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(_worker)
 
 
 async def read_figures(pool: asyncpg.Pool, metrics: Metrics) -> None:

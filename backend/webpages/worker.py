@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import uuid4
@@ -20,9 +19,9 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import structlog
-from litestar import Litestar
 
 from backend import clock
+from backend.background import worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.metrics import Metrics
 from backend.settings import Settings
@@ -118,20 +117,11 @@ class WebPagesWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_every.total_seconds())
 
 
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Runs the worker next to the API when settings.background_worker is on."""
-    state: AppState = app.state.app_state
-    if not state.settings.background_worker:
-        yield
-        return
+def _worker(state: AppState, resources: AsyncExitStack) -> WebPagesWorker:
     http = crawl_client(state.settings)
-    worker = WebPagesWorker(state.pool, http, limits_of(state.settings), metrics=state.metrics)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-        await http.aclose()
+    resources.push_async_callback(http.aclose)
+    return WebPagesWorker(state.pool, http, limits_of(state.settings), metrics=state.metrics)
+
+
+# Runs the worker next to the API when settings.background_worker is on.
+lifespan = worker_lifespan(_worker)
