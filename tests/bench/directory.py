@@ -160,13 +160,14 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
             profiler.disable()
             OUTPUT.parent.mkdir(exist_ok=True)  # a fresh checkout has no bench-results/ yet
             profiler.dump_stats(str(OUTPUT.with_suffix(".prof")))
-        result["decision_alone_us"] = _decision_alone(state)
+        result["decision_alone_us"] = _decision_alone(state, profile)
     return result
 
 
-def _decision_alone(state: Any) -> float:
+def _decision_alone(state: Any, profile: bool) -> float:
     """The decision's own work on the held town in a warm loop (no sign-in, no framework):
-    CPU µs per decision, median of 5 batches of 2,000 (decision 040's amendment)."""
+    CPU µs per decision, median of 5 batches of 2,000 (decision 040's amendment); `--profile`
+    writes their cProfile to bench-results/directory-decision.prof."""
     local = compiled._local(state)  # the town the requests above compiled
     town = next(t for t in local.towns.values() if t.snapshot.tenant.slug == "stadt-soest")
     batches = []
@@ -175,6 +176,13 @@ def _decision_alone(state: Any) -> float:
         for _ in range(2_000):
             service._decision(town.snapshot, town.live, KEY, "Schulte", None, None)
         batches.append((time_module.process_time() - started) / 2_000 * 1e6)
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(2_000):
+            service._decision(town.snapshot, town.live, KEY, "Schulte", None, None)
+        profiler.disable()
+        profiler.dump_stats(str(OUTPUT.with_name("directory-decision.prof")))
     return statistics.median(batches)
 
 
