@@ -62,6 +62,13 @@ class Snapshot:
     weekly: dict[UUID, tuple[dict[str, Any], ...]]
     dated: dict[UUID, tuple[dict[str, Any], ...]]
     callback: CallbackRule  # the tickets' deadline rule and responsibility table
+    # What a decision derives from this snapshot alone, remembered with it and so dropped with
+    # it (a new directory generation compiles a new snapshot; presence is not in here): the
+    # people chosen per (key, surname, area) and the sentences' names and extensions per person
+    # (`service._decision`). Both were recomputed per decision, ~30 % of its own CPU (decision
+    # 040's amendment). The choices are bounded: a surname is the caller's, any text.
+    choices: dict[tuple[str | None, str | None, str | None], Any] = field(default_factory=dict)
+    texts: dict[UUID, Any] = field(default_factory=dict)
 
     def responsible_for(self, leika_key: str) -> list[Responsibility]:
         found = [entry for n in range(1, len(leika_key) + 1) for entry in self.keyed.get(leika_key[:n], ())]

@@ -5,6 +5,7 @@ Decision 023."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -379,7 +380,52 @@ def _decision(
         raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
     if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
         raise ValidationFailed(_l("not a surname"), field="surname")
-    by_id, lines, calendar = town.people, town.lines, town.calendar
+    choice = _choice(town, leika_key, surname, area)
+    presences = held_presences(town, live, [c[0] for c in choice.candidates], at)
+    due_at = town.callback.due_at(town.calendar, at)
+    builder = _Options(town, presences, at)
+    for person, kind, entry in choice.candidates:
+        builder.person(person, kind, entry)
+    if choice.line is not None:
+        builder.department(choice.line)
+    builder.message(choice.first, choice.line, due_at, nobody=choice.first is None)
+    return ForwardingDecision(
+        tenant_id=tenant.id,
+        at=at,
+        leika_key=leika_key,
+        surname=surname,
+        options=builder.options,
+        speakable=builder.summary(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    """Who a decision names for a key, surname and area, from the snapshot alone (no moment)."""
+
+    candidates: tuple[tuple[Person, OptionKind, Responsibility], ...]
+    first: Person | None  # the first responsible person; None: nobody is responsible
+    line: DepartmentLine | None  # the line of their department, else of the proposed one
+
+
+# Choices remembered per snapshot (`Snapshot.choices`): one per key, surname and area asked;
+# a surname is any text the caller gives, so the memo starts over when full.
+_CHOICES_REMEMBERED = 1024
+
+
+def _choice(town: compiled.Snapshot, leika_key: str | None, surname: str | None, area: str | None) -> _Choice:
+    key = (leika_key, surname, area)
+    known: _Choice | None = town.choices.get(key)
+    if known is None:
+        known = _choose(town, leika_key, surname, area)
+        if len(town.choices) >= _CHOICES_REMEMBERED:
+            town.choices.clear()
+        town.choices[key] = known
+    return known
+
+
+def _choose(town: compiled.Snapshot, leika_key: str | None, surname: str | None, area: str | None) -> _Choice:
+    by_id = town.people
     entries = town.responsible_for(leika_key) if leika_key else []
     chosen = [e for e in _responsible(entries, surname, area) if e.person_id in by_id]
     # The responsible people first (several when the agent has no surname yet for a split
@@ -394,25 +440,37 @@ def _decision(
             if substitute_id in by_id and substitute_id not in seen:
                 seen.add(substitute_id)
                 candidates.append((by_id[substitute_id], OptionKind.SUBSTITUTE, entry))
-    presences = held_presences(town, live, [c[0] for c in candidates], at)
-    proposed_department = town.callback.department_for(leika_key)
-    due_at = town.callback.due_at(calendar, at)
-    builder = _Options(town, presences, at)
-    for person, kind, entry in candidates:
-        builder.person(person, kind, entry)
     first = by_id[chosen[0].person_id] if chosen else None
-    department_id = first.department_id if first and first.department_id else proposed_department
-    if department_id is not None and department_id in lines:
-        builder.department(lines[department_id])
-    builder.message(first, lines.get(department_id) if department_id else None, due_at, nobody=not chosen)
-    return ForwardingDecision(
-        tenant_id=tenant.id,
-        at=at,
-        leika_key=leika_key,
-        surname=surname,
-        options=builder.options,
-        speakable=builder.summary(),
-    )
+    department_id = first.department_id if first and first.department_id else town.callback.department_for(leika_key)
+    line = town.lines.get(department_id) if department_id is not None else None
+    return _Choice(tuple(candidates), first, line)
+
+
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    """A person's words in the sentences, from the snapshot alone (`Snapshot.texts`)."""
+
+    spoken: str  # "Frau Müller"
+    display: str  # "Anna Müller"
+    label: str  # "Frau Müller, Bauordnung"
+    line: DepartmentLine | None
+    extension: str | None  # what to dial, digit by digit; None without a direct number
+
+
+def _texts(town: compiled.Snapshot, person: Person) -> _Texts:
+    known: _Texts | None = town.texts.get(person.id)
+    if known is None:
+        line = town.lines.get(person.department_id) if person.department_id else None
+        spoken = spoken_name(person)
+        what = person.function or (line.name if line else "")
+        known = town.texts[person.id] = _Texts(
+            spoken=spoken,
+            display=display_name(person),
+            label=f"{spoken}, {what}" if what else spoken,
+            line=line,
+            extension=extension(person.phone, line.phone if line else None) if person.phone is not None else None,
+        )
+    return known
 
 
 def line_state(calendar: WorkingCalendar, line: DepartmentLine, at: datetime) -> tuple[bool, str]:
@@ -436,27 +494,22 @@ class _Options:
     def _add(self, **fields: Any) -> None:
         self.options.append(ForwardingOption(rank=len(self.options) + 1, **fields))
 
-    def _label(self, person: Person) -> str:
-        line = self.lines.get(person.department_id) if person.department_id else None
-        what = person.function or (line.name if line else "")
-        return f"{spoken_name(person)}, {what}" if what else spoken_name(person)
-
     def person(self, person: Person, kind: OptionKind, entry: Responsibility) -> None:
         state = self.presences[person.id]
-        line = self.lines.get(person.department_id) if person.department_id else None
+        texts = _texts(self.town, person)
+        line = texts.line
         reason = state.reason
         available = state.reachable and person.phone is not None
         if state.reachable and person.phone is None:
             reason = "no direct number"
-        label = spoken_name(person) if kind is OptionKind.SUBSTITUTE else self._label(person)
+        label = texts.spoken if kind is OptionKind.SUBSTITUTE else texts.label
         prefix = "Vertretung: " if kind is OptionKind.SUBSTITUTE else ""
         if available:
-            assert person.phone is not None
-            speakable = f"{prefix}{label}, Durchwahl {extension(person.phone, line.phone if line else None)}."
+            speakable = f"{prefix}{label}, Durchwahl {texts.extension}."
         elif state.reachable:
             speakable = f"{prefix}{label} hat keine Durchwahl."
         else:
-            comma = "," if label != spoken_name(person) else ""  # "Frau Müller, Bauordnung, ist …"
+            comma = "," if label != texts.spoken else ""  # "Frau Müller, Bauordnung, ist …"
             phrase = presence_phrase(state, self.town.calendar_of(person.department_id))
             speakable = f"{prefix}{label}{comma} {phrase}."
         if entry.surname_from and kind is OptionKind.PERSON:
@@ -465,7 +518,7 @@ class _Options:
             kind=kind,
             available=available,
             person_id=person.id,
-            person_name=display_name(person),
+            person_name=texts.display,
             department_id=person.department_id,
             department_name=line.name if line else None,
             number=person.phone,
@@ -498,7 +551,7 @@ class _Options:
     def message(self, person: Person | None, line: DepartmentLine | None, due_at: datetime, *, nobody: bool) -> None:
         due = spoken_clock(due_at, self.calendar, self.at)
         if person is not None:
-            to, reason = spoken_name(person), "take a message for the responsible person"
+            to, reason = _texts(self.town, person).spoken, "take a message for the responsible person"
         elif line is not None:
             to, reason = f"den Fachbereich {line.name}", "take a message for the department"
         else:
@@ -511,7 +564,7 @@ class _Options:
             kind=OptionKind.MESSAGE,
             available=True,
             person_id=person.id if person else None,
-            person_name=display_name(person) if person else None,
+            person_name=_texts(self.town, person).display if person else None,
             department_id=(person.department_id if person else None) or (line.department_id if line else None),
             department_name=line.name if line else None,
             number=None,

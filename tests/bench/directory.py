@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import sys
+import time as time_module
 import uuid
 from datetime import time
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import asyncpg
 
 from backend import devidp
+from backend.directory import compiled, service
 from backend.main import create_app
 from backend.settings import PROJECT_ROOT, Settings
 from tests.bench import stack
@@ -158,7 +160,30 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
             profiler.disable()
             OUTPUT.parent.mkdir(exist_ok=True)  # a fresh checkout has no bench-results/ yet
             profiler.dump_stats(str(OUTPUT.with_suffix(".prof")))
+        result["decision_alone_us"] = _decision_alone(state, profile)
     return result
+
+
+def _decision_alone(state: Any, profile: bool) -> float:
+    """The decision's own work on the held town in a warm loop (no sign-in, no framework):
+    CPU µs per decision, median of 5 batches of 2,000 (decision 040's amendment); `--profile`
+    writes their cProfile to bench-results/directory-decision.prof."""
+    local = compiled._local(state)  # the town the requests above compiled
+    town = next(t for t in local.towns.values() if t.snapshot.tenant.slug == "stadt-soest")
+    batches = []
+    for _ in range(5):
+        started = time_module.process_time()
+        for _ in range(2_000):
+            service._decision(town.snapshot, town.live, KEY, "Schulte", None, None)
+        batches.append((time_module.process_time() - started) / 2_000 * 1e6)
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(2_000):
+            service._decision(town.snapshot, town.live, KEY, "Schulte", None, None)
+        profiler.disable()
+        profiler.dump_stats(str(OUTPUT.with_name("directory-decision.prof")))
+    return statistics.median(batches)
 
 
 def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[str, Any]:
@@ -218,7 +243,8 @@ def main() -> None:
         results["in_process"] = asyncio.run(count_round_trips(settings, token, args.profile))
         print(
             f"in process: {results['in_process']['statements_per_decision']:.1f} PostgreSQL statements, "
-            f"{results['in_process']['redis_commands_per_decision']:.1f} Redis commands per decision"
+            f"{results['in_process']['redis_commands_per_decision']:.1f} Redis commands per decision; "
+            f"the decision alone {results['in_process']['decision_alone_us']:.0f} µs CPU (warm loop)"
         )
         if args.no_load:
             print("\n".join(results["in_process"]["statements"]))
