@@ -35,6 +35,7 @@ from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import Limits, limit_extensions
 from backend.api.operations import OperationObserver, subscription_over_post
 from backend.api.pipeline import Operation, Pipeline, operation_of
+from backend.api.resolvers import plain_argument_resolvers
 from backend.api.suggestions import ExecutionWithoutSuggestions
 from backend.billing.gql import BillingMutation, BillingQuery
 from backend.centre.gql import CentreMutation, CentreQuery, CentreSubscription
@@ -146,6 +147,11 @@ def create_schema(settings: Settings) -> Schema:
         execution_context_class=_executor(settings),
     )
     schema.limits = limits
+    if settings.graphql_short_paths:
+        # No exception handlers are registered above: resolvers with plain arguments can skip
+        # strawberry's argument conversion (backend/api/resolvers.py). Without short paths,
+        # strawberry's own resolvers stay: the contract tests' other side.
+        plain_argument_resolvers(schema._schema, schema.config, schema.schema_converter.scalar_registry)
     return schema
 
 

@@ -14,6 +14,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_operation_type
 
 from backend import tracing
+from backend.api.limits import DocumentMemo
 from backend.i18n import _l
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql import OperationType as GraphQLOperationType
@@ -82,17 +83,34 @@ SUBSCRIPTION_OVER_POST = _l(
 )
 
 
+# Names a client may try per document before the memo stops growing: the name is the client's.
+_NAMES_PER_DOCUMENT = 16
+_KINDS = DocumentMemo()
+
+
+def operation_kind(document: DocumentNode, operation_name: str | None) -> OperationType | None:
+    """Strawberry's `get_operation_type`, None where no operation has that name; once per
+    (document, name). The POST handler, the pipeline and the observer each asked for it on every
+    request, walking the document's definitions three times (issue 13 §6)."""
+    kinds: dict[str | None, OperationType | None] = _KINDS.get(document, lambda _document: {})
+    if operation_name in kinds:
+        return kinds[operation_name]
+    try:
+        kind: OperationType | None = get_operation_type(document, operation_name)
+    except RuntimeError:  # no operation of that name
+        kind = None
+    if len(kinds) < _NAMES_PER_DOCUMENT:
+        kinds[operation_name] = kind
+    return kind
+
+
 def subscription_over_post(
     document: DocumentNode, operation_name: str | None, locale: Callable[[], str]
 ) -> GraphQLError | None:
     """The refusal of a subscription sent over POST, or None for any other operation (or none
     that the name picks: that is the drivers' to answer). Executed, graphql-core would call the
     subscription's async generator as a plain resolver and answer with an INTERNAL error."""
-    try:
-        kind = get_operation_type(document, operation_name)
-    except RuntimeError:  # no operation of that name
-        return None
-    if kind is not OperationType.SUBSCRIPTION:
+    if operation_kind(document, operation_name) is not OperationType.SUBSCRIPTION:
         return None
     picked = next(
         d

@@ -32,13 +32,13 @@ import msgspec
 from graphql.pyutils import is_awaitable
 from strawberry.execution import optimized_is_awaitable
 from strawberry.types.graphql import OperationType
-from strawberry.utils.operation import get_first_operation, get_operation_type
+from strawberry.utils.operation import get_first_operation
 
 from backend.api.arguments import control_character_error
 from backend.api.errors import coded_errors
 from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import Limits
-from backend.api.operations import observed
+from backend.api.operations import observed, operation_kind
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 
 # POST carries queries and mutations; a subscription over POST is refused before either driver
@@ -87,10 +87,8 @@ class _Request:
         return first.name.value if first is not None and first.name is not None else None
 
     def kind(self) -> str:
-        try:
-            return get_operation_type(self.document, self.name).value  # type: ignore[arg-type]
-        except Exception:  # no document, or no operation of that name
-            return "unknown"
+        kind = operation_kind(self.document, self.name) if self.document is not None else None
+        return "unknown" if kind is None else kind.value
 
     def succeeded(self) -> bool:
         return self.ok
@@ -121,10 +119,7 @@ class Pipeline:
             document = self.limits.parse(operation.query or "")
         except GraphQLError:
             return OperationType.QUERY  # any type: the parse error is reported like strawberry's
-        try:
-            kind = get_operation_type(document, operation.operationName)
-        except Exception:
-            return None
+        kind = operation_kind(document, operation.operationName)
         return kind if kind in _ALLOWED else None
 
     async def answer(self, operation: Operation, context: Any) -> dict[str, Any]:
