@@ -76,37 +76,6 @@ async def offices_responsible_for(
     return [_stored(r) for r in rows]
 
 
-_SAVE_OBJECT = """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
-        article_id, department_id, leika_key, data, status, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-    ON CONFLICT (tenant_id, kind, xzufi_id) DO UPDATE SET
-        version = EXCLUDED.version, content_hash = EXCLUDED.content_hash,
-        target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
-        department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
-        data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at"""
-
-
-def _object_values(tenant_id: UUID, value: StoredObject, now: datetime) -> tuple[Any, ...]:
-    return (
-        tenant_id,
-        value.kind,
-        value.xzufi_id,
-        value.version,
-        value.content_hash,
-        value.target_tenant_id,
-        value.article_id,
-        value.department_id,
-        value.leika_key,
-        value.data,
-        value.status,
-        now,
-    )
-
-
-async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredObject, now: datetime) -> None:
-    await conn.execute(_SAVE_OBJECT, *_object_values(tenant_id, value, now))
-
-
 async def save_objects(
     conn: asyncpg.Connection, tenant_id: UUID, values: Sequence[StoredObject], now: datetime
 ) -> None:
@@ -139,6 +108,10 @@ async def save_objects(
         [msgspec.json.encode(v.data).decode() for v in values],
         [v.status for v in values],
     )
+
+
+async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredObject, now: datetime) -> None:
+    await save_objects(conn, tenant_id, [value], now)
 
 
 async def lock_imports(conn: asyncpg.Connection, tenant_id: UUID) -> None:
