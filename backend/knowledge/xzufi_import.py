@@ -31,7 +31,7 @@ from backend import clock
 from backend.directory import service as directory
 from backend.errors import DomainError, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import repository, service, xzufi, xzufi_bulk
+from backend.knowledge import repository, service, xzufi, xzufi_bulk, xzufi_links
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.schemas import (
     ArticleInput,
@@ -174,6 +174,10 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         )
         if changed:
             touched_services.update(r.leistung_id for r in office.responsibilities)
+    if message.responsibilities:  # sent apart from their offices (PVOG pages)
+        linked, problems = await xzufi_links.attach(conn, operator, run.now, message.name, message.responsibilities)
+        touched_services.update(linked)
+        counts.errors.extend(problems)
     known = await store.objects_by_ids(conn, operator, "leistung", [s.xzufi_id for s in message.services])
     fresh = {s.xzufi_id for s in message.services} - known.keys()
     done = (await xzufi_bulk.add_services(run, message.name, message.services, known) if run.bulk else None) or set()
@@ -227,6 +231,8 @@ async def _office(run: _Run, office: xzufi.Office, stored: store.StoredObject | 
     else:
         await tenants.update_department(run.uow, town.slug, department_id, data)
     hours = [msgspec.convert(h, OpeningHours) for h in office.hours]
+    own = [xzufi_links.entry(r) for r in office.responsibilities]
+    duties = own + xzufi_links.kept_apart(stored, own)
     await directory.import_department_hours(run.uow, town.id, department_id, office.phone, hours or None)
     value = store.StoredObject(
         kind="organisationseinheit",
@@ -245,10 +251,8 @@ async def _office(run: _Run, office: xzufi.Office, stored: store.StoredObject | 
             "url": office.url,
             "hours": office.hours,
             "hoursNote": office.hours_note,
-            "leistungen": sorted({r.leistung_id for r in office.responsibilities}),
-            "responsibilities": [
-                {"leistung": r.leistung_id, "areas": list(r.area_ids)} for r in office.responsibilities
-            ],
+            "leistungen": sorted({e["leistung"] for e in duties}),
+            "responsibilities": duties,
         },
         status="active",
     )
@@ -606,6 +610,10 @@ async def _local_version(run: _Run, town: Tenant, described: store.StoredObject,
 
 async def _delete(run: _Run, deletion: xzufi.Deletion) -> bool:
     conn = run.uow.conn
+    if deletion.kind == "zustaendigkeit":
+        gone = await xzufi_links.detach(conn, run.operator.id, run.now, deletion.xzufi_id)
+        run.counts.deletes_unknown += not gone
+        return gone
     stored = (await store.objects_by_ids(conn, run.operator.id, deletion.kind, [deletion.xzufi_id])).get(
         deletion.xzufi_id
     )
