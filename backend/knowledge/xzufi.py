@@ -359,9 +359,10 @@ def check_version(root: etree._Element) -> None:
         raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20]))
 
 
-def parse_message(data: bytes, name: str = "message.xml") -> XzufiMessage:
-    """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all."""
-    if len(data) > MAX_MESSAGE_BYTES:
+def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSAGE_BYTES) -> XzufiMessage:
+    """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all. A transfer
+    page (one document for the whole page) has the page's own, larger `limit`."""
+    if len(data) > limit:
         raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))

@@ -3,9 +3,11 @@ our own messages in the real shapes (`xzufi_real_messages`), no database."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from backend.knowledge import xzufi
+from backend.knowledge import xzufi, xzufi_transfer
 from tests.knowledge.xzufi_messages import leistung, message, office, suffix
 from tests.knowledge.xzufi_real_messages import hundesteuer_befreiung, pvog_page
 
@@ -128,3 +130,31 @@ def test_hours_with_a_day_name_and_a_bad_time_are_reported_with_the_office() -> 
     read = xzufi.parse_message(text.encode())
     assert not read.offices
     assert read.problems[0].kind == "organisationseinheit" and "time range" in read.problems[0].message
+
+
+def test_a_pvog_transfer_page_carries_its_objects_as_one_xml_string() -> None:
+    tag = suffix()
+    page_xml = pvog_page(tag).replace('encoding="UTF-8"', 'encoding="ISO-8859-15"')
+    body = json.dumps(
+        {
+            "xzufiObjekte": page_xml,
+            "vollstaendig": False,
+            "naechsterIndex": 7,
+            "naechsteAnfrageUrl": "https://pvog.test/?i=7",
+        }
+    ).encode()
+    messages, deletions, problems, page = xzufi_transfer.read_page(body, 3)
+    (read,) = messages
+    assert read.name == "page 3"
+    assert [s.title for s in read.services] == ["Hundesteuer Anmeldung"]  # umlauts intact despite the declaration
+    assert read.offices[0].name == "Steueramt Soest"
+    assert len(read.responsibilities) == 1 and len(read.deletions) == 2
+    assert (deletions, problems, page.naechster_index) == ([], [], 7)
+
+
+def test_the_entry_list_transfer_page_still_reads() -> None:
+    entry = hundesteuer_befreiung("e")
+    body = json.dumps({"xzufiObjekte": [{"schreibe": entry}, {"loesche": {"typ": "leistung", "id": "X-1"}}]}).encode()
+    messages, deletions, problems, _ = xzufi_transfer.read_page(body, 1)
+    assert [m.services[0].title for m in messages] == ["Hundesteuer Befreiung beantragen"]
+    assert [(d.kind, d.xzufi_id) for d in deletions] == [("leistung", "X-1")] and problems == []
