@@ -314,7 +314,7 @@ def _leistung(element: etree._Element) -> ServiceDescription:
     terms: list[str] = []
     for modul in children(element, "modulBegriffImKontext"):
         for begriff in children(modul, "begriffImKontext"):
-            term = " ".join(inhalt(begriff, "begriff").split())
+            term = " ".join(inhalt(begriff, "begriff", german_only=True).split())  # German search
             if 1 <= len(term) <= 100 and term not in terms:
                 terms.append(term)
     portals = [path_text(p, "uri") for p in children(element, "modulUrsprungsportal")]

@@ -43,6 +43,8 @@ from backend.knowledge.xzufi_xml import (
 _CLOCK = re.compile(
     r"^(?:\d{4}-\d\d-\d\dT)?([01]?[0-9]|2[0-3]):([0-5][0-9])(?::[0-5][0-9](?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?$"
 )
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d(Z|[+-]\d\d:\d\d)?$")
+_PHONE_LABEL = re.compile(r"^(tel(efon)?|fon|phone)\.?\s*:?\s*", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()/\-.]{3,40}$")
 _WEEKDAYS = {
@@ -158,10 +160,11 @@ def _address(element: etree._Element) -> tuple[str, str | None]:
 
 def _channels(element: etree._Element) -> tuple[str | None, str | None, str | None]:
     phone = email = url = None
-    for channel in children(element, "kommunikation"):
-        kind = code(child(channel, "kanal"))
-        name = code_name(child(channel, "kanal")).lower()
-        value = path_text(channel, "kennung")
+    channels = [*children(element, "kommunikation"), *children(element, "erreichbarkeit")]
+    for channel in channels:
+        medium = child(channel, "kanal") if child(channel, "kanal") is not None else child(channel, "typ")
+        kind, name = code(medium), code_name(medium).lower()
+        value = _PHONE_LABEL.sub("", path_text(channel, "kennung"))
         if not value:
             continue
         if "@" in value:
@@ -190,9 +193,18 @@ def _clock(value: str) -> str | None:
     return f"{int(found[1]):02d}:{found[2]}" if found else None
 
 
+def _first_time(element: etree._Element, names: tuple[str, ...]) -> str | None:
+    """The first of the named children that is a time of day: a `beginn` that is a date (the
+    series' validity, not the hours) is passed over."""
+    for name in names:
+        value = path_text(element, name) if child(element, name) is not None else None
+        if value is not None and not _DATE.match(value):
+            return value
+    return None
+
+
 def _window(element: etree._Element) -> tuple[str, str] | None:
-    opens = next((path_text(element, n) for n in _OPENS if child(element, n) is not None), None)
-    closes = next((path_text(element, n) for n in _CLOSES if child(element, n) is not None), None)
+    opens, closes = _first_time(element, _OPENS), _first_time(element, _CLOSES)
     if opens is None and closes is None:
         return None
     start, end = _clock(opens or ""), _clock(closes or "")

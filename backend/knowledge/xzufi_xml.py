@@ -123,9 +123,9 @@ def _markup(element: etree._Element) -> str:
     return re.sub(r"<(/?)[\w.-]+:", r"<\1", written)
 
 
-def inhalt(element: etree._Element, name: str = "inhalt") -> str:
+def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = False) -> str:
     """The German text of a multilingual element: one `name` per language, German wanted
-    (`languageCode` "de", "de-DE"; none means German)."""
+    (`languageCode` "de", "de-DE"; none means German), else the first text there is."""
     fallback = ""
     for item in children(element, name):
         language = (item.get("languageCode") or "de").lower()
@@ -133,7 +133,7 @@ def inhalt(element: etree._Element, name: str = "inhalt") -> str:
         if language.startswith("de") and value:
             return value
         fallback = fallback or value
-    return fallback
+    return "" if german_only else fallback
 
 
 def identifier(element: etree._Element | None) -> str:

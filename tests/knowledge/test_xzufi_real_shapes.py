@@ -22,7 +22,7 @@ def test_a_pvog_page_in_the_default_namespace_reads_service_office_responsibilit
     assert service.version == "2026-11-02T09:15:00+01:00"  # no version number sent: the change time
     assert service.area_ids == ["059740040040"]
     assert service.origin_portal == "https://www.soest.de/"
-    assert service.search_terms == ["Hundemarke", "dog licence"]
+    assert service.search_terms == ["Hundemarke"]  # the English term is not a German search's word
     description = str(service.sections["description"])
     assert "innerhalb von zwei Wochen anmelden.\n- Hundesteuermarke\n- Befreiung für Blindenführhunde" in description
     assert "Das Formular erhalten Sie im Steueramt.\nSie können es auch online ausfüllen." in description
@@ -158,3 +158,29 @@ def test_the_entry_list_transfer_page_still_reads() -> None:
     messages, deletions, problems, _ = xzufi_transfer.read_page(body, 1)
     assert [m.services[0].title for m in messages] == ["Hundesteuer Befreiung beantragen"]
     assert [(d.kind, d.xzufi_id) for d in deletions] == [("leistung", "X-1")] and problems == []
+
+
+def test_an_office_with_a_time_series_and_reachability_entries() -> None:
+    geseke_office = (
+        "<x:organisationseinheit><x:id>L100040.OE.ges1</x:id>"
+        '<x:name><x:name languageCode="de">Bürgerbüro Geseke</x:name></x:name>'
+        "<x:anschrift><x:strasse>Bachstraße</x:strasse><x:hausnummer>1</x:hausnummer>"
+        "<x:postleitzahl>59590</x:postleitzahl><x:ort>Geseke</x:ort><x:verwaltungspolitischeKodierung>"
+        "<x:gemeindeschluessel><code>05974020</code></x:gemeindeschluessel></x:verwaltungspolitischeKodierung>"
+        "</x:anschrift>"
+        "<x:erreichbarkeit><x:kanal><code>02</code></x:kanal><x:kennung>Tel.: 02942 500-120</x:kennung>"
+        "</x:erreichbarkeit>"
+        "<x:erreichbarkeit><x:kanal><code>09</code></x:kanal><x:kennung>https://www.geseke.de/buergerbuero</x:kennung>"
+        "</x:erreichbarkeit>"
+        "<x:oeffnungszeiten><x:zeitserie><x:beginn>2026-01-01</x:beginn><x:wochentag><code>2</code></x:wochentag>"
+        "<x:wochentag><code>3</code></x:wochentag><x:uhrzeitVon>07:30:00</x:uhrzeitVon><x:uhrzeitBis>12:30:00</x:uhrzeitBis>"
+        "</x:zeitserie></x:oeffnungszeiten></x:organisationseinheit>"
+    )
+    read = xzufi.parse_message(message(geseke_office).encode())
+    assert not read.problems
+    (buergerbuero,) = read.offices
+    assert (buergerbuero.phone, buergerbuero.url) == ("02942 500-120", "https://www.geseke.de/buergerbuero")
+    assert buergerbuero.hours == [
+        {"weekday": 2, "opens": "07:30", "closes": "12:30"},
+        {"weekday": 3, "opens": "07:30", "closes": "12:30"},
+    ]
