@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 
+from backend.knowledge.vector_worker import VectorWorker
 from backend.state import unit_of_work
 from tests.knowledge.conftest import KREIS, SOEST
+from tests.knowledge.test_xzufi_bulk import KEYS, SNAPSHOT, _import, _neutral, _operator_world, _snapshot
 from tests.knowledge.xzufi_messages import NS, suffix
 from tests.knowledge.xzufi_real_messages import hundesteuer_befreiung, pvog_page
 from tests.support.world import World, system_principal
@@ -88,3 +91,30 @@ async def test_a_pvog_page_with_responsibilities_sent_apart_routes_the_towns_cal
     data = await office_data(world, office_id)
     assert f"L100040.LB.{tag}6" not in data["leistungen"]
     assert f"L100040.LB.{tag}1" in data["leistungen"]
+
+
+async def test_both_import_paths_agree_on_a_pvog_page(world: World) -> None:
+    """Bulk (new services together) and one by one leave the same knowledge, routes and objects
+    from a page in the real shapes and the service its responsibility sent apart names."""
+    state = world.state
+    tag = suffix()
+    texts = [
+        pvog_page(tag).replace("99037004000000", KEYS[0]),
+        hundesteuer_befreiung(tag).replace("99037003000000", KEYS[3]),
+    ]
+    reports: dict[bool, list[Any]] = {}
+    snapshots: dict[bool, dict[str, list[str]]] = {}
+    for bulk in (True, False):
+        ids, admin = await _operator_world(state)
+        done = [await _import(state, admin, text, bulk=bulk) for text in texts]
+        if bulk:
+            await VectorWorker(state).drain()
+        reports[bulk] = [_neutral(msgspec.to_builtins(r), {}, tag) for r in done]
+        snapshots[bulk] = await _snapshot(state, admin, ids, tag)
+    first, second = reports[True]
+    assert (first["created"], first["officesCreated"], first["responsibilities"]) == (1, 1, 1), first
+    assert (second["created"], second["responsibilities"]) == (1, 1), second
+    assert reports[True] == reports[False]
+    for what in SNAPSHOT:
+        assert snapshots[True][what] == snapshots[False][what], what
+    assert len(snapshots[True]["routes"]) == 2
