@@ -173,6 +173,18 @@ def _links(element: etree._Element) -> list[dict[str, str]]:
     return links
 
 
+def _documents(element: etree._Element) -> list[dict[str, str]]:
+    """`modulDokument`: forms and documents as links (`dokument` with `titel` and `uri`/`link`)."""
+    links = []
+    for module in children(element, "modulDokument"):
+        for document in descendants(module, "dokument", "formular", "weiterfuehrenderLink"):
+            url = path_text(document, "uri") or path_text(document, "link") or path_text(document, "url")
+            title = inhalt(document, "titel") or inhalt(document, "bezeichnung") or url
+            if url.startswith(("http://", "https://")) and len(url) <= 1000:
+                links.append({"title": title[:300], "url": url})
+    return links
+
+
 def _money(element: etree._Element) -> tuple[Decimal, str] | None:
     """An amount as sent: `<betragFix waehrung="EUR">37.00</betragFix>`, or with `betrag`/`wert`
     and `waehrung` inside; None when the element is empty."""
@@ -306,7 +318,7 @@ def _leistung(element: etree._Element) -> ServiceDescription:
         sections[section] = _timing(timing) if timing is not None else ""
     costs = child(element, "modulKosten")
     sections["fees"] = _fees(costs) if costs is not None else ""
-    forms = modules.get("14", ("", []))[1]
+    forms = modules.get("14", ("", []))[1] + _documents(element)
     sections["forms"] = forms[:50]
     for section, value in sections.items():
         if isinstance(value, str) and len(value) > 20_000:

@@ -151,10 +151,11 @@ def read_page(
         name = f"page {number}, entry {position}"
         xml = entry if isinstance(entry, str) else entry.get("schreibe") if isinstance(entry, dict) else None
         gone = entry.get("loesche") if isinstance(entry, dict) else None
-        if isinstance(gone, dict) and gone.get("typ") in ("leistung", "organisationseinheit"):
+        kind = str(gone.get("typ") or gone.get("klasse") or "").lower() if isinstance(gone, dict) else ""
+        if isinstance(gone, dict) and kind in ("leistung", "organisationseinheit", "zustaendigkeit"):
             ident = gone.get("id")
             if isinstance(ident, str) and 1 <= len(ident) <= 200:
-                deletions.append(xzufi.Deletion(kind=gone["typ"], xzufi_id=ident, line=position))
+                deletions.append(xzufi.Deletion(kind=kind, xzufi_id=ident, line=position))
                 continue
         if isinstance(xml, str):
             try:

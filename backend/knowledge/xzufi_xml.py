@@ -145,7 +145,7 @@ def identifier(element: etree._Element | None) -> str:
 
 def amount(value: str) -> Decimal | None:
     """A fee's amount: "37.00", "37,00", "1.234,50" or "1 234,50"."""
-    cleaned = value.replace("\u00a0", "").replace(" ", "").replace("€", "")
+    cleaned = re.sub(r"(?i)(€|eur(o)?)$", "", value.replace("\u00a0", "").replace(" ", ""))
     if "," in cleaned:
         cleaned = cleaned.replace(".", "").replace(",", ".")
     try:

@@ -184,3 +184,29 @@ def test_an_office_with_a_time_series_and_reachability_entries() -> None:
         {"weekday": 2, "opens": "07:30", "closes": "12:30"},
         {"weekday": 3, "opens": "07:30", "closes": "12:30"},
     ]
+
+
+def test_documents_become_form_links_and_amounts_may_name_their_currency() -> None:
+    extra = (
+        "<x:modulKosten><x:kosten><x:betrag>37,00 EUR</x:betrag>"
+        '<x:beschreibung languageCode="de">ab 24 Jahren</x:beschreibung></x:kosten></x:modulKosten>'
+        "<x:modulDokument><x:dokument>"
+        '<x:titel languageCode="de">Antrag auf Befreiung von der Hundesteuer</x:titel>'
+        "<x:uri>https://www.soest.de/formulare/hundesteuer-befreiung.pdf</x:uri>"
+        "</x:dokument></x:modulDokument>"
+    )
+    read = xzufi.parse_message(message(leistung("D-1", "Hundesteuer Befreiung", extra=extra)).encode())
+    (service,) = read.services
+    assert service.sections["fees"] == "- ab 24 Jahren: 37,00 €"
+    assert service.sections["forms"] == [
+        {
+            "title": "Antrag auf Befreiung von der Hundesteuer",
+            "url": "https://www.soest.de/formulare/hundesteuer-befreiung.pdf",
+        }
+    ]
+
+
+def test_a_transfer_entry_deleting_by_klasse_is_read() -> None:
+    body = json.dumps({"xzufiObjekte": [{"loesche": {"klasse": "Zustaendigkeit", "id": "L100040.ZS.1"}}]}).encode()
+    _, deletions, problems, _ = xzufi_transfer.read_page(body, 1)
+    assert [(d.kind, d.xzufi_id) for d in deletions] == [("zustaendigkeit", "L100040.ZS.1")] and problems == []
