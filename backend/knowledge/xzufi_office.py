@@ -41,7 +41,7 @@ from backend.knowledge.xzufi_xml import (
 )
 
 _CLOCK = re.compile(
-    r"^(?:\d{4}-\d\d-\d\dT)?([01]?[0-9]|2[0-3]):([0-5][0-9])(?::[0-5][0-9](?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?$"
+    r"^(?:\d{4}-\d\d-\d\dT)?([01]?[0-9]|2[0-4])[:.]([0-5][0-9])(?::[0-5][0-9](?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?$"
 )
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d(Z|[+-]\d\d:\d\d)?$")
 _PHONE_LABEL = re.compile(r"^(tel(efon)?|fon|phone)\.?\s*:?\s*", re.IGNORECASE)
@@ -183,14 +183,17 @@ def _channels(element: etree._Element) -> tuple[str | None, str | None, str | No
 def _weekday(value: str) -> int | None:
     value = value.strip().lower().rstrip(".")
     if value.isdigit():
-        number = int(value)
+        number = int(value) or 7  # 0 is Sunday where a system counts from it
         return number if 1 <= number <= 7 else None
     return _WEEKDAYS.get(value)
 
 
 def _clock(value: str) -> str | None:
+    """ "08:00", "8.00", "08:00:00+01:00" → "08:00"; midnight at the end of the day ("24:00") → "23:59"."""
     found = _CLOCK.match(value.strip())
-    return f"{int(found[1]):02d}:{found[2]}" if found else None
+    if found is None or (found[1] == "24" and found[2] != "00"):
+        return None
+    return "23:59" if found[1] == "24" else f"{int(found[1]):02d}:{found[2]}"
 
 
 def _first_time(element: etree._Element, names: tuple[str, ...]) -> str | None:

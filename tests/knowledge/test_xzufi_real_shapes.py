@@ -210,3 +210,14 @@ def test_a_transfer_entry_deleting_by_klasse_is_read() -> None:
     body = json.dumps({"xzufiObjekte": [{"loesche": {"klasse": "Zustaendigkeit", "id": "L100040.ZS.1"}}]}).encode()
     _, deletions, problems, _ = xzufi_transfer.read_page(body, 1)
     assert [(d.kind, d.xzufi_id) for d in deletions] == [("zustaendigkeit", "L100040.ZS.1")] and problems == []
+
+
+def test_hours_in_other_spellings_read_the_same() -> None:
+    text = message(
+        office("O-2", "Wertstoffhof Geseke", ags="05974020", hours=((0, "8.00", "24:00"), (6, "9:00", "13:00")))
+    )
+    (wertstoffhof,) = xzufi.parse_message(text.encode()).offices
+    assert wertstoffhof.hours == [
+        {"weekday": 6, "opens": "09:00", "closes": "13:00"},
+        {"weekday": 7, "opens": "08:00", "closes": "23:59"},  # 0 counted as Sunday, midnight as the day's end
+    ]
