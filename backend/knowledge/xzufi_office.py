@@ -142,7 +142,7 @@ def sent_responsibility(element: etree._Element) -> SentResponsibility:
 
 def _address(element: etree._Element) -> tuple[str, str | None]:
     """The visitors' address (a street, not a post box) and the municipal key of any address."""
-    chosen = ""
+    chosen = first = ""
     municipality = None
     for address in children(element, "anschrift"):
         coding = child(address, "verwaltungspolitischeKodierung")
@@ -151,11 +151,11 @@ def _address(element: etree._Element) -> tuple[str, str | None]:
             municipality = key if AREA.match(key) else None
         kind = f"{code(child(address, 'typ'))} {code_name(child(address, 'typ'))}".lower()
         street = " ".join(filter(None, [path_text(address, "strasse"), path_text(address, "hausnummer")]))
-        if chosen or not street or "post" in kind:
-            continue
         town = " ".join(filter(None, [path_text(address, "postleitzahl"), path_text(address, "ort")]))
-        chosen = ", ".join(filter(None, [street, town]))[:300]
-    return chosen, municipality
+        first = first or town  # an office with no street anywhere keeps its town, as it always did
+        if not chosen and street and "post" not in kind:
+            chosen = ", ".join(filter(None, [street, town]))
+    return (chosen or first)[:300], municipality
 
 
 def _channels(element: etree._Element) -> tuple[str | None, str | None, str | None]:
