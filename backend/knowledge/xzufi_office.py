@@ -158,6 +158,11 @@ def _address(element: etree._Element) -> tuple[str, str | None]:
     return (chosen or first)[:300], municipality
 
 
+def _dialable(value: str, kind: str) -> bool:
+    """A phone number: its shape, or digits with a note ("02942 500-0 Zentrale") on a phone code."""
+    return bool(_PHONE.match(value)) or (kind in ("", "01", "02", "03") and sum(c.isdigit() for c in value) >= 5)
+
+
 def _channels(element: etree._Element) -> tuple[str | None, str | None, str | None]:
     phone = email = url = None
     channels = [*children(element, "kommunikation"), *children(element, "erreichbarkeit")]
@@ -171,7 +176,7 @@ def _channels(element: etree._Element) -> tuple[str | None, str | None, str | No
             email = email or (value.removeprefix("mailto:") if _EMAIL.match(value.removeprefix("mailto:")) else None)
         elif value.startswith(("http://", "https://")):
             url = url or (value if len(value) <= 1000 else None)
-        elif _PHONE.match(value) and "fax" not in name and not (kind == "04" and "web" not in name):
+        elif _dialable(value, kind) and "fax" not in name and not (kind == "04" and "web" not in name):
             phone = phone or value[:40]
     for link in children(element, "internetadresse"):
         address = path_text(link, "uri")
