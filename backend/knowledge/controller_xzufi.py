@@ -15,7 +15,7 @@ from backend.errors import ValidationFailed
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.i18n import _l
-from backend.knowledge import xzufi_import, xzufi_transfer, xzufi_worker
+from backend.knowledge import xzufi_import, xzufi_sources, xzufi_transfer, xzufi_worker
 from backend.knowledge.xzufi_schemas import (
     SectionSource,
     SourceConfirmation,
@@ -76,7 +76,7 @@ class XzufiController(AuthenticatedController):
         """For a shared article, the town's local version's overrides follow the article's own
         sections; `sourceChanged` marks an override whose source changed since."""
         async with unit_of_work(app_state, principal, readonly=True) as uow:
-            return await xzufi_import.section_sources(uow, article_id, tenant)
+            return await xzufi_sources.section_sources(uow, article_id, tenant)
 
     @post(
         "/articles/{article_id:uuid}/sources/confirm",
@@ -90,7 +90,7 @@ class XzufiController(AuthenticatedController):
         """`article_id` is the editor's own article (a town's local version, or a local article);
         `sections` empty confirms all."""
         async with unit_of_work(app_state, principal) as uow:
-            return await xzufi_import.confirm_source_changes(uow, article_id, data.sections)
+            return await xzufi_sources.confirm_source_changes(uow, article_id, data.sections)
 
     @get(
         "/xzufi-transfer",

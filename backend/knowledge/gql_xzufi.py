@@ -16,7 +16,7 @@ from backend.api.mapping import mirrors, shown_all
 from backend.api.payloads import UserError, mutate
 from backend.errors import ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import xzufi_import
+from backend.knowledge import xzufi_import, xzufi_sources
 from backend.knowledge.xzufi_schemas import SectionOrigin, SectionSource, XzufiProblem, XzufiReport
 from backend.state import UnitOfWork
 
@@ -96,7 +96,7 @@ class XzufiQuery:
     )
     async def article_sources(self, info: Info, id: UUID, tenant: str | None = None) -> list[SectionSourceGQL]:
         async with info.context.uow() as uow:
-            return shown_all(SectionSourceGQL, await xzufi_import.section_sources(uow, id, tenant))
+            return shown_all(SectionSourceGQL, await xzufi_sources.section_sources(uow, id, tenant))
 
 
 @strawberry.type
@@ -118,5 +118,5 @@ class XzufiMutation:
             info,
             ConfirmSourceChangesPayload,
             "sources",
-            lambda uow: xzufi_import.confirm_source_changes(uow, article_id, sections or []),
+            lambda uow: xzufi_sources.confirm_source_changes(uow, article_id, sections or []),
         )

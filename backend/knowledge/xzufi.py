@@ -1,6 +1,7 @@
 """XZuFi 2.2 messages read into plain values (decision 024): service descriptions (`leistung`),
-offices (`organisationseinheit`) with their responsibilities (`zustaendigkeit`), and deletions
-(`loesche`). No database here; `xzufi_import` decides what the values become.
+offices (`organisationseinheit`, read in `xzufi_office`) with their responsibilities
+(`zustaendigkeit`, inside the office or sent apart), and deletions (`loesche`). No database
+here; `xzufi_import` decides what the values become.
 
 The input is hostile until proven otherwise (decision 019): lxml's parser is told to resolve no
 entities, load no DTD and fetch nothing, a DOCTYPE is refused outright, and a message is size
@@ -15,26 +16,71 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import msgspec
-from lxml import etree, html
+from lxml import etree
 
 from backend.i18n import Message, _l
+from backend.knowledge.xzufi_office import (
+    Office,
+    PartProblem,
+    Responsibility,
+    SentResponsibility,
+    sent_responsibility,
+    version_of,
+)
+from backend.knowledge.xzufi_office import office as read_office
+from backend.knowledge.xzufi_xml import (
+    AREA,
+    NAMESPACE,
+    NS,
+    Bad,
+    amount,
+    child,
+    children,
+    code,
+    code_name,
+    descendants,
+    euros,
+    german_date,
+    identifier,
+    inhalt,
+    iso_duration,
+    line,
+    local,
+    path_text,
+    text,
+    unit_words,
+)
 
-NAMESPACE = "http://xoev.de/schemata/xzufi/2_2_0"
-NS = "{" + NAMESPACE + "}"
+__all__ = ["NAMESPACE", "Office", "Responsibility", "SentResponsibility"]
+
 SUPPORTED_VERSIONS = ("2.2", "2.2.0")
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ZIP_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
 MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_RATIO = 200  # uncompressed / compressed per member: beyond this a member is a bomb
 _XZUFI_NAMESPACE = re.compile(r"^http://xoev\.de/schemata/xzufi/(\d+)_(\d+)_(\d+)$")
-_ARS = re.compile(r"^[0-9]{5}([0-9]{3})?$|^[0-9]{12}$")
 _LEIKA = re.compile(r"^99[0-9]{12}$")
-_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(:[0-5][0-9])?$")
+_OBJECTS = ("leistung", "organisationseinheit", "zustaendigkeitTransferObjekt")
+# `loesche` names what it deletes by `klasse` (PVOG: Leistung, Organisationseinheit,
+# Zustaendigkeit, Onlinedienst, LeistungSpezialisierung …); the ones we keep are these.
+_DELETED_KINDS = {
+    "leistung": "leistung",
+    "organisationseinheit": "organisationseinheit",
+    "zustaendigkeit": "zustaendigkeit",
+}
+_AMOUNTS = {
+    "betrag": "fix",
+    "betragFix": "fix",
+    "betragVon": "from",
+    "betragMin": "from",
+    "betragBis": "to",
+    "betragMax": "to",
+}
 
 # The LeiKa text-module code list (urn:de:xzufi:codeliste:leistungstextmodulleika): which
 # article section each module feeds. Codes not named here (18 Urheber …) are read but not shown.
@@ -85,31 +131,8 @@ class ServiceDescription:
 
 
 @dataclass(frozen=True, slots=True)
-class Responsibility:
-    leistung_id: str
-    area_ids: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class Office:
-    xzufi_id: str
-    version: str
-    line: int
-    name: str
-    address: str
-    municipality: str | None  # Gemeindeschlüssel of the address
-    phone: str | None
-    email: str | None
-    url: str | None
-    hours: list[dict[str, object]]
-    hours_note: str
-    responsibilities: list[Responsibility]
-    content_hash: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Deletion:
-    kind: str  # "leistung" | "organisationseinheit"
+    kind: str  # "leistung" | "organisationseinheit" | "zustaendigkeit"
     xzufi_id: str
     line: int
 
@@ -119,13 +142,10 @@ class XzufiMessage:
     name: str
     services: list[ServiceDescription] = field(default_factory=list)
     offices: list[Office] = field(default_factory=list)
+    responsibilities: list[SentResponsibility] = field(default_factory=list)  # sent apart from their office
     deletions: list[Deletion] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     unknown_elements: int = 0
-
-
-class _Bad(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------- the parser
@@ -143,258 +163,189 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _local(element: etree._Element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]
-
-
-def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
-    """Children named `name`, in the XZuFi namespace or none (code lists use unqualified `code`)."""
-    for child in element:
-        if isinstance(child.tag, str) and _local(child) == name and child.tag in (NS + name, name):
-            yield child
-
-
-def _child(element: etree._Element, name: str) -> etree._Element | None:
-    return next(_children(element, name), None)
-
-
-def _all_text(element: etree._Element) -> str:
-    return "".join(str(part) for part in element.itertext())
-
-
-def _line(element: etree._Element) -> int:
-    line = element.sourceline
-    return line if isinstance(line, int) else 0
-
-
-def _text(element: etree._Element | None) -> str:
-    if element is None:
-        return ""
-    return " ".join(_all_text(element).split())
-
-
-def _path_text(element: etree._Element, *names: str) -> str:
-    current: etree._Element | None = element
-    for name in names:
-        if current is None:
-            return ""
-        current = _child(current, name)
-    return _text(current)
-
-
-def _prose(raw: str) -> str:
-    """`inhalt` carries text or escaped XHTML: paragraphs and list items become lines."""
-    if "<" in raw:
-        try:
-            fragment = html.fragment_fromstring(raw, create_parent="div")
-        except (etree.ParserError, ValueError):
-            raw = re.sub(r"<[^>]*>", " ", raw)
-        else:
-            for item in fragment.iter("li"):
-                item.text = "- " + (item.text or "")
-            for block in fragment.iter("p", "li", "br", "div", "h1", "h2", "h3", "h4", "ul", "ol"):
-                block.tail = "\n" + (block.tail or "")
-            raw = fragment.text_content()
-    return "\n".join(" ".join(line.split()) for line in raw.splitlines() if line.strip())
-
-
-def _inhalt(element: etree._Element, name: str = "inhalt") -> str:
-    """The German text of a multilingual element: one `inhalt` per language, German wanted."""
-    fallback = ""
-    for item in _children(element, name):
-        language = (item.get("languageCode") or "de").lower()
-        text = _prose(_all_text(item))
-        if language.startswith("de"):
-            return text
-        fallback = fallback or text
-    return fallback
-
-
-def _identifier(element: etree._Element | None) -> str:
-    value = _text(element)
-    if not value or len(value) > 200:
-        raise _Bad("missing or overlong id")
-    return value
-
-
-def _version(element: etree._Element) -> str:
-    info = _child(element, "versionsinformation")
-    if info is None:
-        return ""
-    return _path_text(info, "version") or _path_text(info, "geaendertDatumZeit")
-
-
 def _links(element: etree._Element) -> list[dict[str, str]]:
     links = []
-    for link in _children(element, "weiterfuehrenderLink"):
-        url = _path_text(link, "uri")
-        title = _path_text(link, "titel") or url
+    for link in children(element, "weiterfuehrenderLink"):
+        url = path_text(link, "uri")
+        title = path_text(link, "titel") or url
         if url.startswith(("http://", "https://")) and len(url) <= 1000:
             links.append({"title": title[:300], "url": url})
     return links
 
 
-def _amount(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.replace(",", "."))
-    except InvalidOperation:
+def _documents(element: etree._Element) -> list[dict[str, str]]:
+    """`modulDokument`: forms and documents as links (`dokument` with `titel` and `uri`/`link`)."""
+    links = []
+    for module in children(element, "modulDokument"):
+        for document in descendants(module, "dokument", "formular", "weiterfuehrenderLink"):
+            url = path_text(document, "uri") or path_text(document, "link") or path_text(document, "url")
+            title = inhalt(document, "titel") or inhalt(document, "bezeichnung") or url
+            if url.startswith(("http://", "https://")) and len(url) <= 1000:
+                links.append({"title": title[:300], "url": url})
+    return links
+
+
+def _money(element: etree._Element) -> tuple[Decimal, str] | None:
+    """An amount as sent: `<betragFix waehrung="EUR">37.00</betragFix>`, or with `betrag`/`wert`
+    and `waehrung` inside; None when the element is empty."""
+    raw = (
+        (element.text or "").strip()
+        if len(element) == 0
+        else path_text(element, "betrag") or path_text(element, "wert")
+    )
+    if not raw:
         return None
-    return value if value.is_finite() else None
+    value = amount(raw)
+    if value is None:
+        raise Bad(f"modulKosten: {raw!r} is not an amount")
+    currency = element.get("waehrung") or element.get("currencyID") or element.get("currency") or ""
+    currency = currency or code(child(element, "waehrung"))
+    parent = element.getparent()
+    if not currency and parent is not None:
+        currency = code(child(parent, "waehrung"))
+    return value, currency or "EUR"
+
+
+def _fee(cost: etree._Element) -> str:
+    label = inhalt(cost, "beschreibung") or code_name(child(cost, "typ"))
+    found: dict[str, tuple[Decimal, str]] = {}
+    for element in descendants(cost, *_AMOUNTS):
+        parent = element.getparent()
+        if parent is not None and local(parent) in _AMOUNTS:
+            continue  # the `betrag` inside a `betragFix`
+        money = _money(element)
+        if money is not None:
+            found.setdefault(_AMOUNTS[local(element)], money)
+    if "fix" in found:
+        shown = euros(*found["fix"])
+    elif "from" in found and "to" in found:
+        shown = f"{euros(*found['from'])} bis {euros(*found['to'])}"
+    elif "from" in found:
+        shown = f"ab {euros(*found['from'])}"
+    elif "to" in found:
+        shown = f"bis {euros(*found['to'])}"
+    else:
+        return f"- {label}" if label else ""
+    return f"- {label}: {shown}" if label else f"- {shown}"
 
 
 def _fees(element: etree._Element) -> str:
+    lines = [shown for cost in children(element, "kosten") if (shown := _fee(cost))]
+    general = inhalt(element, "beschreibung")
+    return "\n".join([general, *lines] if general else lines)
+
+
+def _number(value: Decimal) -> str:
+    return format(value.normalize(), "f").replace(".", ",")
+
+
+def _span(element: etree._Element) -> str:
+    """A duration (`dauer` with `einheit`, up to `dauerBis`) or a fixed date range (`von`/`bis`
+    dates, as `fristStichtag` sends them) wherever it sits below `element`."""
+    for holder in element.iter():
+        if not isinstance(holder.tag, str):
+            continue
+        if child(holder, "dauer") is not None:
+            count, upper = path_text(holder, "dauer"), path_text(holder, "dauerBis")
+            number, top = amount(count), amount(upper) if upper else None
+            if number is None:
+                return iso_duration(count)
+            unit = child(holder, "einheit")
+            words = unit_words(code(unit), code_name(unit), top if top is not None else number)
+            shown = f"{_number(number)} bis {_number(top)}" if top is not None else _number(number)
+            return f"{shown} {words}".strip()
+        starts, ends = path_text(holder, "von"), path_text(holder, "bis")
+        if re.match(r"^\d{4}-\d\d-\d\d", starts or ends):
+            if starts and ends:
+                return f"vom {german_date(starts)} bis {german_date(ends)}"
+            return f"ab {german_date(starts)}" if starts else f"bis {german_date(ends)}"
+    return ""
+
+
+def _timing(module: etree._Element) -> str:
+    """`modulFrist` / `modulBearbeitungsdauer`: the module's text, then each structured entry
+    (`frist`, `bearbeitungsdauer` …: a type's name, a duration or dates, the entry's own text)."""
+    general = inhalt(module, "beschreibung")
+    skipped = {"beschreibung", "positionDarstellung", "weiterfuehrenderLink", "id"}
+    direct = child(module, "dauer") is not None
+    entries = [module] if direct else [e for e in module if isinstance(e.tag, str) and local(e) not in skipped]
     lines = []
-    for cost in _children(element, "kosten"):
-        description = _inhalt(cost, "beschreibung")
-        amount_text = _path_text(cost, "betrag")
-        amount = _amount(amount_text) if amount_text else None
-        if amount_text and amount is None:
-            raise _Bad(f"modulKosten: {amount_text!r} is not an amount")
-        if amount is not None:
-            euros = f"{amount:.2f}".replace(".", ",")
-            lines.append(f"- {description}: {euros} €" if description else f"- {euros} €")
-        elif description:
-            lines.append(f"- {description}")
-    general = _inhalt(element, "beschreibung")
+    for entry in entries:
+        label = code_name(child(entry, "typ"))
+        span = _span(entry)
+        note = "" if direct else inhalt(entry, "beschreibung")
+        shown = ", ".join(filter(None, [span, note]))
+        if shown:
+            entry_line = f"- {label}: {shown}" if label else f"- {shown}"
+            if entry_line not in lines:
+                lines.append(entry_line)
     return "\n".join([general, *lines] if general else lines)
 
 
 def _leistung(element: etree._Element) -> ServiceDescription:
-    xzufi_id = _identifier(_child(element, "id"))
-    leika = _path_text(element, "referenzLeiKa", "code")
+    xzufi_id = identifier(child(element, "id"))
+    keys = [code(k) for k in children(element, "referenzLeiKa")]
+    leika = next((k for k in keys if _LEIKA.match(k)), keys[0] if keys else "")
     if not _LEIKA.match(leika):
-        raise _Bad(f"referenzLeiKa {leika!r} is not a LeiKa key (14 digits, starting 99)")
+        raise Bad(f"referenzLeiKa {leika!r} is not a LeiKa key (14 digits, starting 99)")
     modules: dict[str, tuple[str, list[dict[str, str]]]] = {}
-    for modul in _children(element, "modulText"):
-        code = _path_text(modul, "leikaTextmodul", "code")
-        if code:
-            modules[code] = (_inhalt(modul), _links(modul))
+    for modul in children(element, "modulText"):
+        module_code = code(child(modul, "leikaTextmodul"))
+        if module_code:
+            found = (inhalt(modul), _links(modul))
+            previous = modules.get(module_code)
+            if previous is not None:  # one module sent in parts (one per position)
+                found = ("\n".join(filter(None, [previous[0], found[0]])), previous[1] + found[1])
+            modules[module_code] = found
     title = (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
     if not title:
-        raise _Bad("no service name (text module 02 or 03)")
+        raise Bad("no service name (text module 02 or 03)")
     if len(title) > 200:  # catalogue names run to 250 characters; an article title holds 200
         title = title[:197].rsplit(" ", 1)[0] + " …"
     summary = (modules.get("05") or modules.get("24") or ("", []))[0]
     if len(summary) > 500:
         summary = summary[:497].rsplit(" ", 1)[0] + " …"
     parts = []
-    for code, heading in DESCRIPTION_MODULES.items():
-        text = modules.get(code, ("", []))[0]
-        if text:
-            parts.append(f"### {heading}\n{text}" if heading else text)
+    for module_code, heading in DESCRIPTION_MODULES.items():
+        module_text = modules.get(module_code, ("", []))[0]
+        if module_text:
+            parts.append(f"### {heading}\n{module_text}" if heading else module_text)
     sections: dict[str, object] = {"description": "\n\n".join(parts)}
-    for code, section in SECTION_MODULES.items():
-        sections[section] = modules.get(code, ("", []))[0]
+    for module_code, section in SECTION_MODULES.items():
+        sections[section] = modules.get(module_code, ("", []))[0]
     for name, section in (("modulFrist", "deadlines"), ("modulBearbeitungsdauer", "processing_time")):
-        found = _child(element, name)
-        sections[section] = _inhalt(found, "beschreibung") if found is not None else ""
-    costs = _child(element, "modulKosten")
+        timing = child(element, name)
+        sections[section] = _timing(timing) if timing is not None else ""
+    costs = child(element, "modulKosten")
     sections["fees"] = _fees(costs) if costs is not None else ""
-    forms = modules.get("14", ("", []))[1]
+    forms = modules.get("14", ("", []))[1] + _documents(element)
     sections["forms"] = forms[:50]
     for section, value in sections.items():
         if isinstance(value, str) and len(value) > 20_000:
-            raise _Bad(f"the section {section} is longer than 20,000 characters")
+            raise Bad(f"the section {section} is longer than 20,000 characters")
     terms: list[str] = []
-    for modul in _children(element, "modulBegriffImKontext"):
-        for begriff in _children(modul, "begriffImKontext"):
-            term = " ".join(_inhalt(begriff, "begriff").split())
+    for modul in children(element, "modulBegriffImKontext"):
+        for begriff in children(modul, "begriffImKontext"):
+            term = " ".join(inhalt(begriff, "begriff", german_only=True).split())  # German search
             if 1 <= len(term) <= 100 and term not in terms:
                 terms.append(term)
-    portal = _path_text(element, "modulUrsprungsportal", "uri") or None
-    areas = [_text(g) for g in _children(element, "gueltigkeitGebietID") if _text(g)]
+    portals = [path_text(p, "uri") for p in children(element, "modulUrsprungsportal")]
+    portal = next((p for p in portals if p.startswith(("http://", "https://")) and len(p) <= 1000), None)
+    areas = [text(g) for g in children(element, "gueltigkeitGebietID") if text(g)]
     for area in areas:
-        if not _ARS.match(area):
-            raise _Bad(f"gueltigkeitGebietID {area!r} is not a municipal key (AGS or ARS)")
+        if not AREA.match(area):
+            raise Bad(f"gueltigkeitGebietID {area!r} is not a municipal key (ARS or AGS)")
     return ServiceDescription(
         xzufi_id=xzufi_id,
-        version=_version(element),
-        line=_line(element),
+        version=version_of(element),
+        line=line(element),
         leika_key=leika,
         title=title,
         summary=summary,
         sections=sections,
         search_terms=terms[:50],
-        origin_portal=portal if portal and portal.startswith(("http://", "https://")) else None,
+        origin_portal=portal,
         area_ids=areas,
-    )
-
-
-def _hours(element: etree._Element) -> tuple[list[dict[str, object]], str]:
-    hours: list[dict[str, object]] = []
-    for times in _children(element, "oeffnungszeiten"):
-        for period in _children(times, "zeitraum"):
-            day_text = _path_text(period, "wochentag", "code") or _path_text(period, "wochentag")
-            opens, closes = _path_text(period, "von"), _path_text(period, "bis")
-            if not day_text.isdigit() or not 1 <= int(day_text) <= 7:
-                raise _Bad(f"oeffnungszeiten: weekday {day_text!r} is not 1 (Monday) … 7")
-            match_open, match_close = _CLOCK.match(opens), _CLOCK.match(closes)
-            if match_open is None or match_close is None:
-                raise _Bad(f"oeffnungszeiten: {opens!r}–{closes!r} is not a time range")
-            start = f"{int(match_open[1]):02d}:{match_open[2]}"
-            end = f"{int(match_close[1]):02d}:{match_close[2]}"
-            if start >= end:
-                raise _Bad(f"oeffnungszeiten: {start}–{end} closes before it opens")
-            hours.append({"weekday": int(day_text), "opens": start, "closes": end})
-    note = " ".join(_inhalt(t, "beschreibung") for t in _children(element, "oeffnungszeiten")).strip()
-    hours.sort(key=lambda h: (h["weekday"], h["opens"]))
-    return hours, note
-
-
-def _organisationseinheit(element: etree._Element) -> Office:
-    xzufi_id = _identifier(_child(element, "id"))
-    name_element = _child(element, "name")
-    name = (_path_text(name_element, "name") or _text(name_element)) if name_element is not None else ""
-    if not 1 <= len(name) <= 200:
-        raise _Bad("an office needs a name of 1 to 200 characters")
-    address = _child(element, "anschrift")
-    address_text = ""
-    municipality = None
-    if address is not None:
-        street = " ".join(filter(None, [_path_text(address, "strasse"), _path_text(address, "hausnummer")]))
-        town = " ".join(filter(None, [_path_text(address, "postleitzahl"), _path_text(address, "ort")]))
-        address_text = ", ".join(filter(None, [street, town]))[:300]
-        coding = _child(address, "verwaltungspolitischeKodierung")
-        if coding is not None:
-            municipality = _path_text(coding, "gemeindeschluessel", "code") or _path_text(coding, "gemeindeschluessel")
-            municipality = municipality or None
-    phone = email = url = None
-    for channel in _children(element, "kommunikation"):
-        kind = _path_text(channel, "kanal", "code")
-        value = _path_text(channel, "kennung")
-        if not value:
-            continue
-        if kind == "03" or ("@" in value and kind in ("", "03")):
-            email = email or (value if re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value) else None)
-        elif kind == "04" or value.startswith(("http://", "https://")):
-            url = url or (value if value.startswith(("http://", "https://")) and len(value) <= 1000 else None)
-        elif kind in ("01", ""):
-            phone = phone or value[:40]
-    hours, note = _hours(element)
-    responsibilities = []
-    for zustaendigkeit in _children(element, "zustaendigkeit"):
-        leistung = _identifier(_child(zustaendigkeit, "leistungID"))
-        areas = tuple(_text(g) for g in _children(zustaendigkeit, "gebietID") if _text(g))
-        for area in areas:
-            if not _ARS.match(area):
-                raise _Bad(f"zustaendigkeit: gebietID {area!r} is not a municipal key (AGS or ARS)")
-        responsibilities.append(Responsibility(leistung_id=leistung, area_ids=areas))
-    return Office(
-        xzufi_id=xzufi_id,
-        version=_version(element),
-        line=_line(element),
-        name=name,
-        address=address_text,
-        municipality=municipality,
-        phone=phone,
-        email=email,
-        url=url,
-        hours=hours,
-        hours_note=note[:2000],
-        responsibilities=responsibilities,
     )
 
 
@@ -403,7 +354,8 @@ def _fingerprint(value: object) -> str:
 
 
 def check_version(root: etree._Element) -> None:
-    """Refuse a message of another XZuFi version (by namespace and by `xzufiVersion`)."""
+    """Refuse a message of another XZuFi version (by namespace and by `xzufiVersion`, or the
+    XÖV `standard`/`version` attributes some systems send instead)."""
     tag = root.tag if isinstance(root.tag, str) else ""
     namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
     found = _XZUFI_NAMESPACE.match(namespace)
@@ -413,13 +365,16 @@ def check_version(root: etree._Element) -> None:
         version = ".".join(found.groups())
         raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=version))
     declared = root.get("xzufiVersion")
-    if declared is not None and declared not in SUPPORTED_VERSIONS:
+    if declared is None and "xzufi" in (root.get("standard") or "").lower():
+        declared = root.get("version")
+    if declared is not None and declared.strip() not in SUPPORTED_VERSIONS:
         raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20]))
 
 
-def parse_message(data: bytes, name: str = "message.xml") -> XzufiMessage:
-    """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all."""
-    if len(data) > MAX_MESSAGE_BYTES:
+def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSAGE_BYTES) -> XzufiMessage:
+    """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all. A transfer
+    page (one document for the whole page) has the page's own, larger `limit`."""
+    if len(data) > limit:
         raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
@@ -431,21 +386,21 @@ def parse_message(data: bytes, name: str = "message.xml") -> XzufiMessage:
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     check_version(root)
     message = XzufiMessage(name=name)
-    if _local(root) in ("leistung", "organisationseinheit"):  # one object, as the transfer sends them
+    if local(root) in _OBJECTS:  # one object, as the transfer sends them
         _read_object(message, root)
         return message
     for part in root:
         if not isinstance(part.tag, str):
             continue
-        local = _local(part)
-        if local == "schreibe":
+        name_here = local(part)
+        if name_here == "schreibe":  # PVOG pages send one object per `schreibe`, messages many
             for item in part:
                 _read_object(message, item)
-        elif local == "loesche":
+        elif name_here == "loesche":
             _read_deletions(message, part)
-        elif local in ("leistung", "organisationseinheit"):
+        elif name_here in _OBJECTS:
             _read_object(message, part)  # a message carrying objects without the schreibe wrapper
-        elif local not in ("nachrichtenkopf", "transaktionID", "transaktionPosition"):
+        elif name_here not in ("nachrichtenkopf", "transaktionID", "transaktionPosition"):
             message.unknown_elements += 1
     _drop_repeated_services(message)
     return message
@@ -480,55 +435,83 @@ def _drop_repeated_services(message: XzufiMessage) -> None:
 def _read_object(message: XzufiMessage, item: etree._Element) -> None:
     if not isinstance(item.tag, str):
         return
-    local = _local(item)
-    readers: dict[str, Callable[[etree._Element], ServiceDescription | Office]] = {
-        "leistung": _leistung,
-        "organisationseinheit": _organisationseinheit,
-    }
-    reader = readers.get(local)
-    if reader is None or not item.tag.startswith(NS):
+    kind = local(item)
+    if kind not in _OBJECTS or not item.tag.startswith(NS):
         message.unknown_elements += 1  # onlinedienst, spezialisierung, … and anything newer
         return
     try:
-        value = reader(item)
-    except _Bad as error:
-        id_element = _child(item, "id")
-        message.problems.append(
-            Problem(
-                line=_line(item),
-                kind=local,
-                xzufi_id=_text(id_element)[:200] or None,
-                message=str(error),
-            )
-        )
-        return
-    if isinstance(value, ServiceDescription):
-        value.content_hash = _fingerprint(
-            [value.leika_key, value.title, value.summary, value.sections, value.search_terms, value.area_ids]
-        )
-        message.services.append(value)
-    elif isinstance(value, Office):
-        responsibilities: list[object] = [[r.leistung_id, list(r.area_ids)] for r in value.responsibilities]
-        value.content_hash = _fingerprint(
-            [value.name, value.address, value.municipality, value.phone, value.email, value.url, value.hours]
-        ) + _fingerprint([value.hours_note, responsibilities])
-        message.offices.append(value)
+        if kind == "leistung":
+            _add_service(message, _leistung(item))
+        elif kind == "organisationseinheit":
+            value, parts = read_office(item)
+            _add_office(message, value, parts)
+        else:
+            message.responsibilities.append(sent_responsibility(item))
+    except Bad as error:
+        id_element = child(item, "id") if kind != "zustaendigkeitTransferObjekt" else _inner_id(item)
+        message.problems.append(Problem(line(item), _kind_name(kind), text(id_element)[:200] or None, str(error)))
+
+
+def _kind_name(kind: str) -> str:
+    return "zustaendigkeit" if kind == "zustaendigkeitTransferObjekt" else kind
+
+
+def _inner_id(item: etree._Element) -> etree._Element | None:
+    inner = child(item, "zustaendigkeit")
+    return child(inner, "id") if inner is not None else None
+
+
+def _add_service(message: XzufiMessage, value: ServiceDescription) -> None:
+    value.content_hash = _fingerprint(
+        [value.leika_key, value.title, value.summary, value.sections, value.search_terms, value.area_ids]
+    )
+    message.services.append(value)
+
+
+def _add_office(message: XzufiMessage, value: Office, parts: list[PartProblem]) -> None:
+    for part in parts:
+        message.problems.append(Problem(part.line, "zustaendigkeit", part.xzufi_id or value.xzufi_id, part.message))
+    # The role and the responsibility's own id count only where sent, so that offices read
+    # before they were known keep their fingerprints (and re-imports stay "unchanged").
+    responsibilities: list[object] = [
+        [r.leistung_id, list(r.area_ids), *([r.role, r.xzufi_id] if r.role or r.xzufi_id else [])]
+        for r in value.responsibilities
+    ]
+    value.content_hash = _fingerprint(
+        [value.name, value.address, value.municipality, value.phone, value.email, value.url, value.hours]
+    ) + _fingerprint([value.hours_note, responsibilities])
+    message.offices.append(value)
 
 
 def _read_deletions(message: XzufiMessage, part: etree._Element) -> None:
-    kinds = {"leistungID": "leistung", "organisationseinheitID": "organisationseinheit"}
+    """`loesche` as PVOG sends it (`klasse` and the object's `id`), or naming the object by a
+    kind of id (`leistungID`, `organisationseinheitID`, `zustaendigkeitID`)."""
+    klasse = (part.get("klasse") or code(child(part, "klasse"))).strip().lower()
+    if klasse:
+        kind = _DELETED_KINDS.get(klasse)
+        ids = list(children(part, "id")) or ([part] if len(part) == 0 else [])
+        if kind is None:
+            message.unknown_elements += 1  # Onlinedienst, LeistungSpezialisierung …: we keep none
+            return
+        for ident in ids:
+            _add_deletion(message, kind, ident)
+        return
     for item in part:
         if not isinstance(item.tag, str):
             continue
-        kind = kinds.get(_local(item))
-        if kind is None:
+        kind = _DELETED_KINDS.get(local(item).removesuffix("ID").lower())
+        if kind is None or not local(item).endswith("ID"):
             message.unknown_elements += 1
             continue
-        value = _text(item)
-        if not value or len(value) > 200:
-            message.problems.append(Problem(_line(item), kind, None, "a deletion without a valid id"))
-            continue
-        message.deletions.append(Deletion(kind=kind, xzufi_id=value, line=_line(item)))
+        _add_deletion(message, kind, item)
+
+
+def _add_deletion(message: XzufiMessage, kind: str, item: etree._Element) -> None:
+    value = text(item)
+    if not value or len(value) > 200:
+        message.problems.append(Problem(line(item), kind, None, "a deletion without a valid id"))
+        return
+    message.deletions.append(Deletion(kind=kind, xzufi_id=value, line=line(item)))
 
 
 # ---------------------------------------------------------------------------------- uploads

@@ -29,9 +29,9 @@ import msgspec
 from auth.permissions import Operation
 from backend import clock
 from backend.directory import service as directory
-from backend.errors import DomainError, NotFound, ValidationFailed
+from backend.errors import DomainError, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import repository, service, xzufi, xzufi_bulk
+from backend.knowledge import repository, service, xzufi, xzufi_bulk, xzufi_links
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.schemas import (
     ArticleInput,
@@ -46,7 +46,7 @@ from backend.knowledge.schemas import (
     Sections,
     version_body,
 )
-from backend.knowledge.xzufi_schemas import SectionOrigin, SectionSource, XzufiProblem, XzufiReport
+from backend.knowledge.xzufi_schemas import SectionOrigin, XzufiProblem, XzufiReport
 from backend.state import UnitOfWork
 from backend.tenants import reach
 from backend.tenants import service as tenants
@@ -174,6 +174,10 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         )
         if changed:
             touched_services.update(r.leistung_id for r in office.responsibilities)
+    if message.responsibilities:  # sent apart from their offices (PVOG pages)
+        linked, problems = await xzufi_links.attach(conn, operator, run.now, message.name, message.responsibilities)
+        touched_services.update(linked)
+        counts.errors.extend(problems)
     known = await store.objects_by_ids(conn, operator, "leistung", [s.xzufi_id for s in message.services])
     fresh = {s.xzufi_id for s in message.services} - known.keys()
     done = (await xzufi_bulk.add_services(run, message.name, message.services, known) if run.bulk else None) or set()
@@ -227,6 +231,8 @@ async def _office(run: _Run, office: xzufi.Office, stored: store.StoredObject | 
     else:
         await tenants.update_department(run.uow, town.slug, department_id, data)
     hours = [msgspec.convert(h, OpeningHours) for h in office.hours]
+    own = [xzufi_links.entry(r) for r in office.responsibilities]
+    duties = own + xzufi_links.kept_apart(stored, own)
     await directory.import_department_hours(run.uow, town.id, department_id, office.phone, hours or None)
     value = store.StoredObject(
         kind="organisationseinheit",
@@ -245,10 +251,8 @@ async def _office(run: _Run, office: xzufi.Office, stored: store.StoredObject | 
             "url": office.url,
             "hours": office.hours,
             "hoursNote": office.hours_note,
-            "leistungen": sorted({r.leistung_id for r in office.responsibilities}),
-            "responsibilities": [
-                {"leistung": r.leistung_id, "areas": list(r.area_ids)} for r in office.responsibilities
-            ],
+            "leistungen": sorted({e["leistung"] for e in duties}),
+            "responsibilities": duties,
         },
         status="active",
     )
@@ -606,6 +610,10 @@ async def _local_version(run: _Run, town: Tenant, described: store.StoredObject,
 
 async def _delete(run: _Run, deletion: xzufi.Deletion) -> bool:
     conn = run.uow.conn
+    if deletion.kind == "zustaendigkeit":
+        gone = await xzufi_links.detach(conn, run.operator.id, run.now, deletion.xzufi_id)
+        run.counts.deletes_unknown += not gone
+        return gone
     stored = (await store.objects_by_ids(conn, run.operator.id, deletion.kind, [deletion.xzufi_id])).get(
         deletion.xzufi_id
     )
@@ -644,57 +652,3 @@ class _StoredStruct(msgspec.Struct):
 
 def _as_struct(value: store.StoredObject) -> _StoredStruct:
     return _StoredStruct(**{name: getattr(value, name) for name in _StoredStruct.__struct_fields__})
-
-
-# ---------------------------------------------------------------------------------- provenance
-
-
-async def section_sources(uow: UnitOfWork, article_id: UUID, tenant_slug: str | None = None) -> list[SectionSource]:
-    """Where each section of an article came from, and for a shared article the town's local
-    version's overrides too, with "source changed since your override" where it applies."""
-    view = await service.article_for_agent(uow, article_id, tenant_slug)
-    keys = [(view.tenant_id, view.id)]
-    if view.local_version_id is not None:
-        keys.append((view.context_tenant_id, view.local_version_id))
-    found = await store.section_sources(uow.conn, keys)
-    result = []
-    for key in keys:
-        for row in sorted(found[key].values(), key=lambda r: r.section):
-            result.append(
-                SectionSource(
-                    article_id=str(row.article_id),
-                    section=row.section,
-                    origin=SectionOrigin(row.origin),
-                    reference=row.reference,
-                    reference_version=row.reference_version,
-                    changed_at=row.changed_at,
-                    changed_by=row.changed_by,
-                    source_changed=row.source_changed_at is not None,
-                    source_changed_at=row.source_changed_at,
-                )
-            )
-    return result
-
-
-async def confirm_source_changes(uow: UnitOfWork, article_id: UUID, sections: list[str]) -> list[SectionSource]:
-    """An editor has seen the changed source under their override: the mark goes away."""
-    state = await service.article_state(uow, article_id)  # the editor's own article (the door inside)
-    if state.tenant_id not in reach.reachable(uow, Operation.ARTICLE_WRITE):
-        raise NotFound(_l("article not found"))
-    await store.confirm_sources(uow.conn, state.tenant_id, state.id, sections or None)
-    key = (state.tenant_id, state.id)
-    rows = (await store.section_sources(uow.conn, [key]))[key]
-    return [
-        SectionSource(
-            article_id=str(r.article_id),
-            section=r.section,
-            origin=SectionOrigin(r.origin),
-            reference=r.reference,
-            reference_version=r.reference_version,
-            changed_at=r.changed_at,
-            changed_by=r.changed_by,
-            source_changed=r.source_changed_at is not None,
-            source_changed_at=r.source_changed_at,
-        )
-        for r in sorted(rows.values(), key=lambda r: r.section)
-    ]

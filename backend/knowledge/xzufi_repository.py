@@ -76,6 +76,21 @@ async def offices_responsible_for(
     return [_stored(r) for r in rows]
 
 
+async def office_with_responsibility(
+    conn: asyncpg.Connection, tenant_id: UUID, responsibility_id: str
+) -> StoredObject | None:
+    """The active office that lists a responsibility by its own id (a `loesche` names only that)."""
+    row = await conn.fetchrow(
+        f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
+            WHERE tenant_id = $1 AND kind = 'organisationseinheit' AND status = 'active'
+              AND data->'responsibilities' @> jsonb_build_array(jsonb_build_object('id', $2::text))
+            ORDER BY xzufi_id LIMIT 1""",
+        tenant_id,
+        responsibility_id,
+    )
+    return _stored(row) if row is not None else None
+
+
 async def save_objects(
     conn: asyncpg.Connection, tenant_id: UUID, values: Sequence[StoredObject], now: datetime
 ) -> None:

@@ -3,8 +3,11 @@
 A run signs in with OAuth2 client credentials, then fetches pages from where the last run
 stopped (`naechsteAnfrageUrl`, persisted as the cursor). A page is a JSON envelope:
 
-    {"xzufiObjekte": [{"schreibe": "<xzufi:leistung …>…"}, {"loesche": {"typ": "leistung", "id": "…"}}],
+    {"xzufiObjekte": "<xzufi.transfer …><schreibe><leistung>…</leistung></schreibe><loesche klasse=…>…",
      "vollstaendig": false, "naechsterIndex": 42, "naechsteAnfrageUrl": "https://…?index=42"}
+
+as PVOG serves it, or with `xzufiObjekte` a list of entries (`{"schreibe": "<xml>"}`,
+`{"loesche": {"typ": "leistung", "id": "…"}}`), as our first transfer server did.
 
 Each page is applied and its cursor saved in one transaction, so a run that breaks off resumes
 at the first page not taken. HTTP happens outside any transaction (decision 013), through the
@@ -14,6 +17,7 @@ refused, so a transfer server cannot send our token elsewhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +40,7 @@ from backend.tenants import reach
 MAX_PAGES_PER_RUN = 200
 MAX_PAGE_BYTES = 32 * 1024 * 1024
 MAX_OBJECTS_PER_PAGE = 5000
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
 
 
 class TransferFailed(Exception):
@@ -110,7 +115,9 @@ async def credentials(uow: UnitOfWork) -> Credentials:
 
 
 class Page(msgspec.Struct, frozen=True, rename="camel"):
-    xzufi_objekte: list[Any] = msgspec.field(default_factory=list)
+    # PVOG sends the page's objects as one XML document (`schreibe` per object, `loesche` by
+    # `klasse`) in a string; a list of entries is the shape our first transfer server used.
+    xzufi_objekte: list[Any] | str = msgspec.field(default_factory=list)
     vollstaendig: bool = False
     naechster_index: int | None = None
     naechste_anfrage_url: str | None = None
@@ -126,28 +133,44 @@ def read_page(
         page = msgspec.json.decode(body, type=Page)
     except msgspec.DecodeError as error:
         raise TransferFailed(f"page {number} is not a transfer envelope: {error}") from None
-    if len(page.xzufi_objekte) > MAX_OBJECTS_PER_PAGE:
-        raise TransferFailed(f"page {number} holds more than {MAX_OBJECTS_PER_PAGE} objects")
     messages: list[xzufi.XzufiMessage] = []
     deletions: list[xzufi.Deletion] = []
     problems: list[XzufiProblem] = []
+    if isinstance(page.xzufi_objekte, str):
+        try:
+            messages.append(xzufi.parse_message(_utf8(page.xzufi_objekte), f"page {number}", MAX_PAGE_BYTES))
+        except xzufi.XzufiRefused as refused:
+            problems.append(XzufiProblem(f"page {number}", 0, "message", None, str(refused.message)))
+        read = messages[0] if messages else None
+        if read is not None and len(read.services) + len(read.offices) + len(read.deletions) > MAX_OBJECTS_PER_PAGE:
+            raise TransferFailed(f"page {number} holds more than {MAX_OBJECTS_PER_PAGE} objects")
+        return messages, deletions, problems, page
+    if len(page.xzufi_objekte) > MAX_OBJECTS_PER_PAGE:
+        raise TransferFailed(f"page {number} holds more than {MAX_OBJECTS_PER_PAGE} objects")
     for position, entry in enumerate(page.xzufi_objekte, start=1):
         name = f"page {number}, entry {position}"
         xml = entry if isinstance(entry, str) else entry.get("schreibe") if isinstance(entry, dict) else None
         gone = entry.get("loesche") if isinstance(entry, dict) else None
-        if isinstance(gone, dict) and gone.get("typ") in ("leistung", "organisationseinheit"):
+        kind = str(gone.get("typ") or gone.get("klasse") or "").lower() if isinstance(gone, dict) else ""
+        if isinstance(gone, dict) and kind in ("leistung", "organisationseinheit", "zustaendigkeit"):
             ident = gone.get("id")
             if isinstance(ident, str) and 1 <= len(ident) <= 200:
-                deletions.append(xzufi.Deletion(kind=gone["typ"], xzufi_id=ident, line=position))
+                deletions.append(xzufi.Deletion(kind=kind, xzufi_id=ident, line=position))
                 continue
         if isinstance(xml, str):
             try:
-                messages.append(xzufi.parse_message(xml.encode("utf-8"), name))
+                messages.append(xzufi.parse_message(_utf8(xml), name))
             except xzufi.XzufiRefused as refused:
                 problems.append(XzufiProblem(name, 0, "message", None, str(refused.message)))
             continue
         problems.append(XzufiProblem(name, 0, "entry", None, "neither a schreibe nor a loesche entry"))
     return messages, deletions, problems, page
+
+
+def _utf8(xml: str) -> bytes:
+    """A message that arrived as JSON text is UTF-8 now, whatever its declaration says (PVOG
+    data is String.Latin, often declared ISO-8859-15): the declaration goes, so lxml reads it right."""
+    return _DECLARATION.sub("", xml, count=1).encode("utf-8")
 
 
 def _same_origin(a: str, b: str) -> bool:

@@ -1,0 +1,219 @@
+"""Reading XZuFi 2.2 elements (decision 024): the namespace, children by local name, multilingual
+text, markup inside `inhalt`, code values, durations and amounts. No message logic here;
+`xzufi` and `xzufi_office` read the objects with these.
+
+Real messages differ in form, not in meaning, from one editorial system to the next: any
+namespace prefix or the default namespace, code lists' `code` with or without the namespace,
+`languageCode` as "de" or "de-DE", HTML escaped, in CDATA or as elements. These helpers accept
+all of them, so the object readers only say which element means what.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree, html
+
+NAMESPACE = "http://xoev.de/schemata/xzufi/2_2_0"
+NS = "{" + NAMESPACE + "}"
+# ARS (12 digits) and its leading parts (Land 2, Regierungsbezirk 3, Kreis 5, Gemeindeverband 9)
+# as gebietID; the AGS (8 digits) as older systems send it. Germany as a whole is "0" or zeros.
+AREA = re.compile(r"^(0|[0-9]{2}|[0-9]{3}|[0-9]{5}|[0-9]{8}|[0-9]{9}|[0-9]{12})$")
+_ISO_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+class Bad(Exception):
+    """An object (or one part of it) that cannot be read; reported with its line and id."""
+
+
+def local(element: etree._Element) -> str:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rpartition("}")[2]
+
+
+def children(element: etree._Element, name: str) -> Iterator[etree._Element]:
+    """Children named `name`, in the XZuFi namespace or none (code lists use unqualified `code`)."""
+    yield from element.iterchildren(NS + name, name)  # lxml filters by tag in C: the parse's hot path
+
+
+def child(element: etree._Element, name: str) -> etree._Element | None:
+    return next(children(element, name), None)
+
+
+def descendants(element: etree._Element, *names: str) -> Iterator[etree._Element]:
+    """Elements below `element` with one of the local names, in document order (any depth)."""
+    for found in element.iter():
+        if found is not element and isinstance(found.tag, str) and local(found) in names:
+            yield found
+
+
+def all_text(element: etree._Element) -> str:
+    return "".join(str(part) for part in element.itertext())
+
+
+def line(element: etree._Element) -> int:
+    number = element.sourceline
+    return number if isinstance(number, int) else 0
+
+
+def text(element: etree._Element | None) -> str:
+    if element is None:
+        return ""
+    return " ".join(all_text(element).split())
+
+
+def path_text(element: etree._Element, *names: str) -> str:
+    current: etree._Element | None = element
+    for name in names:
+        if current is None:
+            return ""
+        current = child(current, name)
+    return text(current)
+
+
+def code(element: etree._Element | None) -> str:
+    """The value of a code element: its `code` child (XÖV code types), else its own text."""
+    if element is None:
+        return ""
+    return path_text(element, "code") or (text(element) if len(element) == 0 else "")
+
+
+def code_name(element: etree._Element | None) -> str:
+    """The readable name a code element may carry with its code (`name`)."""
+    return path_text(element, "name") if element is not None else ""
+
+
+def prose(raw: str) -> str:
+    """`inhalt` carries text or XHTML: paragraphs, headings and list items become lines."""
+    if "<" in raw:
+        try:
+            fragment = html.fragment_fromstring(raw, create_parent="div")
+        except (etree.ParserError, ValueError):
+            raw = re.sub(r"<[^>]*>", " ", raw)
+        else:
+            for item in fragment.iter("li"):
+                item.text = "- " + (item.text or "")
+            blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol")
+            for block in fragment.iter(*blocks):
+                block.tail = "\n" + (block.tail or "")
+            raw = fragment.text_content()
+    return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
+
+
+def _markup(element: etree._Element) -> str:
+    """What an `inhalt` holds as text: escaped or CDATA markup is text already; markup sent as
+    elements (XHTML inside the message, some systems do) is written back out without prefixes."""
+    if len(element) == 0:
+        return all_text(element)
+    parts = [element.text or ""]
+    for part in element:
+        if isinstance(part.tag, str):
+            parts.append(etree.tostring(part, encoding="unicode", with_tail=True))
+        else:
+            parts.append(part.tail or "")
+    written = "".join(parts)
+    written = re.sub(r"\sxmlns(:\w+)?=\"[^\"]*\"", "", written)
+    return re.sub(r"<(/?)[\w.-]+:", r"<\1", written)
+
+
+def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = False) -> str:
+    """The German text of a multilingual element: one `name` per language, German wanted
+    (`languageCode` "de", "de-DE"; none means German), else the first text there is."""
+    fallback = ""
+    for item in children(element, name):
+        language = (item.get("languageCode") or "de").lower()
+        value = prose(_markup(item))
+        if language.startswith("de") and value:
+            return value
+        fallback = fallback or value
+    return "" if german_only else fallback
+
+
+def identifier(element: etree._Element | None) -> str:
+    value = text(element)
+    if not value or len(value) > 200:
+        raise Bad("missing or overlong id")
+    return value
+
+
+def amount(value: str) -> Decimal | None:
+    """A fee's amount: "37.00", "37,00", "1.234,50" or "1 234,50"."""
+    cleaned = re.sub(r"(?i)(€|eur(o)?)$", "", value.replace("\u00a0", "").replace(" ", ""))
+    if "," in cleaned:
+        cleaned = cleaned.replace(".", "").replace(",", ".")
+    try:
+        found = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return found if found.is_finite() else None
+
+
+def euros(value: Decimal, currency: str = "EUR") -> str:
+    shown = f"{value:.2f}".replace(".", ",")
+    return f"{shown} {'€' if currency.upper() in ('EUR', '') else currency.upper()}"
+
+
+# Time units as XZuFi systems send them: names, ISO 8601 letters, UN/ECE rec. 20 codes.
+_UNITS = {
+    "minute": ("Minute", "Minuten"),
+    "min": ("Minute", "Minuten"),
+    "stunde": ("Stunde", "Stunden"),
+    "h": ("Stunde", "Stunden"),
+    "hur": ("Stunde", "Stunden"),
+    "tag": ("Tag", "Tage"),
+    "tage": ("Tag", "Tage"),
+    "d": ("Tag", "Tage"),
+    "day": ("Tag", "Tage"),
+    "werktag": ("Werktag", "Werktage"),
+    "werktage": ("Werktag", "Werktage"),
+    "arbeitstag": ("Arbeitstag", "Arbeitstage"),
+    "woche": ("Woche", "Wochen"),
+    "wochen": ("Woche", "Wochen"),
+    "w": ("Woche", "Wochen"),
+    "wk": ("Woche", "Wochen"),
+    "wee": ("Woche", "Wochen"),
+    "monat": ("Monat", "Monate"),
+    "monate": ("Monat", "Monate"),
+    "m": ("Monat", "Monate"),
+    "mo": ("Monat", "Monate"),
+    "mon": ("Monat", "Monate"),
+    "jahr": ("Jahr", "Jahre"),
+    "jahre": ("Jahr", "Jahre"),
+    "y": ("Jahr", "Jahre"),
+    "a": ("Jahr", "Jahre"),
+    "ann": ("Jahr", "Jahre"),
+}
+
+
+def unit_words(unit: str, name: str, count: Decimal) -> str:
+    words = _UNITS.get(unit.strip().lower()) or _UNITS.get(name.strip().lower())
+    if words is None:
+        return name or unit
+    return words[0] if count == 1 else words[1]
+
+
+def iso_duration(value: str) -> str:
+    """ "P14D" → "14 Tage"; anything else is returned as it is."""
+    found = _ISO_DURATION.match(value.strip().upper())
+    if found is None or not any(found.groups()):
+        return value
+    units = ("y", "m", "w", "d", "h", "min")
+    parts = []
+    for unit, count in zip(units, found.groups(), strict=True):
+        if count:
+            parts.append(f"{int(count)} {unit_words(unit, '', Decimal(count))}")
+    return " ".join(parts)
+
+
+def german_date(value: str) -> str:
+    """xs:date (with or without a zone) as "31.05.2027"; other text as it is."""
+    try:
+        day = date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return value
+    return f"{day.day:02d}.{day.month:02d}.{day.year}"
