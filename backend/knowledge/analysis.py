@@ -196,11 +196,8 @@ def default_lexicon() -> Lexicon:
         left, arrow, right = line.lstrip("~").partition("=>")
         if arrow:
             rules.extend(parse_synonym_line(_entries(left), _entries(right), generic))
-    # Longest keys first: "auto anmelden" wins over "auto"; the thesaurus' after the written ones.
+    # Longest keys first: "auto anmelden" wins over "auto".
     rules.sort(key=lambda r: -len(r.key))
-    for line in _lines("thesaurus_de.txt") if (DATA / "thesaurus_de.txt").exists() else ():
-        left, _, right = line.partition("=>")
-        rules.extend(parse_synonym_line(_entries(left), _entries(right), thesaurus=True))
     vocabulary: set[str] = set()
     for name in ("base_words_de.txt", "vocabulary_de.txt"):
         if (DATA / name).exists():
@@ -209,6 +206,10 @@ def default_lexicon() -> Lexicon:
     for rule in rules:
         for expansion in rule.expansions:
             vocabulary.update(w for w in expansion if len(w) >= MIN_PART)
+    # The thesaurus' rules after the written ones; their words are the catalogue's already.
+    for line in _lines("thesaurus_de.txt") if (DATA / "thesaurus_de.txt").exists() else ():
+        left, _, right = line.partition("=>")
+        rules.extend(parse_synonym_line(_entries(left), _entries(right), thesaurus=True))
     return Lexicon(frozenset(stopwords), aspects, tuple(rules), frozenset(vocabulary - stopwords))
 
 

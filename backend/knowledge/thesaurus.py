@@ -84,14 +84,25 @@ def groups_of(lines: Iterable[str]) -> list[list[Term]]:
 
 
 class CatalogueWords:
-    """The catalogue's words (folded) and in how many names each occurs."""
+    """The catalogue's words (folded): those of its names, and the compound vocabulary's parts
+    (Lärm of Lärmbelästigung, indexed with the title's compound parts); and in how many names each
+    occurs (a part: in how many names a word contains it)."""
 
-    def __init__(self, names: Iterable[str]) -> None:
+    def __init__(self, names: Iterable[str], parts: Iterable[str] = ()) -> None:
         self.names: Counter[str] = Counter(w for name in names for w in set(analysis.words(name)))
+        self.parts = frozenset(parts)
+        self._named: dict[str, int] = {}
 
     def find(self, word: str) -> str | None:
         """The catalogue's form of a folded word: itself or with an inflection ending."""
-        return next((w for w in (word, *(word + e for e in analysis.ENDINGS)) if w in self.names), None)
+        forms = (word, *(word + e for e in analysis.ENDINGS))
+        return next((w for w in forms if w in self.names), None) or next((w for w in forms if w in self.parts), None)
+
+    def named(self, form: str) -> int:
+        """In how many names the word is, as a word or as a part of one."""
+        if form not in self._named:
+            self._named[form] = self.names[form] or sum(n for word, n in self.names.items() if form in word)
+        return self._named[form]
 
 
 def derive_rules(
@@ -111,7 +122,7 @@ def derive_rules(
                 t.word
                 for t in terms
                 if (found := catalogue.find(t.folded))
-                and catalogue.names[found] <= MAX_TARGET_NAMES
+                and catalogue.named(found) <= MAX_TARGET_NAMES
                 and t.folded not in lexicon.stopwords
                 and not t.marks & SKIPPED_TARGET_MARKS
             ]
@@ -169,9 +180,11 @@ HEADER = """\
 def build(source: Path, output: Path = OUTPUT, version: str = "", similarity: Similarity = encoder_similarity) -> int:
     """Write the rules; returns how many."""
     with CATALOGUE.open(encoding="utf-8") as f:
-        catalogue = CatalogueWords(row["name"] for row in csv.DictReader(f))
+        names = [row["name"] for row in csv.DictReader(f)]
+    lexicon = analysis.default_lexicon()
+    catalogue = CatalogueWords(names, lexicon.vocabulary)
     groups = groups_of(source.read_text(encoding="utf-8").splitlines())
-    rules = keep_close(derive_rules(groups, catalogue, analysis.default_lexicon()), similarity)
+    rules = keep_close(derive_rules(groups, catalogue, lexicon), similarity)
     header = HEADER.format(
         version=version or source.name,
         max_group=MAX_GROUP,
