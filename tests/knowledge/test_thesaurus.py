@@ -116,3 +116,10 @@ def test_thesaurus_words_stand_in_only_for_a_word_the_index_lacks() -> None:
     having = {"koter": [("kot", 2)], "hund": [("hund", 40)]}
     [resolved] = search._resolve(concept, having, 5000, lexicon)
     assert resolved.synonym == [] and resolved.exact == [["kot"]]
+
+
+def test_a_part_of_the_catalogues_compounds_is_a_catalogue_word() -> None:
+    catalogue = thesaurus.CatalogueWords(["Anzeige wegen Lärmbelästigung", "Verkehrslärm"], {"larm"})
+    assert catalogue.find("larm") == "larm"  # indexed with the titles' compound parts
+    assert catalogue.named("larm") == 2  # generic or not by the names that contain it
+    assert catalogue.find("krach") is None
