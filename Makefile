@@ -68,6 +68,13 @@ bench: install ## All benchmarks (ratios vs baselines in the same run); one: mak
 eval: install ## Search quality on caller questions: make eval [FILE=questions.jsonl]
 	@$(PY) python -m tests.eval $(FILE)
 
+thesaurus: install ## Derive backend/knowledge/data/thesaurus_de.txt from OpenThesaurus (Debian openthesaurus-de-text, fetched by apt-get download)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  (cd "$$tmp" && apt-get download openthesaurus-de-text >&2); \
+	  dpkg-deb -x "$$tmp"/openthesaurus-de-text_*.deb "$$tmp/x"; \
+	  version=$$(dpkg-deb -f "$$tmp"/openthesaurus-de-text_*.deb Version); \
+	  $(PY) python -m backend.knowledge.thesaurus "$$tmp/x/usr/share/openthesaurus-de/openthesaurus.txt" --version "$$version"
+
 LOCALE_DIR := backend/locale
 messages: install ## Extract marked messages (_l, N_) into backend/locale and update the de/en catalogues; then translate what is new in de
 	@mkdir -p $(LOCALE_DIR)
@@ -83,4 +90,4 @@ messages: install ## Extract marked messages (_l, N_) into backend/locale and up
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint hooks fmt schema contract-check a11y migrate seed token bench eval messages help
+.PHONY: install run test lint hooks fmt schema contract-check a11y migrate seed token bench eval thesaurus messages help

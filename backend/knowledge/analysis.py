@@ -98,10 +98,13 @@ class SynonymRule:
     prefix: bool
     expansions: tuple[tuple[str, ...], ...]
     generic: bool = False  # about what the caller wants done, not which service
+    thesaurus: bool = False  # derived from OpenThesaurus (thesaurus_de.txt): counts less than a written rule
 
     def matches(self, sequence: Sequence[str], at: int) -> bool:
         if at + len(self.key) > len(sequence):
             return False
+        if self.thesaurus:  # a dictionary form, met as said or as the word's: "will" is no "Wille"
+            return tuple(sequence[at : at + len(self.key)]) == self.key
         for offset, expected in enumerate(self.key):
             actual = sequence[at + offset]
             last = offset == len(self.key) - 1
@@ -113,14 +116,16 @@ class SynonymRule:
         return True
 
 
-def parse_synonym_line(left: Iterable[str], right: Iterable[str], generic: bool = False) -> list[SynonymRule]:
+def parse_synonym_line(
+    left: Iterable[str], right: Iterable[str], generic: bool = False, thesaurus: bool = False
+) -> list[SynonymRule]:
     expansions = tuple(tuple(words(term)) for term in right if words(term))
     rules = []
     for term in left:
         prefix = term.endswith("*")
         key = tuple(words(term.rstrip("*")))
         if key and expansions:
-            rules.append(SynonymRule(key=key, prefix=prefix, expansions=expansions, generic=generic))
+            rules.append(SynonymRule(key, prefix, expansions, generic, thesaurus))
     return rules
 
 
@@ -201,6 +206,10 @@ def default_lexicon() -> Lexicon:
     for rule in rules:
         for expansion in rule.expansions:
             vocabulary.update(w for w in expansion if len(w) >= MIN_PART)
+    # The thesaurus' rules after the written ones; their words are the catalogue's already.
+    for line in _lines("thesaurus_de.txt") if (DATA / "thesaurus_de.txt").exists() else ():
+        left, _, right = line.partition("=>")
+        rules.extend(parse_synonym_line(_entries(left), _entries(right), thesaurus=True))
     return Lexicon(frozenset(stopwords), aspects, tuple(rules), frozenset(vocabulary - stopwords))
 
 
@@ -382,7 +391,7 @@ class Alternative:
     """Words that must all match (AND) for the alternative to count."""
 
     words: tuple[str, ...]
-    origin: str  # query | variant | synonym | compound | prefix | typo
+    origin: str  # query | variant | synonym | thesaurus | compound | derived | unparticled | prefix
 
 
 @dataclass(slots=True)
@@ -487,14 +496,13 @@ def word_concept(
     # A separated particle makes another verb: "melden … an" is anmelden, not melden. The
     # dictionary form finds synonyms too: "zieht … um" is umziehen.
     synonym_spellings = [s for s in [*spellings, *bases] if particle is None or s.startswith(particle)]
-    for spelling in synonym_spellings:
-        rule = _single_word_rule(spelling, lex)
-        if rule is not None:
-            concept.from_synonym = True
-            concept.topic = not rule.generic
-            for expansion in rule.expansions:
-                concept.add(Alternative(expansion, "synonym"))
-            break
+    # A written rule for any spelling wins over the thesaurus' ("abgegeben" → abgeben).
+    found = [r for spelling in synonym_spellings if (r := _single_word_rule(spelling, lex)) is not None]
+    if rule := min(found, key=lambda r: r.thesaurus, default=None):
+        concept.from_synonym = True
+        concept.topic = not rule.generic
+        for expansion in rule.expansions:
+            concept.add(Alternative(expansion, "thesaurus" if rule.thesaurus else "synonym"))
     for spelling in spellings:
         for derived in derived_forms(spelling):
             concept.add(Alternative((derived,), "derived"))
@@ -642,59 +650,3 @@ def any_of(groups: Sequence[Sequence[str]]) -> str | None:
         parts.append(group[0] if len(group) == 1 else "(" + " & ".join(group) + ")")
     unique = list(dict.fromkeys(parts))
     return " | ".join(unique) if unique else None
-
-
-def vocabulary_from_names(names: Iterable[str], min_count: int = 2) -> set[str]:
-    """Words and frequent compound modifiers of the catalogue's names (to build vocabulary_de.txt).
-
-    A modifier (`hunde` in `hundehaltung`, `hundesteuer`) counts when it begins at least
-    `min_count` words whose rest is a word of its own.
-    """
-    vocabulary = {w for name in names for w in words(name) if len(w) >= MIN_PART}
-    modifiers: dict[str, int] = {}
-    for word in vocabulary:
-        for cut in range(3, len(word) - MIN_PART + 1):
-            if word[cut:] in vocabulary:
-                modifiers[word[:cut]] = modifiers.get(word[:cut], 0) + 1
-    stop = default_lexicon().stopwords
-    not_words = {
-        "ver",
-        "ent",
-        "ein",
-        "aus",
-        "auf",
-        "bei",
-        "mit",
-        "vor",
-        "uber",
-        "unter",
-        "durch",
-        "gegen",
-        "nicht",
-        "ruck",
-        "wieder",
-        "voll",
-        "zwischen",
-        "fort",
-        "weiter",
-        "selbst",
-        "voran",
-        "erst",
-        "teil",
-        "gen",
-        "gew",
-        "unt",
-        "betr",
-        "allgem",
-        "berufsaus",
-        "zweig",
-        "eigen",
-        "dritt",
-        "fern",
-        "forder",
-        "harte",
-    }
-    for modifier, count in modifiers.items():
-        if count >= min_count and len(modifier) >= MIN_PART and modifier not in not_words and modifier not in stop:
-            vocabulary.add(modifier)
-    return vocabulary

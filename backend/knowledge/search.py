@@ -51,6 +51,9 @@ CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have c
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
 ADJUNCT_WEIGHT = 0.8  # a word said after "im", "beim", "auf dem" …: where or when, seldom the service
+THESAURUS_WEIGHT = (
+    0.8  # a word found only by OpenThesaurus' words for it (thesaurus.py): less sure than a written synonym
+)
 # Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
 EXPLAIN: Callable[[dict[str, Any]], None] | None = None
 # Services each retriever proposes for fusion. Fixed, not grown with the page asked for: the fused
@@ -80,7 +83,8 @@ def _idf(documents: int, frequency: int) -> float:
 
 
 PRIMARY_ORIGINS = frozenset({"query", "variant", "synonym"})
-RELATED_ORIGINS = frozenset({"synonym", "compound", "derived", "unparticled"})  # count 0.9 of what was said
+# Count 0.9 of what was said:
+RELATED_ORIGINS = frozenset({"synonym", "thesaurus", "compound", "derived", "unparticled"})
 
 
 @dataclass(slots=True)
@@ -136,7 +140,14 @@ def _resolve(
     primary: list[int] = []
     secondary: list[int] = []
     shown: list[str] = []
-    for alternative in concept.strong:
+    # OpenThesaurus' words stand in for a word the index lacks; for a word it has (in another
+    # sense, often: "Garten" → Anlage, "Schlüssel" → Identifikationsnummer) they are noise.
+    strong = [a for a in concept.strong if a.origin != "thesaurus"]
+    thesaurus = [a for a in concept.strong if a.origin == "thesaurus"]
+    by_thesaurus = bool(thesaurus) and not any(_alternative_lexemes(a, found) for a in strong)
+    if by_thesaurus:
+        strong = thesaurus
+    for alternative in strong:
         resolved = _alternative_lexemes(alternative, found)
         if resolved is None:
             continue
@@ -168,6 +179,8 @@ def _resolve(
         weight *= NON_NOUN_WEIGHT
     if concept.adjunct:
         weight *= ADJUNCT_WEIGHT
+    if by_thesaurus:
+        weight *= THESAURUS_WEIGHT
     return [
         _Resolved(
             concept.label,
