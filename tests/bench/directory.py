@@ -269,6 +269,7 @@ async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_c
     auth = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"bench")]
     targets = {"ping": ("/ping", [(b"host", b"bench")]), "floor": (FORWARDING, auth), "forwarding": (FORWARDING, auth)}
     figures: dict[str, list[float]] = {name: [] for name in targets}
+    shares: list[float] = []
     async with lifespan(app):
 
         async def caller(target: str, headers: list[tuple[bytes, bytes]]) -> None:
@@ -278,9 +279,13 @@ async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_c
         async def batch(name: str) -> float:
             service.forwarding_decision = floor if name == "floor" else decide  # type: ignore[assignment]
             target, headers = targets[name]
+            reads = app.state.app_state.generation_reads.round_trips
             started = time_module.process_time()
             await asyncio.gather(*(caller(target, headers) for _ in range(8)))
-            return (time_module.process_time() - started) / (8 * per_caller) * 1e6
+            spent = (time_module.process_time() - started) / (8 * per_caller) * 1e6
+            if name == "forwarding":  # how many requests share a generation read (decision 040)
+                shares.append((app.state.app_state.generation_reads.round_trips - reads) / (8 * per_caller))
+            return spent
 
         for name in targets:  # warm-up: sign-in, the compiled town, the floor's answer
             await batch(name)
@@ -292,7 +297,12 @@ async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_c
                 figures[name].append(await batch(name))
         service.forwarding_decision = decide  # type: ignore[assignment]
     medians = {name: statistics.median(runs) for name, runs in figures.items()}
-    return {**medians, "batches": figures, "load_1min": os.getloadavg()[0]}
+    return {
+        **medians,
+        "batches": figures,
+        "counter_reads_per_request": statistics.median(shares),
+        "load_1min": os.getloadavg()[0],
+    }
 
 
 def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, seconds: float) -> dict[str, Any]:
@@ -365,7 +375,8 @@ def main() -> None:
         print(
             f"in process, CPU µs per request (8 callers, median of 5 alternating batches, load "
             f"{cpu['load_1min']:.2f}): /ping {cpu['ping']:.0f}, authenticated_floor {cpu['floor']:.0f}, "
-            f"/v1/forwarding {cpu['forwarding']:.0f}"
+            f"/v1/forwarding {cpu['forwarding']:.0f} "
+            f"({cpu['counter_reads_per_request']:.2f} generation reads per request)"
         )
         if args.no_load:
             print("\n".join(results["in_process"]["statements"]))
