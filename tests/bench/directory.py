@@ -12,6 +12,14 @@ Goal (issue 16): p99 ≤ 1.5×. Before the load, the same decision in process co
 PostgreSQL statements and Redis commands (asyncpg's query logger, a counting Redis client),
 the steady state after a warm-up. `--profile` also writes a cProfile of 500 decisions in
 process to bench-results/directory.prof. Results as JSON in bench-results/directory.json.
+
+The floor (issue 16): what every authenticated route pays — sign-in, the framework, rendering —
+measured as `/v1/forwarding` with the decision replaced by its first answer (`floor_app`, same
+bytes out, no decision made). Over HTTP a second server runs that app and its p99 joins the
+alternating rounds (`authenticated_floor`); in process, 8 callers drive the ASGI apps directly
+(no HTTP client) and the CPU µs per request of `/ping`, the floor and the decision are timed in
+alternating batches (`in_process_cpu_us`). `--keep NAME` keeps the database with its 10^4 people
+and reuses it (the set-up takes most of a quick run).
 """
 
 from __future__ import annotations
@@ -30,14 +38,15 @@ from datetime import time
 from typing import Any
 
 import asyncpg
+from litestar import Litestar
 
 from backend import devidp
 from backend.directory import compiled, service
 from backend.main import create_app
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import PROJECT_ROOT, Settings, load_settings
 from tests.bench import stack
 from tests.bench.wrk import WrkTarget, ensure_wrk, run_wrk
-from tests.support.asgi import serve
+from tests.support.asgi import lifespan, serve
 
 OUTPUT = PROJECT_ROOT / "bench-results" / "directory.json"
 PEOPLE = 10_000
@@ -51,6 +60,8 @@ async def _add_people(admin_url: str) -> None:
     try:
         tenant = await conn.fetchval("SELECT id FROM tenants WHERE slug = 'stadt-soest'")
         department = await conn.fetchval("SELECT id FROM departments WHERE tenant_id = $1 LIMIT 1", tenant)
+        if await conn.fetchval("SELECT count(*) FROM directory_people WHERE tenant_id = $1", tenant) >= PEOPLE:
+            return  # a kept database (--keep) has them already
         ids = [uuid.uuid4() for _ in range(PEOPLE)]
         people = [
             (
@@ -128,7 +139,8 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
         execute = state.redis.execute_command
 
         async def counted(*args: Any, **options: Any) -> Any:
-            commands.append(str(args[0]))
+            if str(args[0]).upper() != "MGET":  # the generation read, counted as a round trip below
+                commands.append(str(args[0]))
             return await execute(*args, **options)
 
         state.redis.execute_command = counted  # type: ignore[method-assign]
@@ -139,6 +151,7 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
             await asyncio.sleep(0)
         statements.clear()
         commands.clear()
+        counter_reads = state.generation_reads.round_trips  # on the client's own connection (read_counters)
         decisions = 20
         for _ in range(decisions):
             response = await client.get(FORWARDING, headers=auth)
@@ -149,7 +162,8 @@ async def count_round_trips(settings: Settings, token: str, profile: bool) -> di
         result = {
             "statements_per_decision": len(ran) / decisions,
             "pool_resets_per_decision": (len(statements) - len(ran)) / decisions,
-            "redis_commands_per_decision": len(commands) / decisions,
+            "redis_commands_per_decision": (len(commands) + state.generation_reads.round_trips - counter_reads)
+            / decisions,
             "statements": sorted(set(ran))[:20],
         }
         if profile:
@@ -186,7 +200,113 @@ def _decision_alone(state: Any, profile: bool) -> float:
     return statistics.median(batches)
 
 
-def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[str, Any]:
+def _with_constant_decision() -> None:
+    """Replace the decision by its first answer (the floor): the route still signs in, resolves
+    its dependencies and parameters and renders the same answer, but decides nothing."""
+    decide = service.forwarding_decision
+    answers: list[Any] = []
+
+    async def constant(*args: Any, **kwargs: Any) -> Any:
+        if not answers:
+            answers.append(await decide(*args, **kwargs))
+        return answers[0]
+
+    service.forwarding_decision = constant  # type: ignore[assignment]
+
+
+def floor_app() -> Litestar:
+    """uvicorn factory of the floor server: the app with the decision replaced by a constant."""
+    _with_constant_decision()
+    return create_app(load_settings())
+
+
+async def _asgi_get(app: Litestar, target: str, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """One GET straight into the ASGI app (no HTTP client, no sockets); the body."""
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    body: list[bytes] = []
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    if status != [200]:
+        raise RuntimeError(f"{target}: {status} {b''.join(body)[:300]!r}")
+    return b"".join(body)
+
+
+async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_caller: int = 250) -> dict[str, Any]:
+    """CPU µs per request of `/ping`, the floor and the decision, 8 concurrent callers straight
+    into the ASGI apps, alternating batches; the median batch of each. Includes the callers' own
+    few µs, the same for all three."""
+    # As the bench's servers: the limiter never refuses, no access log lines (LOG_LEVEL WARNING).
+    settings = dataclasses.replace(settings, rate_limit_per_minute=1_000_000, log_level="WARNING")
+    app = create_app(settings)
+    decide = service.forwarding_decision
+    _with_constant_decision()
+    floor = service.forwarding_decision
+    service.forwarding_decision = decide  # type: ignore[assignment]
+    auth = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"bench")]
+    targets = {"ping": ("/ping", [(b"host", b"bench")]), "floor": (FORWARDING, auth), "forwarding": (FORWARDING, auth)}
+    figures: dict[str, list[float]] = {name: [] for name in targets}
+    shares: list[float] = []
+    async with lifespan(app):
+
+        async def caller(target: str, headers: list[tuple[bytes, bytes]]) -> None:
+            for _ in range(per_caller):
+                await _asgi_get(app, target, headers)
+
+        async def batch(name: str) -> float:
+            service.forwarding_decision = floor if name == "floor" else decide  # type: ignore[assignment]
+            target, headers = targets[name]
+            reads = app.state.app_state.generation_reads.round_trips
+            started = time_module.process_time()
+            await asyncio.gather(*(caller(target, headers) for _ in range(8)))
+            spent = (time_module.process_time() - started) / (8 * per_caller) * 1e6
+            if name == "forwarding":  # how many requests share a generation read (decision 040)
+                shares.append((app.state.app_state.generation_reads.round_trips - reads) / (8 * per_caller))
+            return spent
+
+        for name in targets:  # warm-up: sign-in, the compiled town, the floor's answer
+            await batch(name)
+        same = await _asgi_get(app, FORWARDING, auth)
+        service.forwarding_decision = floor  # type: ignore[assignment]
+        assert len(await _asgi_get(app, FORWARDING, auth)) == len(same), "the floor renders another answer"
+        for _ in range(batches):
+            for name in targets:
+                figures[name].append(await batch(name))
+        service.forwarding_decision = decide  # type: ignore[assignment]
+    medians = {name: statistics.median(runs) for name, runs in figures.items()}
+    return {
+        **medians,
+        "batches": figures,
+        "counter_reads_per_request": statistics.median(shares),
+        "load_1min": os.getloadavg()[0],
+    }
+
+
+def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, seconds: float) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
     targets = [
         WrkTarget("ping", server.base_url, "GET", "/ping", {}, None, b"", server.pid),
@@ -200,6 +320,7 @@ def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[
             b'"options"',
             server.pid,
         ),
+        WrkTarget("floor", floor.base_url, "GET", FORWARDING, auth, None, b'"options"', floor.pid),
     ]
     rounds: dict[str, list[Any]] = {t.name: [] for t in targets}
     for target in targets:  # warm-up: the compiled directory, the token's sign-in
@@ -220,6 +341,10 @@ def measure(wrk: str, server: stack.Server, token: str, seconds: float) -> dict[
     results["ratio_p99_by_round"] = [f.p99_ms / p.p99_ms for p, f in pairs]
     results["ratio_p99"] = statistics.median(results["ratio_p99_by_round"])
     results["ratio_p50"] = statistics.median(f.p50_ms / p.p50_ms for p, f in pairs)
+    floors = list(zip(rounds["ping"], rounds["floor"], strict=True))
+    results["floor_ratio_p99_by_round"] = [f.p99_ms / p.p99_ms for p, f in floors]
+    results["floor_ratio_p99"] = statistics.median(results["floor_ratio_p99_by_round"])
+    results["load_1min"] = os.getloadavg()[0]
     return results
 
 
@@ -227,7 +352,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile 500 decisions in process")
-    parser.add_argument("--no-load", action="store_true", help="only the in-process count (and profile)")
+    parser.add_argument("--no-load", action="store_true", help="only the in-process figures (and profile)")
+    parser.add_argument("--keep", metavar="NAME", help="keep the database with its people in NAME and reuse it")
     args = parser.parse_args()
     wrk = ensure_wrk()
     if wrk is None:
@@ -235,7 +361,7 @@ def main() -> None:
     results: dict[str, Any] = {"people": PEOPLE, "cpus": os.cpu_count(), "quick": args.quick, "client": "wrk"}
     with (
         stack.services() as (server_url, redis_url),
-        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None) as database_url,
+        stack.bench_database(server_url, os.environ.get("DB_APP_PASSWORD") or None, args.keep) as database_url,
     ):
         env, settings = stack.demo_environment(database_url, redis_url)
         asyncio.run(_add_people(database_url))
@@ -246,15 +372,29 @@ def main() -> None:
             f"{results['in_process']['redis_commands_per_decision']:.1f} Redis commands per decision; "
             f"the decision alone {results['in_process']['decision_alone_us']:.0f} µs CPU (warm loop)"
         )
+        cpu = results["in_process_cpu_us"] = asyncio.run(in_process_cpu(settings, token))
+        print(
+            f"in process, CPU µs per request (8 callers, median of 5 alternating batches, load "
+            f"{cpu['load_1min']:.2f}): /ping {cpu['ping']:.0f}, authenticated_floor {cpu['floor']:.0f}, "
+            f"/v1/forwarding {cpu['forwarding']:.0f} "
+            f"({cpu['counter_reads_per_request']:.2f} generation reads per request)"
+        )
         if args.no_load:
             print("\n".join(results["in_process"]["statements"]))
             return
         server = stack.start_server("directory", "backend.main:create_app", stack.free_port(), env)
+        floor: stack.Server | None = None
         try:
-            stack.wait_ready(server)
-            results["http"] = measure(wrk, server, token, 3.0 if args.quick else 10.0)
+            # One after the other, with time: two cold starts at once on a loaded 2-core machine
+            # took longer than a minute.
+            stack.wait_ready(server, timeout=180)
+            floor = stack.start_server("directory-floor", "tests.bench.directory:floor_app", stack.free_port(), env)
+            stack.wait_ready(floor, timeout=180)
+            results["http"] = measure(wrk, server, floor, token, 3.0 if args.quick else 10.0)
         finally:
             stack.stop_server(server)
+            if floor is not None:
+                stack.stop_server(floor)
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2))
     h = results["http"]
@@ -264,6 +404,13 @@ def main() -> None:
         f"{', '.join(f'{r:.2f}' for r in h['ratio_p99_by_round'])}); p50 {h['ratio_p50']:.2f}x; "
         f"{h['forwarding']['rps']:.0f} vs {h['ping']['rps']:.0f} req/s; server CPU "
         f"{h['forwarding']['server_cpu_us_per_request']:.0f} vs {h['ping']['server_cpu_us_per_request']:.0f} µs/request"
+        f"; load {h['load_1min']:.2f}"
+    )
+    print(
+        f"authenticated_floor (the same route, the decision replaced by its answer) p99 "
+        f"{h['floor']['p99_ms']:.2f} ms → {h['floor_ratio_p99']:.2f}x /ping "
+        f"({', '.join(f'{r:.2f}' for r in h['floor_ratio_p99_by_round'])}); server CPU "
+        f"{h['floor']['server_cpu_us_per_request']:.0f} µs/request"
     )
 
 
