@@ -206,8 +206,9 @@ async def import_all(
 
 async def drain_vectors(settings: Any) -> dict[str, Any]:
     """The background worker's part: make the vectors the import queued, timed."""
-    from backend.cli import _app_state
     from backend.knowledge.vector_worker import VectorWorker
+
+    from backend.cli import _app_state
 
     async with _app_state(settings) as state:
         postgres_before, cpu_before = _postgres_cpu_seconds(), time.process_time()

@@ -15,6 +15,7 @@ from tests.knowledge.conftest import (
     KREIS,
     SOEST,
     gql,
+    indexed,
     nonsense_word,
     payload,
     publish,
@@ -37,9 +38,11 @@ async def post(client: Client, world: World, text: str | bytes, role: str = "pla
 
 
 async def imported(client: Client, world: World, text: str) -> dict[str, Any]:
+    """Imported, and indexed as the background worker indexes new services seconds later."""
     response = await post(client, world, text)
     assert response.status_code == 200, response.text
     report: dict[str, Any] = response.json()
+    await indexed(world)
     return report
 
 
