@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import platform
 import random
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -145,6 +147,18 @@ def _postgres_cpu_seconds() -> float | None:
     return total / ticks
 
 
+def zipped(data: list[bytes], per_zip: int) -> list[bytes]:
+    """The messages as zips of `per_zip` members each: one upload (one unit of work) per zip."""
+    uploads = []
+    for start in range(0, len(data), per_zip):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for number, message in enumerate(data[start : start + per_zip], start):
+                archive.writestr(f"bench-{number}.xml", message)
+        uploads.append(buffer.getvalue())
+    return uploads
+
+
 def parse_all(data: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
     services = sum(len(xzufi.parse_message(m).services) for m in data)
@@ -184,7 +198,8 @@ async def import_all(
         for number, message in enumerate(data):
             async with unit_of_work(state, admin) as uow:
                 if bulk:
-                    report = await xzufi_import.import_upload(uow, message, f"bench-{number}.xml")
+                    name = f"bench-{number}.zip" if message.startswith(b"PK") else f"bench-{number}.xml"
+                    report = await xzufi_import.import_upload(uow, message, name)
                 else:
                     run = await xzufi_import.start(uow)
                     run.bulk = False
@@ -200,7 +215,7 @@ async def import_all(
             totals["vectors_queued_after"] = await index_repository.queued_count(conn)
     totals["load_average_after"] = os.getloadavg()
     meaning.refresh = refresh
-    services = len(data) * PER_MESSAGE
+    services = totals["created"] + totals["updated"] + totals["unchanged"]
     totals["process_cpu_ms_per_service"] = 1000 * (cpu_after - cpu_before) / services
     if postgres_before is not None and postgres_after is not None:
         totals["postgres_cpu_ms_per_service"] = 1000 * (postgres_after - postgres_before) / services
@@ -243,14 +258,19 @@ def main() -> None:
     parser.add_argument(
         "--drain", action="store_true", help="then make the queued search rows and vectors (the worker), timed"
     )
+    parser.add_argument("--zip", type=int, default=0, help="upload the messages as zips of this many members each")
+    parser.add_argument(
+        "--no-parse-ahead", action="store_true", help="in a zip, parse each message when its turn comes (to compare)"
+    )
     args = parser.parse_args()
+    xzufi_import.PARSE_AHEAD = not args.no_parse_ahead
     bulk = not args.one_by_one
     count = args.count or (1_000 if args.quick else 10_000)
     results: dict[str, Any] = {
         "services": count,
         "per_message": PER_MESSAGE,
         "cpus": os.cpu_count(),
-        "path": "bulk" if bulk else "one by one",
+        "path": ("bulk" if bulk else "one by one") + (f", zips of {args.zip}" if args.zip else ""),
         "load_average_before": os.getloadavg(),
     }
     if os.environ.get("DATABASE_URL"):
@@ -278,9 +298,11 @@ def main() -> None:
         parse_seconds, parsed = parse_all(data)
         assert parsed == count, parsed
         print("importing …", file=sys.stderr)
-        first_seconds, first = asyncio.run(import_all(settings, tenants, data, bulk))
+        uploads = zipped(data, args.zip) if args.zip else data
+        results.update(zip_members=args.zip, parse_ahead=xzufi_import.PARSE_AHEAD)
+        first_seconds, first = asyncio.run(import_all(settings, tenants, uploads, bulk))
         print("re-importing …", file=sys.stderr)
-        again_seconds, again = asyncio.run(import_all(settings, tenants, data, bulk))
+        again_seconds, again = asyncio.run(import_all(settings, tenants, uploads, bulk))
         if args.drain:
             print("indexing what the import queued (the worker) …", file=sys.stderr)
             results["index_worker"] = asyncio.run(drain_index(settings))
