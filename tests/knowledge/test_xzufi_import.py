@@ -4,6 +4,8 @@ apart."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import httpx
@@ -392,3 +394,35 @@ async def test_an_imported_search_term_of_several_words_finds_the_service_when_s
     assert any("hundesteuer" in shown.lower() for shown in found["interpretedAs"]), found["interpretedAs"]
     apart = await search(client, world, (GESEKE, "agent"), f"{w2} und dann {w1}", tenant=GESEKE)
     assert not any("hundesteuer" in shown.lower() for shown in apart["interpretedAs"]), apart["interpretedAs"]
+
+
+async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_one(
+    client: Client, world: World
+) -> None:
+    """Each message of a zip is parsed while the one before is written (decision 024's third
+    amendment): they still go in in the zip's order, a refused one is reported, the rest goes in."""
+    s, w = suffix(), nonsense_word()
+    title = f"Fundbüro {s}"
+
+    def fundbuero(fee: str, version: str) -> str:
+        return leistung(f"ZIP-{s}", title, key="99089017000000", fees=((fee, "Gebühr"),), terms=(w,), version=version)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.xml", message(fundbuero("5", "1")))
+        archive.writestr("b.xml", message(leistung(f"ZIP-OLD-{s}", "alt"), ns="http://xoev.de/schemata/xzufi/2_1_0"))
+        archive.writestr("c.xml", message(fundbuero("7", "2"), leistung(f"ZIP-2-{s}", f"Sperrmüll {s}")))
+    response = await client.post(
+        IMPORT,
+        content=buffer.getvalue(),
+        headers={**world.headers(KREIS, "platform-admin"), "Content-Type": "application/zip"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["messages"], report["created"], report["updated"]) == (2, 2, 1), report
+    assert [(e["messageName"], e["kind"]) for e in report["errors"]] == [("b.xml", "message")]
+    await indexed(world)
+    article_id = await article_id_of(client, world, SOEST, w, title)
+    assert article_id is not None
+    shown = await view(client, world, SOEST, article_id)
+    assert shown is not None and "7,00 €" in shown["sections"]["fees"]  # the later message's
