@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import io
 import json
 import os
@@ -258,6 +259,7 @@ def main() -> None:
     parser.add_argument(
         "--drain", action="store_true", help="then make the queued search rows and vectors (the worker), timed"
     )
+    parser.add_argument("--profile", action="store_true", help="cProfile the first import (bench-results/xzufi.prof)")
     parser.add_argument("--zip", type=int, default=0, help="upload the messages as zips of this many members each")
     parser.add_argument(
         "--no-parse-ahead", action="store_true", help="in a zip, parse each message when its turn comes (to compare)"
@@ -300,7 +302,14 @@ def main() -> None:
         print("importing …", file=sys.stderr)
         uploads = zipped(data, args.zip) if args.zip else data
         results.update(zip_members=args.zip, parse_ahead=xzufi_import.PARSE_AHEAD)
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
         first_seconds, first = asyncio.run(import_all(settings, tenants, uploads, bulk))
+        if profile is not None:
+            profile.disable()
+            OUTPUT.parent.mkdir(exist_ok=True)
+            profile.dump_stats(str(OUTPUT.with_suffix(".prof")))
         print("re-importing …", file=sys.stderr)
         again_seconds, again = asyncio.run(import_all(settings, tenants, uploads, bulk))
         if args.drain:
