@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.db.tenancy import tenant_transaction
 from tests.knowledge.conftest import (
     ARTICLE,
     GESEKE,
@@ -421,8 +422,12 @@ async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_o
     report = response.json()
     assert (report["messages"], report["created"], report["updated"]) == (2, 2, 1), report
     assert [(e["messageName"], e["kind"]) for e in report["errors"]] == [("b.xml", "message")]
-    await indexed(world)
-    article_id = await article_id_of(client, world, SOEST, w, title)
+    async with tenant_transaction(world.state.pool, [world.tenant_ids[KREIS]], readonly=True) as conn:
+        article_id = await conn.fetchval(
+            "SELECT id FROM articles WHERE tenant_id = $1 AND external_id = $2",
+            world.tenant_ids[KREIS],
+            f"xzufi:ZIP-{s}",
+        )
     assert article_id is not None
-    shown = await view(client, world, SOEST, article_id)
+    shown = await view(client, world, SOEST, str(article_id))
     assert shown is not None and "7,00 €" in shown["sections"]["fees"]  # the later message's
