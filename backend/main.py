@@ -34,7 +34,7 @@ from backend.http.input_guard import input_guard_middleware
 from backend.http.openapi import document_retry_after
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.http.routes import answer_options_for_every_method
-from backend.knowledge import meaning, vector_worker, xzufi_worker
+from backend.knowledge import index_worker, meaning, xzufi_worker
 from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
@@ -247,7 +247,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             directory_worker.lifespan,
             webpages_worker.lifespan,
             xzufi_worker.lifespan,
-            vector_worker.lifespan,
+            index_worker.lifespan,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[

@@ -13,7 +13,7 @@ import structlog
 from auth.principal import Principal
 from auth.roles import Role
 from backend.knowledge import xzufi_import
-from backend.knowledge.vector_worker import VectorWorker
+from backend.knowledge.index_worker import IndexWorker
 from backend.state import AppState, unit_of_work
 
 MESSAGES = Path(__file__).resolve().parent / "data" / "xzufi"
@@ -43,7 +43,8 @@ async def load_xzufi_demo(app: AppState, tenant_ids: Mapping[str, UUID]) -> None
             responsibilities=report.responsibilities,
             errors=[e.message for e in report.errors],
         )
-    # The import queued the new articles' vectors for the background worker; the demo makes them
-    # now, so a seeded database is complete without a server running its workers.
-    made = await VectorWorker(app).drain()
-    log.info("xzufi_demo_vectors_made", count=made)
+    # The import queued the new articles' search index (words and vectors) for the background
+    # worker; the demo makes it now, so a seeded database is complete without a server running its
+    # workers, and "Sperrmüll Geseke" is found as soon as the demo is loaded.
+    drained = await IndexWorker(app).drain()
+    log.info("xzufi_demo_indexed", words=drained.words, vectors=drained.vectors)

@@ -249,6 +249,20 @@ async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUI
     return _version(row)
 
 
+async def get_versions(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, UUID, int]]) -> list[ArticleVersion]:
+    """The versions of (tenant, article, version) keys, of any tenants, in one round trip."""
+    rows = await conn.fetch(
+        f"""SELECT {", ".join("v." + c.strip() for c in VERSION_COLUMNS.split(","))}
+            FROM article_versions v
+            JOIN unnest($1::uuid[], $2::uuid[], $3::integer[]) AS k (tenant_id, article_id, version)
+              ON v.tenant_id = k.tenant_id AND v.article_id = k.article_id AND v.version = k.version""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+    )
+    return [_version(r) for r in rows]
+
+
 async def list_versions(
     conn: asyncpg.Connection, tenant_ids: Sequence[UUID], article_ids: Sequence[UUID]
 ) -> list[ArticleVersion]:

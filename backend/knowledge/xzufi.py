@@ -12,11 +12,12 @@ while the rest of the message is still read.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -515,6 +516,32 @@ def _add_deletion(message: XzufiMessage, kind: str, item: etree._Element) -> Non
 
 
 # ---------------------------------------------------------------------------------- uploads
+
+
+async def parse_in_turn(
+    members: Sequence[tuple[str, bytes]], *, ahead: bool
+) -> AsyncIterator[tuple[str, XzufiMessage | XzufiRefused]]:
+    """Each member parsed (or its refusal), in order. With `ahead`, the next member is parsed in a
+    thread while the caller works on this one: an import's statements wait on the database most of
+    the time, and the parse (~0.4 ms a service) fills that wait (decision 024's third amendment)."""
+    pending: asyncio.Future[XzufiMessage | XzufiRefused] | None = None
+    try:
+        for position, (name, content) in enumerate(members):
+            parsed = await pending if pending is not None else _parse_or_refusal(name, content)
+            pending = None
+            if ahead and position + 1 < len(members):
+                pending = asyncio.ensure_future(asyncio.to_thread(_parse_or_refusal, *members[position + 1]))
+            yield name, parsed
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
+def _parse_or_refusal(name: str, content: bytes) -> XzufiMessage | XzufiRefused:
+    try:
+        return parse_message(content, name)
+    except XzufiRefused as refused:
+        return refused
 
 
 def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str, bytes]]:

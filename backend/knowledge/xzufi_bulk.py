@@ -4,19 +4,19 @@ A new service one by one is create → review → publish through the article se
 versions, two search rows written three times, the lexicon counted per row and a vector encoded
 alone, about 25 statements (measured: 14 services/s). Here the new services of one message are
 written together: articles already published at version 1 (the import is the operator's
-editorial decision, so the draft and review steps are not pretended), their versions, search
-rows and lexicon counts, section provenance, search terms and received objects, each kind in
-one statement with the rows as arrays — inside the message's transaction, so what commits is
-found by words at once. Their sentence vectors are queued for the background worker
-(`vector_worker`, decision 024's second amendment): found by meaning once it has made them.
+editorial decision, so the draft and review steps are not pretended), their versions, section
+provenance, search terms and received objects, each kind in one statement with the rows as
+arrays, inside the message's transaction. Their search index — search rows, lexicon counts and
+sentence vectors — is queued for the background worker (`index_worker`, decision 024's third
+amendment): found by words once it has written their rows (seconds), by meaning once it has
+made their vectors.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
 (`town_context` per owner), the article checks, the imported fields and the town's office for a
-town's own article, the provenance rows (`_merge`), the search row (`service.search_document`),
-the events (a change per article after commit, the knowledge generation). A description the
-checks refuse is reported with its line and id and the rest goes in; when the database refuses
-the lot (say an external id taken meanwhile), nothing of it stays and the caller takes the
-services one by one, which names the one at fault. A service id twice in one message never
+town's own article, the provenance rows (`_merge`), the change per article after commit. A
+description the checks refuse is reported with its line and id and the rest goes in; when the
+database refuses the lot (say an external id taken meanwhile), nothing of it stays and the caller
+takes the services one by one, which names the one at fault. A service id twice in one message never
 reaches this far: the parser reports the second and leaves it out (`xzufi.parse_message`).
 """
 
@@ -32,13 +32,10 @@ import msgspec
 from auth.permissions import Operation
 from backend.errors import DomainError
 from backend.knowledge import (
-    catalogue_repository,
     events,
-    meaning,
+    index_repository,
     repository,
-    search_repository,
     service,
-    vector_repository,
     xzufi,
 )
 from backend.knowledge import xzufi_import as one_by_one
@@ -168,19 +165,11 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     conn = run.uow.conn
     await repository.insert_articles(conn, [n.article for n in planned])
     await repository.insert_versions(conn, [n.version for n in planned])
-    by_owner: dict[UUID, list[_New]] = {}
-    for new in planned:
-        by_owner.setdefault(new.owner.id, []).append(new)
-    keys = sorted({n.description.leika_key for n in planned})
-    names = await catalogue_repository.service_names_for_owners(conn, list(by_owner), keys)
-    documents = [
-        service.search_document(n.article, n.version, "published", names.get((n.owner.id, n.description.leika_key), ""))
-        for n in planned
-    ]
-    await search_repository.add_published_documents(conn, documents)
-    # Vectors: the background worker's (vector_worker), for every owner in one statement.
-    await vector_repository.enqueue_many(conn, [(n.owner.id, n.article.id) for n in planned])
-    meaning.changed(run.uow)  # the imported search terms are in the towns' lexicons at once
+    # The search index — search rows, lexicon counts, vectors — is the background worker's
+    # (`index_worker`), after this commits: for every owner in one statement.
+    # Nothing a search keeps in memory changes here (imported terms are read per search): the
+    # worker moves the `knowledge` generation once the vectors are made.
+    await index_repository.enqueue(conn, [(n.owner.id, n.article.id) for n in planned], words=True)
     sources = []
     for new in planned:
         reference = (new.description.xzufi_id, new.description.version)

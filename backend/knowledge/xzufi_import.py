@@ -56,6 +56,7 @@ from backend.tickets import service as tickets
 NOTE = "XZuFi import"
 ARTICLE_FIELDS = ("title", "summary", "search_terms")
 OFFICE_FIELDS = ("responsible_office", "contacts", "opening_hours", "opening_hours_note")
+PARSE_AHEAD = True  # a zip's next message parsed while this one's statements wait (False: to compare)
 
 
 def _hash(value: object) -> str:
@@ -137,13 +138,11 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
     if not members:
         raise ValidationFailed(_l("the upload holds no XZuFi message (.xml)"), field="body")
     single = len(members) == 1 and not data.startswith(b"PK")
-    for member_name, content in members:
-        try:
-            message = xzufi.parse_message(content, member_name)
-        except xzufi.XzufiRefused as refused:
+    async for member_name, message in xzufi.parse_in_turn(members, ahead=PARSE_AHEAD):
+        if isinstance(message, xzufi.XzufiRefused):
             if single:
-                raise ValidationFailed(refused.message, field="body") from None
-            run.counts.errors.append(XzufiProblem(member_name, 0, "message", None, str(refused.message)))
+                raise ValidationFailed(message.message, field="body") from None
+            run.counts.errors.append(XzufiProblem(member_name, 0, "message", None, str(message.message)))
             continue
         await apply_message(run, message)
     return run.counts.report()

@@ -22,9 +22,11 @@ per-article workflow instead, to compare. Besides the wall clock, each import re
 load on the shared machine does not distort: this process's CPU time and the embedded
 PostgreSQL's (its processes' utime+stime from /proc around the run) per service, and the share
 of the wall clock spent making vectors (`meaning.refresh`, the sentence encoder: none since the
-bulk path queues them for the background worker), and how many documents the import left queued.
-`--drain` then runs the vector worker over the queue and reports vectors per second (the delay
-until imported services are found by meaning, not part of the import's figure).
+bulk path queues them for the background worker), and how many articles the import left queued
+for their search index (decision 024's third amendment: search rows, lexicon, vectors).
+`--drain` then runs the index worker over the queue and reports articles indexed by words per
+second and vectors per second, each with its CPU (the delay until imported services are found by
+words and by meaning: work moved after commit, not part of the import's figure).
 Output: a table on stdout and everything as JSON in bench-results/xzufi.json.
 """
 
@@ -32,12 +34,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import json
 import os
 import platform
 import random
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -143,6 +148,18 @@ def _postgres_cpu_seconds() -> float | None:
     return total / ticks
 
 
+def zipped(data: list[bytes], per_zip: int) -> list[bytes]:
+    """The messages as zips of `per_zip` members each: one upload (one unit of work) per zip."""
+    uploads = []
+    for start in range(0, len(data), per_zip):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for number, message in enumerate(data[start : start + per_zip], start):
+                archive.writestr(f"bench-{number}.xml", message)
+        uploads.append(buffer.getvalue())
+    return uploads
+
+
 def parse_all(data: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
     services = sum(len(xzufi.parse_message(m).services) for m in data)
@@ -154,7 +171,7 @@ async def import_all(
 ) -> tuple[float, dict[str, Any]]:
     from backend.cli import _app_state
     from backend.db.tenancy import all_tenants_transaction
-    from backend.knowledge import meaning, vector_repository
+    from backend.knowledge import index_repository, meaning
 
     admin = Principal(
         issuer="bench",
@@ -182,7 +199,8 @@ async def import_all(
         for number, message in enumerate(data):
             async with unit_of_work(state, admin) as uow:
                 if bulk:
-                    report = await xzufi_import.import_upload(uow, message, f"bench-{number}.xml")
+                    name = f"bench-{number}.zip" if message.startswith(b"PK") else f"bench-{number}.xml"
+                    report = await xzufi_import.import_upload(uow, message, name)
                 else:
                     run = await xzufi_import.start(uow)
                     run.bulk = False
@@ -194,9 +212,11 @@ async def import_all(
         seconds = time.perf_counter() - started
         postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
         async with all_tenants_transaction(state.pool) as conn:
-            totals["vectors_queued_after"] = await vector_repository.queued_count(conn)
+            totals["index_queued_after"] = await index_repository.queued_count(conn, words=True)
+            totals["vectors_queued_after"] = await index_repository.queued_count(conn)
+    totals["load_average_after"] = os.getloadavg()
     meaning.refresh = refresh
-    services = len(data) * PER_MESSAGE
+    services = totals["created"] + totals["updated"] + totals["unchanged"]
     totals["process_cpu_ms_per_service"] = 1000 * (cpu_after - cpu_before) / services
     if postgres_before is not None and postgres_after is not None:
         totals["postgres_cpu_ms_per_service"] = 1000 * (postgres_after - postgres_before) / services
@@ -204,25 +224,30 @@ async def import_all(
     return seconds, totals
 
 
-async def drain_vectors(settings: Any) -> dict[str, Any]:
-    """The background worker's part: make the vectors the import queued, timed."""
+async def drain_index(settings: Any) -> dict[str, Any]:
+    """The background worker's part: the search rows and lexicon counts the import queued
+    (words), then the vectors, each timed apart."""
     from backend.cli import _app_state
-    from backend.knowledge.vector_worker import VectorWorker
+    from backend.knowledge.index_worker import IndexWorker
 
+    figures: dict[str, Any] = {}
     async with _app_state(settings) as state:
-        postgres_before, cpu_before = _postgres_cpu_seconds(), time.process_time()
-        started = time.perf_counter()
-        made = await VectorWorker(state).drain()
-        seconds = time.perf_counter() - started
-        postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
-    figures: dict[str, Any] = {
-        "vectors_made": made,
-        "seconds": seconds,
-        "per_second": made / seconds if seconds else 0.0,
-        "process_cpu_ms_per_vector": 1000 * (cpu_after - cpu_before) / max(made, 1),
-    }
-    if postgres_before is not None and postgres_after is not None:
-        figures["postgres_cpu_ms_per_vector"] = 1000 * (postgres_after - postgres_before) / max(made, 1)
+        worker = IndexWorker(state)
+        for phase in ("words", "vectors"):
+            postgres_before, cpu_before = _postgres_cpu_seconds(), time.process_time()
+            started = time.perf_counter()
+            made = await worker.drain_words() if phase == "words" else (await worker.drain()).vectors
+            seconds = time.perf_counter() - started
+            postgres_after, cpu_after = _postgres_cpu_seconds(), time.process_time()
+            figures[phase] = {
+                "made": made,
+                "seconds": seconds,
+                "per_second": made / seconds if seconds else 0.0,
+                "process_cpu_ms_each": 1000 * (cpu_after - cpu_before) / max(made, 1),
+                "load_average_after": os.getloadavg(),
+            }
+            if postgres_before is not None and postgres_after is not None:
+                figures[phase]["postgres_cpu_ms_each"] = 1000 * (postgres_after - postgres_before) / max(made, 1)
     return figures
 
 
@@ -231,15 +256,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--count", type=int, default=None)
     parser.add_argument("--one-by-one", action="store_true", help="new services through the per-article workflow")
-    parser.add_argument("--drain", action="store_true", help="then make the queued vectors (the worker), timed")
+    parser.add_argument(
+        "--drain", action="store_true", help="then make the queued search rows and vectors (the worker), timed"
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile the first import (bench-results/xzufi.prof)")
+    parser.add_argument("--zip", type=int, default=0, help="upload the messages as zips of this many members each")
+    parser.add_argument(
+        "--no-parse-ahead", action="store_true", help="in a zip, parse each message when its turn comes (to compare)"
+    )
     args = parser.parse_args()
+    xzufi_import.PARSE_AHEAD = not args.no_parse_ahead
     bulk = not args.one_by_one
     count = args.count or (1_000 if args.quick else 10_000)
     results: dict[str, Any] = {
         "services": count,
         "per_message": PER_MESSAGE,
         "cpus": os.cpu_count(),
-        "path": "bulk" if bulk else "one by one",
+        "path": ("bulk" if bulk else "one by one") + (f", zips of {args.zip}" if args.zip else ""),
         "load_average_before": os.getloadavg(),
     }
     if os.environ.get("DATABASE_URL"):
@@ -267,12 +300,21 @@ def main() -> None:
         parse_seconds, parsed = parse_all(data)
         assert parsed == count, parsed
         print("importing …", file=sys.stderr)
-        first_seconds, first = asyncio.run(import_all(settings, tenants, data, bulk))
+        uploads = zipped(data, args.zip) if args.zip else data
+        results.update(zip_members=args.zip, parse_ahead=xzufi_import.PARSE_AHEAD)
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
+        first_seconds, first = asyncio.run(import_all(settings, tenants, uploads, bulk))
+        if profile is not None:
+            profile.disable()
+            OUTPUT.parent.mkdir(exist_ok=True)
+            profile.dump_stats(str(OUTPUT.with_suffix(".prof")))
         print("re-importing …", file=sys.stderr)
-        again_seconds, again = asyncio.run(import_all(settings, tenants, data, bulk))
+        again_seconds, again = asyncio.run(import_all(settings, tenants, uploads, bulk))
         if args.drain:
-            print("making the queued vectors (the worker) …", file=sys.stderr)
-            results["vector_worker"] = asyncio.run(drain_vectors(settings))
+            print("indexing what the import queued (the worker) …", file=sys.stderr)
+            results["index_worker"] = asyncio.run(drain_index(settings))
         parse_seconds_after, _ = parse_all(data)  # the baseline again, after the machine warmed up
     assert first["created"] == count and first["errors"] == 0, first
     assert again["unchanged"] == count and again["errors"] == 0, again
@@ -302,15 +344,22 @@ def main() -> None:
             f"{value.get('postgres_cpu_ms_per_service', float('nan')):.2f}; "
             f"vectors {100 * value['vector_share_of_wall_clock']:.0f} % of the wall clock"
         )
-    print(f"vectors left queued for the worker after the first import: {first['vectors_queued_after']}")
-    if "vector_worker" in results:
-        worker = results["vector_worker"]
+    print(
+        f"left queued for the worker after the first import: {first['index_queued_after']} articles' words, "
+        f"{first['vectors_queued_after']} vectors"
+    )
+    for phase, worker in results.get("index_worker", {}).items():
         print(
-            f"vector worker: {worker['vectors_made']} vectors in {worker['seconds']:.1f} s "
-            f"({worker['per_second']:.0f}/s), CPU ms/vector this process {worker['process_cpu_ms_per_vector']:.2f}, "
-            f"PostgreSQL {worker.get('postgres_cpu_ms_per_vector', float('nan')):.2f}"
+            f"worker, {phase}: {worker['made']} in {worker['seconds']:.1f} s ({worker['per_second']:.0f}/s), "
+            f"CPU ms each this process {worker['process_cpu_ms_each']:.2f}, "
+            f"PostgreSQL {worker.get('postgres_cpu_ms_each', float('nan')):.2f}; "
+            f"load {worker['load_average_after'][0]:.1f}"
         )
-    print(f"path: {results['path']}; load average before {results['load_average_before']}")
+    print(
+        f"path: {results['path']}; load average (1 min) before {results['load_average_before'][0]:.1f}, "
+        f"after the first import {first['load_average_after'][0]:.1f}, after the re-import "
+        f"{again['load_average_after'][0]:.1f}, at the end {results['load_average_after'][0]:.1f}"
+    )
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
 

@@ -11,6 +11,7 @@ import httpx
 import pytest_asyncio
 
 from backend.knowledge.demo import catalogue_path
+from backend.knowledge.index_worker import IndexWorker
 from tests.support.world import World
 
 Client = httpx.AsyncClient
@@ -159,6 +160,12 @@ async def publish(client: Client, world: World, town: str, article_id: str) -> d
 async def published_article(client: Client, world: World, town: str, title: str, **fields: Any) -> dict[str, Any]:
     article = await create_article(client, world, town, title, **fields)
     return await publish(client, world, town, article["id"])
+
+
+async def indexed(world: World) -> int:
+    """What the background worker does seconds after an XZuFi import (decision 024's third
+    amendment): the queued articles' search rows and lexicon counts, so a test can search for them."""
+    return await IndexWorker(world.state).drain_words()
 
 
 async def search(

@@ -18,13 +18,13 @@ from auth.principal import Principal
 from auth.roles import Role
 from backend.knowledge import importing, service, xzufi, xzufi_import
 from backend.knowledge.demo import catalogue_path
+from backend.knowledge.index_worker import IndexWorker
 from backend.knowledge.schemas import ArticleInput
-from backend.knowledge.vector_worker import VectorWorker
 from backend.knowledge.xzufi_schemas import XzufiReport
 from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
 from backend.tenants.schemas import AgreementCreate, TenantKind
-from tests.knowledge.conftest import KREIS
+from tests.knowledge.conftest import KREIS, indexed
 from tests.knowledge.xzufi_messages import leistung, message, office, suffix
 from tests.support.world import World, make_tenant, system_principal
 
@@ -192,13 +192,14 @@ async def test_the_bulk_path_leaves_the_same_knowledge_as_one_by_one(world: Worl
     for bulk in (True, False):
         ids, admin = await _operator_world(state)
         done = [await _import(state, admin, text, bulk=bulk) for text in _messages(s)]
-        if bulk:  # the bulk path queues the vectors for the worker; one by one makes them inline
+        if bulk:  # the bulk path queues the index (words, vectors) for the worker; one by one makes it inline
             async with unit_of_work(state, admin, readonly=True) as uow:
                 queued = await uow.conn.fetchval(
-                    "SELECT count(*) FROM knowledge_vector_queue WHERE tenant_id = ANY($1::uuid[])", list(ids.values())
+                    "SELECT count(*) FROM knowledge_index_queue WHERE tenant_id = ANY($1::uuid[]) AND words",
+                    list(ids.values()),
                 )
             assert queued == 5  # the new services: shared, two towns' own in the first message; two in the second
-            await VectorWorker(state).drain()
+            await IndexWorker(state).drain()
         reports[bulk] = [_neutral(msgspec.to_builtins(r), {}, s) for r in done]
         snapshots[bulk] = await _snapshot(state, admin, ids, s)
         # Version numbers differ, nothing else: bulk publishes a new service at version 1,
@@ -238,6 +239,7 @@ async def test_two_imports_of_one_message_at_once_make_nothing_twice(client: htt
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     outcomes = sorted((a.json()["created"], a.json()["unchanged"], len(a.json()["errors"])) for a in answers)
     assert outcomes == [(0, 6, 0), (6, 0, 0)], outcomes
+    await indexed(world)
     async with unit_of_work(
         world.state, system_principal(world.tenant_ids[KREIS], set(world.tenant_ids.values()))
     ) as uow:

@@ -4,17 +4,21 @@ apart."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import httpx
 import pytest
 
+from backend.db.tenancy import tenant_transaction
 from tests.knowledge.conftest import (
     ARTICLE,
     GESEKE,
     KREIS,
     SOEST,
     gql,
+    indexed,
     nonsense_word,
     payload,
     publish,
@@ -37,9 +41,11 @@ async def post(client: Client, world: World, text: str | bytes, role: str = "pla
 
 
 async def imported(client: Client, world: World, text: str) -> dict[str, Any]:
+    """Imported, and indexed as the background worker indexes new services seconds later."""
     response = await post(client, world, text)
     assert response.status_code == 200, response.text
     report: dict[str, Any] = response.json()
+    await indexed(world)
     return report
 
 
@@ -389,3 +395,39 @@ async def test_an_imported_search_term_of_several_words_finds_the_service_when_s
     assert any("hundesteuer" in shown.lower() for shown in found["interpretedAs"]), found["interpretedAs"]
     apart = await search(client, world, (GESEKE, "agent"), f"{w2} und dann {w1}", tenant=GESEKE)
     assert not any("hundesteuer" in shown.lower() for shown in apart["interpretedAs"]), apart["interpretedAs"]
+
+
+async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_one(
+    client: Client, world: World
+) -> None:
+    """Each message of a zip is parsed while the one before is written (decision 024's third
+    amendment): they still go in in the zip's order, a refused one is reported, the rest goes in."""
+    s, w = suffix(), nonsense_word()
+    title = f"Fundbüro {s}"
+
+    def fundbuero(fee: str, version: str) -> str:
+        return leistung(f"ZIP-{s}", title, key="99089017000000", fees=((fee, "Gebühr"),), terms=(w,), version=version)
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.xml", message(fundbuero("5", "1")))
+        archive.writestr("b.xml", message(leistung(f"ZIP-OLD-{s}", "alt"), ns="http://xoev.de/schemata/xzufi/2_1_0"))
+        archive.writestr("c.xml", message(fundbuero("7", "2"), leistung(f"ZIP-2-{s}", f"Sperrmüll {s}")))
+    response = await client.post(
+        IMPORT,
+        content=buffer.getvalue(),
+        headers={**world.headers(KREIS, "platform-admin"), "Content-Type": "application/zip"},
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["messages"], report["created"], report["updated"]) == (2, 2, 1), report
+    assert [(e["messageName"], e["kind"]) for e in report["errors"]] == [("b.xml", "message")]
+    async with tenant_transaction(world.state.pool, [world.tenant_ids[KREIS]], readonly=True) as conn:
+        article_id = await conn.fetchval(
+            "SELECT id FROM articles WHERE tenant_id = $1 AND external_id = $2",
+            world.tenant_ids[KREIS],
+            f"xzufi:ZIP-{s}",
+        )
+    assert article_id is not None
+    shown = await view(client, world, SOEST, str(article_id))
+    assert shown is not None and "7,00 €" in shown["sections"]["fees"]  # the later message's

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from backend.knowledge.vector_worker import VectorWorker
+from backend.knowledge.index_worker import IndexWorker
 from backend.state import unit_of_work
 from tests.knowledge.conftest import KREIS, SOEST
 from tests.knowledge.test_xzufi_bulk import KEYS, SNAPSHOT, _import, _neutral, _operator_world, _snapshot
@@ -108,7 +108,7 @@ async def test_both_import_paths_agree_on_a_pvog_page(world: World) -> None:
         ids, admin = await _operator_world(state)
         done = [await _import(state, admin, text, bulk=bulk) for text in texts]
         if bulk:
-            await VectorWorker(state).drain()
+            await IndexWorker(state).drain()  # the search index the bulk path queued
         reports[bulk] = [_neutral(msgspec.to_builtins(r), {}, tag) for r in done]
         snapshots[bulk] = await _snapshot(state, admin, ids, tag)
     first, second = reports[True]

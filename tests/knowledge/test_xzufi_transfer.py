@@ -19,7 +19,7 @@ import pytest
 
 from backend import clock
 from backend.knowledge.xzufi_worker import XzufiWorker, run_transfer, transfer_principal
-from tests.knowledge.conftest import GESEKE, KREIS, nonsense_word, search
+from tests.knowledge.conftest import GESEKE, KREIS, indexed, nonsense_word, search
 from tests.knowledge.xzufi_messages import NS, leistung, office, suffix
 from tests.support.world import World
 
@@ -151,6 +151,7 @@ async def test_pages_are_applied_with_their_cursor_and_a_broken_run_resumes(
     report = first.json()
     assert (report["created"], report["officesCreated"], report["deletesUnknown"]) == (2, 1, 1), report
     assert [e["kind"] for e in report["errors"]] == ["entry"]
+    await indexed(world)  # the new services' search rows: the background worker's, seconds later
     found = await search(client, world, (GESEKE, "agent"), w, tenant=GESEKE)
     assert any(hit["title"] == f"Sperrmüll Geseke {s}" for hit in found["nodes"])
     settings = (await client.get("/v1/knowledge/xzufi-transfer", headers=world.headers(KREIS, "platform-admin"))).json()
