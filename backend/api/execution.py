@@ -37,6 +37,7 @@ from uuid import UUID
 
 import msgspec
 from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, GroupedFieldSet, collect_subfields
+from graphql.execution.executor import Executor
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -101,6 +102,14 @@ class LeafShortcutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # id(field set) → (field set, steps): graphql-core hands all items of a list one field
         # set; keeping it alive with its steps keeps its id from being reused meanwhile.
         self._steps: dict[int, tuple[GroupedFieldSet, list[_Step] | None]] = {}
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's plain response when no `@defer`/`@stream` work was produced. The
+        incremental executor would gather that work first (and, with errors, make an exception
+        to cancel none of it) only to find nothing and build the same response."""
+        if not self.tasks and not self.streams:
+            return Executor.build_response(self, data)
+        return super().build_response(data)
 
     def collect_subfields(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
