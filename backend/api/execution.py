@@ -37,6 +37,7 @@ from uuid import UUID
 
 import msgspec
 from graphql.execution.collect_fields import CollectedFields, FieldDetailsList, GroupedFieldSet, collect_subfields
+from graphql.execution.executor import Executor
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -102,6 +103,14 @@ class LeafShortcutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # set; keeping it alive with its steps keeps its id from being reused meanwhile.
         self._steps: dict[int, tuple[GroupedFieldSet, list[_Step] | None]] = {}
 
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's plain response when no `@defer`/`@stream` work was produced. The
+        incremental executor would gather that work first (and, with errors, make an exception
+        to cancel none of it) only to find nothing and build the same response."""
+        if not self.tasks and not self.streams:
+            return Executor.build_response(self, data)
+        return super().build_response(data)
+
     def collect_subfields(
         self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
     ) -> CollectedFields:
@@ -129,7 +138,10 @@ class LeafShortcutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        steps = self._steps_for(parent_type, grouped_field_set) if self._shortcuts else None
+        if path is None and self._stable and _plans.plain_root(self, parent_type, grouped_field_set) is False:
+            steps = None  # the root fields have resolvers, as root fields do (known per operation)
+        else:
+            steps = self._steps_for(parent_type, grouped_field_set) if self._shortcuts else None
         if not steps:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
         results: dict[str, Any] = {}
@@ -249,6 +261,7 @@ class _Plans:
         self._enum_names: dict[int, tuple[GraphQLEnumType, dict[Any, str]]] = {}
         self._collected: dict[tuple[Any, ...], tuple[Any, _Stable]] = {}
         self._stable: dict[int, _Stable] = {}  # id(grouped field set) → its collection and plans
+        self._roots: dict[tuple[int, int], tuple[Any, bool]] = {}
 
     def collected(
         self, executor: LeafShortcutExecutionContext, return_type: GraphQLObjectType, details: FieldDetailsList
@@ -276,6 +289,21 @@ class _Plans:
             cached = self._collected[key] = ((return_type, [d.node for d in details]), stable)
             self._stable[id(stable.collected.grouped_field_set)] = stable
         return cached[1].collected
+
+    def plain_root(
+        self, executor: LeafShortcutExecutionContext, root_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> bool:
+        """Whether the operation's root selection has a plain field, once per (operation, root
+        type): graphql-core collects the root anew for every request (a new field set, so the
+        plans would compute their key and copy the steps each time), but for a document without
+        directives always the same fields from the same nodes."""
+        operation = executor.operation
+        key = (id(operation), id(root_type))
+        known = self._roots.get(key)
+        if known is None or known[0][0] is not operation or known[0][1] is not root_type:
+            known = ((operation, root_type), executor._steps_for(root_type, grouped_field_set) is not None)
+            self._remember(self._roots, key, known)
+        return known[1]
 
     def stable(self, grouped_field_set: GroupedFieldSet) -> _Stable | None:
         """The plans of a grouped field set collected by `collected`; None for any other (the

@@ -191,8 +191,8 @@ class Limits:
         variable used to count as the default page, and aliases with `first: $n` passed at about
         twice the limit. It runs after the (cached) validation of a valid document; the plan is
         built once per document, so a request only multiplies a few numbers."""
-        plans = self._costs.get(document, lambda d: cost_plans(d, self.max_page))
-        estimate = max((cost(p, variables, self.max_page) for p in plans), default=0)
+        plans, fixed = self._costs.get(document, self._cost_plans)
+        estimate = fixed if fixed is not None else max((cost(p, variables, self.max_page) for p in plans), default=0)
         if estimate <= self.max_cost:
             return None
         # The message is translated per request (ErrorCodes), from the original error.
@@ -209,6 +209,18 @@ class Limits:
             original_error=too_complex,
             extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "cost": estimate},
         )
+
+    def _cost_plans(self, document: DocumentNode) -> tuple[tuple[Plan, ...], int | None]:
+        """The document's plans, and its estimate when no variable counts in it (then the
+        variables cannot change it: the same for every request)."""
+        plans = cost_plans(document, self.max_page)
+        if any(_counts_a_variable(p) for p in plans):
+            return plans, None
+        return plans, max((cost(p, {}, self.max_page) for p in plans), default=0)
+
+
+def _counts_a_variable(plan: Plan) -> bool:
+    return any(isinstance(multiplier, tuple) or _counts_a_variable(sub) for multiplier, sub in plan[1])
 
 
 class ParseAndLimit(SchemaExtension):

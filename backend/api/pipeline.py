@@ -39,6 +39,7 @@ from backend.api.errors import coded_errors
 from backend.api.execution import LeafShortcutExecutionContext
 from backend.api.limits import Limits
 from backend.api.operations import observed, operation_kind
+from backend.api.prepared import prepared_executor
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 
 # POST carries queries and mutations; a subscription over POST is refused before either driver
@@ -158,10 +159,10 @@ class Pipeline:
         )
         if refused is not None:
             return None, [refused]
-        executor = self.executor.build(
+        executor = prepared_executor(
+            self.executor,
             self.schema,
             document,
-            None,
             context,
             operation.variables,
             # Strawberry's choice when none is named: the first operation's name.
