@@ -421,8 +421,7 @@ async def _search_articles(
     if meaning_on:
         scope = await meaning.scope_at(uow.conn, ctx.town_id, ctx.owner_ids, generation)
         vectors = meaning.question_vectors(query, plan)
-        nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
-        best_similarity = scope.best(vectors.said)
+        nearest, best_similarity = scope.compare(vectors, MEANING_CANDIDATES)
         elsewhere = meaning.elsewhere(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
