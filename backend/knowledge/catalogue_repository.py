@@ -86,6 +86,7 @@ async def owners_and_imported_synonyms(
         town_id,
         list(words),
     )
+    assert row is not None  # a SELECT from a one-row CTE
     return list(row["owner_ids"]), [(term, name) for term, name in row["terms"]]
 
 
