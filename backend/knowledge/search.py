@@ -25,7 +25,7 @@ from backend.directory import search as directory_search
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import analysis, catalogue_repository, fusion, leika, meaning, search_lexicons, search_repository
-from backend.knowledge.context import Context, town_context
+from backend.knowledge.context import Context, question_context, town_context
 from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import (
     ArticleKind,
@@ -309,19 +309,12 @@ def _word_runs(said: Sequence[str], longest: int = 3) -> set[str]:
     return {" ".join(said[i : i + n]) for n in range(2, longest + 1) for i in range(len(said) - n + 1)}
 
 
-async def _imported_synonyms(
-    uow: UnitOfWork, town_id: UUID, owner_ids: Sequence[UUID], query: str
-) -> list[tuple[str, list[str]]]:
-    """Search terms the 115 network sends per service (XZuFi `modulBegriffImKontext`, decision
-    024) that the question uses, as synonyms of that service's catalogue name: "Perso" then also
-    finds the town's own Personalausweis article, which never listed the word. Only the
-    question's words are looked up (one indexed query), not every term of every service."""
+def _question_words(query: str) -> list[str]:
+    """The words and runs of words of the question that may be imported search terms (decision
+    024's `modulBegriffImKontext`): "Perso" then also finds the town's own Personalausweis article,
+    which never listed the word. Only these are looked up (one indexed query), not every term."""
     said = re.findall(r"\w+", query.lower())
-    words = sorted({w for w in said if len(w) >= 3} | _word_runs(said))
-    if not words:
-        return []
-    found = await catalogue_repository.imported_synonyms(uow.conn, [town_id, *owner_ids], owner_ids, words)
-    return [(term, [name]) for term, name in found]
+    return sorted({w for w in said if len(w) >= 3} | _word_runs(said))
 
 
 async def search(
@@ -387,7 +380,8 @@ async def _search_articles(
     if leika_group is not None and not re.fullmatch(r"[0-9]{3}", leika_group):
         raise ValidationFailed(_l("a LeiKa group has three digits"), field="leikaGroup")
     operation = Operation.ARTICLE_DRAFT_READ if status is not None else Operation.ARTICLE_READ
-    ctx = await town_context(uow, operation, tenant_slug)
+    # The door, then the town's operators with the question's imported search terms in one statement.
+    ctx, imported = await question_context(uow, operation, tenant_slug, _question_words(query))
     view = "working" if status is not None else "published"
     wanted = [s.value for s in (sources or list(HitSource))]
     if status is not None:
@@ -396,7 +390,7 @@ async def _search_articles(
     # One Redis GET says whether this instance's synonyms and matrices of the town are current.
     generation = await generations.read_one(uow.app, "knowledge")
     town_lexicon = await search_lexicons.town_lexicon(uow.conn, ctx.town_id, ctx.owner_ids, ctx.town.name, generation)
-    lexicon = town_lexicon.with_imported(await _imported_synonyms(uow, ctx.town_id, ctx.owner_ids, query))
+    lexicon = town_lexicon.with_imported([(term, [name]) for term, name in imported])
     plan = analysis.analyse(query, lexicon)
 
     key = plan.leika_key or (plan.leika_prefix if not plan.concepts else None)
@@ -434,8 +428,7 @@ async def _search_articles(
     if meaning_on:
         scope = await meaning.scope_at(uow.conn, ctx.town_id, ctx.owner_ids, generation)
         vectors = meaning.question_vectors(query, plan)
-        nearest = scope.nearest(vectors.search, MEANING_CANDIDATES)
-        best_similarity = scope.best(vectors.said)
+        nearest, best_similarity = scope.compare(vectors, MEANING_CANDIDATES)
         elsewhere = meaning.elsewhere(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]

@@ -226,6 +226,46 @@ async def through_graphql(
     return samples
 
 
+TRIVIAL = "query { __typename }"
+
+
+async def trivial_graphql(
+    base_url: str, token: str, count: int, pid: int | None = None, cpu: list[float] | None = None
+) -> list[float]:
+    """The floor of any search through GraphQL over HTTP: a query that reads nothing, signed in
+    as the searches are (token, the request's generations, parse, validate, execute, JSON)."""
+    samples = []
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30, trust_env=False
+    ) as client:
+        for _ in range(20):  # warm-up
+            await client.post("/graphql", json={"query": TRIVIAL})
+        cpu_before = _process_cpu_seconds(pid)
+        for _ in range(count):
+            started = time.perf_counter()
+            response = await client.post("/graphql", json={"query": TRIVIAL})
+            samples.append(time.perf_counter() - started)
+            assert response.status_code == 200 and "errors" not in response.json(), response.text
+        cpu_after = _process_cpu_seconds(pid)
+        if cpu is not None and cpu_before is not None and cpu_after is not None:
+            cpu.append(cpu_after - cpu_before)
+    return samples
+
+
+def embed_questions(questions: list[str], rounds: int) -> tuple[list[float], list[float]]:
+    """The floor of the meaning retriever: one forward pass of the encoder for a question not seen
+    before (the search's cache bypassed), wall and this thread's CPU, one BLAS thread as served."""
+    meaning.embed(["Aufwärmen"])  # load the encoder (not timed)
+    wall, cpu = [], []
+    for _ in range(rounds):
+        for question in questions:
+            started, thread_started = time.perf_counter(), time.thread_time()
+            meaning.embed([question])
+            cpu.append(time.thread_time() - thread_started)
+            wall.append(time.perf_counter() - started)
+    return wall, cpu
+
+
 BARE_FTS = """SELECT doc_id, title, ts_rank(tsv, q) AS rank
 FROM knowledge_search, websearch_to_tsquery('kb_german', $1) AS q
 WHERE view = 'published' AND tsv @@ q
@@ -292,8 +332,14 @@ def _serve_and_search(
         cpu: list[float] = []
         samples = asyncio.run(through_graphql(server.base_url, token, questions, rounds, server.pid, cpu))
         memory["rss_after_mib"] = rss_mib(server.pid)
+        memory["load_average_1min"] = os.getloadavg()[0]  # the machine is shared: say how busy it was
         if cpu:
             memory["server_cpu_ms_per_search"] = cpu[0] * 1e3 / len(samples)
+        trivial_cpu: list[float] = []
+        trivial = asyncio.run(trivial_graphql(server.base_url, token, len(samples), server.pid, trivial_cpu))
+        memory["trivial_graphql"] = _summary(trivial)  # type: ignore[assignment]
+        if trivial_cpu:
+            memory["server_cpu_ms_per_trivial_query"] = trivial_cpu[0] * 1e3 / len(trivial)
     finally:
         stack.stop_server(server)
     return samples, memory
@@ -351,6 +397,7 @@ def main() -> None:
         acting = frozenset(tenants.values())
         bare = asyncio.run(bare_full_text(settings, acting, questions, rounds))
         replayed = asyncio.run(replay(settings, acting, recorded, rounds))
+        embed_wall, embed_cpu = embed_questions(questions, rounds)
     results["memory"] = {"fused_server": memory, "lexical_server": lexical_memory}
     results["graphql"], results["graphql_lexical"] = _summary(fused), _summary(lexical)
     # The first round meets every question for the first time (no cached question vectors).
@@ -359,6 +406,17 @@ def main() -> None:
     results["ratio_p95_vs_bare_fts"] = results["graphql"]["p95_ms"] / results["bare_fts"]["p95_ms"]
     results["ratio_p95_fused_vs_lexical"] = results["graphql"]["p95_ms"] / results["graphql_lexical"]["p95_ms"]
     results["ratio_p95"] = results["graphql"]["p95_ms"] / results["raw_sql"]["p95_ms"]
+    # The floor (decision 035): what a fused search through GraphQL cannot go under in this design.
+    results["floor"] = {
+        "embed_question": _summary(embed_wall),
+        "embed_question_cpu": _summary(embed_cpu),
+        "trivial_graphql": memory["trivial_graphql"],
+        "server_cpu_ms_per_trivial_query": memory.get("server_cpu_ms_per_trivial_query"),
+        "load_average_1min": os.getloadavg()[0],
+    }
+    results["floor"]["p50_sum_vs_bare_p95"] = (
+        results["floor"]["trivial_graphql"]["p50_ms"] + results["floor"]["embed_question"]["p50_ms"]
+    ) / results["bare_fts"]["p95_ms"]
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(results, indent=2))
     g, lx, b, r = results["graphql"], results["graphql_lexical"], results["bare_fts"], results["raw_sql"]
@@ -377,8 +435,17 @@ def main() -> None:
     print(f"  embedding {results['embedded']} articles took {results['embed_seconds']:.1f} s")
     print(
         f"  server CPU per search: fused {memory.get('server_cpu_ms_per_search', float('nan')):.1f} ms, "
-        f"lexical only {lexical_memory.get('server_cpu_ms_per_search', float('nan')):.1f} ms (/proc/<pid>/stat)"
+        f"lexical only {lexical_memory.get('server_cpu_ms_per_search', float('nan')):.1f} ms (/proc/<pid>/stat; "
+        f"load {memory['load_average_1min']:.1f} / {lexical_memory['load_average_1min']:.1f})"
     )
+    floor, t, e = results["floor"], results["floor"]["trivial_graphql"], results["floor"]["embed_question"]
+    print(
+        f"  floor: trivial GraphQL query p50 {t['p50_ms']:.1f} ms  p95 {t['p95_ms']:.1f} ms "
+        f"(server CPU {floor['server_cpu_ms_per_trivial_query'] or float('nan'):.2f} ms); one question embedded "
+        f"p50 {e['p50_ms']:.1f} ms  p95 {e['p95_ms']:.1f} ms (CPU p50 {floor['embed_question_cpu']['p50_ms']:.1f} ms); "
+        f"the floor's p50 alone ÷ bare p95 {(t['p50_ms'] + e['p50_ms']) / b['p95_ms']:.1f}x"
+    )
+    print(f"  load average (1 min) at the end: {floor['load_average_1min']:.1f}")
     print(
         f"  resident memory of one instance: {memory['rss_before_mib']:.0f} MiB before the encoder loads, "
         f"{memory['rss_after_mib']:.0f} MiB after (lexical only: {lexical_memory['rss_after_mib']:.0f} MiB)"

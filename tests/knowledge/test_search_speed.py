@@ -51,14 +51,16 @@ async def _statements(app: Litestar, world: World, query: str) -> list[str]:
 
 
 @pytest.mark.parametrize("query", ["Personalausweis verloren", "Persnalausweis beantragen", "Hundesteuer anmelden"])
-async def test_a_word_search_costs_six_statements(app: Litestar, world: World, query: str) -> None:
+async def test_a_word_search_costs_five_statements(app: Litestar, world: World, query: str) -> None:
     await _statements(app, world, query)  # the town's synonyms and matrix are read once per generation
     statements = await _statements(app, world, query)
-    # The town (the door), its operators, imported search terms with their services, the lexicon
-    # with typo candidates, the search, the web pages; no synonyms, no separate typo look-up.
-    assert len(statements) == 6, "\n".join(statements)
+    # The town (the door), its operators with the imported search terms and their services, the
+    # lexicon with typo candidates, the search, the web pages; no synonyms, no separate typo look-up.
+    assert len(statements) == 5, "\n".join(statements)
     assert not any("FROM search_synonyms" in s for s in statements)
     assert sum("search_lexicon" in s for s in statements) == 1
+    assert sum("knowledge_shared_owner_ids" in s for s in statements) == 1
+    assert sum("article_search_terms" in s for s in statements) == 1
 
 
 async def test_a_typo_is_corrected_from_the_same_statement_as_the_lexicon(
