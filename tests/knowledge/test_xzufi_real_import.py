@@ -20,6 +20,12 @@ from tests.support.world import World, system_principal
 IMPORT = "/v1/knowledge/xzufi-imports"
 
 
+def shared_world_safe(message: str, tag: str) -> str:
+    """The message with its dog-tax words made this test's own, so that searches of other tests in
+    the session's shared world ("Hundesteuer …") do not find these services first."""
+    return message.replace("Hundesteuer", f"Zwinger{tag}")
+
+
 async def imported(client: httpx.AsyncClient, world: World, text: str) -> dict[str, Any]:
     response = await client.post(
         IMPORT,
@@ -56,7 +62,8 @@ async def test_a_pvog_page_with_responsibilities_sent_apart_routes_the_towns_cal
 ) -> None:
     tag = suffix()
     office_name = f"Steueramt Soest {tag}"
-    page = pvog_page(tag).replace("Steueramt Soest", office_name)
+    # The session's shared world is searched by other tests: the dog tax goes in under a word of its own.
+    page = shared_world_safe(pvog_page(tag), tag).replace("Steueramt Soest", office_name)
     report = await imported(client, world, page)
     assert (report["created"], report["officesCreated"], report["responsibilities"]) == (1, 1, 1), report
     assert report["deletesUnknown"] == 2  # a service and a responsibility never received
@@ -70,7 +77,7 @@ async def test_a_pvog_page_with_responsibilities_sent_apart_routes_the_towns_cal
 
     # The service the responsibility sent apart names arrives on its own, under another prefix:
     # the office it named becomes the route for Soest.
-    report = await imported(client, world, hundesteuer_befreiung(tag))
+    report = await imported(client, world, shared_world_safe(hundesteuer_befreiung(tag), tag))
     assert (report["created"], report["responsibilities"], report["errors"]) == (1, 1, []), report
     assert (await routes_of(client, world, SOEST))["99037003000000"] == office_name
 
