@@ -26,19 +26,7 @@ async def section_sources(uow: UnitOfWork, article_id: UUID, tenant_slug: str | 
     result = []
     for key in keys:
         for row in sorted(found[key].values(), key=lambda r: r.section):
-            result.append(
-                SectionSource(
-                    article_id=str(row.article_id),
-                    section=row.section,
-                    origin=SectionOrigin(row.origin),
-                    reference=row.reference,
-                    reference_version=row.reference_version,
-                    changed_at=row.changed_at,
-                    changed_by=row.changed_by,
-                    source_changed=row.source_changed_at is not None,
-                    source_changed_at=row.source_changed_at,
-                )
-            )
+            result.append(_section_source(row))
     return result
 
 
@@ -50,17 +38,18 @@ async def confirm_source_changes(uow: UnitOfWork, article_id: UUID, sections: li
     await store.confirm_sources(uow.conn, state.tenant_id, state.id, sections or None)
     key = (state.tenant_id, state.id)
     rows = (await store.section_sources(uow.conn, [key]))[key]
-    return [
-        SectionSource(
-            article_id=str(r.article_id),
-            section=r.section,
-            origin=SectionOrigin(r.origin),
-            reference=r.reference,
-            reference_version=r.reference_version,
-            changed_at=r.changed_at,
-            changed_by=r.changed_by,
-            source_changed=r.source_changed_at is not None,
-            source_changed_at=r.source_changed_at,
-        )
-        for r in sorted(rows.values(), key=lambda r: r.section)
-    ]
+    return [_section_source(r) for r in sorted(rows.values(), key=lambda r: r.section)]
+
+
+def _section_source(row: store.SourceRow) -> SectionSource:
+    return SectionSource(
+        article_id=str(row.article_id),
+        section=row.section,
+        origin=SectionOrigin(row.origin),
+        reference=row.reference,
+        reference_version=row.reference_version,
+        changed_at=row.changed_at,
+        changed_by=row.changed_by,
+        source_changed=row.source_changed_at is not None,
+        source_changed_at=row.source_changed_at,
+    )
