@@ -216,23 +216,31 @@ def _json_answer(body: bytes) -> ASGIApp:
 def _post(schema: Schema, pipeline: Pipeline | None) -> Any:
     """`POST /graphql`: a subscription refused with a code (both drivers); then, with the
     pipeline (decision 033), a single JSON operation that is a query or a mutation through it;
-    strawberry's own view answers everything else, as it always did."""
+    strawberry's own view answers everything else, as it always did.
 
-    @post(status_code=200)
-    async def handle_http_post(self: Any, request: Request[Any, Any, Any]) -> ASGIApp:
-        # Annotated as an ASGI app, litestar passes the pipeline's answer through as it is; a
-        # `Response` (a refusal, strawberry's view) it still renders as a `Response`.
-        app_state: AppState = request.app.state.app_state
+    The first two answer in the handler's `before_request` hook, which litestar calls with the
+    request alone: an answer there skips the handler, and with it litestar's resolution and
+    validation of the handler's arguments (~7 µs a request). The handler is strawberry's view."""
+
+    async def answered_first(request: Request[Any, Any, Any]) -> ASGIApp | Response[Any] | None:
         operation = operation_of(request.headers.get("content-type"), await request.body())
-        if operation is not None:
-            context = GraphQLContext(app=app_state, request=request)
-            refused = _subscription_refused(schema, operation, context)
-            if refused is not None:
-                return refused  # type: ignore[return-value]
-            if pipeline is not None and pipeline.operation_type(operation) is not None:
-                answer = await pipeline.answer(operation, context)
-                context.answered()
-                return _json_answer(_JSON.encode(answer))
+        if operation is None:
+            return None
+        context = GraphQLContext(app=request.app.state.app_state, request=request)
+        refused = _subscription_refused(schema, operation, context)
+        if refused is not None:
+            return refused
+        if pipeline is not None and pipeline.operation_type(operation) is not None:
+            answer = await pipeline.answer(operation, context)
+            context.answered()
+            return _json_answer(_JSON.encode(answer))
+        return None
+
+    # Annotated as an ASGI app: litestar passes the pipeline's answer on as it is, and still
+    # renders a `Response` (a refusal, strawberry's view) as a `Response`.
+    @post(status_code=200, before_request=answered_first)
+    async def handle_http_post(self: Any, request: Request[Any, Any, Any]) -> ASGIApp:
+        app_state: AppState = request.app.state.app_state
         response = _response()
         self.temporal_response = response  # strawberry's view reads its sub-response there
         context = GraphQLContext(app=app_state, request=request, response=response)
