@@ -1,7 +1,8 @@
 """Reading a request body in ASGI middleware (idempotency, the input guard) and answering there.
 
 Middleware that must see the body before the handler reads it here, up to the route's
-`request_max_body_size`, and hands it on with `replaying`; a problem it finds is sent as the
+`request_max_body_size`, and hands it on with `replaying` (or `handing_on`, which also gives it
+to litestar's request); a problem it finds is sent as the
 problem+json the exception handlers would render.
 """
 
@@ -21,6 +22,7 @@ from litestar.types import (
     Scope,
     Send,
 )
+from litestar.utils.scope.state import ScopeState
 
 from backend.errors import DomainError
 from backend.http.problems import locale_of, status_error
@@ -78,6 +80,14 @@ def replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def handing_on(scope: Scope, body: bytes, receive: Receive) -> Receive:
+    """`replaying`, and the body left where litestar's `Request.body()` looks first (the
+    connection state in the scope): the handler takes the bytes read here instead of streaming
+    them again through the replay (an async generator, ~14 µs of a small POST)."""
+    ScopeState.from_scope(scope).body = body
+    return replaying(body, receive)
 
 
 def too_large() -> DomainError:

@@ -8,6 +8,7 @@ INTERNAL) before.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -22,7 +23,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from backend.gql_schema import create_schema
-from backend.http.input_guard import MAX_JSON_DEPTH, json_too_deep
+from backend.http.input_guard import MAX_JSON_DEPTH, _walked_too_deep, json_too_deep
 from backend.settings import PROJECT_ROOT, Settings
 from backend.structs import LINES, Input
 from graphql import (
@@ -158,6 +159,20 @@ def test_json_depth_is_measured_without_recursion() -> None:
     assert not json_too_deep(b"{not json at all")  # unbalanced, shallow: the decoder says so
     assert json_too_deep(b"[{" * 20)  # unbalanced and deep
     assert not json_too_deep(b"")
+
+
+def test_counting_brackets_answers_as_the_walk_does() -> None:
+    """The shortcut (fewer opening brackets than the limit) may never answer otherwise than the
+    walk: every body of up to 6 bracket, quote, escape and letter bytes, at small limits, and
+    bodies around the real limit."""
+    alphabet = [b"[", b"]", b"{", b"}", b'"', b"\\", b"a"]
+    for length in range(7):
+        for letters in itertools.product(alphabet, repeat=length):
+            body = b"".join(letters)
+            for limit in (1, 2, 3):
+                assert json_too_deep(body, limit) == _walked_too_deep(body, limit), (body, limit)
+    for body in (b"[" * 31 + b"]" * 32, b"[" * 32 + b"]" * 33, b"[" * 31, b"{" * 32):
+        assert json_too_deep(body) == _walked_too_deep(body, MAX_JSON_DEPTH), body
 
 
 # --------------------------------------------------------------------------- GraphQL arguments
