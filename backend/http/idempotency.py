@@ -154,13 +154,18 @@ class _Claim(NamedTuple):
 
 
 async def _claim(redis: Redis, request: _Request) -> _Claim:
-    """Mark the key pending, or read what is already under it. Without Redis the request runs."""
+    """Mark the key pending, or read what is already under it. Without Redis the request runs.
+
+    Tried even while Redis is paused (decision 009): the client sent the key so that a retry
+    does not act twice, and a pause can follow one slow answer while Redis is fine again. A
+    keyed write is worth one wait of the socket timeout; the pause keeps its point for reads."""
     try:
-        pending = json.dumps({"pending": request.fingerprint})
-        if await redis.set(request.record_key, pending, nx=True, ex=PENDING_SECONDS):
-            return _Claim(None, redis)
-        # A record that vanished in between reads as b"{}": a different request (422), as before.
-        return _Claim(await redis.get(request.record_key) or b"{}", redis)
+        with always_try():
+            pending = json.dumps({"pending": request.fingerprint})
+            if await redis.set(request.record_key, pending, nx=True, ex=PENDING_SECONDS):
+                return _Claim(None, redis)
+            # A record that vanished in between reads as b"{}": a different request (422), as before.
+            return _Claim(await redis.get(request.record_key) or b"{}", redis)
     except RedisError:
         log.warning("idempotency_store_unavailable")
         return _Claim(None, None)

@@ -36,6 +36,7 @@ from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
 from backend.http.idempotency import erase_records
 from backend.metrics import FIGURES_ACQUIRE_SECONDS, Metrics
+from backend.redisclient import always_try
 from backend.sealing import Sealer, SealError
 from backend.settings import Settings
 from backend.state import AppState
@@ -136,8 +137,10 @@ class TicketWorker:
                     published.append(change)
         try:
             # Idempotency records whose answer held these tickets' data lose it too (a replay
-            # would be refused anyway: it checks for erasure first).
-            await erase_records(self.redis, erased)
+            # would be refused anyway: it checks for erasure first). Tried even while Redis is
+            # paused: an erasure is a write, not a read with a fallback.
+            with always_try():
+                await erase_records(self.redis, erased)
         except RedisError:
             log.warning("idempotency_records_not_erased", tickets=len(erased))
         await pubsub.publish(self.redis, published)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from backend.redisclient import GuardedRedis
 from tests.support.world import AUDIENCE, World
 
 
@@ -21,6 +22,28 @@ async def test_retry_replays_the_first_response(client: httpx.AsyncClient, world
     assert first.status_code == 201, first.text
     assert second.status_code == 201
     assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    names = [d["name"] for d in (await client.get(url, headers=headers)).json()]
+    assert names.count(body["name"]) == 1
+
+
+async def test_a_retry_is_replayed_even_while_redis_is_paused(client: httpx.AsyncClient, world: World) -> None:
+    """A pause can follow one slow answer (a busy machine) while Redis is fine: the claim of a
+    key is still tried, so the retry is replayed rather than run twice (decision 009)."""
+    redis = world.state.redis
+    assert isinstance(redis, GuardedRedis)
+    headers = {**world.headers("stadt-soest", "town-admin"), "Idempotency-Key": str(uuid.uuid4())}
+    url = f"/v1/tenants/{world.slug('stadt-soest')}/departments"
+    body = {"name": f"Ordnungsamt paused {world.suffix}"}
+    try:
+        redis.pause()
+        first = await client.post(url, json=body, headers=headers)
+        redis.pause()
+        second = await client.post(url, json=body, headers=headers)
+    finally:
+        redis._paused_until = 0.0  # the rest of the session's tests expect Redis in use
+    assert first.status_code == 201, first.text
+    assert second.status_code == 201 and second.headers["idempotent-replayed"] == "true"
     assert second.json() == first.json()
     names = [d["name"] for d in (await client.get(url, headers=headers)).json()]
     assert names.count(body["name"]) == 1
