@@ -102,7 +102,8 @@ def confident(
         return True
     if e.lexical_rank == 1 and e.best_similarity >= lexical_first:
         return True
-    if e.lexical_rank == 1 and e.best_similarity >= lexical_first_ours and e.elsewhere <= e.best_similarity + ours_margin:
+    ours = e.elsewhere <= e.best_similarity + ours_margin
+    if e.lexical_rank == 1 and e.best_similarity >= lexical_first_ours and ours:
         return True
     return e.meaning_rank == 1 and (e.lexical_rank or 99) <= 3 and e.best_similarity >= sure
 
