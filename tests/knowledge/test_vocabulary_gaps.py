@@ -87,3 +87,10 @@ async def test_one_catalogue_word_does_not_answer_two_words_of_the_question(clie
     # "Kraftfahrzeug …" kept "abgeschleppte Fahrzeuge" out of the top three.
     result = await ask(client, world, AGENT, "Mein Auto wurde abgeschleppt", SOEST)
     assert any((k or "").startswith("99108008") for k in keys(result)[:3]), (result["interpretedAs"], result["nodes"])
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_the_one_who_does_it_joins_a_compound_of_the_catalogue(client: Client, world: World) -> None:
+    # "bei der Wahl mithelfen": helfen → Helfer, with Wahl the catalogue's Wahlhelfer.
+    result = await ask(client, world, AGENT, "Ich möchte bei der Wahl mithelfen", SOEST)
+    assert any((k or "").startswith("99128008") for k in keys(result)[:3]), (result["interpretedAs"], result["nodes"])
