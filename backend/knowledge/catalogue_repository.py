@@ -106,9 +106,11 @@ class CatalogueRecord:
 
 async def merge_catalogue(
     conn: asyncpg.Connection, tenant_id: UUID, records: Sequence[CatalogueRecord]
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, int]:
     """Insert new entries, update changed ones, deactivate those no longer in the catalogue;
-    keep the search rows in step. Returns (inserted, updated, unchanged, deactivated)."""
+    keep the search rows in step. Returns (inserted, updated, unchanged, deactivated, search rows
+    written): an entry's search row can change while the entry does not (its action's search
+    terms, `leika.action_words`)."""
     await conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS leika_import (
                leika_key text PRIMARY KEY, name text, typisierung text, ozg_service text, ozg_id text,
@@ -176,7 +178,7 @@ async def merge_catalogue(
         [r["id"] for r in deactivated],
     )
     # The search rows of every entry in the file (cheap: one statement; unchanged rows stay equal).
-    await conn.execute(
+    written = await conn.execute(
         """INSERT INTO knowledge_search AS k (tenant_id, view, doc_id, source, shared, article_kind, leika_key, status,
                                               version, title, summary, body, title_words, tsv_a, tsv_b, tsv_c,
                                               tsv_d, tsv, updated_at)
@@ -201,4 +203,4 @@ async def merge_catalogue(
     )
     assert counts is not None
     inserted, updated = int(counts["inserted"]), int(counts["updated"])
-    return inserted, updated, len(records) - inserted - updated, len(deactivated)
+    return inserted, updated, len(records) - inserted - updated, len(deactivated), int(written.split()[-1])

@@ -62,14 +62,17 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
             ozg_id=e.ozg_id,
             life_situation=e.life_situation,
             legal_basis=e.legal_basis,
-            parts=" ".join(analysis.compound_parts(e.name, vocabulary)),
+            # Search terms: the name's compound parts and what callers say for its action.
+            parts=" ".join([*analysis.compound_parts(e.name, vocabulary), *leika.action_words(e.leika_key)]),
             context=" ".join([e.ozg_service, e.life_situation, *analysis.compound_parts(e.ozg_service, vocabulary)]),
             body=" ".join(_without_addresses(e.legal_basis).split()),
         )
         for e in entries
     ]
-    inserted, updated, unchanged, deactivated = await catalogue_repository.merge_catalogue(uow.conn, owner, records)
-    if inserted or updated or deactivated:
+    inserted, updated, unchanged, deactivated, written = await catalogue_repository.merge_catalogue(
+        uow.conn, owner, records
+    )
+    if inserted or updated or deactivated or written:
         await search_repository.rebuild_lexicon(uow.conn, owner, shared=True)
     # Vectors for new and renamed entries, and all of them again after the encoder changed.
     if await meaning.refresh(uow.conn, owner) or deactivated:

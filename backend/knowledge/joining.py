@@ -33,9 +33,15 @@ def modifier_forms(spellings: Iterable[str]) -> set[str]:
     return forms
 
 
+# Particles a caller's verb may carry that its agent noun drops: "mithelfen" → Helfer.
+VERB_PARTICLES = ("mit", "ab", "an", "aus", "ein", "auf", "zu", "um", "vor", "nach", "weg")
+
+
 def head_forms(spellings: Iterable[str]) -> set[str]:
-    """What a word can look like as a compound's head: itself, and a verb's noun (austreten →
-    austretung is no word, but bescheinigen → bescheinigung is)."""
+    """What a word can look like as a compound's head: itself, a verb's noun (austreten →
+    austretung is no word, but bescheinigen → bescheinigung is), and the one who does it (helfen →
+    Helfer, halten → Halter: "bei der Wahl mithelfen" is the catalogue's Wahlhelfer), also without
+    a separable particle. Only a compound of the catalogue's vocabulary is ever kept."""
     forms: set[str] = set()
     for word in spellings:
         if len(word) < MIN_WORD:
@@ -43,6 +49,8 @@ def head_forms(spellings: Iterable[str]) -> set[str]:
         forms.add(word)
         if word.endswith("en") and len(word) >= 6:
             forms.add(word[:-2] + "ung")
+            verbs = {word} | {word[len(p) :] for p in VERB_PARTICLES if word.startswith(p) and len(word) - len(p) >= 6}
+            forms |= {verb[:-2] + "er" for verb in verbs}
     return forms
 
 

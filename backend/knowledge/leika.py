@@ -10,6 +10,8 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from backend.i18n import Message, _l
 from backend.knowledge.schemas import ImportProblem
@@ -19,6 +21,7 @@ _KEY = re.compile(r"^99[0-9]{12}$")
 _LOOSE_KEY = re.compile(r"(?<![0-9])99(?:[ .\-]?[0-9]){12}(?![0-9])")
 _KEY_PREFIX = re.compile(r"^99[0-9]{3,11}$")
 REQUIRED_COLUMNS = ("leika_key", "name")
+ACTIONS_FILE = Path(__file__).resolve().parent / "data" / "verrichtungen_de.txt"
 
 
 def is_leika_key(value: str) -> bool:
@@ -53,6 +56,31 @@ def leika_key_prefix(text: str) -> str | None:
 
 def leika_group(key: str) -> str:
     return key[2:5]
+
+
+def verrichtung(key: str) -> str:
+    """The action (Verrichtung) code of a key: `012` (Ausstellung) in `99008001012000`."""
+    return key[8:11]
+
+
+@cache
+def _action_words() -> dict[str, tuple[str, ...]]:
+    words: dict[str, tuple[str, ...]] = {}
+    for raw in ACTIONS_FILE.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        code, _, rest = line.partition(" ")
+        if not line or not re.fullmatch(r"[0-9]{3}", code) or ":" not in rest:
+            continue
+        said = [w.strip() for w in rest.split(":", 1)[1].split(",") if w.strip()]
+        words[code] = tuple(dict.fromkeys([*words.get(code, ()), *said]))
+    return words
+
+
+def action_words(key: str) -> tuple[str, ...]:
+    """What callers say for the entry's action (`data/verrichtungen_de.txt`): "umziehen" for an
+    Ummeldung, "verloren" for an Ersatz. Empty for the object itself (`…000000`) and for actions
+    whose noun the question analysis derives from the caller's verb anyway."""
+    return _action_words().get(verrichtung(key), ()) if is_leika_key(key) else ()
 
 
 def is_object_level(key: str) -> bool:

@@ -101,6 +101,8 @@ class _Resolved:
     typo: bool = False
     known_word: bool = False  # the German dictionary knows it: not a typo, only a word the index lacks
     documents: int = 0  # the most documents its words find (the sum over its alternatives)
+    shown_as: dict[tuple[str, ...], str] = dataclasses.field(default_factory=dict)  # lexemes → words shown
+    frequency_of: dict[tuple[str, ...], int] = dataclasses.field(default_factory=dict)  # lexemes → documents
 
     @property
     def strong(self) -> list[list[str]]:
@@ -140,6 +142,8 @@ def _resolve(
     primary: list[int] = []
     secondary: list[int] = []
     shown: list[str] = []
+    shown_as: dict[tuple[str, ...], str] = {}
+    frequency_of: dict[tuple[str, ...], int] = {}
     # OpenThesaurus' words stand in for a word the index lacks; for a word it has (in another
     # sense, often: "Garten" → Anlage, "Schlüssel" → Identifikationsnummer) they are noise.
     strong = [a for a in concept.strong if a.origin != "thesaurus"]
@@ -156,6 +160,8 @@ def _resolve(
         if lexemes not in exact and lexemes not in synonym:
             (synonym if alternative.origin in RELATED_ORIGINS else exact).append(lexemes)
             shown.append(" ".join(alternative.words))
+            shown_as[tuple(lexemes)] = shown[-1]
+            frequency_of[tuple(lexemes)] = frequency
     if not primary and concept.parts and depth < 2:
         # An unknown compound: its parts, each a concept of its own sharing the compound's weight.
         parts = [
@@ -192,6 +198,8 @@ def _resolve(
             shown,
             known_word=concept.known_word,
             documents=sum(primary) + sum(secondary),
+            shown_as=shown_as,
+            frequency_of=frequency_of,
         )
     ]
 
@@ -563,6 +571,7 @@ async def _lexical_plan(
     found, documents = looked_up.found, looked_up.documents
     resolved = [r for concept in plan.concepts for r in _resolve(concept, found, documents, lexicon)]
     _correct_typos(resolved, found, documents, looked_up.similar)
+    _one_concept_per_synonym(resolved, documents)
 
     max_weight = _idf(documents, 0)
     for r in resolved:
@@ -574,6 +583,29 @@ async def _lexical_plan(
         f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label for r in searchable
     ]
     return searchable, unknown, interpreted
+
+
+def _one_concept_per_synonym(resolved: Sequence[_Resolved], documents: int) -> None:
+    """A synonym answers one word of the question: one an earlier word has as a synonym too is
+    dropped from the later one, unless it is all that one has. "Auto … abgeschleppt": both had the
+    synonym Kraftfahrzeug, and the entry "Kraftfahrzeug" outranked "abgeschleppte Fahrzeuge" by
+    counting one title word for two words of the question. A word said as such keeps a synonym
+    another word has (dev: "Grabstelle auf dem Friedhof" needs friedhof → grabstelle; dropping it
+    there cost a top-1)."""
+    taken: set[tuple[str, ...]] = set()
+    for r in resolved:
+        kept = [g for g in r.synonym if tuple(g) not in taken]
+        if kept or r.exact:
+            dropped = {r.shown_as.get(tuple(g)) for g in r.synonym if g not in kept}
+            if dropped:
+                # As telling as its broadest alternative left (Kraftfahrzeug made "abgeschleppt" common).
+                before = max((r.frequency_of.get(tuple(g), 0) for g in r.strong), default=0)
+                r.synonym = kept
+                after = max((r.frequency_of.get(tuple(g), 0) for g in r.strong), default=0)
+                if 0 < after < before and r.weight > 0:
+                    r.weight *= _idf(documents, after) / _idf(documents, before)
+                r.shown = [s for s in r.shown if s not in dropped]
+        taken.update(tuple(group) for group in r.synonym)
 
 
 def _correct_typos(

@@ -108,6 +108,20 @@ def main() -> None:
     print("(without the person rule, which declines questions for a person before this)")
     for _, chosen, f in rules[:10]:
         print(f"thresholds {chosen}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
+    print("the lexical first place on a question no closer to a request no service answers (floor, margin):")
+    ours = []
+    for floor, margin in itertools.product([0.24, 0.26, 0.28, 0.3, 0.32, 0.34, 9.0], [-0.05, 0.0, 0.05, 0.1]):
+        f = evaluate(
+            records,
+            fusion.MEANING_WEIGHT,
+            fusion.RRF_K,
+            lambda e, fl=floor, m=margin: fusion.confident(e, lexical_first_ours=fl, ours_margin=m),
+        )
+        cost = f["withheld"] + 2 * max(0.0, 0.85 - f["declined"])
+        ours.append((cost, (floor, margin), f))
+    ours.sort(key=lambda x: x[0])
+    for _, chosen, f in ours[:8]:
+        print(f"ours {chosen}: " + "  ".join(f"{n} {100 * v:5.1f}" for n, v in f.items()))
     print("similarities of the fused top hit, in scope right / wrong / out of scope:")
     for question, r in records:
         fused = fusion.reciprocal_rank_fusion(

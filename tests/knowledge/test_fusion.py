@@ -63,7 +63,8 @@ def test_a_sure_lexical_hit_is_declined_when_the_question_is_about_something_els
 
 def test_the_lexical_first_place_is_confident_on_a_question_like_ours() -> None:
     assert confident(evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST))
-    assert not confident(evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST - 0.05))
+    # Less like our documents, and more like a request no service answers (the next test).
+    assert not confident(evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST - 0.05, elsewhere=0.5))
     assert not confident(evidence(lexical_rank=2, best_similarity=fusion.LEXICAL_FIRST))
 
 
@@ -117,3 +118,15 @@ def test_the_encoder_tells_a_request_no_service_answers_from_a_service() -> None
     said = meaning.embed(["Wie wird das Wetter am Wochenende?", "Ich möchte meinen Personalausweis verlängern"])
     assert meaning.elsewhere(said[0]) >= fusion.ELSEWHERE_NEAR
     assert meaning.elsewhere(said[1]) < fusion.ELSEWHERE_NEAR
+
+
+def test_the_lexical_first_place_is_confident_when_the_question_is_no_closer_to_elsewhere() -> None:
+    # "Ich hab am Bahnhof ein Portemonnaie gefunden": like our documents a little (0.30), and no
+    # more like a request no service answers.
+    ours = evidence(lexical_rank=1, best_similarity=fusion.LEXICAL_FIRST_OURS + 0.01, elsewhere=0.25)
+    assert confident(ours)
+    # "Wann fährt der nächste Bus nach Lippstadt?": as little like our documents, much more like
+    # a bus timetable.
+    assert not confident(dataclasses.replace(ours, elsewhere=ours.best_similarity + 0.2))
+    assert not confident(dataclasses.replace(ours, best_similarity=fusion.LEXICAL_FIRST_OURS - 0.05))
+    assert not confident(dataclasses.replace(ours, lexical_rank=2))

@@ -63,3 +63,10 @@ def test_words_said_as_where_or_when_count_less() -> None:
     where.adjunct = True
     weight = search._resolve(plain, found, 5000, lexicon)[0].weight
     assert search._resolve(where, found, 5000, lexicon)[0].weight == weight * search.ADJUNCT_WEIGHT < weight
+
+
+def test_the_one_who_does_it_joins_a_compound() -> None:
+    vocabulary = frozenset({"wahlhelfer", "hundehalter"})
+    assert (0, 1, "wahlhelfer") in joining.joined_compounds([["wahl"], ["mithelfen"]], vocabulary)
+    assert (0, 1, "hundehalter") in joining.joined_compounds([["hund"], ["halten"]], vocabulary)
+    assert joining.joined_compounds([["wahl"], ["laufen"]], vocabulary) == []  # no such compound
