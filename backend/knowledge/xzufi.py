@@ -52,6 +52,7 @@ from backend.knowledge.xzufi_xml import (
     iso_duration,
     line,
     local,
+    municipal_key,
     path_text,
     text,
     unit_words,
@@ -66,6 +67,7 @@ MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_RATIO = 200  # uncompressed / compressed per member: beyond this a member is a bomb
 _XZUFI_NAMESPACE = re.compile(r"^http://xoev\.de/schemata/xzufi/(\d+)_(\d+)_(\d+)$")
 _LEIKA = re.compile(r"^99[0-9]{12}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
 _OBJECTS = ("leistung", "organisationseinheit", "zustaendigkeitTransferObjekt")
 # `loesche` names what it deletes by `klasse` (PVOG: Leistung, Organisationseinheit,
 # Zustaendigkeit, Onlinedienst, LeistungSpezialisierung …); the ones we keep are these.
@@ -96,6 +98,43 @@ DESCRIPTION_MODULES = {
     "23": "Ansprechpunkt",
 }
 SECTION_MODULES = {"08": "documents", "07": "legal_basis", "22": "responsible_office"}
+# Fees, processing time and deadline as prose (codes 10, 12, 13): some editorial systems send them
+# as text modules instead of (or besides) the structured modules; the text goes first.
+TIMING_MODULES = {"10": "fees", "12": "processing_time", "13": "deadlines"}
+# Codes about the description rather than the service (key, type, release, author): not shown.
+# Any other code we do not know is shown under its `name` (or "Weitere Informationen").
+_META_MODULES = frozenset({"01", "02", "03", "04", "05", "17", "18", "19", "20", "21", "24"})
+_KNOWN_MODULES = frozenset({*DESCRIPTION_MODULES, *SECTION_MODULES, *TIMING_MODULES, *_META_MODULES})
+# The children of a `leistung` and an `organisationseinheit` the standard has (read or not); any
+# other is counted as unknown, like unknown objects, and skipped.
+_SERVICE_CHILDREN = frozenset(
+    {
+        "id", "idSekundaer", "kennung", "struktur", "referenzLeiKa", "referenzSDG", "referenzFIM",
+        "modulText", "modulFrist", "modulKosten", "modulBearbeitungsdauer", "modulBegriffImKontext",
+        "modulFachlicheFreigabe", "modulUrsprungsportal", "modulDokument", "modulFormular",
+        "modulAuskunftshinweis", "modulZustaendigkeit", "modulOnlinedienst", "typisierung",
+        "kennzeichenSchriftformerfordernis", "kennzeichenEA", "kennzeichenEinheitlicheStelle",
+        "kategorie", "informationsbereichSDG", "gueltigkeitGebietID", "gueltigkeit", "versionsinformation",
+        "sprachversion", "leistungsbezeichnung", "leistungsbezeichnungII", "herausgeber",
+        "klassifizierung", "bezug", "relevantFuer", "zielgruppe", "anmerkung",
+    }
+)  # fmt: skip
+_OFFICE_CHILDREN = frozenset(
+    {
+        "id", "idSekundaer", "kennung", "name", "kurzbeschreibung", "beschreibung", "anschrift",
+        "kommunikation", "erreichbarkeit", "internetadresse", "oeffnungszeiten", "zustaendigkeit",
+        "versionsinformation", "gueltigkeit", "kategorie", "bankverbindung", "synonym",
+        "glaeubigerIdentifikationsnummer", "uebergeordneteOrganisationseinheitID", "sprachversion",
+        "infoParkplatz", "infoOEPNV", "infoBarrierefreiheit", "zahlungsweise", "kennzeichenEinheitlicheStelle",
+        "ansprechpunkt", "kontaktperson", "herausgeber", "alternativeRepraesentation", "vertrauensniveau",
+    }
+)  # fmt: skip
+# Known children by their tag as lxml gives it: in the XZuFi namespace or none. A known name in
+# another namespace (a vendor's extension) is unknown.
+_KNOWN_CHILDREN = {
+    "leistung": frozenset({*_SERVICE_CHILDREN, *(NS + n for n in _SERVICE_CHILDREN)}),
+    "organisationseinheit": frozenset({*_OFFICE_CHILDREN, *(NS + n for n in _OFFICE_CHILDREN)}),
+}
 
 
 class XzufiRefused(Exception):
@@ -104,6 +143,36 @@ class XzufiRefused(Exception):
     def __init__(self, message: Message) -> None:
         super().__init__(str(message))
         self.message = message
+
+
+class XzufiTooLarge(XzufiRefused):
+    """A message or zip beyond the size limits (HTTP 413 where it arrives by REST)."""
+
+
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
+
+
+def text_message(xml: str) -> bytes:
+    """A message that arrived as text (a JSON field, a GraphQL argument) is Unicode already,
+    whatever its declaration says: the declaration goes, so that an "ISO-8859-15" one does not
+    make lxml read the UTF-8 bytes as Latin-9 ("€" as "â¬")."""
+    return _DECLARATION.sub("", xml, count=1).encode("utf-8")
+
+
+def check_size(data: bytes) -> None:
+    """Refuse, before anything is parsed or unpacked, an upload over the limits: one message over
+    8 MB, or a zip whose directory declares a member over 8 MB or more than 64 MB together (the
+    members' real sizes are checked again as they are read)."""
+    if not data.startswith(b"PK"):
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name="upload.xml"))
+        return
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        return  # refused as unreadable where it is read
+    if any(m.file_size > MAX_MESSAGE_BYTES for m in members) or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+        raise XzufiTooLarge(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +198,8 @@ class ServiceDescription:
     origin_portal: str | None
     area_ids: list[str]  # gebietID of the leistung's validity: one town's area makes it local
     content_hash: str = ""
+    valid_from: str | None = None  # `gueltigkeit` (xs:date as sent), shown in the description too
+    valid_until: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +246,10 @@ def _links(element: etree._Element) -> list[dict[str, str]]:
 
 
 def _documents(element: etree._Element) -> list[dict[str, str]]:
-    """`modulDokument`: forms and documents as links (`dokument` with `titel` and `uri`/`link`)."""
+    """`modulDokument` / `modulFormular`: forms and documents as links (`dokument`, `formular`
+    with `titel` or `bezeichnung` and `uri`, `link` or `url`)."""
     links = []
-    for module in children(element, "modulDokument"):
+    for module in [*children(element, "modulDokument"), *children(element, "modulFormular")]:
         for document in descendants(module, "dokument", "formular", "weiterfuehrenderLink"):
             url = path_text(document, "uri") or path_text(document, "link") or path_text(document, "url")
             title = inhalt(document, "titel") or inhalt(document, "bezeichnung") or url
@@ -241,26 +313,39 @@ def _number(value: Decimal) -> str:
 
 
 def _span(element: etree._Element) -> str:
-    """A duration (`dauer` with `einheit`, up to `dauerBis`) or a fixed date range (`von`/`bis`
-    dates, as `fristStichtag` sends them) wherever it sits below `element`."""
+    """A duration (`dauer` with `einheit`, up to `dauerBis` with its own `einheitBis`), a fixed
+    date range (`von`/`bis` or `beginn`/`ende` dates, as `fristStichtag` sends them) or one date
+    (`stichtag`), wherever it sits below `element`."""
     for holder in element.iter():
         if not isinstance(holder.tag, str):
             continue
         if child(holder, "dauer") is not None:
-            count, upper = path_text(holder, "dauer"), path_text(holder, "dauerBis")
-            number, top = amount(count), amount(upper) if upper else None
-            if number is None:
-                return iso_duration(count)
-            unit = child(holder, "einheit")
-            words = unit_words(code(unit), code_name(unit), top if top is not None else number)
-            shown = f"{_number(number)} bis {_number(top)}" if top is not None else _number(number)
-            return f"{shown} {words}".strip()
-        starts, ends = path_text(holder, "von"), path_text(holder, "bis")
-        if re.match(r"^\d{4}-\d\d-\d\d", starts or ends):
+            return _duration(holder)
+        starts = path_text(holder, "von") or path_text(holder, "beginn")
+        ends = path_text(holder, "bis") or path_text(holder, "ende")
+        if _ISO_DATE.match(starts or ends):
             if starts and ends:
                 return f"vom {german_date(starts)} bis {german_date(ends)}"
             return f"ab {german_date(starts)}" if starts else f"bis {german_date(ends)}"
+        day = path_text(holder, "stichtag") or path_text(holder, "datum")
+        if _ISO_DATE.match(day):
+            return f"am {german_date(day)}"
     return ""
+
+
+def _duration(holder: etree._Element) -> str:
+    count, upper = path_text(holder, "dauer"), path_text(holder, "dauerBis")
+    number, top = amount(count), amount(upper) if upper else None
+    if number is None:
+        return iso_duration(count)
+    unit, upper_unit = child(holder, "einheit"), child(holder, "einheitBis")
+    if top is not None and upper_unit is not None and code(upper_unit) != code(unit):
+        lower = unit_words(code(unit), code_name(unit), number)
+        higher = unit_words(code(upper_unit), code_name(upper_unit), top)
+        return f"{_number(number)} {lower} bis {_number(top)} {higher}"  # "2 Wochen bis 3 Monate"
+    words = unit_words(code(unit), code_name(unit), top if top is not None else number)
+    shown = f"{_number(number)} bis {_number(top)}" if top is not None else _number(number)
+    return f"{shown} {words}".strip()
 
 
 def _timing(module: etree._Element) -> str:
@@ -283,24 +368,66 @@ def _timing(module: etree._Element) -> str:
     return "\n".join([general, *lines] if general else lines)
 
 
-def _leistung(element: etree._Element) -> ServiceDescription:
-    xzufi_id = identifier(child(element, "id"))
-    keys = [code(k) for k in children(element, "referenzLeiKa")]
+def _leika_key(element: etree._Element) -> str:
+    """`referenzLeiKa` as a code type (`code`, with or without `listURI`) or as text; several
+    are allowed, the first LeiKa key counts. Spaces inside a key ("99 037 004 000 000") go."""
+    keys = ["".join(code(k).split()) for k in children(element, "referenzLeiKa")]
+    if not keys:  # a description without the reference: its structure's key, where sent
+        structure = child(element, "struktur")
+        keys = ["".join(path_text(structure, "leistungsschluessel").split())] if structure is not None else []
     leika = next((k for k in keys if _LEIKA.match(k)), keys[0] if keys else "")
     if not _LEIKA.match(leika):
-        raise Bad(f"referenzLeiKa {leika!r} is not a LeiKa key (14 digits, starting 99)")
+        raise Bad(f"referenzLeiKa {leika[:40]!r} is not a LeiKa key (14 digits, starting 99)")
+    return leika
+
+
+def _text_modules(element: etree._Element) -> dict[str, tuple[str, list[dict[str, str]]]]:
+    """The text modules by LeiKa code, German text and links; a code we do not know is kept
+    under the key "?" with its name as a heading, so an agent still reads it."""
     modules: dict[str, tuple[str, list[dict[str, str]]]] = {}
     for modul in children(element, "modulText"):
-        module_code = code(child(modul, "leikaTextmodul"))
-        if module_code:
-            found = (inhalt(modul), _links(modul))
-            previous = modules.get(module_code)
-            if previous is not None:  # one module sent in parts (one per position)
-                found = ("\n".join(filter(None, [previous[0], found[0]])), previous[1] + found[1])
-            modules[module_code] = found
+        kind = child(modul, "leikaTextmodul")
+        module_code = code(kind)
+        if not module_code:
+            continue
+        found = (inhalt(modul), _links(modul))
+        if module_code not in _KNOWN_MODULES:
+            heading = code_name(kind) or "Weitere Informationen"
+            found = (f"### {heading}\n{found[0]}" if found[0] else "", found[1])
+            module_code = "?"
+        previous = modules.get(module_code)
+        if previous is not None:  # one module sent in parts (one per position)
+            separator = "\n\n" if module_code == "?" else "\n"
+            found = (separator.join(filter(None, [previous[0], found[0]])), previous[1] + found[1])
+        modules[module_code] = found
+    return modules
+
+
+def _validity(element: etree._Element) -> tuple[str | None, str | None]:
+    """`gueltigkeit` (`beginn`/`ende`, or `von`/`bis`): when the description applies."""
+    period = child(element, "gueltigkeit")
+    if period is None:
+        return None, None
+    starts = path_text(period, "beginn") or path_text(period, "von")
+    ends = path_text(period, "ende") or path_text(period, "bis")
+    return (starts[:10] if _ISO_DATE.match(starts) else None), (ends[:10] if _ISO_DATE.match(ends) else None)
+
+
+def _validity_text(starts: str | None, ends: str | None) -> str:
+    if starts and ends:
+        return f"Gültig vom {german_date(starts)} bis {german_date(ends)}."
+    return f"Gültig bis {german_date(ends)}." if ends else ""  # a start alone says nothing to a caller
+
+
+def _leistung(element: etree._Element) -> ServiceDescription:
+    xzufi_id = identifier(child(element, "id") if child(element, "id") is not None else child(element, "kennung"))
+    leika = _leika_key(element)
+    modules = _text_modules(element)
     title = (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
+    title = title or inhalt(element, "leistungsbezeichnungII") or inhalt(element, "leistungsbezeichnung")
+    title = " ".join(title.split())
     if not title:
-        raise Bad("no service name (text module 02 or 03)")
+        raise Bad("no service name (text module 02 or 03, or leistungsbezeichnung)")
     if len(title) > 200:  # catalogue names run to 250 characters; an article title holds 200
         title = title[:197].rsplit(" ", 1)[0] + " …"
     summary = (modules.get("05") or modules.get("24") or ("", []))[0]
@@ -311,6 +438,11 @@ def _leistung(element: etree._Element) -> ServiceDescription:
         module_text = modules.get(module_code, ("", []))[0]
         if module_text:
             parts.append(f"### {heading}\n{module_text}" if heading else module_text)
+    if modules.get("?", ("", []))[0]:
+        parts.append(modules["?"][0])
+    valid_from, valid_until = _validity(element)
+    if validity := _validity_text(valid_from, valid_until):
+        parts.append(f"### Gültigkeit\n{validity}")
     sections: dict[str, object] = {"description": "\n\n".join(parts)}
     for module_code, section in SECTION_MODULES.items():
         sections[section] = modules.get(module_code, ("", []))[0]
@@ -319,6 +451,10 @@ def _leistung(element: etree._Element) -> ServiceDescription:
         sections[section] = _timing(timing) if timing is not None else ""
     costs = child(element, "modulKosten")
     sections["fees"] = _fees(costs) if costs is not None else ""
+    for module_code, section in TIMING_MODULES.items():
+        prose_text = modules.get(module_code, ("", []))[0]
+        if prose_text:
+            sections[section] = "\n".join(filter(None, [prose_text, str(sections[section])]))
     forms = modules.get("14", ("", []))[1] + _documents(element)
     sections["forms"] = forms[:50]
     for section, value in sections.items():
@@ -332,7 +468,7 @@ def _leistung(element: etree._Element) -> ServiceDescription:
                 terms.append(term)
     portals = [path_text(p, "uri") for p in children(element, "modulUrsprungsportal")]
     portal = next((p for p in portals if p.startswith(("http://", "https://")) and len(p) <= 1000), None)
-    areas = [text(g) for g in children(element, "gueltigkeitGebietID") if text(g)]
+    areas = [municipal_key(text(g)) for g in children(element, "gueltigkeitGebietID") if text(g)]
     for area in areas:
         if not AREA.match(area):
             raise Bad(f"gueltigkeitGebietID {area!r} is not a municipal key (ARS or AGS)")
@@ -347,6 +483,8 @@ def _leistung(element: etree._Element) -> ServiceDescription:
         search_terms=terms[:50],
         origin_portal=portal,
         area_ids=areas,
+        valid_from=valid_from,
+        valid_until=valid_until,
     )
 
 
@@ -376,7 +514,7 @@ def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSA
     """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all. A transfer
     page (one document for the whole page) has the page's own, larger `limit`."""
     if len(data) > limit:
-        raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=name))
+        raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     try:
@@ -440,6 +578,9 @@ def _read_object(message: XzufiMessage, item: etree._Element) -> None:
     if kind not in _OBJECTS or not item.tag.startswith(NS):
         message.unknown_elements += 1  # onlinedienst, spezialisierung, … and anything newer
         return
+    known = _KNOWN_CHILDREN.get(kind)
+    if known is not None:  # elements the standard does not have are skipped, and counted
+        message.unknown_elements += sum(1 for c in item if isinstance(c.tag, str) and c.tag not in known)
     try:
         if kind == "leistung":
             _add_service(message, _leistung(item))
@@ -569,7 +710,7 @@ def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str,
             raise XzufiRefused(_l("encrypted zip members are refused"))
         total += member.file_size
         if total > MAX_ZIP_BYTES or member.file_size > MAX_MESSAGE_BYTES:
-            raise XzufiRefused(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
+            raise XzufiTooLarge(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
         if member.compress_size and member.file_size / member.compress_size > MAX_ZIP_RATIO:
             raise XzufiRefused(
                 _l("the zip member {member!r} is compressed suspiciously well", member=member.filename[:200])
@@ -580,5 +721,5 @@ def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str,
         with archive.open(member) as stream:
             content = stream.read(MAX_MESSAGE_BYTES + 1)  # the header's size may lie
         if len(content) > MAX_MESSAGE_BYTES:
-            raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=member.filename[:200]))
+            raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name=member.filename[:200]))
         yield member.filename, content

@@ -36,6 +36,7 @@ from backend.knowledge.xzufi_xml import (
     inhalt,
     line,
     local,
+    municipal_key,
     path_text,
     text,
 )
@@ -121,7 +122,7 @@ def version_of(element: etree._Element) -> str:
 def responsibility(element: etree._Element) -> Responsibility:
     """One `zustaendigkeit`: the service, the areas (ARS/AGS) and the role."""
     leistung = identifier(child(element, "leistungID"))
-    areas = tuple(text(g) for g in children(element, "gebietID") if text(g))
+    areas = tuple(municipal_key(text(g)) for g in children(element, "gebietID") if text(g))
     for area in areas:
         if not AREA.match(area):
             raise Bad(f"zustaendigkeit: gebietID {area!r} is not a municipal key (ARS or AGS)")
@@ -148,8 +149,11 @@ def _address(element: etree._Element) -> tuple[str, str | None]:
         coding = child(address, "verwaltungspolitischeKodierung")
         if coding is not None and municipality is None:
             key = code(child(coding, "gemeindeschluessel")) or code(child(coding, "regionalschluessel"))
-            municipality = key if AREA.match(key) else None
-        kind = f"{code(child(address, 'typ'))} {code_name(child(address, 'typ'))}".lower()
+            municipality = municipal_key(key) if AREA.match(key) else None
+        kind_element = child(address, "typ") if child(address, "typ") is not None else child(address, "anschriftTyp")
+        kind = f"{code(kind_element)} {code_name(kind_element)}".lower()
+        if child(address, "postfach") is not None and not path_text(address, "strasse"):
+            kind += " postfach"
         street = " ".join(filter(None, [path_text(address, "strasse"), path_text(address, "hausnummer")]))
         town = " ".join(filter(None, [path_text(address, "postleitzahl"), path_text(address, "ort")]))
         first = first or town  # an office with no street anywhere keeps its town, as it always did
@@ -169,7 +173,7 @@ def _channels(element: etree._Element) -> tuple[str | None, str | None, str | No
     for channel in channels:
         medium = child(channel, "kanal") if child(channel, "kanal") is not None else child(channel, "typ")
         kind, name = code(medium), code_name(medium).lower()
-        value = _PHONE_LABEL.sub("", path_text(channel, "kennung"))
+        value = _PHONE_LABEL.sub("", path_text(channel, "kennung") or path_text(channel, "wert"))
         if not value:
             continue
         if "@" in value:
@@ -254,7 +258,7 @@ def _hours(element: etree._Element) -> tuple[list[dict[str, object]], str]:
 
 
 def office(element: etree._Element) -> tuple[Office, list[PartProblem]]:
-    xzufi_id = identifier(child(element, "id"))
+    xzufi_id = identifier(child(element, "id") if child(element, "id") is not None else child(element, "kennung"))
     name_element = child(element, "name")
     name = (inhalt(name_element, "name") or text(name_element)) if name_element is not None else ""
     name = " ".join(name.split())

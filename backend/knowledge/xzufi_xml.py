@@ -10,6 +10,7 @@ all of them, so the object readers only say which element means what.
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -22,7 +23,20 @@ NS = "{" + NAMESPACE + "}"
 # ARS (12 digits) and its leading parts (Land 2, Regierungsbezirk 3, Kreis 5, Gemeindeverband 9)
 # as gebietID; the AGS (8 digits) as older systems send it. Germany as a whole is "0" or zeros.
 AREA = re.compile(r"^(0|[0-9]{2}|[0-9]{3}|[0-9]{5}|[0-9]{8}|[0-9]{9}|[0-9]{12})$")
+_PADDED_AGS = re.compile(r"^[0-9]{5}[0-4][0-9]{2}0000$")
 _ISO_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+def municipal_key(value: str) -> str:
+    """An area key as sent, except an AGS padded with zeros to the ARS's 12 digits
+    ("059740200000", Geseke), which becomes the AGS ("05974020"). An ARS has the municipality
+    in its last 3 digits (a town in no Verband repeats it: "059740020020"), so a padded AGS is
+    told by its last four zeros and a Verband part that is not "0000". Kreisfreie Städte read the
+    same both ways ("051110000000"). Verband numbers of 5000 and above (Ämter, Samtgemeinden)
+    stay ARS."""
+    if _PADDED_AGS.match(value) and value[5:9] != "0000":
+        return value[:8]
+    return value
 
 
 class Bad(Exception):
@@ -88,21 +102,40 @@ def code_name(element: etree._Element | None) -> str:
     return path_text(element, "name") if element is not None else ""
 
 
+# Elements whose content is no text for a caller: dropped with what they hold.
+_HIDDEN = ("script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg", "math")
+_TAG = re.compile(r"</?[A-Za-z!?/][^<>]{0,2000}>")
+_ENTITY = re.compile(r"&(#\d{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]{2,10});")
+
+
 def prose(raw: str) -> str:
-    """`inhalt` carries text or XHTML: paragraphs, headings and list items become lines."""
+    """`inhalt` carries text or XHTML: paragraphs, headings and list items become lines. What an
+    agent reads (and speaks) holds no markup: scripts and styles go with their content, and text
+    escaped twice by a sender ("&amp;lt;b&amp;gt;") is unescaped and stripped once more."""
     if "<" in raw:
-        try:
-            fragment = html.fragment_fromstring(raw, create_parent="div")
-        except (etree.ParserError, ValueError):
-            raw = re.sub(r"<[^>]*>", " ", raw)
-        else:
-            for item in fragment.iter("li"):
-                item.text = "- " + (item.text or "")
-            blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol")
-            for block in fragment.iter(*blocks):
-                block.tail = "\n" + (block.tail or "")
-            raw = fragment.text_content()
+        raw = _html_text(raw)
+    if "&" in raw and _ENTITY.search(raw):
+        raw = htmllib.unescape(raw)
+        if "<" in raw:
+            raw = _TAG.sub(" ", _html_text(raw))
     return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
+
+
+def _html_text(raw: str) -> str:
+    try:
+        fragment = html.fragment_fromstring(raw, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return _TAG.sub(" ", raw)
+    for hidden in list(fragment.iter(*_HIDDEN, etree.Comment, etree.ProcessingInstruction)):
+        parent = hidden.getparent()
+        if parent is not None:
+            hidden.drop_tree()  # keeps the tail (the text after it)
+    for item in fragment.iter("li"):
+        item.text = "- " + (item.text or "")
+    blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "table", "dd", "dt")
+    for block in fragment.iter(*blocks):
+        block.tail = "\n" + (block.tail or "")
+    return str(fragment.text_content())
 
 
 def _markup(element: etree._Element) -> str:
@@ -128,7 +161,7 @@ def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = Fa
     for item in children(element, name):
         language = (item.get("languageCode") or "de").lower()
         value = prose(_markup(item))
-        if language.startswith("de") and value:
+        if (language.startswith("de") or language == "ger") and value:
             return value
         fallback = fallback or value
     return "" if german_only else fallback
