@@ -38,6 +38,7 @@ from backend.knowledge.xzufi_xml import (
     local,
     municipal_key,
     path_text,
+    prose,
     text,
 )
 
@@ -252,9 +253,17 @@ def _hours(element: etree._Element) -> tuple[list[dict[str, object]], str]:
                     if found is not None:
                         windows.append(found)
             hours += [{"weekday": n, "opens": w[0], "closes": w[1]} for n in numbers for w in windows]
-    note = " ".join(inhalt(t, "beschreibung") for t in children(element, "oeffnungszeiten")).strip()
+    note = " ".join(_hours_text(t) for t in children(element, "oeffnungszeiten")).strip()
     hours.sort(key=lambda h: (h["weekday"], h["opens"]))
     return hours, note
+
+
+def _hours_text(times: etree._Element) -> str:
+    """Opening hours in words: `beschreibung` per language, or (some systems) the element's own text."""
+    described = inhalt(times, "beschreibung")
+    if described or len(times):
+        return described
+    return prose(times.text or "")
 
 
 def office(element: etree._Element) -> tuple[Office, list[PartProblem]]:

@@ -116,8 +116,8 @@ def prose(raw: str) -> str:
         raw = _html_text(raw)
     if "&" in raw and _ENTITY.search(raw):
         raw = htmllib.unescape(raw)
-        if "<" in raw:
-            raw = _TAG.sub(" ", _html_text(raw))
+    if "<" in raw and _TAG.search(raw):  # markup in the text itself: read as HTML once more
+        raw = _TAG.sub(" ", _html_text(raw))
     return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
 
 
