@@ -239,7 +239,7 @@ def _links(element: etree._Element) -> list[dict[str, str]]:
     links = []
     for link in children(element, "weiterfuehrenderLink"):
         url = path_text(link, "uri")
-        title = path_text(link, "titel") or url
+        title = inhalt(link, "titel").replace("\n", " ") or url  # per language, markup read as such
         if url.startswith(("http://", "https://")) and len(url) <= 1000:
             links.append({"title": title[:300], "url": url})
     return links
@@ -403,6 +403,22 @@ def _text_modules(element: etree._Element) -> dict[str, tuple[str, list[dict[str
     return modules
 
 
+def _german_name(element: etree._Element) -> str:
+    """The service's name in German: module 03 (the citizens' name), else 02; a name sent only in
+    another language is the fallback, after a German `leistungsbezeichnung` element."""
+    names: dict[str, str] = {}
+    for modul in children(element, "modulText"):
+        module_code = code(child(modul, "leikaTextmodul"))
+        if module_code in ("02", "03"):  # in parts, as any module may be sent
+            names[module_code] = " ".join(filter(None, [names.get(module_code), inhalt(modul, german_only=True)]))
+    return (
+        names.get("03")
+        or names.get("02")
+        or inhalt(element, "leistungsbezeichnungII", german_only=True)
+        or inhalt(element, "leistungsbezeichnung", german_only=True)
+    ).replace("\n", " ")
+
+
 def _validity(element: etree._Element) -> tuple[str | None, str | None]:
     """`gueltigkeit` (`beginn`/`ende`, or `von`/`bis`): when the description applies."""
     period = child(element, "gueltigkeit")
@@ -423,7 +439,7 @@ def _leistung(element: etree._Element) -> ServiceDescription:
     xzufi_id = identifier(child(element, "id") if child(element, "id") is not None else child(element, "kennung"))
     leika = _leika_key(element)
     modules = _text_modules(element)
-    title = (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
+    title = _german_name(element) or (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
     title = title or inhalt(element, "leistungsbezeichnungII") or inhalt(element, "leistungsbezeichnung")
     title = " ".join(title.split())
     if not title:

@@ -117,7 +117,7 @@ def version_of(element: etree._Element) -> str:
     info = child(element, "versionsinformation")
     if info is None:
         return ""
-    return path_text(info, "version") or path_text(info, "geaendertDatumZeit")
+    return path_text(info, "version") or path_text(info, "geaendertDatumZeit") or path_text(info, "erstelltDatumZeit")
 
 
 def responsibility(element: etree._Element) -> Responsibility:

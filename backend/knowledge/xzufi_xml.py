@@ -76,9 +76,14 @@ def line(element: etree._Element) -> int:
 
 
 def text(element: etree._Element | None) -> str:
+    """An element's text, whitespace folded; a tag written into it ("Bürgerbüro &lt;b&gt;") goes,
+    so that names, titles and addresses carry no markup into what an agent reads."""
     if element is None:
         return ""
-    return " ".join(all_text(element).split())
+    value = all_text(element)
+    if "<" in value:
+        value = _TAG.sub(" ", value)
+    return " ".join(value.split())
 
 
 def path_text(element: etree._Element, *names: str) -> str:

@@ -205,3 +205,32 @@ def test_sizes_are_checked_before_anything_is_parsed_or_unpacked() -> None:
         xzufi.check_size(_zip({"a.xml": b" " * (9 * 1024 * 1024)}))
     xzufi.check_size(gestattung("s").encode())  # a normal message passes
     xzufi.check_size(_zip({"a.xml": gestattung("s").encode()}))
+
+
+def test_the_german_name_wins_over_a_citizens_name_sent_only_in_english() -> None:
+    text = message(
+        leistung(
+            "G1",
+            "Gaststättengewerbe Gestattung",
+            extra='<x:modulText><x:leikaTextmodul><code>03</code></x:leikaTextmodul><x:inhalt languageCode="en">Serving permit</x:inhalt></x:modulText>',
+        )
+    )
+    (service,) = xzufi.parse_message(text.encode()).services
+    assert service.title == "Gaststättengewerbe Gestattung"
+
+
+def test_names_titles_and_addresses_carry_no_markup() -> None:
+    text = message(
+        leistung(
+            "M1",
+            "Sperrmüll",
+            extra=(
+                "<x:modulText><x:leikaTextmodul><code>14</code></x:leikaTextmodul>"
+                '<x:inhalt languageCode="de">Formulare</x:inhalt><x:weiterfuehrenderLink>'
+                "<x:uri>https://www.geseke.de/sperrmuell.pdf</x:uri><x:titel>Antrag &lt;script&gt;evil()&lt;/script&gt;</x:titel>"
+                "</x:weiterfuehrenderLink></x:modulText>"
+            ),
+        )
+    )
+    (service,) = xzufi.parse_message(text.encode()).services
+    assert service.sections["forms"] == [{"title": "Antrag", "url": "https://www.geseke.de/sperrmuell.pdf"}]

@@ -101,6 +101,13 @@ async def test_a_held_out_message_gives_a_geseke_agent_a_clean_answer_in_any_enc
     for said in (shown["speakable"], sections["description"]):
         assert "<" not in said and "evil" not in said and "document.location" not in said
     assert "<script" not in shown["html"] and "evil.example" not in shown["html"]
+    # Forwarding's table proposes the office for the key in Geseke (its area sent as a padded AGS).
+    routes = await client.get(
+        f"/v1/tenants/{world.slug(GESEKE)}/ticket-routes", headers=world.headers(KREIS, "platform-admin")
+    )
+    assert routes.status_code == 200, routes.text
+    route = next(r for r in routes.json()["routes"] if r["keyPrefix"] == "99025002056000")
+    assert route["departmentName"] == f"Ordnungsamt Geseke {tag}"
     # Soest's agents do not see Geseke's imported article.
     assert await seen(client, world, SOEST, article_id) is None
 
