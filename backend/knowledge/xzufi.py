@@ -61,6 +61,8 @@ from backend.knowledge.xzufi_xml import (
 __all__ = ["NAMESPACE", "Office", "Responsibility", "SentResponsibility"]
 
 SUPPORTED_VERSIONS = ("2.2", "2.2.0")
+# 2.2 and its patch releases (2.2.1 …): XÖV keeps a minor version's namespace and schema compatible.
+_SUPPORTED_VERSION = re.compile(r"^2\.2(\.\d{1,3})?$")
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ZIP_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
 MAX_ZIP_MEMBERS = 20_000
@@ -522,7 +524,7 @@ def check_version(root: etree._Element) -> None:
     declared = root.get("xzufiVersion")
     if declared is None and "xzufi" in (root.get("standard") or "").lower():
         declared = root.get("version")
-    if declared is not None and declared.strip() not in SUPPORTED_VERSIONS:
+    if declared is not None and not _SUPPORTED_VERSION.match(declared.strip()):
         raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20]))
 
 

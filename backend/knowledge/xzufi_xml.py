@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,9 @@ def municipal_key(value: str) -> str:
     if _PADDED_AGS.match(value) and value[5:9] != "0000":
         return value[:8]
     return value
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 class Bad(Exception):
@@ -83,7 +87,7 @@ def text(element: etree._Element | None) -> str:
     value = all_text(element)
     if "<" in value:
         value = _TAG.sub(" ", value)
-    return " ".join(value.split())
+    return " ".join(_clean(value).split())
 
 
 def path_text(element: etree._Element, *names: str) -> str:
@@ -99,7 +103,11 @@ def code(element: etree._Element | None) -> str:
     """The value of a code element: its `code` child (XÖV code types), else its own text."""
     if element is None:
         return ""
-    return path_text(element, "code") or (text(element) if len(element) == 0 else "")
+    found = path_text(element, "code")
+    if found or len(element) == 0:
+        return found or text(element)
+    # `code` in a code list's own namespace (some systems qualify it so)
+    return next((text(c) for c in element if isinstance(c.tag, str) and local(c) == "code"), "")
 
 
 def code_name(element: etree._Element | None) -> str:
@@ -123,7 +131,19 @@ def prose(raw: str) -> str:
         raw = htmllib.unescape(raw)
     if "<" in raw and _TAG.search(raw):  # markup in the text itself: read as HTML once more
         raw = _TAG.sub(" ", _html_text(raw))
-    return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
+    return "\n".join(" ".join(part.split()) for part in _clean(raw).splitlines() if part.strip())
+
+
+# Soft hyphens and zero-width characters (editorial systems' HTML is full of `&shy;`) would split
+# the words the search looks for ("Sperr\u00admüll"); decomposed umlauts (from some systems'
+# export) would not match what an agent types.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def _clean(value: str) -> str:
+    if value.isascii():
+        return value
+    return unicodedata.normalize("NFC", value.translate(_INVISIBLE))
 
 
 def _html_text(raw: str) -> str:
@@ -164,7 +184,7 @@ def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = Fa
     (`languageCode` "de", "de-DE"; none means German), else the first text there is."""
     fallback = ""
     for item in children(element, name):
-        language = (item.get("languageCode") or "de").lower()
+        language = (item.get("languageCode") or item.get(_XML_LANG) or "de").lower()
         value = prose(_markup(item))
         if (language.startswith("de") or language == "ger") and value:
             return value

@@ -234,3 +234,36 @@ def test_names_titles_and_addresses_carry_no_markup() -> None:
     )
     (service,) = xzufi.parse_message(text.encode()).services
     assert service.sections["forms"] == [{"title": "Antrag", "url": "https://www.geseke.de/sperrmuell.pdf"}]
+
+
+def test_soft_hyphens_and_decomposed_umlauts_do_not_split_the_words_an_agent_searches() -> None:
+    decomposed = "Sperrmu\u0308ll"  # "Sperrmüll" as some exports write it: u and a combining diaeresis
+    raw = (
+        '<x:modulText><x:leikaTextmodul><code>06</code></x:leikaTextmodul><x:inhalt languageCode="de">'
+        f"&lt;p&gt;Sperr&amp;shy;müll wird zweimal im Jahr abgeholt; {decomposed}karten im Bürger\u200bbüro.&lt;/p&gt;"
+        "</x:inhalt></x:modulText>"
+    )
+    (service,) = xzufi.parse_message(message(leistung("S1", f"{decomposed} Abholung", extra=raw)).encode()).services
+    assert service.title == "Sperrmüll Abholung"
+    assert service.sections["description"] == "Sperrmüll wird zweimal im Jahr abgeholt; Sperrmüllkarten im Bürgerbüro."
+
+
+def test_xml_lang_and_a_code_in_its_own_namespace_are_read() -> None:
+    text = message(leistung("L1", "weg")).replace(
+        '<x:modulText><x:leikaTextmodul><code>02</code></x:leikaTextmodul><x:inhalt languageCode="de-DE">weg</x:inhalt></x:modulText>',
+        '<x:modulText><x:leikaTextmodul><lc:code xmlns:lc="urn:xoev-de:xzufi:codeliste">02</lc:code></x:leikaTextmodul>'
+        '<x:inhalt xml:lang="en">Lost property</x:inhalt><x:inhalt xml:lang="de">Fundsachen abholen</x:inhalt></x:modulText>',
+    )
+    assert "xml:lang" in text
+    (service,) = xzufi.parse_message(text.encode()).services
+    assert service.title == "Fundsachen abholen"
+
+
+@pytest.mark.parametrize(("declared", "read"), [("2.2.1", True), ("2.2", True), ("2.3.0", False), ("2.20", False)])
+def test_patch_releases_of_2_2_are_read_and_other_versions_refused(declared: str, read: bool) -> None:
+    text = message(leistung("V1", "Fundsachen"), version=declared)
+    if read:
+        assert len(xzufi.parse_message(text.encode()).services) == 1
+    else:
+        with pytest.raises(xzufi.XzufiRefused, match=declared):
+            xzufi.parse_message(text.encode())
