@@ -40,6 +40,7 @@ from backend.knowledge.xzufi_xml import (
     path_text,
     prose,
     text,
+    version_of,
 )
 
 _CLOCK = re.compile(
@@ -111,13 +112,6 @@ class PartProblem:
     line: int
     xzufi_id: str | None
     message: str
-
-
-def version_of(element: etree._Element) -> str:
-    info = child(element, "versionsinformation")
-    if info is None:
-        return ""
-    return path_text(info, "version") or path_text(info, "geaendertDatumZeit") or path_text(info, "erstelltDatumZeit")
 
 
 def responsibility(element: etree._Element) -> Responsibility:

@@ -275,3 +275,11 @@ def german_date(value: str) -> str:
     except ValueError:
         return value
     return f"{day.day:02d}.{day.month:02d}.{day.year}"
+
+
+def version_of(element: etree._Element) -> str:
+    """An object's version: its number, else when it was changed (PVOG often sends only that)."""
+    info = child(element, "versionsinformation")
+    if info is None:
+        return ""
+    return path_text(info, "version") or path_text(info, "geaendertDatumZeit") or path_text(info, "erstelltDatumZeit")
