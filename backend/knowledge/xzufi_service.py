@@ -31,6 +31,7 @@ from backend.knowledge.xzufi_xml import (
     german_date,
     identifier,
     inhalt,
+    inhalt_and_language,
     iso_duration,
     line,
     local,
@@ -252,16 +253,23 @@ def _leika_key(element: etree._Element) -> str:
     return leika
 
 
-def _text_modules(element: etree._Element) -> dict[str, tuple[str, list[dict[str, str]]]]:
+def _text_modules(
+    element: etree._Element,
+) -> tuple[dict[str, tuple[str, list[dict[str, str]]]], dict[str, str]]:
     """The text modules by LeiKa code, German text and links; a code we do not know is kept
-    under the key "?" with its name as a heading, so an agent still reads it."""
+    under the key "?" with its name as a heading, so an agent still reads it. Besides, the
+    names (02, 03) where they are sent in German."""
     modules: dict[str, tuple[str, list[dict[str, str]]]] = {}
+    names: dict[str, str] = {}
     for modul in children(element, "modulText"):
         kind = child(modul, "leikaTextmodul")
         module_code = code(kind)
         if not module_code:
             continue
-        found = (inhalt(modul), _links(modul))
+        value, german = inhalt_and_language(modul)
+        if german and module_code in ("02", "03"):  # in parts, as any module may be sent
+            names[module_code] = " ".join(filter(None, [names.get(module_code), value]))
+        found = (value, _links(modul))
         if module_code not in _KNOWN_MODULES:
             heading = code_name(kind) or "Weitere Informationen"
             found = (f"### {heading}\n{found[0]}" if found[0] else "", found[1])
@@ -271,17 +279,12 @@ def _text_modules(element: etree._Element) -> dict[str, tuple[str, list[dict[str
             separator = "\n\n" if module_code == "?" else "\n"
             found = (separator.join(filter(None, [previous[0], found[0]])), previous[1] + found[1])
         modules[module_code] = found
-    return modules
+    return modules, names
 
 
-def _german_name(element: etree._Element) -> str:
+def _german_name(element: etree._Element, names: dict[str, str]) -> str:
     """The service's name in German: module 03 (the citizens' name), else 02; a name sent only in
     another language is the fallback, after a German `leistungsbezeichnung` element."""
-    names: dict[str, str] = {}
-    for modul in children(element, "modulText"):
-        module_code = code(child(modul, "leikaTextmodul"))
-        if module_code in ("02", "03"):  # in parts, as any module may be sent
-            names[module_code] = " ".join(filter(None, [names.get(module_code), inhalt(modul, german_only=True)]))
     return (
         names.get("03")
         or names.get("02")
@@ -309,8 +312,8 @@ def _validity_text(starts: str | None, ends: str | None) -> str:
 def service(element: etree._Element) -> ServiceDescription:
     xzufi_id = identifier(child(element, "id") if child(element, "id") is not None else child(element, "kennung"))
     leika = _leika_key(element)
-    modules = _text_modules(element)
-    title = _german_name(element) or (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
+    modules, names = _text_modules(element)
+    title = _german_name(element, names) or (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
     title = title or inhalt(element, "leistungsbezeichnungII") or inhalt(element, "leistungsbezeichnung")
     title = " ".join(title.split())
     if not title:

@@ -137,13 +137,15 @@ def prose(raw: str) -> str:
 # Soft hyphens and zero-width characters (editorial systems' HTML is full of `&shy;`) would split
 # the words the search looks for ("Sperr\u00admüll"); decomposed umlauts (from some systems'
 # export) would not match what an agent types.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def _clean(value: str) -> str:
     if value.isascii():
         return value
-    return unicodedata.normalize("NFC", value.translate(_INVISIBLE))
+    if _INVISIBLE.search(value):
+        value = _INVISIBLE.sub("", value)
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 def _html_text(raw: str) -> str:
@@ -181,15 +183,22 @@ def _markup(element: etree._Element) -> str:
 
 def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = False) -> str:
     """The German text of a multilingual element: one `name` per language, German wanted
-    (`languageCode` "de", "de-DE"; none means German), else the first text there is."""
+    (`languageCode` "de", "de-DE", "ger" or `xml:lang`; none means German), else the first text
+    there is."""
+    value, german = inhalt_and_language(element, name)
+    return value if german or not german_only else ""
+
+
+def inhalt_and_language(element: etree._Element, name: str = "inhalt") -> tuple[str, bool]:
+    """`inhalt`'s text and whether it is German (False: the first text in another language)."""
     fallback = ""
     for item in children(element, name):
         language = (item.get("languageCode") or item.get(_XML_LANG) or "de").lower()
         value = prose(_markup(item))
         if (language.startswith("de") or language == "ger") and value:
-            return value
+            return value, True
         fallback = fallback or value
-    return "" if german_only else fallback
+    return fallback, False
 
 
 def identifier(element: etree._Element | None) -> str:
