@@ -87,7 +87,7 @@ def text(element: etree._Element | None) -> str:
     value = all_text(element)
     if "<" in value:
         value = _TAG.sub(" ", value)
-    return " ".join(_clean(value).split())
+    return " ".join((value if value.isascii() else _clean(value)).split())
 
 
 def path_text(element: etree._Element, *names: str) -> str:
@@ -117,6 +117,7 @@ def code_name(element: etree._Element | None) -> str:
 
 # Elements whose content is no text for a caller: dropped with what they hold.
 _HIDDEN = ("script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg", "math")
+_HIDDEN_HINT = re.compile(r"<(?:" + "|".join(_HIDDEN) + r")\b|<!--|<\?", re.IGNORECASE)
 _TAG = re.compile(r"</?[A-Za-z!?/][^<>]{0,2000}>")
 _ENTITY = re.compile(r"&(#\d{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]{2,10});")
 
@@ -131,7 +132,9 @@ def prose(raw: str) -> str:
         raw = htmllib.unescape(raw)
     if "<" in raw and _TAG.search(raw):  # markup in the text itself: read as HTML once more
         raw = _TAG.sub(" ", _html_text(raw))
-    return "\n".join(" ".join(part.split()) for part in _clean(raw).splitlines() if part.strip())
+    if not raw.isascii():
+        raw = _clean(raw)
+    return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
 
 
 # Soft hyphens and zero-width characters (editorial systems' HTML is full of `&shy;`) would split
@@ -141,8 +144,6 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def _clean(value: str) -> str:
-    if value.isascii():
-        return value
     if _INVISIBLE.search(value):
         value = _INVISIBLE.sub("", value)
     return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
@@ -153,10 +154,10 @@ def _html_text(raw: str) -> str:
         fragment = html.fragment_fromstring(raw, create_parent="div")
     except (etree.ParserError, ValueError):
         return _TAG.sub(" ", raw)
-    for hidden in list(fragment.iter(*_HIDDEN, etree.Comment, etree.ProcessingInstruction)):
-        parent = hidden.getparent()
-        if parent is not None:
-            hidden.drop_tree()  # keeps the tail (the text after it)
+    if _HIDDEN_HINT.search(raw):  # one more walk of the tree only where there is something to drop
+        for hidden in list(fragment.iter(*_HIDDEN, etree.Comment, etree.ProcessingInstruction)):
+            if hidden.getparent() is not None:
+                hidden.drop_tree()  # keeps the tail (the text after it)
     for item in fragment.iter("li"):
         item.text = "- " + (item.text or "")
     blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "table", "dd", "dt")
