@@ -11,11 +11,11 @@ from litestar import Request, get, post, put
 from litestar.params import Parameter
 
 from auth.principal import Principal
-from backend.errors import ValidationFailed
+from backend.errors import ErrorCode, HttpError, ValidationFailed
 from backend.http.auth import AuthenticatedController
 from backend.http.openapi import problem_responses
 from backend.i18n import _l
-from backend.knowledge import xzufi_import, xzufi_sources, xzufi_transfer, xzufi_worker
+from backend.knowledge import xzufi, xzufi_import, xzufi_sources, xzufi_transfer, xzufi_worker
 from backend.knowledge.xzufi_schemas import (
     SectionSource,
     SourceConfirmation,
@@ -37,6 +37,7 @@ class XzufiController(AuthenticatedController):
         "/xzufi-imports",
         summary="Import XZuFi 2.2 messages (one XML message, or a zip of them)",
         status_code=200,
+        request_max_body_size=MAX_UPLOAD,  # a zip of messages; one message is refused beyond 8 MB
         responses=problem_responses(400, 401, 403, 422),
     )
     async def import_xzufi(
@@ -47,9 +48,7 @@ class XzufiController(AuthenticatedController):
         departments, responsibilities ticket routes and the town's contacts and opening hours.
         The report counts what was created, updated, unchanged and archived, deletes of things
         never received, and lists bad objects with message, line and id."""
-        raw = await request.body()
-        if len(raw) > MAX_UPLOAD:
-            raise ValidationFailed(_l("the upload is larger than 64 MB"))
+        raw = await request.body()  # litestar answers 413 beyond MAX_UPLOAD
         if request.headers.get("content-type", "").startswith("application/json"):
             # Also accepted: {"message": "<XML>"} (clients that can only send JSON objects).
             try:
@@ -60,7 +59,11 @@ class XzufiController(AuthenticatedController):
                 raise ValidationFailed(
                     _l("send the XML message, a zip, or a JSON object with the XML in `message`"), field="body"
                 )
-            raw = value["message"].encode("utf-8")
+            raw = xzufi.text_message(value["message"])
+        try:
+            xzufi.check_size(raw)
+        except xzufi.XzufiTooLarge as refused:
+            raise HttpError(refused.message, ErrorCode.VALIDATION_FAILED, 413) from None
         name = "upload.zip" if raw.startswith(b"PK") else "upload.xml"
         async with unit_of_work(app_state, principal) as uow:
             return await xzufi_import.import_upload(uow, raw, name)

@@ -16,7 +16,7 @@ from backend.api.mapping import mirrors, shown_all
 from backend.api.payloads import UserError, mutate
 from backend.errors import ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import xzufi_import, xzufi_sources
+from backend.knowledge import xzufi, xzufi_import, xzufi_sources
 from backend.knowledge.xzufi_schemas import SectionOrigin, SectionSource, XzufiProblem, XzufiReport
 from backend.state import UnitOfWork
 
@@ -80,7 +80,7 @@ async def _import(uow: UnitOfWork, message: str | None, zip_base64: str | None) 
     if (message is None) == (zip_base64 is None):
         raise ValidationFailed(_l("send either `message` (XML) or `zipBase64`"), field="message")
     if message is not None:
-        return await xzufi_import.import_upload(uow, message.encode("utf-8"), "message.xml")
+        return await xzufi_import.import_upload(uow, xzufi.text_message(message), "message.xml")
     try:
         data = base64.b64decode(zip_base64 or "", validate=True)
     except (binascii.Error, ValueError):

@@ -19,7 +19,6 @@ import re
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import msgspec
 from lxml import etree
@@ -31,41 +30,40 @@ from backend.knowledge.xzufi_office import (
     Responsibility,
     SentResponsibility,
     sent_responsibility,
-    version_of,
 )
 from backend.knowledge.xzufi_office import office as read_office
+from backend.knowledge.xzufi_service import DESCRIPTION_MODULES, SECTION_MODULES, SERVICE_ELEMENTS, ServiceDescription
+from backend.knowledge.xzufi_service import service as read_service
 from backend.knowledge.xzufi_xml import (
-    AREA,
     NAMESPACE,
     NS,
     Bad,
-    amount,
     child,
     children,
     code,
-    code_name,
-    descendants,
-    euros,
-    german_date,
-    identifier,
-    inhalt,
-    iso_duration,
     line,
     local,
-    path_text,
     text,
-    unit_words,
 )
 
-__all__ = ["NAMESPACE", "Office", "Responsibility", "SentResponsibility"]
+__all__ = [
+    "DESCRIPTION_MODULES",
+    "NAMESPACE",
+    "SECTION_MODULES",
+    "Office",
+    "Responsibility",
+    "SentResponsibility",
+    "ServiceDescription",
+]
 
 SUPPORTED_VERSIONS = ("2.2", "2.2.0")
+# 2.2 and its patch releases (2.2.1 …): XÖV keeps a minor version's namespace and schema compatible.
+_SUPPORTED_VERSION = re.compile(r"^2\.2(\.\d{1,3})?$")
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ZIP_BYTES = 64 * 1024 * 1024  # uncompressed, all members together
 MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_RATIO = 200  # uncompressed / compressed per member: beyond this a member is a bomb
 _XZUFI_NAMESPACE = re.compile(r"^http://xoev\.de/schemata/xzufi/(\d+)_(\d+)_(\d+)$")
-_LEIKA = re.compile(r"^99[0-9]{12}$")
 _OBJECTS = ("leistung", "organisationseinheit", "zustaendigkeitTransferObjekt")
 # `loesche` names what it deletes by `klasse` (PVOG: Leistung, Organisationseinheit,
 # Zustaendigkeit, Onlinedienst, LeistungSpezialisierung …); the ones we keep are these.
@@ -74,28 +72,22 @@ _DELETED_KINDS = {
     "organisationseinheit": "organisationseinheit",
     "zustaendigkeit": "zustaendigkeit",
 }
-_AMOUNTS = {
-    "betrag": "fix",
-    "betragFix": "fix",
-    "betragVon": "from",
-    "betragMin": "from",
-    "betragBis": "to",
-    "betragMax": "to",
+_OFFICE_CHILDREN = frozenset(
+    {
+        "id", "idSekundaer", "kennung", "name", "kurzbeschreibung", "beschreibung", "anschrift",
+        "kommunikation", "erreichbarkeit", "internetadresse", "oeffnungszeiten", "zustaendigkeit",
+        "versionsinformation", "gueltigkeit", "kategorie", "bankverbindung", "synonym",
+        "glaeubigerIdentifikationsnummer", "uebergeordneteOrganisationseinheitID", "sprachversion",
+        "infoParkplatz", "infoOEPNV", "infoBarrierefreiheit", "zahlungsweise", "kennzeichenEinheitlicheStelle",
+        "ansprechpunkt", "kontaktperson", "herausgeber", "alternativeRepraesentation", "vertrauensniveau",
+    }
+)  # fmt: skip
+# Known children by their tag as lxml gives it: in the XZuFi namespace or none. A known name in
+# another namespace (a vendor's extension) is unknown.
+_KNOWN_CHILDREN = {
+    "leistung": frozenset({*SERVICE_ELEMENTS, *(NS + n for n in SERVICE_ELEMENTS)}),
+    "organisationseinheit": frozenset({*_OFFICE_CHILDREN, *(NS + n for n in _OFFICE_CHILDREN)}),
 }
-
-# The LeiKa text-module code list (urn:de:xzufi:codeliste:leistungstextmodulleika): which
-# article section each module feeds. Codes not named here (18 Urheber …) are read but not shown.
-DESCRIPTION_MODULES = {
-    "06": "",
-    "09": "Voraussetzungen",
-    "11": "Verfahrensablauf",
-    "16": "Hinweise",
-    "25": "Rechtsbehelf",
-    "15": "Weiterführende Informationen",
-    "14": "Formulare",
-    "23": "Ansprechpunkt",
-}
-SECTION_MODULES = {"08": "documents", "07": "legal_basis", "22": "responsible_office"}
 
 
 class XzufiRefused(Exception):
@@ -106,6 +98,36 @@ class XzufiRefused(Exception):
         self.message = message
 
 
+class XzufiTooLarge(XzufiRefused):
+    """A message or zip beyond the size limits (HTTP 413 where it arrives by REST)."""
+
+
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
+
+
+def text_message(xml: str) -> bytes:
+    """A message that arrived as text (a JSON field, a GraphQL argument) is Unicode already,
+    whatever its declaration says: the declaration goes, so that an "ISO-8859-15" one does not
+    make lxml read the UTF-8 bytes as Latin-9 ("€" as "â¬")."""
+    return _DECLARATION.sub("", xml, count=1).encode("utf-8")
+
+
+def check_size(data: bytes) -> None:
+    """Refuse, before anything is parsed or unpacked, an upload over the limits: one message over
+    8 MB, or a zip whose directory declares a member over 8 MB or more than 64 MB together (the
+    members' real sizes are checked again as they are read)."""
+    if not data.startswith(b"PK"):
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name="upload.xml"))
+        return
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        return  # refused as unreadable where it is read
+    if any(m.file_size > MAX_MESSAGE_BYTES for m in members) or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+        raise XzufiTooLarge(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A bad object inside an otherwise readable message: where it is and what it is."""
@@ -114,21 +136,6 @@ class Problem:
     kind: str
     xzufi_id: str | None
     message: str
-
-
-@dataclass(slots=True)
-class ServiceDescription:
-    xzufi_id: str
-    version: str
-    line: int
-    leika_key: str
-    title: str
-    summary: str
-    sections: dict[str, object]
-    search_terms: list[str]
-    origin_portal: str | None
-    area_ids: list[str]  # gebietID of the leistung's validity: one town's area makes it local
-    content_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,192 +171,6 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _links(element: etree._Element) -> list[dict[str, str]]:
-    links = []
-    for link in children(element, "weiterfuehrenderLink"):
-        url = path_text(link, "uri")
-        title = path_text(link, "titel") or url
-        if url.startswith(("http://", "https://")) and len(url) <= 1000:
-            links.append({"title": title[:300], "url": url})
-    return links
-
-
-def _documents(element: etree._Element) -> list[dict[str, str]]:
-    """`modulDokument`: forms and documents as links (`dokument` with `titel` and `uri`/`link`)."""
-    links = []
-    for module in children(element, "modulDokument"):
-        for document in descendants(module, "dokument", "formular", "weiterfuehrenderLink"):
-            url = path_text(document, "uri") or path_text(document, "link") or path_text(document, "url")
-            title = inhalt(document, "titel") or inhalt(document, "bezeichnung") or url
-            if url.startswith(("http://", "https://")) and len(url) <= 1000:
-                links.append({"title": title[:300], "url": url})
-    return links
-
-
-def _money(element: etree._Element) -> tuple[Decimal, str] | None:
-    """An amount as sent: `<betragFix waehrung="EUR">37.00</betragFix>`, or with `betrag`/`wert`
-    and `waehrung` inside; None when the element is empty."""
-    raw = (
-        (element.text or "").strip()
-        if len(element) == 0
-        else path_text(element, "betrag") or path_text(element, "wert")
-    )
-    if not raw:
-        return None
-    value = amount(raw)
-    if value is None:
-        raise Bad(f"modulKosten: {raw!r} is not an amount")
-    currency = element.get("waehrung") or element.get("currencyID") or element.get("currency") or ""
-    currency = currency or code(child(element, "waehrung"))
-    parent = element.getparent()
-    if not currency and parent is not None:
-        currency = code(child(parent, "waehrung"))
-    return value, currency or "EUR"
-
-
-def _fee(cost: etree._Element) -> str:
-    label = inhalt(cost, "beschreibung") or code_name(child(cost, "typ"))
-    found: dict[str, tuple[Decimal, str]] = {}
-    for element in descendants(cost, *_AMOUNTS):
-        parent = element.getparent()
-        if parent is not None and local(parent) in _AMOUNTS:
-            continue  # the `betrag` inside a `betragFix`
-        money = _money(element)
-        if money is not None:
-            found.setdefault(_AMOUNTS[local(element)], money)
-    if "fix" in found:
-        shown = euros(*found["fix"])
-    elif "from" in found and "to" in found:
-        shown = f"{euros(*found['from'])} bis {euros(*found['to'])}"
-    elif "from" in found:
-        shown = f"ab {euros(*found['from'])}"
-    elif "to" in found:
-        shown = f"bis {euros(*found['to'])}"
-    else:
-        return f"- {label}" if label else ""
-    return f"- {label}: {shown}" if label else f"- {shown}"
-
-
-def _fees(element: etree._Element) -> str:
-    lines = [shown for cost in children(element, "kosten") if (shown := _fee(cost))]
-    general = inhalt(element, "beschreibung")
-    return "\n".join([general, *lines] if general else lines)
-
-
-def _number(value: Decimal) -> str:
-    return format(value.normalize(), "f").replace(".", ",")
-
-
-def _span(element: etree._Element) -> str:
-    """A duration (`dauer` with `einheit`, up to `dauerBis`) or a fixed date range (`von`/`bis`
-    dates, as `fristStichtag` sends them) wherever it sits below `element`."""
-    for holder in element.iter():
-        if not isinstance(holder.tag, str):
-            continue
-        if child(holder, "dauer") is not None:
-            count, upper = path_text(holder, "dauer"), path_text(holder, "dauerBis")
-            number, top = amount(count), amount(upper) if upper else None
-            if number is None:
-                return iso_duration(count)
-            unit = child(holder, "einheit")
-            words = unit_words(code(unit), code_name(unit), top if top is not None else number)
-            shown = f"{_number(number)} bis {_number(top)}" if top is not None else _number(number)
-            return f"{shown} {words}".strip()
-        starts, ends = path_text(holder, "von"), path_text(holder, "bis")
-        if re.match(r"^\d{4}-\d\d-\d\d", starts or ends):
-            if starts and ends:
-                return f"vom {german_date(starts)} bis {german_date(ends)}"
-            return f"ab {german_date(starts)}" if starts else f"bis {german_date(ends)}"
-    return ""
-
-
-def _timing(module: etree._Element) -> str:
-    """`modulFrist` / `modulBearbeitungsdauer`: the module's text, then each structured entry
-    (`frist`, `bearbeitungsdauer` …: a type's name, a duration or dates, the entry's own text)."""
-    general = inhalt(module, "beschreibung")
-    skipped = {"beschreibung", "positionDarstellung", "weiterfuehrenderLink", "id"}
-    direct = child(module, "dauer") is not None
-    entries = [module] if direct else [e for e in module if isinstance(e.tag, str) and local(e) not in skipped]
-    lines = []
-    for entry in entries:
-        label = code_name(child(entry, "typ"))
-        span = _span(entry)
-        note = "" if direct else inhalt(entry, "beschreibung")
-        shown = ", ".join(filter(None, [span, note]))
-        if shown:
-            entry_line = f"- {label}: {shown}" if label else f"- {shown}"
-            if entry_line not in lines:
-                lines.append(entry_line)
-    return "\n".join([general, *lines] if general else lines)
-
-
-def _leistung(element: etree._Element) -> ServiceDescription:
-    xzufi_id = identifier(child(element, "id"))
-    keys = [code(k) for k in children(element, "referenzLeiKa")]
-    leika = next((k for k in keys if _LEIKA.match(k)), keys[0] if keys else "")
-    if not _LEIKA.match(leika):
-        raise Bad(f"referenzLeiKa {leika!r} is not a LeiKa key (14 digits, starting 99)")
-    modules: dict[str, tuple[str, list[dict[str, str]]]] = {}
-    for modul in children(element, "modulText"):
-        module_code = code(child(modul, "leikaTextmodul"))
-        if module_code:
-            found = (inhalt(modul), _links(modul))
-            previous = modules.get(module_code)
-            if previous is not None:  # one module sent in parts (one per position)
-                found = ("\n".join(filter(None, [previous[0], found[0]])), previous[1] + found[1])
-            modules[module_code] = found
-    title = (modules.get("03") or modules.get("02") or ("", []))[0].replace("\n", " ")
-    if not title:
-        raise Bad("no service name (text module 02 or 03)")
-    if len(title) > 200:  # catalogue names run to 250 characters; an article title holds 200
-        title = title[:197].rsplit(" ", 1)[0] + " …"
-    summary = (modules.get("05") or modules.get("24") or ("", []))[0]
-    if len(summary) > 500:
-        summary = summary[:497].rsplit(" ", 1)[0] + " …"
-    parts = []
-    for module_code, heading in DESCRIPTION_MODULES.items():
-        module_text = modules.get(module_code, ("", []))[0]
-        if module_text:
-            parts.append(f"### {heading}\n{module_text}" if heading else module_text)
-    sections: dict[str, object] = {"description": "\n\n".join(parts)}
-    for module_code, section in SECTION_MODULES.items():
-        sections[section] = modules.get(module_code, ("", []))[0]
-    for name, section in (("modulFrist", "deadlines"), ("modulBearbeitungsdauer", "processing_time")):
-        timing = child(element, name)
-        sections[section] = _timing(timing) if timing is not None else ""
-    costs = child(element, "modulKosten")
-    sections["fees"] = _fees(costs) if costs is not None else ""
-    forms = modules.get("14", ("", []))[1] + _documents(element)
-    sections["forms"] = forms[:50]
-    for section, value in sections.items():
-        if isinstance(value, str) and len(value) > 20_000:
-            raise Bad(f"the section {section} is longer than 20,000 characters")
-    terms: list[str] = []
-    for modul in children(element, "modulBegriffImKontext"):
-        for begriff in children(modul, "begriffImKontext"):
-            term = " ".join(inhalt(begriff, "begriff", german_only=True).split())  # German search
-            if 1 <= len(term) <= 100 and term not in terms:
-                terms.append(term)
-    portals = [path_text(p, "uri") for p in children(element, "modulUrsprungsportal")]
-    portal = next((p for p in portals if p.startswith(("http://", "https://")) and len(p) <= 1000), None)
-    areas = [text(g) for g in children(element, "gueltigkeitGebietID") if text(g)]
-    for area in areas:
-        if not AREA.match(area):
-            raise Bad(f"gueltigkeitGebietID {area!r} is not a municipal key (ARS or AGS)")
-    return ServiceDescription(
-        xzufi_id=xzufi_id,
-        version=version_of(element),
-        line=line(element),
-        leika_key=leika,
-        title=title,
-        summary=summary,
-        sections=sections,
-        search_terms=terms[:50],
-        origin_portal=portal,
-        area_ids=areas,
-    )
-
-
 def _fingerprint(value: object) -> str:
     return hashlib.sha256(msgspec.json.encode(value, order="sorted")).hexdigest()
 
@@ -368,7 +189,7 @@ def check_version(root: etree._Element) -> None:
     declared = root.get("xzufiVersion")
     if declared is None and "xzufi" in (root.get("standard") or "").lower():
         declared = root.get("version")
-    if declared is not None and declared.strip() not in SUPPORTED_VERSIONS:
+    if declared is not None and not _SUPPORTED_VERSION.match(declared.strip()):
         raise XzufiRefused(_l("a message of XZuFi {version}; only XZuFi 2.2 is read", version=declared[:20]))
 
 
@@ -376,7 +197,7 @@ def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSA
     """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all. A transfer
     page (one document for the whole page) has the page's own, larger `limit`."""
     if len(data) > limit:
-        raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=name))
+        raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     try:
@@ -440,9 +261,12 @@ def _read_object(message: XzufiMessage, item: etree._Element) -> None:
     if kind not in _OBJECTS or not item.tag.startswith(NS):
         message.unknown_elements += 1  # onlinedienst, spezialisierung, … and anything newer
         return
+    known = _KNOWN_CHILDREN.get(kind)
+    if known is not None:  # elements the standard does not have are skipped, and counted
+        message.unknown_elements += sum(1 for c in item if isinstance(c.tag, str) and c.tag not in known)
     try:
         if kind == "leistung":
-            _add_service(message, _leistung(item))
+            _add_service(message, read_service(item))
         elif kind == "organisationseinheit":
             value, parts = read_office(item)
             _add_office(message, value, parts)
@@ -569,7 +393,7 @@ def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str,
             raise XzufiRefused(_l("encrypted zip members are refused"))
         total += member.file_size
         if total > MAX_ZIP_BYTES or member.file_size > MAX_MESSAGE_BYTES:
-            raise XzufiRefused(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
+            raise XzufiTooLarge(_l("the zip unpacks to more than 64 MB (or a message over 8 MB)"))
         if member.compress_size and member.file_size / member.compress_size > MAX_ZIP_RATIO:
             raise XzufiRefused(
                 _l("the zip member {member!r} is compressed suspiciously well", member=member.filename[:200])
@@ -580,5 +404,5 @@ def messages_of_upload(data: bytes, name: str = "upload") -> Iterator[tuple[str,
         with archive.open(member) as stream:
             content = stream.read(MAX_MESSAGE_BYTES + 1)  # the header's size may lie
         if len(content) > MAX_MESSAGE_BYTES:
-            raise XzufiRefused(_l("{name}: a message may be at most 8 MB", name=member.filename[:200]))
+            raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name=member.filename[:200]))
         yield member.filename, content

@@ -36,8 +36,11 @@ from backend.knowledge.xzufi_xml import (
     inhalt,
     line,
     local,
+    municipal_key,
     path_text,
+    prose,
     text,
+    version_of,
 )
 
 _CLOCK = re.compile(
@@ -111,17 +114,10 @@ class PartProblem:
     message: str
 
 
-def version_of(element: etree._Element) -> str:
-    info = child(element, "versionsinformation")
-    if info is None:
-        return ""
-    return path_text(info, "version") or path_text(info, "geaendertDatumZeit")
-
-
 def responsibility(element: etree._Element) -> Responsibility:
     """One `zustaendigkeit`: the service, the areas (ARS/AGS) and the role."""
     leistung = identifier(child(element, "leistungID"))
-    areas = tuple(text(g) for g in children(element, "gebietID") if text(g))
+    areas = tuple(municipal_key(text(g)) for g in children(element, "gebietID") if text(g))
     for area in areas:
         if not AREA.match(area):
             raise Bad(f"zustaendigkeit: gebietID {area!r} is not a municipal key (ARS or AGS)")
@@ -148,8 +144,11 @@ def _address(element: etree._Element) -> tuple[str, str | None]:
         coding = child(address, "verwaltungspolitischeKodierung")
         if coding is not None and municipality is None:
             key = code(child(coding, "gemeindeschluessel")) or code(child(coding, "regionalschluessel"))
-            municipality = key if AREA.match(key) else None
-        kind = f"{code(child(address, 'typ'))} {code_name(child(address, 'typ'))}".lower()
+            municipality = municipal_key(key) if AREA.match(key) else None
+        kind_element = child(address, "typ") if child(address, "typ") is not None else child(address, "anschriftTyp")
+        kind = f"{code(kind_element)} {code_name(kind_element)}".lower()
+        if child(address, "postfach") is not None and not path_text(address, "strasse"):
+            kind += " postfach"
         street = " ".join(filter(None, [path_text(address, "strasse"), path_text(address, "hausnummer")]))
         town = " ".join(filter(None, [path_text(address, "postleitzahl"), path_text(address, "ort")]))
         first = first or town  # an office with no street anywhere keeps its town, as it always did
@@ -169,7 +168,7 @@ def _channels(element: etree._Element) -> tuple[str | None, str | None, str | No
     for channel in channels:
         medium = child(channel, "kanal") if child(channel, "kanal") is not None else child(channel, "typ")
         kind, name = code(medium), code_name(medium).lower()
-        value = _PHONE_LABEL.sub("", path_text(channel, "kennung"))
+        value = _PHONE_LABEL.sub("", path_text(channel, "kennung") or path_text(channel, "wert"))
         if not value:
             continue
         if "@" in value:
@@ -248,13 +247,21 @@ def _hours(element: etree._Element) -> tuple[list[dict[str, object]], str]:
                     if found is not None:
                         windows.append(found)
             hours += [{"weekday": n, "opens": w[0], "closes": w[1]} for n in numbers for w in windows]
-    note = " ".join(inhalt(t, "beschreibung") for t in children(element, "oeffnungszeiten")).strip()
+    note = " ".join(_hours_text(t) for t in children(element, "oeffnungszeiten")).strip()
     hours.sort(key=lambda h: (h["weekday"], h["opens"]))
     return hours, note
 
 
+def _hours_text(times: etree._Element) -> str:
+    """Opening hours in words: `beschreibung` per language, or (some systems) the element's own text."""
+    described = inhalt(times, "beschreibung")
+    if described or len(times):
+        return described
+    return prose(times.text or "")
+
+
 def office(element: etree._Element) -> tuple[Office, list[PartProblem]]:
-    xzufi_id = identifier(child(element, "id"))
+    xzufi_id = identifier(child(element, "id") if child(element, "id") is not None else child(element, "kennung"))
     name_element = child(element, "name")
     name = (inhalt(name_element, "name") or text(name_element)) if name_element is not None else ""
     name = " ".join(name.split())

@@ -10,7 +10,9 @@ all of them, so the object readers only say which element means what.
 
 from __future__ import annotations
 
+import html as htmllib
 import re
+import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -22,7 +24,23 @@ NS = "{" + NAMESPACE + "}"
 # ARS (12 digits) and its leading parts (Land 2, Regierungsbezirk 3, Kreis 5, Gemeindeverband 9)
 # as gebietID; the AGS (8 digits) as older systems send it. Germany as a whole is "0" or zeros.
 AREA = re.compile(r"^(0|[0-9]{2}|[0-9]{3}|[0-9]{5}|[0-9]{8}|[0-9]{9}|[0-9]{12})$")
+_PADDED_AGS = re.compile(r"^[0-9]{5}[0-4][0-9]{2}0000$")
 _ISO_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+def municipal_key(value: str) -> str:
+    """An area key as sent, except an AGS padded with zeros to the ARS's 12 digits
+    ("059740200000", Geseke), which becomes the AGS ("05974020"). An ARS has the municipality
+    in its last 3 digits (a town in no Verband repeats it: "059740020020"), so a padded AGS is
+    told by its last four zeros and a Verband part that is not "0000". Kreisfreie Städte read the
+    same both ways ("051110000000"). Verband numbers of 5000 and above (Ämter, Samtgemeinden)
+    stay ARS."""
+    if _PADDED_AGS.match(value) and value[5:9] != "0000":
+        return value[:8]
+    return value
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 class Bad(Exception):
@@ -62,9 +80,14 @@ def line(element: etree._Element) -> int:
 
 
 def text(element: etree._Element | None) -> str:
+    """An element's text, whitespace folded; a tag written into it ("Bürgerbüro &lt;b&gt;") goes,
+    so that names, titles and addresses carry no markup into what an agent reads."""
     if element is None:
         return ""
-    return " ".join(all_text(element).split())
+    value = all_text(element)
+    if "<" in value:
+        value = _TAG.sub(" ", value)
+    return " ".join((value if value.isascii() else _clean(value)).split())
 
 
 def path_text(element: etree._Element, *names: str) -> str:
@@ -80,7 +103,11 @@ def code(element: etree._Element | None) -> str:
     """The value of a code element: its `code` child (XÖV code types), else its own text."""
     if element is None:
         return ""
-    return path_text(element, "code") or (text(element) if len(element) == 0 else "")
+    found = path_text(element, "code")
+    if found or len(element) == 0:
+        return found or text(element)
+    # `code` in a code list's own namespace (some systems qualify it so)
+    return next((text(c) for c in element if isinstance(c.tag, str) and local(c) == "code"), "")
 
 
 def code_name(element: etree._Element | None) -> str:
@@ -88,21 +115,55 @@ def code_name(element: etree._Element | None) -> str:
     return path_text(element, "name") if element is not None else ""
 
 
+# Elements whose content is no text for a caller: dropped with what they hold.
+_HIDDEN = ("script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg", "math")
+_HIDDEN_HINT = re.compile(r"<(?:" + "|".join(_HIDDEN) + r")\b|<!--|<\?", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z!?/][^<>]{0,2000}>")
+_ENTITY = re.compile(r"&(#\d{1,7}|#x[0-9A-Fa-f]{1,6}|[A-Za-z]{2,10});")
+
+
 def prose(raw: str) -> str:
-    """`inhalt` carries text or XHTML: paragraphs, headings and list items become lines."""
+    """`inhalt` carries text or XHTML: paragraphs, headings and list items become lines. What an
+    agent reads (and speaks) holds no markup: scripts and styles go with their content, and text
+    escaped twice by a sender ("&amp;lt;b&amp;gt;") is unescaped and stripped once more."""
     if "<" in raw:
-        try:
-            fragment = html.fragment_fromstring(raw, create_parent="div")
-        except (etree.ParserError, ValueError):
-            raw = re.sub(r"<[^>]*>", " ", raw)
-        else:
-            for item in fragment.iter("li"):
-                item.text = "- " + (item.text or "")
-            blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol")
-            for block in fragment.iter(*blocks):
-                block.tail = "\n" + (block.tail or "")
-            raw = fragment.text_content()
+        raw = _html_text(raw)
+    if "&" in raw and _ENTITY.search(raw):
+        raw = htmllib.unescape(raw)
+    if "<" in raw and _TAG.search(raw):  # markup in the text itself: read as HTML once more
+        raw = _TAG.sub(" ", _html_text(raw))
+    if not raw.isascii():
+        raw = _clean(raw)
     return "\n".join(" ".join(part.split()) for part in raw.splitlines() if part.strip())
+
+
+# Soft hyphens and zero-width characters (editorial systems' HTML is full of `&shy;`) would split
+# the words the search looks for ("Sperr\u00admüll"); decomposed umlauts (from some systems'
+# export) would not match what an agent types.
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+
+
+def _clean(value: str) -> str:
+    if _INVISIBLE.search(value):
+        value = _INVISIBLE.sub("", value)
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+
+
+def _html_text(raw: str) -> str:
+    try:
+        fragment = html.fragment_fromstring(raw, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return _TAG.sub(" ", raw)
+    if _HIDDEN_HINT.search(raw):  # one more walk of the tree only where there is something to drop
+        for hidden in list(fragment.iter(*_HIDDEN, etree.Comment, etree.ProcessingInstruction)):
+            if hidden.getparent() is not None:
+                hidden.drop_tree()  # keeps the tail (the text after it)
+    for item in fragment.iter("li"):
+        item.text = "- " + (item.text or "")
+    blocks = ("p", "li", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "table", "dd", "dt")
+    for block in fragment.iter(*blocks):
+        block.tail = "\n" + (block.tail or "")
+    return str(fragment.text_content())
 
 
 def _markup(element: etree._Element) -> str:
@@ -123,15 +184,22 @@ def _markup(element: etree._Element) -> str:
 
 def inhalt(element: etree._Element, name: str = "inhalt", german_only: bool = False) -> str:
     """The German text of a multilingual element: one `name` per language, German wanted
-    (`languageCode` "de", "de-DE"; none means German), else the first text there is."""
+    (`languageCode` "de", "de-DE", "ger" or `xml:lang`; none means German), else the first text
+    there is."""
+    value, german = inhalt_and_language(element, name)
+    return value if german or not german_only else ""
+
+
+def inhalt_and_language(element: etree._Element, name: str = "inhalt") -> tuple[str, bool]:
+    """`inhalt`'s text and whether it is German (False: the first text in another language)."""
     fallback = ""
     for item in children(element, name):
-        language = (item.get("languageCode") or "de").lower()
+        language = (item.get("languageCode") or item.get(_XML_LANG) or "de").lower()
         value = prose(_markup(item))
-        if language.startswith("de") and value:
-            return value
+        if (language.startswith("de") or language == "ger") and value:
+            return value, True
         fallback = fallback or value
-    return "" if german_only else fallback
+    return fallback, False
 
 
 def identifier(element: etree._Element | None) -> str:
@@ -217,3 +285,11 @@ def german_date(value: str) -> str:
     except ValueError:
         return value
     return f"{day.day:02d}.{day.month:02d}.{day.year}"
+
+
+def version_of(element: etree._Element) -> str:
+    """An object's version: its number, else when it was changed (PVOG often sends only that)."""
+    info = child(element, "versionsinformation")
+    if info is None:
+        return ""
+    return path_text(info, "version") or path_text(info, "geaendertDatumZeit") or path_text(info, "erstelltDatumZeit")

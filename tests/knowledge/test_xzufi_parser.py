@@ -42,7 +42,8 @@ def test_unknown_elements_are_skipped_and_counted() -> None:
     ).replace("<x:schreibe>", "<x:kopfErweiterung>neu</x:kopfErweiterung><x:schreibe>")
     read = xzufi.parse_message(text.encode())
     assert [s.xzufi_id for s in read.services] == ["U1"]
-    assert read.unknown_elements == 3  # the new header element, the online service, the foreign one
+    # the new header element, the service's new module, the online service, the foreign one
+    assert read.unknown_elements == 4
     assert read.problems == []
 
 
