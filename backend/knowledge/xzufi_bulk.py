@@ -13,11 +13,12 @@ made their vectors.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
 (`town_context` per owner), the article checks, the imported fields and the town's office for a
-town's own article, the provenance rows (`_merge`), the change per article after commit. A
-description the checks refuse is reported with its line and id and the rest goes in; when the
-database refuses the lot (say an external id taken meanwhile), nothing of it stays and the caller
-takes the services one by one, which names the one at fault. A service id twice in one message never
-reaches this far: the parser reports the second and leaves it out (`xzufi.parse_message`).
+town's own article, the provenance (`created_source`, one row per article, as one by one writes
+it for a new article), the change per article after commit. A description the checks refuse
+is reported with its line and id and the rest goes in; when the database refuses the lot (say
+an external id taken meanwhile), nothing of it stays and the caller takes the services one by
+one, which names the one at fault. A service id twice in one message never reaches this far:
+the parser reports the second and leaves it out (`xzufi.parse_message`).
 """
 
 from __future__ import annotations
@@ -170,13 +171,15 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     # Nothing a search keeps in memory changes here (imported terms are read per search): the
     # worker moves the `knowledge` generation once the vectors are made.
     await index_repository.enqueue(conn, [(n.owner.id, n.article.id) for n in planned], words=True)
-    sources = []
-    for new in planned:
-        reference = (new.description.xzufi_id, new.description.version)
-        key = (new.owner.id, new.article.id)
-        _, rows, _ = one_by_one._merge(run, key, new.fields, None, {}, reference, ("", run.now))
-        sources.extend(rows)
-    await store.add_sources(conn, sources)
+    await store.add_article_sources(
+        conn,
+        [
+            one_by_one.created_source(
+                run, (n.owner.id, n.article.id), n.fields, (n.description.xzufi_id, n.description.version)
+            )
+            for n in planned
+        ],
+    )
     await store.save_objects(conn, run.operator.id, [_stored(n) for n in planned], run.now)
     await store.add_search_terms(
         conn,

@@ -423,6 +423,24 @@ def _merge(
     return chosen, rows, source_changed
 
 
+def created_source(
+    run: _Run, key: tuple[UUID, UUID], fields: dict[str, Any], reference: tuple[str, str]
+) -> store.ArticleSource:
+    """Where a new article's sections came from, as one row: what `_merge` would record for each
+    section of an article without a past (from this object and version, now, by this importer;
+    written as sent)."""
+    return store.ArticleSource(
+        key[0],
+        key[1],
+        SectionOrigin.XZUFI.value,
+        reference[0],
+        reference[1],
+        {name: _hash(value) for name, value in fields.items()},
+        run.now,
+        run.uow.principal.log_id,
+    )
+
+
 async def _publish(uow: UnitOfWork, state: ArticleState) -> None:
     if state.status is ArticleStatus.DRAFT:
         state = await service.change_status(uow, state.id, ArticleStatus.IN_REVIEW, state.latest_version, NOTE)
@@ -448,8 +466,7 @@ async def _write_article(
             uow, data, shared=shared, tenant_slug=owner.slug, external_id=f"xzufi:{description.xzufi_id}"[:200]
         )
         await _publish(uow, created)
-        _, rows, _ = _merge(run, (owner.id, created.id), fields, None, {}, reference, ("", run.now))
-        await store.save_sources(uow.conn, rows)
+        await store.add_article_sources(uow.conn, [created_source(run, (owner.id, created.id), fields, reference)])
         return "created", created.id
     latest = article.latest
     key = (article.tenant_id, article.id)

@@ -162,18 +162,27 @@ SOURCE_COLUMNS = """tenant_id, article_id, section, origin, reference, reference
 async def section_sources(
     conn: asyncpg.Connection, pairs: Sequence[tuple[UUID, UUID]]
 ) -> dict[tuple[UUID, UUID], dict[str, SourceRow]]:
-    """The provenance rows of the given (tenant, article) pairs, by section."""
+    """The provenance of the given (tenant, article) pairs, by section: a section's own row, or
+    else what the article's row (`article_sources`, written when the import created it) says of
+    it — one row per section either way, in one round trip."""
     if not pairs:
         return {}
     rows = await conn.fetch(
-        f"""SELECT {SOURCE_COLUMNS} FROM article_section_sources
-            WHERE (tenant_id, article_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))""",
+        f"""WITH wanted (tenant_id, article_id) AS (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+            SELECT {SOURCE_COLUMNS}, 0 AS rank FROM article_section_sources
+            WHERE (tenant_id, article_id) IN (SELECT * FROM wanted)
+            UNION ALL
+            SELECT a.tenant_id, a.article_id, h.key, a.origin, a.reference, a.reference_version, h.value, h.value,
+                   a.changed_at, a.changed_by, NULL::timestamptz, 1
+            FROM article_sources a CROSS JOIN LATERAL jsonb_each_text(a.written_hashes) AS h
+            WHERE (a.tenant_id, a.article_id) IN (SELECT * FROM wanted)
+            ORDER BY rank""",
         [p[0] for p in pairs],
         [p[1] for p in pairs],
     )
     result: dict[tuple[UUID, UUID], dict[str, SourceRow]] = {pair: {} for pair in pairs}
-    for r in rows:
-        result[(r["tenant_id"], r["article_id"])][r["section"]] = SourceRow(**dict(r))
+    for r in rows:  # a section's own row first: it takes precedence over the article's
+        result[(r["tenant_id"], r["article_id"])].setdefault(r["section"], SourceRow(*tuple(r)[:-1]))
     return result
 
 
@@ -208,28 +217,41 @@ async def save_sources(conn: asyncpg.Connection, rows: Sequence[SourceRow]) -> N
     )
 
 
-async def add_sources(conn: asyncpg.Connection, rows: Sequence[SourceRow]) -> None:
-    """Provenance of new articles' sections (the bulk import): one statement with the rows as
-    arrays. Measured, one execution per row (`executemany`) was the bulk path's dearest
-    statement: about 12 rows a service, each its own bind, plan and executor run."""
+@dataclass(frozen=True, slots=True)
+class ArticleSource:
+    """Where a new article came from as a whole: every section from the same object and version,
+    at the same time, by the same author; what was written is what was sent (`hashes`)."""
+
+    tenant_id: UUID
+    article_id: UUID
+    origin: str
+    reference: str | None
+    reference_version: str | None
+    hashes: dict[str, str]  # section → hash of what the import wrote
+    changed_at: datetime
+    changed_by: str
+
+
+async def add_article_sources(conn: asyncpg.Connection, rows: Sequence[ArticleSource]) -> None:
+    """Provenance of new articles, one row each (the rows as arrays, the hashes as JSON text).
+    One row per section, eleven a service, each with its foreign-key check and index entry, was
+    the bulk import's dearest statement (decision 024's fifth amendment)."""
     if not rows:
         return
     await conn.execute(
-        """INSERT INTO article_section_sources (tenant_id, article_id, section, origin, reference, reference_version,
-               imported_hash, written_hash, changed_at, changed_by, source_changed_at)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::text[], $9::timestamptz[], $10::text[], $11::timestamptz[])""",
+        """INSERT INTO article_sources (tenant_id, article_id, origin, reference, reference_version, written_hashes,
+               changed_at, changed_by)
+           SELECT t, a, o, r, v, h::jsonb, c, b
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+                       $8::text[]) AS s (t, a, o, r, v, h, c, b)""",
         [r.tenant_id for r in rows],
         [r.article_id for r in rows],
-        [r.section for r in rows],
         [r.origin for r in rows],
         [r.reference for r in rows],
         [r.reference_version for r in rows],
-        [r.imported_hash for r in rows],
-        [r.written_hash for r in rows],
+        [msgspec.json.encode(r.hashes).decode() for r in rows],
         [r.changed_at for r in rows],
         [r.changed_by for r in rows],
-        [r.source_changed_at for r in rows],
     )
 
 
