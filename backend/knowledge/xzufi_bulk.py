@@ -12,7 +12,7 @@ amendment): found by words once it has written their rows (seconds), by meaning 
 made their vectors.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
-(`town_context` per owner), the article checks, the imported fields and the town's office for a
+(what `town_context` checks, per owner), the article checks, the imported fields and the town's office for a
 town's own article, the provenance (`created_source`, one row per article, as one by one writes
 it for a new article), the change per article after commit. A description the checks refuse
 is reported with its line and id and the rest goes in; when the database refuses the lot (say
@@ -31,7 +31,8 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
-from backend.errors import DomainError
+from backend.errors import DomainError, NotFound
+from backend.i18n import _l
 from backend.knowledge import (
     events,
     index_repository,
@@ -41,7 +42,6 @@ from backend.knowledge import (
 )
 from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
-from backend.knowledge.context import town_context
 from backend.knowledge.schemas import (
     Article,
     ArticleChange,
@@ -51,6 +51,7 @@ from backend.knowledge.schemas import (
     version_body,
 )
 from backend.knowledge.xzufi_schemas import XzufiProblem
+from backend.tenants import reach
 from backend.tenants.schemas import Tenant
 
 if TYPE_CHECKING:
@@ -66,11 +67,17 @@ class _New(msgspec.Struct):
 
 
 async def add_services(
-    run: _Run, message_name: str, services: Sequence[xzufi.ServiceDescription], known: dict[str, store.StoredObject]
+    run: _Run,
+    message_name: str,
+    services: Sequence[xzufi.ServiceDescription],
+    known: dict[str, store.StoredObject],
+    offices: list[store.StoredObject],
 ) -> set[int] | None:
     """Write the services of a message that the operator has never received (the first of each
     id) and return their positions in `services` (refused ones included: they are reported);
-    `known` gains what each became. None when the database refused the lot: nothing written."""
+    `known` gains what each became. `offices` are the active offices naming any of the services
+    (a town's own article carries its office). None when the database refused the lot: nothing
+    written."""
     uow = run.uow
     firsts: dict[str, int] = {}
     for position, description in enumerate(services):
@@ -78,10 +85,6 @@ async def add_services(
             firsts.setdefault(description.xzufi_id, position)
     if not firsts:
         return set()
-    town_services = [
-        services[p].xzufi_id for p in firsts.values() if services[p].area_ids and run.town_of(services[p].area_ids)
-    ]
-    offices = await store.offices_responsible_for(uow.conn, run.operator.id, town_services) if town_services else []
     doors: dict[UUID, DomainError | None] = {}
     planned: list[_New] = []
     handled: set[int] = set()
@@ -117,10 +120,10 @@ async def _plan(
     """What one new service becomes, checked as `create_article` checks it, nothing written."""
     town = run.town_of(description.area_ids) if description.area_ids else None
     owner = town or run.operator
-    if owner.id not in doors:  # the door, once per owner and message
-        try:
-            await town_context(run.uow, Operation.ARTICLE_WRITE, owner.slug)
-            doors[owner.id] = None
+    if owner.id not in doors:  # the door, once per owner and message: `town_context`'s check
+        try:  # of a tenant `start` has read in this transaction (no need to read it again)
+            reachable = reach.reachable(run.uow, Operation.ARTICLE_WRITE)
+            doors[owner.id] = None if owner.id in reachable else NotFound(_l("tenant not found"))
         except DomainError as error:
             doors[owner.id] = error
     closed = doors[owner.id]

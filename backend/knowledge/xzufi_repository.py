@@ -291,15 +291,17 @@ async def replace_search_terms(
 
 
 async def add_search_terms(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> None:
-    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one statement."""
+    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one statement.
+    The articles are new, so a term can only collide with itself: repeats are dropped here rather
+    than by ON CONFLICT, whose speculative insertion costs every row."""
+    rows = list({(r[0], r[1], r[2]): r for r in rows}.values())  # a repeat carries the same key and share
     if not rows:
         return
     columns = list(zip(*rows, strict=True))
     await conn.execute(
         """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
            SELECT t, a, term, k, 'xzufi', s FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::boolean[])
-               AS r (t, a, term, k, s)
-           ON CONFLICT DO NOTHING""",
+               AS r (t, a, term, k, s)""",
         *(list(c) for c in columns),
     )
 
