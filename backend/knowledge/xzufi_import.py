@@ -116,11 +116,7 @@ async def start(uow: UnitOfWork) -> _Run:
         raise ValidationFailed(_l("only an operator imports XZuFi messages; sign in as its platform admin"))
     # The towns this operator serves today (not every tenant a platform admin may reach: another
     # operator's town may share a municipal key in a test or a migration).
-    clients = [
-        view.agreement.tenant_id
-        for view in await tenants.list_agreements(uow)
-        if view.active and view.agreement.operator_tenant_id == home.id
-    ]
+    clients = await tenants.active_client_ids(uow, home.id)
     acting = reach.reachable(uow, Operation.XZUFI_IMPORT)
     towns = await tenants.tenants_by_ids(uow, [t for t in [home.id, *clients] if t in acting])
     by_ags = {t.ags: t for t in towns.values() if t.ags}
