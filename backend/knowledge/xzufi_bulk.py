@@ -98,6 +98,7 @@ async def add_services(
             text = str(error.message) if isinstance(error, DomainError) else str(error)
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     if planned:
+        await store.forget_plans(uow.conn)
         try:
             async with uow.conn.transaction():  # savepoint: the lot or nothing
                 await _write(run, planned)
