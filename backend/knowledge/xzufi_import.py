@@ -126,6 +126,7 @@ async def start(uow: UnitOfWork) -> _Run:
 async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") -> XzufiReport:
     """One XML message or a zip of them. A message of another version, or one that is not
     XML, refuses a single-message upload (422) and is reported in a zip while the rest goes in."""
+    reach.reachable(uow, Operation.XZUFI_IMPORT)  # 403 without the grant, before reading anything
     try:
         members = list(xzufi.messages_of_upload(data, name))
     except xzufi.XzufiRefused as refused:

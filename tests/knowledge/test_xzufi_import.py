@@ -320,6 +320,8 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(client: Client, 
     assert garbage.status_code == 422, garbage.text
     forbidden = await post(client, world, message(), role="editor")
     assert forbidden.status_code == 403, forbidden.text
+    forbidden_garbage = await post(client, world, b"PK\x03\x04 not a zip", role="editor")  # the door first
+    assert forbidden_garbage.status_code == 403, forbidden_garbage.text
     s = suffix()
     mixed = await imported(
         client,
