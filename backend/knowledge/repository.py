@@ -229,12 +229,48 @@ async def insert_articles(conn: asyncpg.Connection, articles: Sequence[Article])
     )
 
 
+# The SQL type of each written column, to pass many versions as arrays (`insert_versions`).
+_VERSION_TYPES = {
+    "tenant_id": "uuid",
+    "article_id": "uuid",
+    "version": "integer",
+    "review_due": "date",
+    "valid_from": "date",
+    "valid_until": "date",
+    "author_tenant_id": "uuid",
+}
+_VERSION_JSON = ("sections", "overrides", "search_terms")  # as JSON text: an array of arrays is not a column
+
+
+def _version_selected(column: str) -> str:
+    if column == "search_terms":  # the JSON array back to text[], in its order
+        return (
+            "ARRAY(SELECT t FROM jsonb_array_elements_text(search_terms::jsonb) WITH ORDINALITY AS e (t, n) ORDER BY n)"
+        )
+    return f"{column}::jsonb" if column in _VERSION_JSON else column
+
+
+_VERSION_ARRAYS = ", ".join(
+    f"${n}::{'text' if c in _VERSION_JSON else _VERSION_TYPES.get(c, 'text')}[]"
+    for n, c in enumerate(_VERSION_WRITTEN, 1)
+)
+_INSERT_VERSIONS = f"""INSERT INTO article_versions ({", ".join(_VERSION_WRITTEN)})
+    SELECT {", ".join(_version_selected(c) for c in _VERSION_WRITTEN)}
+    FROM unnest({_VERSION_ARRAYS}) AS v ({", ".join(_VERSION_WRITTEN)})"""
+
+
 async def insert_versions(conn: asyncpg.Connection, versions: Sequence[NewVersion]) -> None:
-    """Many versions in one round trip, the columns as `insert_version` writes them."""
-    statement = _INSERT_VERSION.rsplit("RETURNING", 1)[0]
-    await conn.executemany(
-        statement, [tuple(_column_value(getattr(v, name)) for name in _VERSION_WRITTEN) for v in versions]
-    )
+    """Many versions in one statement, the columns as `insert_version` writes them, the rows as
+    arrays: `executemany` bound, planned and ran the insert once per version."""
+    if not versions:
+        return
+    columns = []
+    for name in _VERSION_WRITTEN:
+        values = [_column_value(getattr(v, name)) for v in versions]
+        if name in _VERSION_JSON:
+            values = [None if x is None else msgspec.json.encode(x).decode() for x in values]
+        columns.append(values)
+    await conn.execute(_INSERT_VERSIONS, *columns)
 
 
 async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID, version: int) -> ArticleVersion:

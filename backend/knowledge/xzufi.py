@@ -342,19 +342,28 @@ def _add_deletion(message: XzufiMessage, kind: str, item: etree._Element) -> Non
 # ---------------------------------------------------------------------------------- uploads
 
 
+def parse_soon(member: tuple[str, bytes]) -> asyncio.Future[XzufiMessage | XzufiRefused]:
+    """A member parsed (or its refusal) in a thread, starting now."""
+    return asyncio.ensure_future(asyncio.to_thread(_parse_or_refusal, *member))
+
+
 async def parse_in_turn(
-    members: Sequence[tuple[str, bytes]], *, ahead: bool
+    members: Sequence[tuple[str, bytes]],
+    *,
+    ahead: bool,
+    first: asyncio.Future[XzufiMessage | XzufiRefused] | None = None,
 ) -> AsyncIterator[tuple[str, XzufiMessage | XzufiRefused]]:
     """Each member parsed (or its refusal), in order. With `ahead`, the next member is parsed in a
     thread while the caller works on this one: an import's statements wait on the database most of
-    the time, and the parse (~0.4 ms a service) fills that wait (decision 024's third amendment)."""
-    pending: asyncio.Future[XzufiMessage | XzufiRefused] | None = None
+    the time, and the parse (~0.4 ms a service) fills that wait (decision 024's third amendment).
+    `first`: the first member's parse, already under way (`parse_soon`)."""
+    pending = first
     try:
         for position, (name, content) in enumerate(members):
             parsed = await pending if pending is not None else _parse_or_refusal(name, content)
             pending = None
             if ahead and position + 1 < len(members):
-                pending = asyncio.ensure_future(asyncio.to_thread(_parse_or_refusal, *members[position + 1]))
+                pending = parse_soon(members[position + 1])
             yield name, parsed
     finally:
         if pending is not None:

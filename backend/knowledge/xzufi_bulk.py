@@ -12,12 +12,13 @@ amendment): found by words once it has written their rows (seconds), by meaning 
 made their vectors.
 
 The rules stay those of the one-by-one path, most of them by calling its own pieces: the door
-(`town_context` per owner), the article checks, the imported fields and the town's office for a
-town's own article, the provenance rows (`_merge`), the change per article after commit. A
-description the checks refuse is reported with its line and id and the rest goes in; when the
-database refuses the lot (say an external id taken meanwhile), nothing of it stays and the caller
-takes the services one by one, which names the one at fault. A service id twice in one message never
-reaches this far: the parser reports the second and leaves it out (`xzufi.parse_message`).
+(what `town_context` checks, per owner), the article checks, the imported fields and the town's office for a
+town's own article, the provenance (`created_source`, one row per article, as one by one writes
+it for a new article), the change per article after commit. A description the checks refuse
+is reported with its line and id and the rest goes in; when the database refuses the lot (say
+an external id taken meanwhile), nothing of it stays and the caller takes the services one by
+one, which names the one at fault. A service id twice in one message never reaches this far:
+the parser reports the second and leaves it out (`xzufi.parse_message`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
-from backend.errors import DomainError
+from backend.errors import DomainError, NotFound
+from backend.i18n import _l
 from backend.knowledge import (
     events,
     index_repository,
@@ -40,7 +42,6 @@ from backend.knowledge import (
 )
 from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
-from backend.knowledge.context import town_context
 from backend.knowledge.schemas import (
     Article,
     ArticleChange,
@@ -50,6 +51,7 @@ from backend.knowledge.schemas import (
     version_body,
 )
 from backend.knowledge.xzufi_schemas import XzufiProblem
+from backend.tenants import reach
 from backend.tenants.schemas import Tenant
 
 if TYPE_CHECKING:
@@ -65,11 +67,17 @@ class _New(msgspec.Struct):
 
 
 async def add_services(
-    run: _Run, message_name: str, services: Sequence[xzufi.ServiceDescription], known: dict[str, store.StoredObject]
+    run: _Run,
+    message_name: str,
+    services: Sequence[xzufi.ServiceDescription],
+    known: dict[str, store.StoredObject],
+    offices: list[store.StoredObject],
 ) -> set[int] | None:
     """Write the services of a message that the operator has never received (the first of each
     id) and return their positions in `services` (refused ones included: they are reported);
-    `known` gains what each became. None when the database refused the lot: nothing written."""
+    `known` gains what each became. `offices` are the active offices naming any of the services
+    (a town's own article carries its office). None when the database refused the lot: nothing
+    written."""
     uow = run.uow
     firsts: dict[str, int] = {}
     for position, description in enumerate(services):
@@ -77,10 +85,6 @@ async def add_services(
             firsts.setdefault(description.xzufi_id, position)
     if not firsts:
         return set()
-    town_services = [
-        services[p].xzufi_id for p in firsts.values() if services[p].area_ids and run.town_of(services[p].area_ids)
-    ]
-    offices = await store.offices_responsible_for(uow.conn, run.operator.id, town_services) if town_services else []
     doors: dict[UUID, DomainError | None] = {}
     planned: list[_New] = []
     handled: set[int] = set()
@@ -94,6 +98,7 @@ async def add_services(
             text = str(error.message) if isinstance(error, DomainError) else str(error)
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     if planned:
+        await store.forget_plans(uow.conn)
         try:
             async with uow.conn.transaction():  # savepoint: the lot or nothing
                 await _write(run, planned)
@@ -116,10 +121,10 @@ async def _plan(
     """What one new service becomes, checked as `create_article` checks it, nothing written."""
     town = run.town_of(description.area_ids) if description.area_ids else None
     owner = town or run.operator
-    if owner.id not in doors:  # the door, once per owner and message
-        try:
-            await town_context(run.uow, Operation.ARTICLE_WRITE, owner.slug)
-            doors[owner.id] = None
+    if owner.id not in doors:  # the door, once per owner and message: `town_context`'s check
+        try:  # of a tenant `start` has read in this transaction (no need to read it again)
+            reachable = reach.reachable(run.uow, Operation.ARTICLE_WRITE)
+            doors[owner.id] = None if owner.id in reachable else NotFound(_l("tenant not found"))
         except DomainError as error:
             doors[owner.id] = error
     closed = doors[owner.id]
@@ -170,13 +175,15 @@ async def _write(run: _Run, planned: list[_New]) -> None:
     # Nothing a search keeps in memory changes here (imported terms are read per search): the
     # worker moves the `knowledge` generation once the vectors are made.
     await index_repository.enqueue(conn, [(n.owner.id, n.article.id) for n in planned], words=True)
-    sources = []
-    for new in planned:
-        reference = (new.description.xzufi_id, new.description.version)
-        key = (new.owner.id, new.article.id)
-        _, rows, _ = one_by_one._merge(run, key, new.fields, None, {}, reference, ("", run.now))
-        sources.extend(rows)
-    await store.add_sources(conn, sources)
+    await store.add_article_sources(
+        conn,
+        [
+            one_by_one.created_source(
+                run, (n.owner.id, n.article.id), n.fields, (n.description.xzufi_id, n.description.version)
+            )
+            for n in planned
+        ],
+    )
     await store.save_objects(conn, run.operator.id, [_stored(n) for n in planned], run.now)
     await store.add_search_terms(
         conn,

@@ -116,11 +116,7 @@ async def start(uow: UnitOfWork) -> _Run:
         raise ValidationFailed(_l("only an operator imports XZuFi messages; sign in as its platform admin"))
     # The towns this operator serves today (not every tenant a platform admin may reach: another
     # operator's town may share a municipal key in a test or a migration).
-    clients = [
-        view.agreement.tenant_id
-        for view in await tenants.list_agreements(uow)
-        if view.active and view.agreement.operator_tenant_id == home.id
-    ]
+    clients = await tenants.active_client_ids(uow, home.id)
     acting = reach.reachable(uow, Operation.XZUFI_IMPORT)
     towns = await tenants.tenants_by_ids(uow, [t for t in [home.id, *clients] if t in acting])
     by_ags = {t.ags: t for t in towns.values() if t.ags}
@@ -130,7 +126,7 @@ async def start(uow: UnitOfWork) -> _Run:
 async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") -> XzufiReport:
     """One XML message or a zip of them. A message of another version, or one that is not
     XML, refuses a single-message upload (422) and is reported in a zip while the rest goes in."""
-    run = await start(uow)
+    reach.reachable(uow, Operation.XZUFI_IMPORT)  # 403 without the grant, before reading anything
     try:
         members = list(xzufi.messages_of_upload(data, name))
     except xzufi.XzufiRefused as refused:
@@ -138,7 +134,16 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
     if not members:
         raise ValidationFailed(_l("the upload holds no XZuFi message (.xml)"), field="body")
     single = len(members) == 1 and not data.startswith(b"PK")
-    async for member_name, message in xzufi.parse_in_turn(members, ahead=PARSE_AHEAD):
+    # The first message is parsed in a thread while `start` reads the operator and its towns: the
+    # parse needs nothing of them, and those statements' round trips are otherwise idle time.
+    first = xzufi.parse_soon(members[0]) if PARSE_AHEAD else None
+    try:
+        run = await start(uow)
+    except BaseException:
+        if first is not None:
+            first.cancel()
+        raise
+    async for member_name, message in xzufi.parse_in_turn(members, ahead=PARSE_AHEAD, first=first):
         if isinstance(message, xzufi.XzufiRefused):
             if single:
                 raise ValidationFailed(message.message, field="body") from None
@@ -177,9 +182,16 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         linked, problems = await xzufi_links.attach(conn, operator, run.now, message.name, message.responsibilities)
         touched_services.update(linked)
         counts.errors.extend(problems)
-    known = await store.objects_by_ids(conn, operator, "leistung", [s.xzufi_id for s in message.services])
-    fresh = {s.xzufi_id for s in message.services} - known.keys()
-    done = (await xzufi_bulk.add_services(run, message.name, message.services, known) if run.bulk else None) or set()
+    ids = [s.xzufi_id for s in message.services]
+    known = await store.objects_by_ids(conn, operator, "leistung", ids)
+    # The offices naming this message's services or those its offices touched, read once for the
+    # new services and the routes below (the one-by-one path reads a town service's office itself).
+    named = sorted(touched_services.union(ids))
+    offices = await store.offices_responsible_for(conn, operator, named) if named else []
+    fresh = set(ids) - known.keys()
+    done: set[int] = set()
+    if run.bulk:
+        done = await xzufi_bulk.add_services(run, message.name, message.services, known, offices) or set()
     touched_services.update(fresh & known.keys())
     for position, description in enumerate(message.services):
         if position in done:
@@ -195,7 +207,7 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         if changed:
             touched_services.add(description.xzufi_id)
     if touched_services:
-        await _responsibilities(run, message.name, sorted(touched_services))
+        await _responsibilities(run, message.name, sorted(touched_services), offices)
     for deletion in [*message.deletions, *deletions]:
         await _guarded(run, message.name, deletion.line, deletion.kind, deletion.xzufi_id, _delete(run, deletion))
 
@@ -423,6 +435,24 @@ def _merge(
     return chosen, rows, source_changed
 
 
+def created_source(
+    run: _Run, key: tuple[UUID, UUID], fields: dict[str, Any], reference: tuple[str, str]
+) -> store.ArticleSource:
+    """Where a new article's sections came from, as one row: what `_merge` would record for each
+    section of an article without a past (from this object and version, now, by this importer;
+    written as sent)."""
+    return store.ArticleSource(
+        key[0],
+        key[1],
+        SectionOrigin.XZUFI.value,
+        reference[0],
+        reference[1],
+        {name: _hash(value) for name, value in fields.items()},
+        run.now,
+        run.uow.principal.log_id,
+    )
+
+
 async def _publish(uow: UnitOfWork, state: ArticleState) -> None:
     if state.status is ArticleStatus.DRAFT:
         state = await service.change_status(uow, state.id, ArticleStatus.IN_REVIEW, state.latest_version, NOTE)
@@ -448,8 +478,7 @@ async def _write_article(
             uow, data, shared=shared, tenant_slug=owner.slug, external_id=f"xzufi:{description.xzufi_id}"[:200]
         )
         await _publish(uow, created)
-        _, rows, _ = _merge(run, (owner.id, created.id), fields, None, {}, reference, ("", run.now))
-        await store.save_sources(uow.conn, rows)
+        await store.add_article_sources(uow.conn, [created_source(run, (owner.id, created.id), fields, reference)])
         return "created", created.id
     latest = article.latest
     key = (article.tenant_id, article.id)
@@ -532,11 +561,13 @@ async def _flag_overrides(run: _Run, base_tenant: UUID, base_id: UUID, changed: 
 # ---------------------------------------------------------------------------------- responsibilities
 
 
-async def _responsibilities(run: _Run, name: str, leistung_ids: list[str]) -> None:
+async def _responsibilities(run: _Run, name: str, leistung_ids: list[str], offices: list[store.StoredObject]) -> None:
     """For each service touched and each town with a responsible office: the town's ticket
-    route for the LeiKa key, and the office on the town's version of a shared article."""
+    route for the LeiKa key, and the office on the town's version of a shared article.
+    `offices`: the active offices naming any of them (more are passed over)."""
     conn = run.uow.conn
-    offices = await store.offices_responsible_for(conn, run.operator.id, leistung_ids)
+    wanted = set(leistung_ids)
+    offices = [o for o in offices if wanted.intersection(o.data.get("leistungen", []))]
     if not offices:  # no office names them (a feed sends offices apart): nothing to read again
         return
     services = await store.objects_by_ids(conn, run.operator.id, "leistung", leistung_ids)

@@ -123,9 +123,10 @@ class Page(msgspec.Struct, frozen=True, rename="camel"):
     naechste_anfrage_url: str | None = None
 
 
-def read_page(
-    body: bytes, number: int
-) -> tuple[list[xzufi.XzufiMessage], list[xzufi.Deletion], list[XzufiProblem], Page]:
+ReadPage = tuple[list[xzufi.XzufiMessage], list[xzufi.Deletion], list[XzufiProblem], Page]
+
+
+def read_page(body: bytes, number: int) -> ReadPage:
     """The messages and deletions of one page; a bad entry is a problem, the rest goes in."""
     if len(body) > MAX_PAGE_BYTES:
         raise TransferFailed(f"page {number} is larger than {MAX_PAGE_BYTES} bytes")

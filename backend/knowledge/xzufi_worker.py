@@ -22,6 +22,7 @@ from auth.roles import Role
 from backend import clock
 from backend.background import worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
+from backend.knowledge import xzufi_import
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge import xzufi_transfer as transfer
 from backend.knowledge.xzufi_schemas import XzufiReport
@@ -54,18 +55,28 @@ async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncC
     try:
         token = await transfer.fetch_token(http, creds)
         url = creds.cursor_url or creds.url
-        for number in range(1, transfer.MAX_PAGES_PER_RUN + 1):
-            body = await transfer.fetch_page(http, url, token, number)
-            messages, deletions, problems, page = transfer.read_page(body, number)
-            following = transfer.next_url(creds, page)
-            async with unit_of_work(app, principal) as uow:
-                taken = await transfer.apply_page(
-                    uow, messages, deletions, problems, (following or url, page.naechster_index)
-                )
-            report = transfer.add_reports(report, taken)
-            if page.vollstaendig or following is None or following == url:
-                break
-            url = following
+        pending = asyncio.ensure_future(_fetch_and_read(http, url, token, 1))
+        try:
+            for number in range(1, transfer.MAX_PAGES_PER_RUN + 1):
+                messages, deletions, problems, page = await pending
+                following = transfer.next_url(creds, page)
+                more = not page.vollstaendig and following not in (None, url) and number < transfer.MAX_PAGES_PER_RUN
+                if more and xzufi_import.PARSE_AHEAD:
+                    # The next page is fetched and parsed while this one's statements run (decision
+                    # 024's fifth amendment); its failure still surfaces after this page is applied.
+                    pending = asyncio.ensure_future(_fetch_and_read(http, str(following), token, number + 1))
+                async with unit_of_work(app, principal) as uow:
+                    taken = await transfer.apply_page(
+                        uow, messages, deletions, problems, (following or url, page.naechster_index)
+                    )
+                report = transfer.add_reports(report, taken)
+                if not more:
+                    break
+                url = str(following)
+                if not xzufi_import.PARSE_AHEAD:
+                    pending = asyncio.ensure_future(_fetch_and_read(http, url, token, number + 1))
+        finally:
+            _drop(pending)
     except transfer.TransferFailed as error:
         outcome = f"failed: {error}"
         log.warning("xzufi_transfer_failed", tenant=principal.tenant_slug, reason=str(error))
@@ -75,6 +86,20 @@ async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncC
     async with unit_of_work(app, principal) as uow:
         await transfer.finish(uow, clock.now(), outcome, report)
     return report or EMPTY
+
+
+async def _fetch_and_read(http: httpx.AsyncClient, url: str, token: str, number: int) -> transfer.ReadPage:
+    body = await transfer.fetch_page(http, url, token, number)
+    return await asyncio.to_thread(transfer.read_page, body, number)
+
+
+def _drop(pending: asyncio.Future[transfer.ReadPage]) -> None:
+    """A page fetched ahead that will not be applied: stopped, or its failure taken (not logged
+    as never retrieved: the run has ended for another reason)."""
+    if not pending.done():
+        pending.cancel()
+    elif not pending.cancelled():
+        pending.exception()
 
 
 @dataclass

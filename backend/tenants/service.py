@@ -456,6 +456,19 @@ async def list_agreements(uow: UnitOfWork, on: date | None = None) -> list[Agree
     return [view_agreement(a, day) for a in await repository.list_agreements(uow.conn, list(reachable))]
 
 
+async def active_client_ids(uow: UnitOfWork, operator_id: UUID, on: date | None = None) -> list[UUID]:
+    """The towns an operator serves on a day (default today), among the agreements the principal
+    may read: `list_agreements`' `active`, without working out each agreement's terms and notice
+    (the XZuFi import asks this once per message)."""
+    reachable = require(uow.principal, Operation.AGREEMENT_READ)
+    day = on or clock.today()
+    return [
+        a.tenant_id
+        for a in await repository.list_agreements(uow.conn, list(reachable))
+        if a.operator_tenant_id == operator_id and a.is_active_on(day)
+    ]
+
+
 async def agreement(uow: UnitOfWork, agreement_id: UUID, operation: Operation) -> Agreement:
     """One agreement whose client the operation reaches (billing hangs tariffs on agreements)."""
     reachable = reach.reachable(uow, operation)

@@ -141,7 +141,15 @@ SNAPSHOT = {
     "sources": """SELECT s.tenant_id, coalesce(a.external_id, 'local of ' || b.external_id) AS ext, s.section,
                          s.origin, s.reference, s.reference_version, s.imported_hash, s.written_hash, s.changed_by,
                          s.source_changed_at IS NOT NULL AS flagged
-                  FROM article_section_sources s
+                  FROM (SELECT tenant_id, article_id, section, origin, reference, reference_version, imported_hash,
+                               written_hash, changed_by, source_changed_at
+                        FROM article_section_sources
+                        UNION ALL  -- a new article's row, by section, where the section has no row of its own
+                        SELECT o.tenant_id, o.article_id, h.key, o.origin, o.reference, o.reference_version, h.value,
+                               h.value, o.changed_by, NULL
+                        FROM article_sources o CROSS JOIN LATERAL jsonb_each_text(o.written_hashes) AS h
+                        WHERE NOT EXISTS (SELECT 1 FROM article_section_sources x WHERE x.tenant_id = o.tenant_id
+                                          AND x.article_id = o.article_id AND x.section = h.key)) s
                   JOIN articles a ON a.tenant_id = s.tenant_id AND a.id = s.article_id
                   LEFT JOIN articles b ON b.tenant_id = a.base_tenant_id AND b.id = a.base_article_id
                   WHERE s.tenant_id = ANY($1::uuid[])""",

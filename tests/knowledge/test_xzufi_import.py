@@ -320,6 +320,8 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(client: Client, 
     assert garbage.status_code == 422, garbage.text
     forbidden = await post(client, world, message(), role="editor")
     assert forbidden.status_code == 403, forbidden.text
+    forbidden_garbage = await post(client, world, b"PK\x03\x04 not a zip", role="editor")  # the door first
+    assert forbidden_garbage.status_code == 403, forbidden_garbage.text
     s = suffix()
     mixed = await imported(
         client,
@@ -431,3 +433,76 @@ async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_o
     assert article_id is not None
     shown = await view(client, world, SOEST, str(article_id))
     assert shown is not None and "7,00 €" in shown["sections"]["fees"]  # the later message's
+
+
+async def test_a_new_services_provenance_is_one_row_yet_every_section_says_where_it_came_from(
+    client: Client, world: World
+) -> None:
+    """Decision 024's fifth amendment: a new article's provenance is stored as one row; readers
+    still get one entry per section, and a section's own row (a changed source) takes precedence."""
+    s, w = suffix(), nonsense_word()
+    title = f"Sondernutzung beantragen {s}"
+
+    def text(fee: str, version: str) -> str:
+        return message(
+            leistung(
+                f"KS-SN-{s}",
+                title,
+                key="99035001000000",
+                summary="Eine Straße oder einen Gehweg vorübergehend nutzen.",
+                fees=((fee, "Erlaubnis"),),
+                deadline="zwei Wochen vorher",
+                documents="Lageplan",
+                legal="StrWG NRW § 18",
+                terms=(w,),
+                version=version,
+            )
+        )
+
+    await imported(client, world, text("40", "1"))
+    async with tenant_transaction(world.state.pool, [world.tenant_ids[KREIS]], readonly=True) as conn:
+        article_id = await conn.fetchval(
+            "SELECT id FROM articles WHERE tenant_id = $1 AND external_id = $2",
+            world.tenant_ids[KREIS],
+            f"xzufi:KS-SN-{s}",
+        )
+        stored = await conn.fetch(
+            "SELECT reference, reference_version, written_hashes FROM article_sources WHERE article_id = $1", article_id
+        )
+        per_section = await conn.fetchval(
+            "SELECT count(*) FROM article_section_sources WHERE article_id = $1", article_id
+        )
+    assert article_id is not None
+    assert [(r["reference"], r["reference_version"]) for r in stored] == [(f"KS-SN-{s}", "1")]
+    assert per_section == 0
+    first = {r["section"]: r for r in await sources(client, world, SOEST, "editor", str(article_id))}
+    assert {"title", "summary", "fees", "deadlines", "documents", "legal_basis", "search_terms"} <= first.keys()
+    assert first.keys() == set(stored[0]["written_hashes"])
+    assert all(
+        (r["origin"], r["reference"], r["referenceVersion"], r["sourceChanged"]) == ("xzufi", f"KS-SN-{s}", "1", False)
+        for r in first.values()
+    ), first
+    assert len({r["changedAt"] for r in first.values()}) == 1
+
+    changed = await imported(client, world, text("55", "2"))
+    assert changed["updated"] == 1, changed
+    again = {r["section"]: r for r in await sources(client, world, SOEST, "editor", str(article_id))}
+    assert again.keys() == first.keys()
+    # Each section's own row now answers (version 2); the fee, changed by the source, is new.
+    assert {r["referenceVersion"] for r in again.values()} == {"2"}
+    assert again["fees"]["changedAt"] > first["fees"]["changedAt"]
+    assert again["title"]["changedAt"] == first["title"]["changedAt"]  # unchanged since the first import
+
+
+async def test_a_towns_own_imported_provenance_is_hidden_from_another_town(client: Client, world: World) -> None:
+    s = suffix()
+    await imported(client, world, message(leistung(f"GE-PR-{s}", f"Parkausweis Geseke {s}", areas=(GESEKE_AGS,))))
+    geseke, soest = world.tenant_ids[GESEKE], world.tenant_ids[SOEST]
+    async with tenant_transaction(world.state.pool, [geseke], readonly=True) as conn:
+        article_id = await conn.fetchval(
+            "SELECT id FROM articles WHERE tenant_id = $1 AND external_id = $2", geseke, f"xzufi:GE-PR-{s}"
+        )
+        own = await conn.fetchval("SELECT count(*) FROM article_sources WHERE article_id = $1", article_id)
+    async with tenant_transaction(world.state.pool, [soest], readonly=True) as conn:
+        other = await conn.fetchval("SELECT count(*) FROM article_sources WHERE article_id = $1", article_id)
+    assert article_id is not None and (own, other) == (1, 0)
