@@ -90,6 +90,10 @@ class Live:
     watermark: int
     switch: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # state, since, until
     phone: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # state, since, until (expiry)
+    # Answers of the forwarding decision remembered with this view of presence and so dropped
+    # with it (a presence or directory change replaces it), each for the span of time in which
+    # nothing it says can change (`service._answer`, decision 040's third amendment).
+    answers: dict[tuple[str | None, str | None, str | None], Any] = field(default_factory=dict)
 
     def switch_at(self, person_id: UUID, at: datetime) -> dict[str, Any] | None:
         row = self.switch.get(person_id)
