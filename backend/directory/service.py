@@ -423,10 +423,6 @@ class _Answer:
     heard: str | None  # the whole summary when an option before the message can be taken
 
 
-# Answers remembered per presence view (`Live.answers`), one per key, surname and area asked.
-_ANSWERS_REMEMBERED = 1024
-
-
 def _answer(
     town: compiled.Snapshot,
     live: compiled.Live,
@@ -458,8 +454,6 @@ def _answer(
     until = _answer_until(town, live, choice, at)
     made = _Answer(town, at, until or at, options, builder.options[-1], " ".join(spoken), heard)
     if until is not None:
-        if len(live.answers) >= _ANSWERS_REMEMBERED:
-            live.answers.clear()
         live.answers[key] = made
     return made
 

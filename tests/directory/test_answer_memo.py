@@ -234,3 +234,18 @@ async def test_every_remembered_answer_is_the_one_made_afresh(
     # The walk met every source of the person's presence.
     reasons = {reason.split(" until")[0] for _, reason in seen}
     assert {"available", "busy on the telephone", "absent", "outside the department's hours"} <= reasons, seen
+
+
+async def test_the_remembered_answers_stay_bounded_and_keep_the_recent_ones(
+    client: Client, world: World, department: uuid.UUID
+) -> None:
+    """A surname is any text a caller gives: a flood of them pushes out the oldest answers only."""
+    own = await own_person(client, "", world, department)
+    principal, slug = agent(world), world.slug(SOEST)
+    names = [f"Flut{chr(65 + n % 26)}{chr(97 + n // 26 % 26)}{chr(97 + n // 676 % 26)}" for n in range(1100)]
+    for name in names:
+        decision = await service.forwarding_decision(world.state, principal, slug, own.key, name, TUESDAY_10)
+        assert decision.surname == name and decision.options[0].person_id == uuid.UUID(own.person["id"])
+    _, live = await held(world)
+    assert len(live.answers) == compiled.ANSWERS_REMEMBERED
+    assert (own.key, names[-1], None) in live.answers and (own.key, names[0], None) not in live.answers
