@@ -30,6 +30,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from auth.permissions import Operation, require
@@ -82,6 +83,9 @@ class Snapshot:
         return self.calendars.get(department_id, self.calendar) if department_id else self.calendar
 
 
+ANSWERS_REMEMBERED = 1024  # forwarding answers per presence view (`Live.answers`)
+
+
 @dataclass(frozen=True, slots=True)
 class Live:
     """The town's switch and telephone rows (the latest per person), and the watermark to read
@@ -90,6 +94,13 @@ class Live:
     watermark: int
     switch: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # state, since, until
     phone: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # state, since, until (expiry)
+    # Answers of the forwarding decision remembered with this view of presence and so dropped
+    # with it (a presence or directory change replaces it), each for the span of time in which
+    # nothing it says can change (`service._answer`, decision 040's third amendment).
+    # Bounded (a surname is any text a caller gives): a flood pushes out the least recently used.
+    answers: LRUCache[tuple[str | None, str | None, str | None], Any] = field(
+        default_factory=lambda: LRUCache(maxsize=ANSWERS_REMEMBERED)
+    )
 
     def switch_at(self, person_id: UUID, at: datetime) -> dict[str, Any] | None:
         row = self.switch.get(person_id)

@@ -10,6 +10,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
+
 from auth.permissions import Operation
 from auth.principal import Principal
 from backend import clock
@@ -378,25 +380,124 @@ def _decision(
         raise ValidationFailed(_l("give the time with its offset"), field="at")
     if leika_key is not None and not (leika_key.isascii() and leika_key.isdigit() and len(leika_key) <= 14):
         raise ValidationFailed(_l("a LeiKa key has up to 14 digits"), field="leikaKey")
-    if surname is not None and (len(surname) > 100 or not fold_letters(surname)):
+    # A question already chosen for (`Snapshot.choices`) was checked when it was first asked.
+    known = (leika_key, surname, area) in town.choices
+    if surname is not None and not known and (len(surname) > 100 or not fold_letters(surname)):
         raise ValidationFailed(_l("not a surname"), field="surname")
     choice = _choice(town, leika_key, surname, area)
-    presences = held_presences(town, live, [c[0] for c in choice.candidates], at)
+    answer = _answer(town, live, choice, (leika_key, surname, area), at)
+    # The deadline moves with the moment (to the microsecond under `working_days_24h`): the
+    # one part of the answer made per request.
     due_at = town.callback.due_at(town.calendar, at)
-    builder = _Options(town, presences, at)
-    for person, kind, entry in choice.candidates:
-        builder.person(person, kind, entry)
-    if choice.line is not None:
-        builder.department(choice.line)
-    builder.message(choice.first, choice.line, due_at, nobody=choice.first is None)
+    message = msgspec.structs.replace(
+        answer.message,
+        speakable=f"{answer.message.speakable}{spoken_clock(due_at, town.calendar, at)}.",
+        callback_due_at=due_at,
+    )
+    if answer.heard is None:  # no option before the message can be taken: the agent hears it too
+        speakable = f"{answer.spoken} {message.speakable}" if answer.spoken else message.speakable
+    else:
+        speakable = answer.heard
     return ForwardingDecision(
         tenant_id=tenant.id,
         at=at,
         leika_key=leika_key,
         surname=surname,
-        options=builder.options,
-        speakable=builder.summary(),
+        options=[*answer.options, message],
+        speakable=speakable,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A decision's answer but for its moment and deadline, the same for every moment in
+    [since, until): the options before the message, and the message without its deadline
+    (`speakable` the sentence up to "Rückruf bis ")."""
+
+    snapshot: compiled.Snapshot
+    since: datetime
+    until: datetime
+    options: tuple[ForwardingOption, ...]
+    message: ForwardingOption
+    spoken: str  # the options' sentences the agent hears before the message
+    heard: str | None  # the whole summary when an option before the message can be taken
+
+
+def _answer(
+    town: compiled.Snapshot,
+    live: compiled.Live,
+    choice: _Choice,
+    key: tuple[str | None, str | None, str | None],
+    at: datetime,
+) -> _Answer:
+    """The answer remembered for `key`, if it holds at `at`; else made, and remembered for as
+    long as it holds. Presence and hours were judged per decision (~60 µs of CPU in context,
+    decision 040's floor); they change only at moments known in advance (`_answer_until`)."""
+    known: _Answer | None = live.answers.get(key)
+    if known is not None and known.snapshot is town and known.since <= at < known.until:
+        return known
+    presences = held_presences(town, live, [c[0] for c in choice.candidates], at)
+    builder = _Options(town, presences, at)
+    for person, kind, entry in choice.candidates:
+        builder.person(person, kind, entry)
+    if choice.line is not None:
+        builder.department(choice.line)
+    options = tuple(builder.options)
+    builder.message(choice.first, choice.line, nobody=choice.first is None)
+    spoken: list[str] = []
+    heard: str | None = None
+    for option in options:
+        spoken.append(option.speakable)
+        if option.available:
+            heard = " ".join(spoken)
+            break
+    until = _answer_until(town, live, choice, at)
+    made = _Answer(town, at, until or at, options, builder.options[-1], " ".join(spoken), heard)
+    if until is not None:
+        live.answers[key] = made
+    return made
+
+
+def _answer_until(town: compiled.Snapshot, live: compiled.Live, choice: _Choice, at: datetime) -> datetime | None:
+    """The first moment after `at` at which anything the answer says (but its deadline) may
+    change: a switch or telephone event of a named person starting or running out, one of their
+    dated absences starting or ending, a weekly absence of theirs or their department's hours
+    (or the named line's) opening or closing today, or the local midnight (holidays, closing
+    days, and "until 14:00" against "until Wednesday 14:00"). Moments that change nothing only
+    shorten the span. None: not remembered — on a day whose UTC offset changes (daylight
+    saving) local clock times are not one instant each, so that day every answer is made."""
+    calendar = town.calendar
+    zone = calendar.zone
+    today = at.astimezone(zone).date()
+    midnight = datetime.combine(today + timedelta(days=1), time(0), zone)
+    if datetime.combine(today, time(0), zone).utcoffset() != midnight.utcoffset():
+        return None
+    moments = [midnight]
+    calendars: dict[int, WorkingCalendar] = {}
+    weekday = today.isoweekday()
+    for person, _, _ in choice.candidates:
+        for row in (live.phone.get(person.id), live.switch.get(person.id)):
+            if row is not None:
+                moments += (row["since"], row["until"])
+        for dated in town.dated.get(person.id, ()):
+            moments += (dated["starts_at"], dated["ends_at"])
+        for weekly in town.weekly.get(person.id, ()):
+            if weekly["weekday"] == weekday:
+                moments += (
+                    datetime.combine(today, weekly["starts"], zone),
+                    datetime.combine(today, weekly["ends"], zone),
+                )
+        own = town.calendar_of(person.department_id)
+        calendars[id(own)] = own
+    if choice.line is not None:
+        own = town.calendar_of(choice.line.department_id)
+        calendars[id(own)] = own
+    for each in calendars.values():
+        if each.time_zone != calendar.time_zone:
+            return None  # a department in another zone: its own days; not expected, not remembered
+        for opens, closes in each.intervals_on(today):
+            moments += (opens, closes)
+    return min(m for m in moments if m > at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,8 +649,9 @@ class _Options:
             callback_due_at=None,
         )
 
-    def message(self, person: Person | None, line: DepartmentLine | None, due_at: datetime, *, nobody: bool) -> None:
-        due = spoken_clock(due_at, self.calendar, self.at)
+    def message(self, person: Person | None, line: DepartmentLine | None, *, nobody: bool) -> None:
+        """The message without its deadline: `speakable` up to "Rückruf bis ", completed per
+        decision (`_decision`)."""
         if person is not None:
             to, reason = _texts(self.town, person).spoken, "take a message for the responsible person"
         elif line is not None:
@@ -569,15 +671,6 @@ class _Options:
             department_name=line.name if line else None,
             number=None,
             reason=reason,
-            speakable=f"{prefix}Rückrufbitte an {to}, Rückruf bis {due}.",
-            callback_due_at=due_at,
+            speakable=f"{prefix}Rückrufbitte an {to}, Rückruf bis ",
+            callback_due_at=None,
         )
-
-    def summary(self) -> str:
-        """What the agent hears: every option up to and including the first that can be taken."""
-        spoken = []
-        for option in self.options:
-            spoken.append(option.speakable)
-            if option.available:
-                break
-        return " ".join(spoken)

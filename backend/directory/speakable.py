@@ -11,9 +11,10 @@ from babel.dates import get_day_names, get_month_names
 from backend.directory.schemas import Person, Presence, PresenceSource
 from backend.tenants.calendar import WorkingCalendar
 
-# Babel's CLDR names (already used for the error catalogues), not a second hand-written list.
-_WEEKDAYS = get_day_names("wide", locale="de")  # 0 = Montag
-_MONTHS = get_month_names("wide", locale="de")  # 1 = Januar
+# Babel's CLDR names (already used for the error catalogues), not a second hand-written list;
+# copied into plain dicts once: a look-up in babel's locale data costs ~5 µs each.
+_WEEKDAYS = dict(get_day_names("wide", locale="de").items())  # 0 = Montag
+_MONTHS = dict(get_month_names("wide", locale="de").items())  # 1 = Januar
 
 
 def spoken_name(person: Person) -> str:
