@@ -5,15 +5,12 @@ database."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
 from backend.knowledge import xzufi
 from backend.knowledge.xzufi_xml import municipal_key
 from tests.knowledge.xzufi_heldout_messages import NS, gestattung
-from tests.knowledge.xzufi_messages import leistung, message, suffix
+from tests.knowledge.xzufi_messages import leistung, message, suffix, zipped
 
 
 def test_a_held_out_message_reads_as_an_agent_needs_it() -> None:
@@ -190,21 +187,13 @@ def test_truncated_and_entity_messages_are_refused(hostile: bytes) -> None:
     assert "not well-formed" in str(refused.value) or "DTD or entities" in str(refused.value)
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_sizes_are_checked_before_anything_is_parsed_or_unpacked() -> None:
     with pytest.raises(xzufi.XzufiTooLarge):
         xzufi.check_size(b"<" + b" " * (9 * 1024 * 1024))
     with pytest.raises(xzufi.XzufiTooLarge):
-        xzufi.check_size(_zip({"a.xml": b" " * (9 * 1024 * 1024)}))
+        xzufi.check_size(zipped({"a.xml": b" " * (9 * 1024 * 1024)}))
     xzufi.check_size(gestattung("s").encode())  # a normal message passes
-    xzufi.check_size(_zip({"a.xml": gestattung("s").encode()}))
+    xzufi.check_size(zipped({"a.xml": gestattung("s").encode()}))
 
 
 def test_the_german_name_wins_over_a_citizens_name_sent_only_in_english() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from backend.knowledge import xzufi
-from tests.knowledge.xzufi_messages import leistung, message, office
+from tests.knowledge.xzufi_messages import leistung, message, office, zipped
 
 SAMPLES = Path(xzufi.__file__).parent / "data" / "xzufi"
 
@@ -94,27 +92,19 @@ def test_hostile_or_foreign_input_is_refused(hostile: bytes) -> None:
         xzufi.parse_message(hostile)
 
 
-def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_a_zip_of_messages_is_read_member_by_member() -> None:
-    data = _zip({"b.xml": message(leistung("Z2", "B")).encode(), "a.xml": b"<x/>", "readme.txt": b"hi"})
+    data = zipped({"b.xml": message(leistung("Z2", "B")).encode(), "a.xml": b"<x/>", "readme.txt": b"hi"})
     assert [name for name, _ in xzufi.messages_of_upload(data)] == ["a.xml", "b.xml"]
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd.xml", "/abs/message.xml", "C:\\evil.xml", "a/../../b.xml"])
 def test_zip_path_tricks_are_refused(name: str) -> None:
     with pytest.raises(xzufi.XzufiRefused):
-        list(xzufi.messages_of_upload(_zip({name: b"<x/>"})))
+        list(xzufi.messages_of_upload(zipped({name: b"<x/>"})))
 
 
 def test_a_zip_bomb_is_refused_before_anything_is_unpacked() -> None:
-    bomb = _zip({"bomb.xml": b"<a>" + b" " * (7 * 1024 * 1024) + b"</a>"})
+    bomb = zipped({"bomb.xml": b"<a>" + b" " * (7 * 1024 * 1024) + b"</a>"})
     assert len(bomb) < 100_000
     with pytest.raises(xzufi.XzufiRefused) as refused:
         list(xzufi.messages_of_upload(bomb))

@@ -5,9 +5,7 @@ and changes nothing."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 from backend.state import unit_of_work
 from tests.knowledge.conftest import GESEKE, KREIS, SOEST, gql, indexed, payload
 from tests.knowledge.xzufi_heldout_messages import NS, gestattung
-from tests.knowledge.xzufi_messages import suffix
+from tests.knowledge.xzufi_messages import suffix, zipped
 from tests.support.world import World, system_principal
 
 Client = httpx.AsyncClient
@@ -139,14 +137,6 @@ async def test_a_message_in_a_json_field_or_graphql_argument_keeps_its_umlauts(c
         assert "(ab 20 €)" in shown["sections"]["fees"], via
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 BOMB = (
     '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
     '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
@@ -160,9 +150,9 @@ BOMB = (
         (lambda: gestattung("trunc").encode()[:3000], 422, "not well-formed XML"),
         (lambda: BOMB, 422, "DTD or entities"),
         (lambda: gestattung("big").encode() + b" " * (50 * 1024 * 1024), 413, "at most 8 MB"),
-        (lambda: _zip({"../../etc/cron.d/evil.xml": gestattung("zt").encode()}), 422, "outside the archive"),
-        (lambda: _zip({"bomb.xml": b"<a>" + b" " * (7 * 1024 * 1024) + b"</a>"}), 422, "suspiciously well"),
-        (lambda: _zip({"big.xml": b" " * (9 * 1024 * 1024)}), 413, "more than 64 MB"),
+        (lambda: zipped({"../../etc/cron.d/evil.xml": gestattung("zt").encode()}), 422, "outside the archive"),
+        (lambda: zipped({"bomb.xml": b"<a>" + b" " * (7 * 1024 * 1024) + b"</a>"}), 422, "suspiciously well"),
+        (lambda: zipped({"big.xml": b" " * (9 * 1024 * 1024)}), 413, "more than 64 MB"),
         (lambda: b"PK\x03\x04 not really a zip", 422, "not a readable zip"),
         (
             lambda: gestattung("v").replace(NS, "http://xoev.de/schemata/xzufi/2_3_0").encode(),

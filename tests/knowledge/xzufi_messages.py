@@ -3,7 +3,9 @@ towns); ids carry a suffix so that tests sharing the session's world never meet.
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
@@ -125,3 +127,12 @@ def office(
         f"</x:anschrift>{channels}<x:oeffnungszeiten>{periods}</x:oeffnungszeiten>{duties}"
         "</x:organisationseinheit>\n"
     )
+
+
+def zipped(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip upload of these members (name → bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
