@@ -34,7 +34,6 @@ from auth.permissions import Operation
 from backend.errors import DomainError, NotFound
 from backend.i18n import _l
 from backend.knowledge import (
-    events,
     index_repository,
     repository,
     service,
@@ -44,7 +43,6 @@ from backend.knowledge import xzufi_import as one_by_one
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.schemas import (
     Article,
-    ArticleChange,
     ArticleKind,
     ArticleStatus,
     ArticleVersion,
@@ -108,7 +106,9 @@ async def add_services(
     for new in planned:
         known[new.description.xzufi_id] = _stored(new)
     run.counts.created += len(planned)
-    _notify(run, planned)
+    # No change is published for them: an article's channel is listened to only by someone who
+    # could read the article, and these ids were made in this transaction (random), so before
+    # the commit nobody can be subscribed, and after it a reader sees version 1 anyway.
     return handled
 
 
@@ -210,24 +210,3 @@ def _stored(new: _New) -> store.StoredObject:
         data={"originPortal": description.origin_portal, "fields": msgspec.to_builtins(new.fields)},
         status="active",
     )
-
-
-def _notify(run: _Run, planned: list[_New]) -> None:
-    """Each new article's change on its channel after commit, as a publish sends it."""
-    changes = [
-        ArticleChange(
-            article_id=n.article.id,
-            tenant_id=n.owner.id,
-            version=1,
-            status=ArticleStatus.PUBLISHED,
-            changed_at=run.now,
-            local=False,
-        )
-        for n in planned
-    ]
-    redis = run.uow.redis
-
-    async def send() -> None:
-        await events.publish_many(redis, [(events.article_channel(c.article_id), c) for c in changes])
-
-    run.uow.after_commit(send)
