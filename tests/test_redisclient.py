@@ -80,12 +80,18 @@ async def test_read_counters_without_redis_pauses_and_then_skips(world: World) -
 
 
 async def test_read_counters_after_redis_closed_its_connection_reads_on_a_new_one(world: World) -> None:
-    guarded = redisclient.connect(world.state.settings.redis_url or "")
+    # Named, so that only its own connection is closed: killing every client (TYPE normal) also
+    # cut the session app's connections and any other user of a shared Redis server.
+    name = f"test-closed-{uuid.uuid4().hex[:8]}"
+    guarded = redisclient.GuardedRedis.from_url(world.state.settings.redis_url or "", client_name=name)
     other = Redis.from_url(world.state.settings.redis_url or "")
     key = generations.key(world.state, "signin")
     try:
         await guarded.read_counters([key])
-        await other.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")  # as a restart would
+        own = [client["id"] for client in await other.client_list() if client.get("name") == name]
+        assert own
+        for client_id in own:  # as a restart would
+            await other.execute_command("CLIENT", "KILL", "ID", client_id)
         assert await guarded.read_counters([key]) == await other.mget([key])
         assert not guarded.paused
     finally:
