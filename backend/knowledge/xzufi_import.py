@@ -60,7 +60,9 @@ PARSE_AHEAD = True  # a zip's next message parsed while this one's statements wa
 
 
 def _hash(value: object) -> str:
-    return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(value), order="sorted")).hexdigest()[:32]
+    # Text, most sections, is its own builtin: the same bytes without the conversion.
+    plain = value if type(value) is str else msgspec.to_builtins(value)
+    return hashlib.sha256(msgspec.json.encode(plain, order="sorted")).hexdigest()[:32]
 
 
 def ags_of(area: str) -> str:
