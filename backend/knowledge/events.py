@@ -38,19 +38,6 @@ async def publish(redis: Redis, channel: str, change: ArticleChange) -> None:
         log.warning("article_change_not_published", channel=channel)
 
 
-async def publish_many(redis: Redis, changes: Sequence[tuple[str, ArticleChange]]) -> None:
-    """Several changes in one round trip (a pipeline, no transaction): a bulk import's articles."""
-    if not changes:
-        return
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for channel, change in changes:
-                pipe.publish(channel, msgspec.json.encode(change))
-            await pipe.execute()
-    except RedisError:
-        log.warning("article_changes_not_published", count=len(changes))
-
-
 async def listen(redis: Redis, channels: Sequence[str]) -> AsyncIterator[ArticleChange]:
     """Changes on `channels` until the consumer stops iterating."""
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
