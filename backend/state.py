@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import structlog
 from redis.asyncio import Redis
 
 from auth.oidc import TokenVerifier
@@ -23,12 +24,16 @@ from auth.principal import Principal
 from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.disclosures import Disclosure
+from backend.errors import Conflict
 from backend.generations import Generations, SharedRead
+from backend.i18n import _l
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.sealing import Sealer, development_key, parse_key
 from backend.settings import Settings
 from outbound import Networks, OutboundPolicy
+
+log = structlog.get_logger("state")
 
 # The bearer token to the verified principal and the generations read for it. The tenants domain
 # provides it (`backend.tenants.signin.sign_in`); create_app() passes it in, so the HTTP layer
@@ -128,8 +133,15 @@ async def unit_of_work(app: AppState, principal: Principal, *, readonly: bool = 
     """One transaction for the principal's tenants; commit when the block succeeds, then run
     the after-commit hooks."""
     tenant_ids = principal.row_tenant_ids
-    async with tenant_transaction(app.pool, tenant_ids, readonly=readonly) as conn:
-        uow = UnitOfWork(app, principal, conn, tenant_ids)
-        yield uow
+    try:
+        async with tenant_transaction(app.pool, tenant_ids, readonly=readonly) as conn:
+            uow = UnitOfWork(app, principal, conn, tenant_ids)
+            yield uow
+    except asyncpg.TransactionRollbackError as error:
+        # A deadlock or serialization failure: PostgreSQL chose this transaction to give way to a
+        # simultaneous one and rolled it back, so nothing changed and a retry may well succeed.
+        # That is a conflict the client can act on, not an internal error.
+        log.info("transaction_rolled_back", sqlstate=error.sqlstate, error_type=type(error).__name__)
+        raise Conflict(_l("a simultaneous change got in the way and nothing was changed; try again")) from error
     for hook in uow._after_commit:
         await hook()

@@ -384,6 +384,17 @@ async def set_agreement_end(
     return _agreement(row) if row else None
 
 
+async def lock_agreements_between(conn: asyncpg.Connection, tenant_id: UUID, operator_tenant_id: UUID) -> None:
+    """Until the transaction ends, the one who concludes an agreement between these two. Two
+    inserts racing on the exclusion constraint wait on each other and, three or more at once,
+    deadlock; taken in turn, the second finds the first's agreement and is told so."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('agreement:' || $1::uuid::text || ':' || $2::uuid::text, 0))",
+        tenant_id,
+        operator_tenant_id,
+    )
+
+
 async def overlapping_agreement_exists(
     conn: asyncpg.Connection, tenant_id: UUID, operator_tenant_id: UUID, starts_on: date
 ) -> bool:

@@ -487,6 +487,7 @@ async def create_agreement(uow: UnitOfWork, data: AgreementCreate) -> AgreementV
     if data.client_tenant_id not in reachable or data.client_tenant_id == operator.id:
         raise NotFound(_l("client tenant not found"))
     await repository.get_tenant(uow.conn, data.client_tenant_id)
+    await repository.lock_agreements_between(uow.conn, data.client_tenant_id, operator.id)
     if await repository.overlapping_agreement_exists(uow.conn, data.client_tenant_id, operator.id, data.starts_on):
         raise Conflict(_l("this client already has an agreement with the operator in that period"))
     try:
