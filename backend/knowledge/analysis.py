@@ -281,7 +281,23 @@ def _base_of_head(segment: str, vocabulary: frozenset[str]) -> str | None:
     for ending in ENDINGS:
         if segment.endswith(ending) and _part_ok(segment[: -len(ending)], vocabulary):
             return segment[: -len(ending)]
-    return None
+    return next((m for m in masculine_forms(segment) if _part_ok(m, vocabulary)), None)
+
+
+FEMININE = ("innen", "in")
+
+
+def masculine_forms(word: str) -> list[str]:
+    """The forms a feminine person noun (folded) is derived from: schulerin → schuler, anwaltin →
+    anwalt, zeugin → zeuge, physiotherapeutinnen → physiotherapeut. Callers say the feminine
+    ("als Anwältin", "Austauschschülerin"); the catalogue names the person once, in the masculine
+    or with both ("Logopädin / Logopäde"). Candidates only: the caller checks them against a
+    vocabulary or the index."""
+    for ending in FEMININE:
+        stem = word[: -len(ending)]
+        if word.endswith(ending) and len(stem) >= MIN_PART:
+            return [stem, stem + "e"]
+    return []
 
 
 def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) -> list[str] | None:
@@ -458,6 +474,18 @@ def derived_forms(word: str) -> list[str]:
     return forms
 
 
+def _masculine(word: str, vocabulary: frozenset[str]) -> str | None:
+    """The masculine a feminine person noun is made from, when the catalogue's vocabulary has it
+    or the dictionary has it as a noun in its dictionary form (zeugin → zeuge, not zeug; anwaltin →
+    anwalt, not the plural anwalte)."""
+    forms = masculine_forms(word)
+    known = [m for m in forms if m in vocabulary]
+    if known:
+        return known[0]
+    nouns = [m for m in reversed(forms) if is_german_word(m) and noun_lemma(m) == m]
+    return nouns[0] if nouns else None
+
+
 def _single_word_rule(word: str, lex: Lexicon) -> SynonymRule | None:
     return next((r for r in lex.rules_for(word) if len(r.key) == 1 and r.matches([word], 0)), None)
 
@@ -493,6 +521,10 @@ def word_concept(
     )
     for base in bases:
         concept.add(Alternative((base,), "variant"))
+    # A feminine person noun is also searched as the one it is made from (Anwältin → Anwalt), when
+    # the catalogue's vocabulary or the dictionary knows that word (not Termin → Term).
+    if masculine := _masculine(spellings[0], lex.vocabulary):
+        concept.add(Alternative((masculine,), "variant"))
     # A separated particle makes another verb: "melden … an" is anmelden, not melden. The
     # dictionary form finds synonyms too: "zieht … um" is umziehen.
     synonym_spellings = [s for s in [*spellings, *bases] if particle is None or s.startswith(particle)]

@@ -261,3 +261,36 @@ def test_the_dictionary_is_asked_with_the_umlauts_as_typed() -> None:
     assert not analysis.is_german_word("schlussel")
     assert ("antrag",) in [a.words for a in concepts["antrage"].strong]
     assert analysis.lemmas("garten") == []  # a noun in its dictionary form, not the verb "garen"
+
+
+# ------------------------------------------------------------------- feminine person nouns (issue 15)
+
+
+@pytest.mark.parametrize(
+    ("word", "masculine"),
+    [
+        ("anwaltin", "anwalt"),  # not the plural "anwälte"
+        ("zeugin", "zeuge"),  # not "Zeug"
+        ("physiotherapeutin", "physiotherapeut"),
+        ("sachbearbeiterin", "sachbearbeiter"),
+        ("arztin", "arzt"),
+    ],
+)
+def test_a_feminine_person_noun_is_also_searched_as_the_masculine(word: str, masculine: str) -> None:
+    """Callers say "als Anwältin", the catalogue "Rechtsanwalt"."""
+    concept = analysis.word_concept(word, analysis.default_lexicon())
+    alternatives = [a.words for a in concept.strong]
+    assert (masculine,) in alternatives
+    assert len([a for a in alternatives if len(a) == 1 and a[0] != word]) == 1
+
+
+@pytest.mark.parametrize("word", ["medizin", "berlin", "kamin", "vitamin"])
+def test_a_word_ending_in_in_that_names_no_woman_gets_no_masculine(word: str) -> None:
+    concept = analysis.word_concept(word, analysis.default_lexicon())
+    assert [a.words for a in concept.strong] == [(word,)]
+
+
+def test_a_compound_with_a_feminine_head_splits_at_the_masculine() -> None:
+    """ "Austauschschülerin" meets the catalogue's "Schüleraustausch"."""
+    vocabulary = analysis.default_lexicon().vocabulary
+    assert analysis.split_compound("austauschschulerin", vocabulary) == ["austausch", "schuler"]
