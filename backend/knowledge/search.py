@@ -290,6 +290,19 @@ def judge(
     return Judgement(relevance, topical and covered and relevance >= CONFIDENT_RELEVANCE)
 
 
+def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Record) -> Judgement:
+    """`judge` for a row of the search statement."""
+    return judge(
+        concepts,
+        unknown,
+        row["strong_factors"],
+        row["weak_factors"],
+        int(row["title_words"]),
+        int(row["title_found"]),
+        row["source"] == HitSource.ARTICLE.value,
+    )
+
+
 def _hit(row: asyncpg.Record, judgement: Judgement, score: float) -> SearchHit:
     snippet, snippet_text = _snippet(row["snippet"])
     kind = row["article_kind"]
@@ -477,6 +490,13 @@ async def _search_articles(
     fused = fusion.reciprocal_rank_fusion(
         [(lexical_order, fusion.LEXICAL_WEIGHT), (meaning_order, fusion.MEANING_WEIGHT)]
     )
+    if lexical_on and meaning_on:
+        # The lexical retriever unsure of its first service: the encoder's best guess in the top three.
+        lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
+        score_of = dict(fused)
+        fused = [
+            (g, score_of[g]) for g in fusion.with_meaning_first([g for g, _ in fused], meaning_order, lexical_sure)
+        ]
     if EXPLAIN is not None:
         EXPLAIN(
             {
@@ -488,17 +508,7 @@ async def _search_articles(
                 "elsewhere": elsewhere,
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
                 "lexical_confident": {
-                    g: r["lexical"]
-                    and judge(
-                        searchable,
-                        unknown,
-                        r["strong_factors"],
-                        r["weak_factors"],
-                        int(r["title_words"]),
-                        int(r["title_found"]),
-                        r["source"] == HitSource.ARTICLE.value,
-                    ).confident
-                    for g, r in by_group.items()
+                    g: r["lexical"] and _judge_row(searchable, unknown, r).confident for g, r in by_group.items()
                 },
             }
         )
@@ -507,19 +517,7 @@ async def _search_articles(
     items = []
     for group, score in fused[offset : offset + first]:
         row = by_group[group]
-        lexical = (
-            judge(
-                searchable,
-                unknown,
-                row["strong_factors"],
-                row["weak_factors"],
-                int(row["title_words"]),
-                int(row["title_found"]),
-                row["source"] == HitSource.ARTICLE.value,
-            )
-            if row["lexical"]
-            else Judgement(0.0, False)
-        )
+        lexical = _judge_row(searchable, unknown, row) if row["lexical"] else Judgement(0.0, False)
         evidence = fusion.Evidence(
             lexical_confident=lexical.confident,
             lexical_rank=lexical_rank.get(group),

@@ -41,7 +41,8 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
     top1 = top3 = withheld = declined = n_in = n_out = 0
     for question, r in records:
         fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], weight)], k)
-        groups = [g for g, _ in fused[:3]]
+        lexical_sure = bool(r["lexical"]) and r["lexical_confident"].get(r["lexical"][0], False)
+        groups = fusion.with_meaning_first([g for g, _ in fused], r["meaning"], lexical_sure)[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
         mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}

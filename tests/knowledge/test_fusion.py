@@ -130,3 +130,16 @@ def test_the_lexical_first_place_is_confident_when_the_question_is_no_closer_to_
     assert not confident(dataclasses.replace(ours, elsewhere=ours.best_similarity + 0.2))
     assert not confident(dataclasses.replace(ours, best_similarity=fusion.LEXICAL_FIRST_OURS - 0.05))
     assert not confident(dataclasses.replace(ours, lexical_rank=2))
+
+
+def test_the_meaning_retrievers_first_is_shown_when_the_words_are_unsure() -> None:
+    """ "Bordstein absenken": the words find thirty weak matches of one common word; the encoder's
+    best guess, which no word matched, comes third, and the first place stays the fusion's."""
+    fused = ["a", "b", "c", "d", "m"]
+    assert fusion.with_meaning_first(fused, ["m", "x"], lexical_sure=False)[:3] == ["a", "b", "m"]
+    assert fusion.with_meaning_first(fused, ["m", "x"], lexical_sure=True) == fused
+
+
+def test_the_meaning_retrievers_first_already_shown_keeps_its_place() -> None:
+    assert fusion.with_meaning_first(["m", "a", "b", "c"], ["m"], lexical_sure=False) == ["m", "a", "b", "c"]
+    assert fusion.with_meaning_first(["a", "b"], [], lexical_sure=False) == ["a", "b"]
