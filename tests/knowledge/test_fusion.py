@@ -14,12 +14,19 @@ def test_an_item_both_retrievers_rank_beats_one_only_one_ranks() -> None:
 
 
 def test_the_meaning_weight_keeps_the_lexical_first_place() -> None:
-    """At the tuned weight the meaning retriever reorders neighbours only: its first service does
-    not push the lexical first place down."""
+    """At the tuned weight the meaning retriever reorders neighbours only: its first service, third
+    for the words, does not push the lexical first place down."""
+    fused = reciprocal_rank_fusion(
+        [(["a", "b", "c", "d"], fusion.LEXICAL_WEIGHT), (["c"], fusion.MEANING_WEIGHT)], fusion.RRF_K
+    )
+    assert [item for item, _ in fused][:3] == ["a", "c", "b"]
+
+
+def test_both_retrievers_agreeing_on_the_lexical_second_put_it_first() -> None:
     fused = reciprocal_rank_fusion(
         [(["a", "b", "c", "d"], fusion.LEXICAL_WEIGHT), (["b"], fusion.MEANING_WEIGHT)], fusion.RRF_K
     )
-    assert [item for item, _ in fused][:2] == ["a", "b"]
+    assert [item for item, _ in fused][:2] == ["b", "a"]
 
 
 def test_the_meaning_retrievers_best_joins_the_top_three() -> None:
