@@ -486,7 +486,9 @@ ranked AS (
     FROM weighed w
 ),
 numbered AS (
-    SELECT r.*, row_number() OVER (ORDER BY r.group_score > 0 DESC, r.final DESC, r.doc_id) AS lexical_rank
+    -- Ties by the service's key, not by a random id: the same question ranks the same in every
+    -- database, and a service comes before its own Verrichtungen (…000000 before …012000).
+    SELECT r.*, row_number() OVER (ORDER BY r.group_score > 0 DESC, r.final DESC, r.group_key, r.doc_id) AS lexical_rank
     FROM ranked r WHERE r.rank_in_key = 1
 ),
 page AS (
