@@ -9,7 +9,7 @@ tests/eval/questions_dev.jsonl only.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -80,6 +80,19 @@ def with_meaning_first(fused: Sequence[K], meaning: Sequence[K], lexical_sure: b
         return order
     order.remove(meaning[0])
     order.insert(MEANING_FIRST_AT - 1, meaning[0])
+    return order
+
+
+def lexical_first_among_twins(fused: Sequence[K], lexical: Sequence[K], twins: Callable[[K, K], bool]) -> list[K]:
+    """The fused order, with the lexical retriever's first item first again when fusion put a
+    twin of it there (`twins`: entries of one catalogue service object). Between "Fundsachen" and
+    "Fundsachen Verwahrung", or "Aufenthaltserlaubnis Verlängerung" and "… in Härtefällen", the
+    encoder's cosines differ by noise; the words the caller said decide."""
+    order = list(fused)
+    if not order or not lexical or order[0] == lexical[0] or not twins(order[0], lexical[0]):
+        return order
+    order.remove(lexical[0])
+    order.insert(0, lexical[0])
     return order
 
 

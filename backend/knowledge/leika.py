@@ -58,6 +58,12 @@ def leika_group(key: str) -> str:
     return key[2:5]
 
 
+def service_object(key: str) -> str:
+    """The service object (Leistungsobjekt) a key belongs to: `99008001` in `99008001012000`;
+    its entries are twins that differ by the action and its detail."""
+    return key[:8]
+
+
 def verrichtung(key: str) -> str:
     """The action (Verrichtung) code of a key: `012` (Ausstellung) in `99008001012000`."""
     return key[8:11]

@@ -290,6 +290,16 @@ def judge(
     return Judgement(relevance, topical and covered and relevance >= CONFIDENT_RELEVANCE)
 
 
+def _twins(by_group: dict[str, asyncpg.Record]) -> Callable[[str, str], bool]:
+    """Whether two hits are entries of one catalogue service object."""
+
+    def twins(a: str, b: str) -> bool:
+        key_a, key_b = by_group[a]["leika_key"], by_group[b]["leika_key"]
+        return bool(key_a and key_b) and leika.service_object(key_a) == leika.service_object(key_b)
+
+    return twins
+
+
 def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Record) -> Judgement:
     """`judge` for a row of the search statement."""
     return judge(
@@ -494,9 +504,9 @@ async def _search_articles(
         # The lexical retriever unsure of its first service: the encoder's best guess in the top three.
         lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
         score_of = dict(fused)
-        fused = [
-            (g, score_of[g]) for g in fusion.with_meaning_first([g for g, _ in fused], meaning_order, lexical_sure)
-        ]
+        # Between twins of one service object the words decide, not the encoder's noise.
+        order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, _twins(by_group))
+        fused = [(g, score_of[g]) for g in fusion.with_meaning_first(order, meaning_order, lexical_sure)]
     if EXPLAIN is not None:
         EXPLAIN(
             {

@@ -42,7 +42,12 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
     for question, r in records:
         fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], weight)], k)
         lexical_sure = bool(r["lexical"]) and r["lexical_confident"].get(r["lexical"][0], False)
-        groups = fusion.with_meaning_first([g for g, _ in fused], r["meaning"], lexical_sure)[:3]
+
+        def twins(a: str, b: str, keys: dict[str, str] = r["keys"]) -> bool:
+            return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
+
+        order = fusion.lexical_first_among_twins([g for g, _ in fused], r["lexical"], twins)
+        groups = fusion.with_meaning_first(order, r["meaning"], lexical_sure)[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
         mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}

@@ -150,3 +150,18 @@ def test_the_meaning_retrievers_first_is_shown_when_the_words_are_unsure() -> No
 def test_the_meaning_retrievers_first_already_shown_keeps_its_place() -> None:
     assert fusion.with_meaning_first(["m", "a", "b", "c"], ["m"], lexical_sure=False) == ["m", "a", "b", "c"]
     assert fusion.with_meaning_first(["a", "b"], [], lexical_sure=False) == ["a", "b"]
+
+
+def test_between_twins_of_one_service_the_words_decide() -> None:
+    """Fusion put "Fundsachen Verwahrung" (lexical second, the encoder's first) before
+    "Fundsachen" (lexical first); twins differ to the encoder by noise."""
+
+    def twins(a: str, b: str) -> bool:
+        return a[:8] == b[:8]
+
+    lexical = ["99089017000000", "99089017089000", "99089017152000"]
+    fused = ["99089017089000", "99089017000000", "99089017152000"]
+    assert fusion.lexical_first_among_twins(fused, lexical, twins)[:2] == lexical[:2]
+    # Another service first by both retrievers' agreement keeps its place.
+    other = ["99108011000000", "99089017000000"]
+    assert fusion.lexical_first_among_twins(other, lexical, twins) == other
