@@ -57,6 +57,7 @@ class GuardedRedis(Redis):
     _lean_loop: asyncio.AbstractEventLoop | None = None  # the loop it was opened in
     _lean_busy = False
     _lean_was_open = False
+    _lean_packed: tuple[tuple[str, ...], list[bytes]] | None = None  # the last MGET, packed
     _timeout = 2.0
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
@@ -108,7 +109,7 @@ class GuardedRedis(Redis):
         self._lean_was_open = connection.is_connected
         try:
             async with asyncio.timeout(self._timeout):
-                await connection.send_packed_command(connection.pack_command("MGET", *keys), check_health=False)
+                await connection.send_packed_command(self._packed(connection, keys), check_health=False)
                 answer: list[Any] = await connection.read_response()
                 return answer
         except BaseException as failure:
@@ -116,6 +117,13 @@ class GuardedRedis(Redis):
             if isinstance(failure, TimeoutError):
                 raise RedisTimeoutError("the generation counters' MGET timed out") from None
             raise
+
+    def _packed(self, connection: AbstractConnection, keys: Sequence[str]) -> list[bytes]:
+        # The counters' keys are the same on every request: packed once (~10 µs per command).
+        names = tuple(keys)
+        if self._lean_packed is None or self._lean_packed[0] != names:
+            self._lean_packed = (names, connection.pack_command("MGET", *names))
+        return self._lean_packed[1]
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         if self._lean is not None:

@@ -29,6 +29,16 @@ def bearer_from(value: object) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def authorization_of(scope: Scope) -> str | None:
+    """The first Authorization header of the request, read from the ASGI scope: litestar's
+    `connection.headers` builds a multi-dict of every header for it, ~8 µs per request on the
+    hot path (decision 040, fourth amendment); the same value (names case-insensitive, latin-1)."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
 _QUOTA = "rate_limit_quota"
 _ADMISSION = "admission"
 
@@ -123,7 +133,7 @@ async def admit_early(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     principal, or None without a bearer token or when sign-in fails. The outcome stays on the
     request, so the handler's own sign-in returns the same principal, or raises the same error
     and renders it as it always does (problem+json, GraphQL `extensions.code`)."""
-    token = bearer_from(connection.headers.get("authorization"))
+    token = bearer_from(authorization_of(connection.scope))
     if token is None:
         return None
     state: AppState = connection.app.state.app_state
@@ -145,7 +155,7 @@ async def verify_again(state: AppState, token: str) -> tuple[Principal, generati
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     state: AppState = connection.app.state.app_state
-    return await admit(state, bearer_from(connection.headers.get("authorization")), connection)
+    return await admit(state, bearer_from(authorization_of(connection.scope)), connection)
 
 
 async def provide_principal(request: Request[Any, Any, Any], app_state: AppState) -> Principal:
@@ -159,7 +169,7 @@ async def signed_in(request: Request[Any, Any, Any]) -> tuple[AppState, Principa
     """The app state and the verified principal without litestar's dependency resolution, for a
     hot path (the forwarding decision): the same sign-in and refusals as `provide_principal`."""
     state: AppState = request.app.state.app_state
-    return state, await admit(state, bearer_from(request.headers.get("authorization")), request)
+    return state, await admit(state, bearer_from(authorization_of(request.scope)), request)
 
 
 def provide_app_state(request: Request[Any, Any, Any]) -> AppState:

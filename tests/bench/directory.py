@@ -20,6 +20,11 @@ alternating rounds (`authenticated_floor`); in process, 8 callers drive the ASGI
 (no HTTP client) and the CPU µs per request of `/ping`, the floor and the decision are timed in
 alternating batches (`in_process_cpu_us`). `--keep NAME` keeps the database with its 10^4 people
 and reuses it (the set-up takes most of a quick run).
+
+Below the floor, what sign-in alone costs (decision 040's fourth amendment): an authenticated
+route that returns a constant (`/bench/signed-in` on the floor server: the same sign-in as the
+forwarding route — token memo, the generation counters' MGET, the rate limit — then `"pong"`,
+as `/ping` answers), in the same alternating rounds (`signed_in_constant`) and in process.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from datetime import time
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
+from litestar import Litestar, Request, get
 
 from backend import devidp
 from backend.directory import compiled, service
+from backend.http.auth import signed_in
 from backend.main import create_app
 from backend.settings import PROJECT_ROOT, Settings, load_settings
 from tests.bench import stack
@@ -214,10 +220,24 @@ def _with_constant_decision() -> None:
     service.forwarding_decision = constant  # type: ignore[assignment]
 
 
+SIGNED_IN = "/bench/signed-in"
+
+
+@get(SIGNED_IN, include_in_schema=False)
+async def signed_in_constant(request: Request[Any, Any, Any]) -> str:
+    """An authenticated route that decides nothing: sign-in (and its rate-limit count), then
+    what `/ping` answers. Only on the bench's apps."""
+    await signed_in(request)
+    return "pong"
+
+
 def floor_app() -> Litestar:
-    """uvicorn factory of the floor server: the app with the decision replaced by a constant."""
+    """uvicorn factory of the floor server: the app with the decision replaced by a constant,
+    and the authenticated constant route."""
     _with_constant_decision()
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    app.register(signed_in_constant)
+    return app
 
 
 async def _asgi_get(app: Litestar, target: str, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -257,18 +277,25 @@ async def _asgi_get(app: Litestar, target: str, headers: list[tuple[bytes, bytes
 
 
 async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_caller: int = 250) -> dict[str, Any]:
-    """CPU µs per request of `/ping`, the floor and the decision, 8 concurrent callers straight
+    """CPU µs per request of `/ping`, the authenticated constant, the floor and the decision, 8
+    concurrent callers straight
     into the ASGI apps, alternating batches; the median batch of each. Includes the callers' own
     few µs, the same for all three."""
     # As the bench's servers: the limiter never refuses, no access log lines (LOG_LEVEL WARNING).
     settings = dataclasses.replace(settings, rate_limit_per_minute=1_000_000, log_level="WARNING")
     app = create_app(settings)
+    app.register(signed_in_constant)
     decide = service.forwarding_decision
     _with_constant_decision()
     floor = service.forwarding_decision
     service.forwarding_decision = decide  # type: ignore[assignment]
     auth = [(b"authorization", f"Bearer {token}".encode()), (b"host", b"bench")]
-    targets = {"ping": ("/ping", [(b"host", b"bench")]), "floor": (FORWARDING, auth), "forwarding": (FORWARDING, auth)}
+    targets = {
+        "ping": ("/ping", [(b"host", b"bench")]),
+        "signed_in_constant": (SIGNED_IN, auth),
+        "floor": (FORWARDING, auth),
+        "forwarding": (FORWARDING, auth),
+    }
     figures: dict[str, list[float]] = {name: [] for name in targets}
     shares: list[float] = []
     async with lifespan(app):
@@ -321,6 +348,7 @@ def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, sec
             server.pid,
         ),
         WrkTarget("floor", floor.base_url, "GET", FORWARDING, auth, None, b'"options"', floor.pid),
+        WrkTarget("signed_in_constant", floor.base_url, "GET", SIGNED_IN, auth, None, b"pong", floor.pid),
     ]
     rounds: dict[str, list[Any]] = {t.name: [] for t in targets}
     for target in targets:  # warm-up: the compiled directory, the token's sign-in
@@ -344,6 +372,9 @@ def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, sec
     floors = list(zip(rounds["ping"], rounds["floor"], strict=True))
     results["floor_ratio_p99_by_round"] = [f.p99_ms / p.p99_ms for p, f in floors]
     results["floor_ratio_p99"] = statistics.median(results["floor_ratio_p99_by_round"])
+    signed = list(zip(rounds["ping"], rounds["signed_in_constant"], strict=True))
+    results["signed_in_ratio_p99_by_round"] = [s.p99_ms / p.p99_ms for p, s in signed]
+    results["signed_in_ratio_p99"] = statistics.median(results["signed_in_ratio_p99_by_round"])
     results["load_1min"] = os.getloadavg()[0]
     return results
 
@@ -375,7 +406,8 @@ def main() -> None:
         cpu = results["in_process_cpu_us"] = asyncio.run(in_process_cpu(settings, token))
         print(
             f"in process, CPU µs per request (8 callers, median of 5 alternating batches, load "
-            f"{cpu['load_1min']:.2f}): /ping {cpu['ping']:.0f}, authenticated_floor {cpu['floor']:.0f}, "
+            f"{cpu['load_1min']:.2f}): /ping {cpu['ping']:.0f}, signed_in_constant {cpu['signed_in_constant']:.0f}, "
+            f"authenticated_floor {cpu['floor']:.0f}, "
             f"/v1/forwarding {cpu['forwarding']:.0f} "
             f"({cpu['counter_reads_per_request']:.2f} generation reads per request)"
         )
@@ -411,6 +443,12 @@ def main() -> None:
         f"{h['floor']['p99_ms']:.2f} ms → {h['floor_ratio_p99']:.2f}x /ping "
         f"({', '.join(f'{r:.2f}' for r in h['floor_ratio_p99_by_round'])}); server CPU "
         f"{h['floor']['server_cpu_us_per_request']:.0f} µs/request"
+    )
+    print(
+        f"signed_in_constant (an authenticated route answering what /ping answers) p99 "
+        f"{h['signed_in_constant']['p99_ms']:.2f} ms → {h['signed_in_ratio_p99']:.2f}x /ping "
+        f"({', '.join(f'{r:.2f}' for r in h['signed_in_ratio_p99_by_round'])}); server CPU "
+        f"{h['signed_in_constant']['server_cpu_us_per_request']:.0f} µs/request"
     )
 
 
