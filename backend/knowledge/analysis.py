@@ -407,7 +407,7 @@ class Alternative:
     """Words that must all match (AND) for the alternative to count."""
 
     words: tuple[str, ...]
-    origin: str  # query | variant | synonym | thesaurus | compound | derived | unparticled | prefix
+    origin: str  # query | variant | synonym | thesaurus | compound | derived | unparticled
 
 
 @dataclass(slots=True)
@@ -416,7 +416,6 @@ class Concept:
 
     label: str
     strong: list[Alternative] = field(default_factory=list)
-    weak: list[Alternative] = field(default_factory=list)  # prefix matches and typo corrections
     from_synonym: bool = False
     topic: bool = True  # names a service (not only what to do with it: apply, renew …)
     noun: bool = True  # written with a capital in a question that capitalises nouns
@@ -429,13 +428,12 @@ class Concept:
         """Whether the German dictionary knows the word (then it is no typo)."""
         return is_german_word(self.typed or self.label)
 
-    def add(self, alternative: Alternative, weak: bool = False) -> None:
-        target = self.weak if weak else self.strong
-        if all(a.words != alternative.words for a in (*self.strong, *self.weak)):
-            target.append(alternative)
+    def add(self, alternative: Alternative) -> None:
+        if all(a.words != alternative.words for a in self.strong):
+            self.strong.append(alternative)
 
     def all_words(self) -> set[str]:
-        return {w for alt in (*self.strong, *self.weak) for w in alt.words}
+        return {w for alt in self.strong for w in alt.words}
 
 
 @dataclass(slots=True)
@@ -499,7 +497,7 @@ def word_concept(
     word: str, lex: Lexicon, particle: str | None = None, noun: bool = True, typed: str | None = None
 ) -> Concept:
     """The concept of one word: itself, its umlaut spellings, its dictionary form, synonyms,
-    compound parts, its noun, a prefix; with the particle of a separable verb in front when one
+    compound parts, its noun; with the particle of a separable verb in front when one
     was split off. `noun`: False when the question's casing says the word is no noun."""
     concept = Concept(label=word if particle is None else f"{particle}{word}")
     if typed:
@@ -547,8 +545,6 @@ def word_concept(
             concept.parts = parts
             concept.add(Alternative(tuple(parts), "compound"))
             break
-    if len(word) >= 6:
-        concept.add(Alternative((spellings[0],), "prefix"), weak=True)
     return concept
 
 

@@ -94,7 +94,6 @@ class _Resolved:
     label: str
     exact: list[list[str]]  # what was said and its spellings
     synonym: list[list[str]]  # synonyms, its noun, its compound parts
-    weak: list[list[str]]  # prefixes
     weight: float
     topic: bool
     shown: list[str]
@@ -173,11 +172,6 @@ def _resolve(
             for r in parts:
                 r.weight /= len(concept.parts)
             return parts
-    weak = []
-    for alternative in concept.weak:
-        if alternative.origin == "prefix":
-            stems = [lexeme for lexeme, _ in found.get(alternative.words[0], [])]
-            weak.extend([[stem + ":*"] for stem in stems if len(stem) >= 6])
     # How telling the concept is: as common as its broadest alternative.
     frequencies = primary or secondary
     weight = _idf(documents, max(frequencies)) if frequencies else 0.0
@@ -192,7 +186,6 @@ def _resolve(
             concept.label,
             exact,
             synonym,
-            weak,
             weight,
             concept.topic,
             shown,
@@ -221,7 +214,6 @@ def _bounded_queries(
     searchable: Sequence[_Resolved],
     exact: Sequence[str | None],
     synonym: Sequence[str | None],
-    weak: Sequence[str | None],
 ) -> tuple[str | None, str | None, float]:
     """The search's bound (decision 035): the rare concepts' query (read wherever they are), the
     common concepts' query (read in title and search terms only) and the common concepts' weight;
@@ -231,7 +223,7 @@ def _bounded_queries(
         return None, None, 0.0
     rare: list[str | None] = []
     frequent: list[str | None] = []
-    for texts in (exact, synonym, weak):
+    for texts in (exact, synonym):
         for text, is_common in zip(texts, common, strict=True):
             (frequent if is_common else rare).append(text)
     weight = sum(r.weight for r, is_common in zip(searchable, common, strict=True) if is_common)
@@ -263,7 +255,6 @@ def judge(
     concepts: Sequence[_Resolved],
     unknown: float,
     strong: Sequence[float],
-    weak: Sequence[float],
     title_words: int,
     title_found: int,
     is_article: bool,
@@ -274,12 +265,12 @@ def judge(
     that plus the words not found — a known word not found counts half (callers add circumstances:
     "the lamp in front of our house"), a word no document knows counts as `unknown` says.
     confident: a word naming a service (not only "apply", "lost" …) is in the title or search terms
-    as said (not only as a prefix or a guessed correction), relevance reaches CONFIDENT_RELEVANCE,
+    as said (not only as a guessed correction), relevance reaches CONFIDENT_RELEVANCE,
     and the match is not one word lost in a long catalogue title.
     """
     found = missing = 0.0
-    for concept, s, w in zip(concepts, strong, weak, strict=True):
-        if max(s, w) >= 0.6:
+    for concept, s in zip(concepts, strong, strict=True):
+        if s >= 0.6:
             found += concept.weight
         else:
             missing += concept.weight
@@ -306,7 +297,6 @@ def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Recor
         concepts,
         unknown,
         row["strong_factors"],
-        row["weak_factors"],
         int(row["title_words"]),
         int(row["title_found"]),
         row["source"] == HitSource.ARTICLE.value,
@@ -463,9 +453,8 @@ async def _search_articles(
         elsewhere = meaning.elsewhere(vectors.said)
     exact_texts = [_query_text(r.exact) for r in searchable]
     synonym_texts = [_query_text(r.synonym) for r in searchable]
-    weak_texts = [_query_text(r.weak) for r in searchable]
-    any_query = _union([*exact_texts, *synonym_texts, *weak_texts])
-    rare_query, title_query, common_weight = _bounded_queries(searchable, exact_texts, synonym_texts, weak_texts)
+    any_query = _union([*exact_texts, *synonym_texts])
+    rare_query, title_query, common_weight = _bounded_queries(searchable, exact_texts, synonym_texts)
     lexemes = sorted({lexeme for r in searchable for group in r.strong for lexeme in group})
     params = search_repository.SearchParams(
         town_id=ctx.town_id,
@@ -473,7 +462,6 @@ async def _search_articles(
         view=view,
         exact=exact_texts,
         synonym=synonym_texts,
-        weak=weak_texts,
         weights=[r.weight for r in searchable],
         any_query=any_query or None,
         lexemes=lexemes,
@@ -582,11 +570,8 @@ async def _lexical_plan(
     _one_concept_per_synonym(resolved, documents)
 
     max_weight = _idf(documents, 0)
-    for r in resolved:
-        if not r.strong and r.weak and r.weight == 0:
-            r.weight = 0.5 * max_weight  # a prefix only: counts, but less than a known word
-    searchable = [r for r in resolved if r.strong or r.weak]
-    unknown = sum(UNKNOWN_WORD_WEIGHT * max_weight for r in resolved if not (r.strong or r.weak))
+    searchable = [r for r in resolved if r.strong]
+    unknown = sum(UNKNOWN_WORD_WEIGHT * max_weight for r in resolved if not r.strong)
     interpreted = [
         f"{r.label} → {', '.join(r.shown)}" if r.shown and r.shown != [r.label] else r.label for r in searchable
     ]

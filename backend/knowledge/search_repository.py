@@ -335,7 +335,6 @@ class SearchParams:
     view: str
     exact: list[str | None]  # per concept: tsquery text of what the caller said (and its spellings)
     synonym: list[str | None]  # per concept: its synonyms
-    weak: list[str | None]  # per concept: prefixes
     weights: list[float]
     any_query: str | None  # union of every concept's alternatives (None: the meaning retriever's only)
     lexemes: list[str]  # every lexeme searched for (to count the title words found)
@@ -364,12 +363,11 @@ def _field_factor(doc: str, query: str, a: float, b: float, c: float, d: float) 
 def _factors(doc: str) -> str:
     """Per concept of the question (a row of `q`): where document `doc` has it, as a factor."""
     return f"""SELECT {_field_factor(doc, "q.exact", 1.0, 0.8, 0.45, 0.25)} AS exact,
-                   {_field_factor(doc, "q.synonym", 1.0, 0.8, 0.45, 0.25)} AS synonym,
-                   {_field_factor(doc, "q.weak", 0.6, 0.5, 0.3, 0.15)} AS weak"""
+                   {_field_factor(doc, "q.synonym", 1.0, 0.8, 0.45, 0.25)} AS synonym"""
 
 
 # What a concept found only in the summary, the context or the body earns at most (the factors
-# above: 0.45 said or 0.9 × 0.45 as a synonym, 0.3 as a prefix), and the most a hit's own score is
+# above: 0.45 said or 0.9 × 0.45 as a synonym), and the most a hit's own score is
 # raised (a town's own article: 1.15 in `weighed` below). A document without a rare concept and
 # without a common one in its title or search terms ranks at most at
 # MAX_BOOST × OUTSIDE_TITLE_FACTOR × the common concepts' weights.
@@ -379,11 +377,11 @@ MAX_BOOST = 1.15
 _CANDIDATE_COLUMNS = """s.tenant_id, s.doc_id, s.source, s.leika_key, s.title_words, length(s.title) AS title_length,
            s.tsv_a, s.tsv_b, s.tsv_c, s.tsv_d"""
 _CANDIDATE_FILTER = f"""{VISIBLE.replace("tenant_id", "s.tenant_id").replace("shared", "s.shared")}
-      AND s.view = $10
-      AND (s.valid_from IS NULL OR s.valid_from <= $8) AND (s.valid_until IS NULL OR s.valid_until >= $8)
-      AND ($9::text IS NULL OR s.leika_group = $9)
-      AND ($11::text IS NULL OR s.status = $11)
-      AND s.source = ANY($12::text[])"""
+      AND s.view = $9
+      AND (s.valid_from IS NULL OR s.valid_from <= $7) AND (s.valid_until IS NULL OR s.valid_until >= $7)
+      AND ($8::text IS NULL OR s.leika_group = $8)
+      AND ($10::text IS NULL OR s.status = $10)
+      AND s.source = ANY($11::text[])"""
 _TITLE_TERMS = "s.tsv_title_terms"  # title and search terms (migration 20261209040000, GIN)
 
 
@@ -391,17 +389,17 @@ def _scored(candidates: str) -> str:
     """The candidates' scores (narrow rows: what ranks them, not their text)."""
     return f"""
     SELECT c.tenant_id, c.doc_id, c.source, c.leika_key, c.title_words, c.title_length, m.score,
-           (SELECT count(*) FROM unnest(c.tsv_a) u WHERE u.lexeme = ANY($16::text[]))::int AS title_found,
+           (SELECT count(*) FROM unnest(c.tsv_a) u WHERE u.lexeme = ANY($15::text[]))::int AS title_found,
            (c.tenant_id = $1 AND c.source = 'article') AS own_article,
            EXISTS (SELECT 1 FROM articles lv
                    WHERE lv.tenant_id = $1 AND lv.kind = 'local_version' AND lv.published_version IS NOT NULL
                      AND lv.base_tenant_id = c.tenant_id AND lv.base_article_id = c.doc_id) AS has_local_version
     FROM {candidates} c
     CROSS JOIN LATERAL (
-        SELECT coalesce(sum(q.w * greatest(f.exact, 0.9 * f.synonym, f.weak)), 0) AS score
+        SELECT coalesce(sum(q.w * greatest(f.exact, 0.9 * f.synonym)), 0) AS score
         FROM q CROSS JOIN LATERAL ({_factors("c")}) f
     ) m
-    WHERE m.score > 0 OR c.doc_id = ANY($13::uuid[])"""
+    WHERE m.score > 0 OR c.doc_id = ANY($12::uuid[])"""
 
 
 def _own_final(s: str) -> str:
@@ -414,16 +412,14 @@ def _own_final(s: str) -> str:
 
 # Scoring: each concept counts its weight (IDF) times where it was found — title 1.0, search terms
 # and compound parts of the title 0.8, summary/context 0.45, body 0.25; a synonym, a compound's
-# parts or a verb's noun 0.9 of that, a prefix 0.6. A town's own article counts more, then a shared
+# parts or a verb's noun 0.9 of that. A town's own article counts more, then a shared
 # article with the town's local version, then other articles, then catalogue entries; title words
 # the question did not ask about count against a hit. One hit per LeiKa key: the town's own
 # version wins, and an article ranks as well as the best entry of its key. Ties: the shorter title.
 SEARCH_SQL = f"""
 WITH q AS (
-    SELECT c.ord, c.exact_text::tsquery AS exact, c.synonym_text::tsquery AS synonym,
-           c.weak_text::tsquery AS weak, c.w
-    FROM unnest($3::text[], $4::text[], $5::text[], $6::float8[])
-         WITH ORDINALITY AS c(exact_text, synonym_text, weak_text, w, ord)
+    SELECT c.ord, c.exact_text::tsquery AS exact, c.synonym_text::tsquery AS synonym, c.w
+    FROM unnest($3::text[], $4::text[], $5::float8[]) WITH ORDINALITY AS c(exact_text, synonym_text, w, ord)
 ),
 candidates AS (
     -- The documents with a rare word of the question (all words when the search is not bounded;
@@ -433,16 +429,16 @@ candidates AS (
     -- sequential scan of every search row, ~300 ms at 10^5 articles).
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {_CANDIDATE_FILTER} AND s.tsv @@ $17::tsquery
+    WHERE {_CANDIDATE_FILTER} AND s.tsv @@ $16::tsquery
     UNION ALL
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {_CANDIDATE_FILTER} AND {_TITLE_TERMS} @@ $18::tsquery AND NOT coalesce(s.tsv @@ $17::tsquery, false)
+    WHERE {_CANDIDATE_FILTER} AND {_TITLE_TERMS} @@ $17::tsquery AND NOT coalesce(s.tsv @@ $16::tsquery, false)
     UNION ALL
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE {_CANDIDATE_FILTER} AND s.doc_id = ANY($13::uuid[]) AND NOT coalesce(s.tsv @@ $17::tsquery, false)
-      AND NOT coalesce({_TITLE_TERMS} @@ $18::tsquery, false)
+    WHERE {_CANDIDATE_FILTER} AND s.doc_id = ANY($12::uuid[]) AND NOT coalesce(s.tsv @@ $16::tsquery, false)
+      AND NOT coalesce({_TITLE_TERMS} @@ $17::tsquery, false)
 ),
 found AS MATERIALIZED (
     -- Narrow rows from here on (a common word finds ~10^4 documents at 10^5 articles when the
@@ -453,7 +449,7 @@ head_groups AS (
     -- A bounded search: the services of the lexical window and the meaning retriever's ...
     SELECT coalesce(f.leika_key, f.doc_id::text) AS group_key FROM found f
     GROUP BY 1 HAVING max(f.score) > 0
-    ORDER BY max({_own_final("f")}) DESC FETCH FIRST ($15) ROWS WITH TIES
+    ORDER BY max({_own_final("f")}) DESC FETCH FIRST ($14) ROWS WITH TIES
 ),
 completion AS (
     -- ... with their other documents that have any word of the question, so that each service
@@ -461,8 +457,8 @@ completion AS (
     -- service may have only the common word).
     SELECT {_CANDIDATE_COLUMNS}
     FROM knowledge_search s
-    WHERE $18::tsquery IS NOT NULL AND {_CANDIDATE_FILTER} AND s.tsv @@ $7::tsquery
-      AND s.leika_key = ANY(ARRAY(SELECT group_key FROM head_groups UNION SELECT unnest($14::text[])))
+    WHERE $17::tsquery IS NOT NULL AND {_CANDIDATE_FILTER} AND s.tsv @@ $6::tsquery
+      AND s.leika_key = ANY(ARRAY(SELECT group_key FROM head_groups UNION SELECT unnest($13::text[])))
       AND NOT EXISTS (SELECT 1 FROM found f WHERE f.tenant_id = s.tenant_id AND f.doc_id = s.doc_id)
 ),
 scored AS (
@@ -496,20 +492,19 @@ page AS (
     -- hit (factors per concept), its text and its snippet are worked out for these rows only.
     SELECT n.*, k.article_kind, k.status, k.title, k.summary, k.body, k.tsv_a, k.tsv_b, k.tsv_c, k.tsv_d
     FROM numbered n
-    JOIN knowledge_search k ON k.tenant_id = n.tenant_id AND k.view = $10 AND k.doc_id = n.doc_id
-    WHERE (n.group_score > 0 AND n.lexical_rank <= $15) OR n.group_key = ANY($14::text[])
+    JOIN knowledge_search k ON k.tenant_id = n.tenant_id AND k.view = $9 AND k.doc_id = n.doc_id
+    WHERE (n.group_score > 0 AND n.lexical_rank <= $14) OR n.group_key = ANY($13::text[])
 )
 SELECT p.tenant_id, p.doc_id, p.source, p.article_kind, p.leika_key, p.status, p.title, p.summary, p.final,
-       x.strong_factors, x.weak_factors, p.title_words, p.title_found, p.has_local_version,
+       x.strong_factors, p.title_words, p.title_found, p.has_local_version,
        p.group_key, (p.group_score > 0) AS lexical, p.lexical_rank,
-       coalesce(ts_headline('kb_german', CASE WHEN p.body <> '' THEN p.body ELSE p.summary END, $7::tsquery,
+       coalesce(ts_headline('kb_german', CASE WHEN p.body <> '' THEN p.body ELSE p.summary END, $6::tsquery,
                    'StartSel=' || chr(2) || ', StopSel=' || chr(3)
                    || ', MaxWords=30, MinWords=12, ShortWord=3, MaxFragments=1, FragmentDelimiter=" … "'),
                 left(CASE WHEN p.body <> '' THEN p.body ELSE p.summary END, 200)) AS snippet
 FROM page p
 CROSS JOIN LATERAL (
-    SELECT array_agg(greatest(f.exact, f.synonym) ORDER BY q.ord) AS strong_factors,
-           array_agg(f.weak ORDER BY q.ord) AS weak_factors
+    SELECT array_agg(greatest(f.exact, f.synonym) ORDER BY q.ord) AS strong_factors
     FROM q CROSS JOIN LATERAL ({_factors("p")}) f
 ) x
 ORDER BY p.lexical_rank
@@ -524,7 +519,6 @@ async def search(conn: asyncpg.Connection, p: SearchParams) -> list[asyncpg.Reco
             p.owner_ids,
             p.exact,
             p.synonym,
-            p.weak,
             p.weights,
             p.any_query,
             p.today,

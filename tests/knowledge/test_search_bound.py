@@ -105,7 +105,7 @@ async def test_a_bounded_search_pages_and_filters_as_the_unbounded_one(
 
 
 def _search_statements(statements: list[str]) -> int:
-    return sum("FROM unnest($3::text[], $4::text[], $5::text[], $6::float8[])" in s for s in statements)
+    return sum("FROM unnest($3::text[], $4::text[], $5::float8[])" in s for s in statements)
 
 
 async def test_the_bound_decides_a_common_word_without_reading_all_its_documents(

@@ -52,7 +52,6 @@ def _resolved(label: str, exact: list[list[str]], synonym: list[list[str]], freq
         label,
         exact,
         synonym,
-        [],
         search._idf(5000, max(frequency[g[0]] for g in groups)),
         True,
         [" ".join(g) for g in groups],
