@@ -196,6 +196,19 @@ def check_version(root: etree._Element) -> None:
 def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSAGE_BYTES) -> XzufiMessage:
     """One XZuFi 2.2 message. Raises `XzufiRefused` for what cannot be read at all. A transfer
     page (one document for the whole page) has the page's own, larger `limit`."""
+    message, root = open_message(data, name, limit)
+    for _ in read_objects(message, root):
+        pass
+    message.services, repeated = drop_repeated(message.services, {}, 0)
+    message.problems += repeated
+    return message
+
+
+def open_message(
+    data: bytes, name: str = "message.xml", limit: int = MAX_MESSAGE_BYTES
+) -> tuple[XzufiMessage, etree._Element]:
+    """A message checked as a whole (size, no DTD or entities, well-formed, XZuFi 2.2) and its
+    root, its objects not read yet (`read_objects`). Raises `XzufiRefused`."""
     if len(data) > limit:
         raise XzufiTooLarge(_l("{name}: a message may be at most 8 MB", name=name))
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
@@ -207,10 +220,17 @@ def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSA
     if getattr(root.getroottree().docinfo, "doctype", ""):
         raise XzufiRefused(_l("{name}: a message with a DTD or entities is refused", name=name))
     check_version(root)
-    message = XzufiMessage(name=name)
+    return XzufiMessage(name=name), root
+
+
+def read_objects(message: XzufiMessage, root: etree._Element) -> Iterator[None]:
+    """Reads the objects of an opened message into `message`, one step per object: the import
+    reads between the statements of its start (`xzufi_bulk.import_message`). A service id's
+    repeats are left in; `drop_repeated` reports them."""
     if local(root) in _OBJECTS:  # one object, as the transfer sends them
         _read_object(message, root)
-        return message
+        yield
+        return
     for part in root:
         if not isinstance(part.tag, str):
             continue
@@ -218,29 +238,33 @@ def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSA
         if name_here == "schreibe":  # PVOG pages send one object per `schreibe`, messages many
             for item in part:
                 _read_object(message, item)
+                yield
         elif name_here == "loesche":
             _read_deletions(message, part)
         elif name_here in _OBJECTS:
             _read_object(message, part)  # a message carrying objects without the schreibe wrapper
+            yield
         elif name_here not in ("nachrichtenkopf", "transaktionID", "transaktionPosition"):
             message.unknown_elements += 1
-    _drop_repeated_services(message)
-    return message
 
 
-def _drop_repeated_services(message: XzufiMessage) -> None:
+def drop_repeated(
+    services: list[ServiceDescription], first: dict[str, tuple[int, int]], read: int
+) -> tuple[list[ServiceDescription], list[Problem]]:
     """A service id a second time in one message is reported and left out; the first goes in.
     Both import paths then see each id once: one by one the second failed as a taken external
-    id, while the bulk path took it for a re-import of the first and reported nothing."""
-    first: dict[str, tuple[int, int]] = {}  # id → (position among the services, line)
+    id, while the bulk path took it for a re-import of the first and reported nothing.
+    `services` follow the message's first `read` services; `first` (id → position among the
+    services, line) carries what earlier calls saw, for a message read in parts."""
     kept: list[ServiceDescription] = []
-    for position, description in enumerate(message.services, start=1):
+    problems: list[Problem] = []
+    for position, description in enumerate(services, start=read + 1):
         seen = first.get(description.xzufi_id)
         if seen is None:
             first[description.xzufi_id] = (position, description.line)
             kept.append(description)
             continue
-        message.problems.append(
+        problems.append(
             Problem(
                 line=description.line,
                 kind="leistung",
@@ -251,7 +275,7 @@ def _drop_repeated_services(message: XzufiMessage) -> None:
                 ),
             )
         )
-    message.services = kept
+    return kept, problems
 
 
 def _read_object(message: XzufiMessage, item: etree._Element) -> None:

@@ -23,6 +23,7 @@ the parser reports the second and leaves it out (`xzufi.parse_message`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -31,7 +32,7 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
-from backend.errors import DomainError, NotFound
+from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import (
     index_repository,
@@ -48,12 +49,38 @@ from backend.knowledge.schemas import (
     ArticleVersion,
     version_body,
 )
-from backend.knowledge.xzufi_schemas import XzufiProblem
+from backend.knowledge.xzufi_schemas import XzufiProblem, XzufiReport
 from backend.tenants import reach
 from backend.tenants.schemas import Tenant
 
 if TYPE_CHECKING:
     from backend.knowledge.xzufi_import import _Run
+    from backend.state import UnitOfWork
+
+
+async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport:
+    """One message, read while `start` reads the operator and its towns (the reading needs
+    nothing of them): here, between `start`'s statements, where a thread reading it fought this
+    one for the interpreter (decision 024, branch importspeed4)."""
+    starting = asyncio.ensure_future(one_by_one.start(uow))
+    try:
+        try:
+            message, root = xzufi.open_message(data, name)
+        except xzufi.XzufiRefused as refused:
+            await starting  # who may not import hears that first, as before
+            raise ValidationFailed(refused.message, field="body") from None
+        for _ in xzufi.read_objects(message, root):
+            if not starting.done():
+                await asyncio.sleep(0)  # `start`'s next statement
+        message.services, repeated = xzufi.drop_repeated(message.services, {}, 0)
+        message.problems += repeated
+        run = await starting
+    except BaseException:
+        starting.cancel()
+        await asyncio.wait([starting])  # the connection free again before the transaction ends
+        raise
+    await one_by_one.apply_message(run, message)
+    return run.counts.report()
 
 
 class _New(msgspec.Struct):
@@ -95,16 +122,17 @@ async def add_services(
         except (DomainError, ValueError, msgspec.ValidationError) as error:
             text = str(error.message) if isinstance(error, DomainError) else str(error)
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
+    objects = [_stored(n) for n in planned]
     if planned:
         await store.forget_plans(uow.conn)
         try:
             async with uow.conn.transaction():  # savepoint: the lot or nothing
-                await _write(run, planned)
+                await _write(run, planned, objects)
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
             return None  # one by one checks and reports each again
     run.counts.errors.extend(refused)
-    for new in planned:
-        known[new.description.xzufi_id] = _stored(new)
+    for value in objects:
+        known[value.xzufi_id] = value
     run.counts.created += len(planned)
     # No change is published for them: an article's channel is listened to only by someone who
     # could read the article, and these ids were made in this transaction (random), so before
@@ -166,7 +194,7 @@ async def _plan(
     return _New(description, owner, fields, article, version)
 
 
-async def _write(run: _Run, planned: list[_New]) -> None:
+async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObject]) -> None:
     conn = run.uow.conn
     await repository.insert_articles(conn, [n.article for n in planned])
     await repository.insert_versions(conn, [n.version for n in planned])
@@ -184,7 +212,7 @@ async def _write(run: _Run, planned: list[_New]) -> None:
             for n in planned
         ],
     )
-    await store.save_objects(conn, run.operator.id, [_stored(n) for n in planned], run.now)
+    await store.save_objects(conn, run.operator.id, objects, run.now)
     await store.add_search_terms(
         conn,
         [

@@ -136,6 +136,8 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
     if not members:
         raise ValidationFailed(_l("the upload holds no XZuFi message (.xml)"), field="body")
     single = len(members) == 1 and not data.startswith(b"PK")
+    if single:
+        return await xzufi_bulk.import_message(uow, *members[0])
     # The first message is parsed in a thread while `start` reads the operator and its towns: the
     # parse needs nothing of them, and those statements' round trips are otherwise idle time.
     first = xzufi.parse_soon(members[0]) if PARSE_AHEAD else None
@@ -147,8 +149,6 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
         raise
     async for member_name, message in xzufi.parse_in_turn(members, ahead=PARSE_AHEAD, first=first):
         if isinstance(message, xzufi.XzufiRefused):
-            if single:
-                raise ValidationFailed(message.message, field="body") from None
             run.counts.errors.append(XzufiProblem(member_name, 0, "message", None, str(message.message)))
             continue
         await apply_message(run, message)
