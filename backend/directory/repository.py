@@ -156,8 +156,15 @@ async def replace_substitutes(
 
 
 async def existing_people(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
+    """The ids that name people, held until the transaction ends: a removal running at the same
+    time waits for it (and then cascades), or, committed first, leaves the id out here. Without
+    the lock a person removed between this check and the insert naming them was a foreign-key
+    violation, a 500 (tests/directory/test_concurrent_writes.py)."""
     rows = await conn.fetch(
-        "SELECT id FROM directory_people WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant_id, list(ids)
+        """SELECT id FROM directory_people WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+           ORDER BY id FOR KEY SHARE""",
+        tenant_id,
+        list(ids),
     )
     return {r["id"] for r in rows}
 
