@@ -182,6 +182,9 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
     if agreement is None:
         raise NotFound(_l("no agreement with this client in that year"), field="tenantId")
+    # Simultaneous true-ups of a client take turns, so the later one replaces the earlier draft
+    # (two drafts of one year could both be issued: the year charged twice).
+    await invoice_repository.lock_client_invoicing(uow.conn, client)
     done = await invoice_repository.issued_true_up(uow.conn, client, start, end)
     if done is not None:
         raise Duplicate(_l("{year} was trued up already (invoice {done})", year=year, done=done))

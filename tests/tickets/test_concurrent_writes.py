@@ -1,0 +1,95 @@
+"""Tickets and calls under simultaneous writes: one ticket per call however many agents press
+"create" at once, one call per telephone-system id, a ticket worked by several people at once
+never a 500, and an Idempotency-Key replayed at once acts once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from uuid import UUID
+
+import httpx
+
+from tests.support.world import World
+from tests.telephony.helpers import add_number, unique_number
+from tests.tickets.conftest import KREIS, SOEST, ticket_json
+from tests.tickets.test_call_link import answered_call
+
+Client = httpx.AsyncClient
+BURST = 6
+
+
+def _statuses(responses: list[httpx.Response]) -> list[int]:
+    statuses = sorted(r.status_code for r in responses)
+    assert all(s < 500 for s in statuses), [r.text for r in responses if r.status_code >= 500]
+    return statuses
+
+
+async def test_one_call_makes_one_ticket_however_many_ask_at_once(
+    client: Client, world: World, departments: dict[str, UUID]
+) -> None:
+    agent = world.headers(KREIS, "agent")
+    for _ in range(2):
+        call = await answered_call(client, world, SOEST)
+        body = ticket_json(world, SOEST, departments[SOEST], callId=call["id"])
+        responses = await asyncio.gather(*(client.post("/v1/tickets", json=body, headers=agent) for _ in range(BURST)))
+        assert _statuses(list(responses)) == [201] + [409] * (BURST - 1)
+        made = next(r.json() for r in responses if r.status_code == 201)
+        seen = (await client.get(f"/v1/calls/{call['id']}", headers=agent)).json()
+        assert seen["ticketId"] == made["id"]
+
+
+async def test_a_call_recorded_at_once_by_retries_is_one_call(client: Client, world: World) -> None:
+    number = unique_number()
+    await add_number(client, world, SOEST, number)
+    telephony = world.headers(KREIS, "telephony")
+    body = {
+        "externalId": f"burst-{uuid.uuid4()}",
+        "dialled": number,
+        "offeredAt": "2026-03-02T10:00:00+01:00",
+        "answeredAt": "2026-03-02T10:00:20+01:00",
+    }
+    responses = await asyncio.gather(*(client.post("/v1/calls", json=body, headers=telephony) for _ in range(BURST)))
+    assert set(_statuses(list(responses))) == {200}
+    assert len({r.json()["id"] for r in responses}) == 1
+    events = [
+        {"externalId": body["externalId"], "type": kind, "at": at, "dialled": number}
+        for kind, at in (("answered", "2026-03-02T10:00:20+01:00"), ("ended", "2026-03-02T10:03:00+01:00"))
+    ]
+    responses = await asyncio.gather(
+        *(client.post("/v1/calls/events", json=events[i % 2], headers=telephony) for i in range(BURST))
+    )
+    _statuses(list(responses))
+
+
+async def test_one_ticket_worked_by_several_people_at_once(
+    client: Client, world: World, departments: dict[str, UUID]
+) -> None:
+    agent, staff = world.headers(KREIS, "agent"), world.headers(SOEST, "department")
+    created = await client.post("/v1/tickets", json=ticket_json(world, SOEST, departments[SOEST]), headers=agent)
+    assert created.status_code == 201, created.text
+    ticket = created.json()["id"]
+    responses = await asyncio.gather(
+        client.post(f"/v1/tickets/{ticket}/status", json={"status": "in_progress"}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/status", json={"status": "in_progress"}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/comments", json={"body": "eins"}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/comments", json={"body": "zwei"}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": False}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": True}, headers=staff),
+        client.put(f"/v1/tickets/{ticket}/department", json={"departmentId": str(departments[SOEST])}, headers=staff),
+        client.post(f"/v1/tickets/{ticket}/status", json={"status": "closed"}, headers=staff),
+    )
+    _statuses(list(responses))
+    events = await client.get(f"/v1/tickets/{ticket}/events", headers=staff)
+    assert events.status_code == 200
+
+
+async def test_one_idempotency_key_sent_six_times_at_once_makes_one_ticket(
+    client: Client, world: World, departments: dict[str, UUID]
+) -> None:
+    headers = {**world.headers(KREIS, "agent"), "Idempotency-Key": str(uuid.uuid4())}
+    body = ticket_json(world, SOEST, departments[SOEST], subject=f"Burst {uuid.uuid4().hex[:6]}")
+    responses = await asyncio.gather(*(client.post("/v1/tickets", json=body, headers=headers) for _ in range(BURST)))
+    statuses = _statuses(list(responses))
+    assert set(statuses) <= {201, 409} and 201 in statuses
+    assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
