@@ -182,3 +182,244 @@ async def test_a_burst_of_identical_writes_never_fails_and_makes_one(
         if burst.once:
             assert sum(s in burst.created for s in statuses) == 1, statuses
             assert all(s in burst.created or s == 409 for s in statuses), [r.text for r in responses]
+
+
+async def _made(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@dataclass(frozen=True)
+class OnObject:
+    """A request aimed at an object made for it first (`make` returns the request's path and
+    body): fired BURST times at once, and, with `mixed`, together with other requests on the same
+    object. No answer may be a 500; `once`: exactly one succeeds."""
+
+    name: str
+    town: str
+    role: str
+    method: str
+    make: Callable[[Client, World], Any]  # async: (path, body)
+    once: bool = False
+
+
+async def _webhook(client: Client, world: World) -> str:
+    slug = world.slug(GESEKE)
+    made = await _made(
+        await client.post(
+            f"/v1/tenants/{slug}/webhooks",
+            json={"url": "http://127.0.0.1:9/burst"},
+            headers=world.headers(GESEKE, "town-admin"),
+        )
+    )
+    return f"/v1/tenants/{slug}/webhooks/{made['endpoint']['id']}"
+
+
+async def _open311_key(client: Client, world: World) -> str:
+    slug = world.slug(GESEKE)
+    made = await _made(
+        await client.post(
+            f"/v1/tenants/{slug}/open311-keys",
+            json={"description": "Burst"},
+            headers=world.headers(GESEKE, "town-admin"),
+        )
+    )
+    return f"/v1/tenants/{slug}/open311-keys/{made['apiKey']['id']}"
+
+
+async def _number(client: Client, world: World) -> str:
+    made = await _made(
+        await client.post(
+            "/v1/service-numbers",
+            json={
+                "tenantId": str(world.tenant_ids[GESEKE]),
+                "number": f"+49211{uuid.uuid4().int % 10**7:07d}",
+                "validFrom": "2016-01-01",
+            },
+            headers=world.headers(KREIS, "platform-admin"),
+        )
+    )
+    return f"/v1/service-numbers/{made['id']}"
+
+
+async def _department(client: Client, world: World) -> str:
+    slug = world.slug(GESEKE)
+    made = await _made(
+        await client.post(
+            f"/v1/tenants/{slug}/departments",
+            json={"name": f"Burst {unique()}"},
+            headers=world.headers(GESEKE, "town-admin"),
+        )
+    )
+    return f"/v1/tenants/{slug}/departments/{made['id']}"
+
+
+async def _person(client: Client, world: World) -> str:
+    slug = world.slug(GESEKE)
+    made = await _made(
+        await client.post(
+            f"/v1/tenants/{slug}/directory/people",
+            json={"familyName": f"Burst {unique()}"},
+            headers=world.headers(GESEKE, "town-admin"),
+        )
+    )
+    return f"/v1/tenants/{slug}/directory/people/{made['id']}"
+
+
+async def _soest_agreement(client: Client, world: World) -> str:
+    listed = await client.get("/v1/agreements", headers=world.headers(KREIS, "platform-admin"))
+    soest = str(world.tenant_ids[SOEST])
+    return str(next(a["agreement"]["id"] for a in listed.json() if a["agreement"]["tenantId"] == soest))
+
+
+async def _tariff_burst(client: Client, world: World) -> tuple[str, Any]:
+    day = f"{2300 + uuid.uuid4().int % 600}-0{1 + uuid.uuid4().int % 9}-1{uuid.uuid4().int % 10}"
+    agreement = await _soest_agreement(client, world)
+    return "/v1/tariffs", {"agreementId": agreement, "validFrom": day, "validTo": day, "pricePerMinute": "0.95"}
+
+
+async def _same(path: Any, body: Any = None) -> tuple[str, Any]:
+    return (await path if not isinstance(path, str) else path), body
+
+
+ON_OBJECTS: tuple[OnObject, ...] = (
+    OnObject("tariff of one day", KREIS, "finance", "POST", _tariff_burst, once=True),
+    OnObject(
+        "cost base of one year",
+        KREIS,
+        "finance",
+        "PUT",
+        lambda c, w: _same(
+            "/v1/cost-bases", {"year": 2200 + uuid.uuid4().int % 90, "staff": "1.00", "it": "0", "overheads": "0"}
+        ),
+    ),
+    OnObject(
+        "billing profile",
+        GESEKE,
+        "finance",
+        "PUT",
+        lambda c, w: _same(
+            f"/v1/tenants/{w.slug(GESEKE)}/billing-profile",
+            {
+                "legalName": "Stadt Geseke",
+                "street": "Bachstraße 1",
+                "postalCode": "59590",
+                "city": "Geseke",
+                "email": "finanzen@geseke.example.org",
+            },
+        ),
+    ),
+    OnObject("webhook resumed", GESEKE, "town-admin", "POST", lambda c, w: _suffixed(_webhook(c, w), "/resume")),
+    OnObject(
+        "webhook secret rotated",
+        GESEKE,
+        "town-admin",
+        "POST",
+        lambda c, w: _suffixed(_webhook(c, w), "/secret-rotation"),
+    ),
+    OnObject("webhook removed", GESEKE, "town-admin", "DELETE", lambda c, w: _same(_webhook(c, w))),  # idempotent
+    OnObject(
+        "open311 key revoked", GESEKE, "town-admin", "POST", lambda c, w: _suffixed(_open311_key(c, w), "/revocation")
+    ),
+    OnObject(
+        "open311 service set",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda c, w: _same(
+            f"/v1/tenants/{w.slug(GESEKE)}/open311-services/99{uuid.uuid4().int % 10**12:012d}",
+            {"serviceName": "Burst"},
+        ),
+    ),
+    OnObject(
+        "service number moved",
+        KREIS,
+        "platform-admin",
+        "POST",
+        lambda c, w: _suffixed(_number(c, w), "/move", {"toTenantId": str(w.tenant_ids[SOEST]), "on": "2099-01-01"}),
+    ),
+    OnObject(
+        "service number changed",
+        KREIS,
+        "platform-admin",
+        "PATCH",
+        lambda c, w: _same(_number(c, w), {"greeting": f"Burst {unique()}"}),
+    ),
+    OnObject(
+        "department renamed",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda c, w: _same(_department(c, w), {"name": f"Burst {unique()}"}),
+    ),
+    OnObject(
+        "person replaced", GESEKE, "town-admin", "PUT", lambda c, w: _same(_person(c, w), {"familyName": "Burst"})
+    ),
+    # Removals at once all answer 204 (the person is gone either way), as deprovisioning twice does.
+    OnObject("person removed", GESEKE, "town-admin", "DELETE", lambda c, w: _same(_person(c, w))),
+    OnObject(
+        "private number set",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda c, w: _suffixed(_person(c, w), "/private-number", {"number": "0171 2345678"}),
+    ),
+    OnObject(
+        "person absence added",
+        GESEKE,
+        "town-admin",
+        "POST",
+        lambda c, w: _suffixed(
+            _person(c, w),
+            "/absences/dated",
+            {"startsAt": "2099-07-01T08:00:00+02:00", "endsAt": "2099-07-01T09:00:00+02:00"},
+        ),
+    ),
+    OnObject(
+        "operator absence added",
+        KREIS,
+        "platform-admin",
+        "POST",
+        lambda c, w: _same(
+            f"/v1/tenants/{w.slug(KREIS)}/operator-absences/weekly",
+            {"weekday": 7, "starts": "03:00", "ends": "03:01", "note": f"Burst {unique()}"},
+        ),
+    ),
+    OnObject(
+        "tenant changed",
+        GESEKE,
+        "town-admin",
+        "PATCH",
+        lambda c, w: _same(f"/v1/tenants/{w.slug(GESEKE)}", {"federalState": "NW"}),
+    ),
+    OnObject(
+        "directory import of one row",
+        GESEKE,
+        "town-admin",
+        "POST",
+        lambda c, w: _same(
+            f"/v1/tenants/{w.slug(GESEKE)}/directory/import",
+            {"csv": f"external_id,family_name,department\nburst-{unique()},Burst,Burstamt {unique()}\n"},
+        ),
+    ),
+)
+
+
+async def _suffixed(path: Any, tail: str, body: Any = None) -> tuple[str, Any]:
+    return f"{await path}{tail}", body
+
+
+@pytest.mark.parametrize("case", ON_OBJECTS, ids=[c.name for c in ON_OBJECTS])
+async def test_a_burst_on_one_object_never_fails(client: Client, world: World, case: OnObject) -> None:
+    headers = world.headers(case.town, case.role)
+    for _ in range(2):
+        path, body = await case.make(client, world)
+        responses = await asyncio.gather(
+            *(client.request(case.method, path, json=body, headers=headers) for _ in range(BURST))
+        )
+        statuses = sorted(r.status_code for r in responses)
+        assert all(s < 500 for s in statuses), [r.text for r in responses if r.status_code >= 500]
+        if case.once:
+            assert sum(200 <= s < 300 for s in statuses) == 1, statuses
+            assert all(200 <= s < 300 or s in (404, 409) for s in statuses), [r.text for r in responses]

@@ -74,8 +74,12 @@ async def test_one_ticket_worked_by_several_people_at_once(
         client.post(f"/v1/tickets/{ticket}/status", json={"status": "in_progress"}, headers=staff),
         client.post(f"/v1/tickets/{ticket}/comments", json={"body": "eins"}, headers=staff),
         client.post(f"/v1/tickets/{ticket}/comments", json={"body": "zwei"}, headers=staff),
-        client.post(f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": False}, headers=staff),
-        client.post(f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": True}, headers=staff),
+        client.post(
+            f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": False}, headers=staff
+        ),
+        client.post(
+            f"/v1/tickets/{ticket}/callback-attempts", json={"channel": "phone", "reached": True}, headers=staff
+        ),
         client.put(f"/v1/tickets/{ticket}/department", json={"departmentId": str(departments[SOEST])}, headers=staff),
         client.post(f"/v1/tickets/{ticket}/status", json={"status": "closed"}, headers=staff),
     )
