@@ -46,6 +46,10 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
         raise ValidationFailed(
             _l("the operator's own items are part of the costs and less than them"), field="ownItems"
         )
+    # Taken before the check: a proposal at the same moment either came first (refused below)
+    # or waits and is made from these costs. Without it the towns were asked about a rate from
+    # costs that a simultaneous change had just replaced (tests/billing/test_concurrent_runs.py).
+    await repository.lock_rate_year(uow.conn, operator.id, data.year)
     if await repository.find_rate_proposal(uow.conn, operator.id, data.year) is not None:
         # The towns were asked about a rate from these costs: changing them now would leave them
         # agreeing to figures nobody shows any more.

@@ -7,15 +7,17 @@ for work that can simply wait its turn)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
+import time_machine
 
-from backend.billing import invoices, rates
-from backend.billing.schemas import Invoice, InvoicePurpose, InvoiceStatus
+from backend.billing import consultation, invoices, rates
+from backend.billing.schemas import CostBaseInput, Invoice, InvoicePurpose, InvoiceStatus, RateProposalInput
 from backend.errors import DomainError
 from backend.state import unit_of_work
-from tests.billing.support import Billing, add_calls, talks
+from tests.billing.support import BERLIN, Billing, add_calls, make_billing, talks
 from tests.billing.test_rates import _year_invoiced
 from tests.support.world import World
 
@@ -96,3 +98,38 @@ async def test_running_and_issuing_one_client_at_once_never_deadlocks(world: Wor
     for period in ("2026-09", "2026-10"):
         mine = [i for i in listed if i.period_label == period and i.status is not InvoiceStatus.DISCARDED]
         assert len(mine) == 1, mine  # issued or a draft, never both
+
+
+async def test_costs_changed_while_the_rate_is_proposed_never_leave_the_towns_asked_about_other_figures(
+    world: World,
+) -> None:
+    """The towns are asked about the rate the year's cost base gives; a change of those costs at
+    the same moment either comes first (and the proposal is made from it) or is refused."""
+    for _ in range(3):  # a race is not lost every time
+        billing = await make_billing(world.state)
+        await billing.add_tariff("soest", date(2024, 1, 1), "0.95")
+        await add_calls(world.state.pool, billing.clients["soest"], billing.operator, talks(date(2024, 5, 6), 61, 59))
+        with time_machine.travel(datetime(2025, 2, 3, 10, 0, tzinfo=BERLIN), tick=True):
+            async with unit_of_work(world.state, billing.finance()) as uow:
+                await rates.record_cost_base(uow, _costs("10.00"))
+
+            async def record(staff: str, billing: Billing = billing) -> object:
+                async with unit_of_work(world.state, billing.finance()) as uow:
+                    return await rates.record_cost_base(uow, _costs(staff))
+
+            async def propose(billing: Billing = billing) -> object:
+                async with unit_of_work(world.state, billing.finance()) as uow:
+                    return await consultation.propose_rate(
+                        uow, RateProposalInput(year=2024, respond_by=date(2025, 3, 31))
+                    )
+
+            outcomes = await asyncio.gather(record("20.00"), propose(), record("30.00"), return_exceptions=True)
+            _not_a_deadlock(list(outcomes))
+            async with unit_of_work(world.state, billing.finance(), readonly=True) as uow:
+                asked = await consultation.rate_consultation(uow, 2024)
+                now = await rates.rate_proposal(uow, 2024)
+        assert asked.rate == now.proposed_rate, (asked.rate, now.proposed_rate, outcomes)
+
+
+def _costs(staff: str) -> CostBaseInput:
+    return CostBaseInput(year=2024, staff=Decimal(staff), it=Decimal(0), overheads=Decimal(0))

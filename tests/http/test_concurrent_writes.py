@@ -423,3 +423,45 @@ async def test_a_burst_on_one_object_never_fails(client: Client, world: World, c
         if case.once:
             assert sum(200 <= s < 300 for s in statuses) == 1, statuses
             assert all(200 <= s < 300 or s in (404, 409) for s in statuses), [r.text for r in responses]
+
+
+GRAPHQL_BURSTS: tuple[tuple[str, str, str, str, Callable[[World, str], dict[str, Any]]], ...] = (
+    (
+        "addDepartment",
+        SOEST,
+        "town-admin",
+        "mutation($t: String!, $n: String!) { addDepartment(tenant: $t, input: {name: $n}) "
+        "{ department { id } errors { code } } }",
+        lambda w, u: {"t": w.slug(SOEST), "n": f"Burst {u}"},
+    ),
+    (
+        "createServiceNumber",
+        KREIS,
+        "platform-admin",
+        "mutation($i: CreateServiceNumberInput!) { createServiceNumber(input: $i) "
+        "{ serviceNumber { id } errors { code } } }",
+        lambda w, u: {
+            "i": {
+                "tenantId": str(w.tenant_ids[GESEKE]),
+                "number": f"+49211{int(u, 16) % 10**7:07d}",
+                "validFrom": "2016-01-01",
+            }
+        },
+    ),
+)
+
+
+@pytest.mark.parametrize("mutation", GRAPHQL_BURSTS, ids=[m[0] for m in GRAPHQL_BURSTS])
+async def test_a_burst_of_one_graphql_mutation_makes_one_and_refuses_the_rest_as_payload_errors(
+    client: Client, world: World, mutation: tuple[str, str, str, str, Callable[[World, str], dict[str, Any]]]
+) -> None:
+    name, town, role, query, variables = mutation
+    body = {"query": query, "variables": variables(world, unique())}
+    responses = await asyncio.gather(
+        *(client.post("/graphql", json=body, headers=world.headers(town, role)) for _ in range(BURST))
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    payloads = [r.json() for r in responses]
+    assert all("errors" not in p for p in payloads), payloads  # nothing masked as INTERNAL
+    codes = sorted(e["code"] for p in payloads for e in p["data"][name]["errors"])
+    assert codes == ["CONFLICT"] * (BURST - 1) or codes == ["DUPLICATE"] * (BURST - 1), codes
