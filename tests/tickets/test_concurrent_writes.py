@@ -62,6 +62,54 @@ async def test_a_call_recorded_at_once_by_retries_is_one_call(client: Client, wo
     _statuses(list(responses))
 
 
+async def test_a_new_calls_events_arriving_at_once_make_one_call(client: Client, world: World) -> None:
+    """The telephone system's offered, answered and ended events of a call nobody has seen yet,
+    each sent twice (its retry), all at once."""
+    number = unique_number()
+    await add_number(client, world, SOEST, number)
+    telephony = world.headers(KREIS, "telephony")
+    external = f"burst-{uuid.uuid4()}"
+    events = [
+        {"externalId": external, "type": kind, "at": at, "dialled": number}
+        for kind, at in (
+            ("offered", "2026-03-02T10:00:00+01:00"),
+            ("answered", "2026-03-02T10:00:20+01:00"),
+            ("ended", "2026-03-02T10:03:00+01:00"),
+        )
+    ]
+    responses = await asyncio.gather(
+        *(client.post("/v1/calls/events", json=event, headers=telephony) for event in events * 2)
+    )
+    _statuses(list(responses))
+    assert len({r.json()["id"] for r in responses if r.status_code == 200}) == 1
+
+
+async def test_an_outcome_and_a_ticket_for_one_call_at_once(
+    client: Client, world: World, departments: dict[str, UUID]
+) -> None:
+    """One agent records "settled", another forwards the call as a ticket, at the same moment:
+    one of them wins, the other is refused; the call never ends up with both."""
+    agent = world.headers(KREIS, "agent")
+    for _ in range(3):
+        call = await answered_call(client, world, SOEST)
+        body = ticket_json(world, SOEST, departments[SOEST], callId=call["id"])
+        settled = {"outcome": "settled_first_contact"}
+        responses = await asyncio.gather(
+            client.post("/v1/tickets", json=body, headers=agent),
+            client.put(f"/v1/calls/{call['id']}/outcome", json=settled, headers=agent),
+            client.post("/v1/tickets", json=body, headers=agent),
+            client.put(f"/v1/calls/{call['id']}/outcome", json=settled, headers=agent),
+        )
+        _statuses(list(responses))
+        seen = (await client.get(f"/v1/calls/{call['id']}", headers=agent)).json()
+        made = [r.json()["id"] for r in responses if r.status_code == 201]
+        assert len(made) <= 1
+        if made:
+            assert (seen["outcome"], seen["ticketId"]) == ("forwarded_as_ticket", made[0])
+        else:
+            assert (seen["outcome"], seen["ticketId"]) == ("settled_first_contact", None)
+
+
 async def test_one_ticket_worked_by_several_people_at_once(
     client: Client, world: World, departments: dict[str, UUID]
 ) -> None:
