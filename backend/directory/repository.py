@@ -52,6 +52,14 @@ async def find_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
     return (await people_by_ids(conn, tenant_id, [person_id])).get(person_id)
 
 
+async def lock_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
+    """Until the transaction ends: a change checked against the person's version is not lost to
+    another checked against the same version at the same moment."""
+    await conn.execute(
+        "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE", tenant_id, person_id
+    )
+
+
 async def get_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> Person:
     person = await find_person(conn, tenant_id, person_id)
     if person is None:
