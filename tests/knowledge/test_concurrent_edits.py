@@ -72,5 +72,6 @@ async def test_a_person_saved_by_several_admins_from_one_version_takes_one_chang
     )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * (AT_ONCE - 1), [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"VERSION_CONFLICT"}
     kept = (await client.get(f"{base}/{person['id']}", headers=admin)).json()
     assert kept["familyName"] == next(r.json()["familyName"] for r in responses if r.status_code == 200)
