@@ -155,6 +155,22 @@ BURSTS: tuple[Burst, ...] = (
         lambda w, u: {},
     ),
     Burst(
+        "group claim set",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/directory/group-membership",
+        lambda w, u: {"claim": "groups", "groups": []},
+    ),
+    Burst(
+        "group claim cleared",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/directory/group-membership",
+        lambda w, u: {},
+    ),
+    Burst(
         "agent status set",
         KREIS,
         "agent",
