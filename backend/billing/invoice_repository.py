@@ -166,7 +166,8 @@ async def charged_calls(
 
 
 # pg_advisory_xact_lock(classid, objid): 'invc' and the client. Running, truing up, issuing and
-# cancelling a client's invoices take it first (before any invoice row), so a draft's corrections
+# cancelling a client's invoices take it first (before any invoice row), and so does a tariff
+# change before it checks for invoiced days (after its tariff row), so a draft's corrections
 # are checked against a ledger nobody changes meanwhile, simultaneous runs of a period take turns,
 # and a lock order of row-then-advisory against advisory-then-row cannot deadlock.
 INVOICING_LOCK_CLASS = 0x696E7663

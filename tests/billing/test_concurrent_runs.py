@@ -13,8 +13,16 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from backend.billing import consultation, invoices, rates
-from backend.billing.schemas import CostBaseInput, Invoice, InvoicePurpose, InvoiceStatus, RateProposalInput
+from backend.billing import consultation, invoices, rates, tariffs
+from backend.billing.schemas import (
+    CostBaseInput,
+    Invoice,
+    InvoicePurpose,
+    InvoiceStatus,
+    RateProposalInput,
+    Tariff,
+    TariffPatch,
+)
 from backend.errors import DomainError
 from backend.state import unit_of_work
 from tests.billing.support import BERLIN, Billing, add_calls, make_billing, talks
@@ -133,3 +141,28 @@ async def test_costs_changed_while_the_rate_is_proposed_never_leave_the_towns_as
 
 def _costs(staff: str) -> CostBaseInput:
     return CostBaseInput(year=2024, staff=Decimal(staff), it=Decimal(0), overheads=Decimal(0))
+
+
+async def test_a_tariff_changed_while_its_days_are_invoiced_is_refused_or_the_invoice_is(world: World) -> None:
+    """Invoiced days keep the tariff they were invoiced at. A price change sent at the moment the
+    invoice is issued either comes first (the draft is discarded and not issued) or is refused;
+    never are both taken."""
+    for _ in range(3):  # a race is not lost every time
+        billing = await make_billing(world.state)
+        tariff = await billing.add_tariff("soest", date(2026, 1, 1), "0.95")
+        soest = billing.clients["soest"]
+        await add_calls(world.state.pool, soest, billing.operator, talks(date(2026, 7, 1), 61, 59))
+        async with unit_of_work(billing.state, billing.finance()) as uow:
+            draft = await invoices.run_invoice(uow, soest, "2026-07")
+
+        async def issue(billing: Billing = billing, draft: Invoice = draft) -> object:
+            async with unit_of_work(billing.state, billing.finance()) as uow:
+                return await invoices.issue_invoice(uow, draft.id)
+
+        async def reprice(billing: Billing = billing, tariff: Tariff = tariff) -> object:
+            async with unit_of_work(billing.state, billing.finance()) as uow:
+                return await tariffs.amend_tariff(uow, tariff.id, TariffPatch(price_per_minute=Decimal("1.20")))
+
+        outcomes = await asyncio.gather(issue(), reprice(), return_exceptions=True)
+        _not_a_deadlock(list(outcomes))
+        assert any(isinstance(o, DomainError) for o in outcomes), outcomes  # one of them was refused
