@@ -5,6 +5,7 @@ never a 500, and an Idempotency-Key replayed at once acts once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from uuid import UUID
 
@@ -145,3 +146,28 @@ async def test_one_idempotency_key_sent_six_times_at_once_makes_one_ticket(
     statuses = _statuses(list(responses))
     assert set(statuses) <= {201, 409} and 201 in statuses
     assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
+
+
+async def test_one_call_import_sent_four_times_at_once_records_each_call_once(client: Client, world: World) -> None:
+    number = unique_number()
+    await add_number(client, world, SOEST, number)
+    batch = f"burst-{uuid.uuid4().hex[:8]}"
+    lines = [
+        {
+            "externalId": f"{batch}-{n}",
+            "dialled": number,
+            "offeredAt": f"2026-03-02T10:{n:02d}:00+01:00",
+            "answeredAt": f"2026-03-02T10:{n:02d}:20+01:00",
+            "endedAt": f"2026-03-02T10:{n:02d}:50+01:00",
+        }
+        for n in range(20)
+    ]
+    text = "\n".join(json.dumps(line) for line in lines)
+    headers = {**world.headers(KREIS, "telephony"), "Content-Type": "application/json"}
+    responses = await asyncio.gather(
+        *(client.post("/v1/calls/import", content=text.encode(), headers=headers) for _ in range(4))
+    )
+    assert set(_statuses(list(responses))) == {200}
+    reports = [r.json() for r in responses]
+    assert sum(r["inserted"] for r in reports) == 20, reports
+    assert all(r["inserted"] + r["duplicates"] == 20 and r["errorCount"] == 0 for r in reports), reports
