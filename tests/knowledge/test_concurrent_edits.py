@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
+from tests.knowledge.conftest import LOCAL_VERSION, gql, nonsense_word, published_article
 from tests.support.world import World
 
 Client = httpx.AsyncClient
-GESEKE = "stadt-geseke"
+KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
 AT_ONCE = 4
 FIELDS = "article { id latestVersion } errors { code }"
 CREATE = f"mutation($i: ArticleInput!, $t: String) {{ createArticle(input: $i, tenant: $t) {{ {FIELDS} }} }}"
@@ -75,3 +76,15 @@ async def test_a_person_saved_by_several_admins_from_one_version_takes_one_chang
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"VERSION_CONFLICT"}
     kept = (await client.get(f"{base}/{person['id']}", headers=admin)).json()
     assert kept["familyName"] == next(r.json()["familyName"] for r in responses if r.status_code == 200)
+
+
+async def test_a_towns_local_version_asked_for_four_times_at_once_is_made_once(client: Client, world: World) -> None:
+    shared = await published_article(client, world, KREIS, f"Burst geteilt {nonsense_word()}", shared=True)
+    editor = world.headers(SOEST, "editor")
+    answers = await asyncio.gather(
+        *(gql(client, editor, LOCAL_VERSION, id=shared["id"], input={"overrides": {"fees": "keine"}}) for _ in range(4))
+    )
+    assert [a["errors"] for a in answers if "errors" in a] == [], answers  # nothing masked as INTERNAL
+    made = [a["data"]["createLocalVersion"] for a in answers]
+    assert sum(m["article"] is not None for m in made) == 1, made
+    assert sorted(e["code"] for m in made for e in m["errors"]) == ["DUPLICATE"] * 3, made
