@@ -11,9 +11,13 @@ import uuid
 import asyncpg
 import httpx
 
+from backend.knowledge import importing
+from backend.knowledge.demo import catalogue_path
+from backend.state import unit_of_work
+from backend.tenants.schemas import TenantKind
 from tests.knowledge.test_xzufi_import import GESEKE_AGS, post
 from tests.knowledge.xzufi_messages import leistung, message, office, suffix
-from tests.support.world import World
+from tests.support.world import World, make_tenant, system_principal
 
 Client = httpx.AsyncClient
 GESEKE = "stadt-geseke"
@@ -54,3 +58,22 @@ async def test_one_article_import_sent_four_times_at_once_makes_one_article(clie
     )
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
     assert sum(r.json()["created"] for r in responses) == 1, [r.json() for r in responses]
+
+
+async def test_two_catalogue_imports_of_one_operator_at_once_both_answer(world: World) -> None:
+    """A retry of a catalogue import while the first is running (a fresh operator, so the
+    session's catalogue stays as it is): both answer, and the catalogue is the second's."""
+    operator = await make_tenant(
+        world.state, f"op-{uuid.uuid4().hex[:6]}", kind=TenantKind.DISTRICT, is_operator=True, ags="05974"
+    )
+    admin = system_principal(operator, {operator})
+    rows = [line for line in catalogue_path().read_text(encoding="utf-8").splitlines()[:200] if line]
+    first, second = "\n".join(rows[:120]), "\n".join([rows[0], *rows[60:]])
+
+    async def load(text: str) -> object:
+        async with unit_of_work(world.state, admin) as uow:
+            return await importing.import_catalogue(uow, text)
+
+    for _ in range(2):
+        outcomes = await asyncio.gather(load(first), load(second), return_exceptions=True)
+        assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
