@@ -21,11 +21,12 @@ from backend.billing.schemas import (
     InvoiceStatus,
     RateProposalInput,
     Tariff,
+    TariffCreate,
     TariffPatch,
 )
-from backend.errors import DomainError
+from backend.errors import Conflict, DomainError
 from backend.state import unit_of_work
-from tests.billing.support import BERLIN, Billing, add_calls, make_billing, talks
+from tests.billing.support import BERLIN, Billing, add_calls, make_billing, profile, talks
 from tests.billing.test_rates import _year_invoiced
 from tests.support.world import World
 
@@ -166,3 +167,32 @@ async def test_a_tariff_changed_while_its_days_are_invoiced_is_refused_or_the_in
         outcomes = await asyncio.gather(issue(), reprice(), return_exceptions=True)
         _not_a_deadlock(list(outcomes))
         assert any(isinstance(o, DomainError) for o in outcomes), outcomes  # one of them was refused
+
+
+async def test_one_tariff_sent_six_times_at_once_is_made_once(world: World, billing: Billing) -> None:
+    terms = TariffCreate(
+        agreement_id=billing.agreements["soest"],
+        valid_from=date(2026, 3, 1),
+        valid_to=date(2026, 3, 31),
+        price_per_minute=Decimal("0.95"),
+    )
+
+    async def create() -> Tariff:
+        async with unit_of_work(billing.state, billing.finance()) as uow:
+            return await tariffs.create_tariff(uow, terms)
+
+    outcomes = await asyncio.gather(*(create() for _ in range(6)), return_exceptions=True)
+    _not_a_deadlock(list(outcomes))
+    assert sum(isinstance(o, Tariff) for o in outcomes) == 1, outcomes
+    assert all(isinstance(o, (Tariff, Conflict)) for o in outcomes), outcomes
+
+
+async def test_one_billing_profile_saved_six_times_at_once(world: World, billing: Billing) -> None:
+    slug = billing.slugs[billing.clients["geseke"]]
+
+    async def save() -> object:
+        async with unit_of_work(billing.state, billing.finance()) as uow:
+            return await invoices.set_billing_profile(uow, slug, profile("Stadt Geseke", city="Geseke"))
+
+    outcomes = await asyncio.gather(*(save() for _ in range(6)), return_exceptions=True)
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
