@@ -79,20 +79,6 @@ BURSTS: tuple[Burst, ...] = (
         once=True,
     ),
     Burst(
-        "closing day set",
-        GESEKE,
-        "town-admin",
-        "PUT",
-        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/closing-days/2098-12-24?name=Burst",
-    ),
-    Burst(
-        "closing day removed",
-        GESEKE,
-        "town-admin",
-        "DELETE",
-        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/closing-days/2098-12-24",
-    ),
-    Burst(
         "service number claimed",
         KREIS,
         "platform-admin",
@@ -474,3 +460,14 @@ async def test_a_group_claim_set_six_times_at_once_is_set(client: Client, world:
             assert {r.status_code for r in responses} == {200}, [r.text for r in responses if r.status_code != 200]
     finally:
         assert (await client.put(path, json=restore, headers=admin)).status_code == 200
+
+
+async def test_a_closing_day_set_and_removed_six_times_at_once(client: Client, world: World) -> None:
+    admin = world.headers(GESEKE, "town-admin")
+    path = f"/v1/tenants/{world.slug(GESEKE)}/closing-days/2098-12-24"
+    put = await asyncio.gather(*(client.put(path, params={"name": "Burst"}, headers=admin) for _ in range(BURST)))
+    assert {r.status_code for r in put} == {200}, [r.text for r in put]
+    removed = await asyncio.gather(*(client.delete(path, headers=admin) for _ in range(BURST)))
+    assert {r.status_code for r in removed} <= {200, 404} and 200 in {r.status_code for r in removed}
+    listed = await client.get(f"/v1/tenants/{world.slug(GESEKE)}/closing-days", headers=admin)
+    assert "2098-12-24" not in {d["day"] for d in listed.json()}
