@@ -8,13 +8,20 @@ it opened (an HTTP client) only after it has stopped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import asyncpg
+import structlog
 from litestar import Litestar
 
 from backend.state import AppState
+
+log = structlog.get_logger("background")
+T = TypeVar("T")
+ROUND_ATTEMPTS = 3
 
 
 class Worker(Protocol):
@@ -44,3 +51,28 @@ def worker_lifespan(
                 await task
 
     return lifespan
+
+
+def gave_way(error: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back to let a simultaneous one through (a deadlock, a
+    serialization failure: SQLSTATE class 40); `unit_of_work` reports it as a Conflict caused by
+    one. Nothing of that transaction was kept."""
+    return isinstance(error, asyncpg.TransactionRollbackError) or isinstance(
+        error.__cause__, asyncpg.TransactionRollbackError
+    )
+
+
+async def giving_way(work: Callable[[], Awaitable[T]], name: str, attempts: int = ROUND_ATTEMPTS) -> T:
+    """A worker's round, run again at once (after a short random pause, so the two do not meet
+    again) when PostgreSQL chose it to give way. Rounds are idempotent, as the next round would
+    run them anyway; this keeps a lost race from costing a whole poll interval and from being
+    logged as a failure. A round that keeps losing, or fails otherwise, raises as before."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except Exception as error:
+            if attempt == attempts or not gave_way(error):
+                raise
+            log.info("worker_round_gave_way", worker=name, attempt=attempt)
+        await asyncio.sleep(random.uniform(0.02, 0.1) * attempt)  # noqa: S311  # jitter, not secrets
+    raise AssertionError("unreachable")

@@ -83,6 +83,7 @@ async def propose_rate(uow: UnitOfWork, data: RateProposalInput) -> RateConsulta
     operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
     if data.respond_by <= clock.today():
         raise ValidationFailed(_l("give the towns a date after today to answer by"), field="respondBy")
+    await repository.lock_rate_year(uow.conn, operator.id, data.year)  # the costs hold still
     proposal = await _derivable(uow, operator, data.year)
     assert proposal.proposed_rate is not None
     clients = await _clients_from(uow, operator, proposal)
@@ -185,6 +186,7 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     """Adopt the rate proposed to the towns as every client's tariff from 1 January of the next
     year (open-ended; a running tariff ends on 31 December). Increment and minimum carry over."""
     operator = await reach_home(uow, Operation.COST_BASE_WRITE, operator=True)
+    await repository.lock_rate_year(uow.conn, operator.id, data.year)  # one adoption at a time
     proposal = await _derivable(uow, operator, data.year)
     kind, reason = await _agreed(uow, operator, data)
     proposed = await repository.find_rate_proposal(uow.conn, operator.id, data.year)

@@ -165,13 +165,24 @@ async def charged_calls(
 # --- invoices -------------------------------------------------------------------------------------
 
 
-# pg_advisory_xact_lock(classid, objid): 'invc' and the client. Issuing and cancelling a client's
-# invoices take it, so a draft's corrections are checked against a ledger nobody changes meanwhile.
+# pg_advisory_xact_lock(classid, objid): 'invc' and the client. Running, truing up, issuing and
+# cancelling a client's invoices take it first (before any invoice row), and so does a tariff
+# change before it checks for invoiced days (after its tariff row), so a draft's corrections
+# are checked against a ledger nobody changes meanwhile, simultaneous runs of a period take turns,
+# and a lock order of row-then-advisory against advisory-then-row cannot deadlock.
 INVOICING_LOCK_CLASS = 0x696E7663
 
 
 async def lock_client_invoicing(conn: asyncpg.Connection, tenant_id: UUID) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1, billing_lock_key($2))", INVOICING_LOCK_CLASS, tenant_id)
+
+
+async def find_invoice_client(conn: asyncpg.Connection, invoice_id: UUID, tenant_ids: Sequence[UUID]) -> UUID | None:
+    """The client an invoice bills, to take its invoicing lock before the invoice's row."""
+    client: UUID | None = await conn.fetchval(
+        "SELECT tenant_id FROM invoices WHERE id = $1 AND tenant_id = ANY($2::uuid[])", invoice_id, list(tenant_ids)
+    )
+    return client
 
 
 async def issued_usage_overlapping(conn: asyncpg.Connection, tenant_id: UUID, start: date, end: date) -> str | None:

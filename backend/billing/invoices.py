@@ -41,7 +41,7 @@ from backend.billing.schemas import (
     Tariff,
 )
 from backend.billing.xrechnung import render
-from backend.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.tenants.reach import reach, reach_home, reach_id, reach_optional, reachable
@@ -173,6 +173,10 @@ async def run_invoice(uow: UnitOfWork, tenant: str | UUID, period: str) -> Invoi
     agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
     if agreement is None:
         raise NotFound(_l("no agreement with this client in that period"), field="tenantId")
+    # Simultaneous runs of a client take turns: each then sees what the one before issued or
+    # drafted (and replaces the draft), where racing they met on the one-draft constraint (409)
+    # or, three at once, deadlocked; a run beside an issue left a draft of an issued period.
+    await invoice_repository.lock_client_invoicing(uow.conn, client)
     issued = await invoice_repository.issued_usage_overlapping(uow.conn, client, start, end)
     if issued is not None:
         raise Conflict(
@@ -291,20 +295,35 @@ async def _number_and_issue(
     )
 
 
+async def _locked(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
+    """The invoice, read after its client's invoicing lock and then locked itself: the lock order
+    every invoicing change keeps (client, then invoice row)."""
+    visible = list(reachable(uow, Operation.INVOICE_WRITE))
+    client = await invoice_repository.find_invoice_client(uow.conn, invoice_id, visible)
+    if client is None:
+        raise NotFound(_l("invoice not found"))
+    await invoice_repository.lock_client_invoicing(uow.conn, client)
+    invoice = await invoice_repository.find_invoice(uow.conn, invoice_id, visible, for_update=True)
+    assert invoice is not None  # invoices are never deleted
+    require_operator(uow, invoice.operator_tenant_id)
+    return invoice
+
+
 async def issue_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
     """Number a draft (gap-free per operator and year) and freeze it with the parties' data."""
-    visible = reachable(uow, Operation.INVOICE_WRITE)
-    invoice = await invoice_repository.find_invoice(uow.conn, invoice_id, list(visible), for_update=True)
-    if invoice is None:
-        raise NotFound(_l("invoice not found"))
-    require_operator(uow, invoice.operator_tenant_id)
+    invoice = await _locked(uow, invoice_id)
     if invoice.status is not InvoiceStatus.DRAFT:
         raise InvalidTransition(_l("only drafts are issued; this one is {status}", status=invoice.status.value))
     if not invoice.lines:
         raise ValidationFailed(_l("nothing to invoice: the draft has no lines"))
     if invoice.gross_amount < 0:
         raise ValidationFailed(_l("the total is negative; a credit note is needed instead"))
-    await invoice_repository.lock_client_invoicing(uow.conn, invoice.tenant_id)
+    if invoice.purpose is InvoicePurpose.TRUE_UP:
+        done = await invoice_repository.issued_true_up(
+            uow.conn, invoice.tenant_id, invoice.period_from, invoice.period_to + timedelta(days=1)
+        )
+        if done is not None:
+            raise Duplicate(_l("{year} was trued up already (invoice {done})", year=invoice.period_label, done=done))
     if invoice.purpose is InvoicePurpose.USAGE:
         issued = await invoice_repository.issued_usage_overlapping(
             uow.conn, invoice.tenant_id, invoice.period_from, invoice.period_to + timedelta(days=1)
@@ -338,11 +357,7 @@ async def issue_invoice(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
 
 async def cancel_invoice(uow: UnitOfWork, invoice_id: UUID, data: CancellationInput) -> Invoice:
     """Cancel an issued invoice by a credit note (itself numbered); returns the credit note."""
-    visible = reachable(uow, Operation.INVOICE_WRITE)
-    original = await invoice_repository.find_invoice(uow.conn, invoice_id, list(visible), for_update=True)
-    if original is None:
-        raise NotFound(_l("invoice not found"))
-    require_operator(uow, original.operator_tenant_id)
+    original = await _locked(uow, invoice_id)
     if original.kind is not InvoiceKind.INVOICE or original.status is not InvoiceStatus.ISSUED:
         raise InvalidTransition(
             _l(
@@ -351,7 +366,6 @@ async def cancel_invoice(uow: UnitOfWork, invoice_id: UUID, data: CancellationIn
                 status=original.status.value,
             )
         )
-    await invoice_repository.lock_client_invoicing(uow.conn, original.tenant_id)
     credit_id = uuid4()
     await invoice_repository.insert_invoice(
         uow.conn,

@@ -46,6 +46,10 @@ async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
         raise ValidationFailed(
             _l("the operator's own items are part of the costs and less than them"), field="ownItems"
         )
+    # Taken before the check: a proposal at the same moment either came first (refused below)
+    # or waits and is made from these costs. Without it the towns were asked about a rate from
+    # costs that a simultaneous change had just replaced (tests/billing/test_concurrent_runs.py).
+    await repository.lock_rate_year(uow.conn, operator.id, data.year)
     if await repository.find_rate_proposal(uow.conn, operator.id, data.year) is not None:
         # The towns were asked about a rate from these costs: changing them now would leave them
         # agreeing to figures nobody shows any more.
@@ -182,6 +186,9 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     agreement = await repository.agreement_for_period(uow.conn, client, operator.id, start, end)
     if agreement is None:
         raise NotFound(_l("no agreement with this client in that year"), field="tenantId")
+    # Simultaneous true-ups of a client take turns, so the later one replaces the earlier draft
+    # (two drafts of one year could both be issued: the year charged twice).
+    await invoice_repository.lock_client_invoicing(uow.conn, client)
     done = await invoice_repository.issued_true_up(uow.conn, client, start, end)
     if done is not None:
         raise Duplicate(_l("{year} was trued up already (invoice {done})", year=year, done=done))

@@ -420,6 +420,16 @@ async def find_rate_proposal(
     )
 
 
+async def lock_rate_year(conn: asyncpg.Connection, operator_id: UUID, year: int) -> None:
+    """Until the transaction ends, the one who changes a year's costs, proposes or adopts its rate:
+    a proposal is made from the costs as they stand, and costs change only before it."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('rate-year:' || $1::uuid::text || ':' || $2::int::text, 0))",
+        operator_id,
+        year,
+    )
+
+
 async def insert_rate_proposal(
     conn: asyncpg.Connection, operator_id: UUID, year: int, rate: Decimal, respond_by: date, by: str
 ) -> bool:

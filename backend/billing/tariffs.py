@@ -87,6 +87,9 @@ def _check_terms(agreement: Agreement, data: TariffInput | TariffCreate) -> None
 async def _insert_tariff(
     uow: UnitOfWork, agreement: Agreement, data: TariffCreate, cost_base_year: int | None = None
 ) -> Tariff:
+    # The client's invoicing lock, as issuing takes it: an invoice issued at this moment is seen
+    # below (refused), where both were taken and invoiced days changed their tariff afterwards.
+    await invoice_repository.lock_client_invoicing(uow.conn, agreement.tenant_id)
     number = await repository.invoiced_days_overlap(
         uow.conn, agreement.tenant_id, [(data.valid_from, exclusive(data.valid_to))], None
     )
@@ -164,6 +167,7 @@ def _changed_days(current: Tariff, data: TariffInput) -> list[tuple[date, date |
 
 async def _update_tariff(uow: UnitOfWork, current: Tariff, data: TariffInput) -> Tariff:
     changed = _changed_days(current, data)
+    await invoice_repository.lock_client_invoicing(uow.conn, current.tenant_id)  # as `_insert_tariff`
     if changed:
         number = await repository.invoiced_days_overlap(uow.conn, current.tenant_id, changed, current.id)
         if number is not None:

@@ -99,7 +99,12 @@ async def department_groups(conn: asyncpg.Connection, tenant_id: UUID) -> list[D
 async def replace_group_membership(
     conn: asyncpg.Connection, tenant_id: UUID, claim: str | None, groups: Sequence[tuple[str, UUID]]
 ) -> None:
-    """The town's claim and its groups, replaced whole (no claim: membership from the directory only)."""
+    """The town's claim and its groups, replaced whole (no claim: membership from the directory only).
+    Replacements of one town take turns: two at once each deleted what they saw (nothing new)
+    and inserted, and the second met the first's claim on the primary key, a 500."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('group-membership:' || $1::uuid::text, 0))", tenant_id
+    )
     await conn.execute("DELETE FROM directory_department_groups WHERE tenant_id = $1", tenant_id)
     await conn.execute("DELETE FROM directory_group_claims WHERE tenant_id = $1", tenant_id)
     if claim is None:

@@ -52,6 +52,14 @@ async def find_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
     return (await people_by_ids(conn, tenant_id, [person_id])).get(person_id)
 
 
+async def lock_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
+    """Until the transaction ends: a change checked against the person's version is not lost to
+    another checked against the same version at the same moment."""
+    await conn.execute(
+        "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE", tenant_id, person_id
+    )
+
+
 async def get_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> Person:
     person = await find_person(conn, tenant_id, person_id)
     if person is None:
@@ -156,8 +164,15 @@ async def replace_substitutes(
 
 
 async def existing_people(conn: asyncpg.Connection, tenant_id: UUID, ids: Sequence[UUID]) -> set[UUID]:
+    """The ids that name people, held until the transaction ends: a removal running at the same
+    time waits for it (and then cascades), or, committed first, leaves the id out here. Without
+    the lock a person removed between this check and the insert naming them was a foreign-key
+    violation, a 500 (tests/directory/test_concurrent_writes.py)."""
     rows = await conn.fetch(
-        "SELECT id FROM directory_people WHERE tenant_id = $1 AND id = ANY($2::uuid[])", tenant_id, list(ids)
+        """SELECT id FROM directory_people WHERE tenant_id = $1 AND id = ANY($2::uuid[])
+           ORDER BY id FOR KEY SHARE""",
+        tenant_id,
+        list(ids),
     )
     return {r["id"] for r in rows}
 

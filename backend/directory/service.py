@@ -42,7 +42,7 @@ from backend.directory.schemas import (
     SwitchState,
 )
 from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import NotFound, ValidationFailed, VersionConflict
 from backend.generations import Generations
 from backend.i18n import _l
 from backend.state import AppState, UnitOfWork
@@ -71,9 +71,12 @@ async def create_person(uow: UnitOfWork, tenant_slug: str, data: PersonInput) ->
 
 async def replace_person(uow: UnitOfWork, tenant_slug: str, person_id: UUID, data: PersonInput) -> Person:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
+    # Locked before the version is compared: four saves of one version at once all passed the
+    # check and the last overwrote the others (tests/knowledge/test_concurrent_edits.py).
+    await repository.lock_person(uow.conn, tenant.id, person_id)
     current = await repository.get_person(uow.conn, tenant.id, person_id)
     if data.version is not None and data.version != current.version:
-        raise Conflict(_l("the person was changed meanwhile; reload and try again"), field="version")
+        raise VersionConflict(_l("the person was changed meanwhile; reload and try again"), field="version")
     return await save_person(uow, tenant.id, person_id, data, Operation.DIRECTORY_WRITE, new=False)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from backend import clock
-from backend.background import worker_lifespan
+from backend.background import giving_way, worker_lifespan
 from backend.directory import presence_feed
 from backend.state import AppState
 
@@ -32,7 +32,7 @@ class DirectoryWorker:
         metrics = self.app.metrics
         while not stop.is_set():
             try:
-                await presence_feed.announce_expiries(self.app, clock.now())
+                await giving_way(lambda: presence_feed.announce_expiries(self.app, clock.now()), "directory")
                 metrics.worker_rounds.labels("directory", "ok").inc()
                 metrics.worker_last_success.labels("directory").set(time.time())
             except Exception as error:  # keep running; the next round retries

@@ -39,7 +39,7 @@ import asyncpg
 import structlog
 
 from backend import generations
-from backend.background import worker_lifespan
+from backend.background import giving_way, worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.knowledge import catalogue_repository, index_repository, meaning, repository, search_repository, service
 from backend.knowledge.schemas import Article, ArticleKind, ArticleVersion
@@ -150,7 +150,7 @@ class IndexWorker:
         metrics = self.app.metrics
         while not stop.is_set():
             try:
-                drained = await self.drain(stop)
+                drained = await giving_way(lambda: self.drain(stop), "knowledge-index")
                 if drained.words or drained.vectors:
                     log.info("knowledge_indexed", words=drained.words, vectors=drained.vectors)
                 metrics.worker_rounds.labels("knowledge-index", "ok").inc()

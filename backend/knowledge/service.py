@@ -435,9 +435,20 @@ async def create_local_version(
         raise NotFound(_l("shared article not found"))
     if await repository.find_local_version(uow.conn, ctx.town_id, base.tenant_id, base.id) is not None:
         raise Duplicate(_l("this town already has a local version of the article; change that one"))
-    article = await repository.insert_article(
-        uow.conn, ctx.town_id, uuid4(), ArticleKind.LOCAL_VERSION.value, base.tenant_id, base.id, None, _author(uow)
-    )
+    try:
+        async with uow.conn.transaction():  # a savepoint: made at the same moment by another editor
+            article = await repository.insert_article(
+                uow.conn,
+                ctx.town_id,
+                uuid4(),
+                ArticleKind.LOCAL_VERSION.value,
+                base.tenant_id,
+                base.id,
+                None,
+                _author(uow),
+            )
+    except asyncpg.UniqueViolationError:  # articles_local_version: four at once were three 500s
+        raise Duplicate(_l("this town already has a local version of the article; change that one")) from None
     body = VersionBody(overrides=data.overrides, review_due=data.review_due)
     version = await repository.insert_version(
         uow.conn, _new_version(uow, article, 1, ArticleStatus.DRAFT, body, data.change_note)

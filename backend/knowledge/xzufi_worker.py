@@ -20,7 +20,7 @@ import structlog
 from auth.principal import Principal
 from auth.roles import Role
 from backend import clock
-from backend.background import worker_lifespan
+from backend.background import giving_way, worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.knowledge import xzufi_import
 from backend.knowledge import xzufi_repository as store
@@ -130,7 +130,7 @@ class XzufiWorker:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.round()
+                await giving_way(self.round, "xzufi")
                 if self.app.metrics is not None:
                     self.app.metrics.worker_last_success.labels("xzufi").set(time.time())
             except Exception as error:  # keep running; the next round retries

@@ -260,7 +260,10 @@ async def list_calls(
 
 async def record_outcome(uow: UnitOfWork, call_id: UUID, data: CallOutcomeInput) -> Call:
     reachable = require(uow.principal, Operation.CALL_OUTCOME_WRITE)
-    current = await repository.find_call(uow.conn, call_id, list(reachable))
+    # Locked, as a ticket from the call locks it: an outcome recorded at the moment a ticket is
+    # made from the call waits, then sees the ticket (and is refused), where it overwrote
+    # "forwarded as ticket" and the call counted as settled with a ticket open.
+    current = await repository.find_call(uow.conn, call_id, list(reachable), for_update=True)
     if current is None:
         raise NotFound(_l("call not found"))
     department_id = data.department_id

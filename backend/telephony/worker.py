@@ -22,7 +22,7 @@ import asyncpg
 import structlog
 
 from backend import clock
-from backend.background import worker_lifespan
+from backend.background import giving_way, worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
 from backend.metrics import Metrics
 from backend.telephony import repository
@@ -54,7 +54,7 @@ class TelephonyWorker:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                erased = await self.purge_callers()
+                erased = await giving_way(self.purge_callers, "telephony")
                 if erased:
                     log.info("caller_numbers_erased", calls=erased)  # counts only, never numbers
                 if self.metrics is not None:

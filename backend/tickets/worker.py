@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from backend import clock
-from backend.background import worker_lifespan
+from backend.background import giving_way, worker_lifespan
 from backend.db.pool import acquire_timeout
 from backend.db.tenancy import all_tenants_transaction
 from backend.http.idempotency import erase_records
@@ -260,7 +260,7 @@ class TicketWorker:
         while not stop.is_set():
             busy = False
             try:
-                report = await self.run_once()
+                report = await giving_way(self.run_once, "tickets")
                 busy = report.delivered + report.failed >= self.batch_size
                 self._counted(report)
             except Exception as error:  # keep running; the next round retries

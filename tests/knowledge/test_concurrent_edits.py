@@ -1,0 +1,90 @@
+"""Two editors saving the same version of an article at once (and a town admin saving the same
+version of a directory entry): one change is taken, the other is told the object changed
+(VERSION_CONFLICT), never a 500 and never a silently lost change."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.knowledge.conftest import LOCAL_VERSION, gql, nonsense_word, published_article
+from tests.support.world import World
+
+Client = httpx.AsyncClient
+KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
+AT_ONCE = 4
+FIELDS = "article { id latestVersion } errors { code }"
+CREATE = f"mutation($i: ArticleInput!, $t: String) {{ createArticle(input: $i, tenant: $t) {{ {FIELDS} }} }}"
+UPDATE = (
+    f"mutation($id: UUID!, $i: ArticleInput!, $v: Int!) {{ updateArticle(id: $id, input: $i, expectedVersion: $v) "
+    f"{{ {FIELDS} }} }}"
+)
+SUBMIT = f"mutation($id: UUID!, $v: Int!) {{ submitArticleForReview(id: $id, expectedVersion: $v) {{ {FIELDS} }} }}"
+
+
+async def _gql(client: Client, headers: dict[str, str], query: str, **variables: Any) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body  # nothing masked as INTERNAL
+    return body["data"]
+
+
+async def test_an_article_saved_by_several_editors_at_once_takes_one_change(client: Client, world: World) -> None:
+    editor = world.headers(GESEKE, "editor")
+    for _ in range(2):
+        made = await _gql(
+            client,
+            editor,
+            CREATE,
+            i={"title": f"Burst {uuid.uuid4().hex[:6]}", "summary": "Eins"},
+            t=world.slug(GESEKE),
+        )
+        article = made["createArticle"]["article"]
+        answers = await asyncio.gather(
+            *(
+                _gql(client, editor, UPDATE, id=article["id"], i={"title": f"Burst {n}", "summary": "Zwei"}, v=1)
+                for n in range(AT_ONCE)
+            )
+        )
+        codes = sorted(e["code"] for a in answers for e in a["updateArticle"]["errors"])
+        assert codes == ["VERSION_CONFLICT"] * (AT_ONCE - 1), answers
+        submitted = await asyncio.gather(*(_gql(client, editor, SUBMIT, id=article["id"], v=2) for _ in range(AT_ONCE)))
+        codes = sorted(e["code"] for a in submitted for e in a["submitArticleForReview"]["errors"])
+        assert len(codes) == AT_ONCE - 1 and set(codes) <= {"VERSION_CONFLICT", "INVALID_TRANSITION"}, submitted
+
+
+async def test_a_person_saved_by_several_admins_from_one_version_takes_one_change(client: Client, world: World) -> None:
+    admin = world.headers(GESEKE, "town-admin")
+    base = f"/v1/tenants/{world.slug(GESEKE)}/directory/people"
+    person = (await client.post(base, json={"familyName": "Burst"}, headers=admin)).json()
+    responses = await asyncio.gather(
+        *(
+            client.put(
+                f"{base}/{person['id']}",
+                json={"familyName": f"Burst {n}", "version": person["version"]},
+                headers=admin,
+            )
+            for n in range(AT_ONCE)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * (AT_ONCE - 1), [r.text for r in responses]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"VERSION_CONFLICT"}
+    kept = (await client.get(f"{base}/{person['id']}", headers=admin)).json()
+    assert kept["familyName"] == next(r.json()["familyName"] for r in responses if r.status_code == 200)
+
+
+async def test_a_towns_local_version_asked_for_four_times_at_once_is_made_once(client: Client, world: World) -> None:
+    shared = await published_article(client, world, KREIS, f"Burst geteilt {nonsense_word()}", shared=True)
+    editor = world.headers(SOEST, "editor")
+    answers = await asyncio.gather(
+        *(gql(client, editor, LOCAL_VERSION, id=shared["id"], input={"overrides": {"fees": "keine"}}) for _ in range(4))
+    )
+    assert [a["errors"] for a in answers if "errors" in a] == [], answers  # nothing masked as INTERNAL
+    made = [a["data"]["createLocalVersion"] for a in answers]
+    assert sum(m["article"] is not None for m in made) == 1, made
+    assert sorted(e["code"] for m in made for e in m["errors"]) == ["DUPLICATE"] * 3, made
