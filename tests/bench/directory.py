@@ -52,7 +52,7 @@ from backend.main import create_app
 from backend.settings import PROJECT_ROOT, Settings, load_settings
 from tests.bench import stack
 from tests.bench.wrk import WrkTarget, ensure_wrk, run_wrk
-from tests.support.asgi import lifespan, serve
+from tests.support.asgi import lifespan, raw_get, serve
 
 OUTPUT = PROJECT_ROOT / "bench-results" / "directory.json"
 PEOPLE = 10_000
@@ -242,38 +242,10 @@ def floor_app() -> Litestar:
 
 async def _asgi_get(app: Litestar, target: str, headers: list[tuple[bytes, bytes]]) -> bytes:
     """One GET straight into the ASGI app (no HTTP client, no sockets); the body."""
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    body: list[bytes] = []
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        elif message["type"] == "http.response.body":
-            body.append(message.get("body", b""))
-
-    await app(scope, receive, send)  # type: ignore[arg-type]
-    if status != [200]:
-        raise RuntimeError(f"{target}: {status} {b''.join(body)[:300]!r}")
-    return b"".join(body)
+    status, body = await raw_get(app, target, headers)
+    if status != 200:
+        raise RuntimeError(f"{target}: {status} {body[:300]!r}")
+    return body
 
 
 async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_caller: int = 250) -> dict[str, Any]:

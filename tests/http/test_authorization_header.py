@@ -4,39 +4,13 @@ several. Sent as raw ASGI requests, so the header names and their order are exac
 
 from __future__ import annotations
 
-from typing import Any
-
+from tests.support.asgi import raw_get
 from tests.support.world import World
 
 
 async def _status(world: World, target: str, headers: list[tuple[bytes, bytes]]) -> int:
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await world.app(scope, receive, send)  # type: ignore[arg-type]
-    return status[0]
+    status, _ = await raw_get(world.app, target, [(b"host", b"test"), *headers])
+    return status
 
 
 async def test_the_header_name_in_any_case_signs_in(world: World) -> None:

@@ -45,3 +45,38 @@ async def serve(app: Litestar, base_url: str) -> AsyncIterator[httpx.AsyncClient
         httpx.AsyncClient(transport=transport, base_url=base_url, headers={"Accept-Language": "en"}) as client,
     ):
         yield client
+
+
+async def raw_get(app: Any, target: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """One GET straight into the ASGI app, no HTTP client or sockets: the headers go in exactly
+    as given (names, case, order). The status and the body."""
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    body: list[bytes] = []
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status[0], b"".join(body)
