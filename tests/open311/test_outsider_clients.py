@@ -4,8 +4,12 @@ statuses, the api_key and jurisdiction in the query of a POST, XML everywhere.""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import httpx
 import pytest
+import time_machine
 from lxml import etree
 
 from tests.open311.conftest import BASE, LITTER, POTHOLE, Town, conforms, report, submit
@@ -146,3 +150,14 @@ async def test_spec_error_codes(client: Client, soest: Town) -> None:
         assert response.status_code == status, (data, response.text)
         conforms("errors", response.json())
         assert response.json()[0]["code"] == status
+
+
+async def test_friday_afternoon_is_expected_monday_afternoon(client: Client, soest: Town) -> None:
+    """`expected_datetime` is the callback deadline: 24 hours on working days (decision 041)."""
+    with time_machine.travel(datetime(2027, 1, 15, 15, 0, tzinfo=ZoneInfo("Europe/Berlin")), tick=True):  # Friday
+        created = await submit(client, soest)
+        one = await client.get(
+            f"{BASE}/requests/{created['service_request_id']}.json", params={"jurisdiction_id": soest.slug}
+        )
+    expected = one.json()[0]["expected_datetime"]
+    assert expected.startswith("2027-01-18T15:00:0") and expected.endswith("+01:00"), one.text
