@@ -192,7 +192,7 @@ def _query(
     ids: list[int] = []
     for part in (service_request_id or "").split(","):
         if part.strip():
-            if not part.strip().isdigit() or len(part.strip()) > 18:
+            if not (part.strip().isascii() and part.strip().isdigit()) or len(part.strip()) > 18:
                 raise ValidationFailed(_l("service_request_id must be numbers separated by commas"))
             ids.append(int(part.strip()))
     codes = tuple(c.strip() for c in (service_code or "").split(",") if c.strip())
@@ -213,6 +213,13 @@ def _query(
         start=_time(start_date, "start_date"),
         end=_time(end_date, "end_date", end=True),
     )
+
+
+def _repeated(request: Request[Any, Any, Any], name: str, value: str | None) -> str | None:
+    """The specification lets a list parameter be "declared multiple times, comma delimited"
+    (`status=open&status=closed`): every occurrence counts, as if joined by commas."""
+    given = [v for v in request.query_params.getall(name, []) if isinstance(v, str)]
+    return ",".join(given) if len(given) > 1 else value
 
 
 async def _fields(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -430,7 +437,13 @@ class GeoReportController(Controller):
         end_date: Annotated[str | None, Parameter(description="W3C date and time (default: now)")] = None,
     ) -> Response[bytes]:
         fmt = _format(request.url.path)
-        query = _query(service_request_id, service_code, status, start_date, end_date)
+        query = _query(
+            _repeated(request, "service_request_id", service_request_id),
+            _repeated(request, "service_code", service_code),
+            _repeated(request, "status", status),
+            start_date,
+            end_date,
+        )
         caller = await _caller(request, app_state, api_key, jurisdiction_id)
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:
             found = await service.requests(uow, caller.tenant_slug, query, locale_of(request))
@@ -453,6 +466,10 @@ class GeoReportController(Controller):
         api_key: ApiKeyParameter = None,
     ) -> Response[bytes]:
         fmt, wanted = _format(request.url.path), _stem(request_file)
+        if (
+            not (wanted.isascii() and wanted.isdigit()) or len(wanted) > 18
+        ):  # ids are ticket numbers: nothing else exists
+            raise HTTPException(status_code=404)
         query = _query(wanted, None, None, None, None)
         caller = await _caller(request, app_state, api_key, jurisdiction_id)
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:

@@ -317,8 +317,8 @@ async def submit(
     tenant = await reach.reach(uow, slug, Operation.TICKET_CREATE)
     _check_text(data)
     service = await repository.find_service(uow.conn, tenant.id, data.service_code)
-    if service is None:
-        raise ValidationFailed(_l("service_code not found"), field="service_code")
+    if service is None:  # the specification: 404 for a service_code not found, 400 for none given
+        raise NotFound(_l("service_code not found"), field="service_code")
     if (data.lat is None) != (data.long is None):
         raise ValidationFailed(_l("lat and long go together"), field="lat")
     if data.lat is None and data.address_string is None and data.address_id is None:

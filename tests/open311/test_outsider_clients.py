@@ -142,7 +142,7 @@ async def test_spec_error_codes(client: Client, soest: Town) -> None:
     for data, status in (
         (no_code, 400),
         (report(soest, api_key="o311_wrong"), 403),
-        (report(soest, service_code="12345"), 400),
+        (report(soest, service_code="12345"), 404),
         (report(soest, **{"attribute[kind]": "glass"}), 400),
         (report(soest, jurisdiction_id="nowhere"), 404),
     ):
@@ -161,3 +161,29 @@ async def test_friday_afternoon_is_expected_monday_afternoon(client: Client, soe
         )
     expected = one.json()[0]["expected_datetime"]
     assert expected.startswith("2027-01-18T15:00:0") and expected.endswith("+01:00"), one.text
+
+
+async def test_repeated_parameters_count_like_commas(client: Client, soest: Town) -> None:
+    """The specification: service_code and status "can be declared multiple times, comma delimited"."""
+    litter = await submit(client, soest)
+    pothole = await submit(client, soest, service_code=POTHOLE)
+    both = await client.get(
+        f"{BASE}/requests.json?jurisdiction_id={soest.slug}&service_code={LITTER}&service_code={POTHOLE}"
+        "&status=open&status=closed"
+    )
+    assert {litter["service_request_id"], pothole["service_request_id"]} <= _ids(both)
+    ids = await client.get(
+        f"{BASE}/requests.json?jurisdiction_id={soest.slug}"
+        f"&service_request_id={litter['service_request_id']}&service_request_id={pothole['service_request_id']}"
+    )
+    assert _ids(ids) == {litter["service_request_id"], pothole["service_request_id"]}
+
+
+async def test_digits_that_are_not_ascii_are_refused_not_a_500(client: Client, soest: Town) -> None:
+    listed = await client.get(
+        f"{BASE}/requests.json", params={"jurisdiction_id": soest.slug, "service_request_id": "²"}
+    )
+    assert listed.status_code == 400, listed.text
+    conforms("errors", listed.json())
+    one = await client.get(f"{BASE}/requests/%C2%B2.json", params={"jurisdiction_id": soest.slug})
+    assert one.status_code == 404, one.text
