@@ -20,6 +20,7 @@ from backend.billing.schemas import (
     RateDecisionInput,
     RateProposalInput,
 )
+from backend.errors import ValidationFailed
 from backend.state import unit_of_work
 from backend.tenants.schemas import Agreement
 from tests.billing.support import BERLIN, Billing, CallSpec, add_calls, local, make_billing, talks
@@ -178,6 +179,42 @@ async def test_the_first_year_ends_mid_month_at_the_introductory_rate(world: Wor
     ]
     async with unit_of_work(world.state, billing.finance()) as uow:
         issued = await invoices.issue_invoice(uow, july.id)
+        _, xml = await invoices.xrechnung(uow, issued.id)
+    report = validator.validate(xml)
+    assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
+
+
+async def test_a_true_up_leaves_the_first_year_at_its_rate(world: World, validator: Validator) -> None:
+    """Geseke joins on 15 July 2024: 0.95 EUR to 14 July 2025, then 1.00 EUR. The 2025 cost rate is
+    2.00 EUR (6.00 EUR ÷ 3 minutes); the true-up settles only the 2 minutes after the first year
+    (4.00 − 2.00 = 2.00 EUR), and 2024 lies wholly in the first year."""
+    billing = await make_billing(world.state, starts_on={"geseke": date(2024, 7, 15)})
+    geseke = billing.clients["geseke"]
+    await billing.add_tariff("geseke", date(2024, 7, 15), "0.95", valid_to=date(2025, 7, 14))
+    await billing.add_tariff("geseke", date(2025, 7, 15), "1.00")
+    await add_calls(
+        world.state.pool,
+        geseke,
+        billing.operator,
+        [*talks(date(2024, 9, 9), 60), *talks(date(2025, 3, 3), 60), *talks(date(2025, 9, 1), 60, 60)],
+    )
+    async with unit_of_work(world.state, billing.finance()) as uow:
+        for year, cost in ((2024, "1.00"), (2025, "6.00")):
+            await rates.record_cost_base(
+                uow, CostBaseInput(year=year, staff=Decimal(cost), it=Decimal(0), overheads=Decimal(0))
+            )
+        year_2025 = await invoices.run_invoice(uow, geseke, "2025")
+        assert [li.amount for li in year_2025.lines] == [Decimal("0.95"), Decimal("2.00")]
+        await invoices.issue_invoice(uow, year_2025.id)
+        with pytest.raises(ValidationFailed, match="first year") as first_year:
+            await rates.true_up(uow, geseke, 2024)
+        assert first_year.value.field == "year"
+        draft = await rates.true_up(uow, geseke, 2025)
+        assert draft.net_amount == Decimal("2.00")
+        assert [(li.covers_from, li.covers_to, li.billable_seconds) for li in draft.lines] == [
+            (date(2025, 7, 15), date(2025, 12, 31), 120)
+        ]
+        issued = await invoices.issue_invoice(uow, draft.id)
         _, xml = await invoices.xrechnung(uow, issued.id)
     report = validator.validate(xml)
     assert report.accepted, (report.schema_errors, [(f.rule, f.text) for f in report.errors])
