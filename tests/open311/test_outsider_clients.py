@@ -12,7 +12,10 @@ import pytest
 import time_machine
 from lxml import etree
 
-from tests.open311.conftest import BASE, LITTER, POTHOLE, Town, conforms, report, submit
+from tests.open311.conftest import BASE, LITTER, POTHOLE, SOEST, Town, conforms, report, submit
+from tests.support.world import World
+
+LAMP = "99108033000000"  # a made-up LeiKa key: Straßenbeleuchtung
 
 Client = httpx.AsyncClient
 
@@ -187,3 +190,37 @@ async def test_digits_that_are_not_ascii_are_refused_not_a_500(client: Client, s
     conforms("errors", listed.json())
     one = await client.get(f"{BASE}/requests/%C2%B2.json", params={"jurisdiction_id": soest.slug})
     assert one.status_code == 404, one.text
+
+
+async def test_number_and_datetime_attributes_are_checked(client: Client, world: World, soest: Town) -> None:
+    """A definition may ask a `number` or a `datetime` (the specification: ISO 8601)."""
+    admin = world.headers(SOEST, "town-admin")
+    definition = {
+        "serviceName": "Defekte Straßenlaterne",
+        "departmentId": str(soest.department_id),
+        "attributes": [
+            {"code": "poles", "datatype": "number", "description": "Anzahl Masten", "required": True, "order": 1},
+            {"code": "since", "datatype": "datetime", "description": "Seit wann", "order": 2},
+        ],
+    }
+    put = await client.put(f"/v1/tenants/{soest.slug}/open311-services/{LAMP}", json=definition, headers=admin)
+    assert put.status_code == 200, put.text
+    try:
+        await _answer_lamp_reports(client, soest)
+    finally:  # other tests list exactly the fixture's services
+        await client.delete(f"/v1/tenants/{soest.slug}/open311-services/{LAMP}", headers=admin)
+
+
+async def _answer_lamp_reports(client: Client, soest: Town) -> None:
+    for answers, status in (
+        ({"attribute[poles]": "2"}, 201),
+        ({"attribute[poles]": "1,5", "attribute[since]": "2026-12-01T18:00:00+01:00"}, 201),
+        ({"attribute[poles]": "3", "attribute[since]": "2026-12-01"}, 201),
+        ({"attribute[poles]": "zwei"}, 400),
+        ({"attribute[poles]": "NaN"}, 400),
+        ({"attribute[poles]": "2", "attribute[since]": "letzte Woche"}, 400),
+    ):
+        response = await client.post(f"{BASE}/requests.json", data=report(soest, service_code=LAMP, **answers))
+        assert response.status_code == status, (answers, response.text)
+        if status == 400:
+            conforms("errors", response.json())
