@@ -192,7 +192,6 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     proposed = await repository.find_rate_proposal(uow.conn, operator.id, data.year)
     assert proposed is not None
     rate = proposed["rate"]  # what the towns were asked, whatever late calls changed since
-    applies_from = proposal.applies_from
     created: list[Tariff] = []
     # The towns that were asked; a client that joined since agrees its tariff on its own.
     asked = {
@@ -202,6 +201,11 @@ async def adopt_rate(uow: UnitOfWork, data: RateAdoptionInput) -> RateAdoption:
     clients = [c for c in await _clients_from(uow, operator, proposal) if c[0] in asked]
     for client_id, agreement_id, name in clients:
         agreement = await tenants_service.agreement(uow, agreement_id, Operation.TARIFF_WRITE)
+        # A town still in its agreement's first year keeps the introductory rate to its end
+        # (an agreement from 15 July 2026 pays 0.95 until 14 July 2027, the new rate after).
+        applies_from = max(proposal.applies_from, agreement.first_year_end + timedelta(days=1))
+        if agreement.ends_on is not None and applies_from > agreement.ends_on:
+            continue  # the agreement ends within its first year: nothing to adopt for it
         running = await repository.tariff_in_force(uow.conn, client_id, applies_from)
         previous = running or await repository.tariff_in_force(uow.conn, client_id, applies_from - timedelta(days=1))
         if running is not None:

@@ -29,7 +29,7 @@ from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, Val
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.tenants.reach import reach_home
-from backend.tenants.schemas import Tenant
+from backend.tenants.schemas import Tenant, period_end
 
 
 async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
@@ -192,16 +192,29 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     done = await invoice_repository.issued_true_up(uow.conn, client, start, end)
     if done is not None:
         raise Duplicate(_l("{year} was trued up already (invoice {done})", year=year, done=done))
+    # The first year's introductory rate is the agreed price, not an advance on the cost-covering
+    # one: only the days after the agreement's first year are trued up.
+    first_year_end = period_end(agreement["starts_on"], 12)
+    settled_from = max(start, first_year_end + timedelta(days=1))
+    if settled_from >= end:
+        raise ValidationFailed(
+            _l(
+                "{year} lies in the agreement's first year (until {day}), whose rate is not trued up",
+                year=year,
+                day=first_year_end.isoformat(),
+            ),
+            field="year",
+        )
     tariffs = {t.id: t for t in await repository.list_tariffs(uow.conn, [client])}
     at_tariffs, seconds = Decimal("0.00"), 0
-    for row in await invoice_repository.usage_by_tariff(uow.conn, client, start, end):
+    for row in await invoice_repository.usage_by_tariff(uow.conn, client, settled_from, end):
         if row.tariff_id is None:
             continue
         seconds += row.usage.billable_seconds
         terms = tariff_terms(tariffs[row.tariff_id])
         for line in rating.group_lines(terms, row.usage, rating.Billed(), rating.Billed()):
             at_tariffs += line.amount
-    billed = (await repository.billed_by_client(uow.conn, [client], start, end)).get(client, Decimal("0.00"))
+    billed = (await repository.billed_by_client(uow.conn, [client], settled_from, end)).get(client, Decimal("0.00"))
     if billed != at_tariffs:
         raise Conflict(
             _l(
@@ -218,8 +231,9 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
     await invoice_repository.discard_true_up_drafts(uow.conn, client, start, end)
     amount = abs(difference)
     line = rating.LineDraft(LineKind.TRUE_UP, 0, seconds, Decimal(1), "C62", amount, 1, amount)
+    after_first_year = f" ab {settled_from:%d.%m.%Y}" if settled_from > start else ""
     description = (
-        f"Ausgleich {year} auf den kostendeckenden Minutenpreis {german_amount(rate)} EUR/Min.: "
+        f"Ausgleich {year}{after_first_year} auf den kostendeckenden Minutenpreis {german_amount(rate)} EUR/Min.: "
         f"{german_amount(rating.minutes(seconds))} Min. = {german_amount(due)} EUR, "
         f"abgerechnet {german_amount(billed)} EUR"
     )
@@ -241,6 +255,6 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
         reason=f"Ausgleich {year} (kostendeckender Minutenpreis)",
     )
     await invoice_repository.insert_lines(
-        uow.conn, client, invoice_id, [NewLine(line, False, None, None, (start, end), description)]
+        uow.conn, client, invoice_id, [NewLine(line, False, None, None, (settled_from, end), description)]
     )
     return await invoice_repository.get_invoice(uow.conn, invoice_id, [client])

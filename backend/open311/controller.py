@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any, TypeVar, cast
 from uuid import UUID
 
@@ -24,6 +24,7 @@ from litestar.params import Parameter
 
 from auth.errors import AccessError, Unauthenticated
 from auth.principal import Principal
+from backend import clock
 from backend.errors import DomainError, NotAllowed, RateLimited, ValidationFailed
 from backend.http.auth import AuthenticatedController, admit, bearer_from, client_address, provide_app_state
 from backend.http.bodies import PROBLEM_RENDERER
@@ -159,11 +160,21 @@ def _stem(name: str) -> str:
     return stem
 
 
-def _time(value: str | None, field: str) -> datetime | None:
+_SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def _time(value: str | None, field: str, *, end: bool = False) -> datetime | None:
+    """A W3C date and time (`2026-12-01T08:00:00+01:00`, `…Z`, fractions) or a complete date
+    (`2026-12-01`: the day in Berlin, from its start, or to its end for `end_date`).
+    Clients that do not percent-encode send the offset's `+` as a space: read it as `+`."""
     if not value:
         return None
+    text = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time.max if end else time.min, tzinfo=clock.BERLIN)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationFailed(_l("{field} is not a W3C date and time", field=field)) from None
     if parsed.tzinfo is None:
@@ -181,7 +192,7 @@ def _query(
     ids: list[int] = []
     for part in (service_request_id or "").split(","):
         if part.strip():
-            if not part.strip().isdigit() or len(part.strip()) > 18:
+            if not (part.strip().isascii() and part.strip().isdigit()) or len(part.strip()) > 18:
                 raise ValidationFailed(_l("service_request_id must be numbers separated by commas"))
             ids.append(int(part.strip()))
     codes = tuple(c.strip() for c in (service_code or "").split(",") if c.strip())
@@ -190,9 +201,9 @@ def _query(
     statuses: list[Status] = []
     for part in (status or "").split(","):
         if part.strip():
-            if part.strip() not in ("open", "closed"):
+            if part.strip().lower() not in ("open", "closed"):
                 raise ValidationFailed(_l("status must be open or closed"))
-            statuses.append(Status(part.strip()))
+            statuses.append(Status(part.strip().lower()))
     if len(ids) > 100:
         raise ValidationFailed(_l("at most 100 service_request_id at once"))
     return RequestQuery(
@@ -200,8 +211,15 @@ def _query(
         service_codes=codes,
         statuses=tuple(statuses),
         start=_time(start_date, "start_date"),
-        end=_time(end_date, "end_date"),
+        end=_time(end_date, "end_date", end=True),
     )
+
+
+def _repeated(request: Request[Any, Any, Any], name: str, value: str | None) -> str | None:
+    """The specification lets a list parameter be "declared multiple times, comma delimited"
+    (`status=open&status=closed`): every occurrence counts, as if joined by commas."""
+    given = [v for v in request.query_params.getall(name, []) if isinstance(v, str)]
+    return ",".join(given) if len(given) > 1 else value
 
 
 async def _fields(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -383,15 +401,21 @@ class GeoReportController(Controller):
         return _answer(fmt, "service_definition", service.definition_entry(found))
 
     async def _create_request(
-        self, request: Request[Any, Any, Any], app_state: AppState, api_key: ApiKeyParameter = None
+        self,
+        request: Request[Any, Any, Any],
+        app_state: AppState,
+        api_key: ApiKeyParameter = None,
+        jurisdiction_id: Jurisdiction = None,
     ) -> Response[bytes]:
         fmt = _format(request.url.path)
         fields = await _fields(request)
         key = _given(api_key) or _text(fields, "api_key")
+        # Some clients put api_key and jurisdiction_id in the query of a POST too.
+        town = _text(fields, "jurisdiction_id") or _given(jurisdiction_id)
         bearer = bearer_from(request.headers.get("authorization"))
         if key is None and bearer is None:
             raise NotAllowed(_l("an api_key is required to submit requests"))
-        caller = await _caller(request, app_state, key, _text(fields, "jurisdiction_id"))
+        caller = await _caller(request, app_state, key, town)
         data = _submission(fields)
         async with unit_of_work(app_state, caller.principal) as uow:
             created = await service.submit(uow, caller.tenant_slug, data, caller.api_key_id, locale_of(request))
@@ -413,7 +437,13 @@ class GeoReportController(Controller):
         end_date: Annotated[str | None, Parameter(description="W3C date and time (default: now)")] = None,
     ) -> Response[bytes]:
         fmt = _format(request.url.path)
-        query = _query(service_request_id, service_code, status, start_date, end_date)
+        query = _query(
+            _repeated(request, "service_request_id", service_request_id),
+            _repeated(request, "service_code", service_code),
+            _repeated(request, "status", status),
+            start_date,
+            end_date,
+        )
         caller = await _caller(request, app_state, api_key, jurisdiction_id)
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:
             found = await service.requests(uow, caller.tenant_slug, query, locale_of(request))
@@ -436,6 +466,10 @@ class GeoReportController(Controller):
         api_key: ApiKeyParameter = None,
     ) -> Response[bytes]:
         fmt, wanted = _format(request.url.path), _stem(request_file)
+        if (
+            not (wanted.isascii() and wanted.isdigit()) or len(wanted) > 18
+        ):  # ids are ticket numbers: nothing else exists
+            raise HTTPException(status_code=404)
         query = _query(wanted, None, None, None, None)
         caller = await _caller(request, app_state, api_key, jurisdiction_id)
         async with unit_of_work(app_state, caller.principal, readonly=True) as uow:

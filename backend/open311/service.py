@@ -232,6 +232,23 @@ def _check_text(data: Submission) -> None:
                 raise ValidationFailed(message, field=name)
 
 
+def _is_number(value: str) -> bool:
+    """GeoReport's `number`: a decimal number; a German comma is taken as the decimal point."""
+    try:
+        return Decimal(value.strip().replace(",", ".")).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _is_datetime(value: str) -> bool:
+    """GeoReport's `datetime`: "must be able to transform into a valid ISO 8601 date"."""
+    try:
+        datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 def _answers(service: Open311Service, given: dict[str, str | list[str]]) -> list[str]:
     """The attribute answers as lines of the concern; required ones present, list values known.
     Attributes the definition does not ask are left out (clients send what other towns ask)."""
@@ -247,6 +264,12 @@ def _answers(service: Open311Service, given: dict[str, str | list[str]]) -> list
             continue
         if attribute.datatype is not Datatype.MULTIVALUELIST and len(values) > 1:
             raise ValidationFailed(_l("attribute {code} takes one value", code=attribute.code), field="attribute")
+        if attribute.datatype is Datatype.NUMBER and not all(_is_number(v) for v in values):
+            raise ValidationFailed(_l("attribute {code} must be a number", code=attribute.code), field="attribute")
+        if attribute.datatype is Datatype.DATETIME and not all(_is_datetime(v) for v in values):
+            raise ValidationFailed(
+                _l("attribute {code} must be an ISO 8601 date and time", code=attribute.code), field="attribute"
+            )
         if attribute.values:
             names = {v.key: v.name for v in attribute.values}
             if any(v not in names for v in values):
@@ -317,8 +340,8 @@ async def submit(
     tenant = await reach.reach(uow, slug, Operation.TICKET_CREATE)
     _check_text(data)
     service = await repository.find_service(uow.conn, tenant.id, data.service_code)
-    if service is None:
-        raise ValidationFailed(_l("service_code not found"), field="service_code")
+    if service is None:  # the specification: 404 for a service_code not found, 400 for none given
+        raise NotFound(_l("service_code not found"), field="service_code")
     if (data.lat is None) != (data.long is None):
         raise ValidationFailed(_l("lat and long go together"), field="lat")
     if data.lat is None and data.address_string is None and data.address_id is None:

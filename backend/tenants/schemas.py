@@ -207,6 +207,12 @@ class Agreement(Schema, frozen=True):
     noticed_on: date | None = None  # when notice was given (None: running, or ended otherwise)
     noticed_by_party: NoticeParty | None = None
 
+    @property
+    def first_year_end(self) -> date:
+        """Last day of the agreement's first year, whose introductory rate (0.95 EUR per minute
+        in the paper) a yearly cost-based rate does not replace (BGB § 188 as `period_end`)."""
+        return period_end(self.starts_on, 12)
+
     def is_active_on(self, day: date) -> bool:
         # Same rule as the SQL function auth_client_tenant_ids (tested to agree).
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)

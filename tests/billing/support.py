@@ -106,7 +106,9 @@ class Billing:
             )
 
 
-async def make_billing(state: AppState, towns: tuple[str, ...] = ("soest", "geseke")) -> Billing:
+async def make_billing(
+    state: AppState, towns: tuple[str, ...] = ("soest", "geseke"), starts_on: dict[str, date] | None = None
+) -> Billing:
     suffix = uuid.uuid4().hex[:6]
     operator = await make_tenant(state, f"op-{suffix}", kind=TenantKind.DISTRICT, is_operator=True, ags="05974")
     clients: dict[str, UUID] = {}
@@ -123,7 +125,8 @@ async def make_billing(state: AppState, towns: tuple[str, ...] = ("soest", "gese
     async with unit_of_work(state, admin) as uow:
         for town, tenant_id in clients.items():
             view = await tenants_service.create_agreement(
-                uow, AgreementCreate(client_tenant_id=tenant_id, starts_on=date(2018, 1, 1))
+                uow,
+                AgreementCreate(client_tenant_id=tenant_id, starts_on=(starts_on or {}).get(town, date(2018, 1, 1))),
             )
             agreements[town] = view.agreement.id
             await invoices.set_billing_profile(
