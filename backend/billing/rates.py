@@ -29,7 +29,7 @@ from backend.errors import Conflict, Duplicate, InvalidTransition, NotFound, Val
 from backend.i18n import _l
 from backend.state import UnitOfWork
 from backend.tenants.reach import reach_home
-from backend.tenants.schemas import Tenant, period_end
+from backend.tenants.schemas import Tenant, first_year_end
 
 
 async def record_cost_base(uow: UnitOfWork, data: CostBaseInput) -> CostBase:
@@ -194,14 +194,14 @@ async def true_up(uow: UnitOfWork, tenant: str | UUID, year: int) -> Invoice:
         raise Duplicate(_l("{year} was trued up already (invoice {done})", year=year, done=done))
     # The first year's introductory rate is the agreed price, not an advance on the cost-covering
     # one: only the days after the agreement's first year are trued up.
-    first_year_end = period_end(agreement["starts_on"], 12)
-    settled_from = max(start, first_year_end + timedelta(days=1))
+    first_year_ends = first_year_end(agreement["starts_on"])
+    settled_from = max(start, first_year_ends + timedelta(days=1))
     if settled_from >= end:
         raise ValidationFailed(
             _l(
                 "{year} lies in the agreement's first year (until {day}), whose rate is not trued up",
                 year=year,
-                day=first_year_end.isoformat(),
+                day=first_year_ends.isoformat(),
             ),
             field="year",
         )

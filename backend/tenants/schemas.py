@@ -176,6 +176,12 @@ def period_end(starts_on: date, months: int) -> date:
     return starts_on - relativedelta(days=1) + relativedelta(months=months)
 
 
+def first_year_end(starts_on: date) -> date:
+    """Last day of an agreement's first year, whose introductory rate (0.95 EUR per minute in the
+    paper) a yearly cost-based rate does not replace (BGB § 188 as `period_end`)."""
+    return period_end(starts_on, 12)
+
+
 def notice_deadline_before(term_end: date, months: int) -> date:
     """Last day a notice of `months` months can be received to end a term on `term_end`: the
     period counted back from the day after the end, so a term ending 30 June takes notice until
@@ -209,9 +215,7 @@ class Agreement(Schema, frozen=True):
 
     @property
     def first_year_end(self) -> date:
-        """Last day of the agreement's first year, whose introductory rate (0.95 EUR per minute
-        in the paper) a yearly cost-based rate does not replace (BGB § 188 as `period_end`)."""
-        return period_end(self.starts_on, 12)
+        return first_year_end(self.starts_on)
 
     def is_active_on(self, day: date) -> bool:
         # Same rule as the SQL function auth_client_tenant_ids (tested to agree).
