@@ -7,6 +7,7 @@ specification's error array (`[{"code": 400, "description": "…"}]`) with the s
 
 from __future__ import annotations
 
+import calendar
 import re
 import types
 from collections.abc import Callable
@@ -163,17 +164,30 @@ def _stem(name: str) -> str:
 _SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
+def _days_of(text: str) -> tuple[date, date]:
+    """The first and last day of a W3C year (`2026`), year and month (`2026-12`) or complete date."""
+    if len(text) == 4:
+        year = int(text) if text.isascii() and text.isdigit() else -1
+        return date(year, 1, 1), date(year, 12, 31)  # ValueError for what is no year
+    if len(text) == 7:
+        first = date.fromisoformat(text + "-01")
+        return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    day = date.fromisoformat(text)
+    return day, day
+
+
 def _time(value: str | None, field: str, *, end: bool = False) -> datetime | None:
-    """A W3C date and time (`2026-12-01T08:00:00+01:00`, `…Z`, fractions) or a complete date
-    (`2026-12-01`: the day in Berlin, from its start, or to its end for `end_date`).
+    """A W3C date and time (`2026-12-01T08:00:00+01:00`, `…Z`, fractions) or a date as W3C's
+    profile allows it — a year, a year and month, a complete date — read in Berlin: from its first
+    day's start, or to its last day's end for `end_date`.
     Clients that do not percent-encode send the offset's `+` as a space: read it as `+`."""
     if not value:
         return None
     text = _SPACED_OFFSET.sub(r"\1+\2", value.strip())
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime.combine(day, time.max if end else time.min, tzinfo=clock.BERLIN)
+        if "T" not in text and len(text) in (4, 7, 10):
+            first, last = _days_of(text)
+            return datetime.combine(last if end else first, time.max if end else time.min, tzinfo=clock.BERLIN)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationFailed(_l("{field} is not a W3C date and time", field=field)) from None

@@ -269,6 +269,10 @@ async def test_requests_by_ids_status_service_and_dates(client: Client, world: W
     for params in (
         {"start_date": "yesterday"},
         {"start_date": "2010-01-01T00:00:00"},  # no offset
+        {"start_date": "2010-13"},  # no such month
+        {"start_date": "20x0"},
+        {"start_date": "２０１０"},  # digits, but not ASCII ones
+        {"end_date": "2010-02-30"},
         {"start_date": "2010-02-01T00:00:00Z", "end_date": "2010-01-01T00:00:00Z"},
         {"status": "pending"},
         {"service_request_id": "1,two"},

@@ -34,6 +34,8 @@ def _ids(response: httpx.Response) -> set[str]:
         "2020-01-01T00:00:00.000Z",  # the ruby client's iso8601(3)
         "2020-01-01T00:00Z",  # W3C allows minutes without seconds
         "2020-01-01",  # W3C "complete date"
+        "2020-01",  # W3C "year and month"
+        "2020",  # W3C "year"
     ],
 )
 async def test_start_dates_as_clients_write_them(client: Client, soest: Town, start: str) -> None:
@@ -45,7 +47,7 @@ async def test_start_dates_as_clients_write_them(client: Client, soest: Town, st
 
 @pytest.mark.parametrize(
     "end",
-    ["2020-01-31T23:59:59+01:00", "2020-01-31T23:59:59-05:00", "2020-01-31"],
+    ["2020-01-31T23:59:59+01:00", "2020-01-31T23:59:59-05:00", "2020-01-31", "2020-01", "2020"],
 )
 async def test_end_dates_in_the_past_hold_nothing_new(client: Client, soest: Town, end: str) -> None:
     await submit(client, soest)
