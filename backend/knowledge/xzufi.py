@@ -199,8 +199,7 @@ def parse_message(data: bytes, name: str = "message.xml", limit: int = MAX_MESSA
     message, root = open_message(data, name, limit)
     for _ in read_objects(message, root):
         pass
-    message.services, repeated = drop_repeated(message.services, {}, 0)
-    message.problems += repeated
+    drop_repeated(message)
     return message
 
 
@@ -248,23 +247,19 @@ def read_objects(message: XzufiMessage, root: etree._Element) -> Iterator[None]:
             message.unknown_elements += 1
 
 
-def drop_repeated(
-    services: list[ServiceDescription], first: dict[str, tuple[int, int]], read: int
-) -> tuple[list[ServiceDescription], list[Problem]]:
+def drop_repeated(message: XzufiMessage) -> None:
     """A service id a second time in one message is reported and left out; the first goes in.
     Both import paths then see each id once: one by one the second failed as a taken external
-    id, while the bulk path took it for a re-import of the first and reported nothing.
-    `services` follow the message's first `read` services; `first` (id → position among the
-    services, line) carries what earlier calls saw, for a message read in parts."""
+    id, while the bulk path took it for a re-import of the first and reported nothing."""
+    first: dict[str, tuple[int, int]] = {}  # id → (position among the services, line)
     kept: list[ServiceDescription] = []
-    problems: list[Problem] = []
-    for position, description in enumerate(services, start=read + 1):
+    for position, description in enumerate(message.services, start=1):
         seen = first.get(description.xzufi_id)
         if seen is None:
             first[description.xzufi_id] = (position, description.line)
             kept.append(description)
             continue
-        problems.append(
+        message.problems.append(
             Problem(
                 line=description.line,
                 kind="leistung",
@@ -275,7 +270,7 @@ def drop_repeated(
                 ),
             )
         )
-    return kept, problems
+    message.services = kept
 
 
 def _read_object(message: XzufiMessage, item: etree._Element) -> None:

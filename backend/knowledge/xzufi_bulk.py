@@ -72,8 +72,7 @@ async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport
         for _ in xzufi.read_objects(message, root):
             if not starting.done():
                 await asyncio.sleep(0)  # `start`'s next statement
-        message.services, repeated = xzufi.drop_repeated(message.services, {}, 0)
-        message.problems += repeated
+        xzufi.drop_repeated(message)
         run = await starting
     except BaseException:
         starting.cancel()
