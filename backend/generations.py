@@ -285,6 +285,8 @@ class Lease:
         pool = self.app.redis.connection_pool
         settings = dict(pool.connection_kwargs)
         settings["socket_timeout"] = None  # our own timeouts below; a session ends on the first
+        settings["client_name"] = f"lease:{self.instance}"  # CLIENT LIST names it (operators, tests)
+        settings["protocol"] = 2  # messages as plain replies (RESP3 would send them as pushes)
         connection = pool.connection_class(**settings)
         everyone, own = channel(self.app), f"{channel(self.app)}:{self.instance}"
         epoch = self._epoch
