@@ -171,8 +171,9 @@ async def bump(app: AppState, counter: Counter) -> None:
             await app.redis.eval(_BUMP, 1, key(app, counter), channel(app), f"b {counter} ")
     except RedisError:
         log.warning("generation_unavailable", counter=counter)
-    # Waited even after a failure: a command that timed out may still have run.
-    await _outlast_leases(app)
+    if counter in _COUNTERS:  # what leases hold ("knowledge" is read per search, never held)
+        # Waited even after a failure: a command that timed out may still have run.
+        await _outlast_leases(app)
 
 
 # The moments until which the bumps of one unit of work's after-commit hooks must wait: waited
