@@ -271,15 +271,20 @@ class Lease:
         self._epoch += 1  # heartbeats of an earlier session never count
 
     async def _run(self) -> None:
+        pause = self.every
         while True:
+            held = self.since
             try:
                 await self._session()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis refused, closed, hung: read Redis per request meanwhile
-                log.info("generation_lease_lost", error=type(error).__name__)
+                if self.since != held:  # said once per lease lost, not per failed try
+                    log.info("generation_lease_lost", error=type(error).__name__)
+            # A session that held a lease tries again at once; failed tries back off up to 1 s.
+            pause = self.every if self.since != held else min(1.0, pause * 2)
             self._drop()
-            await asyncio.sleep(self.every)
+            await asyncio.sleep(pause)
 
     async def _session(self) -> None:
         self.sessions += 1

@@ -179,6 +179,10 @@ async def test_without_redis_there_is_no_lease_and_nothing_is_trusted(world: Wor
         await until(lambda: lease.sessions >= 2)  # tried, failed, tried again
         assert lease.current() is None
         assert await generations.read(state) is None  # the request's fallback: trust nothing
+        tries = lease.sessions
+        await asyncio.sleep(1.5)
+        assert lease.sessions - tries <= 6  # backs off (40, 80 … 1,000 ms), not 50 tries a second
+        assert lease.current() is None
     finally:
         await lease.stop()
         await redis.aclose()
