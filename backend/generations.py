@@ -13,8 +13,14 @@ moment share that round trip (`SharedRead`, decision 040).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
+from uuid import uuid4
 
 import structlog
 from litestar.connection import ASGIConnection
@@ -114,8 +120,12 @@ class SharedRead:
 
 
 async def read(app: AppState) -> Generations | None:
-    """All counters in one round trip (shared with the requests that asked while another read
-    was under way); None when Redis cannot be reached (trust nothing)."""
+    """All counters: from the instance's lease while it holds one (no round trip), else in one
+    round trip (shared with the requests that asked while another read was under way); None when
+    Redis cannot be reached (trust nothing)."""
+    lease = app.generation_lease
+    if lease is not None and (held := lease.current()) is not None:
+        return held
     return await app.generation_reads.read(app)
 
 
@@ -143,12 +153,202 @@ async def read_one(app: AppState, counter: Counter) -> int | None:
     return int(value or 0)
 
 
+def channel(app: AppState) -> str:
+    """Where every bump is published (`b <counter> <value>`), for the instances' leases."""
+    return f"generations:{app.namespace}"
+
+
+# The increment and its announcement in one step: a bump that other instances' leases did not
+# hear of would leave them serving the old counter while their heartbeats still come back.
+_BUMP = "local v = redis.call('INCR', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2] .. v) return v"
+
+
 async def bump(app: AppState, counter: Counter) -> None:
+    """Increment a counter and announce it; returns once no instance can still serve requests
+    from a lease that predates it (decision 009, amended 2026-12-07: the lease)."""
     try:
         with always_try():  # even right after Redis failed: other instances rely on the bump
-            await app.redis.incr(key(app, counter))
+            await app.redis.eval(_BUMP, 1, key(app, counter), channel(app), f"b {counter} ")
     except RedisError:
         log.warning("generation_unavailable", counter=counter)
+    if counter in _COUNTERS:  # what leases hold ("knowledge" is read per search, never held)
+        # Waited even after a failure: a command that timed out may still have run.
+        await _outlast_leases(app)
+
+
+# The moments until which the bumps of one unit of work's after-commit hooks must wait: waited
+# once, at the end, rather than once per counter (`bumps_settled`).
+_settling: ContextVar[list[float] | None] = ContextVar("generation_bumps_settling", default=None)
+
+
+def _lease_seconds(app: AppState) -> float:
+    return app.settings.generation_lease_ms / 1000
+
+
+def _wait_after_bump(app: AppState) -> float:
+    # A lease is measured on the reader's monotonic clock, the wait on the writer's: 1 % more
+    # (and at least a millisecond) covers rates that differ by NTP's slewing (≤ 0.05 %).
+    lease = _lease_seconds(app)
+    return lease + max(0.001, lease / 100) if lease else 0.0
+
+
+async def _outlast_leases(app: AppState) -> None:
+    wait = _wait_after_bump(app)
+    if not wait:
+        return
+    until = time.monotonic() + wait
+    batch = _settling.get()
+    if batch is not None:
+        batch.append(until)
+        return
+    await asyncio.sleep(wait)
+
+
+@asynccontextmanager
+async def bumps_settled() -> AsyncIterator[None]:
+    """The bumps inside wait for the leases once, when the block ends (even by an error: what
+    was bumped is committed), instead of each on its own."""
+    batch: list[float] = []
+    token = _settling.set(batch)
+    try:
+        yield
+    finally:
+        _settling.reset(token)
+        if batch:
+            await asyncio.sleep(max(0.0, max(batch) - time.monotonic()))
+
+
+class Lease:
+    """An instance's counters held in process, trusted for `generation_lease_ms` after a
+    heartbeat that came back (decision 009, amended 2026-12-07).
+
+    A task keeps one connection subscribed to the bumps' channel and to a channel of the
+    instance's own, reads the counters once after both subscriptions are confirmed, then applies
+    every announced bump in the order Redis sends them. Every fifth of the lease it publishes a
+    heartbeat to its own channel, noting the monotonic time *before* sending it. Redis writes to
+    one subscriber connection in the order it ran the publishes, so when a heartbeat comes back,
+    every bump Redis ran before it has been applied; the counters are then current as of the
+    heartbeat's sending at least. They are trusted while now − that sending < the lease. A bump's
+    writer waits the lease (and a margin) after Redis ran it (`bump`) before its request answers,
+    so a request that starts after that answer finds, on any instance, either a lease begun after
+    the bump (whose counters include it) or none (and reads Redis, as before). Anything
+    unexpected — a refused, closed or silent connection, a reply out of place — ends the
+    session: no lease until a new subscription, a new read and a new heartbeat."""
+
+    def __init__(self, app: AppState, lease_ms: int) -> None:
+        self.app = app
+        self.length = lease_ms / 1000
+        self.every = self.length / 5
+        self.silence = max(1.0, 5 * self.length)  # no message for this long: the connection is gone
+        self.counters: Generations | None = None
+        self.since = -math.inf  # when the last heartbeat that came back was sent (monotonic)
+        self.instance = uuid4().hex
+        self.sessions = 0  # observed by tests
+        self.connection: Any = None  # the subscribed connection of the session under way
+        self._sent: dict[int, float] = {}
+        self._epoch = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def current(self) -> Generations | None:
+        counters = self.counters
+        if counters is not None and time.monotonic() - self.since < self.length:
+            return counters
+        return None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._drop()
+
+    def _drop(self) -> None:
+        self.counters, self.since = None, -math.inf
+        self._sent.clear()
+        self._epoch += 1  # heartbeats of an earlier session never count
+
+    async def _run(self) -> None:
+        pause = self.every
+        while True:
+            held = self.since
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Redis refused, closed, hung: read Redis per request meanwhile
+                if self.since != held:  # said once per lease lost, not per failed try
+                    log.info("generation_lease_lost", error=type(error).__name__)
+            # A session that held a lease tries again at once; failed tries back off up to 1 s.
+            pause = self.every if self.since != held else min(1.0, pause * 2)
+            self._drop()
+            await asyncio.sleep(pause)
+
+    async def _session(self) -> None:
+        self.sessions += 1
+        pool = self.app.redis.connection_pool
+        settings = dict(pool.connection_kwargs)
+        settings["socket_timeout"] = None  # our own timeouts below; a session ends on the first
+        settings["client_name"] = f"lease:{self.instance}"  # CLIENT LIST names it (operators, tests)
+        settings["protocol"] = 2  # messages as plain replies (RESP3 would send them as pushes)
+        connection = pool.connection_class(**settings)
+        everyone, own = channel(self.app), f"{channel(self.app)}:{self.instance}"
+        epoch = self._epoch
+        beating: asyncio.Task[None] | None = None
+        try:
+            async with asyncio.timeout(self.silence):
+                await connection.connect()  # type: ignore[no-untyped-call]
+                self.connection = connection
+                await connection.send_command("SUBSCRIBE", everyone, own)
+                for _ in range(2):
+                    confirmed = await connection.read_response()
+                    if not (isinstance(confirmed, list) and confirmed[0] == b"subscribe"):
+                        raise ConnectionError("unexpected reply to SUBSCRIBE")
+            # Read after both subscriptions are in force: a bump Redis ran before them is in this
+            # read (its INCR came first), one after them is announced on the connection.
+            read = await _mget(self.app)
+            if read is None:
+                raise ConnectionError("the counters could not be read")
+            self.counters = read
+            beating = asyncio.ensure_future(self._beat(own, epoch))
+            while True:
+                async with asyncio.timeout(self.silence):
+                    message = await connection.read_response()
+                if not (isinstance(message, list) and len(message) == 3 and message[0] == b"message"):
+                    raise ConnectionError("unexpected message on the subscription")
+                self._apply(message[2], epoch)
+        finally:
+            self.connection = None
+            if beating is not None:
+                beating.cancel()
+            await connection.disconnect(nowait=True)
+
+    def _apply(self, data: bytes, epoch: int) -> None:
+        kind, _, rest = data.decode().partition(" ")
+        if kind == "b":
+            counter, _, value = rest.partition(" ")
+            counters = self.counters
+            if counters is not None and counter in _COUNTERS and int(value) > getattr(counters, counter):
+                self.counters = replace(counters, **{counter: int(value)})
+        elif kind == "h":
+            beat_epoch, _, seq = rest.partition(" ")
+            if int(beat_epoch) != epoch:
+                return
+            sent = self._sent.pop(int(seq), None)
+            if sent is not None:
+                self.since = max(self.since, sent)
+
+    async def _beat(self, own: str, epoch: int) -> None:
+        seq = 0
+        while True:
+            seq += 1
+            self._sent[seq] = time.monotonic()  # before sending: the lease counts from here
+            self._sent.pop(seq - 64, None)  # never came back: forget it
+            with suppress(RedisError):  # no heartbeat back: the lease runs out
+                await self.app.redis.publish(own, f"h {epoch} {seq}")
+            await asyncio.sleep(self.every)
 
 
 def keep_on_request(connection: ASGIConnection[Any, Any, Any, Any], generations: Generations | None) -> None:

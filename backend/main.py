@@ -25,6 +25,7 @@ from backend.directory import worker as directory_worker
 from backend.directory.compiled import tenant_changed as directory_changed
 from backend.directory.controller import DirectoryController
 from backend.directory.controller_scim import ScimController
+from backend.generations import Lease
 from backend.gql_schema import graphql_controller
 from backend.health import healthz, metrics, readyz, serve_metrics
 from backend.http.auth import quota_headers
@@ -180,6 +181,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics=figures,
         )
         state = app.state.app_state
+        if settings.generation_lease_ms and settings.redis_url:
+            state.generation_lease = Lease(state, settings.generation_lease_ms)
+            state.generation_lease.start()
 
         async def keys_changed(_issuer: str) -> None:
             await signin_changed(state)  # remembered sign-ins drop on every instance (decision 040)
@@ -208,6 +212,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 if warming is not None and not warming.done():
                     await warming  # a thread cannot be cancelled; let it finish before the pool goes
         finally:
+            if state.generation_lease is not None:
+                await state.generation_lease.stop()
             await limiter.aclose()
             await http.aclose()
             shutdown_tracing()

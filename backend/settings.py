@@ -72,6 +72,10 @@ class Settings:
     # After a failed discovery or JWKS fetch an issuer is not fetched again for this long,
     # doubling with each further failure up to ten minutes (auth.oidc.JWKSCache), on all instances.
     jwks_failure_backoff_seconds: int = 10
+    # How long an instance trusts the generation counters it holds after a heartbeat came back
+    # through Redis; a bump's writer waits this long before answering. 0: every request reads
+    # the counters from Redis (decision 009, amended 2026-12-07). The same on every instance.
+    generation_lease_ms: int = 100
     # Networks outbound requests may reach although private (docs/decisions/014).
     outbound_allowed_networks: tuple[str, ...] = ()  # CIDR
     # Loopback for outbound requests: None means allowed outside production (the tests' identity
@@ -336,6 +340,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
         rate_limit_machine_per_minute=read.integer("RATE_LIMIT_MACHINE_PER_MINUTE", 6000, 1, 1_000_000),
         rate_limit_unauthenticated_per_minute=read.integer("RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", 60, 1, 1_000_000),
         jwks_failure_backoff_seconds=read.integer("JWKS_FAILURE_BACKOFF_SECONDS", 10, 1, 3600),
+        generation_lease_ms=read.integer("GENERATION_LEASE_MS", 100, 0, 2000),
         outbound_allowed_networks=read.networks("OUTBOUND_ALLOWED_NETWORKS", refuse_link_local=True),
         trusted_proxies=read.networks("TRUSTED_PROXIES"),
         secrets_key=read.sealing_key("SECRETS_KEY"),

@@ -25,7 +25,7 @@ from backend.db.roles import database_name
 from backend.db.tenancy import SET_TENANTS, tenant_array_literal, tenant_transaction
 from backend.disclosures import Disclosure
 from backend.errors import Conflict
-from backend.generations import Generations, SharedRead
+from backend.generations import Generations, Lease, SharedRead, bumps_settled
 from backend.i18n import _l
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
@@ -81,6 +81,9 @@ class AppState:
     trusted_proxies: Networks = field(init=False)  # whose X-Forwarded-For names the client
     # The generation counters' MGET that requests of the same moment share (decision 040).
     generation_reads: SharedRead = field(init=False)
+    # The counters held in process while a heartbeat vouches for them (decision 009, amended
+    # 2026-12-07); started by create_app's lifespan, None elsewhere (each request reads Redis).
+    generation_lease: Lease | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.namespace = redis_namespace(self.settings)
@@ -88,6 +91,7 @@ class AppState:
         self.outbound = self.settings.outbound_policy()
         self.trusted_proxies = Networks(self.settings.trusted_proxies)
         self.generation_reads = SharedRead()
+        self.generation_lease = None
 
     async def tenant_changed(self) -> None:
         for listener in self.tenant_change_listeners:
@@ -143,5 +147,6 @@ async def unit_of_work(app: AppState, principal: Principal, *, readonly: bool = 
         # That is a conflict the client can act on, not an internal error.
         log.info("transaction_rolled_back", sqlstate=error.sqlstate, error_type=type(error).__name__)
         raise Conflict(_l("a simultaneous change got in the way and nothing was changed; try again")) from error
-    for hook in uow._after_commit:
-        await hook()
+    async with bumps_settled():  # the generations' bumps wait out the leases once, not per counter
+        for hook in uow._after_commit:
+            await hook()

@@ -44,6 +44,7 @@ from typing import Any
 
 import asyncpg
 from litestar import Litestar, Request, get
+from redis import Redis as SyncRedis
 
 from backend import devidp
 from backend.directory import compiled, service
@@ -305,7 +306,20 @@ async def in_process_cpu(settings: Settings, token: str, batches: int = 5, per_c
     }
 
 
-def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, seconds: float) -> dict[str, Any]:
+def _mget_calls(redis_url: str) -> int:
+    """How many MGETs Redis has run (the generation counters' read; nothing else on the bench's
+    servers sends MGET), for the reads per request over HTTP."""
+    client = SyncRedis.from_url(redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return int(stats.get("cmdstat_mget", {}).get("calls", 0))
+
+
+def measure(
+    wrk: str, server: stack.Server, floor: stack.Server, token: str, seconds: float, redis_url: str
+) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
     targets = [
         WrkTarget("ping", server.base_url, "GET", "/ping", {}, None, b"", server.pid),
@@ -323,11 +337,15 @@ def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, sec
         WrkTarget("signed_in_constant", floor.base_url, "GET", SIGNED_IN, auth, None, b"pong", floor.pid),
     ]
     rounds: dict[str, list[Any]] = {t.name: [] for t in targets}
+    reads: dict[str, list[float]] = {t.name: [] for t in targets}
     for target in targets:  # warm-up: the compiled directory, the token's sign-in
         run_wrk(wrk, target, connections=8, seconds=1)
     for _ in range(ROUNDS):
         for target in targets:
-            rounds[target.name].append(run_wrk(wrk, target, connections=8, seconds=seconds))
+            calls = _mget_calls(redis_url)
+            run = run_wrk(wrk, target, connections=8, seconds=seconds)
+            rounds[target.name].append(run)
+            reads[target.name].append((_mget_calls(redis_url) - calls) / max(1, run.requests))
     results: dict[str, Any] = {}
     for name, runs in rounds.items():
         results[name] = {
@@ -336,6 +354,7 @@ def measure(wrk: str, server: stack.Server, floor: stack.Server, token: str, sec
             "p99_ms": statistics.median(r.p99_ms for r in runs),
             "errors": sum(r.errors for r in runs),
             "server_cpu_us_per_request": statistics.median(r.server_cpu_us_per_request or 0.0 for r in runs),
+            "generation_reads_per_request": statistics.median(reads[name]),
         }
     pairs = list(zip(rounds["ping"], rounds["forwarding"], strict=True))
     results["ratio_p99_by_round"] = [f.p99_ms / p.p99_ms for p, f in pairs]
@@ -394,7 +413,7 @@ def main() -> None:
             stack.wait_ready(server, timeout=180)
             floor = stack.start_server("directory-floor", "tests.bench.directory:floor_app", stack.free_port(), env)
             stack.wait_ready(floor, timeout=180)
-            results["http"] = measure(wrk, server, floor, token, 3.0 if args.quick else 10.0)
+            results["http"] = measure(wrk, server, floor, token, 3.0 if args.quick else 10.0, redis_url)
         finally:
             stack.stop_server(server)
             if floor is not None:
@@ -421,6 +440,13 @@ def main() -> None:
         f"{h['signed_in_constant']['p99_ms']:.2f} ms → {h['signed_in_ratio_p99']:.2f}x /ping "
         f"({', '.join(f'{r:.2f}' for r in h['signed_in_ratio_p99_by_round'])}); server CPU "
         f"{h['signed_in_constant']['server_cpu_us_per_request']:.0f} µs/request"
+    )
+    print(
+        "generation reads (MGET) per request over HTTP: "
+        + ", ".join(
+            f"{name} {h[name]['generation_reads_per_request']:.2f}"
+            for name in ("forwarding", "floor", "signed_in_constant")
+        )
     )
 
 
