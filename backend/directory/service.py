@@ -238,7 +238,8 @@ async def record_presence_event(
     stored = await repository.upsert_phone_state(
         uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
     )
-    compiled.presence_changed(uow)
+    if stored:  # a late event changed nothing: no bump, so its sender does not wait out the leases
+        compiled.presence_changed(uow)
     lines = await repository.department_lines(uow.conn, tenant.id)
     calendar = await load_calendar(uow.conn, tenant)
     answer = (await _presences(uow, tenant, [found], lines, calendar, at))[found.id]

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend import generations
 from backend.api.context import GraphQLContext
 from backend.directory import presence_feed
 from backend.directory.worker import DirectoryWorker
@@ -176,7 +177,10 @@ async def test_a_late_telephone_event_that_changes_nothing_is_not_announced(
     assert (await client.post(url, json=newer, headers=system)).status_code == 200
     assert (await upcoming)["presence"]["state"] == "idle"
     late = {"number": number, "state": "busy", "at": "2031-05-13T09:19:00+02:00"}
+    counter = await generations.read_one(state, "presence")
     assert (await client.post(url, json=late, headers=system)).status_code == 200
+    # Nothing stored, nothing bumped: its sender does not wait out the instances' leases.
+    assert await generations.read_one(state, "presence") == counter
     later = {"number": number, "state": "ringing", "at": "2031-05-13T09:21:00+02:00"}
     assert (await client.post(url, json=later, headers=system)).status_code == 200
     # The late "busy" was never stored, so the next change is the ringing one.
