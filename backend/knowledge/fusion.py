@@ -95,6 +95,14 @@ def with_meaning_first(fused: Sequence[K], meaning: Sequence[K], lexical_sure: b
     return order
 
 
+def with_reranker_first(fused: Sequence[K], reranked: Sequence[K], lexical_sure: bool) -> list[K]:
+    """`with_meaning_first` for the re-ranker's first item, after the meaning retriever's: when the
+    words are unsure, e5's best guess is on the screen too. Dev + dev2 (tune.py's records,
+    2026-12-07): top-3 +1 question each, top-1 and the default set unchanged; third place and second
+    alike, also when the judge is sure (e5 then runs only when the retrievers disagree) alike."""
+    return with_meaning_first(fused, reranked, lexical_sure)
+
+
 def lexical_first_among_twins(fused: Sequence[K], lexical: Sequence[K], twins: Callable[[K, K], bool]) -> list[K]:
     """The fused order, with the lexical retriever's first item first again when fusion put a
     twin of it there (`twins`: entries of one catalogue service object). Between "Fundsachen" and

@@ -180,9 +180,9 @@ def wanted(lexical: Sequence[str], meaning: Sequence[str], lexical_sure: bool) -
     return not (lexical_sure and bool(lexical) and bool(meaning) and lexical[0] == meaning[0])
 
 
-def order(question: str, candidates: Sequence[Candidate]) -> list[tuple[str, float]]:
-    """The candidates with a shipped vector, closest to the question first (ties keep their
-    order), each with its cosine."""
+def order(question: Matrix, candidates: Sequence[Candidate]) -> list[tuple[str, float]]:
+    """The candidates with a shipped vector, closest to the question (`embed_query`) first (ties
+    keep their order), each with its cosine."""
     shipped = catalogue()
     kept: list[tuple[str, Matrix]] = []
     for c in candidates:
@@ -191,8 +191,7 @@ def order(question: str, candidates: Sequence[Candidate]) -> list[tuple[str, flo
             kept.append((c.group, vector))
     if not kept:
         return []
-    q = embed_query(question)
-    scores = np.stack([v for _, v in kept]) @ q
+    scores = np.stack([v for _, v in kept]) @ question
     ranked = np.argsort(-scores, kind="stable")
     return [(kept[i][0], float(scores[i])) for i in ranked]
 

@@ -448,6 +448,15 @@ async def _search_articles(
         ), ctx
 
     lexical_on, meaning_on = _retrievers(uow, status)
+    rerank_on = lexical_on and meaning_on and _reranking(uow)
+    # e5's pass over the question needs only its words: it runs in a thread (the engine releases
+    # the GIL) while the lexicon look-up, the USE pass and the search statement run, and is used
+    # only if the retrievers then disagree (decision 026: ~20-30 ms CPU, hidden behind them).
+    rerank_vector = (
+        asyncio.ensure_future(asyncio.to_thread(reranker.embed_query, f"{query} {meaning.content_text(plan)}".strip()))
+        if rerank_on
+        else None
+    )
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
         return SearchPage(
@@ -497,11 +506,10 @@ async def _search_articles(
     similarity = {group: cosine for group, _, cosine in nearest}
     lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
     reranked: list[tuple[str, float]] = []
-    if lexical_on and meaning_on and _reranking(uow) and reranker.wanted(lexical_order, meaning_order, lexical_sure):
+    if rerank_vector is not None and reranker.wanted(lexical_order, meaning_order, lexical_sure):
         # e5 orders the services both retrievers proposed: the third ranking (decision 026).
         candidates = [_rerank_candidate(by_group[g]) for g in dict.fromkeys([*lexical_order, *meaning_order])]
-        text = f"{query} {meaning.content_text(plan)}".strip()
-        reranked = await asyncio.to_thread(reranker.order, text, candidates)
+        reranked = reranker.order(await rerank_vector, candidates)
     rerank_order = [group for group, _ in reranked]
     fused = fusion.reciprocal_rank_fusion(
         [
@@ -515,7 +523,8 @@ async def _search_articles(
         score_of = dict(fused)
         # Between twins of one service object the words decide, not the encoder's noise.
         order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, _twins(by_group))
-        fused = [(g, score_of[g]) for g in fusion.with_meaning_first(order, meaning_order, lexical_sure)]
+        order = fusion.with_meaning_first(order, meaning_order, lexical_sure)
+        fused = [(g, score_of[g]) for g in fusion.with_reranker_first(order, rerank_order, lexical_sure)]
     if EXPLAIN is not None:
         EXPLAIN(
             {

@@ -50,7 +50,8 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
             return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
 
         order = fusion.lexical_first_among_twins([g for g, _ in fused], r["lexical"], twins)
-        groups = fusion.with_meaning_first(order, r["meaning"], lexical_sure)[:3]
+        order = fusion.with_meaning_first(order, r["meaning"], lexical_sure)
+        groups = fusion.with_reranker_first(order, rerank, lexical_sure)[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
         mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}

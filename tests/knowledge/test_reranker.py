@@ -65,7 +65,10 @@ def test_a_renamed_entry_an_unknown_key_and_an_article_without_a_key_are_left_ou
         reranker.Candidate("article", passport.leika_key, None),  # an article stands for its key
         reranker.Candidate("entry", passport.leika_key, right),
     ]
-    assert [group for group, _ in reranker.order("Ausweis verloren", candidates)] == ["article", "entry"]
+    assert [group for group, _ in reranker.order(reranker.embed_query("Ausweis verloren"), candidates)] == [
+        "article",
+        "entry",
+    ]
 
 
 def test_e5_orders_the_candidates_by_meaning() -> None:
@@ -76,7 +79,8 @@ def test_e5_orders_the_candidates_by_meaning() -> None:
         return reranker.Candidate(key, key, reranker.digest(reranker.document_text(e.name, e.ozg_service)))
 
     keys = ["99102013000000", "99001009004000", "99008001012005"]  # Hundesteuer, Sperrmüll, Ausweis wegen Diebstahl
-    ordered = reranker.order("mein Personalausweis ist weg, gestohlen", [candidate(k) for k in keys])
+    question = reranker.embed_query("mein Personalausweis ist weg, gestohlen")
+    ordered = reranker.order(question, [candidate(k) for k in keys])
     assert ordered[0][0] == "99008001012005"
     assert ordered[0][1] > ordered[1][1] > 0.5
 
@@ -170,3 +174,10 @@ async def test_a_search_re_ranks_when_the_retrievers_disagree_and_not_when_they_
     assert caller["rerank"], caller
     assert set(caller["rerank"]) <= set(caller["lexical"]) | set(caller["meaning"])
     assert plain["lexical"][0] == plain["meaning"][0] and plain["rerank"] == []
+
+
+def test_the_reranker_first_is_on_the_screen_when_the_words_are_unsure() -> None:
+    order = fusion.with_meaning_first(["a", "b", "c", "d", "e", "f"], ["f"], lexical_sure=False)
+    assert fusion.with_reranker_first(order, ["e", "a"], lexical_sure=False)[:4] == ["a", "b", "e", "f"]
+    assert fusion.with_reranker_first(order, ["e", "a"], lexical_sure=True) == order
+    assert fusion.with_reranker_first(order, [], lexical_sure=False) == order
