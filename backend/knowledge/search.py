@@ -449,14 +449,6 @@ async def _search_articles(
 
     lexical_on, meaning_on = _retrievers(uow, status)
     rerank_on = lexical_on and meaning_on and _reranking(uow)
-    # e5's pass over the question needs only its words: it runs in a thread (the engine releases
-    # the GIL) while the lexicon look-up, the USE pass and the search statement run, and is used
-    # only if the retrievers then disagree (decision 026: ~20-30 ms CPU, hidden behind them).
-    rerank_vector = (
-        asyncio.ensure_future(asyncio.to_thread(reranker.embed_query, f"{query} {meaning.content_text(plan)}".strip()))
-        if rerank_on
-        else None
-    )
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
         return SearchPage(
@@ -506,10 +498,12 @@ async def _search_articles(
     similarity = {group: cosine for group, _, cosine in nearest}
     lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
     reranked: list[tuple[str, float]] = []
-    if rerank_vector is not None and reranker.wanted(lexical_order, meaning_order, lexical_sure):
-        # e5 orders the services both retrievers proposed: the third ranking (decision 026).
+    if rerank_on and reranker.wanted(lexical_order, meaning_order, lexical_sure):
+        # e5 orders the services both retrievers proposed: the third ranking (decision 026). Its
+        # pass (~16-30 ms CPU) runs off the event loop; the engine releases the GIL.
         candidates = [_rerank_candidate(by_group[g]) for g in dict.fromkeys([*lexical_order, *meaning_order])]
-        reranked = reranker.order(await rerank_vector, candidates)
+        text = f"{query} {meaning.content_text(plan)}".strip()
+        reranked = reranker.order(await asyncio.to_thread(reranker.embed_query, text), candidates)
     rerank_order = [group for group, _ in reranked]
     fused = fusion.reciprocal_rank_fusion(
         [

@@ -85,10 +85,10 @@ def test_e5_orders_the_candidates_by_meaning() -> None:
     assert ordered[0][1] > ordered[1][1] > 0.5
 
 
-def test_e5_runs_only_when_the_retrievers_do_not_agree_with_certainty() -> None:
+def test_e5_runs_only_when_the_words_are_unsure() -> None:
     assert not reranker.wanted(["a", "b"], ["a", "c"], lexical_sure=True)
+    assert not reranker.wanted(["a", "b"], ["b", "a"], lexical_sure=True)
     assert reranker.wanted(["a", "b"], ["a", "c"], lexical_sure=False)
-    assert reranker.wanted(["a", "b"], ["b", "a"], lexical_sure=True)
     assert reranker.wanted([], ["b"], lexical_sure=False)
     assert not reranker.wanted([], [], lexical_sure=False)
 
@@ -163,17 +163,17 @@ def explained() -> Any:
     search.EXPLAIN = None
 
 
-async def test_a_search_re_ranks_when_the_retrievers_disagree_and_not_when_they_agree(
+async def test_a_search_re_ranks_when_the_words_are_unsure_and_not_when_they_are_sure(
     client: httpx.AsyncClient, world: World, catalogue: dict[str, Any], explained: list[dict[str, Any]]
 ) -> None:
     """Through the API: a question in a caller's words gets e5's order as the third ranking; a
-    question both retrievers answer alike with certainty gets no e5 pass."""
+    question whose service word the lexical judge is sure of gets no e5 pass."""
     await ask(client, world, (KREIS, "agent"), "Wir wollen uns einen Pitbull anschaffen, muss man den anmelden?", SOEST)
     await ask(client, world, (KREIS, "agent"), "Hundesteuer", SOEST)
     caller, plain = explained[-2], explained[-1]
     assert caller["rerank"], caller
     assert set(caller["rerank"]) <= set(caller["lexical"]) | set(caller["meaning"])
-    assert plain["lexical"][0] == plain["meaning"][0] and plain["rerank"] == []
+    assert plain["lexical_confident"][plain["lexical"][0]] and plain["rerank"] == []
 
 
 def test_the_reranker_first_is_on_the_screen_when_the_words_are_unsure() -> None:
