@@ -27,7 +27,7 @@ LEXICAL_WEIGHT = 1.0
 MEANING_WEIGHT = 0.3
 # The re-ranker (e5 ordering the services both retrievers proposed, `reranker`), when it runs: as
 # much as the words. Dev + dev2 + default (tune.py's records, 2026-12-07), at k = 3: 0.5 gave dev2
-# nothing, 1.5 cost the default set four top-1; 1.0 is the top of the plateau (see decision 026).
+# nothing, 1.5 cost the default set three top-1 and dev four; 1.0 is the top of the plateau (026).
 RERANK_WEIGHT = 1.0
 
 # Confidence (calibrated on the dev set with tests/eval/tune.py, decision 026): cosines of the
@@ -51,9 +51,9 @@ OURS_MARGIN = 0.0
 # in-scope question reaches both ("Taxifahrer werden": 0.59 but only 0.11 above).
 ELSEWHERE_NEAR = 0.55
 ELSEWHERE_MARGIN = 0.2
-# The re-ranker's first service, when e5 finds it this close (its own cosine: callers' questions
-# about a service come at 0.86–0.91 to their best candidate, questions no service answers at
-# 0.81–0.85, dev + dev2 + default) and the question resembles our documents at all (USE, as
+# The re-ranker's first service, when e5 finds it this close (its own cosine to its best candidate,
+# 5th–95th percentile over dev + dev2 + default: questions about a service 0.86–0.91, questions no
+# service answers 0.81–0.88) and the question resembles our documents at all (USE, as
 # LEXICAL_FIRST_OURS). Grid on dev + dev2 (e5 0.84–0.90 × USE 0–0.3): 0.85 / 0.30 keeps dev's
 # declined where it was without e5 and the default set's too; 0.84 declined one dev question
 # fewer, 0.86 and above withheld more; without the USE floor the default set declined 75 %.
