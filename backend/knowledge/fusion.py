@@ -128,6 +128,7 @@ class Evidence:
     elsewhere: float = 0.0  # the question's cosine with the closest request no service answers
     rerank_rank: int | None = None  # 1 = e5's closest of the candidates (None: it did not run)
     rerank_similarity: float = 0.0  # e5's cosine of the question and the hit
+    lexical_found: bool = True  # the lexical retriever proposed any service (a word of the question is known)
 
     @property
     def not_ours(self) -> bool:
@@ -156,8 +157,9 @@ def confident(
     - both retrievers have it among their first three and the meaning retriever puts it first
       with a close cosine (`sure`), or
     - the re-ranker (e5) puts it first with a close cosine of its own (`rerank_sure`) and the
-      question resembles our documents at all (`rerank_ours`): e5 moved it to the top, and on
-      dev + dev2 its first places are right at least as often as the lexical retriever's.
+      question resembles our documents at all (`rerank_ours`), on a question of which the lexical
+      retriever found anything: e5 moved it to the top, and on dev + dev2 its first places are
+      right at least as often as the lexical retriever's.
     The cosine is what tells "Wie wird das Wetter?" (0.2–0.3) from a question about a service;
     a question much closer to a request no service answers is never confident (`not_ours`).
     """
@@ -170,7 +172,13 @@ def confident(
     ours = e.elsewhere <= e.best_similarity + ours_margin
     if e.lexical_rank == 1 and e.best_similarity >= lexical_first_ours and ours:
         return True
-    if e.rerank_rank == 1 and e.rerank_similarity >= rerank_sure and e.best_similarity >= rerank_ours:
+    # e5 finds a close candidate for any text, a made-up word too: only when the words found something.
+    if (
+        e.rerank_rank == 1
+        and e.lexical_found
+        and e.rerank_similarity >= rerank_sure
+        and e.best_similarity >= rerank_ours
+    ):
         return True
     return e.meaning_rank == 1 and (e.lexical_rank or 99) <= 3 and e.best_similarity >= sure
 

@@ -552,6 +552,7 @@ async def _search_articles(
             meaning_rank=meaning_rank.get(group),
             rerank_rank=rerank_rank.get(group),
             rerank_similarity=rerank_similarity.get(group, 0.0),
+            lexical_found=bool(lexical_order),
             similarity=similarity.get(group, 0.0),
             best_similarity=best_similarity,
             elsewhere=elsewhere,

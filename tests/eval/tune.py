@@ -67,6 +67,7 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
                 elsewhere=r.get("elsewhere", 0.0),
                 rerank_rank=rerank_rank.get(groups[0]),
                 rerank_similarity=r.get("rerank_similarity", {}).get(groups[0], 0.0),
+                lexical_found=bool(r["lexical"]),
             )
         )
         if question.expected:

@@ -127,6 +127,7 @@ def test_the_reranker_first_is_confident_when_close_and_about_us() -> None:
     assert not confident(dataclasses.replace(E5_FIRST, rerank_similarity=0.84))  # as close as the weather
     assert not confident(dataclasses.replace(E5_FIRST, best_similarity=0.25))  # nothing of ours resembles it
     assert not confident(dataclasses.replace(E5_FIRST, rerank_rank=2))
+    assert not confident(dataclasses.replace(E5_FIRST, lexical_found=False))  # a made-up word
     # A request no service answers stays declined whatever e5 finds.
     assert not confident(dataclasses.replace(E5_FIRST, elsewhere=0.8, best_similarity=0.4))
 
