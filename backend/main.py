@@ -35,7 +35,7 @@ from backend.http.input_guard import input_guard_middleware
 from backend.http.openapi import document_retry_after
 from backend.http.problems import EXCEPTION_HANDLERS
 from backend.http.routes import answer_options_for_every_method
-from backend.knowledge import index_worker, meaning, xzufi_worker
+from backend.knowledge import index_worker, meaning, reranker, xzufi_worker
 from backend.knowledge.controller import KnowledgeController
 from backend.knowledge.controller_xzufi import XzufiController
 from backend.metrics import Metrics
@@ -62,6 +62,13 @@ from backend.webpages.controller import WebPagesController
 from outbound import outbound_client
 
 API_VERSION = "0.1.0"
+
+
+def _warm_up_search(rerank: bool) -> None:
+    """The encoders one after the other (two at once would share the cores with the first searches)."""
+    meaning.warm_up()
+    if rerank:
+        reranker.warm_up()
 
 
 @get("/ping", include_in_schema=False, sync_to_thread=False)
@@ -198,7 +205,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The sentence encoder and the lemma dictionary load off the event loop while the
         # instance starts serving, not in the first caller's search (decision 026).
         warming = (
-            asyncio.create_task(asyncio.to_thread(meaning.warm_up)) if "meaning" in settings.search_retrievers else None
+            asyncio.create_task(asyncio.to_thread(_warm_up_search, "rerank" in settings.search_retrievers))
+            if "meaning" in settings.search_retrievers
+            else None
         )
         # Everything loaded so far (modules, schemas, settings) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it. Measured: one

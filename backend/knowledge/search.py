@@ -7,6 +7,7 @@ Tuning and its measurements: docs/decisions/007-knowledge-base.md, `make eval`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import math
@@ -24,7 +25,16 @@ from backend import clock, generations
 from backend.directory import search as directory_search
 from backend.errors import NotFound, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import analysis, catalogue_repository, fusion, leika, meaning, search_lexicons, search_repository
+from backend.knowledge import (
+    analysis,
+    catalogue_repository,
+    fusion,
+    leika,
+    meaning,
+    reranker,
+    search_lexicons,
+    search_repository,
+)
 from backend.knowledge.context import Context, question_context, town_context
 from backend.knowledge.cursors import OffsetCursor, check_page_size, decode_cursor, encode_cursor
 from backend.knowledge.schemas import (
@@ -438,6 +448,7 @@ async def _search_articles(
         ), ctx
 
     lexical_on, meaning_on = _retrievers(uow, status)
+    rerank_on = lexical_on and meaning_on and _reranking(uow)
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
         return SearchPage(
@@ -485,26 +496,43 @@ async def _search_articles(
     lexical_order = [r["group_key"] for r in rows if r["lexical"] and r["lexical_rank"] <= LEXICAL_CANDIDATES]
     meaning_order = [group for group, _, _ in nearest if group in by_group]
     similarity = {group: cosine for group, _, cosine in nearest}
+    lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
+    reranked: list[tuple[str, float]] = []
+    if rerank_on and reranker.wanted(lexical_order, meaning_order, lexical_sure):
+        # e5 orders the services both retrievers proposed: the third ranking (decision 026). Its
+        # pass (~16-30 ms CPU) runs off the event loop; the engine releases the GIL.
+        candidates = [_rerank_candidate(by_group[g]) for g in dict.fromkeys([*lexical_order, *meaning_order])]
+        text = f"{query} {meaning.content_text(plan)}".strip()
+        reranked = reranker.order(await asyncio.to_thread(reranker.embed_query, text), candidates)
+    rerank_order = [group for group, _ in reranked]
     fused = fusion.reciprocal_rank_fusion(
-        [(lexical_order, fusion.LEXICAL_WEIGHT), (meaning_order, fusion.MEANING_WEIGHT)]
+        [
+            (lexical_order, fusion.LEXICAL_WEIGHT),
+            (meaning_order, fusion.MEANING_WEIGHT),
+            (rerank_order, fusion.RERANK_WEIGHT),
+        ]
     )
     if lexical_on and meaning_on:
         # The lexical retriever unsure of its first service: the encoder's best guess in the top three.
-        lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
         score_of = dict(fused)
         # Between twins of one service object the words decide, not the encoder's noise.
         order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, _twins(by_group))
-        fused = [(g, score_of[g]) for g in fusion.with_meaning_first(order, meaning_order, lexical_sure)]
+        order = fusion.with_meaning_first(order, meaning_order, lexical_sure)
+        fused = [(g, score_of[g]) for g in fusion.with_reranker_first(order, rerank_order, lexical_sure)]
     if EXPLAIN is not None:
         EXPLAIN(
             {
                 "query": query,
                 "lexical": lexical_order,
                 "meaning": meaning_order,
+                "rerank": rerank_order,
+                "rerank_similarity": dict(reranked),
                 "similarity": similarity,
                 "best": best_similarity,
                 "elsewhere": elsewhere,
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
+                "final": {g: float(r["final"]) for g, r in by_group.items() if r["lexical"]},
+                "content": meaning.content_text(plan),
                 "lexical_confident": {
                     g: r["lexical"] and _judge_row(searchable, unknown, r).confident for g, r in by_group.items()
                 },
@@ -512,6 +540,8 @@ async def _search_articles(
         )
     lexical_rank = {group: n for n, group in enumerate(lexical_order, start=1)}
     meaning_rank = {group: n for n, group in enumerate(meaning_order, start=1)}
+    rerank_rank = {group: n for n, group in enumerate(rerank_order, start=1)}
+    rerank_similarity = dict(reranked)
     items = []
     for group, score in fused[offset : offset + first]:
         row = by_group[group]
@@ -520,6 +550,9 @@ async def _search_articles(
             lexical_confident=lexical.confident,
             lexical_rank=lexical_rank.get(group),
             meaning_rank=meaning_rank.get(group),
+            rerank_rank=rerank_rank.get(group),
+            rerank_similarity=rerank_similarity.get(group, 0.0),
+            lexical_found=bool(lexical_order),
             similarity=similarity.get(group, 0.0),
             best_similarity=best_similarity,
             elsewhere=elsewhere,
@@ -542,6 +575,21 @@ async def _search_articles(
         aspects=plan.aspects,
         points_to=PointsTo.DIRECTORY if person else None,
     ), ctx
+
+
+def _reranking(uow: UnitOfWork) -> bool:
+    return "rerank" in uow.app.settings.search_retrievers
+
+
+def _rerank_candidate(row: Any) -> reranker.Candidate:
+    """A service for e5: a catalogue row with the digest of its text now (a renamed entry has no
+    shipped vector that fits); an article stands for its LeiKa key."""
+    text_digest = (
+        reranker.digest(reranker.document_text(row["title"], row["summary"] or ""))
+        if row["source"] == HitSource.SERVICE.value
+        else None
+    )
+    return reranker.Candidate(group=row["group_key"], leika_key=row["leika_key"], text_digest=text_digest)
 
 
 def _retrievers(uow: UnitOfWork, status: ArticleStatus | None) -> tuple[bool, bool]:

@@ -1,6 +1,6 @@
 """Tune fusion and confidence on the DEVELOPMENT set only (decision 026):
 
-    uv run python -m tests.eval.tune tests/eval/questions_dev.jsonl
+    uv run python -m tests.eval.tune tests/eval/questions_dev.jsonl tests/eval/questions_dev2.jsonl
 
 Runs each question once through the app (both retrievers), records what each proposed
 (`search.EXPLAIN`), then tries fusion weights and confidence thresholds offline and prints the
@@ -40,17 +40,22 @@ def collect(questions: list[Question]) -> list[dict[str, Any]]:
 def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: float, rule: Any) -> dict[str, float]:
     top1 = top3 = withheld = declined = n_in = n_out = 0
     for question, r in records:
-        fused = fusion.reciprocal_rank_fusion([(r["lexical"], 1.0), (r["meaning"], weight)], k)
+        rerank = r.get("rerank", [])
+        fused = fusion.reciprocal_rank_fusion(
+            [(r["lexical"], 1.0), (r["meaning"], weight), (rerank, fusion.RERANK_WEIGHT)], k
+        )
         lexical_sure = bool(r["lexical"]) and r["lexical_confident"].get(r["lexical"][0], False)
 
         def twins(a: str, b: str, keys: dict[str, str] = r["keys"]) -> bool:
             return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
 
         order = fusion.lexical_first_among_twins([g for g, _ in fused], r["lexical"], twins)
-        groups = fusion.with_meaning_first(order, r["meaning"], lexical_sure)[:3]
+        order = fusion.with_meaning_first(order, r["meaning"], lexical_sure)
+        groups = fusion.with_reranker_first(order, rerank, lexical_sure)[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
         mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}
+        rerank_rank = {g: n for n, g in enumerate(rerank, 1)}
         best = r["best"]
         sure = bool(groups) and rule(
             fusion.Evidence(
@@ -60,6 +65,9 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
                 similarity=r["similarity"].get(groups[0], 0.0),
                 best_similarity=best,
                 elsewhere=r.get("elsewhere", 0.0),
+                rerank_rank=rerank_rank.get(groups[0]),
+                rerank_similarity=r.get("rerank_similarity", {}).get(groups[0], 0.0),
+                lexical_found=bool(r["lexical"]),
             )
         )
         if question.expected:
@@ -79,10 +87,10 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
 
 
 def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/eval/questions_dev.jsonl")
-    if "test" in path.name:
-        raise SystemExit("tune on the development set only")
-    questions = read_questions(path)
+    paths = [Path(p) for p in sys.argv[1:]] or [Path("tests/eval/questions_dev.jsonl")]
+    if any("test" in path.name for path in paths):
+        raise SystemExit("tune on the development sets only")
+    questions = [q for path in paths for q in read_questions(path)]
     cache = Path(os.environ.get("TUNE_CACHE", "/tmp/tune-records.json"))
     if cache.exists() and os.environ.get("TUNE_REUSE"):
         raw = json.loads(cache.read_text())
