@@ -112,7 +112,7 @@ class Settings:
     otel_service_name: str = "buergerservice"
     # The knowledge search's retrievers (decision 026): lexical (full text) and/or meaning
     # (sentence vectors); both are fused. One alone is for comparing them (`make eval`).
-    search_retrievers: tuple[str, ...] = ("lexical", "meaning", "rerank")
+    search_retrievers: tuple[str, ...] = ("lexical", "meaning")
 
     @property
     def is_production(self) -> bool:
@@ -300,15 +300,19 @@ def load_settings(environ: Mapping[str, str] | None = None, *, serving: bool = T
 
     retrievers = tuple(
         dict.fromkeys(
-            r.strip() for r in (read.text("SEARCH_RETRIEVERS", "lexical,meaning,rerank") or "").split(",") if r.strip()
+            r.strip() for r in (read.text("SEARCH_RETRIEVERS", "lexical,meaning") or "").split(",") if r.strip()
         )
     )
     # "rerank" (e5 ordering the two retrievers' services, decision 026) works only with both of them.
-    if not retrievers or not set(retrievers) <= {"lexical", "meaning", "rerank"} or retrievers == ("rerank",):
+    if (
+        not retrievers
+        or not set(retrievers) <= {"lexical", "meaning", "rerank"}
+        or ("rerank" in retrievers and not {"lexical", "meaning"} <= set(retrievers))
+    ):
         read.problems.append(
             f"SEARCH_RETRIEVERS={','.join(retrievers)!r}: expected lexical, meaning or both, and rerank with both"
         )
-        retrievers = ("lexical", "meaning", "rerank")
+        retrievers = ("lexical", "meaning")
 
     port = read.integer("PORT", 8000, 1, 65535)
     host = read.text("HOST", "127.0.0.1") or "127.0.0.1"

@@ -95,3 +95,13 @@ def test_pool_waits_are_bounded_and_checked() -> None:
     with pytest.raises(SettingsError) as error:
         load_settings({"DB_ACQUIRE_TIMEOUT_SECONDS": "10", "DB_POOL_STARVED_SECONDS": "5"})
     assert "DB_POOL_STARVED_SECONDS" in str(error.value)
+
+
+def test_search_retrievers_default_to_both_and_the_e5_re_ranker_only_with_both() -> None:
+    # The e5 re-ranker is opt-in (decision 026, 2026-12-07): it needs both retrievers' candidates.
+    assert load_settings({}).search_retrievers == ("lexical", "meaning")
+    chosen = load_settings({"SEARCH_RETRIEVERS": "lexical, meaning, rerank"}).search_retrievers
+    assert chosen == ("lexical", "meaning", "rerank")
+    for wrong in ("rerank", "lexical,rerank", "meaning,rerank", "lexical,words", ","):
+        with pytest.raises(SettingsError, match="SEARCH_RETRIEVERS"):
+            load_settings({"SEARCH_RETRIEVERS": wrong})

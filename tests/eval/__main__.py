@@ -15,8 +15,8 @@ with the token of a Kreis Soest agent: the search an agent answering a Stadt Soe
 
 Printed: top-1 and top-3 accuracy over the in-scope questions, how often out-of-scope questions
 got no confident answer (rejection), and how often in-scope questions were wrongly rejected — for
-what agents get (both retrievers fused and re-ranked), with the misses; then one line per component
-(lexical only, meaning only, fused without and with the e5 re-ranker: SEARCH_RETRIEVERS) to compare them.
+what agents get (both retrievers fused, SEARCH_RETRIEVERS' default), with the misses; then one line per
+component (lexical only, meaning only, fused, and fused with the opt-in e5 re-ranker) to compare them.
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ async def _drop(server_url: str, name: str) -> None:
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "lexical only": ("lexical",),
     "meaning only": ("meaning",),
-    "fused, no e5": ("lexical", "meaning"),  # without the re-ranker, to see what it adds
-    "fused": ("lexical", "meaning", "rerank"),
+    "fused": ("lexical", "meaning"),  # what ships (SEARCH_RETRIEVERS' default)
+    # The e5 re-ranker, opt-in (decision 026, 2026-12-07): to see what it would add.
+    "fused + e5 (opt-in)": ("lexical", "meaning", "rerank"),
 }
 
 

@@ -17,8 +17,11 @@ import pytest
 
 from backend.knowledge import demo, fusion, leika, reranker, search
 from backend.knowledge.fusion import Evidence, confident, reciprocal_rank_fusion
+from backend.main import create_app
+from backend.settings import Settings
 from tests.knowledge.conftest import KREIS, SOEST
 from tests.knowledge.conftest import search as ask
+from tests.support.asgi import serve
 from tests.support.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,12 +168,22 @@ def explained() -> Any:
 
 
 async def test_a_search_re_ranks_when_the_words_are_unsure_and_not_when_they_are_sure(
-    client: httpx.AsyncClient, world: World, catalogue: dict[str, Any], explained: list[dict[str, Any]]
+    settings: Settings,
+    client: httpx.AsyncClient,
+    world: World,
+    catalogue: dict[str, Any],
+    explained: list[dict[str, Any]],
 ) -> None:
-    """Through the API: a question in a caller's words gets e5's order as the third ranking; a
-    question whose service word the lexical judge is sure of gets no e5 pass."""
-    await ask(client, world, (KREIS, "agent"), "Wir wollen uns einen Pitbull anschaffen, muss man den anmelden?", SOEST)
-    await ask(client, world, (KREIS, "agent"), "Hundesteuer", SOEST)
+    """Through the API, on an instance that opted in (SEARCH_RETRIEVERS with rerank): a question in
+    a caller's words gets e5's order as the third ranking; a question whose service word the lexical
+    judge is sure of gets no e5 pass. The default instance makes no e5 pass at all."""
+    question = "Wir wollen uns einen Pitbull anschaffen, muss man den anmelden?"
+    await ask(client, world, (KREIS, "agent"), question, SOEST)
+    assert explained[-1]["rerank"] == []  # off by default
+    opted_in = create_app(dataclasses.replace(settings, search_retrievers=("lexical", "meaning", "rerank")))
+    async with serve(opted_in, "http://rerank.local") as other:
+        await ask(other, world, (KREIS, "agent"), question, SOEST)
+        await ask(other, world, (KREIS, "agent"), "Hundesteuer", SOEST)
     caller, plain = explained[-2], explained[-1]
     assert caller["rerank"], caller
     assert set(caller["rerank"]) <= set(caller["lexical"]) | set(caller["meaning"])
