@@ -104,6 +104,13 @@ class CatalogueRecord:
     body: str  # legal basis without addresses
 
 
+async def lock_catalogue(conn: asyncpg.Connection, owner: UUID) -> None:
+    """Until the transaction ends, the one who imports this operator's catalogue. Two imports at
+    once (a client's retry) update the same entries in different orders and can deadlock; taken in
+    turn, the second merges onto the first's result."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('leika-catalogue:' || $1::uuid::text, 0))", owner)
+
+
 async def merge_catalogue(
     conn: asyncpg.Connection, tenant_id: UUID, records: Sequence[CatalogueRecord]
 ) -> tuple[int, int, int, int, int]:

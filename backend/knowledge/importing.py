@@ -69,6 +69,7 @@ async def import_catalogue(uow: UnitOfWork, text: str) -> CatalogueReport:
         )
         for e in entries
     ]
+    await catalogue_repository.lock_catalogue(uow.conn, owner)
     inserted, updated, unchanged, deactivated, written = await catalogue_repository.merge_catalogue(
         uow.conn, owner, records
     )
