@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -16,13 +17,15 @@ Statement = tuple[str, Sequence[Any]]
 _PARAMETER = re.compile(r"\$(\d+)")
 
 
+def _shifted(offset: int, parameter: re.Match[str]) -> str:
+    return f"${int(parameter[1]) + offset}"
+
+
 def combined(statements: Sequence[Statement]) -> Statement:
     parts: list[str] = []
     arguments: list[Any] = []
     for number, (sql, values) in enumerate(statements):
-        offset = len(arguments)
-        renumbered = _PARAMETER.sub(lambda m, offset=offset: f"${int(m[1]) + offset}", sql)
-        parts.append(f"part{number} AS ({renumbered})")
+        parts.append(f"part{number} AS ({_PARAMETER.sub(partial(_shifted, len(arguments)), sql)})")
         arguments.extend(values)
     return "WITH " + ",\n".join(parts) + "\nSELECT 1", arguments
 

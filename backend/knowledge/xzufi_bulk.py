@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from backend.state import UnitOfWork
 
 
-CHUNK = 50  # services a message's reading hands to the writer at a time (measured: decision 024)
+CHUNK = 25  # services a message's reading hands to the writer at a time (measured: decision 024)
 
 
 async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport:
