@@ -17,8 +17,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -42,7 +41,6 @@ from backend.knowledge.xzufi_xml import (
     child,
     children,
     code,
-    identifier,
     line,
     local,
     text,
@@ -247,31 +245,6 @@ def read_objects(message: XzufiMessage, root: etree._Element) -> Iterator[None]:
             yield
         elif name_here not in ("nachrichtenkopf", "transaktionID", "transaktionPosition"):
             message.unknown_elements += 1
-
-
-def service_ids_alone(root: etree._Element) -> list[str] | None:
-    """The ids of a message's services, read ahead of the services themselves, when the message
-    holds services only (no office, responsibility or deletion: those go first, and change what a
-    service becomes) and each id once; else None. Read as `read_objects` reads them, so every
-    service it yields carries one of these ids (one that cannot be read yields none)."""
-    if local(root) in _OBJECTS:
-        return None
-    ids: list[str] = []
-    for part in root:
-        if not isinstance(part.tag, str):
-            continue
-        name_here = local(part)
-        if name_here == "loesche":
-            return None
-        items: Iterable[etree._Element] = part if name_here == "schreibe" else (part,)
-        for item in items:
-            if not isinstance(item.tag, str) or not item.tag.startswith(NS) or local(item) not in _OBJECTS:
-                continue
-            if local(item) != "leistung":
-                return None
-            with suppress(Bad):
-                ids.append(identifier(child(item, "id") if child(item, "id") is not None else child(item, "kennung")))
-    return ids if len(set(ids)) == len(ids) else None
 
 
 def drop_repeated(message: XzufiMessage) -> None:

@@ -59,124 +59,28 @@ if TYPE_CHECKING:
     from backend.state import UnitOfWork
 
 
-CHUNK = 25  # services a message's reading hands to the writer at a time (measured: decision 024)
-
-
 async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport:
     """One message, read while `start` reads the operator and its towns (the reading needs
     nothing of them): here, between `start`'s statements, where a thread reading it fought this
-    one for the interpreter (decision 024, branch importspeed4). A message of services only
-    (a feed's usual page) is written while it is read (`_Ahead`)."""
+    one for the interpreter (decision 024, branch importspeed4)."""
     starting = asyncio.ensure_future(one_by_one.start(uow))
-    writer: asyncio.Future[_Ahead] | None = None
     try:
         try:
             message, root = xzufi.open_message(data, name)
         except xzufi.XzufiRefused as refused:
             await starting  # who may not import hears that first, as before
             raise ValidationFailed(refused.message, field="body") from None
-        ids = xzufi.service_ids_alone(root)
-        if ids is None or len(ids) <= CHUNK:
-            for _ in xzufi.read_objects(message, root):
-                if not starting.done():
-                    await asyncio.sleep(0)  # `start`'s next statement
-            xzufi.drop_repeated(message)
-            run = await starting
-            await one_by_one.apply_message(run, message)
-            return run.counts.report()
-        parts = _Parts()
-        writer = asyncio.ensure_future(_Ahead.write(starting, name, ids, message, parts))
-        sent = 0
         for _ in xzufi.read_objects(message, root):
-            if len(message.services) - sent >= CHUNK:
-                sent = len(message.services)
-                parts.put_nowait(sent)
-            if not parts.idle and not writer.done():
-                await asyncio.sleep(0)  # the writer's next statement (a turn of the loop: ~10 µs)
-        xzufi.drop_repeated(message)  # nothing to drop: `service_ids_alone` saw each id once
-        parts.put_nowait(None)
-        ahead = await writer
-    except BaseException:
-        for task in (starting, writer):
-            if task is not None:
-                task.cancel()
-        await asyncio.wait([t for t in (starting, writer) if t is not None])  # the connection free again
-        raise
-    await one_by_one.apply_message(ahead.run, message, ahead=ahead)
-    return ahead.run.counts.report()
-
-
-class _Parts(asyncio.Queue[int | None]):
-    """How far the services read may be written (None: all); `idle` while the writer waits for
-    the next part, when the reading need not give it a turn."""
-
-    idle = False
-
-
-class _Ahead(msgspec.Struct):
-    """What a message of services only had written while it was read: PostgreSQL writes the
-    new services of one part while this process reads the next. The same steps as
-    `apply_message`'s, in the same order: the lock, the services known (by the ids read ahead),
-    the offices naming them, then the new ones in bulk as `add_services` writes them, a part of
-    `CHUNK` at a time under one savepoint for the message (the lot or nothing, as in one go).
-    `apply_message` goes on from here (`ahead`): the services not written here one by one
-    (all new ones when the database refused the lot, changed and unchanged ones), their routes."""
-
-    run: _Run
-    known: dict[str, store.StoredObject]
-    fresh: set[str]  # the ids not known before anything was written
-    offices: list[store.StoredObject]
-    done: set[int]  # positions in the message's services
-    refused: list[XzufiProblem]  # reported after the message's own problems, as in one go
-
-    @classmethod
-    async def write(
-        cls, starting: asyncio.Future[_Run], name: str, ids: list[str], message: xzufi.XzufiMessage, parts: _Parts
-    ) -> _Ahead:
+            if not starting.done():
+                await asyncio.sleep(0)  # `start`'s next statement
+        xzufi.drop_repeated(message)
         run = await starting
-        conn, operator = run.uow.conn, run.operator.id
-        await store.lock_imports(conn, operator)
-        known = await store.objects_by_ids(conn, operator, "leistung", ids)
-        offices = await store.offices_responsible_for(conn, operator, sorted(ids))
-        ahead = cls(run, known, set(ids) - known.keys(), offices, set(), [])
-        doors: dict[UUID, DomainError | None] = {}
-        lot: asyncpg.transaction.Transaction | None = None
-        written: list[store.StoredObject] = []
-        done: set[int] = set()
-        problems: list[XzufiProblem] = []
-        refused_by_database = False
-        start = 0
-        while True:
-            parts.idle = True
-            upto = await parts.get()
-            parts.idle = False
-            planned, handled, refused = await _planned(run, name, message.services[start:upto], known, offices, doors)
-            done.update(start + p for p in handled)
-            problems += refused
-            if planned and not refused_by_database:
-                if lot is None:
-                    await store.forget_plans(conn)
-                    lot = conn.transaction()  # savepoint: the lot or nothing
-                    await lot.start()
-                objects = [_stored(n) for n in planned]
-                try:
-                    await _write(run, planned, objects)
-                    written += objects
-                except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
-                    await lot.rollback()
-                    refused_by_database = True  # one by one checks and reports each again
-            if upto is None:
-                break
-            start = upto
-        if refused_by_database:
-            return ahead
-        if lot is not None:
-            await lot.commit()
-        ahead.done, ahead.refused = done, problems
-        for value in written:
-            known[value.xzufi_id] = value
-        run.counts.created += len(written)
-        return ahead
+    except BaseException:
+        starting.cancel()
+        await asyncio.wait([starting])  # the connection free again before the transaction ends
+        raise
+    await one_by_one.apply_message(run, message)
+    return run.counts.report()
 
 
 class _New(msgspec.Struct):
@@ -200,7 +104,24 @@ async def add_services(
     (a town's own article carries its office). None when the database refused the lot: nothing
     written."""
     uow = run.uow
-    planned, handled, refused = await _planned(run, message_name, services, known, offices, {})
+    firsts: dict[str, int] = {}
+    for position, description in enumerate(services):
+        if description.xzufi_id not in known:
+            firsts.setdefault(description.xzufi_id, position)
+    if not firsts:
+        return set()
+    doors: dict[UUID, DomainError | None] = {}
+    planned: list[_New] = []
+    handled: set[int] = set()
+    refused: list[XzufiProblem] = []  # reported unless the lot falls back to one by one
+    for position in firsts.values():
+        description = services[position]
+        handled.add(position)
+        try:
+            planned.append(await _plan(run, description, offices, doors))
+        except (DomainError, ValueError, msgspec.ValidationError) as error:
+            text = str(error.message) if isinstance(error, DomainError) else str(error)
+            refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     objects = [_stored(n) for n in planned]
     if planned:
         await store.forget_plans(uow.conn)
@@ -217,33 +138,6 @@ async def add_services(
     # could read the article, and these ids were made in this transaction (random), so before
     # the commit nobody can be subscribed, and after it a reader sees version 1 anyway.
     return handled
-
-
-async def _planned(
-    run: _Run,
-    message_name: str,
-    services: Sequence[xzufi.ServiceDescription],
-    known: dict[str, store.StoredObject],
-    offices: list[store.StoredObject],
-    doors: dict[UUID, DomainError | None],
-) -> tuple[list[_New], set[int], list[XzufiProblem]]:
-    """What the services never received (the first of each id) become, nothing written: the
-    planned ones, the positions handled (refused ones included) and what the checks refused
-    (reported unless the lot falls back to one by one)."""
-    firsts: dict[str, int] = {}
-    for position, description in enumerate(services):
-        if description.xzufi_id not in known:
-            firsts.setdefault(description.xzufi_id, position)
-    planned: list[_New] = []
-    refused: list[XzufiProblem] = []
-    for position in firsts.values():
-        description = services[position]
-        try:
-            planned.append(await _plan(run, description, offices, doors))
-        except (DomainError, ValueError, msgspec.ValidationError) as error:
-            text = str(error.message) if isinstance(error, DomainError) else str(error)
-            refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
-    return planned, set(firsts.values()), refused
 
 
 async def _plan(
@@ -301,8 +195,8 @@ async def _plan(
 
 
 async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObject]) -> None:
-    """The new services' rows, every kind in one statement (`together`): measured, each round trip
-    a statement cost ~0.6 ms of this process's wall clock under load (the send waking PostgreSQL)."""
+    """The new services' rows, every kind in one statement (`together`): each round trip cost
+    ~0.6 ms of this process's wall clock under load (the send waking PostgreSQL; decision 024)."""
     await together.execute(
         run.uow.conn,
         [

@@ -155,24 +155,16 @@ async def import_upload(uow: UnitOfWork, data: bytes, name: str = "upload.xml") 
     return run.counts.report()
 
 
-async def apply_message(
-    run: _Run,
-    message: xzufi.XzufiMessage,
-    deletions: Sequence[xzufi.Deletion] = (),
-    ahead: xzufi_bulk._Ahead | None = None,
-) -> None:
+async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Sequence[xzufi.Deletion] = ()) -> None:
     """Offices first (departments for the routes), then services (new ones together, `xzufi_bulk`),
-    then what links them; each object in its own savepoint, so a bad one leaves nothing behind.
-    `ahead`: what `xzufi_bulk` wrote of a message of services only while reading it (the lock
-    taken, the services looked up, the new ones written): the rest goes on from there."""
+    then what links them; each object in its own savepoint, so a bad one leaves nothing behind."""
     counts = run.counts
     counts.messages += 1
     counts.unknown_elements += message.unknown_elements
     counts.errors.extend(XzufiProblem(message.name, p.line, p.kind, p.xzufi_id, p.message) for p in message.problems)
     conn = run.uow.conn
     operator = run.operator.id
-    if ahead is None:
-        await store.lock_imports(conn, operator)
+    await store.lock_imports(conn, operator)
     known_offices = await store.objects_by_ids(
         conn, operator, "organisationseinheit", [o.xzufi_id for o in message.offices]
     )
@@ -193,19 +185,15 @@ async def apply_message(
         touched_services.update(linked)
         counts.errors.extend(problems)
     ids = [s.xzufi_id for s in message.services]
+    known = await store.objects_by_ids(conn, operator, "leistung", ids)
+    # The offices naming this message's services or those its offices touched, read once for the
+    # new services and the routes below (the one-by-one path reads a town service's office itself).
+    named = sorted(touched_services.union(ids))
+    offices = await store.offices_responsible_for(conn, operator, named) if named else []
+    fresh = set(ids) - known.keys()
     done: set[int] = set()
-    if ahead is not None:
-        known, offices, fresh, done = ahead.known, ahead.offices, ahead.fresh, ahead.done
-        counts.errors.extend(ahead.refused)
-    else:
-        known = await store.objects_by_ids(conn, operator, "leistung", ids)
-        # The offices naming this message's services or those its offices touched, read once for
-        # the new services and the routes below (one by one reads a town service's office itself).
-        named = sorted(touched_services.union(ids))
-        offices = await store.offices_responsible_for(conn, operator, named) if named else []
-        fresh = set(ids) - known.keys()
-        if run.bulk:
-            done = await xzufi_bulk.add_services(run, message.name, message.services, known, offices) or set()
+    if run.bulk:
+        done = await xzufi_bulk.add_services(run, message.name, message.services, known, offices) or set()
     touched_services.update(fresh & known.keys())
     for position, description in enumerate(message.services):
         if position in done:
