@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from backend.db import together
 from backend.db.rows import row_to
 from backend.knowledge.repository import ARTICLE_COLUMNS
 from backend.knowledge.schemas import Article
@@ -20,14 +21,18 @@ from backend.knowledge.schemas import Article
 async def enqueue(conn: asyncpg.Connection, documents: Sequence[tuple[UUID, UUID]], *, words: bool) -> None:
     """Queue (tenant, document) pairs, of any tenants, in one statement: with `words` for their
     search rows, lexicon counts and vector, without for the vector alone."""
-    if documents:
-        await conn.execute(
-            """INSERT INTO knowledge_index_queue (tenant_id, doc_id, words)
-               SELECT t, d, $3 FROM unnest($1::uuid[], $2::uuid[]) AS q (t, d)""",
-            [t for t, _ in documents],
-            [d for _, d in documents],
-            words,
-        )
+    await together.execute(conn, [enqueue_statement(documents, words=words)])
+
+
+def enqueue_statement(documents: Sequence[tuple[UUID, UUID]], *, words: bool) -> together.Statement | None:
+    """`enqueue`'s statement, to send with others (`together`)."""
+    if not documents:
+        return None
+    return (
+        """INSERT INTO knowledge_index_queue (tenant_id, doc_id, words)
+           SELECT t, d, $3 FROM unnest($1::uuid[], $2::uuid[]) AS q (t, d)""",
+        [[t for t, _ in documents], [d for _, d in documents], words],
+    )
 
 
 @dataclass(frozen=True, slots=True)

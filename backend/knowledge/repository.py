@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from backend.db import together
 from backend.db.rows import row_to
 from backend.errors import NotFound
 from backend.i18n import _l
@@ -211,21 +212,30 @@ async def insert_articles(conn: asyncpg.Connection, articles: Sequence[Article])
     """Many new articles in one statement (the XZuFi bulk import; the rows as arrays): each as
     given, already at its status and versions; a taken external id fails the lot
     (UniqueViolationError)."""
-    await conn.execute(
+    await together.execute(conn, [articles_insert(articles)])
+
+
+def articles_insert(articles: Sequence[Article]) -> together.Statement | None:
+    """`insert_articles`' statement, to send with others (`together`)."""
+    if not articles:
+        return None
+    return (
         """INSERT INTO articles (tenant_id, id, kind, base_tenant_id, base_article_id, external_id, status,
                                  latest_version, published_version, created_by)
            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
                                 $8::integer[], $9::integer[], $10::text[])""",
-        [a.tenant_id for a in articles],
-        [a.id for a in articles],
-        [a.kind.value for a in articles],
-        [a.base_tenant_id for a in articles],
-        [a.base_article_id for a in articles],
-        [a.external_id for a in articles],
-        [a.status.value for a in articles],
-        [a.latest_version for a in articles],
-        [a.published_version for a in articles],
-        [a.created_by for a in articles],
+        [
+            [a.tenant_id for a in articles],
+            [a.id for a in articles],
+            [a.kind.value for a in articles],
+            [a.base_tenant_id for a in articles],
+            [a.base_article_id for a in articles],
+            [a.external_id for a in articles],
+            [a.status.value for a in articles],
+            [a.latest_version for a in articles],
+            [a.published_version for a in articles],
+            [a.created_by for a in articles],
+        ],
     )
 
 
@@ -262,15 +272,20 @@ _INSERT_VERSIONS = f"""INSERT INTO article_versions ({", ".join(_VERSION_WRITTEN
 async def insert_versions(conn: asyncpg.Connection, versions: Sequence[NewVersion]) -> None:
     """Many versions in one statement, the columns as `insert_version` writes them, the rows as
     arrays: `executemany` bound, planned and ran the insert once per version."""
+    await together.execute(conn, [versions_insert(versions)])
+
+
+def versions_insert(versions: Sequence[NewVersion]) -> together.Statement | None:
+    """`insert_versions`' statement, to send with others (`together`)."""
     if not versions:
-        return
+        return None
     columns = []
     for name in _VERSION_WRITTEN:
         values = [_column_value(getattr(v, name)) for v in versions]
         if name in _VERSION_JSON:
             values = [None if x is None else msgspec.json.encode(x).decode() for x in values]
         columns.append(values)
-    await conn.execute(_INSERT_VERSIONS, *columns)
+    return _INSERT_VERSIONS, columns
 
 
 async def get_version(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID, version: int) -> ArticleVersion:

@@ -32,6 +32,7 @@ import asyncpg
 import msgspec
 
 from auth.permissions import Operation
+from backend.db import together
 from backend.errors import DomainError, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import (
@@ -194,30 +195,34 @@ async def _plan(
 
 
 async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObject]) -> None:
-    conn = run.uow.conn
-    await repository.insert_articles(conn, [n.article for n in planned])
-    await repository.insert_versions(conn, [n.version for n in planned])
-    # The search index — search rows, lexicon counts, vectors — is the background worker's
-    # (`index_worker`), after this commits: for every owner in one statement.
-    # Nothing a search keeps in memory changes here (imported terms are read per search): the
-    # worker moves the `knowledge` generation once the vectors are made.
-    await index_repository.enqueue(conn, [(n.owner.id, n.article.id) for n in planned], words=True)
-    await store.add_article_sources(
-        conn,
+    """The new services' rows, every kind in one statement (`together`): each round trip cost
+    ~0.6 ms of this process's wall clock under load (the send waking PostgreSQL; decision 024)."""
+    await together.execute(
+        run.uow.conn,
         [
-            one_by_one.created_source(
-                run, (n.owner.id, n.article.id), n.fields, (n.description.xzufi_id, n.description.version)
-            )
-            for n in planned
-        ],
-    )
-    await store.save_objects(conn, run.operator.id, objects, run.now)
-    await store.add_search_terms(
-        conn,
-        [
-            (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)
-            for n in planned
-            for term in n.description.search_terms
+            repository.articles_insert([n.article for n in planned]),
+            repository.versions_insert([n.version for n in planned]),
+            # The search index — search rows, lexicon counts, vectors — is the background worker's
+            # (`index_worker`), after this commits: for every owner in one statement. Nothing a
+            # search keeps in memory changes here (imported terms are read per search): the
+            # worker moves the `knowledge` generation once the vectors are made.
+            index_repository.enqueue_statement([(n.owner.id, n.article.id) for n in planned], words=True),
+            store.article_sources_insert(
+                [
+                    one_by_one.created_source(
+                        run, (n.owner.id, n.article.id), n.fields, (n.description.xzufi_id, n.description.version)
+                    )
+                    for n in planned
+                ]
+            ),
+            store.objects_save(run.operator.id, objects, run.now),
+            store.search_terms_insert(
+                [
+                    (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)
+                    for n in planned
+                    for term in n.description.search_terms
+                ]
+            ),
         ],
     )
 

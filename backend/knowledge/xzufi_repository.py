@@ -12,6 +12,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from backend.db import together
+
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
@@ -95,9 +97,14 @@ async def save_objects(
     conn: asyncpg.Connection, tenant_id: UUID, values: Sequence[StoredObject], now: datetime
 ) -> None:
     """Many objects in one statement (the bulk import; the rows as arrays, `data` as JSON text)."""
+    await together.execute(conn, [objects_save(tenant_id, values, now)])
+
+
+def objects_save(tenant_id: UUID, values: Sequence[StoredObject], now: datetime) -> together.Statement | None:
+    """`save_objects`' statement, to send with others (`together`)."""
     if not values:
-        return
-    await conn.execute(
+        return None
+    return (
         """INSERT INTO xzufi_objects (tenant_id, kind, xzufi_id, version, content_hash, target_tenant_id,
                article_id, department_id, leika_key, data, status, created_at, updated_at)
            SELECT $1, kind, xzufi_id, version, content_hash, target, article, department, leika_key, data::jsonb,
@@ -110,18 +117,20 @@ async def save_objects(
                target_tenant_id = EXCLUDED.target_tenant_id, article_id = EXCLUDED.article_id,
                department_id = EXCLUDED.department_id, leika_key = EXCLUDED.leika_key,
                data = EXCLUDED.data, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at""",
-        tenant_id,
-        now,
-        [v.kind for v in values],
-        [v.xzufi_id for v in values],
-        [v.version for v in values],
-        [v.content_hash for v in values],
-        [v.target_tenant_id for v in values],
-        [v.article_id for v in values],
-        [v.department_id for v in values],
-        [v.leika_key for v in values],
-        [msgspec.json.encode(v.data).decode() for v in values],
-        [v.status for v in values],
+        [
+            tenant_id,
+            now,
+            [v.kind for v in values],
+            [v.xzufi_id for v in values],
+            [v.version for v in values],
+            [v.content_hash for v in values],
+            [v.target_tenant_id for v in values],
+            [v.article_id for v in values],
+            [v.department_id for v in values],
+            [v.leika_key for v in values],
+            [msgspec.json.encode(v.data).decode() for v in values],
+            [v.status for v in values],
+        ],
     )
 
 
@@ -245,22 +254,29 @@ async def add_article_sources(conn: asyncpg.Connection, rows: Sequence[ArticleSo
     """Provenance of new articles, one row each (the rows as arrays, the hashes as JSON text).
     One row per section, eleven a service, each with its foreign-key check and index entry, was
     the bulk import's dearest statement (decision 024's fifth amendment)."""
+    await together.execute(conn, [article_sources_insert(rows)])
+
+
+def article_sources_insert(rows: Sequence[ArticleSource]) -> together.Statement | None:
+    """`add_article_sources`' statement, to send with others (`together`)."""
     if not rows:
-        return
-    await conn.execute(
+        return None
+    return (
         """INSERT INTO article_sources (tenant_id, article_id, origin, reference, reference_version, written_hashes,
                changed_at, changed_by)
            SELECT t, a, o, r, v, h::jsonb, c, b
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
                        $8::text[]) AS s (t, a, o, r, v, h, c, b)""",
-        [r.tenant_id for r in rows],
-        [r.article_id for r in rows],
-        [r.origin for r in rows],
-        [r.reference for r in rows],
-        [r.reference_version for r in rows],
-        [msgspec.json.encode(r.hashes).decode() for r in rows],
-        [r.changed_at for r in rows],
-        [r.changed_by for r in rows],
+        [
+            [r.tenant_id for r in rows],
+            [r.article_id for r in rows],
+            [r.origin for r in rows],
+            [r.reference for r in rows],
+            [r.reference_version for r in rows],
+            [msgspec.json.encode(r.hashes).decode() for r in rows],
+            [r.changed_at for r in rows],
+            [r.changed_by for r in rows],
+        ],
     )
 
 
@@ -303,15 +319,20 @@ async def add_search_terms(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, 
     """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one statement.
     The articles are new, so a term can only collide with itself: repeats are dropped here rather
     than by ON CONFLICT, whose speculative insertion costs every row."""
+    await together.execute(conn, [search_terms_insert(rows)])
+
+
+def search_terms_insert(rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> together.Statement | None:
+    """`add_search_terms`' statement, to send with others (`together`)."""
     rows = list({(r[0], r[1], r[2]): r for r in rows}.values())  # a repeat carries the same key and share
     if not rows:
-        return
+        return None
     columns = list(zip(*rows, strict=True))
-    await conn.execute(
+    return (
         """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
            SELECT t, a, term, k, 'xzufi', s FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::boolean[])
                AS r (t, a, term, k, s)""",
-        *(list(c) for c in columns),
+        [list(c) for c in columns],
     )
 
 
