@@ -13,6 +13,7 @@ moment share that round trip (`SharedRead`, decision 040).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import AsyncIterator
@@ -240,6 +241,10 @@ class Lease:
         self.length = lease_ms / 1000
         self.every = self.length / 5
         self.silence = max(1.0, 5 * self.length)  # no message for this long: the connection is gone
+        # A bump nobody announced — an instance of a version before the lease, during a rolling
+        # deploy, INCRs without PUBLISH — would otherwise never reach the held counters: read them
+        # again now and then, so such a change is in force within this time at the latest.
+        self.reread = 1.0
         self.counters: Generations | None = None
         self.since = -math.inf  # when the last heartbeat that came back was sent (monotonic)
         self.instance = uuid4().hex
@@ -342,13 +347,30 @@ class Lease:
 
     async def _beat(self, own: str, epoch: int) -> None:
         seq = 0
+        reread = time.monotonic() + self.reread
         while True:
             seq += 1
             self._sent[seq] = time.monotonic()  # before sending: the lease counts from here
             self._sent.pop(seq - 64, None)  # never came back: forget it
             with suppress(RedisError):  # no heartbeat back: the lease runs out
                 await self.app.redis.publish(own, f"h {epoch} {seq}")
+            if time.monotonic() >= reread:
+                reread = time.monotonic() + self.reread
+                await self._take_unannounced(epoch)
             await asyncio.sleep(self.every)
+
+    async def _take_unannounced(self, epoch: int) -> None:
+        read = await _mget(self.app)
+        held = self.counters
+        if read is None or held is None or epoch != self._epoch:
+            return
+        # Counters only move up: the larger of each, so an announcement applied meanwhile stays.
+        merged = Generations(
+            *(max(a, b) for a, b in zip(dataclasses.astuple(held), dataclasses.astuple(read), strict=True))
+        )
+        if merged != held:
+            log.warning("generation_bump_unannounced", held=dataclasses.asdict(held), read=dataclasses.asdict(read))
+            self.counters = merged
 
 
 def keep_on_request(connection: ASGIConnection[Any, Any, Any, Any], generations: Generations | None) -> None:

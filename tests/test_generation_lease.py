@@ -109,6 +109,28 @@ async def test_a_bump_not_announced_is_not_seen_until_the_lease_is_gone(world: W
         await plain.aclose()
 
 
+async def test_a_bump_not_announced_is_taken_within_a_reread(world: World, other: AppState) -> None:
+    """An instance of a version before the lease (a rolling deploy) bumps with a plain INCR: the
+    held counters take it at the next re-read (every `reread` seconds), never lower one."""
+    lease = lease_of(other)
+    held = lease.current()
+    assert held is not None
+    plain = Redis.from_url(world.state.settings.redis_url or "")
+    try:
+        moved = await plain.incr(generations.key(world.state, "routing"))
+        started = time.monotonic()
+        await until(lambda: lease.counters is not None and lease.counters.routing == moved, 3 * lease.reread)
+        assert time.monotonic() - started <= 2 * lease.reread
+        taken = lease.counters
+        assert taken is not None and (taken.signin, taken.directory, taken.presence) >= (
+            held.signin,
+            held.directory,
+            held.presence,
+        )
+    finally:
+        await plain.aclose()
+
+
 async def test_a_heartbeat_back_comes_after_every_bump_redis_ran_before_it(world: World, other: AppState) -> None:
     """Ordering: a bump announced (without any wait) before a heartbeat was sent is applied by
     the time that heartbeat renews the lease — every time."""
