@@ -253,6 +253,7 @@ class Lease:
         self._sent: dict[int, float] = {}
         self._epoch = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def current(self) -> Generations | None:
         counters = self.counters
@@ -264,6 +265,7 @@ class Lease:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -277,7 +279,9 @@ class Lease:
 
     async def _run(self) -> None:
         pause = self.every
-        while True:
+        # Not `while True`: a cancellation swallowed on the way (redis-py under a socket timeout
+        # has been seen to) must not keep a stopped lease alive, nor the loop from closing.
+        while not self._stopped:
             held = self.since
             try:
                 await self._session()
@@ -348,7 +352,10 @@ class Lease:
     async def _beat(self, own: str, epoch: int) -> None:
         seq = 0
         reread = time.monotonic() + self.reread
-        while True:
+        # A session's heartbeats end with it (its epoch), even if their cancellation was swallowed
+        # inside a command: seen as dozens of orphaned heartbeat tasks in the suite, which kept the
+        # test session's loop from closing.
+        while epoch == self._epoch and not self._stopped:
             seq += 1
             self._sent[seq] = time.monotonic()  # before sending: the lease counts from here
             self._sent.pop(seq - 64, None)  # never came back: forget it

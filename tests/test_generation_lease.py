@@ -238,3 +238,43 @@ def test_the_lease_setting_is_checked() -> None:
     for bad in ("-5", "soon", "2001"):
         with pytest.raises(SettingsError, match="GENERATION_LEASE_MS"):
             load_settings({"GENERATION_LEASE_MS": bad})
+
+
+async def test_a_stopped_lease_leaves_no_heartbeat_behind_even_if_a_command_swallows_its_cancel(
+    world: World,
+) -> None:
+    """A heartbeat task whose cancellation a command swallowed (seen in the suite: dozens of
+    orphaned heartbeats kept the test session's loop from closing) ends with its session."""
+    redis = redisclient.connect(world.state.settings.redis_url or "")
+    state = dataclasses.replace(world.state, redis=redis)
+    lease = state.generation_lease = Lease(state, LEASE_MS)
+    publish = redis.publish
+    stopping = asyncio.Event()
+
+    async def swallowing(*args: object) -> object:
+        try:
+            if stopping.is_set():
+                await asyncio.sleep(0.5)  # a command hanging when the stop comes
+            return await publish(*args)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            return 0  # the cancellation swallowed
+
+    redis.publish = swallowing  # type: ignore[method-assign]
+    try:
+        lease.start()
+        await until(lambda: lease.current() is not None)
+        mine = [
+            t
+            for t in asyncio.all_tasks()
+            if (frame := t.get_coro().cr_frame) is not None and frame.f_locals.get("self") is lease
+        ]
+        assert len(mine) == 2  # the session's run and its heartbeats
+        stopping.set()
+        await asyncio.sleep(0.1)  # the heartbeat is in the hanging command now
+        await lease.stop()
+        await until(lambda: all(t.done() for t in mine), 2.0)
+        assert lease.current() is None
+    finally:
+        stopping.clear()
+        await lease.stop()
+        await redis.aclose()
