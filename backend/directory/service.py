@@ -41,7 +41,13 @@ from backend.directory.schemas import (
     ResponsibilityInput,
     SwitchState,
 )
-from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
+from backend.directory.speakable import (
+    display_name,
+    extension,
+    presence_phrase,
+    spoken_local_clock,
+    spoken_name,
+)
 from backend.errors import NotFound, ValidationFailed, VersionConflict
 from backend.generations import Generations
 from backend.i18n import _l
@@ -392,10 +398,12 @@ def _decision(
     answer = _answer(town, live, choice, (leika_key, surname, area), at)
     # The deadline moves with the moment (to the microsecond under `working_days_24h`): the
     # one part of the answer made per request.
-    due_at = town.callback.due_at(town.calendar, at)
+    calendar = town.calendar
+    local = calendar.local(at)
+    due_at = town.callback.due_at(calendar, at, local)
     message = msgspec.structs.replace(
         answer.message,
-        speakable=f"{answer.message.speakable}{spoken_clock(due_at, town.calendar, at)}.",
+        speakable=f"{answer.message.speakable}{spoken_local_clock(calendar.local(due_at), local)}.",
         callback_due_at=due_at,
     )
     if answer.heard is None:  # no option before the message can be taken: the agent hears it too
