@@ -445,7 +445,7 @@ def _answer(
     """The answer remembered for `key`, if it holds at `at`; else made, and remembered for as
     long as it holds. Presence and hours were judged per decision (~60 µs of CPU in context,
     decision 040's floor); they change only at moments known in advance (`_answer_until`)."""
-    known: _Answer | None = live.answers.get(key)
+    known: _Answer | None = live.answers.used(key)
     if known is not None and known.snapshot is town and known.since <= at < known.until:
         return known
     presences = held_presences(town, live, [c[0] for c in choice.candidates], at)
@@ -466,7 +466,7 @@ def _answer(
     until = _answer_until(town, live, choice, at)
     made = _Answer(town, at, until or at, options, builder.options[-1], " ".join(spoken), heard)
     if until is not None:
-        live.answers[key] = made
+        live.answers.keep(key, made)
     return made
 
 
