@@ -269,6 +269,29 @@ async def town(
     return held.snapshot, held.live
 
 
+def town_held(
+    app: AppState, principal: Principal, slug: str, read: generations.Generations | None
+) -> tuple[Snapshot, Live] | None:
+    """`town` for a town this process holds at the generations the request read, without a
+    coroutine of its own (the steady state waits for nothing: decision 040, 2026-12-07); None
+    when it must be read (`town`). The same door: the same refusals."""
+    reachable = require(principal, Operation.FORWARDING_READ)
+    if read is None:
+        return None
+    local = _local(app)
+    tenant_id = local.slugs.get(slug)
+    held = local.towns.get(tenant_id) if tenant_id is not None else None
+    if (
+        held is None
+        or held.snapshot.tenant.slug != slug
+        or (held.directory, held.presence) != (read.directory, read.presence)
+    ):
+        return None
+    if held.snapshot.tenant.id not in reachable:
+        raise NotFound(_l("tenant not found"))
+    return held.snapshot, held.live
+
+
 async def _read_once(app: AppState, principal: Principal, slug: str, read: generations.Generations) -> Town:
     """The town read through the door in a unit of work, once for every request of the same
     moment that asks for it. Waiting holds no connection (the hot path has no unit of work),

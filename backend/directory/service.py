@@ -356,7 +356,8 @@ async def forwarding_decision(
     hot path: the town, its people's presence and the callback rule are held in process
     (`compiled.town`, which is the door), so a decision in the steady state makes no database
     round trip and needs no unit of work (decision 039)."""
-    town, live = await compiled.town(app, principal, tenant_slug, read)
+    held = compiled.town_held(app, principal, tenant_slug, read)
+    town, live = held if held is not None else await compiled.town(app, principal, tenant_slug, read)
     return _decision(town, live, leika_key, surname, at, area)
 
 
