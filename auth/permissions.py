@@ -292,10 +292,10 @@ def require(principal: Principal, operation: Operation) -> frozenset[UUID]:
     (decision 040, 2026-12-07)."""
     ranks = _RANKS[operation]
     best = 0
-    for grant in principal.roles:
-        best = max(best, ranks.get(grant, 0))
-    for grant in principal.scopes:
-        best = max(best, ranks.get(grant, 0))
+    for role in principal.roles:
+        best = max(best, ranks.get(role, 0))
+    for scope in principal.scopes:
+        best = max(best, ranks.get(scope, 0))
     if best == 3:
         return principal.row_tenant_ids
     if best == 2:
