@@ -278,11 +278,31 @@ def reachable_tenants(principal: Principal, operation: Operation) -> frozenset[U
     return frozenset()
 
 
+# Each operation's grants ranked by how far they reach (SETTLED > ACTING > OWN), for `require`.
+_RANK = {OWN: 1, ACTING: 2, SETTLED: 3}
+_RANKS: dict[Operation, dict[Grant, int]] = {
+    operation: {grant: _RANK[reach] for grant, reach in grants.items()} for operation, grants in PERMISSIONS.items()
+}
+
+
 def require(principal: Principal, operation: Operation) -> frozenset[UUID]:
-    """Raise Forbidden when no grant allows the operation; return the reachable tenants."""
-    if not may(principal, operation):
-        raise Forbidden()
-    return reachable_tenants(principal, operation)
+    """Raise Forbidden when no grant allows the operation; return the reachable tenants.
+    `may` and `reachable_tenants` in one pass over the grants without sets of enum members
+    (their hash is Python's): ~0.25 µs instead of ~1, on every forwarding decision's door
+    (decision 040, 2026-12-07)."""
+    ranks = _RANKS[operation]
+    best = 0
+    for role in principal.roles:
+        best = max(best, ranks.get(role, 0))
+    for scope in principal.scopes:
+        best = max(best, ranks.get(scope, 0))
+    if best == 3:
+        return principal.row_tenant_ids
+    if best == 2:
+        return principal.acting_tenant_ids
+    if best == 1:
+        return frozenset({principal.tenant_id})
+    raise Forbidden()
 
 
 def can_reach(principal: Principal, operation: Operation, tenant_id: UUID) -> bool:

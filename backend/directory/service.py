@@ -41,7 +41,13 @@ from backend.directory.schemas import (
     ResponsibilityInput,
     SwitchState,
 )
-from backend.directory.speakable import display_name, extension, presence_phrase, spoken_clock, spoken_name
+from backend.directory.speakable import (
+    display_name,
+    extension,
+    presence_phrase,
+    spoken_local_clock,
+    spoken_name,
+)
 from backend.errors import NotFound, ValidationFailed, VersionConflict
 from backend.generations import Generations
 from backend.i18n import _l
@@ -350,7 +356,8 @@ async def forwarding_decision(
     hot path: the town, its people's presence and the callback rule are held in process
     (`compiled.town`, which is the door), so a decision in the steady state makes no database
     round trip and needs no unit of work (decision 039)."""
-    town, live = await compiled.town(app, principal, tenant_slug, read)
+    held = compiled.town_held(app, principal, tenant_slug, read)
+    town, live = held if held is not None else await compiled.town(app, principal, tenant_slug, read)
     return _decision(town, live, leika_key, surname, at, area)
 
 
@@ -392,10 +399,12 @@ def _decision(
     answer = _answer(town, live, choice, (leika_key, surname, area), at)
     # The deadline moves with the moment (to the microsecond under `working_days_24h`): the
     # one part of the answer made per request.
-    due_at = town.callback.due_at(town.calendar, at)
+    calendar = town.calendar
+    local = calendar.local(at)
+    due_at = town.callback.due_at(calendar, at, local)
     message = msgspec.structs.replace(
         answer.message,
-        speakable=f"{answer.message.speakable}{spoken_clock(due_at, town.calendar, at)}.",
+        speakable=f"{answer.message.speakable}{spoken_local_clock(calendar.local(due_at), local)}.",
         callback_due_at=due_at,
     )
     if answer.heard is None:  # no option before the message can be taken: the agent hears it too
@@ -437,7 +446,7 @@ def _answer(
     """The answer remembered for `key`, if it holds at `at`; else made, and remembered for as
     long as it holds. Presence and hours were judged per decision (~60 µs of CPU in context,
     decision 040's floor); they change only at moments known in advance (`_answer_until`)."""
-    known: _Answer | None = live.answers.get(key)
+    known: _Answer | None = live.answers.used(key)
     if known is not None and known.snapshot is town and known.since <= at < known.until:
         return known
     presences = held_presences(town, live, [c[0] for c in choice.candidates], at)
@@ -458,7 +467,7 @@ def _answer(
     until = _answer_until(town, live, choice, at)
     made = _Answer(town, at, until or at, options, builder.options[-1], " ".join(spoken), heard)
     if until is not None:
-        live.answers[key] = made
+        live.answers.keep(key, made)
     return made
 
 

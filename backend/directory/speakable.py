@@ -28,8 +28,13 @@ def display_name(person: Person) -> str:
 
 
 def spoken_clock(moment: datetime, calendar: WorkingCalendar, at: datetime) -> str:
-    local, now = calendar.local(moment), calendar.local(at)
-    clock = f"{local.hour} Uhr" + (f" {local.minute}" if local.minute else "")
+    return spoken_local_clock(calendar.local(moment), calendar.local(at))
+
+
+def spoken_local_clock(local: datetime, now: datetime) -> str:
+    """`spoken_clock` of two moments already in the town's zone (the forwarding decision has
+    its moment there already)."""
+    clock = f"{local.hour} Uhr {local.minute}" if local.minute else f"{local.hour} Uhr"
     if local.date() == now.date():
         return clock
     return f"{_WEEKDAYS[local.weekday()]}, {local.day}. {_MONTHS[local.month]}, {clock}"

@@ -213,6 +213,33 @@ class WorkingCalendar:
                 added += 1
         return datetime.combine(day, local.time(), self.zone)
 
+    def working_days_due(self, local: datetime) -> datetime:
+        """`add_working_days(working_clock_start(local), 1)` for a moment already in the
+        calendar's zone, without the steps between: the callback deadline of every forwarding
+        decision (decision 040, 2026-12-07). The moment's day is looked up once (`_due_day`);
+        the deadline itself is made from the moment each time, never kept."""
+        day = local.date()
+        known = self._due_days.get(day)
+        if known is None:
+            known = self._due_day(day)
+            if len(self._due_days) >= self._DAYS_REMEMBERED:
+                self._due_days.clear()
+            self._due_days[day] = known
+        due_day, start = known
+        return datetime.combine(due_day, (start or local).time(), self.zone)
+
+    @cached_property
+    def _due_days(self) -> dict[date, tuple[date, datetime | None]]:
+        return {}
+
+    def _due_day(self, day: date) -> tuple[date, datetime | None]:
+        """For a moment on `day`: the day its working-days deadline falls on, and where the
+        clock starts when `day` is no working day (None: at the moment itself)."""
+        if self.is_working_day(day):
+            return self.next_working_day(day), None
+        start = self.working_day_start(self.next_working_day(day))
+        return self.next_working_day(start.date()), start
+
     def add_service_time(self, moment: datetime, duration: timedelta, horizon_days: int = 400) -> datetime:
         """`moment` plus `duration` counted only inside service hours."""
         remaining = duration

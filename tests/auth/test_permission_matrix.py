@@ -141,6 +141,35 @@ def test_several_grants_take_the_widest_reach(operation: Operation) -> None:
     assert reachable_tenants(principal, operation) == expected
 
 
+def test_require_takes_the_widest_reach_of_any_two_grants() -> None:
+    """`require` ranks the grants itself (decision 040, 2026-12-07): for every pair of grants,
+    a role with a scope too, it answers what the table says, or refuses."""
+    every: list[Grant] = [*Role, *Scope]
+    checked = 0
+    for n, first in enumerate(every):
+        for second in every[n:]:
+            grants: frozenset[Grant] = frozenset({first, second})
+            principal = Principal(
+                issuer="i",
+                subject="s",
+                tenant_id=HOME,
+                tenant_slug="home",
+                roles=frozenset(g for g in grants if isinstance(g, Role)),
+                scopes=frozenset(g for g in grants if isinstance(g, Scope)),
+                acting_tenant_ids=frozenset({HOME, CLIENT}),
+                settled_tenant_ids=frozenset({FORMER}),
+            )
+            for operation in Operation:
+                expected = expected_reach(operation, grants, HOME, principal.acting_tenant_ids, frozenset({FORMER}))
+                if expected:
+                    assert require(principal, operation) == expected, (operation, grants)
+                else:
+                    with pytest.raises(Forbidden):
+                        require(principal, operation)
+                checked += 1
+    assert checked > 1_000
+
+
 def test_no_grant_at_all_is_forbidden_everywhere() -> None:
     nobody = Principal(
         issuer="i", subject="s", tenant_id=HOME, tenant_slug="home", acting_tenant_ids=frozenset({HOME, CLIENT})
