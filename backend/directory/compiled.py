@@ -249,22 +249,16 @@ async def town(
     sign-in, else now), for a principal who may ask for the town's forwarding decision: the
     door of the hot path. A town it may not reach is missing, as `reach` answers; a town not
     held at these generations is read through `reach` in a unit of work of its own."""
-    reachable = require(principal, Operation.FORWARDING_READ)
     read = read or await generations.read(app)
+    found = town_held(app, principal, slug, read)  # the door's refusals come first, as always
+    if found is not None:
+        return found
     if read is None:  # no generations: nothing held is trusted, nothing read is kept
         async with unit_of_work(app, principal, readonly=True) as uow:
             tenant = await reach(uow, slug, Operation.FORWARDING_READ)
             return await _compile(uow, tenant), await _read_presence(uow, tenant, None)
-    local = _local(app)
-    tenant_id = local.slugs.get(slug)
-    held = local.towns.get(tenant_id) if tenant_id is not None else None
-    if (
-        held is None
-        or held.snapshot.tenant.slug != slug
-        or (held.directory, held.presence) != (read.directory, read.presence)
-    ):
-        held = await _read_once(app, principal, slug, read)
-    if held.snapshot.tenant.id not in reachable:
+    held = await _read_once(app, principal, slug, read)
+    if held.snapshot.tenant.id not in require(principal, Operation.FORWARDING_READ):
         raise NotFound(_l("tenant not found"))
     return held.snapshot, held.live
 
