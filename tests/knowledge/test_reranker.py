@@ -6,8 +6,6 @@ first place is trusted only close and about something ours."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from backend.settings import Settings
 from tests.knowledge.conftest import KREIS, SOEST
 from tests.knowledge.conftest import search as ask
 from tests.support.asgi import serve
+from tests.support.offline import run_offline
 from tests.support.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,25 +137,13 @@ def test_the_reranker_first_is_confident_when_close_and_about_us() -> None:
 def test_the_reranker_loads_from_the_installed_package_with_no_network(tmp_path: Path) -> None:
     """A fresh interpreter whose sockets all fail, with no cache or home to download to, re-ranks."""
     script = """
-import socket
-def refuse(*args, **kwargs):
-    raise OSError("no network in this test")
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
 from backend.knowledge import reranker
 assert reranker.catalogue() is not reranker.EMPTY
 vector = reranker.embed_query("Ausweis verloren")
 assert vector.shape == (reranker.DIMENSIONS,)
 print(len(reranker.catalogue().rows))
 """
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run(  # our own interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout.strip()) == len(_entries())
+    assert int(run_offline(script, tmp_path).strip()) == len(_entries())
 
 
 @pytest.fixture

