@@ -496,7 +496,13 @@ async def _search_articles(
     lexical_order = [r["group_key"] for r in rows if r["lexical"] and r["lexical_rank"] <= LEXICAL_CANDIDATES]
     meaning_order = [group for group, _, _ in nearest if group in by_group]
     similarity = {group: cosine for group, _, cosine in nearest}
-    lexical_sure = bool(lexical_order) and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
+    # Only the fusion asks whether the words are sure of their first service (lexical alone never does).
+    lexical_sure = (
+        lexical_on
+        and meaning_on
+        and bool(lexical_order)
+        and _judge_row(searchable, unknown, by_group[lexical_order[0]]).confident
+    )
     reranked: list[tuple[str, float]] = []
     if rerank_on and reranker.wanted(lexical_order, meaning_order, lexical_sure):
         # e5 orders the services both retrievers proposed: the third ranking (decision 026). Its
@@ -505,6 +511,7 @@ async def _search_articles(
         text = f"{query} {meaning.content_text(plan)}".strip()
         reranked = reranker.order(await asyncio.to_thread(reranker.embed_query, text), candidates)
     rerank_order = [group for group, _ in reranked]
+    rerank_similarity = dict(reranked)
     fused = fusion.reciprocal_rank_fusion(
         [
             (lexical_order, fusion.LEXICAL_WEIGHT),
@@ -526,7 +533,7 @@ async def _search_articles(
                 "lexical": lexical_order,
                 "meaning": meaning_order,
                 "rerank": rerank_order,
-                "rerank_similarity": dict(reranked),
+                "rerank_similarity": rerank_similarity,
                 "similarity": similarity,
                 "best": best_similarity,
                 "elsewhere": elsewhere,
@@ -541,7 +548,6 @@ async def _search_articles(
     lexical_rank = {group: n for n, group in enumerate(lexical_order, start=1)}
     meaning_rank = {group: n for n, group in enumerate(meaning_order, start=1)}
     rerank_rank = {group: n for n, group in enumerate(rerank_order, start=1)}
-    rerank_similarity = dict(reranked)
     items = []
     for group, score in fused[offset : offset + first]:
         row = by_group[group]
