@@ -83,6 +83,9 @@ async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport
     return run.counts.report()
 
 
+_AB: dict[str, bool] = {}
+
+
 class _New(msgspec.Struct):
     description: xzufi.ServiceDescription
     owner: Tenant
@@ -123,13 +126,22 @@ async def add_services(
             text = str(error.message) if isinstance(error, DomainError) else str(error)
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     objects = [_stored(n) for n in planned]
-    if planned:
+    if planned and _AB.get("old_rt"):
         await store.forget_plans(uow.conn)
         try:
             async with uow.conn.transaction():  # savepoint: the lot or nothing
                 await _write(run, planned, objects)
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
             return None  # one by one checks and reports each again
+    elif planned:
+        await store.begin_bulk(uow.conn)  # plans made afresh, and a savepoint: the lot or nothing
+        try:
+            await _write(run, planned, objects)
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+            await store.undo_bulk(uow.conn)
+            return None  # one by one checks and reports each again
+        # The savepoint is not released: the transaction's end does that, and a RELEASE alone
+        # would be one more round trip a message (what follows nests its own savepoints in it).
     run.counts.errors.extend(refused)
     for value in objects:
         known[value.xzufi_id] = value
@@ -215,7 +227,7 @@ async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObjec
                     for n in planned
                 ]
             ),
-            store.objects_save(run.operator.id, objects, run.now),
+            store.objects_save(run.operator.id, objects, run.now, new=not _AB.get("upsert")),
             store.search_terms_insert(
                 [
                     (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)
