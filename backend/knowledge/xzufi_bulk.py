@@ -83,9 +83,6 @@ async def import_message(uow: UnitOfWork, name: str, data: bytes) -> XzufiReport
     return run.counts.report()
 
 
-_AB: dict[str, bool] = {}
-
-
 class _New(msgspec.Struct):
     description: xzufi.ServiceDescription
     owner: Tenant
@@ -126,14 +123,7 @@ async def add_services(
             text = str(error.message) if isinstance(error, DomainError) else str(error)
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     objects = [_stored(n) for n in planned]
-    if planned and _AB.get("old_rt"):
-        await store.forget_plans(uow.conn)
-        try:
-            async with uow.conn.transaction():  # savepoint: the lot or nothing
-                await _write(run, planned, objects)
-        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
-            return None  # one by one checks and reports each again
-    elif planned:
+    if planned:
         await store.begin_bulk(uow.conn)  # plans made afresh, and a savepoint: the lot or nothing
         try:
             await _write(run, planned, objects)
@@ -227,7 +217,7 @@ async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObjec
                     for n in planned
                 ]
             ),
-            store.objects_save(run.operator.id, objects, run.now, new=not _AB.get("upsert")),
+            store.objects_save(run.operator.id, objects, run.now, new=True),
             store.search_terms_insert(
                 [
                     (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)
