@@ -124,14 +124,17 @@ async def add_services(
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     objects = [_stored(n) for n in planned]
     if planned:
-        await store.begin_bulk(uow.conn)  # plans made afresh, and a savepoint: the lot or nothing
+        # Plans made afresh, and a savepoint: the lot or nothing. It is not released here: a
+        # RELEASE alone would be one more round trip a message; the transaction's end or the next
+        # message's `begin_bulk` ends it (what follows nests its own savepoints in it).
+        await store.begin_bulk(uow.conn, release=run.bulk_savepoint)
+        run.bulk_savepoint = True
         try:
             await _write(run, planned, objects)
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
             await store.undo_bulk(uow.conn)
+            run.bulk_savepoint = False
             return None  # one by one checks and reports each again
-        # The savepoint is not released: the transaction's end does that, and a RELEASE alone
-        # would be one more round trip a message (what follows nests its own savepoints in it).
     run.counts.errors.extend(refused)
     for value in objects:
         known[value.xzufi_id] = value

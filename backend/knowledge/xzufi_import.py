@@ -97,6 +97,7 @@ class _Run:
     counts: _Counts
     now: datetime
     bulk: bool = True  # new services through `xzufi_bulk`; False: one by one (to compare them)
+    bulk_savepoint: bool = False  # `xzufi_bulk` left its savepoint open (ended by the next or the commit)
 
     def town_of(self, areas: Iterable[str]) -> Tenant | None:
         """The one client town all the areas lie in, or None (the operator's whole district)."""

@@ -172,14 +172,16 @@ async def save_object(conn: asyncpg.Connection, tenant_id: UUID, value: StoredOb
     await save_objects(conn, tenant_id, [value], now)
 
 
-async def begin_bulk(conn: asyncpg.Connection) -> None:
+async def begin_bulk(conn: asyncpg.Connection, *, release: bool = False) -> None:
     """Plan this connection's statements afresh, foreign-key checks included, and open a savepoint
     for a bulk write (`undo_bulk` goes back to it), in one round trip. A connection keeps the plan
     of each foreign-key check from its first use: made while `articles` was small (a new
     installation's first import), it scans the whole table, and checking the five rows a new
     service references it with became quadratic — measured, 40 million rows read to import 4,000
-    services, the import's PostgreSQL time 4× (decision 024's fifth amendment)."""
-    await conn.execute("DISCARD PLANS; SAVEPOINT xzufi_bulk")
+    services, the import's PostgreSQL time 4× (decision 024's fifth amendment). `release` ends
+    the savepoint an earlier message of the same transaction left open (a zip's), in the same
+    round trip, so a zip's savepoints do not nest."""
+    await conn.execute(("RELEASE SAVEPOINT xzufi_bulk; " if release else "") + "DISCARD PLANS; SAVEPOINT xzufi_bulk")
 
 
 async def undo_bulk(conn: asyncpg.Connection) -> None:

@@ -31,7 +31,7 @@ from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
 from backend.tenants.schemas import AgreementCreate, TenantKind
 from tests.knowledge.conftest import KREIS, indexed
-from tests.knowledge.xzufi_messages import leistung, message, office, suffix
+from tests.knowledge.xzufi_messages import leistung, message, office, suffix, zipped
 from tests.support.world import World, make_tenant, system_principal
 
 GESEKE_AGS, SOEST_AGS = "05974020", "05974040"
@@ -434,3 +434,32 @@ async def test_a_bad_object_after_the_bulk_write_leaves_the_new_services(world: 
         )
         objects = await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"NEW1-{s}", f"NEW2-{s}"])
     assert [r["external_id"] for r in written] == [f"xzufi:NEW1-{s}", f"xzufi:NEW2-{s}"] and len(objects) == 2
+
+
+async def test_in_a_zip_a_refused_lot_goes_back_alone(world: World) -> None:
+    """A zip's messages share one transaction: the first message's bulk write stays when the
+    second's is refused by the database (a taken external id) and goes one by one, and a third
+    goes in in bulk again; each `begin_bulk` ends the savepoint the message before left open."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    async with unit_of_work(world.state, admin) as uow:
+        taken = ArticleInput(title=f"Von Hand {s}", summary="", leika_key=KEYS[3])
+        await service.create_article(uow, taken, shared=True, tenant_slug=None, external_id=f"xzufi:HAND-{s}")
+    members = {
+        "1.xml": message(leistung(f"Z1-{s}", f"Hundesteuer {s}", key=KEYS[0])).encode(),
+        "2.xml": message(
+            leistung(f"HAND-{s}", f"Fundsachen {s}", key=KEYS[3]), leistung(f"Z2-{s}", f"Sperrmüll {s}", key=KEYS[1])
+        ).encode(),
+        "3.xml": message(leistung(f"Z3-{s}", f"Wohngeld {s}", key=KEYS[2])).encode(),
+    }
+    async with unit_of_work(world.state, admin) as uow:
+        report = await xzufi_import.import_upload(uow, zipped(members), "feed.zip")
+    assert report.created == 3 and [(e.xzufi_id, e.kind) for e in report.errors] == [(f"HAND-{s}", "leistung")]
+    async with unit_of_work(world.state, admin, readonly=True) as uow:
+        rows = await uow.conn.fetch(
+            "SELECT external_id FROM articles WHERE tenant_id = $1 AND external_id LIKE $2 ORDER BY external_id",
+            ids["kreis"],
+            f"xzufi:Z%-{s}",
+        )
+        objects = await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"Z{n}-{s}" for n in (1, 2, 3)])
+    assert [r["external_id"] for r in rows] == [f"xzufi:Z{n}-{s}" for n in (1, 2, 3)] and len(objects) == 3
