@@ -124,11 +124,16 @@ async def add_services(
             refused.append(XzufiProblem(message_name, description.line, "leistung", description.xzufi_id, text))
     objects = [_stored(n) for n in planned]
     if planned:
-        await store.forget_plans(uow.conn)
+        # Plans made afresh, and a savepoint: the lot or nothing. It is not released here: a
+        # RELEASE alone would be one more round trip a message; the transaction's end or the next
+        # message's `begin_bulk` ends it (what follows nests its own savepoints in it).
+        await store.begin_bulk(uow.conn, release=run.bulk_savepoint)
+        run.bulk_savepoint = True
         try:
-            async with uow.conn.transaction():  # savepoint: the lot or nothing
-                await _write(run, planned, objects)
+            await _write(run, planned, objects)
         except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+            await store.undo_bulk(uow.conn)
+            run.bulk_savepoint = False
             return None  # one by one checks and reports each again
     run.counts.errors.extend(refused)
     for value in objects:
@@ -215,7 +220,7 @@ async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObjec
                     for n in planned
                 ]
             ),
-            store.objects_save(run.operator.id, objects, run.now),
+            store.objects_save(run.operator.id, objects, run.now, new=True),
             store.search_terms_insert(
                 [
                     (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)

@@ -97,6 +97,7 @@ class _Run:
     counts: _Counts
     now: datetime
     bulk: bool = True  # new services through `xzufi_bulk`; False: one by one (to compare them)
+    bulk_savepoint: bool = False  # `xzufi_bulk` left its savepoint open (ended by the next or the commit)
 
     def town_of(self, areas: Iterable[str]) -> Tenant | None:
         """The one client town all the areas lie in, or None (the operator's whole district)."""
@@ -185,11 +186,10 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
         touched_services.update(linked)
         counts.errors.extend(problems)
     ids = [s.xzufi_id for s in message.services]
-    known = await store.objects_by_ids(conn, operator, "leistung", ids)
     # The offices naming this message's services or those its offices touched, read once for the
     # new services and the routes below (the one-by-one path reads a town service's office itself).
     named = sorted(touched_services.union(ids))
-    offices = await store.offices_responsible_for(conn, operator, named) if named else []
+    known, offices = await store.services_and_offices(conn, operator, ids, named)
     fresh = set(ids) - known.keys()
     done: set[int] = set()
     if run.bulk:
@@ -197,6 +197,9 @@ async def apply_message(run: _Run, message: xzufi.XzufiMessage, deletions: Seque
     touched_services.update(fresh & known.keys())
     for position, description in enumerate(message.services):
         if position in done:
+            continue
+        if _unchanged(description, known.get(description.xzufi_id)):
+            counts.unchanged += 1  # nothing to write, so no savepoint (two round trips a service)
             continue
         changed = await _guarded(
             run,
@@ -302,9 +305,18 @@ def _imported_fields(description: xzufi.ServiceDescription) -> dict[str, Any]:
     return fields
 
 
+def _unchanged(description: xzufi.ServiceDescription, stored: store.StoredObject | None) -> bool:
+    """Received before with this content and version, and not deleted since: nothing to do."""
+    return (
+        stored is not None
+        and stored.content_hash == description.content_hash + ":" + description.version
+        and stored.status == "active"
+    )
+
+
 async def _service(run: _Run, description: xzufi.ServiceDescription, stored: store.StoredObject | None) -> bool:
     fingerprint = description.content_hash + ":" + description.version
-    if stored is not None and stored.content_hash == fingerprint and stored.status == "active":
+    if _unchanged(description, stored):
         run.counts.unchanged += 1
         return False
     town = run.town_of(description.area_ids) if description.area_ids else None

@@ -6,17 +6,23 @@ unchanged and bad objects goes in but for the bad ones."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import date
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import msgspec
+import pytest
 
 from auth.principal import Principal
 from auth.roles import Role
+from backend import clock
+from backend.db import together
 from backend.knowledge import importing, service, xzufi, xzufi_import
+from backend.knowledge import xzufi_repository as store
 from backend.knowledge.demo import catalogue_path
 from backend.knowledge.index_worker import IndexWorker
 from backend.knowledge.schemas import ArticleInput
@@ -25,7 +31,7 @@ from backend.state import AppState, unit_of_work
 from backend.tenants import service as tenants
 from backend.tenants.schemas import AgreementCreate, TenantKind
 from tests.knowledge.conftest import KREIS, indexed
-from tests.knowledge.xzufi_messages import leistung, message, office, suffix
+from tests.knowledge.xzufi_messages import leistung, message, office, suffix, zipped
 from tests.support.world import World, make_tenant, system_principal
 
 GESEKE_AGS, SOEST_AGS = "05974020", "05974040"
@@ -360,3 +366,100 @@ async def test_a_service_id_twice_in_one_message_is_reported_and_the_rest_goes_i
                 f"xzufi:TWICE-{s}",
             )
         assert [r["title"] for r in titles] == [f"Fundsachen {s}"]  # the first
+
+
+async def test_one_look_up_answers_what_the_two_did(world: World) -> None:
+    """`services_and_offices` (one round trip a message) returns what `objects_by_ids` and
+    `offices_responsible_for` return: the services asked for, and the active offices naming any
+    of the named services, in the offices' order; none without names."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    first = message(
+        office(f"OE-B-{s}", f"Bürgerbüro {s}", ags=SOEST_AGS, responsible=[(f"L1-{s}", SOEST_AGS)]),
+        office(f"OE-A-{s}", f"Ordnungsamt {s}", ags=GESEKE_AGS, responsible=[(f"L2-{s}", GESEKE_AGS)]),
+        office(f"OE-C-{s}", f"Bauamt {s}", ags=GESEKE_AGS, responsible=[(f"L1-{s}", GESEKE_AGS)]),
+        leistung(f"L1-{s}", f"Hundesteuer {s}", key=KEYS[0]),
+        leistung(f"L2-{s}", f"Fundsachen {s}", key=KEYS[3]),
+    )
+    await _import(world.state, admin, first, bulk=True)
+    await _import(world.state, admin, message(deletions=[("organisationseinheit", f"OE-C-{s}")]), bulk=True)
+    asked, named = [f"L1-{s}", f"L9-{s}"], [f"L1-{s}", f"L2-{s}"]
+    async with unit_of_work(world.state, admin, readonly=True) as uow:
+        services, offices = await store.services_and_offices(uow.conn, ids["kreis"], asked, named)
+        apart = await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", asked)
+        responsible = await store.offices_responsible_for(uow.conn, ids["kreis"], named)
+        alone, none = await store.services_and_offices(uow.conn, ids["kreis"], asked, [])
+    assert services == apart and sorted(services) == [f"L1-{s}"]
+    assert offices == responsible and [o.xzufi_id for o in offices] == [f"OE-A-{s}", f"OE-B-{s}"]  # C archived
+    assert alone == apart and none == []
+
+
+async def test_a_new_object_received_meanwhile_fails_the_plain_insert(world: World) -> None:
+    """The bulk path inserts received objects without a conflict clause (they were read as never
+    received, under the import lock): one that exists fails the statement, so the lot goes back
+    and one by one takes it (the test above); the upsert of the other paths still updates."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    await _import(world.state, admin, message(leistung(f"ONCE-{s}", f"Fundsachen {s}", key=KEYS[3])), bulk=True)
+    async with unit_of_work(world.state, admin) as uow:
+        [stored] = (await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"ONCE-{s}"])).values()
+        again = dataclasses.replace(stored, version="2")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with uow.conn.transaction():
+                await together.execute(uow.conn, [store.objects_save(ids["kreis"], [again], clock.now(), new=True)])
+        await together.execute(uow.conn, [store.objects_save(ids["kreis"], [again], clock.now())])
+        [kept] = (await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"ONCE-{s}"])).values()
+    assert kept.version == "2"
+
+
+async def test_a_bad_object_after_the_bulk_write_leaves_the_new_services(world: World) -> None:
+    """The bulk write's savepoint stays open to the transaction's end: an object after it that
+    fails in its own savepoint (here a known service that would move from the operator to a
+    town) is reported and leaves the new services written."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    await _import(world.state, admin, message(leistung(f"MOVE-{s}", f"Fundsachen {s}", key=KEYS[3])), bulk=True)
+    text = message(
+        leistung(f"NEW1-{s}", f"Hundesteuer {s}", key=KEYS[0]),
+        leistung(f"NEW2-{s}", f"Sperrmüll {s}", key=KEYS[1]),
+        leistung(f"MOVE-{s}", f"Fundsachen {s}", key=KEYS[3], version="2", areas=(GESEKE_AGS,)),
+    )
+    report = await _import(world.state, admin, text, bulk=True)
+    assert report.created == 2 and [(e.xzufi_id, e.kind) for e in report.errors] == [(f"MOVE-{s}", "leistung")]
+    async with unit_of_work(world.state, admin, readonly=True) as uow:
+        written = await uow.conn.fetch(
+            "SELECT external_id FROM articles WHERE tenant_id = $1 AND external_id LIKE $2 ORDER BY external_id",
+            ids["kreis"],
+            f"xzufi:NEW%-{s}",
+        )
+        objects = await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"NEW1-{s}", f"NEW2-{s}"])
+    assert [r["external_id"] for r in written] == [f"xzufi:NEW1-{s}", f"xzufi:NEW2-{s}"] and len(objects) == 2
+
+
+async def test_in_a_zip_a_refused_lot_goes_back_alone(world: World) -> None:
+    """A zip's messages share one transaction: the first message's bulk write stays when the
+    second's is refused by the database (a taken external id) and goes one by one, and a third
+    goes in in bulk again; each `begin_bulk` ends the savepoint the message before left open."""
+    ids, admin = await _operator_world(world.state)
+    s = suffix()
+    async with unit_of_work(world.state, admin) as uow:
+        taken = ArticleInput(title=f"Von Hand {s}", summary="", leika_key=KEYS[3])
+        await service.create_article(uow, taken, shared=True, tenant_slug=None, external_id=f"xzufi:HAND-{s}")
+    members = {
+        "1.xml": message(leistung(f"Z1-{s}", f"Hundesteuer {s}", key=KEYS[0])).encode(),
+        "2.xml": message(
+            leistung(f"HAND-{s}", f"Fundsachen {s}", key=KEYS[3]), leistung(f"Z2-{s}", f"Sperrmüll {s}", key=KEYS[1])
+        ).encode(),
+        "3.xml": message(leistung(f"Z3-{s}", f"Wohngeld {s}", key=KEYS[2])).encode(),
+    }
+    async with unit_of_work(world.state, admin) as uow:
+        report = await xzufi_import.import_upload(uow, zipped(members), "feed.zip")
+    assert report.created == 3 and [(e.xzufi_id, e.kind) for e in report.errors] == [(f"HAND-{s}", "leistung")]
+    async with unit_of_work(world.state, admin, readonly=True) as uow:
+        rows = await uow.conn.fetch(
+            "SELECT external_id FROM articles WHERE tenant_id = $1 AND external_id LIKE $2 ORDER BY external_id",
+            ids["kreis"],
+            f"xzufi:Z%-{s}",
+        )
+        objects = await store.objects_by_ids(uow.conn, ids["kreis"], "leistung", [f"Z{n}-{s}" for n in (1, 2, 3)])
+    assert [r["external_id"] for r in rows] == [f"xzufi:Z{n}-{s}" for n in (1, 2, 3)] and len(objects) == 3
