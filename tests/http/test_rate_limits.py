@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import time_machine
 from redis.asyncio import Redis
 
 from auth.principal import Principal
@@ -229,3 +230,25 @@ async def test_requests_without_a_valid_token_are_limited_per_client_address(set
                 (await proxy.get("/v1/me", headers=forwarded)).status_code for _ in range(UNAUTHENTICATED_LIMIT + 1)
             ]
             assert codes == [401] * UNAUTHENTICATED_LIMIT + [429]
+
+
+async def test_the_forwarding_lane_counts_once_and_refuses_as_the_handler_does(
+    limited: httpx.AsyncClient, world: World
+) -> None:
+    """`GET /v1/forwarding` with a plain query string is answered by its own lane (decision 040,
+    seventh round): each request counted once, and the 429 the same as the handler's (`x=1`
+    sends the same question through the handler), RateLimit headers included."""
+    await _not_near_a_window_end()
+    busy = _token(world, f"busy-{uuid.uuid4().hex[:8]}", roles=["agent"])
+    query = f"/v1/forwarding?tenant=nowhere-{uuid.uuid4().hex[:6]}&leikaKey=99108012000000"
+    for left in range(PERSON_LIMIT - 1, -1, -1):
+        answered = await limited.get(query, headers=busy)
+        assert answered.status_code == 404, answered.text  # signed in; no such town
+        assert answered.headers["ratelimit-remaining"] == str(left)
+    with time_machine.travel(time.time(), tick=False):
+        fast = await limited.get(query, headers=busy)
+        slow = await limited.get(query + "&x=1", headers=busy)
+    assert fast.status_code == 429 and fast.json()["code"] == "RATE_LIMITED"
+    seen = [[(k, v) for k, v in r.headers.multi_items() if k != "x-request-id"] for r in (fast, slow)]
+    assert seen[0] == seen[1] and fast.content == slow.content
+    assert "x-request-id" in fast.headers and "ratelimit-limit" in fast.headers
