@@ -38,6 +38,13 @@ def test_stop_words_and_aspects_are_not_searched() -> None:
     assert plan.aspects == ["fees", "opening_hours"]
 
 
+@pytest.mark.parametrize("article", ["nen", "'nen", "nem", "ner"])
+def test_the_article_as_said_on_the_phone_is_not_searched(article: str) -> None:
+    # Without it, "nen" (einen) was looked up as a word and matched "betriebenen".
+    plan = analysis.analyse(f"Ich hab {article} Betrieb")
+    assert [c.label for c in plan.concepts] == ["betrieb"]
+
+
 def test_colloquial_words_get_the_official_terms() -> None:
     alternatives = _alternatives("Ich hab ein Knöllchen bekommen, und mein Sohn braucht Bafög")
     assert ("verwarnungsgeld",) in alternatives["knollchen"]

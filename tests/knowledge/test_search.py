@@ -261,6 +261,13 @@ async def test_aspects_and_interpretation_are_reported(client: Client, world: Wo
     assert keys(result)[0].startswith("99085001")
 
 
+async def test_the_article_as_said_on_the_phone_finds_nothing(client: Client, world: World) -> None:
+    # "nen" (einen) had been searched and found "betriebenen" in the catalogue's text.
+    result = await search(client, world, AGENT, "Ich hab nen Betrieb und muss am Sonntag arbeiten lassen", SOEST)
+    assert not any(i.startswith("nen") for i in result["interpretedAs"]), result["interpretedAs"]
+    assert any(i.startswith("betrieb") for i in result["interpretedAs"]), result["interpretedAs"]
+
+
 async def test_partner_systems_search_over_rest(client: Client, world: World) -> None:
     response = await client.get(
         "/v1/articles/search", params={"q": "Knöllchen", "first": 3}, headers=world.headers(GESEKE, "partner")
