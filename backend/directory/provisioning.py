@@ -142,6 +142,7 @@ async def deprovision(
     anything nor anyone's substitute, and their open tickets back in their department's queue,
     each with an event. Returns how many tickets went back. Doing it twice changes nothing."""
     _guard(uow, tenant_id, operation)
+    await repository.lock_person_to_leave(uow.conn, tenant_id, person_id)
     if await repository.find_person(uow.conn, tenant_id, person_id) is None:
         raise NotFound(_l("person not found"))
     compiled.changed(uow)

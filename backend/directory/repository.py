@@ -60,6 +60,14 @@ async def lock_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
     )
 
 
+async def lock_person_to_leave(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
+    """Until the transaction ends: nobody assigns the person a ticket (assignments read them FOR
+    SHARE), so the open tickets the deprovisioning returns to the queue are all there are."""
+    await conn.execute(
+        "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, person_id
+    )
+
+
 async def get_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> Person:
     person = await find_person(conn, tenant_id, person_id)
     if person is None:

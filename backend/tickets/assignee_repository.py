@@ -13,9 +13,12 @@ _NAME = "btrim(p.given_name || ' ' || p.family_name)"
 
 
 async def directory_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> asyncpg.Record | None:
-    """An active person of the town's directory: id and the name tickets show."""
+    """An active person of the town's directory: id and the name tickets show. Held FOR SHARE:
+    a deprovisioning (FOR UPDATE first) waits for the assignment and then returns its ticket to
+    the queue, or goes first and the person is found no longer active (the row is re-read)."""
     return await conn.fetchrow(
-        f"SELECT p.id, {_NAME} AS name FROM directory_people p WHERE p.tenant_id = $1 AND p.id = $2 AND p.active",
+        f"""SELECT p.id, {_NAME} AS name FROM directory_people p WHERE p.tenant_id = $1 AND p.id = $2 AND p.active
+            FOR SHARE""",
         tenant_id,
         person_id,
     )
