@@ -57,9 +57,7 @@ async def test_a_key_of_one_town_naming_another_at_once_with_its_own_is_refused_
 ) -> None:
     marker = uuid.uuid4().hex[:8]
     bodies = [report(soest, address_string=marker), report(soest, jurisdiction_id=geseke.slug, address_string=marker)]
-    responses = await asyncio.gather(
-        *(client.post(f"{BASE}/requests.json", data=bodies[i % 2]) for i in range(BURST))
-    )
+    responses = await asyncio.gather(*(client.post(f"{BASE}/requests.json", data=bodies[i % 2]) for i in range(BURST)))
     assert [r.status_code for r in responses] == [201, 404] * (BURST // 2), [r.text for r in responses]
     numbers = _numbers(list(responses))
     listed = await client.get(f"{BASE}/requests.json", params={"jurisdiction_id": geseke.slug})
@@ -79,7 +77,9 @@ async def test_a_partners_retries_with_one_idempotency_key_at_once_make_one_tick
         )
         numbers = _numbers(list(responses))
         if town == SOEST:  # its own town: one report, the retries answered again or told it still runs
-            assert {r.status_code for r in responses} <= {201, 409} and len(set(numbers)) == 1, [r.text for r in responses]
+            assert {r.status_code for r in responses} <= {201, 409} and len(set(numbers)) == 1, [
+                r.text for r in responses
+            ]
             replays = [r for r in responses if r.status_code == 201]
             assert len({r.json()[0]["token"] for r in replays}) == 1
         else:  # Geseke's partner naming Soest: refused alike, nothing made
