@@ -62,7 +62,7 @@ async def lock_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
 
 async def lock_person_to_leave(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
     """Until the transaction ends: nobody assigns the person a ticket (assignments read them FOR
-    SHARE), so the open tickets the deprovisioning returns to the queue are all there are."""
+    KEY SHARE), so the open tickets the deprovisioning returns after this are all there are."""
     await conn.execute(
         "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, person_id
     )

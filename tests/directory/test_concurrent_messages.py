@@ -17,6 +17,7 @@ from tests.directory.conftest import KREIS, SOEST, Directory, a_call
 from tests.directory.test_concurrent_writes import _no_server_error
 from tests.directory.test_messages import message
 from tests.directory.test_scim import PATCH, _base, _headers
+from tests.http.test_concurrent_writes import _no_deadlock
 from tests.support.world import World
 
 Client = httpx.AsyncClient
@@ -80,14 +81,18 @@ async def _assigned(world: World, subject: str) -> list[tuple[str | None, uuid.U
 async def test_messages_for_a_person_deprovisioned_at_that_moment_go_to_the_queue(
     client: Client, numbers: World, directory: Directory
 ) -> None:
-    """Messages for one person while the identity provider deactivates or deletes them: each is
-    either taken before (and returned to the department's queue by the deprovisioning) or refused
-    after (422), never a 500 and never a ticket left with someone who is gone."""
+    """Messages for one person while the identity provider deactivates or deletes them and an
+    agent assigns them a ticket again: each is either taken before (and returned to the
+    department's queue by the deprovisioning) or refused after (422), never a 500, never a
+    deadlock's "try again", and never a ticket left with someone who is gone."""
     world, agent = numbers, numbers.headers(KREIS, "agent")
     for leave in ("delete", "deactivate", "delete", "deactivate"):
         person, key = await _responsible_person(client, world, directory)
         subject = f"Burst {uuid.uuid4().hex[:8]}"
         body = message(world, at=_now(), leikaKey=key, surname=None, subject=subject)
+        earlier = await client.post("/v1/forwarding/messages", json=body, headers=agent)
+        assert earlier.status_code == 201, earlier.text
+        assign = f"/v1/tickets/{earlier.json()['id']}/assignment"
         user = f"{_base(world)}/Users/{person['id']}"
         deactivate = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}
         gone = (
@@ -96,11 +101,14 @@ async def test_messages_for_a_person_deprovisioned_at_that_moment_go_to_the_queu
             else client.patch(user, json=deactivate, headers=_headers(world))
         )
         posts = [client.post("/v1/forwarding/messages", json=body, headers=agent) for _ in range(BURST - 1)]
-        responses = await asyncio.gather(*posts[:2], gone, *posts[2:])
+        again = client.put(assign, json={"personId": person["id"]}, headers=agent)
+        responses = await asyncio.gather(*posts[:2], gone, again, *posts[2:])
         _no_server_error(list(responses))
+        _no_deadlock(list(responses))
         assert responses[2].status_code in (200, 204), responses[2].text
-        messages = responses[:2] + responses[3:]
+        assert responses[3].status_code in (200, 422), responses[3].text
+        messages = responses[:2] + responses[4:]
         assert {r.status_code for r in messages} <= {201, 422}, [r.text for r in messages]
         made = await _assigned(world, subject)
-        assert len(made) == sum(r.status_code == 201 for r in messages)
+        assert len(made) == 1 + sum(r.status_code == 201 for r in messages)
         assert all(row == (None, None) for row in made), (leave, made)

@@ -118,6 +118,14 @@ BURSTS: tuple[Burst, ...] = (
         },
         once=True,
     ),
+    Burst(  # second sweep; the defaults, as the permission matrix's test sets them
+        "figure targets set",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/figure-targets",
+        lambda w, u: {},
+    ),
     Burst(
         "agent status set",
         KREIS,
