@@ -219,7 +219,7 @@ async def set_my_presence(uow: UnitOfWork, data: PresenceSwitchInput, now: datet
         raise ValidationFailed(_l("the moment lies in the past"), field="until")
     if data.state is not SwitchState.AVAILABLE and until - now > timedelta(days=60):
         raise ValidationFailed(_l("longer absences belong in the absence calendar"), field="until")
-    await _presence_turn(uow, home.id, me.id)
+    await repository.lock_person(uow.conn, home.id, me.id)
     await repository.upsert_switch(uow.conn, home.id, me.id, data.state.value, until, now)
     compiled.presence_changed(uow)
     lines = await repository.department_lines(uow.conn, home.id)
@@ -242,7 +242,7 @@ async def record_presence_event(
     found = await repository.find_person_by(uow.conn, tenant.id, "phone", number)
     if found is None:
         raise NotFound(_l("no person of the town has this number"))
-    await _presence_turn(uow, tenant.id, found.id)
+    await repository.lock_person(uow.conn, tenant.id, found.id)
     stored = await repository.upsert_phone_state(
         uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
     )
@@ -269,7 +269,7 @@ async def add_absence(
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
     compiled.changed(uow)
     await repository.get_person(uow.conn, tenant.id, person_id)
-    await _presence_turn(uow, tenant.id, person_id)
+    await repository.lock_person(uow.conn, tenant.id, person_id)
     if isinstance(data, WeeklyAbsenceInput):
         starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
         if starts >= ends:
@@ -293,19 +293,10 @@ async def add_absence(
 async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, absence_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
     compiled.changed(uow)
-    await _presence_turn(uow, tenant.id, person_id)
+    await repository.lock_person(uow.conn, tenant.id, person_id)
     if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
         raise NotFound(_l("absence not found"))
     await _announce_now(uow, tenant, person_id)
-
-
-async def _presence_turn(uow: UnitOfWork, tenant_id: UUID, person_id: UUID) -> None:
-    """Writers of one person's presence take turns (the person's row, before their write): each
-    reads every source after the one before it committed, so the change announced last is the
-    presence in force. Without it an own switch computed with the telephone state a
-    simultaneous event was replacing, and the feed's last word was that stale state (second
-    sweep: about one burst in twenty)."""
-    await repository.lock_person(uow.conn, tenant_id, person_id)
 
 
 async def _announce_now(uow: UnitOfWork, tenant: Tenant, person_id: UUID) -> None:
