@@ -68,7 +68,9 @@ async def _earlier_ticket(uow: UnitOfWork, data: MessageInput, option: Forwardin
     """The ticket a first attempt at this message created from the call (a retry), if any; a
     different ticket from the same call is a conflict, as creating one twice always was."""
     assert data.call_id is not None
-    call = await calls.call(uow, data.call_id)
+    # Locked: retries that arrive together wait for the first and answer its ticket (they were
+    # a 409 DUPLICATE each, second sweep); the ticket then links the call under the same lock.
+    call = await calls.call(uow, data.call_id, lock=True)
     if call.ticket_id is None:
         return None
     found = (await tickets.tickets_by_ids(uow, [call.ticket_id])).get(call.ticket_id)

@@ -145,6 +145,10 @@ async def deprovision(
     if await repository.find_person(uow.conn, tenant_id, person_id) is None:
         raise NotFound(_l("person not found"))
     compiled.changed(uow)
+    # Their tickets, then the person (as an assignment locks a ticket, then its person); then
+    # every open ticket of theirs back to the queue, one assigned to them meanwhile included.
+    await assignees.hold_open_tickets(uow, tenant_id, person_id, operation)
+    await repository.lock_person_to_leave(uow.conn, tenant_id, person_id)
     returned = await assignees.return_to_queue(uow, tenant_id, person_id, operation)
     await repository.release_person(uow.conn, tenant_id, person_id)
     if delete:

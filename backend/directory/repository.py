@@ -54,9 +54,21 @@ async def find_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID
 
 async def lock_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
     """Until the transaction ends: a change checked against the person's version is not lost to
-    another checked against the same version at the same moment."""
+    another checked against the same version at the same moment. Writers of the person's
+    presence (switch, telephone event, absences) take it before writing too, so each reads every
+    source after the one before committed and the change announced last is the presence in
+    force (an own switch announced the telephone state a simultaneous event was replacing,
+    second sweep)."""
     await conn.execute(
         "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE", tenant_id, person_id
+    )
+
+
+async def lock_person_to_leave(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> None:
+    """Until the transaction ends: nobody assigns the person a ticket (assignments read them FOR
+    KEY SHARE), so the open tickets the deprovisioning returns after this are all there are."""
+    await conn.execute(
+        "SELECT 1 FROM directory_people WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, person_id
     )
 
 

@@ -219,6 +219,7 @@ async def set_my_presence(uow: UnitOfWork, data: PresenceSwitchInput, now: datet
         raise ValidationFailed(_l("the moment lies in the past"), field="until")
     if data.state is not SwitchState.AVAILABLE and until - now > timedelta(days=60):
         raise ValidationFailed(_l("longer absences belong in the absence calendar"), field="until")
+    await repository.lock_person(uow.conn, home.id, me.id)
     await repository.upsert_switch(uow.conn, home.id, me.id, data.state.value, until, now)
     compiled.presence_changed(uow)
     lines = await repository.department_lines(uow.conn, home.id)
@@ -241,6 +242,7 @@ async def record_presence_event(
     found = await repository.find_person_by(uow.conn, tenant.id, "phone", number)
     if found is None:
         raise NotFound(_l("no person of the town has this number"))
+    await repository.lock_person(uow.conn, tenant.id, found.id)
     stored = await repository.upsert_phone_state(
         uow.conn, tenant.id, found.id, data.state.value, at, at + timedelta(seconds=data.expires_in_seconds)
     )
@@ -267,6 +269,7 @@ async def add_absence(
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
     compiled.changed(uow)
     await repository.get_person(uow.conn, tenant.id, person_id)
+    await repository.lock_person(uow.conn, tenant.id, person_id)
     if isinstance(data, WeeklyAbsenceInput):
         starts, ends = time.fromisoformat(data.starts), time.fromisoformat(data.ends)
         if starts >= ends:
@@ -290,6 +293,7 @@ async def add_absence(
 async def remove_absence(uow: UnitOfWork, tenant_slug: str, person_id: UUID, absence_id: UUID) -> None:
     tenant = await reach(uow, tenant_slug, Operation.DIRECTORY_WRITE)
     compiled.changed(uow)
+    await repository.lock_person(uow.conn, tenant.id, person_id)
     if not await repository.delete_person_absence(uow.conn, tenant.id, person_id, absence_id):
         raise NotFound(_l("absence not found"))
     await _announce_now(uow, tenant, person_id)

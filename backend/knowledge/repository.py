@@ -168,6 +168,14 @@ async def insert_article(
     return _article(row)
 
 
+async def lock_article(conn: asyncpg.Connection, tenant_id: UUID, article_id: UUID) -> None:
+    """Until the transaction ends, as a writer holds it (`move_article` updates the row): a
+    change read and merged now is not overtaken by another before it is written."""
+    await conn.execute(
+        "SELECT 1 FROM articles WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE", tenant_id, article_id
+    )
+
+
 async def move_article(
     conn: asyncpg.Connection,
     tenant_id: UUID,

@@ -485,6 +485,11 @@ async def _write_article(
 ) -> tuple[str, UUID]:
     uow = run.uow
     reference = (description.xzufi_id, description.version)
+    if article_id is not None:
+        # Held before reading: an editor's change that got in between the read and the write
+        # failed this service "changed by someone else" (second sweep); now the editor's change
+        # waits and is told to reload, or came first and is merged as an override.
+        await repository.lock_article(uow.conn, owner.id, article_id)
     article = await service.article_state(uow, article_id) if article_id is not None else None
     if article is None:
         data = _input(fields, description.leika_key, None)

@@ -225,9 +225,11 @@ async def record_call_event(uow: UnitOfWork, data: CallEventInput) -> Call:
     return await _apply(uow, data.external_id, facts)
 
 
-async def call(uow: UnitOfWork, call_id: UUID) -> Call:
+async def call(uow: UnitOfWork, call_id: UUID, *, lock: bool = False) -> Call:
+    """`lock`: held until the transaction ends, for a change that depends on what the call is
+    linked to (a message's retry answers the ticket the call names)."""
     reachable = require(uow.principal, Operation.CALL_READ)
-    found = await repository.find_call(uow.conn, call_id, list(reachable))
+    found = await repository.find_call(uow.conn, call_id, list(reachable), for_update=lock)
     if found is None:
         raise NotFound(_l("call not found"))
     return found

@@ -13,9 +13,14 @@ _NAME = "btrim(p.given_name || ' ' || p.family_name)"
 
 
 async def directory_person(conn: asyncpg.Connection, tenant_id: UUID, person_id: UUID) -> asyncpg.Record | None:
-    """An active person of the town's directory: id and the name tickets show."""
+    """An active person of the town's directory: id and the name tickets show. Held FOR KEY
+    SHARE: a deprovisioning's lock of the person (FOR UPDATE) waits for the assignment and then
+    returns its ticket to the queue, or came first and the person is found gone or inactive (the
+    row is read again). KEY SHARE, not SHARE: an assignment locks its ticket first, and a
+    deactivation updates the person before returning their tickets; SHARE would deadlock them."""
     return await conn.fetchrow(
-        f"SELECT p.id, {_NAME} AS name FROM directory_people p WHERE p.tenant_id = $1 AND p.id = $2 AND p.active",
+        f"""SELECT p.id, {_NAME} AS name FROM directory_people p WHERE p.tenant_id = $1 AND p.id = $2 AND p.active
+            FOR KEY SHARE""",
         tenant_id,
         person_id,
     )

@@ -73,6 +73,16 @@ def event_details(changes: dict[str, Any], ticket: Ticket | None) -> dict[str, A
     }
 
 
+async def hold_open_tickets(uow: UnitOfWork, tenant_id: UUID, person_id: UUID, operation: Operation) -> None:
+    """The person's open tickets locked until the transaction ends, before a deprovisioning
+    locks the person: an assignment locks its ticket and then the person, so this order cannot
+    deadlock with it, and no change number is taken yet (a message assigned to the person at
+    that moment takes its number after reading them)."""
+    if tenant_id not in require(uow.principal, operation):
+        raise NotFound(_l("tenant not found"))
+    await assignee_repository.lock_open_tickets_of(uow.conn, tenant_id, person_id)
+
+
 async def return_to_queue(
     uow: UnitOfWork, tenant_id: UUID, person_id: UUID, operation: Operation, now: datetime | None = None
 ) -> int:

@@ -266,11 +266,13 @@ async def create_ticket(
         assignment = await assignees.resolve(uow.conn, tenant.id, None, message.person_id)
     deadline_from = message.promised_at if message is not None else now
     started_at, due_at, rule, calendar_version = await _deadline_for(uow, tenant, deadline_from)
-    number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
     ticket_id = uuid4()
     principal = uow.principal
     if data.call_id is not None:  # forwarded from a call: the call records it, in this transaction
+        # before the counter: the call's lock comes first, as in a message's retry check (which
+        # locks the call and then creates), so the two orders cannot deadlock
         await telephony_calls.link_ticket(uow, tenant.id, data.call_id, ticket_id)
+    number, seq = await repository.next_number_and_change_seq(uow.conn, tenant.id)
     await repository.insert_ticket(
         uow.conn,
         tenant_id=tenant.id,

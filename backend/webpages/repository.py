@@ -68,8 +68,16 @@ async def find_site(conn: asyncpg.Connection, tenant_id: UUID, site_id: UUID) ->
 
 
 async def set_site_due(conn: asyncpg.Connection, tenant_id: UUID, site_id: UUID, at: datetime) -> bool:
+    """Due at `at`, unless a fetch is running (claimed, its lease not run out): then the wish is
+    kept and the site is due when that fetch is stored (`finish_crawl`), never two at once."""
     status = await conn.execute(
-        "UPDATE web_sites SET next_crawl_at = $3 WHERE tenant_id = $1 AND id = $2", tenant_id, site_id, at
+        """UPDATE web_sites SET fetch_asked_at = $3,
+                  next_crawl_at = CASE WHEN fetching_since IS NOT NULL AND next_crawl_at > $3
+                                       THEN next_crawl_at ELSE $3::timestamptz END
+           WHERE tenant_id = $1 AND id = $2""",
+        tenant_id,
+        site_id,
+        at,
     )
     return status.endswith(" 1")
 
@@ -78,7 +86,7 @@ async def claim_due_site(conn: asyncpg.Connection, now: datetime, lease_until: d
     """The site most overdue for a fetch, its turn moved to `lease_until` at once: another
     instance skips it, and a crashed fetch is retried when the lease ends."""
     row = await conn.fetchrow(
-        f"""UPDATE web_sites s SET next_crawl_at = $2
+        f"""UPDATE web_sites s SET next_crawl_at = $2, fetching_since = $1
             FROM (SELECT tenant_id, id FROM web_sites WHERE active AND next_crawl_at <= $1
                   ORDER BY next_crawl_at LIMIT 1 FOR UPDATE SKIP LOCKED) due
             WHERE s.tenant_id = due.tenant_id AND s.id = due.id
@@ -92,8 +100,12 @@ async def claim_due_site(conn: asyncpg.Connection, now: datetime, lease_until: d
 async def finish_crawl(
     conn: asyncpg.Connection, tenant_id: UUID, site_id: UUID, report: CrawlReport, next_at: datetime
 ) -> None:
+    """The round's report; the next turn at `next_at`, or at once when a fetch was asked for
+    while this one ran."""
     await conn.execute(
-        """UPDATE web_sites SET last_crawl_at = $3, last_report = $4, next_crawl_at = $5
+        """UPDATE web_sites SET last_crawl_at = $3, last_report = $4, fetching_since = NULL,
+                  next_crawl_at = CASE WHEN fetch_asked_at >= fetching_since
+                                       THEN $3::timestamptz ELSE $5::timestamptz END
            WHERE tenant_id = $1 AND id = $2""",
         tenant_id,
         site_id,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.world import World
+from tests.support.world import World, make_tenant
 
 Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
@@ -117,6 +117,14 @@ BURSTS: tuple[Burst, ...] = (
             "phone": f"+49292130{int(u, 16) % 10**4:04d}",
         },
         once=True,
+    ),
+    Burst(  # second sweep; the defaults, as the permission matrix's test sets them
+        "figure targets set",
+        GESEKE,
+        "town-admin",
+        "PUT",
+        lambda w: f"/v1/tenants/{w.slug(GESEKE)}/figure-targets",
+        lambda w, u: {},
     ),
     Burst(
         "agent status set",
@@ -232,6 +240,62 @@ async def _person(client: Client, world: World) -> str:
     return f"/v1/tenants/{slug}/directory/people/{made['id']}"
 
 
+async def _ticket_for_a_person(client: Client, world: World) -> tuple[str, Any]:
+    """A Geseke ticket and a person of Geseke's directory to assign it to (second sweep)."""
+    person = await _person(client, world)
+    departments = (
+        await client.get(
+            f"/v1/tenants/{world.slug(GESEKE)}/departments", headers=world.headers(KREIS, "platform-admin")
+        )
+    ).json()
+    body = {
+        "tenantSlug": world.slug(GESEKE),
+        "subject": f"Burst {unique()}",
+        "concern": "Burst.",
+        "citizen": {"consent": False, "preferredChannel": "none"},
+        "departmentId": next(d["id"] for d in departments if d["name"] == "Bürgerbüro"),
+    }
+    made = await _made(await client.post("/v1/tickets", json=body, headers=world.headers(KREIS, "agent")))
+    return f"/v1/tickets/{made['id']}/assignment", {"personId": person.rsplit("/", 1)[1]}
+
+
+async def _area_code(client: Client, world: World) -> tuple[str, Any]:
+    path = f"/v1/tenants/{world.slug(KREIS)}/area-codes"
+    body = {"areaCode": "035722", "ags": f"99{uuid.uuid4().int % 10**6:06d}", "municipality": "Burstdorf"}
+    return path, body
+
+
+async def _area_code_made(client: Client, world: World) -> tuple[str, Any]:
+    path, body = await _area_code(client, world)
+    await _made(await client.put(path, json=body, headers=world.headers(KREIS, "platform-admin")))
+    return f"{path}/{body['areaCode']}/{body['ags']}", None
+
+
+async def _agreement(client: Client, world: World) -> str:
+    town = await make_tenant(world.state, f"burst-{world.suffix}-{unique()}")
+    made = await _made(
+        await client.post(
+            "/v1/agreements",
+            json={"clientTenantId": str(town), "startsOn": "2190-01-01"},
+            headers=world.headers(KREIS, "platform-admin"),
+        )
+    )
+    return f"/v1/agreements/{made['agreement']['id']}"
+
+
+async def _issuer(client: Client, world: World) -> str:
+    """Geseke's own issuer (the test OIDC provider, reachable: an unreachable one is a 503)."""
+    slug = world.slug(GESEKE)
+    issuers = await client.get(f"/v1/tenants/{slug}/identity-issuers", headers=world.headers(GESEKE, "town-admin"))
+    found = next(i["id"] for i in issuers.json() if i["issuer"] == world.oidc.issuer_url(GESEKE))
+    return f"/v1/tenants/{slug}/identity-issuers/{found}"
+
+
+async def _department_line(client: Client, world: World) -> tuple[str, Any]:
+    department = (await _department(client, world)).rsplit("/", 1)[1]
+    return f"/v1/tenants/{world.slug(GESEKE)}/directory/department-lines/{department}", {"phone": "02921 30-0"}
+
+
 async def _same(path: Any, body: Any = None) -> tuple[str, Any]:
     return (await path if not isinstance(path, str) else path), body
 
@@ -332,6 +396,21 @@ ON_OBJECTS: tuple[OnObject, ...] = (
         "PATCH",
         lambda c, w: _same(f"/v1/tenants/{w.slug(GESEKE)}", {"federalState": "NW"}),
     ),
+    # The second sweep's additions (2026-12-07): routes the first did not reach.
+    OnObject("ticket assigned to one person", KREIS, "agent", "PUT", _ticket_for_a_person),
+    OnObject("area code entry set", KREIS, "platform-admin", "PUT", _area_code),
+    OnObject("area code entry removed", KREIS, "platform-admin", "DELETE", _area_code_made),
+    OnObject(
+        "agreement given notice",
+        KREIS,
+        "platform-admin",
+        "POST",
+        lambda c, w: _suffixed(_agreement(c, w), "/termination", {"noticedOn": "2190-02-01"}),
+    ),
+    OnObject(
+        "issuer keys refreshed", GESEKE, "town-admin", "POST", lambda c, w: _suffixed(_issuer(c, w), "/key-refresh")
+    ),
+    OnObject("department line set", GESEKE, "town-admin", "PUT", _department_line),
     OnObject(
         "directory import of one row",
         GESEKE,

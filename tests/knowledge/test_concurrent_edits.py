@@ -88,3 +88,34 @@ async def test_a_towns_local_version_asked_for_four_times_at_once_is_made_once(c
     made = [a["data"]["createLocalVersion"] for a in answers]
     assert sum(m["article"] is not None for m in made) == 1, made
     assert sorted(e["code"] for m in made for e in m["errors"]) == ["DUPLICATE"] * 3, made
+
+
+PUBLISH = f"mutation($id: UUID!, $v: Int!) {{ publishArticle(id: $id, expectedVersion: $v) {{ {FIELDS} }} }}"
+ARCHIVE = f"mutation($id: UUID!, $v: Int!) {{ archiveArticle(id: $id, expectedVersion: $v) {{ {FIELDS} }} }}"
+SYNONYM = 'mutation($t: String!, $g: String) { setSearchSynonym(input: {term: $t, synonyms: ["Hundesteuer"]}, '
+SYNONYM += "tenant: $g) { synonym { id } errors { code } } }"
+UNSYNONYM = "mutation($id: UUID!, $g: String) { removeSearchSynonym(id: $id, tenant: $g) { removed errors { code } } }"
+
+
+async def test_one_article_published_and_archived_and_one_synonym_set_and_removed_at_once(
+    client: Client, world: World
+) -> None:
+    """The second sweep's GraphQL-only writes: one of each burst takes, the rest are told why."""
+    editor, town = world.headers(GESEKE, "editor"), world.slug(GESEKE)
+    made = await _gql(client, editor, CREATE, i={"title": f"Burst {uuid.uuid4().hex[:6]}", "summary": "Eins"}, t=town)
+    article = made["createArticle"]["article"]
+    await _gql(client, editor, SUBMIT, id=article["id"], v=1)
+    for query, name, version in ((PUBLISH, "publishArticle", 2), (ARCHIVE, "archiveArticle", 3)):
+        answers = await asyncio.gather(
+            *(_gql(client, editor, query, id=article["id"], v=version) for _ in range(AT_ONCE))
+        )
+        codes = sorted(e["code"] for a in answers for e in a[name]["errors"])
+        assert len(codes) == AT_ONCE - 1 and set(codes) <= {"VERSION_CONFLICT", "INVALID_TRANSITION"}, answers
+    term = f"burst{uuid.uuid4().hex[:6]}"
+    set_ = await asyncio.gather(*(_gql(client, editor, SYNONYM, t=term, g=town) for _ in range(AT_ONCE)))
+    assert all(a["setSearchSynonym"]["errors"] == [] for a in set_), set_
+    ids = {a["setSearchSynonym"]["synonym"]["id"] for a in set_}
+    assert len(ids) == 1, set_  # one synonym of the term, replaced, not several
+    synonym = ids.pop()
+    removed = await asyncio.gather(*(_gql(client, editor, UNSYNONYM, id=synonym, g=town) for _ in range(AT_ONCE)))
+    assert sum(a["removeSearchSynonym"]["removed"] for a in removed) == 1, removed
