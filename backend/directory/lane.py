@@ -9,10 +9,12 @@ Same answers, same refusals: the lane signs in and decides exactly as the handle
 same middleware, to the same exception handlers the handler's errors reach, and is rendered as
 before. The answer is encoded by litestar's own JSON encoder with the headers litestar sends
 for it (content-type, content-length; the request id and the RateLimit headers are added
-further out, as for every route). Whatever the lane cannot read exactly as litestar would — a
-percent-encoded or `+` value, a parameter twice, empty or too long, a name it does not know
-(`at` included), no `tenant`, another method — goes to the handler untouched. The handler
-stays the route's published contract (OpenAPI, 400s of its parameters)."""
+further out, as for every route). Values are decoded by litestar's own query parser, so a
+percent-encoded surname ("M%C3%BCller", the telephone system's usual case) or a `+` reads as
+the handler would read it. Whatever else the lane cannot read exactly as litestar would — a
+parameter twice or empty, a value too long once decoded, a name it does not know (`at`
+included) or one written encoded, no `tenant`, another method — goes to the handler
+untouched. The handler stays the route's published contract (OpenAPI, 400s of its parameters)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from litestar import Request
 from litestar._asgi.utils import wrap_in_exception_handler
+from litestar._parsers import parse_query_string
 from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -31,9 +34,12 @@ from backend.directory.schemas import ForwardingDecision
 from backend.http.auth import signed_in
 
 # The route's query parameters and their `max_length` as the handler declares them (tenant
-# has none). A value of these characters alone reads the same before and after URL decoding.
+# has none; a limit counts characters once decoded, as the handler's check does). A value of
+# these characters is one litestar's parser decodes on its own (URL escapes, `+` for a space);
+# anything else in it, `=` or a byte beyond ASCII, is left to the handler.
 _LIMITS = {b"tenant": None, b"leikaKey": 14, b"surname": 100, b"area": 100}
-_PLAIN = re.compile(rb"[A-Za-z0-9._~-]+")
+_PLAIN = re.compile(rb"[A-Za-z0-9._~%+-]+")
+_NAMES = ((b"tenant", "tenant"), (b"leikaKey", "leika_key"), (b"surname", "surname"), (b"area", "area"))
 _JSON = (b"content-type", b"application/json")
 _FIELDS = "forwarding_lane.fields"  # the parameters read, handed to `_answer` in the scope
 
@@ -41,22 +47,25 @@ _FIELDS = "forwarding_lane.fields"  # the parameters read, handed to `_answer` i
 def plain_query(query: bytes) -> dict[str, str] | None:
     """The parameters of a query string the lane may read itself, by their Python names
     (`tenant`, `leika_key`, `surname`, `area`); None for any other (the handler reads it)."""
-    found: dict[bytes, bytes] = {}
+    found: set[bytes] = set()
     for pair in query.split(b"&"):
         name, equals, value = pair.partition(b"=")
         if not equals or name not in _LIMITS or name in found or _PLAIN.fullmatch(value) is None:
             return None
-        limit = _LIMITS[name]
-        if limit is not None and len(value) > limit:
-            return None
-        found[name] = value
-    tenant = found.get(b"tenant")
-    if tenant is None:
+        found.add(name)
+    if b"tenant" not in found:
         return None
-    fields = {"tenant": tenant.decode("ascii")}
-    for name, key in ((b"leikaKey", "leika_key"), (b"surname", "surname"), (b"area", "area")):
-        if name in found:
-            fields[key] = found[name].decode("ascii")
+    # Each name once and written plainly, so litestar's reading has exactly these names.
+    decoded = dict(parse_query_string(query))
+    fields: dict[str, str] = {}
+    for name, key in _NAMES:
+        if name not in found:
+            continue
+        text = decoded.get(name.decode("ascii"), "")
+        limit = _LIMITS[name]
+        if not text or (limit is not None and len(text) > limit):
+            return None
+        fields[key] = text
     return fields
 
 
