@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from uuid import UUID
 
 import httpx
@@ -63,6 +65,22 @@ async def _registered(client: Client, world: World, town_sites: TownSites, host:
     return str(made.json()["id"])
 
 
+@asynccontextmanager
+async def _burst_site(
+    client: Client, world: World, town_sites: TownSites
+) -> AsyncIterator[tuple[str, str, WebPagesWorker, WebPagesWorker]]:
+    """A new site of Soest's on a host of its own (its host, its id) and two instances' workers,
+    other tests' due sites fetched out of the way first; the workers' clients closed after."""
+    host = f"www.burst-{unique()}.de"
+    first, second = _workers(world, host)
+    try:
+        await crawl_all(first)
+        yield host, await _registered(client, world, town_sites, host), first, second
+    finally:
+        for worker in (first, second):
+            await worker.http.aclose()
+
+
 def _fetched(town_sites: TownSites, host: str) -> Counter[str]:
     return Counter(s.path for s in town_sites.requests(host) if s.path in PAGES)
 
@@ -70,11 +88,7 @@ def _fetched(town_sites: TownSites, host: str) -> Counter[str]:
 async def test_two_workers_fetch_a_site_once_and_a_fetch_asked_meanwhile_follows_it(
     client: Client, world: World, town_sites: TownSites
 ) -> None:
-    host = f"www.burst-{unique()}.de"
-    first, second = _workers(world, host)
-    try:
-        await crawl_all(first)  # other tests' due sites out of the way
-        site = await _registered(client, world, town_sites, host)
+    async with _burst_site(client, world, town_sites) as (host, site, first, second):
         # Both instances' rounds at once: the site is fetched by one of them, each page once.
         await asyncio.gather(crawl_all(first), crawl_all(second))
         assert _fetched(town_sites, host) == Counter(PAGES)
@@ -94,23 +108,13 @@ async def test_two_workers_fetch_a_site_once_and_a_fetch_asked_meanwhile_follows
         assert await second.crawl_one() is not None
         assert _fetched(town_sites, host) == Counter(dict.fromkeys(PAGES, 3))
         assert await second.crawl_one() is None
-    finally:
-        for worker in (first, second):
-            await worker.http.aclose()
 
 
 async def test_one_page_turned_into_a_draft_six_times_at_once_makes_one(
     client: Client, world: World, town_sites: TownSites
 ) -> None:
-    host = f"www.burst-{unique()}.de"
-    first, second = _workers(world, host)
-    try:
+    async with _burst_site(client, world, town_sites) as (_, site, first, _):
         await crawl_all(first)
-        site = await _registered(client, world, town_sites, host)
-        await crawl_all(first)
-    finally:
-        for worker in (first, second):
-            await worker.http.aclose()
     async with tenant_transaction(world.state.pool, [world.tenant_ids[SOEST]]) as conn:
         page_id: UUID = await conn.fetchval(
             "SELECT id FROM web_pages WHERE tenant_id = $1 AND site_id = $2 AND url LIKE '%/eins.html'",
