@@ -31,7 +31,7 @@ from backend import clock
 from backend.directory import service as directory
 from backend.errors import DomainError, ValidationFailed
 from backend.i18n import _l
-from backend.knowledge import repository, service, xzufi, xzufi_bulk, xzufi_links
+from backend.knowledge import repository, service, xzufi, xzufi_bulk, xzufi_deletions, xzufi_links
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge.schemas import (
     ArticleInput,
@@ -46,6 +46,7 @@ from backend.knowledge.schemas import (
     Sections,
     version_body,
 )
+from backend.knowledge.xzufi_deletions import Archived
 from backend.knowledge.xzufi_schemas import SectionOrigin, XzufiProblem, XzufiReport
 from backend.state import UnitOfWork
 from backend.tenants import reach
@@ -658,46 +659,7 @@ async def _local_version(run: _Run, town: Tenant, described: store.StoredObject,
 
 
 async def _delete(run: _Run, deletion: xzufi.Deletion) -> bool:
-    conn = run.uow.conn
-    if deletion.kind == "zustaendigkeit":
-        gone = await xzufi_links.detach(conn, run.operator.id, run.now, deletion.xzufi_id)
-        run.counts.deletes_unknown += not gone
-        return gone
-    stored = (await store.objects_by_ids(conn, run.operator.id, deletion.kind, [deletion.xzufi_id])).get(
-        deletion.xzufi_id
-    )
-    if stored is None or stored.status == "archived":
-        run.counts.deletes_unknown += stored is None
-        return False
-    if stored.article_id is not None:
-        article = await service.article_state(run.uow, stored.article_id)
-        if article.status is ArticleStatus.PUBLISHED:
-            await service.change_status(run.uow, article.id, ArticleStatus.ARCHIVED, article.latest_version, NOTE)
-    if stored.department_id is not None:
-        town = (await tenants.tenants_by_ids(run.uow, [stored.target_tenant_id]))[stored.target_tenant_id]
-        departments = {d.id: d for d in await tenants.tenant_departments(run.uow, town.slug)}
-        department = departments.get(stored.department_id)
-        if department is not None and department.active:
-            data = DepartmentInput(name=department.name, email=department.email, phone=department.phone, active=False)
-            await tenants.update_department(run.uow, town.slug, department.id, data)
-    archived = store.StoredObject(**{**msgspec.structs.asdict(_as_struct(stored)), "status": "archived"})
-    await store.save_object(conn, run.operator.id, archived, run.now)
-    run.counts.archived += 1
-    return True
-
-
-class _StoredStruct(msgspec.Struct):
-    kind: str
-    xzufi_id: str
-    version: str
-    content_hash: str
-    target_tenant_id: UUID
-    article_id: UUID | None
-    department_id: UUID | None
-    leika_key: str | None
-    data: dict[str, Any]
-    status: str
-
-
-def _as_struct(value: store.StoredObject) -> _StoredStruct:
-    return _StoredStruct(**{name: getattr(value, name) for name in _StoredStruct.__struct_fields__})
+    outcome = await xzufi_deletions.archive(run.uow, run.operator.id, run.now, deletion, NOTE)
+    run.counts.deletes_unknown += outcome is Archived.UNKNOWN
+    run.counts.archived += outcome is Archived.ARCHIVED
+    return outcome in (Archived.ARCHIVED, Archived.DETACHED)
