@@ -297,18 +297,13 @@ class Lease:
 
     async def _session(self) -> None:
         self.sessions += 1
-        pool = self.app.redis.connection_pool
-        settings = dict(pool.connection_kwargs)
-        settings["socket_timeout"] = None  # our own timeouts below; a session ends on the first
-        settings["client_name"] = f"lease:{self.instance}"  # CLIENT LIST names it (operators, tests)
-        settings["protocol"] = 2  # messages as plain replies (RESP3 would send them as pushes)
-        connection = pool.connection_class(**settings)
+        connection = subscriber_connection(self.app.redis.connection_pool, f"lease:{self.instance}")
         everyone, own = channel(self.app), f"{channel(self.app)}:{self.instance}"
         epoch = self._epoch
         beating: asyncio.Task[None] | None = None
         try:
             async with asyncio.timeout(self.silence):
-                await connection.connect()  # type: ignore[no-untyped-call]
+                await connection.connect()
                 self.connection = connection
                 await connection.send_command("SUBSCRIBE", everyone, own)
                 for _ in range(2):
@@ -378,6 +373,22 @@ class Lease:
         if merged != held:
             log.warning("generation_bump_unannounced", held=dataclasses.asdict(held), read=dataclasses.asdict(read))
             self.counters = merged
+
+
+def subscriber_connection(pool: Any, name: str) -> Any:
+    """A connection of its own for the lease's subscription, made like the pool's but: no socket
+    timeout (the session keeps its own), named for CLIENT LIST (operators, tests), RESP2 (messages
+    as plain replies; RESP3 would send them as pushes), and without redis-py's maintenance
+    notifications, which it turns on by itself for a TCP address and which refuse RESP2: with them
+    the connection could not even be made, so against a Redis reached over TCP — every real
+    deployment — no lease was ever held (the suite's embedded Redis is a Unix socket)."""
+    settings = dict(pool.connection_kwargs)
+    settings.pop("maint_notifications_pool_handler", None)
+    settings["maint_notifications_config"] = None
+    settings["socket_timeout"] = None
+    settings["client_name"] = name
+    settings["protocol"] = 2
+    return pool.connection_class(**settings)
 
 
 def keep_on_request(connection: ASGIConnection[Any, Any, Any, Any], generations: Generations | None) -> None:

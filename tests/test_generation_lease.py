@@ -278,3 +278,15 @@ async def test_a_stopped_lease_leaves_no_heartbeat_behind_even_if_a_command_swal
         stopping.clear()
         await lease.stop()
         await redis.aclose()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://redis.example:6380/1", "unix:///run/redis.sock"])
+def test_the_subscription_connection_is_made_for_every_kind_of_address(url: str) -> None:
+    """redis-py turns maintenance notifications on by itself for a TCP address, and they refuse
+    the RESP2 the subscription reads: the connection could not be made, so against a Redis reached
+    over TCP no lease was ever held (the suite's embedded Redis is a Unix socket; the whole file
+    runs over TCP when REDIS_URL names a server). Made, not connected: no server needed."""
+    connection = generations.subscriber_connection(redisclient.connect(url).connection_pool, "lease:test")
+    assert connection.protocol == 2
+    assert connection.client_name == "lease:test"
+    assert connection.socket_timeout is None
