@@ -282,16 +282,23 @@ class HungRedis:
     """A Redis that accepts connections and never answers (a hung server, not a refused port)."""
 
     def __init__(self) -> None:
-        self.connections = 0
+        self.received: list[bytearray] = []  # what each connection sent
         self._server: asyncio.Server | None = None
         self._clients: list[asyncio.StreamWriter] = []
 
+    @property
+    def connections(self) -> int:
+        """Connections for commands; the generation lease's own subscription (decision 009),
+        which names itself `lease:…` first and retries on its own schedule, is not one."""
+        return sum(1 for sent in self.received if b"lease:" not in sent)
+
     async def __aenter__(self) -> str:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
+            sent = bytearray()
+            self.received.append(sent)
             self._clients.append(writer)
-            while await reader.read(4096):  # read the commands, answer nothing
-                pass
+            while data := await reader.read(4096):  # read the commands, answer nothing
+                sent += data
 
         self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
