@@ -63,14 +63,17 @@ async def objects_by_ids(
     return {r["xzufi_id"]: _stored(r) for r in rows}
 
 
+# Active offices naming one of the services (`ids`: the parameter holding their ids).
+_OFFICES_NAMING = "kind = 'organisationseinheit' AND status = 'active' AND data->'leistungen' ?| {ids}::text[]"
+
+
 async def offices_responsible_for(
     conn: asyncpg.Connection, tenant_id: UUID, leistung_ids: Sequence[str]
 ) -> list[StoredObject]:
     """Active offices that name one of the services in their responsibilities."""
     rows = await conn.fetch(
         f"""SELECT {OBJECT_COLUMNS} FROM xzufi_objects
-            WHERE tenant_id = $1 AND kind = 'organisationseinheit' AND status = 'active'
-              AND data->'leistungen' ?| $2::text[]
+            WHERE tenant_id = $1 AND {_OFFICES_NAMING.format(ids="$2")}
             ORDER BY xzufi_id""",
         tenant_id,
         list(leistung_ids),
@@ -90,8 +93,7 @@ async def services_and_offices(
             WHERE tenant_id = $1 AND kind = 'leistung' AND xzufi_id = ANY($2::text[])
             UNION ALL
             SELECT {OBJECT_COLUMNS} FROM xzufi_objects
-            WHERE tenant_id = $1 AND kind = 'organisationseinheit' AND status = 'active'
-              AND data->'leistungen' ?| $3::text[]
+            WHERE tenant_id = $1 AND {_OFFICES_NAMING.format(ids="$3")}
             ORDER BY kind, xzufi_id""",
         tenant_id,
         list(leistung_ids),
