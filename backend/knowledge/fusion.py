@@ -116,6 +116,32 @@ def lexical_first_among_twins(fused: Sequence[K], lexical: Sequence[K], twins: C
     return order
 
 
+# How far down an article may stand and still come before its bare catalogue twin at the top.
+ARTICLE_TWIN_WITHIN = 3
+
+
+def article_first_among_twins(
+    fused: Sequence[K],
+    has_text: Callable[[K], bool],
+    twins: Callable[[K, K], bool],
+    at_least_as_found: Callable[[K, K], bool],
+) -> list[K]:
+    """The fused order, with the town's article first when the first item is a bare catalogue
+    entry (a name, no text) and an article of the same service object stands within the first
+    ARTICLE_TWIN_WITHIN with the question's words found in it at least as well
+    (`at_least_as_found(article, entry)`). "Sperrmüll" finds the catalogue's "Sperrmüll" and
+    Geseke's "Sperrmüll – Abholung anmelden" equally; the agent needs the one with the answer."""
+    order = list(fused)
+    if not order or has_text(order[0]):
+        return order
+    for item in order[1:ARTICLE_TWIN_WITHIN]:
+        if has_text(item) and twins(item, order[0]) and at_least_as_found(item, order[0]):
+            order.remove(item)
+            order.insert(0, item)
+            break
+    return order
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What the retrievers say about one hit."""

@@ -301,6 +301,18 @@ def _twins(by_group: dict[str, asyncpg.Record]) -> Callable[[str, str], bool]:
     return twins
 
 
+def _found_as_well(
+    concepts: Sequence[_Resolved], unknown: float, by_group: dict[str, asyncpg.Record]
+) -> Callable[[str, str], bool]:
+    """Whether the question's words are found in hit `a` at least as well as in hit `b`."""
+
+    def relevance(group: str) -> float:
+        row = by_group[group]
+        return _judge_row(concepts, unknown, row).relevance if row["lexical"] else 0.0
+
+    return lambda a, b: relevance(a) >= relevance(b)
+
+
 def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Record) -> Judgement:
     """`judge` for a row of the search statement."""
     return judge(
@@ -523,7 +535,14 @@ async def _search_articles(
         # The lexical retriever unsure of its first service: the encoder's best guess in the top three.
         score_of = dict(fused)
         # Between twins of one service object the words decide, not the encoder's noise.
-        order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, _twins(by_group))
+        twins = _twins(by_group)
+        order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, twins)
+        order = fusion.article_first_among_twins(
+            order,
+            lambda g: by_group[g]["source"] == HitSource.ARTICLE.value,
+            twins,
+            _found_as_well(searchable, unknown, by_group),
+        )
         order = fusion.with_meaning_first(order, meaning_order, lexical_sure)
         fused = [(g, score_of[g]) for g in fusion.with_reranker_first(order, rerank_order, lexical_sure)]
     if EXPLAIN is not None:
@@ -539,6 +558,10 @@ async def _search_articles(
                 "elsewhere": elsewhere,
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
                 "final": {g: float(r["final"]) for g, r in by_group.items() if r["lexical"]},
+                "articles": [g for g, r in by_group.items() if r["source"] == HitSource.ARTICLE.value],
+                "relevance": {
+                    g: _judge_row(searchable, unknown, r).relevance for g, r in by_group.items() if r["lexical"]
+                },
                 "content": meaning.content_text(plan),
                 "lexical_confident": {
                     g: r["lexical"] and _judge_row(searchable, unknown, r).confident for g, r in by_group.items()

@@ -50,6 +50,12 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
             return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
 
         order = fusion.lexical_first_among_twins([g for g, _ in fused], r["lexical"], twins)
+        relevance: dict[str, float] = r.get("relevance", {})
+
+        def as_well(a: str, b: str, relevance: dict[str, float] = relevance) -> bool:
+            return relevance.get(a, 0.0) >= relevance.get(b, 0.0)
+
+        order = fusion.article_first_among_twins(order, set(r.get("articles", [])).__contains__, twins, as_well)
         order = fusion.with_meaning_first(order, r["meaning"], lexical_sure)
         groups = fusion.with_reranker_first(order, rerank, lexical_sure)[:3]
         keys = [r["keys"][g] for g in groups]

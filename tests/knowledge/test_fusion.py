@@ -165,3 +165,45 @@ def test_between_twins_of_one_service_the_words_decide() -> None:
     # Another service first by both retrievers' agreement keeps its place.
     other = ["99108011000000", "99089017000000"]
     assert fusion.lexical_first_among_twins(other, lexical, twins) == other
+
+
+def test_the_towns_article_comes_before_its_bare_catalogue_twin() -> None:
+    """ "Sperrmüll" finds the catalogue's "Sperrmüll" (a name) and Geseke's article on its
+    "Abholung" entry equally well: the one with the answer comes first."""
+    articles = {"a:99001009004002"}
+    found = {"99001009000000": 1.0, "a:99001009004002": 1.0, "99001009004000": 1.0, "a:99001009004001": 0.5}
+
+    def twins(a: str, b: str) -> bool:
+        return a[-14:][:8] == b[-14:][:8]
+
+    def has_text(g: str) -> bool:
+        return g in articles
+
+    def as_well(a: str, b: str) -> bool:
+        return found[a] >= found[b]
+
+    order = ["99001009000000", "a:99001009004002", "99001009004000"]
+    assert fusion.article_first_among_twins(order, has_text, twins, as_well) == [
+        "a:99001009004002",
+        "99001009000000",
+        "99001009004000",
+    ]
+    # An article the words find less well, one beyond the first three, or of another service stays.
+    articles = {"a:99001009004001"}
+    weaker = ["99001009000000", "a:99001009004001"]
+    assert fusion.article_first_among_twins(weaker, has_text, twins, as_well) == weaker
+    found["a:99001009004001"] = 1.0
+    assert (
+        fusion.article_first_among_twins(["99001009000000", "x", "y", "a:99001009004001"], has_text, twins, as_well)[0]
+        == "99001009000000"
+    )
+    assert (
+        fusion.article_first_among_twins(["99108011000000", "a:99001009004001"], has_text, twins, as_well)[0]
+        == "99108011000000"
+    )
+    # An article first already, or nothing: unchanged.
+    assert (
+        fusion.article_first_among_twins(["a:99001009004001", "99001009000000"], has_text, twins, as_well)[0]
+        == "a:99001009004001"
+    )
+    assert fusion.article_first_among_twins([], has_text, twins, as_well) == []
