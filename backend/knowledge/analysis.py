@@ -35,6 +35,8 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 # Linking elements between compound parts (Fugenelemente) and inflection endings of the head.
 LINKERS = ("s", "es", "n", "en", "e", "er", "ns")
 ENDINGS = ("e", "en", "n", "s", "es", "er", "ern", "nen")
+# An adjective's endings by case and gender: "ein blauer Parkausweis", "einen blauen", "mit einem blauem".
+ADJECTIVE_ENDINGS = ("e", "em", "en", "er", "es")
 MIN_PART = 4
 SHORT_PARTS = frozenset({"amt", "bau", "tag", "see", "rad", "weg", "bus", "gas", "eis", "ehe", "tod", "bio", "kfz"})
 MAX_COMPOUND_PARTS = 4
@@ -100,6 +102,14 @@ class SynonymRule:
     generic: bool = False  # about what the caller wants done, not which service
     thesaurus: bool = False  # derived from OpenThesaurus (thesaurus_de.txt): counts less than a written rule
 
+    def _same_word(self, actual: str, expected: str) -> bool:
+        """Equal, an ending more or less, or — in a phrase — the adjective in another case: the
+        caller says "einen blauen Parkausweis" where the rule says "blauer Parkausweis"."""
+        if _ending_apart(actual, expected):
+            return True
+        stem = adjective_stem(actual)
+        return len(self.key) > 1 and stem is not None and stem == adjective_stem(expected)
+
     def matches(self, sequence: Sequence[str], at: int) -> bool:
         if at + len(self.key) > len(sequence):
             return False
@@ -111,9 +121,21 @@ class SynonymRule:
             if last and self.prefix:
                 if not actual.startswith(expected):
                     return False
-            elif actual != expected and not any(actual == expected + e or expected == actual + e for e in ENDINGS):
+            elif not self._same_word(actual, expected):
                 return False
         return True
+
+
+def _ending_apart(actual: str, expected: str) -> bool:
+    return actual == expected or any(actual == expected + e or expected == actual + e for e in ENDINGS)
+
+
+def adjective_stem(word: str) -> str | None:
+    """The word without an adjective's ending (blauen, blauer, blaues → blau), or None."""
+    for ending in ADJECTIVE_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_PART:
+            return word[: -len(ending)]
+    return None
 
 
 def parse_synonym_line(
@@ -163,6 +185,8 @@ class Lexicon:
         30–70 ms per question (profiled); this looks up a few keys."""
         by_word, by_prefix = self._rule_index
         keys = {word, *(word + e for e in ENDINGS), *(word[: -len(e)] for e in ENDINGS if word.endswith(e))}
+        if stem := adjective_stem(word):
+            keys.update(stem + e for e in ADJECTIVE_ENDINGS)
         found = {n for key in keys for n in by_word.get(key, ())}
         found.update(n for end in range(1, len(word) + 1) for n in by_prefix.get(word[:end], ()))
         return [self.synonyms[n] for n in sorted(found)]
@@ -447,6 +471,17 @@ class QueryPlan:
 
 # Particles of separable verbs: "Wie melde ich mein Auto ab?" means abmelden.
 PARTICLES = frozenset({"ab", "an", "um", "aus", "ein", "zu", "auf", "nach", "vor", "zuruck", "weg", "fest", "mit"})
+# Articles and possessives (folded): the word after one is a noun, written small or not — in
+# "mein laden zieht um" the verb is "zieht" (umziehen), not "laden" (umladen).
+DETERMINERS = frozenset(
+    {
+        "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines",
+        "kein", "keine", "keinen", "keinem", "keiner", "mein", "meine", "meinen", "meinem", "meiner",
+        "meines", "dein", "deine", "deinen", "deinem", "deiner", "sein", "seine", "seinen", "seinem",
+        "seiner", "ihr", "ihre", "ihren", "ihrem", "ihrer", "unser", "unsere", "unseren", "unserem",
+        "unserer", "euer", "eure",
+    }
+)  # fmt: skip
 
 
 def derived_forms(word: str) -> list[str]:
@@ -587,7 +622,9 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             (
                 n
                 for n, w in enumerate(clause[:3])
-                if w not in lex.stopwords and w not in lex.aspects and not (n > 0 and w in nouns)
+                if w not in lex.stopwords
+                and w not in lex.aspects
+                and not (n > 0 and (w in nouns or clause[n - 1] in DETERMINERS))
             ),
             None,
         )

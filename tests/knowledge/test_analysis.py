@@ -258,6 +258,42 @@ def test_a_separable_verbs_particle_joins_the_verb_not_a_noun_before_it() -> Non
     assert "umladen" not in concepts
 
 
+def test_after_an_article_or_possessive_comes_a_noun_in_lower_case_too() -> None:
+    """Typed all small, "mein laden zieht um" has no casing to tell the noun: the word after
+    "mein" is one, so the particle joins "zieht" (umziehen), and the shop stays a Laden."""
+    concepts = {c.label: [a.words for a in c.strong] for c in analysis.analyse("mein laden zieht um").concepts}
+    assert ("umziehen",) in concepts["umzieht"]
+    assert ("gewerbe",) in concepts["laden"]
+    assert "umladen" not in concepts
+    # Without a determiner before it, the first word still may be the verb: "melde das Auto ab".
+    assert ("abmelden",) in _alternatives("melde das auto ab")["abmelde"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "meine mutter braucht einen blauen parkausweis",
+        "gibt es einen blauen Parkausweis",
+        "mit einem blauem Parkausweis",
+        "ein blaues Parkausweis",  # as typed, wrong or not
+    ],
+)
+def test_a_phrase_rule_matches_its_adjective_in_every_case(question: str) -> None:
+    """The rule says "blauer parkausweis"; the caller says it in the case the sentence needs."""
+    (concept,) = [c for c in analysis.analyse(question).concepts if "parkausweis" in c.label]
+    assert concept.from_synonym and ("parkausweis", "fur", "schwerbehinderte") in {a.words for a in concept.strong}
+
+
+def test_an_adjective_ending_is_not_a_one_word_rules_ending() -> None:
+    """Only a phrase's words swap an adjective's ending: one word stays as ENDINGS allow
+    (a rule for "parken" takes "parke", not "parkem")."""
+    rule = analysis.SynonymRule(("parken",), False, (("parken",),))
+    assert rule.matches(["parke"], 0) and not rule.matches(["parkem"], 0)
+    phrase = analysis.SynonymRule(("blauer", "parkausweis"), False, (("parkausweis",),))
+    assert phrase.matches(["blauem", "parkausweis"], 0) and phrase.matches(["blaues", "parkausweis"], 0)
+    assert not phrase.matches(["grauen", "parkausweis"], 0)
+
+
 def test_the_dictionary_is_asked_with_the_umlauts_as_typed() -> None:
     """The search folds umlauts (Schlüssel → schlussel), the dictionary does not know folded
     words: it is asked with the word as typed, so "Schlüssel" is a word (no typo to correct)
