@@ -622,9 +622,9 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             (
                 n
                 for n, w in enumerate(clause[:3])
-                if w not in lex.stopwords
-                and w not in lex.aspects
+                if w not in lex.aspects
                 and not (n > 0 and (w in nouns or clause[n - 1] in DETERMINERS))
+                and (w not in lex.stopwords or (particle is not None and _separable_verb(particle, w)))
             ),
             None,
         )
@@ -659,7 +659,14 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 continue
             if len(word) < 2 or word in seen:
                 continue
-            if word in lex.stopwords and not _exact_single_word_rule(word, lex):
+            # A verb of everyday speech is searched only with its particle: "gebe … ab", "läuft … ab".
+            joins = particle is not None and position == verb_at
+            if joins and word in lex.stopwords and (aspect := _aspect_of_verb(particle or "", word, lex)):
+                # "Wann macht das Bürgerbüro auf": aufmachen asks for the opening hours.
+                if aspect not in plan.aspects:
+                    plan.aspects.append(aspect)
+                continue
+            if word in lex.stopwords and not joins and not _exact_single_word_rule(word, lex):
                 continue
             seen.add(word)
             noun = not nouns or word in nouns or position == 0
@@ -669,6 +676,17 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             plan.concepts.append(concept)
         _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan
+
+
+def _separable_verb(particle: str, word: str) -> bool:
+    """Whether the particle and the word make a verb the dictionary knows (ab + gebe → abgeben,
+    ab + läuft → ablaufen; not ab + wie)."""
+    return any(is_german_word(form) for form in lemmas(particle + word, noun=False))
+
+
+def _aspect_of_verb(particle: str, word: str, lex: Lexicon) -> str | None:
+    """The aspect a separable verb names (auf + macht → aufmachen: opening hours), if any."""
+    return next((lex.aspects[f] for f in lemmas(particle + word, noun=False) if f in lex.aspects), None)
 
 
 def _join(concepts: Sequence[Concept], vocabulary: frozenset[str]) -> None:

@@ -269,6 +269,19 @@ def test_after_an_article_or_possessive_comes_a_noun_in_lower_case_too() -> None
     assert ("abmelden",) in _alternatives("melde das auto ab")["abmelde"]
 
 
+def test_a_verb_of_everyday_speech_counts_only_with_its_particle() -> None:
+    """ "Wie läuft das mit der Hochzeit" asks about the wedding, not about running (it found the
+    Kreislaufwirtschaftsgesetz); "mein Pass läuft bald ab" is ablaufen, "wo gebe ich … ab" abgeben;
+    "wann macht das Bürgerbüro auf" asks for the opening hours, not to open a business."""
+    assert list(_alternatives("wie läuft das mit der Hochzeit")) == ["hochzeit"]
+    assert ("ablaufen",) in _alternatives("Mein Pass läuft bald ab")["ablauft"]
+    assert ("abgeben",) in _alternatives("wo gebe ich meinen alten Pass ab")["abgebe"]
+    plan = analysis.analyse("wann macht das Bürgerbüro auf")
+    assert [c.label for c in plan.concepts] == ["burgerburo"] and plan.aspects == ["opening_hours"]
+    # A function word before the particle's verb is no verb: "wie melde ich … ab" stays abmelden.
+    assert ("abmelden",) in _alternatives("wie melde ich mein Auto ab")["abmelde"]
+
+
 @pytest.mark.parametrize(
     "question",
     [
