@@ -142,6 +142,25 @@ def article_first_among_twins(
     return order
 
 
+def placed(
+    fused: Sequence[K],
+    lexical: Sequence[K],
+    meaning: Sequence[K],
+    reranked: Sequence[K],
+    lexical_sure: bool,
+    twins: Callable[[K, K], bool],
+    has_text: Callable[[K], bool],
+    at_least_as_found: Callable[[K, K], bool],
+) -> list[K]:
+    """The fused order after the placement rules, in this order (the search and the tuner alike):
+    between twins the words decide, then text before a bare name, then the meaning retriever's
+    and the re-ranker's first into the top three when the words are unsure."""
+    order = lexical_first_among_twins(fused, lexical, twins)
+    order = article_first_among_twins(order, has_text, twins, at_least_as_found)
+    order = with_meaning_first(order, meaning, lexical_sure)
+    return with_reranker_first(order, reranked, lexical_sure)
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What the retrievers say about one hit."""

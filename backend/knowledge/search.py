@@ -61,9 +61,8 @@ CONTEXT_WORD_SHARE = 0.5  # a known word of the question the hit does not have c
 UNKNOWN_WORD_WEIGHT = 0.5  # share of a rare word's weight that an unknown word counts for
 NON_NOUN_WEIGHT = 0.7  # a word written in lower case where the caller capitalises nouns: a verb or adjective
 ADJUNCT_WEIGHT = 0.8  # a word said after "im", "beim", "auf dem" …: where or when, seldom the service
-THESAURUS_WEIGHT = (
-    0.8  # a word found only by OpenThesaurus' words for it (thesaurus.py): less sure than a written synonym
-)
+# A word found only by OpenThesaurus' words for it (thesaurus.py): less sure than a written synonym.
+THESAURUS_WEIGHT = 0.8
 # Tuning (tests/eval/tune.py) reads what each retriever proposed through this hook; None in service.
 EXPLAIN: Callable[[dict[str, Any]], None] | None = None
 # Services each retriever proposes for fusion. Fixed, not grown with the page asked for: the fused
@@ -301,18 +300,6 @@ def _twins(by_group: dict[str, asyncpg.Record]) -> Callable[[str, str], bool]:
     return twins
 
 
-def _found_as_well(
-    concepts: Sequence[_Resolved], unknown: float, by_group: dict[str, asyncpg.Record]
-) -> Callable[[str, str], bool]:
-    """Whether the question's words are found in hit `a` at least as well as in hit `b`."""
-
-    def relevance(group: str) -> float:
-        row = by_group[group]
-        return _judge_row(concepts, unknown, row).relevance if row["lexical"] else 0.0
-
-    return lambda a, b: relevance(a) >= relevance(b)
-
-
 def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Record) -> Judgement:
     """`judge` for a row of the search statement."""
     return judge(
@@ -531,20 +518,21 @@ async def _search_articles(
             (rerank_order, fusion.RERANK_WEIGHT),
         ]
     )
+    found: dict[str, float] = {}  # how well the question's words are found in each hit
     if lexical_on and meaning_on:
-        # The lexical retriever unsure of its first service: the encoder's best guess in the top three.
+        found = {g: _judge_row(searchable, unknown, r).relevance for g, r in by_group.items() if r["lexical"]}
         score_of = dict(fused)
-        # Between twins of one service object the words decide, not the encoder's noise.
-        twins = _twins(by_group)
-        order = fusion.lexical_first_among_twins([g for g, _ in fused], lexical_order, twins)
-        order = fusion.article_first_among_twins(
-            order,
+        order = fusion.placed(
+            [g for g, _ in fused],
+            lexical_order,
+            meaning_order,
+            rerank_order,
+            lexical_sure,
+            _twins(by_group),
             lambda g: by_group[g]["source"] == HitSource.ARTICLE.value,
-            twins,
-            _found_as_well(searchable, unknown, by_group),
+            lambda a, b: found.get(a, 0.0) >= found.get(b, 0.0),
         )
-        order = fusion.with_meaning_first(order, meaning_order, lexical_sure)
-        fused = [(g, score_of[g]) for g in fusion.with_reranker_first(order, rerank_order, lexical_sure)]
+        fused = [(g, score_of[g]) for g in order]
     if EXPLAIN is not None:
         EXPLAIN(
             {
@@ -559,9 +547,7 @@ async def _search_articles(
                 "keys": {g: r["leika_key"] for g, r in by_group.items()},
                 "final": {g: float(r["final"]) for g, r in by_group.items() if r["lexical"]},
                 "articles": [g for g, r in by_group.items() if r["source"] == HitSource.ARTICLE.value],
-                "relevance": {
-                    g: _judge_row(searchable, unknown, r).relevance for g, r in by_group.items() if r["lexical"]
-                },
+                "relevance": found,
                 "content": meaning.content_text(plan),
                 "lexical_confident": {
                     g: r["lexical"] and _judge_row(searchable, unknown, r).confident for g, r in by_group.items()

@@ -49,15 +49,23 @@ def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: f
         def twins(a: str, b: str, keys: dict[str, str] = r["keys"]) -> bool:
             return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
 
-        order = fusion.lexical_first_among_twins([g for g, _ in fused], r["lexical"], twins)
         relevance: dict[str, float] = r.get("relevance", {})
 
         def as_well(a: str, b: str, relevance: dict[str, float] = relevance) -> bool:
             return relevance.get(a, 0.0) >= relevance.get(b, 0.0)
 
-        order = fusion.article_first_among_twins(order, set(r.get("articles", [])).__contains__, twins, as_well)
-        order = fusion.with_meaning_first(order, r["meaning"], lexical_sure)
-        groups = fusion.with_reranker_first(order, rerank, lexical_sure)[:3]
+        articles = set(r.get("articles", []))
+        placed = fusion.placed(
+            [g for g, _ in fused],
+            r["lexical"],
+            r["meaning"],
+            rerank,
+            lexical_sure,
+            twins,
+            articles.__contains__,
+            as_well,
+        )
+        groups = placed[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
         mean_rank = {g: n for n, g in enumerate(r["meaning"], 1)}
