@@ -45,6 +45,13 @@ def test_the_article_as_said_on_the_phone_is_not_searched(article: str) -> None:
     assert [c.label for c in plan.concepts] == ["betrieb"]
 
 
+@pytest.mark.parametrize("contraction", ["fürs", "aufs", "übers", "fürn"])
+def test_a_preposition_with_its_article_as_said_is_not_searched(contraction: str) -> None:
+    # "brauche nen termin fürs bürgerbüro" searched "furs" as a word.
+    plan = analysis.analyse(f"brauche nen termin {contraction} bürgerbüro")
+    assert [c.label for c in plan.concepts] == ["burgerburo"]
+
+
 def test_colloquial_words_get_the_official_terms() -> None:
     alternatives = _alternatives("Ich hab ein Knöllchen bekommen, und mein Sohn braucht Bafög")
     assert ("verwarnungsgeld",) in alternatives["knollchen"]
