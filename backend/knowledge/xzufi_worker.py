@@ -81,6 +81,11 @@ async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncC
     except transfer.TransferFailed as error:
         outcome = f"failed: {error}"
         log.warning("xzufi_transfer_failed", tenant=principal.tenant_slug, reason=str(error))
+    except Exception as error:  # the run lets the transfer go, or no run would start for RUN_HELD
+        with suppress(Exception):
+            async with unit_of_work(app, principal) as uow:
+                await transfer.finish(uow, creds.run_id, clock.now(), f"failed: {type(error).__name__}", report)
+        raise
     finally:
         if client is None:
             await http.aclose()
