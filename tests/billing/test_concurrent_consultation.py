@@ -84,7 +84,7 @@ async def test_an_adoption_and_a_town_changing_its_answer_at_once_agree(world: W
     all ("adopted", not "adopted after the deadline with a reason"). Now either the objection
     comes first and the adoption is refused, or the adoption does and the objection is refused."""
     outcomes: set[str] = set()
-    for round_ in range(ROUNDS * 2):
+    for round_ in range(ROUNDS + 1):
         billing = await make_billing(world.state)
         await _proposed(world, billing)
         await _decide(billing, "soest", RateDecision.ACCEPTED)
