@@ -159,7 +159,12 @@ async def _agreed(uow: UnitOfWork, operator: Tenant, data: RateAdoptionInput) ->
     proposed = await repository.find_rate_proposal(uow.conn, operator.id, data.year, for_update=True)
     if proposed is None:
         raise Conflict(_l("propose the rate for {year} to the towns first", year=data.year), field="year")
-    consents = await repository.list_consents(uow.conn, sorted(uow.principal.acting_tenant_ids), data.year)
+    # Locked: a town changing its answer at this moment either comes first (and is counted) or
+    # waits and finds the rate adopted; read unlocked, an objection sent meanwhile was answered
+    # 200 while the rate went in as accepted by all (the third sweep, decision 004).
+    consents = await repository.list_consents(
+        uow.conn, sorted(uow.principal.acting_tenant_ids), data.year, for_update=True
+    )
     waiting = [c for c in consents if c.operator_tenant_id == operator.id and c.decision is not RateDecision.ACCEPTED]
     if not waiting:
         return RateEventKind.ADOPTED, (data.reason or "").strip()

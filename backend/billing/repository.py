@@ -495,10 +495,14 @@ async def decide_consent(
     return row_to(RateConsent, row)
 
 
-async def list_consents(conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int) -> list[RateConsent]:
+async def list_consents(
+    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], year: int, *, for_update: bool = False
+) -> list[RateConsent]:
+    """`for_update`: the answers hold still until the transaction ends (an adoption reads them)."""
     rows = await conn.fetch(
         f"""SELECT {CONSENT_COLUMNS} FROM rate_consents c WHERE tenant_id = ANY($1::uuid[]) AND year = $2
-            ORDER BY (SELECT name FROM tenants t WHERE t.id = c.tenant_id), tenant_id""",
+            ORDER BY (SELECT name FROM tenants t WHERE t.id = c.tenant_id), tenant_id
+            {"FOR UPDATE" if for_update else ""}""",
         list(tenant_ids),
         year,
     )

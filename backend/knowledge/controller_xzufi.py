@@ -113,7 +113,8 @@ class XzufiController(AuthenticatedController):
         self, app_state: AppState, principal: Principal, data: TransferSettingsInput
     ) -> TransferSettings:
         """The background worker runs it every `intervalMinutes`; the cursor is kept between runs
-        (`restart: true`, or a new URL, forgets it). The client secret is stored sealed."""
+        (`restart: true`, or a new URL, forgets it). The client secret is stored sealed. A run in
+        progress stops before its next page."""
         async with unit_of_work(app_state, principal) as uow:
             return await xzufi_transfer.set_transfer(uow, data)
 
@@ -121,7 +122,8 @@ class XzufiController(AuthenticatedController):
         "/xzufi-transfer/run",
         summary="Run the operator's XZuFi transfer now",
         status_code=200,
-        responses=problem_responses(401, 403, 404),
+        responses=problem_responses(401, 403, 404, 409),
     )
     async def run_transfer(self, app_state: AppState, principal: Principal) -> XzufiReport:
+        """One run at a time: 409 CONFLICT while another (the worker's, or this button's) runs."""
         return await xzufi_worker.run_transfer(app_state, principal)

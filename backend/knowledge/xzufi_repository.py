@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -423,7 +423,8 @@ async def save_transfer(
                                  THEN NULL ELSE xzufi_transfers.cursor_url END,
                next_index = CASE WHEN $10 OR xzufi_transfers.url <> EXCLUDED.url
                                  THEN NULL ELSE xzufi_transfers.next_index END,
-               version = xzufi_transfers.version + 1, updated_at = EXCLUDED.updated_at
+               version = xzufi_transfers.version + 1, updated_at = EXCLUDED.updated_at,
+               run_id = NULL, run_seen_at = NULL
            RETURNING {TRANSFER_COLUMNS}""",
         tenant_id,
         fields["url"],
@@ -440,39 +441,70 @@ async def save_transfer(
     return row
 
 
-async def claim_due_transfers(conn: asyncpg.Connection, now: datetime) -> list[tuple[UUID, str]]:
-    """Due transfers, claimed by moving their next run on: another instance skips them."""
+async def claim_due_transfers(conn: asyncpg.Connection, now: datetime, held: timedelta) -> list[tuple[UUID, str]]:
+    """Due transfers no run holds, claimed by moving their next run on: another instance skips them."""
     rows = await conn.fetch(
         """UPDATE xzufi_transfers x SET next_run_at = $1::timestamptz + make_interval(mins => x.interval_minutes)
            FROM tenants t
            WHERE t.id = x.tenant_id AND x.tenant_id IN (
                SELECT tenant_id FROM xzufi_transfers WHERE enabled AND next_run_at <= $1::timestamptz
+                 AND (run_id IS NULL OR run_seen_at < $1::timestamptz - $2::interval)
                FOR UPDATE SKIP LOCKED)
            RETURNING x.tenant_id, t.slug""",
         now,
+        held,
     )
     return [(r["tenant_id"], r["slug"]) for r in rows]
 
 
-async def save_cursor(
-    conn: asyncpg.Connection, tenant_id: UUID, cursor_url: str | None, next_index: int | None
-) -> None:
-    await conn.execute(
-        "UPDATE xzufi_transfers SET cursor_url = $2, next_index = $3 WHERE tenant_id = $1",
+async def begin_run(
+    conn: asyncpg.Connection, tenant_id: UUID, run_id: UUID, now: datetime, held: timedelta
+) -> asyncpg.Record | None:
+    """Take the transfer for one run; None when another run holds it (seen within `held`)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""UPDATE xzufi_transfers SET run_id = $2, run_seen_at = $3
+            WHERE tenant_id = $1 AND (run_id IS NULL OR run_seen_at < $3::timestamptz - $4::interval)
+            RETURNING {TRANSFER_COLUMNS}""",
         tenant_id,
+        run_id,
+        now,
+        held,
+    )
+    return row
+
+
+async def save_cursor(
+    conn: asyncpg.Connection, tenant_id: UUID, run_id: UUID, cursor_url: str | None, next_index: int | None
+) -> bool:
+    """The cursor after a page of run `run_id`; False (nothing saved) when the run no longer
+    holds the transfer: its settings were saved meanwhile, or its hold ran out and another took it."""
+    status = await conn.execute(
+        """UPDATE xzufi_transfers SET cursor_url = $3, next_index = $4, run_seen_at = now()
+           WHERE tenant_id = $1 AND run_id = $2""",
+        tenant_id,
+        run_id,
         cursor_url,
         next_index,
     )
+    return bool(status.endswith(" 1"))
 
 
 async def finish_run(
-    conn: asyncpg.Connection, tenant_id: UUID, now: datetime, outcome: str, report: dict[str, Any] | None
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    run_id: UUID,
+    now: datetime,
+    outcome: str,
+    report: dict[str, Any] | None,
 ) -> None:
+    """Record the run's end and let the transfer go (only while the run still holds it)."""
     await conn.execute(
-        """UPDATE xzufi_transfers SET last_run_at = $2::timestamptz, last_outcome = $3, last_report = $4,
-               next_run_at = $2::timestamptz + make_interval(mins => interval_minutes)
-           WHERE tenant_id = $1""",
+        """UPDATE xzufi_transfers SET last_run_at = $3::timestamptz, last_outcome = $4, last_report = $5,
+               next_run_at = $3::timestamptz + make_interval(mins => interval_minutes),
+               run_id = NULL, run_seen_at = NULL
+           WHERE tenant_id = $1 AND run_id = $2""",
         tenant_id,
+        run_id,
         now,
         outcome[:2000],
         report,

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import msgspec
 
 from auth.permissions import Operation
 from backend import clock
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.i18n import _l
 from backend.knowledge import xzufi, xzufi_import
 from backend.knowledge import xzufi_repository as store
@@ -38,6 +38,10 @@ from backend.state import UnitOfWork
 from backend.tenants import reach
 
 MAX_PAGES_PER_RUN = 200
+# A run holds its transfer while it works (renewed with each page): another run, the worker's or
+# the run button's, is refused meanwhile. A page is fetched within 30 s and applied in far less
+# than this; a run whose instance died is taken over after it.
+RUN_HELD = timedelta(minutes=30)
 MAX_PAGE_BYTES = 32 * 1024 * 1024
 MAX_OBJECTS_PER_PAGE = 5000
 _DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
@@ -103,15 +107,24 @@ class Credentials:
     client_secret: str
     scope: str
     cursor_url: str | None
+    run_id: UUID
 
 
-async def credentials(uow: UnitOfWork) -> Credentials:
+async def begin_run(uow: UnitOfWork) -> Credentials:
+    """Take the transfer for one run, with what it needs to sign in and where to resume. One run
+    at a time: two at once fetched and imported every page twice and could move the cursor back
+    (the third sweep, decision 004)."""
     home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
-    row = await store.find_transfer(uow.conn, home.id)
+    run_id = uuid4()
+    row = await store.begin_run(uow.conn, home.id, run_id, clock.now(), RUN_HELD)
     if row is None:
-        raise NotFound(_l("no XZuFi transfer is set up"))
+        if await store.find_transfer(uow.conn, home.id) is None:
+            raise NotFound(_l("no XZuFi transfer is set up"))
+        raise Conflict(_l("a run of the XZuFi transfer is in progress; its report will be the transfer's last run"))
     secret = uow.app.sealer.open(row["client_secret"], _context(home.id))
-    return Credentials(home.id, row["url"], row["token_url"], row["client_id"], secret, row["scope"], row["cursor_url"])
+    return Credentials(
+        home.id, row["url"], row["token_url"], row["client_id"], secret, row["scope"], row["cursor_url"], run_id
+    )
 
 
 class Page(msgspec.Struct, frozen=True, rename="camel"):
@@ -222,15 +235,19 @@ async def apply_page(
     deletions: list[xzufi.Deletion],
     problems: list[XzufiProblem],
     cursor: tuple[str | None, int | None],
+    run_id: UUID,
 ) -> XzufiReport:
-    """One page in one transaction, with the cursor that follows it."""
+    """One page in one transaction, with the cursor that follows it. A run that no longer holds
+    the transfer (its settings were saved meanwhile: a new URL or `restart` reset the cursor)
+    stops here, the page not taken, rather than write the old server's next page over the cursor."""
     run = await xzufi_import.start(uow)
     run.counts.errors.extend(problems)
     for message in messages:
         await xzufi_import.apply_message(run, message)
     if deletions:
         await xzufi_import.apply_message(run, xzufi.XzufiMessage(name="loesche"), deletions)
-    await store.save_cursor(uow.conn, run.operator.id, cursor[0], cursor[1])
+    if not await store.save_cursor(uow.conn, run.operator.id, run_id, cursor[0], cursor[1]):
+        raise TransferFailed("the transfer's settings were saved during the run; stopped, the page not taken")
     return run.counts.report()
 
 
@@ -241,9 +258,11 @@ def add_reports(a: XzufiReport | None, b: XzufiReport) -> XzufiReport:
     return XzufiReport(**values, errors=[*a.errors, *b.errors][:200])
 
 
-async def finish(uow: UnitOfWork, now: datetime, outcome: str, report: XzufiReport | None) -> None:
+async def finish(uow: UnitOfWork, run_id: UUID, now: datetime, outcome: str, report: XzufiReport | None) -> None:
+    """The run's outcome on the transfer, which it lets go (nothing when it no longer held it)."""
     home = await reach.reach_home(uow, Operation.XZUFI_IMPORT, operator=True)
-    await store.finish_run(uow.conn, home.id, now, outcome, msgspec.to_builtins(report) if report else None)
+    report_value = msgspec.to_builtins(report) if report else None
+    await store.finish_run(uow.conn, home.id, run_id, now, outcome, report_value)
 
 
 def refuse_unless_configured(creds: Credentials | None) -> Credentials:

@@ -22,6 +22,7 @@ from auth.roles import Role
 from backend import clock
 from backend.background import giving_way, worker_lifespan
 from backend.db.tenancy import all_tenants_transaction
+from backend.errors import Conflict
 from backend.knowledge import xzufi_import
 from backend.knowledge import xzufi_repository as store
 from backend.knowledge import xzufi_transfer as transfer
@@ -47,8 +48,8 @@ def transfer_principal(tenant_id: UUID, slug: str, acting: frozenset[UUID]) -> P
 
 async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncClient | None = None) -> XzufiReport:
     """One run: sign in, fetch pages from the cursor on, apply each with its cursor."""
-    async with unit_of_work(app, principal, readonly=True) as uow:
-        creds = await transfer.credentials(uow)
+    async with unit_of_work(app, principal) as uow:
+        creds = await transfer.begin_run(uow)  # a Conflict while another run holds the transfer
     http = client or outbound_client(app.outbound, timeout=30.0)
     report: XzufiReport | None = None
     outcome = "ok"
@@ -67,7 +68,7 @@ async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncC
                     pending = asyncio.ensure_future(_fetch_and_read(http, str(following), token, number + 1))
                 async with unit_of_work(app, principal) as uow:
                     taken = await transfer.apply_page(
-                        uow, messages, deletions, problems, (following or url, page.naechster_index)
+                        uow, messages, deletions, problems, (following or url, page.naechster_index), creds.run_id
                     )
                 report = transfer.add_reports(report, taken)
                 if not more:
@@ -80,11 +81,16 @@ async def run_transfer(app: AppState, principal: Principal, client: httpx.AsyncC
     except transfer.TransferFailed as error:
         outcome = f"failed: {error}"
         log.warning("xzufi_transfer_failed", tenant=principal.tenant_slug, reason=str(error))
+    except Exception as error:  # the run lets the transfer go, or no run would start for RUN_HELD
+        with suppress(Exception):
+            async with unit_of_work(app, principal) as uow:
+                await transfer.finish(uow, creds.run_id, clock.now(), f"failed: {type(error).__name__}", report)
+        raise
     finally:
         if client is None:
             await http.aclose()
     async with unit_of_work(app, principal) as uow:
-        await transfer.finish(uow, clock.now(), outcome, report)
+        await transfer.finish(uow, creds.run_id, clock.now(), outcome, report)
     return report or EMPTY
 
 
@@ -109,14 +115,18 @@ class XzufiWorker:
 
     async def claim(self, now: datetime) -> list[tuple[UUID, str, frozenset[UUID]]]:
         async with all_tenants_transaction(self.app.pool) as conn:
-            claimed = await store.claim_due_transfers(conn, now)
+            claimed = await store.claim_due_transfers(conn, now, transfer.RUN_HELD)
             every = frozenset(await conn.fetchval("SELECT auth_all_tenant_ids()"))
         return [(tenant_id, slug, every) for tenant_id, slug in claimed]
 
     async def round(self) -> int:
         claimed = await self.claim(clock.now())
         for tenant_id, slug, acting in claimed:
-            report = await run_transfer(self.app, transfer_principal(tenant_id, slug, acting))
+            try:
+                report = await run_transfer(self.app, transfer_principal(tenant_id, slug, acting))
+            except Conflict:  # a run from the run button holds it since the claim
+                log.info("xzufi_transfer_running", tenant=slug)
+                continue
             log.info(
                 "xzufi_transfer_ran",
                 tenant=slug,

@@ -519,9 +519,20 @@ async def test_a_towns_settings_replaced_at_once_by_what_they_are_never_fail(cli
         )
         assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
         after = (await client.get(path, headers=reader)).json()
-        if "version" in before:
-            before.pop("version"), after.pop("version")
-        assert after == before, path
+        assert _as_set(after) == _as_set(before), path
+
+
+def _as_set(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a setting says, without what a save renews: its version, and the ids of a route
+    table's rows (a table replaced makes new rows; one with routes, as the ticket tests leave
+    Geseke's, differed in its ids alone when those ran first)."""
+    said = {k: v for k, v in settings.items() if k != "version"}
+    if "routes" in said:
+        said["routes"] = sorted(
+            ({k: v for k, v in r.items() if k != "id"} for r in said["routes"]),
+            key=lambda r: (r.get("keyPrefix") or "", r["departmentId"]),
+        )
+    return said
 
 
 async def test_a_group_claim_set_six_times_at_once_is_set(client: Client, world: World) -> None:

@@ -16,7 +16,7 @@ from tests.support.world import World
 Client = httpx.AsyncClient
 KREIS, SOEST, GESEKE = "kreis-soest", "stadt-soest", "stadt-geseke"
 AT_ONCE = 4
-FIELDS = "article { id latestVersion } errors { code }"
+FIELDS = "article { id latestVersion status } errors { code }"
 CREATE = f"mutation($i: ArticleInput!, $t: String) {{ createArticle(input: $i, tenant: $t) {{ {FIELDS} }} }}"
 UPDATE = (
     f"mutation($id: UUID!, $i: ArticleInput!, $v: Int!) {{ updateArticle(id: $id, input: $i, expectedVersion: $v) "
@@ -119,3 +119,58 @@ async def test_one_article_published_and_archived_and_one_synonym_set_and_remove
     synonym = ids.pop()
     removed = await asyncio.gather(*(_gql(client, editor, UNSYNONYM, id=synonym, g=town) for _ in range(AT_ONCE)))
     assert sum(a["removeSearchSynonym"]["removed"] for a in removed) == 1, removed
+
+
+UPDATE_LOCAL = (
+    "mutation($id: UUID!, $i: LocalVersionInput!, $v: Int!) { updateLocalVersion(id: $id, input: $i, "
+    "expectedVersion: $v) { article { id latestVersion status latest { overrides { fees } } } errors { code } } }"
+)
+RETURN = f"mutation($id: UUID!, $v: Int!) {{ returnArticleToDraft(id: $id, expectedVersion: $v) {{ {FIELDS} }} }}"
+STATE = "query($id: UUID!) { editorArticle(id: $id) { latestVersion status latest { overrides { fees } } } }"
+
+
+async def test_a_local_version_changed_by_several_editors_and_returned_while_published(
+    client: Client, world: World
+) -> None:
+    """The third sweep's GraphQL-only writes: editors changing one local version at once (one
+    change taken, the others VERSION_CONFLICT, the stored overrides the taken one's), and a
+    version in review returned to draft, published and changed at once (one takes)."""
+    shared = await published_article(client, world, KREIS, f"Burst geteilt {nonsense_word()}", shared=True)
+    editor = world.headers(SOEST, "editor")
+    made = await gql(client, editor, LOCAL_VERSION, id=shared["id"], input={"overrides": {"fees": "keine"}})
+    local = made["data"]["createLocalVersion"]["article"]
+    version = local["latestVersion"]
+    for round_ in range(2):
+        answers = await asyncio.gather(
+            *(
+                _gql(client, editor, UPDATE_LOCAL, id=local["id"], i={"overrides": {"fees": f"{n} Euro"}}, v=version)
+                for n in range(AT_ONCE)
+            )
+        )
+        taken = [a["updateLocalVersion"]["article"] for a in answers if not a["updateLocalVersion"]["errors"]]
+        codes = sorted(e["code"] for a in answers for e in a["updateLocalVersion"]["errors"])
+        assert len(taken) == 1 and codes == ["VERSION_CONFLICT"] * (AT_ONCE - 1), answers
+        stored = (await _gql(client, editor, STATE, id=local["id"]))["editorArticle"]
+        assert stored["latest"]["overrides"] == taken[0]["latest"]["overrides"] and stored["status"] == "DRAFT"
+        submitted = await _gql(client, editor, SUBMIT, id=local["id"], v=stored["latestVersion"])
+        version = submitted["submitArticleForReview"]["article"]["latestVersion"]
+        mixed = (
+            _gql(client, editor, RETURN, id=local["id"], v=version),
+            _gql(client, editor, PUBLISH, id=local["id"], v=version),
+            _gql(client, editor, UPDATE_LOCAL, id=local["id"], i={"overrides": {"fees": "spät"}}, v=version),
+            _gql(client, editor, RETURN, id=local["id"], v=version),
+            _gql(client, editor, PUBLISH, id=local["id"], v=version),
+        )
+        answers = await asyncio.gather(*(mixed if round_ == 0 else reversed(mixed)))
+        names = [next(iter(a)) for a in answers]
+        ok = [(n, a[n]["article"]) for n, a in zip(names, answers, strict=True) if not a[n]["errors"]]
+        codes = {e["code"] for n, a in zip(names, answers, strict=True) for e in a[n]["errors"]}
+        assert len(ok) == 1 and ok[0][0] != "updateLocalVersion", answers  # a version in review is not changed
+        assert codes <= {"VERSION_CONFLICT", "INVALID_TRANSITION"}, answers
+        stored = (await _gql(client, editor, STATE, id=local["id"]))["editorArticle"]
+        assert stored["status"] == ok[0][1]["status"] and stored["latestVersion"] == version + 1, (stored, ok)
+        if stored["status"] == "PUBLISHED":  # back to a draft for the next round
+            stored = (await _gql(client, editor, UPDATE_LOCAL, id=local["id"], i={"overrides": {}}, v=version + 1))[
+                "updateLocalVersion"
+            ]["article"]
+        version = stored["latestVersion"]

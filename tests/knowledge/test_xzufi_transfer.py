@@ -4,9 +4,11 @@ where it stopped, refusals of a wrong secret and of a next page on another serve
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +41,7 @@ class TransferServer:
     fail_once: set[int] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
     foreign_next: bool = False
+    delay: float = 0.0  # seconds each page takes (the third sweep's runs overlap)
     port: int = 0
 
     @property
@@ -75,6 +78,7 @@ def server() -> Iterator[TransferServer]:
 
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            time.sleep(state.delay)
             if self.headers.get("Authorization") != "Bearer pvog-token":
                 self._send(401, {"error": "invalid_token"})
                 return
@@ -100,11 +104,13 @@ def server() -> Iterator[TransferServer]:
     httpd.server_close()
 
 
-async def configure(client: Client, world: World, server: TransferServer, secret: str = SECRET) -> httpx.Response:
+async def configure(
+    client: Client, world: World, server: TransferServer, secret: str = SECRET, path: str = "/transfer"
+) -> httpx.Response:
     return await client.put(
         "/v1/knowledge/xzufi-transfer",
         json={
-            "url": f"{server.base}/transfer",
+            "url": f"{server.base}{path}",
             "tokenUrl": f"{server.base}/token",
             "clientId": "pvog-client",
             "clientSecret": secret,
@@ -211,3 +217,74 @@ async def test_bad_transfer_settings_are_refused(client: Client, world: World, b
         "/v1/knowledge/xzufi-transfer", json=body, headers=world.headers(KREIS, "platform-admin")
     )
     assert response.status_code in (400, 422), response.text
+
+
+# --- the third sweep (decision 004): runs at once, and settings saved during a run ---------------
+
+
+def _three_pages(server: TransferServer) -> None:
+    s = suffix()
+    server.pages = {
+        n: {
+            "xzufiObjekte": [{"schreibe": _alone(leistung(f"TR-RUN{n}-{s}", f"Laufdienst {n} {s}"))}],
+            "vollstaendig": n == 2,
+            "next": n + 1,
+        }
+        for n in range(3)
+    }
+
+
+async def test_two_runs_at_once_fetch_each_page_once(client: Client, world: World, server: TransferServer) -> None:
+    """Found by this sweep: two runs at once (the run button twice, or beside the worker) both
+    fetched and imported every page, and the slower one's cursor could go back."""
+    admin = world.headers(KREIS, "platform-admin")
+    _three_pages(server)
+    server.delay = 0.15
+    assert (await configure(client, world, server)).status_code == 200
+    run = "/v1/knowledge/xzufi-transfer/run"
+    worker = XzufiWorker(world.state)
+
+    async def worker_claim() -> list[Any]:
+        await asyncio.sleep(0.1)  # while a run holds the transfer: not due for the worker
+        return [c for c in await worker.claim(clock.now() + timedelta(minutes=1)) if c[0] == world.tenant_ids[KREIS]]
+
+    first, second, claimed = await asyncio.gather(
+        client.post(run, headers=admin), client.post(run, headers=admin), worker_claim()
+    )
+    assert sorted((first.status_code, second.status_code)) == [200, 409], (first.text, second.text)
+    refused = first if first.status_code == 409 else second
+    assert refused.json()["code"] == "CONFLICT" and claimed == []
+    assert server.requests == ["/transfer", "/transfer?index=1", "/transfer?index=2"]
+    done = first if first.status_code == 200 else second
+    assert done.json()["created"] == 3
+    settings = (await client.get("/v1/knowledge/xzufi-transfer", headers=admin)).json()
+    assert (settings["cursorUrl"], settings["lastOutcome"]) == (f"{server.base}/transfer?index=3", "ok")
+    again = await client.post(run, headers=admin)  # the transfer is free again
+    assert again.status_code == 200, again.text
+
+
+async def test_settings_saved_during_a_run_are_not_overwritten_by_it(
+    client: Client, world: World, server: TransferServer
+) -> None:
+    """Found by this sweep: a new URL (or `restart`) saved while a run was going reset the cursor,
+    and the run's next page wrote the old server's next page over it; the next run would have
+    sent the new server's token to the old one. Now the run stops, its page not taken."""
+    admin = world.headers(KREIS, "platform-admin")
+    _three_pages(server)
+    server.delay = 0.3
+    assert (await configure(client, world, server)).status_code == 200
+    running = asyncio.ensure_future(client.post("/v1/knowledge/xzufi-transfer/run", headers=admin))
+    for _ in range(100):
+        if server.requests:
+            break
+        await asyncio.sleep(0.01)
+    changed = await configure(client, world, server, path="/transfer?neu=1")  # a new URL, while page 0 is fetched
+    assert changed.status_code == 200 and changed.json()["cursorUrl"] is None, changed.text
+    stopped = await running
+    assert stopped.status_code == 200 and stopped.json()["created"] == 0, stopped.text
+    settings = (await client.get("/v1/knowledge/xzufi-transfer", headers=admin)).json()
+    assert settings["cursorUrl"] is None and settings["url"] == f"{server.base}/transfer?neu=1", settings
+    server.requests.clear()
+    after = await client.post("/v1/knowledge/xzufi-transfer/run", headers=admin)
+    assert after.status_code == 200 and after.json()["created"] == 3, after.text
+    assert server.requests[0] == "/transfer?neu=1"
