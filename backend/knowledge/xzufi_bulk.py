@@ -244,6 +244,6 @@ def _stored(new: _New) -> store.StoredObject:
         article_id=new.article.id,
         department_id=None,
         leika_key=description.leika_key,
-        data={"originPortal": description.origin_portal, "fields": msgspec.to_builtins(new.fields)},
+        data=one_by_one.service_data(description),
         status="active",
     )

@@ -342,7 +342,7 @@ async def _service(run: _Run, description: xzufi.ServiceDescription, stored: sto
         article_id=article_id,
         department_id=None,
         leika_key=description.leika_key,
-        data={"originPortal": description.origin_portal, "fields": msgspec.to_builtins(fields)},
+        data=service_data(description),
         status="active",
     )
     await store.save_object(run.uow.conn, run.operator.id, value, run.now)
@@ -356,6 +356,16 @@ async def _service(run: _Run, description: xzufi.ServiceDescription, stored: sto
     else:
         run.counts.unchanged += 1
     return True
+
+
+def service_data(description: xzufi.ServiceDescription) -> dict[str, Any]:
+    """What a received service keeps in `xzufi_objects.data`: its origin portal. The sections
+    mapped from it (868 bytes of JSON a bench service) were kept here too until 2026-12-07 and
+    never read: the article's versions hold what was written, `article_sources` /
+    `article_section_sources` each section's source and the hash of what the import sent, the
+    fingerprint tells a resent service from a changed one. An office's data is read (its services
+    and responsibilities make the routes and the town's article) and stays whole."""
+    return {"originPortal": description.origin_portal}
 
 
 def _current(latest: ArticleVersion, name: str) -> Any:
