@@ -159,7 +159,7 @@ SNAPSHOT = {
                   JOIN articles a ON a.tenant_id = s.tenant_id AND a.id = s.article_id
                   LEFT JOIN articles b ON b.tenant_id = a.base_tenant_id AND b.id = a.base_article_id
                   WHERE s.tenant_id = ANY($1::uuid[])""",
-    "terms": """SELECT t.tenant_id, a.external_id, t.term, t.leika_key, t.shared FROM article_search_terms t
+    "terms": """SELECT t.tenant_id, a.external_id, t.terms, t.lowered, t.leika_key, t.shared FROM article_search_terms t
                 JOIN articles a ON a.tenant_id = t.tenant_id AND a.id = t.article_id
                 WHERE t.tenant_id = ANY($1::uuid[])""",
     "routes": """SELECT r.tenant_id, r.key_prefix, d.name FROM ticket_routes r
