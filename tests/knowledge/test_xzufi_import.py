@@ -431,6 +431,8 @@ async def test_an_articles_imported_terms_are_one_row_found_in_any_case_and_repl
     assert await stored() == [([w3], [w3])]
     assert synonym_found(await search(client, world, (GESEKE, "agent"), w3.capitalize(), tenant=GESEKE))
     assert not synonym_found(await search(client, world, (GESEKE, "agent"), w2, tenant=GESEKE))
+    assert (await imported(client, world, text("3")))["updated"] == 1  # no terms any more: no row
+    assert await stored() == []
 
 
 async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_one(
