@@ -68,16 +68,19 @@ async def owners_and_imported_synonyms(
 ) -> tuple[list[UUID], list[tuple[str, str]]]:
     """The operators whose shared knowledge the town sees today (`knowledge_shared_owner_ids`, as
     `repository.shared_owner_ids`), and the (term, catalogue name) of the imported one-word search
-    terms among `words` (decision 024) that the town and those operators may read, with the name
-    of the term's service in the operators' catalogues (the active entry first): two round trips
-    of the search (the operators, then the terms, which need them) in one (decision 035)."""
+    terms among `words` (decision 024; an article's terms are one row, `lowered` holding them
+    through lower()) that the town and those operators may read, with the name of the term's
+    service in the operators' catalogues (the active entry first): two round trips of the search
+    (the operators, then the terms, which need them) in one (decision 035)."""
     row = await conn.fetchrow(
         """WITH owners AS (SELECT knowledge_shared_owner_ids(ARRAY[$1::uuid]) AS ids)
            SELECT o.ids AS owner_ids,
                   ARRAY(SELECT row(t.term, n.name)
-                        FROM (SELECT DISTINCT term, leika_key FROM article_search_terms
-                              WHERE tenant_id = ANY(array_prepend($1::uuid, o.ids))
-                                AND lower(term) = ANY($2::text[]) AND leika_key IS NOT NULL) t
+                        FROM (SELECT DISTINCT w.term, s.leika_key FROM article_search_terms s
+                              CROSS JOIN LATERAL unnest(s.terms, s.lowered) AS w (term, lowered)
+                              WHERE s.tenant_id = ANY(array_prepend($1::uuid, o.ids))
+                                AND s.lowered && $2::text[] AND s.leika_key IS NOT NULL
+                                AND w.lowered = ANY($2::text[])) t
                         CROSS JOIN LATERAL (SELECT name FROM leika_services
                                             WHERE tenant_id = ANY(o.ids) AND leika_key = t.leika_key
                                             ORDER BY active DESC LIMIT 1) n

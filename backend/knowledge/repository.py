@@ -287,12 +287,13 @@ def versions_insert(versions: Sequence[NewVersion]) -> together.Statement | None
     """`insert_versions`' statement, to send with others (`together`)."""
     if not versions:
         return None
-    columns = []
+    columns: list[list[object]] = []
     for name in _VERSION_WRITTEN:
-        values = [_column_value(getattr(v, name)) for v in versions]
-        if name in _VERSION_JSON:
-            values = [None if x is None else msgspec.json.encode(x).decode() for x in values]
-        columns.append(values)
+        if name in _VERSION_JSON:  # a Struct encoded as it is: the same JSON as its builtins, one pass
+            encoded = (getattr(v, name) for v in versions)
+            columns.append([None if x is None else msgspec.json.encode(x).decode() for x in encoded])
+        else:
+            columns.append([_column_value(getattr(v, name)) for v in versions])
     return _INSERT_VERSIONS, columns
 
 

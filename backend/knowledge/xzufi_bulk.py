@@ -223,9 +223,14 @@ async def _write(run: _Run, planned: list[_New], objects: list[store.StoredObjec
             store.objects_save(run.operator.id, objects, run.now, new=True),
             store.search_terms_insert(
                 [
-                    (n.owner.id, n.article.id, term, n.description.leika_key, n.article.kind is ArticleKind.SHARED)
+                    (
+                        n.owner.id,
+                        n.article.id,
+                        n.description.search_terms,
+                        n.description.leika_key,
+                        n.article.kind is ArticleKind.SHARED,
+                    )
                     for n in planned
-                    for term in n.description.search_terms
                 ]
             ),
         ],
@@ -244,6 +249,6 @@ def _stored(new: _New) -> store.StoredObject:
         article_id=new.article.id,
         department_id=None,
         leika_key=description.leika_key,
-        data={"originPortal": description.origin_portal, "fields": msgspec.to_builtins(new.fields)},
+        data=one_by_one.service_data(description),
         status="active",
     )

@@ -62,8 +62,18 @@ PARSE_AHEAD = True  # a zip's next message parsed while this one's statements wa
 
 def _hash(value: object) -> str:
     # Text, most sections, is its own builtin: the same bytes without the conversion.
-    plain = value if type(value) is str else msgspec.to_builtins(value)
+    if type(value) is str:
+        return _EMPTY_TEXT_HASH if not value else _digest(value)
+    return _EMPTY_LIST_HASH if type(value) is list and not value else _digest(msgspec.to_builtins(value))
+
+
+def _digest(plain: object) -> str:
     return hashlib.sha256(msgspec.json.encode(plain, order="sorted")).hexdigest()[:32]
+
+
+# A new article's sections a source leaves empty (an office, forms: two of eleven a bench service)
+# hash alike every time: computed once.
+_EMPTY_TEXT_HASH, _EMPTY_LIST_HASH = _digest(""), _digest([])
 
 
 def ags_of(area: str) -> str:
@@ -342,7 +352,7 @@ async def _service(run: _Run, description: xzufi.ServiceDescription, stored: sto
         article_id=article_id,
         department_id=None,
         leika_key=description.leika_key,
-        data={"originPortal": description.origin_portal, "fields": msgspec.to_builtins(fields)},
+        data=service_data(description),
         status="active",
     )
     await store.save_object(run.uow.conn, run.operator.id, value, run.now)
@@ -356,6 +366,16 @@ async def _service(run: _Run, description: xzufi.ServiceDescription, stored: sto
     else:
         run.counts.unchanged += 1
     return True
+
+
+def service_data(description: xzufi.ServiceDescription) -> dict[str, Any]:
+    """What a received service keeps in `xzufi_objects.data`: its origin portal. The sections
+    mapped from it (868 bytes of JSON a bench service) were kept here too until 2026-12-07 and
+    never read: the article's versions hold what was written, `article_sources` /
+    `article_section_sources` each section's source and the hash of what the import sent, the
+    fingerprint tells a resent service from a changed one. An office's data is read (its services
+    and responsibilities make the routes and the town's article) and stays whole."""
+    return {"originPortal": description.origin_portal}
 
 
 def _current(latest: ArticleVersion, name: str) -> Any:
@@ -521,8 +541,9 @@ async def _write_article(
 
 
 def _input(fields: dict[str, Any], leika_key: str, latest: ArticleVersion | None) -> ArticleInput:
-    base = latest.sections if latest is not None else Sections()
-    sections = msgspec.structs.replace(base, **{k: v for k, v in fields.items() if k in Sections.__struct_fields__})
+    given = {k: v for k, v in fields.items() if k in Sections.__struct_fields__}
+    # A new article's sections built once (not the defaults, then replaced: two checks of the text)
+    sections = msgspec.structs.replace(latest.sections, **given) if latest is not None else Sections(**given)
     return ArticleInput(
         title=fields["title"],
         summary=fields["summary"],

@@ -340,6 +340,13 @@ async def confirm_sources(
 # ---------------------------------------------------------------------------------- search terms
 
 
+# An article's imported terms are one row: `terms` as sent, `lowered` through PostgreSQL's lower()
+# (what the search compares with the question's words; decision 024, branch importspeed7).
+_INSERT_TERMS = """INSERT INTO article_search_terms (tenant_id, article_id, terms, lowered, leika_key, source, shared)
+    SELECT t, a, ($3::text[])[f:l], lower((($3::text[])[f:l])::text)::text[], k, 'xzufi', s
+    FROM unnest($1::uuid[], $2::uuid[], $4::int[], $5::int[], $6::text[], $7::boolean[]) AS r (t, a, f, l, k, s)"""
+
+
 async def replace_search_terms(
     conn: asyncpg.Connection,
     tenant_id: UUID,
@@ -348,49 +355,42 @@ async def replace_search_terms(
     terms: Sequence[str],
     shared: bool,
 ) -> None:
+    statement = search_terms_insert([(tenant_id, article_id, terms, leika_key, shared)])
+    if statement is None:
+        await conn.execute(
+            "DELETE FROM article_search_terms WHERE tenant_id = $1 AND article_id = $2", tenant_id, article_id
+        )
+        return
     await conn.execute(
-        "DELETE FROM article_search_terms WHERE tenant_id = $1 AND article_id = $2", tenant_id, article_id
+        statement[0]
+        + """
+        ON CONFLICT (tenant_id, article_id) DO UPDATE SET terms = EXCLUDED.terms, lowered = EXCLUDED.lowered,
+            leika_key = EXCLUDED.leika_key, shared = EXCLUDED.shared""",
+        *statement[1],
     )
-    await conn.executemany(
-        """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
-           VALUES ($1, $2, $3, $4, 'xzufi', $5) ON CONFLICT DO NOTHING""",
-        [(tenant_id, article_id, term, leika_key, shared) for term in terms],
-    )
 
 
-async def add_search_terms(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> None:
-    """Search terms of new articles: (tenant, article, term, LeiKa key, shared), one statement.
-    The articles are new, so a term can only collide with itself: repeats are dropped here rather
-    than by ON CONFLICT, whose speculative insertion costs every row."""
-    await together.execute(conn, [search_terms_insert(rows)])
-
-
-def search_terms_insert(rows: Sequence[tuple[UUID, UUID, str, str | None, bool]]) -> together.Statement | None:
-    """`add_search_terms`' statement, to send with others (`together`)."""
-    rows = list({(r[0], r[1], r[2]): r for r in rows}.values())  # a repeat carries the same key and share
-    if not rows:
+def search_terms_insert(
+    rows: Sequence[tuple[UUID, UUID, Sequence[str], str | None, bool]],
+) -> together.Statement | None:
+    """The imported search terms of articles without any yet, one row an article: (tenant,
+    article, terms, LeiKa key, shared); an article without terms gets no row. The terms travel as
+    one array, each article's as a slice of it (`f`..`l`), so an article is one row however many
+    terms it has."""
+    flat: list[str] = []
+    columns: list[list[Any]] = [[], [], [], [], [], []]
+    for tenant_id, article_id, terms, leika_key, shared in rows:
+        once = list(dict.fromkeys(terms))  # each term once, in the source's order
+        if not once:
+            continue
+        for column, value in zip(
+            columns, (tenant_id, article_id, len(flat) + 1, len(flat) + len(once), leika_key, shared), strict=True
+        ):
+            column.append(value)
+        flat.extend(once)
+    if not flat:
         return None
-    columns = list(zip(*rows, strict=True))
-    return (
-        """INSERT INTO article_search_terms (tenant_id, article_id, term, leika_key, source, shared)
-           SELECT t, a, term, k, 'xzufi', s FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::boolean[])
-               AS r (t, a, term, k, s)""",
-        [list(c) for c in columns],
-    )
-
-
-async def imported_terms(
-    conn: asyncpg.Connection, tenant_ids: Sequence[UUID], words: Sequence[str]
-) -> list[tuple[str, str]]:
-    """(term, LeiKa key) of the imported one-word search terms among `words` that the given
-    tenants may read (RLS admits the town's own and its operator's shared ones)."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT term, leika_key FROM article_search_terms
-           WHERE tenant_id = ANY($1::uuid[]) AND lower(term) = ANY($2::text[]) AND leika_key IS NOT NULL""",
-        list(tenant_ids),
-        list(words),
-    )
-    return [(r["term"], r["leika_key"]) for r in rows]
+    return _INSERT_TERMS, [columns[0], columns[1], flat, *columns[2:]]
 
 
 # ---------------------------------------------------------------------------------- transfer

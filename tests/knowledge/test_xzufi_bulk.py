@@ -159,7 +159,7 @@ SNAPSHOT = {
                   JOIN articles a ON a.tenant_id = s.tenant_id AND a.id = s.article_id
                   LEFT JOIN articles b ON b.tenant_id = a.base_tenant_id AND b.id = a.base_article_id
                   WHERE s.tenant_id = ANY($1::uuid[])""",
-    "terms": """SELECT t.tenant_id, a.external_id, t.term, t.leika_key, t.shared FROM article_search_terms t
+    "terms": """SELECT t.tenant_id, a.external_id, t.terms, t.lowered, t.leika_key, t.shared FROM article_search_terms t
                 JOIN articles a ON a.tenant_id = t.tenant_id AND a.id = t.article_id
                 WHERE t.tenant_id = ANY($1::uuid[])""",
     "routes": """SELECT r.tenant_id, r.key_prefix, d.name FROM ticket_routes r
@@ -225,6 +225,13 @@ async def test_the_bulk_path_leaves_the_same_knowledge_as_one_by_one(world: Worl
                 list(ids.values()),
             )
         assert first == (1 if bulk else 3)
+        # A received service keeps its origin portal only (its sections are the article's, and
+        # nothing read them here); an office keeps what the routes and the towns' articles read.
+        async with unit_of_work(state, admin, readonly=True) as uow:
+            kept = await uow.conn.fetch("SELECT kind, data FROM xzufi_objects WHERE tenant_id = $1", ids["kreis"])
+        assert {r["kind"] for r in kept} == {"leistung", "organisationseinheit"}
+        assert all(r["data"] == {"originPortal": None} for r in kept if r["kind"] == "leistung"), kept
+        assert all(r["data"]["leistungen"] and r["data"]["responsibilities"] for r in kept if r["kind"] != "leistung")
     one, two = reports[True]
     assert (one["created"], one["officesCreated"], one["responsibilities"]) == (3, 2, 3), one
     assert (two["created"], two["updated"], two["unchanged"], two["deletesUnknown"]) == (2, 1, 1, 1), two

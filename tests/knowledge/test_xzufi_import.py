@@ -399,6 +399,42 @@ async def test_an_imported_search_term_of_several_words_finds_the_service_when_s
     assert not any("hundesteuer" in shown.lower() for shown in apart["interpretedAs"]), apart["interpretedAs"]
 
 
+async def test_an_articles_imported_terms_are_one_row_found_in_any_case_and_replaced_when_changed(
+    client: Client, world: World, catalogue: dict[str, Any]
+) -> None:
+    """An article's imported terms are one row (decision 024, branch importspeed7): the search
+    finds each of them whatever its case, and a changed service's terms replace the old ones."""
+    s, w1, w2, w3 = suffix(), nonsense_word(), nonsense_word(), nonsense_word()
+
+    def text(version: str, *terms: str) -> str:
+        return message(leistung(f"KS-TR-{s}", f"Hundesteuer {s}", key="99102013000000", terms=terms, version=version))
+
+    async def stored() -> list[tuple[list[str], list[str]]]:
+        async with tenant_transaction(world.state.pool, [world.tenant_ids[KREIS]], readonly=True) as conn:
+            rows = await conn.fetch(
+                """SELECT t.terms, t.lowered FROM article_search_terms t
+                   JOIN articles a ON a.tenant_id = t.tenant_id AND a.id = t.article_id
+                   WHERE a.tenant_id = $1 AND a.external_id = $2""",
+                world.tenant_ids[KREIS],
+                f"xzufi:KS-TR-{s}",
+            )
+        return [(list(r["terms"]), list(r["lowered"])) for r in rows]
+
+    def synonym_found(result: dict[str, Any]) -> bool:
+        return any("hundesteuer" in shown.lower() for shown in result["interpretedAs"])
+
+    assert (await imported(client, world, text("1", w1.upper(), w2)))["created"] == 1  # the bulk path
+    assert await stored() == [([w1.upper(), w2], [w1, w2])]
+    for word in (w1, w2):
+        assert synonym_found(await search(client, world, (GESEKE, "agent"), word, tenant=GESEKE)), word
+    assert (await imported(client, world, text("2", w3)))["updated"] == 1  # one by one: replaced
+    assert await stored() == [([w3], [w3])]
+    assert synonym_found(await search(client, world, (GESEKE, "agent"), w3.capitalize(), tenant=GESEKE))
+    assert not synonym_found(await search(client, world, (GESEKE, "agent"), w2, tenant=GESEKE))
+    assert (await imported(client, world, text("3")))["updated"] == 1  # no terms any more: no row
+    assert await stored() == []
+
+
 async def test_a_zip_goes_in_message_by_message_in_order_and_reports_a_refused_one(
     client: Client, world: World
 ) -> None:
