@@ -52,6 +52,12 @@ def test_a_preposition_with_its_article_as_said_is_not_searched(contraction: str
     assert [c.label for c in plan.concepts] == ["burgerburo"]
 
 
+def test_a_comparative_is_not_searched_and_moving_out_is_a_move() -> None:
+    # "größere" found Großhandel and Großraum; "ausgezogen" found the land register's Auszug.
+    assert [c.label for c in analysis.analyse("ich brauche eine größere Mülltonne").concepts] == ["mulltonne"]
+    assert ("umzug",) in _alternatives("mein Mann ist ausgezogen")["ausgezogen"]
+
+
 def test_colloquial_words_get_the_official_terms() -> None:
     alternatives = _alternatives("Ich hab ein Knöllchen bekommen, und mein Sohn braucht Bafög")
     assert ("verwarnungsgeld",) in alternatives["knollchen"]
