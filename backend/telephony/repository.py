@@ -98,6 +98,15 @@ async def find_service_number(
     return _number(row) if row else None
 
 
+async def lock_number_writes(conn: asyncpg.Connection) -> None:
+    """Writes of service numbers take turns (transaction-scoped). Two exclusion constraints
+    check a new or changed number against the others; two writes of one number at once each
+    found the other's row in progress and waited for it: a deadlock, answered "try again"
+    (six identical claims at once, against a PostgreSQL over TCP). Numbers are claimed by an
+    administrator now and then; taking turns costs nothing there."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('service-number-writes', 0))")
+
+
 async def insert_service_number(
     conn: asyncpg.Connection,
     tenant_id: UUID,

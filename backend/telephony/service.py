@@ -130,6 +130,7 @@ async def service_number(uow: UnitOfWork, number_id: UUID) -> ServiceNumber:
 
 async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> ServiceNumber:
     await reach.reach_id(uow, data.tenant_id, Operation.SERVICE_NUMBER_WRITE)
+    await repository.lock_number_writes(uow.conn)
     number = _normalise_for(data.kind, data.number)
     if data.valid_to is not None and data.valid_to < data.valid_from:
         raise ValidationFailed(_l("validTo is before validFrom"), field="validTo")
@@ -156,6 +157,7 @@ async def create_service_number(uow: UnitOfWork, data: ServiceNumberCreate) -> S
 
 async def update_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNumberUpdate) -> ServiceNumber:
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
+    await repository.lock_number_writes(uow.conn)  # before the row: the order of every number write
     current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
     if current is None:
         raise NotFound(_l("service number not found"))
@@ -192,6 +194,7 @@ async def move_service_number(uow: UnitOfWork, number_id: UUID, data: ServiceNum
     reachable = require(uow.principal, Operation.SERVICE_NUMBER_WRITE)
     if data.to_tenant_id not in reachable:
         raise NotFound(_l("tenant not found"), field="toTenantId")
+    await repository.lock_number_writes(uow.conn)
     current = await repository.find_service_number(uow.conn, number_id, list(reachable), for_update=True)
     if current is None:
         raise NotFound(_l("service number not found"))
