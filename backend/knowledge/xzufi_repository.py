@@ -474,17 +474,23 @@ async def begin_run(
 
 
 async def save_cursor(
-    conn: asyncpg.Connection, tenant_id: UUID, run_id: UUID, cursor_url: str | None, next_index: int | None
+    conn: asyncpg.Connection,
+    tenant_id: UUID,
+    run_id: UUID,
+    cursor_url: str | None,
+    next_index: int | None,
+    now: datetime,
 ) -> bool:
     """The cursor after a page of run `run_id`; False (nothing saved) when the run no longer
     holds the transfer: its settings were saved meanwhile, or its hold ran out and another took it."""
     status = await conn.execute(
-        """UPDATE xzufi_transfers SET cursor_url = $3, next_index = $4, run_seen_at = now()
+        """UPDATE xzufi_transfers SET cursor_url = $3, next_index = $4, run_seen_at = $5
            WHERE tenant_id = $1 AND run_id = $2""",
         tenant_id,
         run_id,
         cursor_url,
         next_index,
+        now,  # the application's clock, as begin_run and the claim compare with (not the server's)
     )
     return bool(status.endswith(" 1"))
 

@@ -246,7 +246,7 @@ async def apply_page(
         await xzufi_import.apply_message(run, message)
     if deletions:
         await xzufi_import.apply_message(run, xzufi.XzufiMessage(name="loesche"), deletions)
-    if not await store.save_cursor(uow.conn, run.operator.id, run_id, cursor[0], cursor[1]):
+    if not await store.save_cursor(uow.conn, run.operator.id, run_id, cursor[0], cursor[1], clock.now()):
         raise TransferFailed("the transfer's settings were saved during the run; stopped, the page not taken")
     return run.counts.report()
 
