@@ -368,6 +368,10 @@ class DirectoryEntryGQL:
     )
     reason: str = strawberry.field(description='Why (not): "away until 14:00", "outside the department\'s hours"')
     matched: list[str]
+    hours: list[ServiceIntervalGQL] | None = strawberry.field(
+        description="A department: when its line is open (its own hours, else the town's service hours); "
+        "null for a person"
+    )
 
 
 @strawberry.type(name="DirectoryImportPayload")

@@ -340,6 +340,9 @@ class DirectoryEntry(Schema, frozen=True):
     reachable_now: bool
     reason: str  # why (not) reachable: "away until 14:00", "outside the department's hours"
     matched: list[str]
+    # A department: when its line is open (its own hours, else the town's service hours), for
+    # "wann hat das Bürgerbüro auf"; None for a person.
+    hours: list[ServiceInterval] | None = None
 
 
 # --- a message taken from the decision (decision 038) ---------------------------------------

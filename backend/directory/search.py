@@ -31,6 +31,11 @@ _FILLER = frozenset(
         *("ansprechpartner", "ansprechpartnerin", "zuständig", "zuständige", "zuständiger", "sprechen", "bitte"),
         *("für", "der", "die", "das", "den", "dem", "im", "in", "vom", "von", "beim", "bei", "mit"),
         *("frau", "herr", "herrn", "fachbereich", "abteilung", "amt"),
+        # When it is open, how to reach it, where it is: "Wann hat das Bürgerbüro auf?" → "Bürgerbüro".
+        *("wann", "wo", "wie", "ist", "sind", "hat", "haben", "hab", "auf", "offen", "geöffnet", "geschlossen"),
+        *("öffnungszeiten", "öffnungszeit", "sprechzeiten", "heute", "morgen", "noch", "denn", "mal", "ich"),
+        *("erreiche", "erreichen", "erreichbar", "telefonisch", "telefonnummer", "nummer", "adresse", "finde"),
+        *("montags", "dienstags", "mittwochs", "donnerstags", "freitags", "samstags", "am", "zum", "zur", "ein"),
     )
 )
 _SALUTATIONS = {"FRAU": "Frau", "HERR": "Herr", "HERRN": "Herr"}
@@ -212,6 +217,7 @@ async def entries_for_question(uow: UnitOfWork, town: Tenant, text: str) -> list
                     reachable_now=open_now,
                     reason=reason,
                     matched=hit.matched,
+                    hours=list(line_calendar.service_hours),
                 )
             )
     return entries

@@ -550,6 +550,29 @@ def asks_for_person(text: str) -> bool:
     return put_through or (named and bool({"sprechen", "erreichen", "anrufen"} & set(words(folded))))
 
 
+# A question for an office's hours, number or whereabouts and nothing of a service: "Wann hat das
+# Bürgerbüro auf?", "Telefonnummer Straßenverkehrsamt", "ist das Ordnungsamt samstags geöffnet".
+_OFFICE_ENDINGS = ("amt", "amter", "buro", "stelle", "behorde", "verwaltung", "kasse")
+_OFFICE_ASPECTS = frozenset({"opening_hours", "responsible_office", "contacts", "processing_time"})
+_WHEN_AND_HOW = frozenset(
+    w + ending
+    for w in ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "feiertag", "abend")
+    for ending in ("", "s", "en")
+) | frozenset({"wochenende", "vormittags", "nachmittags", "mittags", "heute"})
+
+
+def office_named(plan: QueryPlan) -> list[str]:
+    """The offices a question names when it asks only when they are open, how to reach them or
+    where they are (as typed); else none. Such a question is for the contact directory unless
+    an article is about that office (decision 038)."""
+    aspects = set(plan.aspects)
+    if not aspects or not aspects <= _OFFICE_ASPECTS or aspects == {"processing_time"}:
+        return []
+    offices = [c.typed or c.label for c in plan.concepts if c.label.endswith(_OFFICE_ENDINGS)]
+    other = [c for c in plan.concepts if not c.label.endswith(_OFFICE_ENDINGS) and c.label not in _WHEN_AND_HOW]
+    return offices if not other else []
+
+
 def tsquery_term(lexeme: str, prefix: bool = False) -> str:
     """A lexeme quoted for to_tsquery/::tsquery text."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")

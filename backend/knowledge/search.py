@@ -302,14 +302,8 @@ def _twins(by_group: dict[str, asyncpg.Record]) -> Callable[[str, str], bool]:
 
 def _judge_row(concepts: Sequence[_Resolved], unknown: float, row: asyncpg.Record) -> Judgement:
     """`judge` for a row of the search statement."""
-    return judge(
-        concepts,
-        unknown,
-        row["strong_factors"],
-        int(row["title_words"]),
-        int(row["title_found"]),
-        row["source"] == HitSource.ARTICLE.value,
-    )
+    article = row["source"] == HitSource.ARTICLE.value
+    return judge(concepts, unknown, row["strong_factors"], int(row["title_words"]), int(row["title_found"]), article)
 
 
 def _hit(row: asyncpg.Record, judgement: Judgement, score: float) -> SearchHit:
@@ -557,7 +551,7 @@ async def _search_articles(
     lexical_rank = {group: n for n, group in enumerate(lexical_order, start=1)}
     meaning_rank = {group: n for n, group in enumerate(meaning_order, start=1)}
     rerank_rank = {group: n for n, group in enumerate(rerank_order, start=1)}
-    items = []
+    items, first_words = [], 0.0  # the first hit's share of the question in its title, a town's article
     for group, score in fused[offset : offset + first]:
         row = by_group[group]
         lexical = _judge_row(searchable, unknown, row) if row["lexical"] else Judgement(0.0, False)
@@ -578,10 +572,16 @@ async def _search_articles(
         else:  # one retriever alone (SEARCH_RETRIEVERS, to compare them): its own rule
             sure = lexical.confident if lexical_on else fusion.meaning_confident(evidence)
         items.append(_hit(row, Judgement(relevance, sure), score))
+        first_words = lexical.relevance if len(items) == 1 and row["source"] == HitSource.ARTICLE else first_words
     next_cursor = encode_cursor(OffsetCursor(o=offset + first)) if len(fused) > offset + first else None
     confident = bool(items) and items[0].confident if offset == 0 else any(i.confident for i in items)
-    # A question for a person: the hits may still help, but they are not the answer.
-    person = analysis.asks_for_person(query)
+    # A question for a person, or an office's hours or number no town's article is about: the hits
+    # may still help, but they are not the answer ("wann hat das Bürgerbüro auf" → Fundbüro).
+    person = analysis.asks_for_person(query) or (
+        bool(analysis.office_named(plan)) and first_words < CONFIDENT_RELEVANCE
+    )
+    if person:  # then no hit is sure either: a screen reader must not announce one as the answer
+        items = [msgspec.structs.replace(i, confident=False) for i in items]
     return SearchPage(
         items=items,
         next_cursor=next_cursor,

@@ -114,3 +114,33 @@ async def test_statements_per_search(world: World, directory: Directory) -> None
         assert used <= 1 and names[0] == "Frau Anna Müller"
         used, names = await count("Bauamt")  # the office alone: its line, no presence query needed
         assert used <= 1 and "Bauordnung" in names
+
+
+async def test_a_question_for_an_offices_hours_points_to_its_line_with_the_hours(
+    client: Client, world: World, directory: Directory
+) -> None:
+    """"Wann hat das Sozialamt auf?" is for the directory: the office's line with its hours, and no
+    article confident (before, the question's other words kept the office from matching, and the
+    lexical first place — an article merely mentioning the office — was announced as sure)."""
+    admin, slug = world.headers(SOEST, "town-admin"), world.slug(SOEST)
+    office = await client.post(f"/v1/tenants/{slug}/departments", json={"name": "Sozialamt"}, headers=admin)
+    assert office.status_code == 201, office.text
+    hours = [{"weekday": d, "opens": "08:30", "closes": "12:00"} for d in (1, 2, 3, 5)]
+    line = await client.put(
+        f"/v1/tenants/{slug}/directory/department-lines/{office.json()['id']}",
+        json={"phone": "02921 103-5000", "hours": hours},
+        headers=admin,
+    )
+    assert line.status_code == 200, line.text
+    for question in ("Wann hat das Sozialamt auf?", "ist das sozialamt samstags geöffnet", "Telefonnummer Sozialamt"):
+        response = await ask(client, world, question)
+        found = [e for e in entries(response) if e["kind"] == "department" and e["name"] == "Sozialamt"]
+        assert found and found[0]["hours"] == hours and found[0]["number"] == "+49292110350" + "00", (question, found)
+        body = response.json()
+        assert body["pointsTo"] == "directory" and body["confident"] is False, (question, body)
+        assert not any(hit["confident"] for hit in body["items"]), (question, body["items"][:2])
+    # A person has no line hours; a question about a service names no office.
+    mueller = entries(await ask(client, world, "Frau Müller Bauordnung"))
+    assert mueller[0]["kind"] == "person" and mueller[0]["hours"] is None
+    service = (await ask(client, world, "Wo beantrage ich einen Personalausweis?")).json()
+    assert service["pointsTo"] is None and service["directory"] == []

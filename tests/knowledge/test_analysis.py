@@ -206,6 +206,28 @@ def test_a_question_for_a_person_is_recognised(question: str, person: bool) -> N
     assert analysis.asks_for_person(question) is person
 
 
+@pytest.mark.parametrize(
+    ("question", "offices"),
+    [
+        ("wann hat das bürgerbüro auf", ["bürgerbüro"]),
+        ("Wann ist das Standesamt offen?", ["Standesamt"]),
+        ("telefonnummer vom straßenverkehrsamt", ["straßenverkehrsamt"]),
+        ("ist das ordnungsamt samstags geöffnet", ["ordnungsamt"]),
+        ("wie erreiche ich das jugendamt", ["jugendamt"]),
+        ("wo finde ich die zulassungsstelle", ["zulassungsstelle"]),
+        # a service named beside the office, or no office at all: not for the directory
+        ("Wo ist das Fundbüro? Ich hab meinen Schlüssel verloren", []),
+        ("wie lange dauert der bauantrag beim bauamt", []),
+        ("wann hat der baumarkt offen", []),
+        ("Personalausweis beantragen", []),
+        ("bauamt", []),
+    ],
+)
+def test_a_question_for_an_offices_hours_or_number_names_the_office(question: str, offices: list[str]) -> None:
+    plan = analysis.analyse(question, analysis.default_lexicon())
+    assert [o.casefold() for o in analysis.office_named(plan)] == [o.casefold() for o in offices]
+
+
 # ------------------------------------------------------------------- noun lemmas, loose compounds (issue 15)
 
 
