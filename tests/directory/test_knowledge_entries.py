@@ -119,7 +119,7 @@ async def test_statements_per_search(world: World, directory: Directory) -> None
 async def test_a_question_for_an_offices_hours_points_to_its_line_with_the_hours(
     client: Client, world: World, directory: Directory
 ) -> None:
-    """"Wann hat das Sozialamt auf?" is for the directory: the office's line with its hours, and no
+    """ "Wann hat das Sozialamt auf?" is for the directory: the office's line with its hours, and no
     article confident (before, the question's other words kept the office from matching, and the
     lexical first place — an article merely mentioning the office — was announced as sure)."""
     admin, slug = world.headers(SOEST, "town-admin"), world.slug(SOEST)
