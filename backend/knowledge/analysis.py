@@ -573,6 +573,35 @@ def office_named(plan: QueryPlan) -> list[str]:
     return offices if not other else []
 
 
+def _word_runs(said: Sequence[str], longest: int = 3) -> set[str]:
+    """Runs of two and three words as said ("hund anmelden", "möbel entsorgen"): the imported
+    search terms of several words, looked up whole by the same index as the single words."""
+    return {" ".join(said[i : i + n]) for n in range(2, longest + 1) for i in range(len(said) - n + 1)}
+
+
+def question_words(query: str) -> list[str]:
+    """The words and runs of words of the question that may be imported search terms (decision
+    024's `modulBegriffImKontext`): "Perso" then also finds the town's own Personalausweis article,
+    which never listed the word. Only these are looked up (one indexed query), not every term."""
+    said = re.findall(r"\w+", query.lower())
+    return sorted({w for w in said if len(w) >= 3} | _word_runs(said))
+
+
+def topical_words(plan: QueryPlan) -> list[str]:
+    """The words of a question that name a thing, as typed: a town's web pages are matched by
+    these, not by what is to be done with it ("anmelden" found the bulky-waste page for "Hund
+    anmelden"). A word is a verb or an adjective when simplemma leaves it as it is, small (its
+    nouns come back capitalised: hund → Hund; garten → garen and müll → müllen are no verbs then)."""
+    said = [w for c in plan.concepts if c.topic for w in (c.typed or c.label).split()]
+    return [w for w in said if not _as_is_and_small(w.lower())]
+
+
+@cache
+def _as_is_and_small(word: str) -> bool:
+    found = simplemma.lemmatize(word, lang="de") if len(word) >= MIN_PART else word
+    return found == word and found[:1].islower() and is_german_word(word)  # a typo is kept
+
+
 def tsquery_term(lexeme: str, prefix: bool = False) -> str:
     """A lexeme quoted for to_tsquery/::tsquery text."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")

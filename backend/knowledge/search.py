@@ -327,20 +327,6 @@ def _hit(row: asyncpg.Record, judgement: Judgement, score: float) -> SearchHit:
     )
 
 
-def _word_runs(said: Sequence[str], longest: int = 3) -> set[str]:
-    """Runs of two and three words as said ("hund anmelden", "möbel entsorgen"): the imported
-    search terms of several words, looked up whole by the same index as the single words."""
-    return {" ".join(said[i : i + n]) for n in range(2, longest + 1) for i in range(len(said) - n + 1)}
-
-
-def _question_words(query: str) -> list[str]:
-    """The words and runs of words of the question that may be imported search terms (decision
-    024's `modulBegriffImKontext`): "Perso" then also finds the town's own Personalausweis article,
-    which never listed the word. Only these are looked up (one indexed query), not every term."""
-    said = re.findall(r"\w+", query.lower())
-    return sorted({w for w in said if len(w) >= 3} | _word_runs(said))
-
-
 async def search(
     uow: UnitOfWork,
     query: str,
@@ -355,13 +341,13 @@ async def search(
     (`search_articles`), and beside them, on the first page of the published view, the town's web
     pages (decision 025; kept apart until the ranking fuses them) and the people and offices of
     its directory that the question names (decision 038)."""
-    page, ctx = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
+    page, ctx, plan = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
     if status is not None or after is not None:
         return page
     # The town context the articles were searched for (not asked again: two statements fewer).
     return msgspec.structs.replace(
         page,
-        web_pages=await webpages.matching_pages(uow.conn, ctx, query),
+        web_pages=await webpages.matching_pages(uow.conn, ctx, query, words=analysis.topical_words(plan)),
         directory=await directory_search.entries_for_question(uow, ctx.town, query),
     )
 
@@ -381,7 +367,7 @@ async def search_articles(
     Without `status`: published articles valid today and the LeiKa catalogue. With `status`
     (editors only): the tenant's own articles at their latest version in that status.
     """
-    page, _ = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
+    page, _, _ = await _search_articles(uow, query, tenant_slug, first, after, leika_group, status, sources)
     return page
 
 
@@ -394,7 +380,7 @@ async def _search_articles(
     leika_group: str | None = None,
     status: ArticleStatus | None = None,
     sources: Sequence[HitSource] | None = None,
-) -> tuple[SearchPage, Context]:
+) -> tuple[SearchPage, Context, analysis.QueryPlan]:
     check_page_size(first)
     if len(query) > MAX_QUERY_LENGTH:
         raise ValidationFailed(
@@ -405,7 +391,7 @@ async def _search_articles(
         raise ValidationFailed(_l("a LeiKa group has three digits"), field="leikaGroup")
     operation = Operation.ARTICLE_DRAFT_READ if status is not None else Operation.ARTICLE_READ
     # The door, then the town's operators with the question's imported search terms in one statement.
-    ctx, imported = await question_context(uow, operation, tenant_slug, _question_words(query))
+    ctx, imported = await question_context(uow, operation, tenant_slug, analysis.question_words(query))
     view = "working" if status is not None else "published"
     wanted = [s.value for s in (sources or list(HitSource))]
     if status is not None:
@@ -436,17 +422,27 @@ async def _search_articles(
         )
         items = [_hit(r, Judgement(1.0, True), 1.0) for r in rows[:first]]
         more = encode_cursor(OffsetCursor(o=offset + first)) if len(rows) > first else None
-        return SearchPage(
-            items=items, next_cursor=more, confident=bool(items), interpreted_as=[f"LeiKa {key}"], aspects=plan.aspects
-        ), ctx
+        return (
+            SearchPage(
+                items=items,
+                next_cursor=more,
+                confident=bool(items),
+                interpreted_as=[f"LeiKa {key}"],
+                aspects=plan.aspects,
+            ),
+            ctx,
+            plan,
+        )
 
     lexical_on, meaning_on = _retrievers(uow, status)
     rerank_on = lexical_on and meaning_on and _reranking(uow)
     searchable, unknown, interpreted = await _lexical_plan(uow, ctx, plan, lexicon) if lexical_on else ([], 0.0, [])
     if not searchable and not meaning_on:
-        return SearchPage(
-            items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects
-        ), ctx
+        return (
+            SearchPage(items=[], next_cursor=None, confident=False, interpreted_as=interpreted, aspects=plan.aspects),
+            ctx,
+            plan,
+        )
     nearest: list[tuple[str, UUID, float]] = []
     best_similarity = 1.0  # without the meaning retriever, nothing says the question is not ours
     elsewhere = 0.0
@@ -582,14 +578,18 @@ async def _search_articles(
     )
     if person:  # then no hit is sure either: a screen reader must not announce one as the answer
         items = [msgspec.structs.replace(i, confident=False) for i in items]
-    return SearchPage(
-        items=items,
-        next_cursor=next_cursor,
-        confident=confident and not person,
-        interpreted_as=interpreted,
-        aspects=plan.aspects,
-        points_to=PointsTo.DIRECTORY if person else None,
-    ), ctx
+    return (
+        SearchPage(
+            items=items,
+            next_cursor=next_cursor,
+            confident=confident and not person,
+            interpreted_as=interpreted,
+            aspects=plan.aspects,
+            points_to=PointsTo.DIRECTORY if person else None,
+        ),
+        ctx,
+        plan,
+    )
 
 
 def _reranking(uow: UnitOfWork) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -26,13 +27,19 @@ def _snippet(raw: str | None) -> tuple[str, str]:
 
 
 async def matching_pages(
-    conn: asyncpg.Connection, ctx: Context, query: str, limit: int = PAGE_HITS
+    conn: asyncpg.Connection,
+    ctx: Context,
+    query: str,
+    limit: int = PAGE_HITS,
+    words: Sequence[str] | None = None,
 ) -> list[WebPageHit]:
     """The pages a town sees (its own and its operators') that match the question: for callers
-    that have passed the door for `ctx` already (the knowledge search)."""
+    that have passed the door for `ctx` already (the knowledge search, which passes the `words`
+    of the question that name a service; else every word of it)."""
     # The town's own name says nothing on its own call ("Sperrmüll Geseke" on a Geseke call).
     town_words = {w.casefold() for w in _WORD.findall(ctx.town.name)}
-    words = [w for w in _WORD.findall(query) if w.casefold() not in town_words][:20]
+    said = _WORD.findall(query) if words is None else [w for text in words for w in _WORD.findall(text)]
+    words = [w for w in said if w.casefold() not in town_words][:20]
     if not words:
         return []
     rows = await repository.search_pages(conn, [ctx.town_id, *ctx.owner_ids], words, limit)

@@ -385,3 +385,20 @@ def test_a_compound_with_a_feminine_head_splits_at_the_masculine() -> None:
     """ "Austauschschülerin" meets the catalogue's "Schüleraustausch"."""
     vocabulary = analysis.default_lexicon().vocabulary
     assert analysis.split_compound("austauschschulerin", vocabulary) == ["austausch", "schuler"]
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("wo kann ich meinen hund anmelden", ["hund"]),
+        ("ich will ein gewerbe anmelden", ["gewerbe"]),
+        ("hab meinen perso verloren", ["perso"]),  # not the participle
+        ("Persnalausweis beantragen", ["persnalausweis"]),  # a typo is no verb: kept
+        ("mein garten", ["garten"]),  # simplemma's garten → garen does not make it a verb
+        ("heiraten", []),
+    ],
+)
+def test_the_words_that_name_a_thing(question: str, words: list[str]) -> None:
+    """What a town's web pages are matched by (decision 025): not the verbs and adjectives."""
+    plan = analysis.analyse(question, analysis.default_lexicon())
+    assert [w.lower() for w in analysis.topical_words(plan)] == words

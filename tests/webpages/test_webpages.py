@@ -177,6 +177,10 @@ async def test_pages_are_found_next_to_articles_for_their_town_only(
     assert town_sites.url(SOEST_HOST, "/sperrmuell") not in urls  # Soest's page stays Soest's
     soest = await search(client, world, SOEST, "Sperrmüll")
     assert [p["url"] for p in soest["webPages"]] == [town_sites.url(SOEST_HOST, "/sperrmuell")]
+    # What is to be done says nothing of the page: "Hund anmelden" is not the bulky-waste page
+    # ("Sperrmüll anmelden"), only the dog-tax one; the knowledge side still reads the verb.
+    dog = await search(client, world, GESEKE, "wo kann ich meinen Hund anmelden")
+    assert [p["title"] for p in dog["webPages"]] == ["Hundesteuer"], dog["webPages"]
     # The operator's page is shared with the towns it serves, like its shared articles.
     shared = await search(client, world, GESEKE, "Schadstoffmobil Batterien")
     assert [p["tenantId"] for p in shared["webPages"]] == [crawled["kreis"]["tenantId"]]
