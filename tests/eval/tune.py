@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,34 +38,54 @@ def collect(questions: list[Question]) -> list[dict[str, Any]]:
     return seen
 
 
-def evaluate(records: list[tuple[Question, dict[str, Any]]], weight: float, k: float, rule: Any) -> dict[str, float]:
+def records_of(paths: list[Path], cache: Path) -> list[tuple[Question, dict[str, Any]]]:
+    """The questions of `paths` with the search's record of each (from `cache` with TUNE_REUSE)."""
+    questions = [q for path in paths for q in read_questions(path)]
+    if cache.exists() and os.environ.get("TUNE_REUSE"):
+        raw = json.loads(cache.read_text())
+    else:
+        raw = collect(questions)
+        cache.write_text(json.dumps(raw))
+    by_query = {r["query"]: r for r in raw}
+    return [(q, by_query[q.query]) for q in questions if q.query in by_query]
+
+
+def hand_made(r: dict[str, Any], weight: float = fusion.MEANING_WEIGHT, k: float = fusion.RRF_K) -> list[str]:
+    """The candidates of a record in the hand-made order: fusion, then `fusion.placed` (as the search)."""
+    rerank = r.get("rerank", [])
+    fused = fusion.reciprocal_rank_fusion(
+        [(r["lexical"], fusion.LEXICAL_WEIGHT), (r["meaning"], weight), (rerank, fusion.RERANK_WEIGHT)], k
+    )
+    lexical_sure = bool(r["lexical"]) and r["lexical_confident"].get(r["lexical"][0], False)
+
+    def twins(a: str, b: str, keys: dict[str, str] = r["keys"]) -> bool:
+        return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
+
+    relevance: dict[str, float] = r.get("relevance", {})
+
+    def as_well(a: str, b: str, relevance: dict[str, float] = relevance) -> bool:
+        return relevance.get(a, 0.0) >= relevance.get(b, 0.0)
+
+    articles = set(r.get("articles", []))
+    return fusion.placed(
+        [g for g, _ in fused], r["lexical"], r["meaning"], rerank, lexical_sure, twins, articles.__contains__, as_well
+    )
+
+
+def evaluate(
+    records: list[tuple[Question, dict[str, Any]]],
+    weight: float,
+    k: float,
+    rule: Any,
+    reorder: Callable[[dict[str, Any], list[str]], list[str]] | None = None,
+) -> dict[str, float]:
+    """Top-1, top-3, declined and withheld of the records in the hand-made order (`reorder`: then another)."""
     top1 = top3 = withheld = declined = n_in = n_out = 0
     for question, r in records:
         rerank = r.get("rerank", [])
-        fused = fusion.reciprocal_rank_fusion(
-            [(r["lexical"], 1.0), (r["meaning"], weight), (rerank, fusion.RERANK_WEIGHT)], k
-        )
-        lexical_sure = bool(r["lexical"]) and r["lexical_confident"].get(r["lexical"][0], False)
-
-        def twins(a: str, b: str, keys: dict[str, str] = r["keys"]) -> bool:
-            return bool(keys[a] and keys[b]) and keys[a][:8] == keys[b][:8]
-
-        relevance: dict[str, float] = r.get("relevance", {})
-
-        def as_well(a: str, b: str, relevance: dict[str, float] = relevance) -> bool:
-            return relevance.get(a, 0.0) >= relevance.get(b, 0.0)
-
-        articles = set(r.get("articles", []))
-        placed = fusion.placed(
-            [g for g, _ in fused],
-            r["lexical"],
-            r["meaning"],
-            rerank,
-            lexical_sure,
-            twins,
-            articles.__contains__,
-            as_well,
-        )
+        placed = hand_made(r, weight, k)
+        if reorder is not None:
+            placed = reorder(r, placed)
         groups = placed[:3]
         keys = [r["keys"][g] for g in groups]
         lex_rank = {g: n for n, g in enumerate(r["lexical"], 1)}
@@ -104,15 +125,7 @@ def main() -> None:
     paths = [Path(p) for p in sys.argv[1:]] or [Path("tests/eval/questions_dev.jsonl")]
     if any("test" in path.name for path in paths):
         raise SystemExit("tune on the development sets only")
-    questions = [q for path in paths for q in read_questions(path)]
-    cache = Path(os.environ.get("TUNE_CACHE", "/tmp/tune-records.json"))
-    if cache.exists() and os.environ.get("TUNE_REUSE"):
-        raw = json.loads(cache.read_text())
-    else:
-        raw = collect(questions)
-        cache.write_text(json.dumps(raw))
-    by_query = {r["query"]: r for r in raw}
-    records = [(q, by_query[q.query]) for q in questions if q.query in by_query]
+    records = records_of(paths, Path(os.environ.get("TUNE_CACHE", "/tmp/tune-records.json")))
     results = []
     for weight, k in itertools.product([0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0], [1, 3, 5, 10, 20, 60]):
         f = evaluate(records, weight, k, fusion.confident)
