@@ -553,7 +553,7 @@ def asks_for_person(text: str) -> bool:
 # A question for an office's hours, number or whereabouts and nothing of a service: "Wann hat das
 # Bürgerbüro auf?", "Telefonnummer Straßenverkehrsamt", "ist das Ordnungsamt samstags geöffnet".
 _OFFICE_ENDINGS = ("amt", "amter", "buro", "stelle", "behorde", "verwaltung", "kasse")
-_OFFICE_ASPECTS = frozenset({"opening_hours", "responsible_office", "contacts", "processing_time"})
+_OFFICE_ASPECTS = frozenset({"opening_hours", "responsible_office", "contacts", "appointments", "processing_time"})
 _WHEN_AND_HOW = frozenset(
     w + ending
     for w in ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "feiertag", "abend")
@@ -562,9 +562,9 @@ _WHEN_AND_HOW = frozenset(
 
 
 def office_named(plan: QueryPlan) -> list[str]:
-    """The offices a question names when it asks only when they are open, how to reach them or
-    where they are (as typed); else none. Such a question is for the contact directory unless
-    an article is about that office (decision 038)."""
+    """The offices a question names when it asks only when they are open, how to reach them,
+    where they are or for an appointment there (as typed); else none. Such a question is for the
+    contact directory unless an article is about that office (decision 038)."""
     aspects = set(plan.aspects)
     if not aspects or not aspects <= _OFFICE_ASPECTS or aspects == {"processing_time"}:
         return []

@@ -215,6 +215,9 @@ def test_a_question_for_a_person_is_recognised(question: str, person: bool) -> N
         ("ist das ordnungsamt samstags geöffnet", ["ordnungsamt"]),
         ("wie erreiche ich das jugendamt", ["jugendamt"]),
         ("wo finde ich die zulassungsstelle", ["zulassungsstelle"]),
+        ("ich möchte einen termin im bürgerbüro", ["bürgerbüro"]),
+        ("Termin beim Straßenverkehrsamt", ["Straßenverkehrsamt"]),
+        ("termin für einen personalausweis", []),
         # a service named beside the office, or no office at all: not for the directory
         ("Wo ist das Fundbüro? Ich hab meinen Schlüssel verloren", []),
         ("wie lange dauert der bauantrag beim bauamt", []),
