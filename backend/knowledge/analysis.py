@@ -121,12 +121,25 @@ def _part_ok(part: str, vocabulary: frozenset[str]) -> bool:
     return (len(part) >= MIN_PART or part in SHORT_PARTS) and part in vocabulary
 
 
+# No linking s after a hissing sound (Bus|fahrer, Glas|scheibe, not Bus|s|geld): the "ss" of a
+# folded ß ("bussgeld", Bußgeld) is the word's own.
+SIBILANTS = ("s", "x", "z")
+
+
+def _linked(segment: str, linker: str) -> str | None:
+    """The modifier in front of a linking element, when German would link it so."""
+    stem = segment[: -len(linker)]
+    if not segment.endswith(linker) or (linker in ("s", "es") and stem.endswith(SIBILANTS)):
+        return None
+    return stem
+
+
 def _base_of_modifier(segment: str, vocabulary: frozenset[str]) -> str | None:
     if _part_ok(segment, vocabulary):
         return segment
     for linker in LINKERS:
-        if segment.endswith(linker) and _part_ok(segment[: -len(linker)], vocabulary):
-            return segment[: -len(linker)]
+        if (stem := _linked(segment, linker)) and _part_ok(stem, vocabulary):
+            return stem
     return None
 
 
@@ -214,7 +227,7 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
             base = next(
                 (
                     m
-                    for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
+                    for m in (modifier_word, *filter(None, (_linked(modifier_word, x) for x in LINKERS)))
                     if len(m) >= MIN_LOOSE - 1 and is_german_word(m)
                 ),
                 None,
@@ -503,7 +516,14 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             noun = not nouns or word in nouns or position == 0
             concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
-            concept.adjunct = joining.after_locative(clause, position, lex.stopwords)
+            concept.adjunct = joining.after_locative(clause, position, lex.stopwords) or (
+                # "für …" after a service word of the same clause: what it is for, not which service.
+                joining.after_locative(clause, position, lex.stopwords, joining.PURPOSES)
+                and any(
+                    c.topic and c.noun and not c.adjunct and c.label not in joining.REQUEST_NOUNS
+                    for c in plan.concepts[first:]
+                )
+            )
             plan.concepts.append(concept)
         _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan

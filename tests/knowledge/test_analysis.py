@@ -363,3 +363,24 @@ def test_a_compound_with_a_feminine_head_splits_at_the_masculine() -> None:
     """ "Austauschschülerin" meets the catalogue's "Schüleraustausch"."""
     vocabulary = analysis.default_lexicon().vocabulary
     assert analysis.split_compound("austauschschulerin", vocabulary) == ["austausch", "schuler"]
+
+
+def test_no_linking_s_after_a_hissing_sound() -> None:
+    """Bußgeld folds to "bussgeld": its "ss" is the word's own, no bus + s + geld (a question about
+    the bus found the fines). A linking s after s, x or z is no German."""
+    vocabulary = analysis.default_lexicon().vocabulary
+    assert analysis.split_compound("bussgeld", vocabulary) is None
+    assert "bus" not in analysis.compound_parts("Bußgeldverfahren Bußgelder")
+    assert analysis.split_compound("busfahrer", vocabulary) == ["bus", "fahrer"]
+    assert analysis.split_compound("geburtsurkunde", vocabulary) == ["geburts", "urkunde"]
+
+
+def test_what_a_service_is_for_is_a_circumstance() -> None:
+    """A "für …" after a service word of the same clause says what it is for, not which service;
+    after a word for what is asked (Antrag, Termin) it names the service."""
+    plan = analysis.analyse("Ich brauche die Heiratsurkunde noch mal für die Rentenversicherung")
+    assert [(c.label, c.adjunct) for c in plan.concepts] == [("heiratsurkunde", False), ("rentenversicherung", True)]
+    plan = analysis.analyse("Ich brauche einen Antrag für Wohngeld")
+    assert [(c.label, c.adjunct) for c in plan.concepts] == [("antrag", False), ("wohngeld", False)]
+    plan = analysis.analyse("Wohngeld für Rentner")  # the first word: nothing before "für"
+    assert plan.concepts[0].adjunct is False
