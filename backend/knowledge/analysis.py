@@ -562,12 +562,28 @@ _PUT_THROUGH = re.compile(
 )
 
 
+# What a caller says around a person's name when the person is what they want: "geben Sie mir
+# Herrn Becker", "ich hätte gern Frau Kaiser", "ist Frau Kaiser im Büro", "die Nummer von Dr. Meier".
+_FOR_A_PERSON = frozenset(
+    {"sprechen", "erreichen", "anrufen", "geben", "gern", "gerne", "nummer", "telefonnummer", "buro", "erreichbar"}
+)
+_POSSESSIVES = frozenset({"mein", "meine", "meiner", "meinem", "meinen", "seine", "ihre", "unsere", "deine", "eure"})
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the caller wants a person or an office put through, not a service explained."""
     folded = fold(text)
     put_through = bool(_PUT_THROUGH.search(folded))
-    named = bool(_PERSON.search(folded))
-    return put_through or (named and bool({"sprechen", "erreichen", "anrufen"} & set(words(folded))))
+    return put_through or (_names_a_person(folded) and bool(_FOR_A_PERSON & set(words(folded))))
+
+
+def _names_a_person(folded: str) -> bool:
+    """Herr, Frau or Dr. with a name; not after a possessive ("meine Frau braucht …": a relation)."""
+    for match in _PERSON.finditer(folded):
+        before = folded[: match.start()].split()
+        if not before or before[-1] not in _POSSESSIVES:
+            return True
+    return False
 
 
 def tsquery_term(lexeme: str, prefix: bool = False) -> str:

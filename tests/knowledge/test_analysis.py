@@ -199,6 +199,11 @@ def test_compound_parts_fold_umlauts_and_sharp_s() -> None:
         ("Wer ist der Sachbearbeiter für Wohngeld?", True),
         ("Meine Frau braucht einen neuen Pass", False),
         ("Meine Mutter Frau Meier braucht Pflegegeld", False),
+        ("Geben Sie mir bitte Herrn Schmidt", True),
+        ("Ich hätte gern Herrn Becker vom Ordnungsamt", True),
+        ("Ist Frau Kaiser heute im Büro?", True),
+        ("Haben Sie die Nummer vom Hausarzt Dr. Meier?", True),
+        ("Ich hätte gern einen Pass für meine Frau Anna", False),
         ("Wie melde ich mein Auto ab?", False),
     ],
 )
