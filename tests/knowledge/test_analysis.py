@@ -389,3 +389,18 @@ def test_what_a_service_is_for_is_a_circumstance() -> None:
     assert [(c.label, c.adjunct) for c in plan.concepts] == [("antrag", False), ("wohngeld", False)]
     plan = analysis.analyse("Wohngeld für Rentner")  # the first word: nothing before "für"
     assert plan.concepts[0].adjunct is False
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Ich habe ein Reh angefahren", ("wildunfall",)),
+        ("Mir ist eine Katze zugelaufen", ("freilaufende", "haustiere")),
+        ("Die Fahrbahn ist kaputt", ("strasse",)),
+        ("Da ist ein Loch in der Straße", ("strassenschaden",)),
+    ],
+)
+def test_what_callers_say_finds_the_catalogue_s_words(question: str, words: tuple[str, ...]) -> None:
+    """Vocabulary of the third probe (decision 026, search8): a deer hit on the road is a
+    Wildunfall, a cat that turned up a freilaufendes Haustier, the carriageway a street."""
+    assert any(words in alternatives for alternatives in _alternatives(question).values())
