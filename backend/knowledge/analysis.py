@@ -328,6 +328,18 @@ DETERMINERS = frozenset(
 )  # fmt: skip
 
 
+# A time of day ("bis drei Uhr", "um 8 Uhr"): "Uhr" after a number is when, not a clock to repair.
+# Digits are no words, so "um 8 Uhr" reads "um uhr": a preposition of time right before it.
+HOURS = frozenset(
+    {"eins", "ein", "zwei", "drei", "vier", "funf", "sechs", "sieben", "acht", "neun", "zehn", "elf", "zwolf", "halb"}
+    | {"um", "bis", "ab", "gegen", "vor", "nach", "zwischen"}
+)
+
+
+def _time_of_day(clause: Sequence[str], position: int) -> bool:
+    return clause[position] == "uhr" and position > 0 and clause[position - 1] in HOURS
+
+
 def derived_forms(word: str) -> list[str]:
     """Nouns and stems of a verb (anmelden → anmeldung, einbürgern → einbürgerung, verkauft →
     verkauf): the catalogue names services with nouns, callers use verbs."""
@@ -501,7 +513,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 if lex.aspects[word] not in plan.aspects:
                     plan.aspects.append(lex.aspects[word])
                 continue
-            if len(word) < 2 or word in seen:
+            if len(word) < 2 or word in seen or _time_of_day(clause, position):
                 continue
             # A verb of everyday speech is searched only with its particle: "gebe … ab", "läuft … ab".
             joins = particle is not None and position == verb_at

@@ -404,3 +404,17 @@ def test_what_callers_say_finds_the_catalogue_s_words(question: str, words: tupl
     """Vocabulary of the third probe (decision 026, search8): a deer hit on the road is a
     Wildunfall, a cat that turned up a freilaufendes Haustier, the carriageway a street."""
     assert any(words in alternatives for alternatives in _alternatives(question).values())
+
+
+def test_uhr_after_a_number_is_a_time_of_day() -> None:
+    """Times like "bis drei Uhr", "um 8 Uhr" say when; "Uhr" searched found "Störung von öffentlichen Uhren"."""
+    labels = [c.label for c in analysis.analyse("Die Nachbarn machen Party bis drei Uhr").concepts]
+    assert "uhr" not in labels
+    assert "uhr" not in [c.label for c in analysis.analyse("Ich komme um 8 Uhr").concepts]
+    assert [c.label for c in analysis.analyse("Die Uhr am Rathaus geht falsch").concepts] == ["uhr"]
+
+
+def test_noise_from_the_neighbours_finds_the_catalogue_s_word() -> None:
+    """The catalogue says "Anzeige Aufnahme wegen Lärmbelästigung"; callers say Krach, so laut."""
+    for question in ("Die Nachbarn machen so einen Krach", "Bei den Nachbarn ist es nachts so laut"):
+        assert any(("larmbelastigung",) in alternatives for alternatives in _alternatives(question).values())
