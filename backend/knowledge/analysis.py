@@ -380,8 +380,11 @@ def _single_word_rule(word: str, lex: Lexicon) -> SynonymRule | None:
 
 
 def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
-    """A stop word that is a synonym key as such ("gefunden" → Fundsachen), not by a prefix."""
-    return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.rules_for(word))
+    """A stop word that is a written synonym key as such ("gefunden" → Fundsachen), not by a prefix;
+    OpenThesaurus' rules do not overrule the stop list ("extra" → Zusatz, Ergänzung)."""
+    return any(
+        len(r.key) == 1 and not r.prefix and not r.thesaurus and r.matches([word], 0) for r in lex.rules_for(word)
+    )
 
 
 def word_concept(

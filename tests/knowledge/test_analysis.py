@@ -418,3 +418,11 @@ def test_noise_from_the_neighbours_finds_the_catalogue_s_word() -> None:
     """The catalogue says "Anzeige Aufnahme wegen Lärmbelästigung"; callers say Krach, so laut."""
     for question in ("Die Nachbarn machen so einen Krach", "Bei den Nachbarn ist es nachts so laut"):
         assert any(("larmbelastigung",) in alternatives for alternatives in _alternatives(question).values())
+
+
+def test_fillers_and_months_are_not_searched() -> None:
+    """Saying "extra anmelden" is anmelden (OpenThesaurus' extra → Zusatz does not overrule the stop list);
+    a month says when."""
+    assert [c.label for c in analysis.analyse("Müssen wir den extra anmelden?").concepts] == ["anmelden"]
+    labels = [c.label for c in analysis.analyse("Sie wird erst im Oktober sechs, darf sie in die Schule?").concepts]
+    assert labels == ["schule"]
