@@ -121,12 +121,25 @@ def _part_ok(part: str, vocabulary: frozenset[str]) -> bool:
     return (len(part) >= MIN_PART or part in SHORT_PARTS) and part in vocabulary
 
 
+# No linking s after a hissing sound (Bus|fahrer, Glas|scheibe, not Bus|s|geld): the "ss" of a
+# folded ß ("bussgeld", Bußgeld) is the word's own.
+SIBILANTS = ("s", "x", "z")
+
+
+def _linked(segment: str, linker: str) -> str | None:
+    """The modifier in front of a linking element, when German would link it so."""
+    stem = segment[: -len(linker)]
+    if not segment.endswith(linker) or (linker in ("s", "es") and stem.endswith(SIBILANTS)):
+        return None
+    return stem
+
+
 def _base_of_modifier(segment: str, vocabulary: frozenset[str]) -> str | None:
     if _part_ok(segment, vocabulary):
         return segment
     for linker in LINKERS:
-        if segment.endswith(linker) and _part_ok(segment[: -len(linker)], vocabulary):
-            return segment[: -len(linker)]
+        if (stem := _linked(segment, linker)) and _part_ok(stem, vocabulary):
+            return stem
     return None
 
 
@@ -214,7 +227,7 @@ def split_compound(word: str, vocabulary: frozenset[str], loose: bool = True) ->
             base = next(
                 (
                     m
-                    for m in (modifier_word, *(modifier_word[: -len(x)] for x in LINKERS if modifier_word.endswith(x)))
+                    for m in (modifier_word, *filter(None, (_linked(modifier_word, x) for x in LINKERS)))
                     if len(m) >= MIN_LOOSE - 1 and is_german_word(m)
                 ),
                 None,
@@ -315,6 +328,18 @@ DETERMINERS = frozenset(
 )  # fmt: skip
 
 
+# A time of day ("bis drei Uhr", "um 8 Uhr"): "Uhr" after a number is when, not a clock to repair.
+# Digits are no words, so "um 8 Uhr" reads "um uhr": a preposition of time right before it.
+HOURS = frozenset(
+    {"eins", "ein", "zwei", "drei", "vier", "funf", "sechs", "sieben", "acht", "neun", "zehn", "elf", "zwolf", "halb"}
+    | {"um", "bis", "ab", "gegen", "vor", "nach", "zwischen"}
+)
+
+
+def _time_of_day(clause: Sequence[str], position: int) -> bool:
+    return clause[position] == "uhr" and position > 0 and clause[position - 1] in HOURS
+
+
 def derived_forms(word: str) -> list[str]:
     """Nouns and stems of a verb (anmelden → anmeldung, einbürgern → einbürgerung, verkauft →
     verkauf): the catalogue names services with nouns, callers use verbs."""
@@ -355,8 +380,11 @@ def _single_word_rule(word: str, lex: Lexicon) -> SynonymRule | None:
 
 
 def _exact_single_word_rule(word: str, lex: Lexicon) -> bool:
-    """A stop word that is a synonym key as such ("gefunden" → Fundsachen), not by a prefix."""
-    return any(len(r.key) == 1 and not r.prefix and r.matches([word], 0) for r in lex.rules_for(word))
+    """A stop word that is a written synonym key as such ("gefunden" → Fundsachen), not by a prefix;
+    OpenThesaurus' rules do not overrule the stop list ("extra" → Zusatz, Ergänzung)."""
+    return any(
+        len(r.key) == 1 and not r.prefix and not r.thesaurus and r.matches([word], 0) for r in lex.rules_for(word)
+    )
 
 
 def word_concept(
@@ -488,7 +516,7 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
                 if lex.aspects[word] not in plan.aspects:
                     plan.aspects.append(lex.aspects[word])
                 continue
-            if len(word) < 2 or word in seen:
+            if len(word) < 2 or word in seen or _time_of_day(clause, position):
                 continue
             # A verb of everyday speech is searched only with its particle: "gebe … ab", "läuft … ab".
             joins = particle is not None and position == verb_at
@@ -503,7 +531,14 @@ def analyse(text: str, lexicon: Lexicon | None = None) -> QueryPlan:
             noun = not nouns or word in nouns or position == 0
             concept = word_concept(word, lex, particle if position == verb_at else None, noun, typed.get(word))
             concept.noun = noun
-            concept.adjunct = joining.after_locative(clause, position, lex.stopwords)
+            concept.adjunct = joining.after_locative(clause, position, lex.stopwords) or (
+                # "für …" after a service word of the same clause: what it is for, not which service.
+                joining.after_locative(clause, position, lex.stopwords, joining.PURPOSES)
+                and any(
+                    c.topic and c.noun and not c.adjunct and c.label not in joining.REQUEST_NOUNS
+                    for c in plan.concepts[first:]
+                )
+            )
             plan.concepts.append(concept)
         _join(plan.concepts[first:], lex.vocabulary)  # a compound's parts are said in one clause
     return plan
@@ -542,12 +577,28 @@ _PUT_THROUGH = re.compile(
 )
 
 
+# What a caller says around a person's name when the person is what they want: "geben Sie mir
+# Herrn Becker", "ich hätte gern Frau Kaiser", "ist Frau Kaiser im Büro", "die Nummer von Dr. Meier".
+_FOR_A_PERSON = frozenset(
+    {"sprechen", "erreichen", "anrufen", "geben", "gern", "gerne", "nummer", "telefonnummer", "buro", "erreichbar"}
+)
+_POSSESSIVES = frozenset({"mein", "meine", "meiner", "meinem", "meinen", "seine", "ihre", "unsere", "deine", "eure"})
+
+
 def asks_for_person(text: str) -> bool:
     """Whether the caller wants a person or an office put through, not a service explained."""
     folded = fold(text)
     put_through = bool(_PUT_THROUGH.search(folded))
-    named = bool(_PERSON.search(folded))
-    return put_through or (named and bool({"sprechen", "erreichen", "anrufen"} & set(words(folded))))
+    return put_through or (_names_a_person(folded) and bool(_FOR_A_PERSON & set(words(folded))))
+
+
+def _names_a_person(folded: str) -> bool:
+    """Herr, Frau or Dr. with a name; not after a possessive ("meine Frau braucht …": a relation)."""
+    for match in _PERSON.finditer(folded):
+        before = folded[: match.start()].split()
+        if not before or before[-1] not in _POSSESSIVES:
+            return True
+    return False
 
 
 # A question for an office's hours, number or whereabouts and nothing of a service: "Wann hat das

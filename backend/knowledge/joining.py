@@ -115,11 +115,28 @@ def ablaut_noun(verb: str) -> str | None:
 LOCATIVES = frozenset({"im", "beim", "am", "in", "auf", "bei"})
 
 
-def after_locative(clause: Sequence[str], position: int, stopwords: frozenset[str]) -> bool:
+# The preposition of a purpose or beneficiary: after the thing asked for, what follows says what
+# it is for ("die Heiratsurkunde für die Rentenversicherung", "eine Meldebescheinigung für den
+# Arbeitgeber"), seldom which service.
+PURPOSES = frozenset({"fur"})
+# Nouns for what is asked, not which service: after them, "für …" names the service ("ein Antrag
+# für Wohngeld", "einen Termin für den Personalausweis").
+REQUEST_NOUNS = frozenset(
+    {
+        "antrag", "antrage", "formular", "formulare", "termin", "termine", "genehmigung", "erlaubnis",
+        "bescheinigung", "nachweis", "zuschuss", "unterstutzung", "hilfe", "geld", "auskunft", "beratung",
+        "informationen", "info", "infos", "unterlagen", "gebuhr", "gebuhren", "kosten", "frist", "zustandig",
+    }
+)  # fmt: skip
+
+
+def after_locative(
+    clause: Sequence[str], position: int, stopwords: frozenset[str], prepositions: frozenset[str] = LOCATIVES
+) -> bool:
     """Whether the word at `position` follows such a preposition, with only stop words (articles,
     pronouns) between: "im Urlaub", "auf dem Möhnesee", "bei der Zulassungsstelle"."""
     for before in reversed(clause[max(0, position - 3) : position]):
-        if before in LOCATIVES:
+        if before in prepositions:
             return True
         if before not in stopwords:
             return False

@@ -199,6 +199,11 @@ def test_compound_parts_fold_umlauts_and_sharp_s() -> None:
         ("Wer ist der Sachbearbeiter für Wohngeld?", True),
         ("Meine Frau braucht einen neuen Pass", False),
         ("Meine Mutter Frau Meier braucht Pflegegeld", False),
+        ("Geben Sie mir bitte Herrn Schmidt", True),
+        ("Ich hätte gern Herrn Becker vom Ordnungsamt", True),
+        ("Ist Frau Kaiser heute im Büro?", True),
+        ("Haben Sie die Nummer vom Hausarzt Dr. Meier?", True),
+        ("Ich hätte gern einen Pass für meine Frau Anna", False),
         ("Wie melde ich mein Auto ab?", False),
     ],
 )
@@ -405,3 +410,61 @@ def test_the_words_that_name_a_thing(question: str, words: list[str]) -> None:
     """What a town's web pages are matched by (decision 025): not the verbs and adjectives."""
     plan = analysis.analyse(question, analysis.default_lexicon())
     assert [w.lower() for w in analysis.topical_words(plan)] == words
+
+
+def test_no_linking_s_after_a_hissing_sound() -> None:
+    """Bußgeld folds to "bussgeld": its "ss" is the word's own, no bus + s + geld (a question about
+    the bus found the fines). A linking s after s, x or z is no German."""
+    vocabulary = analysis.default_lexicon().vocabulary
+    assert analysis.split_compound("bussgeld", vocabulary) is None
+    assert "bus" not in analysis.compound_parts("Bußgeldverfahren Bußgelder")
+    assert analysis.split_compound("busfahrer", vocabulary) == ["bus", "fahrer"]
+    assert analysis.split_compound("geburtsurkunde", vocabulary) == ["geburts", "urkunde"]
+
+
+def test_what_a_service_is_for_is_a_circumstance() -> None:
+    """A "für …" after a service word of the same clause says what it is for, not which service;
+    after a word for what is asked (Antrag, Termin) it names the service."""
+    plan = analysis.analyse("Ich brauche die Heiratsurkunde noch mal für die Rentenversicherung")
+    assert [(c.label, c.adjunct) for c in plan.concepts] == [("heiratsurkunde", False), ("rentenversicherung", True)]
+    plan = analysis.analyse("Ich brauche einen Antrag für Wohngeld")
+    assert [(c.label, c.adjunct) for c in plan.concepts] == [("antrag", False), ("wohngeld", False)]
+    plan = analysis.analyse("Wohngeld für Rentner")  # the first word: nothing before "für"
+    assert plan.concepts[0].adjunct is False
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Ich habe ein Reh angefahren", ("wildunfall",)),
+        ("Mir ist eine Katze zugelaufen", ("freilaufende", "haustiere")),
+        ("Die Fahrbahn ist kaputt", ("strasse",)),
+        ("Da ist ein Loch in der Straße", ("strassenschaden",)),
+    ],
+)
+def test_what_callers_say_finds_the_catalogue_s_words(question: str, words: tuple[str, ...]) -> None:
+    """Vocabulary of the third probe (decision 026, search8): a deer hit on the road is a
+    Wildunfall, a cat that turned up a freilaufendes Haustier, the carriageway a street."""
+    assert any(words in alternatives for alternatives in _alternatives(question).values())
+
+
+def test_uhr_after_a_number_is_a_time_of_day() -> None:
+    """Times like "bis drei Uhr", "um 8 Uhr" say when; "Uhr" searched found "Störung von öffentlichen Uhren"."""
+    labels = [c.label for c in analysis.analyse("Die Nachbarn machen Party bis drei Uhr").concepts]
+    assert "uhr" not in labels
+    assert "uhr" not in [c.label for c in analysis.analyse("Ich komme um 8 Uhr").concepts]
+    assert [c.label for c in analysis.analyse("Die Uhr am Rathaus geht falsch").concepts] == ["uhr"]
+
+
+def test_noise_from_the_neighbours_finds_the_catalogue_s_word() -> None:
+    """The catalogue says "Anzeige Aufnahme wegen Lärmbelästigung"; callers say Krach, so laut."""
+    for question in ("Die Nachbarn machen so einen Krach", "Bei den Nachbarn ist es nachts so laut"):
+        assert any(("larmbelastigung",) in alternatives for alternatives in _alternatives(question).values())
+
+
+def test_fillers_and_months_are_not_searched() -> None:
+    """Saying "extra anmelden" is anmelden (OpenThesaurus' extra → Zusatz does not overrule the stop list);
+    a month says when."""
+    assert [c.label for c in analysis.analyse("Müssen wir den extra anmelden?").concepts] == ["anmelden"]
+    labels = [c.label for c in analysis.analyse("Sie wird erst im Oktober sechs, darf sie in die Schule?").concepts]
+    assert labels == ["schule"]

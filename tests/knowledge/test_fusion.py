@@ -127,6 +127,16 @@ def test_the_encoder_tells_a_request_no_service_answers_from_a_service() -> None
     assert meaning.elsewhere(said[1]) < fusion.ELSEWHERE_NEAR
 
 
+def test_the_doctor_on_call_is_a_request_no_service_answers() -> None:
+    """The pharmacy on call is a catalogue service (Apothekennotdienst); the doctor or dentist on
+    call is not: "Welcher Zahnarzt hat heute Notdienst?" found it and was answered confidently."""
+    from backend.knowledge import meaning
+
+    said = meaning.embed(["Welcher Zahnarzt hat heute Notdienst?", "Ich brauche eine Approbation als Arzt"])
+    assert meaning.elsewhere(said[0]) >= fusion.ELSEWHERE_NEAR
+    assert meaning.elsewhere(said[1]) < fusion.ELSEWHERE_NEAR
+
+
 def test_the_lexical_first_place_is_confident_when_the_question_is_no_closer_to_elsewhere() -> None:
     # "Ich hab am Bahnhof ein Portemonnaie gefunden": like our documents a little (0.30), and no
     # more like a request no service answers.
