@@ -468,3 +468,16 @@ def test_fillers_and_months_are_not_searched() -> None:
     assert [c.label for c in analysis.analyse("Müssen wir den extra anmelden?").concepts] == ["anmelden"]
     labels = [c.label for c in analysis.analyse("Sie wird erst im Oktober sechs, darf sie in die Schule?").concepts]
     assert labels == ["schule"]
+
+
+@pytest.mark.parametrize(
+    ("question", "expansion"),
+    [
+        ("wann wird der gelbe sack abgeholt", "wertstoffe"),  # the catalogue's name for what it collects
+        ("vor unserem haus liegt eine tote katze", "tierkorper"),
+        ("wer holt tierkadaver ab", "tierkorper"),
+    ],
+)
+def test_what_callers_call_the_yellow_bag_and_a_dead_animal(question: str, expansion: str) -> None:
+    plan = analysis.analyse(question, analysis.default_lexicon())
+    assert any(expansion in c.all_words() for c in plan.concepts), [(c.label, c.all_words()) for c in plan.concepts]
