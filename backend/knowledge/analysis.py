@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import simplemma
 
@@ -77,14 +77,19 @@ def is_german_word(word: str) -> bool:
     return len(word) >= MIN_PART and bool(simplemma.is_known(word, lang="de"))
 
 
-@cache
+# Per-word caches are bounded: every caller's words pass through them for an instance's life,
+# so typed nonsense must not grow them without end.
+WORD_CACHE = 65_536
+
+
+@lru_cache(maxsize=WORD_CACHE)
 def lemma(word: str) -> str:
     """The dictionary form of a folded word (abgemeldet → abmelden, parkausweise → parkausweis),
     folded again; the word itself when simplemma does not know it."""
     return fold(simplemma.lemmatize(word, lang="de")) if len(word) >= MIN_PART else word
 
 
-@cache
+@lru_cache(maxsize=WORD_CACHE)
 def noun_lemma(word: str) -> str:
     """The dictionary form of a folded word read as a noun (tische → tisch, urkunden → urkunde,
     steuern → steuer). simplemma reads case: a lower-case word is lemmatised as a verb or an
@@ -258,7 +263,7 @@ def compound_parts(text: str, vocabulary: frozenset[str] | None = None) -> list[
     return list(dict.fromkeys(parts))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=WORD_CACHE)
 def _word_parts(word: str, vocabulary: frozenset[str]) -> tuple[str, ...]:
     """`decompose`, remembered: splitting is dynamic programming over the word with dictionary
     look-ups (profiled: a third of the XZuFi bulk import's own CPU per new service), and service
@@ -647,7 +652,7 @@ def topical_words(plan: QueryPlan) -> list[str]:
     return [w for w in said if not _as_is_and_small(w.lower())]
 
 
-@cache
+@lru_cache(maxsize=WORD_CACHE)
 def _as_is_and_small(word: str) -> bool:
     found = simplemma.lemmatize(word, lang="de") if len(word) >= MIN_PART else word
     return found == word and found[:1].islower() and is_german_word(word)  # a typo is kept
